@@ -1,0 +1,211 @@
+//! What a side holds at a path (`Entry`) and what both sides last agreed on (`BaseEntry`).
+
+use std::fmt;
+
+/// Which root of the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Source => Side::Target,
+            Side::Target => Side::Source,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A blake3 content hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hash(pub [u8; 32]);
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0[..6] {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What is at a path on one side, as a scan saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    /// A FIFO, socket or device: never opened, never synced, reported.
+    Special,
+    /// The path could not be read (the reason). For a directory the whole subtree is
+    /// unknown; reconcile never deletes or overwrites across a problem.
+    Problem(String),
+}
+
+impl Kind {
+    pub fn is_tracked(&self) -> bool {
+        matches!(self, Kind::File | Kind::Dir | Kind::Symlink)
+    }
+
+    pub fn word(&self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "directory",
+            Kind::Symlink => "symlink",
+            Kind::Special => "special file",
+            Kind::Problem(_) => "unreadable entry",
+        }
+    }
+}
+
+/// One side's entry at a path. `mode` holds permission bits only (`0o7777`); `mtime` is
+/// nanoseconds since the epoch; `hash` is filled in only where a decision needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime: i64,
+    pub mode: u32,
+    pub ino: u64,
+    pub hash: Option<Hash>,
+    pub link: Option<Vec<u8>>,
+}
+
+impl Entry {
+    pub fn file(size: u64, mtime: i64, mode: u32, ino: u64) -> Entry {
+        Entry {
+            kind: Kind::File,
+            size,
+            mtime,
+            mode,
+            ino,
+            hash: None,
+            link: None,
+        }
+    }
+
+    pub fn dir(mode: u32, ino: u64) -> Entry {
+        Entry {
+            kind: Kind::Dir,
+            size: 0,
+            mtime: 0,
+            mode,
+            ino,
+            hash: None,
+            link: None,
+        }
+    }
+
+    pub fn symlink(target: Vec<u8>, ino: u64) -> Entry {
+        Entry {
+            kind: Kind::Symlink,
+            size: 0,
+            mtime: 0,
+            mode: 0o777,
+            ino,
+            hash: None,
+            link: Some(target),
+        }
+    }
+
+    pub fn special(ino: u64) -> Entry {
+        Entry {
+            kind: Kind::Special,
+            size: 0,
+            mtime: 0,
+            mode: 0,
+            ino,
+            hash: None,
+            link: None,
+        }
+    }
+
+    pub fn problem(reason: impl Into<String>) -> Entry {
+        Entry {
+            kind: Kind::Problem(reason.into()),
+            size: 0,
+            mtime: 0,
+            mode: 0,
+            ino: 0,
+            hash: None,
+            link: None,
+        }
+    }
+
+    pub fn with_hash(mut self, hash: Hash) -> Entry {
+        self.hash = Some(hash);
+        self
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.kind == Kind::Dir
+    }
+}
+
+/// The last state both sides agreed on at a path, with each side's inode number so that a
+/// rename on one side can be recognised and a stat match can vouch for unchanged content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseEntry {
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime: i64,
+    pub mode: u32,
+    pub hash: Option<Hash>,
+    pub link: Option<Vec<u8>>,
+    pub src_ino: u64,
+    pub tgt_ino: u64,
+}
+
+impl BaseEntry {
+    /// The agreed state after both sides hold the same thing: content and metadata from
+    /// `src` (the two are equal), inodes from each.
+    pub fn agreed(src: &Entry, tgt: &Entry) -> BaseEntry {
+        BaseEntry {
+            kind: src.kind.clone(),
+            size: src.size,
+            mtime: src.mtime,
+            mode: src.mode,
+            hash: src.hash.or(tgt.hash),
+            link: src.link.clone(),
+            src_ino: src.ino,
+            tgt_ino: tgt.ino,
+        }
+    }
+
+    /// Orders the two sides' entries as (source, target).
+    pub fn agreed_from(side: Side, this: &Entry, other: &Entry) -> BaseEntry {
+        match side {
+            Side::Source => BaseEntry::agreed(this, other),
+            Side::Target => BaseEntry::agreed(other, this),
+        }
+    }
+
+    pub fn ino(&self, side: Side) -> u64 {
+        match side {
+            Side::Source => self.src_ino,
+            Side::Target => self.tgt_ino,
+        }
+    }
+
+    pub fn set_ino(&mut self, side: Side, ino: u64) {
+        match side {
+            Side::Source => self.src_ino = ino,
+            Side::Target => self.tgt_ino = ino,
+        }
+    }
+}

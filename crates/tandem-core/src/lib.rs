@@ -1,0 +1,20 @@
+//! tandem's vocabulary and its one decision.
+//!
+//! Owns the types every other crate speaks (`RelPath`, `Entry`, `BaseEntry`, `Action`,
+//! `Plan`, `Conflict`, `Options`), the include/exclude `Filter`, and `reconcile()`, which
+//! turns the baseline and the two scanned sides into a plan. Nothing here touches a file
+//! system or reads a clock: the engine gathers state, calls `reconcile`, and applies.
+
+pub mod entry;
+pub mod filter;
+pub mod path;
+pub mod plan;
+pub mod reconcile;
+
+pub use entry::{BaseEntry, Entry, Hash, Kind, Side};
+pub use filter::{Filter, FilterError};
+pub use path::{escape_bytes, InvalidPath, RelPath};
+pub use plan::{
+    Action, Conflict, ConflictKind, Direction, Flavor, Options, Plan, Policy, RenameWhy, Resolution,
+};
+pub use reconcile::{reconcile, BaseTree, Tree};

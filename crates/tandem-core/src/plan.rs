@@ -1,0 +1,251 @@
+//! What reconcile decides: options in, a `Plan` of `Action`s out.
+
+use crate::entry::{Entry, Side};
+use crate::path::RelPath;
+
+/// Which way changes may flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Both,
+    /// Source to target only.
+    Push,
+    /// Target to source only.
+    Pull,
+}
+
+impl Direction {
+    /// May this run write to `side`?
+    pub fn writes(self, side: Side) -> bool {
+        match self {
+            Direction::Both => true,
+            Direction::Push => side == Side::Target,
+            Direction::Pull => side == Side::Source,
+        }
+    }
+}
+
+/// How a one-way direction treats the receiving side's own changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// The receiving side's own changes are left in place and reported.
+    Safe,
+    /// The receiving side is made an exact copy; its own changes go to its trash.
+    Replica,
+}
+
+/// What to do when both sides changed a path differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// The newer version keeps the name; the other is kept beside it on both sides as
+    /// `NAME.conflict-YYYYMMDD-HHMMSS-SIDE.EXT`.
+    KeepBoth,
+    /// The newer version wins; the other goes to its side's trash.
+    Newest,
+    /// The source's version wins; the target's goes to the target's trash.
+    Source,
+    /// The target's version wins; the source's goes to the source's trash.
+    Target,
+    /// Both sides are left as they are and the conflict is listed.
+    Flag,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub direction: Direction,
+    pub flavor: Flavor,
+    pub policy: Policy,
+    /// Two mtimes closer than this (nanoseconds) count as equal: for coarse file systems.
+    pub modify_window: i64,
+    /// `YYYYMMDD-HHMMSS` of this run, used in conflict copy names (reconcile reads no clock).
+    pub stamp: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            direction: Direction::Both,
+            flavor: Flavor::Safe,
+            policy: Policy::KeepBoth,
+            modify_window: 0,
+            stamp: "19700101-000000".to_string(),
+        }
+    }
+}
+
+/// Why a rename is planned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RenameWhy {
+    /// The other side renamed this path; replay it.
+    Replay,
+    /// Keep-both: this side's version of a conflicting path is set aside under the
+    /// conflict copy name.
+    ConflictCopy,
+}
+
+/// One step of a plan. Every step that writes carries `expect`: the state of the path it
+/// writes as the plan saw it. Apply re-checks it right before writing (invariant 2) and
+/// refuses the step when the disk moved on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Rename {
+        side: Side,
+        from: RelPath,
+        to: RelPath,
+        expect: Entry,
+        why: RenameWhy,
+    },
+    /// Make `path` on `from.other()` hold `from`'s file or symlink `src`.
+    Copy {
+        path: RelPath,
+        from: Side,
+        src: Entry,
+        expect: Option<Entry>,
+    },
+    /// Create the directory `path` on `side`, like `src` (the other side's directory).
+    Mkdir {
+        path: RelPath,
+        side: Side,
+        src: Entry,
+    },
+    /// Give `path` on `side` the mode (and, for files, mtime) of `src`, the other side's.
+    SetMeta {
+        path: RelPath,
+        side: Side,
+        src: Entry,
+        expect: Entry,
+    },
+    /// Move `path` on `side` to that side's trash (a directory once it is empty).
+    Delete {
+        path: RelPath,
+        side: Side,
+        expect: Entry,
+    },
+    /// Both sides hold the same thing: update the baseline only.
+    Record {
+        path: RelPath,
+        src: Entry,
+        tgt: Entry,
+    },
+    /// Gone from both sides: drop the baseline entry.
+    Forget { path: RelPath },
+    /// A conflict, for the list; the steps that handle it are separate actions.
+    Conflict(Conflict),
+    /// Left alone, with the reason (special files, unreadable paths, the receiving side's
+    /// own changes in safe one-way mode).
+    Skip {
+        path: RelPath,
+        side: Option<Side>,
+        reason: String,
+    },
+}
+
+impl Action {
+    pub fn path(&self) -> &RelPath {
+        match self {
+            Action::Rename { from, .. } => from,
+            Action::Copy { path, .. }
+            | Action::Mkdir { path, .. }
+            | Action::SetMeta { path, .. }
+            | Action::Delete { path, .. }
+            | Action::Record { path, .. }
+            | Action::Forget { path }
+            | Action::Skip { path, .. } => path,
+            Action::Conflict(c) => &c.path,
+        }
+    }
+
+    /// The side this action writes to, if it writes.
+    pub fn writes_to(&self) -> Option<Side> {
+        match self {
+            Action::Rename { side, .. }
+            | Action::Mkdir { side, .. }
+            | Action::SetMeta { side, .. }
+            | Action::Delete { side, .. } => Some(*side),
+            Action::Copy { from, .. } => Some(from.other()),
+            _ => None,
+        }
+    }
+
+    /// A short verb for listings.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Rename {
+                why: RenameWhy::Replay,
+                ..
+            } => "rename",
+            Action::Rename {
+                why: RenameWhy::ConflictCopy,
+                ..
+            } => "set-aside",
+            Action::Copy { expect: None, .. } => "create",
+            Action::Copy {
+                expect: Some(_), ..
+            } => "update",
+            Action::Mkdir { .. } => "mkdir",
+            Action::SetMeta { .. } => "metadata",
+            Action::Delete { .. } => "delete",
+            Action::Record { .. } => "record",
+            Action::Forget { .. } => "forget",
+            Action::Conflict(_) => "conflict",
+            Action::Skip { .. } => "skip",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// Both sides changed the content differently.
+    Content,
+    /// A directory on one side, something else on the other.
+    Type,
+    /// One side deleted what the other changed.
+    DeleteModify,
+}
+
+impl ConflictKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            ConflictKind::Content => "both modified",
+            ConflictKind::Type => "file vs directory",
+            ConflictKind::DeleteModify => "deleted vs modified",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// Both versions kept: `loser`'s version now lives at `copy`.
+    KeptBoth { loser: Side, copy: RelPath },
+    /// `winner`'s version kept at the path; the other went to its side's trash.
+    Won { winner: Side },
+    /// Left as is, to be resolved by `tandem resolve`.
+    Flagged,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conflict {
+    pub path: RelPath,
+    pub kind: ConflictKind,
+    pub src: Option<Entry>,
+    pub tgt: Option<Entry>,
+    pub resolution: Resolution,
+}
+
+/// An ordered list of actions. Order matters: renames, then deletes (deepest first), then
+/// directory creation (shallowest first), then copies (independent of each other), then
+/// metadata (directories deepest first).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+}
+
+impl Plan {
+    /// Actions that touch a disk (everything but records, forgets, conflicts and skips).
+    pub fn writes(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|a| a.writes_to().is_some())
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
