@@ -1,0 +1,517 @@
+//! tandem's state: one SQLite file per pair of roots.
+//!
+//! Owns the schema and its migrations, the baseline (the last state both sides agreed on),
+//! recorded conflicts, run history and the per-pair lock. It never looks at the synced
+//! folders: the engine tells it what was done, after it was done (invariant 4), and it
+//! writes that in one transaction. A database it did not create is refused, never reset.
+
+mod lock;
+mod schema;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Side};
+
+pub use lock::Lock;
+
+pub const DB_FILE: &str = "state.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot create the state directory {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a tandem state database ({why}); it was left untouched. Move it away or choose another --state-dir", path.display())]
+    Foreign { path: PathBuf, why: String },
+    #[error("{} is corrupted or unreadable: {source}. It was left untouched; move it away to start over (the next sync then treats both sides as new)", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{} belongs to another pair ({stored_src} <-> {stored_tgt}); use another --state-dir", path.display())]
+    OtherPair {
+        path: PathBuf,
+        stored_src: String,
+        stored_tgt: String,
+    },
+    #[error("{} was written by a newer tandem (schema {found}, this one knows {known})", path.display())]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("another tandem is already working on this pair (lock {}{})", path.display(), pid.map(|p| format!(", pid {p}")).unwrap_or_default())]
+    Locked { path: PathBuf, pid: Option<u32> },
+    #[error("lock file {}: {source}", path.display())]
+    LockIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state database {}: {source}", path.display())]
+    Sql {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, StateError>;
+
+/// The two roots a store belongs to, as canonical paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pair {
+    pub src: String,
+    pub tgt: String,
+}
+
+impl Pair {
+    /// A short stable id for the pair, used as the default state folder name.
+    pub fn task_id(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        h.update(self.src.as_bytes());
+        h.update(&[0]);
+        h.update(self.tgt.as_bytes());
+        h.finalize().to_hex()[..16].to_string()
+    }
+}
+
+/// `$XDG_STATE_HOME/tandem/<task-id>` (or `~/.local/state/tandem/<task-id>`).
+pub fn default_state_dir(pair: &Pair) -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    base.join("tandem").join(pair.task_id())
+}
+
+/// A recorded conflict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConflictRow {
+    pub id: i64,
+    pub path: RelPath,
+    pub kind: String,
+    pub detected_at: i64,
+    pub src_desc: String,
+    pub tgt_desc: String,
+    /// "kept-both", "won-by-source", "won-by-target", "flagged".
+    pub resolution: String,
+    pub copy: Option<RelPath>,
+    pub loser: Option<Side>,
+    pub resolved_at: Option<i64>,
+    pub resolved_how: Option<String>,
+}
+
+/// A conflict to record.
+#[derive(Clone, Debug)]
+pub struct NewConflict {
+    pub path: RelPath,
+    pub kind: String,
+    pub src_desc: String,
+    pub tgt_desc: String,
+    pub resolution: String,
+    pub copy: Option<RelPath>,
+    pub loser: Option<Side>,
+    /// Settled by the policy itself (nothing left for the user to decide).
+    pub settled: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRow {
+    pub id: i64,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub summary: String,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` for `pair`.
+    pub fn open(dir: &Path, pair: &Pair) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(DB_FILE);
+        let fresh = !path.exists();
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StateError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
+        let mut store = Store { conn, path };
+        store.check_and_migrate(fresh, pair)?;
+        Ok(store)
+    }
+
+    /// Opens an existing store read-only-ish for listing (`conflicts`, `status`): fails if
+    /// there is none.
+    pub fn open_existing(dir: &Path, pair: &Pair) -> Result<Option<Store>> {
+        if !dir.join(DB_FILE).exists() {
+            return Ok(None);
+        }
+        Store::open(dir, pair).map(Some)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+        r.map_err(|source| StateError::Sql {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn check_and_migrate(&mut self, fresh: bool, pair: &Pair) -> Result<()> {
+        let path = self.path.clone();
+        let corrupt = |source| StateError::Corrupt {
+            path: path.clone(),
+            source,
+        };
+        // Any read fails on a file that is not SQLite at all.
+        let app_id: i64 = self
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if app_id != schema::APPLICATION_ID {
+            if !(app_id == 0 && tables == 0 && version == 0) {
+                return Err(StateError::Foreign {
+                    path: self.path.clone(),
+                    why: format!("application id {app_id:#x}, {tables} tables"),
+                });
+            }
+        } else {
+            let ok: String = self
+                .conn
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                .map_err(corrupt)?;
+            if ok != "ok" {
+                return Err(StateError::Foreign {
+                    path: self.path.clone(),
+                    why: format!("integrity check: {ok}"),
+                });
+            }
+        }
+        if version > schema::VERSION {
+            return Err(StateError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known: schema::VERSION,
+            });
+        }
+        let r = self.conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        );
+        self.sql(r)?;
+        let tx = self.conn.transaction();
+        let tx = tx.map_err(|source| StateError::Sql {
+            path: path.clone(),
+            source,
+        })?;
+        let r = schema::migrate(&tx, version, pair, fresh);
+        r.map_err(|source| StateError::Sql {
+            path: path.clone(),
+            source,
+        })?;
+        let stored: (String, String) = tx
+            .query_row(
+                "SELECT (SELECT value FROM meta WHERE key='source'), (SELECT value FROM meta WHERE key='target')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|source| StateError::Sql { path: path.clone(), source })?;
+        if stored.0 != pair.src || stored.1 != pair.tgt {
+            return Err(StateError::OtherPair {
+                path: path.clone(),
+                stored_src: stored.0,
+                stored_tgt: stored.1,
+            });
+        }
+        tx.commit()
+            .map_err(|source| StateError::Sql { path, source })
+    }
+
+    pub fn load_baseline(&self) -> Result<BaseTree> {
+        let mut out = BTreeMap::new();
+        let mut stmt = self.sql(self.conn.prepare(
+            "SELECT path, kind, size, mtime, mode, hash, link, src_ino, tgt_ino FROM baseline",
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            let path: Vec<u8> = r.get(0)?;
+            let kind: i64 = r.get(1)?;
+            let hash: Option<Vec<u8>> = r.get(5)?;
+            Ok((
+                path,
+                BaseEntry {
+                    kind: kind_from_code(kind),
+                    size: r.get::<_, i64>(2)? as u64,
+                    mtime: r.get(3)?,
+                    mode: r.get::<_, i64>(4)? as u32,
+                    hash: hash
+                        .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+                        .map(Hash),
+                    link: r.get(6)?,
+                    src_ino: r.get::<_, i64>(7)? as u64,
+                    tgt_ino: r.get::<_, i64>(8)? as u64,
+                },
+            ))
+        });
+        let rows = rows.map_err(|source| StateError::Sql {
+            path: self.path.clone(),
+            source,
+        })?;
+        for row in rows {
+            let (path, entry) = row.map_err(|source| StateError::Sql {
+                path: self.path.clone(),
+                source,
+            })?;
+            let Ok(path) = RelPath::new(path) else {
+                continue;
+            };
+            out.insert(path, entry);
+        }
+        Ok(out)
+    }
+
+    pub fn baseline_len(&self) -> Result<u64> {
+        let n: i64 = self.sql(
+            self.conn
+                .query_row("SELECT count(*) FROM baseline", [], |r| r.get(0)),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// A batch of baseline and conflict changes, committed together.
+    pub fn batch(&mut self) -> Result<Batch<'_>> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|source| StateError::Sql {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Batch { tx, path })
+    }
+
+    pub fn conflicts(&self, include_resolved: bool) -> Result<Vec<ConflictRow>> {
+        let sql = if include_resolved {
+            "SELECT id, path, kind, detected_at, src_desc, tgt_desc, resolution, copy_path, loser, resolved_at, resolved_how FROM conflicts ORDER BY path, id"
+        } else {
+            "SELECT id, path, kind, detected_at, src_desc, tgt_desc, resolution, copy_path, loser, resolved_at, resolved_how FROM conflicts WHERE resolved_at IS NULL ORDER BY path, id"
+        };
+        let mut stmt = self.sql(self.conn.prepare(sql))?;
+        let rows = stmt
+            .query_map([], conflict_from_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+        self.sql(rows)
+    }
+
+    pub fn unresolved_conflict(&self, path: &RelPath) -> Result<Option<ConflictRow>> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT id, path, kind, detected_at, src_desc, tgt_desc, resolution, copy_path, loser, resolved_at, resolved_how FROM conflicts WHERE resolved_at IS NULL AND path = ?1 ORDER BY id DESC LIMIT 1",
+                [path.as_bytes()],
+                conflict_from_row,
+            )
+            .optional();
+        self.sql(r)
+    }
+
+    pub fn begin_run(&mut self, now: i64) -> Result<i64> {
+        let r = self
+            .conn
+            .execute("INSERT INTO runs(started_at) VALUES (?1)", [now]);
+        self.sql(r)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&mut self, id: i64, now: i64, exit_code: i32, summary: &str) -> Result<()> {
+        let r = self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, exit_code = ?3, summary = ?4 WHERE id = ?1",
+            params![id, now, exit_code, summary],
+        );
+        self.sql(r).map(|_| ())
+    }
+
+    pub fn last_run(&self) -> Result<Option<RunRow>> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT id, started_at, finished_at, exit_code, coalesce(summary, '') FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok(RunRow { id: r.get(0)?, started_at: r.get(1)?, finished_at: r.get(2)?, exit_code: r.get(3)?, summary: r.get(4)? }),
+            )
+            .optional();
+        self.sql(r)
+    }
+}
+
+fn conflict_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRow> {
+    let path: Vec<u8> = r.get(1)?;
+    let copy: Option<Vec<u8>> = r.get(7)?;
+    let loser: Option<String> = r.get(8)?;
+    Ok(ConflictRow {
+        id: r.get(0)?,
+        path: RelPath::new(path).unwrap_or_default(),
+        kind: r.get(2)?,
+        detected_at: r.get(3)?,
+        src_desc: r.get(4)?,
+        tgt_desc: r.get(5)?,
+        resolution: r.get(6)?,
+        copy: copy.and_then(|c| RelPath::new(c).ok()),
+        loser: loser.and_then(|l| match l.as_str() {
+            "source" => Some(Side::Source),
+            "target" => Some(Side::Target),
+            _ => None,
+        }),
+        resolved_at: r.get(9)?,
+        resolved_how: r.get(10)?,
+    })
+}
+
+fn kind_code(kind: &Kind) -> i64 {
+    match kind {
+        Kind::File => 1,
+        Kind::Dir => 2,
+        Kind::Symlink => 3,
+        _ => 0,
+    }
+}
+
+fn kind_from_code(code: i64) -> Kind {
+    match code {
+        1 => Kind::File,
+        2 => Kind::Dir,
+        3 => Kind::Symlink,
+        _ => Kind::Problem("unknown kind in baseline".into()),
+    }
+}
+
+/// Baseline and conflict changes in one transaction (invariant 4: written after the
+/// actions they describe are durable, committed together).
+pub struct Batch<'a> {
+    tx: rusqlite::Transaction<'a>,
+    path: PathBuf,
+}
+
+impl Batch<'_> {
+    fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+        r.map_err(|source| StateError::Sql {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    pub fn put(&self, path: &RelPath, e: &BaseEntry) -> Result<()> {
+        let r = self.tx.execute(
+            "INSERT OR REPLACE INTO baseline(path, kind, size, mtime, mode, hash, link, src_ino, tgt_ino) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                path.as_bytes(),
+                kind_code(&e.kind),
+                e.size as i64,
+                e.mtime,
+                e.mode as i64,
+                e.hash.map(|h| h.0.to_vec()),
+                e.link,
+                e.src_ino as i64,
+                e.tgt_ino as i64
+            ],
+        );
+        self.sql(r).map(|_| ())
+    }
+
+    /// Removes the entry at `path` and everything below it.
+    pub fn remove_tree(&self, path: &RelPath) -> Result<()> {
+        let (lo, hi) = path.subtree_range();
+        let r = self.tx.execute(
+            "DELETE FROM baseline WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
+            params![path.as_bytes(), lo.as_bytes(), hi.as_bytes()],
+        );
+        self.sql(r).map(|_| ())
+    }
+
+    /// Moves the entries at `from` and below to `to` (a rename replayed on one side), and
+    /// sets that side's inode for the moved root.
+    pub fn move_tree(&self, from: &RelPath, to: &RelPath) -> Result<()> {
+        let (lo, hi) = from.subtree_range();
+        let r = self.tx.execute(
+            "UPDATE OR REPLACE baseline SET path = CAST(?2 || substr(path, ?3) AS BLOB) WHERE path = ?1 OR (path >= ?4 AND path < ?5)",
+            params![from.as_bytes(), to.as_bytes(), from.as_bytes().len() as i64 + 1, lo.as_bytes(), hi.as_bytes()],
+        );
+        self.sql(r).map(|_| ())
+    }
+
+    pub fn add_conflict(&self, c: &NewConflict, now: i64) -> Result<()> {
+        // One open record per path: a conflict flagged again on the next run is the same one.
+        let r = self.tx.execute(
+            "DELETE FROM conflicts WHERE path = ?1 AND resolved_at IS NULL AND resolution = 'flagged'",
+            [c.path.as_bytes()],
+        );
+        self.sql(r)?;
+        let r = self.tx.execute(
+            "INSERT INTO conflicts(path, kind, detected_at, src_desc, tgt_desc, resolution, copy_path, loser, resolved_at, resolved_how) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                c.path.as_bytes(),
+                c.kind,
+                now,
+                c.src_desc,
+                c.tgt_desc,
+                c.resolution,
+                c.copy.as_ref().map(|p| p.as_bytes().to_vec()),
+                c.loser.map(|s| s.name()),
+                if c.settled { Some(now) } else { None },
+                if c.settled { Some("by policy") } else { None },
+            ],
+        );
+        self.sql(r).map(|_| ())
+    }
+
+    pub fn resolve_conflict(&self, id: i64, now: i64, how: &str) -> Result<()> {
+        let r = self.tx.execute(
+            "UPDATE conflicts SET resolved_at = ?2, resolved_how = ?3 WHERE id = ?1",
+            params![id, now, how],
+        );
+        self.sql(r).map(|_| ())
+    }
+
+    /// Marks open conflicts at `path` resolved (the sides agree again).
+    pub fn settle_conflicts_at(&self, path: &RelPath, now: i64) -> Result<()> {
+        let r = self.tx.execute(
+            "UPDATE conflicts SET resolved_at = ?2, resolved_how = 'sides agree' WHERE path = ?1 AND resolved_at IS NULL AND resolution = 'flagged'",
+            params![path.as_bytes(), now],
+        );
+        self.sql(r).map(|_| ())
+    }
+
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.tx
+            .commit()
+            .map_err(|source| StateError::Sql { path, source })
+    }
+}
+
+#[cfg(test)]
+mod tests;

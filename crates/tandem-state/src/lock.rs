@@ -1,0 +1,47 @@
+//! The per-pair lock (invariant 9): an advisory `flock` on `lock` in the state directory,
+//! released when the process ends however it ends.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+use rustix::fs::{flock, FlockOperation};
+
+use crate::{Result, StateError};
+
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    pub fn acquire(dir: &Path) -> Result<Lock> {
+        std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("lock");
+        let io = |source| StateError::LockIo {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+            let mut s = String::new();
+            let _ = file.read_to_string(&mut s);
+            return Err(StateError::Locked {
+                path,
+                pid: s.trim().parse().ok(),
+            });
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(Lock { _file: file })
+    }
+}

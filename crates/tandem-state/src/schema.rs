@@ -1,0 +1,67 @@
+//! The schema and its migrations, numbered by `PRAGMA user_version`.
+
+use rusqlite::{params, Transaction};
+
+use crate::Pair;
+
+/// 'TNDM': marks a database as tandem's.
+pub const APPLICATION_ID: i64 = 0x544E_444D;
+
+/// Each step takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE baseline(
+        path BLOB PRIMARY KEY,
+        kind INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        mtime INTEGER NOT NULL,
+        mode INTEGER NOT NULL,
+        hash BLOB,
+        link BLOB,
+        src_ino INTEGER NOT NULL,
+        tgt_ino INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE conflicts(
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL,
+        kind TEXT NOT NULL,
+        detected_at INTEGER NOT NULL,
+        src_desc TEXT NOT NULL,
+        tgt_desc TEXT NOT NULL,
+        resolution TEXT NOT NULL,
+        copy_path BLOB,
+        loser TEXT,
+        resolved_at INTEGER,
+        resolved_how TEXT
+     );
+     CREATE INDEX conflicts_open ON conflicts(path) WHERE resolved_at IS NULL;
+     CREATE TABLE runs(
+        id INTEGER PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        exit_code INTEGER,
+        summary TEXT
+     );",
+];
+
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(tx: &Transaction<'_>, from: i64, pair: &Pair, fresh: bool) -> rusqlite::Result<()> {
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    if from == 0 || fresh {
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('source', ?1)",
+            params![pair.src],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('target', ?1)",
+            params![pair.tgt],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+fn pair() -> Pair {
+    Pair {
+        src: "/a".into(),
+        tgt: "/b".into(),
+    }
+}
+
+fn p(s: &str) -> RelPath {
+    RelPath::from_str_lossless(s)
+}
+
+fn entry(size: u64) -> BaseEntry {
+    BaseEntry {
+        kind: Kind::File,
+        size,
+        mtime: 5,
+        mode: 0o644,
+        hash: Some(Hash([7; 32])),
+        link: None,
+        src_ino: 1,
+        tgt_ino: 2,
+    }
+}
+
+#[test]
+fn baseline_round_trips_and_moves_subtrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path(), &pair()).unwrap();
+    let b = s.batch().unwrap();
+    b.put(
+        &p("d"),
+        &BaseEntry {
+            kind: Kind::Dir,
+            ..entry(0)
+        },
+    )
+    .unwrap();
+    b.put(&p("d/x"), &entry(3)).unwrap();
+    b.put(&p("d-y"), &entry(4)).unwrap();
+    b.commit().unwrap();
+    let b = s.batch().unwrap();
+    b.move_tree(&p("d"), &p("e/f")).unwrap();
+    b.commit().unwrap();
+    let t = s.load_baseline().unwrap();
+    let keys: Vec<String> = t.keys().map(|k| k.to_string()).collect();
+    assert_eq!(keys, vec!["d-y", "e/f", "e/f/x"]);
+    assert_eq!(t[&p("e/f/x")], entry(3));
+    let b = s.batch().unwrap();
+    b.remove_tree(&p("e/f")).unwrap();
+    b.commit().unwrap();
+    assert_eq!(s.baseline_len().unwrap(), 1);
+}
+
+#[test]
+fn reopen_checks_pair_and_refuses_foreign_files() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path(), &pair()).unwrap());
+    assert!(Store::open(dir.path(), &pair()).is_ok());
+    let other = Pair {
+        src: "/x".into(),
+        tgt: "/b".into(),
+    };
+    assert!(matches!(
+        Store::open(dir.path(), &other),
+        Err(StateError::OtherPair { .. })
+    ));
+
+    let junk = tempfile::tempdir().unwrap();
+    std::fs::write(
+        junk.path().join(DB_FILE),
+        b"this is not sqlite at all, just some bytes",
+    )
+    .unwrap();
+    let err = Store::open(junk.path(), &pair()).err().unwrap();
+    assert!(
+        matches!(err, StateError::Corrupt { .. } | StateError::Foreign { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(junk.path().join(DB_FILE)).unwrap(),
+        b"this is not sqlite at all, just some bytes"
+    );
+
+    let foreign = tempfile::tempdir().unwrap();
+    let c = rusqlite::Connection::open(foreign.path().join(DB_FILE)).unwrap();
+    c.execute_batch("CREATE TABLE t(x)").unwrap();
+    drop(c);
+    assert!(matches!(
+        Store::open(foreign.path(), &pair()),
+        Err(StateError::Foreign { .. })
+    ));
+}
+
+#[test]
+fn flagged_conflict_recorded_once_per_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path(), &pair()).unwrap();
+    let c = NewConflict {
+        path: p("f"),
+        kind: "both modified".into(),
+        src_desc: "a".into(),
+        tgt_desc: "b".into(),
+        resolution: "flagged".into(),
+        copy: None,
+        loser: None,
+        settled: false,
+    };
+    for _ in 0..2 {
+        let b = s.batch().unwrap();
+        b.add_conflict(&c, 1).unwrap();
+        b.commit().unwrap();
+    }
+    assert_eq!(s.conflicts(false).unwrap().len(), 1);
+    let id = s.unresolved_conflict(&p("f")).unwrap().unwrap().id;
+    let b = s.batch().unwrap();
+    b.resolve_conflict(id, 2, "keep source").unwrap();
+    b.commit().unwrap();
+    assert!(s.conflicts(false).unwrap().is_empty());
+    assert_eq!(s.conflicts(true).unwrap().len(), 1);
+}
+
+#[test]
+fn second_lock_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _l = Lock::acquire(dir.path()).unwrap();
+    match Lock::acquire(dir.path()) {
+        Err(StateError::Locked { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+        _ => panic!("second lock should fail"),
+    }
+}
