@@ -1,0 +1,416 @@
+//! Writing to a root: every step re-checks the path against what the plan saw right before
+//! it writes (invariant 2), new content becomes visible only by an atomic rename of a
+//! complete temporary file (invariant 3), and what is overwritten or deleted goes to the
+//! side's trash.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{
+    copy_file_range, fstat, fsync, linkat, mkdirat, openat, renameat, renameat_with, symlinkat,
+    unlinkat, utimensat, AtFlags, Mode, OFlags, RenameFlags, Timespec, Timestamps, UTIME_OMIT,
+};
+use rustix::io::Errno;
+use tandem_core::{Entry, Kind, RelPath};
+
+use crate::error::{FsError, Result};
+use crate::root::{entry_from_stat, same_object, stat_at, Root};
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn tmp_name() -> String {
+    format!(
+        ".tandem-tmp.{}.{}",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Where overwritten and deleted entries go: `.tandem/trash/<stamp>/<path>` in the same root.
+#[derive(Clone, Debug)]
+pub struct Trash {
+    stamp: String,
+}
+
+impl Trash {
+    pub fn new(stamp: impl Into<String>) -> Trash {
+        Trash {
+            stamp: stamp.into(),
+        }
+    }
+
+    /// A free slot for `rel` in the trash, its parent directories created.
+    fn slot(&self, root: &Root, rel: &RelPath) -> Result<(OwnedFd, Vec<u8>)> {
+        let mut bytes = format!(".tandem/trash/{}/", self.stamp).into_bytes();
+        bytes.extend_from_slice(rel.as_bytes());
+        let trash_rel = RelPath::new(bytes)
+            .map_err(|e| FsError::io(rel, "trash path", std::io::Error::other(e)))?;
+        ensure_dirs(root, &trash_rel.parent().unwrap_or_default())?;
+        let (dir, name) = root.parent(&trash_rel)?;
+        let mut candidate = name.clone();
+        for n in 1.. {
+            if stat_at(&dir, &candidate, rel)?.is_none() {
+                break;
+            }
+            candidate = name.clone();
+            candidate.extend_from_slice(format!(".{n}").as_bytes());
+        }
+        Ok((dir, candidate))
+    }
+
+    /// Moves `name` in `dir` into the trash.
+    fn move_in(&self, root: &Root, dir: &OwnedFd, name: &[u8], rel: &RelPath) -> Result<()> {
+        let (tdir, tname) = self.slot(root, rel)?;
+        renameat(dir, name, &tdir, tname.as_slice())
+            .map_err(|e| FsError::io(rel, "move to trash", e))
+    }
+
+    /// Keeps a hard link of `name` in the trash (the original stays until it is renamed
+    /// over, so readers never see the path missing); moves it there if it cannot be linked.
+    fn keep(&self, root: &Root, dir: &OwnedFd, name: &[u8], rel: &RelPath) -> Result<()> {
+        let (tdir, tname) = self.slot(root, rel)?;
+        match linkat(dir, name, &tdir, tname.as_slice(), AtFlags::empty()) {
+            Ok(()) => Ok(()),
+            Err(_) => renameat(dir, name, &tdir, tname.as_slice())
+                .map_err(|e| FsError::io(rel, "move to trash", e)),
+        }
+    }
+}
+
+/// Creates `rel` and its missing parents as directories (mode 0700) beneath the root.
+fn ensure_dirs(root: &Root, rel: &RelPath) -> Result<()> {
+    let mut cur = RelPath::root();
+    for comp in rel.components() {
+        let next = cur.join(comp);
+        let dir = root
+            .open_beneath(&cur, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
+            .map_err(|e| FsError::io(&cur, "open directory", e))?;
+        match mkdirat(&dir, comp, Mode::from_raw_mode(0o700)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(FsError::io(&next, "create directory", e)),
+        }
+        cur = next;
+    }
+    Ok(())
+}
+
+/// How hard to push data to stable storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync` every file before it is renamed into place.
+    EachFile,
+    /// Rely on `sync_root` before the baseline is committed (the engine's default).
+    Batched,
+}
+
+/// Makes `rel` on `to` hold `src`, the file or symlink at `rel` on `from`. `expect` is what
+/// the plan saw at `rel` on `to` (`None`: nothing). Returns the new entry on `to`.
+pub fn copy(
+    from: &Root,
+    to: &Root,
+    rel: &RelPath,
+    src: &Entry,
+    expect: Option<&Entry>,
+    trash: &Trash,
+    durability: Durability,
+) -> Result<Entry> {
+    copy_as(from, rel, to, rel, src, expect, trash, durability)
+}
+
+/// Like [`copy`], reading `src_rel` on `from` and writing `dst_rel` on `to`.
+#[allow(clippy::too_many_arguments)]
+pub fn copy_as(
+    from: &Root,
+    src_rel: &RelPath,
+    to: &Root,
+    dst_rel: &RelPath,
+    src: &Entry,
+    expect: Option<&Entry>,
+    trash: &Trash,
+    durability: Durability,
+) -> Result<Entry> {
+    let (sdir, sname) = from.parent(src_rel)?;
+    let (ddir, dname) = to.parent(dst_rel)?;
+    let tmp = tmp_name();
+    let written = match src.kind {
+        Kind::File => write_file_tmp(
+            &sdir, &sname, src_rel, src, &ddir, &tmp, dst_rel, durability,
+        ),
+        Kind::Symlink => {
+            let target = rustix::fs::readlinkat(&sdir, sname.as_slice(), Vec::new())
+                .map_err(|e| FsError::io(src_rel, "readlink", e))?
+                .into_bytes();
+            if src.link.as_deref() != Some(target.as_slice()) {
+                return Err(FsError::raced(src_rel, "symlink changed since scan"));
+            }
+            symlinkat(target.as_slice(), &ddir, tmp.as_str())
+                .map_err(|e| FsError::io(dst_rel, "create symlink", e))
+                .and_then(|()| match stat_at(&ddir, tmp.as_bytes(), dst_rel)? {
+                    Some(e) => Ok(e),
+                    None => Err(FsError::raced(dst_rel, "temporary symlink vanished")),
+                })
+        }
+        _ => {
+            return Err(FsError::io(
+                src_rel,
+                "copy",
+                std::io::Error::other("not a file or symlink"),
+            ))
+        }
+    };
+    let result = written.and_then(|new| {
+        put_in_place(to, &ddir, tmp.as_bytes(), &dname, dst_rel, expect, trash)?;
+        Ok(new)
+    });
+    if result.is_err() {
+        let _ = unlinkat(&ddir, tmp.as_str(), AtFlags::empty());
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_file_tmp(
+    sdir: &OwnedFd,
+    sname: &[u8],
+    src_rel: &RelPath,
+    src: &Entry,
+    ddir: &OwnedFd,
+    tmp: &str,
+    dst_rel: &RelPath,
+    durability: Durability,
+) -> Result<Entry> {
+    let sfd = openat(
+        sdir,
+        sname,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| FsError::io(src_rel, "open", e))?;
+    let before = fstat(&sfd).map_err(|e| FsError::io(src_rel, "stat", e))?;
+    if !same_object(&entry_from_stat(&before, None), src) {
+        return Err(FsError::raced(src_rel, "source changed since scan"));
+    }
+    let tfd = openat(
+        ddir,
+        tmp,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| FsError::io(dst_rel, "create temporary file", e))?;
+    copy_data(&sfd, &tfd).map_err(|e| FsError::io(dst_rel, "copy data", e))?;
+    rustix::fs::fchmod(&tfd, Mode::from_raw_mode(src.mode))
+        .map_err(|e| FsError::io(dst_rel, "chmod", e))?;
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+        last_modification: timespec(src.mtime),
+    };
+    rustix::fs::futimens(&tfd, &times).map_err(|e| FsError::io(dst_rel, "set times", e))?;
+    if durability == Durability::EachFile {
+        fsync(&tfd).map_err(|e| FsError::io(dst_rel, "fsync", e))?;
+    }
+    // A file written while it was copied is never stored torn: compare before and after.
+    let after = fstat(&sfd).map_err(|e| FsError::io(src_rel, "stat", e))?;
+    let moved = after.st_size != before.st_size
+        || after.st_mtime != before.st_mtime
+        || after.st_mtime_nsec != before.st_mtime_nsec
+        || after.st_ctime != before.st_ctime
+        || after.st_ctime_nsec != before.st_ctime_nsec;
+    if moved {
+        return Err(FsError::raced(src_rel, "changed while it was copied"));
+    }
+    let st = fstat(&tfd).map_err(|e| FsError::io(dst_rel, "stat", e))?;
+    if st.st_size != before.st_size {
+        return Err(FsError::raced(src_rel, "size changed while it was copied"));
+    }
+    Ok(entry_from_stat(&st, None))
+}
+
+fn timespec(ns: i64) -> Timespec {
+    Timespec {
+        tv_sec: ns.div_euclid(1_000_000_000),
+        tv_nsec: ns.rem_euclid(1_000_000_000),
+    }
+}
+
+/// Copies all of `src` to `dst` in the kernel (`copy_file_range`, which reflinks where the
+/// file system can), falling back to read/write where it is not supported.
+fn copy_data(src: &impl AsFd, dst: &impl AsFd) -> std::io::Result<()> {
+    loop {
+        match copy_file_range(src, None, dst, None, 1 << 30) {
+            Ok(0) => return Ok(()),
+            Ok(_) => continue,
+            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM) => {
+                break
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let src = rustix::io::dup(src)?;
+    let dst = rustix::io::dup(dst)?;
+    let mut r = std::fs::File::from(src);
+    let mut w = std::fs::File::from(dst);
+    std::io::copy(&mut r, &mut w).map(|_| ())
+}
+
+/// Renames the finished temporary file over `name`, after checking `name` is still what
+/// the plan expected; the old entry is kept in the trash.
+fn put_in_place(
+    root: &Root,
+    dir: &OwnedFd,
+    tmp: &[u8],
+    name: &[u8],
+    rel: &RelPath,
+    expect: Option<&Entry>,
+    trash: &Trash,
+) -> Result<()> {
+    match expect {
+        None => match renameat_with(dir, tmp, dir, name, RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(()),
+            Err(Errno::EXIST) => Err(FsError::raced(rel, "appeared since scan")),
+            Err(e) => Err(FsError::io(rel, "rename into place", e)),
+        },
+        Some(expect) => {
+            match stat_at(dir, name, rel)? {
+                Some(now) if same_object(&now, expect) && !now.is_dir() => {}
+                Some(_) => return Err(FsError::raced(rel, "modified since scan")),
+                None => return Err(FsError::raced(rel, "deleted since scan")),
+            }
+            trash.keep(root, dir, name, rel)?;
+            renameat(dir, tmp, dir, name).map_err(|e| FsError::io(rel, "rename into place", e))
+        }
+    }
+}
+
+/// Creates directory `rel` with `mode`. An existing directory is fine.
+pub fn mkdir(root: &Root, rel: &RelPath, mode: u32) -> Result<Entry> {
+    let (dir, name) = root.parent(rel)?;
+    match mkdirat(&dir, name.as_slice(), Mode::from_raw_mode(0o700)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(FsError::io(rel, "create directory", e)),
+    }
+    match stat_at(&dir, &name, rel)? {
+        Some(e) if e.is_dir() => {
+            let fd = open_object(&dir, &name, rel, &e)?;
+            chmod_fd(&fd, mode, rel)?;
+            Ok(Entry { mode, ..e })
+        }
+        _ => Err(FsError::raced(rel, "something else appeared at this path")),
+    }
+}
+
+/// Gives `rel` the mode (and for files the mtime) of `src`, if it is still `expect`.
+pub fn set_meta(root: &Root, rel: &RelPath, src: &Entry, expect: &Entry) -> Result<Entry> {
+    let (dir, name) = root.parent(rel)?;
+    let fd = open_object(&dir, &name, rel, expect)?;
+    let mut out = expect.clone();
+    if matches!(src.kind, Kind::File | Kind::Dir) {
+        chmod_fd(&fd, src.mode, rel)?;
+        out.mode = src.mode;
+    }
+    if src.kind == Kind::File {
+        let times = Timestamps {
+            last_access: Timespec {
+                tv_sec: 0,
+                tv_nsec: UTIME_OMIT,
+            },
+            last_modification: timespec(src.mtime),
+        };
+        utimensat(
+            rustix::fs::CWD,
+            proc_path(&fd).as_str(),
+            &times,
+            AtFlags::empty(),
+        )
+        .map_err(|e| FsError::io(rel, "set times", e))?;
+        out.mtime = src.mtime;
+    }
+    Ok(out)
+}
+
+/// An `O_PATH` handle on the very object at `name`, checked to be `expect`. Metadata
+/// changes go through it (via `/proc/self/fd`), so a symlink swapped in after the check is
+/// never followed.
+fn open_object(dir: &OwnedFd, name: &[u8], rel: &RelPath, expect: &Entry) -> Result<OwnedFd> {
+    let fd = match openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Err(FsError::raced(rel, "deleted since scan")),
+        Err(e) => return Err(FsError::io(rel, "open", e)),
+    };
+    let now = entry_from_stat(
+        &fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?,
+        expect.link.clone(),
+    );
+    if !same_object(&now, expect) {
+        return Err(FsError::raced(rel, "modified since scan"));
+    }
+    Ok(fd)
+}
+
+fn proc_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+fn chmod_fd(fd: &OwnedFd, mode: u32, rel: &RelPath) -> Result<()> {
+    rustix::fs::chmod(proc_path(fd).as_str(), Mode::from_raw_mode(mode))
+        .map_err(|e| FsError::io(rel, "chmod", e))
+}
+
+/// Moves `rel` to the trash (a directory is removed once empty), if it is still `expect`.
+/// Already gone is fine.
+pub fn delete(root: &Root, rel: &RelPath, expect: &Entry, trash: &Trash) -> Result<()> {
+    let (dir, name) = root.parent(rel)?;
+    match stat_at(&dir, &name, rel)? {
+        None => return Ok(()),
+        Some(now) if !same_object(&now, expect) => {
+            return Err(FsError::raced(rel, "modified since scan"))
+        }
+        Some(_) => {}
+    }
+    if expect.is_dir() {
+        return match unlinkat(&dir, name.as_slice(), AtFlags::REMOVEDIR) {
+            Ok(()) => Ok(()),
+            Err(Errno::NOTEMPTY | Errno::EXIST) => Err(FsError::raced(
+                rel,
+                "directory holds entries this sync did not delete (new, excluded or unreadable); kept",
+            )),
+            Err(e) => Err(FsError::io(rel, "remove directory", e)),
+        };
+    }
+    trash.move_in(root, &dir, &name, rel)
+}
+
+/// Renames `from` to `to` on one root, if `from` is still `expect` and `to` is free.
+pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Result<Entry> {
+    let (fdir, fname) = root.parent(from)?;
+    match stat_at(&fdir, &fname, from)? {
+        Some(now) if same_object(&now, expect) => {}
+        Some(_) => return Err(FsError::raced(from, "modified since scan")),
+        None => return Err(FsError::raced(from, "deleted since scan")),
+    }
+    let (tdir, tname) = root.parent(to)?;
+    match renameat_with(
+        &fdir,
+        fname.as_slice(),
+        &tdir,
+        tname.as_slice(),
+        RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => {}
+        Err(Errno::EXIST) => return Err(FsError::raced(to, "appeared since scan")),
+        Err(e) => return Err(FsError::io(from, "rename", e)),
+    }
+    stat_at(&tdir, &tname, to)?.ok_or_else(|| FsError::raced(to, "vanished right after rename"))
+}
+
+/// Flushes everything written to the root's file system (before the baseline is committed).
+pub fn sync_root(root: &Root) -> Result<()> {
+    rustix::fs::syncfs(root.fd()).map_err(|e| FsError::io(&RelPath::root(), "syncfs", e))
+}

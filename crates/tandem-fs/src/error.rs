@@ -1,0 +1,77 @@
+use std::io;
+
+use tandem_core::RelPath;
+
+/// Every error names the path (relative to its root) and what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{path}: {op}: {source}")]
+    Io {
+        path: String,
+        op: &'static str,
+        source: io::Error,
+    },
+    /// The disk no longer matches what the plan was made from (invariant 2): nothing was
+    /// written; the path is planned again.
+    #[error("{path}: changed since it was scanned ({what}); left untouched")]
+    Raced { path: String, what: String },
+}
+
+impl FsError {
+    pub fn io(path: &RelPath, op: &'static str, source: impl Into<io::Error>) -> FsError {
+        FsError::Io {
+            path: path.to_string(),
+            op,
+            source: source.into(),
+        }
+    }
+
+    pub fn raced(path: &RelPath, what: impl Into<String>) -> FsError {
+        FsError::Raced {
+            path: path.to_string(),
+            what: what.into(),
+        }
+    }
+
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            FsError::Io { source, .. } => source.raw_os_error(),
+            FsError::Raced { .. } => None,
+        }
+    }
+
+    pub fn is_raced(&self) -> bool {
+        matches!(self, FsError::Raced { .. })
+    }
+
+    /// Errors that concern the whole side, not one path: stop rather than go on failing.
+    pub fn is_fatal_for_side(&self) -> bool {
+        matches!(
+            self.errno(),
+            Some(
+                libc_errno::ENOSPC
+                    | libc_errno::EDQUOT
+                    | libc_errno::EROFS
+                    | libc_errno::EIO
+                    | libc_errno::ENODEV
+            )
+        )
+    }
+}
+
+/// The errno values we branch on (Linux numbering; rustix re-exports them without libc).
+pub mod libc_errno {
+    use rustix::io::Errno;
+    pub const ENOENT: i32 = Errno::NOENT.raw_os_error();
+    pub const EEXIST: i32 = Errno::EXIST.raw_os_error();
+    pub const ENOTEMPTY: i32 = Errno::NOTEMPTY.raw_os_error();
+    pub const ENOSPC: i32 = Errno::NOSPC.raw_os_error();
+    pub const EDQUOT: i32 = Errno::DQUOT.raw_os_error();
+    pub const EROFS: i32 = Errno::ROFS.raw_os_error();
+    pub const EIO: i32 = Errno::IO.raw_os_error();
+    pub const ENODEV: i32 = Errno::NODEV.raw_os_error();
+    pub const EXDEV: i32 = Errno::XDEV.raw_os_error();
+    pub const ENOSYS: i32 = Errno::NOSYS.raw_os_error();
+}
+
+pub type Result<T> = std::result::Result<T, FsError>;

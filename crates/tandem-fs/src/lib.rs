@@ -1,0 +1,17 @@
+//! A local side of the pair.
+//!
+//! Owns all file system access to the two roots: opening a root once as a directory fd,
+//! scanning it (parallel, stat-first), hashing files on demand, and applying plan steps
+//! atomically with a re-check right before each write. It must never follow a symlink out
+//! of a root or write a path whose state differs from what the plan saw. The engine calls
+//! it; it decides nothing.
+
+pub mod apply;
+pub mod error;
+pub mod root;
+pub mod scan;
+
+pub use apply::{copy, copy_as, delete, mkdir, rename, set_meta, sync_root, Durability, Trash};
+pub use error::{FsError, Result};
+pub use root::{same_object, Root};
+pub use scan::{hash_file, scan};

@@ -1,0 +1,179 @@
+//! `Root`: one side of the pair, reached only through a directory fd opened once.
+//!
+//! Invariant 6 (confinement): every path is resolved with `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS)` from the root fd, and the last component is acted on with `*at`
+//! calls that do not follow symlinks. A symlink or `..` planted anywhere in a path, even
+//! between scan and apply, makes the call fail instead of leaving the root.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{openat, openat2, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::io::Errno;
+use tandem_core::{Entry, RelPath};
+
+use crate::error::{FsError, Result};
+
+pub struct Root {
+    fd: OwnedFd,
+    path: PathBuf,
+    dev: u64,
+}
+
+impl Root {
+    /// Opens the directory at `path` (which must be a directory, not a symlink to one).
+    pub fn open(path: &Path) -> std::io::Result<Root> {
+        let fd = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let st = rustix::fs::fstat(&fd)?;
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+            dev: st.st_dev,
+        })
+    }
+
+    /// The path it was opened at (for messages; never used for access).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn dev(&self) -> u64 {
+        self.dev
+    }
+
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Is the root still there, and still the directory we opened?
+    pub fn still_present(&self) -> bool {
+        match (rustix::fs::stat(&self.path), rustix::fs::fstat(&self.fd)) {
+            (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+            _ => false,
+        }
+    }
+
+    /// Opens `rel` (a path beneath the root) with `flags`, never crossing a symlink or
+    /// leaving the root.
+    pub fn open_beneath(
+        &self,
+        rel: &RelPath,
+        flags: OFlags,
+        mode: Mode,
+    ) -> std::result::Result<OwnedFd, Errno> {
+        let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match openat2(&self.fd, rel.as_path(), flags, mode, resolve) {
+            Err(Errno::NOSYS) => self.open_walk(rel, flags, mode),
+            Err(Errno::AGAIN) => openat2(&self.fd, rel.as_path(), flags, mode, resolve),
+            r => r,
+        }
+    }
+
+    /// Fallback for kernels without `openat2`: one component at a time, `O_NOFOLLOW`.
+    fn open_walk(
+        &self,
+        rel: &RelPath,
+        flags: OFlags,
+        mode: Mode,
+    ) -> std::result::Result<OwnedFd, Errno> {
+        let comps: Vec<&[u8]> = rel.components().collect();
+        let Some((last, dirs)) = comps.split_last() else {
+            return openat(&self.fd, ".", flags, mode);
+        };
+        let mut cur = openat(
+            &self.fd,
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        for c in dirs {
+            cur = openat(
+                &cur,
+                *c,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+        }
+        openat(&cur, *last, flags, mode)
+    }
+
+    /// An `O_PATH` fd of the directory holding `rel`, and `rel`'s name in it.
+    pub fn parent(&self, rel: &RelPath) -> Result<(OwnedFd, Vec<u8>)> {
+        let parent = rel.parent().unwrap_or_default();
+        let fd = self
+            .open_beneath(&parent, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
+            .map_err(|e| FsError::io(&parent, "open parent directory", e))?;
+        Ok((fd, rel.file_name().to_vec()))
+    }
+
+    /// What is at `rel` now (`None` if nothing), without following a final symlink.
+    pub fn stat(&self, rel: &RelPath) -> Result<Option<Entry>> {
+        if rel.is_root() {
+            let st = rustix::fs::fstat(&self.fd).map_err(|e| FsError::io(rel, "stat", e))?;
+            return Ok(Some(entry_from_stat(&st, None)));
+        }
+        let (dir, name) = match self.parent(rel) {
+            Ok(x) => x,
+            Err(e) if e.errno() == Some(crate::error::libc_errno::ENOENT) => return Ok(None),
+            Err(e) if e.errno() == Some(Errno::NOTDIR.raw_os_error()) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        stat_at(&dir, &name, rel)
+    }
+}
+
+/// `lstat` of `name` in `dir`, as an `Entry` (symlink targets read).
+pub fn stat_at(dir: &impl AsFd, name: &[u8], rel: &RelPath) -> Result<Option<Entry>> {
+    match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => {
+            let link = if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+                Some(
+                    rustix::fs::readlinkat(dir, name, Vec::new())
+                        .map_err(|e| FsError::io(rel, "readlink", e))?
+                        .into_bytes(),
+                )
+            } else {
+                None
+            };
+            Ok(Some(entry_from_stat(&st, link)))
+        }
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(FsError::io(rel, "stat", e)),
+    }
+}
+
+pub fn mtime_ns(st: &Stat) -> i64 {
+    (st.st_mtime as i64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(st.st_mtime_nsec as i64)
+}
+
+pub fn entry_from_stat(st: &Stat, link: Option<Vec<u8>>) -> Entry {
+    let mode = st.st_mode & 0o7777;
+    let ino = st.st_ino;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => Entry::file(st.st_size as u64, mtime_ns(st), mode, ino),
+        FileType::Directory => Entry::dir(mode, ino),
+        FileType::Symlink => Entry::symlink(link.unwrap_or_default(), ino),
+        _ => Entry::special(ino),
+    }
+}
+
+/// Does the entry on disk still match what the plan saw? Content identity for files is
+/// inode, size and mtime; for links, inode and target; for directories, the inode.
+pub fn same_object(now: &Entry, planned: &Entry) -> bool {
+    if now.kind != planned.kind || now.ino != planned.ino {
+        return false;
+    }
+    match now.kind {
+        tandem_core::Kind::File => now.size == planned.size && now.mtime == planned.mtime,
+        tandem_core::Kind::Symlink => now.link == planned.link,
+        _ => true,
+    }
+}

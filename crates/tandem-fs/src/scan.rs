@@ -1,0 +1,163 @@
+//! Parallel, stat-first scanning of a root, and hashing on demand.
+//!
+//! A scan reads directories and `lstat`s their entries; it never opens a file. Contents are
+//! hashed only for the paths the engine asks about.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rustix::fs::{fstat, statat, AtFlags, Dir, FileType, Mode, OFlags};
+use tandem_core::{Entry, Filter, Hash, RelPath, Tree};
+
+use crate::error::{FsError, Result};
+use crate::root::{entry_from_stat, same_object, Root};
+
+/// Reads the whole tree below `root` (the root itself is not an entry). Excluded paths are
+/// left out and excluded directories are not entered. A directory that cannot be read
+/// becomes a `Problem` entry; only failing to read the root itself is an error.
+pub fn scan(root: &Root, filter: &Filter, threads: usize) -> Result<Tree> {
+    let threads = threads.max(1);
+    let (tx, rx) = crossbeam_channel::unbounded::<Option<RelPath>>();
+    let pending = AtomicUsize::new(1);
+    let results: Mutex<Vec<(RelPath, Entry)>> = Mutex::new(Vec::new());
+    let fatal: Mutex<Option<FsError>> = Mutex::new(None);
+    let _ = tx.send(Some(RelPath::root()));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (tx, rx) = (tx.clone(), rx.clone());
+            let (pending, results, fatal) = (&pending, &results, &fatal);
+            s.spawn(move || {
+                let mut local = Vec::new();
+                while let Ok(Some(dir)) = rx.recv() {
+                    match read_dir(root, &dir, filter, &mut local) {
+                        Ok(subdirs) => {
+                            pending.fetch_add(subdirs.len(), Ordering::SeqCst);
+                            for d in subdirs {
+                                let _ = tx.send(Some(d));
+                            }
+                        }
+                        Err(e) if dir.is_root() => {
+                            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        }
+                        Err(e) => local.push((dir.clone(), Entry::problem(error_reason(&e)))),
+                    }
+                    if pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+                        for _ in 0..threads {
+                            let _ = tx.send(None);
+                        }
+                    }
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .append(&mut local);
+            });
+        }
+    });
+    if let Some(e) = fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let mut tree = Tree::new();
+    for (path, entry) in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        // A directory found unreadable replaces the plain entry its parent recorded.
+        match tree.get(&path) {
+            Some(existing)
+                if matches!(entry.kind, tandem_core::Kind::Dir) && !existing.kind.is_tracked() => {}
+            _ => {
+                tree.insert(path, entry);
+            }
+        }
+    }
+    Ok(tree)
+}
+
+fn error_reason(e: &FsError) -> String {
+    match e {
+        FsError::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Lists one directory into `out`; returns the subdirectories to enter.
+fn read_dir(
+    root: &Root,
+    dir: &RelPath,
+    filter: &Filter,
+    out: &mut Vec<(RelPath, Entry)>,
+) -> Result<Vec<RelPath>> {
+    let fd = root
+        .open_beneath(dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+        .map_err(|e| FsError::io(dir, "open directory", e))?;
+    let mut subdirs = Vec::new();
+    let entries = Dir::read_from(&fd).map_err(|e| FsError::io(dir, "read directory", e))?;
+    for item in entries {
+        let item = item.map_err(|e| FsError::io(dir, "read directory", e))?;
+        let name = item.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let path = dir.join(name);
+        let st = match statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) => continue, // gone meanwhile: not there
+            Err(e) => {
+                out.push((path, Entry::problem(std::io::Error::from(e).to_string())));
+                continue;
+            }
+        };
+        let ftype = FileType::from_raw_mode(st.st_mode);
+        let is_dir = ftype == FileType::Directory;
+        if filter.excludes(&path, is_dir) {
+            continue;
+        }
+        let link = if ftype == FileType::Symlink {
+            match rustix::fs::readlinkat(&fd, name, Vec::new()) {
+                Ok(t) => Some(t.into_bytes()),
+                Err(e) => {
+                    out.push((path, Entry::problem(std::io::Error::from(e).to_string())));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        if is_dir {
+            subdirs.push(path.clone());
+        }
+        out.push((path, entry_from_stat(&st, link)));
+    }
+    Ok(subdirs)
+}
+
+/// The blake3 hash of the file at `rel`, which must still be the file the scan saw; a file
+/// that changes while it is read is reported as raced, never hashed torn.
+pub fn hash_file(root: &Root, rel: &RelPath, expect: &Entry) -> Result<Hash> {
+    let fd = root
+        .open_beneath(rel, OFlags::RDONLY, Mode::empty())
+        .map_err(|e| FsError::io(rel, "open for hashing", e))?;
+    let before = entry_from_stat(&fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?, None);
+    if !same_object(&before, expect) {
+        return Err(FsError::raced(rel, "replaced before hashing"));
+    }
+    let mut file = std::fs::File::from(fd);
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| FsError::io(rel, "read", e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let after = entry_from_stat(
+        &fstat(&file).map_err(|e| FsError::io(rel, "stat", e))?,
+        None,
+    );
+    if !same_object(&after, expect) {
+        return Err(FsError::raced(rel, "changed while hashing"));
+    }
+    Ok(Hash(*hasher.finalize().as_bytes()))
+}
