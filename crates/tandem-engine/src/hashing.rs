@@ -1,0 +1,117 @@
+//! Deciding which files need a content hash, and hashing them in parallel.
+//!
+//! A hash is needed only where size and stat cannot settle a question: a file whose stat
+//! moved but whose size did not (touched, or edited in place?), a path where both sides
+//! hold files of the same size (equal, or a conflict?), and a new file the size of one that
+//! vanished (renamed?). With `--rescan`, every file.
+
+use std::collections::HashSet;
+
+use tandem_core::{BaseTree, Entry, Kind, RelPath, Side, Tree};
+use tandem_fs::{hash_file, Root};
+
+pub fn fill_hashes(
+    base: &BaseTree,
+    src: &mut Tree,
+    tgt: &mut Tree,
+    roots: (&Root, &Root),
+    rescan: bool,
+    window: i64,
+    threads: usize,
+) {
+    let mut want: Vec<(Side, RelPath, Entry)> = Vec::new();
+    for side in [Side::Source, Side::Target] {
+        let (this, other) = match side {
+            Side::Source => (&mut *src, &*tgt),
+            Side::Target => (&mut *tgt, &*src),
+        };
+        let vanished_sizes: HashSet<u64> = base
+            .iter()
+            .filter(|(p, b)| b.kind == Kind::File && b.hash.is_some() && !this.contains_key(*p))
+            .map(|(_, b)| b.size)
+            .collect();
+        for (p, e) in this.iter_mut() {
+            if e.kind != Kind::File {
+                continue;
+            }
+            let b = base.get(p).filter(|b| b.kind == Kind::File);
+            if rescan {
+                want.push((side, p.clone(), e.clone()));
+                continue;
+            }
+            if let Some(b) = b {
+                if e.ino == b.ino(side)
+                    && e.size == b.size
+                    && e.mtime.abs_diff(b.mtime) <= window.unsigned_abs()
+                {
+                    e.hash = b.hash;
+                    continue;
+                }
+                if e.size == b.size {
+                    want.push((side, p.clone(), e.clone()));
+                    continue;
+                }
+            }
+            let same_size_other =
+                matches!(other.get(p), Some(o) if o.kind == Kind::File && o.size == e.size);
+            if same_size_other || (b.is_none() && vanished_sizes.contains(&e.size)) {
+                want.push((side, p.clone(), e.clone()));
+            }
+        }
+    }
+    if want.is_empty() {
+        return;
+    }
+    let results = hash_all(&want, roots, threads);
+    for ((side, path, _), result) in want.into_iter().zip(results) {
+        let tree = match side {
+            Side::Source => &mut *src,
+            Side::Target => &mut *tgt,
+        };
+        let Some(e) = tree.get_mut(&path) else {
+            continue;
+        };
+        match result {
+            Ok(h) => e.hash = Some(h),
+            Err(err) if err.is_raced() => {
+                *e = Entry::problem("changed while it was being read; synced on a later run")
+            }
+            Err(err) => *e = Entry::problem(err.to_string()),
+        }
+    }
+}
+
+fn hash_all(
+    want: &[(Side, RelPath, Entry)],
+    (src, tgt): (&Root, &Root),
+    threads: usize,
+) -> Vec<tandem_fs::Result<tandem_core::Hash>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<tandem_fs::Result<tandem_core::Hash>>> =
+        (0..want.len()).map(|_| None).collect();
+    let slots: Vec<std::sync::Mutex<Option<tandem_fs::Result<tandem_core::Hash>>>> = (0..want
+        .len())
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1).min(want.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((side, path, entry)) = want.get(i) else {
+                    break;
+                };
+                let root = if *side == Side::Source { src } else { tgt };
+                let r = hash_file(root, path, entry);
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    for (o, s) in out.iter_mut().zip(slots) {
+        *o = s.into_inner().unwrap_or_else(|p| p.into_inner());
+    }
+    out.into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| Err(tandem_fs::FsError::raced(&RelPath::root(), "not hashed")))
+        })
+        .collect()
+}

@@ -1,0 +1,15 @@
+//! tandem's engine: runs a sync of one pair.
+//!
+//! Owns the flow scan both sides → hash where stat cannot decide → `reconcile` → safety
+//! checks → apply (parallel copy workers) → commit the baseline in batches after the
+//! applied steps are on disk. It decides nothing itself (that is `tandem_core::reconcile`)
+//! and touches files only through `tandem_fs`. Steps refused because the disk changed
+//! under them are planned again in a fresh round, never written blind.
+
+mod hashing;
+mod run;
+pub mod spec;
+pub mod time;
+
+pub use run::{sync, EngineError};
+pub use spec::{Event, PlannedStep, Report, SyncSpec};

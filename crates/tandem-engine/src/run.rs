@@ -1,0 +1,647 @@
+//! One sync of one pair, in rounds: a round scans, plans and applies; steps refused
+//! because the disk moved under them are planned again in the next round.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tandem_core::{
+    reconcile, Action, BaseEntry, BaseTree, Conflict, Filter, FilterError, Kind, RelPath,
+    Resolution, Side, Tree,
+};
+use tandem_fs::{Durability, FsError, Root, Trash};
+use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
+
+use crate::hashing::fill_hashes;
+use crate::spec::{Event, PlannedStep, Report, SyncSpec};
+use crate::time::{now_ns, stamp};
+
+/// Rounds before a path that keeps changing under us is left for the next run.
+const MAX_ROUNDS: usize = 3;
+/// Baseline commits happen at least this often while applying...
+const COMMIT_EVERY: Duration = Duration::from_secs(2);
+/// ...and after this many applied steps.
+const COMMIT_BATCH: usize = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot open {}: {source}", path.display())]
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    #[error("cannot scan the {side} ({}): {source}", path.display())]
+    Scan {
+        side: &'static str,
+        path: PathBuf,
+        source: FsError,
+    },
+}
+
+/// Runs one sync as `spec` says, reporting progress to `on_event`.
+pub fn sync(spec: &SyncSpec, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
+    let _lock = Lock::acquire(&spec.state_dir)?;
+    let pair = Pair {
+        src: spec.src.to_string_lossy().into_owned(),
+        tgt: spec.tgt.to_string_lossy().into_owned(),
+    };
+    let mut store = Store::open(&spec.state_dir, &pair)?;
+    let src = Root::open(&spec.src).map_err(|source| EngineError::Root {
+        path: spec.src.clone(),
+        source,
+    })?;
+    let tgt = Root::open(&spec.tgt).map_err(|source| EngineError::Root {
+        path: spec.tgt.clone(),
+        source,
+    })?;
+    let filter = load_filter(&src, spec)?;
+    let started = now_ns();
+    let mut opts = spec.options.clone();
+    opts.stamp = stamp(started);
+    let run_id = if spec.dry_run {
+        None
+    } else {
+        Some(store.begin_run(started / 1_000_000_000)?)
+    };
+    let ctx = Ctx {
+        src: &src,
+        tgt: &tgt,
+        trash: Trash::new(opts.stamp.clone()),
+        durability: if spec.fsync_each {
+            Durability::EachFile
+        } else {
+            Durability::Batched
+        },
+        threads: spec.threads.max(1),
+    };
+    let mut report = Report {
+        dry_run: spec.dry_run,
+        ..Report::default()
+    };
+    for round in 1..=MAX_ROUNDS {
+        let base: BaseTree = store
+            .load_baseline()?
+            .into_iter()
+            .filter(|(p, b)| !filter.excludes_any(p, b.kind == Kind::Dir))
+            .filter(|(p, _)| spec.only.as_ref().is_none_or(|o| p.starts_with(o)))
+            .collect();
+        let (mut s_tree, mut t_tree) = scan_both(&ctx, &filter, spec)?;
+        if let Some(only) = &spec.only {
+            s_tree.retain(|p, _| p.starts_with(only));
+            t_tree.retain(|p, _| p.starts_with(only));
+        }
+        on_event(Event::Scanned {
+            side: "source",
+            entries: s_tree.len(),
+        });
+        on_event(Event::Scanned {
+            side: "target",
+            entries: t_tree.len(),
+        });
+        if let Some(why) = emptied_root(&base, &s_tree, &t_tree, &ctx, spec) {
+            report.halted = Some(why);
+            break;
+        }
+        fill_hashes(
+            &base,
+            &mut s_tree,
+            &mut t_tree,
+            (&src, &tgt),
+            spec.rescan,
+            opts.modify_window,
+            ctx.threads,
+        );
+        let base_len = base.len() as u64;
+        let plan = reconcile(base, s_tree, t_tree, &opts);
+        let deletes = plan
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::Delete { .. }))
+            .count() as u64;
+        if base_len > 0 && deletes * 100 > u64::from(spec.max_delete_percent) * base_len {
+            report.halted = Some(format!(
+                "this sync would delete {deletes} of the {base_len} entries synced before (more than --max-delete {}%); nothing was changed. Check both folders; if the deletions are intended, run again with --max-delete 100",
+                spec.max_delete_percent
+            ));
+            break;
+        }
+        let bytes = plan
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::Copy { src, .. } => src.size,
+                _ => 0,
+            })
+            .sum();
+        on_event(Event::Planned {
+            actions: plan.writes().count(),
+            bytes,
+        });
+        report.skipped.clear();
+        if spec.dry_run {
+            report.plan = plan.actions.iter().filter_map(step_of).collect();
+            for a in &plan.actions {
+                note_listing(a, &mut report);
+            }
+            return Ok(report);
+        }
+        let applier = Applier::new(&ctx, &mut store, &mut report, on_event);
+        let raced = applier.run(plan.actions)?;
+        if report.stopped.is_some() || raced.is_empty() {
+            break;
+        }
+        if round == MAX_ROUNDS {
+            for (path, why) in raced {
+                report
+                    .failed
+                    .push((path, format!("{why}; it will be synced on the next run")));
+            }
+        } else {
+            on_event(Event::Retrying {
+                round: round + 1,
+                paths: raced.len(),
+            });
+        }
+    }
+    if let Some(id) = run_id {
+        let summary = format!(
+            "copied={} bytes={} deleted={} renamed={} conflicts={} skipped={} failed={}{}{}",
+            report.copied,
+            report.bytes,
+            report.deleted,
+            report.renamed,
+            report.conflicts.len(),
+            report.skipped.len(),
+            report.failed.len(),
+            report
+                .halted
+                .as_ref()
+                .map(|h| format!(" halted: {h}"))
+                .unwrap_or_default(),
+            report
+                .stopped
+                .as_ref()
+                .map(|h| format!(" stopped: {h}"))
+                .unwrap_or_default(),
+        );
+        store.finish_run(id, now_ns() / 1_000_000_000, report.exit_code(), &summary)?;
+    }
+    Ok(report)
+}
+
+fn load_filter(src: &Root, spec: &SyncSpec) -> Result<Filter, EngineError> {
+    use rustix::fs::{Mode, OFlags};
+    let rel = RelPath::from_str_lossless(tandem_core::filter::IGNORE_FILE);
+    let text = match src.open_beneath(&rel, OFlags::RDONLY, Mode::empty()) {
+        Ok(fd) => {
+            let mut s = Vec::new();
+            std::fs::File::from(fd)
+                .read_to_end(&mut s)
+                .map_err(|source| EngineError::Root {
+                    path: spec.src.join(".tandemignore"),
+                    source,
+                })?;
+            Some(String::from_utf8_lossy(&s).into_owned())
+        }
+        Err(_) => None,
+    };
+    Ok(Filter::new(
+        text.as_deref(),
+        &spec.excludes,
+        &spec.includes,
+    )?)
+}
+
+fn scan_both(ctx: &Ctx<'_>, filter: &Filter, spec: &SyncSpec) -> Result<(Tree, Tree), EngineError> {
+    let (s, t) = std::thread::scope(|sc| {
+        let s = sc.spawn(|| tandem_fs::scan(ctx.src, filter, ctx.threads));
+        let t = tandem_fs::scan(ctx.tgt, filter, ctx.threads);
+        (s.join(), t)
+    });
+    let s = s.unwrap_or_else(|_| Err(FsError::raced(&RelPath::root(), "scanner panicked")));
+    let s = s.map_err(|source| EngineError::Scan {
+        side: "source",
+        path: spec.src.clone(),
+        source,
+    })?;
+    let t = t.map_err(|source| EngineError::Scan {
+        side: "target",
+        path: spec.tgt.clone(),
+        source,
+    })?;
+    Ok((s, t))
+}
+
+/// A root that vanished or was emptied since the last sync is never taken for "the user
+/// deleted everything" (an unmounted disk leaves an empty mount point).
+fn emptied_root(
+    base: &BaseTree,
+    s: &Tree,
+    t: &Tree,
+    ctx: &Ctx<'_>,
+    spec: &SyncSpec,
+) -> Option<String> {
+    for (side, root, path) in [
+        ("source", ctx.src, &spec.src),
+        ("target", ctx.tgt, &spec.tgt),
+    ] {
+        if !root.still_present() {
+            return Some(format!(
+                "the {side} folder {} vanished during the sync; nothing more was changed",
+                path.display()
+            ));
+        }
+    }
+    if base.is_empty() || spec.max_delete_percent >= 100 || spec.only.is_some() {
+        return None;
+    }
+    for (side, tree, path) in [("source", s, &spec.src), ("target", t, &spec.tgt)] {
+        if tree.is_empty() {
+            return Some(format!(
+                "the {side} folder {} is empty, but {} entries were synced before (an unmounted disk?); nothing was changed. If the folder was emptied on purpose, run again with --max-delete 100",
+                path.display(),
+                base.len()
+            ));
+        }
+    }
+    None
+}
+
+fn step_of(a: &Action) -> Option<PlannedStep> {
+    let side = a.writes_to().map(Side::name);
+    let (to, detail) = match a {
+        Action::Rename { to, .. } => (Some(to.clone()), String::new()),
+        Action::Copy { from, src, .. } => (
+            None,
+            format!("{} -> {}, {} bytes", from, from.other(), src.size),
+        ),
+        Action::Mkdir { src, .. } => (None, format!("mode {:o}", src.mode)),
+        Action::SetMeta { src, .. } => (None, format!("mode {:o}", src.mode)),
+        Action::Delete { expect, .. } => (None, format!("{} to trash", expect.kind.word())),
+        Action::Conflict(c) => (None, resolution_word(c)),
+        Action::Skip { reason, .. } => (None, reason.clone()),
+        Action::Record { .. } | Action::Forget { .. } => return None,
+    };
+    Some(PlannedStep {
+        verb: a.verb(),
+        path: a.path().clone(),
+        to,
+        side,
+        detail,
+    })
+}
+
+fn resolution_word(c: &Conflict) -> String {
+    match &c.resolution {
+        Resolution::KeptBoth { loser, copy } => {
+            format!("kept both: the {loser}'s version is now {copy}")
+        }
+        Resolution::Won { winner } => format!("the {winner}'s version won; the other is in trash"),
+        Resolution::Flagged => "flagged: both sides left as they are".to_string(),
+    }
+}
+
+/// Lists conflicts and skips in the report (for dry runs and for real ones).
+fn note_listing(a: &Action, report: &mut Report) {
+    match a {
+        Action::Conflict(c) => report.conflicts.push((
+            c.path.clone(),
+            c.kind.word().to_string(),
+            resolution_word(c),
+        )),
+        Action::Skip { path, reason, side } => {
+            let why = match side {
+                Some(s) => format!("{s}: {reason}"),
+                None => reason.clone(),
+            };
+            report.skipped.push((path.clone(), why));
+        }
+        _ => {}
+    }
+}
+
+fn describe(e: Option<&tandem_core::Entry>) -> String {
+    match e {
+        None => "absent".to_string(),
+        Some(e) => match e.kind {
+            Kind::File => format!("file, {} bytes, mtime {}", e.size, e.mtime),
+            Kind::Symlink => format!(
+                "symlink to {}",
+                tandem_core::escape_bytes(e.link.as_deref().unwrap_or_default())
+            ),
+            _ => e.kind.word().to_string(),
+        },
+    }
+}
+
+struct Ctx<'a> {
+    src: &'a Root,
+    tgt: &'a Root,
+    trash: Trash,
+    durability: Durability,
+    threads: usize,
+}
+
+impl Ctx<'_> {
+    fn root(&self, side: Side) -> &Root {
+        match side {
+            Side::Source => self.src,
+            Side::Target => self.tgt,
+        }
+    }
+
+    /// Carries out the file system part of one step; returns the baseline change to make
+    /// once it is durable.
+    fn execute(&self, a: &Action) -> tandem_fs::Result<Vec<Update>> {
+        Ok(match a {
+            Action::Rename {
+                side,
+                from,
+                to,
+                expect,
+                why,
+            } => {
+                tandem_fs::rename(self.root(*side), from, to, expect)?;
+                match why {
+                    tandem_core::RenameWhy::Replay => vec![Update::Move(from.clone(), to.clone())],
+                    tandem_core::RenameWhy::ConflictCopy => vec![],
+                }
+            }
+            Action::Copy {
+                path,
+                from,
+                src,
+                expect,
+            } => {
+                let new = tandem_fs::copy(
+                    self.root(*from),
+                    self.root(from.other()),
+                    path,
+                    src,
+                    expect.as_ref(),
+                    &self.trash,
+                    self.durability,
+                )?;
+                vec![Update::Put(
+                    path.clone(),
+                    BaseEntry::agreed_from(*from, src, &new),
+                )]
+            }
+            Action::Mkdir { path, side, src } => {
+                let new = tandem_fs::mkdir(self.root(*side), path, src.mode)?;
+                vec![Update::Put(
+                    path.clone(),
+                    BaseEntry::agreed_from(side.other(), src, &new),
+                )]
+            }
+            Action::SetMeta {
+                path,
+                side,
+                src,
+                expect,
+            } => {
+                let new = tandem_fs::set_meta(self.root(*side), path, src, expect)?;
+                vec![Update::Put(
+                    path.clone(),
+                    BaseEntry::agreed_from(side.other(), src, &new),
+                )]
+            }
+            Action::Delete { path, side, expect } => {
+                tandem_fs::delete(self.root(*side), path, expect, &self.trash)?;
+                vec![Update::Remove(path.clone())]
+            }
+            Action::Record { path, src, tgt } => {
+                vec![
+                    Update::Put(path.clone(), BaseEntry::agreed(src, tgt)),
+                    Update::Settle(path.clone()),
+                ]
+            }
+            Action::Forget { path } => {
+                vec![Update::Remove(path.clone()), Update::Settle(path.clone())]
+            }
+            Action::Conflict(c) => vec![Update::Conflict(NewConflict {
+                path: c.path.clone(),
+                kind: c.kind.word().to_string(),
+                src_desc: describe(c.src.as_ref()),
+                tgt_desc: describe(c.tgt.as_ref()),
+                resolution: match &c.resolution {
+                    Resolution::KeptBoth { .. } => "kept-both".to_string(),
+                    Resolution::Won { winner } => format!("won-by-{winner}"),
+                    Resolution::Flagged => "flagged".to_string(),
+                },
+                copy: match &c.resolution {
+                    Resolution::KeptBoth { copy, .. } => Some(copy.clone()),
+                    _ => None,
+                },
+                loser: match &c.resolution {
+                    Resolution::KeptBoth { loser, .. } => Some(*loser),
+                    Resolution::Won { winner } => Some(winner.other()),
+                    Resolution::Flagged => None,
+                },
+                settled: matches!(c.resolution, Resolution::Won { .. }),
+            })],
+            Action::Skip { .. } => vec![],
+        })
+    }
+}
+
+enum Update {
+    Put(RelPath, BaseEntry),
+    Remove(RelPath),
+    Move(RelPath, RelPath),
+    Conflict(NewConflict),
+    Settle(RelPath),
+}
+
+struct Applier<'a, 'r> {
+    ctx: &'a Ctx<'r>,
+    store: &'a mut Store,
+    report: &'a mut Report,
+    on_event: &'a dyn Fn(Event),
+    pending: Vec<Update>,
+    wrote_since_commit: bool,
+    last_commit: Instant,
+    raced: Vec<(RelPath, String)>,
+}
+
+impl<'a, 'r> Applier<'a, 'r> {
+    fn new(
+        ctx: &'a Ctx<'r>,
+        store: &'a mut Store,
+        report: &'a mut Report,
+        on_event: &'a dyn Fn(Event),
+    ) -> Self {
+        Applier {
+            ctx,
+            store,
+            report,
+            on_event,
+            pending: Vec::new(),
+            wrote_since_commit: false,
+            last_commit: Instant::now(),
+            raced: Vec::new(),
+        }
+    }
+
+    /// Applies the plan in order, copies in parallel; returns the steps refused because the
+    /// disk changed under them.
+    fn run(mut self, actions: Vec<Action>) -> Result<Vec<(RelPath, String)>, EngineError> {
+        let mut i = 0;
+        while i < actions.len() && self.report.stopped.is_none() {
+            let a = &actions[i];
+            if matches!(a, Action::Copy { .. }) {
+                let end = actions[i..]
+                    .iter()
+                    .position(|a| !matches!(a, Action::Copy { .. }))
+                    .map_or(actions.len(), |n| i + n);
+                self.run_parallel(&actions[i..end])?;
+                i = end;
+                continue;
+            }
+            let r = self.ctx.execute(a);
+            self.settle(a, r)?;
+            i += 1;
+        }
+        self.commit()?;
+        Ok(self.raced)
+    }
+
+    fn run_parallel(&mut self, group: &[Action]) -> Result<(), EngineError> {
+        let stop = AtomicBool::new(false);
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<usize>();
+        let (res_tx, res_rx) = crossbeam_channel::unbounded();
+        for i in 0..group.len() {
+            let _ = job_tx.send(i);
+        }
+        drop(job_tx);
+        let ctx = self.ctx;
+        std::thread::scope(|s| -> Result<(), EngineError> {
+            for _ in 0..ctx.threads.min(group.len()) {
+                let (job_rx, res_tx, stop) = (job_rx.clone(), res_tx.clone(), &stop);
+                s.spawn(move || {
+                    while let Ok(i) = job_rx.recv() {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let _ = res_tx.send((i, ctx.execute(&group[i])));
+                    }
+                });
+            }
+            drop(res_tx);
+            for (i, r) in res_rx.iter() {
+                self.settle(&group[i], r)?;
+                if self.report.stopped.is_some() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn settle(&mut self, a: &Action, r: tandem_fs::Result<Vec<Update>>) -> Result<(), EngineError> {
+        match r {
+            Ok(updates) => {
+                self.count(a);
+                if a.writes_to().is_some() {
+                    self.wrote_since_commit = true;
+                }
+                self.pending.extend(updates);
+                if self.pending.len() >= COMMIT_BATCH || self.last_commit.elapsed() >= COMMIT_EVERY
+                {
+                    self.commit()?;
+                }
+            }
+            Err(e) if e.is_raced() => self.raced.push((a.path().clone(), e.to_string())),
+            Err(e) if e.is_fatal_for_side() => {
+                let side = a.writes_to().map(Side::name).unwrap_or("?");
+                self.report.stopped = Some(format!(
+                    "stopped: the {side} cannot take more writes ({e}). What was done so far is recorded; run again once the problem is fixed to finish"
+                ));
+            }
+            Err(e) => {
+                (self.on_event)(Event::Failed {
+                    path: a.path().clone(),
+                    error: e.to_string(),
+                });
+                self.report.failed.push((a.path().clone(), e.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, a: &Action) {
+        let r = &mut *self.report;
+        let mut bytes = 0;
+        match a {
+            Action::Copy { src, .. } => {
+                r.copied += 1;
+                r.bytes += src.size;
+                bytes = src.size;
+            }
+            Action::Delete { .. } => r.deleted += 1,
+            Action::Rename { .. } => r.renamed += 1,
+            Action::Mkdir { .. } => r.dirs_created += 1,
+            Action::SetMeta { .. } => r.metadata += 1,
+            Action::Conflict(c) => {
+                (self.on_event)(Event::Conflict {
+                    path: c.path.clone(),
+                    kind: c.kind.word(),
+                    resolution: resolution_word(c),
+                });
+            }
+            Action::Skip { path, reason, .. } => {
+                (self.on_event)(Event::Skipped {
+                    path: path.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            Action::Record { .. } | Action::Forget { .. } => {}
+        }
+        note_listing(a, self.report);
+        if a.writes_to().is_some() {
+            (self.on_event)(Event::Done {
+                verb: a.verb(),
+                path: a.path().clone(),
+                side: a.writes_to().map(Side::name),
+                bytes,
+            });
+        }
+    }
+
+    /// Invariant 4: the baseline follows what is durable. Flush both roots, then write
+    /// every pending change in one transaction.
+    fn commit(&mut self) -> Result<(), EngineError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if self.wrote_since_commit && self.ctx.durability == Durability::Batched {
+            for root in [self.ctx.src, self.ctx.tgt] {
+                if let Err(e) = tandem_fs::sync_root(root) {
+                    self.report.stopped =
+                        Some(format!("cannot flush {}: {e}", root.path().display()));
+                    return Ok(());
+                }
+            }
+        }
+        let now = now_ns() / 1_000_000_000;
+        let batch = self.store.batch()?;
+        for u in self.pending.drain(..) {
+            match u {
+                Update::Put(p, b) => batch.put(&p, &b)?,
+                Update::Remove(p) => batch.remove_tree(&p)?,
+                Update::Move(from, to) => batch.move_tree(&from, &to)?,
+                Update::Conflict(c) => batch.add_conflict(&c, now)?,
+                Update::Settle(p) => batch.settle_conflicts_at(&p, now)?,
+            }
+        }
+        batch.commit()?;
+        self.wrote_since_commit = false;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+}

@@ -1,0 +1,111 @@
+//! What the engine is asked to do, and what it reports back.
+
+use std::path::PathBuf;
+
+use tandem_core::{Options, RelPath};
+
+/// A validated request for one sync of one pair: the CLI builds it, the engine runs it.
+#[derive(Clone, Debug)]
+pub struct SyncSpec {
+    /// Canonical, existing, distinct, non-nested directories.
+    pub src: PathBuf,
+    pub tgt: PathBuf,
+    pub state_dir: PathBuf,
+    pub options: Options,
+    pub excludes: Vec<String>,
+    pub includes: Vec<String>,
+    pub dry_run: bool,
+    /// Trust no stat: hash every file on both sides.
+    pub rescan: bool,
+    /// Halt when a run would delete more than this share of the baseline's entries.
+    pub max_delete_percent: u32,
+    /// Scan and copy threads per side.
+    pub threads: usize,
+    /// `fsync` each file instead of one `syncfs` per commit.
+    pub fsync_each: bool,
+    /// Sync only this path and what is below it (`tandem resolve`).
+    pub only: Option<RelPath>,
+}
+
+/// Something that happened, for progress displays and JSON output.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Scanned {
+        side: &'static str,
+        entries: usize,
+    },
+    Planned {
+        actions: usize,
+        bytes: u64,
+    },
+    Done {
+        verb: &'static str,
+        path: RelPath,
+        side: Option<&'static str>,
+        bytes: u64,
+    },
+    Failed {
+        path: RelPath,
+        error: String,
+    },
+    Skipped {
+        path: RelPath,
+        reason: String,
+    },
+    Conflict {
+        path: RelPath,
+        kind: &'static str,
+        resolution: String,
+    },
+    Retrying {
+        round: usize,
+        paths: usize,
+    },
+}
+
+/// A planned step, as printed by `--dry-run`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedStep {
+    pub verb: &'static str,
+    pub path: RelPath,
+    pub to: Option<RelPath>,
+    /// The side written to, if any.
+    pub side: Option<&'static str>,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub copied: u64,
+    pub bytes: u64,
+    pub deleted: u64,
+    pub renamed: u64,
+    pub dirs_created: u64,
+    pub metadata: u64,
+    pub conflicts: Vec<(RelPath, String, String)>,
+    pub skipped: Vec<(RelPath, String)>,
+    pub failed: Vec<(RelPath, String)>,
+    /// Why the run stopped early for safety (exit 3).
+    pub halted: Option<String>,
+    /// Why the run stopped early on an error that concerns a whole side (exit 2).
+    pub stopped: Option<String>,
+    /// The plan, for `--dry-run`.
+    pub plan: Vec<PlannedStep>,
+    pub dry_run: bool,
+}
+
+impl Report {
+    /// 0 in sync, 1 conflicts/skips/failures listed, 2 stopped on an error, 3 halted.
+    pub fn exit_code(&self) -> i32 {
+        if self.halted.is_some() {
+            3
+        } else if self.stopped.is_some() {
+            2
+        } else if !self.conflicts.is_empty() || !self.skipped.is_empty() || !self.failed.is_empty()
+        {
+            1
+        } else {
+            0
+        }
+    }
+}
