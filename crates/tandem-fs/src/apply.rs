@@ -412,5 +412,10 @@ pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Resu
 
 /// Flushes everything written to the root's file system (before the baseline is committed).
 pub fn sync_root(root: &Root) -> Result<()> {
-    rustix::fs::syncfs(root.fd()).map_err(|e| FsError::io(&RelPath::root(), "syncfs", e))
+    let rel = RelPath::root();
+    // syncfs needs a real descriptor, not the root's O_PATH one.
+    let fd = root
+        .open_beneath(&rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+        .map_err(|e| FsError::io(&rel, "open root", e))?;
+    rustix::fs::syncfs(&fd).map_err(|e| FsError::io(&rel, "syncfs", e))
 }

@@ -1,0 +1,198 @@
+//! The command line, as clap sees it. Validation happens in `task`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "Exit codes:
+  0  in sync
+  1  finished, with conflicts, skipped or failed paths (listed)
+  2  error: nothing was changed, or the run stopped cleanly (disk full, read-only)
+  3  halted for safety (a folder emptied or vanished, too many deletions)";
+
+#[derive(Parser, Debug)]
+#[command(name = "tandem", version, about = "Keeps two folders in step, both ways", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Sync SRC and TGT once and exit
+    #[command(after_help = EXIT_CODES)]
+    Sync(SyncArgs),
+    /// List the conflicts recorded for a pair
+    #[command(after_help = EXIT_CODES)]
+    Conflicts(ConflictsArgs),
+    /// Settle a recorded conflict
+    #[command(after_help = EXIT_CODES)]
+    Resolve(ResolveArgs),
+    /// Show the last sync, pending conflicts and errors of a pair
+    #[command(after_help = EXIT_CODES)]
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PairArgs {
+    /// The source folder
+    pub src: PathBuf,
+    /// The target folder
+    pub tgt: PathBuf,
+    /// Where the pair's state lives (default: $XDG_STATE_HOME/tandem/<task-id>)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DirectionArg {
+    Both,
+    Push,
+    Pull,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ModeArg {
+    /// The receiving side's own changes are left and reported
+    Safe,
+    /// The receiving side is made an exact copy (its own changes go to its trash)
+    Replica,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum PolicyArg {
+    /// The newer version keeps the name; the other is kept as NAME.conflict-...-SIDE.EXT
+    KeepBoth,
+    /// The newer version wins; the other goes to trash
+    Newest,
+    /// The source wins; the target's version goes to trash
+    Source,
+    /// The target wins; the source's version goes to trash
+    Target,
+    /// Leave both sides as they are and list the conflict
+    Flag,
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// Which way changes flow
+    #[arg(long, value_enum, default_value = "both")]
+    pub direction: DirectionArg,
+    /// For push and pull: how the receiving side's own changes are treated
+    #[arg(long, value_enum, default_value = "safe")]
+    pub mode: ModeArg,
+    /// What to do when both sides changed the same path
+    #[arg(long, value_enum, default_value = "keep-both")]
+    pub conflict: PolicyArg,
+    /// Leave out paths matching PATTERN (gitignore syntax; repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Take back paths an exclude matched (gitignore `!PATTERN`; repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub include: Vec<String>,
+    /// Print what would be done and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Trust no file times: hash every file on both sides
+    #[arg(long)]
+    pub rescan: bool,
+    /// Halt (exit 3) when a sync would delete more than PERCENT of the synced entries
+    #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub max_delete: u32,
+    /// Modification times this close count as equal (e.g. 2s for FAT): 500ms, 2s, 1ns
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration_ns)]
+    pub modify_window: i64,
+    /// fsync every file (default: one flush of each side per baseline commit)
+    #[arg(long)]
+    pub fsync: bool,
+    /// One JSON object per event on stdout, then a summary object
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar, only errors and the final summary's problems
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// A line per change
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ConflictsArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// Include resolved conflicts
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum KeepArg {
+    Source,
+    Target,
+    Both,
+}
+
+#[derive(Args, Debug)]
+pub struct ResolveArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// The conflicting path, relative to the folders
+    pub path: PathBuf,
+    /// Which version to keep
+    #[arg(long, value_enum)]
+    pub keep: KeepArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `500ms`, `2s`, `1m`, `10us`, `3ns`, or a bare number of seconds.
+pub fn parse_duration_ns(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?} (try 2s or 500ms)"))?;
+    let scale = match unit {
+        "" | "s" => 1e9,
+        "ms" => 1e6,
+        "us" | "µs" => 1e3,
+        "ns" => 1.0,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?} (use ns, us, ms, s, m or h)"
+            ))
+        }
+    };
+    Ok((value * scale).round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_ns;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ns("2s"), Ok(2_000_000_000));
+        assert_eq!(parse_duration_ns("1.5"), Ok(1_500_000_000));
+        assert_eq!(parse_duration_ns("500ms"), Ok(500_000_000));
+        assert_eq!(parse_duration_ns("7ns"), Ok(7));
+        assert!(parse_duration_ns("2 weeks").is_err());
+    }
+}

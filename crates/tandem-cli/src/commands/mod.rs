@@ -1,0 +1,6 @@
+//! One file per subcommand: each is a thin wrapper around the engine or the store.
+
+pub mod conflicts;
+pub mod resolve;
+pub mod status;
+pub mod sync;

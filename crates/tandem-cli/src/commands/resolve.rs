@@ -1,0 +1,215 @@
+//! `tandem resolve`: settles one recorded conflict.
+//!
+//! A flagged conflict is settled by syncing just that path with the chosen side's policy:
+//! the same decision path as every sync. A kept-both conflict already has both versions on
+//! both sides; keeping one removes the other (to the trash) on both sides.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use tandem_core::{Direction, Flavor, Options, Policy, RelPath, Side};
+use tandem_fs::{Root, Trash};
+use tandem_state::{ConflictRow, Lock, Store};
+
+use crate::args::{KeepArg, ResolveArgs};
+use crate::task::Task;
+
+pub fn run(a: ResolveArgs) -> Result<u8> {
+    let task = Task::from_args(&a.pair)?;
+    let rel = relative(&a.path, &task.src, &task.tgt)?;
+    let row = {
+        let _lock = Lock::acquire(&task.state_dir)?;
+        let store = Store::open_existing(&task.state_dir, &task.pair)?.ok_or_else(|| {
+            anyhow!("no sync has been recorded for this pair; nothing to resolve")
+        })?;
+        store
+            .unresolved_conflict(&rel)?
+            .ok_or_else(|| anyhow!("no open conflict at {rel} (see `tandem conflicts`)"))?
+    };
+    let how = format!("kept {} (tandem resolve)", keep_word(a.keep));
+    match (row.resolution.as_str(), &row.copy, row.loser) {
+        ("kept-both", Some(copy), Some(loser)) => {
+            settle_kept_both(&task, &row, copy, loser, a.keep, &how)?
+        }
+        _ => settle_flagged(&task, &rel, a.keep, &how)?,
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"resolved": rel.to_string(), "how": how})
+        );
+    } else {
+        println!("resolved {rel}: {how}");
+    }
+    Ok(crate::EXIT_OK)
+}
+
+fn keep_word(k: KeepArg) -> &'static str {
+    match k {
+        KeepArg::Source => "the source's version",
+        KeepArg::Target => "the target's version",
+        KeepArg::Both => "both versions",
+    }
+}
+
+/// A path as given on the command line: relative to the folders, or absolute inside one.
+fn relative(p: &Path, src: &Path, tgt: &Path) -> Result<RelPath> {
+    let stripped = if p.is_absolute() {
+        p.strip_prefix(src)
+            .or_else(|_| p.strip_prefix(tgt))
+            .map_err(|_| anyhow!("{} is not inside the source or the target", p.display()))?
+    } else {
+        p
+    };
+    let mut bytes: Vec<u8> = Vec::new();
+    for c in stripped.components() {
+        match c {
+            std::path::Component::Normal(n) => {
+                if !bytes.is_empty() {
+                    bytes.push(b'/');
+                }
+                bytes.extend_from_slice(n.as_bytes());
+            }
+            std::path::Component::CurDir => {}
+            _ => bail!("{} is not a plain relative path", p.display()),
+        }
+    }
+    Ok(RelPath::new(bytes)?)
+}
+
+fn settle_flagged(task: &Task, rel: &RelPath, keep: KeepArg, how: &str) -> Result<()> {
+    let policy = match keep {
+        KeepArg::Source => Policy::Source,
+        KeepArg::Target => Policy::Target,
+        KeepArg::Both => Policy::KeepBoth,
+    };
+    // "Keep the side that deleted it": a sync never lets a delete win, so do it here.
+    if keep != KeepArg::Both {
+        let kept = if keep == KeepArg::Source {
+            Side::Source
+        } else {
+            Side::Target
+        };
+        let roots = open_roots(task)?;
+        let here = roots.get(kept).stat(rel)?;
+        if here.is_none() {
+            let other = roots.get(kept.other());
+            if let Some(e) = other.stat(rel)? {
+                let trash = Trash::new(tandem_engine::time::stamp(tandem_engine::time::now_ns()));
+                tandem_fs::delete(other, rel, &e, &trash)
+                    .with_context(|| format!("removing the {}'s version", kept.other()))?;
+            }
+        }
+    }
+    let spec = tandem_engine::SyncSpec {
+        src: task.src.clone(),
+        tgt: task.tgt.clone(),
+        state_dir: task.state_dir.clone(),
+        options: Options {
+            direction: Direction::Both,
+            flavor: Flavor::Safe,
+            policy,
+            modify_window: 0,
+            stamp: String::new(),
+        },
+        excludes: Vec::new(),
+        includes: Vec::new(),
+        dry_run: false,
+        rescan: false,
+        max_delete_percent: 100,
+        threads: crate::commands::sync::default_threads(),
+        fsync_each: false,
+        only: Some(rel.clone()),
+    };
+    let report = tandem_engine::sync(&spec, &|_| {})?;
+    if let Some((p, e)) = report.failed.first() {
+        bail!("could not settle {p}: {e}");
+    }
+    mark_resolved(task, rel, how)
+}
+
+fn settle_kept_both(
+    task: &Task,
+    row: &ConflictRow,
+    copy: &RelPath,
+    loser: Side,
+    keep: KeepArg,
+    how: &str,
+) -> Result<()> {
+    let _lock = Lock::acquire(&task.state_dir)?;
+    let keep_side = match keep {
+        KeepArg::Both => None,
+        KeepArg::Source => Some(Side::Source),
+        KeepArg::Target => Some(Side::Target),
+    };
+    if let Some(kept) = keep_side {
+        let roots = open_roots(task)?;
+        let trash = Trash::new(tandem_engine::time::stamp(tandem_engine::time::now_ns()));
+        for side in [Side::Source, Side::Target] {
+            let root = roots.get(side);
+            if kept == loser {
+                // The loser's version (now at `copy`) takes the name back.
+                let Some(c) = root.stat(copy)? else { continue };
+                if let Some(p) = root.stat(&row.path)? {
+                    tandem_fs::delete(root, &row.path, &p, &trash)?;
+                }
+                tandem_fs::rename(root, copy, &row.path, &c)?;
+            } else if let Some(c) = root.stat(copy)? {
+                tandem_fs::delete(root, copy, &c, &trash)?;
+            }
+        }
+        let mut store = Store::open(&task.state_dir, &task.pair)?;
+        let batch = store.batch()?;
+        if kept == loser {
+            batch.remove_tree(&row.path)?;
+            batch.move_tree(copy, &row.path)?;
+        } else {
+            batch.remove_tree(copy)?;
+        }
+        batch.commit()?;
+    }
+    let mut store = Store::open(&task.state_dir, &task.pair)?;
+    let batch = store.batch()?;
+    batch.resolve_conflict(row.id, tandem_engine::time::now_ns() / 1_000_000_000, how)?;
+    batch.commit()?;
+    Ok(())
+}
+
+fn mark_resolved(task: &Task, rel: &RelPath, how: &str) -> Result<()> {
+    let _lock = Lock::acquire(&task.state_dir)?;
+    let mut store = Store::open(&task.state_dir, &task.pair)?;
+    let open: Vec<i64> = store
+        .conflicts(false)?
+        .into_iter()
+        .filter(|c| &c.path == rel)
+        .map(|c| c.id)
+        .collect();
+    let batch = store.batch()?;
+    for id in open {
+        batch.resolve_conflict(id, tandem_engine::time::now_ns() / 1_000_000_000, how)?;
+    }
+    batch.commit()?;
+    Ok(())
+}
+
+struct Roots {
+    src: Root,
+    tgt: Root,
+}
+
+impl Roots {
+    fn get(&self, side: Side) -> &Root {
+        match side {
+            Side::Source => &self.src,
+            Side::Target => &self.tgt,
+        }
+    }
+}
+
+fn open_roots(task: &Task) -> Result<Roots> {
+    Ok(Roots {
+        src: Root::open(&task.src).with_context(|| format!("opening {}", task.src.display()))?,
+        tgt: Root::open(&task.tgt).with_context(|| format!("opening {}", task.tgt.display()))?,
+    })
+}

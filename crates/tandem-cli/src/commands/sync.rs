@@ -1,0 +1,67 @@
+use anyhow::Result;
+use tandem_core::{Direction, Flavor, Options, Policy};
+use tandem_engine::SyncSpec;
+
+use crate::args::{DirectionArg, ModeArg, PolicyArg, SyncArgs};
+use crate::output::{print_summary, summary_json, Printer};
+use crate::task::Task;
+
+pub fn run(a: SyncArgs) -> Result<u8> {
+    let spec = spec_from(&a)?;
+    let printer = Printer::new(a.json, a.quiet, a.verbose);
+    let report = tandem_engine::sync(&spec, &|e| printer.event(e));
+    printer.finish();
+    let report = report?;
+    if a.json {
+        println!("{}", summary_json(&report));
+    } else if !a.quiet || report.exit_code() != 0 {
+        print_summary(&report);
+    }
+    Ok(report.exit_code() as u8)
+}
+
+pub fn spec_from(a: &SyncArgs) -> Result<SyncSpec> {
+    let task = Task::from_args(&a.pair)?;
+    Ok(SyncSpec {
+        src: task.src,
+        tgt: task.tgt,
+        state_dir: task.state_dir,
+        options: Options {
+            direction: match a.direction {
+                DirectionArg::Both => Direction::Both,
+                DirectionArg::Push => Direction::Push,
+                DirectionArg::Pull => Direction::Pull,
+            },
+            flavor: match a.mode {
+                ModeArg::Safe => Flavor::Safe,
+                ModeArg::Replica => Flavor::Replica,
+            },
+            policy: policy(a.conflict),
+            modify_window: a.modify_window,
+            stamp: String::new(),
+        },
+        excludes: a.exclude.clone(),
+        includes: a.include.clone(),
+        dry_run: a.dry_run,
+        rescan: a.rescan,
+        max_delete_percent: a.max_delete,
+        threads: default_threads(),
+        fsync_each: a.fsync,
+        only: None,
+    })
+}
+
+pub fn policy(p: PolicyArg) -> Policy {
+    match p {
+        PolicyArg::KeepBoth => Policy::KeepBoth,
+        PolicyArg::Newest => Policy::Newest,
+        PolicyArg::Source => Policy::Source,
+        PolicyArg::Target => Policy::Target,
+        PolicyArg::Flag => Policy::Flag,
+    }
+}
+
+/// I/O-bound work: a few threads per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| (n.get() * 2).clamp(4, 16))
+}

@@ -1,0 +1,36 @@
+//! `tandem`: keeps two folders in step, both ways.
+//!
+//! Parsing, validation into a `SyncSpec`, output and exit codes; nothing else.
+
+mod args;
+mod commands;
+mod output;
+mod task;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+/// Exit codes, as documented in `--help` and the README.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ISSUES: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sync(a) => commands::sync::run(a),
+        Command::Conflicts(a) => commands::conflicts::run(a),
+        Command::Resolve(a) => commands::resolve::run(a),
+        Command::Status(a) => commands::status::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("tandem: error: {}", output::sanitize(&format!("{e:#}")));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

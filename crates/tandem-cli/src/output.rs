@@ -1,0 +1,248 @@
+//! Everything printed: progress bars, human summaries, JSON lines. Paths are always
+//! escaped (`RelPath`'s Display), never written raw to a terminal.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{json, Value};
+use tandem_engine::{Event, Report};
+
+/// Escapes control characters in any text we print (error messages carry paths).
+pub fn sanitize(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() && c != '\n' {
+                format!("\\x{:02x}", c as u32).chars().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+pub struct Printer {
+    json: bool,
+    verbose: bool,
+    bar: Mutex<Option<ProgressBar>>,
+    /// (changes done, changes planned), for the bar's message.
+    done: Mutex<(usize, usize)>,
+    show_bar: bool,
+}
+
+impl Printer {
+    pub fn new(json: bool, quiet: bool, verbose: bool) -> Printer {
+        let show_bar = !json && !quiet && std::io::stderr().is_terminal();
+        Printer {
+            json,
+            verbose: verbose && !quiet,
+            bar: Mutex::new(None),
+            done: Mutex::new((0, 0)),
+            show_bar,
+        }
+    }
+
+    pub fn event(&self, e: Event) {
+        if self.json {
+            println!("{}", event_json(&e));
+            return;
+        }
+        let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        match &e {
+            Event::Planned { actions, bytes } if self.show_bar && *actions > 0 => {
+                let pb = ProgressBar::with_draw_target(Some(*bytes), ProgressDrawTarget::stderr());
+                pb.set_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                pb.set_message(format!("0/{actions} changes"));
+                pb.set_length(*bytes);
+                *bar = Some(pb);
+                *self.done.lock().unwrap_or_else(|p| p.into_inner()) = (0, *actions);
+            }
+            Event::Done { bytes, .. } => {
+                if let Some(pb) = bar.as_ref() {
+                    let mut d = self.done.lock().unwrap_or_else(|p| p.into_inner());
+                    d.0 += 1;
+                    pb.inc(*bytes);
+                    pb.set_message(format!("{}/{} changes", d.0, d.1));
+                }
+            }
+            _ => {}
+        }
+        if self.verbose {
+            let line = match &e {
+                Event::Done {
+                    verb, path, side, ..
+                } => Some(format!("{verb:<9} {:<7} {path}", side.unwrap_or(""))),
+                Event::Conflict {
+                    path,
+                    kind,
+                    resolution,
+                } => Some(format!("conflict  {path}: {kind}; {resolution}")),
+                Event::Skipped { path, reason } => Some(format!("skip      {path}: {reason}")),
+                Event::Failed { path, error } => {
+                    Some(format!("failed    {path}: {}", sanitize(error)))
+                }
+                Event::Retrying { round, paths } => Some(format!(
+                    "round {round}: {paths} paths changed during the sync, planning them again"
+                )),
+                _ => None,
+            };
+            if let Some(line) = line {
+                match bar.as_ref() {
+                    Some(pb) => pb.println(line),
+                    None => println!("{line}"),
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(pb) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+fn event_json(e: &Event) -> Value {
+    match e {
+        Event::Scanned { side, entries } => {
+            json!({"event": "scanned", "side": side, "entries": entries})
+        }
+        Event::Planned { actions, bytes } => {
+            json!({"event": "planned", "actions": actions, "bytes": bytes})
+        }
+        Event::Done {
+            verb,
+            path,
+            side,
+            bytes,
+        } => {
+            json!({"event": "done", "action": verb, "path": path.to_string(), "side": side, "bytes": bytes})
+        }
+        Event::Failed { path, error } => {
+            json!({"event": "failed", "path": path.to_string(), "error": error})
+        }
+        Event::Skipped { path, reason } => {
+            json!({"event": "skipped", "path": path.to_string(), "reason": reason})
+        }
+        Event::Conflict {
+            path,
+            kind,
+            resolution,
+        } => {
+            json!({"event": "conflict", "path": path.to_string(), "kind": kind, "resolution": resolution})
+        }
+        Event::Retrying { round, paths } => {
+            json!({"event": "retrying", "round": round, "paths": paths})
+        }
+    }
+}
+
+pub fn summary_json(r: &Report) -> Value {
+    json!({
+        "event": "summary",
+        "exit_code": r.exit_code(),
+        "dry_run": r.dry_run,
+        "copied": r.copied,
+        "bytes": r.bytes,
+        "deleted": r.deleted,
+        "renamed": r.renamed,
+        "dirs_created": r.dirs_created,
+        "metadata": r.metadata,
+        "conflicts": r.conflicts.iter().map(|(p, k, res)| json!({"path": p.to_string(), "kind": k, "resolution": res})).collect::<Vec<_>>(),
+        "skipped": r.skipped.iter().map(|(p, why)| json!({"path": p.to_string(), "reason": why})).collect::<Vec<_>>(),
+        "failed": r.failed.iter().map(|(p, why)| json!({"path": p.to_string(), "error": why})).collect::<Vec<_>>(),
+        "halted": r.halted,
+        "stopped": r.stopped,
+        "plan": r.plan.iter().map(|s| json!({
+            "action": s.verb, "path": s.path.to_string(), "to": s.to.as_ref().map(|t| t.to_string()),
+            "side": s.side, "detail": s.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The human summary: counts on stdout; problems listed; the reason for a halt or stop on
+/// stderr.
+pub fn print_summary(r: &Report) {
+    if r.dry_run {
+        for s in &r.plan {
+            let to =
+                s.to.as_ref()
+                    .map(|t| format!(" -> {t}"))
+                    .unwrap_or_default();
+            let side = s.side.unwrap_or("-");
+            println!(
+                "{:<9} {:<7} {}{}  ({})",
+                s.verb,
+                side,
+                s.path,
+                to,
+                sanitize(&s.detail)
+            );
+        }
+    }
+    if let Some(h) = &r.halted {
+        eprintln!("tandem: halted for safety: {}", sanitize(h));
+    }
+    if let Some(s) = &r.stopped {
+        eprintln!("tandem: {}", sanitize(s));
+    }
+    if !r.conflicts.is_empty() {
+        println!("conflicts:");
+        for (p, kind, res) in &r.conflicts {
+            println!("  {p}: {kind}; {}", sanitize(res));
+        }
+    }
+    if !r.skipped.is_empty() {
+        println!("skipped:");
+        for (p, why) in &r.skipped {
+            println!("  {p}: {}", sanitize(why));
+        }
+    }
+    if !r.failed.is_empty() {
+        println!("failed:");
+        for (p, why) in &r.failed {
+            println!("  {p}: {}", sanitize(why));
+        }
+    }
+    if r.dry_run {
+        println!(
+            "dry run: {} changes planned, nothing was changed",
+            r.plan.iter().filter(|s| s.side.is_some()).count()
+        );
+    } else {
+        println!(
+            "{}: {} copied ({}), {} deleted, {} renamed, {} folders created, {} metadata updates, {} conflicts, {} skipped, {} failed",
+            if r.exit_code() == 0 { "in sync" } else { "done" },
+            r.copied,
+            human_bytes(r.bytes),
+            r.deleted,
+            r.renamed,
+            r.dirs_created,
+            r.metadata,
+            r.conflicts.len(),
+            r.skipped.len(),
+            r.failed.len()
+        );
+    }
+}
