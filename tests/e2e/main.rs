@@ -1,1 +1,11 @@
-//! placeholder
+//! End-to-end tests: the real `tandem` binary on real folders, real SQLite state.
+#![allow(clippy::unwrap_used)]
+
+mod fixtures;
+
+mod bad_input;
+mod basics;
+mod confinement;
+mod conflicts;
+mod directions;
+mod names;

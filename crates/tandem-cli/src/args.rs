@@ -99,6 +99,7 @@ pub struct SyncArgs {
     #[arg(long)]
     pub rescan: bool,
     /// Halt (exit 3) when a sync would delete more than PERCENT of the synced entries
+    /// (checked once more than 10 entries would be deleted)
     #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub max_delete: u32,
     /// Modification times this close count as equal (e.g. 2s for FAT): 500ms, 2s, 1ns

@@ -58,6 +58,8 @@ pub struct Options {
     pub modify_window: i64,
     /// `YYYYMMDD-HHMMSS` of this run, used in conflict copy names (reconcile reads no clock).
     pub stamp: String,
+    /// Trust no stat match where hashes can speak (`--rescan`).
+    pub rescan: bool,
 }
 
 impl Default for Options {
@@ -68,6 +70,7 @@ impl Default for Options {
             policy: Policy::KeepBoth,
             modify_window: 0,
             stamp: "19700101-000000".to_string(),
+            rescan: false,
         }
     }
 }

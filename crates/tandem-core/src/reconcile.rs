@@ -91,6 +91,9 @@ impl Reconciler<'_> {
                 if e.size != b.size {
                     return true;
                 }
+                if let (true, Some(x), Some(y)) = (self.opts.rescan, b.hash, e.hash) {
+                    return x != y;
+                }
                 let stat_match = e.ino == b.ino(side) && self.same_time(e.mtime, b.mtime);
                 let hash_match = matches!((b.hash, e.hash), (Some(x), Some(y)) if x == y);
                 !(stat_match || hash_match)
@@ -370,6 +373,19 @@ impl Reconciler<'_> {
                 if other_changed && !dir_changed && self.changed_in(p, dir_side) {
                     sc = true;
                     tc = true;
+                }
+            }
+        }
+        // A rescan found different content on the two sides though both look untouched
+        // and the baseline has no hash to say which moved: a change made behind our back
+        // (mtime restored). Which side it was is unknown, so both versions are kept.
+        if self.opts.rescan && !sc && !tc {
+            if let (Some(s), Some(t)) = (s, t) {
+                if let (Kind::File, Some(x), Some(y)) = (&s.kind, s.hash, t.hash) {
+                    if t.kind == Kind::File && x != y {
+                        sc = true;
+                        tc = true;
+                    }
                 }
             }
         }

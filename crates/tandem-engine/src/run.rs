@@ -19,6 +19,9 @@ use crate::time::{now_ns, stamp};
 
 /// Rounds before a path that keeps changing under us is left for the next run.
 const MAX_ROUNDS: usize = 3;
+/// `--max-delete` looks at runs deleting more than this many entries: deleting 2 of 3
+/// files is a choice, not an accident (an emptied root is caught separately).
+const MAX_DELETE_FLOOR: u64 = 10;
 /// Baseline commits happen at least this often while applying...
 const COMMIT_EVERY: Duration = Duration::from_secs(2);
 /// ...and after this many applied steps.
@@ -45,12 +48,23 @@ pub enum EngineError {
 
 /// Runs one sync as `spec` says, reporting progress to `on_event`.
 pub fn sync(spec: &SyncSpec, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
-    let _lock = Lock::acquire(&spec.state_dir)?;
     let pair = Pair {
         src: spec.src.to_string_lossy().into_owned(),
         tgt: spec.tgt.to_string_lossy().into_owned(),
     };
-    let mut store = Store::open(&spec.state_dir, &pair)?;
+    // A dry run changes nothing, state included: with no state yet it plans against an
+    // empty baseline in memory.
+    let fresh_dry_run = spec.dry_run && !spec.state_dir.join(tandem_state::DB_FILE).exists();
+    let _lock = if fresh_dry_run {
+        None
+    } else {
+        Some(Lock::acquire(&spec.state_dir)?)
+    };
+    let mut store = if fresh_dry_run {
+        Store::in_memory(&pair)?
+    } else {
+        Store::open(&spec.state_dir, &pair)?
+    };
     let src = Root::open(&spec.src).map_err(|source| EngineError::Root {
         path: spec.src.clone(),
         source,
@@ -63,6 +77,7 @@ pub fn sync(spec: &SyncSpec, on_event: &dyn Fn(Event)) -> Result<Report, EngineE
     let started = now_ns();
     let mut opts = spec.options.clone();
     opts.stamp = stamp(started);
+    opts.rescan = spec.rescan;
     let run_id = if spec.dry_run {
         None
     } else {
@@ -123,7 +138,9 @@ pub fn sync(spec: &SyncSpec, on_event: &dyn Fn(Event)) -> Result<Report, EngineE
             .iter()
             .filter(|a| matches!(a, Action::Delete { .. }))
             .count() as u64;
-        if base_len > 0 && deletes * 100 > u64::from(spec.max_delete_percent) * base_len {
+        if deletes > MAX_DELETE_FLOOR
+            && deletes * 100 > u64::from(spec.max_delete_percent) * base_len
+        {
             report.halted = Some(format!(
                 "this sync would delete {deletes} of the {base_len} entries synced before (more than --max-delete {}%); nothing was changed. Check both folders; if the deletions are intended, run again with --max-delete 100",
                 spec.max_delete_percent

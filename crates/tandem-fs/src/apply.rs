@@ -225,7 +225,31 @@ fn write_file_tmp(
     if st.st_size != before.st_size {
         return Err(FsError::raced(src_rel, "size changed while it was copied"));
     }
-    Ok(entry_from_stat(&st, None))
+    // The baseline records the hash of exactly the bytes stored (read back from the page
+    // cache): it lets a later scan recognise this content under another name.
+    let hash = hash_fd(ddir, tmp).map_err(|e| FsError::io(dst_rel, "hash copy", e))?;
+    Ok(entry_from_stat(&st, None).with_hash(hash))
+}
+
+fn hash_fd(dir: &OwnedFd, name: &str) -> std::io::Result<tandem_core::Hash> {
+    use std::io::Read;
+    let fd = openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut file = std::fs::File::from(fd);
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(tandem_core::Hash(*hasher.finalize().as_bytes()))
 }
 
 fn timespec(ns: i64) -> Timespec {

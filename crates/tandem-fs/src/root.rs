@@ -149,7 +149,7 @@ pub fn stat_at(dir: &impl AsFd, name: &[u8], rel: &RelPath) -> Result<Option<Ent
 }
 
 pub fn mtime_ns(st: &Stat) -> i64 {
-    (st.st_mtime as i64)
+    st.st_mtime
         .saturating_mul(1_000_000_000)
         .saturating_add(st.st_mtime_nsec as i64)
 }

@@ -157,6 +157,18 @@ impl Store {
         Ok(store)
     }
 
+    /// A store that lives in memory only (dry runs with no state yet).
+    pub fn in_memory(pair: &Pair) -> Result<Store> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| StateError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
+        let mut store = Store { conn, path };
+        store.check_and_migrate(true, pair)?;
+        Ok(store)
+    }
+
     /// Opens an existing store read-only-ish for listing (`conflicts`, `status`): fails if
     /// there is none.
     pub fn open_existing(dir: &Path, pair: &Pair) -> Result<Option<Store>> {

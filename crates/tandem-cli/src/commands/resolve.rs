@@ -112,6 +112,7 @@ fn settle_flagged(task: &Task, rel: &RelPath, keep: KeepArg, how: &str) -> Resul
             policy,
             modify_window: 0,
             stamp: String::new(),
+            rescan: false,
         },
         excludes: Vec::new(),
         includes: Vec::new(),

@@ -39,6 +39,7 @@ pub fn spec_from(a: &SyncArgs) -> Result<SyncSpec> {
             policy: policy(a.conflict),
             modify_window: a.modify_window,
             stamp: String::new(),
+            rescan: false,
         },
         excludes: a.exclude.clone(),
         includes: a.include.clone(),

@@ -1,0 +1,1 @@
+//! Bad input: a clear message, exit 2 or 3, nothing changed.

@@ -1,0 +1,1 @@
+//! Confinement (DESIGN.md invariant 6): nothing outside the two roots is read or written.

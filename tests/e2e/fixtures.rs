@@ -1,0 +1,254 @@
+//! Shared fixtures: a `Pair` of temporary roots with its own state directory, helpers to
+//! write and inspect both sides, and a runner for the real binary.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tandem");
+
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn run_tandem<I, S>(args: I) -> Out
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new(BIN).args(args).output().expect("run tandem");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S {
+    Src,
+    Tgt,
+}
+
+/// What a path holds, for comparing trees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    File(Vec<u8>, u32),
+    Dir(u32),
+    Link(Vec<u8>),
+    Other,
+}
+
+pub struct Pair {
+    pub tmp: tempfile::TempDir,
+    pub src: PathBuf,
+    pub tgt: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Pair {
+    pub fn new() -> Pair {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        let tgt = tmp.path().join("tgt");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::create_dir(&tgt).unwrap();
+        let state = tmp.path().join("state");
+        Pair {
+            tmp,
+            src,
+            tgt,
+            state,
+        }
+    }
+
+    pub fn root(&self, s: S) -> &Path {
+        match s {
+            S::Src => &self.src,
+            S::Tgt => &self.tgt,
+        }
+    }
+
+    pub fn path(&self, s: S, rel: &str) -> PathBuf {
+        self.root(s).join(rel)
+    }
+
+    /// `tandem sync SRC TGT --state-dir STATE ARGS...`
+    pub fn sync(&self, args: &[&str]) -> Out {
+        let mut v: Vec<&OsStr> = vec![
+            OsStr::new("sync"),
+            self.src.as_os_str(),
+            self.tgt.as_os_str(),
+        ];
+        v.push(OsStr::new("--state-dir"));
+        v.push(self.state.as_os_str());
+        v.extend(args.iter().map(OsStr::new));
+        run_tandem(v)
+    }
+
+    /// Syncs and insists on exit code `code`.
+    pub fn sync_ok(&self, args: &[&str], code: i32) -> Out {
+        let out = self.sync(args);
+        assert_eq!(out.code, code, "tandem sync {args:?}:\n{}", out.all());
+        out
+    }
+
+    /// `tandem CMD SRC TGT --state-dir STATE ARGS...`
+    pub fn cmd(&self, cmd: &str, args: &[&str]) -> Out {
+        let mut v: Vec<&OsStr> = vec![OsStr::new(cmd), self.src.as_os_str(), self.tgt.as_os_str()];
+        v.push(OsStr::new("--state-dir"));
+        v.push(self.state.as_os_str());
+        v.extend(args.iter().map(OsStr::new));
+        run_tandem(v)
+    }
+
+    pub fn write(&self, s: S, rel: &str, content: &str) {
+        write_file(&self.path(s, rel), content.as_bytes());
+    }
+
+    pub fn read(&self, s: S, rel: &str) -> String {
+        String::from_utf8(
+            std::fs::read(self.path(s, rel)).unwrap_or_else(|e| panic!("read {rel} on {s:?}: {e}")),
+        )
+        .unwrap()
+    }
+
+    pub fn exists(&self, s: S, rel: &str) -> bool {
+        std::fs::symlink_metadata(self.path(s, rel)).is_ok()
+    }
+
+    pub fn ino(&self, s: S, rel: &str) -> u64 {
+        std::fs::symlink_metadata(self.path(s, rel)).unwrap().ino()
+    }
+
+    pub fn tree(&self, s: S) -> BTreeMap<Vec<u8>, Node> {
+        tree_of(self.root(s))
+    }
+
+    /// Both trees hold the same paths, kinds, contents, link targets and permissions.
+    pub fn assert_same(&self) {
+        let a = self.tree(S::Src);
+        let b = self.tree(S::Tgt);
+        if a != b {
+            panic!(
+                "trees differ:\nsource: {:#?}\ntarget: {:#?}",
+                printable(&a),
+                printable(&b)
+            );
+        }
+    }
+
+    /// Every file below `.tandem/trash` on side `s`, as contents.
+    pub fn trash_contents(&self, s: S) -> Vec<String> {
+        let t = self.root(s).join(".tandem/trash");
+        let mut out = Vec::new();
+        if t.exists() {
+            for (_, n) in tree_of(&t) {
+                if let Node::File(c, _) = n {
+                    out.push(String::from_utf8_lossy(&c).into_owned());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Names (relative paths) on side `s` that contain `needle`.
+    pub fn names_with(&self, s: S, needle: &str) -> Vec<String> {
+        self.tree(s)
+            .keys()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .filter(|k| k.contains(needle))
+            .collect()
+    }
+}
+
+pub fn write_file(p: &Path, content: &[u8]) {
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(p, content).unwrap();
+}
+
+pub fn tree_of(root: &Path) -> BTreeMap<Vec<u8>, Node> {
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, Node>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let rel = p
+            .strip_prefix(root)
+            .unwrap()
+            .as_os_str()
+            .as_bytes()
+            .to_vec();
+        if rel == b".tandem" {
+            continue;
+        }
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let mode = m.permissions().mode() & 0o7777;
+        let node = if m.file_type().is_symlink() {
+            Node::Link(
+                std::fs::read_link(&p)
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec(),
+            )
+        } else if m.is_dir() {
+            walk(root, &p, out);
+            Node::Dir(mode)
+        } else if m.is_file() {
+            Node::File(std::fs::read(&p).unwrap(), mode)
+        } else {
+            Node::Other
+        };
+        out.insert(rel, node);
+    }
+}
+
+fn printable(t: &BTreeMap<Vec<u8>, Node>) -> Vec<String> {
+    t.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Node::File(c, m) => format!("file {:o} {:?}", m, String::from_utf8_lossy(c)),
+                Node::Dir(m) => format!("dir {m:o}"),
+                Node::Link(t) => format!("link -> {}", String::from_utf8_lossy(t)),
+                Node::Other => "other".into(),
+            };
+            format!("{}: {v}", String::from_utf8_lossy(k))
+        })
+        .collect()
+}
+
+/// Sets a file's mtime (seconds and nanoseconds since the epoch), without following links.
+pub fn set_mtime(p: &Path, secs: i64, nanos: u32) {
+    let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+    let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs as u64, nanos);
+    f.set_modified(t).unwrap();
+}
+
+pub fn mtime_ns(p: &Path) -> i64 {
+    let m = std::fs::symlink_metadata(p).unwrap();
+    m.mtime() * 1_000_000_000 + m.mtime_nsec()
+}
