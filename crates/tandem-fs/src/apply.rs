@@ -41,7 +41,24 @@ impl Trash {
 
     /// A free slot for `rel` in the trash, its parent directories created.
     fn slot(&self, root: &Root, rel: &RelPath) -> Result<(OwnedFd, Vec<u8>)> {
-        let mut bytes = format!(".tandem/trash/{}/", self.stamp).into_bytes();
+        // Something trashed earlier under the same stamp can hold a parent's name as a
+        // non-directory (the file `d` trashed, then `d/e` from the directory `d`): the slot
+        // then goes to the next free bucket, `<stamp>.1`, `<stamp>.2`...
+        let mut bucket = self.stamp.clone();
+        let mut n = 0;
+        loop {
+            match self.slot_in(root, &bucket, rel) {
+                Err(e) if e.errno() == Some(Errno::NOTDIR.raw_os_error()) && n < 100 => {
+                    n += 1;
+                    bucket = format!("{}.{n}", self.stamp);
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn slot_in(&self, root: &Root, bucket: &str, rel: &RelPath) -> Result<(OwnedFd, Vec<u8>)> {
+        let mut bytes = format!(".tandem/trash/{bucket}/").into_bytes();
         bytes.extend_from_slice(rel.as_bytes());
         let trash_rel = RelPath::new(bytes)
             .map_err(|e| FsError::io(rel, "trash path", std::io::Error::other(e)))?;
@@ -179,13 +196,15 @@ fn write_file_tmp(
     dst_rel: &RelPath,
     durability: Durability,
 ) -> Result<Entry> {
-    let sfd = openat(
-        sdir,
-        sname,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| FsError::io(src_rel, "open", e))?;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let sfd = match openat(sdir, sname, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        // Gone, or replaced by a link, since the scan: plan it again.
+        Err(Errno::NOENT | Errno::LOOP) => {
+            return Err(FsError::raced(src_rel, "source vanished since scan"))
+        }
+        Err(e) => return Err(FsError::io(src_rel, "open", e)),
+    };
     let before = fstat(&sfd).map_err(|e| FsError::io(src_rel, "stat", e))?;
     if !same_object(&entry_from_stat(&before, None), src) {
         return Err(FsError::raced(src_rel, "source changed since scan"));
