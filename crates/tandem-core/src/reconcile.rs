@@ -33,6 +33,7 @@ pub fn reconcile(base: BaseTree, src: Tree, tgt: Tree, opts: &Options) -> Plan {
     r.detect_renames();
     r.per_path();
     r.keep_dirs_with_survivors();
+    r.create_missing_parents();
     r.finish()
 }
 
@@ -186,10 +187,13 @@ impl Reconciler<'_> {
                         .or_insert(Some(p.clone()));
                 }
             }
+            // A path below a special file or an unreadable entry on `x` was not seen, not
+            // moved: it must not be taken for the source of a rename (never write across a
+            // problem).
             let vanished: Vec<RelPath> = self
                 .base
                 .keys()
-                .filter(|p| !self.tree(x).contains_key(*p))
+                .filter(|p| !self.tree(x).contains_key(*p) && !self.hidden(x, p))
                 .cloned()
                 .collect();
             let mut moved_dirs: Vec<RelPath> = Vec::new();
@@ -226,6 +230,22 @@ impl Reconciler<'_> {
                 }
             }
         }
+    }
+
+    /// Does a special file or an unreadable entry above `p` on `side` hide it from the scan?
+    fn hidden(&self, side: Side, p: &RelPath) -> bool {
+        let tree = self.tree(side);
+        let mut anc = p.parent();
+        while let Some(a) = anc {
+            if a.is_root() {
+                break;
+            }
+            if tree.get(&a).is_some_and(|e| !e.kind.is_tracked()) {
+                return true;
+            }
+            anc = a.parent();
+        }
+        false
     }
 
     /// The rename `p -> q` seen on the other side can be replayed on `y` when `y` still
@@ -312,19 +332,20 @@ impl Reconciler<'_> {
             .filter(|p| !p.is_root())
             .cloned()
             .collect();
-        let mut skipped_below: Option<RelPath> = None;
+        // Every skipped root, not just the last one: a subtree `d/...` is not contiguous with
+        // `d` in byte order (`d.txt` and `d-x` sort between them).
+        // Looked up by ancestor, so the check costs the path's depth, not the number of
+        // skipped roots.
+        let mut skipped: HashSet<RelPath> = HashSet::new();
         for p in paths {
-            if let Some(s) = &skipped_below {
-                if p.is_below(s) {
-                    continue;
-                }
-                skipped_below = None;
+            if !skipped.is_empty() && ancestors(&p).any(|a| skipped.contains(&a)) {
+                continue;
             }
             if self.planned.contains(&p) {
                 continue;
             }
             if self.skip_untrackable(&p) {
-                skipped_below = Some(p);
+                skipped.insert(p);
                 continue;
             }
             self.decide(&p);
@@ -689,6 +710,24 @@ impl Reconciler<'_> {
                 tgt: Some(t),
                 resolution: Resolution::Flagged,
             }));
+            if self.opts.policy == Policy::Flag {
+                // `flag` leaves both sides as they are: that includes the directory's
+                // subtree, whose entries would otherwise be copied under the other side's
+                // file (a plan that cannot apply) or deleted from the directory.
+                let (lo, hi) = p.subtree_range();
+                let below: Vec<RelPath> = self
+                    .base
+                    .range(lo.clone()..hi.clone())
+                    .map(|(k, _)| k.clone())
+                    .chain(
+                        self.src
+                            .range(lo.clone()..hi.clone())
+                            .map(|(k, _)| k.clone()),
+                    )
+                    .chain(self.tgt.range(lo..hi).map(|(k, _)| k.clone()))
+                    .collect();
+                self.planned.extend(below);
+            }
             return;
         }
         self.keep_both(p, ConflictKind::Type, dir_side, dir_side.other(), s, t);
@@ -861,6 +900,67 @@ impl Reconciler<'_> {
         }
     }
 
+    /// Every copy and mkdir needs its parent directories on the side it writes to. One can
+    /// be missing there when that side deleted the directory and the deletion was left
+    /// alone (the receiving side's own change in safe one-way mode) while the other side
+    /// changed or created something inside: the change wins (a delete never does), so the
+    /// directory is re-created, as `keep_dirs_with_survivors` does for directories the plan
+    /// itself would have deleted, and is no longer reported as left alone.
+    fn create_missing_parents(&mut self) {
+        let mut made: HashSet<(Side, RelPath)> = self
+            .mkdirs
+            .iter()
+            .chain(&self.renames)
+            .filter_map(|a| match a {
+                Action::Mkdir { path, side, .. } => Some((*side, path.clone())),
+                _ => None,
+            })
+            .collect();
+        let writes: Vec<(Side, RelPath)> = self
+            .mkdirs
+            .iter()
+            .chain(&self.copies)
+            .filter_map(|a| match a {
+                Action::Mkdir { path, side, .. } => Some((*side, path.clone())),
+                Action::Copy { path, from, .. } => Some((from.other(), path.clone())),
+                _ => None,
+            })
+            .collect();
+        for (side, p) in writes {
+            let mut missing = Vec::new();
+            let mut anc = p.parent();
+            while let Some(a) = anc {
+                if a.is_root()
+                    || self.tree(side).contains_key(&a)
+                    || made.contains(&(side, a.clone()))
+                {
+                    break;
+                }
+                anc = a.parent();
+                missing.push(a);
+            }
+            for a in missing.into_iter().rev() {
+                let Some(src) = self
+                    .tree(side.other())
+                    .get(&a)
+                    .filter(|e| e.is_dir())
+                    .cloned()
+                else {
+                    break;
+                };
+                self.early.retain(|x| {
+                    !matches!(x, Action::Skip { path, side: Some(s), .. } if *path == a && *s == side)
+                });
+                self.mkdirs.push(Action::Mkdir {
+                    path: a.clone(),
+                    side,
+                    src,
+                });
+                made.insert((side, a));
+            }
+        }
+    }
+
     fn finish(mut self) -> Plan {
         self.deletes.sort_by(|a, b| b.path().cmp(a.path()));
         self.mkdirs.sort_by(|a, b| a.path().cmp(b.path()));
@@ -888,6 +988,11 @@ fn order<'a>(first: Side, a: &'a Entry, b: &'a Entry) -> (&'a Entry, &'a Entry) 
         Side::Source => (a, b),
         Side::Target => (b, a),
     }
+}
+
+/// The proper ancestors of `p`, nearest first, the root excluded.
+fn ancestors(p: &RelPath) -> impl Iterator<Item = RelPath> {
+    std::iter::successors(p.parent(), |a| a.parent()).take_while(|a| !a.is_root())
 }
 
 /// Moves the entry at `from` and everything below it to `to`.
