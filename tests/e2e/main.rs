@@ -5,6 +5,7 @@ mod fixtures;
 
 mod bad_input;
 mod basics;
+mod bench;
 mod confinement;
 mod conflicts;
 mod directions;

@@ -1,0 +1,73 @@
+//! The benchmark harness runs and writes a well-formed report (no timing assertions).
+
+use std::process::Command;
+
+use crate::fixtures::BIN;
+
+#[test]
+fn bench_quick_writes_a_wellformed_report() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
+    let out = Command::new("python3")
+        .args([
+            script, "--quick", "--files", "150", "--runs", "1", "--tandem", BIN, "--out",
+        ])
+        .arg(out_dir.path())
+        .args([
+            "sync-initial",
+            "sync-nochange",
+            "sync-10changes",
+            "scale",
+            "mount-io",
+        ])
+        .output()
+        .expect("python3 runs the harness");
+    assert!(
+        out.status.success(),
+        "harness failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["tree"]["files"], 150);
+    let workloads = json["workloads"].as_array().unwrap();
+    let names: Vec<&str> = workloads
+        .iter()
+        .map(|w| w["workload"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sync-initial",
+            "sync-nochange",
+            "sync-10changes",
+            "scale",
+            "mount-io"
+        ]
+    );
+    for w in &workloads[..4] {
+        let rows = w["rows"].as_array().unwrap();
+        let tandem = rows
+            .iter()
+            .find(|r| r["contender"].as_str().unwrap().starts_with("tandem"))
+            .unwrap();
+        assert!(tandem["median_s"].as_f64().unwrap() > 0.0, "{w}");
+        assert!(tandem["peak_rss_bytes"].as_u64().is_some(), "{w}");
+        for r in rows
+            .iter()
+            .filter(|r| !r["contender"].as_str().unwrap().starts_with("tandem"))
+        {
+            assert!(r["tandem_ratio"].as_f64().unwrap() > 0.0, "{r}");
+        }
+    }
+    assert!(workloads[4]["note"]
+        .as_str()
+        .unwrap()
+        .contains("tandem mount"));
+    let md = std::fs::read_to_string(out_dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("## sync-nochange") && md.contains("| contender | median s |"),
+        "{md}"
+    );
+}
