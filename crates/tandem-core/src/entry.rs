@@ -157,33 +157,49 @@ impl Entry {
     }
 }
 
-/// The last state both sides agreed on at a path, with each side's inode number so that a
-/// rename on one side can be recognised and a stat match can vouch for unchanged content.
+/// What one side showed for a path when both sides last agreed: its own inode, mtime and
+/// mode. Kept per side because sides differ in what they can store (a FAT or exFAT target
+/// has no permission bits and coarse times): each side is compared with what it showed
+/// itself, so a target that cannot keep a mode never looks like it changed one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Seen {
+    pub ino: u64,
+    pub mtime: i64,
+    pub mode: u32,
+}
+
+impl Seen {
+    pub fn of(e: &Entry) -> Seen {
+        Seen {
+            ino: e.ino,
+            mtime: e.mtime,
+            mode: e.mode,
+        }
+    }
+}
+
+/// The last state both sides agreed on at a path: the content (kind, size, hash, link
+/// target) once, and what each side showed of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseEntry {
     pub kind: Kind,
     pub size: u64,
-    pub mtime: i64,
-    pub mode: u32,
     pub hash: Option<Hash>,
     pub link: Option<Vec<u8>>,
-    pub src_ino: u64,
-    pub tgt_ino: u64,
+    pub src: Seen,
+    pub tgt: Seen,
 }
 
 impl BaseEntry {
-    /// The agreed state after both sides hold the same thing: content and metadata from
-    /// `src` (the two are equal), inodes from each.
+    /// The agreed state once `src` and `tgt` hold the same content.
     pub fn agreed(src: &Entry, tgt: &Entry) -> BaseEntry {
         BaseEntry {
             kind: src.kind.clone(),
             size: src.size,
-            mtime: src.mtime,
-            mode: src.mode,
             hash: src.hash.or(tgt.hash),
             link: src.link.clone(),
-            src_ino: src.ino,
-            tgt_ino: tgt.ino,
+            src: Seen::of(src),
+            tgt: Seen::of(tgt),
         }
     }
 
@@ -195,17 +211,14 @@ impl BaseEntry {
         }
     }
 
-    pub fn ino(&self, side: Side) -> u64 {
+    pub fn seen(&self, side: Side) -> &Seen {
         match side {
-            Side::Source => self.src_ino,
-            Side::Target => self.tgt_ino,
+            Side::Source => &self.src,
+            Side::Target => &self.tgt,
         }
     }
 
-    pub fn set_ino(&mut self, side: Side, ino: u64) {
-        match side {
-            Side::Source => self.src_ino = ino,
-            Side::Target => self.tgt_ino = ino,
-        }
+    pub fn ino(&self, side: Side) -> u64 {
+        self.seen(side).ino
     }
 }

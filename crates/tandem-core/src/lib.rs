@@ -11,7 +11,7 @@ pub mod path;
 pub mod plan;
 pub mod reconcile;
 
-pub use entry::{BaseEntry, Entry, Hash, Kind, Side};
+pub use entry::{BaseEntry, Entry, Hash, Kind, Seen, Side};
 pub use filter::{Filter, FilterError};
 pub use path::{escape_bytes, InvalidPath, RelPath};
 pub use plan::{

@@ -97,12 +97,14 @@ pub enum Action {
         expect: Entry,
         why: RenameWhy,
     },
-    /// Make `path` on `from.other()` hold `from`'s file or symlink `src`.
+    /// Make `path` on `from.other()` hold `from`'s file or symlink `src`, with permission
+    /// bits `mode` (`src.mode`, or the receiving side's own where only it changed them).
     Copy {
         path: RelPath,
         from: Side,
         src: Entry,
         expect: Option<Entry>,
+        mode: u32,
     },
     /// Create the directory `path` on `side`, like `src` (the other side's directory).
     Mkdir {

@@ -79,7 +79,7 @@ impl Reconciler<'_> {
             (None, None) => false,
             (None, Some(_)) | (Some(_), None) => true,
             (Some(b), Some(e)) => {
-                b.kind != e.kind || self.content_moved(b, e, side) || self.meta_moved(b, e)
+                b.kind != e.kind || self.content_moved(b, e, side) || self.meta_moved(b, e, side)
             }
         }
     }
@@ -95,7 +95,8 @@ impl Reconciler<'_> {
                 if let (true, Some(x), Some(y)) = (self.opts.rescan, b.hash, e.hash) {
                     return x != y;
                 }
-                let stat_match = e.ino == b.ino(side) && self.same_time(e.mtime, b.mtime);
+                let seen = b.seen(side);
+                let stat_match = e.ino == seen.ino && self.same_time(e.mtime, seen.mtime);
                 let hash_match = matches!((b.hash, e.hash), (Some(x), Some(y)) if x == y);
                 !(stat_match || hash_match)
             }
@@ -104,10 +105,13 @@ impl Reconciler<'_> {
         }
     }
 
-    fn meta_moved(&self, b: &BaseEntry, e: &Entry) -> bool {
+    /// Did this side's mode or mtime move since it last agreed? Compared with what this
+    /// side showed then, not with the other side.
+    fn meta_moved(&self, b: &BaseEntry, e: &Entry, side: Side) -> bool {
+        let seen = b.seen(side);
         match e.kind {
-            Kind::File => b.mode != e.mode || !self.same_time(b.mtime, e.mtime),
-            Kind::Dir => b.mode != e.mode,
+            Kind::File => seen.mode != e.mode || !self.same_time(seen.mtime, e.mtime),
+            Kind::Dir => seen.mode != e.mode,
             _ => false,
         }
     }
@@ -440,7 +444,7 @@ impl Reconciler<'_> {
             return;
         };
         let fresher_hash = b.hash.is_none() && (s.hash.is_some() || t.hash.is_some());
-        if s.ino != b.src_ino || t.ino != b.tgt_ino || fresher_hash {
+        if s.ino != b.src.ino || t.ino != b.tgt.ino || fresher_hash {
             self.early.push(Action::Record {
                 path: p.clone(),
                 src: s.clone(),
@@ -529,14 +533,28 @@ impl Reconciler<'_> {
                 side: from.other(),
                 src: f,
             });
-        } else {
-            self.copies.push(Action::Copy {
-                path: p.clone(),
-                from,
-                src: f,
-                expect,
-            });
+            return;
         }
+        // When neither side changed the mode since they agreed, the receiving side keeps its
+        // own: a side that cannot store modes (FAT, exFAT) shows placeholder bits that must
+        // not be imposed on the other side along with new content. Otherwise (a new file, a
+        // changed mode, a conflict's winner) the sending side's mode goes along.
+        let to = from.other();
+        let mode = match (&expect, self.base.get(p)) {
+            (Some(d), Some(b))
+                if d.kind == f.kind && b.seen(from).mode == f.mode && b.seen(to).mode == d.mode =>
+            {
+                d.mode
+            }
+            _ => f.mode,
+        };
+        self.copies.push(Action::Copy {
+            path: p.clone(),
+            from,
+            src: f,
+            expect,
+            mode,
+        });
     }
 
     fn both_changed(&mut self, p: &RelPath) {
@@ -763,6 +781,7 @@ impl Reconciler<'_> {
             self.copies.push(Action::Copy {
                 path: copy.clone(),
                 from: loser,
+                mode: l.mode,
                 src: l.clone(),
                 expect: None,
             });

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tandem_core::reconcile::{BaseTree, Tree};
 use tandem_core::{
     reconcile, Action, BaseEntry, ConflictKind, Direction, Entry, Flavor, Hash, Kind, Options,
-    Plan, Policy, RelPath, RenameWhy, Resolution, Side,
+    Plan, Policy, RelPath, RenameWhy, Resolution, Seen, Side,
 };
 
 const STAMP: &str = "20240102-030405";
@@ -171,15 +171,18 @@ impl Fx {
     }
 
     fn base(&self, path: &str) -> BaseEntry {
+        let seen = |side| Seen {
+            ino: self.ino_on(path, side),
+            mtime: self.mtime,
+            mode: self.mode,
+        };
         BaseEntry {
             kind: self.kind.clone(),
             size: self.size,
-            mtime: self.mtime,
-            mode: self.mode,
             hash: self.hash,
             link: self.link.clone(),
-            src_ino: self.ino_on(path, Side::Source),
-            tgt_ino: self.ino_on(path, Side::Target),
+            src: seen(Side::Source),
+            tgt: seen(Side::Target),
         }
     }
 }
@@ -649,6 +652,7 @@ impl Model {
                 from,
                 src,
                 expect,
+                mode,
             } => {
                 if !matches!(src.kind, Kind::File | Kind::Symlink) {
                     return Err(format!("copy of a {} at {path}", src.kind.word()));
@@ -660,7 +664,8 @@ impl Model {
                     None => self.check_absent(to, path)?,
                 }
                 self.check_parent(to, path)?;
-                let e = self.fresh(src);
+                let mut e = self.fresh(src);
+                e.mode = *mode;
                 self.tree(to).insert(path.clone(), e);
             }
             Action::SetMeta {
@@ -2702,6 +2707,7 @@ fn a_kept_both_conflict_carries_both_versions_and_the_copy_name() {
             from: Side::Source,
             src: s.clone(),
             expect: None,
+            mode: s.mode,
         }
     );
     assert_eq!(
@@ -2711,6 +2717,7 @@ fn a_kept_both_conflict_carries_both_versions_and_the_copy_name() {
             from: Side::Target,
             src: t.clone(),
             expect: None,
+            mode: t.mode,
         }
     );
 }
@@ -2727,6 +2734,7 @@ fn an_update_expects_what_the_receiving_side_holds() {
             from: Side::Source,
             src: src[&rel("a")].clone(),
             expect: Some(tgt[&rel("a")].clone()),
+            mode: src[&rel("a")].mode,
         }]
     );
 }

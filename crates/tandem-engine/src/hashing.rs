@@ -42,7 +42,7 @@ pub fn fill_hashes(
             if let Some(b) = b {
                 if e.ino == b.ino(side)
                     && e.size == b.size
-                    && e.mtime.abs_diff(b.mtime) <= window.unsigned_abs()
+                    && e.mtime.abs_diff(b.seen(side).mtime) <= window.unsigned_abs()
                 {
                     e.hash = b.hash;
                     continue;

@@ -52,6 +52,17 @@ pub fn sync(spec: &SyncSpec, on_event: &dyn Fn(Event)) -> Result<Report, EngineE
         src: spec.src.to_string_lossy().into_owned(),
         tgt: spec.tgt.to_string_lossy().into_owned(),
     };
+    // Bad input (an unopenable root, an invalid filter pattern) fails before the state
+    // directory is created or locked: nothing is changed.
+    let src = Root::open(&spec.src).map_err(|source| EngineError::Root {
+        path: spec.src.clone(),
+        source,
+    })?;
+    let tgt = Root::open(&spec.tgt).map_err(|source| EngineError::Root {
+        path: spec.tgt.clone(),
+        source,
+    })?;
+    let filter = load_filter(&src, spec)?;
     // A dry run changes nothing, state included: with no state yet it plans against an
     // empty baseline in memory.
     let fresh_dry_run = spec.dry_run && !spec.state_dir.join(tandem_state::DB_FILE).exists();
@@ -65,15 +76,6 @@ pub fn sync(spec: &SyncSpec, on_event: &dyn Fn(Event)) -> Result<Report, EngineE
     } else {
         Store::open(&spec.state_dir, &pair)?
     };
-    let src = Root::open(&spec.src).map_err(|source| EngineError::Root {
-        path: spec.src.clone(),
-        source,
-    })?;
-    let tgt = Root::open(&spec.tgt).map_err(|source| EngineError::Root {
-        path: spec.tgt.clone(),
-        source,
-    })?;
-    let filter = load_filter(&src, spec)?;
     let started = now_ns();
     let mut opts = spec.options.clone();
     opts.stamp = stamp(started);
@@ -159,7 +161,10 @@ pub fn sync(spec: &SyncSpec, on_event: &dyn Fn(Event)) -> Result<Report, EngineE
             actions: plan.writes().count(),
             bytes,
         });
+        // Each round plans every path still out of step again: what it skips or fails is
+        // the current list; an earlier round's entries were settled or come back.
         report.skipped.clear();
+        report.failed.clear();
         if spec.dry_run {
             report.plan = plan.actions.iter().filter_map(step_of).collect();
             for a in &plan.actions {
@@ -394,6 +399,7 @@ impl Ctx<'_> {
                 from,
                 src,
                 expect,
+                mode,
             } => {
                 let new = tandem_fs::copy(
                     self.root(*from),
@@ -401,6 +407,7 @@ impl Ctx<'_> {
                     path,
                     src,
                     expect.as_ref(),
+                    *mode,
                     &self.trash,
                     self.durability,
                 )?;

@@ -122,16 +122,18 @@ pub enum Durability {
 
 /// Makes `rel` on `to` hold `src`, the file or symlink at `rel` on `from`. `expect` is what
 /// the plan saw at `rel` on `to` (`None`: nothing). Returns the new entry on `to`.
+#[allow(clippy::too_many_arguments)]
 pub fn copy(
     from: &Root,
     to: &Root,
     rel: &RelPath,
     src: &Entry,
     expect: Option<&Entry>,
+    mode: u32,
     trash: &Trash,
     durability: Durability,
 ) -> Result<Entry> {
-    copy_as(from, rel, to, rel, src, expect, trash, durability)
+    copy_as(from, rel, to, rel, src, expect, mode, trash, durability)
 }
 
 /// Like [`copy`], reading `src_rel` on `from` and writing `dst_rel` on `to`.
@@ -143,6 +145,7 @@ pub fn copy_as(
     dst_rel: &RelPath,
     src: &Entry,
     expect: Option<&Entry>,
+    mode: u32,
     trash: &Trash,
     durability: Durability,
 ) -> Result<Entry> {
@@ -151,7 +154,7 @@ pub fn copy_as(
     let tmp = tmp_name();
     let written = match src.kind {
         Kind::File => write_file_tmp(
-            &sdir, &sname, src_rel, src, &ddir, &tmp, dst_rel, durability,
+            &sdir, &sname, src_rel, src, &ddir, &tmp, dst_rel, mode, durability,
         ),
         Kind::Symlink => {
             let target = rustix::fs::readlinkat(&sdir, sname.as_slice(), Vec::new())
@@ -194,6 +197,7 @@ fn write_file_tmp(
     ddir: &OwnedFd,
     tmp: &str,
     dst_rel: &RelPath,
+    mode: u32,
     durability: Durability,
 ) -> Result<Entry> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -217,7 +221,7 @@ fn write_file_tmp(
     )
     .map_err(|e| FsError::io(dst_rel, "create temporary file", e))?;
     copy_data(&sfd, &tfd).map_err(|e| FsError::io(dst_rel, "copy data", e))?;
-    rustix::fs::fchmod(&tfd, Mode::from_raw_mode(src.mode))
+    rustix::fs::fchmod(&tfd, Mode::from_raw_mode(mode))
         .map_err(|e| FsError::io(dst_rel, "chmod", e))?;
     let times = Timestamps {
         last_access: Timespec {
@@ -310,10 +314,10 @@ fn put_in_place(
     trash: &Trash,
 ) -> Result<()> {
     match expect {
-        None => match renameat_with(dir, tmp, dir, name, RenameFlags::NOREPLACE) {
+        None => match rename_noreplace(dir, tmp, dir, name) {
             Ok(()) => Ok(()),
             Err(Errno::EXIST) => Err(FsError::raced(rel, "appeared since scan")),
-            Err(e) => Err(FsError::io(rel, "rename into place", e)),
+            Err(e) => Err(rename_error(dir, tmp, rel, e)),
         },
         Some(expect) => {
             match stat_at(dir, name, rel)? {
@@ -322,8 +326,47 @@ fn put_in_place(
                 None => return Err(FsError::raced(rel, "deleted since scan")),
             }
             trash.keep(root, dir, name, rel)?;
-            renameat(dir, tmp, dir, name).map_err(|e| FsError::io(rel, "rename into place", e))
+            renameat(dir, tmp, dir, name).map_err(|e| rename_error(dir, tmp, rel, e))
         }
+    }
+}
+
+/// `renameat2(RENAME_NOREPLACE)`, or where the file system does not support the flag
+/// (some FUSE file systems, exFAT among them, answer EINVAL), a check for the new name and a
+/// plain rename: a narrower guarantee only on those file systems.
+fn rename_noreplace(
+    old_dir: &OwnedFd,
+    old: &[u8],
+    new_dir: &OwnedFd,
+    new: &[u8],
+) -> std::result::Result<(), Errno> {
+    match renameat_with(old_dir, old, new_dir, new, RenameFlags::NOREPLACE) {
+        Err(Errno::INVAL) => match rustix::fs::statat(new_dir, new, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => Err(Errno::EXIST),
+            Err(Errno::NOENT) => renameat(old_dir, old, new_dir, new),
+            Err(e) => Err(e),
+        },
+        r => r,
+    }
+}
+
+/// Errors a file system gives for a name it cannot hold (FAT and exFAT refuse `:*?"<>|\`
+/// and control characters, some with EINVAL, some with ENOENT).
+fn is_name_errno(e: Errno) -> bool {
+    matches!(
+        e,
+        Errno::INVAL | Errno::ILSEQ | Errno::NAMETOOLONG | Errno::NOENT
+    )
+}
+
+/// Says "cannot hold this name" when the complete temporary file is still there and only
+/// its final name was refused.
+fn rename_error(dir: &OwnedFd, tmp: &[u8], rel: &RelPath, e: Errno) -> FsError {
+    let tmp_there = matches!(stat_at(dir, tmp, rel), Ok(Some(_)));
+    if is_name_errno(e) && tmp_there {
+        FsError::io(rel, "this file system cannot hold the name", e)
+    } else {
+        FsError::io(rel, "rename into place", e)
     }
 }
 
@@ -332,13 +375,20 @@ pub fn mkdir(root: &Root, rel: &RelPath, mode: u32) -> Result<Entry> {
     let (dir, name) = root.parent(rel)?;
     match mkdirat(&dir, name.as_slice(), Mode::from_raw_mode(0o700)) {
         Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) if is_name_errno(e) => {
+            return Err(FsError::io(rel, "this file system cannot hold the name", e))
+        }
         Err(e) => return Err(FsError::io(rel, "create directory", e)),
     }
     match stat_at(&dir, &name, rel)? {
         Some(e) if e.is_dir() => {
             let fd = open_object(&dir, &name, rel, &e)?;
             chmod_fd(&fd, mode, rel)?;
-            Ok(Entry { mode, ..e })
+            // What the file system kept (one without permission bits keeps its own).
+            Ok(entry_from_stat(
+                &fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?,
+                None,
+            ))
         }
         _ => Err(FsError::raced(rel, "something else appeared at this path")),
     }
@@ -348,10 +398,8 @@ pub fn mkdir(root: &Root, rel: &RelPath, mode: u32) -> Result<Entry> {
 pub fn set_meta(root: &Root, rel: &RelPath, src: &Entry, expect: &Entry) -> Result<Entry> {
     let (dir, name) = root.parent(rel)?;
     let fd = open_object(&dir, &name, rel, expect)?;
-    let mut out = expect.clone();
     if matches!(src.kind, Kind::File | Kind::Dir) {
         chmod_fd(&fd, src.mode, rel)?;
-        out.mode = src.mode;
     }
     if src.kind == Kind::File {
         let times = Timestamps {
@@ -368,9 +416,14 @@ pub fn set_meta(root: &Root, rel: &RelPath, src: &Entry, expect: &Entry) -> Resu
             AtFlags::empty(),
         )
         .map_err(|e| FsError::io(rel, "set times", e))?;
-        out.mtime = src.mtime;
     }
-    Ok(out)
+    // What the file system kept: coarse times and missing mode bits show here, and the
+    // baseline records this side as it is.
+    let st = fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?;
+    Ok(Entry {
+        hash: expect.hash,
+        ..entry_from_stat(&st, expect.link.clone())
+    })
 }
 
 /// An `O_PATH` handle on the very object at `name`, checked to be `expect`. Metadata
@@ -439,13 +492,7 @@ pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Resu
         None => return Err(FsError::raced(from, "deleted since scan")),
     }
     let (tdir, tname) = root.parent(to)?;
-    match renameat_with(
-        &fdir,
-        fname.as_slice(),
-        &tdir,
-        tname.as_slice(),
-        RenameFlags::NOREPLACE,
-    ) {
+    match rename_noreplace(&fdir, fname.as_slice(), &tdir, tname.as_slice()) {
         Ok(()) => {}
         Err(Errno::EXIST) => return Err(FsError::raced(to, "appeared since scan")),
         Err(e) => return Err(FsError::io(from, "rename", e)),

@@ -104,11 +104,28 @@ impl Root {
     }
 
     /// An `O_PATH` fd of the directory holding `rel`, and `rel`'s name in it.
+    /// A parent that vanished, or became a file or a symlink, since the scan makes the step
+    /// raced (planned again), never followed.
     pub fn parent(&self, rel: &RelPath) -> Result<(OwnedFd, Vec<u8>)> {
         let parent = rel.parent().unwrap_or_default();
-        let fd = self
-            .open_beneath(&parent, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
-            .map_err(|e| FsError::io(&parent, "open parent directory", e))?;
+        match self.parent_raw(rel) {
+            Ok(x) => Ok(x),
+            Err(e @ (Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV)) => {
+                Err(FsError::raced(
+                    &parent,
+                    format!(
+                        "a parent folder vanished or was replaced ({})",
+                        std::io::Error::from(e)
+                    ),
+                ))
+            }
+            Err(e) => Err(FsError::io(&parent, "open parent directory", e)),
+        }
+    }
+
+    fn parent_raw(&self, rel: &RelPath) -> std::result::Result<(OwnedFd, Vec<u8>), Errno> {
+        let parent = rel.parent().unwrap_or_default();
+        let fd = self.open_beneath(&parent, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
         Ok((fd, rel.file_name().to_vec()))
     }
 
@@ -118,11 +135,16 @@ impl Root {
             let st = rustix::fs::fstat(&self.fd).map_err(|e| FsError::io(rel, "stat", e))?;
             return Ok(Some(entry_from_stat(&st, None)));
         }
-        let (dir, name) = match self.parent(rel) {
+        let (dir, name) = match self.parent_raw(rel) {
             Ok(x) => x,
-            Err(e) if e.errno() == Some(crate::error::libc_errno::ENOENT) => return Ok(None),
-            Err(e) if e.errno() == Some(Errno::NOTDIR.raw_os_error()) => return Ok(None),
-            Err(e) => return Err(e),
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(None),
+            Err(e) => {
+                return Err(FsError::io(
+                    &rel.parent().unwrap_or_default(),
+                    "open parent directory",
+                    e,
+                ))
+            }
         };
         stat_at(&dir, &name, rel)
     }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Side};
+use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Seen, Side};
 
 pub use lock::Lock;
 
@@ -269,25 +269,30 @@ impl Store {
     pub fn load_baseline(&self) -> Result<BaseTree> {
         let mut out = BTreeMap::new();
         let mut stmt = self.sql(self.conn.prepare(
-            "SELECT path, kind, size, mtime, mode, hash, link, src_ino, tgt_ino FROM baseline",
+            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode FROM baseline",
         ))?;
         let rows = stmt.query_map([], |r| {
             let path: Vec<u8> = r.get(0)?;
             let kind: i64 = r.get(1)?;
-            let hash: Option<Vec<u8>> = r.get(5)?;
+            let hash: Option<Vec<u8>> = r.get(3)?;
+            let seen = |at: usize| -> rusqlite::Result<Seen> {
+                Ok(Seen {
+                    ino: r.get::<_, i64>(at)? as u64,
+                    mtime: r.get(at + 1)?,
+                    mode: r.get::<_, i64>(at + 2)? as u32,
+                })
+            };
             Ok((
                 path,
                 BaseEntry {
                     kind: kind_from_code(kind),
                     size: r.get::<_, i64>(2)? as u64,
-                    mtime: r.get(3)?,
-                    mode: r.get::<_, i64>(4)? as u32,
                     hash: hash
                         .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
                         .map(Hash),
-                    link: r.get(6)?,
-                    src_ino: r.get::<_, i64>(7)? as u64,
-                    tgt_ino: r.get::<_, i64>(8)? as u64,
+                    link: r.get(4)?,
+                    src: seen(5)?,
+                    tgt: seen(8)?,
                 },
             ))
         });
@@ -438,17 +443,19 @@ impl Batch<'_> {
 
     pub fn put(&self, path: &RelPath, e: &BaseEntry) -> Result<()> {
         let r = self.tx.execute(
-            "INSERT OR REPLACE INTO baseline(path, kind, size, mtime, mode, hash, link, src_ino, tgt_ino) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT OR REPLACE INTO baseline(path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 path.as_bytes(),
                 kind_code(&e.kind),
                 e.size as i64,
-                e.mtime,
-                e.mode as i64,
                 e.hash.map(|h| h.0.to_vec()),
                 e.link,
-                e.src_ino as i64,
-                e.tgt_ino as i64
+                e.src.ino as i64,
+                e.src.mtime,
+                e.src.mode as i64,
+                e.tgt.ino as i64,
+                e.tgt.mtime,
+                e.tgt.mode as i64
             ],
         );
         self.sql(r).map(|_| ())

@@ -15,12 +15,14 @@ const MIGRATIONS: &[&str] = &[
         path BLOB PRIMARY KEY,
         kind INTEGER NOT NULL,
         size INTEGER NOT NULL,
-        mtime INTEGER NOT NULL,
-        mode INTEGER NOT NULL,
         hash BLOB,
         link BLOB,
         src_ino INTEGER NOT NULL,
-        tgt_ino INTEGER NOT NULL
+        src_mtime INTEGER NOT NULL,
+        src_mode INTEGER NOT NULL,
+        tgt_ino INTEGER NOT NULL,
+        tgt_mtime INTEGER NOT NULL,
+        tgt_mode INTEGER NOT NULL
      ) WITHOUT ROWID;
      CREATE TABLE conflicts(
         id INTEGER PRIMARY KEY,

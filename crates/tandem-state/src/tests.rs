@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use tandem_core::Seen;
 
 fn pair() -> Pair {
     Pair {
@@ -17,12 +18,18 @@ fn entry(size: u64) -> BaseEntry {
     BaseEntry {
         kind: Kind::File,
         size,
-        mtime: 5,
-        mode: 0o644,
         hash: Some(Hash([7; 32])),
         link: None,
-        src_ino: 1,
-        tgt_ino: 2,
+        src: Seen {
+            ino: 1,
+            mtime: 5,
+            mode: 0o644,
+        },
+        tgt: Seen {
+            ino: 2,
+            mtime: 4_000_000_000,
+            mode: 0o777,
+        },
     }
 }
 

@@ -1,0 +1,100 @@
+//! Each side is compared with what it showed itself at the last agreement: a target that
+//! cannot store permission bits (FAT, exFAT: always 0777) never looks like it changed them,
+//! and never imposes them on the source.
+#![allow(clippy::unwrap_used)]
+
+use tandem_core::{
+    reconcile, Action, BaseEntry, BaseTree, Entry, Hash, Options, RelPath, Seen, Side, Tree,
+};
+
+fn p() -> RelPath {
+    RelPath::from_str_lossless("doc.txt")
+}
+
+fn file(content: u8, mtime: i64, mode: u32, ino: u64) -> Entry {
+    Entry::file(10, mtime, mode, ino).with_hash(Hash([content; 32]))
+}
+
+/// Agreed on content 1: the source showed mode 0644, the mode-less target 0777.
+fn base() -> BaseTree {
+    let mut b = BaseTree::new();
+    b.insert(
+        p(),
+        BaseEntry {
+            kind: tandem_core::Kind::File,
+            size: 10,
+            hash: Some(Hash([1; 32])),
+            link: None,
+            src: Seen {
+                ino: 11,
+                mtime: 1000,
+                mode: 0o644,
+            },
+            tgt: Seen {
+                ino: 22,
+                mtime: 1000,
+                mode: 0o777,
+            },
+        },
+    );
+    b
+}
+
+fn one(e: Entry) -> Tree {
+    let mut t = Tree::new();
+    t.insert(p(), e);
+    t
+}
+
+#[test]
+fn differing_modes_seen_at_the_last_agreement_are_not_a_change() {
+    let plan = reconcile(
+        base(),
+        one(file(1, 1000, 0o644, 11)),
+        one(file(1, 1000, 0o777, 22)),
+        &Options::default(),
+    );
+    assert!(plan.writes().next().is_none(), "{plan:?}");
+}
+
+#[test]
+fn new_content_from_a_modeless_target_keeps_the_source_mode() {
+    let tgt = file(2, 2000, 0o777, 23);
+    let plan = reconcile(
+        base(),
+        one(file(1, 1000, 0o644, 11)),
+        one(tgt.clone()),
+        &Options::default(),
+    );
+    assert_eq!(
+        plan.actions,
+        vec![Action::Copy {
+            path: p(),
+            from: Side::Target,
+            src: tgt,
+            expect: Some(file(1, 1000, 0o644, 11)),
+            mode: 0o644
+        }]
+    );
+}
+
+#[test]
+fn a_mode_changed_on_the_source_goes_along_with_its_content() {
+    let src = file(2, 2000, 0o600, 11);
+    let plan = reconcile(
+        base(),
+        one(src.clone()),
+        one(file(1, 1000, 0o777, 22)),
+        &Options::default(),
+    );
+    assert_eq!(
+        plan.actions,
+        vec![Action::Copy {
+            path: p(),
+            from: Side::Source,
+            src,
+            expect: Some(file(1, 1000, 0o777, 22)),
+            mode: 0o600
+        }]
+    );
+}
