@@ -9,4 +9,5 @@ mod bench;
 mod confinement;
 mod conflicts;
 mod directions;
+mod foreign_fs;
 mod names;
