@@ -5,12 +5,14 @@
 //! turns the baseline and the two scanned sides into a plan. Nothing here touches a file
 //! system or reads a clock: the engine gathers state, calls `reconcile`, and applies.
 
+pub mod change;
 pub mod entry;
 pub mod filter;
 pub mod path;
 pub mod plan;
 pub mod reconcile;
 
+pub use change::{Change, ChangeOp, ChangeSink, Mount};
 pub use entry::{BaseEntry, Entry, Hash, Kind, Seen, Side};
 pub use filter::{Filter, FilterError};
 pub use path::{escape_bytes, InvalidPath, RelPath};

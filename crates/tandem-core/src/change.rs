@@ -1,0 +1,109 @@
+//! The seam between a mount backend and the engine (DESIGN.md: "the engine talks to a
+//! `Mount` trait at the level of path change records and `invalidate(paths)`").
+//!
+//! A backend reports what programs did through the mount as `Change` records: hints of
+//! which paths to look at again, never file data. The engine feeds them to the same scan →
+//! reconcile → apply path as everything else.
+
+use crate::path::RelPath;
+
+/// The kind of operation a program performed through the mount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeOp {
+    Create,
+    Mknod,
+    Mkdir,
+    Symlink,
+    /// A hard link: `path` is the existing name, `to` the new one.
+    Link,
+    Unlink,
+    Rmdir,
+    /// `path` renamed to `to` (also with `RENAME_NOREPLACE`).
+    Rename,
+    /// `RENAME_EXCHANGE`: `path` and `to` swapped.
+    Exchange,
+    /// A file was opened for writing (or truncated on open).
+    OpenWrite,
+    /// A file opened for writing was written to (reported at most once per open, and again
+    /// periodically for a file held open long).
+    Write,
+    /// The last writer of a file closed it: its content is settled.
+    CloseWrite,
+    /// chmod, chown, utimens or truncate.
+    SetAttr,
+    SetXattr,
+    RemoveXattr,
+    Fallocate,
+}
+
+impl ChangeOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeOp::Create => "create",
+            ChangeOp::Mknod => "mknod",
+            ChangeOp::Mkdir => "mkdir",
+            ChangeOp::Symlink => "symlink",
+            ChangeOp::Link => "link",
+            ChangeOp::Unlink => "unlink",
+            ChangeOp::Rmdir => "rmdir",
+            ChangeOp::Rename => "rename",
+            ChangeOp::Exchange => "exchange",
+            ChangeOp::OpenWrite => "open-write",
+            ChangeOp::Write => "write",
+            ChangeOp::CloseWrite => "close-write",
+            ChangeOp::SetAttr => "setattr",
+            ChangeOp::SetXattr => "setxattr",
+            ChangeOp::RemoveXattr => "removexattr",
+            ChangeOp::Fallocate => "fallocate",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ChangeOp> {
+        use ChangeOp::*;
+        [
+            Create,
+            Mknod,
+            Mkdir,
+            Symlink,
+            Link,
+            Unlink,
+            Rmdir,
+            Rename,
+            Exchange,
+            OpenWrite,
+            Write,
+            CloseWrite,
+            SetAttr,
+            SetXattr,
+            RemoveXattr,
+            Fallocate,
+        ]
+        .into_iter()
+        .find(|op| op.name() == s)
+    }
+}
+
+/// One operation seen through the mount. Paths are relative to the mounted root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub op: ChangeOp,
+    pub path: RelPath,
+    /// The second path of a rename, exchange or link.
+    pub to: Option<RelPath>,
+    /// The calling process and user.
+    pub pid: u32,
+    pub uid: u32,
+}
+
+/// Where a backend sends its change records. Called on the backend's request threads right
+/// after the operation succeeded; it must not block for long (the journal batches writes).
+pub trait ChangeSink: Send + Sync {
+    fn record(&self, change: Change);
+}
+
+/// What the engine needs from a running mount.
+pub trait Mount: Send + Sync {
+    /// Drops the kernel's cached entries, attributes and pages for these paths: they were
+    /// changed underneath the mount (reverse merge from the target).
+    fn invalidate(&self, paths: &[RelPath]);
+}
