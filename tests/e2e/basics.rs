@@ -23,8 +23,8 @@ fn identical_files_on_first_sync_are_recorded_not_conflicts() {
     let p = Pair::new();
     p.write(S::Src, "same.txt", "identical");
     p.write(S::Tgt, "same.txt", "identical");
-    let out = p.sync_ok(&[], 0);
-    assert!(out.stdout.contains("0 conflicts"), "{}", out.stdout);
+    let out = p.sync_ok(&["--json"], 0);
+    assert!(out.stdout.contains("\"conflicts\":[]"), "{}", out.stdout);
     assert!(p.names_with(S::Src, "conflict").is_empty());
     let again = p.sync_ok(&["--json"], 0);
     assert!(again.stdout.contains("\"copied\":0"), "{}", again.stdout);

@@ -231,18 +231,33 @@ pub fn print_summary(r: &Report) {
             r.plan.iter().filter(|s| s.side.is_some()).count()
         );
     } else {
-        println!(
-            "{}: {} copied ({}), {} deleted, {} renamed, {} folders created, {} metadata updates, {} conflicts, {} skipped, {} failed",
-            if r.exit_code() == 0 { "in sync" } else { "done" },
-            r.copied,
-            human_bytes(r.bytes),
-            r.deleted,
-            r.renamed,
-            r.dirs_created,
-            r.metadata,
-            r.conflicts.len(),
-            r.skipped.len(),
-            r.failed.len()
-        );
+        let counts = [
+            (r.copied, "copied"),
+            (r.deleted, "deleted"),
+            (r.renamed, "renamed"),
+            (r.dirs_created, "folders created"),
+            (r.metadata, "metadata updates"),
+            (r.conflicts.len() as u64, "conflicts"),
+            (r.skipped.len() as u64, "skipped"),
+            (r.failed.len() as u64, "failed"),
+        ];
+        let mut parts: Vec<String> = counts
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        if r.copied > 0 {
+            parts[0] = format!("{} copied ({})", r.copied, human_bytes(r.bytes));
+        }
+        let state = if r.exit_code() == 0 {
+            "in sync"
+        } else {
+            "done"
+        };
+        if parts.is_empty() {
+            println!("{state}: nothing to do");
+        } else {
+            println!("{state}: {}", parts.join(", "));
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! folders: the engine tells it what was done, after it was done (invariant 4), and it
 //! writes that in one transaction. A database it did not create is refused, never reset.
 
+mod journal;
 mod lock;
 mod schema;
 
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Seen, Side};
 
+pub use journal::{JournalWriter, Record};
 pub use lock::Lock;
 
 pub const DB_FILE: &str = "state.db";

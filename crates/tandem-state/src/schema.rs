@@ -45,6 +45,20 @@ const MIGRATIONS: &[&str] = &[
         exit_code INTEGER,
         summary TEXT
      );",
+    // 1 -> 2: the change journal of a mounted source, and how far each target has read it.
+    "CREATE TABLE journal(
+        seq INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        op TEXT NOT NULL,
+        path BLOB NOT NULL,
+        path2 BLOB,
+        pid INTEGER NOT NULL,
+        uid INTEGER NOT NULL
+     );
+     CREATE TABLE cursors(
+        target TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+     );",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -139,3 +139,63 @@ fn second_lock_is_refused() {
         _ => panic!("second lock should fail"),
     }
 }
+
+#[test]
+fn journal_appends_in_batches_and_reads_back_in_order() {
+    use tandem_core::{Change, ChangeOp, ChangeSink};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &pair()).unwrap();
+    let w = std::sync::Arc::new(JournalWriter::open(dir.path()).unwrap());
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let w = std::sync::Arc::clone(&w);
+            s.spawn(move || {
+                for i in 0..500 {
+                    w.record(Change {
+                        op: ChangeOp::Write,
+                        path: p(&format!("t{t}/f{i}")),
+                        to: None,
+                        pid: t,
+                        uid: 0,
+                    });
+                }
+            });
+        }
+    });
+    w.record(Change {
+        op: ChangeOp::Rename,
+        path: p("a"),
+        to: Some(p("b/c")),
+        pid: 1,
+        uid: 2,
+    });
+    w.flush();
+    assert_eq!(store.journal_head().unwrap(), 2001);
+    let all = store.journal_after(0, 10_000).unwrap();
+    assert_eq!(all.len(), 2001);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    // Each thread's records keep their order.
+    for t in 0..4u32 {
+        let mine: Vec<String> = all
+            .iter()
+            .filter(|r| r.change.pid == t && r.change.op == ChangeOp::Write)
+            .map(|r| r.change.path.to_string())
+            .collect();
+        let want: Vec<String> = (0..500).map(|i| format!("t{t}/f{i}")).collect();
+        assert_eq!(mine, want);
+    }
+    let last = all.last().unwrap();
+    assert_eq!(
+        (last.change.op, last.change.to.clone()),
+        (ChangeOp::Rename, Some(p("b/c")))
+    );
+    // Cursors, and trimming past the slowest one.
+    store.set_cursor("t1", 1500).unwrap();
+    store.set_cursor("t2", 1000).unwrap();
+    assert_eq!(store.cursor("t1").unwrap(), 1500);
+    assert_eq!(store.cursor("none").unwrap(), 0);
+    assert_eq!(store.trim_journal().unwrap(), 1000);
+    assert_eq!(store.journal_after(0, 10).unwrap()[0].seq, 1001);
+    assert_eq!(store.journal_after(2000, 10).unwrap().len(), 1);
+    w.close();
+}

@@ -1,0 +1,292 @@
+//! The change journal of a mounted source: what programs did through the mount, in order,
+//! as path records (never file data). Appends are batched (group commit, no fsync per
+//! record: `synchronous=NORMAL` in WAL mode); a lost tail is repaired by the startup scan
+//! (DESIGN.md invariant 8: the journal is a fast path, not the truth).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use rusqlite::{params, Connection};
+use tandem_core::{Change, ChangeOp, ChangeSink, RelPath};
+
+use crate::{Result, StateError, Store, DB_FILE};
+
+/// One journal record, as read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub seq: i64,
+    pub time_ns: i64,
+    pub change: Change,
+}
+
+/// How long a record may wait to be written with others.
+const GROUP_WINDOW: Duration = Duration::from_millis(2);
+const GROUP_MAX: usize = 4096;
+
+/// Appends change records on a thread of its own, many per transaction. Cloneable handle;
+/// `flush()` returns once everything recorded so far is committed.
+pub struct JournalWriter {
+    tx: Sender<Msg>,
+    committed: Arc<(Mutex<i64>, Condvar)>,
+    recorded: AtomicU64,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+enum Msg {
+    Record(i64, Change),
+    Flush(Sender<()>),
+    Stop,
+}
+
+impl JournalWriter {
+    /// Opens a writer on the store in `dir` (created by `Store::open` before).
+    pub fn open(dir: &Path) -> Result<JournalWriter> {
+        let path = dir.join(DB_FILE);
+        let conn = open_conn(&path)?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let committed = Arc::new((Mutex::new(0i64), Condvar::new()));
+        let c2 = Arc::clone(&committed);
+        let thread = std::thread::Builder::new()
+            .name("tandem-journal".into())
+            .spawn(move || writer_loop(conn, rx, c2))
+            .map_err(|source| StateError::LockIo {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(JournalWriter {
+            tx,
+            committed,
+            recorded: AtomicU64::new(0),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Returns once every record handed over so far is committed.
+    pub fn flush(&self) {
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        if self.tx.send(Msg::Flush(done_tx)).is_ok() {
+            let _ = done_rx.recv();
+        }
+    }
+
+    /// How many records were handed over.
+    pub fn recorded(&self) -> u64 {
+        self.recorded.load(Ordering::Relaxed)
+    }
+
+    /// Blocks until a record with a sequence number above `seq` is committed, or `timeout`.
+    /// Returns the last committed sequence number.
+    pub fn wait_past(&self, seq: i64, timeout: Duration) -> i64 {
+        let (lock, cv) = &*self.committed;
+        let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = cv
+            .wait_timeout_while(guard, timeout, |last| *last <= seq)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
+
+    /// Flushes and stops the writer thread; records handed over later are dropped.
+    pub fn close(&self) {
+        self.flush();
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl ChangeSink for JournalWriter {
+    fn record(&self, change: Change) {
+        self.recorded.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(Msg::Record(now_ns(), change));
+    }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn open_conn(path: &PathBuf) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|source| StateError::Corrupt {
+        path: path.clone(),
+        source,
+    })?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+    )
+    .map_err(|source| StateError::Sql {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(conn)
+}
+
+fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, committed: Arc<(Mutex<i64>, Condvar)>) {
+    let mut batch: Vec<(i64, Change)> = Vec::new();
+    let mut waiters: Vec<Sender<()>> = Vec::new();
+    let mut stop = false;
+    while !stop {
+        // Block for the first message, then gather what arrives within the window.
+        let first = match rx.recv() {
+            Ok(Msg::Stop) | Err(_) => break,
+            Ok(m) => m,
+        };
+        let deadline = std::time::Instant::now() + GROUP_WINDOW;
+        let mut msg = Some(first);
+        while let Some(m) = msg.take() {
+            match m {
+                Msg::Record(t, c) => batch.push((t, c)),
+                Msg::Flush(w) => waiters.push(w),
+                Msg::Stop => {
+                    stop = true;
+                    break;
+                }
+            }
+            if batch.len() >= GROUP_MAX || !waiters.is_empty() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            msg = match rx.recv_timeout(left) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => None,
+            };
+        }
+        if !batch.is_empty() {
+            match append(&mut conn, &batch) {
+                Ok(last) => {
+                    let (lock, cv) = &*committed;
+                    *lock.lock().unwrap_or_else(|p| p.into_inner()) = last;
+                    cv.notify_all();
+                }
+                Err(e) => {
+                    // The journal is a fast path: a lost batch is found by the next scan.
+                    eprintln!("tandem: journal write failed ({e}); the next scan will catch up");
+                }
+            }
+            batch.clear();
+        }
+        for w in waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+}
+
+fn append(conn: &mut Connection, batch: &[(i64, Change)]) -> rusqlite::Result<i64> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO journal(time, op, path, path2, pid, uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (t, c) in batch {
+            stmt.execute(params![
+                t,
+                c.op.name(),
+                c.path.as_bytes(),
+                c.to.as_ref().map(|p| p.as_bytes().to_vec()),
+                c.pid,
+                c.uid
+            ])?;
+        }
+    }
+    let last = tx.last_insert_rowid();
+    tx.commit()?;
+    Ok(last)
+}
+
+impl Store {
+    /// Records after `after`, oldest first, at most `limit`.
+    pub fn journal_after(&self, after: i64, limit: usize) -> Result<Vec<Record>> {
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT seq, time, op, path, path2, pid, uid FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        ))?;
+        let rows = stmt
+            .query_map(params![after, limit as i64], |r| {
+                let op: String = r.get(2)?;
+                let path: Vec<u8> = r.get(3)?;
+                let to: Option<Vec<u8>> = r.get(4)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    op,
+                    path,
+                    to,
+                    r.get::<_, u32>(5)?,
+                    r.get::<_, u32>(6)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+        let rows = self.sql(rows)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(seq, time_ns, op, path, to, pid, uid)| {
+                Some(Record {
+                    seq,
+                    time_ns,
+                    change: Change {
+                        op: ChangeOp::from_name(&op)?,
+                        path: RelPath::new(path).ok()?,
+                        to: to.and_then(|t| RelPath::new(t).ok()),
+                        pid,
+                        uid,
+                    },
+                })
+            })
+            .collect())
+    }
+
+    /// The last journal sequence number (0 when empty).
+    pub fn journal_head(&self) -> Result<i64> {
+        self.sql(
+            self.conn
+                .query_row("SELECT coalesce(max(seq), 0) FROM journal", [], |r| {
+                    r.get(0)
+                }),
+        )
+    }
+
+    pub fn cursor(&self, target: &str) -> Result<i64> {
+        let r = self
+            .conn
+            .query_row("SELECT seq FROM cursors WHERE target = ?1", [target], |r| {
+                r.get(0)
+            })
+            .or_else(|e| {
+                if e == rusqlite::Error::QueryReturnedNoRows {
+                    Ok(0)
+                } else {
+                    Err(e)
+                }
+            });
+        self.sql(r)
+    }
+
+    pub fn set_cursor(&self, target: &str, seq: i64) -> Result<()> {
+        let r = self.conn.execute(
+            "INSERT INTO cursors(target, seq) VALUES (?1, ?2) ON CONFLICT(target) DO UPDATE SET seq = excluded.seq",
+            params![target, seq],
+        );
+        self.sql(r).map(|_| ())
+    }
+
+    /// Drops records every target has read (past the slowest cursor).
+    pub fn trim_journal(&self) -> Result<usize> {
+        let r = self.conn.execute(
+            "DELETE FROM journal WHERE seq <= (SELECT coalesce(min(seq), 0) FROM cursors)",
+            [],
+        );
+        self.sql(r)
+    }
+}
