@@ -292,7 +292,6 @@ fn spec_of(p: &Pair) -> tandem_engine::SyncSpec {
         max_delete_percent: 50,
         threads: 4,
         fsync_each: false,
-        only: None,
     }
 }
 

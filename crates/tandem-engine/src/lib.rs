@@ -11,5 +11,5 @@ mod run;
 pub mod spec;
 pub mod time;
 
-pub use run::{sync, EngineError};
-pub use spec::{Event, PlannedStep, Report, SyncSpec};
+pub use run::{sync, sync_scoped, EngineError, Session};
+pub use spec::{Event, PlannedStep, Report, Scope, SyncSpec};

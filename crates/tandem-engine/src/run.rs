@@ -14,7 +14,7 @@ use tandem_fs::{Durability, FsError, Root, Trash};
 use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
 
 use crate::hashing::fill_hashes;
-use crate::spec::{Event, PlannedStep, Report, SyncSpec};
+use crate::spec::{Event, PlannedStep, Report, Scope, SyncSpec};
 use crate::time::{now_ns, stamp};
 
 /// Rounds before a path that keeps changing under us is left for the next run.
@@ -46,174 +46,233 @@ pub enum EngineError {
     },
 }
 
-/// Runs one sync as `spec` says, reporting progress to `on_event`.
+/// Runs one sync of the whole pair as `spec` says, reporting progress to `on_event`.
 pub fn sync(spec: &SyncSpec, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
-    let pair = Pair {
-        src: spec.src.to_string_lossy().into_owned(),
-        tgt: spec.tgt.to_string_lossy().into_owned(),
-    };
-    // Bad input (an unopenable root, an invalid filter pattern) fails before the state
-    // directory is created or locked: nothing is changed.
-    let src = Root::open(&spec.src).map_err(|source| EngineError::Root {
-        path: spec.src.clone(),
-        source,
-    })?;
-    let tgt = Root::open(&spec.tgt).map_err(|source| EngineError::Root {
-        path: spec.tgt.clone(),
-        source,
-    })?;
-    let filter = load_filter(&src, spec)?;
-    // A dry run changes nothing, state included: with no state yet it plans against an
-    // empty baseline in memory.
-    let fresh_dry_run = spec.dry_run && !spec.state_dir.join(tandem_state::DB_FILE).exists();
-    let _lock = if fresh_dry_run {
-        None
-    } else {
-        Some(Lock::acquire(&spec.state_dir)?)
-    };
-    let mut store = if fresh_dry_run {
-        Store::in_memory(&pair)?
-    } else {
-        Store::open(&spec.state_dir, &pair)?
-    };
-    let started = now_ns();
-    let mut opts = spec.options.clone();
-    opts.stamp = stamp(started);
-    opts.rescan = spec.rescan;
-    let run_id = if spec.dry_run {
-        None
-    } else {
-        Some(store.begin_run(started / 1_000_000_000)?)
-    };
-    let ctx = Ctx {
-        src: &src,
-        tgt: &tgt,
-        trash: Trash::new(opts.stamp.clone()),
-        durability: if spec.fsync_each {
-            Durability::EachFile
+    Session::open(spec)?.sync(&Scope::All, on_event)
+}
+
+/// Runs one sync of the paths in `scope` only.
+pub fn sync_scoped(
+    spec: &SyncSpec,
+    scope: &Scope,
+    on_event: &dyn Fn(Event),
+) -> Result<Report, EngineError> {
+    Session::open(spec)?.sync(scope, on_event)
+}
+
+/// An open pair: the lock held, the state open, both roots open. A mount keeps one for its
+/// whole life and syncs the paths its journal names.
+pub struct Session {
+    spec: SyncSpec,
+    store: Store,
+    src: Root,
+    tgt: Root,
+    filter: Filter,
+    _lock: Option<Lock>,
+}
+
+impl Session {
+    pub fn open(spec: &SyncSpec) -> Result<Session, EngineError> {
+        let src = Root::open(&spec.src).map_err(|source| EngineError::Root {
+            path: spec.src.clone(),
+            source,
+        })?;
+        Session::with_source(spec, src)
+    }
+
+    /// Like `open`, with the source root already open: a mount opens it before the mount
+    /// hides the folder, and the engine reaches the real files through that fd.
+    pub fn with_source(spec: &SyncSpec, src: Root) -> Result<Session, EngineError> {
+        let pair = Pair {
+            src: spec.src.to_string_lossy().into_owned(),
+            tgt: spec.tgt.to_string_lossy().into_owned(),
+        };
+        // Bad input (an unopenable root, an invalid filter pattern) fails before the state
+        // directory is created or locked: nothing is changed.
+        let tgt = Root::open(&spec.tgt).map_err(|source| EngineError::Root {
+            path: spec.tgt.clone(),
+            source,
+        })?;
+        let filter = load_filter(&src, spec)?;
+        // A dry run changes nothing, state included: with no state yet it plans against an
+        // empty baseline in memory.
+        let fresh_dry_run = spec.dry_run && !spec.state_dir.join(tandem_state::DB_FILE).exists();
+        let lock = if fresh_dry_run {
+            None
         } else {
-            Durability::Batched
-        },
-        threads: spec.threads.max(1),
-    };
-    let mut report = Report {
-        dry_run: spec.dry_run,
-        ..Report::default()
-    };
-    for round in 1..=MAX_ROUNDS {
-        let base: BaseTree = store
-            .load_baseline()?
+            Some(Lock::acquire(&spec.state_dir)?)
+        };
+        let store = if fresh_dry_run {
+            Store::in_memory(&pair)?
+        } else {
+            Store::open(&spec.state_dir, &pair)?
+        };
+        Ok(Session {
+            spec: spec.clone(),
+            store,
+            src,
+            tgt,
+            filter,
+            _lock: lock,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn source(&self) -> &Root {
+        &self.src
+    }
+
+    /// Syncs what `scope` names: scan, reconcile, apply, commit, in rounds.
+    pub fn sync(&mut self, scope: &Scope, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
+        let spec = &self.spec;
+        let (src, tgt, filter, store) = (&self.src, &self.tgt, &self.filter, &mut self.store);
+        let started = now_ns();
+        let mut opts = spec.options.clone();
+        opts.stamp = stamp(started);
+        opts.rescan = spec.rescan;
+        let run_id = if spec.dry_run {
+            None
+        } else {
+            Some(store.begin_run(started / 1_000_000_000)?)
+        };
+        let ctx = Ctx {
+            src,
+            tgt,
+            trash: Trash::new(opts.stamp.clone()),
+            durability: if spec.fsync_each {
+                Durability::EachFile
+            } else {
+                Durability::Batched
+            },
+            threads: spec.threads.max(1),
+        };
+        let mut report = Report {
+            dry_run: spec.dry_run,
+            ..Report::default()
+        };
+        for round in 1..=MAX_ROUNDS {
+            let base: BaseTree = match scope {
+                Scope::All => store.load_baseline()?,
+                Scope::Paths(paths) => store.load_baseline_scoped(paths)?,
+            }
             .into_iter()
             .filter(|(p, b)| !filter.excludes_any(p, b.kind == Kind::Dir))
-            .filter(|(p, _)| spec.only.as_ref().is_none_or(|o| p.starts_with(o)))
             .collect();
-        let (mut s_tree, mut t_tree) = scan_both(&ctx, &filter, spec)?;
-        if let Some(only) = &spec.only {
-            s_tree.retain(|p, _| p.starts_with(only));
-            t_tree.retain(|p, _| p.starts_with(only));
-        }
-        on_event(Event::Scanned {
-            side: "source",
-            entries: s_tree.len(),
-        });
-        on_event(Event::Scanned {
-            side: "target",
-            entries: t_tree.len(),
-        });
-        if let Some(why) = emptied_root(&base, &s_tree, &t_tree, &ctx, spec) {
-            report.halted = Some(why);
-            break;
-        }
-        fill_hashes(
-            &base,
-            &mut s_tree,
-            &mut t_tree,
-            (&src, &tgt),
-            spec.rescan,
-            opts.modify_window,
-            ctx.threads,
-        );
-        let base_len = base.len() as u64;
-        let plan = reconcile(base, s_tree, t_tree, &opts);
-        let deletes = plan
-            .actions
-            .iter()
-            .filter(|a| matches!(a, Action::Delete { .. }))
-            .count() as u64;
-        if deletes > MAX_DELETE_FLOOR
-            && deletes * 100 > u64::from(spec.max_delete_percent) * base_len
-        {
-            report.halted = Some(format!(
+            let (mut s_tree, mut t_tree) = scan_both(&ctx, filter, spec, scope)?;
+            on_event(Event::Scanned {
+                side: "source",
+                entries: s_tree.len(),
+            });
+            on_event(Event::Scanned {
+                side: "target",
+                entries: t_tree.len(),
+            });
+            let emptied = match scope {
+                Scope::All => emptied_root(&base, &s_tree, &t_tree, &ctx, spec),
+                Scope::Paths(_) => vanished_root(&ctx, spec),
+            };
+            if let Some(why) = emptied {
+                report.halted = Some(why);
+                break;
+            }
+            fill_hashes(
+                &base,
+                &mut s_tree,
+                &mut t_tree,
+                (src, tgt),
+                spec.rescan,
+                opts.modify_window,
+                ctx.threads,
+            );
+            // Deletions are weighed against everything synced, whatever this run looks at.
+            let base_len = match scope {
+                Scope::All => base.len() as u64,
+                Scope::Paths(_) => store.baseline_len()?,
+            };
+            let plan = reconcile(base, s_tree, t_tree, &opts);
+            let deletes = plan
+                .actions
+                .iter()
+                .filter(|a| matches!(a, Action::Delete { .. }))
+                .count() as u64;
+            if deletes > MAX_DELETE_FLOOR
+                && deletes * 100 > u64::from(spec.max_delete_percent) * base_len
+            {
+                report.halted = Some(format!(
                 "this sync would delete {deletes} of the {base_len} entries synced before (more than --max-delete {}%); nothing was changed. Check both folders; if the deletions are intended, run again with --max-delete 100",
                 spec.max_delete_percent
             ));
-            break;
-        }
-        let bytes = plan
-            .actions
-            .iter()
-            .map(|a| match a {
-                Action::Copy { src, .. } => src.size,
-                _ => 0,
-            })
-            .sum();
-        on_event(Event::Planned {
-            actions: plan.writes().count(),
-            bytes,
-        });
-        // Each round plans every path still out of step again: what it skips or fails is
-        // the current list; an earlier round's entries were settled or come back.
-        report.skipped.clear();
-        report.failed.clear();
-        if spec.dry_run {
-            report.plan = plan.actions.iter().filter_map(step_of).collect();
-            for a in &plan.actions {
-                note_listing(a, &mut report);
+                break;
             }
-            return Ok(report);
-        }
-        let applier = Applier::new(&ctx, &mut store, &mut report, on_event);
-        let raced = applier.run(plan.actions)?;
-        if report.stopped.is_some() || raced.is_empty() {
-            break;
-        }
-        if round == MAX_ROUNDS {
-            for (path, why) in raced {
-                report
-                    .failed
-                    .push((path, format!("{why}; it will be synced on the next run")));
-            }
-        } else {
-            on_event(Event::Retrying {
-                round: round + 1,
-                paths: raced.len(),
+            let bytes = plan
+                .actions
+                .iter()
+                .map(|a| match a {
+                    Action::Copy { src, .. } => src.size,
+                    _ => 0,
+                })
+                .sum();
+            on_event(Event::Planned {
+                actions: plan.writes().count(),
+                bytes,
             });
+            // Each round plans every path still out of step again: what it skips or fails is
+            // the current list; an earlier round's entries were settled or come back.
+            report.skipped.clear();
+            report.failed.clear();
+            if spec.dry_run {
+                report.plan = plan.actions.iter().filter_map(step_of).collect();
+                for a in &plan.actions {
+                    note_listing(a, &mut report);
+                }
+                return Ok(report);
+            }
+            let applier = Applier::new(&ctx, store, &mut report, on_event);
+            let raced = applier.run(plan.actions)?;
+            if report.stopped.is_some() || raced.is_empty() {
+                break;
+            }
+            if round == MAX_ROUNDS {
+                for (path, why) in raced {
+                    report
+                        .failed
+                        .push((path, format!("{why}; it will be synced on the next run")));
+                }
+            } else {
+                on_event(Event::Retrying {
+                    round: round + 1,
+                    paths: raced.len(),
+                });
+            }
         }
+        if let Some(id) = run_id {
+            let summary = format!(
+                "copied={} bytes={} deleted={} renamed={} conflicts={} skipped={} failed={}{}{}",
+                report.copied,
+                report.bytes,
+                report.deleted,
+                report.renamed,
+                report.conflicts.len(),
+                report.skipped.len(),
+                report.failed.len(),
+                report
+                    .halted
+                    .as_ref()
+                    .map(|h| format!(" halted: {h}"))
+                    .unwrap_or_default(),
+                report
+                    .stopped
+                    .as_ref()
+                    .map(|h| format!(" stopped: {h}"))
+                    .unwrap_or_default(),
+            );
+            store.finish_run(id, now_ns() / 1_000_000_000, report.exit_code(), &summary)?;
+        }
+        Ok(report)
     }
-    if let Some(id) = run_id {
-        let summary = format!(
-            "copied={} bytes={} deleted={} renamed={} conflicts={} skipped={} failed={}{}{}",
-            report.copied,
-            report.bytes,
-            report.deleted,
-            report.renamed,
-            report.conflicts.len(),
-            report.skipped.len(),
-            report.failed.len(),
-            report
-                .halted
-                .as_ref()
-                .map(|h| format!(" halted: {h}"))
-                .unwrap_or_default(),
-            report
-                .stopped
-                .as_ref()
-                .map(|h| format!(" stopped: {h}"))
-                .unwrap_or_default(),
-        );
-        store.finish_run(id, now_ns() / 1_000_000_000, report.exit_code(), &summary)?;
-    }
-    Ok(report)
 }
 
 fn load_filter(src: &Root, spec: &SyncSpec) -> Result<Filter, EngineError> {
@@ -239,10 +298,19 @@ fn load_filter(src: &Root, spec: &SyncSpec) -> Result<Filter, EngineError> {
     )?)
 }
 
-fn scan_both(ctx: &Ctx<'_>, filter: &Filter, spec: &SyncSpec) -> Result<(Tree, Tree), EngineError> {
+fn scan_both(
+    ctx: &Ctx<'_>,
+    filter: &Filter,
+    spec: &SyncSpec,
+    scope: &Scope,
+) -> Result<(Tree, Tree), EngineError> {
+    let scan = |root: &Root| match scope {
+        Scope::All => tandem_fs::scan(root, filter, ctx.threads),
+        Scope::Paths(paths) => tandem_fs::scan_paths(root, filter, ctx.threads, paths),
+    };
     let (s, t) = std::thread::scope(|sc| {
-        let s = sc.spawn(|| tandem_fs::scan(ctx.src, filter, ctx.threads));
-        let t = tandem_fs::scan(ctx.tgt, filter, ctx.threads);
+        let s = sc.spawn(|| scan(ctx.src));
+        let t = scan(ctx.tgt);
         (s.join(), t)
     });
     let s = s.unwrap_or_else(|_| Err(FsError::raced(&RelPath::root(), "scanner panicked")));
@@ -259,6 +327,21 @@ fn scan_both(ctx: &Ctx<'_>, filter: &Filter, spec: &SyncSpec) -> Result<(Tree, T
     Ok((s, t))
 }
 
+fn vanished_root(ctx: &Ctx<'_>, spec: &SyncSpec) -> Option<String> {
+    for (side, root, path) in [
+        ("source", ctx.src, &spec.src),
+        ("target", ctx.tgt, &spec.tgt),
+    ] {
+        if !root.still_present() {
+            return Some(format!(
+                "the {side} folder {} vanished; nothing more was changed",
+                path.display()
+            ));
+        }
+    }
+    None
+}
+
 /// A root that vanished or was emptied since the last sync is never taken for "the user
 /// deleted everything" (an unmounted disk leaves an empty mount point).
 fn emptied_root(
@@ -268,18 +351,10 @@ fn emptied_root(
     ctx: &Ctx<'_>,
     spec: &SyncSpec,
 ) -> Option<String> {
-    for (side, root, path) in [
-        ("source", ctx.src, &spec.src),
-        ("target", ctx.tgt, &spec.tgt),
-    ] {
-        if !root.still_present() {
-            return Some(format!(
-                "the {side} folder {} vanished during the sync; nothing more was changed",
-                path.display()
-            ));
-        }
+    if let Some(why) = vanished_root(ctx, spec) {
+        return Some(why);
     }
-    if base.is_empty() || spec.max_delete_percent >= 100 || spec.only.is_some() {
+    if base.is_empty() || spec.max_delete_percent >= 100 {
         return None;
     }
     for (side, tree, path) in [("source", s, &spec.src), ("target", t, &spec.tgt)] {

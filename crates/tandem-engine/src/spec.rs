@@ -23,8 +23,16 @@ pub struct SyncSpec {
     pub threads: usize,
     /// `fsync` each file instead of one `syncfs` per commit.
     pub fsync_each: bool,
-    /// Sync only this path and what is below it (`tandem resolve`).
-    pub only: Option<RelPath>,
+}
+
+/// What a sync looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Both whole trees.
+    All,
+    /// These paths, everything below those that are directories, and their parent
+    /// directories (a mount's journal hints; `tandem resolve`).
+    Paths(Vec<RelPath>),
 }
 
 /// Something that happened, for progress displays and JSON output.

@@ -46,7 +46,6 @@ impl Pair {
             max_delete_percent: 100,
             threads: 2,
             fsync_each: false,
-            only: None,
         }
     }
 

@@ -14,4 +14,4 @@ pub mod scan;
 pub use apply::{copy, copy_as, delete, mkdir, rename, set_meta, sync_root, Durability, Trash};
 pub use error::{FsError, Result};
 pub use root::{same_object, Root};
-pub use scan::{hash_file, scan};
+pub use scan::{hash_file, scan, scan_paths};

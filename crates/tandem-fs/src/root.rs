@@ -18,6 +18,9 @@ pub struct Root {
     fd: OwnedFd,
     path: PathBuf,
     dev: u64,
+    /// False when something is mounted over `path` (the source under `tandem mount`): the
+    /// path then leads to the mount, not to this directory.
+    path_leads_here: bool,
 }
 
 impl Root {
@@ -33,6 +36,21 @@ impl Root {
             fd,
             path: path.to_path_buf(),
             dev: st.st_dev,
+            path_leads_here: true,
+        })
+    }
+
+    /// A root from a directory fd opened earlier, before something was mounted over `path`.
+    pub fn from_fd(fd: OwnedFd, path: &Path) -> std::io::Result<Root> {
+        let st = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+            return Err(std::io::Error::other("not a directory"));
+        }
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+            dev: st.st_dev,
+            path_leads_here: false,
         })
     }
 
@@ -51,6 +69,10 @@ impl Root {
 
     /// Is the root still there, and still the directory we opened?
     pub fn still_present(&self) -> bool {
+        if !self.path_leads_here {
+            // Still linked into its parent: a removed directory has no links left.
+            return rustix::fs::fstat(&self.fd).is_ok_and(|st| st.st_nlink > 0);
+        }
         match (rustix::fs::stat(&self.path), rustix::fs::fstat(&self.fd)) {
             (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
             _ => false,

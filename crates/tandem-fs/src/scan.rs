@@ -17,12 +17,64 @@ use crate::root::{entry_from_stat, same_object, Root};
 /// left out and excluded directories are not entered. A directory that cannot be read
 /// becomes a `Problem` entry; only failing to read the root itself is an error.
 pub fn scan(root: &Root, filter: &Filter, threads: usize) -> Result<Tree> {
+    scan_dirs(root, filter, threads, vec![RelPath::root()])
+}
+
+/// Reads `paths`, their parent directories, and everything below those that are
+/// directories: the part of a tree that journal hints point at.
+pub fn scan_paths(root: &Root, filter: &Filter, threads: usize, paths: &[RelPath]) -> Result<Tree> {
+    let mut tree = Tree::new();
+    let mut dirs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in paths {
+        let mut anc = p.parent();
+        while let Some(a) = anc {
+            if a.is_root() || !seen.insert(a.clone()) {
+                break;
+            }
+            if let Some(e) = root.stat(&a)? {
+                if !filter.excludes_any(&a, e.is_dir()) {
+                    tree.insert(a.clone(), e);
+                }
+            }
+            anc = a.parent();
+        }
+    }
+    for p in paths {
+        if p.is_root() {
+            return scan(root, filter, threads);
+        }
+        let Some(e) = root.stat(p)? else { continue };
+        if filter.excludes_any(p, e.is_dir()) {
+            continue;
+        }
+        if e.is_dir() && !dirs.iter().any(|d: &RelPath| p.starts_with(d)) {
+            dirs.push(p.clone());
+        }
+        tree.insert(p.clone(), e);
+    }
+    // Nested hints: scanning the outer directory covers the inner ones.
+    dirs.sort();
+    dirs.dedup_by(|b, a| b.starts_with(a));
+    if !dirs.is_empty() {
+        tree.extend(scan_dirs(root, filter, threads, dirs)?);
+    }
+    Ok(tree)
+}
+
+/// Reads everything below each of `starts` (directories).
+fn scan_dirs(root: &Root, filter: &Filter, threads: usize, starts: Vec<RelPath>) -> Result<Tree> {
     let threads = threads.max(1);
     let (tx, rx) = crossbeam_channel::unbounded::<Option<RelPath>>();
-    let pending = AtomicUsize::new(1);
+    let pending = AtomicUsize::new(starts.len());
     let results: Mutex<Vec<(RelPath, Entry)>> = Mutex::new(Vec::new());
     let fatal: Mutex<Option<FsError>> = Mutex::new(None);
-    let _ = tx.send(Some(RelPath::root()));
+    if starts.is_empty() {
+        return Ok(Tree::new());
+    }
+    for d in starts {
+        let _ = tx.send(Some(d));
+    }
     std::thread::scope(|s| {
         for _ in 0..threads {
             let (tx, rx) = (tx.clone(), rx.clone());

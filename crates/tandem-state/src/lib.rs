@@ -273,31 +273,7 @@ impl Store {
         let mut stmt = self.sql(self.conn.prepare(
             "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode FROM baseline",
         ))?;
-        let rows = stmt.query_map([], |r| {
-            let path: Vec<u8> = r.get(0)?;
-            let kind: i64 = r.get(1)?;
-            let hash: Option<Vec<u8>> = r.get(3)?;
-            let seen = |at: usize| -> rusqlite::Result<Seen> {
-                Ok(Seen {
-                    ino: r.get::<_, i64>(at)? as u64,
-                    mtime: r.get(at + 1)?,
-                    mode: r.get::<_, i64>(at + 2)? as u32,
-                })
-            };
-            Ok((
-                path,
-                BaseEntry {
-                    kind: kind_from_code(kind),
-                    size: r.get::<_, i64>(2)? as u64,
-                    hash: hash
-                        .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
-                        .map(Hash),
-                    link: r.get(4)?,
-                    src: seen(5)?,
-                    tgt: seen(8)?,
-                },
-            ))
-        });
+        let rows = stmt.query_map([], base_from_row);
         let rows = rows.map_err(|source| StateError::Sql {
             path: self.path.clone(),
             source,
@@ -311,6 +287,43 @@ impl Store {
                 continue;
             };
             out.insert(path, entry);
+        }
+        Ok(out)
+    }
+
+    /// The baseline entries at `paths`, below them, and at their parent directories.
+    pub fn load_baseline_scoped(&self, paths: &[RelPath]) -> Result<BaseTree> {
+        let mut out = BaseTree::new();
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode FROM baseline WHERE path = ?1 OR (?2 AND path >= ?3 AND path < ?4)",
+        ))?;
+        let mut wanted: Vec<(RelPath, bool)> = Vec::new();
+        for p in paths {
+            wanted.push((p.clone(), true));
+            let mut anc = p.parent();
+            while let Some(a) = anc {
+                if a.is_root() {
+                    break;
+                }
+                anc = a.parent();
+                wanted.push((a, false));
+            }
+        }
+        wanted.sort();
+        wanted.dedup();
+        for (p, below) in wanted {
+            let (lo, hi) = p.subtree_range();
+            let rows = stmt
+                .query_map(
+                    params![p.as_bytes(), below, lo.as_bytes(), hi.as_bytes()],
+                    base_from_row,
+                )
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+            for (path, entry) in self.sql(rows)? {
+                if let Ok(path) = RelPath::new(path) {
+                    out.insert(path, entry);
+                }
+            }
         }
         Ok(out)
     }
@@ -385,6 +398,34 @@ impl Store {
             .optional();
         self.sql(r)
     }
+}
+
+type BaseRow = (Vec<u8>, BaseEntry);
+
+fn base_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BaseRow> {
+    let path: Vec<u8> = r.get(0)?;
+    let kind: i64 = r.get(1)?;
+    let hash: Option<Vec<u8>> = r.get(3)?;
+    let seen = |at: usize| -> rusqlite::Result<Seen> {
+        Ok(Seen {
+            ino: r.get::<_, i64>(at)? as u64,
+            mtime: r.get(at + 1)?,
+            mode: r.get::<_, i64>(at + 2)? as u32,
+        })
+    };
+    Ok((
+        path,
+        BaseEntry {
+            kind: kind_from_code(kind),
+            size: r.get::<_, i64>(2)? as u64,
+            hash: hash
+                .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+                .map(Hash),
+            link: r.get(4)?,
+            src: seen(5)?,
+            tgt: seen(8)?,
+        },
+    ))
 }
 
 fn conflict_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRow> {

@@ -121,9 +121,9 @@ fn settle_flagged(task: &Task, rel: &RelPath, keep: KeepArg, how: &str) -> Resul
         max_delete_percent: 100,
         threads: crate::commands::sync::default_threads(),
         fsync_each: false,
-        only: Some(rel.clone()),
     };
-    let report = tandem_engine::sync(&spec, &|_| {})?;
+    let scope = tandem_engine::Scope::Paths(vec![rel.clone()]);
+    let report = tandem_engine::sync_scoped(&spec, &scope, &|_| {})?;
     if let Some((p, e)) = report.failed.first() {
         bail!("could not settle {p}: {e}");
     }

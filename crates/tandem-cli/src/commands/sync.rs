@@ -48,7 +48,6 @@ pub fn spec_from(a: &SyncArgs) -> Result<SyncSpec> {
         max_delete_percent: a.max_delete,
         threads: default_threads(),
         fsync_each: a.fsync,
-        only: None,
     })
 }
 
