@@ -166,12 +166,13 @@ impl Reconciler<'_> {
         };
         for &x in sides {
             let y = x.other();
-            let appeared: Vec<RelPath> = self
-                .tree(x)
-                .iter()
-                .filter(|(p, e)| e.kind.is_tracked() && !self.base.contains_key(*p))
-                .map(|(p, _)| p.clone())
-                .collect();
+            let mut appeared: Vec<RelPath> = Vec::new();
+            let mut vanished: Vec<RelPath> = Vec::new();
+            merge2(&self.base, self.tree(x), |p, b, e| match (b, e) {
+                (None, Some(e)) if e.kind.is_tracked() => appeared.push(p.clone()),
+                (Some(_), None) => vanished.push(p.clone()),
+                _ => {}
+            });
             if appeared.is_empty() {
                 continue;
             }
@@ -194,12 +195,7 @@ impl Reconciler<'_> {
             // A path below a special file or an unreadable entry on `x` was not seen, not
             // moved: it must not be taken for the source of a rename (never write across a
             // problem).
-            let vanished: Vec<RelPath> = self
-                .base
-                .keys()
-                .filter(|p| !self.tree(x).contains_key(*p) && !self.hidden(x, p))
-                .cloned()
-                .collect();
+            vanished.retain(|p| !self.hidden(x, p));
             let mut moved_dirs: Vec<RelPath> = Vec::new();
             for p in vanished {
                 if moved_dirs.iter().any(|d| p.is_below(d)) || !self.base.contains_key(&p) {
@@ -328,20 +324,20 @@ impl Reconciler<'_> {
     // ---- per path -----------------------------------------------------------------------
 
     fn per_path(&mut self) {
-        let paths: BTreeSet<RelPath> = self
-            .base
-            .keys()
-            .chain(self.src.keys())
-            .chain(self.tgt.keys())
-            .filter(|p| !p.is_root())
-            .cloned()
-            .collect();
+        // One merge pass over the three sorted maps picks out the paths that need a
+        // decision; an entry unchanged on both sides (the common case) costs no lookup.
+        let mut todo: Vec<RelPath> = Vec::new();
+        merge3(&self.base, &self.src, &self.tgt, |p, b, s, t| {
+            if !p.is_root() && !self.settled(b, s, t) {
+                todo.push(p.clone());
+            }
+        });
         // Every skipped root, not just the last one: a subtree `d/...` is not contiguous with
         // `d` in byte order (`d.txt` and `d-x` sort between them).
         // Looked up by ancestor, so the check costs the path's depth, not the number of
         // skipped roots.
         let mut skipped: HashSet<RelPath> = HashSet::new();
-        for p in paths {
+        for p in todo {
             if !skipped.is_empty() && ancestors(&p).any(|a| skipped.contains(&a)) {
                 continue;
             }
@@ -354,6 +350,23 @@ impl Reconciler<'_> {
             }
             self.decide(&p);
         }
+    }
+
+    /// Nothing to do or record at this path: same kind everywhere, unchanged on both sides
+    /// and the baseline up to date. (`decide` would plan nothing for it.)
+    fn settled(&self, b: Option<&BaseEntry>, s: Option<&Entry>, t: Option<&Entry>) -> bool {
+        let (Some(b), Some(s), Some(t)) = (b, s, t) else {
+            return false;
+        };
+        !self.opts.rescan
+            && s.kind.is_tracked()
+            && s.kind == b.kind
+            && t.kind == b.kind
+            && !self.changed(Some(b), Some(s), Side::Source)
+            && !self.changed(Some(b), Some(t), Side::Target)
+            && s.ino == b.src.ino
+            && t.ino == b.tgt.ino
+            && !(b.hash.is_none() && (s.hash.is_some() || t.hash.is_some()))
     }
 
     /// Special files and problems on either side: leave the path and everything below it
@@ -1006,6 +1019,54 @@ fn order<'a>(first: Side, a: &'a Entry, b: &'a Entry) -> (&'a Entry, &'a Entry) 
     match first {
         Side::Source => (a, b),
         Side::Target => (b, a),
+    }
+}
+
+/// Visits every key of two sorted maps once, in order, with what each holds there.
+pub fn merge2<'a, A, B>(
+    a: &'a BTreeMap<RelPath, A>,
+    b: &'a BTreeMap<RelPath, B>,
+    mut visit: impl FnMut(&'a RelPath, Option<&'a A>, Option<&'a B>),
+) {
+    let (mut ia, mut ib) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        let key = match (ia.peek(), ib.peek()) {
+            (None, None) => return,
+            (Some((k, _)), None) | (None, Some((k, _))) => *k,
+            (Some((ka, _)), Some((kb, _))) => (*ka).min(*kb),
+        };
+        let va = ia.next_if(|(k, _)| *k == key).map(|(_, v)| v);
+        let vb = ib.next_if(|(k, _)| *k == key).map(|(_, v)| v);
+        visit(key, va, vb);
+    }
+}
+
+/// Visits every key of three sorted maps once, in order, with what each holds there.
+pub fn merge3<'a, A, B, C>(
+    a: &'a BTreeMap<RelPath, A>,
+    b: &'a BTreeMap<RelPath, B>,
+    c: &'a BTreeMap<RelPath, C>,
+    mut visit: impl FnMut(&'a RelPath, Option<&'a A>, Option<&'a B>, Option<&'a C>),
+) {
+    let (mut ia, mut ib, mut ic) = (
+        a.iter().peekable(),
+        b.iter().peekable(),
+        c.iter().peekable(),
+    );
+    loop {
+        let key = [
+            ia.peek().map(|(k, _)| *k),
+            ib.peek().map(|(k, _)| *k),
+            ic.peek().map(|(k, _)| *k),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(key) = key else { return };
+        let va = ia.next_if(|(k, _)| *k == key).map(|(_, v)| v);
+        let vb = ib.next_if(|(k, _)| *k == key).map(|(_, v)| v);
+        let vc = ic.next_if(|(k, _)| *k == key).map(|(_, v)| v);
+        visit(key, va, vb, vc);
     }
 }
 

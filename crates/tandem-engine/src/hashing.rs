@@ -25,16 +25,25 @@ pub fn fill_hashes(
             Side::Source => (&mut *src, &*tgt),
             Side::Target => (&mut *tgt, &*src),
         };
-        let vanished_sizes: HashSet<u64> = base
-            .iter()
-            .filter(|(p, b)| b.kind == Kind::File && b.hash.is_some() && !this.contains_key(*p))
-            .map(|(_, b)| b.size)
-            .collect();
+        // Sorted merges with the baseline: no per-path lookups on this hot path.
+        let mut vanished_sizes: HashSet<u64> = HashSet::new();
+        tandem_core::merge2(base, this, |_, b, e| {
+            if let (Some(b), None) = (b, e) {
+                if b.kind == Kind::File && b.hash.is_some() {
+                    vanished_sizes.insert(b.size);
+                }
+            }
+        });
+        let mut base_iter = base.iter().peekable();
         for (p, e) in this.iter_mut() {
+            while base_iter.next_if(|(k, _)| *k < p).is_some() {}
             if e.kind != Kind::File {
                 continue;
             }
-            let b = base.get(p).filter(|b| b.kind == Kind::File);
+            let b = base_iter
+                .peek()
+                .filter(|(k, b)| *k == p && b.kind == Kind::File)
+                .map(|(_, b)| *b);
             if rescan {
                 want.push((side, p.clone(), e.clone()));
                 continue;

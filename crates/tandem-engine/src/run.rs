@@ -17,6 +17,31 @@ use crate::hashing::fill_hashes;
 use crate::spec::{Event, PlannedStep, Report, Scope, SyncSpec};
 use crate::time::{now_ns, stamp};
 
+/// Prints how long each phase of a round took, when `TANDEM_TIMINGS` is set (profiling).
+struct PhaseClock {
+    on: bool,
+    last: Instant,
+}
+
+impl PhaseClock {
+    fn new() -> PhaseClock {
+        PhaseClock {
+            on: std::env::var_os("TANDEM_TIMINGS").is_some(),
+            last: Instant::now(),
+        }
+    }
+
+    fn lap(&mut self, phase: &str) {
+        if self.on {
+            eprintln!(
+                "tandem: {phase}: {:.1} ms",
+                self.last.elapsed().as_secs_f64() * 1e3
+            );
+            self.last = Instant::now();
+        }
+    }
+}
+
 /// Rounds before a path that keeps changing under us is left for the next run.
 const MAX_ROUNDS: usize = 3;
 /// `--max-delete` looks at runs deleting more than this many entries: deleting 2 of 3
@@ -38,6 +63,8 @@ pub enum EngineError {
     State(#[from] StateError),
     #[error(transparent)]
     Filter(#[from] FilterError),
+    #[error("internal error: the {0} thread panicked")]
+    Panicked(&'static str),
     #[error("cannot scan the {side} ({}): {source}", path.display())]
     Scan {
         side: &'static str,
@@ -154,14 +181,24 @@ impl Session {
             ..Report::default()
         };
         for round in 1..=MAX_ROUNDS {
-            let base: BaseTree = match scope {
-                Scope::All => store.load_baseline()?,
-                Scope::Paths(paths) => store.load_baseline_scoped(paths)?,
-            }
-            .into_iter()
-            .filter(|(p, b)| !filter.excludes_any(p, b.kind == Kind::Dir))
-            .collect();
-            let (mut s_tree, mut t_tree) = scan_both(&ctx, filter, spec, scope)?;
+            let mut clock = PhaseClock::new();
+            // The baseline loads while both sides are scanned.
+            let (base, scanned) = std::thread::scope(|sc| {
+                let scans = sc.spawn(|| scan_both(&ctx, filter, spec, scope));
+                let base = match scope {
+                    Scope::All => store.load_baseline(),
+                    Scope::Paths(paths) => store.load_baseline_scoped(paths),
+                };
+                let scanned = scans
+                    .join()
+                    .unwrap_or_else(|_| Err(EngineError::Panicked("scanner")));
+                (base, scanned)
+            });
+            let base: BaseTree = base?
+                .into_iter()
+                .filter(|(p, b)| !filter.excludes_any(p, b.kind == Kind::Dir))
+                .collect();
+            let (mut s_tree, mut t_tree) = scanned?;
             on_event(Event::Scanned {
                 side: "source",
                 entries: s_tree.len(),
@@ -178,6 +215,7 @@ impl Session {
                 report.halted = Some(why);
                 break;
             }
+            clock.lap("scan");
             fill_hashes(
                 &base,
                 &mut s_tree,
@@ -192,7 +230,9 @@ impl Session {
                 Scope::All => base.len() as u64,
                 Scope::Paths(_) => store.baseline_len()?,
             };
+            clock.lap("hash");
             let plan = reconcile(base, s_tree, t_tree, &opts);
+            clock.lap("reconcile");
             let deletes = plan
                 .actions
                 .iter()
@@ -232,6 +272,7 @@ impl Session {
             }
             let applier = Applier::new(&ctx, store, &mut report, on_event);
             let raced = applier.run(plan.actions)?;
+            clock.lap("apply");
             if report.stopped.is_some() || raced.is_empty() {
                 break;
             }

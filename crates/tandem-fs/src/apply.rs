@@ -103,7 +103,14 @@ fn ensure_dirs(root: &Root, rel: &RelPath) -> Result<()> {
             .open_beneath(&cur, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
             .map_err(|e| FsError::io(&cur, "open directory", e))?;
         match mkdirat(&dir, comp, Mode::from_raw_mode(0o700)) {
-            Ok(()) | Err(Errno::EXIST) => {}
+            Ok(()) => {}
+            // The name may be held by something else (a file trashed earlier): ENOTDIR,
+            // which `Trash::slot` answers with another bucket.
+            Err(Errno::EXIST) => {
+                if !matches!(stat_at(&dir, comp, &next)?, Some(e) if e.is_dir()) {
+                    return Err(FsError::io(&next, "create directory", Errno::NOTDIR));
+                }
+            }
             Err(e) => return Err(FsError::io(&next, "create directory", e)),
         }
         cur = next;
