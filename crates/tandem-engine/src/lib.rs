@@ -7,9 +7,11 @@
 //! under them are planned again in a fresh round, never written blind.
 
 mod hashing;
+pub mod replicate;
 mod run;
 pub mod spec;
 pub mod time;
 
+pub use replicate::Replicator;
 pub use run::{sync, sync_scoped, EngineError, Session};
 pub use spec::{Event, PlannedStep, Report, Scope, SyncSpec};

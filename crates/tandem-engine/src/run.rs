@@ -148,6 +148,11 @@ impl Session {
         &self.store
     }
 
+    /// The key under which this pair's target keeps its journal cursor.
+    pub fn target_key(&self) -> String {
+        self.spec.tgt.to_string_lossy().into_owned()
+    }
+
     pub fn source(&self) -> &Root {
         &self.src
     }

@@ -1,0 +1,101 @@
+//! The replicator: journal records in, scoped syncs out. Changes are made on disk and
+//! recorded in the real journal by hand, as the mount records them.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use tandem_core::{Change, ChangeOp, ChangeSink, Options, RelPath};
+use tandem_engine::{Replicator, Scope, Session, SyncSpec};
+use tandem_state::JournalWriter;
+
+fn spec(tmp: &Path) -> SyncSpec {
+    let (src, tgt) = (tmp.join("src"), tmp.join("tgt"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(&tgt).unwrap();
+    SyncSpec {
+        src,
+        tgt,
+        state_dir: tmp.join("state"),
+        options: Options::default(),
+        excludes: vec![],
+        includes: vec![],
+        dry_run: false,
+        rescan: false,
+        max_delete_percent: 50,
+        threads: 2,
+        fsync_each: false,
+    }
+}
+
+fn rec(j: &JournalWriter, op: ChangeOp, path: &str, to: Option<&str>) {
+    j.record(Change {
+        op,
+        path: RelPath::from_str_lossless(path),
+        to: to.map(RelPath::from_str_lossless),
+        pid: 1,
+        uid: 0,
+    });
+}
+
+#[test]
+fn records_become_scoped_syncs_and_a_file_waits_for_its_last_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec(tmp.path());
+    let mut session = Session::open(&spec).unwrap();
+    session.sync(&Scope::All, &|_| {}).unwrap();
+    let journal = JournalWriter::open(&spec.state_dir).unwrap();
+    let mut r = Replicator::new(&mut session, &journal).unwrap();
+
+    // A file created and written 1000 times, still open: held back.
+    std::fs::write(spec.src.join("log.txt"), "x".repeat(1000)).unwrap();
+    rec(&journal, ChangeOp::Create, "log.txt", None);
+    rec(&journal, ChangeOp::OpenWrite, "log.txt", None);
+    for _ in 0..1000 {
+        rec(&journal, ChangeOp::Write, "log.txt", None);
+    }
+    std::fs::create_dir(spec.src.join("d")).unwrap();
+    std::fs::write(spec.src.join("d/a"), "a").unwrap();
+    rec(&journal, ChangeOp::Mkdir, "d", None);
+    rec(&journal, ChangeOp::Create, "d/a", None);
+    journal.flush();
+    let (read, report) = r.pass(false, &|_| {}).unwrap();
+    assert_eq!(read, 1004);
+    let report = report.unwrap();
+    assert_eq!((report.copied, report.dirs_created), (1, 1), "{report:?}");
+    assert!(spec.tgt.join("d/a").exists());
+    assert!(
+        !spec.tgt.join("log.txt").exists(),
+        "an open file waits for its last writer"
+    );
+
+    // The last writer closes: copied once.
+    rec(&journal, ChangeOp::CloseWrite, "log.txt", None);
+    journal.flush();
+    let (_, report) = r.pass(false, &|_| {}).unwrap();
+    assert_eq!(report.unwrap().copied, 1);
+    assert_eq!(
+        std::fs::read_to_string(spec.tgt.join("log.txt"))
+            .unwrap()
+            .len(),
+        1000
+    );
+
+    // A directory rename is one rename on the target.
+    std::fs::rename(spec.src.join("d"), spec.src.join("e")).unwrap();
+    rec(&journal, ChangeOp::Rename, "d", Some("e"));
+    journal.flush();
+    let (_, report) = r.pass(false, &|_| {}).unwrap();
+    let report = report.unwrap();
+    assert_eq!(
+        (report.renamed, report.copied, report.deleted),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    assert!(spec.tgt.join("e/a").exists() && !spec.tgt.join("d").exists());
+
+    // The cursor is stored: a new replicator resumes after it.
+    let cursor = r.cursor();
+    drop(r);
+    let r2 = Replicator::new(&mut session, &journal).unwrap();
+    assert_eq!(r2.cursor(), cursor);
+}
