@@ -280,19 +280,11 @@ fn pair_with_changes_in_d() -> (Pair, Outside) {
 }
 
 fn spec_of(p: &Pair) -> tandem_engine::SyncSpec {
-    tandem_engine::SyncSpec {
-        src: std::fs::canonicalize(&p.src).unwrap(),
-        tgt: std::fs::canonicalize(&p.tgt).unwrap(),
-        state_dir: p.state.clone(),
-        options: tandem_core::Options::default(),
-        excludes: Vec::new(),
-        includes: Vec::new(),
-        dry_run: false,
-        rescan: false,
-        max_delete_percent: 50,
-        threads: 4,
-        fsync_each: false,
-    }
+    tandem_engine::SyncSpec::new(
+        std::fs::canonicalize(&p.src).unwrap(),
+        std::fs::canonicalize(&p.tgt).unwrap(),
+        p.state.clone(),
+    )
 }
 
 /// Runs the engine; on the first `Planned` event (after scan and plan, before any write)

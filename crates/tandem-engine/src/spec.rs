@@ -25,6 +25,25 @@ pub struct SyncSpec {
     pub fsync_each: bool,
 }
 
+impl SyncSpec {
+    /// A two-way sync of `src` and `tgt` with the defaults of `tandem sync`.
+    pub fn new(src: PathBuf, tgt: PathBuf, state_dir: PathBuf) -> SyncSpec {
+        SyncSpec {
+            src,
+            tgt,
+            state_dir,
+            options: Options::default(),
+            excludes: Vec::new(),
+            includes: Vec::new(),
+            dry_run: false,
+            rescan: false,
+            max_delete_percent: 50,
+            threads: 4,
+            fsync_each: false,
+        }
+    }
+}
+
 /// What a sync looks at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {

@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use proptest::prelude::*;
-use tandem_core::Options;
 use tandem_engine::{sync, Report, SyncSpec};
 
 /// Entry names; `.txt` ones exercise the conflict copy name's extension handling.
@@ -536,17 +535,13 @@ impl Pair {
             tempfile::tempdir().unwrap(),
         ];
         let spec = SyncSpec {
-            src: fs::canonicalize(dirs[0].path()).unwrap(),
-            tgt: fs::canonicalize(dirs[1].path()).unwrap(),
-            state_dir: dirs[2].path().to_path_buf(),
-            options: Options::default(),
-            excludes: Vec::new(),
-            includes: Vec::new(),
-            dry_run: false,
-            rescan: false,
             max_delete_percent: 100,
             threads: 2,
-            fsync_each: false,
+            ..SyncSpec::new(
+                fs::canonicalize(dirs[0].path()).unwrap(),
+                fs::canonicalize(dirs[1].path()).unwrap(),
+                dirs[2].path().to_path_buf(),
+            )
         };
         Pair { _dirs: dirs, spec }
     }

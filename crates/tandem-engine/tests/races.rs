@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use tandem_core::Options;
 use tandem_engine::{Event, Report, SyncSpec};
 
 struct Pair {
@@ -35,17 +34,9 @@ impl Pair {
 
     fn spec(&self) -> SyncSpec {
         SyncSpec {
-            src: self.src.clone(),
-            tgt: self.tgt.clone(),
-            state_dir: self.state.clone(),
-            options: Options::default(),
-            excludes: vec![],
-            includes: vec![],
-            dry_run: false,
-            rescan: false,
             max_delete_percent: 100,
             threads: 2,
-            fsync_each: false,
+            ..SyncSpec::new(self.src.clone(), self.tgt.clone(), self.state.clone())
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tandem_core::{Change, ChangeOp, ChangeSink, Options, RelPath};
+use tandem_core::{Change, ChangeOp, ChangeSink, RelPath};
 use tandem_engine::{Replicator, Scope, Session, SyncSpec};
 use tandem_state::JournalWriter;
 
@@ -13,17 +13,8 @@ fn spec(tmp: &Path) -> SyncSpec {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::create_dir_all(&tgt).unwrap();
     SyncSpec {
-        src,
-        tgt,
-        state_dir: tmp.join("state"),
-        options: Options::default(),
-        excludes: vec![],
-        includes: vec![],
-        dry_run: false,
-        rescan: false,
-        max_delete_percent: 50,
         threads: 2,
-        fsync_each: false,
+        ..SyncSpec::new(src, tgt, tmp.join("state"))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tandem_core::{Options, RelPath};
+use tandem_core::RelPath;
 use tandem_engine::{Scope, Session, SyncSpec};
 
 fn setup() -> (tempfile::TempDir, SyncSpec) {
@@ -14,17 +14,8 @@ fn setup() -> (tempfile::TempDir, SyncSpec) {
     std::fs::create_dir(&src).unwrap();
     std::fs::create_dir(&tgt).unwrap();
     let spec = SyncSpec {
-        src,
-        tgt,
-        state_dir: tmp.path().join("state"),
-        options: Options::default(),
-        excludes: vec![],
-        includes: vec![],
-        dry_run: false,
-        rescan: false,
-        max_delete_percent: 50,
         threads: 2,
-        fsync_each: false,
+        ..SyncSpec::new(src, tgt, tmp.path().join("state"))
     };
     (tmp, spec)
 }

@@ -80,14 +80,19 @@ impl Pair {
     }
 }
 
-/// `$XDG_STATE_HOME/tandem/<task-id>` (or `~/.local/state/tandem/<task-id>`).
-pub fn default_state_dir(pair: &Pair) -> PathBuf {
-    let base = std::env::var_os("XDG_STATE_HOME")
+/// `$XDG_STATE_HOME/tandem` (or `~/.local/state/tandem`): where tandem keeps its state.
+pub fn state_home() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    base.join("tandem").join(pair.task_id())
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+        .join("tandem")
+}
+
+/// `$XDG_STATE_HOME/tandem/<task-id>`.
+pub fn default_state_dir(pair: &Pair) -> PathBuf {
+    state_home().join(pair.task_id())
 }
 
 /// A recorded conflict.
