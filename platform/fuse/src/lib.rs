@@ -3,4 +3,34 @@
 //! Serves the source directory from a directory fd opened before the mount hid it, and
 //! reports every mutating operation as a `tandem_core::Change` to a `ChangeSink`. It never
 //! decides anything about syncing; it must behave exactly like the plain folder
-//! (DESIGN.md invariant 7).
+//! (DESIGN.md invariant 7) and never reach outside it (invariant 6).
+//!
+//! Layout, from the kernel inwards:
+//! - `mount`: `mount()`, `MountHandle` (unmount, `Mount::invalidate`).
+//! - `adapter`: the thin `fuser::Filesystem` impl: FUSE negotiation, replies, timeouts and
+//!   kernel passthrough backing ids. No file logic.
+//! - `passthrough`: `PassthroughFs`, the filesystem as plain Rust returning
+//!   `Result<_, FsError>` (errno included); it also emits the change records.
+//! - `inode`: node ids keyed by the underlying (device, inode), with the names that give
+//!   each node its path. `fdcache`: the bounded cache of the `O_PATH` fds behind them.
+//! - `sys`: file handles, per-thread credentials and umask, lazy unmount (all `unsafe`).
+//!
+//! Linux only.
+
+mod adapter;
+mod error;
+mod fdcache;
+mod inode;
+mod mount;
+mod passthrough;
+mod sys;
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+pub use mount::{mount, MountHandle, MountOptions};
+
+/// Locks, ignoring poisoning: the data behind our mutexes stays consistent across a panic
+/// (none is expected), and a request thread must never panic on a lock.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,682 @@
+//! The `fuser::Filesystem` adapter: unpacks each request, calls `PassthroughFs`, replies.
+//!
+//! Nothing here decides anything about files. It owns only what is FUSE-specific: the
+//! init negotiation, cache timeouts, negative entries, and the kernel passthrough backing
+//! ids. A handler never panics and never unwraps: a panic on a request thread would hang
+//! every program using the mount (STYLE.md point 5).
+//!
+//! Kernel passthrough (Linux >= 6.9, CAP_SYS_ADMIN): an open regular file is backed by the
+//! daemon's fd, so reads, writes and mmap go straight to the underlying file without a
+//! round trip through the daemon. The kernel insists that all passthrough opens of one
+//! inode share one backing id, so ids are kept per inode (weakly) and per open handle
+//! (strongly, until release). When registering a backing fd fails, passthrough is turned
+//! off for good and files are served through the daemon instead.
+//!
+//! Locks: POSIX and flock locks are left to the kernel (FUSE_POSIX_LOCKS and
+//! FUSE_FLOCK_LOCKS are not negotiated), which then arbitrates them among all programs
+//! using the mount, exactly as on a local filesystem.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    AccessFlags, BackingId, BsdFileFlags, CopyFileRangeFlags, Errno, FileHandle, FileType,
+    Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags,
+    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyLock, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
+    TimeOrNow, WriteFlags,
+};
+
+use crate::error::FsError;
+use crate::lock;
+use crate::passthrough::{bare_attr, Ctx, PassthroughFs, SetAttr, Xattr};
+use crate::sys;
+
+/// Entry and attribute timeout. Long is safe: everything that changes the tree without
+/// going through the mount is followed by `Mount::invalidate` (DESIGN.md "The mount").
+const TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// State the mount handle reads: was passthrough negotiated, and did it keep working.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) passthrough_negotiated: AtomicBool,
+    pub(crate) passthrough_refused: AtomicBool,
+}
+
+#[derive(Default)]
+struct Backing {
+    by_fh: HashMap<u64, Arc<BackingId>>,
+    by_ino: HashMap<u64, Weak<BackingId>>,
+}
+
+pub(crate) struct FuseFs {
+    core: Arc<PassthroughFs>,
+    want_passthrough: bool,
+    shared: Arc<Shared>,
+    backing: Mutex<Backing>,
+}
+
+fn ctx(req: &Request) -> Ctx {
+    Ctx {
+        uid: req.uid(),
+        gid: req.gid(),
+        pid: req.pid(),
+    }
+}
+
+fn errno(e: FsError) -> Errno {
+    Errno::from_i32(e.raw_os_error())
+}
+
+impl FuseFs {
+    pub(crate) fn new(
+        core: Arc<PassthroughFs>,
+        want_passthrough: bool,
+        shared: Arc<Shared>,
+    ) -> FuseFs {
+        FuseFs {
+            core,
+            want_passthrough,
+            shared,
+            backing: Mutex::new(Backing::default()),
+        }
+    }
+
+    /// The backing id to open `ino` with in passthrough mode, or None to serve it through
+    /// the daemon.
+    fn backing_for(
+        &self,
+        ino: u64,
+        fh: u64,
+        fd: BorrowedFd<'_>,
+        open_backing: impl FnOnce(BorrowedFd<'_>) -> std::io::Result<BackingId>,
+    ) -> Option<Arc<BackingId>> {
+        if !self.shared.passthrough_negotiated.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut b = lock(&self.backing);
+        // Reuse the inode's live id even after a refusal: mixing passthrough and cached
+        // opens of one inode is refused by the kernel.
+        if let Some(id) = b.by_ino.get(&ino).and_then(Weak::upgrade) {
+            b.by_fh.insert(fh, Arc::clone(&id));
+            return Some(id);
+        }
+        if self.shared.passthrough_refused.load(Ordering::Relaxed) {
+            return None;
+        }
+        match open_backing(fd) {
+            Ok(id) => {
+                let id = Arc::new(id);
+                b.by_ino.insert(ino, Arc::downgrade(&id));
+                b.by_fh.insert(fh, Arc::clone(&id));
+                Some(id)
+            }
+            Err(_) => {
+                self.shared
+                    .passthrough_refused
+                    .store(true, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn drop_backing(&self, ino: u64, fh: u64) {
+        let mut b = lock(&self.backing);
+        if b.by_fh.remove(&fh).is_some()
+            && b.by_ino.get(&ino).is_some_and(|w| w.strong_count() == 0)
+        {
+            b.by_ino.remove(&ino);
+        }
+    }
+
+    fn reply_entry(
+        &self,
+        reply: ReplyEntry,
+        result: crate::error::Result<crate::passthrough::Entry>,
+    ) {
+        match result {
+            Ok(e) => reply.entry(&TTL, &e.attr, Generation(e.generation)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+}
+
+impl Filesystem for FuseFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let available = config.capabilities();
+        let wanted = InitFlags::FUSE_ATOMIC_O_TRUNC
+            | InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_CACHE_SYMLINKS;
+        // Only what the kernel offers is asked for, so this cannot fail.
+        let _ = config.add_capabilities(wanted & available);
+        if self.want_passthrough
+            && available.contains(InitFlags::FUSE_PASSTHROUGH)
+            && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            // 2: the source may itself sit on a stacked filesystem (overlayfs).
+            && config.set_max_stack_depth(2).is_ok()
+        {
+            self.shared
+                .passthrough_negotiated
+                .store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        match self.core.lookup(parent.0, name) {
+            Ok(e) => reply.entry(&TTL, &e.attr, Generation(e.generation)),
+            // A negative entry (node id 0) that the kernel may cache for TTL.
+            Err(e) if e.errno == rustix::io::Errno::NOENT => {
+                reply.entry(&TTL, &bare_attr(0, FileType::RegularFile), Generation(0));
+            }
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.core.forget(ino.0, nlookup);
+    }
+
+    // batch_forget: fuser's default calls `forget` for each node (its `ForgetOne` type
+    // cannot be named outside fuser).
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.core.getattr(ino.0, fh.map(|fh| fh.0)) {
+            Ok(attr) => reply.attr(&TTL, &attr),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let set = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+        };
+        match self.core.setattr(ctx(req), ino.0, fh.map(|fh| fh.0), &set) {
+            Ok(attr) => reply.attr(&TTL, &attr),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.core.readlink(ino.0) {
+            Ok(target) => reply.data(&target),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        // The kernel applied the caller's umask to `mode` already.
+        sys::private_zero_umask();
+        self.reply_entry(reply, self.core.mknod(ctx(req), parent.0, name, mode, rdev));
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        sys::private_zero_umask();
+        self.reply_entry(reply, self.core.mkdir(ctx(req), parent.0, name, mode));
+    }
+
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match self.core.unlink(ctx(req), parent.0, name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match self.core.rmdir(ctx(req), parent.0, name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        self.reply_entry(
+            reply,
+            self.core
+                .symlink(ctx(req), parent.0, link_name, target.as_os_str()),
+        );
+    }
+
+    fn rename(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        match self
+            .core
+            .rename(ctx(req), parent.0, name, newparent.0, newname, flags.bits())
+        {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn link(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        self.reply_entry(reply, self.core.link(ctx(req), ino.0, newparent.0, newname));
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let opened = match self.core.open(ctx(req), ino.0, flags.0) {
+            Ok(opened) => opened,
+            Err(e) => return reply.error(errno(e)),
+        };
+        let fh = FileHandle(opened.fh);
+        match self.backing_for(ino.0, opened.fh, opened.fd.as_fd(), |fd| {
+            reply.open_backing(fd)
+        }) {
+            Some(id) => reply.opened_passthrough(fh, FopenFlags::empty(), &id),
+            None => reply.opened(fh, FopenFlags::FOPEN_KEEP_CACHE),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.core.read(fh.0, offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn write(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.core.write(ctx(req), fh.0, offset, data) {
+            Ok(n) => reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        match self.core.flush(fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let result = self.core.release(fh.0);
+        self.drop_backing(ino.0, fh.0);
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.core.fsync(fh.0, datasync) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.core.opendir(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let result = self.core.readdir(fh.0, offset, |ino, next, kind, name| {
+            reply.add(INodeNo(ino), next, kind, name)
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let result = self.core.readdirplus(fh.0, offset, |next, name, e| {
+            reply.add(
+                INodeNo(e.ino),
+                next,
+                name,
+                &TTL,
+                &e.attr,
+                Generation(e.generation),
+            )
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.core.releasedir(fh.0);
+        reply.ok();
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.core.fsyncdir(fh.0, datasync) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        match self.core.statfs(ino.0) {
+            Ok(s) => reply.statfs(
+                s.f_blocks,
+                s.f_bfree,
+                s.f_bavail,
+                s.f_files,
+                s.f_ffree,
+                u32::try_from(s.f_bsize).unwrap_or(u32::MAX),
+                u32::try_from(s.f_namemax).unwrap_or(u32::MAX),
+                u32::try_from(s.f_frsize).unwrap_or(u32::MAX),
+            ),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn setxattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        match self.core.setxattr(ctx(req), ino.0, name, value, flags) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        match self.core.getxattr(ino.0, name, size) {
+            Ok(Xattr::Size(n)) => reply.size(u32::try_from(n).unwrap_or(u32::MAX)),
+            Ok(Xattr::Data(data)) => reply.data(&data),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        match self.core.listxattr(ino.0, size) {
+            Ok(Xattr::Size(n)) => reply.size(u32::try_from(n).unwrap_or(u32::MAX)),
+            Ok(Xattr::Data(data)) => reply.data(&data),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match self.core.removexattr(ctx(req), ino.0, name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    /// Not called under `default_permissions` (the kernel checks); kept for completeness.
+    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        match self.core.access(ino.0, mask.bits()) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        sys::private_zero_umask();
+        let (entry, opened) = match self.core.create(ctx(req), parent.0, name, mode, flags) {
+            Ok(created) => created,
+            Err(e) => return reply.error(errno(e)),
+        };
+        let (fh, generation) = (FileHandle(opened.fh), Generation(entry.generation));
+        match self.backing_for(entry.ino, opened.fh, opened.fd.as_fd(), |fd| {
+            reply.open_backing(fd)
+        }) {
+            Some(id) => reply.created_passthrough(
+                &TTL,
+                &entry.attr,
+                generation,
+                fh,
+                FopenFlags::empty(),
+                &id,
+            ),
+            None => reply.created(
+                &TTL,
+                &entry.attr,
+                generation,
+                fh,
+                FopenFlags::FOPEN_KEEP_CACHE,
+            ),
+        }
+    }
+
+    /// Never called: without FUSE_POSIX_LOCKS the kernel keeps POSIX locks itself.
+    fn getlk(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        _start: u64,
+        _end: u64,
+        _typ: i32,
+        _pid: u32,
+        reply: ReplyLock,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    /// Never called: see `getlk`.
+    fn setlk(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        _start: u64,
+        _end: u64,
+        _typ: i32,
+        _pid: u32,
+        _sleep: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn fallocate(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        match self.core.fallocate(ctx(req), fh.0, offset, length, mode) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        match self.core.lseek(fh.0, offset, whence) {
+            Ok(at) => reply.offset(at),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn copy_file_range(
+        &self,
+        req: &Request,
+        _ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        _ino_out: INodeNo,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        match self.core.copy_file_range(
+            ctx(req),
+            fh_in.0,
+            offset_in,
+            fh_out.0,
+            offset_out,
+            len,
+            flags.bits(),
+        ) {
+            Ok(n) => reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Mounting, unmounting, and the `tandem_core::Mount` seam (cache invalidation).
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, Session, SessionACL};
+use rustix::fs::StatVfsMountFlags;
+use tandem_core::{ChangeSink, RelPath};
+
+use crate::adapter::{FuseFs, Shared};
+use crate::passthrough::{CoreConfig, Inval, PassthroughFs};
+use crate::sys;
+
+/// How often files held open for writing are looked at, and how long a file must have
+/// been open before it is (see `PassthroughFs::report_long_writers`).
+const LONG_WRITER_PERIOD: Duration = Duration::from_secs(2);
+
+/// How the mount behaves.
+#[derive(Debug, Clone)]
+pub struct MountOptions {
+    /// Let every user reach the mount. Permissions are then checked by the kernel
+    /// (`default_permissions`, always on), and files are created as the calling user.
+    pub allow_other: bool,
+    /// Serve reads and writes by kernel passthrough when the kernel (>= 6.9) and the
+    /// privileges (CAP_SYS_ADMIN) allow; otherwise, silently, through the daemon.
+    pub kernel_passthrough: bool,
+    /// Request threads; 0 means one per CPU, between 2 and 8 (each thread holds a
+    /// 16 MiB request buffer, mostly untouched).
+    pub threads: usize,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            allow_other: false,
+            kernel_passthrough: true,
+            threads: 0,
+        }
+    }
+}
+
+/// A running mount. Unmounts when dropped.
+pub struct MountHandle {
+    session: Option<BackgroundSession>,
+    notifier: Notifier,
+    core: Arc<PassthroughFs>,
+    shared: Arc<Shared>,
+    mountpoint: PathBuf,
+    ticker: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+/// Serves `src_dir` at `mountpoint` (usually the very path `src_dir` was opened at, which
+/// the mount then hides from everyone but this process's fd) and reports every change made
+/// through it to `sink`. Returns once the kernel has accepted the filesystem.
+///
+/// `src_dir` must be a directory fd (`O_PATH` or `O_RDONLY | O_DIRECTORY`) opened before
+/// mounting. Needs `/dev/fuse`, `/proc`, and the right to mount (root, or fusermount3).
+pub fn mount(
+    src_dir: OwnedFd,
+    mountpoint: &Path,
+    sink: Arc<dyn ChangeSink>,
+    opts: MountOptions,
+) -> io::Result<MountHandle> {
+    // Resolved now: once mounted, the path leads into the mount itself.
+    let mountpoint = mountpoint.canonicalize()?;
+    let underlying = rustix::fs::fstatvfs(src_dir.as_fd())?.f_flag;
+    let core = Arc::new(PassthroughFs::new(
+        src_dir,
+        sink,
+        CoreConfig {
+            fd_cache: fd_cache_capacity(),
+            file_handles: true,
+        },
+    )?);
+    let shared = Arc::new(Shared::default());
+    let fs = FuseFs::new(
+        Arc::clone(&core),
+        opts.kernel_passthrough,
+        Arc::clone(&shared),
+    );
+
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("tandem".into()),
+        MountOption::Subtype("tandem".into()),
+        MountOption::DefaultPermissions,
+    ];
+    // The mount allows what the plain folder allows (fuser defaults to nodev, nosuid).
+    if !underlying.contains(StatVfsMountFlags::NODEV) {
+        config.mount_options.push(MountOption::Dev);
+    }
+    if !underlying.contains(StatVfsMountFlags::NOSUID) {
+        config.mount_options.push(MountOption::Suid);
+    }
+    if underlying.contains(StatVfsMountFlags::NOEXEC) {
+        config.mount_options.push(MountOption::NoExec);
+    }
+    if underlying.contains(StatVfsMountFlags::RDONLY) {
+        config.mount_options.push(MountOption::RO);
+    }
+    if underlying.contains(StatVfsMountFlags::NOATIME) {
+        config.mount_options.push(MountOption::NoAtime);
+    }
+    config.acl = if opts.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+        n => n,
+    };
+    config.n_threads = Some(threads);
+    config.clone_fd = true;
+
+    // Mounts and completes the INIT handshake before returning.
+    let session = Session::new(fs, &mountpoint, &config)?;
+    let notifier = session.notifier();
+    let session = session.spawn()?;
+
+    let (stop, stopped) = mpsc::channel::<()>();
+    let ticking = Arc::clone(&core);
+    let ticker = std::thread::Builder::new()
+        .name("tandem-fuse-writers".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(LONG_WRITER_PERIOD)
+            {
+                ticking.report_long_writers(LONG_WRITER_PERIOD);
+            }
+        })?;
+
+    Ok(MountHandle {
+        session: Some(session),
+        notifier,
+        core,
+        shared,
+        mountpoint,
+        ticker: Some((stop, ticker)),
+    })
+}
+
+/// A quarter of the open-file limit for inode fds: the rest is for open files, directory
+/// streams, and the rest of tandem (journal, workers, watcher).
+fn fd_cache_capacity() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let quarter = limit.map_or(16384, |n| usize::try_from(n / 4).unwrap_or(16384));
+    quarter.clamp(16, 16384)
+}
+
+impl MountHandle {
+    /// Unmounts. When programs still use the mount (open files, working directories), it
+    /// is detached lazily instead: it leaves the namespace at once and the request threads
+    /// keep serving those programs until the kernel lets go of it.
+    pub fn unmount(mut self) -> io::Result<()> {
+        self.shutdown()
+    }
+
+    /// True when kernel passthrough was negotiated and no backing file has been refused:
+    /// reads and writes then bypass the daemon.
+    pub fn passthrough_active(&self) -> bool {
+        self.shared.passthrough_negotiated.load(Ordering::Relaxed)
+            && !self.shared.passthrough_refused.load(Ordering::Relaxed)
+    }
+
+    /// Inodes known and inode fds open (diagnostics; the second stays bounded).
+    #[doc(hidden)]
+    pub fn inode_counts(&self) -> (usize, usize) {
+        self.core.counts()
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        if let Some((stop, ticker)) = self.ticker.take() {
+            let _ = stop.send(());
+            drop(ticker.join());
+        }
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        match session.umount_and_join() {
+            Ok(()) => Ok(()),
+            // Busy (or any other refusal): detach lazily; the session thread lives on
+            // until the last user is gone.
+            Err(e) => sys::detach(&self.mountpoint).map_err(|_| e),
+        }
+    }
+}
+
+impl Drop for MountHandle {
+    fn drop(&mut self) {
+        drop(self.shutdown());
+    }
+}
+
+impl tandem_core::Mount for MountHandle {
+    /// Best effort: a path the kernel does not know needs nothing, and errors (the mount
+    /// going away meanwhile) are ignored. Dropping cached pages may make the kernel write
+    /// dirty ones back through the request threads, so this must not be called from one.
+    fn invalidate(&self, paths: &[RelPath]) {
+        if self.session.is_none() {
+            return;
+        }
+        for path in paths {
+            // The table lock is not held while notifying: the kernel may need a request
+            // thread (and the table) to finish what it is doing with that directory.
+            for inval in self.core.invalidations(path) {
+                let _ = match inval {
+                    Inval::Entry(parent, name) => self
+                        .notifier
+                        .inval_entry(INodeNo(parent), OsStr::from_bytes(&name)),
+                    Inval::Inode(ino) => self.notifier.inval_inode(INodeNo(ino), 0, 0),
+                    Inval::Attr(ino) => self.notifier.inval_inode(INodeNo(ino), -1, 0),
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! Real mounts: the change records each operation produces, kernel passthrough against the
+//! fallback through the daemon, invalidation of changes made behind the mount,
+//! `allow_other` ownership, and unmounting.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{fuse_available, gettid, rec, Mounted};
+use rustix::fs::{Mode, OFlags};
+use tandem_core::{ChangeOp::*, Mount, RelPath};
+use tandem_fuse::MountOptions;
+
+#[test]
+fn every_mutating_operation_is_recorded_with_its_paths() {
+    if !fuse_available("every_mutating_operation_is_recorded_with_its_paths") {
+        return;
+    }
+    // Through the daemon, so that writes reach it and are recorded too.
+    let m = Mounted::passthrough(false);
+    let p = |s: &str| m.path(s);
+    let sink = &m.sink;
+
+    let mut f = File::create(p("f")).unwrap();
+    f.write_all(b"abc").unwrap();
+    f.write_all(b"def").unwrap();
+    drop(f);
+    assert_eq!(
+        sink.wait_ops(4),
+        [
+            rec(Create, "f", None),
+            rec(OpenWrite, "f", None),
+            rec(Write, "f", None),
+            rec(CloseWrite, "f", None),
+        ]
+    );
+
+    fs::create_dir(p("d")).unwrap();
+    fs::rename(p("f"), p("d/g")).unwrap();
+    fs::set_permissions(p("d/g"), fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(p("d/g"), Some(1), Some(1)).unwrap();
+    assert_eq!(
+        sink.ops(),
+        [
+            rec(Mkdir, "d", None),
+            rec(Rename, "f", Some("d/g")),
+            rec(SetAttr, "d/g", None),
+            rec(SetAttr, "d/g", None),
+        ]
+    );
+    // ftruncate: a setattr on an open file (release is asynchronous: wait for it).
+    File::options()
+        .write(true)
+        .open(p("d/g"))
+        .unwrap()
+        .set_len(1)
+        .unwrap();
+    assert_eq!(
+        sink.wait_ops(3),
+        [
+            rec(OpenWrite, "d/g", None),
+            rec(SetAttr, "d/g", None),
+            rec(CloseWrite, "d/g", None),
+        ]
+    );
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        p("d/g"),
+        &rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 1,
+                tv_nsec: 0,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: 2,
+                tv_nsec: 0,
+            },
+        },
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
+    assert_eq!(sink.ops(), [rec(SetAttr, "d/g", None)]);
+
+    // Reading changes nothing.
+    let mut s = String::new();
+    File::open(p("d/g"))
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    fs::read_dir(p("d")).unwrap().for_each(drop);
+    fs::metadata(p("d/g")).unwrap();
+    // O_TRUNC on open is a write.
+    drop(
+        OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(p("d/g"))
+            .unwrap(),
+    );
+    assert_eq!(
+        sink.wait_ops(2),
+        [rec(OpenWrite, "d/g", None), rec(CloseWrite, "d/g", None)]
+    );
+
+    fs::hard_link(p("d/g"), p("h")).unwrap();
+    std::os::unix::fs::symlink("h", p("s")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        p("fifo"),
+        rustix::fs::FileType::Fifo,
+        Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    rustix::fs::setxattr(p("h"), "user.k", b"v", rustix::fs::XattrFlags::empty()).unwrap();
+    rustix::fs::removexattr(p("h"), "user.k").unwrap();
+    let f = OpenOptions::new().write(true).open(p("h")).unwrap();
+    rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, 8192).unwrap();
+    drop(f);
+    // Operations on the inode itself are reported under both of its names: a content or
+    // metadata change of a hard-linked file changes every name.
+    assert_eq!(
+        sink.wait_ops(13),
+        [
+            rec(Link, "d/g", Some("h")),
+            rec(Symlink, "s", None),
+            rec(Mknod, "fifo", None),
+            rec(SetXattr, "h", None),
+            rec(SetXattr, "d/g", None),
+            rec(RemoveXattr, "h", None),
+            rec(RemoveXattr, "d/g", None),
+            rec(OpenWrite, "h", None),
+            rec(OpenWrite, "d/g", None),
+            rec(Fallocate, "h", None),
+            rec(Fallocate, "d/g", None),
+            rec(CloseWrite, "h", None),
+            rec(CloseWrite, "d/g", None),
+        ]
+    );
+
+    let noreplace = rustix::fs::RenameFlags::NOREPLACE;
+    let exchange = rustix::fs::RenameFlags::EXCHANGE;
+    rename2(&p("h"), &p("h2"), noreplace).unwrap();
+    rename2(&p("h2"), &p("s"), exchange).unwrap();
+    fs::remove_file(p("s")).unwrap();
+    fs::remove_file(p("d/g")).unwrap();
+    fs::remove_dir(p("d")).unwrap();
+    assert_eq!(
+        sink.ops(),
+        [
+            rec(Rename, "h", Some("h2")),
+            rec(Exchange, "h2", Some("s")),
+            rec(Unlink, "s", None),
+            rec(Unlink, "d/g", None),
+            rec(Rmdir, "d", None),
+        ]
+    );
+
+    // Failed operations leave no record.
+    assert!(OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(p("h2"))
+        .is_err());
+    assert!(fs::rename(p("missing"), p("x")).is_err());
+    assert!(fs::remove_dir(p("h2")).is_err());
+    assert!(rename2(&p("fifo"), &p("h2"), noreplace).is_err());
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(sink.ops(), []);
+
+    // Who: the calling thread (the kernel reports thread ids) and its uid.
+    fs::create_dir(p("who")).unwrap();
+    let c = m.sink.take();
+    assert_eq!(c.len(), 1);
+    assert_eq!((c[0].pid, c[0].uid), (gettid(), 0));
+}
+
+fn rename2(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    flags: rustix::fs::RenameFlags,
+) -> rustix::io::Result<()> {
+    rustix::fs::renameat_with(rustix::fs::CWD, from, rustix::fs::CWD, to, flags)
+}
+
+/// Write, read back, and report which path the data took.
+fn write_and_read(m: &Mounted) {
+    let mut f = File::create(m.path("data")).unwrap();
+    let block = vec![7u8; 1 << 20];
+    for _ in 0..4 {
+        f.write_all(&block).unwrap();
+    }
+    drop(f);
+    let back = fs::read(m.path("data")).unwrap();
+    assert_eq!(back.len(), 4 << 20);
+    assert!(back.iter().all(|&b| b == 7));
+}
+
+#[test]
+fn kernel_passthrough_is_used_when_asked_for() {
+    if !fuse_available("kernel_passthrough_is_used_when_asked_for") {
+        return;
+    }
+    let m = Mounted::passthrough(true);
+    write_and_read(&m);
+    let ops = m.sink.wait_ops(3);
+    assert!(
+        m.handle().passthrough_active(),
+        "kernel passthrough was refused here (kernel < 6.9 or no CAP_SYS_ADMIN?)"
+    );
+    // Writes went from the kernel straight to the file: the daemon saw none.
+    assert_eq!(
+        ops,
+        [
+            rec(Create, "data", None),
+            rec(OpenWrite, "data", None),
+            rec(CloseWrite, "data", None),
+        ]
+    );
+}
+
+#[test]
+fn without_passthrough_data_goes_through_the_daemon() {
+    if !fuse_available("without_passthrough_data_goes_through_the_daemon") {
+        return;
+    }
+    let m = Mounted::passthrough(false);
+    assert!(!m.handle().passthrough_active());
+    write_and_read(&m);
+    // Many writes, one Write record.
+    assert_eq!(
+        m.sink.wait_ops(4),
+        [
+            rec(Create, "data", None),
+            rec(OpenWrite, "data", None),
+            rec(Write, "data", None),
+            rec(CloseWrite, "data", None),
+        ]
+    );
+}
+
+#[test]
+fn a_file_held_open_for_writing_is_reported_again_while_written() {
+    if !fuse_available("a_file_held_open_for_writing_is_reported_again_while_written") {
+        return;
+    }
+    let m = Mounted::passthrough(true);
+    let mut f = File::create(m.path("log")).unwrap();
+    assert_eq!(m.sink.wait_ops(2).len(), 2);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut reported = Vec::new();
+    while reported.is_empty() && Instant::now() < deadline {
+        f.write_all(b"line\n").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        reported = m.sink.ops();
+    }
+    assert_eq!(reported.first(), Some(&rec(Write, "log", None)));
+}
+
+#[test]
+fn invalidate_shows_changes_made_behind_the_mount() {
+    if !fuse_available("invalidate_shows_changes_made_behind_the_mount") {
+        return;
+    }
+    let m = Mounted::passthrough(false);
+    fs::write(m.path("f"), b"one").unwrap();
+    fs::write(m.path("old"), b"").unwrap();
+    fs::create_dir(m.path("dir")).unwrap();
+    fs::write(m.path("dir/inner"), b"1").unwrap();
+    assert_eq!(fs::read(m.path("f")).unwrap(), b"one");
+    // Warm the kernel's caches (a write leaves the attributes to be fetched again).
+    for name in ["f", "old", "dir/inner"] {
+        fs::metadata(m.path(name)).unwrap();
+    }
+    assert!(fs::metadata(m.path("new")).is_err());
+    // f: create, open-write, write, close-write; old: the same but no write; dir; dir/inner.
+    assert_eq!(m.sink.wait_ops(12).len(), 12);
+
+    // Behind the mount, as the reverse merge does.
+    let at = |name: &str, flags: OFlags| {
+        File::from(
+            rustix::fs::openat(
+                &m.behind,
+                name,
+                flags | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )
+            .unwrap(),
+        )
+    };
+    at("f", OFlags::WRONLY | OFlags::TRUNC)
+        .write_all(b"two-two")
+        .unwrap();
+    at("new", OFlags::WRONLY | OFlags::CREATE)
+        .write_all(b"hi")
+        .unwrap();
+    at("dir/inner", OFlags::WRONLY | OFlags::TRUNC)
+        .write_all(b"22")
+        .unwrap();
+    rustix::fs::unlinkat(&m.behind, "old", rustix::fs::AtFlags::empty()).unwrap();
+
+    // Long timeouts: the mount does not see it yet...
+    assert_eq!(fs::metadata(m.path("f")).unwrap().len(), 3);
+    assert!(fs::metadata(m.path("new")).is_err());
+    assert!(fs::metadata(m.path("old")).is_ok());
+
+    // ...until told.
+    let paths = ["f", "new", "old", "dir/inner", "never/seen"].map(RelPath::from_str_lossless);
+    m.handle().invalidate(&paths);
+    assert_eq!(fs::read(m.path("f")).unwrap(), b"two-two");
+    assert_eq!(fs::read(m.path("new")).unwrap(), b"hi");
+    assert_eq!(fs::read(m.path("dir/inner")).unwrap(), b"22");
+    assert_eq!(
+        fs::metadata(m.path("old")).unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
+    // Changes made behind the mount are not reported back as changes.
+    assert_eq!(m.sink.ops(), []);
+}
+
+#[test]
+fn allow_other_creates_files_as_the_calling_user() {
+    if !fuse_available("allow_other_creates_files_as_the_calling_user") {
+        return;
+    }
+    let m = Mounted::new(MountOptions {
+        allow_other: true,
+        kernel_passthrough: true,
+        threads: 2,
+    });
+    fs::set_permissions(m.tmp(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(m.path("pub")).unwrap();
+    fs::set_permissions(m.path("pub"), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::write(m.path("root-only"), b"x").unwrap();
+
+    let nobody = |program: &str, arg: std::path::PathBuf| {
+        Command::new(program)
+            .arg(arg)
+            .uid(65534)
+            .gid(65534)
+            .status()
+            .unwrap()
+            .success()
+    };
+    use std::os::unix::process::CommandExt;
+    assert!(nobody("touch", m.path("pub/file")));
+    assert!(nobody("mkdir", m.path("pub/dir")));
+    for name in ["pub/file", "pub/dir"] {
+        let md = fs::metadata(m.path(name)).unwrap();
+        assert_eq!((md.uid(), md.gid()), (65534, 65534), "{name}");
+    }
+    // default_permissions: the kernel refuses what the plain folder would.
+    assert!(!nobody("touch", m.path("not-yours")));
+    assert!(!nobody("touch", m.path("root-only")));
+    assert!(fs::metadata(m.path("not-yours")).is_err());
+    let who: Vec<u32> = m.sink.take().iter().map(|c| c.uid).collect();
+    assert!(who.contains(&65534), "{who:?}");
+
+    // Write access through a supplementary group only: the kernel grants it, the
+    // underlying filesystem refuses the switched fsuid (which carries no groups), so the
+    // file is created by the daemon and handed over, with the directory's set-group-ID.
+    fs::create_dir(m.path("group")).unwrap();
+    std::os::unix::fs::chown(m.path("group"), Some(0), Some(4321)).unwrap();
+    fs::set_permissions(m.path("group"), fs::Permissions::from_mode(0o2775)).unwrap();
+    let in_group = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--groups=4321", "touch"])
+        .arg(m.path("group/file"))
+        .status()
+        .unwrap();
+    assert!(in_group.success());
+    let md = fs::metadata(m.path("group/file")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (65534, 4321));
+    let outsider = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "touch"])
+        .arg(m.path("group/other"))
+        .status()
+        .unwrap();
+    assert!(!outsider.success());
+}
+
+#[test]
+fn unmount_with_a_file_still_open_detaches_and_keeps_serving_it() {
+    if !fuse_available("unmount_with_a_file_still_open_detaches_and_keeps_serving_it") {
+        return;
+    }
+    let mut m = Mounted::passthrough(false);
+    fs::write(m.path("kept"), b"content").unwrap();
+    let mut open = File::open(m.path("kept")).unwrap();
+    m.unmount();
+    assert!(!common::is_mounted(&m.root));
+    // The plain folder is back at the path...
+    assert!(fs::read_dir(&m.root).unwrap().next().is_some());
+    // ...and the file opened through the mount still reads.
+    let mut s = String::new();
+    open.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "content");
+}
+
+#[test]
+fn unmount_on_drop() {
+    if !fuse_available("unmount_on_drop") {
+        return;
+    }
+    let m = Mounted::passthrough(true);
+    let root = m.root.clone();
+    fs::write(m.path("x"), b"").unwrap();
+    drop(m);
+    assert!(!common::is_mounted(&root));
+}
