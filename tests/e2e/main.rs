@@ -10,4 +10,5 @@ mod confinement;
 mod conflicts;
 mod directions;
 mod foreign_fs;
+mod mount;
 mod names;

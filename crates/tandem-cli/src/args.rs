@@ -31,6 +31,12 @@ pub enum Command {
     /// Show the last sync, pending conflicts and errors of a pair
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
+    /// Mount a passthrough filesystem over SRC and keep TGT in step continuously
+    #[command(after_help = EXIT_CODES)]
+    Mount(MountArgs),
+    /// Stop a mount cleanly: flush the journal, drain the replicator, unmount
+    #[command(after_help = EXIT_CODES)]
+    Unmount(UnmountArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -77,6 +83,25 @@ pub enum PolicyArg {
 pub struct SyncArgs {
     #[command(flatten)]
     pub pair: PairArgs,
+    #[command(flatten)]
+    pub opts: SyncOptions,
+    /// Print what would be done and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per event on stdout, then a summary object
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar, only errors and the final summary's problems
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// A line per change
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// How to sync: shared by `sync` and `mount`.
+#[derive(Args, Debug, Clone)]
+pub struct SyncOptions {
     /// Which way changes flow
     #[arg(long, value_enum, default_value = "both")]
     pub direction: DirectionArg,
@@ -92,9 +117,6 @@ pub struct SyncArgs {
     /// Take back paths an exclude matched (gitignore `!PATTERN`; repeatable)
     #[arg(long, value_name = "PATTERN")]
     pub include: Vec<String>,
-    /// Print what would be done and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
     /// Trust no file times: hash every file on both sides
     #[arg(long)]
     pub rescan: bool,
@@ -108,15 +130,35 @@ pub struct SyncArgs {
     /// fsync every file (default: one flush of each side per baseline commit)
     #[arg(long)]
     pub fsync: bool,
-    /// One JSON object per event on stdout, then a summary object
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+    #[command(flatten)]
+    pub opts: SyncOptions,
+    /// Stay in the foreground (for systemd and tests); default: run in the background,
+    /// logging to the state directory
     #[arg(long)]
-    pub json: bool,
-    /// No progress bar, only errors and the final summary's problems
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// A line per change
-    #[arg(long, short)]
-    pub verbose: bool,
+    pub foreground: bool,
+    /// Let other users use the mount (with the kernel's permission checks; files are
+    /// created as the calling user)
+    #[arg(long)]
+    pub allow_other: bool,
+    /// Mount somewhere else than over SRC itself
+    #[arg(long, value_name = "MOUNTPOINT")]
+    pub at: Option<PathBuf>,
+    /// Serve reads and writes through the daemon even where the kernel could pass them
+    /// through
+    #[arg(long)]
+    pub no_passthrough: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UnmountArgs {
+    /// The mounted source folder (or the --at mount point)
+    pub src: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -370,7 +370,15 @@ fn scan_both(
         path: spec.tgt.clone(),
         source,
     })?;
-    Ok((s, t))
+    // Temporary files of a tandem that crashed mid-copy: ours, incomplete, never synced.
+    if !spec.dry_run {
+        for (root, scan) in [(ctx.src, &s), (ctx.tgt, &t)] {
+            for rel in &scan.stale_temps {
+                let _ = tandem_fs::remove_stale_temp(root, rel);
+            }
+        }
+    }
+    Ok((s.tree, t.tree))
 }
 
 fn vanished_root(ctx: &Ctx<'_>, spec: &SyncSpec) -> Option<String> {

@@ -228,3 +228,29 @@ fn a_file_written_while_it_is_copied_is_never_stored_torn() {
         std::fs::read(&path).unwrap()
     );
 }
+
+#[test]
+fn temporary_files_of_a_crashed_tandem_are_removed_and_live_ones_kept() {
+    let p = Pair::new();
+    std::fs::write(p.src.join("f"), "f").unwrap();
+    p.sync();
+    // A pid that cannot be running (above the kernel's maximum), and this test's own.
+    std::fs::create_dir(p.tgt.join("d")).unwrap();
+    std::fs::write(p.tgt.join("d/.tandem-tmp.99999999.3"), "half a copy").unwrap();
+    let live = format!(".tandem-tmp.{}.1", std::process::id());
+    std::fs::write(p.tgt.join(&live), "a copy in progress").unwrap();
+    let r = p.sync();
+    assert!(r.failed.is_empty(), "{r:?}");
+    assert!(
+        !p.tgt.join("d/.tandem-tmp.99999999.3").exists(),
+        "the dead writer's temp file is gone"
+    );
+    assert!(
+        p.tgt.join(&live).exists(),
+        "a live writer's temp file is left alone"
+    );
+    assert!(
+        !p.src.join("d/.tandem-tmp.99999999.3").exists(),
+        "never synced"
+    );
+}

@@ -507,6 +507,18 @@ pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Resu
     stat_at(&tdir, &tname, to)?.ok_or_else(|| FsError::raced(to, "vanished right after rename"))
 }
 
+/// Removes a temporary file a crashed tandem left behind (only names of that form).
+pub fn remove_stale_temp(root: &Root, rel: &RelPath) -> Result<()> {
+    if !rel.file_name().starts_with(b".tandem-tmp.") {
+        return Ok(());
+    }
+    let (dir, name) = root.parent(rel)?;
+    match unlinkat(&dir, name.as_slice(), AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(FsError::io(rel, "remove a stale temporary file", e)),
+    }
+}
+
 /// Flushes everything written to the root's file system (before the baseline is committed).
 pub fn sync_root(root: &Root) -> Result<()> {
     let rel = RelPath::root();

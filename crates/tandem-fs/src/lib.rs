@@ -11,7 +11,9 @@ pub mod error;
 pub mod root;
 pub mod scan;
 
-pub use apply::{copy, copy_as, delete, mkdir, rename, set_meta, sync_root, Durability, Trash};
+pub use apply::{
+    copy, copy_as, delete, mkdir, remove_stale_temp, rename, set_meta, sync_root, Durability, Trash,
+};
 pub use error::{FsError, Result};
 pub use root::{same_object, Root};
-pub use scan::{hash_file, scan, scan_paths};
+pub use scan::{hash_file, scan, scan_paths, Scan};

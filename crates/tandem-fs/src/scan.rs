@@ -16,13 +16,38 @@ use crate::root::{entry_from_stat, same_object, Root};
 /// Reads the whole tree below `root` (the root itself is not an entry). Excluded paths are
 /// left out and excluded directories are not entered. A directory that cannot be read
 /// becomes a `Problem` entry; only failing to read the root itself is an error.
-pub fn scan(root: &Root, filter: &Filter, threads: usize) -> Result<Tree> {
+pub fn scan(root: &Root, filter: &Filter, threads: usize) -> Result<Scan> {
     scan_dirs(root, filter, threads, vec![RelPath::root()])
+}
+
+/// What a scan found: the tree, and temporary files left by a tandem process that is gone
+/// (a crash in the middle of a copy), for the engine to remove.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub tree: Tree,
+    pub stale_temps: Vec<RelPath>,
+}
+
+/// Is `name` one of our temporary files whose writer process no longer exists?
+fn is_stale_temp(name: &[u8]) -> bool {
+    let Some(rest) = name.strip_prefix(b".tandem-tmp.") else {
+        return false;
+    };
+    let pid = rest.split(|&b| b == b'.').next().unwrap_or_default();
+    match std::str::from_utf8(pid)
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+    {
+        Some(pid) => {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        None => false,
+    }
 }
 
 /// Reads `paths`, their parent directories, and everything below those that are
 /// directories: the part of a tree that journal hints point at.
-pub fn scan_paths(root: &Root, filter: &Filter, threads: usize, paths: &[RelPath]) -> Result<Tree> {
+pub fn scan_paths(root: &Root, filter: &Filter, threads: usize, paths: &[RelPath]) -> Result<Scan> {
     let mut tree = Tree::new();
     let mut dirs = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -57,20 +82,29 @@ pub fn scan_paths(root: &Root, filter: &Filter, threads: usize, paths: &[RelPath
     dirs.sort();
     dirs.dedup_by(|b, a| b.starts_with(a));
     if !dirs.is_empty() {
-        tree.extend(scan_dirs(root, filter, threads, dirs)?);
+        let below = scan_dirs(root, filter, threads, dirs)?;
+        tree.extend(below.tree);
+        return Ok(Scan {
+            tree,
+            stale_temps: below.stale_temps,
+        });
     }
-    Ok(tree)
+    Ok(Scan {
+        tree,
+        stale_temps: Vec::new(),
+    })
 }
 
 /// Reads everything below each of `starts` (directories).
-fn scan_dirs(root: &Root, filter: &Filter, threads: usize, starts: Vec<RelPath>) -> Result<Tree> {
+fn scan_dirs(root: &Root, filter: &Filter, threads: usize, starts: Vec<RelPath>) -> Result<Scan> {
     let threads = threads.max(1);
     let (tx, rx) = crossbeam_channel::unbounded::<Option<RelPath>>();
     let pending = AtomicUsize::new(starts.len());
     let results: Mutex<Vec<(RelPath, Entry)>> = Mutex::new(Vec::new());
     let fatal: Mutex<Option<FsError>> = Mutex::new(None);
+    let stale: Mutex<Vec<RelPath>> = Mutex::new(Vec::new());
     if starts.is_empty() {
-        return Ok(Tree::new());
+        return Ok(Scan::default());
     }
     for d in starts {
         let _ = tx.send(Some(d));
@@ -78,11 +112,12 @@ fn scan_dirs(root: &Root, filter: &Filter, threads: usize, starts: Vec<RelPath>)
     std::thread::scope(|s| {
         for _ in 0..threads {
             let (tx, rx) = (tx.clone(), rx.clone());
-            let (pending, results, fatal) = (&pending, &results, &fatal);
+            let (pending, results, fatal, stale) = (&pending, &results, &fatal, &stale);
             s.spawn(move || {
                 let mut local = Vec::new();
+                let mut local_stale = Vec::new();
                 while let Ok(Some(dir)) = rx.recv() {
-                    match read_dir(root, &dir, filter, &mut local) {
+                    match read_dir(root, &dir, filter, &mut local, &mut local_stale) {
                         Ok(subdirs) => {
                             pending.fetch_add(subdirs.len(), Ordering::SeqCst);
                             for d in subdirs {
@@ -104,6 +139,10 @@ fn scan_dirs(root: &Root, filter: &Filter, threads: usize, starts: Vec<RelPath>)
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .append(&mut local);
+                stale
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .append(&mut local_stale);
             });
         }
     });
@@ -120,7 +159,8 @@ fn scan_dirs(root: &Root, filter: &Filter, threads: usize, starts: Vec<RelPath>)
     });
     all.dedup_by(|later, earlier| later.0 == earlier.0);
     let tree: Tree = all.into_iter().collect();
-    Ok(tree)
+    let stale_temps = stale.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(Scan { tree, stale_temps })
 }
 
 fn error_reason(e: &FsError) -> String {
@@ -136,6 +176,7 @@ fn read_dir(
     dir: &RelPath,
     filter: &Filter,
     out: &mut Vec<(RelPath, Entry)>,
+    stale: &mut Vec<RelPath>,
 ) -> Result<Vec<RelPath>> {
     let fd = root
         .open_beneath(dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
@@ -160,6 +201,9 @@ fn read_dir(
         let ftype = FileType::from_raw_mode(st.st_mode);
         let is_dir = ftype == FileType::Directory;
         if filter.excludes(&path, is_dir) {
+            if !is_dir && is_stale_temp(name) {
+                stale.push(path);
+            }
             continue;
         }
         let link = if ftype == FileType::Symlink {

@@ -13,6 +13,13 @@ pub fn run(a: StatusArgs) -> Result<u8> {
         Some(s) => (s.last_run()?, s.baseline_len()?, s.conflicts(false)?.len()),
         None => (None, 0, 0),
     };
+    // Live: is a tandem mount serving this source, and how far behind is the target?
+    let mount = crate::commands::mounts::lookup(&task.src)?
+        .filter(|m| crate::commands::mounts::alive(m.pid));
+    let backlog = match &store {
+        Some(s) => s.journal_head()? - s.cursor(&task.tgt.to_string_lossy())?,
+        None => 0,
+    };
     if a.json {
         println!(
             "{}",
@@ -20,6 +27,8 @@ pub fn run(a: StatusArgs) -> Result<u8> {
                 "source": task.src.to_string_lossy(), "target": task.tgt.to_string_lossy(),
                 "state_dir": task.state_dir.to_string_lossy(), "synced_entries": entries,
                 "open_conflicts": open,
+                "mounted": mount.as_ref().map(|m| json!({"pid": m.pid, "mountpoint": m.mountpoint.to_string_lossy()})),
+                "journal_backlog": backlog,
                 "last_run": last.as_ref().map(|r| json!({
                     "started_at": r.started_at, "finished_at": r.finished_at,
                     "exit_code": r.exit_code, "summary": r.summary,
@@ -40,6 +49,14 @@ pub fn run(a: StatusArgs) -> Result<u8> {
                 println!("last sync: started at {} (unix time), {how}", r.started_at);
                 println!("           {}", sanitize(&r.summary));
             }
+        }
+        match &mount {
+            Some(m) => println!(
+                "mounted:   yes, pid {} at {}; {backlog} journal records not yet replicated",
+                m.pid,
+                sanitize(&m.mountpoint.to_string_lossy())
+            ),
+            None => println!("mounted:   no"),
         }
         println!("synced:    {entries} entries");
         println!(

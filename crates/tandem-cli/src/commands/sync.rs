@@ -2,7 +2,7 @@ use anyhow::Result;
 use tandem_core::{Direction, Flavor, Options, Policy};
 use tandem_engine::SyncSpec;
 
-use crate::args::{DirectionArg, ModeArg, PolicyArg, SyncArgs};
+use crate::args::{DirectionArg, ModeArg, PairArgs, PolicyArg, SyncArgs, SyncOptions};
 use crate::output::{print_summary, summary_json, Printer};
 use crate::task::Task;
 
@@ -21,7 +21,14 @@ pub fn run(a: SyncArgs) -> Result<u8> {
 }
 
 pub fn spec_from(a: &SyncArgs) -> Result<SyncSpec> {
-    let task = Task::from_args(&a.pair)?;
+    let mut spec = spec_of(&a.pair, &a.opts)?;
+    spec.dry_run = a.dry_run;
+    Ok(spec)
+}
+
+/// The validated task with its sync options, as the engine takes it.
+pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
+    let task = Task::from_args(pair)?;
     Ok(SyncSpec {
         src: task.src,
         tgt: task.tgt,
@@ -43,7 +50,7 @@ pub fn spec_from(a: &SyncArgs) -> Result<SyncSpec> {
         },
         excludes: a.exclude.clone(),
         includes: a.include.clone(),
-        dry_run: a.dry_run,
+        dry_run: false,
         rescan: a.rescan,
         max_delete_percent: a.max_delete,
         threads: default_threads(),

@@ -1,0 +1,51 @@
+//! `tandem unmount SRC`: asks the mount process to stop (SIGTERM: flush the journal,
+//! drain the replicator, unmount) and waits for it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::args::UnmountArgs;
+use crate::commands::mounts;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+pub fn run(a: UnmountArgs) -> Result<u8> {
+    let mountpoint = mounts::absolute(&a.src)?;
+    let Some(rec) = mounts::lookup(&mountpoint)? else {
+        if mounts::clean_stale(&mountpoint)? {
+            println!(
+                "tandem: detached the stale mount at {}",
+                mountpoint.display()
+            );
+            return Ok(0);
+        }
+        bail!("nothing is mounted by tandem at {}", mountpoint.display());
+    };
+    if !mounts::alive(rec.pid) {
+        mounts::clean_stale(&mountpoint)?;
+        mounts::unregister(&mountpoint)?;
+        println!(
+            "tandem: the mount process (pid {}) was gone; cleaned up",
+            rec.pid
+        );
+        return Ok(0);
+    }
+    let pid = rustix::process::Pid::from_raw(rec.pid as i32)
+        .ok_or_else(|| anyhow::anyhow!("bad pid {} in the mount registry", rec.pid))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
+    let start = Instant::now();
+    while mounts::alive(rec.pid) {
+        if start.elapsed() > WAIT {
+            bail!(
+                "the mount process (pid {}) did not stop within {:?}; see {}",
+                rec.pid,
+                WAIT,
+                rec.state_dir.join("mount.log").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("tandem: unmounted {}", mountpoint.display());
+    Ok(0)
+}

@@ -1,0 +1,415 @@
+//! `tandem mount` for real: a FUSE mount over the source, changes made through it reach
+//! the target, kill -9 and restart, clean unmount. Needs /dev/fuse; with CI=true a missing
+//! /dev/fuse fails the tests instead of skipping them.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::fixtures::*;
+
+const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+
+fn fuse_available() -> bool {
+    if Path::new("/dev/fuse").exists() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("/dev/fuse is missing: the mount tests cannot run (CI=true makes this a failure)");
+    }
+    eprintln!("SKIPPED: /dev/fuse is missing; the mount tests did not run");
+    false
+}
+
+fn is_fuse(p: &Path) -> bool {
+    rustix::fs::statfs(p).is_ok_and(|s| s.f_type == FUSE_SUPER_MAGIC)
+}
+
+/// Waits until `cond` holds, up to `limit`; panics with `what` otherwise.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A running `tandem mount --foreground` over a pair's source; stopped (and, if need be,
+/// detached) on drop so a failing test never leaves a mount behind.
+struct Mounted<'a> {
+    pair: &'a Pair,
+    child: Option<Child>,
+}
+
+impl<'a> Mounted<'a> {
+    fn start(pair: &'a Pair) -> Mounted<'a> {
+        let xdg = pair.tmp.path().join("xdg");
+        std::fs::create_dir_all(&xdg).unwrap();
+        let log = std::fs::File::create(pair.tmp.path().join("mount.log")).unwrap();
+        let child = Command::new(BIN)
+            .arg("mount")
+            .arg(&pair.src)
+            .arg(&pair.tgt)
+            .arg("--state-dir")
+            .arg(&pair.state)
+            .arg("--foreground")
+            .env("XDG_STATE_HOME", &xdg)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut m = Mounted {
+            pair,
+            child: Some(child),
+        };
+        let start = Instant::now();
+        while !is_fuse(&pair.src) {
+            if let Some(st) = m.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("tandem mount exited ({st}):\n{}", m.log());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "mount did not come up:\n{}",
+                m.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        m
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.pair.tmp.path().join("mount.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let st = child.wait().unwrap();
+        assert!(
+            !is_fuse(&self.pair.src),
+            "still mounted after the process exited:\n{}",
+            self.log()
+        );
+        st
+    }
+
+    /// kill -9: leaves a stale mount behind, as a crash does. (Borrows: the guard's drop
+    /// would otherwise clean the stale mount up right away.)
+    fn kill9(&mut self) {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(child.id().to_string())
+            .status();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Mounted<'_> {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if is_fuse(&self.pair.src) || rustix::fs::statfs(&self.pair.src).is_err() {
+            let _ = rustix::mount::unmount(&self.pair.src, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+}
+
+const T: Duration = Duration::from_secs(15);
+
+fn tgt_has(p: &Pair, rel: &str, content: &str) -> bool {
+    std::fs::read(p.path(S::Tgt, rel)).is_ok_and(|c| c == content.as_bytes())
+}
+
+#[test]
+fn every_kind_of_change_through_the_mount_reaches_the_target() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    p.write(S::Src, "before-mount.txt", "synced at startup");
+    let m = Mounted::start(&p);
+    wait_for("startup sync", T, || {
+        tgt_has(&p, "before-mount.txt", "synced at startup")
+    });
+
+    // create + write
+    p.write(S::Src, "a.txt", "hello");
+    wait_for("a.txt", T, || tgt_has(&p, "a.txt", "hello"));
+    // append
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(p.path(S::Src, "a.txt"))
+        .unwrap()
+        .write_all(b" world")
+        .unwrap();
+    wait_for("append", T, || tgt_has(&p, "a.txt", "hello world"));
+    // mkdir + nested file
+    p.write(S::Src, "dir/sub/deep.txt", "deep");
+    wait_for("nested file", T, || tgt_has(&p, "dir/sub/deep.txt", "deep"));
+    // rename a file, then a directory: renames on the target, same inode
+    let ino = p.ino(S::Tgt, "dir/sub/deep.txt");
+    std::fs::rename(
+        p.path(S::Src, "dir/sub/deep.txt"),
+        p.path(S::Src, "dir/sub/renamed.txt"),
+    )
+    .unwrap();
+    wait_for("file rename", T, || {
+        tgt_has(&p, "dir/sub/renamed.txt", "deep") && !p.exists(S::Tgt, "dir/sub/deep.txt")
+    });
+    std::fs::rename(p.path(S::Src, "dir"), p.path(S::Src, "moved")).unwrap();
+    wait_for("dir rename", T, || {
+        tgt_has(&p, "moved/sub/renamed.txt", "deep") && !p.exists(S::Tgt, "dir")
+    });
+    assert_eq!(
+        p.ino(S::Tgt, "moved/sub/renamed.txt"),
+        ino,
+        "renamed on the target, not copied"
+    );
+    // chmod
+    std::fs::set_permissions(
+        p.path(S::Src, "a.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    wait_for("chmod", T, || {
+        std::fs::metadata(p.path(S::Tgt, "a.txt")).is_ok_and(|m| m.mode() & 0o777 == 0o600)
+    });
+    // symlink and hard link
+    std::os::unix::fs::symlink("a.txt", p.path(S::Src, "link")).unwrap();
+    std::fs::hard_link(p.path(S::Src, "a.txt"), p.path(S::Src, "hard.txt")).unwrap();
+    wait_for("symlink", T, || {
+        std::fs::read_link(p.path(S::Tgt, "link")).is_ok_and(|t| t == Path::new("a.txt"))
+    });
+    wait_for("hard link", T, || tgt_has(&p, "hard.txt", "hello world"));
+    // truncate
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(p.path(S::Src, "a.txt"))
+        .unwrap()
+        .set_len(5)
+        .unwrap();
+    wait_for("truncate", T, || tgt_has(&p, "a.txt", "hello"));
+    // unlink and rmdir
+    std::fs::remove_file(p.path(S::Src, "hard.txt")).unwrap();
+    std::fs::remove_dir_all(p.path(S::Src, "moved")).unwrap();
+    wait_for("unlink + rmdir", T, || {
+        !p.exists(S::Tgt, "hard.txt") && !p.exists(S::Tgt, "moved")
+    });
+    assert!(
+        p.trash_contents(S::Tgt).contains(&"deep".to_string()),
+        "deleted files go to the target's trash"
+    );
+
+    let st = m.stop();
+    assert!(st.success(), "clean stop");
+    // The folder is plain again and both sides agree.
+    p.assert_same();
+    let again = p.sync(&["--json"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(again.stdout.contains("\"copied\":0"), "{}", again.stdout);
+}
+
+#[test]
+fn a_write_storm_of_small_files_all_arrives() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = Mounted::start(&p);
+    const N: usize = 10_000;
+    for i in 0..N {
+        let dir = p.path(S::Src, &format!("storm/d{}", i % 50));
+        if i < 50 {
+            std::fs::create_dir_all(&dir).unwrap();
+        }
+        std::fs::write(dir.join(format!("f{i}")), format!("file {i}")).unwrap();
+    }
+    wait_for("all files in the target", Duration::from_secs(120), || {
+        std::fs::read_to_string(p.path(S::Tgt, &format!("storm/d{}/f{}", (N - 1) % 50, N - 1)))
+            .is_ok()
+            && (0..50)
+                .map(|d| {
+                    std::fs::read_dir(p.path(S::Tgt, &format!("storm/d{d}")))
+                        .map_or(0, |r| r.count())
+                })
+                .sum::<usize>()
+                == N
+    });
+    for i in (0..N).step_by(997) {
+        assert_eq!(
+            p.read(S::Tgt, &format!("storm/d{}/f{i}", i % 50)),
+            format!("file {i}")
+        );
+    }
+    assert!(m.stop().success());
+}
+
+#[test]
+fn after_kill_9_the_next_mount_cleans_up_and_converges() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let mut m = Mounted::start(&p);
+    for i in 0..200 {
+        p.write(S::Src, &format!("k/f{i}"), &format!("v{i}"));
+    }
+    m.kill9();
+    assert!(
+        rustix::fs::statfs(&p.src).is_err() || is_fuse(&p.src),
+        "a crash leaves the mount stale"
+    );
+    let m2 = Mounted::start(&p);
+    // Everything written before the kill is in the source and reaches the target.
+    wait_for("files written before the kill", T, || {
+        (0..200).all(|i| tgt_has(&p, &format!("k/f{i}"), &format!("v{i}")))
+    });
+    assert!(m2.stop().success());
+    p.assert_same();
+}
+
+#[test]
+fn background_mount_and_unmount() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let xdg = p.tmp.path().join("xdg");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("XDG_STATE_HOME", &xdg)
+            .output()
+            .unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let out = run(&[
+        "mount".as_ref(),
+        p.src.as_os_str(),
+        p.tgt.as_os_str(),
+        "--state-dir".as_ref(),
+        p.state.as_os_str(),
+    ]);
+    // Detach guard in case an assertion fails below.
+    struct Detach<'a>(&'a Path);
+    impl Drop for Detach<'_> {
+        fn drop(&mut self) {
+            if is_fuse(self.0) {
+                let _ = rustix::mount::unmount(self.0, rustix::mount::UnmountFlags::DETACH);
+            }
+        }
+    }
+    let _guard = Detach(&p.src);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(is_fuse(&p.src), "mounted when `tandem mount` returns");
+    let again = run(&[
+        "mount".as_ref(),
+        p.src.as_os_str(),
+        p.tgt.as_os_str(),
+        "--state-dir".as_ref(),
+        p.state.as_os_str(),
+    ]);
+    assert_eq!(again.code, 2, "a second mount is refused: {}", again.all());
+    assert!(again.stderr.contains("already mounted"), "{}", again.stderr);
+    p.write(S::Src, "x.txt", "through the background mount");
+    let out = run(&["unmount".as_ref(), p.src.as_os_str()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!is_fuse(&p.src));
+    assert!(
+        tgt_has(&p, "x.txt", "through the background mount"),
+        "drained before the unmount"
+    );
+    let out = run(&["unmount".as_ref(), p.src.as_os_str()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("nothing is mounted"), "{}", out.stderr);
+}
+
+#[test]
+fn git_works_inside_the_mount_and_is_replicated() {
+    if !fuse_available() || Command::new("git").arg("--version").output().is_err() {
+        return;
+    }
+    let p = Pair::new();
+    let m = Mounted::start(&p);
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.invalid",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(&p.src)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    git(&["init", "-q"]);
+    for i in 0..20 {
+        p.write(
+            S::Src,
+            &format!("src/m{i}.rs"),
+            &format!("fn m{i}() {{}}\n"),
+        );
+    }
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    p.write(S::Src, "src/m3.rs", "fn m3() { changed() }\n");
+    git(&["commit", "-q", "-am", "second"]);
+    assert_eq!(git(&["status", "--porcelain"]), "");
+    assert!(m.stop().success());
+    p.assert_same();
+    let out = Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&p.tgt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = Command::new("git")
+        .args(["log", "--oneline"])
+        .current_dir(&p.tgt)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&log.stdout).lines().count(),
+        2,
+        "both commits replicated"
+    );
+}
