@@ -18,7 +18,8 @@ fn bench_quick_writes_a_wellformed_report() {
             "sync-nochange",
             "sync-10changes",
             "scale",
-            "mount-io",
+            "latency-src",
+            "latency-tgt",
         ])
         .output()
         .expect("python3 runs the harness");
@@ -43,7 +44,8 @@ fn bench_quick_writes_a_wellformed_report() {
             "sync-nochange",
             "sync-10changes",
             "scale",
-            "mount-io"
+            "latency-src",
+            "latency-tgt"
         ]
     );
     for w in &workloads[..4] {
@@ -61,10 +63,23 @@ fn bench_quick_writes_a_wellformed_report() {
             assert!(r["tandem_ratio"].as_f64().unwrap() > 0.0, "{r}");
         }
     }
-    assert!(workloads[4]["note"]
+    // A real mount: every sample arrived, with percentiles.
+    let lat = &workloads[4]["rows"][0];
+    assert!(
+        lat.is_object(),
+        "latency-src measured nothing: {}",
+        workloads[4]
+    );
+    let (p50, p99) = (lat["median_s"].as_f64(), lat["p99_s"].as_f64());
+    assert!(
+        matches!((p50, p99), (Some(a), Some(b)) if b >= a && a > 0.0),
+        "{lat}"
+    );
+    assert_eq!(lat["runs"], 60, "{lat}");
+    assert!(workloads[5]["note"]
         .as_str()
         .unwrap()
-        .contains("tandem mount"));
+        .contains("not measured"));
     let md = std::fs::read_to_string(out_dir.path().join("report.md")).unwrap();
     assert!(
         md.contains("## sync-nochange") && md.contains("| contender | median s |"),

@@ -271,21 +271,55 @@ fn after_kill_9_the_next_mount_cleans_up_and_converges() {
         return;
     }
     let p = Pair::new();
-    let mut m = Mounted::start(&p);
-    for i in 0..200 {
-        p.write(S::Src, &format!("k/f{i}"), &format!("v{i}"));
+    // Three crashes at different moments of a busy writer; what a program saw written
+    // (write and close returned) must survive and reach the target.
+    let mut written: Vec<(String, String)> = Vec::new();
+    for (round, kill_after_ms) in [60u64, 150, 330].into_iter().enumerate() {
+        let mut m = Mounted::start(&p);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let done = std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                let mut ok = Vec::new();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let rel = format!("k{round}/d{}/f{i}", i % 7);
+                    let content = format!("round {round} file {i} ").repeat(50);
+                    let path = p.path(S::Src, &rel);
+                    let res = std::fs::create_dir_all(path.parent().unwrap())
+                        .and_then(|_| std::fs::write(&path, &content));
+                    if res.is_err() {
+                        break; // the daemon is gone: ENOTCONN from here on
+                    }
+                    ok.push((rel, content));
+                    i += 1;
+                }
+                ok
+            });
+            std::thread::sleep(Duration::from_millis(kill_after_ms));
+            m.kill9();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            writer.join().unwrap()
+        });
+        assert!(
+            !done.is_empty(),
+            "the writer got some files through before the kill"
+        );
+        written.extend(done);
+        assert!(
+            rustix::fs::statfs(&p.src).is_err() || is_fuse(&p.src),
+            "a crash leaves the mount stale"
+        );
     }
-    m.kill9();
-    assert!(
-        rustix::fs::statfs(&p.src).is_err() || is_fuse(&p.src),
-        "a crash leaves the mount stale"
+    let m = Mounted::start(&p);
+    wait_for(
+        "every file written before the kills, in the target",
+        T,
+        || written.iter().all(|(rel, c)| tgt_has(&p, rel, c)),
     );
-    let m2 = Mounted::start(&p);
-    // Everything written before the kill is in the source and reaches the target.
-    wait_for("files written before the kill", T, || {
-        (0..200).all(|i| tgt_has(&p, &format!("k/f{i}"), &format!("v{i}")))
-    });
-    assert!(m2.stop().success());
+    assert!(m.stop().success());
+    for (rel, c) in &written {
+        assert_eq!(&p.read(S::Src, rel), c, "{rel} survived in the source");
+    }
     p.assert_same();
 }
 
@@ -411,5 +445,48 @@ fn git_works_inside_the_mount_and_is_replicated() {
         String::from_utf8_lossy(&log.stdout).lines().count(),
         2,
         "both commits replicated"
+    );
+}
+
+#[test]
+fn untar_of_a_source_tree_inside_the_mount_is_replicated() {
+    if !fuse_available() {
+        return;
+    }
+    // A tree made outside the mount, packed, then unpacked through it.
+    let p = Pair::new();
+    let staging = p.tmp.path().join("staging");
+    for i in 0..1500 {
+        write_file(
+            &staging.join(format!("proj/mod{}/sub{}/f{i}.rs", i % 17, i % 5)),
+            format!("// {i}\n").repeat(i % 40 + 1).as_bytes(),
+        );
+    }
+    std::os::unix::fs::symlink("mod1", staging.join("proj/link")).unwrap();
+    let tarball = p.tmp.path().join("proj.tar");
+    let st = Command::new("tar")
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&staging)
+        .arg("proj")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let m = Mounted::start(&p);
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&p.src)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(m.stop().success(), "clean stop drains the journal");
+    p.assert_same();
+    assert_eq!(
+        tree_of(&p.src.join("proj")),
+        tree_of(&staging.join("proj")),
+        "the untar is intact"
     );
 }

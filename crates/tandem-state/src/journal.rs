@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use rusqlite::{params, Connection};
 use tandem_core::{Change, ChangeOp, ChangeSink, RelPath};
 
@@ -23,8 +23,6 @@ pub struct Record {
     pub change: Change,
 }
 
-/// How long a record may wait to be written with others.
-const GROUP_WINDOW: Duration = Duration::from_millis(2);
 const GROUP_MAX: usize = 4096;
 
 /// Appends change records on a thread of its own, many per transaction. Cloneable handle;
@@ -143,7 +141,9 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, committed: Arc<(Mutex<i6
             Ok(Msg::Stop) | Err(_) => break,
             Ok(m) => m,
         };
-        let deadline = std::time::Instant::now() + GROUP_WINDOW;
+        // Take what is already queued, and no more: records that arrive while this batch
+        // commits form the next one (group commit without a fixed wait, so a lone record
+        // is committed at once).
         let mut msg = Some(first);
         while let Some(m) = msg.take() {
             match m {
@@ -154,15 +154,10 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, committed: Arc<(Mutex<i6
                     break;
                 }
             }
-            if batch.len() >= GROUP_MAX || !waiters.is_empty() {
+            if batch.len() >= GROUP_MAX {
                 break;
             }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            msg = match rx.recv_timeout(left) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => None,
-            };
+            msg = rx.try_recv().ok();
         }
         if !batch.is_empty() {
             match append(&mut conn, &batch) {
