@@ -19,4 +19,4 @@ pub use path::{escape_bytes, InvalidPath, RelPath};
 pub use plan::{
     Action, Conflict, ConflictKind, Direction, Flavor, Options, Plan, Policy, RenameWhy, Resolution,
 };
-pub use reconcile::{merge2, merge3, reconcile, BaseTree, Tree};
+pub use reconcile::{merge2, merge3, move_subtree, reconcile, BaseTree, Tree};

@@ -1076,7 +1076,7 @@ fn ancestors(p: &RelPath) -> impl Iterator<Item = RelPath> {
 }
 
 /// Moves the entry at `from` and everything below it to `to`.
-fn move_subtree<V>(tree: &mut BTreeMap<RelPath, V>, from: &RelPath, to: &RelPath) {
+pub fn move_subtree<V>(tree: &mut BTreeMap<RelPath, V>, from: &RelPath, to: &RelPath) {
     let (lo, hi) = from.subtree_range();
     let mut keys: Vec<RelPath> = tree.range(lo..hi).map(|(k, _)| k.clone()).collect();
     keys.push(from.clone());

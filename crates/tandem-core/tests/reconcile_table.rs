@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tandem_core::reconcile::{BaseTree, Tree};
 use tandem_core::{
-    reconcile, Action, BaseEntry, ConflictKind, Direction, Entry, Flavor, Hash, Kind, Options,
-    Plan, Policy, RelPath, RenameWhy, Resolution, Seen, Side,
+    move_subtree, reconcile, Action, BaseEntry, ConflictKind, Direction, Entry, Flavor, Hash, Kind,
+    Options, Plan, Policy, RelPath, RenameWhy, Resolution, Seen, Side,
 };
 
 const STAMP: &str = "20240102-030405";
@@ -558,20 +558,6 @@ fn parent_is_dir(tree: &Tree, p: &RelPath) -> bool {
         Some(q) if q.is_root() => true,
         Some(q) => tree.get(&q).is_some_and(Entry::is_dir),
     }
-}
-
-fn move_subtree<V>(tree: &mut BTreeMap<RelPath, V>, from: &RelPath, to: &RelPath) {
-    let (lo, hi) = from.subtree_range();
-    let mut keys: Vec<RelPath> = tree.range(lo..hi).map(|(k, _)| k.clone()).collect();
-    keys.push(from.clone());
-    let moved: Vec<(RelPath, V)> = keys
-        .into_iter()
-        .filter_map(|k| {
-            let v = tree.remove(&k)?;
-            Some((k.rebase(from, to)?, v))
-        })
-        .collect();
-    tree.extend(moved);
 }
 
 impl Model {
