@@ -32,6 +32,8 @@ pub struct Replicator<'a> {
     pending: BTreeSet<RelPath>,
     /// Open-for-write handles per path, and when the path was first held back.
     writers: HashMap<RelPath, (u32, Instant)>,
+    /// Renames (old name, new name) whose ends have not been synced yet.
+    renames: Vec<(RelPath, RelPath)>,
 }
 
 impl<'a> Replicator<'a> {
@@ -48,6 +50,7 @@ impl<'a> Replicator<'a> {
             cursor,
             pending: BTreeSet::new(),
             writers: HashMap::new(),
+            renames: Vec::new(),
         })
     }
 
@@ -111,6 +114,9 @@ impl<'a> Replicator<'a> {
                     if let (Some(to), Some(w)) = (&c.to, self.writers.remove(&c.path)) {
                         self.writers.insert(to.clone(), w);
                     }
+                    if let (ChangeOp::Rename, Some(to)) = (c.op, &c.to) {
+                        self.renames.push((c.path.clone(), to.clone()));
+                    }
                 }
                 _ => {}
             }
@@ -141,10 +147,18 @@ impl<'a> Replicator<'a> {
             for p in &ready {
                 self.pending.remove(p);
             }
-            Some(
-                self.session
-                    .sync(&Scope::Paths(coalesce(ready)), on_event)?,
-            )
+            let (hints, shallow_renames) = self.hints(&ready);
+            let report = self.session.sync(&Scope::Hints(hints), on_event)?;
+            if report.renamed < shallow_renames as u64 || !report.failed.is_empty() {
+                // A rename was not replayed as one (the target changed meanwhile, a
+                // conflict): the fallback plans each child, so it must see them all.
+                Some(
+                    self.session
+                        .sync(&Scope::Paths(coalesce(ready)), on_event)?,
+                )
+            } else {
+                Some(report)
+            }
         };
         if read > 0 {
             // Records of paths still held back are kept in memory; after a crash the startup
@@ -152,6 +166,44 @@ impl<'a> Replicator<'a> {
             self.session.store().set_cursor(&self.target, self.cursor)?;
         }
         Ok((read, report))
+    }
+}
+
+impl Replicator<'_> {
+    /// The hints for a sync of `ready`, and how many renames they expect to replay. Both
+    /// ends of a rename of which nothing else is pending below the old name are read
+    /// shallowly: the moved content is unchanged or has records of its own, so a directory
+    /// of any size is renamed without reading it. Everything else is read with its subtree.
+    fn hints(&mut self, ready: &[RelPath]) -> (Vec<(RelPath, bool)>, usize) {
+        let ready_set: std::collections::HashSet<&RelPath> = ready.iter().collect();
+        let mut shallow: std::collections::HashSet<RelPath> = std::collections::HashSet::new();
+        let mut pairs = 0;
+        let renames = std::mem::take(&mut self.renames);
+        for (from, to) in renames {
+            if !(ready_set.contains(&from) && ready_set.contains(&to)) {
+                self.renames.push((from, to)); // one end still held back
+                continue;
+            }
+            let something_below = ready
+                .iter()
+                .chain(self.pending.iter())
+                .any(|p| p.is_below(&from) || (p.is_below(&to) && !shallow.contains(p)));
+            if !something_below {
+                shallow.insert(from);
+                shallow.insert(to);
+                pairs += 1;
+            }
+        }
+        let deep: Vec<RelPath> = coalesce(
+            ready
+                .iter()
+                .filter(|p| !shallow.contains(*p))
+                .cloned()
+                .collect(),
+        );
+        let mut hints: Vec<(RelPath, bool)> = deep.into_iter().map(|p| (p, true)).collect();
+        hints.extend(shallow.into_iter().map(|p| (p, false)));
+        (hints, pairs)
     }
 }
 

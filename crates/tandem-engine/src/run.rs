@@ -190,9 +190,9 @@ impl Session {
             // The baseline loads while both sides are scanned.
             let (base, scanned) = std::thread::scope(|sc| {
                 let scans = sc.spawn(|| scan_both(&ctx, filter, spec, scope));
-                let base = match scope {
-                    Scope::All => store.load_baseline(),
-                    Scope::Paths(paths) => store.load_baseline_scoped(paths),
+                let base = match scope.hints() {
+                    None => store.load_baseline(),
+                    Some(hints) => store.load_baseline_scoped(&hints),
                 };
                 let scanned = scans
                     .join()
@@ -214,7 +214,7 @@ impl Session {
             });
             let emptied = match scope {
                 Scope::All => emptied_root(&base, &s_tree, &t_tree, &ctx, spec),
-                Scope::Paths(_) => vanished_root(&ctx, spec),
+                Scope::Paths(_) | Scope::Hints(_) => vanished_root(&ctx, spec),
             };
             if let Some(why) = emptied {
                 report.halted = Some(why);
@@ -233,7 +233,7 @@ impl Session {
             // Deletions are weighed against everything synced, whatever this run looks at.
             let base_len = match scope {
                 Scope::All => base.len() as u64,
-                Scope::Paths(_) => store.baseline_len()?,
+                Scope::Paths(_) | Scope::Hints(_) => store.baseline_len()?,
             };
             clock.lap("hash");
             let plan = reconcile(base, s_tree, t_tree, &opts);
@@ -350,9 +350,10 @@ fn scan_both(
     spec: &SyncSpec,
     scope: &Scope,
 ) -> Result<(Tree, Tree), EngineError> {
-    let scan = |root: &Root| match scope {
-        Scope::All => tandem_fs::scan(root, filter, ctx.threads),
-        Scope::Paths(paths) => tandem_fs::scan_paths(root, filter, ctx.threads, paths),
+    let hints = scope.hints();
+    let scan = |root: &Root| match &hints {
+        None => tandem_fs::scan(root, filter, ctx.threads),
+        Some(hints) => tandem_fs::scan_paths(root, filter, ctx.threads, hints),
     };
     let (s, t) = std::thread::scope(|sc| {
         let s = sc.spawn(|| scan(ctx.src));

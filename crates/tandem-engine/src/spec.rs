@@ -50,8 +50,23 @@ pub enum Scope {
     /// Both whole trees.
     All,
     /// These paths, everything below those that are directories, and their parent
-    /// directories (a mount's journal hints; `tandem resolve`).
+    /// directories (`tandem resolve`).
     Paths(Vec<RelPath>),
+    /// These paths and their parents; below a directory only where the flag says so (a
+    /// mount's journal hints: every change inside the mount has a record of its own, so a
+    /// renamed directory's content need not be read again).
+    Hints(Vec<(RelPath, bool)>),
+}
+
+impl Scope {
+    /// The scoped paths with their "read below" flags (`None`: everything).
+    pub fn hints(&self) -> Option<Vec<(RelPath, bool)>> {
+        match self {
+            Scope::All => None,
+            Scope::Paths(p) => Some(p.iter().map(|p| (p.clone(), true)).collect()),
+            Scope::Hints(h) => Some(h.clone()),
+        }
+    }
 }
 
 /// Something that happened, for progress displays and JSON output.

@@ -90,3 +90,39 @@ fn records_become_scoped_syncs_and_a_file_waits_for_its_last_writer() {
     let r2 = Replicator::new(&mut session, &journal).unwrap();
     assert_eq!(r2.cursor(), cursor);
 }
+
+#[test]
+fn a_new_folder_renamed_before_its_first_sync_arrives_whole_under_its_new_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec(tmp.path());
+    let mut session = Session::open(&spec).unwrap();
+    session.sync(&Scope::All, &|_| {}).unwrap();
+    let journal = JournalWriter::open(&spec.state_dir).unwrap();
+    let mut r = Replicator::new(&mut session, &journal).unwrap();
+    // Recorded under the old name, then moved: only the rename names the new place.
+    std::fs::create_dir(spec.src.join("d")).unwrap();
+    std::fs::write(spec.src.join("d/a"), "inside").unwrap();
+    std::fs::rename(spec.src.join("d"), spec.src.join("e")).unwrap();
+    rec(&journal, ChangeOp::Mkdir, "d", None);
+    rec(&journal, ChangeOp::Create, "d/a", None);
+    rec(&journal, ChangeOp::Rename, "d", Some("e"));
+    journal.flush();
+    r.pass(false, &|_| {}).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(spec.tgt.join("e/a")).unwrap(),
+        "inside"
+    );
+    assert!(!spec.tgt.join("d").exists());
+
+    // A folder already synced, renamed: one rename, its content not read again.
+    std::fs::rename(spec.src.join("e"), spec.src.join("f")).unwrap();
+    rec(&journal, ChangeOp::Rename, "e", Some("f"));
+    journal.flush();
+    let (_, report) = r.pass(false, &|_| {}).unwrap();
+    let report = report.unwrap();
+    assert_eq!((report.renamed, report.copied), (1, 0), "{report:?}");
+    assert_eq!(
+        std::fs::read_to_string(spec.tgt.join("f/a")).unwrap(),
+        "inside"
+    );
+}

@@ -47,11 +47,18 @@ fn is_stale_temp(name: &[u8]) -> bool {
 
 /// Reads `paths`, their parent directories, and everything below those that are
 /// directories: the part of a tree that journal hints point at.
-pub fn scan_paths(root: &Root, filter: &Filter, threads: usize, paths: &[RelPath]) -> Result<Scan> {
+///
+/// Each path comes with `below`: whether to read what is below it when it is a directory.
+pub fn scan_paths(
+    root: &Root,
+    filter: &Filter,
+    threads: usize,
+    paths: &[(RelPath, bool)],
+) -> Result<Scan> {
     let mut tree = Tree::new();
     let mut dirs = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for p in paths {
+    for (p, _) in paths {
         let mut anc = p.parent();
         while let Some(a) = anc {
             if a.is_root() || !seen.insert(a.clone()) {
@@ -65,7 +72,7 @@ pub fn scan_paths(root: &Root, filter: &Filter, threads: usize, paths: &[RelPath
             anc = a.parent();
         }
     }
-    for p in paths {
+    for (p, below) in paths {
         if p.is_root() {
             return scan(root, filter, threads);
         }
@@ -73,7 +80,7 @@ pub fn scan_paths(root: &Root, filter: &Filter, threads: usize, paths: &[RelPath
         if filter.excludes_any(p, e.is_dir()) {
             continue;
         }
-        if e.is_dir() && !dirs.iter().any(|d: &RelPath| p.starts_with(d)) {
+        if *below && e.is_dir() && !dirs.iter().any(|d: &RelPath| p.starts_with(d)) {
             dirs.push(p.clone());
         }
         tree.insert(p.clone(), e);

@@ -296,15 +296,16 @@ impl Store {
         Ok(out)
     }
 
-    /// The baseline entries at `paths`, below them, and at their parent directories.
-    pub fn load_baseline_scoped(&self, paths: &[RelPath]) -> Result<BaseTree> {
+    /// The baseline entries at `paths`, below those whose flag says so, and at their parent
+    /// directories.
+    pub fn load_baseline_scoped(&self, paths: &[(RelPath, bool)]) -> Result<BaseTree> {
         let mut out = BaseTree::new();
         let mut stmt = self.sql(self.conn.prepare_cached(
             "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode FROM baseline WHERE path = ?1 OR (?2 AND path >= ?3 AND path < ?4)",
         ))?;
         let mut wanted: Vec<(RelPath, bool)> = Vec::new();
-        for p in paths {
-            wanted.push((p.clone(), true));
+        for (p, below) in paths {
+            wanted.push((p.clone(), *below));
             let mut anc = p.parent();
             while let Some(a) = anc {
                 if a.is_root() {
