@@ -37,6 +37,26 @@ pub enum ChangeOp {
 }
 
 impl ChangeOp {
+    /// Every operation, for parsing names back.
+    pub const ALL: [ChangeOp; 16] = [
+        ChangeOp::Create,
+        ChangeOp::Mknod,
+        ChangeOp::Mkdir,
+        ChangeOp::Symlink,
+        ChangeOp::Link,
+        ChangeOp::Unlink,
+        ChangeOp::Rmdir,
+        ChangeOp::Rename,
+        ChangeOp::Exchange,
+        ChangeOp::OpenWrite,
+        ChangeOp::Write,
+        ChangeOp::CloseWrite,
+        ChangeOp::SetAttr,
+        ChangeOp::SetXattr,
+        ChangeOp::RemoveXattr,
+        ChangeOp::Fallocate,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             ChangeOp::Create => "create",
@@ -59,27 +79,7 @@ impl ChangeOp {
     }
 
     pub fn from_name(s: &str) -> Option<ChangeOp> {
-        use ChangeOp::*;
-        [
-            Create,
-            Mknod,
-            Mkdir,
-            Symlink,
-            Link,
-            Unlink,
-            Rmdir,
-            Rename,
-            Exchange,
-            OpenWrite,
-            Write,
-            CloseWrite,
-            SetAttr,
-            SetXattr,
-            RemoveXattr,
-            Fallocate,
-        ]
-        .into_iter()
-        .find(|op| op.name() == s)
+        ChangeOp::ALL.into_iter().find(|op| op.name() == s)
     }
 }
 

@@ -18,6 +18,15 @@ fn spec(tmp: &Path) -> SyncSpec {
     }
 }
 
+/// A pair synced once, its session and its journal: what a mount has when it starts.
+fn synced(tmp: &Path) -> (SyncSpec, Session, JournalWriter) {
+    let spec = spec(tmp);
+    let mut session = Session::open(&spec).unwrap();
+    session.sync(&Scope::All, &|_| {}).unwrap();
+    let journal = JournalWriter::open(&spec.state_dir).unwrap();
+    (spec, session, journal)
+}
+
 fn rec(j: &JournalWriter, op: ChangeOp, path: &str, to: Option<&str>) {
     j.record(Change {
         op,
@@ -31,10 +40,7 @@ fn rec(j: &JournalWriter, op: ChangeOp, path: &str, to: Option<&str>) {
 #[test]
 fn records_become_scoped_syncs_and_a_file_waits_for_its_last_writer() {
     let tmp = tempfile::tempdir().unwrap();
-    let spec = spec(tmp.path());
-    let mut session = Session::open(&spec).unwrap();
-    session.sync(&Scope::All, &|_| {}).unwrap();
-    let journal = JournalWriter::open(&spec.state_dir).unwrap();
+    let (spec, mut session, journal) = synced(tmp.path());
     let mut r = Replicator::new(&mut session, &journal).unwrap();
 
     // A file created and written 1000 times, still open: held back.
@@ -94,10 +100,7 @@ fn records_become_scoped_syncs_and_a_file_waits_for_its_last_writer() {
 #[test]
 fn a_new_folder_renamed_before_its_first_sync_arrives_whole_under_its_new_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let spec = spec(tmp.path());
-    let mut session = Session::open(&spec).unwrap();
-    session.sync(&Scope::All, &|_| {}).unwrap();
-    let journal = JournalWriter::open(&spec.state_dir).unwrap();
+    let (spec, mut session, journal) = synced(tmp.path());
     let mut r = Replicator::new(&mut session, &journal).unwrap();
     // Recorded under the old name, then moved: only the rename names the new place.
     std::fs::create_dir(spec.src.join("d")).unwrap();
