@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::fixtures::*;
@@ -423,58 +423,6 @@ fn unreadable_entries_are_listed_and_the_rest_syncs() {
     let out = run();
     assert_code(&out, 0, "all readable now");
     p.assert_same();
-}
-
-/// A tmpfs mounted at a path, unmounted when dropped.
-struct Tmpfs {
-    at: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Result<Tmpfs, String> {
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        Ok(Tmpfs {
-            at: at.to_path_buf(),
-        })
-    }
-
-    fn resize(&self, size: &str) {
-        let st = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.at)
-            .status()
-            .unwrap();
-        assert!(
-            st.success(),
-            "remount {} with size {size}",
-            self.at.display()
-        );
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.at).status();
-        }
-    }
 }
 
 #[test]

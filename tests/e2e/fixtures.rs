@@ -252,3 +252,70 @@ pub fn mtime_ns(p: &Path) -> i64 {
     let m = std::fs::symlink_metadata(p).unwrap();
     m.mtime() * 1_000_000_000 + m.mtime_nsec()
 }
+
+/// A tmpfs mounted at a path, unmounted when dropped.
+pub struct Tmpfs {
+    pub at: PathBuf,
+}
+
+impl Tmpfs {
+    pub fn mount(at: &Path, size: &str) -> Result<Tmpfs, String> {
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(Tmpfs {
+            at: at.to_path_buf(),
+        })
+    }
+
+    /// A tmpfs at `at`, or `None` with a loud message where none can be mounted (a failure
+    /// under CI=true).
+    pub fn mount_or_skip(at: &Path, size: &str, test: &str) -> Option<Tmpfs> {
+        match Tmpfs::mount(at, size) {
+            Ok(fs) => Some(fs),
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true, but a tmpfs cannot be mounted for {test}: {e}")
+            }
+            Err(e) => {
+                eprintln!("SKIPPED {test}: cannot mount a tmpfs ({e}); set CI=true to make this a failure");
+                None
+            }
+        }
+    }
+
+    pub fn resize(&self, size: &str) {
+        let st = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.at)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "remount {} with size {size}",
+            self.at.display()
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.at).status();
+        }
+    }
+}

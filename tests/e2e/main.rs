@@ -12,3 +12,4 @@ mod directions;
 mod foreign_fs;
 mod mount;
 mod names;
+mod two_way;

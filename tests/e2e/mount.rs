@@ -11,7 +11,7 @@ use crate::fixtures::*;
 
 const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 
-fn fuse_available() -> bool {
+pub(crate) fn fuse_available() -> bool {
     if Path::new("/dev/fuse").exists() {
         return true;
     }
@@ -22,12 +22,12 @@ fn fuse_available() -> bool {
     false
 }
 
-fn is_fuse(p: &Path) -> bool {
+pub(crate) fn is_fuse(p: &Path) -> bool {
     rustix::fs::statfs(p).is_ok_and(|s| s.f_type == FUSE_SUPER_MAGIC)
 }
 
 /// Waits until `cond` holds, up to `limit`; panics with `what` otherwise.
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(
@@ -40,22 +40,31 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
 
 /// A running `tandem mount --foreground` over a pair's source; stopped (and, if need be,
 /// detached) on drop so a failing test never leaves a mount behind.
-struct Mounted<'a> {
+pub(crate) struct Mounted<'a> {
     pair: &'a Pair,
     child: Option<Child>,
 }
 
 impl<'a> Mounted<'a> {
-    fn start(pair: &'a Pair) -> Mounted<'a> {
+    pub(crate) fn start(pair: &'a Pair) -> Mounted<'a> {
+        Mounted::start_with(pair, &[], &[])
+    }
+
+    /// With more targets (each pair's state then lives under `tmp/xdg`) and more options.
+    pub(crate) fn start_with(pair: &'a Pair, more_targets: &[&Path], args: &[&str]) -> Mounted<'a> {
         let xdg = pair.tmp.path().join("xdg");
         std::fs::create_dir_all(&xdg).unwrap();
         let log = std::fs::File::create(pair.tmp.path().join("mount.log")).unwrap();
-        let child = Command::new(BIN)
-            .arg("mount")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("mount")
             .arg(&pair.src)
             .arg(&pair.tgt)
-            .arg("--state-dir")
-            .arg(&pair.state)
+            .args(more_targets);
+        if more_targets.is_empty() {
+            cmd.arg("--state-dir").arg(&pair.state);
+        }
+        let child = cmd
+            .args(args)
             .arg("--foreground")
             .env("XDG_STATE_HOME", &xdg)
             .stdin(Stdio::null())
@@ -82,12 +91,12 @@ impl<'a> Mounted<'a> {
         m
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.pair.tmp.path().join("mount.log")).unwrap_or_default()
     }
 
     /// SIGTERM, and wait for a clean exit.
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
         let _ = Command::new("kill")
             .arg("-TERM")
@@ -104,7 +113,7 @@ impl<'a> Mounted<'a> {
 
     /// kill -9: leaves a stale mount behind, as a crash does. (Borrows: the guard's drop
     /// would otherwise clean the stale mount up right away.)
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         let mut child = self.child.take().unwrap();
         let _ = Command::new("kill")
             .arg("-KILL")

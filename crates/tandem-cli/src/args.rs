@@ -31,7 +31,8 @@ pub enum Command {
     /// Show the last sync, pending conflicts and errors of a pair
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
-    /// Mount a passthrough filesystem over SRC and keep TGT in step continuously
+    /// Mount a passthrough filesystem over SRC and keep each TGT in step continuously, both
+    /// ways
     #[command(after_help = EXIT_CODES)]
     Mount(MountArgs),
     /// Stop a mount cleanly: flush the journal, drain the replicator, unmount
@@ -134,8 +135,19 @@ pub struct SyncOptions {
 
 #[derive(Args, Debug)]
 pub struct MountArgs {
-    #[command(flatten)]
-    pub pair: PairArgs,
+    /// The source folder (the mount goes over it)
+    pub src: PathBuf,
+    /// The target folders: one or more, each kept in step on its own
+    #[arg(required = true, num_args = 1..)]
+    pub targets: Vec<PathBuf>,
+    /// Where the pair's state lives (only with a single target; default:
+    /// $XDG_STATE_HOME/tandem/<task-id> for each pair)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Reconcile each whole pair this often, for changes the target watcher missed (0:
+    /// only at start and after lost events)
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub rescan_every: u64,
     #[command(flatten)]
     pub opts: SyncOptions,
     /// Stay in the foreground (for systemd and tests); default: run in the background,

@@ -34,11 +34,15 @@ pub enum ChangeOp {
     SetXattr,
     RemoveXattr,
     Fallocate,
+    /// Not from a program: the engine changed this source path while merging a target's
+    /// change back (through the hidden directory fd, so the mount did not see it). Other
+    /// targets replicate it like any source change.
+    Merged,
 }
 
 impl ChangeOp {
     /// Every operation, for parsing names back.
-    pub const ALL: [ChangeOp; 16] = [
+    pub const ALL: [ChangeOp; 17] = [
         ChangeOp::Create,
         ChangeOp::Mknod,
         ChangeOp::Mkdir,
@@ -55,6 +59,7 @@ impl ChangeOp {
         ChangeOp::SetXattr,
         ChangeOp::RemoveXattr,
         ChangeOp::Fallocate,
+        ChangeOp::Merged,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +80,7 @@ impl ChangeOp {
             ChangeOp::SetXattr => "setxattr",
             ChangeOp::RemoveXattr => "removexattr",
             ChangeOp::Fallocate => "fallocate",
+            ChangeOp::Merged => "merged",
         }
     }
 

@@ -11,7 +11,8 @@ pub mod replicate;
 mod run;
 pub mod spec;
 pub mod time;
+pub mod watch;
 
-pub use replicate::Replicator;
-pub use run::{sync, sync_scoped, EngineError, Session};
+pub use replicate::{Replicator, ReplicatorConfig, TargetStatus};
+pub use run::{sync, sync_scoped, EngineError, Session, SourceHooks};
 pub use spec::{Event, PlannedStep, Report, Scope, SyncSpec};

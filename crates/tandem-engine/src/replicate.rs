@@ -1,62 +1,205 @@
-//! The replicator of a mounted source: reads the journal from this target's cursor,
-//! turns records into the set of paths to look at again, and syncs those paths through the
-//! same scan → reconcile → apply path as everything else (STYLE.md: journal records are
-//! hints, not a second decision engine).
+//! The replicator of a mounted source, one per target: reads the journal from this target's
+//! cursor and the target's watcher events, turns both into the set of paths to look at
+//! again, and syncs those paths through the same scan → reconcile → apply path as
+//! everything else (STYLE.md: journal records and watcher events are hints, not a second
+//! decision engine). Changes found in the target are applied to the source through the
+//! hidden directory fd, then the mount's cache for them is invalidated (`SourceHooks`).
 //!
 //! Coalescing: a path written a thousand times between two passes is looked at once; a
-//! file still open for writing waits for its last writer to close (or for `SETTLE_OPEN`,
-//! for files held open for long) so that it is copied whole, once.
+//! file still open for writing (in the source, through the mount, or in the target, as its
+//! events say) waits for its last writer to close, or for a while for files held open for
+//! long, so that it is copied whole, once.
+//!
+//! Faults: a pass that stops because the target cannot take writes (full, read-only) or
+//! vanished pauses this target; it is retried with backoff by a full reconcile, and its
+//! backlog stays in the journal (the cursor does not move) until then.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
 use tandem_core::{ChangeOp, RelPath};
-use tandem_state::JournalWriter;
+use tandem_state::{JournalWriter, Store};
 
 use crate::run::{EngineError, Session};
 use crate::spec::{Event, Report, Scope};
+use crate::watch::{TargetHint, TargetWatcher};
 
 /// A file held open for writing longer than this is synced anyway (the copy is re-checked,
 /// so a file that keeps changing is retried, never stored torn).
 const SETTLE_OPEN: Duration = Duration::from_secs(2);
+/// A target file with write events but no close (mmap, a writer that keeps it open) is
+/// synced once it has been quiet this long.
+const SETTLE_QUIET: Duration = Duration::from_millis(500);
 /// Most records read per pass.
 const BATCH: usize = 20_000;
+/// Backoff of a paused target: first retry, and the longest wait between retries.
+const BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Journal records every target has read are dropped at most this often.
+const TRIM_EVERY: Duration = Duration::from_secs(10);
 
-pub struct Replicator<'a> {
-    session: &'a mut Session,
-    journal: &'a JournalWriter,
+/// How a replicator runs.
+#[derive(Clone, Debug)]
+pub struct ReplicatorConfig {
+    /// Watch the target for changes made there (continuous two-way).
+    pub watch_target: bool,
+    /// Reconcile the whole pair this often, for anything the watcher missed.
+    pub rescan_every: Duration,
+}
+
+impl Default for ReplicatorConfig {
+    fn default() -> Self {
+        ReplicatorConfig {
+            watch_target: true,
+            rescan_every: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Where a target stands, for `tandem status`.
+#[derive(Clone, Debug, Default)]
+pub struct TargetStatus {
+    pub target: String,
+    /// Journal position replicated to this target.
+    pub cursor: i64,
+    /// Paths seen changed (either side) and not synced yet.
+    pub pending: usize,
+    /// Why this target is paused (retried with backoff), if it is.
+    pub paused: Option<String>,
+    /// The target is not watched (no inotify): only journal records and rescans find
+    /// changes, and target-side changes wait for the periodic rescan.
+    pub unwatched: Option<String>,
+    pub conflicts: usize,
+    pub failed: Vec<(RelPath, String)>,
+    pub last_full_rescan_unix: i64,
+}
+
+struct Paused {
+    reason: String,
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+pub struct Replicator {
+    session: Session,
+    journal: Arc<JournalWriter>,
+    /// The store that holds the journal and the cursors.
+    reader: Store,
+    bell: Receiver<()>,
+    config: ReplicatorConfig,
     target: String,
     cursor: i64,
-    /// Paths seen in the journal and not synced yet.
+    /// Source paths seen in the journal and not synced yet.
     pending: BTreeSet<RelPath>,
-    /// Open-for-write handles per path, and when the path was first held back.
+    /// Open-for-write handles per source path, and when the path was first held back.
     writers: HashMap<RelPath, (u32, Instant)>,
     /// Renames (old name, new name) whose ends have not been synced yet.
     renames: Vec<(RelPath, RelPath)>,
+    hints_tx: Sender<TargetHint>,
+    hints_rx: Receiver<TargetHint>,
+    watcher: Option<TargetWatcher>,
+    /// Target paths to look at again, and whether below them too.
+    tgt_pending: BTreeMap<RelPath, bool>,
+    /// Target files being written: (first event, last event).
+    tgt_writing: HashMap<RelPath, (Instant, Instant)>,
+    /// Why the whole pair must be reconciled before anything else.
+    full_due: Option<String>,
+    last_full: Instant,
+    last_trim: Instant,
+    paused: Option<Paused>,
+    /// Paths whose last sync failed, looked at again after a while (backing off).
+    retry: BTreeSet<RelPath>,
+    retry_at: Option<(Instant, Duration)>,
+    status: Arc<Mutex<TargetStatus>>,
 }
 
-impl<'a> Replicator<'a> {
+impl Replicator {
+    /// A replicator for `session`'s target, reading the journal from `reader` (a store
+    /// holding the journal `journal` writes to: `Session::journal_reader` of the session
+    /// that owns the journal).
     pub fn new(
-        session: &'a mut Session,
-        journal: &'a JournalWriter,
-    ) -> Result<Replicator<'a>, EngineError> {
+        session: Session,
+        journal: Arc<JournalWriter>,
+        reader: Store,
+        config: ReplicatorConfig,
+    ) -> Result<Replicator, EngineError> {
         let target = session.target_key();
-        let cursor = session.store().cursor(&target)?;
-        Ok(Replicator {
+        let cursor = reader.cursor(&target)?;
+        let (hints_tx, hints_rx) = crossbeam_channel::unbounded();
+        let bell = journal.subscribe();
+        let status = Arc::new(Mutex::new(TargetStatus {
+            target: target.clone(),
+            cursor,
+            ..TargetStatus::default()
+        }));
+        let mut r = Replicator {
             session,
             journal,
+            reader,
+            bell,
+            config,
             target,
             cursor,
             pending: BTreeSet::new(),
             writers: HashMap::new(),
             renames: Vec::new(),
-        })
+            hints_tx,
+            hints_rx,
+            watcher: None,
+            tgt_pending: BTreeMap::new(),
+            tgt_writing: HashMap::new(),
+            full_due: None,
+            last_full: Instant::now(),
+            last_trim: Instant::now(),
+            paused: None,
+            retry: BTreeSet::new(),
+            retry_at: None,
+            status,
+        };
+        if r.config.watch_target {
+            r.start_watcher();
+        }
+        Ok(r)
+    }
+
+    /// The startup reconcile of a mount: the whole pair, before the mount is served (the
+    /// target watcher is already running, so nothing changed in the target meanwhile is
+    /// missed). The cursor then starts at the journal's head.
+    pub fn startup(&mut self, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
+        let head = self.reader.journal_head()?;
+        let report = self.session.sync(&Scope::All, on_event)?;
+        self.last_full = Instant::now();
+        self.cursor = head;
+        self.reader.set_cursor(&self.target, head)?;
+        self.publish(Some(&report));
+        Ok(report)
+    }
+
+    /// Sets what happens after this replicator changes a source path.
+    pub fn set_source_hooks(&mut self, hooks: crate::SourceHooks) {
+        self.session.set_source_hooks(hooks);
     }
 
     /// The journal position this target has reached.
     pub fn cursor(&self) -> i64 {
         self.cursor
+    }
+
+    /// A live view of this target's state, updated after every pass.
+    pub fn status(&self) -> Arc<Mutex<TargetStatus>> {
+        Arc::clone(&self.status)
+    }
+
+    pub fn into_session(self) -> Session {
+        self.session
+    }
+
+    /// Asks for a full reconcile on the next pass.
+    pub fn rescan(&mut self, why: &str) {
+        self.full_due.get_or_insert_with(|| why.to_string());
     }
 
     /// Runs until `stop` is set, then drains what is journaled (bounded by `drain_for`).
@@ -67,31 +210,339 @@ impl<'a> Replicator<'a> {
         on_event: &dyn Fn(Event),
     ) -> Result<(), EngineError> {
         while !stop.load(Ordering::Relaxed) {
-            self.journal
-                .wait_past(self.cursor, Duration::from_millis(50));
+            self.wait(self.next_deadline());
             self.pass(false, on_event)?;
         }
         let deadline = Instant::now() + drain_for;
         self.journal.flush();
         while Instant::now() < deadline {
             let (read, _) = self.pass(true, on_event)?;
-            if read == 0 && self.pending.is_empty() {
+            if self.paused.is_some() || (read == 0 && self.is_idle()) {
                 break;
             }
         }
         Ok(())
     }
 
-    /// Reads new records, syncs the paths that are ready. With `force`, paths with open
-    /// writers are synced too (shutdown). Returns (records read, the sync's report).
+    /// True when nothing seen is left to sync.
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty()
+            && self.tgt_pending.is_empty()
+            && self.tgt_writing.is_empty()
+            && self.hints_rx.is_empty()
+            && self.full_due.is_none()
+    }
+
+    /// Blocks until the journal moves, the target watcher says something, or `timeout`.
+    fn wait(&mut self, timeout: Duration) {
+        if !self.hints_rx.is_empty() {
+            return;
+        }
+        crossbeam_channel::select! {
+            recv(self.bell) -> _ => {}
+            recv(self.hints_rx) -> h => {
+                if let Ok(h) = h {
+                    self.take_hint(h);
+                }
+            }
+            default(timeout) => {}
+        }
+    }
+
+    /// How long the loop may sleep: until a held-back file is due, a paused target's
+    /// retry, or the periodic rescan; at most a second (to notice `stop`).
+    fn next_deadline(&self) -> Duration {
+        let now = Instant::now();
+        let mut due = now + Duration::from_secs(1);
+        if let Some(p) = &self.paused {
+            due = due.min(p.retry_at);
+        } else {
+            due = due.min(self.last_full + self.config.rescan_every);
+            if !self.writers.is_empty() && !self.pending.is_empty() {
+                due = due.min(now + Duration::from_millis(100));
+            }
+            if let Some((at, _)) = self.retry_at {
+                if !self.retry.is_empty() {
+                    due = due.min(at);
+                }
+            }
+            for (first, last) in self.tgt_writing.values() {
+                due = due.min((*last + SETTLE_QUIET).min(*first + SETTLE_OPEN));
+            }
+        }
+        due.saturating_duration_since(now)
+    }
+
+    fn take_hint(&mut self, h: TargetHint) {
+        let now = Instant::now();
+        match h {
+            TargetHint::Changed { path, deep } => {
+                let d = self.tgt_pending.entry(path).or_insert(false);
+                *d |= deep;
+            }
+            TargetHint::Writing(path) => {
+                self.tgt_writing
+                    .entry(path)
+                    .and_modify(|w| w.1 = now)
+                    .or_insert((now, now));
+            }
+            TargetHint::Closed(path) => {
+                self.tgt_writing.remove(&path);
+                self.tgt_pending.entry(path).or_insert(false);
+            }
+            TargetHint::Rescan(why) => self.rescan(&why),
+        }
+    }
+
+    fn start_watcher(&mut self) {
+        self.watcher = None;
+        let root = self.session.spec().tgt.clone();
+        match TargetWatcher::start(&root, self.hints_tx.clone()) {
+            Ok(w) => {
+                self.watcher = Some(w);
+                self.set_status(|s| s.unwatched = None);
+            }
+            Err(e) => {
+                let why = format!("cannot watch {}: {e}", root.display());
+                self.set_status(|s| s.unwatched = Some(why));
+            }
+        }
+    }
+
+    /// Reads new records and target events, syncs the paths that are ready. With `force`,
+    /// paths with open writers are synced too (shutdown). Returns (records read, the
+    /// sync's report).
     pub fn pass(
         &mut self,
         force: bool,
         on_event: &dyn Fn(Event),
     ) -> Result<(usize, Option<Report>), EngineError> {
-        let records = self.session.store().journal_after(self.cursor, BATCH)?;
+        while let Ok(h) = self.hints_rx.try_recv() {
+            self.take_hint(h);
+        }
+        if let Some(p) = &self.paused {
+            if Instant::now() < p.retry_at {
+                return Ok((0, None));
+            }
+            let why = format!("retrying after: {}", p.reason);
+            self.rescan(&why);
+        }
+        if self.last_full.elapsed() >= self.config.rescan_every {
+            self.rescan("periodic rescan");
+        }
+        if self.full_due.is_some() {
+            return self.full(on_event).map(|r| (0, r));
+        }
+
+        if let Some((at, _)) = self.retry_at {
+            if Instant::now() >= at {
+                for p in std::mem::take(&mut self.retry) {
+                    self.tgt_pending.insert(p, true);
+                }
+            }
+        }
+        let before = self.cursor;
+        let records = self.reader.journal_after(self.cursor, BATCH)?;
         let read = records.len();
-        for r in &records {
+        self.note_records(&records);
+        if let Some(last) = records.last() {
+            self.cursor = last.seq;
+        }
+
+        let now = Instant::now();
+        let held = |p: &RelPath, writers: &HashMap<RelPath, (u32, Instant)>| {
+            !force
+                && writers
+                    .get(p)
+                    .is_some_and(|(_, since)| now.duration_since(*since) < SETTLE_OPEN)
+        };
+        let ready: Vec<RelPath> = self
+            .pending
+            .iter()
+            .filter(|p| !held(p, &self.writers))
+            .cloned()
+            .collect();
+        for p in &ready {
+            self.pending.remove(p);
+        }
+        // Target files whose writer closed them or went quiet.
+        let settled: Vec<RelPath> = self
+            .tgt_writing
+            .iter()
+            .filter(|(_, (first, last))| {
+                force
+                    || now.duration_since(*last) >= SETTLE_QUIET
+                    || now.duration_since(*first) >= SETTLE_OPEN
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in settled {
+            self.tgt_writing.remove(&p);
+            self.tgt_pending.entry(p).or_insert(false);
+        }
+        let tgt_ready: Vec<(RelPath, bool)> = self
+            .tgt_pending
+            .iter()
+            .filter(|(p, _)| !held(p, &self.writers) && !self.tgt_writing.contains_key(*p))
+            .map(|(p, d)| (p.clone(), *d))
+            .collect();
+        for (p, _) in &tgt_ready {
+            self.tgt_pending.remove(p);
+        }
+
+        let mut report = None;
+        if !ready.is_empty() || !tgt_ready.is_empty() {
+            let (mut hints, shallow_renames) = self.hints(&ready, &tgt_ready);
+            hints.extend(tgt_ready.iter().cloned());
+            let hints = merge_hints(hints);
+            let mut r = self.sync_or_pause(&Scope::Hints(hints), on_event)?;
+            if let Some(rep) = &r {
+                if rep.renamed < shallow_renames as u64 || !rep.failed.is_empty() {
+                    // A rename was not replayed as one (the target changed meanwhile, a
+                    // conflict): the fallback plans each child, so it must see them all.
+                    let mut all: Vec<RelPath> = ready.clone();
+                    all.extend(tgt_ready.iter().map(|(p, _)| p.clone()));
+                    r = self.sync_or_pause(&Scope::Paths(coalesce(all)), on_event)?;
+                }
+            }
+            if let Some(rep) = &r {
+                self.schedule_retry(rep);
+            }
+            report = r;
+        }
+        if self.paused.is_some() {
+            // The backlog stays in the journal; the retry reconciles everything.
+            self.cursor = before;
+        } else if read > 0 {
+            // Records of paths still held back are kept in memory; after a crash the startup
+            // scan finds them (the journal is a fast path, not the truth).
+            self.reader.set_cursor(&self.target, self.cursor)?;
+            if self.last_trim.elapsed() >= TRIM_EVERY {
+                self.reader.trim_journal()?;
+                self.last_trim = Instant::now();
+            }
+        }
+        self.publish(report.as_ref());
+        Ok((read, report))
+    }
+
+    /// A full reconcile of the pair (startup of a paused target's retry, the periodic
+    /// rescan, lost watcher events); on success the cursor moves to the journal's head as
+    /// it was before the scan.
+    fn full(&mut self, on_event: &dyn Fn(Event)) -> Result<Option<Report>, EngineError> {
+        if self.paused.is_some() {
+            // A target unmounted and mounted again is another directory: open it again.
+            if let Err(e) = self.session.reopen_target() {
+                self.pause(e.to_string());
+                self.publish(None);
+                return Ok(None);
+            }
+            self.start_watcher();
+        }
+        let head = self.reader.journal_head()?;
+        let report = self.sync_or_pause(&Scope::All, on_event)?;
+        if self.paused.is_none() {
+            self.full_due = None;
+            self.last_full = Instant::now();
+            self.pending.clear();
+            self.renames.clear();
+            self.tgt_pending.clear();
+            if head > self.cursor {
+                self.cursor = head;
+                self.reader.set_cursor(&self.target, head)?;
+            }
+            self.set_status(|s| s.last_full_rescan_unix = crate::time::now_ns() / 1_000_000_000);
+        }
+        self.publish(report.as_ref());
+        Ok(report)
+    }
+
+    /// Runs one sync; a sync that stopped on the target (full, read-only, vanished) or
+    /// could not read it pauses this target instead of failing the mount.
+    fn sync_or_pause(
+        &mut self,
+        scope: &Scope,
+        on_event: &dyn Fn(Event),
+    ) -> Result<Option<Report>, EngineError> {
+        match self.session.sync(scope, on_event) {
+            Ok(report) => {
+                let stop = report.halted.clone().or_else(|| report.stopped.clone());
+                match stop {
+                    Some(why) => self.pause(why),
+                    None => {
+                        if self.paused.take().is_some() {
+                            self.set_status(|s| s.paused = None);
+                        }
+                    }
+                }
+                Ok(Some(report))
+            }
+            Err(e @ (EngineError::Scan { .. } | EngineError::Root { .. })) => {
+                self.pause(e.to_string());
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Paths that failed are looked at again later: 1 s, then longer while they keep
+    /// failing (a file that stays unreadable is not retried in a loop).
+    fn schedule_retry(&mut self, report: &Report) {
+        if report.failed.is_empty() {
+            if self.retry.is_empty() {
+                self.retry_at = None;
+            }
+            return;
+        }
+        self.retry
+            .extend(report.failed.iter().map(|(p, _)| p.clone()));
+        let wait = match self.retry_at {
+            Some((_, w)) => (w * 2).min(BACKOFF_MAX),
+            None => Duration::from_secs(1),
+        };
+        self.retry_at = Some((Instant::now() + wait, wait));
+    }
+
+    fn pause(&mut self, reason: String) {
+        let backoff = match &self.paused {
+            Some(p) => (p.backoff * 2).min(BACKOFF_MAX),
+            None => BACKOFF_FIRST,
+        };
+        if self.paused.is_none() {
+            eprintln!(
+                "tandem: pausing {}: {reason}; retrying with backoff",
+                self.target
+            );
+        }
+        self.paused = Some(Paused {
+            reason: reason.clone(),
+            retry_at: Instant::now() + backoff,
+            backoff,
+        });
+        self.full_due.get_or_insert_with(|| reason.clone());
+        self.set_status(|s| s.paused = Some(reason));
+    }
+
+    fn set_status(&self, f: impl FnOnce(&mut TargetStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn publish(&self, report: Option<&Report>) {
+        let pending = self.pending.len() + self.tgt_pending.len() + self.tgt_writing.len();
+        let conflicts = self.session.store().conflicts(false).map_or(0, |c| c.len());
+        let cursor = self.cursor;
+        self.set_status(|s| {
+            s.cursor = cursor;
+            s.pending = pending;
+            s.conflicts = conflicts;
+            if let Some(r) = report {
+                s.failed.clone_from(&r.failed);
+            }
+        });
+    }
+
+    fn note_records(&mut self, records: &[tandem_state::Record]) {
+        for r in records {
             let c = &r.change;
             match c.op {
                 ChangeOp::OpenWrite => {
@@ -125,58 +576,19 @@ impl<'a> Replicator<'a> {
                 self.pending.insert(to.clone());
             }
         }
-        if let Some(last) = records.last() {
-            self.cursor = last.seq;
-        }
-        let now = Instant::now();
-        let ready: Vec<RelPath> = self
-            .pending
-            .iter()
-            .filter(|p| {
-                force
-                    || self
-                        .writers
-                        .get(*p)
-                        .is_none_or(|(_, since)| now.duration_since(*since) >= SETTLE_OPEN)
-            })
-            .cloned()
-            .collect();
-        let report = if ready.is_empty() {
-            None
-        } else {
-            for p in &ready {
-                self.pending.remove(p);
-            }
-            let (hints, shallow_renames) = self.hints(&ready);
-            let report = self.session.sync(&Scope::Hints(hints), on_event)?;
-            if report.renamed < shallow_renames as u64 || !report.failed.is_empty() {
-                // A rename was not replayed as one (the target changed meanwhile, a
-                // conflict): the fallback plans each child, so it must see them all.
-                Some(
-                    self.session
-                        .sync(&Scope::Paths(coalesce(ready)), on_event)?,
-                )
-            } else {
-                Some(report)
-            }
-        };
-        if read > 0 {
-            // Records of paths still held back are kept in memory; after a crash the startup
-            // scan finds them (the journal is a fast path, not the truth).
-            self.session.store().set_cursor(&self.target, self.cursor)?;
-        }
-        Ok((read, report))
     }
-}
 
-impl Replicator<'_> {
     /// The hints for a sync of `ready`, and how many renames they expect to replay. Both
     /// ends of a rename of which nothing else is pending below the old name are read
     /// shallowly: the moved content is unchanged or has records of its own, so a directory
     /// of any size is renamed without reading it. Everything else is read with its subtree.
-    fn hints(&mut self, ready: &[RelPath]) -> (Vec<(RelPath, bool)>, usize) {
-        let ready_set: std::collections::HashSet<&RelPath> = ready.iter().collect();
-        let mut shallow: std::collections::HashSet<RelPath> = std::collections::HashSet::new();
+    fn hints(
+        &mut self,
+        ready: &[RelPath],
+        tgt_ready: &[(RelPath, bool)],
+    ) -> (Vec<(RelPath, bool)>, usize) {
+        let ready_set: HashSet<&RelPath> = ready.iter().collect();
+        let mut shallow: HashSet<RelPath> = HashSet::new();
         let mut pairs = 0;
         let renames = std::mem::take(&mut self.renames);
         for (from, to) in renames {
@@ -187,6 +599,8 @@ impl Replicator<'_> {
             let something_below = ready
                 .iter()
                 .chain(self.pending.iter())
+                .chain(self.tgt_pending.keys())
+                .chain(tgt_ready.iter().map(|(p, _)| p))
                 .any(|p| p.is_below(&from) || (p.is_below(&to) && !shallow.contains(p)));
             if !something_below {
                 shallow.insert(from);
@@ -205,6 +619,26 @@ impl Replicator<'_> {
         hints.extend(shallow.into_iter().map(|p| (p, false)));
         (hints, pairs)
     }
+}
+
+/// One hint per path ("read below" if any hint says so), none below a path read deeply.
+fn merge_hints(hints: Vec<(RelPath, bool)>) -> Vec<(RelPath, bool)> {
+    let mut by_path: BTreeMap<RelPath, bool> = BTreeMap::new();
+    for (p, deep) in hints {
+        *by_path.entry(p).or_insert(false) |= deep;
+    }
+    let mut out: Vec<(RelPath, bool)> = Vec::with_capacity(by_path.len());
+    let mut deep_kept: Vec<RelPath> = Vec::new();
+    for (p, deep) in by_path {
+        if deep_kept.iter().rev().take(64).any(|d| p.is_below(d)) {
+            continue;
+        }
+        if deep {
+            deep_kept.push(p.clone());
+        }
+        out.push((p, deep));
+    }
+    out
 }
 
 /// Drops paths below another path in the set: syncing a directory covers its subtree.

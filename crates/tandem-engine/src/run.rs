@@ -4,11 +4,12 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tandem_core::{
-    reconcile, Action, BaseEntry, BaseTree, Conflict, Filter, FilterError, Kind, RelPath,
-    Resolution, Side, Tree,
+    reconcile, Action, BaseEntry, BaseTree, Change, ChangeOp, ChangeSink, Conflict, Filter,
+    FilterError, Kind, Mount, RelPath, Resolution, Side, Tree,
 };
 use tandem_fs::{Durability, FsError, Root, Trash};
 use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
@@ -95,7 +96,45 @@ pub struct Session {
     src: Root,
     tgt: Root,
     filter: Filter,
+    hooks: SourceHooks,
     _lock: Option<Lock>,
+}
+
+/// What a mounted session does after it changed a source path itself (merging a target's
+/// change back through the hidden directory fd, which the mount does not see).
+#[derive(Clone, Default)]
+pub struct SourceHooks {
+    /// Drop the kernel's cached entry, attributes and pages of the path.
+    pub mount: Option<Arc<dyn Mount>>,
+    /// Record the path in the journal, for the other targets of the mount.
+    pub journal: Option<Arc<dyn ChangeSink>>,
+}
+
+impl SourceHooks {
+    fn after_source_write(&self, a: &Action) {
+        let (path, to) = match a {
+            Action::Rename { from, to, .. } => (from, Some(to)),
+            other => (other.path(), None),
+        };
+        if let Some(m) = &self.mount {
+            let mut paths = vec![path.clone()];
+            paths.extend(to.cloned());
+            m.invalidate(&paths);
+        }
+        if let Some(j) = &self.journal {
+            j.record(Change {
+                op: if to.is_some() {
+                    ChangeOp::Rename
+                } else {
+                    ChangeOp::Merged
+                },
+                path: path.clone(),
+                to: to.cloned(),
+                pid: std::process::id(),
+                uid: 0,
+            });
+        }
+    }
 }
 
 impl Session {
@@ -140,8 +179,38 @@ impl Session {
             src,
             tgt,
             filter,
+            hooks: SourceHooks::default(),
             _lock: lock,
         })
+    }
+
+    /// Sets what happens after this session changes a source path (a mount's session).
+    pub fn set_source_hooks(&mut self, hooks: SourceHooks) {
+        self.hooks = hooks;
+    }
+
+    /// Opens the target folder again (it was unmounted and mounted again, or replaced):
+    /// later syncs reach the folder now at the target's path.
+    pub fn reopen_target(&mut self) -> Result<(), EngineError> {
+        self.tgt = Root::open(&self.spec.tgt).map_err(|source| EngineError::Root {
+            path: self.spec.tgt.clone(),
+            source,
+        })?;
+        Ok(())
+    }
+
+    pub fn spec(&self) -> &SyncSpec {
+        &self.spec
+    }
+
+    /// A second connection to this session's store, for reading the journal kept there
+    /// from another thread (a mount's replicators, one per target, share one journal).
+    pub fn journal_reader(&self) -> Result<Store, EngineError> {
+        let pair = Pair {
+            src: self.spec.src.to_string_lossy().into_owned(),
+            tgt: self.spec.tgt.to_string_lossy().into_owned(),
+        };
+        Ok(Store::open(&self.spec.state_dir, &pair)?)
     }
 
     pub fn store(&self) -> &Store {
@@ -161,11 +230,14 @@ impl Session {
     pub fn sync(&mut self, scope: &Scope, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
         let spec = &self.spec;
         let (src, tgt, filter, store) = (&self.src, &self.tgt, &self.filter, &mut self.store);
+        let hooks = &self.hooks;
         let started = now_ns();
         let mut opts = spec.options.clone();
         opts.stamp = stamp(started);
         opts.rescan = spec.rescan;
-        let run_id = if spec.dry_run {
+        // Every whole-tree sync is a run in the history; a mount's many small scoped syncs
+        // are recorded only when they did something.
+        let mut run_id = if spec.dry_run || *scope != Scope::All {
             None
         } else {
             Some(store.begin_run(started / 1_000_000_000)?)
@@ -180,6 +252,7 @@ impl Session {
                 Durability::Batched
             },
             threads: spec.threads.max(1),
+            hooks,
         };
         let mut report = Report {
             dry_run: spec.dry_run,
@@ -293,6 +366,13 @@ impl Session {
                     paths: raced.len(),
                 });
             }
+        }
+        let did_something =
+            report.copied + report.deleted + report.renamed + report.dirs_created + report.metadata
+                > 0
+                || report.exit_code() != 0;
+        if run_id.is_none() && !spec.dry_run && did_something {
+            run_id = Some(store.begin_run(started / 1_000_000_000)?);
         }
         if let Some(id) = run_id {
             let summary = format!(
@@ -497,6 +577,7 @@ struct Ctx<'a> {
     trash: Trash,
     durability: Durability,
     threads: usize,
+    hooks: &'a SourceHooks,
 }
 
 impl Ctx<'_> {
@@ -700,6 +781,9 @@ impl<'a, 'r> Applier<'a, 'r> {
     fn settle(&mut self, a: &Action, r: tandem_fs::Result<Vec<Update>>) -> Result<(), EngineError> {
         match r {
             Ok(updates) => {
+                if a.writes_to() == Some(Side::Source) {
+                    self.ctx.hooks.after_source_write(a);
+                }
                 self.count(a);
                 if a.writes_to().is_some() {
                     self.wrote_since_commit = true;

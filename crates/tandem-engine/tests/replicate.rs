@@ -3,9 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
+use std::sync::Arc;
 
 use tandem_core::{Change, ChangeOp, ChangeSink, RelPath};
-use tandem_engine::{Replicator, Scope, Session, SyncSpec};
+use tandem_engine::{Replicator, ReplicatorConfig, Scope, Session, SyncSpec};
 use tandem_state::JournalWriter;
 
 fn spec(tmp: &Path) -> SyncSpec {
@@ -19,12 +20,22 @@ fn spec(tmp: &Path) -> SyncSpec {
 }
 
 /// A pair synced once, its session and its journal: what a mount has when it starts.
-fn synced(tmp: &Path) -> (SyncSpec, Session, JournalWriter) {
+fn synced(tmp: &Path) -> (SyncSpec, Session, Arc<JournalWriter>) {
     let spec = spec(tmp);
     let mut session = Session::open(&spec).unwrap();
     session.sync(&Scope::All, &|_| {}).unwrap();
-    let journal = JournalWriter::open(&spec.state_dir).unwrap();
+    let journal = Arc::new(JournalWriter::open(&spec.state_dir).unwrap());
     (spec, session, journal)
+}
+
+/// A replicator driven by hand (`pass`), without a target watcher.
+fn replicator(session: Session, journal: &Arc<JournalWriter>) -> Replicator {
+    let reader = session.journal_reader().unwrap();
+    let config = ReplicatorConfig {
+        watch_target: false,
+        ..ReplicatorConfig::default()
+    };
+    Replicator::new(session, Arc::clone(journal), reader, config).unwrap()
 }
 
 fn rec(j: &JournalWriter, op: ChangeOp, path: &str, to: Option<&str>) {
@@ -40,8 +51,8 @@ fn rec(j: &JournalWriter, op: ChangeOp, path: &str, to: Option<&str>) {
 #[test]
 fn records_become_scoped_syncs_and_a_file_waits_for_its_last_writer() {
     let tmp = tempfile::tempdir().unwrap();
-    let (spec, mut session, journal) = synced(tmp.path());
-    let mut r = Replicator::new(&mut session, &journal).unwrap();
+    let (spec, session, journal) = synced(tmp.path());
+    let mut r = replicator(session, &journal);
 
     // A file created and written 1000 times, still open: held back.
     std::fs::write(spec.src.join("log.txt"), "x".repeat(1000)).unwrap();
@@ -92,16 +103,16 @@ fn records_become_scoped_syncs_and_a_file_waits_for_its_last_writer() {
 
     // The cursor is stored: a new replicator resumes after it.
     let cursor = r.cursor();
-    drop(r);
-    let r2 = Replicator::new(&mut session, &journal).unwrap();
+    let session = r.into_session();
+    let r2 = replicator(session, &journal);
     assert_eq!(r2.cursor(), cursor);
 }
 
 #[test]
 fn a_new_folder_renamed_before_its_first_sync_arrives_whole_under_its_new_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let (spec, mut session, journal) = synced(tmp.path());
-    let mut r = Replicator::new(&mut session, &journal).unwrap();
+    let (spec, session, journal) = synced(tmp.path());
+    let mut r = replicator(session, &journal);
     // Recorded under the old name, then moved: only the rename names the new place.
     std::fs::create_dir(spec.src.join("d")).unwrap();
     std::fs::write(spec.src.join("d/a"), "inside").unwrap();

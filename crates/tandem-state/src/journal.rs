@@ -32,7 +32,12 @@ pub struct JournalWriter {
     committed: Arc<(Mutex<i64>, Condvar)>,
     recorded: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
+    bells: Bells,
 }
+
+/// Rung after every commit: a consumer waiting on several things at once (a replicator
+/// waits for the journal and for its target's watcher) selects on its receiver.
+type Bells = Arc<Mutex<Vec<Sender<()>>>>;
 
 enum Msg {
     Record(i64, Change),
@@ -48,9 +53,11 @@ impl JournalWriter {
         let (tx, rx) = crossbeam_channel::unbounded();
         let committed = Arc::new((Mutex::new(0i64), Condvar::new()));
         let c2 = Arc::clone(&committed);
+        let bells: Bells = Arc::default();
+        let b2 = Arc::clone(&bells);
         let thread = std::thread::Builder::new()
             .name("tandem-journal".into())
-            .spawn(move || writer_loop(conn, rx, c2))
+            .spawn(move || writer_loop(conn, rx, c2, b2))
             .map_err(|source| StateError::LockIo {
                 path: path.clone(),
                 source,
@@ -60,7 +67,18 @@ impl JournalWriter {
             committed,
             recorded: AtomicU64::new(0),
             thread: Mutex::new(Some(thread)),
+            bells,
         })
+    }
+
+    /// A receiver that gets a message (coalesced: at most one waiting) after each commit.
+    pub fn subscribe(&self) -> Receiver<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.bells
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx);
+        rx
     }
 
     /// Returns once every record handed over so far is committed.
@@ -131,7 +149,12 @@ fn open_conn(path: &PathBuf) -> Result<Connection> {
     Ok(conn)
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, committed: Arc<(Mutex<i64>, Condvar)>) {
+fn writer_loop(
+    mut conn: Connection,
+    rx: Receiver<Msg>,
+    committed: Arc<(Mutex<i64>, Condvar)>,
+    bells: Bells,
+) {
     let mut batch: Vec<(i64, Change)> = Vec::new();
     let mut waiters: Vec<Sender<()>> = Vec::new();
     let mut stop = false;
@@ -165,6 +188,9 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, committed: Arc<(Mutex<i6
                     let (lock, cv) = &*committed;
                     *lock.lock().unwrap_or_else(|p| p.into_inner()) = last;
                     cv.notify_all();
+                    for b in bells.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                        let _ = b.try_send(());
+                    }
                 }
                 Err(e) => {
                     // The journal is a fast path: a lost batch is found by the next scan.
@@ -274,6 +300,27 @@ impl Store {
             params![target, seq],
         );
         self.sql(r).map(|_| ())
+    }
+
+    /// Makes `targets` the only cursors, all at `seq`: a mount starts after a full
+    /// reconcile of each of its targets, and a target no longer mounted must not hold the
+    /// journal back (its next start reconciles in full anyway).
+    pub fn reset_cursors(&mut self, targets: &[String], seq: i64) -> Result<()> {
+        let path = self.path.clone();
+        let sql = |source| StateError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute("DELETE FROM cursors", []).map_err(sql)?;
+        for t in targets {
+            tx.execute(
+                "INSERT INTO cursors(target, seq) VALUES (?1, ?2)",
+                params![t, seq],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)
     }
 
     /// Drops records every target has read (past the slowest cursor).

@@ -242,7 +242,7 @@ impl Store {
             });
         }
         let r = self.conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
         );
         self.sql(r)?;
         let tx = self.conn.transaction();

@@ -201,13 +201,38 @@ impl Drop for MountHandle {
 }
 
 impl tandem_core::Mount for MountHandle {
+    fn invalidate(&self, paths: &[RelPath]) {
+        if self.session.is_some() {
+            self.invalidator_ref().invalidate(paths);
+        }
+    }
+}
+
+impl MountHandle {
+    /// A handle the engine keeps to invalidate the kernel's cache of paths it changed
+    /// underneath the mount, from any thread, for as long as the mount lives.
+    pub fn invalidator(&self) -> Arc<dyn tandem_core::Mount> {
+        Arc::new(self.invalidator_ref())
+    }
+
+    fn invalidator_ref(&self) -> Invalidator {
+        Invalidator {
+            notifier: self.notifier.clone(),
+            core: Arc::clone(&self.core),
+        }
+    }
+}
+
+struct Invalidator {
+    notifier: Notifier,
+    core: Arc<PassthroughFs>,
+}
+
+impl tandem_core::Mount for Invalidator {
     /// Best effort: a path the kernel does not know needs nothing, and errors (the mount
     /// going away meanwhile) are ignored. Dropping cached pages may make the kernel write
     /// dirty ones back through the request threads, so this must not be called from one.
     fn invalidate(&self, paths: &[RelPath]) {
-        if self.session.is_none() {
-            return;
-        }
         for path in paths {
             // The table lock is not held while notifying: the kernel may need a request
             // thread (and the table) to finish what it is doing with that directory.

@@ -11,17 +11,17 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use rustix::fs::{Mode, OFlags};
-use tandem_engine::{Replicator, Scope, Session};
+use tandem_engine::{Replicator, ReplicatorConfig, Session, SourceHooks, SyncSpec, TargetStatus};
 use tandem_fs::Root;
 use tandem_state::JournalWriter;
 
-use crate::args::MountArgs;
+use crate::args::{MountArgs, PairArgs};
 use crate::commands::mounts::{self, MountRecord};
 use crate::commands::sync::spec_of;
 use crate::output::sanitize;
@@ -32,7 +32,23 @@ const DRAIN: Duration = Duration::from_secs(20);
 const START_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub fn run(a: MountArgs) -> Result<u8> {
-    let spec = spec_of(&a.pair, &a.opts)?;
+    if a.state_dir.is_some() && a.targets.len() > 1 {
+        bail!("--state-dir applies to a single target; with several targets each pair keeps its state in its default place");
+    }
+    let specs: Vec<SyncSpec> = a
+        .targets
+        .iter()
+        .map(|tgt| {
+            let pair = PairArgs {
+                src: a.src.clone(),
+                tgt: tgt.clone(),
+                state_dir: a.state_dir.clone(),
+            };
+            spec_of(&pair, &a.opts)
+        })
+        .collect::<Result<_>>()?;
+    check_targets(&specs)?;
+    let spec = &specs[0];
     let mountpoint = match &a.at {
         Some(p) => mounts::absolute(p)?,
         None => spec.src.clone(),
@@ -53,6 +69,7 @@ pub fn run(a: MountArgs) -> Result<u8> {
             mountpoint.display()
         );
     }
+    check_loops(&specs)?;
     if !a.foreground {
         return start_in_background(&spec.state_dir, &mountpoint);
     }
@@ -64,39 +81,86 @@ pub fn run(a: MountArgs) -> Result<u8> {
         Mode::empty(),
     )
     .with_context(|| format!("opening {}", spec.src.display()))?;
-    let engine_fd = rustix::io::dup(&src_fd).context("dup")?;
-    let mut session = Session::with_source(&spec, Root::from_fd(engine_fd, &spec.src)?)?;
 
-    // Startup reconcile: whatever changed while nothing was mounted.
-    let report = session.sync(&Scope::All, &|_| {})?;
-    if let Some(h) = &report.halted {
-        eprintln!("tandem: halted for safety: {}", sanitize(h));
-        return Ok(3);
+    let mut sessions = Vec::new();
+    for spec in &specs {
+        let engine_fd = rustix::io::dup(&src_fd).context("dup")?;
+        sessions.push(Session::with_source(
+            spec,
+            Root::from_fd(engine_fd, &spec.src)?,
+        )?);
     }
-    if let Some(s) = &report.stopped {
-        bail!("the startup sync stopped: {s}");
-    }
-    eprintln!(
-        "tandem: startup sync: {} copied, {} deleted, {} renamed, {} conflicts",
-        report.copied,
-        report.deleted,
-        report.renamed,
-        report.conflicts.len()
-    );
-
     let journal = Arc::new(JournalWriter::open(&spec.state_dir)?);
+    // The journal lives in the first pair's store; every replicator reads it there. Only
+    // the targets mounted now hold it back.
+    let mut readers = sessions
+        .iter()
+        .map(|_| sessions[0].journal_reader())
+        .collect::<Result<Vec<_>, _>>()?;
+    {
+        let head = readers[0].journal_head()?;
+        let keys: Vec<String> = sessions.iter().map(Session::target_key).collect();
+        readers[0].reset_cursors(&keys, head)?;
+    }
+    let config = ReplicatorConfig {
+        watch_target: true,
+        rescan_every: if a.rescan_every == 0 {
+            Duration::from_secs(u64::from(u32::MAX))
+        } else {
+            Duration::from_secs(a.rescan_every)
+        },
+    };
+    // Each target's watcher starts before its startup reconcile: a change made in the
+    // target meanwhile is seen by one or the other.
+    let mut replicators: Vec<Replicator> = Vec::new();
+    for (session, reader) in sessions.into_iter().zip(readers.drain(..)) {
+        replicators.push(Replicator::new(
+            session,
+            Arc::clone(&journal),
+            reader,
+            config.clone(),
+        )?);
+    }
+    // Startup reconcile of every pair: whatever changed while nothing was mounted.
+    for (r, spec) in replicators.iter_mut().zip(&specs) {
+        let report = r.startup(&|_| {})?;
+        if let Some(h) = &report.halted {
+            eprintln!("tandem: halted for safety: {}", sanitize(h));
+            return Ok(3);
+        }
+        if let Some(s) = &report.stopped {
+            bail!("the startup sync with {} stopped: {s}", spec.tgt.display());
+        }
+        eprintln!(
+            "tandem: startup sync with {}: {} copied, {} deleted, {} renamed, {} conflicts",
+            spec.tgt.display(),
+            report.copied,
+            report.deleted,
+            report.renamed,
+            report.conflicts.len()
+        );
+    }
+
     let opts = tandem_fuse::MountOptions {
         allow_other: a.allow_other,
         kernel_passthrough: !a.no_passthrough,
         threads: 4,
     };
     let sink: Arc<dyn tandem_core::ChangeSink> = journal.clone();
-    let handle = tandem_fuse::mount(src_fd, &mountpoint, sink, opts)
+    let handle = tandem_fuse::mount(src_fd, &mountpoint, sink.clone(), opts)
         .with_context(|| format!("mounting over {}", mountpoint.display()))?;
+    let several = replicators.len() > 1;
+    for r in &mut replicators {
+        r.set_source_hooks(SourceHooks {
+            mount: Some(handle.invalidator()),
+            // Other targets learn of a change merged from one target through the journal.
+            journal: several.then(|| sink.clone()),
+        });
+    }
     let record = MountRecord {
         pid: std::process::id(),
         src: spec.src.clone(),
-        tgt: spec.tgt.clone(),
+        targets: specs.iter().map(|s| s.tgt.clone()).collect(),
         state_dir: spec.state_dir.clone(),
         mountpoint: mountpoint.clone(),
     };
@@ -109,7 +173,11 @@ pub fn run(a: MountArgs) -> Result<u8> {
         } else {
             "off"
         },
-        spec.tgt.display()
+        specs
+            .iter()
+            .map(|s| s.tgt.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -117,24 +185,136 @@ pub fn run(a: MountArgs) -> Result<u8> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
-    let result = (|| -> Result<()> {
-        let mut replicator = Replicator::new(&mut session, &journal)?;
-        replicator.run(&stop, DRAIN, &|_| {})?;
+    let status_path = spec.state_dir.join(STATUS_FILE);
+    let statuses: Vec<_> = replicators.iter().map(Replicator::status).collect();
+    let n = replicators.len();
+    let (drained_tx, drained_rx) = crossbeam_channel::unbounded::<()>();
+    let (unmounted_tx, unmounted_rx) = crossbeam_channel::bounded::<()>(0);
+    let result = std::thread::scope(|sc| -> Result<()> {
+        let workers: Vec<_> = replicators
+            .into_iter()
+            .map(|mut r| {
+                let (stop, drained_tx, unmounted_rx, journal) =
+                    (&*stop, drained_tx.clone(), unmounted_rx.clone(), &journal);
+                sc.spawn(move || -> Result<()> {
+                    let ran = r.run(stop, DRAIN, &|_| {});
+                    let _ = drained_tx.send(());
+                    // Returns when the unmount is done (the sender is dropped).
+                    let _ = unmounted_rx.recv();
+                    ran?;
+                    // Whatever came in while unmounting.
+                    journal.flush();
+                    r.pass(true, &|_| {})?;
+                    Ok(())
+                })
+            })
+            .collect();
+        drop(drained_tx);
+        // Serve until a signal (or a replicator gives up).
+        while !stop.load(Ordering::Relaxed) && drained_rx.is_empty() {
+            write_status(&status_path, &statuses);
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for _ in 0..n {
+            let _ = drained_rx.recv();
+        }
         eprintln!("tandem: stopping: unmounting {}", mountpoint.display());
         if let Err(e) = handle.unmount() {
             eprintln!("tandem: unmount: {e}; detaching it");
             mounts::detach(&mountpoint)?;
         }
-        // Whatever came in while unmounting.
-        journal.flush();
-        replicator.pass(true, &|_| {})?;
-        Ok(())
-    })();
+        drop(unmounted_tx);
+        let mut first_err = None;
+        for w in workers {
+            let r = w
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("a replicator thread panicked")));
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    });
     journal.close();
+    let _ = std::fs::remove_file(&status_path);
     mounts::unregister(&mountpoint)?;
     result?;
     eprintln!("tandem: stopped cleanly");
     Ok(0)
+}
+
+/// Targets must be distinct and not inside one another (each one's watcher would see the
+/// other's writes).
+fn check_targets(specs: &[SyncSpec]) -> Result<()> {
+    for (i, a) in specs.iter().enumerate() {
+        for b in &specs[i + 1..] {
+            if a.tgt == b.tgt {
+                bail!("the target {} is given twice", a.tgt.display());
+            }
+            if a.tgt.starts_with(&b.tgt) || b.tgt.starts_with(&a.tgt) {
+                bail!(
+                    "the targets {} and {} contain one another; choose folders apart",
+                    a.tgt.display(),
+                    b.tgt.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A target that another running tandem mount uses as its source, or a source another
+/// mount replicates into, would make changes go round in a loop.
+fn check_loops(specs: &[SyncSpec]) -> Result<()> {
+    let src = &specs[0].src;
+    for other in mounts::all_alive() {
+        for s in specs {
+            if other.src == s.tgt {
+                bail!(
+                    "the target {} is the source of another running tandem mount (pid {}); syncing into it would go round in a loop",
+                    s.tgt.display(),
+                    other.pid
+                );
+            }
+        }
+        if other.targets.iter().any(|t| t == src) {
+            bail!(
+                "the source {} is a target of another running tandem mount (pid {}, source {}); syncing from it would go round in a loop",
+                src.display(),
+                other.pid,
+                other.src.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Where a running mount publishes where each target stands (read by `tandem status`).
+pub const STATUS_FILE: &str = "mount-status.json";
+
+fn write_status(path: &Path, statuses: &[Arc<Mutex<TargetStatus>>]) {
+    let targets: Vec<serde_json::Value> = statuses
+        .iter()
+        .map(|s| {
+            let s = s.lock().unwrap_or_else(|p| p.into_inner());
+            serde_json::json!({
+                "target": s.target,
+                "cursor": s.cursor,
+                "pending": s.pending,
+                "paused": s.paused,
+                "unwatched": s.unwatched,
+                "conflicts": s.conflicts,
+                "failed": s.failed.iter().map(|(p, e)| serde_json::json!({"path": p.escaped(), "error": e})).collect::<Vec<_>>(),
+                "last_full_rescan": s.last_full_rescan_unix,
+            })
+        })
+        .collect();
+    let text = serde_json::json!({ "pid": std::process::id(), "targets": targets }).to_string();
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, text).is_ok() {
+        let _ = std::fs::rename(&tmp, path);
+    }
 }
 
 /// Starts `tandem mount ... --foreground` in a new session, logging to the state

@@ -13,7 +13,9 @@ const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 pub struct MountRecord {
     pub pid: u32,
     pub src: PathBuf,
-    pub tgt: PathBuf,
+    /// One or more.
+    pub targets: Vec<PathBuf>,
+    /// The state directory of the first pair: it holds the journal and the live status.
     pub state_dir: PathBuf,
     pub mountpoint: PathBuf,
 }
@@ -47,14 +49,21 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
 pub fn register(r: &MountRecord) -> Result<()> {
     let dir = registry_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let text = format!(
+    // pid, source, first target, state, mount point, then the other targets.
+    let mut text = format!(
         "{}\n{}\n{}\n{}\n{}\n",
         r.pid,
         r.src.display(),
-        r.tgt.display(),
+        r.targets
+            .first()
+            .map(|t| t.display().to_string())
+            .unwrap_or_default(),
         r.state_dir.display(),
         r.mountpoint.display()
     );
+    for t in r.targets.iter().skip(1) {
+        text.push_str(&format!("{}\n", t.display()));
+    }
     let path = entry_path(&r.mountpoint);
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text)?;
@@ -70,7 +79,23 @@ pub fn unregister(mountpoint: &Path) -> Result<()> {
 }
 
 pub fn lookup(mountpoint: &Path) -> Result<Option<MountRecord>> {
-    let text = match std::fs::read_to_string(entry_path(mountpoint)) {
+    read_record(&entry_path(mountpoint))
+}
+
+/// Every registered mount whose process is alive.
+pub fn all_alive() -> Vec<MountRecord> {
+    let Ok(dir) = std::fs::read_dir(registry_dir()) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_none())
+        .filter_map(|e| read_record(&e.path()).ok().flatten())
+        .filter(|r| alive(r.pid))
+        .collect()
+}
+
+fn read_record(path: &Path) -> Result<Option<MountRecord>> {
+    let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -82,7 +107,10 @@ pub fn lookup(mountpoint: &Path) -> Result<Option<MountRecord>> {
     Ok(Some(MountRecord {
         pid: l[0].parse().unwrap_or(0),
         src: l[1].into(),
-        tgt: l[2].into(),
+        targets: std::iter::once(l[2])
+            .chain(l[5..].iter().copied())
+            .map(PathBuf::from)
+            .collect(),
         state_dir: l[3].into(),
         mountpoint: l[4].into(),
     }))

@@ -1,0 +1,375 @@
+//! Continuous two-way while mounted: changes made directly in the target come back into
+//! the source through the hidden fd and are visible through the mount at once (the kernel's
+//! cache is invalidated), without echoing back; conflicts while mounted follow the policy.
+
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::fixtures::*;
+use crate::mount::{fuse_available, wait_for, Mounted};
+
+const T: Duration = Duration::from_secs(15);
+
+fn content(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p).ok()
+}
+
+fn journal_rows(state: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(state.join("state.db")).unwrap();
+    conn.query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn target_changes_appear_through_the_mount_even_when_cached() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    p.write(S::Src, "a.txt", "one");
+    p.write(S::Src, "old.txt", "old");
+    p.write(S::Src, "d/x", "x");
+    let m = Mounted::start(&p);
+    let src = |rel: &str| p.path(S::Src, rel);
+    let tgt = |rel: &str| p.path(S::Tgt, rel);
+    wait_for("the startup sync", T, || content(&tgt("d/x")).is_some());
+
+    // Read through the mount: its pages, attributes and entry are now in the kernel's
+    // cache (entries and attributes are cached for a day).
+    assert_eq!(content(&src("a.txt")).as_deref(), Some("one"));
+    std::fs::write(tgt("a.txt"), "two, and longer").unwrap();
+    wait_for("an edit in the target, read through the mount", T, || {
+        content(&src("a.txt")).as_deref() == Some("two, and longer")
+    });
+
+    std::fs::write(tgt("new.txt"), "new").unwrap();
+    wait_for("a file created in the target", T, || {
+        content(&src("new.txt")).as_deref() == Some("new")
+    });
+
+    assert!(src("old.txt").exists());
+    std::fs::remove_file(tgt("old.txt")).unwrap();
+    wait_for("a file deleted in the target", T, || {
+        !src("old.txt").exists()
+    });
+
+    std::fs::rename(tgt("a.txt"), tgt("b.txt")).unwrap();
+    wait_for("a file renamed in the target", T, || {
+        !src("a.txt").exists() && content(&src("b.txt")).as_deref() == Some("two, and longer")
+    });
+
+    assert_eq!(content(&src("d/x")).as_deref(), Some("x"));
+    std::fs::rename(tgt("d"), tgt("e")).unwrap();
+    wait_for("a folder renamed in the target", T, || {
+        !src("d").exists() && content(&src("e/x")).as_deref() == Some("x")
+    });
+
+    std::fs::set_permissions(tgt("e/x"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    wait_for("a chmod in the target", T, || {
+        std::fs::metadata(src("e/x")).is_ok_and(|m| m.mode() & 0o777 == 0o600)
+    });
+
+    std::os::unix::fs::symlink("e/x", tgt("link")).unwrap();
+    wait_for("a symlink created in the target", T, || {
+        std::fs::read_link(src("link")).is_ok_and(|l| l == Path::new("e/x"))
+    });
+
+    // A folder with content made at once: files created before its watch existed too.
+    std::fs::create_dir_all(tgt("f/g")).unwrap();
+    for i in 0..20 {
+        std::fs::write(tgt(&format!("f/g/{i}")), format!("{i}")).unwrap();
+    }
+    wait_for("a new folder tree in the target", T, || {
+        (0..20).all(|i| content(&src(&format!("f/g/{i}"))) == Some(format!("{i}")))
+    });
+
+    // A program writing the target file in place, holding it open: copied once it closes.
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(tgt("new.txt"))
+            .unwrap();
+        f.write_all(b" and more").unwrap();
+    }
+    wait_for("an append in the target", T, || {
+        content(&src("new.txt")).as_deref() == Some("new and more")
+    });
+
+    let st = m.stop();
+    assert!(st.success(), "{st}");
+    p.assert_same();
+}
+
+#[test]
+fn a_merged_target_change_is_not_echoed_back() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    p.write(S::Src, "a.txt", "one");
+    let m = Mounted::start(&p);
+    let tgt = p.path(S::Tgt, "a.txt");
+    wait_for("the startup sync", T, || content(&tgt).is_some());
+    let rows_before = journal_rows(&p.state);
+
+    std::fs::write(&tgt, "from the target").unwrap();
+    let seen = std::fs::symlink_metadata(&tgt).unwrap();
+    wait_for("the merge into the source", T, || {
+        content(&p.path(S::Src, "a.txt")).as_deref() == Some("from the target")
+    });
+    // Give an echo every chance to happen.
+    std::thread::sleep(Duration::from_millis(1500));
+    let now = std::fs::symlink_metadata(&tgt).unwrap();
+    assert_eq!(
+        (now.ino(), now.mtime_nsec(), now.ctime(), now.ctime_nsec()),
+        (
+            seen.ino(),
+            seen.mtime_nsec(),
+            seen.ctime(),
+            seen.ctime_nsec()
+        ),
+        "the target file was written again after its own change was merged:\n{}",
+        m.log()
+    );
+    assert_eq!(
+        journal_rows(&p.state),
+        rows_before,
+        "the merge went through the mount (journaled) instead of the hidden fd"
+    );
+    assert!(
+        p.trash_contents(S::Tgt).is_empty(),
+        "nothing trashed in the target"
+    );
+    let st = m.stop();
+    assert!(st.success());
+    p.assert_same();
+}
+
+/// Both sides change one file while the source's writer holds it open (the replicator waits
+/// for it), so that both changes meet in one pass.
+fn concurrent_edit(policy: &str) -> (Pair, String) {
+    let p = Pair::new();
+    p.write(S::Src, "doc.txt", "base");
+    let log;
+    {
+        let m = Mounted::start_with(&p, &[], &["--conflict", policy]);
+        wait_for("the startup sync", T, || {
+            content(&p.path(S::Tgt, "doc.txt")).is_some()
+        });
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(p.path(S::Src, "doc.txt"))
+            .unwrap();
+        f.write_all(b"source version").unwrap();
+        f.flush().unwrap();
+        std::fs::write(p.path(S::Tgt, "doc.txt"), "target version").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(f);
+        // Let both changes meet and settle.
+        std::thread::sleep(Duration::from_millis(2500));
+        log = m.log();
+        let st = m.stop();
+        assert!(st.success(), "{st}\n{log}");
+    }
+    (p, log)
+}
+
+#[test]
+fn concurrent_edits_while_mounted_keep_both_versions() {
+    if !fuse_available() {
+        return;
+    }
+    let (p, log) = concurrent_edit("keep-both");
+    p.assert_same();
+    let mut versions: Vec<String> = p
+        .names_with(S::Src, "doc")
+        .iter()
+        .map(|n| p.read(S::Src, n))
+        .collect();
+    versions.sort();
+    assert_eq!(
+        versions,
+        vec!["source version".to_string(), "target version".to_string()],
+        "{log}"
+    );
+    let out = p.cmd("conflicts", &[]);
+    assert!(out.stdout.contains("doc.txt"), "{}", out.all());
+}
+
+#[test]
+fn concurrent_edits_while_mounted_with_flag_leave_both_and_list_it() {
+    if !fuse_available() {
+        return;
+    }
+    let (p, log) = concurrent_edit("flag");
+    assert_eq!(p.read(S::Src, "doc.txt"), "source version", "{log}");
+    assert_eq!(p.read(S::Tgt, "doc.txt"), "target version", "{log}");
+    let out = p.cmd("conflicts", &[]);
+    assert!(out.stdout.contains("doc.txt"), "{}", out.all());
+}
+
+/// The live status a running mount publishes (in the first pair's state directory).
+fn mount_status(p: &Pair) -> serde_json::Value {
+    let base = p.tmp.path().join("xdg/tandem");
+    for e in std::fs::read_dir(&base).unwrap() {
+        let f = e.unwrap().path().join("mount-status.json");
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+    serde_json::Value::Null
+}
+
+fn target_status<'a>(status: &'a serde_json::Value, tgt: &Path) -> &'a serde_json::Value {
+    status["targets"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|t| t["target"].as_str() == Some(tgt.to_str().unwrap()))
+        })
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+#[test]
+fn two_targets_a_full_one_pauses_the_other_keeps_up_and_it_catches_up_later() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let small = p.tmp.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let Some(fs) = Tmpfs::mount_or_skip(&small, "1m", "the two-target disk-full test") else {
+        return;
+    };
+    p.write(S::Src, "seed.txt", "seed");
+    let m = Mounted::start_with(&p, &[&small], &[]);
+    wait_for("the startup sync of both targets", T, || {
+        content(&small.join("seed.txt")).is_some() && content(&p.path(S::Tgt, "seed.txt")).is_some()
+    });
+
+    // 1.5 MiB does not fit in the small target.
+    let big: Vec<u8> = (0..1536 * 1024u32).map(|i| (i % 251) as u8).collect();
+    write_file(&p.path(S::Src, "big.bin"), &big);
+    p.write(S::Src, "after.txt", "after");
+    wait_for("the roomy target keeps up", T, || {
+        std::fs::read(p.path(S::Tgt, "big.bin")).is_ok_and(|c| c == big)
+            && content(&p.path(S::Tgt, "after.txt")).as_deref() == Some("after")
+    });
+    wait_for("the full target is reported paused", T, || {
+        target_status(&mount_status(&p), &small)["paused"].is_string()
+    });
+    let st = mount_status(&p);
+    assert!(
+        target_status(&st, &p.tgt)["paused"].is_null(),
+        "the roomy target is not paused: {st}"
+    );
+    // A change made in the roomy target reaches the source and, through the journal, the
+    // other target once it has room.
+    std::fs::write(p.path(S::Tgt, "from-target.txt"), "t1").unwrap();
+    wait_for("the roomy target's change in the source", T, || {
+        content(&p.path(S::Src, "from-target.txt")).as_deref() == Some("t1")
+    });
+
+    fs.resize("8m");
+    wait_for(
+        "the full target catches up once it has room",
+        Duration::from_secs(60),
+        || {
+            std::fs::read(small.join("big.bin")).is_ok_and(|c| c == big)
+                && content(&small.join("after.txt")).as_deref() == Some("after")
+                && content(&small.join("from-target.txt")).as_deref() == Some("t1")
+        },
+    );
+    wait_for("the status shows it resumed", T, || {
+        target_status(&mount_status(&p), &small)["paused"].is_null()
+    });
+    let st = m.stop();
+    assert!(st.success(), "{st}");
+    p.assert_same();
+    assert_eq!(
+        tree_of(&small),
+        p.tree(S::Src),
+        "the small target equals the source"
+    );
+    drop(fs);
+}
+
+#[test]
+fn a_target_that_vanishes_pauses_and_gets_its_backlog_when_it_returns() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    // The second target is a bind mount of a folder: unmounting it leaves an empty mount
+    // point, as an unplugged disk does.
+    let disk = p.tmp.path().join("disk");
+    let at = p.tmp.path().join("usb");
+    std::fs::create_dir(&disk).unwrap();
+    std::fs::create_dir(&at).unwrap();
+    let bind = |on: bool| {
+        let st = if on {
+            std::process::Command::new("mount")
+                .arg("--bind")
+                .arg(&disk)
+                .arg(&at)
+                .status()
+        } else {
+            std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&at)
+                .status()
+        };
+        st.is_ok_and(|s| s.success())
+    };
+    if !bind(true) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true, but a bind mount cannot be made"
+        );
+        eprintln!("SKIPPED: cannot make a bind mount");
+        return;
+    }
+    p.write(S::Src, "a.txt", "a");
+    for i in 0..20 {
+        p.write(S::Src, &format!("keep/{i}"), "kept");
+    }
+    let m = Mounted::start_with(&p, &[&at], &[]);
+    wait_for("the startup sync", T, || {
+        content(&at.join("a.txt")).is_some()
+    });
+
+    assert!(bind(false), "unmount the second target");
+    p.write(S::Src, "while-away.txt", "backlog");
+    std::fs::remove_file(p.path(S::Src, "a.txt")).unwrap();
+    wait_for("the first target keeps up", T, || {
+        content(&p.path(S::Tgt, "while-away.txt")).is_some() && !p.exists(S::Tgt, "a.txt")
+    });
+    wait_for("the vanished target is reported paused", T, || {
+        target_status(&mount_status(&p), &at)["paused"].is_string()
+    });
+    assert!(
+        std::fs::read_dir(&at).unwrap().next().is_none(),
+        "nothing was written into the empty mount point"
+    );
+    assert!(
+        content(&disk.join("a.txt")).is_some() && disk.join("keep/3").exists(),
+        "nothing was deleted from the unplugged disk"
+    );
+
+    assert!(bind(true), "mount the second target again");
+    wait_for(
+        "the returned target gets its backlog",
+        Duration::from_secs(60),
+        || {
+            content(&at.join("while-away.txt")).as_deref() == Some("backlog")
+                && !at.join("a.txt").exists()
+        },
+    );
+    let st = m.stop();
+    assert!(st.success(), "{st}\n");
+    assert_eq!(tree_of(&at), p.tree(S::Src));
+    bind(false);
+}
