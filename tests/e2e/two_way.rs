@@ -211,6 +211,20 @@ fn concurrent_edits_while_mounted_with_flag_leave_both_and_list_it() {
     assert!(out.stdout.contains("doc.txt"), "{}", out.all());
 }
 
+/// `tandem ARGS` with the mount's state home (where pairs without --state-dir keep state).
+fn tandem_with_state_home(p: &Pair, args: &[&str]) -> Out {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .env("XDG_STATE_HOME", p.tmp.path().join("xdg"))
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// The live status a running mount publishes (in the first pair's state directory).
 fn mount_status(p: &Pair) -> serde_json::Value {
     let base = p.tmp.path().join("xdg/tandem");
@@ -265,6 +279,23 @@ fn two_targets_a_full_one_pauses_the_other_keeps_up_and_it_catches_up_later() {
     assert!(
         target_status(&st, &p.tgt)["paused"].is_null(),
         "the roomy target is not paused: {st}"
+    );
+    // `tandem status SRC` lists every target of the mount, the paused one as such.
+    let out = tandem_with_state_home(&p, &["status", p.src.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "a paused target is an issue: {}", out.all());
+    assert!(
+        out.stdout.contains(small.to_str().unwrap())
+            && out.stdout.contains(p.tgt.to_str().unwrap())
+            && out.stdout.matches("paused:").count() == 1,
+        "{}",
+        out.all()
+    );
+    let out = tandem_with_state_home(&p, &["conflicts", p.src.to_str().unwrap()]);
+    assert_eq!(
+        out.stdout.matches("no conflicts").count(),
+        2,
+        "{}",
+        out.all()
     );
     // A change made in the roomy target reaches the source and, through the journal, the
     // other target once it has room.

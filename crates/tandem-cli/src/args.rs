@@ -51,6 +51,19 @@ pub struct PairArgs {
     pub state_dir: Option<PathBuf>,
 }
 
+/// A source and, optionally, one target: without it, every target of the mount serving
+/// the source.
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// The source folder
+    pub src: PathBuf,
+    /// The target folder (default: every target of the running mount of SRC)
+    pub tgt: Option<PathBuf>,
+    /// Where the pair's state lives (default: $XDG_STATE_HOME/tandem/<task-id>)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
 pub enum DirectionArg {
     Both,
@@ -176,7 +189,7 @@ pub struct UnmountArgs {
 #[derive(Args, Debug)]
 pub struct ConflictsArgs {
     #[command(flatten)]
-    pub pair: PairArgs,
+    pub pair: SourceArgs,
     /// Include resolved conflicts
     #[arg(long)]
     pub all: bool,
@@ -207,7 +220,7 @@ pub struct ResolveArgs {
 #[derive(Args, Debug)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub pair: PairArgs,
+    pub pair: SourceArgs,
     #[arg(long)]
     pub json: bool,
 }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use tandem_state::Pair;
 
-use crate::args::PairArgs;
+use crate::args::{PairArgs, SourceArgs};
+use crate::commands::mounts::{self, MountRecord};
 
 pub struct Task {
     pub src: PathBuf,
@@ -95,4 +96,37 @@ fn canonical_prefix(p: &Path) -> PathBuf {
             _ => return p.to_path_buf(),
         }
     }
+}
+
+/// The pairs a `status` or `conflicts` command is about: the one named, or every target of
+/// the running mount of the source; with the mount's record when one serves the source.
+pub fn pairs_of(a: &SourceArgs) -> Result<(Vec<Task>, Option<MountRecord>)> {
+    let src = canonical_dir(&a.src, "source")?;
+    let mount = mounts::lookup(&src)?.filter(|m| mounts::alive(m.pid));
+    let targets: Vec<(PathBuf, Option<PathBuf>)> = match (&a.tgt, &mount) {
+        (Some(t), _) => vec![(t.clone(), a.state_dir.clone())],
+        (None, Some(m)) => m
+            .targets
+            .iter()
+            .map(|t| {
+                let dir = (m.targets.len() == 1).then(|| m.state_dir.clone());
+                (t.clone(), dir)
+            })
+            .collect(),
+        (None, None) => bail!(
+            "{} is not mounted by tandem; name the target too (SRC TGT)",
+            a.src.display()
+        ),
+    };
+    let tasks = targets
+        .into_iter()
+        .map(|(tgt, state_dir)| {
+            Task::from_args(&PairArgs {
+                src: a.src.clone(),
+                tgt,
+                state_dir,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok((tasks, mount))
 }

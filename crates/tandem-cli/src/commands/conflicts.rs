@@ -7,7 +7,19 @@ use crate::output::sanitize;
 use crate::task::Task;
 
 pub fn run(a: ConflictsArgs) -> Result<u8> {
-    let task = Task::from_args(&a.pair)?;
+    let (tasks, _) = crate::task::pairs_of(&a.pair)?;
+    let several = tasks.len() > 1;
+    let mut code = crate::EXIT_OK;
+    for task in &tasks {
+        if several && !a.json {
+            println!("target {}:", sanitize(&task.tgt.to_string_lossy()));
+        }
+        code = code.max(list(&a, task)?);
+    }
+    Ok(code)
+}
+
+fn list(a: &ConflictsArgs, task: &Task) -> Result<u8> {
     let rows = match Store::open_existing(&task.state_dir, &task.pair)? {
         Some(store) => store.conflicts(a.all)?,
         None => Vec::new(),
@@ -24,7 +36,10 @@ pub fn run(a: ConflictsArgs) -> Result<u8> {
                 })
             })
             .collect();
-        println!("{}", json!({ "conflicts": list }));
+        println!(
+            "{}",
+            json!({ "target": task.tgt.to_string_lossy(), "conflicts": list })
+        );
     } else if rows.is_empty() {
         println!("no conflicts");
     } else {

@@ -1,43 +1,118 @@
+//! `tandem status SRC [TGT]`: the last sync, open conflicts and, while a mount serves the
+//! source, where each target stands (backlog, paused, unwatched, failures) as the mount
+//! publishes it.
+
 use anyhow::Result;
-use serde_json::json;
-use tandem_state::Store;
+use serde_json::{json, Value};
+use tandem_state::{Pair, Store};
 
 use crate::args::StatusArgs;
+use crate::commands::mount::STATUS_FILE;
+use crate::commands::mounts::MountRecord;
 use crate::output::sanitize;
 use crate::task::Task;
 
 pub fn run(a: StatusArgs) -> Result<u8> {
-    let task = Task::from_args(&a.pair)?;
+    let (tasks, mount) = crate::task::pairs_of(&a.pair)?;
+    let live = mount.as_ref().map(Live::read);
+    let mut code = crate::EXIT_OK;
+    let mut objects = Vec::new();
+    for (i, task) in tasks.iter().enumerate() {
+        if i > 0 && !a.json {
+            println!();
+        }
+        let (c, obj) = show(task, mount.as_ref(), live.as_ref(), a.json)?;
+        code = code.max(c);
+        objects.push(obj);
+    }
+    if a.json {
+        if objects.len() == 1 {
+            println!("{}", objects[0]);
+        } else {
+            println!("{}", json!({ "targets": objects }));
+        }
+    }
+    Ok(code)
+}
+
+/// What the running mount says about its targets, and its journal's head.
+struct Live {
+    status: Value,
+    head: i64,
+}
+
+impl Live {
+    fn read(m: &MountRecord) -> Live {
+        let status = std::fs::read_to_string(m.state_dir.join(STATUS_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        let pair = Pair {
+            src: m.src.to_string_lossy().into_owned(),
+            tgt: m
+                .targets
+                .first()
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        let head = Store::open_existing(&m.state_dir, &pair)
+            .ok()
+            .flatten()
+            .and_then(|s| s.journal_head().ok())
+            .unwrap_or(0);
+        Live { status, head }
+    }
+
+    fn target(&self, tgt: &str) -> Option<&Value> {
+        self.status["targets"]
+            .as_array()?
+            .iter()
+            .find(|t| t["target"].as_str() == Some(tgt))
+    }
+}
+
+fn show(
+    task: &Task,
+    mount: Option<&MountRecord>,
+    live: Option<&Live>,
+    as_json: bool,
+) -> Result<(u8, Value)> {
     let store = Store::open_existing(&task.state_dir, &task.pair)?;
     let (last, entries, open) = match &store {
         Some(s) => (s.last_run()?, s.baseline_len()?, s.conflicts(false)?.len()),
         None => (None, 0, 0),
     };
-    // Live: is a tandem mount serving this source, and how far behind is the target?
-    let mount = crate::commands::mounts::lookup(&task.src)?
-        .filter(|m| crate::commands::mounts::alive(m.pid));
-    let backlog = match &store {
-        Some(s) => s.journal_head()? - s.cursor(&task.tgt.to_string_lossy())?,
+    let tgt_key = task.tgt.to_string_lossy().into_owned();
+    let mount = mount.filter(|m| m.targets.contains(&task.tgt));
+    let here = live.and_then(|l| l.target(&tgt_key).map(|t| (l, t)));
+    let backlog = match here {
+        Some((l, t)) => l.head - t["cursor"].as_i64().unwrap_or(0),
         None => 0,
     };
-    if a.json {
-        println!(
-            "{}",
-            json!({
-                "source": task.src.to_string_lossy(), "target": task.tgt.to_string_lossy(),
-                "state_dir": task.state_dir.to_string_lossy(), "synced_entries": entries,
-                "open_conflicts": open,
-                "mounted": mount.as_ref().map(|m| json!({"pid": m.pid, "mountpoint": m.mountpoint.to_string_lossy()})),
-                "journal_backlog": backlog,
-                "last_run": last.as_ref().map(|r| json!({
-                    "started_at": r.started_at, "finished_at": r.finished_at,
-                    "exit_code": r.exit_code, "summary": r.summary,
-                })),
-            })
-        );
-    } else {
+    let paused = here.and_then(|(_, t)| t["paused"].as_str().map(String::from));
+    let unwatched = here.and_then(|(_, t)| t["unwatched"].as_str().map(String::from));
+    let pending = here.map_or(0, |(_, t)| t["pending"].as_u64().unwrap_or(0));
+    let failed: Vec<Value> = here
+        .and_then(|(_, t)| t["failed"].as_array().cloned())
+        .unwrap_or_default();
+    let obj = json!({
+        "source": task.src.to_string_lossy(), "target": tgt_key,
+        "state_dir": task.state_dir.to_string_lossy(), "synced_entries": entries,
+        "open_conflicts": open,
+        "mounted": mount.map(|m| json!({
+            "pid": m.pid, "mountpoint": m.mountpoint.to_string_lossy(),
+            "paused": paused, "unwatched": unwatched, "pending_paths": pending,
+            "failed": failed,
+        })),
+        "journal_backlog": backlog,
+        "last_run": last.as_ref().map(|r| json!({
+            "started_at": r.started_at, "finished_at": r.finished_at,
+            "exit_code": r.exit_code, "summary": r.summary,
+        })),
+    });
+    if !as_json {
         println!("source:    {}", sanitize(&task.src.to_string_lossy()));
-        println!("target:    {}", sanitize(&task.tgt.to_string_lossy()));
+        println!("target:    {}", sanitize(&tgt_key));
         println!("state:     {}", sanitize(&task.state_dir.to_string_lossy()));
         match &last {
             None => println!("last sync: never"),
@@ -50,12 +125,30 @@ pub fn run(a: StatusArgs) -> Result<u8> {
                 println!("           {}", sanitize(&r.summary));
             }
         }
-        match &mount {
-            Some(m) => println!(
-                "mounted:   yes, pid {} at {}; {backlog} journal records not yet replicated",
-                m.pid,
-                sanitize(&m.mountpoint.to_string_lossy())
-            ),
+        match mount {
+            Some(m) => {
+                println!(
+                    "mounted:   yes, pid {} at {}; {backlog} journal records and {pending} paths not yet replicated",
+                    m.pid,
+                    sanitize(&m.mountpoint.to_string_lossy())
+                );
+                if let Some(p) = &paused {
+                    println!("paused:    {} (retrying with backoff)", sanitize(p));
+                }
+                if let Some(u) = &unwatched {
+                    println!(
+                        "watching:  no: {} (target changes wait for the periodic rescan)",
+                        sanitize(u)
+                    );
+                }
+                for f in &failed {
+                    println!(
+                        "failed:    {}: {}",
+                        sanitize(f["path"].as_str().unwrap_or("?")),
+                        sanitize(f["error"].as_str().unwrap_or("?"))
+                    );
+                }
+            }
             None => println!("mounted:   no"),
         }
         println!("synced:    {entries} entries");
@@ -68,9 +161,10 @@ pub fn run(a: StatusArgs) -> Result<u8> {
             }
         );
     }
-    Ok(if open > 0 {
+    let code = if open > 0 || paused.is_some() || !failed.is_empty() {
         crate::EXIT_ISSUES
     } else {
         crate::EXIT_OK
-    })
+    };
+    Ok((code, obj))
 }
