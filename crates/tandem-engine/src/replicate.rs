@@ -38,6 +38,9 @@ const BATCH: usize = 20_000;
 /// Backoff of a paused target: first retry, and the longest wait between retries.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// First retry of a path whose sync failed (most failures are races with a busy program,
+/// already over).
+const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// Journal records every target has read are dropped at most this often.
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
@@ -110,9 +113,9 @@ pub struct Replicator {
     last_full: Instant,
     last_trim: Instant,
     paused: Option<Paused>,
-    /// Paths whose last sync failed, looked at again after a while (backing off).
-    retry: BTreeSet<RelPath>,
-    retry_at: Option<(Instant, Duration)>,
+    /// Paths whose last sync failed: when to look at them again, and how many times in a
+    /// row they failed (each failure doubles the wait).
+    retry: BTreeMap<RelPath, (Instant, u32)>,
     status: Arc<Mutex<TargetStatus>>,
 }
 
@@ -155,8 +158,7 @@ impl Replicator {
             last_full: Instant::now(),
             last_trim: Instant::now(),
             paused: None,
-            retry: BTreeSet::new(),
-            retry_at: None,
+            retry: BTreeMap::new(),
             status,
         };
         if r.config.watch_target {
@@ -258,12 +260,14 @@ impl Replicator {
             due = due.min(p.retry_at);
         } else {
             due = due.min(self.last_full + self.config.rescan_every);
-            if !self.writers.is_empty() && !self.pending.is_empty() {
+            let something_held = !self.pending.is_empty() || !self.tgt_pending.is_empty();
+            if !self.writers.is_empty() && something_held {
                 due = due.min(now + Duration::from_millis(100));
             }
-            if let Some((at, _)) = self.retry_at {
-                if !self.retry.is_empty() {
-                    due = due.min(at);
+            // Due retries are already pending (and wait for writers like the rest).
+            for (at, _) in self.retry.values() {
+                if *at > now {
+                    due = due.min(*at);
                 }
             }
             for (first, last) in self.tgt_writing.values() {
@@ -334,11 +338,10 @@ impl Replicator {
             return self.full(on_event).map(|r| (0, r));
         }
 
-        if let Some((at, _)) = self.retry_at {
-            if Instant::now() >= at {
-                for p in std::mem::take(&mut self.retry) {
-                    self.tgt_pending.insert(p, true);
-                }
+        let now = Instant::now();
+        for (p, (due, _)) in &self.retry {
+            if *due <= now {
+                self.tgt_pending.insert(p.clone(), true);
             }
         }
         let before = self.cursor;
@@ -406,7 +409,11 @@ impl Replicator {
                 }
             }
             if let Some(rep) = &r {
-                self.schedule_retry(rep);
+                let looked_at: Vec<&RelPath> = ready
+                    .iter()
+                    .chain(tgt_ready.iter().map(|(p, _)| p))
+                    .collect();
+                self.schedule_retry(rep, &looked_at);
             }
             report = r;
         }
@@ -485,22 +492,26 @@ impl Replicator {
         }
     }
 
-    /// Paths that failed are looked at again later: 1 s, then longer while they keep
-    /// failing (a file that stays unreadable is not retried in a loop).
-    fn schedule_retry(&mut self, report: &Report) {
-        if report.failed.is_empty() {
-            if self.retry.is_empty() {
-                self.retry_at = None;
+    /// Paths that failed are looked at again soon, then less often while they keep
+    /// failing (a file that stays unreadable is not retried in a loop); a path synced
+    /// without failing is off the list.
+    fn schedule_retry(&mut self, report: &Report, looked_at: &[&RelPath]) {
+        let failed: HashMap<&RelPath, &String> =
+            report.failed.iter().map(|(p, e)| (p, e)).collect();
+        for p in looked_at {
+            if !failed.contains_key(p) {
+                self.retry.remove(*p);
             }
-            return;
         }
-        self.retry
-            .extend(report.failed.iter().map(|(p, _)| p.clone()));
-        let wait = match self.retry_at {
-            Some((_, w)) => (w * 2).min(BACKOFF_MAX),
-            None => Duration::from_secs(1),
-        };
-        self.retry_at = Some((Instant::now() + wait, wait));
+        let now = Instant::now();
+        for (p, why) in failed {
+            let tries = self.retry.get(p).map_or(0, |(_, n)| n + 1);
+            let wait = (RETRY_FIRST * 2u32.saturating_pow(tries.min(16))).min(BACKOFF_MAX);
+            if tries >= 3 {
+                eprintln!("tandem: {}: {why} (retrying in {wait:?})", p.escaped());
+            }
+            self.retry.insert(p.clone(), (now + wait, tries));
+        }
     }
 
     fn pause(&mut self, reason: String) {

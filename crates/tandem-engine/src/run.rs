@@ -97,6 +97,8 @@ pub struct Session {
     tgt: Root,
     filter: Filter,
     hooks: SourceHooks,
+    /// The last conflict-copy stamp handed out, and how often it was reused.
+    last_stamp: (String, u32),
     _lock: Option<Lock>,
 }
 
@@ -180,6 +182,7 @@ impl Session {
             tgt,
             filter,
             hooks: SourceHooks::default(),
+            last_stamp: (String::new(), 0),
             _lock: lock,
         })
     }
@@ -226,11 +229,26 @@ impl Session {
         &self.src
     }
 
+    /// A stamp for conflict copies planned now: the time to the second, with `-2`, `-3`...
+    /// when a plan in the same second already used it (a mount syncs many times a second,
+    /// and two conflicts on one path must not ask for the same copy name).
+    fn next_stamp(last: &mut (String, u32)) -> String {
+        let base = stamp(now_ns());
+        if last.0 == base {
+            last.1 += 1;
+            format!("{base}-{}", last.1)
+        } else {
+            *last = (base.clone(), 1);
+            base
+        }
+    }
+
     /// Syncs what `scope` names: scan, reconcile, apply, commit, in rounds.
     pub fn sync(&mut self, scope: &Scope, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
         let spec = &self.spec;
         let (src, tgt, filter, store) = (&self.src, &self.tgt, &self.filter, &mut self.store);
         let hooks = &self.hooks;
+        let last_stamp = &mut self.last_stamp;
         let started = now_ns();
         let mut opts = spec.options.clone();
         opts.stamp = stamp(started);
@@ -258,7 +276,11 @@ impl Session {
             dry_run: spec.dry_run,
             ..Report::default()
         };
+        // Later rounds look at what the earlier ones named too: a step that raced may be
+        // on a path outside the scope (a conflict copy set aside but not yet copied).
+        let mut widened = scope.clone();
         for round in 1..=MAX_ROUNDS {
+            let scope = &widened;
             let mut clock = PhaseClock::new();
             // The baseline loads while both sides are scanned.
             let (base, scanned) = std::thread::scope(|sc| {
@@ -309,6 +331,7 @@ impl Session {
                 Scope::Paths(_) | Scope::Hints(_) => store.baseline_len()?,
             };
             clock.lap("hash");
+            opts.stamp = Session::next_stamp(last_stamp);
             let plan = reconcile(base, s_tree, t_tree, &opts);
             clock.lap("reconcile");
             let deletes = plan
@@ -365,6 +388,11 @@ impl Session {
                     round: round + 1,
                     paths: raced.len(),
                 });
+                if let Scope::Hints(h) = &mut widened {
+                    h.extend(raced.iter().map(|(p, _)| (p.clone(), true)));
+                } else if let Scope::Paths(ps) = &mut widened {
+                    ps.extend(raced.iter().map(|(p, _)| p.clone()));
+                }
             }
         }
         let did_something =

@@ -76,10 +76,28 @@ impl Trash {
     }
 
     /// Moves `name` in `dir` into the trash.
-    fn move_in(&self, root: &Root, dir: &OwnedFd, name: &[u8], rel: &RelPath) -> Result<()> {
+    /// Moves `name` into the trash if it is still `expect`. The check and the move are
+    /// two steps: if `name` was replaced in between (a program saving over it), what was
+    /// moved is put back, or left in the trash if the name was taken again meanwhile;
+    /// never lost either way.
+    fn move_in(
+        &self,
+        root: &Root,
+        dir: &OwnedFd,
+        name: &[u8],
+        rel: &RelPath,
+        expect: &Entry,
+    ) -> Result<()> {
         let (tdir, tname) = self.slot(root, rel)?;
         renameat(dir, name, &tdir, tname.as_slice())
-            .map_err(|e| FsError::io(rel, "move to trash", e))
+            .map_err(|e| FsError::io(rel, "move to trash", e))?;
+        match stat_at(&tdir, &tname, rel)? {
+            Some(moved) if !same_object(&moved, expect) => {
+                let _ = rename_noreplace(&tdir, &tname, dir, name);
+                Err(FsError::raced(rel, "modified since scan"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Keeps a hard link of `name` in the trash (the original stays until it is renamed
@@ -332,8 +350,32 @@ fn put_in_place(
                 Some(_) => return Err(FsError::raced(rel, "modified since scan")),
                 None => return Err(FsError::raced(rel, "deleted since scan")),
             }
-            trash.keep(root, dir, name, rel)?;
-            renameat(dir, tmp, dir, name).map_err(|e| rename_error(dir, tmp, rel, e))
+            // Swap the copy in, then look at what came out: a program may have saved over
+            // `name` since the check above. Renaming over it blindly would unlink that
+            // version for good.
+            match renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE) {
+                Ok(()) => match stat_at(dir, tmp, rel)? {
+                    Some(old) if same_object(&old, expect) => {
+                        trash.keep(root, dir, tmp, rel)?;
+                        let _ = unlinkat(dir, tmp, AtFlags::empty());
+                        Ok(())
+                    }
+                    _ => {
+                        // Not what was planned over: put it back (our copy returns to the
+                        // temporary name, which the caller removes).
+                        renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE)
+                            .map_err(|e| FsError::io(rel, "undo an exchange", e))?;
+                        Err(FsError::raced(rel, "modified since scan"))
+                    }
+                },
+                // File systems without RENAME_EXCHANGE (some FUSE ones): keep a link of the
+                // checked entry in the trash, then rename over it (a narrower guarantee).
+                Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+                    trash.keep(root, dir, name, rel)?;
+                    renameat(dir, tmp, dir, name).map_err(|e| rename_error(dir, tmp, rel, e))
+                }
+                Err(e) => Err(rename_error(dir, tmp, rel, e)),
+            }
         }
     }
 }
@@ -487,7 +529,7 @@ pub fn delete(root: &Root, rel: &RelPath, expect: &Entry, trash: &Trash) -> Resu
             Err(e) => Err(FsError::io(rel, "remove directory", e)),
         };
     }
-    trash.move_in(root, &dir, &name, rel)
+    trash.move_in(root, &dir, &name, rel, expect)
 }
 
 /// Renames `from` to `to` on one root, if `from` is still `expect` and `to` is free.
