@@ -147,34 +147,79 @@ fn a_merged_target_change_is_not_echoed_back() {
     p.assert_same();
 }
 
-/// Both sides change one file while the source's writer holds it open (the replicator waits
-/// for it), so that both changes meet in one pass.
+/// Both sides change doc.txt while the source's writer holds it open (the replicator
+/// waits for it), so that both changes meet in one pass.
+fn make_conflict(p: &Pair) {
+    wait_for("the startup sync", T, || {
+        content(&p.path(S::Tgt, "doc.txt")).is_some()
+    });
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(p.path(S::Src, "doc.txt"))
+        .unwrap();
+    f.write_all(b"source version").unwrap();
+    f.flush().unwrap();
+    std::fs::write(p.path(S::Tgt, "doc.txt"), "target version").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(f);
+    // Let both changes meet and settle.
+    std::thread::sleep(Duration::from_millis(2500));
+}
+
 fn concurrent_edit(policy: &str) -> (Pair, String) {
     let p = Pair::new();
     p.write(S::Src, "doc.txt", "base");
     let log;
     {
         let m = Mounted::start_with(&p, &[], &["--conflict", policy]);
-        wait_for("the startup sync", T, || {
-            content(&p.path(S::Tgt, "doc.txt")).is_some()
-        });
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(p.path(S::Src, "doc.txt"))
-            .unwrap();
-        f.write_all(b"source version").unwrap();
-        f.flush().unwrap();
-        std::fs::write(p.path(S::Tgt, "doc.txt"), "target version").unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        drop(f);
-        // Let both changes meet and settle.
-        std::thread::sleep(Duration::from_millis(2500));
+        make_conflict(&p);
         log = m.log();
         let st = m.stop();
         assert!(st.success(), "{st}\n{log}");
     }
     (p, log)
+}
+
+#[test]
+fn a_conflict_is_resolved_while_mounted() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    p.write(S::Src, "doc.txt", "base");
+    let m = Mounted::start_with(&p, &[], &["--conflict", "flag"]);
+    make_conflict(&p);
+    let out = p.cmd("conflicts", &[]);
+    assert!(out.stdout.contains("doc.txt"), "{}\n{}", out.all(), m.log());
+    assert_eq!(p.read(S::Src, "doc.txt"), "source version");
+    let out = tandem_with_state_home(
+        &p,
+        &[
+            "resolve",
+            p.src.to_str().unwrap(),
+            p.tgt.to_str().unwrap(),
+            "doc.txt",
+            "--keep",
+            "target",
+            "--state-dir",
+            p.state.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.all(), m.log());
+    assert_eq!(
+        p.read(S::Src, "doc.txt"),
+        "target version",
+        "read through the mount"
+    );
+    assert_eq!(p.cmd("conflicts", &[]).code, 0, "no open conflict left");
+    // The mount goes on: a later edit still flows.
+    p.write(S::Src, "doc.txt", "after");
+    wait_for("an edit after resolving", T, || {
+        content(&p.path(S::Tgt, "doc.txt")).as_deref() == Some("after")
+    });
+    assert!(m.stop().success());
+    p.assert_same();
 }
 
 #[test]

@@ -13,6 +13,6 @@ pub mod spec;
 pub mod time;
 pub mod watch;
 
-pub use replicate::{Replicator, ReplicatorConfig, TargetStatus};
+pub use replicate::{Hold, Replicator, ReplicatorConfig, TargetStatus};
 pub use run::{sync, sync_scoped, EngineError, Session, SourceHooks};
 pub use spec::{Event, PlannedStep, Report, Scope, SyncSpec};

@@ -86,8 +86,19 @@ struct Paused {
     backoff: Duration,
 }
 
+/// A pause of one replicator between passes, asked for by another command that needs the
+/// pair for a moment (`tandem resolve` while mounted).
+#[derive(Default)]
+pub struct Hold {
+    /// Set by whoever wants the pair.
+    pub wanted: AtomicBool,
+    /// Set by the replicator once it is between passes and waits.
+    pub holding: AtomicBool,
+}
+
 pub struct Replicator {
     session: Session,
+    hold: Arc<Hold>,
     journal: Arc<JournalWriter>,
     /// The store that holds the journal and the cursors.
     reader: Store,
@@ -140,6 +151,7 @@ impl Replicator {
         }));
         let mut r = Replicator {
             session,
+            hold: Arc::default(),
             journal,
             reader,
             bell,
@@ -190,6 +202,11 @@ impl Replicator {
         self.cursor
     }
 
+    /// Pauses this replicator between passes while `wanted` is set.
+    pub fn hold(&self) -> Arc<Hold> {
+        Arc::clone(&self.hold)
+    }
+
     /// A live view of this target's state, updated after every pass.
     pub fn status(&self) -> Arc<Mutex<TargetStatus>> {
         Arc::clone(&self.status)
@@ -212,9 +229,19 @@ impl Replicator {
         on_event: &dyn Fn(Event),
     ) -> Result<(), EngineError> {
         while !stop.load(Ordering::Relaxed) {
+            if self.hold.wanted.load(Ordering::SeqCst) {
+                self.hold.holding.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            if self.hold.holding.swap(false, Ordering::SeqCst) {
+                // Whatever the holder did to the pair is re-checked like any change.
+                self.journal.flush();
+            }
             self.wait(self.next_deadline());
             self.pass(false, on_event)?;
         }
+        self.hold.holding.store(false, Ordering::SeqCst);
         let deadline = Instant::now() + drain_for;
         self.journal.flush();
         while Instant::now() < deadline {

@@ -165,7 +165,7 @@ impl Session {
         // A dry run changes nothing, state included: with no state yet it plans against an
         // empty baseline in memory.
         let fresh_dry_run = spec.dry_run && !spec.state_dir.join(tandem_state::DB_FILE).exists();
-        let lock = if fresh_dry_run {
+        let lock = if fresh_dry_run || spec.lock_granted {
             None
         } else {
             Some(Lock::acquire(&spec.state_dir)?)

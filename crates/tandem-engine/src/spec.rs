@@ -23,6 +23,9 @@ pub struct SyncSpec {
     pub threads: usize,
     /// `fsync` each file instead of one `syncfs` per commit.
     pub fsync_each: bool,
+    /// The pair's lock is held by a running mount that has paused this pair for the caller
+    /// (`tandem resolve` while mounted): do not take it.
+    pub lock_granted: bool,
 }
 
 impl SyncSpec {
@@ -40,6 +43,7 @@ impl SyncSpec {
             max_delete_percent: 50,
             threads: 4,
             fsync_each: false,
+            lock_granted: false,
         }
     }
 }

@@ -187,6 +187,12 @@ pub fn run(a: MountArgs) -> Result<u8> {
     }
     let status_path = spec.state_dir.join(STATUS_FILE);
     let statuses: Vec<_> = replicators.iter().map(Replicator::status).collect();
+    let mut last_status = String::new();
+    let holds: Vec<_> = specs
+        .iter()
+        .map(|s| s.state_dir.clone())
+        .zip(replicators.iter().map(Replicator::hold))
+        .collect();
     let n = replicators.len();
     let (drained_tx, drained_rx) = crossbeam_channel::unbounded::<()>();
     let (unmounted_tx, unmounted_rx) = crossbeam_channel::bounded::<()>(0);
@@ -212,8 +218,9 @@ pub fn run(a: MountArgs) -> Result<u8> {
         drop(drained_tx);
         // Serve until a signal (or a replicator gives up).
         while !stop.load(Ordering::Relaxed) && drained_rx.is_empty() {
-            write_status(&status_path, &statuses);
-            std::thread::sleep(Duration::from_millis(250));
+            write_status(&status_path, &statuses, &mut last_status);
+            crate::commands::hold::serve(&holds);
+            std::thread::sleep(Duration::from_millis(50));
         }
         stop.store(true, Ordering::Relaxed);
         for _ in 0..n {
@@ -293,7 +300,8 @@ fn check_loops(specs: &[SyncSpec]) -> Result<()> {
 /// Where a running mount publishes where each target stands (read by `tandem status`).
 pub const STATUS_FILE: &str = "mount-status.json";
 
-fn write_status(path: &Path, statuses: &[Arc<Mutex<TargetStatus>>]) {
+/// Writes the status file when it changed since `last`.
+fn write_status(path: &Path, statuses: &[Arc<Mutex<TargetStatus>>], last: &mut String) {
     let targets: Vec<serde_json::Value> = statuses
         .iter()
         .map(|s| {
@@ -311,6 +319,10 @@ fn write_status(path: &Path, statuses: &[Arc<Mutex<TargetStatus>>]) {
         })
         .collect();
     let text = serde_json::json!({ "pid": std::process::id(), "targets": targets }).to_string();
+    if text == *last {
+        return;
+    }
+    last.clone_from(&text);
     let tmp = path.with_extension("tmp");
     if std::fs::write(&tmp, text).is_ok() {
         let _ = std::fs::rename(&tmp, path);

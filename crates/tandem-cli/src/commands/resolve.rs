@@ -18,8 +18,11 @@ use crate::task::Task;
 pub fn run(a: ResolveArgs) -> Result<u8> {
     let task = Task::from_args(&a.pair)?;
     let rel = relative(&a.path, &task.src, &task.tgt)?;
+    // While a mount serves the pair, it holds the lock: it pauses the pair for us instead.
+    let granted = crate::commands::hold::ask(&task)?;
+    let locked = granted.is_none();
     let row = {
-        let _lock = Lock::acquire(&task.state_dir)?;
+        let _lock = lock(&task, locked)?;
         let store = Store::open_existing(&task.state_dir, &task.pair)?.ok_or_else(|| {
             anyhow!("no sync has been recorded for this pair; nothing to resolve")
         })?;
@@ -30,9 +33,9 @@ pub fn run(a: ResolveArgs) -> Result<u8> {
     let how = format!("kept {} (tandem resolve)", keep_word(a.keep));
     match (row.resolution.as_str(), &row.copy, row.loser) {
         ("kept-both", Some(copy), Some(loser)) => {
-            settle_kept_both(&task, &row, copy, loser, a.keep, &how)?
+            settle_kept_both(&task, &row, copy, loser, a.keep, &how, locked)?
         }
-        _ => settle_flagged(&task, &rel, a.keep, &how)?,
+        _ => settle_flagged(&task, &rel, a.keep, &how, locked)?,
     }
     if a.json {
         println!(
@@ -78,7 +81,22 @@ fn relative(p: &Path, src: &Path, tgt: &Path) -> Result<RelPath> {
     Ok(RelPath::new(bytes)?)
 }
 
-fn settle_flagged(task: &Task, rel: &RelPath, keep: KeepArg, how: &str) -> Result<()> {
+/// The pair's lock, unless a mount holds it and paused the pair for us.
+fn lock(task: &Task, locked: bool) -> Result<Option<Lock>> {
+    Ok(if locked {
+        Some(Lock::acquire(&task.state_dir)?)
+    } else {
+        None
+    })
+}
+
+fn settle_flagged(
+    task: &Task,
+    rel: &RelPath,
+    keep: KeepArg,
+    how: &str,
+    locked: bool,
+) -> Result<()> {
     let policy = match keep {
         KeepArg::Source => Policy::Source,
         KeepArg::Target => Policy::Target,
@@ -121,13 +139,14 @@ fn settle_flagged(task: &Task, rel: &RelPath, keep: KeepArg, how: &str) -> Resul
         max_delete_percent: 100,
         threads: crate::commands::sync::default_threads(),
         fsync_each: false,
+        lock_granted: !locked,
     };
     let scope = tandem_engine::Scope::Paths(vec![rel.clone()]);
     let report = tandem_engine::sync_scoped(&spec, &scope, &|_| {})?;
     if let Some((p, e)) = report.failed.first() {
         bail!("could not settle {p}: {e}");
     }
-    mark_resolved(task, rel, how)
+    mark_resolved(task, rel, how, locked)
 }
 
 fn settle_kept_both(
@@ -137,8 +156,9 @@ fn settle_kept_both(
     loser: Side,
     keep: KeepArg,
     how: &str,
+    locked: bool,
 ) -> Result<()> {
-    let _lock = Lock::acquire(&task.state_dir)?;
+    let _lock = lock(task, locked)?;
     let keep_side = match keep {
         KeepArg::Both => None,
         KeepArg::Source => Some(Side::Source),
@@ -177,8 +197,8 @@ fn settle_kept_both(
     Ok(())
 }
 
-fn mark_resolved(task: &Task, rel: &RelPath, how: &str) -> Result<()> {
-    let _lock = Lock::acquire(&task.state_dir)?;
+fn mark_resolved(task: &Task, rel: &RelPath, how: &str, locked: bool) -> Result<()> {
+    let _lock = lock(task, locked)?;
     let mut store = Store::open(&task.state_dir, &task.pair)?;
     let open: Vec<i64> = store
         .conflicts(false)?

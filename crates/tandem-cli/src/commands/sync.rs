@@ -55,6 +55,7 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
         max_delete_percent: a.max_delete,
         threads: default_threads(),
         fsync_each: a.fsync,
+        lock_granted: false,
     })
 }
 
