@@ -680,3 +680,29 @@ fn a_mount_that_would_loop_is_refused() {
     }
     assert!(m.stop().success());
 }
+
+#[test]
+fn the_periodic_rescan_finds_a_target_change_the_watcher_cannot_see() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    p.write(S::Src, "f.txt", "one");
+    let m = Mounted::start_with(&p, &[], &["--rescan-every", "2"]);
+    wait_for("the startup sync", T, || p.exists(S::Tgt, "f.txt"));
+    // Written through a hard link outside the target: inotify reports changes under the
+    // directory the file was reached through, so the target's watcher sees nothing.
+    let outside = p.tmp.path().join("outside.txt");
+    std::fs::hard_link(p.path(S::Tgt, "f.txt"), &outside).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&outside)
+        .unwrap()
+        .write_all(b"changed unseen")
+        .unwrap();
+    wait_for("the rescan brings the change into the source", T, || {
+        content(&p.path(S::Src, "f.txt")).as_deref() == Some("changed unseen")
+    });
+    assert!(m.stop().success());
+}
