@@ -323,10 +323,13 @@ impl Store {
         tx.commit().map_err(sql)
     }
 
-    /// Drops records every target has read (past the slowest cursor).
+    /// Drops records every target has read (past the slowest cursor), but never the
+    /// newest one: SQLite numbers a new row after the highest one left, so an emptied table
+    /// would count from 1 again, below every cursor, and those records would never be read.
     pub fn trim_journal(&self) -> Result<usize> {
         let r = self.conn.execute(
-            "DELETE FROM journal WHERE seq <= (SELECT coalesce(min(seq), 0) FROM cursors)",
+            "DELETE FROM journal WHERE seq <= (SELECT coalesce(min(seq), 0) FROM cursors)
+               AND seq < (SELECT max(seq) FROM journal)",
             [],
         );
         self.sql(r)

@@ -197,5 +197,24 @@ fn journal_appends_in_batches_and_reads_back_in_order() {
     assert_eq!(store.trim_journal().unwrap(), 1000);
     assert_eq!(store.journal_after(0, 10).unwrap()[0].seq, 1001);
     assert_eq!(store.journal_after(2000, 10).unwrap().len(), 1);
+
+    // Every target read everything: the newest record stays, so numbering goes on above
+    // the cursors (an emptied table would start again at 1, below them: records never read).
+    let head = store.journal_head().unwrap();
+    store.set_cursor("t1", head).unwrap();
+    store.set_cursor("t2", head).unwrap();
+    store.trim_journal().unwrap();
+    assert_eq!(store.journal_head().unwrap(), head);
+    w.record(Change {
+        op: ChangeOp::Create,
+        path: p("after-trim"),
+        to: None,
+        pid: 1,
+        uid: 0,
+    });
+    w.flush();
+    let after = store.journal_after(head, 10).unwrap();
+    assert_eq!(after.len(), 1, "a record made after trimming is read");
+    assert_eq!(after[0].seq, head + 1);
     w.close();
 }
