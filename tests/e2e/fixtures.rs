@@ -28,7 +28,20 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let out = Command::new(BIN).args(args).output().expect("run tandem");
+    run_tandem_with_env(args, &[])
+}
+
+/// `run_tandem` with more environment variables.
+pub fn run_tandem_with_env<I, S>(args: I, env: &[(&str, &Path)]) -> Out
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
+        .output()
+        .expect("run tandem");
     Out {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

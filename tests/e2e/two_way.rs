@@ -44,9 +44,22 @@ fn target_changes_appear_through_the_mount_even_when_cached() {
         content(&src("a.txt")).as_deref() == Some("two, and longer")
     });
 
+    // A listing read through the mount is cached by the kernel too.
+    let names = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!names(&p.src).contains(&"new.txt".to_string()));
     std::fs::write(tgt("new.txt"), "new").unwrap();
     wait_for("a file created in the target", T, || {
         content(&src("new.txt")).as_deref() == Some("new")
+    });
+    wait_for("the new file in a listing through the mount", T, || {
+        names(&p.src).contains(&"new.txt".to_string())
     });
 
     assert!(src("old.txt").exists());
@@ -258,16 +271,7 @@ fn concurrent_edits_while_mounted_with_flag_leave_both_and_list_it() {
 
 /// `tandem ARGS` with the mount's state home (where pairs without --state-dir keep state).
 fn tandem_with_state_home(p: &Pair, args: &[&str]) -> Out {
-    let out = std::process::Command::new(BIN)
-        .args(args)
-        .env("XDG_STATE_HOME", p.tmp.path().join("xdg"))
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_tandem_with_env(args, &[("XDG_STATE_HOME", &p.tmp.path().join("xdg"))])
 }
 
 /// The live status a running mount publishes (in the first pair's state directory).

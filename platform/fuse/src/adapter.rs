@@ -46,6 +46,9 @@ const TTL: Duration = Duration::from_secs(24 * 60 * 60);
 pub(crate) struct Shared {
     pub(crate) passthrough_negotiated: AtomicBool,
     pub(crate) passthrough_refused: AtomicBool,
+    /// The kernel can do without OPENDIR/RELEASEDIR (Linux 5.1+): directories are then
+    /// listed statelessly and their listings cached by default.
+    pub(crate) no_opendir: AtomicBool,
 }
 
 #[derive(Default)]
@@ -156,6 +159,9 @@ impl Filesystem for FuseFs {
             | InitFlags::FUSE_CACHE_SYMLINKS;
         // Only what the kernel offers is asked for, so this cannot fail.
         let _ = config.add_capabilities(wanted & available);
+        if available.contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT) {
+            self.shared.no_opendir.store(true, Ordering::Relaxed);
+        }
         if self.want_passthrough
             && available.contains(InitFlags::FUSE_PASSTHROUGH)
             && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
@@ -419,6 +425,15 @@ impl Filesystem for FuseFs {
         // The kernel may keep directory listings (and keep them across opens): it drops them
         // itself when the directory changes through the mount, and `invalidate` drops them
         // for changes made behind it. Without this every walk re-reads every directory.
+        //
+        // Where the kernel allows, no OPENDIR at all: ENOSYS once makes it stop sending
+        // OPENDIR and RELEASEDIR (two round trips per directory walked) and open every
+        // directory as if answered FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE; readdir then comes
+        // with no handle and is served statelessly.
+        if self.shared.no_opendir.load(Ordering::Relaxed) {
+            reply.error(Errno::ENOSYS);
+            return;
+        }
         match self.core.opendir(ino.0) {
             Ok(fh) => reply.opened(
                 FileHandle(fh),
@@ -431,14 +446,16 @@ impl Filesystem for FuseFs {
     fn readdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let result = self.core.readdir(fh.0, offset, |ino, next, kind, name| {
-            reply.add(INodeNo(ino), next, kind, name)
-        });
+        let result = self
+            .core
+            .readdir(ino.0, fh.0, offset, |ino, next, kind, name| {
+                reply.add(INodeNo(ino), next, kind, name)
+            });
         match result {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
@@ -448,12 +465,12 @@ impl Filesystem for FuseFs {
     fn readdirplus(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let result = self.core.readdirplus(fh.0, offset, |next, name, e| {
+        let result = self.core.readdirplus(ino.0, fh.0, offset, |next, name, e| {
             reply.add(
                 INodeNo(e.ino),
                 next,
@@ -484,12 +501,12 @@ impl Filesystem for FuseFs {
     fn fsyncdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.core.fsyncdir(fh.0, datasync) {
+        match self.core.fsyncdir(ino.0, fh.0, datasync) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }

@@ -242,7 +242,9 @@ impl tandem_core::Mount for Invalidator {
                         .notifier
                         .inval_entry(INodeNo(parent), OsStr::from_bytes(&name)),
                     Inval::Inode(ino) => self.notifier.inval_inode(INodeNo(ino), 0, 0),
-                    Inval::Attr(ino) => self.notifier.inval_inode(INodeNo(ino), -1, 0),
+                    // The parent directory: its attributes and its cached listing (kept in
+                    // its pages, `FOPEN_CACHE_DIR`).
+                    Inval::Attr(ino) => self.notifier.inval_inode(INodeNo(ino), 0, 0),
                 };
             }
         }

@@ -402,7 +402,13 @@ impl PassthroughFs {
             .ok_or(FsError::new("file handle", Errno::BADF))
     }
 
-    fn dir(&self, fh: u64) -> Result<Arc<Mutex<DirStream>>> {
+    /// The directory stream of handle `fh`; with no handle (0: the kernel does not send
+    /// OPENDIR, see `adapter::FuseFs::opendir`), a fresh one on directory `ino`, positioned
+    /// by the offset of each request (getdents cookies are stable across opens).
+    fn dir(&self, ino: u64, fh: u64) -> Result<Arc<Mutex<DirStream>>> {
+        if fh == 0 {
+            return Ok(Arc::new(Mutex::new(self.open_stream(ino)?)));
+        }
         lock(&self.dirs)
             .get(&fh)
             .cloned()
@@ -1062,6 +1068,13 @@ impl PassthroughFs {
     // ---- directories --------------------------------------------------------------------
 
     pub(crate) fn opendir(&self, ino: u64) -> Result<u64> {
+        let stream = self.open_stream(ino)?;
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        lock(&self.dirs).insert(fh, Arc::new(Mutex::new(stream)));
+        Ok(fh)
+    }
+
+    fn open_stream(&self, ino: u64) -> Result<DirStream> {
         let fd = self.inode_fd(ino)?;
         let dir = rustix::fs::openat(
             fd.as_fd(),
@@ -1070,28 +1083,26 @@ impl PassthroughFs {
             Mode::empty(),
         )
         .op("opendir")?;
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        let stream = DirStream {
+        Ok(DirStream {
             ino,
             fd: dir,
             buf: Vec::new(),
             pending: VecDeque::new(),
             pos: 0,
             eof: false,
-        };
-        lock(&self.dirs).insert(fh, Arc::new(Mutex::new(stream)));
-        Ok(fh)
+        })
     }
 
     /// Lists entries from `offset` on; `add(ino, next_offset, kind, name)` returns true
     /// when the reply is full (that entry was not taken).
     pub(crate) fn readdir(
         &self,
+        ino: u64,
         fh: u64,
         offset: u64,
         mut add: impl FnMut(u64, u64, FileType, &OsStr) -> bool,
     ) -> Result<()> {
-        let dir = self.dir(fh)?;
+        let dir = self.dir(ino, fh)?;
         let mut d = lock(&dir);
         d.seek(offset)?;
         while let Some(e) = d.front()? {
@@ -1112,11 +1123,12 @@ impl PassthroughFs {
     /// lookup; one it did not take is forgotten again). "." and ".." carry no lookup.
     pub(crate) fn readdirplus(
         &self,
+        ino: u64,
         fh: u64,
         offset: u64,
         mut add: impl FnMut(u64, &OsStr, &Entry) -> bool,
     ) -> Result<()> {
-        let dir = self.dir(fh)?;
+        let dir = self.dir(ino, fh)?;
         let mut d = lock(&dir);
         d.seek(offset)?;
         let parent_fd = self.inode_fd(d.ino)?;
@@ -1159,8 +1171,8 @@ impl PassthroughFs {
         lock(&self.dirs).remove(&fh);
     }
 
-    pub(crate) fn fsyncdir(&self, fh: u64, datasync: bool) -> Result<()> {
-        let dir = self.dir(fh)?;
+    pub(crate) fn fsyncdir(&self, ino: u64, fh: u64, datasync: bool) -> Result<()> {
+        let dir = self.dir(ino, fh)?;
         let d = lock(&dir);
         if datasync {
             rustix::fs::fdatasync(d.fd.as_fd()).op("fsyncdir")
@@ -1486,35 +1498,39 @@ mod tests {
             std::fs::write(tmp.path().join(format!("n{i:03}")), b"").unwrap();
         }
         let dir = fs.opendir(ROOT).unwrap();
-        let mut seen = Vec::new();
-        let mut offset = 0;
-        loop {
-            let mut batch = Vec::new();
-            fs.readdir(dir, offset, |_, next, _, name| {
-                if batch.len() == 7 {
-                    return true;
-                }
-                batch.push((next, name.to_string_lossy().into_owned()));
+        // With a handle (OPENDIR), and without (0: the kernel sends no OPENDIR and every
+        // request opens the directory afresh at the offset it names).
+        for fh in [dir, 0] {
+            let mut seen = Vec::new();
+            let mut offset = 0;
+            loop {
+                let mut batch = Vec::new();
+                fs.readdir(ROOT, fh, offset, |_, next, _, name| {
+                    if batch.len() == 7 {
+                        return true;
+                    }
+                    batch.push((next, name.to_string_lossy().into_owned()));
+                    false
+                })
+                .unwrap();
+                let Some(&(next, _)) = batch.last() else {
+                    break;
+                };
+                offset = next;
+                seen.extend(batch.into_iter().map(|(_, n)| n));
+            }
+            seen.sort();
+            assert_eq!(seen.len(), 302, "handle {fh}");
+            assert_eq!(&seen[..3], [".", "..", "n000"], "handle {fh}");
+            // Rewind: everything again, now with lookups.
+            let mut plus = 0;
+            fs.readdirplus(ROOT, fh, 0, |_, _, _| {
+                plus += 1;
                 false
             })
             .unwrap();
-            let Some(&(next, _)) = batch.last() else {
-                break;
-            };
-            offset = next;
-            seen.extend(batch.into_iter().map(|(_, n)| n));
+            assert_eq!(plus, 302, "handle {fh}");
         }
-        seen.sort();
-        assert_eq!(seen.len(), 302);
-        assert_eq!(&seen[..3], [".", "..", "n000"]);
-        // Rewind: everything again, now with lookups.
-        let mut plus = 0;
-        fs.readdirplus(dir, 0, |_, _, _| {
-            plus += 1;
-            false
-        })
-        .unwrap();
-        assert_eq!(plus, 302);
         fs.releasedir(dir);
     }
 
