@@ -193,7 +193,8 @@ fn every_kind_of_change_through_the_mount_reaches_the_target() {
     assert_eq!(
         p.ino(S::Tgt, "moved/sub/renamed.txt"),
         ino,
-        "renamed on the target, not copied"
+        "renamed on the target, not copied\n{}",
+        m.log()
     );
     // chmod
     std::fs::set_permissions(
@@ -325,7 +326,12 @@ fn after_kill_9_the_next_mount_cleans_up_and_converges() {
         T,
         || written.iter().all(|(rel, c)| tgt_has(&p, rel, c)),
     );
-    assert!(m.stop().success());
+    let st = m.stop();
+    assert!(
+        st.success(),
+        "{st}: {}",
+        std::fs::read_to_string(p.tmp.path().join("mount.log")).unwrap_or_default()
+    );
     for (rel, c) in &written {
         assert_eq!(&p.read(S::Src, rel), c, "{rel} survived in the source");
     }

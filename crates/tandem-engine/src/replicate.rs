@@ -33,6 +33,8 @@ const SETTLE_OPEN: Duration = Duration::from_secs(2);
 /// A target file with write events but no close (mmap, a writer that keeps it open) is
 /// synced once it has been quiet this long.
 const SETTLE_QUIET: Duration = Duration::from_millis(500);
+/// Passes in a row that may be done again because the source changed while scanned.
+const MAX_DEFERRALS: u32 = 3;
 /// Most records read per pass.
 const BATCH: usize = 20_000;
 /// Backoff of a paused target: first retry, and the longest wait between retries.
@@ -127,6 +129,8 @@ pub struct Replicator {
     /// Paths whose last sync failed: when to look at them again, and how many times in a
     /// row they failed (each failure doubles the wait).
     retry: BTreeMap<RelPath, (Instant, u32)>,
+    /// Passes in a row that applied nothing because the source changed while scanned.
+    deferrals: u32,
     status: Arc<Mutex<TargetStatus>>,
 }
 
@@ -171,6 +175,7 @@ impl Replicator {
             last_trim: Instant::now(),
             paused: None,
             retry: BTreeMap::new(),
+            deferrals: 0,
             status,
         };
         if r.config.watch_target {
@@ -372,6 +377,14 @@ impl Replicator {
             }
         }
         let before = self.cursor;
+        // Every operation a program has seen complete is in the journal (the mount records
+        // it before replying): read them all, so that this pass does not see the disk ahead
+        // of its records (a folder renamed after a file in it was: the file's old path would
+        // look deleted).
+        // Counted before the flush: a record handed over after this point, even one the
+        // flush does not wait for, marks the scan as possibly ahead of the records read.
+        let recorded = self.journal.recorded();
+        self.journal.flush();
         let records = self.reader.journal_after(self.cursor, BATCH)?;
         let read = records.len();
         self.note_records(&records);
@@ -422,17 +435,52 @@ impl Replicator {
 
         let mut report = None;
         if !ready.is_empty() || !tgt_ready.is_empty() {
+            let renames_before = self.renames.clone();
             let (mut hints, shallow_renames) = self.hints(&ready, &tgt_ready);
             hints.extend(tgt_ready.iter().cloned());
             let hints = merge_hints(hints);
-            let mut r = self.sync_or_pause(&Scope::Hints(hints), on_event)?;
+            if crate::run::trace_on() {
+                let shown: Vec<String> = hints
+                    .iter()
+                    .map(|(p, d)| format!("{}{}", p.escaped(), if *d { "/**" } else { "" }))
+                    .collect();
+                eprintln!(
+                    "tandem: trace: pass: {} renames shallow, hints {}",
+                    shallow_renames,
+                    shown.join(" ")
+                );
+            }
+            // A program that changes the source through the mount while this pass scans
+            // makes the scan run ahead of the records read: a folder renamed meanwhile
+            // would make the paths below its old name look deleted. Such a pass applies
+            // nothing and is done again with the new records (a few times at most: a
+            // source that never stops changing is synced anyway, safely, if less well).
+            let journal = Arc::clone(&self.journal);
+            let quiet = move || journal.recorded() == recorded;
+            let guard: &dyn Fn() -> bool = if self.deferrals < MAX_DEFERRALS {
+                &quiet
+            } else {
+                &|| true
+            };
+            let mut r = self.sync_or_pause(&Scope::Hints(hints), on_event, guard)?;
+            if r.as_ref().is_some_and(|r| r.deferred) {
+                self.deferrals += 1;
+                self.renames = renames_before;
+                self.pending.extend(ready);
+                for (p, d) in tgt_ready {
+                    *self.tgt_pending.entry(p).or_insert(false) |= d;
+                }
+                self.reader.set_cursor(&self.target, self.cursor)?;
+                return Ok((read, None));
+            }
+            self.deferrals = 0;
             if let Some(rep) = &r {
                 if rep.renamed < shallow_renames as u64 || !rep.failed.is_empty() {
                     // A rename was not replayed as one (the target changed meanwhile, a
                     // conflict): the fallback plans each child, so it must see them all.
                     let mut all: Vec<RelPath> = ready.clone();
                     all.extend(tgt_ready.iter().map(|(p, _)| p.clone()));
-                    r = self.sync_or_pause(&Scope::Paths(coalesce(all)), on_event)?;
+                    r = self.sync_or_pause(&Scope::Paths(coalesce(all)), on_event, &|| true)?;
                 }
             }
             if let Some(rep) = &r {
@@ -474,7 +522,7 @@ impl Replicator {
             self.start_watcher();
         }
         let head = self.reader.journal_head()?;
-        let report = self.sync_or_pause(&Scope::All, on_event)?;
+        let report = self.sync_or_pause(&Scope::All, on_event, &|| true)?;
         if self.paused.is_none() {
             self.full_due = None;
             self.last_full = Instant::now();
@@ -497,8 +545,9 @@ impl Replicator {
         &mut self,
         scope: &Scope,
         on_event: &dyn Fn(Event),
+        still_valid: &dyn Fn() -> bool,
     ) -> Result<Option<Report>, EngineError> {
-        match self.session.sync(scope, on_event) {
+        match self.session.sync_guarded(scope, on_event, still_valid) {
             Ok(report) => {
                 let stop = report.halted.clone().or_else(|| report.stopped.clone());
                 match stop {

@@ -43,6 +43,13 @@ impl PhaseClock {
     }
 }
 
+/// `TANDEM_TRACE=1`: every scoped sync's hints and every planned step on stderr (debugging
+/// a mount; the mount's log is `STATE_DIR/mount.log`).
+pub(crate) fn trace_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("TANDEM_TRACE").is_some_and(|v| v == "1"))
+}
+
 /// Rounds before a path that keeps changing under us is left for the next run.
 const MAX_ROUNDS: usize = 3;
 /// `--max-delete` looks at runs deleting more than this many entries: deleting 2 of 3
@@ -245,6 +252,19 @@ impl Session {
 
     /// Syncs what `scope` names: scan, reconcile, apply, commit, in rounds.
     pub fn sync(&mut self, scope: &Scope, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
+        self.sync_guarded(scope, on_event, &|| true)
+    }
+
+    /// Like `sync`, but before applying anything, `still_valid` is asked whether what was
+    /// scanned can be trusted; if not, nothing is applied and the report says `deferred`
+    /// (a mount's replicator: a program changed the source through the mount while it was
+    /// scanned, so the scan may be ahead of the journal records it was asked about).
+    pub fn sync_guarded(
+        &mut self,
+        scope: &Scope,
+        on_event: &dyn Fn(Event),
+        still_valid: &dyn Fn() -> bool,
+    ) -> Result<Report, EngineError> {
         let spec = &self.spec;
         let (src, tgt, filter, store) = (&self.src, &self.tgt, &self.filter, &mut self.store);
         let hooks = &self.hooks;
@@ -333,6 +353,15 @@ impl Session {
             clock.lap("hash");
             opts.stamp = Session::next_stamp(last_stamp);
             let plan = reconcile(base, s_tree, t_tree, &opts);
+            if round == 1 && !spec.dry_run && !still_valid() {
+                report.deferred = true;
+                break;
+            }
+            if trace_on() {
+                for a in &plan.actions {
+                    eprintln!("tandem: trace: round {round}: {a:?}");
+                }
+            }
             clock.lap("reconcile");
             let deletes = plan
                 .actions
@@ -483,7 +512,7 @@ fn scan_both(
     if !spec.dry_run {
         for (root, scan) in [(ctx.src, &s), (ctx.tgt, &t)] {
             for rel in &scan.stale_temps {
-                let _ = tandem_fs::remove_stale_temp(root, rel);
+                let _ = tandem_fs::remove_stale_temp(root, rel, &ctx.trash);
             }
         }
     }

@@ -135,6 +135,8 @@ pub struct Report {
     pub halted: Option<String>,
     /// Why the run stopped early on an error that concerns a whole side (exit 2).
     pub stopped: Option<String>,
+    /// Nothing was applied: the scan could not be trusted (`Session::sync_guarded`).
+    pub deferred: bool,
     /// The plan, for `--dry-run`.
     pub plan: Vec<PlannedStep>,
     pub dry_run: bool,

@@ -230,7 +230,7 @@ fn a_file_written_while_it_is_copied_is_never_stored_torn() {
 }
 
 #[test]
-fn temporary_files_of_a_crashed_tandem_are_removed_and_live_ones_kept() {
+fn temporary_files_of_a_crashed_tandem_go_to_the_trash_and_live_ones_are_kept() {
     let p = Pair::new();
     std::fs::write(p.src.join("f"), "f").unwrap();
     p.sync();
@@ -245,6 +245,13 @@ fn temporary_files_of_a_crashed_tandem_are_removed_and_live_ones_kept() {
         !p.tgt.join("d/.tandem-tmp.99999999.3").exists(),
         "the dead writer's temp file is gone"
     );
+    // A crash can leave a user's version under that name (swapped out to be checked
+    // before a replace): it is kept in the trash, never deleted.
+    let trashed: Vec<String> = walk_files(&p.tgt.join(".tandem/trash"))
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert_eq!(trashed, vec!["half a copy".to_string()]);
     assert!(
         p.tgt.join(&live).exists(),
         "a live writer's temp file is left alone"
@@ -253,4 +260,17 @@ fn temporary_files_of_a_crashed_tandem_are_removed_and_live_ones_kept() {
         !p.src.join("d/.tandem-tmp.99999999.3").exists(),
         "never synced"
     );
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

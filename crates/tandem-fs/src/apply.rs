@@ -363,8 +363,12 @@ fn put_in_place(
                     _ => {
                         // Not what was planned over: put it back (our copy returns to the
                         // temporary name, which the caller removes).
-                        renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE)
-                            .map_err(|e| FsError::io(rel, "undo an exchange", e))?;
+                        if renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE).is_err() {
+                            // Cannot put it back: the program's version goes to the trash
+                            // rather than be removed with the temporary name.
+                            trash.keep(root, dir, tmp, rel)?;
+                            let _ = unlinkat(dir, tmp, AtFlags::empty());
+                        }
                         Err(FsError::raced(rel, "modified since scan"))
                     }
                 },
@@ -549,15 +553,22 @@ pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Resu
     stat_at(&tdir, &tname, to)?.ok_or_else(|| FsError::raced(to, "vanished right after rename"))
 }
 
-/// Removes a temporary file a crashed tandem left behind (only names of that form).
-pub fn remove_stale_temp(root: &Root, rel: &RelPath) -> Result<()> {
+/// Moves a temporary file a crashed tandem left behind (only names of that form) into the
+/// trash. Most are copies cut short, but a crash in the middle of `put_in_place` can leave
+/// a user's version there (swapped out to be checked): never deleted outright.
+pub fn remove_stale_temp(root: &Root, rel: &RelPath, trash: &Trash) -> Result<()> {
     if !rel.file_name().starts_with(b".tandem-tmp.") {
         return Ok(());
     }
     let (dir, name) = root.parent(rel)?;
-    match unlinkat(&dir, name.as_slice(), AtFlags::empty()) {
+    let (tdir, tname) = trash.slot(root, rel)?;
+    match renameat(&dir, name.as_slice(), &tdir, tname.as_slice()) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(e) => Err(FsError::io(rel, "remove a stale temporary file", e)),
+        Err(e) => Err(FsError::io(
+            rel,
+            "move a stale temporary file to the trash",
+            e,
+        )),
     }
 }
 

@@ -74,6 +74,15 @@ pub fn run(a: MountArgs) -> Result<u8> {
         return start_in_background(&spec.state_dir, &mountpoint);
     }
 
+    // From here on a signal asks for a clean stop (acted on once the mount serves): one
+    // arriving while the mount comes up must not kill the process with the mount half set
+    // up.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+
     // Before the mount hides the folder.
     let src_fd: OwnedFd = rustix::fs::open(
         &spec.src,
@@ -180,11 +189,6 @@ pub fn run(a: MountArgs) -> Result<u8> {
             .join(", ")
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
     let status_path = spec.state_dir.join(STATUS_FILE);
     let statuses: Vec<_> = replicators.iter().map(Replicator::status).collect();
     let mut last_status = String::new();
