@@ -710,3 +710,81 @@ fn the_periodic_rescan_finds_a_target_change_the_watcher_cannot_see() {
     });
     assert!(m.stop().success());
 }
+
+#[test]
+fn concurrent_edits_while_mounted_under_the_winner_policies_lose_no_version() {
+    if !fuse_available() {
+        return;
+    }
+    // "newest" compares the two files' modification times, which a writer holding the
+    // source file open does not set in an order this test controls: only "no version
+    // lost" is asserted for it.
+    for (policy, winner) in [
+        ("source", Some("source version")),
+        ("target", Some("target version")),
+        ("newest", None),
+    ] {
+        let (p, log) = concurrent_edit(policy);
+        p.assert_same();
+        if let Some(w) = winner {
+            assert_eq!(p.read(S::Src, "doc.txt"), w, "{policy}\n{log}");
+        }
+        let all = every_version(&p);
+        for v in ["source version", "target version"] {
+            assert!(all.contains(v), "{policy}: {v} lost\n{log}");
+        }
+    }
+}
+
+#[test]
+fn a_target_turned_read_only_pauses_and_catches_up_when_writable_again() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    // The target is a bind mount of a folder, so it can be remounted read-only.
+    let disk = p.tmp.path().join("disk");
+    let at = p.tmp.path().join("ro");
+    std::fs::create_dir(&disk).unwrap();
+    std::fs::create_dir(&at).unwrap();
+    let mount = |args: &[&str]| {
+        std::process::Command::new("mount")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let (d, a) = (disk.to_str().unwrap(), at.to_str().unwrap());
+    if !mount(&["--bind", d, a]) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true, but a bind mount cannot be made"
+        );
+        eprintln!("SKIPPED: cannot make a bind mount");
+        return;
+    }
+    p.write(S::Src, "a.txt", "a");
+    let m = Mounted::start_with(&p, &[&at], &[]);
+    wait_for("the startup sync", T, || {
+        content(&at.join("a.txt")).is_some()
+    });
+
+    assert!(mount(&["-o", "remount,bind,ro", a]), "remount read-only");
+    p.write(S::Src, "while-ro.txt", "backlog");
+    wait_for("the writable target keeps up", T, || {
+        content(&p.path(S::Tgt, "while-ro.txt")).is_some()
+    });
+    wait_for("the read-only target is reported paused", T, || {
+        target_status(&mount_status(&p), &at)["paused"].is_string()
+    });
+    assert!(mount(&["-o", "remount,bind,rw", a]), "remount read-write");
+    wait_for("the target catches up", Duration::from_secs(60), || {
+        content(&at.join("while-ro.txt")).as_deref() == Some("backlog")
+    });
+    let st = m.stop();
+    assert!(st.success(), "{st}");
+    assert_eq!(tree_of(&at), p.tree(S::Src));
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(&at)
+        .status();
+}
