@@ -385,33 +385,11 @@ fn a_target_that_vanishes_pauses_and_gets_its_backlog_when_it_returns() {
     let p = Pair::new();
     // The second target is a bind mount of a folder: unmounting it leaves an empty mount
     // point, as an unplugged disk does.
-    let disk = p.tmp.path().join("disk");
-    let at = p.tmp.path().join("usb");
-    std::fs::create_dir(&disk).unwrap();
-    std::fs::create_dir(&at).unwrap();
-    let bind = |on: bool| {
-        let st = if on {
-            std::process::Command::new("mount")
-                .arg("--bind")
-                .arg(&disk)
-                .arg(&at)
-                .status()
-        } else {
-            std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&at)
-                .status()
-        };
-        st.is_ok_and(|s| s.success())
-    };
-    if !bind(true) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true, but a bind mount cannot be made"
-        );
-        eprintln!("SKIPPED: cannot make a bind mount");
+    let Some(b) = BindMount::new(&p, "usb") else {
         return;
-    }
+    };
+    let (disk, at) = (b.disk.clone(), b.at.clone());
+    let bind = |on: bool| if on { b.mount(&[]) } else { b.unmount() };
     p.write(S::Src, "a.txt", "a");
     for i in 0..20 {
         p.write(S::Src, &format!("keep/{i}"), "kept");
@@ -451,7 +429,6 @@ fn a_target_that_vanishes_pauses_and_gets_its_backlog_when_it_returns() {
     let st = m.stop();
     assert!(st.success(), "{st}\n");
     assert_eq!(tree_of(&at), p.tree(S::Src));
-    bind(false);
 }
 
 /// A program changing one side at random: files written in place or atomically, deleted,
@@ -743,32 +720,17 @@ fn a_target_turned_read_only_pauses_and_catches_up_when_writable_again() {
     }
     let p = Pair::new();
     // The target is a bind mount of a folder, so it can be remounted read-only.
-    let disk = p.tmp.path().join("disk");
-    let at = p.tmp.path().join("ro");
-    std::fs::create_dir(&disk).unwrap();
-    std::fs::create_dir(&at).unwrap();
-    let mount = |args: &[&str]| {
-        std::process::Command::new("mount")
-            .args(args)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let (d, a) = (disk.to_str().unwrap(), at.to_str().unwrap());
-    if !mount(&["--bind", d, a]) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true, but a bind mount cannot be made"
-        );
-        eprintln!("SKIPPED: cannot make a bind mount");
+    let Some(b) = BindMount::new(&p, "ro") else {
         return;
-    }
+    };
+    let at = b.at.clone();
     p.write(S::Src, "a.txt", "a");
     let m = Mounted::start_with(&p, &[&at], &[]);
     wait_for("the startup sync", T, || {
         content(&at.join("a.txt")).is_some()
     });
 
-    assert!(mount(&["-o", "remount,bind,ro", a]), "remount read-only");
+    assert!(b.mount(&["-o", "remount,bind,ro"]), "remount read-only");
     p.write(S::Src, "while-ro.txt", "backlog");
     wait_for("the writable target keeps up", T, || {
         content(&p.path(S::Tgt, "while-ro.txt")).is_some()
@@ -776,15 +738,64 @@ fn a_target_turned_read_only_pauses_and_catches_up_when_writable_again() {
     wait_for("the read-only target is reported paused", T, || {
         target_status(&mount_status(&p), &at)["paused"].is_string()
     });
-    assert!(mount(&["-o", "remount,bind,rw", a]), "remount read-write");
+    assert!(b.mount(&["-o", "remount,bind,rw"]), "remount read-write");
     wait_for("the target catches up", Duration::from_secs(60), || {
         content(&at.join("while-ro.txt")).as_deref() == Some("backlog")
     });
     let st = m.stop();
     assert!(st.success(), "{st}");
     assert_eq!(tree_of(&at), p.tree(S::Src));
-    let _ = std::process::Command::new("umount")
-        .arg("-l")
-        .arg(&at)
-        .status();
+}
+
+/// A folder (`disk`) bind-mounted at `at`, as a removable or remountable target; unmounted
+/// when dropped.
+struct BindMount {
+    disk: std::path::PathBuf,
+    at: std::path::PathBuf,
+}
+
+impl BindMount {
+    /// `None` (with a loud message) where bind mounts cannot be made; a failure with CI=true.
+    fn new(p: &Pair, name: &str) -> Option<BindMount> {
+        let b = BindMount {
+            disk: p.tmp.path().join(format!("{name}-disk")),
+            at: p.tmp.path().join(name),
+        };
+        std::fs::create_dir(&b.disk).unwrap();
+        std::fs::create_dir(&b.at).unwrap();
+        if b.mount(&[]) {
+            return Some(b);
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true, but a bind mount cannot be made"
+        );
+        eprintln!("SKIPPED: cannot make a bind mount");
+        None
+    }
+
+    /// `mount --bind DISK AT`, or with `args` (a remount) `mount ARGS AT`.
+    fn mount(&self, args: &[&str]) -> bool {
+        let mut cmd = std::process::Command::new("mount");
+        if args.is_empty() {
+            cmd.arg("--bind").arg(&self.disk);
+        } else {
+            cmd.args(args);
+        }
+        cmd.arg(&self.at).status().is_ok_and(|s| s.success())
+    }
+
+    fn unmount(&self) -> bool {
+        std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.at)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = self.unmount();
+    }
 }
