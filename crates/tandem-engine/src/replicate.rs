@@ -616,12 +616,17 @@ impl Replicator {
 
     fn publish(&self, report: Option<&Report>) {
         let pending = self.pending.len() + self.tgt_pending.len() + self.tgt_writing.len();
-        let conflicts = self.session.store().conflicts(false).map_or(0, |c| c.len());
+        // The open conflicts change only when a sync ran (or `tandem resolve` held the
+        // pair, which a later sync follows): not read from the store on every idle pass.
+        let conflicts =
+            report.map(|_| self.session.store().conflicts(false).map_or(0, |c| c.len()));
         let cursor = self.cursor;
         self.set_status(|s| {
             s.cursor = cursor;
             s.pending = pending;
-            s.conflicts = conflicts;
+            if let Some(n) = conflicts {
+                s.conflicts = n;
+            }
             if let Some(r) = report {
                 s.failed.clone_from(&r.failed);
             }
