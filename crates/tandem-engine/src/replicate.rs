@@ -480,6 +480,10 @@ impl Replicator {
                     // conflict): the fallback plans each child, so it must see them all.
                     let mut all: Vec<RelPath> = ready.clone();
                     all.extend(tgt_ready.iter().map(|(p, _)| p.clone()));
+                    // A step that failed may lie outside what this pass was asked about (a
+                    // conflict copy set aside whose copy raced): looked at again too, or its
+                    // failure would vanish with this report and never be retried.
+                    all.extend(rep.failed.iter().map(|(p, _)| p.clone()));
                     r = self.sync_or_pause(&Scope::Paths(coalesce(all)), on_event, &|| true)?;
                 }
             }
