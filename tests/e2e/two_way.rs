@@ -431,15 +431,25 @@ fn a_target_that_vanishes_pauses_and_gets_its_backlog_when_it_returns() {
     assert_eq!(tree_of(&at), p.tree(S::Src));
 }
 
-/// A program changing one side at random: files written in place or atomically, deleted,
-/// renamed, in a small namespace so both sides keep touching the same paths. It remembers
-/// the last version it left at each path (its "final" versions): none may be lost.
+/// A program changing one side at random: files written in place or saved atomically,
+/// deleted, renamed, in a small namespace so both sides keep touching the same paths.
+///
+/// It keeps an exact account of the versions it destroyed itself (whichever writer wrote
+/// them, wherever tandem had moved them): every destructive step hands over what it
+/// destroys atomically (in place through the open file; a save, a rename over an existing
+/// name or a delete by exchanging or renaming the old file to a private name, read before
+/// it is removed). Every other version either writer wrote must still exist somewhere.
+/// Guessing from paths instead ("the last version I left at this name") is wrong as soon
+/// as the other side renames that version away and someone overwrites it there.
 struct RandomWriter {
     root: std::path::PathBuf,
     tag: &'static str,
     rng: u64,
     n: usize,
-    finals: std::collections::BTreeMap<String, String>,
+    /// Every version this writer saw land on disk.
+    written: std::collections::BTreeSet<String>,
+    /// Versions (of either writer) this writer overwrote or deleted itself.
+    destroyed: std::collections::BTreeSet<String>,
 }
 
 impl RandomWriter {
@@ -449,7 +459,8 @@ impl RandomWriter {
             tag,
             rng: seed | 1,
             n: 0,
-            finals: std::collections::BTreeMap::new(),
+            written: std::collections::BTreeSet::new(),
+            destroyed: std::collections::BTreeSet::new(),
         }
     }
 
@@ -467,53 +478,102 @@ impl RandomWriter {
         format!("{dir}{file}")
     }
 
+    /// Notes what a file about to be removed holds (read from the file itself, under a
+    /// name only this writer uses), then removes it.
+    fn discard(&mut self, private: &Path) {
+        if let Ok(old) = std::fs::read(private) {
+            if !old.is_empty() {
+                self.destroyed
+                    .insert(String::from_utf8_lossy(&old).into_owned());
+            }
+        }
+        let _ = std::fs::remove_file(private);
+    }
+
+    /// Moves `from` to `to`; what stood at `to` comes out under `from` (an exchange) and is
+    /// discarded. False when nothing moved.
+    fn rename_over(&mut self, from: &Path, to: &Path, private: &Path) -> bool {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        match renameat_with(CWD, from, CWD, to, RenameFlags::EXCHANGE) {
+            Ok(()) => {
+                // `from` is a shared name again only for an instant: take what came out
+                // to a private name before reading it.
+                if std::fs::rename(from, private).is_ok() {
+                    self.discard(private);
+                }
+                true
+            }
+            Err(rustix::io::Errno::NOENT) => {
+                renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+
     /// One operation; failures (a path gone meanwhile, the mount gone) change nothing.
     fn step(&mut self) {
         self.n += 1;
         let rel = self.name();
         let path = self.root.join(&rel);
         let version = format!("{}-{}", self.tag, self.n);
+        let private = path.with_file_name(format!(".gone-{version}"));
+        let _ = std::fs::create_dir_all(path.parent().unwrap());
         match self.next() % 10 {
             0..=3 => {
-                let ok = std::fs::create_dir_all(path.parent().unwrap())
-                    .and_then(|_| std::fs::write(&path, &version));
+                // In place: what the file held is read through the very handle that
+                // overwrites it.
+                use std::io::{Read, Seek};
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .or_else(|_| {
+                        std::fs::OpenOptions::new()
+                            .read(true)
+                            .write(true)
+                            .create_new(true)
+                            .open(&path)
+                    });
+                let Ok(mut f) = file else { return };
+                let mut old = Vec::new();
+                if f.read_to_end(&mut old).is_err() {
+                    return;
+                }
+                if !old.is_empty() {
+                    self.destroyed
+                        .insert(String::from_utf8_lossy(&old).into_owned());
+                }
+                let ok = f
+                    .set_len(0)
+                    .and_then(|_| f.rewind())
+                    .and_then(|_| f.write_all(version.as_bytes()));
                 if ok.is_ok() {
-                    self.finals.insert(rel, version);
+                    self.written.insert(version);
                 }
             }
             4..=5 => {
                 // Atomic save, as editors do.
                 let tmp = path.with_file_name(format!(".save-{version}"));
-                let ok = std::fs::create_dir_all(path.parent().unwrap())
-                    .and_then(|_| std::fs::write(&tmp, &version))
-                    .and_then(|_| std::fs::rename(&tmp, &path));
-                match ok {
-                    Ok(()) => {
-                        self.finals.insert(rel, version);
-                    }
-                    Err(_) => {
-                        let _ = std::fs::remove_file(&tmp);
-                    }
+                if std::fs::write(&tmp, &version).is_err() {
+                    return;
+                }
+                // On disk, so tandem may have seen it already.
+                self.written.insert(version);
+                if !self.rename_over(&tmp, &path, &private) {
+                    self.discard(&tmp);
                 }
             }
             6..=7 => {
-                if std::fs::remove_file(&path).is_ok() {
-                    self.finals.remove(&rel);
+                if std::fs::rename(&path, &private).is_ok() {
+                    self.discard(&private);
                 }
             }
             _ => {
                 let to_rel = self.name();
                 if to_rel != rel {
                     let to = self.root.join(&to_rel);
-                    let ok = std::fs::create_dir_all(to.parent().unwrap())
-                        .and_then(|_| std::fs::rename(&path, &to));
-                    if ok.is_ok() {
-                        // What moved may be the other side's version: only ours is tracked.
-                        match self.finals.remove(&rel) {
-                            Some(v) => self.finals.insert(to_rel, v),
-                            None => self.finals.remove(&to_rel),
-                        };
-                    }
+                    let _ = std::fs::create_dir_all(to.parent().unwrap());
+                    self.rename_over(&path, &to, &private);
                 }
             }
         }
@@ -535,13 +595,13 @@ fn every_version(p: &Pair) -> std::collections::BTreeSet<String> {
 }
 
 /// Both sides changed at random at once for a while, with the mount killed -9 part way when
-/// `crash` says so; after both writers stop and tandem settles, the trees are equal and no
-/// version either writer left behind is lost (it is in a tree, as a conflict copy, or in a
-/// trash).
+/// `crash` says so; after both writers stop and tandem settles, the trees are equal and every
+/// version either writer wrote and neither destroyed itself is kept (in a tree, as a conflict
+/// copy, or in a trash).
 fn random_two_sided(seed: u64, crash: bool) {
     let p = Pair::new();
     p.write(S::Src, "a", "initial");
-    let mut m = Mounted::start(&p);
+    let mut m = Some(Mounted::start(&p));
     wait_for("the startup sync", T, || p.exists(S::Tgt, "a"));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (src_w, tgt_w) = std::thread::scope(|s| {
@@ -559,18 +619,19 @@ fn random_two_sided(seed: u64, crash: bool) {
         let b = s.spawn(run(RandomWriter::new(&p.tgt, "T", seed ^ 0x9e37_79b9)));
         std::thread::sleep(Duration::from_millis(1500));
         if crash {
-            m.kill9();
+            m.as_mut().unwrap().kill9();
         }
         std::thread::sleep(Duration::from_millis(500));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if crash {
+            // The writer through the dead mount sees errors from the kill on (or waits in
+            // a request the dead process never answered, until the restart aborts it):
+            // what it saw succeed is on disk. The startup reconcile catches up.
+            m = m.take().map(Mounted::restart);
+        }
         (a.join().unwrap(), b.join().unwrap())
     });
-    if crash {
-        // The writer through the dead mount saw errors from the kill on: what it saw
-        // succeed is on disk. Restart: the startup reconcile catches up.
-        drop(m);
-        m = Mounted::start(&p);
-    }
+    let m = m.unwrap();
     // Walking a tree tandem is still changing can meet a name that just went away: that
     // walk does not count.
     let equal = || {
@@ -599,10 +660,13 @@ fn random_two_sided(seed: u64, crash: bool) {
     }
     let all = every_version(&p);
     for w in [&src_w, &tgt_w] {
-        for (rel, v) in &w.finals {
+        for v in &w.written {
+            let destroyed_by = [&src_w, &tgt_w]
+                .into_iter()
+                .find(|d| d.destroyed.contains(v));
             assert!(
-                all.contains(v),
-                "{v} (last left at {rel} by {}) is lost ({ctx})",
+                all.contains(v) || destroyed_by.is_some(),
+                "{v} (written by {}) is lost: neither writer destroyed it ({ctx})",
                 w.tag
             );
         }
