@@ -43,6 +43,8 @@ pub(crate) fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bo
 pub(crate) struct Mounted<'a> {
     pair: &'a Pair,
     child: Option<Child>,
+    /// A process killed by `kill9` that could not be reaped yet.
+    killed: Option<Child>,
 }
 
 impl<'a> Mounted<'a> {
@@ -75,6 +77,7 @@ impl<'a> Mounted<'a> {
         let mut m = Mounted {
             pair,
             child: Some(child),
+            killed: None,
         };
         let start = Instant::now();
         while !is_fuse(&pair.src) {
@@ -119,7 +122,29 @@ impl<'a> Mounted<'a> {
             .arg("-KILL")
             .arg(child.id().to_string())
             .status();
-        let _ = child.wait();
+        // A thread of the killed process can stay stuck in the kernel on its own mount (a
+        // cache invalidation waiting for a directory lock that a request nobody will answer
+        // holds) until the connection is aborted, which the next `tandem mount` does.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.killed = Some(child);
+    }
+
+    /// After `kill9`: `tandem mount` again, as a user would after a crash. It aborts the
+    /// dead mount's connection and detaches it before anything else, which frees a program
+    /// caught in a request the dead process never answered.
+    pub(crate) fn restart(mut self) -> Mounted<'a> {
+        let pair = self.pair;
+        let killed = self.killed.take();
+        // Its drop would detach whatever is mounted at the source: the new mount.
+        std::mem::forget(self);
+        let m = Mounted::start(pair);
+        if let Some(mut k) = killed {
+            let _ = k.wait();
+        }
+        m
     }
 }
 
@@ -137,8 +162,17 @@ impl Drop for Mounted<'_> {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if is_fuse(&self.pair.src) || rustix::fs::statfs(&self.pair.src).is_err() {
+        if self.killed.is_some() {
+            // Possibly a connection left unanswered: abort it (statfs would block).
+            let _ = rustix::mount::unmount(
+                &self.pair.src,
+                rustix::mount::UnmountFlags::FORCE | rustix::mount::UnmountFlags::DETACH,
+            );
+        } else if is_fuse(&self.pair.src) || rustix::fs::statfs(&self.pair.src).is_err() {
             let _ = rustix::mount::unmount(&self.pair.src, rustix::mount::UnmountFlags::DETACH);
+        }
+        if let Some(mut k) = self.killed.take() {
+            let _ = k.wait();
         }
     }
 }

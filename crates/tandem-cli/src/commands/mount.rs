@@ -35,6 +35,11 @@ pub fn run(a: MountArgs) -> Result<u8> {
     if a.state_dir.is_some() && a.targets.len() > 1 {
         bail!("--state-dir applies to a single target; with several targets each pair keeps its state in its default place");
     }
+    if a.at.is_none() {
+        // Before anything looks into SRC: a mount left by a killed tandem may leave every
+        // call on the folder blocked until its connection is aborted.
+        mounts::clean_stale(&mounts::absolute(&a.src)?)?;
+    }
     let specs: Vec<SyncSpec> = a
         .targets
         .iter()

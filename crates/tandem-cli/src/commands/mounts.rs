@@ -116,35 +116,149 @@ fn read_record(path: &Path) -> Result<Option<MountRecord>> {
     }))
 }
 
+/// True while the process runs. A killed process whose threads have not all exited yet is
+/// a zombie: dead for our purposes (one of its threads may be stuck in the kernel on the very
+/// mount it served, see `clean_stale`).
 pub fn alive(pid: u32) -> bool {
-    pid != 0 && Path::new(&format!("/proc/{pid}")).exists()
+    if pid == 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S ...": the state follows the last ')' (comm may hold anything).
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next()),
+            Some('Z' | 'X')
+        ),
+        Err(_) => false,
+    }
 }
 
 pub fn is_fuse(p: &Path) -> bool {
     rustix::fs::statfs(p).is_ok_and(|s| s.f_type == FUSE_SUPER_MAGIC)
 }
 
-/// A FUSE mount whose daemon died answers ENOTCONN: detach it so the folder is reachable.
+/// A FUSE mount whose daemon died: its connection is aborted and the mount detached, so
+/// the folder is reachable again. Nothing here touches the mount itself before the abort:
+/// a daemon killed while a request was in flight can leave the connection open but
+/// unanswered (a thread of the dead process stuck in the kernel holds `/dev/fuse`), and any
+/// call on the mount, `statfs` included, would block for good.
 pub fn clean_stale(p: &Path) -> Result<bool> {
-    match rustix::fs::statfs(p) {
-        Err(rustix::io::Errno::NOTCONN) => {
-            eprintln!(
-                "tandem: {} is a stale mount (its process died); detaching it",
-                p.display()
-            );
-            detach(p)?;
-            if let Some(rec) = lookup(p)? {
-                if !alive(rec.pid) {
-                    unregister(p)?;
-                }
-            }
-            Ok(true)
-        }
-        _ => Ok(false),
+    let Some(dev) = fuse_mount_dev(p) else {
+        return Ok(false);
+    };
+    let daemon_dead = match lookup(p)? {
+        Some(rec) => !alive(rec.pid),
+        // Not ours to judge by a pid: a connection the kernel already aborted says so.
+        None => matches!(rustix::fs::statfs(p), Err(rustix::io::Errno::NOTCONN)),
+    };
+    if !daemon_dead {
+        return Ok(false);
     }
+    eprintln!(
+        "tandem: {} is a stale mount (its process died); detaching it",
+        p.display()
+    );
+    abort_and_detach(dev, p)?;
+    unregister(p)?;
+    Ok(true)
+}
+
+/// The device number of the FUSE file system mounted at `p` (the topmost one), read from
+/// `/proc/self/mountinfo` without touching the mount.
+fn fuse_mount_dev(p: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let want = p.as_os_str().as_bytes();
+    info.lines().rev().find_map(|line| {
+        // "id parent major:minor root mountpoint options... - fstype source ..."
+        let (head, tail) = line.split_once(" - ")?;
+        let f: Vec<&str> = head.split(' ').collect();
+        let fstype = tail.split(' ').next()?;
+        let is_fuse = fstype == "fuse" || fstype.starts_with("fuse.");
+        if !is_fuse || f.len() < 5 || unescape_mountinfo(f[4]) != want {
+            return None;
+        }
+        let (major, minor) = f[2].split_once(':')?;
+        Some((major.parse::<u64>().ok()? << 20) | minor.parse::<u64>().ok()?)
+    })
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\ooo` octal escapes.
+fn unescape_mountinfo(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                out.push(d.iter().fold(0u8, |v, c| v.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Ends every request of the FUSE connection mounted at `p` with an error, which frees
+/// whatever waits on it, and detaches the mount: `fusectl`'s `abort` (open to the mount's
+/// owner), else MNT_FORCE (root), which aborts the connection as it unmounts.
+fn abort_and_detach(dev: u64, p: &Path) -> Result<()> {
+    use rustix::mount::{unmount, UnmountFlags};
+    let aborted = std::fs::write(format!("/sys/fs/fuse/connections/{dev}/abort"), "1").is_ok();
+    if !aborted && unmount(p, UnmountFlags::FORCE | UnmountFlags::DETACH).is_ok() {
+        return Ok(());
+    }
+    detach(p)
 }
 
 pub fn detach(p: &Path) -> Result<()> {
     rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH)
         .with_context(|| format!("detaching the mount at {}", p.display()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_paths_are_unescaped() {
+        assert_eq!(
+            unescape_mountinfo(r"/tmp/a\040b\011c\134d"),
+            b"/tmp/a b\tc\\d"
+        );
+        assert_eq!(unescape_mountinfo(r"/plain"), b"/plain");
+        // A backslash not followed by three octal digits stays as it is.
+        assert_eq!(unescape_mountinfo(r"/x\9y\04"), br"/x\9y\04");
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: a zombie once it has exited.
+        let start = std::time::Instant::now();
+        while alive(pid) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "true never exited"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            Path::new(&format!("/proc/{pid}")).exists(),
+            "still a zombie"
+        );
+        child.wait().unwrap();
+        assert!(alive(std::process::id()));
+        assert!(!alive(0));
+    }
 }
