@@ -112,4 +112,9 @@ pub trait Mount: Send + Sync {
     /// Drops the kernel's cached entries, attributes and pages for these paths: they were
     /// changed underneath the mount (reverse merge from the target).
     fn invalidate(&self, paths: &[RelPath]);
+
+    /// `from` was renamed to `to` underneath the mount: the mount's own record of names
+    /// follows, so that a program still holding the file open (through the mount) has its
+    /// later writes recorded under the new name.
+    fn renamed(&self, from: &RelPath, to: &RelPath);
 }

@@ -206,6 +206,10 @@ impl tandem_core::Mount for MountHandle {
             self.invalidator_ref().invalidate(paths);
         }
     }
+
+    fn renamed(&self, from: &RelPath, to: &RelPath) {
+        self.core.renamed_underneath(from, to);
+    }
 }
 
 impl MountHandle {
@@ -248,5 +252,9 @@ impl tandem_core::Mount for Invalidator {
                 };
             }
         }
+    }
+
+    fn renamed(&self, from: &RelPath, to: &RelPath) {
+        self.core.renamed_underneath(from, to);
     }
 }

@@ -1253,6 +1253,23 @@ impl PassthroughFs {
     /// What the kernel must drop for `path`, changed underneath the mount: the name in its
     /// parent (known parent), the node's attributes and pages (known node), and the
     /// parent's attributes. The table keeps its names: the next lookup corrects them.
+    /// `from` was renamed to `to` in the folder, not through the mount (a merge from the
+    /// target). The names follow, so that a file still open under `from` is recorded under
+    /// `to`; with `to`'s folder unknown to the kernel, `from` is just forgotten.
+    pub(crate) fn renamed_underneath(&self, from: &RelPath, to: &RelPath) {
+        self.with_table(|t| {
+            let (Some(parent), Some(_)) = t.resolve(from) else {
+                return;
+            };
+            match t.resolve(to) {
+                (Some(new_parent), _) => {
+                    t.rename(parent, from.file_name(), new_parent, to.file_name(), false)
+                }
+                (None, _) => t.remove_name(parent, from.file_name()),
+            }
+        });
+    }
+
     pub(crate) fn invalidations(&self, path: &RelPath) -> Vec<Inval> {
         let (parent, child) = lock(&self.table).resolve(path);
         let mut out = Vec::new();

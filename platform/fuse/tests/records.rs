@@ -324,6 +324,39 @@ fn invalidate_shows_changes_made_behind_the_mount() {
 }
 
 #[test]
+fn a_file_renamed_behind_the_mount_while_open_is_recorded_under_its_new_name() {
+    if !fuse_available("a_file_renamed_behind_the_mount_while_open_is_recorded_under_its_new_name")
+    {
+        return;
+    }
+    let m = Mounted::passthrough(false);
+    fs::write(m.path("b"), b"one").unwrap();
+    // A program holds b open for writing...
+    let mut held = OpenOptions::new().write(true).open(m.path("b")).unwrap();
+    m.sink.wait_ops(5);
+    // ...while the reverse merge sets it aside as a conflict copy, behind the mount.
+    rustix::fs::renameat(&m.behind, "b", &m.behind, "b.conflict").unwrap();
+    let (from, to) = (
+        RelPath::from_str_lossless("b"),
+        RelPath::from_str_lossless("b.conflict"),
+    );
+    m.handle().renamed(&from, &to);
+    m.handle().invalidate(&[from, to]);
+    held.write_all(b"two").unwrap();
+    drop(held);
+    // The write and the close.
+    let ops = m.sink.wait_ops(2);
+    assert!(
+        ops.contains(&rec(CloseWrite, "b.conflict", None)),
+        "the program's write is recorded where the file is now: {ops:?}"
+    );
+    assert!(
+        !ops.iter().any(|(_, p, _)| p == "b"),
+        "nothing recorded under the old name: {ops:?}"
+    );
+}
+
+#[test]
 fn allow_other_creates_files_as_the_calling_user() {
     if !fuse_available("allow_other_creates_files_as_the_calling_user") {
         return;
