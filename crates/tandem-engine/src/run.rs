@@ -126,6 +126,9 @@ impl SourceHooks {
             other => (other.path(), None),
         };
         if let Some(m) = &self.mount {
+            if let Some(to) = to {
+                m.renamed(path, to);
+            }
             let mut paths = vec![path.clone()];
             paths.extend(to.cloned());
             m.invalidate(&paths);
