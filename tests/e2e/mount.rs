@@ -310,6 +310,42 @@ fn a_write_storm_of_small_files_all_arrives() {
 }
 
 #[test]
+fn issue_3_rm_rf_of_most_of_the_tree_in_the_mount_is_replicated_not_halted() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    p.write(S::Src, "keep.txt", "kept");
+    for i in 0..40 {
+        p.write(
+            S::Src,
+            &format!("big/d{}/f{i}", i % 4),
+            &format!("file {i}"),
+        );
+    }
+    let m = Mounted::start(&p);
+    wait_for("the startup sync", T, || {
+        tgt_has(&p, "big/d3/f39", "file 39")
+    });
+    // 44 of the 46 synced entries, deleted by a program through the mount: an operation
+    // seen as it happened, not a folder found emptied (which --max-delete guards against).
+    std::fs::remove_dir_all(p.path(S::Src, "big")).unwrap();
+    wait_for("the deletion in the target", T, || !p.exists(S::Tgt, "big"));
+    std::fs::write(p.path(S::Src, "after.txt"), "later").unwrap();
+    wait_for("later changes still flow", T, || {
+        tgt_has(&p, "after.txt", "later")
+    });
+    assert!(tgt_has(&p, "keep.txt", "kept"));
+    assert_eq!(
+        p.trash_contents(S::Tgt).len(),
+        40,
+        "every deleted file kept in the target's trash"
+    );
+    assert!(m.stop().success());
+    p.assert_same();
+}
+
+#[test]
 fn after_kill_9_the_next_mount_cleans_up_and_converges() {
     if !fuse_available() {
         return;

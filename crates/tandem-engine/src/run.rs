@@ -348,11 +348,7 @@ impl Session {
                 opts.modify_window,
                 ctx.threads,
             );
-            // Deletions are weighed against everything synced, whatever this run looks at.
-            let base_len = match scope {
-                Scope::All => base.len() as u64,
-                Scope::Paths(_) | Scope::Hints(_) => store.baseline_len()?,
-            };
+            let base_len = base.len() as u64;
             clock.lap("hash");
             opts.stamp = Session::next_stamp(last_stamp);
             let plan = reconcile(base, s_tree, t_tree, &opts);
@@ -371,7 +367,12 @@ impl Session {
                 .iter()
                 .filter(|a| matches!(a, Action::Delete { .. }))
                 .count() as u64;
-            if deletes > MAX_DELETE_FLOOR
+            // A whole-tree reconcile weighs what it found missing: an unmounted disk or an
+            // emptied share looks like mass deletion. A scoped sync deletes what a program
+            // was seen deleting (the mount's journal, the target's watcher): replicated as
+            // it happens, as any two-way sync does, the originals kept in trash.
+            if *scope == Scope::All
+                && deletes > MAX_DELETE_FLOOR
                 && deletes * 100 > u64::from(spec.max_delete_percent) * base_len
             {
                 report.halted = Some(format!(
