@@ -43,6 +43,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// First retry of a path whose sync failed (most failures are races with a busy program,
 /// already over).
 const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// A pass that read at least this many records was part of a burst (an untar, a build,
+/// an `rm -rf`): the next one waits until `BURST_GATHER` after it ended, so that each pass
+/// (one scan, one flush, one commit) takes in more of the burst. A lone change is synced
+/// at once.
+const BURST_RECORDS: usize = 32;
+const BURST_GATHER: Duration = Duration::from_millis(20);
 /// Journal records every target has read are dropped at most this often.
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
@@ -131,6 +137,8 @@ pub struct Replicator {
     retry: BTreeMap<RelPath, (Instant, u32)>,
     /// Passes in a row that applied nothing because the source changed while scanned.
     deferrals: u32,
+    /// Records the last pass read, and when it ended.
+    last_pass: (usize, Instant),
     status: Arc<Mutex<TargetStatus>>,
 }
 
@@ -176,6 +184,7 @@ impl Replicator {
             paused: None,
             retry: BTreeMap::new(),
             deferrals: 0,
+            last_pass: (0, Instant::now()),
             status,
         };
         if r.config.watch_target {
@@ -244,7 +253,14 @@ impl Replicator {
                 self.journal.flush();
             }
             self.wait(self.next_deadline());
-            self.pass(false, on_event)?;
+            if self.last_pass.0 >= BURST_RECORDS {
+                let until = self.last_pass.1 + BURST_GATHER;
+                if let Some(d) = until.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
+            }
+            let (read, _) = self.pass(false, on_event)?;
+            self.last_pass = (read, Instant::now());
         }
         self.hold.holding.store(false, Ordering::SeqCst);
         let deadline = Instant::now() + drain_for;
@@ -381,9 +397,9 @@ impl Replicator {
         // it before replying): read them all, so that this pass does not see the disk ahead
         // of its records (a folder renamed after a file in it was: the file's old path would
         // look deleted).
-        // Counted before the flush: a record handed over after this point, even one the
+        // Counted before the flush: a rename handed over after this point, even one the
         // flush does not wait for, marks the scan as possibly ahead of the records read.
-        let recorded = self.journal.recorded();
+        let renames = self.journal.renames_recorded();
         self.journal.flush();
         let records = self.reader.journal_after(self.cursor, BATCH)?;
         let read = records.len();
@@ -399,6 +415,7 @@ impl Replicator {
                     .get(p)
                     .is_some_and(|(_, since)| now.duration_since(*since) < SETTLE_OPEN)
         };
+        let held_now = self.held_now(force);
         let ready: Vec<RelPath> = self
             .pending
             .iter()
@@ -450,19 +467,20 @@ impl Replicator {
                     shown.join(" ")
                 );
             }
-            // A program that changes the source through the mount while this pass scans
-            // makes the scan run ahead of the records read: a folder renamed meanwhile
-            // would make the paths below its old name look deleted. Such a pass applies
-            // nothing and is done again with the new records (a few times at most: a
-            // source that never stops changing is synced anyway, safely, if less well).
+            // A program that renames something through the mount while this pass scans
+            // makes the scan run ahead of the records read: the paths below the old name
+            // would look deleted. Such a pass applies nothing and is done again with the
+            // new records (a few times at most: a source that never stops renaming is
+            // synced anyway, safely, if less well). Other changes made meanwhile only make
+            // the scan see newer content, which their own records bring back.
             let journal = Arc::clone(&self.journal);
-            let quiet = move || journal.recorded() == recorded;
+            let quiet = move || journal.renames_recorded() == renames;
             let guard: &dyn Fn() -> bool = if self.deferrals < MAX_DEFERRALS {
                 &quiet
             } else {
                 &|| true
             };
-            let mut r = self.sync_or_pause(&Scope::Hints(hints), on_event, guard)?;
+            let mut r = self.sync_or_pause(&Scope::Hints(hints), on_event, guard, &held_now)?;
             if r.as_ref().is_some_and(|r| r.deferred) {
                 self.deferrals += 1;
                 self.renames = renames_before;
@@ -484,7 +502,12 @@ impl Replicator {
                     // conflict copy set aside whose copy raced): looked at again too, or its
                     // failure would vanish with this report and never be retried.
                     all.extend(rep.failed.iter().map(|(p, _)| p.clone()));
-                    r = self.sync_or_pause(&Scope::Paths(coalesce(all)), on_event, &|| true)?;
+                    r = self.sync_or_pause(
+                        &Scope::Paths(coalesce(all)),
+                        on_event,
+                        &|| true,
+                        &held_now,
+                    )?;
                 }
             }
             if let Some(rep) = &r {
@@ -526,7 +549,8 @@ impl Replicator {
             self.start_watcher();
         }
         let head = self.reader.journal_head()?;
-        let report = self.sync_or_pause(&Scope::All, on_event, &|| true)?;
+        let held = self.held_now(false);
+        let report = self.sync_or_pause(&Scope::All, on_event, &|| true, &held)?;
         if self.paused.is_none() {
             self.full_due = None;
             self.last_full = Instant::now();
@@ -550,8 +574,12 @@ impl Replicator {
         scope: &Scope,
         on_event: &dyn Fn(Event),
         still_valid: &dyn Fn() -> bool,
+        held: &HashSet<RelPath>,
     ) -> Result<Option<Report>, EngineError> {
-        match self.session.sync_guarded(scope, on_event, still_valid) {
+        match self
+            .session
+            .sync_guarded(scope, on_event, still_valid, held)
+        {
             Ok(report) => {
                 let stop = report.halted.clone().or_else(|| report.stopped.clone());
                 match stop {
@@ -635,6 +663,21 @@ impl Replicator {
                 s.failed.clone_from(&r.failed);
             }
         });
+    }
+
+    /// Files a program has had open for writing through the mount for less than
+    /// `SETTLE_OPEN`: no pass copies them, even one that reads their directory (their last
+    /// close hints them). With `force` (shutdown), none.
+    fn held_now(&self, force: bool) -> HashSet<RelPath> {
+        if force {
+            return HashSet::new();
+        }
+        let now = Instant::now();
+        self.writers
+            .iter()
+            .filter(|(_, (_, since))| now.duration_since(*since) < SETTLE_OPEN)
+            .map(|(p, _)| p.clone())
+            .collect()
     }
 
     fn note_records(&mut self, records: &[tandem_state::Record]) {

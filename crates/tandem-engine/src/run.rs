@@ -1,6 +1,7 @@
 //! One sync of one pair, in rounds: a round scans, plans and applies; steps refused
 //! because the disk moved under them are planned again in the next round.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -255,18 +256,22 @@ impl Session {
 
     /// Syncs what `scope` names: scan, reconcile, apply, commit, in rounds.
     pub fn sync(&mut self, scope: &Scope, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
-        self.sync_guarded(scope, on_event, &|| true)
+        self.sync_guarded(scope, on_event, &|| true, &HashSet::new())
     }
 
     /// Like `sync`, but before applying anything, `still_valid` is asked whether what was
     /// scanned can be trusted; if not, nothing is applied and the report says `deferred`
-    /// (a mount's replicator: a program changed the source through the mount while it was
+    /// (a mount's replicator: a program renamed something through the mount while it was
     /// scanned, so the scan may be ahead of the journal records it was asked about).
+    /// The paths in `held` are left alone, on both sides and in the baseline: files a
+    /// program is still writing through the mount, whose last close will hint them again
+    /// (a directory being filled is read deeply, and would otherwise copy them half written).
     pub fn sync_guarded(
         &mut self,
         scope: &Scope,
         on_event: &dyn Fn(Event),
         still_valid: &dyn Fn() -> bool,
+        held: &HashSet<RelPath>,
     ) -> Result<Report, EngineError> {
         let spec = &self.spec;
         let (src, tgt, filter, store) = (&self.src, &self.tgt, &self.filter, &mut self.store);
@@ -319,9 +324,13 @@ impl Session {
             });
             let base: BaseTree = base?
                 .into_iter()
-                .filter(|(p, b)| !filter.excludes_any(p, b.kind == Kind::Dir))
+                .filter(|(p, b)| !filter.excludes_any(p, b.kind == Kind::Dir) && !held.contains(p))
                 .collect();
             let (mut s_tree, mut t_tree) = scanned?;
+            if !held.is_empty() {
+                s_tree.retain(|p, _| !held.contains(p));
+                t_tree.retain(|p, _| !held.contains(p));
+            }
             on_event(Event::Scanned {
                 side: "source",
                 entries: s_tree.len(),
@@ -918,8 +927,15 @@ impl<'a, 'r> Applier<'a, 'r> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        let mut clock = PhaseClock::new();
         if self.wrote_since_commit && self.ctx.durability == Durability::Batched {
-            for root in [self.ctx.src, self.ctx.tgt] {
+            // One syncfs covers both roots when they share a file system.
+            let roots: &[&Root] = if self.ctx.src.dev() == self.ctx.tgt.dev() {
+                &[self.ctx.tgt]
+            } else {
+                &[self.ctx.src, self.ctx.tgt]
+            };
+            for root in roots {
                 if let Err(e) = tandem_fs::sync_root(root) {
                     self.report.stopped =
                         Some(format!("cannot flush {}: {e}", root.path().display()));
@@ -927,6 +943,7 @@ impl<'a, 'r> Applier<'a, 'r> {
                 }
             }
         }
+        clock.lap("flush");
         let now = now_ns() / 1_000_000_000;
         let batch = self.store.batch()?;
         for u in self.pending.drain(..) {
@@ -939,6 +956,7 @@ impl<'a, 'r> Applier<'a, 'r> {
             }
         }
         batch.commit()?;
+        clock.lap("commit");
         self.wrote_since_commit = false;
         self.last_commit = Instant::now();
         Ok(())

@@ -241,7 +241,7 @@ fn write_file_tmp(
     let tfd = openat(
         ddir,
         tmp,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+        OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
     .map_err(|e| FsError::io(dst_rel, "create temporary file", e))?;
@@ -275,27 +275,27 @@ fn write_file_tmp(
     }
     // The baseline records the hash of exactly the bytes stored (read back from the page
     // cache): it lets a later scan recognise this content under another name.
-    let hash = hash_fd(ddir, tmp).map_err(|e| FsError::io(dst_rel, "hash copy", e))?;
+    let hash = hash_fd(&tfd, st.st_size).map_err(|e| FsError::io(dst_rel, "hash copy", e))?;
     Ok(entry_from_stat(&st, None).with_hash(hash))
 }
 
-fn hash_fd(dir: &OwnedFd, name: &str) -> std::io::Result<tandem_core::Hash> {
-    use std::io::Read;
-    let fd = openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut file = std::fs::File::from(fd);
+/// The blake3 hash of the `size` bytes of `fd` from its start (read with `pread`, so the
+/// file offset does not matter); a buffer no bigger than the file (most are small).
+fn hash_fd(fd: &OwnedFd, size: i64) -> std::io::Result<tandem_core::Hash> {
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; (size.max(0) as usize + 1).min(256 * 1024)];
+    let mut at = 0u64;
     loop {
-        let n = file.read(&mut buf)?;
+        let n = match rustix::io::pread(fd, &mut buf, at) {
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
+        at += n as u64;
     }
     Ok(tandem_core::Hash(*hasher.finalize().as_bytes()))
 }

@@ -24,6 +24,10 @@ pub struct Record {
 }
 
 const GROUP_MAX: usize = 4096;
+/// After committing more than one record (a burst), the writer waits this long before it
+/// gathers the next batch: the records of the burst then queue up without waking it one by
+/// one, and commit together. A lone record is committed at once.
+const GROUP_WAIT: Duration = Duration::from_millis(1);
 
 /// Appends change records on a thread of its own, many per transaction. Cloneable handle;
 /// `flush()` returns once everything recorded so far is committed.
@@ -31,6 +35,7 @@ pub struct JournalWriter {
     tx: Sender<Msg>,
     committed: Arc<(Mutex<i64>, Condvar)>,
     recorded: AtomicU64,
+    renames: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
     bells: Bells,
 }
@@ -66,6 +71,7 @@ impl JournalWriter {
             tx,
             committed,
             recorded: AtomicU64::new(0),
+            renames: AtomicU64::new(0),
             thread: Mutex::new(Some(thread)),
             bells,
         })
@@ -92,6 +98,12 @@ impl JournalWriter {
     /// How many records were handed over.
     pub fn recorded(&self) -> u64 {
         self.recorded.load(Ordering::Relaxed)
+    }
+
+    /// How many of those records were renames or exchanges: the only changes that make a
+    /// scan running meanwhile see a path as gone while it lives on under another name.
+    pub fn renames_recorded(&self) -> u64 {
+        self.renames.load(Ordering::Relaxed)
     }
 
     /// Blocks until a record with a sequence number above `seq` is committed, or `timeout`.
@@ -123,6 +135,9 @@ impl Drop for JournalWriter {
 
 impl ChangeSink for JournalWriter {
     fn record(&self, change: Change) {
+        if matches!(change.op, ChangeOp::Rename | ChangeOp::Exchange) {
+            self.renames.fetch_add(1, Ordering::Relaxed);
+        }
         self.recorded.fetch_add(1, Ordering::Relaxed);
         let _ = self.tx.send(Msg::Record(now_ns(), change));
     }
@@ -165,8 +180,8 @@ fn writer_loop(
             Ok(m) => m,
         };
         // Take what is already queued, and no more: records that arrive while this batch
-        // commits form the next one (group commit without a fixed wait, so a lone record
-        // is committed at once).
+        // commits (and during the pause after a burst, below) form the next one; a lone
+        // record is committed at once.
         let mut msg = Some(first);
         while let Some(m) = msg.take() {
             match m {
@@ -197,11 +212,14 @@ fn writer_loop(
                     eprintln!("tandem: journal write failed ({e}); the next scan will catch up");
                 }
             }
-            batch.clear();
         }
         for w in waiters.drain(..) {
             let _ = w.send(());
         }
+        if batch.len() > 1 && !stop {
+            std::thread::sleep(GROUP_WAIT);
+        }
+        batch.clear();
     }
 }
 
