@@ -343,6 +343,46 @@ fn a_file_still_open_in_a_new_directory_waits_for_its_close() {
     assert!(m.stop().success());
 }
 
+/// A file held open and written for longer than the 2 s after which an open file may be
+/// copied is not copied while it grows (kernel passthrough writes leave no records: its
+/// size and mtime are watched), and is copied once it has been quiet for a moment, even
+/// while still open.
+#[test]
+fn a_long_write_is_copied_once_quiet_not_while_it_grows() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = Mounted::start(&p);
+    let mut f = std::fs::File::create(p.path(S::Src, "growing.log")).unwrap();
+    let started = Instant::now();
+    let mut written = 0usize;
+    while started.elapsed() < Duration::from_millis(4500) {
+        f.write_all(&[b'x'; 4096]).unwrap();
+        written += 4096;
+        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(md) = std::fs::metadata(p.path(S::Tgt, "growing.log")) {
+            panic!(
+                "copied while still growing: {} of {written} bytes, after {:?}",
+                md.len(),
+                started.elapsed()
+            );
+        }
+    }
+    // Quiet now, still open.
+    wait_for(
+        "the quiet file in the target",
+        Duration::from_secs(20),
+        || {
+            std::fs::metadata(p.path(S::Tgt, "growing.log"))
+                .is_ok_and(|md| md.len() == written as u64)
+        },
+    );
+    drop(f);
+    assert_eq!(p.read(S::Tgt, "growing.log").len(), written);
+    assert!(m.stop().success());
+}
+
 #[test]
 fn issue_3_rm_rf_of_most_of_the_tree_in_the_mount_is_replicated_not_halted() {
     if !fuse_available() {

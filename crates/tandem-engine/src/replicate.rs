@@ -27,9 +27,12 @@ use crate::run::{EngineError, Session};
 use crate::spec::{Event, Report, Scope};
 use crate::watch::{TargetHint, TargetWatcher};
 
-/// A file held open for writing longer than this is synced anyway (the copy is re-checked,
-/// so a file that keeps changing is retried, never stored torn).
+/// A file held open for writing longer than this is synced once its size and mtime have
+/// stayed the same for `SETTLE_QUIET` (kernel passthrough writes leave no records to go by),
+/// and after `SETTLE_OPEN_MAX` in any case (the copy is re-checked, so a file that keeps
+/// changing is retried, never stored torn).
 const SETTLE_OPEN: Duration = Duration::from_secs(2);
+const SETTLE_OPEN_MAX: Duration = Duration::from_secs(60);
 /// A target file with write events but no close (mmap, a writer that keeps it open) is
 /// synced once it has been quiet this long.
 const SETTLE_QUIET: Duration = Duration::from_millis(500);
@@ -118,6 +121,9 @@ pub struct Replicator {
     pending: BTreeSet<RelPath>,
     /// Open-for-write handles per source path, and when the path was first held back.
     writers: HashMap<RelPath, (u32, Instant)>,
+    /// Files open for longer than `SETTLE_OPEN`: their (size, mtime) when last looked at,
+    /// and since when they have been so.
+    long_open: HashMap<RelPath, ((i64, i64), Instant)>,
     /// Renames (old name, new name) whose ends have not been synced yet.
     renames: Vec<(RelPath, RelPath)>,
     hints_tx: Sender<TargetHint>,
@@ -172,6 +178,7 @@ impl Replicator {
             cursor,
             pending: BTreeSet::new(),
             writers: HashMap::new(),
+            long_open: HashMap::new(),
             renames: Vec::new(),
             hints_tx,
             hints_rx,
@@ -408,18 +415,12 @@ impl Replicator {
             self.cursor = last.seq;
         }
 
-        let now = Instant::now();
-        let held = |p: &RelPath, writers: &HashMap<RelPath, (u32, Instant)>| {
-            !force
-                && writers
-                    .get(p)
-                    .is_some_and(|(_, since)| now.duration_since(*since) < SETTLE_OPEN)
-        };
         let held_now = self.held_now(force);
+        let now = Instant::now();
         let ready: Vec<RelPath> = self
             .pending
             .iter()
-            .filter(|p| !held(p, &self.writers))
+            .filter(|p| !held_now.contains(*p))
             .cloned()
             .collect();
         for p in &ready {
@@ -443,7 +444,7 @@ impl Replicator {
         let tgt_ready: Vec<(RelPath, bool)> = self
             .tgt_pending
             .iter()
-            .filter(|(p, _)| !held(p, &self.writers) && !self.tgt_writing.contains_key(*p))
+            .filter(|(p, _)| !held_now.contains(*p) && !self.tgt_writing.contains_key(*p))
             .map(|(p, d)| (p.clone(), *d))
             .collect();
         for (p, _) in &tgt_ready {
@@ -665,19 +666,46 @@ impl Replicator {
         });
     }
 
-    /// Files a program has had open for writing through the mount for less than
-    /// `SETTLE_OPEN`: no pass copies them, even one that reads their directory (their last
-    /// close hints them). With `force` (shutdown), none.
-    fn held_now(&self, force: bool) -> HashSet<RelPath> {
+    /// Files a program holds open for writing through the mount and that are not due
+    /// yet: no pass copies them, even one that reads their directory (their last close
+    /// hints them). A file is due `SETTLE_OPEN` after it was opened if its size and mtime
+    /// have then stayed the same for `SETTLE_QUIET` (a 2 GiB write is copied once, at its
+    /// close, not again and again while it grows), and after `SETTLE_OPEN_MAX` in any case.
+    /// With `force` (shutdown), none.
+    fn held_now(&mut self, force: bool) -> HashSet<RelPath> {
+        self.long_open.retain(|p, _| self.writers.contains_key(p));
         if force {
             return HashSet::new();
         }
         let now = Instant::now();
-        self.writers
-            .iter()
-            .filter(|(_, (_, since))| now.duration_since(*since) < SETTLE_OPEN)
-            .map(|(p, _)| p.clone())
-            .collect()
+        let mut held = HashSet::new();
+        for (p, (_, since)) in &self.writers {
+            let open_for = now.duration_since(*since);
+            if open_for < SETTLE_OPEN {
+                held.insert(p.clone());
+                continue;
+            }
+            if open_for >= SETTLE_OPEN_MAX {
+                continue;
+            }
+            let seen = match self.session.source().stat(p) {
+                Ok(Some(e)) => (e.size as i64, e.mtime),
+                // Gone or unreadable: the pass finds out what it is.
+                _ => continue,
+            };
+            match self.long_open.get(p) {
+                Some((last, quiet_since))
+                    if *last == seen && now.duration_since(*quiet_since) >= SETTLE_QUIET => {}
+                Some((last, _)) if *last == seen => {
+                    held.insert(p.clone());
+                }
+                _ => {
+                    self.long_open.insert(p.clone(), (seen, now));
+                    held.insert(p.clone());
+                }
+            }
+        }
+        held
     }
 
     fn note_records(&mut self, records: &[tandem_state::Record]) {
