@@ -34,7 +34,6 @@ const GROUP_WAIT: Duration = Duration::from_millis(1);
 pub struct JournalWriter {
     tx: Sender<Msg>,
     committed: Arc<(Mutex<i64>, Condvar)>,
-    recorded: AtomicU64,
     renames: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
     bells: Bells,
@@ -70,7 +69,6 @@ impl JournalWriter {
         Ok(JournalWriter {
             tx,
             committed,
-            recorded: AtomicU64::new(0),
             renames: AtomicU64::new(0),
             thread: Mutex::new(Some(thread)),
             bells,
@@ -95,13 +93,9 @@ impl JournalWriter {
         }
     }
 
-    /// How many records were handed over.
-    pub fn recorded(&self) -> u64 {
-        self.recorded.load(Ordering::Relaxed)
-    }
-
-    /// How many of those records were renames or exchanges: the only changes that make a
-    /// scan running meanwhile see a path as gone while it lives on under another name.
+    /// How many renames, exchanges and opens for writing were handed over: the changes that
+    /// make a scan running meanwhile unsafe to apply (a renamed path looks gone; a file
+    /// opened meanwhile is not yet known to be held open, and would be copied half written).
     pub fn renames_recorded(&self) -> u64 {
         self.renames.load(Ordering::Relaxed)
     }
@@ -135,10 +129,12 @@ impl Drop for JournalWriter {
 
 impl ChangeSink for JournalWriter {
     fn record(&self, change: Change) {
-        if matches!(change.op, ChangeOp::Rename | ChangeOp::Exchange) {
+        if matches!(
+            change.op,
+            ChangeOp::Rename | ChangeOp::Exchange | ChangeOp::OpenWrite
+        ) {
             self.renames.fetch_add(1, Ordering::Relaxed);
         }
-        self.recorded.fetch_add(1, Ordering::Relaxed);
         let _ = self.tx.send(Msg::Record(now_ns(), change));
     }
 }
