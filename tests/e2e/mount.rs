@@ -343,6 +343,36 @@ fn a_file_still_open_in_a_new_directory_waits_for_its_close() {
     assert!(m.stop().success());
 }
 
+/// A folder renamed right after the mount came up, while the target watcher's events of
+/// the startup sync (tandem's own `mkdir`s and copies in the target) are still coming in:
+/// one rename in the target, and not a file of it deleted on the way.
+#[test]
+fn a_directory_renamed_right_after_startup_is_one_rename_in_the_target() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    for i in 0..3000 {
+        p.write(S::Src, &format!("big/f{i}"), "x");
+    }
+    let m = Mounted::start(&p);
+    let ino = p.ino(S::Tgt, "big");
+    std::fs::rename(p.path(S::Src, "big"), p.path(S::Src, "moved")).unwrap();
+    wait_for("the rename in the target", T, || {
+        p.exists(S::Tgt, "moved") && !p.exists(S::Tgt, "big")
+    });
+    assert_eq!(p.ino(S::Tgt, "moved"), ino, "renamed, not made again");
+    // Whatever the passes after it do, they settle with nothing deleted on the way.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(m.stop().success());
+    assert_eq!(
+        p.trash_contents(S::Tgt).len(),
+        0,
+        "files of the renamed folder were deleted in the target"
+    );
+    p.assert_same();
+}
+
 /// A file held open and written for longer than the 2 s after which an open file may be
 /// copied is not copied while it grows (kernel passthrough writes leave no records: its
 /// size and mtime are watched), and is copied once it has been quiet for a moment, even

@@ -221,4 +221,18 @@ impl BaseEntry {
     pub fn ino(&self, side: Side) -> u64 {
         self.seen(side).ino
     }
+
+    /// The entry `side` showed when both sides agreed.
+    pub fn entry_on(&self, side: Side) -> Entry {
+        let seen = self.seen(side);
+        Entry {
+            kind: self.kind.clone(),
+            size: self.size,
+            mtime: seen.mtime,
+            mode: seen.mode,
+            ino: seen.ino,
+            hash: self.hash,
+            link: self.link.clone(),
+        }
+    }
 }

@@ -60,6 +60,10 @@ pub struct Options {
     pub stamp: String,
     /// Trust no stat match where hashes can speak (`--rescan`).
     pub rescan: bool,
+    /// What the trees were read from: `None` for everything; else these paths and their
+    /// parents, and below a path only where its flag says so (a scoped sync's hints). Below
+    /// a directory read without its content, a side holds what the baseline says.
+    pub scope: Option<Vec<(RelPath, bool)>>,
 }
 
 impl Default for Options {
@@ -71,6 +75,7 @@ impl Default for Options {
             modify_window: 0,
             stamp: "19700101-000000".to_string(),
             rescan: false,
+            scope: None,
         }
     }
 }

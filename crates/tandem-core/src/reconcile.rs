@@ -319,6 +319,41 @@ impl Reconciler<'_> {
         });
         move_subtree(&mut self.base, p, q);
         move_subtree(self.tree_mut(y), p, q);
+        self.assume_unread_unchanged(x, q);
+    }
+
+    /// After a rename carried the baseline's subtree (and `y`'s) from its old name to `q`:
+    /// what of it `x`, the side that renamed, was not read below `q` (a shallow hint: the
+    /// content has records of its own) holds there what the baseline says, not nothing.
+    /// Otherwise the per-path pass would take every file the rename moved for deleted.
+    fn assume_unread_unchanged(&mut self, x: Side, q: &RelPath) {
+        let Some(scope) = &self.opts.scope else {
+            return;
+        };
+        let mut inside: Vec<(&RelPath, bool)> = Vec::new();
+        for (h, deep) in scope {
+            if *deep && (h == q || q.is_below(h)) {
+                return; // read in full
+            }
+            if h.is_below(q) {
+                inside.push((h, *deep));
+            }
+        }
+        // A hint reads itself and its parents, and below it where it says so.
+        let read = |k: &RelPath| {
+            inside
+                .iter()
+                .any(|(h, deep)| k == *h || h.is_below(k) || (*deep && k.is_below(h)))
+        };
+        let (lo, hi) = q.subtree_range();
+        let tree = self.tree(x);
+        let unread: Vec<(RelPath, Entry)> = self
+            .base
+            .range(lo..hi)
+            .filter(|(k, _)| !read(k) && !tree.contains_key(*k))
+            .map(|(k, b)| (k.clone(), b.entry_on(x)))
+            .collect();
+        self.tree_mut(x).extend(unread);
     }
 
     // ---- per path -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ use tandem_state::{JournalWriter, Store};
 
 use crate::run::{EngineError, Session};
 use crate::spec::{Event, Report, Scope};
-use crate::watch::{TargetHint, TargetWatcher};
+use crate::watch::{Echoes, TargetHint, TargetWatcher};
 
 /// A file held open for writing longer than this is synced once its size and mtime have
 /// stayed the same for `SETTLE_QUIET` (kernel passthrough writes leave no records to go by),
@@ -129,6 +129,9 @@ pub struct Replicator {
     hints_tx: Sender<TargetHint>,
     hints_rx: Receiver<TargetHint>,
     watcher: Option<TargetWatcher>,
+    /// The folders and renames this replicator's session makes in the target, for its
+    /// watcher to recognise.
+    echoes: Arc<Echoes>,
     /// Target paths to look at again, and whether below them too.
     tgt_pending: BTreeMap<RelPath, bool>,
     /// Target files being written: (first event, last event).
@@ -153,7 +156,7 @@ impl Replicator {
     /// holding the journal `journal` writes to: `Session::journal_reader` of the session
     /// that owns the journal).
     pub fn new(
-        session: Session,
+        mut session: Session,
         journal: Arc<JournalWriter>,
         reader: Store,
         config: ReplicatorConfig,
@@ -162,6 +165,8 @@ impl Replicator {
         let cursor = reader.cursor(&target)?;
         let (hints_tx, hints_rx) = crossbeam_channel::unbounded();
         let bell = journal.subscribe();
+        let echoes = Arc::new(Echoes::default());
+        session.set_target_echoes(Arc::clone(&echoes));
         let status = Arc::new(Mutex::new(TargetStatus {
             target: target.clone(),
             cursor,
@@ -183,6 +188,7 @@ impl Replicator {
             hints_tx,
             hints_rx,
             watcher: None,
+            echoes,
             tgt_pending: BTreeMap::new(),
             tgt_writing: HashMap::new(),
             full_due: None,
@@ -356,7 +362,7 @@ impl Replicator {
     fn start_watcher(&mut self) {
         self.watcher = None;
         let root = self.session.spec().tgt.clone();
-        match TargetWatcher::start(&root, self.hints_tx.clone()) {
+        match TargetWatcher::start(&root, self.hints_tx.clone(), Arc::clone(&self.echoes)) {
             Ok(w) => {
                 self.watcher = Some(w);
                 self.set_status(|s| s.unwatched = None);
@@ -769,7 +775,15 @@ impl Replicator {
                 .chain(self.tgt_pending.keys())
                 .chain(tgt_ready.iter().map(|(p, _)| p))
                 .any(|p| p.is_below(&from) || (p.is_below(&to) && !shallow.contains(p)));
-            if !something_below {
+            // The new name read in full in the target (its watcher saw something arrive
+            // there): read in full on both sides. (The old name read in full is fine: what
+            // the rename carries from there counts as unchanged in the source.)
+            let to_read_deeply = self
+                .tgt_pending
+                .iter()
+                .chain(tgt_ready.iter().map(|(p, d)| (p, d)))
+                .any(|(p, deep)| *deep && *p == to);
+            if !something_below && !to_read_deeply {
                 shallow.insert(from);
                 shallow.insert(to);
                 pairs += 1;

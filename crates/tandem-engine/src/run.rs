@@ -105,6 +105,8 @@ pub struct Session {
     tgt: Root,
     filter: Filter,
     hooks: SourceHooks,
+    /// Where to announce the folders and renames made in the target (its watcher).
+    echoes: Option<Arc<crate::watch::Echoes>>,
     /// The last conflict-copy stamp handed out, and how often it was reused.
     last_stamp: (String, u32),
     _lock: Option<Lock>,
@@ -193,6 +195,7 @@ impl Session {
             tgt,
             filter,
             hooks: SourceHooks::default(),
+            echoes: None,
             last_stamp: (String::new(), 0),
             _lock: lock,
         })
@@ -201,6 +204,12 @@ impl Session {
     /// Sets what happens after this session changes a source path (a mount's session).
     pub fn set_source_hooks(&mut self, hooks: SourceHooks) {
         self.hooks = hooks;
+    }
+
+    /// Announces the folders this session creates and the renames it makes in the target
+    /// to `echoes` (a mount's target watcher), before making them.
+    pub fn set_target_echoes(&mut self, echoes: Arc<crate::watch::Echoes>) {
+        self.echoes = Some(echoes);
     }
 
     /// Opens the target folder again (it was unmounted and mounted again, or replaced):
@@ -276,6 +285,7 @@ impl Session {
         let spec = &self.spec;
         let (src, tgt, filter, store) = (&self.src, &self.tgt, &self.filter, &mut self.store);
         let hooks = &self.hooks;
+        let echoes = self.echoes.as_deref();
         let last_stamp = &mut self.last_stamp;
         let started = now_ns();
         let mut opts = spec.options.clone();
@@ -299,6 +309,7 @@ impl Session {
             },
             threads: spec.threads.max(1),
             hooks,
+            echoes,
         };
         let mut report = Report {
             dry_run: spec.dry_run,
@@ -309,6 +320,7 @@ impl Session {
         let mut widened = scope.clone();
         for round in 1..=MAX_ROUNDS {
             let scope = &widened;
+            opts.scope = scope.hints();
             let mut clock = PhaseClock::new();
             // The baseline loads while both sides are scanned.
             let (base, scanned) = std::thread::scope(|sc| {
@@ -648,6 +660,7 @@ struct Ctx<'a> {
     durability: Durability,
     threads: usize,
     hooks: &'a SourceHooks,
+    echoes: Option<&'a crate::watch::Echoes>,
 }
 
 impl Ctx<'_> {
@@ -669,7 +682,15 @@ impl Ctx<'_> {
                 expect,
                 why,
             } => {
-                tandem_fs::rename(self.root(*side), from, to, expect)?;
+                let echoes = self.echoes.filter(|_| *side == Side::Target);
+                if let Some(e) = echoes {
+                    e.rename(from, to);
+                }
+                tandem_fs::rename(self.root(*side), from, to, expect).inspect_err(|_| {
+                    if let Some(e) = echoes {
+                        e.forget(from);
+                    }
+                })?;
                 match why {
                     tandem_core::RenameWhy::Replay => vec![Update::Move(from.clone(), to.clone())],
                     tandem_core::RenameWhy::ConflictCopy => vec![],
@@ -698,7 +719,15 @@ impl Ctx<'_> {
                 )]
             }
             Action::Mkdir { path, side, src } => {
-                let new = tandem_fs::mkdir(self.root(*side), path, src.mode)?;
+                let echoes = self.echoes.filter(|_| *side == Side::Target);
+                if let Some(e) = echoes {
+                    e.mkdir(path);
+                }
+                let new = tandem_fs::mkdir(self.root(*side), path, src.mode).inspect_err(|_| {
+                    if let Some(e) = echoes {
+                        e.forget(path);
+                    }
+                })?;
                 vec![Update::Put(
                     path.clone(),
                     BaseEntry::agreed_from(side.other(), src, &new),

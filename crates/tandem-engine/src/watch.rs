@@ -5,11 +5,16 @@
 //! The replicator's own writes come back here too. The commonest, a copy renamed from its
 //! temporary name into place, is recognised by the rename itself (its other end is a
 //! tandem temporary) and dropped: anything a program does to that path afterwards has
-//! events of its own. Other echoes (a folder made, a mode set, the old file of an
-//! exchange leaving) are re-checked, found equal to the baseline, and change nothing.
+//! events of its own. A folder tandem made and a rename it replayed are announced
+//! beforehand (`Echoes`) and re-checked without their content, which has echoes of its
+//! own. Other echoes (a mode set, the old file of an exchange leaving) are re-checked,
+//! found equal to the baseline, and change nothing.
 
+use std::collections::{HashMap, VecDeque};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
@@ -40,14 +45,19 @@ impl TargetWatcher {
     /// Starts watching `root` recursively; hints go to `tx`. Fails when the tree cannot be
     /// watched at all (the caller falls back to periodic rescans); a watch limit reached
     /// part way is reported as a `Rescan` hint and the watcher keeps what it has.
-    pub fn start(root: &Path, tx: Sender<TargetHint>) -> notify::Result<TargetWatcher> {
+    /// `echoes` names the directories and renames tandem is about to make there.
+    pub fn start(
+        root: &Path,
+        tx: Sender<TargetHint>,
+        echoes: Arc<Echoes>,
+    ) -> notify::Result<TargetWatcher> {
         let base = root.to_path_buf();
         let handler_tx = tx.clone();
         let mut renames = OurRenames::default();
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<Event>| match res {
                 Ok(ev) => {
-                    for h in hints_of(&base, &ev, &mut renames) {
+                    for h in hints_of(&base, &ev, &mut renames, &echoes) {
                         let _ = handler_tx.send(h);
                     }
                 }
@@ -109,7 +119,107 @@ impl OurRenames {
     }
 }
 
-fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames) -> Vec<TargetHint> {
+/// Directories tandem is about to create in the target and renames it is about to replay
+/// there, announced by the engine before it makes them. Their events would otherwise be
+/// deep hints (a new folder might hold files made before its watch was added; a folder
+/// moved in brings content with it) and make the next pass read their whole content again,
+/// on both sides, though tandem itself put it there. Each announcement matches its event
+/// once, for `WINDOW` at most; the event is then re-checked without its content.
+///
+/// The one thing this gives up: a file a program makes in the target inside a folder tandem
+/// has just created, before the watcher has added that folder's watch (a window of a
+/// few microseconds), is found by the next full rescan instead of at once.
+#[derive(Default)]
+pub struct Echoes {
+    expected: Mutex<ExpectedEchoes>,
+}
+
+#[derive(Default)]
+struct ExpectedEchoes {
+    mkdirs: HashMap<RelPath, Instant>,
+    /// (from, to, when, which of the From / To / Both events were matched).
+    renames: VecDeque<(RelPath, RelPath, Instant, [bool; 3])>,
+}
+
+impl Echoes {
+    /// Events arrive within milliseconds; an announcement whose change failed (and made no
+    /// event) must not stay around to match a program's change later.
+    const WINDOW: Duration = Duration::from_secs(2);
+
+    /// tandem is about to create the directory `path` in the target.
+    pub fn mkdir(&self, path: &RelPath) {
+        let mut e = self.lock();
+        let now = Instant::now();
+        if e.mkdirs.len() >= 4096 {
+            e.mkdirs
+                .retain(|_, at| now.duration_since(*at) < Self::WINDOW);
+        }
+        e.mkdirs.insert(path.clone(), now);
+    }
+
+    /// tandem is about to rename `from` to `to` in the target.
+    pub fn rename(&self, from: &RelPath, to: &RelPath) {
+        let mut e = self.lock();
+        let now = Instant::now();
+        while e
+            .renames
+            .front()
+            .is_some_and(|r| now.duration_since(r.2) >= Self::WINDOW)
+        {
+            e.renames.pop_front();
+        }
+        e.renames
+            .push_back((from.clone(), to.clone(), now, [false; 3]));
+    }
+
+    /// The change announced did not happen: no event will come for it.
+    pub fn forget(&self, path: &RelPath) {
+        let mut e = self.lock();
+        e.mkdirs.remove(path);
+        e.renames.retain(|r| r.0 != *path);
+    }
+
+    /// True (once) for the event of a change announced above.
+    fn matches(&self, kind: &EventKind, paths: &[RelPath]) -> bool {
+        let mut e = self.lock();
+        let now = Instant::now();
+        let fresh = |at: &Instant| now.duration_since(*at) < Self::WINDOW;
+        match (kind, paths) {
+            (EventKind::Create(CreateKind::Folder), [p]) => {
+                e.mkdirs.remove(p).is_some_and(|at| fresh(&at))
+            }
+            (EventKind::Modify(ModifyKind::Name(mode)), _) => {
+                // Which event of the rename this is, and the ends it names.
+                let (slot, from, to) = match (mode, paths) {
+                    (RenameMode::From, [p]) => (0, Some(p), None),
+                    (RenameMode::To, [q]) => (1, None, Some(q)),
+                    (RenameMode::Both, [p, q]) => (2, Some(p), Some(q)),
+                    _ => return false,
+                };
+                let found = e.renames.iter_mut().find(|r| {
+                    !r.3[slot]
+                        && fresh(&r.2)
+                        && from.is_none_or(|p| *p == r.0)
+                        && to.is_none_or(|q| *q == r.1)
+                });
+                match found {
+                    Some(r) => {
+                        r.3[slot] = true;
+                        true
+                    }
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ExpectedEchoes> {
+        self.expected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) -> Vec<TargetHint> {
     if ev.need_rescan() {
         return vec![TargetHint::Rescan(
             "the target's event queue overflowed".to_string(),
@@ -118,11 +228,10 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames) -> Vec<TargetHint
     if renames.is_echo(base, ev) {
         return Vec::new();
     }
+    let rel: Vec<RelPath> = ev.paths.iter().filter_map(|p| relative(base, p)).collect();
+    let announced = rel.len() == ev.paths.len() && echoes.matches(&ev.kind, &rel);
     let mut out = Vec::new();
-    for p in &ev.paths {
-        let Some(path) = relative(base, p) else {
-            continue;
-        };
+    for path in rel {
         if ours(&path) {
             continue;
         }
@@ -138,8 +247,11 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames) -> Vec<TargetHint
                 TargetHint::Changed { path, deep: false }
             }
             // Directories created, anything renamed or moved in, and whatever else: read
-            // below too.
-            _ => TargetHint::Changed { path, deep: true },
+            // below too, unless tandem did it.
+            _ => TargetHint::Changed {
+                path,
+                deep: !announced,
+            },
         };
         out.push(hint);
     }
@@ -165,10 +277,14 @@ mod tests {
 
     /// Every hint the watcher gives within a short while after `act`.
     fn hints_after(act: impl FnOnce(&Path)) -> Vec<TargetHint> {
+        hints_after_with(&Arc::default(), act)
+    }
+
+    fn hints_after_with(echoes: &Arc<Echoes>, act: impl FnOnce(&Path)) -> Vec<TargetHint> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("old.txt"), "old").unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
-        let _w = TargetWatcher::start(dir.path(), tx).unwrap();
+        let _w = TargetWatcher::start(dir.path(), tx, Arc::clone(echoes)).unwrap();
         act(dir.path());
         let mut out = Vec::new();
         let until = Instant::now() + Duration::from_millis(300);
@@ -236,5 +352,62 @@ mod tests {
         // arriving is not.
         let n = names(&hints);
         assert_eq!(n, vec!["old.txt".to_string()], "{hints:?}");
+    }
+
+    fn p(s: &str) -> RelPath {
+        RelPath::from_str_lossless(s)
+    }
+
+    fn deep_ones(hints: &[TargetHint]) -> Vec<String> {
+        hints
+            .iter()
+            .filter_map(|h| match h {
+                TargetHint::Changed { path, deep: true } => Some(path.escaped().to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_folder_and_a_rename_tandem_announced_are_hinted_without_their_content() {
+        let echoes = Arc::new(Echoes::default());
+        let hints = hints_after_with(&echoes, |d| {
+            std::fs::create_dir(d.join("a")).unwrap();
+            std::fs::write(d.join("a/f"), "x").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            echoes.mkdir(&p("made"));
+            std::fs::create_dir(d.join("made")).unwrap();
+            echoes.rename(&p("a"), &p("b"));
+            std::fs::rename(d.join("a"), d.join("b")).unwrap();
+        });
+        // Hinted, so re-checked, but not read below.
+        let n = names(&hints);
+        for want in ["made", "a", "b"] {
+            assert!(n.contains(&want.to_string()), "{want}: {hints:?}");
+        }
+        assert_eq!(deep_ones(&hints), vec!["a".to_string()], "{hints:?}");
+    }
+
+    #[test]
+    fn a_program_doing_the_same_again_is_read_in_full() {
+        let echoes = Arc::new(Echoes::default());
+        let hints = hints_after_with(&echoes, |d| {
+            std::fs::create_dir(d.join("a")).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            echoes.rename(&p("a"), &p("b"));
+            std::fs::rename(d.join("a"), d.join("b")).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            // A program moves it back and forth: its own renames, read in full. So is a
+            // folder tandem announced but could not make, made later by a program.
+            std::fs::rename(d.join("b"), d.join("a")).unwrap();
+            std::fs::rename(d.join("a"), d.join("b")).unwrap();
+            echoes.mkdir(&p("made"));
+            echoes.forget(&p("made"));
+            std::fs::create_dir(d.join("made")).unwrap();
+        });
+        let deep = deep_ones(&hints);
+        for want in ["a", "b", "made"] {
+            assert!(deep.contains(&want.to_string()), "{want}: {hints:?}");
+        }
     }
 }

@@ -92,3 +92,74 @@ fn deleting_many_hinted_files_is_weighed_against_the_whole_baseline() {
     let r = s.sync(&Scope::Paths(hints), &|_| {}).unwrap();
     assert_eq!((r.deleted, r.halted.is_none()), (20, true), "{r:?}");
 }
+
+/// The mount hints a renamed directory's new name shallowly (its content has records of
+/// its own), while the old name may be read deeply at the same time (the target watcher
+/// hinted it). What the rename carried into the new name was not read on the side that
+/// renamed: it must count as unchanged there, not as deleted.
+#[test]
+fn a_rename_read_deeply_at_its_old_name_only_deletes_nothing_it_moved() {
+    let (_tmp, spec) = setup();
+    for i in 0..50 {
+        write(&spec.src, &format!("big/f{i}"), "x");
+    }
+    let mut s = Session::open(&spec).unwrap();
+    s.sync(&Scope::All, &|_| {}).unwrap();
+    // Meanwhile in the target: one file edited, one added below the old name.
+    write(&spec.tgt, "big/f7", "edited in the target");
+    write(&spec.tgt, "big/new", "new in the target");
+    std::fs::rename(spec.src.join("big"), spec.src.join("moved")).unwrap();
+    let hints = vec![(p("big"), true), (p("moved"), false)];
+    let r = s.sync(&Scope::Hints(hints), &|_| {}).unwrap();
+    assert_eq!((r.renamed, r.deleted), (1, 0), "{r:?}");
+    assert_eq!(
+        r.copied, 2,
+        "the target's two changes, to the source: {r:?}"
+    );
+    for i in 0..50 {
+        assert!(spec.tgt.join(format!("moved/f{i}")).exists(), "moved/f{i}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(spec.src.join("moved/f7")).unwrap(),
+        "edited in the target"
+    );
+    assert_eq!(
+        std::fs::read_to_string(spec.src.join("moved/new")).unwrap(),
+        "new in the target"
+    );
+    let again = s.sync(&Scope::All, &|_| {}).unwrap();
+    assert_eq!(
+        (again.copied, again.renamed, again.deleted),
+        (0, 0, 0),
+        "{again:?}"
+    );
+}
+
+/// ... while a file the source deleted after the rename, hinted itself, is read, found
+/// gone, and deleted in the target.
+#[test]
+fn a_file_hinted_below_a_shallow_new_name_is_read_there() {
+    let (_tmp, spec) = setup();
+    for i in 0..20 {
+        write(&spec.src, &format!("big/f{i}"), "x");
+    }
+    let mut s = Session::open(&spec).unwrap();
+    s.sync(&Scope::All, &|_| {}).unwrap();
+    std::fs::rename(spec.src.join("big"), spec.src.join("moved")).unwrap();
+    std::fs::remove_file(spec.src.join("moved/f3")).unwrap();
+    let hints = vec![
+        (p("big"), true),
+        (p("moved"), false),
+        (p("moved/f3"), false),
+    ];
+    let r = s.sync(&Scope::Hints(hints), &|_| {}).unwrap();
+    assert_eq!((r.renamed, r.deleted, r.copied), (1, 1, 0), "{r:?}");
+    assert!(!spec.tgt.join("moved/f3").exists());
+    assert!(spec.tgt.join("moved/f4").exists());
+    let again = s.sync(&Scope::All, &|_| {}).unwrap();
+    assert_eq!(
+        (again.copied, again.renamed, again.deleted),
+        (0, 0, 0),
+        "{again:?}"
+    );
+}

@@ -131,6 +131,7 @@ fn settle_flagged(
             modify_window: 0,
             stamp: String::new(),
             rescan: false,
+            scope: None,
         },
         excludes: Vec::new(),
         includes: Vec::new(),

@@ -47,6 +47,7 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
             modify_window: a.modify_window,
             stamp: String::new(),
             rescan: false,
+            scope: None,
         },
         excludes: a.exclude.clone(),
         includes: a.include.clone(),
