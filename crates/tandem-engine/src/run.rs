@@ -265,13 +265,16 @@ impl Session {
 
     /// Syncs what `scope` names: scan, reconcile, apply, commit, in rounds.
     pub fn sync(&mut self, scope: &Scope, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
-        self.sync_guarded(scope, on_event, &|| true, &HashSet::new())
+        self.sync_guarded(scope, on_event, &|| Some(Vec::new()), &HashSet::new())
     }
 
-    /// Like `sync`, but before applying anything, `still_valid` is asked whether what was
-    /// scanned can be trusted; if not, nothing is applied and the report says `deferred`
-    /// (a mount's replicator: a program renamed something through the mount while it was
-    /// scanned, so the scan may be ahead of the journal records it was asked about).
+    /// Like `sync`, but before applying anything, `check` is asked whether what was scanned
+    /// can be trusted (a mount's replicator: a program changed something through the mount
+    /// while it was scanned, so the scan may be ahead of the journal records it was asked
+    /// about). `None`: nothing is applied and the report says `deferred` (a rename: the
+    /// paths below its old name would look deleted). `Some(paths)`: everything is applied
+    /// but the steps on those paths (files opened for writing meanwhile: their records,
+    /// read by the next pass, hold them until closed).
     /// The paths in `held` are left alone, on both sides and in the baseline: files a
     /// program is still writing through the mount, whose last close will hint them again
     /// (a directory being filled is read deeply, and would otherwise copy them half written).
@@ -279,7 +282,7 @@ impl Session {
         &mut self,
         scope: &Scope,
         on_event: &dyn Fn(Event),
-        still_valid: &dyn Fn() -> bool,
+        check: &dyn Fn() -> Option<Vec<RelPath>>,
         held: &HashSet<RelPath>,
     ) -> Result<Report, EngineError> {
         let spec = &self.spec;
@@ -372,10 +375,24 @@ impl Session {
             let base_len = base.len() as u64;
             clock.lap("hash");
             opts.stamp = Session::next_stamp(last_stamp);
-            let plan = reconcile(base, s_tree, t_tree, &opts);
-            if round == 1 && !spec.dry_run && !still_valid() {
-                report.deferred = true;
-                break;
+            let mut plan = reconcile(base, s_tree, t_tree, &opts);
+            if round == 1 && !spec.dry_run {
+                let Some(opened) = check() else {
+                    report.deferred = true;
+                    clock.lap("deferred");
+                    break;
+                };
+                if !opened.is_empty() {
+                    let opened: HashSet<RelPath> = opened.into_iter().collect();
+                    plan.actions.retain(|a| {
+                        let to = match a {
+                            Action::Rename { to, .. } => Some(to),
+                            _ => None,
+                        };
+                        !opened.contains(a.path()) && !to.is_some_and(|t| opened.contains(t))
+                    });
+                    report.left_out = opened.into_iter().collect();
+                }
             }
             if trace_on() {
                 for a in &plan.actions {

@@ -137,6 +137,9 @@ pub struct Report {
     pub stopped: Option<String>,
     /// Nothing was applied: the scan could not be trusted (`Session::sync_guarded`).
     pub deferred: bool,
+    /// Paths whose steps were not applied because the scan could not be trusted for them
+    /// (`Session::sync_guarded`): to be looked at again.
+    pub left_out: Vec<RelPath>,
     /// The plan, for `--dry-run`.
     pub plan: Vec<PlannedStep>,
     pub dry_run: bool,

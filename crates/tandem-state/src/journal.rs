@@ -3,8 +3,8 @@
 //! record: `synchronous=NORMAL` in WAL mode); a lost tail is repaired by the startup scan
 //! (DESIGN.md invariant 8: the journal is a fast path, not the truth).
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,9 +34,31 @@ const GROUP_WAIT: Duration = Duration::from_millis(1);
 pub struct JournalWriter {
     tx: Sender<Msg>,
     committed: Arc<(Mutex<i64>, Condvar)>,
-    renames: AtomicU64,
+    recent: Mutex<Recent>,
     thread: Mutex<Option<JoinHandle<()>>>,
     bells: Bells,
+}
+
+/// The changes handed over that make a scan running meanwhile unsafe to apply as it is: a
+/// rename or exchange (a renamed path looks gone), an open for writing (the file is not yet
+/// known to be held open, and would be copied half written).
+#[derive(Default)]
+struct Recent {
+    renames: u64,
+    opens: u64,
+    /// The paths of the last `OPENS_KEPT` opens for writing, oldest first.
+    opened: VecDeque<RelPath>,
+}
+
+/// Opens for writing remembered for `JournalWriter::opened_since`; a scan during which more
+/// were handed over is done again.
+const OPENS_KEPT: usize = 4096;
+
+/// A point in the journal's stream of renames and opens (`JournalWriter::mark`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    renames: u64,
+    opens: u64,
 }
 
 /// Rung after every commit: a consumer waiting on several things at once (a replicator
@@ -69,7 +91,7 @@ impl JournalWriter {
         Ok(JournalWriter {
             tx,
             committed,
-            renames: AtomicU64::new(0),
+            recent: Mutex::default(),
             thread: Mutex::new(Some(thread)),
             bells,
         })
@@ -93,11 +115,35 @@ impl JournalWriter {
         }
     }
 
-    /// How many renames, exchanges and opens for writing were handed over: the changes that
-    /// make a scan running meanwhile unsafe to apply (a renamed path looks gone; a file
-    /// opened meanwhile is not yet known to be held open, and would be copied half written).
-    pub fn renames_recorded(&self) -> u64 {
-        self.renames.load(Ordering::Relaxed)
+    /// Where the stream of renames, exchanges and opens for writing handed over stands.
+    pub fn mark(&self) -> Mark {
+        let r = self.recent();
+        Mark {
+            renames: r.renames,
+            opens: r.opens,
+        }
+    }
+
+    /// What was handed over since `mark`: `None` if a rename or exchange was (or more opens
+    /// than are remembered), else the paths opened for writing, under the names they were
+    /// opened by.
+    pub fn opened_since(&self, mark: Mark) -> Option<Vec<RelPath>> {
+        let r = self.recent();
+        let new = usize::try_from(r.opens - mark.opens).ok()?;
+        if r.renames != mark.renames || new > r.opened.len() {
+            return None;
+        }
+        Some(
+            r.opened
+                .iter()
+                .skip(r.opened.len() - new)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Blocks until a record with a sequence number above `seq` is committed, or `timeout`.
@@ -129,11 +175,17 @@ impl Drop for JournalWriter {
 
 impl ChangeSink for JournalWriter {
     fn record(&self, change: Change) {
-        if matches!(
-            change.op,
-            ChangeOp::Rename | ChangeOp::Exchange | ChangeOp::OpenWrite
-        ) {
-            self.renames.fetch_add(1, Ordering::Relaxed);
+        match change.op {
+            ChangeOp::Rename | ChangeOp::Exchange => self.recent().renames += 1,
+            ChangeOp::OpenWrite => {
+                let mut r = self.recent();
+                r.opens += 1;
+                if r.opened.len() == OPENS_KEPT {
+                    r.opened.pop_front();
+                }
+                r.opened.push_back(change.path.clone());
+            }
+            _ => {}
         }
         let _ = self.tx.send(Msg::Record(now_ns(), change));
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Seen, Side};
 
-pub use journal::{JournalWriter, Record};
+pub use journal::{JournalWriter, Mark, Record};
 pub use lock::Lock;
 
 pub const DB_FILE: &str = "state.db";

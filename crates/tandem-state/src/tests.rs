@@ -218,3 +218,43 @@ fn journal_appends_in_batches_and_reads_back_in_order() {
     assert_eq!(after[0].seq, head + 1);
     w.close();
 }
+
+#[test]
+fn the_journal_tells_what_was_opened_or_renamed_since_a_mark() {
+    use tandem_core::{Change, ChangeOp, ChangeSink};
+    let dir = tempfile::tempdir().unwrap();
+    let _store = Store::open(dir.path(), &pair()).unwrap();
+    let w = JournalWriter::open(dir.path()).unwrap();
+    let rec = |op, path: &str| {
+        w.record(Change {
+            op,
+            path: p(path),
+            to: (op == ChangeOp::Rename).then(|| p("elsewhere")),
+            pid: 1,
+            uid: 0,
+        })
+    };
+    let m = w.mark();
+    assert_eq!(w.opened_since(m), Some(vec![]));
+    rec(ChangeOp::OpenWrite, "a");
+    rec(ChangeOp::Write, "b");
+    rec(ChangeOp::OpenWrite, "c");
+    assert_eq!(w.opened_since(m), Some(vec![p("a"), p("c")]));
+    let m2 = w.mark();
+    assert_eq!(w.opened_since(m2), Some(vec![]));
+    rec(ChangeOp::Rename, "d");
+    assert_eq!(
+        w.opened_since(m2),
+        None,
+        "a rename makes the scan untrustworthy"
+    );
+    // More opens than are remembered: not listed, so not trusted either.
+    let m3 = w.mark();
+    for i in 0..5000 {
+        rec(ChangeOp::OpenWrite, &format!("f{i}"));
+    }
+    assert_eq!(w.opened_since(m3), None);
+    let m4 = w.mark();
+    rec(ChangeOp::OpenWrite, "g");
+    assert_eq!(w.opened_since(m4), Some(vec![p("g")]));
+}
