@@ -117,4 +117,11 @@ pub trait Mount: Send + Sync {
     /// follows, so that a program still holding the file open (through the mount) has its
     /// later writes recorded under the new name.
     fn renamed(&self, from: &RelPath, to: &RelPath);
+
+    /// True while a program's fsync through the mount runs: a file held open that looks
+    /// quiet may only be waiting for its data to reach the disk, and copying it now would
+    /// compete with that.
+    fn flushing(&self) -> bool {
+        false
+    }
 }

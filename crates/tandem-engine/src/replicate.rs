@@ -692,6 +692,10 @@ impl Replicator {
         }
         let now = Instant::now();
         let mut held = HashSet::new();
+        // A file whose writer is in fsync keeps still while its data goes to disk: not
+        // quiet, not to be copied yet (a 2 GiB `dd conv=fsync` was copied during its
+        // fsync, slowing it by a quarter).
+        let flushing = self.session.source_flushing();
         for (p, (_, since)) in &self.writers {
             let open_for = now.duration_since(*since);
             if open_for < SETTLE_OPEN {
@@ -707,10 +711,10 @@ impl Replicator {
                 _ => continue,
             };
             match self.long_open.get(p) {
-                Some((last, quiet_since))
-                    if *last == seen && now.duration_since(*quiet_since) >= SETTLE_QUIET => {}
-                Some((last, _)) if *last == seen => {
-                    held.insert(p.clone());
+                Some((last, quiet_since)) if *last == seen && !flushing => {
+                    if now.duration_since(*quiet_since) < SETTLE_QUIET {
+                        held.insert(p.clone());
+                    }
                 }
                 _ => {
                     self.long_open.insert(p.clone(), (seen, now));

@@ -249,6 +249,11 @@ impl Session {
         &self.src
     }
 
+    /// True while a program's fsync through this session's mount runs (`Mount::flushing`).
+    pub fn source_flushing(&self) -> bool {
+        self.hooks.mount.as_ref().is_some_and(|m| m.flushing())
+    }
+
     /// A stamp for conflict copies planned now: the time to the second, with `-2`, `-3`...
     /// when a plan in the same second already used it (a mount syncs many times a second,
     /// and two conflicts on one path must not ask for the same copy name).

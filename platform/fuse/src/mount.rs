@@ -84,6 +84,7 @@ pub fn mount(
     let fs = FuseFs::new(
         Arc::clone(&core),
         opts.kernel_passthrough,
+        !opts.allow_other,
         Arc::clone(&shared),
     );
 
@@ -171,6 +172,16 @@ impl MountHandle {
             && !self.shared.passthrough_refused.load(Ordering::Relaxed)
     }
 
+    /// GETXATTR requests served so far, and whether the kernel leaves the dropping of
+    /// set-user-ID and capabilities to the daemon's own writes (diagnostics).
+    #[doc(hidden)]
+    pub fn xattr_lookups(&self) -> (u64, bool) {
+        (
+            self.shared.getxattrs.load(Ordering::Relaxed),
+            self.shared.killpriv_v2.load(Ordering::Relaxed),
+        )
+    }
+
     /// Inodes known and inode fds open (diagnostics; the second stays bounded).
     #[doc(hidden)]
     pub fn inode_counts(&self) -> (usize, usize) {
@@ -209,6 +220,10 @@ impl tandem_core::Mount for MountHandle {
 
     fn renamed(&self, from: &RelPath, to: &RelPath) {
         self.core.renamed_underneath(from, to);
+    }
+
+    fn flushing(&self) -> bool {
+        self.core.flushing()
     }
 }
 
@@ -256,5 +271,9 @@ impl tandem_core::Mount for Invalidator {
 
     fn renamed(&self, from: &RelPath, to: &RelPath) {
         self.core.renamed_underneath(from, to);
+    }
+
+    fn flushing(&self) -> bool {
+        self.core.flushing()
     }
 }

@@ -24,7 +24,7 @@ use std::ffi::OsStr;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -158,6 +158,8 @@ pub(crate) struct PassthroughFs {
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     dirs: Mutex<HashMap<u64, Arc<Mutex<DirStream>>>>,
     next_fh: AtomicU64,
+    /// fsyncs of files running now (`flushing`).
+    syncing: AtomicUsize,
     sink: Arc<dyn ChangeSink>,
     /// The daemon's effective uid and gid: callers with these need no switch.
     daemon: (u32, u32),
@@ -349,6 +351,7 @@ impl PassthroughFs {
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            syncing: AtomicUsize::new(0),
             sink,
             daemon: (
                 rustix::process::geteuid().as_raw(),
@@ -849,7 +852,31 @@ impl PassthroughFs {
             Mode::empty(),
         )
         .op("open")?;
+        if flags & libc::O_TRUNC != 0 {
+            self.truncated_by(ctx, &file)?;
+        }
         Ok(self.opened(ctx, ino, file, flags))
+    }
+
+    /// A file truncated by opening it with `O_TRUNC` for `ctx` loses its set-user-ID bit,
+    /// and its set-group-ID bit where its group may execute it, unless the caller is root,
+    /// as in the plain folder. The open itself ran as the daemon, which keeps them.
+    fn truncated_by(&self, ctx: Ctx, file: &OwnedFd) -> Result<()> {
+        if ctx.uid == 0 {
+            return Ok(());
+        }
+        let st = stat_fd(file.as_fd()).op("open")?;
+        let mode = u32::from(st.stx_mode);
+        let kill = (mode & libc::S_ISUID)
+            | if mode & libc::S_IXGRP != 0 {
+                mode & libc::S_ISGID
+            } else {
+                0
+            };
+        if mode & libc::S_IFMT == libc::S_IFREG && kill != 0 {
+            rustix::fs::fchmod(file, Mode::from_raw_mode(mode & 0o7777 & !kill)).op("open")?;
+        }
+        Ok(())
     }
 
     fn opened(&self, ctx: Ctx, ino: u64, file: OwnedFd, flags: i32) -> Opened {
@@ -888,8 +915,26 @@ impl PassthroughFs {
             | OFlags::NOFOLLOW
             | OFlags::CLOEXEC;
         let perm = Mode::from_raw_mode(mode & 0o7777);
+        // Done again as the daemon (`as_caller`), it must create the file: an existing one
+        // (behind a stale negative entry) is not the caller's to be handed, and the kernel
+        // checked only the directory's permissions.
+        let again = std::cell::Cell::new(false);
         let (file, hand_over) = self
-            .as_caller(ctx, || rustix::fs::openat(dir.as_fd(), name, oflags, perm))
+            .as_caller(ctx, || {
+                let extra = if again.replace(true) {
+                    OFlags::EXCL
+                } else {
+                    OFlags::empty()
+                };
+                rustix::fs::openat(dir.as_fd(), name, oflags | extra, perm)
+            })
+            .map_err(|e| {
+                if e == Errno::EXIST && oflags & OFlags::EXCL == OFlags::empty() {
+                    Errno::ACCESS
+                } else {
+                    e
+                }
+            })
             .op("create")?;
         let entry = self.created(
             ctx,
@@ -969,11 +1014,20 @@ impl PassthroughFs {
 
     pub(crate) fn fsync(&self, fh: u64, datasync: bool) -> Result<()> {
         let f = self.file(fh)?;
-        if datasync {
+        self.syncing.fetch_add(1, Ordering::SeqCst);
+        let r = if datasync {
             rustix::fs::fdatasync(f.fd.as_fd()).op("fdatasync")
         } else {
             rustix::fs::fsync(f.fd.as_fd()).op("fsync")
-        }
+        };
+        self.syncing.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+
+    /// True while a program's fsync of a file runs: its data is still going to disk (with
+    /// kernel passthrough, the only sign of it the daemon sees).
+    pub(crate) fn flushing(&self) -> bool {
+        self.syncing.load(Ordering::SeqCst) > 0
     }
 
     pub(crate) fn fallocate(

@@ -445,3 +445,103 @@ fn unmount_on_drop() {
     drop(m);
     assert!(!common::is_mounted(&root));
 }
+
+/// Many small writes, through kernel passthrough and through the daemon: the kernel does
+/// not ask the daemon for the file's capabilities before each one (it did: one GETXATTR
+/// round trip per write(2)).
+#[test]
+fn small_writes_cost_no_request_each() {
+    if !fuse_available("small_writes_cost_no_request_each") {
+        return;
+    }
+    for passthrough in [true, false] {
+        let m = Mounted::passthrough(passthrough);
+        let (before, v2) = m.handle().xattr_lookups();
+        assert!(
+            v2,
+            "FUSE_HANDLE_KILLPRIV_V2 was not negotiated (kernel < 5.11?)"
+        );
+        let mut f = fs::File::create(m.path("log")).unwrap();
+        for _ in 0..500 {
+            f.write_all(&[b'x'; 4096]).unwrap();
+        }
+        f.sync_all().unwrap();
+        drop(f);
+        let (after, _) = m.handle().xattr_lookups();
+        assert!(
+            after - before < 10,
+            "passthrough {passthrough}: {} GETXATTR requests for 500 writes",
+            after - before
+        );
+        assert_eq!(fs::metadata(m.path("log")).unwrap().len(), 500 * 4096);
+    }
+}
+
+/// Set-user-ID and set-group-ID are dropped when another user writes, truncates or has
+/// the file chowned, exactly as in the plain folder, with `allow_other` (where the kernel
+/// keeps checking before writes) and without (where the daemon's own calls, made with the
+/// caller's credentials, make the underlying filesystem drop them).
+#[test]
+fn set_user_id_is_dropped_as_in_the_plain_folder() {
+    if !fuse_available("set_user_id_is_dropped_as_in_the_plain_folder") {
+        return;
+    }
+    use std::path::Path;
+    // (what, run as a group member who may write: "nobody" in group 4321)
+    let steps: &[(&str, &str)] = &[
+        ("append", "echo more >> f"),
+        ("truncate", "truncate -s 1 f"),
+        ("open with O_TRUNC", ": > f"),
+    ];
+    let run = |dir: &Path, cmd: &str, as_nobody: bool| {
+        let mut c = Command::new("setpriv");
+        if as_nobody {
+            c.args(["--reuid=65534", "--regid=65534", "--groups=4321"]);
+        } else {
+            c.arg("--keep-groups");
+        }
+        let st = c.args(["sh", "-c", cmd]).current_dir(dir).status().unwrap();
+        assert!(st.success(), "{cmd} in {}", dir.display());
+    };
+    let modes_after = |dir: &Path, as_nobody: bool| -> Vec<String> {
+        let mut out = Vec::new();
+        for (what, cmd) in steps {
+            fs::write(dir.join("f"), b"content").unwrap();
+            std::os::unix::fs::chown(dir.join("f"), Some(0), Some(4321)).unwrap();
+            fs::set_permissions(dir.join("f"), fs::Permissions::from_mode(0o6775)).unwrap();
+            run(dir, cmd, as_nobody);
+            let mode = fs::metadata(dir.join("f")).unwrap().permissions().mode() & 0o7777;
+            out.push(format!("{what}: {mode:o}"));
+        }
+        // chown by root: drops both bits (the group may execute) whoever asks.
+        fs::set_permissions(dir.join("f"), fs::Permissions::from_mode(0o6775)).unwrap();
+        std::os::unix::fs::chown(dir.join("f"), Some(1), None).unwrap();
+        let mode = fs::metadata(dir.join("f")).unwrap().permissions().mode() & 0o7777;
+        out.push(format!("chown: {mode:o}"));
+        out
+    };
+    let plain = tempfile::tempdir().unwrap();
+    fs::set_permissions(plain.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    for allow_other in [false, true] {
+        let m = Mounted::new(MountOptions {
+            allow_other,
+            kernel_passthrough: true,
+            threads: 2,
+        });
+        // Only the mounting user (root) reaches a mount without allow_other.
+        let users: &[bool] = if allow_other {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        fs::set_permissions(m.tmp(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&m.root, fs::Permissions::from_mode(0o777)).unwrap();
+        for &as_nobody in users {
+            assert_eq!(
+                modes_after(&m.root, as_nobody),
+                modes_after(plain.path(), as_nobody),
+                "allow_other {allow_other}, as nobody {as_nobody}"
+            );
+        }
+    }
+}
