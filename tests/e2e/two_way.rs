@@ -354,15 +354,22 @@ fn two_targets_a_full_one_pauses_the_other_keeps_up_and_it_catches_up_later() {
     });
 
     fs.resize("8m");
-    wait_for(
-        "the full target catches up once it has room",
-        Duration::from_secs(60),
-        || {
-            std::fs::read(small.join("big.bin")).is_ok_and(|c| c == big)
-                && content(&small.join("after.txt")).as_deref() == Some("after")
-                && content(&small.join("from-target.txt")).as_deref() == Some("t1")
-        },
-    );
+    let caught_up = || {
+        std::fs::read(small.join("big.bin")).is_ok_and(|c| c == big)
+            && content(&small.join("after.txt")).as_deref() == Some("after")
+            && content(&small.join("from-target.txt")).as_deref() == Some("t1")
+    };
+    let start = std::time::Instant::now();
+    while !caught_up() {
+        // Once seen failing under load in CI (stop 5): the mount's log says why.
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the full target did not catch up within 60 s of having room; status {}\nmount log:\n{}",
+            mount_status(&p),
+            m.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     wait_for("the status shows it resumed", T, || {
         target_status(&mount_status(&p), &small)["paused"].is_null()
     });

@@ -1,5 +1,7 @@
 //! What reconcile decides: options in, a `Plan` of `Action`s out.
 
+use std::collections::BTreeSet;
+
 use crate::entry::{Entry, Side};
 use crate::path::RelPath;
 
@@ -64,6 +66,10 @@ pub struct Options {
     /// parents, and below a path only where its flag says so (a scoped sync's hints). Below
     /// a directory read without its content, a side holds what the baseline says.
     pub scope: Option<Vec<(RelPath, bool)>>,
+    /// Paths to leave alone on both sides and in the baseline (files still being written
+    /// through a mount): the caller leaves them out of the trees, and reconcile leaves out
+    /// whatever a replayed rename brings to these names.
+    pub held: BTreeSet<RelPath>,
 }
 
 impl Default for Options {
@@ -76,6 +82,7 @@ impl Default for Options {
             stamp: "19700101-000000".to_string(),
             rescan: false,
             scope: None,
+            held: BTreeSet::new(),
         }
     }
 }

@@ -31,6 +31,11 @@ pub fn reconcile(base: BaseTree, src: Tree, tgt: Tree, opts: &Options) -> Plan {
         metas: Vec::new(),
     };
     r.detect_renames();
+    for p in &opts.held {
+        r.base.remove(p);
+        r.src.remove(p);
+        r.tgt.remove(p);
+    }
     r.per_path();
     r.keep_dirs_with_survivors();
     r.create_missing_parents();

@@ -147,6 +147,8 @@ pub struct Replicator {
     retry: BTreeMap<RelPath, (Instant, u32)>,
     /// Passes in a row that applied nothing because the source changed while scanned.
     deferrals: u32,
+    /// The last journal record whose opens and closes are counted in `writers`.
+    noted: i64,
     /// Records the last pass read, and when it ended.
     last_pass: (usize, Instant),
     status: Arc<Mutex<TargetStatus>>,
@@ -198,6 +200,7 @@ impl Replicator {
             paused: None,
             retry: BTreeMap::new(),
             deferrals: 0,
+            noted: cursor,
             last_pass: (0, Instant::now()),
             status,
         };
@@ -215,6 +218,8 @@ impl Replicator {
         let report = self.session.sync(&Scope::All, on_event)?;
         self.last_full = Instant::now();
         self.cursor = head;
+        // Opens and closes of an earlier mount (before a crash) count for nothing now.
+        self.noted = self.noted.max(head);
         self.reader.set_cursor(&self.target, head)?;
         self.publish(Some(&report));
         Ok(report)
@@ -566,12 +571,24 @@ impl Replicator {
             self.start_watcher();
         }
         let head = self.reader.journal_head()?;
+        // The records this reconcile covers are not read by a pass: their opens and closes
+        // still count, or a file opened before it and closed after would look open for ever
+        // (and one closed meanwhile, still open).
+        let mut at = self.noted.max(self.cursor);
+        while at < head {
+            let records = self.reader.journal_after(at, BATCH)?;
+            let Some(last) = records.last() else { break };
+            at = last.seq;
+            self.note_writers(&records);
+        }
         let held = self.held_now(false);
         let report = self.sync_or_pause(&Scope::All, on_event, &|| Some(Vec::new()), &held)?;
         if self.paused.is_none() {
             self.full_due = None;
             self.last_full = Instant::now();
             self.pending.clear();
+            // Left out as still being written: looked at again once closed (or quiet).
+            self.pending.extend(held);
             self.renames.clear();
             self.tgt_pending.clear();
             if head > self.cursor {
@@ -726,7 +743,27 @@ impl Replicator {
     }
 
     fn note_records(&mut self, records: &[tandem_state::Record]) {
+        self.note_writers(records);
         for r in records {
+            let c = &r.change;
+            if let (ChangeOp::Rename, Some(to)) = (c.op, &c.to) {
+                self.renames.push((c.path.clone(), to.clone()));
+            }
+            self.pending.insert(c.path.clone());
+            if let Some(to) = &c.to {
+                self.pending.insert(to.clone());
+            }
+        }
+    }
+
+    /// Keeps count of the writers of each path, each record once (a paused target reads
+    /// some records again, and a full reconcile passes over others).
+    fn note_writers(&mut self, records: &[tandem_state::Record]) {
+        for r in records {
+            if r.seq <= self.noted {
+                continue;
+            }
+            self.noted = r.seq;
             let c = &r.change;
             match c.op {
                 ChangeOp::OpenWrite => {
@@ -749,15 +786,8 @@ impl Replicator {
                     if let (Some(to), Some(w)) = (&c.to, self.writers.remove(&c.path)) {
                         self.writers.insert(to.clone(), w);
                     }
-                    if let (ChangeOp::Rename, Some(to)) = (c.op, &c.to) {
-                        self.renames.push((c.path.clone(), to.clone()));
-                    }
                 }
                 _ => {}
-            }
-            self.pending.insert(c.path.clone());
-            if let Some(to) = &c.to {
-                self.pending.insert(to.clone());
             }
         }
     }
@@ -784,6 +814,7 @@ impl Replicator {
                 .iter()
                 .chain(self.pending.iter())
                 .chain(self.tgt_pending.keys())
+                .chain(self.tgt_writing.keys())
                 .chain(tgt_ready.iter().map(|(p, _)| p))
                 .any(|p| p.is_below(&from) || (p.is_below(&to) && !shallow.contains(p)));
             // The new name read in full in the target (its watcher saw something arrive

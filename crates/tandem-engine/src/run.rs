@@ -299,6 +299,7 @@ impl Session {
         let mut opts = spec.options.clone();
         opts.stamp = stamp(started);
         opts.rescan = spec.rescan;
+        opts.held = held.iter().cloned().collect();
         // Every whole-tree sync is a run in the history; a mount's many small scoped syncs
         // are recorded only when they did something.
         let mut run_id = if spec.dry_run || *scope != Scope::All {
@@ -326,6 +327,8 @@ impl Session {
         // Later rounds look at what the earlier ones named too: a step that raced may be
         // on a path outside the scope (a conflict copy set aside but not yet copied).
         let mut widened = scope.clone();
+        // Files opened for writing while scanned (`check`): no step of these rounds on them.
+        let mut left_out: HashSet<RelPath> = HashSet::new();
         for round in 1..=MAX_ROUNDS {
             let scope = &widened;
             opts.scope = scope.hints();
@@ -381,22 +384,48 @@ impl Session {
             clock.lap("hash");
             opts.stamp = Session::next_stamp(last_stamp);
             let mut plan = reconcile(base, s_tree, t_tree, &opts);
-            if round == 1 && !spec.dry_run {
-                let Some(opened) = check() else {
-                    report.deferred = true;
-                    clock.lap("deferred");
-                    break;
-                };
-                if !opened.is_empty() {
-                    let opened: HashSet<RelPath> = opened.into_iter().collect();
-                    plan.actions.retain(|a| {
+            if !spec.dry_run {
+                // Every round scans again: what was opened since the first is left out of
+                // the later ones too.
+                match check() {
+                    None if round == 1 => {
+                        report.deferred = true;
+                        clock.lap("deferred");
+                        break;
+                    }
+                    None => {}
+                    Some(opened) => left_out.extend(opened),
+                }
+                if !left_out.is_empty() {
+                    let touches = |a: &Action| {
                         let to = match a {
                             Action::Rename { to, .. } => Some(to),
                             _ => None,
                         };
-                        !opened.contains(a.path()) && !to.is_some_and(|t| opened.contains(t))
-                    });
-                    report.left_out = opened.into_iter().collect();
+                        left_out.contains(a.path()) || to.is_some_and(|t| left_out.contains(t))
+                    };
+                    // A rename or a conflict is not split from the other steps of its paths
+                    // (a conflict copy set aside without the winner's copy, one end of a
+                    // move without the other): the first round waits for the next pass; a
+                    // later one applies them whole, re-checked as always.
+                    let whole: HashSet<RelPath> = plan
+                        .actions
+                        .iter()
+                        .filter(|a| {
+                            matches!(a, Action::Rename { .. } | Action::Conflict(_)) && touches(a)
+                        })
+                        .flat_map(|a| match a {
+                            Action::Rename { from, to, .. } => vec![from.clone(), to.clone()],
+                            other => vec![other.path().clone()],
+                        })
+                        .collect();
+                    if round == 1 && !whole.is_empty() {
+                        report.deferred = true;
+                        clock.lap("deferred");
+                        break;
+                    }
+                    plan.actions
+                        .retain(|a| !touches(a) || whole.contains(a.path()));
                 }
             }
             if trace_on() {
@@ -470,6 +499,9 @@ impl Session {
                     ps.extend(raced.iter().map(|(p, _)| p.clone()));
                 }
             }
+        }
+        if !report.deferred {
+            report.left_out = left_out.into_iter().collect();
         }
         let did_something =
             report.copied + report.deleted + report.renamed + report.dirs_created + report.metadata
@@ -741,7 +773,11 @@ impl Ctx<'_> {
                 )]
             }
             Action::Mkdir { path, side, src } => {
-                let echoes = self.echoes.filter(|_| *side == Side::Target);
+                // A folder already there (a program made it meanwhile) makes no event of
+                // tandem's: its own event must not be taken for an echo.
+                let echoes = self.echoes.filter(|_| {
+                    *side == Side::Target && matches!(self.root(*side).stat(path), Ok(None))
+                });
                 if let Some(e) = echoes {
                     e.mkdir(path);
                 }

@@ -179,6 +179,19 @@ impl Echoes {
         e.renames.retain(|r| r.0 != *path);
     }
 
+    /// Where `path` is now if a rename announced lately moved it: an event of a program's
+    /// change below the old name that comes after the rename (or just before it, and was
+    /// not seen by the pass that replayed it) also names the path under the new one.
+    fn moved(&self, path: &RelPath) -> Vec<RelPath> {
+        let e = self.lock();
+        let now = Instant::now();
+        e.renames
+            .iter()
+            .filter(|r| now.duration_since(r.2) < Self::WINDOW && path.is_below(&r.0))
+            .filter_map(|r| path.rebase(&r.0, &r.1))
+            .collect()
+    }
+
     /// True (once) for the event of a change announced above.
     fn matches(&self, kind: &EventKind, paths: &[RelPath]) -> bool {
         let mut e = self.lock();
@@ -253,7 +266,30 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
                 deep: !announced,
             },
         };
+        // Hinted under the new name too when a rename tandem just replayed moved it.
+        let also: Vec<TargetHint> = match &hint {
+            TargetHint::Changed { path, deep } => echoes
+                .moved(path)
+                .into_iter()
+                .map(|p| TargetHint::Changed {
+                    path: p,
+                    deep: *deep,
+                })
+                .collect(),
+            TargetHint::Writing(path) => echoes
+                .moved(path)
+                .into_iter()
+                .map(TargetHint::Writing)
+                .collect(),
+            TargetHint::Closed(path) => echoes
+                .moved(path)
+                .into_iter()
+                .map(TargetHint::Closed)
+                .collect(),
+            TargetHint::Rescan(_) => Vec::new(),
+        };
         out.push(hint);
+        out.extend(also);
     }
     out
 }
@@ -409,5 +445,20 @@ mod tests {
         for want in ["a", "b", "made"] {
             assert!(deep.contains(&want.to_string()), "{want}: {hints:?}");
         }
+    }
+
+    #[test]
+    fn a_change_below_a_folder_tandem_just_renamed_is_hinted_under_its_new_name() {
+        let echoes = Arc::new(Echoes::default());
+        let hints = hints_after_with(&echoes, |d| {
+            std::fs::create_dir(d.join("a")).unwrap();
+            std::fs::write(d.join("a/f"), "x").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            echoes.rename(&p("a"), &p("b"));
+            std::fs::rename(d.join("a"), d.join("b")).unwrap();
+            std::fs::write(d.join("b/f"), "edited after the rename").unwrap();
+        });
+        let n = names(&hints);
+        assert!(n.contains(&"b/f".to_string()), "{hints:?}");
     }
 }

@@ -163,3 +163,63 @@ fn a_file_hinted_below_a_shallow_new_name_is_read_there() {
         "{again:?}"
     );
 }
+
+/// A file still being written (held) inside a directory renamed meanwhile: the rename is
+/// replayed, and the held file is left alone under its new name, not taken for deleted
+/// in the source (the rename brings the target's copy and the baseline to the new name).
+#[test]
+fn a_held_file_in_a_renamed_directory_is_left_alone_under_its_new_name() {
+    let (_tmp, spec) = setup();
+    for i in 0..10 {
+        write(&spec.src, &format!("big/f{i}"), "x");
+    }
+    let mut s = Session::open(&spec).unwrap();
+    s.sync(&Scope::All, &|_| {}).unwrap();
+    std::fs::rename(spec.src.join("big"), spec.src.join("moved")).unwrap();
+    write(&spec.src, "moved/f3", "half writ");
+    let held: std::collections::HashSet<RelPath> = [p("moved/f3")].into_iter().collect();
+    let hints = vec![(p("big"), true), (p("moved"), true)];
+    let r = s
+        .sync_guarded(&Scope::Hints(hints), &|_| {}, &|| Some(Vec::new()), &held)
+        .unwrap();
+    assert_eq!((r.renamed, r.deleted, r.copied), (1, 0, 0), "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(spec.tgt.join("moved/f3")).unwrap(),
+        "x",
+        "the held file's old copy stays until its writer closes it"
+    );
+    // Once closed, it is synced like any change.
+    let r = s.sync(&Scope::Paths(vec![p("moved/f3")]), &|_| {}).unwrap();
+    assert_eq!(r.copied, 1, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(spec.tgt.join("moved/f3")).unwrap(),
+        "half writ"
+    );
+}
+
+/// A file opened for writing while a pass scanned (`check` lists it): its copy is left out
+/// of the pass and reported for the next; a rename of it makes the whole pass wait instead
+/// (one end of a move is not applied without the other).
+#[test]
+fn a_file_opened_while_scanned_is_left_out_and_a_rename_of_it_defers_the_pass() {
+    let (_tmp, spec) = setup();
+    write(&spec.src, "old.txt", "o");
+    let mut s = Session::open(&spec).unwrap();
+    s.sync(&Scope::All, &|_| {}).unwrap();
+    write(&spec.src, "opened.txt", "half");
+    write(&spec.src, "other.txt", "whole");
+    let none = std::collections::HashSet::new();
+    let opened = || Some(vec![p("opened.txt")]);
+    let scope = Scope::Paths(vec![p("opened.txt"), p("other.txt")]);
+    let r = s.sync_guarded(&scope, &|_| {}, &opened, &none).unwrap();
+    assert_eq!(r.copied, 1, "{r:?}");
+    assert_eq!(r.left_out, vec![p("opened.txt")]);
+    assert!(!spec.tgt.join("opened.txt").exists());
+
+    std::fs::rename(spec.src.join("old.txt"), spec.src.join("new.txt")).unwrap();
+    let opened = || Some(vec![p("new.txt")]);
+    let scope = Scope::Paths(vec![p("old.txt"), p("new.txt")]);
+    let r = s.sync_guarded(&scope, &|_| {}, &opened, &none).unwrap();
+    assert!(r.deferred, "{r:?}");
+    assert!(spec.tgt.join("old.txt").exists() && !spec.tgt.join("new.txt").exists());
+}

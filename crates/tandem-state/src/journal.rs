@@ -175,8 +175,14 @@ impl Drop for JournalWriter {
 
 impl ChangeSink for JournalWriter {
     fn record(&self, change: Change) {
-        match change.op {
-            ChangeOp::Rename | ChangeOp::Exchange => self.recent().renames += 1,
+        // Counted and handed over under one lock: a `mark` taken in between would count a
+        // change whose record a flush right after it might not wait for.
+        let guard = match change.op {
+            ChangeOp::Rename | ChangeOp::Exchange => {
+                let mut r = self.recent();
+                r.renames += 1;
+                Some(r)
+            }
             ChangeOp::OpenWrite => {
                 let mut r = self.recent();
                 r.opens += 1;
@@ -184,10 +190,12 @@ impl ChangeSink for JournalWriter {
                     r.opened.pop_front();
                 }
                 r.opened.push_back(change.path.clone());
+                Some(r)
             }
-            _ => {}
-        }
+            _ => None,
+        };
         let _ = self.tx.send(Msg::Record(now_ns(), change));
+        drop(guard);
     }
 }
 

@@ -132,6 +132,7 @@ fn settle_flagged(
             stamp: String::new(),
             rescan: false,
             scope: None,
+            held: Default::default(),
         },
         excludes: Vec::new(),
         includes: Vec::new(),

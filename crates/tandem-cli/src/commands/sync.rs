@@ -48,6 +48,7 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
             stamp: String::new(),
             rescan: false,
             scope: None,
+            held: Default::default(),
         },
         excludes: a.exclude.clone(),
         includes: a.include.clone(),
