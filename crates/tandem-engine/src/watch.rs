@@ -83,12 +83,59 @@ impl TargetWatcher {
 #[derive(Default)]
 struct OurRenames {
     recent: std::collections::VecDeque<usize>,
+    /// Folders renamed in the target (by anyone), oldest first: the kernel keeps watching a
+    /// renamed folder, but `notify` goes on naming its events by the old path.
+    folders: VecDeque<(RelPath, RelPath)>,
 }
 
 impl OurRenames {
     /// Both halves of a rename come from one system call, back to back: a few cookies
     /// suffice.
     const KEPT: usize = 16;
+
+    /// Folders renamed remembered for `now_at`.
+    const FOLDERS_KEPT: usize = 256;
+
+    /// Remembers a rename within the target (its paired event).
+    fn note_folder_rename(&mut self, base: &Path, ev: &Event) {
+        let (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), [from, to]) =
+            (ev.kind, ev.paths.as_slice())
+        else {
+            return;
+        };
+        let (Some(f), Some(t)) = (relative(base, from), relative(base, to)) else {
+            return;
+        };
+        // Files too: by now the new name may be renamed again, so what it was cannot be
+        // told, and nothing lies below a file's old name.
+        if self.folders.len() == Self::FOLDERS_KEPT {
+            self.folders.pop_front();
+        }
+        self.folders.push_back((f, t));
+    }
+
+    /// Where an event's path may really be: below a folder renamed since its watch was
+    /// added, under the folder's new name (and that one's, if renamed again). A name too
+    /// many is harmless: hints are looked at, never acted on blindly.
+    fn now_at(&self, path: &RelPath) -> Vec<RelPath> {
+        let mut out: Vec<RelPath> = Vec::new();
+        let mut cur = path.clone();
+        for _ in 0..8 {
+            let next = self
+                .folders
+                .iter()
+                .rev()
+                .find_map(|(f, t)| cur.is_below(f).then(|| cur.rebase(f, t)).flatten());
+            match next {
+                Some(n) if n != *path && !out.contains(&n) => {
+                    out.push(n.clone());
+                    cur = n;
+                }
+                _ => break,
+            }
+        }
+        out
+    }
 
     /// True for an event that only echoes tandem's own rename into place.
     fn is_echo(&mut self, base: &Path, ev: &Event) -> bool {
@@ -179,19 +226,6 @@ impl Echoes {
         e.renames.retain(|r| r.0 != *path);
     }
 
-    /// Where `path` is now if a rename announced lately moved it: an event of a program's
-    /// change below the old name that comes after the rename (or just before it, and was
-    /// not seen by the pass that replayed it) also names the path under the new one.
-    fn moved(&self, path: &RelPath) -> Vec<RelPath> {
-        let e = self.lock();
-        let now = Instant::now();
-        e.renames
-            .iter()
-            .filter(|r| now.duration_since(r.2) < Self::WINDOW && path.is_below(&r.0))
-            .filter_map(|r| path.rebase(&r.0, &r.1))
-            .collect()
-    }
-
     /// True (once) for the event of a change announced above.
     fn matches(&self, kind: &EventKind, paths: &[RelPath]) -> bool {
         let mut e = self.lock();
@@ -241,6 +275,7 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
     if renames.is_echo(base, ev) {
         return Vec::new();
     }
+    renames.note_folder_rename(base, ev);
     let rel: Vec<RelPath> = ev.paths.iter().filter_map(|p| relative(base, p)).collect();
     let announced = rel.len() == ev.paths.len() && echoes.matches(&ev.kind, &rel);
     let mut out = Vec::new();
@@ -266,23 +301,23 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
                 deep: !announced,
             },
         };
-        // Hinted under the new name too when a rename tandem just replayed moved it.
+        // Hinted under the new name too when a folder renamed in the target moved it.
         let also: Vec<TargetHint> = match &hint {
-            TargetHint::Changed { path, deep } => echoes
-                .moved(path)
+            TargetHint::Changed { path, deep } => renames
+                .now_at(path)
                 .into_iter()
                 .map(|p| TargetHint::Changed {
                     path: p,
                     deep: *deep,
                 })
                 .collect(),
-            TargetHint::Writing(path) => echoes
-                .moved(path)
+            TargetHint::Writing(path) => renames
+                .now_at(path)
                 .into_iter()
                 .map(TargetHint::Writing)
                 .collect(),
-            TargetHint::Closed(path) => echoes
-                .moved(path)
+            TargetHint::Closed(path) => renames
+                .now_at(path)
                 .into_iter()
                 .map(TargetHint::Closed)
                 .collect(),
@@ -460,5 +495,20 @@ mod tests {
         });
         let n = names(&hints);
         assert!(n.contains(&"b/f".to_string()), "{hints:?}");
+    }
+
+    #[test]
+    fn a_change_below_a_folder_a_program_renamed_is_hinted_under_its_new_name() {
+        let hints = hints_after(|d| {
+            std::fs::create_dir(d.join("a")).unwrap();
+            std::fs::write(d.join("a/f"), "x").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::rename(d.join("a"), d.join("b")).unwrap();
+            std::fs::rename(d.join("b"), d.join("c")).unwrap();
+            // Before the watcher has taken in the renames.
+            std::fs::write(d.join("c/f"), "edited right after two renames").unwrap();
+        });
+        let n = names(&hints);
+        assert!(n.contains(&"c/f".to_string()), "{hints:?}");
     }
 }
