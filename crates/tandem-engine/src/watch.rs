@@ -275,56 +275,38 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
     if renames.is_echo(base, ev) {
         return Vec::new();
     }
+    // Opens and read-only closes, the commonest events (the replicator reads the target
+    // too), change nothing.
+    if matches!(ev.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write)) {
+        return Vec::new();
+    }
     renames.note_folder_rename(base, ev);
     let rel: Vec<RelPath> = ev.paths.iter().filter_map(|p| relative(base, p)).collect();
     let announced = rel.len() == ev.paths.len() && echoes.matches(&ev.kind, &rel);
+    let hint_at = |path: RelPath| match ev.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(TargetHint::Closed(path)),
+        EventKind::Access(_) => None,
+        EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => {
+            Some(TargetHint::Writing(path))
+        }
+        EventKind::Modify(ModifyKind::Metadata(_)) | EventKind::Remove(_) => {
+            Some(TargetHint::Changed { path, deep: false })
+        }
+        // Directories created, anything renamed or moved in, and whatever else: read below
+        // too, unless tandem did it.
+        _ => Some(TargetHint::Changed {
+            path,
+            deep: !announced,
+        }),
+    };
     let mut out = Vec::new();
     for path in rel {
         if ours(&path) {
             continue;
         }
-        let hint = match ev.kind {
-            // Opens and read-only closes change nothing (and the replicator reads the
-            // target too).
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => TargetHint::Closed(path),
-            EventKind::Access(_) => continue,
-            EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => {
-                TargetHint::Writing(path)
-            }
-            EventKind::Modify(ModifyKind::Metadata(_)) | EventKind::Remove(_) => {
-                TargetHint::Changed { path, deep: false }
-            }
-            // Directories created, anything renamed or moved in, and whatever else: read
-            // below too, unless tandem did it.
-            _ => TargetHint::Changed {
-                path,
-                deep: !announced,
-            },
-        };
         // Hinted under the new name too when a folder renamed in the target moved it.
-        let also: Vec<TargetHint> = match &hint {
-            TargetHint::Changed { path, deep } => renames
-                .now_at(path)
-                .into_iter()
-                .map(|p| TargetHint::Changed {
-                    path: p,
-                    deep: *deep,
-                })
-                .collect(),
-            TargetHint::Writing(path) => renames
-                .now_at(path)
-                .into_iter()
-                .map(TargetHint::Writing)
-                .collect(),
-            TargetHint::Closed(path) => renames
-                .now_at(path)
-                .into_iter()
-                .map(TargetHint::Closed)
-                .collect(),
-            TargetHint::Rescan(_) => Vec::new(),
-        };
-        out.push(hint);
-        out.extend(also);
+        let moved = renames.now_at(&path);
+        out.extend(std::iter::once(path).chain(moved).filter_map(hint_at));
     }
     out
 }
@@ -358,7 +340,8 @@ mod tests {
         let _w = TargetWatcher::start(dir.path(), tx, Arc::clone(echoes)).unwrap();
         act(dir.path());
         let mut out = Vec::new();
-        let until = Instant::now() + Duration::from_millis(300);
+        // Generous: with the other tests' watchers running, events can come late.
+        let until = Instant::now() + Duration::from_millis(800);
         while let Ok(h) = rx.recv_deadline(until) {
             out.push(h);
         }
@@ -487,6 +470,8 @@ mod tests {
         let echoes = Arc::new(Echoes::default());
         let hints = hints_after_with(&echoes, |d| {
             std::fs::create_dir(d.join("a")).unwrap();
+            // Until the watcher has added the new folder's watch, nothing in it is seen.
+            std::thread::sleep(Duration::from_millis(50));
             std::fs::write(d.join("a/f"), "x").unwrap();
             std::thread::sleep(Duration::from_millis(50));
             echoes.rename(&p("a"), &p("b"));
@@ -501,6 +486,7 @@ mod tests {
     fn a_change_below_a_folder_a_program_renamed_is_hinted_under_its_new_name() {
         let hints = hints_after(|d| {
             std::fs::create_dir(d.join("a")).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
             std::fs::write(d.join("a/f"), "x").unwrap();
             std::thread::sleep(Duration::from_millis(50));
             std::fs::rename(d.join("a"), d.join("b")).unwrap();

@@ -23,5 +23,5 @@ settle() { # until tandem status shows no backlog and nothing pending
 }
 tm() { local s e; s=$(date +%s.%N); "$@"; e=$(date +%s.%N); printf "%.2f " "$(echo "$e-$s" | bc)"; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$MP/stat"; }
-cleanup() { umount "$F" 2>/dev/null || true; [ -n "${LOOP:-}" ] && losetup -d "$LOOP"; rm -rf "$W"; }
+cleanup() { [ -n "${MP:-}" ] && kill "$MP" 2>/dev/null && wait "$MP" 2>/dev/null; umount "$F" 2>/dev/null || true; [ -n "${LOOP:-}" ] && losetup -d "$LOOP"; rm -rf "$W"; }
 trap cleanup EXIT
