@@ -53,6 +53,11 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// CPU and the same untar time.)
 const BURST_RECORDS: usize = 32;
 const BURST_GATHER: Duration = Duration::from_millis(100);
+/// A folder renamed or made in the target is read again (`TargetHint::Again`) once the
+/// watcher has been quiet this long (so `notify` has added its watches), or this long
+/// after it arrived at the latest.
+const AGAIN_QUIET: Duration = Duration::from_millis(200);
+const AGAIN_MAX: Duration = Duration::from_secs(5);
 /// Journal records every target has read are dropped at most this often.
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
@@ -137,6 +142,10 @@ pub struct Replicator {
     tgt_pending: BTreeMap<RelPath, bool>,
     /// Target files being written: (first event, last event).
     tgt_writing: HashMap<RelPath, (Instant, Instant)>,
+    /// Target folders to read again once the watcher has caught up, since when.
+    tgt_again: BTreeMap<RelPath, Instant>,
+    /// When the target watcher last said anything.
+    tgt_last_hint: Instant,
     /// Why the whole pair must be reconciled before anything else.
     full_due: Option<String>,
     last_full: Instant,
@@ -193,6 +202,8 @@ impl Replicator {
             watcher: None,
             echoes,
             tgt_pending: BTreeMap::new(),
+            tgt_again: BTreeMap::new(),
+            tgt_last_hint: Instant::now(),
             tgt_writing: HashMap::new(),
             full_due: None,
             last_full: Instant::now(),
@@ -340,12 +351,16 @@ impl Replicator {
             for (first, last) in self.tgt_writing.values() {
                 due = due.min((*last + SETTLE_QUIET).min(*first + SETTLE_OPEN));
             }
+            for at in self.tgt_again.values() {
+                due = due.min((self.tgt_last_hint + AGAIN_QUIET).min(*at + AGAIN_MAX));
+            }
         }
         due.saturating_duration_since(now)
     }
 
     fn take_hint(&mut self, h: TargetHint) {
         let now = Instant::now();
+        self.tgt_last_hint = now;
         match h {
             TargetHint::Changed { path, deep } => {
                 let d = self.tgt_pending.entry(path).or_insert(false);
@@ -360,6 +375,9 @@ impl Replicator {
             TargetHint::Closed(path) => {
                 self.tgt_writing.remove(&path);
                 self.tgt_pending.entry(path).or_insert(false);
+            }
+            TargetHint::Again(path) => {
+                self.tgt_again.entry(path).or_insert(now);
             }
             TargetHint::Rescan(why) => self.rescan(&why),
         }
@@ -410,6 +428,17 @@ impl Replicator {
             if *due <= now {
                 self.tgt_pending.insert(p.clone(), true);
             }
+        }
+        let caught_up = now.duration_since(self.tgt_last_hint) >= AGAIN_QUIET;
+        let again: Vec<RelPath> = self
+            .tgt_again
+            .iter()
+            .filter(|(_, at)| caught_up || now.duration_since(**at) >= AGAIN_MAX)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in again {
+            self.tgt_again.remove(&p);
+            self.tgt_pending.insert(p, true);
         }
         let before = self.cursor;
         // Every operation a program has seen complete is in the journal (the mount records

@@ -31,6 +31,10 @@ pub enum TargetHint {
     Writing(RelPath),
     /// The last writer closed the file.
     Closed(RelPath),
+    /// Read below this path again once the watcher has caught up: a folder renamed or
+    /// made in the target, whose watches `notify` (re)adds only after reporting it, so
+    /// that a file written there in between has no event of its own.
+    Again(RelPath),
     /// Events were lost (the kernel queue overflowed, a watch could not be added): the
     /// whole target must be rescanned.
     Rescan(String),
@@ -308,6 +312,21 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
         let moved = renames.now_at(&path);
         out.extend(std::iter::once(path).chain(moved).filter_map(hint_at));
     }
+    // A folder arriving (by rename or made) gets its watches only after this event is
+    // handled, and a program may write there in between. tandem's own are left to the
+    // periodic rescan (a program would have to write in them within microseconds).
+    let arriving = matches!(
+        ev.kind,
+        EventKind::Create(CreateKind::Folder)
+            | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+    );
+    if arriving && !announced {
+        if let Some(to) = ev.paths.last().and_then(|p| relative(base, p)) {
+            if !ours(&to) {
+                out.push(TargetHint::Again(to));
+            }
+        }
+    }
     out
 }
 
@@ -353,7 +372,8 @@ mod tests {
             .filter_map(|h| match h {
                 TargetHint::Changed { path, .. }
                 | TargetHint::Writing(path)
-                | TargetHint::Closed(path) => Some(path.escaped().to_string()),
+                | TargetHint::Closed(path)
+                | TargetHint::Again(path) => Some(path.escaped().to_string()),
                 TargetHint::Rescan(_) => None,
             })
             .collect()
@@ -466,7 +486,7 @@ mod tests {
 
     /// Seen with real inotify: a write right after a folder was renamed is named by the
     /// folder's old path until the watcher has taken the rename in (or, in a closer race,
-    /// not reported at all, which the periodic rescan covers). Given such events, the
+    /// not reported at all, which `TargetHint::Again` covers). Given such events, the
     /// hints name the new path too, through chains of renames.
     #[test]
     fn a_change_named_by_a_renamed_folders_old_path_is_hinted_under_its_new_name() {
@@ -489,5 +509,47 @@ mod tests {
         // Unrelated paths are hinted as they are, once.
         let hints = hints_of(base, &ev(data, &["x/f"]), &mut renames, &echoes);
         assert_eq!(hints, vec![TargetHint::Writing(p("x/f"))]);
+    }
+
+    /// `notify` adds the watches of a folder renamed or made only after reporting it: a
+    /// program's folder is read again later, tandem's own is not.
+    #[test]
+    fn a_folder_arriving_is_read_again_unless_tandem_made_it() {
+        let base = Path::new("/target");
+        let ev = |kind: EventKind, paths: &[&str]| {
+            paths
+                .iter()
+                .fold(Event::new(kind), |e, p| e.add_path(base.join(p)))
+        };
+        let mut renames = OurRenames::default();
+        let echoes = Echoes::default();
+        let again = |hints: Vec<TargetHint>| -> Vec<RelPath> {
+            hints
+                .into_iter()
+                .filter_map(|h| match h {
+                    TargetHint::Again(p) => Some(p),
+                    _ => None,
+                })
+                .collect()
+        };
+        let both = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        let to = EventKind::Modify(ModifyKind::Name(RenameMode::To));
+        let from = EventKind::Modify(ModifyKind::Name(RenameMode::From));
+        let mkdir = EventKind::Create(CreateKind::Folder);
+        let mut hints =
+            |kind, paths: &[&str]| again(hints_of(base, &ev(kind, paths), &mut renames, &echoes));
+
+        assert_eq!(hints(both, &["a", "b"]), vec![p("b")]);
+        assert_eq!(hints(to, &["moved-in"]), vec![p("moved-in")]);
+        assert_eq!(hints(mkdir, &["new"]), vec![p("new")]);
+        assert!(hints(from, &["gone"]).is_empty());
+        let file = EventKind::Create(CreateKind::File);
+        assert!(hints(file, &["f"]).is_empty());
+        echoes.mkdir(&p("made"));
+        echoes.rename(&p("x"), &p("y"));
+        assert!(hints(mkdir, &["made"]).is_empty());
+        assert!(hints(both, &["x", "y"]).is_empty());
+        // Into tandem's own trash: nothing to read.
+        assert!(hints(both, &["c", ".tandem/trash/c"]).is_empty());
     }
 }
