@@ -490,8 +490,14 @@ impl Batch<'_> {
         })
     }
 
+    /// Runs one statement, prepared once per connection (a pass writes thousands of rows
+    /// with the same few statements).
+    fn run(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.tx.prepare_cached(sql)?.execute(params)
+    }
+
     pub fn put(&self, path: &RelPath, e: &BaseEntry) -> Result<()> {
-        let r = self.tx.execute(
+        let r = self.run(
             "INSERT OR REPLACE INTO baseline(path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 path.as_bytes(),
@@ -513,7 +519,7 @@ impl Batch<'_> {
     /// Removes the entry at `path` and everything below it.
     pub fn remove_tree(&self, path: &RelPath) -> Result<()> {
         let (lo, hi) = path.subtree_range();
-        let r = self.tx.execute(
+        let r = self.run(
             "DELETE FROM baseline WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
             params![path.as_bytes(), lo.as_bytes(), hi.as_bytes()],
         );
@@ -524,7 +530,7 @@ impl Batch<'_> {
     /// sets that side's inode for the moved root.
     pub fn move_tree(&self, from: &RelPath, to: &RelPath) -> Result<()> {
         let (lo, hi) = from.subtree_range();
-        let r = self.tx.execute(
+        let r = self.run(
             "UPDATE OR REPLACE baseline SET path = CAST(?2 || substr(path, ?3) AS BLOB) WHERE path = ?1 OR (path >= ?4 AND path < ?5)",
             params![from.as_bytes(), to.as_bytes(), from.as_bytes().len() as i64 + 1, lo.as_bytes(), hi.as_bytes()],
         );
@@ -533,12 +539,12 @@ impl Batch<'_> {
 
     pub fn add_conflict(&self, c: &NewConflict, now: i64) -> Result<()> {
         // One open record per path: a conflict flagged again on the next run is the same one.
-        let r = self.tx.execute(
+        let r = self.run(
             "DELETE FROM conflicts WHERE path = ?1 AND resolved_at IS NULL AND resolution = 'flagged'",
             [c.path.as_bytes()],
         );
         self.sql(r)?;
-        let r = self.tx.execute(
+        let r = self.run(
             "INSERT INTO conflicts(path, kind, detected_at, src_desc, tgt_desc, resolution, copy_path, loser, resolved_at, resolved_how) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 c.path.as_bytes(),
@@ -557,7 +563,7 @@ impl Batch<'_> {
     }
 
     pub fn resolve_conflict(&self, id: i64, now: i64, how: &str) -> Result<()> {
-        let r = self.tx.execute(
+        let r = self.run(
             "UPDATE conflicts SET resolved_at = ?2, resolved_how = ?3 WHERE id = ?1",
             params![id, now, how],
         );
@@ -566,7 +572,7 @@ impl Batch<'_> {
 
     /// Marks open conflicts at `path` resolved (the sides agree again).
     pub fn settle_conflicts_at(&self, path: &RelPath, now: i64) -> Result<()> {
-        let r = self.tx.execute(
+        let r = self.run(
             "UPDATE conflicts SET resolved_at = ?2, resolved_how = 'sides agree' WHERE path = ?1 AND resolved_at IS NULL AND resolution = 'flagged'",
             params![path.as_bytes(), now],
         );
