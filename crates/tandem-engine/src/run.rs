@@ -761,6 +761,12 @@ impl Ctx<'_> {
                 expect,
                 mode,
             } => {
+                let echoes = self.echoes.filter(|_| from.other() == Side::Target);
+                let announce = || {
+                    if let Some(e) = echoes {
+                        e.create(path);
+                    }
+                };
                 let new = tandem_fs::copy(
                     self.root(*from),
                     self.root(from.other()),
@@ -770,7 +776,13 @@ impl Ctx<'_> {
                     *mode,
                     &self.trash,
                     self.durability,
-                )?;
+                    &announce,
+                )
+                .inspect_err(|_| {
+                    if let Some(e) = echoes {
+                        e.forget(path);
+                    }
+                })?;
                 vec![Update::Put(
                     path.clone(),
                     BaseEntry::agreed_from(*from, src, &new),

@@ -188,6 +188,8 @@ pub struct Echoes {
 #[derive(Default)]
 struct ExpectedEchoes {
     mkdirs: HashMap<RelPath, Instant>,
+    /// Files linked in under a new name (written unnamed, `O_TMPFILE`).
+    files: HashMap<RelPath, Instant>,
     /// (from, to, when, which of the From / To / Both events were matched).
     renames: VecDeque<(RelPath, RelPath, Instant, [bool; 3])>,
 }
@@ -206,6 +208,17 @@ impl Echoes {
                 .retain(|_, at| now.duration_since(*at) < Self::WINDOW);
         }
         e.mkdirs.insert(path.clone(), now);
+    }
+
+    /// tandem is about to link a complete new file in at `path` in the target.
+    pub fn create(&self, path: &RelPath) {
+        let mut e = self.lock();
+        let now = Instant::now();
+        if e.files.len() >= 4096 {
+            e.files
+                .retain(|_, at| now.duration_since(*at) < Self::WINDOW);
+        }
+        e.files.insert(path.clone(), now);
     }
 
     /// tandem is about to rename `from` to `to` in the target.
@@ -227,6 +240,7 @@ impl Echoes {
     pub fn forget(&self, path: &RelPath) {
         let mut e = self.lock();
         e.mkdirs.remove(path);
+        e.files.remove(path);
         e.renames.retain(|r| r.0 != *path);
     }
 
@@ -238,6 +252,9 @@ impl Echoes {
         match (kind, paths) {
             (EventKind::Create(CreateKind::Folder), [p]) => {
                 e.mkdirs.remove(p).is_some_and(|at| fresh(&at))
+            }
+            (EventKind::Create(CreateKind::File), [p]) => {
+                e.files.remove(p).is_some_and(|at| fresh(&at))
             }
             (EventKind::Modify(ModifyKind::Name(mode)), _) => {
                 // Which event of the rename this is, and the ends it names.
@@ -287,6 +304,10 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
     renames.note_folder_rename(base, ev);
     let rel: Vec<RelPath> = ev.paths.iter().filter_map(|p| relative(base, p)).collect();
     let announced = rel.len() == ev.paths.len() && echoes.matches(&ev.kind, &rel);
+    if announced && ev.kind == EventKind::Create(CreateKind::File) {
+        // A copy tandem linked in complete: like a copy renamed into place, nothing to see.
+        return Vec::new();
+    }
     let hint_at = |path: RelPath| match ev.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(TargetHint::Closed(path)),
         EventKind::Access(_) => None,
@@ -305,7 +326,7 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
     };
     let mut out = Vec::new();
     for path in rel {
-        if ours(&path) {
+        if ours(&path) || unnamed(base, &path) {
             continue;
         }
         // Hinted under the new name too when a folder renamed in the target moved it.
@@ -328,6 +349,16 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
         }
     }
     out
+}
+
+/// An unnamed file's events (tandem writes new files with `O_TMPFILE`), which inotify names
+/// `#<inode>` in their folder: such a name that nothing holds.
+fn unnamed(base: &Path, path: &RelPath) -> bool {
+    let name = path.file_name();
+    name.len() > 1
+        && name[0] == b'#'
+        && name[1..].iter().all(u8::is_ascii_digit)
+        && std::fs::symlink_metadata(base.join(path.as_path())).is_err()
 }
 
 fn relative(base: &Path, p: &Path) -> Option<RelPath> {
@@ -551,5 +582,61 @@ mod tests {
         assert!(hints(both, &["x", "y"]).is_empty());
         // Into tandem's own trash: nothing to read.
         assert!(hints(both, &["c", ".tandem/trash/c"]).is_empty());
+    }
+
+    /// A new file tandem copies is written unnamed and linked in complete: no temporary
+    /// name ever shows in the target, and with the link announced the watcher says
+    /// nothing of it. The same link made unannounced (a program) is hinted.
+    #[test]
+    fn a_new_file_linked_in_complete_is_not_hinted_and_has_no_temporary_name() {
+        use tandem_fs::{Durability, Root, Trash};
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("new.txt"), "copied").unwrap();
+        std::fs::write(src.path().join("other.txt"), "copied too").unwrap();
+        let echoes = Arc::new(Echoes::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let copy = |to: &Root, name: &str, announce: &dyn Fn()| {
+            let from = Root::open(src.path()).unwrap();
+            let rel = p(name);
+            let entry = from.stat(&rel).unwrap().unwrap();
+            let trash = Trash::new("t");
+            tandem_fs::copy(
+                &from,
+                to,
+                &rel,
+                &entry,
+                None,
+                0o644,
+                &trash,
+                Durability::Batched,
+                announce,
+            )
+            .unwrap();
+        };
+        let mut raw = None;
+        let hints = hints_after_with(&echoes, |d| {
+            let seen = Arc::clone(&seen);
+            let mut w = notify::recommended_watcher(move |ev: notify::Result<Event>| {
+                if let Ok(ev) = ev {
+                    seen.lock().unwrap().extend(ev.paths);
+                }
+            })
+            .unwrap();
+            w.watch(d, RecursiveMode::Recursive).unwrap();
+            raw = Some(w);
+            let to = Root::open(d).unwrap();
+            copy(&to, "new.txt", &|| echoes.create(&p("new.txt")));
+            copy(&to, "other.txt", &|| {});
+        });
+        assert_eq!(names(&hints), vec!["other.txt".to_string()], "{hints:?}");
+        let seen = seen.lock().unwrap();
+        assert!(seen.iter().any(|p| p.ends_with("new.txt")), "{seen:?}");
+        assert!(
+            !seen
+                .iter()
+                .any(|p| p.to_string_lossy().contains(".tandem-tmp")),
+            "{seen:?}"
+        );
+        drop(raw);
     }
 }

@@ -147,6 +147,11 @@ pub enum Durability {
 
 /// Makes `rel` on `to` hold `src`, the file or symlink at `rel` on `from`. `expect` is what
 /// the plan saw at `rel` on `to` (`None`: nothing). Returns the new entry on `to`.
+///
+/// A new file is written unnamed (`O_TMPFILE`) and linked in under its name once complete
+/// (`announce` is called right before, for a watcher of `to` to know the name's creation
+/// for tandem's own); a file replacing another, and any file where `O_TMPFILE` is not
+/// supported, is written under a temporary name and renamed into place.
 #[allow(clippy::too_many_arguments)]
 pub fn copy(
     from: &Root,
@@ -157,8 +162,11 @@ pub fn copy(
     mode: u32,
     trash: &Trash,
     durability: Durability,
+    announce: &dyn Fn(),
 ) -> Result<Entry> {
-    copy_as(from, rel, to, rel, src, expect, mode, trash, durability)
+    copy_as(
+        from, rel, to, rel, src, expect, mode, trash, durability, announce,
+    )
 }
 
 /// Like [`copy`], reading `src_rel` on `from` and writing `dst_rel` on `to`.
@@ -173,14 +181,38 @@ pub fn copy_as(
     mode: u32,
     trash: &Trash,
     durability: Durability,
+    announce: &dyn Fn(),
 ) -> Result<Entry> {
     let (sdir, sname) = from.parent(src_rel)?;
     let (ddir, dname) = to.parent(dst_rel)?;
+    if src.kind == Kind::File && expect.is_none() {
+        let copy = Copy {
+            sdir: &sdir,
+            sname: &sname,
+            src_rel,
+            src,
+            dst_rel,
+            mode,
+            durability,
+        };
+        if let Some(new) = copy.unnamed(&ddir, &dname, announce)? {
+            return Ok(new);
+        }
+    }
     let tmp = tmp_name();
     let written = match src.kind {
-        Kind::File => write_file_tmp(
-            &sdir, &sname, src_rel, src, &ddir, &tmp, dst_rel, mode, durability,
-        ),
+        Kind::File => open_tmp(&ddir, &tmp, dst_rel).and_then(|tfd| {
+            Copy {
+                sdir: &sdir,
+                sname: &sname,
+                src_rel,
+                src,
+                dst_rel,
+                mode,
+                durability,
+            }
+            .write(&tfd)
+        }),
         Kind::Symlink => {
             let target = rustix::fs::readlinkat(&sdir, sname.as_slice(), Vec::new())
                 .map_err(|e| FsError::io(src_rel, "readlink", e))?
@@ -213,70 +245,120 @@ pub fn copy_as(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_file_tmp(
-    sdir: &OwnedFd,
-    sname: &[u8],
-    src_rel: &RelPath,
-    src: &Entry,
-    ddir: &OwnedFd,
-    tmp: &str,
-    dst_rel: &RelPath,
-    mode: u32,
-    durability: Durability,
-) -> Result<Entry> {
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let sfd = match openat(sdir, sname, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        // Gone, or replaced by a link, since the scan: plan it again.
-        Err(Errno::NOENT | Errno::LOOP) => {
-            return Err(FsError::raced(src_rel, "source vanished since scan"))
-        }
-        Err(e) => return Err(FsError::io(src_rel, "open", e)),
-    };
-    let before = fstat(&sfd).map_err(|e| FsError::io(src_rel, "stat", e))?;
-    if !same_object(&entry_from_stat(&before, None), src) {
-        return Err(FsError::raced(src_rel, "source changed since scan"));
-    }
-    let tfd = openat(
+fn open_tmp(ddir: &OwnedFd, tmp: &str, dst_rel: &RelPath) -> Result<OwnedFd> {
+    openat(
         ddir,
         tmp,
         OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
-    .map_err(|e| FsError::io(dst_rel, "create temporary file", e))?;
-    copy_data(&sfd, &tfd).map_err(|e| FsError::io(dst_rel, "copy data", e))?;
-    rustix::fs::fchmod(&tfd, Mode::from_raw_mode(mode))
-        .map_err(|e| FsError::io(dst_rel, "chmod", e))?;
-    let times = Timestamps {
-        last_access: Timespec {
-            tv_sec: 0,
-            tv_nsec: UTIME_OMIT,
-        },
-        last_modification: timespec(src.mtime),
-    };
-    rustix::fs::futimens(&tfd, &times).map_err(|e| FsError::io(dst_rel, "set times", e))?;
-    if durability == Durability::EachFile {
-        fsync(&tfd).map_err(|e| FsError::io(dst_rel, "fsync", e))?;
+    .map_err(|e| FsError::io(dst_rel, "create temporary file", e))
+}
+
+/// Whether `/proc/self/fd` can be had, to link an unnamed file in (without the
+/// CAP_DAC_READ_SEARCH that `AT_EMPTY_PATH` needs).
+fn proc_fds() -> bool {
+    static HAVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAVE.get_or_init(|| std::path::Path::new("/proc/self/fd").is_dir())
+}
+
+/// One file's content copied from its source into a file on the other side.
+struct Copy<'a> {
+    sdir: &'a OwnedFd,
+    sname: &'a [u8],
+    src_rel: &'a RelPath,
+    src: &'a Entry,
+    dst_rel: &'a RelPath,
+    mode: u32,
+    durability: Durability,
+}
+
+impl Copy<'_> {
+    /// Writes an unnamed file in `ddir` and links it in as `name`, which must not exist.
+    /// `None` where the file system (or a missing `/proc`) does not allow it: the caller
+    /// writes a named temporary file instead.
+    fn unnamed(&self, ddir: &OwnedFd, name: &[u8], announce: &dyn Fn()) -> Result<Option<Entry>> {
+        if !proc_fds() {
+            return Ok(None);
+        }
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        let tfd = match openat(ddir, ".", flags, Mode::from_raw_mode(0o600)) {
+            Ok(fd) => fd,
+            // Not supported here (EISDIR: a kernel that predates O_TMPFILE).
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOSYS) => return Ok(None),
+            Err(e) => return Err(FsError::io(self.dst_rel, "create temporary file", e)),
+        };
+        let new = self.write(&tfd)?;
+        announce();
+        let fd_path = format!("/proc/self/fd/{}", tfd.as_raw_fd());
+        match linkat(
+            rustix::fs::CWD,
+            fd_path.as_str(),
+            ddir,
+            name,
+            AtFlags::SYMLINK_FOLLOW,
+        ) {
+            Ok(()) => Ok(Some(new)),
+            Err(Errno::EXIST) => Err(FsError::raced(self.dst_rel, "appeared since scan")),
+            // The complete copy exists; only its name was refused, if its folder is still
+            // there (a folder removed meanwhile also says ENOENT).
+            Err(e) if is_name_errno(e) && fstat(ddir).is_ok_and(|st| st.st_nlink > 0) => Err(
+                FsError::io(self.dst_rel, "this file system cannot hold the name", e),
+            ),
+            Err(e) => Err(FsError::io(self.dst_rel, "link the copy in", e)),
+        }
     }
-    // A file written while it was copied is never stored torn: compare before and after.
-    let after = fstat(&sfd).map_err(|e| FsError::io(src_rel, "stat", e))?;
-    let moved = after.st_size != before.st_size
-        || after.st_mtime != before.st_mtime
-        || after.st_mtime_nsec != before.st_mtime_nsec
-        || after.st_ctime != before.st_ctime
-        || after.st_ctime_nsec != before.st_ctime_nsec;
-    if moved {
-        return Err(FsError::raced(src_rel, "changed while it was copied"));
+
+    /// Fills `tfd` with the source's content, mode and mtime; returns its entry. Fails
+    /// as raced when the source is not what the plan saw or changed while copied.
+    fn write(&self, tfd: &OwnedFd) -> Result<Entry> {
+        let (src_rel, dst_rel, src) = (self.src_rel, self.dst_rel, self.src);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let sfd = match openat(self.sdir, self.sname, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            // Gone, or replaced by a link, since the scan: plan it again.
+            Err(Errno::NOENT | Errno::LOOP) => {
+                return Err(FsError::raced(src_rel, "source vanished since scan"))
+            }
+            Err(e) => return Err(FsError::io(src_rel, "open", e)),
+        };
+        let before = fstat(&sfd).map_err(|e| FsError::io(src_rel, "stat", e))?;
+        if !same_object(&entry_from_stat(&before, None), src) {
+            return Err(FsError::raced(src_rel, "source changed since scan"));
+        }
+        copy_data(&sfd, tfd).map_err(|e| FsError::io(dst_rel, "copy data", e))?;
+        rustix::fs::fchmod(tfd, Mode::from_raw_mode(self.mode))
+            .map_err(|e| FsError::io(dst_rel, "chmod", e))?;
+        let times = Timestamps {
+            last_access: Timespec {
+                tv_sec: 0,
+                tv_nsec: UTIME_OMIT,
+            },
+            last_modification: timespec(src.mtime),
+        };
+        rustix::fs::futimens(tfd, &times).map_err(|e| FsError::io(dst_rel, "set times", e))?;
+        if self.durability == Durability::EachFile {
+            fsync(tfd).map_err(|e| FsError::io(dst_rel, "fsync", e))?;
+        }
+        // A file written while it was copied is never stored torn: compare before and after.
+        let after = fstat(&sfd).map_err(|e| FsError::io(src_rel, "stat", e))?;
+        let moved = after.st_size != before.st_size
+            || after.st_mtime != before.st_mtime
+            || after.st_mtime_nsec != before.st_mtime_nsec
+            || after.st_ctime != before.st_ctime
+            || after.st_ctime_nsec != before.st_ctime_nsec;
+        if moved {
+            return Err(FsError::raced(src_rel, "changed while it was copied"));
+        }
+        let st = fstat(tfd).map_err(|e| FsError::io(dst_rel, "stat", e))?;
+        if st.st_size != before.st_size {
+            return Err(FsError::raced(src_rel, "size changed while it was copied"));
+        }
+        // The baseline records the hash of exactly the bytes stored (read back from the
+        // page cache): it lets a later scan recognise this content under another name.
+        let hash = hash_fd(tfd, st.st_size).map_err(|e| FsError::io(dst_rel, "hash copy", e))?;
+        Ok(entry_from_stat(&st, None).with_hash(hash))
     }
-    let st = fstat(&tfd).map_err(|e| FsError::io(dst_rel, "stat", e))?;
-    if st.st_size != before.st_size {
-        return Err(FsError::raced(src_rel, "size changed while it was copied"));
-    }
-    // The baseline records the hash of exactly the bytes stored (read back from the page
-    // cache): it lets a later scan recognise this content under another name.
-    let hash = hash_fd(&tfd, st.st_size).map_err(|e| FsError::io(dst_rel, "hash copy", e))?;
-    Ok(entry_from_stat(&st, None).with_hash(hash))
 }
 
 /// The blake3 hash of the `size` bytes of `fd` from its start (read with `pread`, so the
