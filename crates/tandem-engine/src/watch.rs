@@ -325,8 +325,14 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
         }),
     };
     let mut out = Vec::new();
+    // The events an unnamed file (tandem writes new files with `O_TMPFILE`) has before and
+    // after it is linked in; a removal or rename of a file so named is a program's.
+    let unnamed_kind = matches!(
+        ev.kind,
+        EventKind::Access(_) | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Metadata(_))
+    );
     for path in rel {
-        if ours(&path) || unnamed(base, &path) {
+        if ours(&path) || (unnamed_kind && unnamed(base, &path)) {
             continue;
         }
         // Hinted under the new name too when a folder renamed in the target moved it.
@@ -351,8 +357,8 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
     out
 }
 
-/// An unnamed file's events (tandem writes new files with `O_TMPFILE`), which inotify names
-/// `#<inode>` in their folder: such a name that nothing holds.
+/// A name inotify gives an unnamed file's events (`#<inode>`, in its folder) that nothing
+/// holds.
 fn unnamed(base: &Path, path: &RelPath) -> bool {
     let name = path.file_name();
     name.len() > 1
@@ -638,5 +644,35 @@ mod tests {
             "{seen:?}"
         );
         drop(raw);
+    }
+
+    /// A program's file that happens to be named like an unnamed file's events is not
+    /// lost from view when it is removed or renamed away.
+    #[test]
+    fn a_file_named_like_an_unnamed_one_is_hinted_when_it_goes() {
+        let hints = hints_after(|d| {
+            std::fs::write(d.join("#123"), "mine").unwrap();
+            std::fs::write(d.join("#456"), "mine too").unwrap();
+            std::fs::remove_file(d.join("#123")).unwrap();
+            std::fs::rename(d.join("#456"), d.join("kept")).unwrap();
+        });
+        let n = names(&hints);
+        for want in ["#123", "#456", "kept"] {
+            assert!(n.contains(&want.to_string()), "{want}: {hints:?}");
+        }
+        // The removal and the rename themselves are hinted, not only the writes before.
+        assert!(
+            hints.contains(&TargetHint::Changed {
+                path: p("#123"),
+                deep: false
+            }),
+            "{hints:?}"
+        );
+        assert!(
+            hints
+                .iter()
+                .any(|h| matches!(h, TargetHint::Changed { path, .. } if *path == p("#456"))),
+            "{hints:?}"
+        );
     }
 }
