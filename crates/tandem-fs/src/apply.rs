@@ -1,7 +1,7 @@
 //! Writing to a root: every step re-checks the path against what the plan saw right before
-//! it writes (invariant 2), new content becomes visible only by an atomic rename of a
-//! complete temporary file (invariant 3), and what is overwritten or deleted goes to the
-//! side's trash.
+//! it writes (invariant 2), new content becomes visible only once complete (invariant 3:
+//! an unnamed `O_TMPFILE` file linked in under a free name, or a temporary file renamed
+//! over the old one), and what is overwritten or deleted goes to the side's trash.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
