@@ -201,24 +201,21 @@ impl Echoes {
 
     /// tandem is about to create the directory `path` in the target.
     pub fn mkdir(&self, path: &RelPath) {
-        let mut e = self.lock();
-        let now = Instant::now();
-        if e.mkdirs.len() >= 4096 {
-            e.mkdirs
-                .retain(|_, at| now.duration_since(*at) < Self::WINDOW);
-        }
-        e.mkdirs.insert(path.clone(), now);
+        Self::expect(&mut self.lock().mkdirs, path);
     }
 
     /// tandem is about to link a complete new file in at `path` in the target.
     pub fn create(&self, path: &RelPath) {
-        let mut e = self.lock();
+        Self::expect(&mut self.lock().files, path);
+    }
+
+    /// Remembers `path` as announced now; stale announcements go once there are many.
+    fn expect(announced: &mut HashMap<RelPath, Instant>, path: &RelPath) {
         let now = Instant::now();
-        if e.files.len() >= 4096 {
-            e.files
-                .retain(|_, at| now.duration_since(*at) < Self::WINDOW);
+        if announced.len() >= 4096 {
+            announced.retain(|_, at| now.duration_since(*at) < Self::WINDOW);
         }
-        e.files.insert(path.clone(), now);
+        announced.insert(path.clone(), now);
     }
 
     /// tandem is about to rename `from` to `to` in the target.
@@ -468,6 +465,16 @@ mod tests {
         RelPath::from_str_lossless(s)
     }
 
+    /// Where the given events below happen.
+    const BASE: &str = "/target";
+
+    /// An event as `notify` gives it, of `paths` below `BASE`.
+    fn event(kind: EventKind, paths: &[&str]) -> Event {
+        paths
+            .iter()
+            .fold(Event::new(kind), |e, p| e.add_path(Path::new(BASE).join(p)))
+    }
+
     fn deep_ones(hints: &[TargetHint]) -> Vec<String> {
         hints
             .iter()
@@ -528,23 +535,18 @@ mod tests {
     #[test]
     fn a_change_named_by_a_renamed_folders_old_path_is_hinted_under_its_new_name() {
         use notify::event::DataChange;
-        let base = Path::new("/target");
-        let ev = |kind: EventKind, paths: &[&str]| {
-            paths
-                .iter()
-                .fold(Event::new(kind), |e, p| e.add_path(base.join(p)))
-        };
+        let base = Path::new(BASE);
         let mut renames = OurRenames::default();
         let echoes = Echoes::default();
         let both = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
-        hints_of(base, &ev(both, &["a", "b"]), &mut renames, &echoes);
-        hints_of(base, &ev(both, &["b", "c"]), &mut renames, &echoes);
+        hints_of(base, &event(both, &["a", "b"]), &mut renames, &echoes);
+        hints_of(base, &event(both, &["b", "c"]), &mut renames, &echoes);
         let data = EventKind::Modify(ModifyKind::Data(DataChange::Any));
-        let hints = hints_of(base, &ev(data, &["a/f"]), &mut renames, &echoes);
+        let hints = hints_of(base, &event(data, &["a/f"]), &mut renames, &echoes);
         assert!(hints.contains(&TargetHint::Writing(p("c/f"))), "{hints:?}");
         assert!(hints.contains(&TargetHint::Writing(p("a/f"))), "{hints:?}");
         // Unrelated paths are hinted as they are, once.
-        let hints = hints_of(base, &ev(data, &["x/f"]), &mut renames, &echoes);
+        let hints = hints_of(base, &event(data, &["x/f"]), &mut renames, &echoes);
         assert_eq!(hints, vec![TargetHint::Writing(p("x/f"))]);
     }
 
@@ -552,12 +554,7 @@ mod tests {
     /// program's folder is read again later, tandem's own is not.
     #[test]
     fn a_folder_arriving_is_read_again_unless_tandem_made_it() {
-        let base = Path::new("/target");
-        let ev = |kind: EventKind, paths: &[&str]| {
-            paths
-                .iter()
-                .fold(Event::new(kind), |e, p| e.add_path(base.join(p)))
-        };
+        let base = Path::new(BASE);
         let mut renames = OurRenames::default();
         let echoes = Echoes::default();
         let again = |hints: Vec<TargetHint>| -> Vec<RelPath> {
@@ -573,8 +570,9 @@ mod tests {
         let to = EventKind::Modify(ModifyKind::Name(RenameMode::To));
         let from = EventKind::Modify(ModifyKind::Name(RenameMode::From));
         let mkdir = EventKind::Create(CreateKind::Folder);
-        let mut hints =
-            |kind, paths: &[&str]| again(hints_of(base, &ev(kind, paths), &mut renames, &echoes));
+        let mut hints = |kind, paths: &[&str]| {
+            again(hints_of(base, &event(kind, paths), &mut renames, &echoes))
+        };
 
         assert_eq!(hints(both, &["a", "b"]), vec![p("b")]);
         assert_eq!(hints(to, &["moved-in"]), vec![p("moved-in")]);

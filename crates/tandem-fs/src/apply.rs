@@ -185,34 +185,23 @@ pub fn copy_as(
 ) -> Result<Entry> {
     let (sdir, sname) = from.parent(src_rel)?;
     let (ddir, dname) = to.parent(dst_rel)?;
+    let copy = Copy {
+        sdir: &sdir,
+        sname: &sname,
+        src_rel,
+        src,
+        dst_rel,
+        mode,
+        durability,
+    };
     if src.kind == Kind::File && expect.is_none() {
-        let copy = Copy {
-            sdir: &sdir,
-            sname: &sname,
-            src_rel,
-            src,
-            dst_rel,
-            mode,
-            durability,
-        };
         if let Some(new) = copy.unnamed(&ddir, &dname, announce)? {
             return Ok(new);
         }
     }
     let tmp = tmp_name();
     let written = match src.kind {
-        Kind::File => open_tmp(&ddir, &tmp, dst_rel).and_then(|tfd| {
-            Copy {
-                sdir: &sdir,
-                sname: &sname,
-                src_rel,
-                src,
-                dst_rel,
-                mode,
-                durability,
-            }
-            .write(&tfd)
-        }),
+        Kind::File => open_tmp(&ddir, &tmp, dst_rel).and_then(|tfd| copy.write(&tfd)),
         Kind::Symlink => {
             let target = rustix::fs::readlinkat(&sdir, sname.as_slice(), Vec::new())
                 .map_err(|e| FsError::io(src_rel, "readlink", e))?
