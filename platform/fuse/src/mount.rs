@@ -182,6 +182,12 @@ impl MountHandle {
         )
     }
 
+    /// FLUSH requests served so far (diagnostics).
+    #[doc(hidden)]
+    pub fn flushes(&self) -> u64 {
+        self.shared.flushes.load(Ordering::Relaxed)
+    }
+
     /// Inodes known and inode fds open (diagnostics; the second stays bounded).
     #[doc(hidden)]
     pub fn inode_counts(&self) -> (usize, usize) {

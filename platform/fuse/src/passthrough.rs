@@ -72,6 +72,27 @@ impl Entry {
 pub(crate) struct Opened {
     pub(crate) fh: u64,
     pub(crate) fd: Arc<OwnedFd>,
+    /// Closing the file does nothing on its filesystem (`close_is_silent`): the kernel
+    /// need not send FLUSH.
+    pub(crate) silent_close: bool,
+}
+
+/// Whether close(2) of a file on `fd`'s filesystem does nothing a program could see: no
+/// data written back, no error reported, no lease or lock given up. True for the local
+/// disk filesystems listed; false for network ones (NFS writes back and reports errors
+/// on close, SMB closes on the server), FUSE ones (their own FLUSH), and any not known.
+/// There the daemon's FLUSH (close of a duplicate, `flush`) gives the program close()'s
+/// meaning; here it is a round trip that changes nothing.
+fn close_is_silent(fd: BorrowedFd<'_>) -> bool {
+    type Kind = libc::__fsword_t;
+    const EXT4: Kind = 0xEF53; // ext2, ext3, ext4
+    const XFS: Kind = 0x5846_5342;
+    const BTRFS: Kind = 0x9123_683E;
+    const TMPFS: Kind = 0x0102_1994;
+    const F2FS: Kind = 0xF2F5_2010;
+    const BCACHEFS: Kind = 0xCA45_1A4E;
+    rustix::fs::fstatfs(fd)
+        .is_ok_and(|s| matches!(s.f_type, EXT4 | XFS | BTRFS | TMPFS | F2FS | BCACHEFS))
 }
 
 /// The attributes a setattr request changes (None: leave as is).
@@ -900,7 +921,12 @@ impl PassthroughFs {
         if writing {
             self.record_inode(ctx, ChangeOp::OpenWrite, ino);
         }
-        Opened { fh, fd }
+        let silent_close = close_is_silent(fd.as_fd());
+        Opened {
+            fh,
+            fd,
+            silent_close,
+        }
     }
 
     pub(crate) fn create(
@@ -1461,6 +1487,14 @@ mod tests {
 
     fn rec(op: ChangeOp, path: &str, to: Option<&str>) -> (ChangeOp, String, Option<String>) {
         (op, path.to_string(), to.map(str::to_string))
+    }
+
+    #[test]
+    fn close_is_silent_on_local_disks_only() {
+        let at = |p: &str| rustix::fs::open(p, OFlags::PATH, Mode::empty()).unwrap();
+        // tmpfs: nothing to write back. procfs stands for every filesystem not known.
+        assert!(close_is_silent(at("/dev/shm").as_fd()));
+        assert!(!close_is_silent(at("/proc/self").as_fd()));
     }
 
     #[test]

@@ -477,6 +477,41 @@ fn small_writes_cost_no_request_each() {
     }
 }
 
+/// close(2) of a file whose source lies on a local disk costs no FLUSH round trip (the
+/// daemon's flush would close a duplicate fd, which does nothing there), through kernel
+/// passthrough and through the daemon, for files created, opened for writing and read.
+#[test]
+fn closing_a_file_on_a_local_disk_sends_no_flush() {
+    if !fuse_available("closing_a_file_on_a_local_disk_sends_no_flush") {
+        return;
+    }
+    for passthrough in [true, false] {
+        let m = Mounted::passthrough(passthrough);
+        let kind = rustix::fs::fstatfs(&m.behind).unwrap().f_type;
+        // ext4 and tmpfs: where the tests' temporary folders are on the machines we know.
+        if ![0xEF53, 0x0102_1994].contains(&kind) {
+            eprintln!("closing_a_file_on_a_local_disk_sends_no_flush: SKIPPED, the test folder is on a file system of type {kind:#x}");
+            return;
+        }
+        let before = m.handle().flushes();
+        for i in 0..20 {
+            let p = m.path(&format!("f{i}"));
+            fs::write(&p, b"data").unwrap();
+            let mut f = fs::OpenOptions::new().append(true).open(&p).unwrap();
+            f.write_all(b"more").unwrap();
+            let g = f.try_clone().unwrap();
+            drop(f);
+            drop(g);
+            assert_eq!(fs::read(&p).unwrap(), b"datamore");
+        }
+        assert_eq!(
+            m.handle().flushes() - before,
+            0,
+            "passthrough {passthrough}: FLUSH requests on close"
+        );
+    }
+}
+
 /// Set-user-ID and set-group-ID are dropped when another user writes, truncates or has
 /// the file chowned, exactly as in the plain folder, with `allow_other` (where the kernel
 /// keeps checking before writes) and without (where the daemon's own calls, made with the

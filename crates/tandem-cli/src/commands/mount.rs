@@ -158,7 +158,10 @@ pub fn run(a: MountArgs) -> Result<u8> {
     let opts = tandem_fuse::MountOptions {
         allow_other: a.allow_other,
         kernel_passthrough: !a.no_passthrough,
-        threads: 4,
+        threads: std::env::var("TANDEM_FUSE_THREADS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(4),
     };
     let sink: Arc<dyn tandem_core::ChangeSink> = journal.clone();
     let handle = tandem_fuse::mount(src_fd, &mountpoint, sink.clone(), opts)
