@@ -346,9 +346,8 @@ impl Store {
     pub fn journal_head(&self) -> Result<i64> {
         self.sql(
             self.conn
-                .query_row("SELECT coalesce(max(seq), 0) FROM journal", [], |r| {
-                    r.get(0)
-                }),
+                .prepare_cached("SELECT coalesce(max(seq), 0) FROM journal")
+                .and_then(|mut s| s.query_row([], |r| r.get(0))),
         )
     }
 
@@ -369,10 +368,13 @@ impl Store {
     }
 
     pub fn set_cursor(&self, target: &str, seq: i64) -> Result<()> {
-        let r = self.conn.execute(
-            "INSERT INTO cursors(target, seq) VALUES (?1, ?2) ON CONFLICT(target) DO UPDATE SET seq = excluded.seq",
-            params![target, seq],
-        );
+        // Once per replication round, as is the trim below: prepared once.
+        let r = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO cursors(target, seq) VALUES (?1, ?2) ON CONFLICT(target) DO UPDATE SET seq = excluded.seq",
+            )
+            .and_then(|mut s| s.execute(params![target, seq]));
         self.sql(r).map(|_| ())
     }
 
@@ -401,11 +403,13 @@ impl Store {
     /// newest one: SQLite numbers a new row after the highest one left, so an emptied table
     /// would count from 1 again, below every cursor, and those records would never be read.
     pub fn trim_journal(&self) -> Result<usize> {
-        let r = self.conn.execute(
-            "DELETE FROM journal WHERE seq <= (SELECT coalesce(min(seq), 0) FROM cursors)
+        let r = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM journal WHERE seq <= (SELECT coalesce(min(seq), 0) FROM cursors)
                AND seq < (SELECT max(seq) FROM journal)",
-            [],
-        );
+            )
+            .and_then(|mut s| s.execute([]));
         self.sql(r)
     }
 }
