@@ -55,8 +55,8 @@ pub(crate) struct Shared {
     /// before writes).
     pub(crate) getxattrs: AtomicU64,
     /// FLUSH requests served (diagnostics: none come for files on a local disk, see
-    /// `open_flags`).
-    pub(crate) flushes: AtomicU64,
+    /// `reply_flags`).
+    pub(crate) flush_requests: AtomicU64,
 }
 
 #[derive(Default)]
@@ -85,7 +85,7 @@ fn ctx(req: &Request) -> Ctx {
 /// The open reply's flags every kind of open shares: no FLUSH on close(2) where closing
 /// does nothing on the underlying filesystem (one round trip less per close, which every
 /// `touch`, untar and `cat` makes).
-fn open_flags(opened: &Opened) -> FopenFlags {
+fn reply_flags(opened: &Opened) -> FopenFlags {
     if opened.silent_close {
         FopenFlags::FOPEN_NOFLUSH
     } else {
@@ -371,7 +371,7 @@ impl Filesystem for FuseFs {
             Ok(opened) => opened,
             Err(e) => return reply.error(errno(e)),
         };
-        let (fh, flags) = (FileHandle(opened.fh), open_flags(&opened));
+        let (fh, flags) = (FileHandle(opened.fh), reply_flags(&opened));
         match self.backing_for(ino.0, opened.fh, opened.fd.as_fd(), |fd| {
             reply.open_backing(fd)
         }) {
@@ -423,7 +423,7 @@ impl Filesystem for FuseFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.shared.flushes.fetch_add(1, Ordering::Relaxed);
+        self.shared.flush_requests.fetch_add(1, Ordering::Relaxed);
         match self.core.flush(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
@@ -633,7 +633,7 @@ impl Filesystem for FuseFs {
             Err(e) => return reply.error(errno(e)),
         };
         let (fh, generation) = (FileHandle(opened.fh), Generation(entry.generation));
-        let flags = open_flags(&opened);
+        let flags = reply_flags(&opened);
         match self.backing_for(entry.ino, opened.fh, opened.fd.as_fd(), |fd| {
             reply.open_backing(fd)
         }) {

@@ -184,8 +184,8 @@ impl MountHandle {
 
     /// FLUSH requests served so far (diagnostics).
     #[doc(hidden)]
-    pub fn flushes(&self) -> u64 {
-        self.shared.flushes.load(Ordering::Relaxed)
+    pub fn flush_requests(&self) -> u64 {
+        self.shared.flush_requests.load(Ordering::Relaxed)
     }
 
     /// Inodes known and inode fds open (diagnostics; the second stays bounded).
