@@ -8,3 +8,9 @@ pub mod resolve;
 pub mod status;
 pub mod sync;
 pub mod unmount;
+
+/// A count given in the environment (`TANDEM_THREADS`, `TANDEM_FUSE_THREADS`): tuning knobs
+/// for measurements, undocumented in `--help`.
+pub fn count_from_env(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}

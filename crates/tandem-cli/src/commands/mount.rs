@@ -158,10 +158,7 @@ pub fn run(a: MountArgs) -> Result<u8> {
     let opts = tandem_fuse::MountOptions {
         allow_other: a.allow_other,
         kernel_passthrough: !a.no_passthrough,
-        threads: std::env::var("TANDEM_FUSE_THREADS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(4),
+        threads: super::count_from_env("TANDEM_FUSE_THREADS").unwrap_or(4),
     };
     let sink: Arc<dyn tandem_core::ChangeSink> = journal.clone();
     let handle = tandem_fuse::mount(src_fd, &mountpoint, sink.clone(), opts)

@@ -73,11 +73,8 @@ pub fn policy(p: PolicyArg) -> Policy {
 
 /// I/O-bound work: a few threads per core.
 pub fn default_threads() -> usize {
-    if let Some(n) = std::env::var("TANDEM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return n; // tuning knob, undocumented
+    if let Some(n) = super::count_from_env("TANDEM_THREADS") {
+        return n;
     }
     std::thread::available_parallelism().map_or(4, |n| (n.get() * 2).clamp(4, 16))
 }
