@@ -12,4 +12,5 @@ mod directions;
 mod foreign_fs;
 mod mount;
 mod names;
+mod state_admin;
 mod two_way;

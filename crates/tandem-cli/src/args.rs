@@ -28,9 +28,14 @@ pub enum Command {
     /// Settle a recorded conflict
     #[command(after_help = EXIT_CODES)]
     Resolve(ResolveArgs),
-    /// Show the last sync, pending conflicts and errors of a pair
+    /// Show the last sync, pending conflicts and errors of a pair; with no folder, list every
+    /// pair tandem knows
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
+    /// Remove a pair's state (its baseline, conflicts and history); the folders are not
+    /// touched, and the next sync of the pair is a first sync
+    #[command(after_help = EXIT_CODES)]
+    Forget(ForgetArgs),
     /// Mount a passthrough filesystem over SRC and keep each TGT in step continuously, both
     /// ways
     #[command(after_help = EXIT_CODES)]
@@ -219,10 +224,26 @@ pub struct ResolveArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    #[command(flatten)]
-    pub pair: SourceArgs,
+    /// The source folder (default: list every pair tandem knows)
+    pub src: Option<PathBuf>,
+    /// The target folder (default: every target of the running mount of SRC)
+    pub tgt: Option<PathBuf>,
+    /// Where the pair's state lives (default: $XDG_STATE_HOME/tandem/<task-id>)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// The source folder (it need not exist any more)
+    pub src: PathBuf,
+    /// The target folder (it need not exist any more)
+    pub tgt: PathBuf,
+    /// Where the pair's state lives (default: $XDG_STATE_HOME/tandem/<task-id>)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// `500ms`, `2s`, `1m`, `10us`, `3ns`, or a bare number of seconds.

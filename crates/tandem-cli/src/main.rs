@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Conflicts(a) => commands::conflicts::run(a),
         Command::Resolve(a) => commands::resolve::run(a),
         Command::Status(a) => commands::status::run(a),
+        Command::Forget(a) => commands::forget::run(a),
         Command::Mount(a) => commands::mount::run(a),
         Command::Unmount(a) => commands::unmount::run(a),
     };

@@ -66,7 +66,7 @@ fn canonical_dir(p: &Path, side: &str) -> Result<PathBuf> {
         .with_context(|| format!("cannot resolve the {side} folder {}", p.display()))
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     if p.is_absolute() {
         Ok(p.to_path_buf())
     } else {
@@ -77,7 +77,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// The path with its longest existing prefix resolved (the rest may not exist yet).
-fn canonical_prefix(p: &Path) -> PathBuf {
+pub(crate) fn canonical_prefix(p: &Path) -> PathBuf {
     let mut rest = Vec::new();
     let mut cur = p.to_path_buf();
     loop {

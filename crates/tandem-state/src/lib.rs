@@ -6,6 +6,7 @@
 //! writes that in one transaction. A database it did not create is refused, never reset.
 
 mod journal;
+mod known;
 mod lock;
 mod schema;
 
@@ -16,6 +17,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Seen, Side};
 
 pub use journal::{JournalWriter, Mark, Record};
+pub use known::{forget, known_pairs, read_pair, Forgotten, KnownPair};
 pub use lock::Lock;
 
 pub const DB_FILE: &str = "state.db";
@@ -50,6 +52,11 @@ pub enum StateError {
     Locked { path: PathBuf, pid: Option<u32> },
     #[error("lock file {}: {source}", path.display())]
     LockIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot remove {}: {source}", path.display())]
+    Remove {
         path: PathBuf,
         source: std::io::Error,
     },

@@ -258,3 +258,79 @@ fn the_journal_tells_what_was_opened_or_renamed_since_a_mark() {
     rec(ChangeOp::OpenWrite, "g");
     assert_eq!(w.opened_since(m4), Some(vec![p("g")]));
 }
+
+#[test]
+fn known_pairs_lists_each_state_directory_read_only() {
+    let home = tempfile::tempdir().unwrap();
+    let a = home.path().join("aaaa");
+    let b = home.path().join("bbbb");
+    {
+        let mut s = Store::open(&a, &pair()).unwrap();
+        let batch = s.batch().unwrap();
+        batch.put(&p("x"), &entry(3)).unwrap();
+        batch.commit().unwrap();
+        let id = s.begin_run(10).unwrap();
+        s.finish_run(id, 12, 0, "in sync: 1 copied").unwrap();
+    }
+    let other = Pair {
+        src: "/c".into(),
+        tgt: "/d".into(),
+    };
+    Store::open(&b, &other).unwrap();
+    std::fs::create_dir_all(home.path().join("mounts")).unwrap();
+    let listed = known_pairs(home.path());
+    assert_eq!(listed.len(), 2, "the mount registry is not a pair");
+    let first = listed[0].1.as_ref().unwrap();
+    assert_eq!(first.pair, pair());
+    assert_eq!(first.synced_entries, 1);
+    assert_eq!(first.last_run.as_ref().unwrap().exit_code, Some(0));
+    assert_eq!(listed[1].1.as_ref().unwrap().pair, other);
+}
+
+#[test]
+fn known_pairs_reports_an_empty_state_file_and_leaves_it_empty() {
+    let home = tempfile::tempdir().unwrap();
+    let d = home.path().join("cccc");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join(DB_FILE), b"").unwrap();
+    let listed = known_pairs(home.path());
+    assert_eq!(listed.len(), 1);
+    assert!(matches!(listed[0].1, Err(StateError::Foreign { .. })));
+    assert_eq!(std::fs::metadata(d.join(DB_FILE)).unwrap().len(), 0);
+}
+
+#[test]
+fn forget_removes_only_tandems_files_and_refuses_while_locked() {
+    let home = tempfile::tempdir().unwrap();
+    let d = home.path().join("dddd");
+    Store::open(&d, &pair()).unwrap();
+    std::fs::write(d.join("mount.log"), b"log").unwrap();
+    let held = Lock::acquire(&d).unwrap();
+    assert!(matches!(forget(&d), Err(StateError::Locked { .. })));
+    assert!(d.join(DB_FILE).exists(), "nothing removed while locked");
+    drop(held);
+    std::fs::write(d.join("notes.txt"), b"mine").unwrap();
+    let done = forget(&d).unwrap();
+    assert!(done.removed.contains(&d.join(DB_FILE)));
+    assert!(done.removed.contains(&d.join("mount.log")));
+    assert_eq!(done.left, vec![d.join("notes.txt")]);
+    assert!(!d.join(DB_FILE).exists());
+    assert_eq!(std::fs::read(d.join("notes.txt")).unwrap(), b"mine");
+    std::fs::remove_file(d.join("notes.txt")).unwrap();
+    Store::open(&d, &pair()).unwrap();
+    let done = forget(&d).unwrap();
+    assert!(done.removed.contains(&d), "an emptied directory goes too");
+    assert!(!d.exists());
+}
+
+#[test]
+fn forget_refuses_a_database_that_is_not_tandems() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let c = rusqlite::Connection::open(d.path().join(DB_FILE)).unwrap();
+        c.execute_batch("CREATE TABLE mine(x); INSERT INTO mine VALUES (1);")
+            .unwrap();
+    }
+    assert!(matches!(forget(d.path()), Err(StateError::Foreign { .. })));
+    assert!(d.path().join(DB_FILE).exists());
+}

@@ -1,19 +1,27 @@
 //! `tandem status SRC [TGT]`: the last sync, open conflicts and, while a mount serves the
 //! source, where each target stands (backlog, paused, unwatched, failures) as the mount
-//! publishes it.
+//! publishes it. With no folder, `tandem status` lists every pair it knows.
 
 use anyhow::Result;
 use serde_json::{json, Value};
 use tandem_state::{Pair, Store};
 
-use crate::args::StatusArgs;
+use crate::args::{SourceArgs, StatusArgs};
 use crate::commands::mount::STATUS_FILE;
 use crate::commands::mounts::MountRecord;
 use crate::output::sanitize;
 use crate::task::Task;
 
 pub fn run(a: StatusArgs) -> Result<u8> {
-    let (tasks, mount) = crate::task::pairs_of(&a.pair)?;
+    let Some(src) = a.src else {
+        return Ok(list_known(a.json));
+    };
+    let pair = SourceArgs {
+        src,
+        tgt: a.tgt,
+        state_dir: a.state_dir,
+    };
+    let (tasks, mount) = crate::task::pairs_of(&pair)?;
     let live = mount.as_ref().map(Live::read);
     let mut code = crate::EXIT_OK;
     let mut objects = Vec::new();
@@ -167,4 +175,81 @@ fn show(
         crate::EXIT_OK
     };
     Ok((code, obj))
+}
+
+/// `tandem status` with no folder: one block per pair under the state home.
+fn list_known(as_json: bool) -> u8 {
+    let known = tandem_state::known_pairs(&tandem_state::state_home());
+    let mounts = crate::commands::mounts::all_alive();
+    let mut code = crate::EXIT_OK;
+    let mut objects = Vec::new();
+    if known.is_empty() && !as_json {
+        println!(
+            "tandem knows no pairs yet (state home {})",
+            sanitize(&tandem_state::state_home().to_string_lossy())
+        );
+    }
+    for (dir, k) in &known {
+        let dir_s = dir.to_string_lossy();
+        let k = match k {
+            Ok(k) => k,
+            Err(e) => {
+                code = crate::EXIT_ISSUES;
+                if as_json {
+                    objects.push(json!({ "state_dir": dir_s, "error": e.to_string() }));
+                } else {
+                    println!(
+                        "{}\n  error:     {}\n",
+                        sanitize(&dir_s),
+                        sanitize(&e.to_string())
+                    );
+                }
+                continue;
+            }
+        };
+        if k.open_conflicts > 0 {
+            code = crate::EXIT_ISSUES;
+        }
+        let mount = mounts.iter().find(|m| {
+            m.src.to_string_lossy() == k.pair.src
+                && m.targets.iter().any(|t| t.to_string_lossy() == k.pair.tgt)
+        });
+        if as_json {
+            objects.push(json!({
+                "source": k.pair.src, "target": k.pair.tgt, "state_dir": dir_s,
+                "synced_entries": k.synced_entries, "open_conflicts": k.open_conflicts,
+                "mounted": mount.map(|m| json!({ "pid": m.pid })),
+                "last_run": k.last_run.as_ref().map(|r| json!({
+                    "started_at": r.started_at, "finished_at": r.finished_at,
+                    "exit_code": r.exit_code, "summary": r.summary,
+                })),
+            }));
+            continue;
+        }
+        println!("{} <-> {}", sanitize(&k.pair.src), sanitize(&k.pair.tgt));
+        println!("  state:     {}", sanitize(&dir_s));
+        match &k.last_run {
+            None => println!("  last sync: never"),
+            Some(r) => println!(
+                "  last sync: started at {} (unix time), {}: {}",
+                r.started_at,
+                match r.exit_code {
+                    Some(c) => format!("exit code {c}"),
+                    None => "did not finish".to_string(),
+                },
+                sanitize(&r.summary)
+            ),
+        }
+        if let Some(m) = mount {
+            println!("  mounted:   yes, pid {}", m.pid);
+        }
+        println!(
+            "  synced:    {} entries, {} open conflicts\n",
+            k.synced_entries, k.open_conflicts
+        );
+    }
+    if as_json {
+        println!("{}", json!({ "pairs": objects }));
+    }
+    code
 }

@@ -1,0 +1,72 @@
+//! `tandem forget SRC TGT`: removes a pair's state directory after saying what it holds.
+//! The folders themselves (and their `.tandem/trash/`) are not touched.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use tandem_state::Pair;
+
+use crate::args::ForgetArgs;
+use crate::output::sanitize;
+use crate::task::{absolute, canonical_prefix};
+
+pub fn run(a: ForgetArgs) -> Result<u8> {
+    // The folders may be gone (a deleted or renamed folder is the usual reason to forget
+    // a pair): resolve what exists of each path, as the pair was recorded.
+    let pair = Pair {
+        src: canonical_prefix(&absolute(&a.src)?)
+            .to_string_lossy()
+            .into_owned(),
+        tgt: canonical_prefix(&absolute(&a.tgt)?)
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let dir: PathBuf = match &a.state_dir {
+        Some(d) => absolute(d)?,
+        None => tandem_state::default_state_dir(&pair),
+    };
+    if !dir.join(tandem_state::DB_FILE).exists() {
+        bail!(
+            "tandem has no state for {} <-> {} (looked in {}); `tandem status` lists the pairs it knows",
+            sanitize(&pair.src),
+            sanitize(&pair.tgt),
+            sanitize(&dir.to_string_lossy())
+        );
+    }
+    match tandem_state::read_pair(&dir) {
+        Ok(k) => {
+            if k.pair != pair {
+                bail!(
+                    "{} holds the state of another pair ({} <-> {}); nothing was removed",
+                    sanitize(&dir.to_string_lossy()),
+                    sanitize(&k.pair.src),
+                    sanitize(&k.pair.tgt)
+                );
+            }
+            println!(
+                "tandem: forgetting {} <-> {}: {} synced entries, {} open conflicts, state in {}",
+                sanitize(&pair.src),
+                sanitize(&pair.tgt),
+                k.synced_entries,
+                k.open_conflicts,
+                sanitize(&dir.to_string_lossy())
+            );
+        }
+        Err(_) => println!(
+            "tandem: forgetting the state in {} (its database cannot be read)",
+            sanitize(&dir.to_string_lossy())
+        ),
+    }
+    let done = tandem_state::forget(&dir)?;
+    for p in &done.removed {
+        println!("removed   {}", sanitize(&p.to_string_lossy()));
+    }
+    for p in &done.left {
+        println!(
+            "left      {} (not tandem's)",
+            sanitize(&p.to_string_lossy())
+        );
+    }
+    println!("tandem: the next sync of this pair is a first sync; the folders were not touched");
+    Ok(crate::EXIT_OK)
+}
