@@ -8,6 +8,7 @@ mod basics;
 mod bench;
 mod confinement;
 mod conflicts;
+mod crash;
 mod directions;
 mod foreign_fs;
 mod mount;
