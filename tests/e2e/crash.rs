@@ -122,6 +122,8 @@ fn versions_in(root: &Path, with_meta: bool) -> BTreeSet<u64> {
 #[derive(Debug, Default)]
 pub struct Figures {
     pub runs: u64,
+    /// Versions written by programs while the run was under way (the mounted campaign).
+    pub versions_written: u64,
     pub kills_landed: u64,
     pub finished_before_kill: u64,
     pub lost_versions: u64,
@@ -133,8 +135,8 @@ pub struct Figures {
 impl Figures {
     pub fn json(&self, what: &str, seed: u64) -> String {
         format!(
-            "{{\"campaign\":\"{what}\",\"seed\":{seed},\"runs\":{},\"kills_landed\":{},\"finished_before_kill\":{},\"lost_versions\":{},\"torn_files\":{},\"non_converged\":{}}}",
-            self.runs, self.kills_landed, self.finished_before_kill, self.lost_versions, self.torn_files, self.non_converged
+            "{{\"campaign\":\"{what}\",\"seed\":{seed},\"runs\":{},\"versions_written\":{},\"kills_landed\":{},\"finished_before_kill\":{},\"lost_versions\":{},\"torn_files\":{},\"non_converged\":{}}}",
+            self.runs, self.versions_written, self.kills_landed, self.finished_before_kill, self.lost_versions, self.torn_files, self.non_converged
         )
     }
 }
@@ -257,7 +259,14 @@ fn sync_timed(p: &Pair) -> (Out, Duration) {
 
 /// After a kill: sync to the end, then check the oracle against `live`, the versions both
 /// sides held when the killed sync started.
-fn recover_and_check(p: &Pair, live: &BTreeSet<u64>, what: &str, f: &mut Figures) {
+/// `torn_ok` excuses a file a writer itself left half-written.
+pub fn recover_and_check(
+    p: &Pair,
+    live: &BTreeSet<u64>,
+    what: &str,
+    torn_ok: &dyn Fn(&[u8]) -> bool,
+    f: &mut Figures,
+) {
     let (out, _) = sync_timed(p);
     let mut converged = out.code == 0 || out.code == 1;
     let mut found = versions_in(&p.src, true);
@@ -272,7 +281,7 @@ fn recover_and_check(p: &Pair, live: &BTreeSet<u64>, what: &str, f: &mut Figures
     }
     for root in [&p.src, &p.tgt] {
         for (path, c) in files_below(root, false) {
-            if version_of(&c).is_none() {
+            if version_of(&c).is_none() && !torn_ok(&c) {
                 f.torn_files += 1;
                 f.failures.push(format!(
                     "{what}: torn file {} in {}",
@@ -309,7 +318,7 @@ fn recover_and_check(p: &Pair, live: &BTreeSet<u64>, what: &str, f: &mut Figures
     }
 }
 
-fn live_versions(p: &Pair) -> BTreeSet<u64> {
+pub fn live_versions(p: &Pair) -> BTreeSet<u64> {
     let mut live = versions_in(&p.src, false);
     live.extend(versions_in(&p.tgt, false));
     live
@@ -339,12 +348,8 @@ fn one_run(seed: u64, window: (Duration, Duration), f: &mut Figures) {
             f.finished_before_kill += 1;
         }
         let before = f.failures.len();
-        recover_and_check(
-            &p,
-            &live,
-            &format!("seed {seed}, {what}, kill at {delay:?}"),
-            f,
-        );
+        let what = format!("seed {seed}, {what}, kill at {delay:?}");
+        recover_and_check(&p, &live, &what, &|_| false, f);
         if f.failures.len() > before {
             // Keep the folders for a look.
             let kept = p.tmp.path().to_path_buf();

@@ -9,6 +9,7 @@ mod bench;
 mod confinement;
 mod conflicts;
 mod crash;
+mod crash_mount;
 mod directions;
 mod foreign_fs;
 mod mount;
