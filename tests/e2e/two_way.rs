@@ -818,6 +818,108 @@ fn a_target_turned_read_only_pauses_and_catches_up_when_writable_again() {
     assert_eq!(tree_of(&at), p.tree(S::Src));
 }
 
+/// The target `tgt` in `tandem status SRC --json` (every target of the mount).
+fn status_of(p: &Pair, tgt: &Path) -> serde_json::Value {
+    let out = tandem_with_state_home(p, &["status", p.src.to_str().unwrap(), "--json"]);
+    let all: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json: {e}\n{}", out.all()));
+    all["targets"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|t| t["target"].as_str() == Some(tgt.to_str().unwrap()))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("{} not in the status: {}", tgt.display(), out.all()))
+}
+
+#[test]
+fn issue_20_a_file_only_in_a_later_target_reaches_the_earlier_targets() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let c = p.tmp.path().join("c");
+    std::fs::create_dir(&c).unwrap();
+    p.write(S::Src, "a.txt", "from the source");
+    p.write(S::Tgt, "b.txt", "from the first target");
+    write_file(&c.join("c.txt"), b"from the last target");
+    write_file(&c.join("sub/deep.txt"), b"deep in the last target");
+    let m = Mounted::start_with(&p, &[&c], &[]);
+    let everywhere = |rel: &str| {
+        [p.src.as_path(), p.tgt.as_path(), c.as_path()]
+            .iter()
+            .all(|root| root.join(rel).exists())
+    };
+    wait_for(
+        "every file in every target",
+        Duration::from_secs(30),
+        || {
+            ["a.txt", "b.txt", "c.txt", "sub/deep.txt"]
+                .iter()
+                .all(|r| everywhere(r))
+        },
+    );
+    // Once there, nothing is left pending for any target.
+    wait_for("a status with nothing pending", T, || {
+        [p.tgt.as_path(), c.as_path()].iter().all(|t| {
+            let st = status_of(&p, t);
+            st["journal_backlog"] == 0 && st["mounted"]["pending_paths"] == 0
+        })
+    });
+    let st = m.stop();
+    assert!(st.success(), "{st}");
+    p.assert_same();
+    assert_eq!(
+        tree_of(&c),
+        p.tree(S::Src),
+        "the last target equals the source"
+    );
+}
+
+#[test]
+fn issue_20_status_counts_a_startup_merge_as_pending_until_it_reaches_a_target() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    // The middle target is read-only: what the last one brings in cannot reach it yet.
+    let Some(b) = BindMount::new(&p, "ro") else {
+        return;
+    };
+    let ro = b.at.clone();
+    assert!(b.mount(&["-o", "remount,bind,ro"]), "remount read-only");
+    let c = p.tmp.path().join("c");
+    std::fs::create_dir(&c).unwrap();
+    write_file(&c.join("c.txt"), b"from the last target");
+    let m = Mounted::start_with(&p, &[&ro, &c], &[]);
+    wait_for("the file in the writable targets", T, || {
+        content(&p.path(S::Tgt, "c.txt")).is_some() && content(&p.path(S::Src, "c.txt")).is_some()
+    });
+    wait_for(
+        "the read-only target paused, its backlog counted",
+        T,
+        || {
+            let st = status_of(&p, &ro);
+            st["mounted"]["paused"].is_string() && st["journal_backlog"].as_i64() >= Some(1)
+        },
+    );
+    assert!(!ro.join("c.txt").exists());
+
+    assert!(b.mount(&["-o", "remount,bind,rw"]), "remount read-write");
+    wait_for("the target catches up", Duration::from_secs(60), || {
+        content(&ro.join("c.txt")).as_deref() == Some("from the last target")
+    });
+    wait_for("nothing pending any more", T, || {
+        let st = status_of(&p, &ro);
+        st["journal_backlog"] == 0 && st["mounted"]["paused"].is_null()
+    });
+    let st = m.stop();
+    assert!(st.success(), "{st}");
+    assert_eq!(tree_of(&ro), p.tree(S::Src));
+    assert_eq!(tree_of(&c), p.tree(S::Src));
+}
+
 /// A folder (`disk`) bind-mounted at `at`, as a removable or remountable target; unmounted
 /// when dropped.
 struct BindMount {

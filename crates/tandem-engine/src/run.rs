@@ -487,20 +487,16 @@ impl Session {
                 break;
             }
             if round == MAX_ROUNDS {
-                for (path, why) in raced {
-                    report
-                        .failed
-                        .push((path, format!("{why}; it will be synced on the next run")));
-                }
+                report.failed.extend(left_for_next_run(&ctx, raced));
             } else {
                 on_event(Event::Retrying {
                     round: round + 1,
                     paths: raced.len(),
                 });
                 if let Scope::Hints(h) = &mut widened {
-                    h.extend(raced.iter().map(|(p, _)| (p.clone(), true)));
+                    h.extend(raced.iter().map(|r| (r.path.clone(), true)));
                 } else if let Scope::Paths(ps) = &mut widened {
-                    ps.extend(raced.iter().map(|(p, _)| p.clone()));
+                    ps.extend(raced.iter().map(|r| r.path.clone()));
                 }
             }
         }
@@ -539,6 +535,34 @@ impl Session {
         }
         Ok(report)
     }
+}
+
+/// A step refused because the disk moved under it: planned again in the next round.
+struct Raced {
+    path: RelPath,
+    why: String,
+    /// The side a copy was to read from, when the path was gone there.
+    vanished_from: Option<Side>,
+}
+
+/// The failures to report for the steps that raced in the last round: each is synced by
+/// the next run. A copy whose source is gone, and still gone, leaves nothing to sync: a
+/// program's temporary file deleted meanwhile (issue 20). Nothing was written for it, so
+/// the next run sees a deletion if the baseline has the path, or nothing.
+fn left_for_next_run(ctx: &Ctx<'_>, raced: Vec<Raced>) -> Vec<(RelPath, String)> {
+    raced
+        .into_iter()
+        .filter(|r| {
+            r.vanished_from
+                .is_none_or(|side| !matches!(ctx.root(side).stat(&r.path), Ok(None)))
+        })
+        .map(|r| {
+            (
+                r.path,
+                format!("{}; it will be synced on the next run", r.why),
+            )
+        })
+        .collect()
 }
 
 fn load_filter(src: &Root, spec: &SyncSpec) -> Result<Filter, EngineError> {
@@ -874,7 +898,7 @@ struct Applier<'a, 'r> {
     pending: Vec<Update>,
     wrote_since_commit: bool,
     last_commit: Instant,
-    raced: Vec<(RelPath, String)>,
+    raced: Vec<Raced>,
 }
 
 impl<'a, 'r> Applier<'a, 'r> {
@@ -898,7 +922,7 @@ impl<'a, 'r> Applier<'a, 'r> {
 
     /// Applies the plan in order, copies in parallel; returns the steps refused because the
     /// disk changed under them.
-    fn run(mut self, actions: Vec<Action>) -> Result<Vec<(RelPath, String)>, EngineError> {
+    fn run(mut self, actions: Vec<Action>) -> Result<Vec<Raced>, EngineError> {
         let mut i = 0;
         while i < actions.len() && self.report.stopped.is_none() {
             let a = &actions[i];
@@ -993,7 +1017,14 @@ impl<'a, 'r> Applier<'a, 'r> {
                     self.commit()?;
                 }
             }
-            Err(e) if e.is_raced() => self.raced.push((a.path().clone(), e.to_string())),
+            Err(e) if e.is_raced() => self.raced.push(Raced {
+                path: a.path().clone(),
+                why: e.to_string(),
+                vanished_from: match a {
+                    Action::Copy { from, .. } if e.is_vanished() => Some(*from),
+                    _ => None,
+                },
+            }),
             Err(e) if e.is_fatal_for_side() => {
                 let side = a.writes_to().map(Side::name).unwrap_or("?");
                 self.report.stopped = Some(format!(

@@ -168,6 +168,75 @@ fn a_target_file_deleted_before_its_update_is_not_resurrected_blindly() {
     assert_eq!(std::fs::read_to_string(p.tgt.join("f")).unwrap(), "v2");
 }
 
+/// The paths the baseline holds.
+fn baseline_paths(p: &Pair) -> Vec<String> {
+    let pair = tandem_state::Pair {
+        src: p.src.to_string_lossy().into_owned(),
+        tgt: p.tgt.to_string_lossy().into_owned(),
+    };
+    let store = tandem_state::Store::open_existing(&p.state, &pair)
+        .unwrap()
+        .unwrap();
+    store
+        .load_baseline()
+        .unwrap()
+        .keys()
+        .map(|k| k.to_string())
+        .collect()
+}
+
+#[test]
+fn issue_20_a_temporary_file_gone_before_its_copy_in_every_round_is_not_a_failure() {
+    let p = Pair::new();
+    std::fs::write(p.src.join("keep"), "keep").unwrap();
+    std::fs::write(p.src.join("dl.1.partial"), "part").unwrap();
+    // A downloader's temporary file, replaced under a new name after each plan: every
+    // round (the last included) finds its copy's source gone.
+    let rounds = Mutex::new(1);
+    let r = tandem_engine::sync(&p.spec(), &|e| {
+        if let Event::Planned { .. } = e {
+            let mut n = rounds.lock().unwrap();
+            std::fs::remove_file(p.src.join(format!("dl.{n}.partial"))).unwrap();
+            *n += 1;
+            std::fs::write(p.src.join(format!("dl.{n}.partial")), "part").unwrap();
+        }
+    })
+    .unwrap();
+    let last = *rounds.lock().unwrap();
+    assert!(last > 2, "the copy raced in more than one round: {last}");
+    assert!(r.failed.is_empty(), "nothing left to sync: {:?}", r.failed);
+    assert_eq!(r.exit_code(), 0, "{r:?}");
+    assert_eq!(std::fs::read_to_string(p.tgt.join("keep")).unwrap(), "keep");
+    let names: Vec<_> = std::fs::read_dir(&p.tgt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["keep".to_string()],
+        "nothing else in the target"
+    );
+    // Invariant 4: the baseline does not take the vanished files for existing.
+    assert_eq!(baseline_paths(&p), vec!["keep".to_string()]);
+    // The one made after the last plan is an ordinary new file for the next run.
+    std::fs::remove_file(p.src.join(format!("dl.{last}.partial"))).unwrap();
+    let again = p.sync();
+    assert_eq!((again.copied, again.deleted), (0, 0), "{again:?}");
+    assert!(again.failed.is_empty(), "{:?}", again.failed);
+}
+
+#[test]
+fn issue_20_a_symlink_gone_before_its_copy_is_not_a_failure() {
+    let p = Pair::new();
+    std::fs::write(p.src.join("keep"), "keep").unwrap();
+    std::os::unix::fs::symlink("keep", p.src.join("link")).unwrap();
+    let r = p.sync_meddling(|| std::fs::remove_file(p.src.join("link")).unwrap());
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(r.exit_code(), 0, "{r:?}");
+    assert!(std::fs::symlink_metadata(p.tgt.join("link")).is_err());
+    assert_eq!(baseline_paths(&p), vec!["keep".to_string()]);
+}
+
 /// A file rewritten without pause while it is synced: every 4 KiB block carries the
 /// version number of the write that produced it, so a torn copy would mix versions.
 #[test]

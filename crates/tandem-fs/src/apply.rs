@@ -183,7 +183,11 @@ pub fn copy_as(
     durability: Durability,
     announce: &dyn Fn(),
 ) -> Result<Entry> {
-    let (sdir, sname) = from.parent(src_rel)?;
+    // A folder above the source gone or replaced: the source is gone from where it was.
+    let (sdir, sname) = from.parent(src_rel).map_err(|e| match e {
+        FsError::Raced { .. } => FsError::vanished(src_rel),
+        other => other,
+    })?;
     let (ddir, dname) = to.parent(dst_rel)?;
     let copy = Copy {
         sdir: &sdir,
@@ -203,9 +207,15 @@ pub fn copy_as(
     let written = match src.kind {
         Kind::File => open_tmp(&ddir, &tmp, dst_rel).and_then(|tfd| copy.write(&tfd)),
         Kind::Symlink => {
-            let target = rustix::fs::readlinkat(&sdir, sname.as_slice(), Vec::new())
-                .map_err(|e| FsError::io(src_rel, "readlink", e))?
-                .into_bytes();
+            let target = match rustix::fs::readlinkat(&sdir, sname.as_slice(), Vec::new()) {
+                Ok(t) => t.into_bytes(),
+                Err(Errno::NOENT) => return Err(FsError::vanished(src_rel)),
+                // No longer a symlink.
+                Err(Errno::INVAL) => {
+                    return Err(FsError::raced(src_rel, "symlink changed since scan"))
+                }
+                Err(e) => return Err(FsError::io(src_rel, "readlink", e)),
+            };
             if src.link.as_deref() != Some(target.as_slice()) {
                 return Err(FsError::raced(src_rel, "symlink changed since scan"));
             }
@@ -306,8 +316,9 @@ impl Copy<'_> {
         let sfd = match openat(self.sdir, self.sname, flags, Mode::empty()) {
             Ok(fd) => fd,
             // Gone, or replaced by a link, since the scan: plan it again.
-            Err(Errno::NOENT | Errno::LOOP) => {
-                return Err(FsError::raced(src_rel, "source vanished since scan"))
+            Err(Errno::NOENT) => return Err(FsError::vanished(src_rel)),
+            Err(Errno::LOOP) => {
+                return Err(FsError::raced(src_rel, "replaced by a symlink since scan"))
             }
             Err(e) => return Err(FsError::io(src_rel, "open", e)),
         };

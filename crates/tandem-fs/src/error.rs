@@ -15,6 +15,11 @@ pub enum FsError {
     /// written; the path is planned again.
     #[error("{path}: changed since it was scanned ({what}); left untouched")]
     Raced { path: String, what: String },
+    /// A raced step of a kind of its own: the path to copy from is no longer there (a
+    /// program's temporary file, deleted meanwhile). Nothing was written; planned again,
+    /// it is a deletion or nothing at all.
+    #[error("{path}: gone since it was scanned; nothing copied")]
+    Vanished { path: String },
 }
 
 impl FsError {
@@ -33,15 +38,27 @@ impl FsError {
         }
     }
 
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            FsError::Io { source, .. } => source.raw_os_error(),
-            FsError::Raced { .. } => None,
+    pub fn vanished(path: &RelPath) -> FsError {
+        FsError::Vanished {
+            path: path.to_string(),
         }
     }
 
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            FsError::Io { source, .. } => source.raw_os_error(),
+            FsError::Raced { .. } | FsError::Vanished { .. } => None,
+        }
+    }
+
+    /// The disk moved under the step (vanished included): it is planned again.
     pub fn is_raced(&self) -> bool {
-        matches!(self, FsError::Raced { .. })
+        matches!(self, FsError::Raced { .. } | FsError::Vanished { .. })
+    }
+
+    /// The path to copy from was gone when the copy opened it.
+    pub fn is_vanished(&self) -> bool {
+        matches!(self, FsError::Vanished { .. })
     }
 
     /// Errors that concern the whole side, not one path: stop rather than go on failing.

@@ -135,24 +135,11 @@ pub fn run(a: MountArgs) -> Result<u8> {
             config.clone(),
         )?);
     }
-    // Startup reconcile of every pair: whatever changed while nothing was mounted.
-    for (r, spec) in replicators.iter_mut().zip(&specs) {
-        let report = r.startup(&|_| {})?;
-        if let Some(h) = &report.halted {
-            eprintln!("tandem: halted for safety: {}", sanitize(h));
-            return Ok(3);
-        }
-        if let Some(s) = &report.stopped {
-            bail!("the startup sync with {} stopped: {s}", spec.tgt.display());
-        }
-        eprintln!(
-            "tandem: startup sync with {}: {} copied, {} deleted, {} renamed, {} conflicts",
-            spec.tgt.display(),
-            report.copied,
-            report.deleted,
-            report.renamed,
-            report.conflicts.len()
-        );
+    let sink: Arc<dyn tandem_core::ChangeSink> = journal.clone();
+    // Other targets learn of a change merged from one target through the journal.
+    let journal_hook = (replicators.len() > 1).then(|| sink.clone());
+    if let Some(code) = startup(&mut replicators, &specs, &journal_hook)? {
+        return Ok(code);
     }
 
     let opts = tandem_fuse::MountOptions {
@@ -160,15 +147,12 @@ pub fn run(a: MountArgs) -> Result<u8> {
         kernel_passthrough: !a.no_passthrough,
         threads: super::count_from_env("TANDEM_FUSE_THREADS").unwrap_or(4),
     };
-    let sink: Arc<dyn tandem_core::ChangeSink> = journal.clone();
     let handle = tandem_fuse::mount(src_fd, &mountpoint, sink.clone(), opts)
         .with_context(|| format!("mounting over {}", mountpoint.display()))?;
-    let several = replicators.len() > 1;
     for r in &mut replicators {
         r.set_source_hooks(SourceHooks {
             mount: Some(handle.invalidator()),
-            // Other targets learn of a change merged from one target through the journal.
-            journal: several.then(|| sink.clone()),
+            journal: journal_hook.clone(),
         });
     }
     let record = MountRecord {
@@ -258,6 +242,45 @@ pub fn run(a: MountArgs) -> Result<u8> {
     result?;
     eprintln!("tandem: stopped cleanly");
     Ok(0)
+}
+
+/// The startup reconcile of every pair: whatever changed while nothing was mounted. `Some`
+/// exit code when it must stop there.
+///
+/// What is merged into the source is journaled (`journal`) from here on: the pairs are
+/// reconciled one after another, so a file found only in the last target reaches the
+/// source after the earlier targets' startup ran, and only its record brings it to them
+/// (issue 20).
+fn startup(
+    replicators: &mut [Replicator],
+    specs: &[SyncSpec],
+    journal: &Option<Arc<dyn tandem_core::ChangeSink>>,
+) -> Result<Option<u8>> {
+    for r in replicators.iter_mut() {
+        r.set_source_hooks(SourceHooks {
+            mount: None,
+            journal: journal.clone(),
+        });
+    }
+    for (r, spec) in replicators.iter_mut().zip(specs) {
+        let report = r.startup(&|_| {})?;
+        if let Some(h) = &report.halted {
+            eprintln!("tandem: halted for safety: {}", sanitize(h));
+            return Ok(Some(3));
+        }
+        if let Some(s) = &report.stopped {
+            bail!("the startup sync with {} stopped: {s}", spec.tgt.display());
+        }
+        eprintln!(
+            "tandem: startup sync with {}: {} copied, {} deleted, {} renamed, {} conflicts",
+            spec.tgt.display(),
+            report.copied,
+            report.deleted,
+            report.renamed,
+            report.conflicts.len()
+        );
+    }
+    Ok(None)
 }
 
 /// Targets must be distinct and not inside one another (each one's watcher would see the
