@@ -103,7 +103,7 @@ fn one_run(seed: u64, f: &mut Figures) {
         .enumerate()
         .map(|(i, (root, tag))| {
             let (v, w, s) = (versions.clone(), written.clone(), stop.clone());
-            let seed = seed ^ (i as u64 + 1) * 0x51;
+            let seed = seed ^ ((i as u64 + 1) * 0x51);
             std::thread::spawn(move || writer(root, tag, seed, v, w, s))
         })
         .collect();
