@@ -12,4 +12,5 @@ mod directions;
 mod foreign_fs;
 mod mount;
 mod names;
+mod roots;
 mod two_way;

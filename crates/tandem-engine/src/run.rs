@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use tandem_fs::{Durability, FsError, Root, Trash};
 use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
 
 use crate::hashing::fill_hashes;
+use crate::roots::{self, RootError};
 use crate::spec::{Event, PlannedStep, Report, Scope, SyncSpec};
 use crate::time::{now_ns, stamp};
 
@@ -75,6 +76,8 @@ pub enum EngineError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
+    Roots(#[from] RootError),
+    #[error(transparent)]
     Filter(#[from] FilterError),
     #[error("internal error: the {0} thread panicked")]
     Panicked(&'static str),
@@ -113,6 +116,8 @@ pub struct Session {
     echoes: Option<Arc<crate::watch::Echoes>>,
     /// The last conflict-copy stamp handed out, and how often it was reused.
     last_stamp: (String, u32),
+    /// The target folder this session created (told in the first report).
+    created_target: Option<PathBuf>,
     _lock: Option<Lock>,
 }
 
@@ -174,10 +179,16 @@ impl Session {
         };
         // Bad input (an unopenable root, an invalid filter pattern) fails before the state
         // directory is created or locked: nothing is changed.
-        let tgt = Root::open(&spec.tgt).map_err(|source| EngineError::Root {
-            path: spec.tgt.clone(),
-            source,
-        })?;
+        let tgt = match Root::open(&spec.tgt) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                refuse_missing_target(spec)?;
+                None
+            }
+            other => Some(other.map_err(|source| EngineError::Root {
+                path: spec.tgt.clone(),
+                source,
+            })?),
+        };
         let filter = load_filter(&src, spec)?;
         // A dry run changes nothing, state included: with no state yet it plans against an
         // empty baseline in memory.
@@ -192,6 +203,17 @@ impl Session {
         } else {
             Store::open(&spec.state_dir, &pair)?
         };
+        let created_target = tgt.is_none().then(|| spec.tgt.clone());
+        let tgt = match tgt {
+            Some(t) => t,
+            None => {
+                roots::create_target(&spec.tgt)?;
+                Root::open(&spec.tgt).map_err(|source| EngineError::Root {
+                    path: spec.tgt.clone(),
+                    source,
+                })?
+            }
+        };
         Ok(Session {
             spec: spec.clone(),
             store,
@@ -201,8 +223,15 @@ impl Session {
             hooks: SourceHooks::default(),
             echoes: None,
             last_stamp: (String::new(), 0),
+            created_target,
             _lock: lock,
         })
+    }
+
+    /// The target folder this session created, if it did (a first sync into a folder not
+    /// there yet); reported once, by the first sync.
+    pub fn created_target(&self) -> Option<&Path> {
+        self.created_target.as_deref()
     }
 
     /// Sets what happens after this session changes a source path (a mount's session).
@@ -294,6 +323,7 @@ impl Session {
         check: &dyn Fn() -> Option<Vec<RelPath>>,
         held: &HashSet<RelPath>,
     ) -> Result<Report, EngineError> {
+        let created_target = self.created_target.take();
         let spec = &self.spec;
         let (src, tgt, filter, store) = (&self.src, &self.tgt, &self.filter, &mut self.store);
         let hooks = &self.hooks;
@@ -326,6 +356,7 @@ impl Session {
         };
         let mut report = Report {
             dry_run: spec.dry_run,
+            created_target,
             ..Report::default()
         };
         // Later rounds look at what the earlier ones named too: a step that raced may be
@@ -538,6 +569,20 @@ impl Session {
             store.finish_run(id, now_ns() / 1_000_000_000, report.exit_code(), &summary)?;
         }
         Ok(report)
+    }
+}
+
+/// A missing target is created by a first sync only: once the pair has a baseline, a
+/// missing target may be an unmounted disk (its mount point gone with it), and a dry run
+/// creates nothing.
+fn refuse_missing_target(spec: &SyncSpec) -> Result<(), RootError> {
+    let path = spec.tgt.clone();
+    if spec.state_dir.join(tandem_state::DB_FILE).exists() {
+        Err(RootError::TargetGone { path })
+    } else if spec.dry_run {
+        Err(RootError::TargetToCreate { path })
+    } else {
+        Ok(())
     }
 }
 
