@@ -1,9 +1,11 @@
 //! The roots themselves (issue 20): folders given other names by bind mounts are seen for
-//! what they are, and a first sync creates a missing target.
+//! what they are, a target unmounted during a run is not reported as synced, and a first
+//! sync creates a missing target.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::fixtures::*;
 
@@ -175,6 +177,129 @@ fn issue_20_mount_targets_are_told_apart_by_identity() {
     let out = mount(&[&other, &p.tgt, &inside_other]);
     assert_refused(&out, &["contain one another"]);
     assert!(!xdg.exists(), "no state is created");
+}
+
+/// Sources for the detach test: many small files and a big one, so that the copy takes
+/// long enough to unmount the target in the middle of it.
+fn many_files(p: &Pair) {
+    for i in 0..300 {
+        p.write(
+            S::Src,
+            &format!("d{}/f{i}.txt", i % 10),
+            &format!("file {i}"),
+        );
+    }
+    let big: Vec<u8> = (0..96u32 << 20).map(|i| (i % 251) as u8).collect();
+    write_file(&p.path(S::Src, "0-big.bin"), &big);
+}
+
+/// Starts a sync and, as soon as the target holds something, detaches the target's file
+/// system (`umount -l`). `None` when the sync ended before it could be detached.
+fn sync_and_detach(p: &Pair) -> Option<Out> {
+    let child = Command::new(BIN)
+        .arg("sync")
+        .arg(&p.src)
+        .arg(&p.tgt)
+        .arg("--state-dir")
+        .arg(&p.state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let _ = child.wait_with_output();
+            return None;
+        }
+        let started = std::fs::read_dir(&p.tgt)
+            .unwrap()
+            .any(|e| e.unwrap().file_name() != ".tandem");
+        if started {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sync never wrote to the target"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let st = Command::new("umount")
+        .arg("-l")
+        .arg(&p.tgt)
+        .status()
+        .unwrap();
+    assert!(st.success(), "umount -l {}", p.tgt.display());
+    let out = child.wait_with_output().unwrap();
+    Some(Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+#[test]
+fn issue_20_target_unmounted_during_the_sync_is_not_success() {
+    let test = "issue_20_target_unmounted_during_the_sync_is_not_success";
+    let p = Pair::new();
+    many_files(&p);
+    let mut detached = None;
+    for _attempt in 0..5 {
+        let Some(fs) = Tmpfs::mount_or_skip(&p.tgt, "512m", test) else {
+            return;
+        };
+        // The tmpfs is detached by the test itself; the guard must not unmount what is
+        // below it.
+        std::mem::forget(fs);
+        match sync_and_detach(&p) {
+            Some(out) => {
+                detached = Some(out);
+                break;
+            }
+            None => {
+                // Finished before the detach: start again from nothing.
+                eprintln!("the sync ended before the target was detached; again");
+                let _ = Command::new("umount").arg(&p.tgt).status();
+                let _ = std::fs::remove_dir_all(&p.state);
+            }
+        }
+    }
+    let out = detached.expect("the target could be detached during one of 5 syncs");
+    assert_eq!(
+        out.code,
+        2,
+        "a detached target is no success:\n{}",
+        out.all()
+    );
+    assert!(
+        out.all()
+            .contains("the target was unmounted during the sync"),
+        "{}",
+        out.all()
+    );
+    assert!(!out.all().contains("in sync"), "{}", out.all());
+    // The baseline records nothing copied after the detach: at most what an earlier
+    // periodic commit saw (none here, the detach came with the first file).
+    let db = rusqlite::Connection::open(p.state.join("state.db")).unwrap();
+    let recorded: i64 = db
+        .query_row("SELECT count(*) FROM baseline", [], |r| r.get(0))
+        .unwrap();
+    drop(db);
+    assert!(
+        recorded < 311,
+        "the baseline records the {recorded} entries copied into the detached tree"
+    );
+    // The target's path now leads to the empty folder below the old mount. Mounted again
+    // (a fresh, empty file system), the next sync must not believe the files are there:
+    // it copies them all, or halts on a target emptied since a partial commit.
+    let _fresh = Tmpfs::mount_or_skip(&p.tgt, "512m", test).expect("tmpfs mounted before");
+    let out = p.sync(&[]);
+    match out.code {
+        0 => p.assert_same(),
+        3 => assert!(out.all().contains("is empty"), "{}", out.all()),
+        _ => panic!("unexpected exit:\n{}", out.all()),
+    }
 }
 
 #[test]

@@ -538,6 +538,10 @@ impl Session {
         if !report.deferred {
             report.left_out = left_out.into_iter().collect();
         }
+        // Before reporting: a root detached after the last commit makes no run "in sync".
+        if !spec.dry_run && report.stopped.is_none() && report.halted.is_none() {
+            report.stopped = detached_root(&ctx);
+        }
         let did_something =
             report.copied + report.deleted + report.renamed + report.dirs_created + report.metadata
                 > 0
@@ -660,6 +664,21 @@ fn vanished_root(ctx: &Ctx<'_>, spec: &SyncSpec) -> Option<String> {
         }
     }
     None
+}
+
+/// A root that is no longer the directory at its path, reached through the same mount (its
+/// file system unmounted with `umount -l`, the folder moved or removed): what was written
+/// through it since is not where anybody will look.
+fn detached_root(ctx: &Ctx<'_>) -> Option<String> {
+    [("source", ctx.src), ("target", ctx.tgt)]
+        .into_iter()
+        .find(|(_, root)| !root.still_present())
+        .map(|(side, root)| {
+            format!(
+                "the {side} was unmounted during the sync ({} is no longer the folder that was opened: unmounted, moved or removed); nothing done since the last check is recorded as synced. Mount it again and run again",
+                root.path().display()
+            )
+        })
 }
 
 /// A root that vanished or was emptied since the last sync is never taken for "the user
@@ -1118,6 +1137,13 @@ impl<'a, 'r> Applier<'a, 'r> {
             }
         }
         clock.lap("flush");
+        // Right before the baseline records anything as done: the roots must still be the
+        // folders at their paths, or the steps went into a tree nobody sees any more.
+        if let Some(why) = detached_root(self.ctx) {
+            self.report.stopped = Some(why);
+            self.pending.clear();
+            return Ok(());
+        }
         let now = now_ns() / 1_000_000_000;
         let batch = self.store.batch()?;
         for u in self.pending.drain(..) {
