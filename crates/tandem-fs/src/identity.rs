@@ -35,12 +35,23 @@ pub struct Place {
 impl Place {
     /// The place of an open file or directory.
     pub fn of_fd(fd: impl AsFd) -> io::Result<Place> {
-        let st = statx(
-            fd,
+        let st = match statx(
+            &fd,
             c"",
             AtFlags::EMPTY_PATH,
             StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
-        )?;
+        ) {
+            Err(rustix::io::Errno::NOSYS) => {
+                // Before Linux 4.11: no statx, and no mount to compare.
+                let st = rustix::fs::fstat(&fd)?;
+                let id = FileId {
+                    dev: st.st_dev,
+                    ino: st.st_ino,
+                };
+                return Ok(Place { id, mnt_id: None });
+            }
+            r => r?,
+        };
         Ok(Place {
             id: FileId {
                 dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
@@ -108,8 +119,13 @@ impl Lineage {
             if walked > MAX_WALK {
                 break;
             }
-            let parent = openat(&fd, "..", dir_flags(), Mode::empty())?;
-            let up = Place::of_fd(&parent)?;
+            // A parent that cannot be looked at (no search permission) ends this branch.
+            let Ok(parent) = openat(&fd, "..", dir_flags(), Mode::empty()) else {
+                continue;
+            };
+            let Ok(up) = Place::of_fd(&parent) else {
+                continue;
+            };
             if up.mnt_id != here.mnt_id {
                 if let Some(mnt) = here.mnt_id.filter(|m| viewed.insert(*m)) {
                     let lines = mounts.get_or_insert_with(read_mountinfo);
