@@ -164,7 +164,11 @@ fn issue_20_mount_targets_are_told_apart_by_identity() {
             .unwrap();
         if out.status.success() {
             // Accepted (the bug): do not leave the mount behind.
-            run_tandem([OsStr::new("unmount"), p.src.as_os_str()]);
+            let _ = Command::new(BIN)
+                .arg("unmount")
+                .arg(&p.src)
+                .env("XDG_STATE_HOME", &xdg)
+                .output();
         }
         Out {
             code: out.status.code().unwrap_or(-1),
@@ -176,6 +180,10 @@ fn issue_20_mount_targets_are_told_apart_by_identity() {
     assert_refused(&out, &["inside the source"]);
     let out = mount(&[&other, &p.tgt, &inside_other]);
     assert_refused(&out, &["contain one another"]);
+    // A target a first sync would create, inside another target.
+    let out = mount(&[&other, &inside_other.join("not-yet")]);
+    assert_refused(&out, &["contain one another"]);
+    assert!(!other.join("deep/not-yet").exists());
     assert!(!xdg.exists(), "no state is created");
 }
 

@@ -147,22 +147,38 @@ pub fn check_state_dir(state: &Path, roots: &PairRoots) -> Result<(), RootError>
     Ok(())
 }
 
-/// Several targets of one source (a mount) must be apart from each other.
+/// Several targets of one source (a mount) must be apart from each other. A target still
+/// to be created (not there yet) is placed by its parent.
 pub fn check_targets_apart(tgts: &[&Path]) -> Result<(), RootError> {
+    let probe = |p: &Path| -> (PathBuf, bool) {
+        match p.parent().filter(|_| std::fs::symlink_metadata(p).is_err()) {
+            Some(parent) => (parent.to_path_buf(), true),
+            None => (p.to_path_buf(), false),
+        }
+    };
     for (i, a) in tgts.iter().enumerate() {
         for b in &tgts[i + 1..] {
+            let ((pa, a_missing), (pb, b_missing)) = (probe(a), probe(b));
             let (a, b) = (a.to_path_buf(), b.to_path_buf());
-            let placed = tandem_fs::placement(&a, &b).map_err(|source| RootError::Unusable {
+            let placed = tandem_fs::placement(&pa, &pb).map_err(|source| RootError::Unusable {
                 side: "target",
                 path: a.clone(),
                 source,
             })?;
-            match placed {
-                Placement::Same => return Err(RootError::TargetTwice { a, b }),
-                Placement::Inside | Placement::Contains => {
+            match (placed, a_missing, b_missing) {
+                (Placement::Same, false, false) => return Err(RootError::TargetTwice { a, b }),
+                (Placement::Same, true, true) if a == b => {
+                    return Err(RootError::TargetTwice { a, b })
+                }
+                // Siblings still to be created, or one to be created next to another.
+                (Placement::Same, _, _) if a_missing != b_missing => {
                     return Err(RootError::TargetsNested { a, b })
                 }
-                Placement::Apart => {}
+                (Placement::Same, _, _) => {}
+                (Placement::Inside, _, false) | (Placement::Contains, false, _) => {
+                    return Err(RootError::TargetsNested { a, b })
+                }
+                _ => {}
             }
         }
     }
