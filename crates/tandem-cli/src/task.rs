@@ -1,6 +1,6 @@
 //! From command-line arguments to a validated task: canonical, existing, distinct,
 //! non-nested roots and the state directory they use. Bad input fails here, before
-//! anything is opened for writing. The decisions are `tandem_engine::roots`'.
+//! anything is opened for writing. The decisions themselves are `tandem_engine::roots`.
 
 use std::path::{Path, PathBuf};
 

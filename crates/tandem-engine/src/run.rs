@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -226,12 +226,6 @@ impl Session {
             created_target,
             _lock: lock,
         })
-    }
-
-    /// The target folder this session created, if it did (a first sync into a folder not
-    /// there yet); reported once, by the first sync.
-    pub fn created_target(&self) -> Option<&Path> {
-        self.created_target.as_deref()
     }
 
     /// Sets what happens after this session changes a source path (a mount's session).

@@ -264,9 +264,7 @@ pub fn run(a: MountArgs) -> Result<u8> {
 }
 
 /// Targets must be distinct and not inside one another (each one's watcher would see the
-/// other's writes).
-/// The targets of one mount must be apart from each other (each is checked against the
-/// source with its pair).
+/// other's writes); each is checked against the source with its pair.
 fn check_targets(specs: &[SyncSpec]) -> Result<()> {
     let tgts: Vec<&Path> = specs.iter().map(|s| s.tgt.as_path()).collect();
     Ok(tandem_engine::roots::check_targets_apart(&tgts)?)
