@@ -79,12 +79,14 @@ fn missing_source_folder() {
 
 #[test]
 fn missing_target_folder() {
+    // A first sync creates a missing target whose parent exists (roots.rs,
+    // issue_20_first_sync_creates_a_missing_target); a missing parent is refused.
     let (p, src_before, _) = populated();
-    std::fs::remove_dir_all(&p.tgt).unwrap();
-    let out = p.sync(&[]);
+    let tgt = p.tmp.path().join("gone/tgt");
+    let out = sync_paths(&p.src, &tgt, &p.state, &[]);
     assert_code(&out, 2, "missing target");
-    assert_mentions(&out, &["target", &p.tgt.display().to_string()]);
-    assert!(!p.tgt.exists(), "the missing target is not created");
+    assert_mentions(&out, &["target", &tgt.display().to_string()]);
+    assert!(!tgt.exists(), "the missing target is not created");
     assert_eq!(p.tree(S::Src), src_before, "the source is untouched");
     assert!(!p.state.exists(), "no state is created");
 }

@@ -14,5 +14,6 @@ mod directions;
 mod foreign_fs;
 mod mount;
 mod names;
+mod roots;
 mod state_admin;
 mod two_way;

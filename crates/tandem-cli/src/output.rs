@@ -148,6 +148,7 @@ pub fn summary_json(r: &Report) -> Value {
         "event": "summary",
         "exit_code": r.exit_code(),
         "dry_run": r.dry_run,
+        "created_target": r.created_target.as_ref().map(|t| t.to_string_lossy()),
         "copied": r.copied,
         "bytes": r.bytes,
         "deleted": r.deleted,
@@ -200,6 +201,12 @@ pub fn print_summary(r: &Report) {
                 sanitize(&s.detail)
             );
         }
+    }
+    if let Some(t) = &r.created_target {
+        println!(
+            "created the target folder {}",
+            sanitize(&t.display().to_string())
+        );
     }
     if let Some(h) = &r.halted {
         eprintln!("tandem: halted for safety: {}", sanitize(h));

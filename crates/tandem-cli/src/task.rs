@@ -1,10 +1,11 @@
 //! From command-line arguments to a validated task: canonical, existing, distinct,
 //! non-nested roots and the state directory they use. Bad input fails here, before
-//! anything is opened for writing.
+//! anything is opened for writing. The decisions themselves are `tandem_engine::roots`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use tandem_engine::roots;
 use tandem_state::Pair;
 
 use crate::args::{PairArgs, SourceArgs};
@@ -18,52 +19,39 @@ pub struct Task {
 }
 
 impl Task {
+    /// A task on two existing folders (`status`, `conflicts`, `resolve`).
     pub fn from_args(a: &PairArgs) -> Result<Task> {
-        let src = canonical_dir(&a.src, "source")?;
-        let tgt = canonical_dir(&a.tgt, "target")?;
-        if src == tgt {
-            bail!(
-                "the source and the target are the same folder ({})",
-                src.display()
-            );
-        }
-        if tgt.starts_with(&src) {
-            bail!("the target {} is inside the source {}; choose folders that do not contain each other", tgt.display(), src.display());
-        }
-        if src.starts_with(&tgt) {
-            bail!("the source {} is inside the target {}; choose folders that do not contain each other", src.display(), tgt.display());
-        }
+        Task::checked(a, false)
+    }
+
+    /// A task to sync: the target may be missing (a first sync creates it, the engine
+    /// decides).
+    pub fn to_sync(a: &PairArgs) -> Result<Task> {
+        Task::checked(a, true)
+    }
+
+    fn checked(a: &PairArgs, may_create_target: bool) -> Result<Task> {
+        let roots = roots::check_pair(&a.src, &a.tgt, may_create_target)?;
         let pair = Pair {
-            src: src.to_string_lossy().into_owned(),
-            tgt: tgt.to_string_lossy().into_owned(),
+            src: roots.src.to_string_lossy().into_owned(),
+            tgt: roots.tgt.to_string_lossy().into_owned(),
         };
         let state_dir = match &a.state_dir {
             Some(d) => absolute(d)?,
             None => tandem_state::default_state_dir(&pair),
         };
-        let probe = canonical_prefix(&state_dir);
-        for (root, side) in [(&src, "source"), (&tgt, "target")] {
-            if probe.starts_with(root) {
-                bail!("the state directory {} is inside the {side} folder; put it elsewhere (--state-dir)", state_dir.display());
-            }
-        }
+        roots::check_state_dir(&state_dir, &roots)?;
         Ok(Task {
-            src,
-            tgt,
+            src: roots.src,
+            tgt: roots.tgt,
             state_dir,
             pair,
         })
     }
 }
 
-fn canonical_dir(p: &Path, side: &str) -> Result<PathBuf> {
-    let meta = std::fs::metadata(p)
-        .with_context(|| format!("the {side} folder {} cannot be used", p.display()))?;
-    if !meta.is_dir() {
-        bail!("the {side} {} is not a folder", p.display());
-    }
-    std::fs::canonicalize(p)
-        .with_context(|| format!("cannot resolve the {side} folder {}", p.display()))
+fn canonical_dir(p: &Path, side: &'static str) -> Result<PathBuf> {
+    Ok(roots::canonical_dir(p, side)?)
 }
 
 pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {

@@ -8,11 +8,13 @@
 
 mod hashing;
 pub mod replicate;
+pub mod roots;
 mod run;
 pub mod spec;
 pub mod time;
 pub mod watch;
 
 pub use replicate::{Hold, Replicator, ReplicatorConfig, TargetStatus};
+pub use roots::{PairRoots, RootError};
 pub use run::{sync, sync_scoped, EngineError, Session, SourceHooks};
 pub use spec::{Event, PlannedStep, Report, Scope, SyncSpec};

@@ -16,6 +16,7 @@ use tandem_fs::{Durability, FsError, Root, Trash};
 use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
 
 use crate::hashing::fill_hashes;
+use crate::roots::{self, RootError};
 use crate::spec::{Event, PlannedStep, Report, Scope, SyncSpec};
 use crate::time::{now_ns, stamp};
 
@@ -75,6 +76,8 @@ pub enum EngineError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
+    Roots(#[from] RootError),
+    #[error(transparent)]
     Filter(#[from] FilterError),
     #[error("internal error: the {0} thread panicked")]
     Panicked(&'static str),
@@ -113,6 +116,8 @@ pub struct Session {
     echoes: Option<Arc<crate::watch::Echoes>>,
     /// The last conflict-copy stamp handed out, and how often it was reused.
     last_stamp: (String, u32),
+    /// The target folder this session created (told in the first report).
+    created_target: Option<PathBuf>,
     _lock: Option<Lock>,
 }
 
@@ -174,10 +179,16 @@ impl Session {
         };
         // Bad input (an unopenable root, an invalid filter pattern) fails before the state
         // directory is created or locked: nothing is changed.
-        let tgt = Root::open(&spec.tgt).map_err(|source| EngineError::Root {
-            path: spec.tgt.clone(),
-            source,
-        })?;
+        let tgt = match Root::open(&spec.tgt) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                refuse_missing_target(spec)?;
+                None
+            }
+            other => Some(other.map_err(|source| EngineError::Root {
+                path: spec.tgt.clone(),
+                source,
+            })?),
+        };
         let filter = load_filter(&src, spec)?;
         // A dry run changes nothing, state included: with no state yet it plans against an
         // empty baseline in memory.
@@ -192,6 +203,17 @@ impl Session {
         } else {
             Store::open(&spec.state_dir, &pair)?
         };
+        let created_target = tgt.is_none().then(|| spec.tgt.clone());
+        let tgt = match tgt {
+            Some(t) => t,
+            None => {
+                roots::create_target(&spec.tgt)?;
+                Root::open(&spec.tgt).map_err(|source| EngineError::Root {
+                    path: spec.tgt.clone(),
+                    source,
+                })?
+            }
+        };
         Ok(Session {
             spec: spec.clone(),
             store,
@@ -201,6 +223,7 @@ impl Session {
             hooks: SourceHooks::default(),
             echoes: None,
             last_stamp: (String::new(), 0),
+            created_target,
             _lock: lock,
         })
     }
@@ -294,6 +317,7 @@ impl Session {
         check: &dyn Fn() -> Option<Vec<RelPath>>,
         held: &HashSet<RelPath>,
     ) -> Result<Report, EngineError> {
+        let created_target = self.created_target.take();
         let spec = &self.spec;
         let (src, tgt, filter, store) = (&self.src, &self.tgt, &self.filter, &mut self.store);
         let hooks = &self.hooks;
@@ -326,6 +350,7 @@ impl Session {
         };
         let mut report = Report {
             dry_run: spec.dry_run,
+            created_target,
             ..Report::default()
         };
         // Later rounds look at what the earlier ones named too: a step that raced may be
@@ -503,6 +528,10 @@ impl Session {
         if !report.deferred {
             report.left_out = left_out.into_iter().collect();
         }
+        // Before reporting: a root detached after the last commit makes no run "in sync".
+        if !spec.dry_run && report.stopped.is_none() && report.halted.is_none() {
+            report.stopped = detached_root(&ctx);
+        }
         let did_something =
             report.copied + report.deleted + report.renamed + report.dirs_created + report.metadata
                 > 0
@@ -563,6 +592,20 @@ fn left_for_next_run(ctx: &Ctx<'_>, raced: Vec<Raced>) -> Vec<(RelPath, String)>
             )
         })
         .collect()
+}
+
+/// A missing target is created by a first sync only: once the pair has a baseline, a
+/// missing target may be an unmounted disk (its mount point gone with it), and a dry run
+/// creates nothing.
+fn refuse_missing_target(spec: &SyncSpec) -> Result<(), RootError> {
+    let path = spec.tgt.clone();
+    if spec.state_dir.join(tandem_state::DB_FILE).exists() {
+        Err(RootError::TargetGone { path })
+    } else if spec.dry_run {
+        Err(RootError::TargetToCreate { path })
+    } else {
+        Ok(())
+    }
 }
 
 fn load_filter(src: &Root, spec: &SyncSpec) -> Result<Filter, EngineError> {
@@ -639,6 +682,21 @@ fn vanished_root(ctx: &Ctx<'_>, spec: &SyncSpec) -> Option<String> {
         }
     }
     None
+}
+
+/// A root that is no longer the directory at its path, reached through the same mount (its
+/// file system unmounted with `umount -l`, the folder moved or removed): what was written
+/// through it since is not where anybody will look.
+fn detached_root(ctx: &Ctx<'_>) -> Option<String> {
+    [("source", ctx.src), ("target", ctx.tgt)]
+        .into_iter()
+        .find(|(_, root)| !root.still_present())
+        .map(|(side, root)| {
+            format!(
+                "the {side} was unmounted during the sync ({} is no longer the folder that was opened: unmounted, moved or removed); nothing done since the last check is recorded as synced. Mount it again and run again",
+                root.path().display()
+            )
+        })
 }
 
 /// A root that vanished or was emptied since the last sync is never taken for "the user
@@ -1104,6 +1162,13 @@ impl<'a, 'r> Applier<'a, 'r> {
             }
         }
         clock.lap("flush");
+        // Right before the baseline records anything as done: the roots must still be the
+        // folders at their paths, or the steps went into a tree nobody sees any more.
+        if let Some(why) = detached_root(self.ctx) {
+            self.report.stopped = Some(why);
+            self.pending.clear();
+            return Ok(());
+        }
         let now = now_ns() / 1_000_000_000;
         let batch = self.store.batch()?;
         for u in self.pending.drain(..) {

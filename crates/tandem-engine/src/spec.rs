@@ -143,6 +143,8 @@ pub struct Report {
     /// The plan, for `--dry-run`.
     pub plan: Vec<PlannedStep>,
     pub dry_run: bool,
+    /// The target folder this run created (a first sync into a folder not there yet).
+    pub created_target: Option<PathBuf>,
 }
 
 impl Report {

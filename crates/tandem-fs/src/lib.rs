@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod error;
+pub mod identity;
 pub mod root;
 pub mod scan;
 
@@ -15,5 +16,6 @@ pub use apply::{
     copy, copy_as, delete, mkdir, remove_stale_temp, rename, set_meta, sync_root, Durability, Trash,
 };
 pub use error::{FsError, Result};
-pub use root::{same_object, Root};
+pub use identity::{placement, FileId, Lineage, Place, Placement};
+pub use root::{create_root, same_object, Root};
 pub use scan::{hash_file, scan, scan_paths, Scan};

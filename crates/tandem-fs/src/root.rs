@@ -13,11 +13,14 @@ use rustix::io::Errno;
 use tandem_core::{Entry, RelPath};
 
 use crate::error::{FsError, Result};
+use crate::identity::Place;
 
 pub struct Root {
     fd: OwnedFd,
     path: PathBuf,
     dev: u64,
+    /// The mount the root was reached through when opened.
+    mnt_id: Option<u64>,
     /// False when something is mounted over `path` (the source under `tandem mount`): the
     /// path then leads to the mount, not to this directory.
     path_leads_here: bool,
@@ -32,10 +35,12 @@ impl Root {
             Mode::empty(),
         )?;
         let st = rustix::fs::fstat(&fd)?;
+        let mnt_id = Place::of_fd(&fd)?.mnt_id;
         Ok(Root {
             fd,
             path: path.to_path_buf(),
             dev: st.st_dev,
+            mnt_id,
             path_leads_here: true,
         })
     }
@@ -46,10 +51,12 @@ impl Root {
         if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
             return Err(std::io::Error::other("not a directory"));
         }
+        let mnt_id = Place::of_fd(&fd)?.mnt_id;
         Ok(Root {
             fd,
             path: path.to_path_buf(),
             dev: st.st_dev,
+            mnt_id,
             path_leads_here: false,
         })
     }
@@ -67,14 +74,17 @@ impl Root {
         &self.fd
     }
 
-    /// Is the root still there, and still the directory we opened?
+    /// Is the root still there, and still the directory we opened, at the same place: its
+    /// path leads to the same directory (device and inode) through the same mount? A file
+    /// system unmounted under us (`umount -l`) leaves the fd working on a detached tree
+    /// that nobody sees any more.
     pub fn still_present(&self) -> bool {
         if !self.path_leads_here {
             // Still linked into its parent: a removed directory has no links left.
             return rustix::fs::fstat(&self.fd).is_ok_and(|st| st.st_nlink > 0);
         }
-        match (rustix::fs::stat(&self.path), rustix::fs::fstat(&self.fd)) {
-            (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        match (Place::of_path(&self.path), Place::of_fd(&self.fd)) {
+            (Ok(path), Ok(fd)) => path == fd && fd.mnt_id == self.mnt_id,
             _ => false,
         }
     }
@@ -170,6 +180,11 @@ impl Root {
         };
         stat_at(&dir, &name, rel)
     }
+}
+
+/// Creates the folder `path` (its parent must exist): the target a first sync makes.
+pub fn create_root(path: &Path) -> std::io::Result<()> {
+    std::fs::create_dir(path)
 }
 
 /// `lstat` of `name` in `dir`, as an `Entry` (symlink targets read).

@@ -271,6 +271,9 @@ fn startup(
         if let Some(s) = &report.stopped {
             bail!("the startup sync with {} stopped: {s}", spec.tgt.display());
         }
+        if let Some(t) = &report.created_target {
+            eprintln!("tandem: created the target folder {}", t.display());
+        }
         eprintln!(
             "tandem: startup sync with {}: {} copied, {} deleted, {} renamed, {} conflicts",
             spec.tgt.display(),
@@ -284,23 +287,10 @@ fn startup(
 }
 
 /// Targets must be distinct and not inside one another (each one's watcher would see the
-/// other's writes).
+/// other's writes); each is checked against the source with its pair.
 fn check_targets(specs: &[SyncSpec]) -> Result<()> {
-    for (i, a) in specs.iter().enumerate() {
-        for b in &specs[i + 1..] {
-            if a.tgt == b.tgt {
-                bail!("the target {} is given twice", a.tgt.display());
-            }
-            if a.tgt.starts_with(&b.tgt) || b.tgt.starts_with(&a.tgt) {
-                bail!(
-                    "the targets {} and {} contain one another; choose folders apart",
-                    a.tgt.display(),
-                    b.tgt.display()
-                );
-            }
-        }
-    }
-    Ok(())
+    let tgts: Vec<&Path> = specs.iter().map(|s| s.tgt.as_path()).collect();
+    Ok(tandem_engine::roots::check_targets_apart(&tgts)?)
 }
 
 /// A target that another running tandem mount uses as its source, or a source another

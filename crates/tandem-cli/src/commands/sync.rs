@@ -28,7 +28,7 @@ pub fn spec_from(a: &SyncArgs) -> Result<SyncSpec> {
 
 /// The validated task with its sync options, as the engine takes it.
 pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
-    let task = Task::from_args(pair)?;
+    let task = Task::to_sync(pair)?;
     Ok(SyncSpec {
         src: task.src,
         tgt: task.tgt,
