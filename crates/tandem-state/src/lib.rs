@@ -41,6 +41,8 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{} is missing, but its write-ahead log {}-wal is not (a database moved away or lost without it); SQLite would replay that log into a new store. It was left untouched; move it away too to start over", path.display(), path.display())]
+    Orphaned { path: PathBuf },
     #[error("state file {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -113,7 +115,12 @@ pub fn default_state_dir(pair: &Pair) -> PathBuf {
 pub fn state_exists(dir: &Path) -> Result<bool> {
     let path = dir.join(DB_FILE);
     match std::fs::metadata(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if non_empty(&sibling(&path, "-wal")) {
+                return Err(StateError::Orphaned { path });
+            }
+            Ok(false)
+        }
         Err(source) => Err(StateError::Unreadable { path, source }),
         // A non-empty write-ahead log may still hold the whole database (a tandem killed
         // before its first checkpoint): SQLite reads it, and `check` refuses what is blank.

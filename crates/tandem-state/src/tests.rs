@@ -317,6 +317,28 @@ fn a_state_file_that_cannot_be_looked_at_is_an_error() {
 }
 
 #[test]
+fn a_state_file_moved_away_without_its_log_is_an_error() {
+    // The log of a database that is gone would be replayed into a new store.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("state.db-wal"),
+        b"frames of another database",
+    )
+    .unwrap();
+    for err in [
+        Store::open(dir.path(), &pair()).err(),
+        Store::open_existing(dir.path(), &pair()).err(),
+    ] {
+        let err = err.expect("a store was opened over an orphaned log");
+        assert!(matches!(err, StateError::Orphaned { .. }), "{err}");
+    }
+    assert!(!dir.path().join(DB_FILE).exists());
+    // An empty log holds nothing.
+    std::fs::write(dir.path().join("state.db-wal"), b"").unwrap();
+    assert!(Store::open(dir.path(), &pair()).is_ok());
+}
+
+#[test]
 fn a_crashed_creation_is_cleaned_up() {
     let dir = tempfile::tempdir().unwrap();
     // What a crash while creating the store left: a partial file and a hot journal.
