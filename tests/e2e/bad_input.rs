@@ -286,6 +286,51 @@ fn a_corrupted_state_database_is_refused_and_left_alone() {
     assert_eq!(std::fs::read(&db).unwrap(), garbage);
 }
 
+/// Issue 20, item 4: a zero-length state file (a crash of the file system, a user's
+/// mistake) is not a new pair: taken for one, the next sync would be a first sync, and a
+/// file deleted on one side would come back from the other.
+#[test]
+fn issue_20_empty_state_file_is_an_error() {
+    let p = Pair::new();
+    p.write(S::Src, "a.txt", "a");
+    p.write(S::Src, "b.txt", "b");
+    p.sync_ok(&[], 0);
+    let db = p.state.join("state.db");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&db)
+        .unwrap();
+    std::fs::remove_file(p.path(S::Tgt, "a.txt")).unwrap();
+    let (src_before, tgt_before) = (p.tree(S::Src), p.tree(S::Tgt));
+    let out = p.sync(&[]);
+    assert_code(&out, 2, "an empty state.db");
+    assert_mentions(&out, &[&db.display().to_string(), "empty"]);
+    assert!(!p.exists(S::Tgt, "a.txt"), "the deleted file came back");
+    assert_eq!(p.tree(S::Src), src_before);
+    assert_eq!(p.tree(S::Tgt), tgt_before);
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "left untouched");
+    // A dry run, `status`, `conflicts` and `mount` refuse it the same way.
+    let out = p.sync(&["--dry-run"]);
+    assert_code(&out, 2, "a dry run on an empty state.db");
+    assert_mentions(&out, &[&db.display().to_string()]);
+    for cmd in ["status", "conflicts"] {
+        let out = p.cmd(cmd, &[]);
+        assert_code(&out, 2, cmd);
+        assert_mentions(&out, &[&db.display().to_string(), "empty"]);
+    }
+    let out = p.cmd("mount", &["--foreground"]);
+    assert_code(&out, 2, "mount on an empty state.db");
+    assert_mentions(&out, &[&db.display().to_string(), "empty"]);
+    assert_eq!(p.tree(S::Src), src_before);
+    assert_eq!(p.tree(S::Tgt), tgt_before);
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "left untouched");
+    // Moved away, as the message says, the next sync is a first sync.
+    std::fs::rename(&db, p.state.join("state.db.old")).unwrap();
+    p.sync_ok(&[], 0);
+    p.assert_same();
+}
+
 #[test]
 fn a_foreign_sqlite_database_is_refused_and_left_alone() {
     let (p, src_before, tgt_before) = populated();

@@ -233,3 +233,66 @@ fn the_same_edit_on_both_sides_is_not_a_conflict() {
     assert!(out.stdout.contains("\"conflicts\":[]"), "{}", out.stdout);
     assert!(out.stdout.contains("\"copied\":0"), "{}", out.stdout);
 }
+
+/// Issue 20, item 5: `tandem resolve` takes a name back as `tandem conflicts` printed it
+/// (escaped), and a name typed exactly as it exists first.
+#[test]
+fn issue_20_resolve_accepts_the_printed_escaped_name() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let evil: &[u8] = b"evil\x1b]0;title\x07.txt";
+    let literal: &[u8] = b"lit\\x41.txt"; // a real backslash in the name
+    let decoy: &[u8] = b"litA.txt"; // what that name would read as, unescaped
+    let p = Pair::new();
+    let at = |s: S, name: &[u8]| p.root(s).join(OsStr::from_bytes(name));
+    for name in [evil, literal, decoy] {
+        write_file(&at(S::Src, name), b"base");
+    }
+    p.sync_ok(&[], 0);
+    for name in [evil, literal, decoy] {
+        write_file(&at(S::Src, name), b"source edit");
+        set_mtime(&at(S::Src, name), 1_700_000_000, 0);
+        write_file(&at(S::Tgt, name), b"target edit, newer");
+        set_mtime(&at(S::Tgt, name), 1_700_000_100, 0);
+    }
+    p.sync_ok(&["--conflict", "flag"], 1);
+
+    let list = p.cmd("conflicts", &[]);
+    assert_eq!(list.code, 1, "{}", list.all());
+    assert!(!list.stdout.contains('\x1b'), "a raw ESC was printed");
+    let printed = list
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("evil").map(|rest| format!("evil{rest}")))
+        .and_then(|l| l.split(": ").next().map(str::to_string))
+        .unwrap_or_else(|| panic!("no evil name listed:\n{}", list.stdout));
+    assert_eq!(printed, "evil\\x1b]0;title\\x07.txt");
+
+    let out = p.cmd("resolve", &[&printed, "--keep", "target"]);
+    assert_eq!(out.code, 0, "resolve {printed}: {}", out.all());
+    assert_eq!(
+        std::fs::read(at(S::Src, evil)).unwrap(),
+        b"target edit, newer"
+    );
+    let list = p.cmd("conflicts", &[]);
+    assert!(!list.stdout.contains("evil"), "{}", list.stdout);
+
+    // A name that exists as typed wins over what it would read as unescaped.
+    let out = p.cmd("resolve", &["lit\\x41.txt", "--keep", "source"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(std::fs::read(at(S::Tgt, literal)).unwrap(), b"source edit");
+    assert_eq!(
+        std::fs::read(at(S::Tgt, decoy)).unwrap(),
+        b"target edit, newer"
+    );
+    let list = p.cmd("conflicts", &[]);
+    assert_eq!(list.code, 1, "{}", list.all());
+    assert!(list.stdout.contains("litA.txt"), "{}", list.stdout);
+    assert!(!list.stdout.contains("lit\\\\x41.txt"), "{}", list.stdout);
+    // The decoy is settled by its own name; then nothing is left.
+    let out = p.cmd("resolve", &["litA.txt", "--keep", "source"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(p.cmd("conflicts", &[]).code, 0);
+    p.sync_ok(&[], 0);
+    p.assert_same();
+}

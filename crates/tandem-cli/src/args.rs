@@ -213,7 +213,10 @@ pub enum KeepArg {
 pub struct ResolveArgs {
     #[command(flatten)]
     pub pair: PairArgs,
-    /// The conflicting path, relative to the folders
+    /// The conflicting path, relative to the folders (or absolute inside one). It may be
+    /// given as tandem prints it, escaped: `\n`, `\t`, `\r`, `\x1b` or `\xff` for one
+    /// byte, `\u{202e}` for one character, `\\` for a backslash. A conflict on the name
+    /// exactly as typed is taken first
     pub path: PathBuf,
     /// Which version to keep
     #[arg(long, value_enum)]

@@ -1,8 +1,11 @@
 //! Everything printed: progress bars, human summaries, JSON lines. Paths are always
 //! escaped (`RelPath`'s Display), never written raw to a terminal.
 
+mod eta;
+
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
@@ -25,9 +28,41 @@ pub struct Printer {
     json: bool,
     verbose: bool,
     bar: Mutex<Option<ProgressBar>>,
-    /// (changes done, changes planned), for the bar's message.
-    done: Mutex<(usize, usize)>,
+    progress: Mutex<Progress>,
     show_bar: bool,
+}
+
+/// What the bar shows besides bytes: changes done of planned, and the time left.
+struct Progress {
+    started: Instant,
+    done: eta::Work,
+    total: eta::Work,
+    eta: eta::Eta,
+}
+
+impl Progress {
+    fn new(total: eta::Work) -> Progress {
+        Progress {
+            started: Instant::now(),
+            done: eta::Work::default(),
+            total,
+            eta: eta::Eta::default(),
+        }
+    }
+
+    /// Counts one change of `bytes` done; returns the bar's counts and its estimate.
+    fn step(&mut self, bytes: u64) -> (String, String) {
+        self.done.bytes += bytes;
+        self.done.changes += 1;
+        let left = self
+            .eta
+            .update(self.started.elapsed(), self.done, self.total);
+        (
+            format!("{}/{} changes", self.done.changes, self.total.changes),
+            left.map(|d| format!("eta {}", eta::human(d)))
+                .unwrap_or_default(),
+        )
+    }
 }
 
 impl Printer {
@@ -37,7 +72,7 @@ impl Printer {
             json,
             verbose: verbose && !quiet,
             bar: Mutex::new(None),
-            done: Mutex::new((0, 0)),
+            progress: Mutex::new(Progress::new(eta::Work::default())),
             show_bar,
         }
     }
@@ -53,22 +88,27 @@ impl Printer {
                 let pb = ProgressBar::with_draw_target(Some(*bytes), ProgressDrawTarget::stderr());
                 pb.set_style(
                     ProgressStyle::with_template(
-                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                        "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
                 );
-                pb.set_message(format!("0/{actions} changes"));
+                pb.set_prefix(format!("0/{actions} changes"));
                 pb.set_length(*bytes);
                 *bar = Some(pb);
-                *self.done.lock().unwrap_or_else(|p| p.into_inner()) = (0, *actions);
+                *self.progress.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Progress::new(eta::Work {
+                        bytes: *bytes,
+                        changes: *actions as u64,
+                    });
             }
             Event::Done { bytes, .. } => {
                 if let Some(pb) = bar.as_ref() {
-                    let mut d = self.done.lock().unwrap_or_else(|p| p.into_inner());
-                    d.0 += 1;
+                    let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+                    let (counts, left) = progress.step(*bytes);
                     pb.inc(*bytes);
-                    pb.set_message(format!("{}/{} changes", d.0, d.1));
+                    pb.set_prefix(counts);
+                    pb.set_message(left);
                 }
             }
             _ => {}

@@ -15,7 +15,7 @@ pub mod reconcile;
 pub use change::{Change, ChangeOp, ChangeSink, Mount};
 pub use entry::{BaseEntry, Entry, Hash, Kind, Seen, Side};
 pub use filter::{Filter, FilterError};
-pub use path::{escape_bytes, InvalidPath, RelPath};
+pub use path::{escape_bytes, unescape_bytes, InvalidPath, RelPath};
 pub use plan::{
     Action, Conflict, ConflictKind, Direction, Flavor, Options, Plan, Policy, RenameWhy, Resolution,
 };

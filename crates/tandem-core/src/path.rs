@@ -219,6 +219,55 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// The inverse of [`escape_bytes`]: the bytes that a printed name stands for, so that a
+/// name can be typed back as tandem printed it. `unescape_bytes(&escape_bytes(b)) == b`
+/// for any bytes `b`: every backslash `escape_bytes` prints starts an escape, since it
+/// prints a backslash itself as `\\`. Understood: `\\`, `\n`, `\t`, `\r`, `\xNN`
+/// (one byte, either case), `\u{N..}` (one character). `None` when a backslash starts
+/// anything else: the text is then not something tandem printed.
+pub fn unescape_bytes(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.extend_from_slice(&rest.as_bytes()[..i]);
+        let after = &rest[i + 1..];
+        let (bytes, used) = unescape_one(after)?;
+        out.extend_from_slice(&bytes);
+        rest = &after[used..];
+    }
+    out.extend_from_slice(rest.as_bytes());
+    Some(out)
+}
+
+/// One escape, `s` being what follows its backslash: the bytes it stands for and how many
+/// bytes of `s` it took.
+fn unescape_one(s: &str) -> Option<(Vec<u8>, usize)> {
+    let simple = |b: u8| Some((vec![b], 1));
+    match s.as_bytes().first()? {
+        b'\\' => simple(b'\\'),
+        b'n' => simple(b'\n'),
+        b't' => simple(b'\t'),
+        b'r' => simple(b'\r'),
+        b'x' => {
+            let hex = s
+                .get(1..3)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+            Some((vec![u8::from_str_radix(hex, 16).ok()?], 3))
+        }
+        b'u' => {
+            let body = s.strip_prefix("u{")?;
+            let end = body.find('}')?;
+            let hex = &body[..end];
+            if hex.is_empty() || hex.len() > 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
+            Some((c.to_string().into_bytes(), 2 + end + 1))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +317,41 @@ mod tests {
         assert_eq!(escape_bytes(b"\xff\xfe.txt"), "\\xff\\xfe.txt");
         assert_eq!(escape_bytes("caf\u{e9}".as_bytes()), "caf\u{e9}");
         assert_eq!(escape_bytes("x\u{202e}txt".as_bytes()), "x\\u{202e}txt");
+        assert_eq!(escape_bytes(b"back\\slash"), "back\\\\slash");
+    }
+
+    #[test]
+    fn unescape_reads_back_what_escape_prints() {
+        let cases: &[(&str, &[u8])] = &[
+            ("plain.txt", b"plain.txt"),
+            ("a\\nb", b"a\nb"),
+            ("\\x1b]0;evil\\x07", b"\x1b]0;evil\x07"),
+            ("\\xff\\xFE.txt", b"\xff\xfe.txt"),
+            ("tab\\tand\\rcr", b"tab\tand\rcr"),
+            ("back\\\\slash", b"back\\slash"),
+            ("\\\\n", b"\\n"),
+            ("x\\u{202e}txt", "x\u{202e}txt".as_bytes()),
+            ("caf\u{e9}", "caf\u{e9}".as_bytes()),
+        ];
+        for (printed, bytes) in cases {
+            assert_eq!(
+                unescape_bytes(printed).as_deref(),
+                Some(*bytes),
+                "{printed}"
+            );
+        }
+        // Not something tandem prints: a lone or unknown escape.
+        for bad in [
+            "a\\",
+            "\\q",
+            "\\x4",
+            "\\xzz",
+            "\\u{}",
+            "\\u{110000}",
+            "\\u{d800}",
+            "\\u1234",
+        ] {
+            assert_eq!(unescape_bytes(bad), None, "{bad}");
+        }
     }
 }

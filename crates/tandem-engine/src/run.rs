@@ -192,7 +192,7 @@ impl Session {
         let filter = load_filter(&src, spec)?;
         // A dry run changes nothing, state included: with no state yet it plans against an
         // empty baseline in memory.
-        let fresh_dry_run = spec.dry_run && !spec.state_dir.join(tandem_state::DB_FILE).exists();
+        let fresh_dry_run = spec.dry_run && !tandem_state::state_exists(&spec.state_dir)?;
         let lock = if fresh_dry_run || spec.lock_granted {
             None
         } else {

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OpenFlags};
 use tandem_core::{Change, ChangeOp, ChangeSink, RelPath};
 
 use crate::{Result, StateError, Store, DB_FILE};
@@ -205,8 +205,21 @@ fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// A second connection to the store `Store::open` checked (or created) before: never
+/// creates one, and refuses an empty file (SQLite would take it for a new database).
 fn open_conn(path: &PathBuf) -> Result<Connection> {
-    let conn = Connection::open(path).map_err(|source| StateError::Corrupt {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !crate::state_exists(dir)? {
+        return Err(StateError::Io {
+            path: path.clone(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StateError::Corrupt {
         path: path.clone(),
         source,
     })?;

@@ -49,13 +49,7 @@ pub fn read_pair(dir: &Path) -> Result<KnownPair> {
         path: path.clone(),
         source,
     };
-    let empty = std::fs::metadata(&path).is_ok_and(|m| m.len() == 0);
-    if empty {
-        return Err(StateError::Foreign {
-            path,
-            why: "the file is empty".into(),
-        });
-    }
+    crate::state_exists(dir)?;
     let conn = Connection::open_with_flags(
         &path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -115,6 +109,8 @@ const OWN_FILES: &[&str] = &[
     "state.db-wal",
     "state.db-shm",
     "state.db-journal",
+    "state.db.new",
+    "state.db.new-journal",
     "mount.log",
     "mount-status.json",
     "hold.request",
@@ -134,12 +130,8 @@ pub struct Forgotten {
 /// mount is running), and for a directory whose database is not tandem's. An empty or
 /// unreadable database is removed too: forgetting is how a user starts over.
 pub fn forget(dir: &Path) -> Result<Forgotten> {
-    let db = dir.join(DB_FILE);
     if let Err(e @ StateError::Foreign { .. }) = read_pair(dir) {
-        let empty = std::fs::metadata(&db).is_ok_and(|m| m.len() == 0);
-        if !empty {
-            return Err(e);
-        }
+        return Err(e);
     }
     let lock = Lock::acquire(dir)?;
     let mut out = Forgotten::default();

@@ -36,6 +36,20 @@ pub enum StateError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("{} is empty (0 bytes): the record of the last sync is gone, and syncing this pair as new could bring deleted files back. It was left untouched; move it away to start over (the next sync then treats both sides as new)", path.display())]
+    Empty { path: PathBuf },
+    #[error("{} cannot be read: {source}. It was left untouched", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is missing, but its write-ahead log {}-wal is not (a database moved away or lost without it); SQLite would replay that log into a new store. It was left untouched; move it away too to start over", path.display(), path.display())]
+    Orphaned { path: PathBuf },
+    #[error("state file {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{} belongs to another pair ({stored_src} <-> {stored_tgt}); use another --state-dir", path.display())]
     OtherPair {
         path: PathBuf,
@@ -102,6 +116,83 @@ pub fn default_state_dir(pair: &Pair) -> PathBuf {
     state_home().join(pair.task_id())
 }
 
+/// Whether `dir` holds a state file. Only a missing one means a new pair: an empty one
+/// (which a store of ours never is, see `create`) or one that cannot be looked at is an
+/// error naming it, never a fresh start.
+pub fn state_exists(dir: &Path) -> Result<bool> {
+    let path = dir.join(DB_FILE);
+    match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if non_empty(&sibling(&path, "-wal")) {
+                return Err(StateError::Orphaned { path });
+            }
+            Ok(false)
+        }
+        Err(source) => Err(StateError::Unreadable { path, source }),
+        // A non-empty write-ahead log may still hold the whole database (a tandem killed
+        // before its first checkpoint): SQLite reads it, and `check` refuses what is blank.
+        Ok(m) if m.len() == 0 && !non_empty(&sibling(&path, "-wal")) => {
+            Err(StateError::Empty { path })
+        }
+        Ok(_) => Ok(true),
+    }
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn non_empty(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
+}
+
+/// Creates the store at `path` complete or not at all: built under a temporary name with
+/// its schema, flushed, then renamed into place (the caller holds the pair's lock). A
+/// crash meanwhile leaves no empty `state.db`, which the next run would have to refuse.
+fn create(path: &Path, pair: &Pair) -> Result<()> {
+    let tmp = sibling(path, ".new");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StateError::Io { path, source }
+    };
+    // What a crash left: its rollback journal must not be replayed into the new file.
+    for stale in [tmp.clone(), sibling(&tmp, "-journal")] {
+        match std::fs::remove_file(&stale) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&stale)(e)),
+            _ => {}
+        }
+    }
+    let conn = Connection::open_with_flags(
+        &tmp,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StateError::Sql {
+        path: tmp.clone(),
+        source,
+    })?;
+    let mut store = Store {
+        conn,
+        path: tmp.clone(),
+    };
+    let r = store.conn.execute_batch("PRAGMA synchronous=FULL;");
+    store.sql(r)?;
+    store.check(true)?;
+    store.migrate(0, pair, true)?;
+    store.conn.close().map_err(|(_, source)| StateError::Sql {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
+}
+
 /// A recorded conflict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConflictRow {
@@ -148,26 +239,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir` for `pair`.
+    /// Opens the store in `dir` for `pair`, creating it when there is none (the caller
+    /// holds the pair's lock). Only a missing state file means a new pair: an empty or
+    /// unreadable one is an error, never a fresh start.
     pub fn open(dir: &Path, pair: &Pair) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
         let path = dir.join(DB_FILE);
-        let fresh = !path.exists();
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|source| StateError::Corrupt {
-            path: path.clone(),
-            source,
-        })?;
-        let mut store = Store { conn, path };
-        store.check_and_migrate(fresh, pair)?;
+        if !state_exists(dir)? {
+            create(&path, pair)?;
+        }
+        let mut store = Store::connect(&path)?;
+        store.check_and_migrate(false, pair)?;
         Ok(store)
     }
 
@@ -183,13 +268,30 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens an existing store read-only-ish for listing (`conflicts`, `status`): fails if
-    /// there is none.
+    /// Opens an existing store read-only-ish for listing (`conflicts`, `status`): `None`
+    /// if there is none.
     pub fn open_existing(dir: &Path, pair: &Pair) -> Result<Option<Store>> {
-        if !dir.join(DB_FILE).exists() {
+        if !state_exists(dir)? {
             return Ok(None);
         }
         Store::open(dir, pair).map(Some)
+    }
+
+    /// A connection to the existing database at `path`; never creates one (SQLite would
+    /// create a missing file and take an empty one for a new database).
+    fn connect(path: &Path) -> Result<Store> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StateError::Corrupt {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -204,6 +306,17 @@ impl Store {
     }
 
     fn check_and_migrate(&mut self, fresh: bool, pair: &Pair) -> Result<()> {
+        let version = self.check(fresh)?;
+        let r = self.conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+        );
+        self.sql(r)?;
+        self.migrate(version, pair, fresh)
+    }
+
+    /// Refuses what is not a store of ours (corrupted, foreign, too new, or blank when it
+    /// should not be); returns the schema version found.
+    fn check(&self, fresh: bool) -> Result<i64> {
         let path = self.path.clone();
         let corrupt = |source| StateError::Corrupt {
             path: path.clone(),
@@ -222,8 +335,16 @@ impl Store {
             .conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .map_err(corrupt)?;
+        let blank = app_id == 0 && tables == 0 && version == 0;
+        if blank && !fresh {
+            // SQLite opens an empty file as an empty database; a store is created complete
+            // (`create`), so an existing one that is blank lost its content.
+            return Err(StateError::Empty {
+                path: self.path.clone(),
+            });
+        }
         if app_id != schema::APPLICATION_ID {
-            if !(app_id == 0 && tables == 0 && version == 0) {
+            if !blank {
                 return Err(StateError::Foreign {
                     path: self.path.clone(),
                     why: format!("application id {app_id:#x}, {tables} tables"),
@@ -248,10 +369,12 @@ impl Store {
                 known: schema::VERSION,
             });
         }
-        let r = self.conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
-        );
-        self.sql(r)?;
+        Ok(version)
+    }
+
+    /// Brings the schema to this version and checks that the store belongs to `pair`.
+    fn migrate(&mut self, version: i64, pair: &Pair, fresh: bool) -> Result<()> {
+        let path = self.path.clone();
         let tx = self.conn.transaction();
         let tx = tx.map_err(|source| StateError::Sql {
             path: path.clone(),

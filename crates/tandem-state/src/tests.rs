@@ -295,7 +295,7 @@ fn known_pairs_reports_an_empty_state_file_and_leaves_it_empty() {
     std::fs::write(d.join(DB_FILE), b"").unwrap();
     let listed = known_pairs(home.path());
     assert_eq!(listed.len(), 1);
-    assert!(matches!(listed[0].1, Err(StateError::Foreign { .. })));
+    assert!(matches!(listed[0].1, Err(StateError::Empty { .. })));
     assert_eq!(std::fs::metadata(d.join(DB_FILE)).unwrap().len(), 0);
 }
 
@@ -333,4 +333,95 @@ fn forget_refuses_a_database_that_is_not_tandems() {
     }
     assert!(matches!(forget(d.path()), Err(StateError::Foreign { .. })));
     assert!(d.path().join(DB_FILE).exists());
+}
+
+/// Issue 20, item 4: only a missing state file means a new pair. SQLite opens a zero-length
+/// file as an empty database; taken for a new store, it would make the next sync a first
+/// sync (deleted files come back).
+#[test]
+fn issue_20_empty_state_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(DB_FILE);
+    std::fs::write(&db, b"").unwrap();
+    for err in [
+        Store::open(dir.path(), &pair()).err(),
+        Store::open_existing(dir.path(), &pair()).err(),
+        JournalWriter::open(dir.path()).err(),
+    ] {
+        let err = err.expect("an empty state file was opened");
+        assert!(matches!(err, StateError::Empty { .. }), "{err}");
+        assert!(err.to_string().contains(&db.display().to_string()), "{err}");
+    }
+    assert!(state_exists(dir.path()).is_err());
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "left untouched");
+
+    // A store truncated behind SQLite's back is caught by `check` too (the blank database
+    // it would see), should the size probe be passed by.
+    let store = tempfile::tempdir().unwrap();
+    drop(Store::open(store.path(), &pair()).unwrap());
+    std::fs::write(store.path().join(DB_FILE), b"").unwrap();
+    let s = Store::connect(&store.path().join(DB_FILE)).unwrap();
+    assert!(matches!(s.check(false), Err(StateError::Empty { .. })));
+
+    // A missing one is a new store, created complete: never empty on disk, even before its
+    // first baseline is written.
+    let fresh = tempfile::tempdir().unwrap();
+    assert!(!state_exists(fresh.path()).unwrap());
+    assert!(Store::open_existing(fresh.path(), &pair())
+        .unwrap()
+        .is_none());
+    let s = Store::open(fresh.path(), &pair()).unwrap();
+    assert!(std::fs::metadata(fresh.path().join(DB_FILE)).unwrap().len() > 0);
+    assert!(!fresh.path().join("state.db.new").exists());
+    drop(s);
+    assert!(state_exists(fresh.path()).unwrap());
+    assert!(Store::open_existing(fresh.path(), &pair())
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn a_state_file_that_cannot_be_looked_at_is_an_error() {
+    // A state "directory" that is a file: the state file under it cannot be looked at.
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("f");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    assert!(matches!(
+        Store::open_existing(&not_a_dir, &pair()),
+        Err(StateError::Unreadable { .. })
+    ));
+}
+
+#[test]
+fn a_state_file_moved_away_without_its_log_is_an_error() {
+    // The log of a database that is gone would be replayed into a new store.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("state.db-wal"),
+        b"frames of another database",
+    )
+    .unwrap();
+    for err in [
+        Store::open(dir.path(), &pair()).err(),
+        Store::open_existing(dir.path(), &pair()).err(),
+    ] {
+        let err = err.expect("a store was opened over an orphaned log");
+        assert!(matches!(err, StateError::Orphaned { .. }), "{err}");
+    }
+    assert!(!dir.path().join(DB_FILE).exists());
+    // An empty log holds nothing.
+    std::fs::write(dir.path().join("state.db-wal"), b"").unwrap();
+    assert!(Store::open(dir.path(), &pair()).is_ok());
+}
+
+#[test]
+fn a_crashed_creation_is_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // What a crash while creating the store left: a partial file and a hot journal.
+    std::fs::write(dir.path().join("state.db.new"), b"partial").unwrap();
+    std::fs::write(dir.path().join("state.db.new-journal"), b"junk").unwrap();
+    let s = Store::open(dir.path(), &pair()).unwrap();
+    assert_eq!(s.baseline_len().unwrap(), 0);
+    assert!(!dir.path().join("state.db.new").exists());
+    assert!(!dir.path().join("state.db.new-journal").exists());
 }

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use tandem_core::{Direction, Flavor, Options, Policy, RelPath, Side};
+use tandem_core::{unescape_bytes, Direction, Flavor, Options, Policy, RelPath, Side};
 use tandem_fs::{Root, Trash};
 use tandem_state::{ConflictRow, Lock, Store};
 
@@ -17,18 +17,16 @@ use crate::task::Task;
 
 pub fn run(a: ResolveArgs) -> Result<u8> {
     let task = Task::from_args(&a.pair)?;
-    let rel = relative(&a.path, &task.src, &task.tgt)?;
+    let names = candidates(&a.path, &task.src, &task.tgt)?;
     // While a mount serves the pair, it holds the lock: it pauses the pair for us instead.
     let granted = crate::commands::hold::ask(&task)?;
     let locked = granted.is_none();
-    let row = {
+    let (rel, row) = {
         let _lock = lock(&task, locked)?;
         let store = Store::open_existing(&task.state_dir, &task.pair)?.ok_or_else(|| {
             anyhow!("no sync has been recorded for this pair; nothing to resolve")
         })?;
-        store
-            .unresolved_conflict(&rel)?
-            .ok_or_else(|| anyhow!("no open conflict at {rel} (see `tandem conflicts`)"))?
+        open_conflict(&store, &names)?
     };
     let how = format!("kept {} (tandem resolve)", keep_word(a.keep));
     match (row.resolution.as_str(), &row.copy, row.loser) {
@@ -54,6 +52,28 @@ fn keep_word(k: KeepArg) -> &'static str {
         KeepArg::Target => "the target's version",
         KeepArg::Both => "both versions",
     }
+}
+
+/// The names `PATH` may stand for: as typed first, then, when it reads as tandem prints
+/// names (escaped, `tandem_core::escape_bytes`), the name it was printed for.
+fn candidates(p: &Path, src: &Path, tgt: &Path) -> Result<Vec<RelPath>> {
+    let typed = relative(p, src, tgt)?;
+    let printed = std::str::from_utf8(typed.as_bytes())
+        .ok()
+        .and_then(unescape_bytes)
+        .and_then(|bytes| RelPath::new(bytes).ok())
+        .filter(|r| *r != typed);
+    Ok(std::iter::once(typed).chain(printed).collect())
+}
+
+/// The first of `names` with an open conflict, and that conflict.
+fn open_conflict(store: &Store, names: &[RelPath]) -> Result<(RelPath, ConflictRow)> {
+    for name in names {
+        if let Some(row) = store.unresolved_conflict(name)? {
+            return Ok((name.clone(), row));
+        }
+    }
+    bail!("no open conflict at {} (see `tandem conflicts`)", names[0])
 }
 
 /// A path as given on the command line: relative to the folders, or absolute inside one.
