@@ -13,3 +13,4 @@ mod foreign_fs;
 mod mount;
 mod names;
 mod two_way;
+mod unprivileged;
