@@ -359,3 +359,59 @@ fn issue_20_a_missing_dev_fuse_is_named() {
     );
     assert!(out.stderr.contains("package fuse3"), "{}", out.stderr);
 }
+
+/// With `user_allow_other` in /etc/fuse.conf, a user's `--allow-other` mount lets root in:
+/// what root writes through it reaches the target (created by the mounting user, who alone
+/// the daemon can act as). All of it inside a mount namespace with that fuse.conf.
+#[test]
+fn allow_other_for_an_ordinary_user_works_with_user_allow_other() {
+    if !can_run_as_nobody("allow_other_..._with_user_allow_other", true) {
+        return;
+    }
+    let p = nobody_pair();
+    let _cleanup = Cleanup(&p.src);
+    let conf = p.tmp.path().join("fuse.conf");
+    std::fs::write(&conf, "# as an administrator would\nuser_allow_other\n").unwrap();
+    let owner = p.tmp.path().join("owner");
+    let script = r#"
+        mount --bind "$1" /etc/fuse.conf || exit 97
+        as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
+        as_user "$2" mount "$3" "$4" --state-dir "$5" --allow-other || exit 98
+        rc=0
+        mkdir "$3/dir" && printf 'written by root' > "$3/dir/by-root.txt" || rc=99
+        stat -c %u "$3/dir/by-root.txt" > "$6"
+        as_user "$2" unmount "$3" || rc=96
+        exit $rc
+    "#;
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "-m",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ])
+    .arg(&conf)
+    .arg(BIN)
+    .args([&p.src, &p.tgt, &p.state, &owner]);
+    user_env(&p, &mut cmd);
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let log = std::fs::read_to_string(p.state.join("mount.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{:?}\n{}{}\nlog:\n{log}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(p.read(S::Tgt, "dir/by-root.txt"), "written by root");
+    assert_eq!(p.read(S::Src, "dir/by-root.txt"), "written by root");
+    assert_eq!(
+        std::fs::read_to_string(&owner).unwrap().trim(),
+        NOBODY.to_string(),
+        "created as the mounting user"
+    );
+}
