@@ -415,3 +415,37 @@ fn allow_other_for_an_ordinary_user_works_with_user_allow_other() {
         "created as the mounting user"
     );
 }
+
+#[test]
+fn issue_20_a_fusermount3_that_cannot_mount_for_a_user_is_named() {
+    if !can_run_as_nobody("issue_20_a_fusermount3_that_cannot_mount_...", true) {
+        return;
+    }
+    let Some(helper) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("fusermount3"))
+        .find(|p| p.is_file())
+    else {
+        panic!("fusermount3 is not installed (package fuse3; .ci/run installs it)");
+    };
+    let p = nobody_pair();
+    p.write(S::Src, "a.txt", "stays here");
+    let _cleanup = Cleanup(&p.src);
+    // Installed without its set-user-ID bit (a copy by hand, a broken package).
+    let plain = p.tmp.path().join("fusermount3");
+    std::fs::copy(&helper, &plain).unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let to = helper.to_str().unwrap();
+    let out = in_namespace(&p, &[(&plain, to)], &mount_args(&p));
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot mount: {to} is not set-user-ID root, so it cannot mount for a user other than root: reinstall the package fuse3"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !p.exists(S::Tgt, "a.txt"),
+        "nothing was synced before the refusal"
+    );
+}
