@@ -77,10 +77,12 @@ pub fn check_can_mount(allow_other: bool) -> Result<(), SetupError> {
     }
     let helper = find_helper(&search_dirs()).ok_or(SetupError::NoHelper)?;
     check_helper(&helper)?;
-    let uid = rustix::process::getuid().as_raw();
-    let conf = std::fs::read_to_string(FUSE_CONF).unwrap_or_default();
-    if allow_other && uid != 0 && !user_allow_other(&conf) {
-        return Err(SetupError::AllowOtherNotPermitted);
+    // fusermount3 asks for `user_allow_other` of every user but uid 0.
+    if allow_other && !rustix::process::getuid().is_root() {
+        let conf = std::fs::read_to_string(FUSE_CONF).unwrap_or_default();
+        if !user_allow_other(&conf) {
+            return Err(SetupError::AllowOtherNotPermitted);
+        }
     }
     Ok(())
 }
