@@ -421,7 +421,7 @@ fn unreadable_entries_are_listed_and_the_rest_syncs() {
     let run = || {
         let mut args: Vec<&OsStr> = prefix[1..].iter().map(OsStr::new).collect();
         args.extend([
-            OsStr::new(BIN),
+            OsStr::new(bin()),
             OsStr::new("sync"),
             p.src.as_os_str(),
             p.tgt.as_os_str(),

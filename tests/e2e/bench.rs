@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::fixtures::BIN;
+use crate::fixtures::bin;
 
 #[test]
 fn bench_quick_writes_a_wellformed_report() {
@@ -10,7 +10,15 @@ fn bench_quick_writes_a_wellformed_report() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
     let out = Command::new("python3")
         .args([
-            script, "--quick", "--files", "150", "--runs", "1", "--tandem", BIN, "--out",
+            script,
+            "--quick",
+            "--files",
+            "150",
+            "--runs",
+            "1",
+            "--tandem",
+            bin(),
+            "--out",
         ])
         .arg(out_dir.path())
         .args([

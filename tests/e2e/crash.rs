@@ -228,7 +228,7 @@ fn sync_args(p: &Pair) -> Vec<&OsStr> {
 /// Runs a sync and kills it with SIGKILL after `delay`; true when the kill landed (the
 /// sync was still running).
 fn sync_killed_after(p: &Pair, delay: Duration) -> bool {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(sync_args(p))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

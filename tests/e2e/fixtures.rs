@@ -8,7 +8,39 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_tandem");
+/// The tandem binary under test: `TANDEM_TEST_BIN` when set (`.ci/run` copies the
+/// binaries where an ordinary user can run them, for its second pass as `nobody`), else
+/// cargo's.
+pub fn bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("TANDEM_TEST_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tandem").to_string())
+    })
+}
+
+/// The binary at a path every user can run: the checkout may sit in a folder closed to
+/// others (a home directory of mode 0700), so a copy in a temporary folder open to all,
+/// made once per test process.
+pub fn bin_for_anyone() -> &'static str {
+    static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
+        // Named after the build, so that test processes share one copy per binary.
+        let meta = std::fs::metadata(bin()).unwrap();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (bin(), meta.len(), meta.modified().ok()).hash(&mut h);
+        let dir = std::env::temp_dir().join(format!("tandem-test-bin-{:016x}", h.finish()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let to = dir.join("tandem");
+        let tmp = dir.join("tandem.tmp");
+        std::fs::copy(bin(), &tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&tmp, &to).unwrap();
+        to.to_string_lossy().into_owned()
+    })
+}
 
 #[derive(Debug)]
 pub struct Out {
@@ -37,7 +69,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, *v)))
         .output()

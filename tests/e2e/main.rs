@@ -17,3 +17,4 @@ mod names;
 mod roots;
 mod state_admin;
 mod two_way;
+mod unprivileged;

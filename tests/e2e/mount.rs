@@ -13,14 +13,39 @@ use crate::fixtures::*;
 const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 
 pub(crate) fn fuse_available() -> bool {
-    if Path::new("/dev/fuse").exists() {
+    let problem = if !Path::new("/dev/fuse").exists() {
+        "/dev/fuse is missing".to_string()
+    } else if rustix::fs::access(
+        "/dev/fuse",
+        rustix::fs::Access::READ_OK | rustix::fs::Access::WRITE_OK,
+    )
+    .is_err()
+    {
+        // Run as a user other than root (the second pass of .ci/run).
+        format!(
+            "/dev/fuse is not readable and writable by uid {} (mode {:o}; Debian makes it \
+             0666, and so does .ci/run)",
+            rustix::process::getuid().as_raw(),
+            std::fs::metadata("/dev/fuse").map_or(0, |m| m.mode() & 0o7777)
+        )
+    } else {
         return true;
-    }
+    };
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("/dev/fuse is missing: the mount tests cannot run (CI=true makes this a failure)");
+        panic!("{problem}: the mount tests cannot run (CI=true makes this a failure)");
     }
-    eprintln!("SKIPPED: /dev/fuse is missing; the mount tests did not run");
+    eprintln!("SKIPPED: {problem}; the mount tests did not run");
     false
+}
+
+/// Detaches the mount at `p`: as root, or as the user who mounted it (fusermount3).
+pub(crate) fn detach(p: &Path) {
+    if rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH).is_err() {
+        let _ = Command::new("fusermount3")
+            .args(["-u", "-z", "-q", "--"])
+            .arg(p)
+            .status();
+    }
 }
 
 pub(crate) fn is_fuse(p: &Path) -> bool {
@@ -58,7 +83,7 @@ impl<'a> Mounted<'a> {
         let xdg = pair.tmp.path().join("xdg");
         std::fs::create_dir_all(&xdg).unwrap();
         let log = std::fs::File::create(pair.tmp.path().join("mount.log")).unwrap();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.arg("mount")
             .arg(&pair.src)
             .arg(&pair.tgt)
@@ -164,13 +189,18 @@ impl Drop for Mounted<'_> {
             let _ = child.wait();
         }
         if self.killed.is_some() {
-            // Possibly a connection left unanswered: abort it (statfs would block).
-            let _ = rustix::mount::unmount(
+            // Possibly a connection left unanswered: abort it (statfs would block). A user
+            // other than root can only detach it.
+            if rustix::mount::unmount(
                 &self.pair.src,
                 rustix::mount::UnmountFlags::FORCE | rustix::mount::UnmountFlags::DETACH,
-            );
+            )
+            .is_err()
+            {
+                detach(&self.pair.src);
+            }
         } else if is_fuse(&self.pair.src) || rustix::fs::statfs(&self.pair.src).is_err() {
-            let _ = rustix::mount::unmount(&self.pair.src, rustix::mount::UnmountFlags::DETACH);
+            detach(&self.pair.src);
         }
         if let Some(mut k) = self.killed.take() {
             let _ = k.wait();
@@ -520,7 +550,7 @@ fn background_mount_and_unmount() {
     let p = Pair::new();
     let xdg = p.tmp.path().join("xdg");
     let run = |args: &[&std::ffi::OsStr]| {
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .args(args)
             .env("XDG_STATE_HOME", &xdg)
             .output()
@@ -543,7 +573,7 @@ fn background_mount_and_unmount() {
     impl Drop for Detach<'_> {
         fn drop(&mut self) {
             if is_fuse(self.0) {
-                let _ = rustix::mount::unmount(self.0, rustix::mount::UnmountFlags::DETACH);
+                detach(self.0);
             }
         }
     }

@@ -154,7 +154,7 @@ fn issue_20_mount_targets_are_told_apart_by_identity() {
     };
     let xdg = p.tmp.path().join("xdg");
     let mount = |targets: &[&Path]| {
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .arg("mount")
             .arg(&p.src)
             .args(targets)
@@ -164,7 +164,7 @@ fn issue_20_mount_targets_are_told_apart_by_identity() {
             .unwrap();
         if out.status.success() {
             // Accepted (the bug): do not leave the mount behind.
-            let _ = Command::new(BIN)
+            let _ = Command::new(bin())
                 .arg("unmount")
                 .arg(&p.src)
                 .env("XDG_STATE_HOME", &xdg)
@@ -204,7 +204,7 @@ fn many_files(p: &Pair) {
 /// Starts a sync and, as soon as the target holds something, detaches the target's file
 /// system (`umount -l`). `None` when the sync ended before it could be detached.
 fn sync_and_detach(p: &Pair) -> Option<Out> {
-    let child = Command::new(BIN)
+    let child = Command::new(bin())
         .arg("sync")
         .arg(&p.src)
         .arg(&p.tgt)

@@ -13,7 +13,9 @@
 //!   `Result<_, FsError>` (errno included); it also emits the change records.
 //! - `inode`: node ids keyed by the underlying (device, inode), with the names that give
 //!   each node its path. `fdcache`: the bounded cache of the `O_PATH` fds behind them.
-//! - `sys`: file handles, per-thread credentials and umask, lazy unmount (all `unsafe`).
+//! - `setup`: what mounting needs from the machine (`/dev/fuse`, fusermount3 for a user
+//!   without CAP_SYS_ADMIN, `user_allow_other`), checked first; unmounting as that user.
+//! - `sys`: file handles, per-thread credentials and umask (all `unsafe`).
 //!
 //! Linux only.
 
@@ -23,11 +25,13 @@ mod fdcache;
 mod inode;
 mod mount;
 mod passthrough;
+mod setup;
 mod sys;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use mount::{mount, MountHandle, MountOptions};
+pub use setup::{check_can_mount, detach, privileged, SetupError};
 
 /// Locks, ignoring poisoning: the data behind our mutexes stays consistent across a panic
 /// (none is expected), and a request thread must never panic on a lock.

@@ -17,7 +17,7 @@ use tandem_core::{ChangeSink, RelPath};
 
 use crate::adapter::{FuseFs, Shared};
 use crate::passthrough::{CoreConfig, Inval, PassthroughFs};
-use crate::sys;
+use crate::setup::{self, SetupError};
 
 /// How often files held open for writing are looked at, and how long a file must have
 /// been open before it is (see `PassthroughFs::report_long_writers`).
@@ -30,7 +30,7 @@ pub struct MountOptions {
     /// (`default_permissions`, always on), and files are created as the calling user.
     pub allow_other: bool,
     /// Serve reads and writes by kernel passthrough when the kernel (>= 6.9) and the
-    /// privileges (CAP_SYS_ADMIN) allow; otherwise, silently, through the daemon.
+    /// privileges (CAP_SYS_ADMIN, see `privileged`) allow; otherwise through the daemon.
     pub kernel_passthrough: bool,
     /// Request threads; 0 means one per CPU, between 2 and 8 (each thread holds a
     /// 16 MiB request buffer, mostly untouched).
@@ -62,13 +62,21 @@ pub struct MountHandle {
 /// through it to `sink`. Returns once the kernel has accepted the filesystem.
 ///
 /// `src_dir` must be a directory fd (`O_PATH` or `O_RDONLY | O_DIRECTORY`) opened before
-/// mounting. Needs `/dev/fuse`, `/proc`, and the right to mount (root, or fusermount3).
+/// mounting. Needs `/dev/fuse`, `/proc`, and the right to mount (root, or fusermount3):
+/// what is missing is said by a `SetupError` inside the returned error.
 pub fn mount(
     src_dir: OwnedFd,
     mountpoint: &Path,
     sink: Arc<dyn ChangeSink>,
     opts: MountOptions,
 ) -> io::Result<MountHandle> {
+    setup::check_can_mount(opts.allow_other).map_err(|e| {
+        let kind = match e {
+            SetupError::NoDevice { .. } | SetupError::NoHelper => io::ErrorKind::NotFound,
+            _ => io::ErrorKind::PermissionDenied,
+        };
+        io::Error::new(kind, e)
+    })?;
     // Resolved now: once mounted, the path leads into the mount itself.
     let mountpoint = mountpoint.canonicalize()?;
     let underlying = rustix::fs::fstatvfs(src_dir.as_fd())?.f_flag;
@@ -81,46 +89,16 @@ pub fn mount(
         },
     )?);
     let shared = Arc::new(Shared::default());
+    // Without CAP_SYS_ADMIN the kernel refuses every backing file: not even asked for.
+    let privileged = setup::privileged();
     let fs = FuseFs::new(
         Arc::clone(&core),
-        opts.kernel_passthrough,
+        opts.kernel_passthrough && privileged,
         !opts.allow_other,
         Arc::clone(&shared),
     );
 
-    let mut config = Config::default();
-    config.mount_options = vec![
-        MountOption::FSName("tandem".into()),
-        MountOption::Subtype("tandem".into()),
-        MountOption::DefaultPermissions,
-    ];
-    // The mount allows what the plain folder allows (fuser defaults to nodev, nosuid).
-    if !underlying.contains(StatVfsMountFlags::NODEV) {
-        config.mount_options.push(MountOption::Dev);
-    }
-    if !underlying.contains(StatVfsMountFlags::NOSUID) {
-        config.mount_options.push(MountOption::Suid);
-    }
-    if underlying.contains(StatVfsMountFlags::NOEXEC) {
-        config.mount_options.push(MountOption::NoExec);
-    }
-    if underlying.contains(StatVfsMountFlags::RDONLY) {
-        config.mount_options.push(MountOption::RO);
-    }
-    if underlying.contains(StatVfsMountFlags::NOATIME) {
-        config.mount_options.push(MountOption::NoAtime);
-    }
-    config.acl = if opts.allow_other {
-        SessionACL::All
-    } else {
-        SessionACL::Owner
-    };
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
-        n => n,
-    };
-    config.n_threads = Some(threads);
-    config.clone_fd = true;
+    let config = session_config(underlying, privileged, &opts);
 
     // Mounts and completes the INIT handshake before returning.
     let session = Session::new(fs, &mountpoint, &config)?;
@@ -147,6 +125,46 @@ pub fn mount(
         mountpoint,
         ticker: Some((stop, ticker)),
     })
+}
+
+/// fuser's options: the mount allows what the plain folder allows, only the mounting user
+/// reaches it unless `allow_other`.
+fn session_config(underlying: StatVfsMountFlags, privileged: bool, opts: &MountOptions) -> Config {
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("tandem".into()),
+        MountOption::Subtype("tandem".into()),
+        MountOption::DefaultPermissions,
+    ];
+    // The mount allows what the plain folder allows (fuser defaults to nodev, nosuid).
+    // fusermount3 mounts nodev, nosuid for a user whatever is asked (and warns).
+    if privileged && !underlying.contains(StatVfsMountFlags::NODEV) {
+        config.mount_options.push(MountOption::Dev);
+    }
+    if privileged && !underlying.contains(StatVfsMountFlags::NOSUID) {
+        config.mount_options.push(MountOption::Suid);
+    }
+    if underlying.contains(StatVfsMountFlags::NOEXEC) {
+        config.mount_options.push(MountOption::NoExec);
+    }
+    if underlying.contains(StatVfsMountFlags::RDONLY) {
+        config.mount_options.push(MountOption::RO);
+    }
+    if underlying.contains(StatVfsMountFlags::NOATIME) {
+        config.mount_options.push(MountOption::NoAtime);
+    }
+    config.acl = if opts.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+        n => n,
+    };
+    config.n_threads = Some(threads);
+    config.clone_fd = true;
+    config
 }
 
 /// A quarter of the open-file limit for inode fds: the rest is for open files, directory
@@ -206,7 +224,7 @@ impl MountHandle {
             Ok(()) => Ok(()),
             // Busy (or any other refusal): detach lazily; the session thread lives on
             // until the last user is gone.
-            Err(e) => sys::detach(&self.mountpoint).map_err(|_| e),
+            Err(e) => setup::detach(&self.mountpoint).map_err(|_| e),
         }
     }
 }

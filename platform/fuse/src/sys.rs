@@ -1,16 +1,13 @@
 //! The few Linux calls rustix does not wrap: file handles, per-thread credentials and
-//! umask, and a lazy unmount. Every `unsafe` block of the crate lives here.
+//! umask. Every `unsafe` block of the crate lives here.
 //!
 //! All of them act on the calling thread only (fsuid/fsgid and, after `unshare(CLONE_FS)`,
 //! the umask are per-thread on Linux), which is what lets one request thread act as its
 //! caller while the others go on as the daemon.
 
 use std::cell::Cell;
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 const MAX_HANDLE_SZ: usize = libc::MAX_HANDLE_SZ as usize;
 
@@ -168,16 +165,4 @@ pub(crate) fn private_zero_umask() -> bool {
         done.set(Some(ok));
         ok
     })
-}
-
-/// `umount2(path, MNT_DETACH)`: the mount leaves the namespace now and goes away when its
-/// last user does.
-pub(crate) fn detach(path: &Path) -> io::Result<()> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    // SAFETY: `c` is a valid NUL-terminated path.
-    let r = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }

@@ -35,6 +35,8 @@ pub fn run(a: MountArgs) -> Result<u8> {
     if a.state_dir.is_some() && a.targets.len() > 1 {
         bail!("--state-dir applies to a single target; with several targets each pair keeps its state in its default place");
     }
+    // What the machine lacks (FUSE, access to it, fusermount3), said before any work.
+    tandem_fuse::check_can_mount(a.allow_other).context("cannot mount")?;
     if a.at.is_none() {
         // Before anything looks into SRC: a mount left by a killed tandem may leave every
         // call on the folder blocked until its connection is aborted.
@@ -166,11 +168,7 @@ pub fn run(a: MountArgs) -> Result<u8> {
     eprintln!(
         "tandem: mounted {} (kernel passthrough {}); replicating to {}",
         mountpoint.display(),
-        if handle.passthrough_active() {
-            "on"
-        } else {
-            "off"
-        },
+        passthrough_state(&handle, a.no_passthrough),
         specs
             .iter()
             .map(|s| s.tgt.display().to_string())
@@ -284,6 +282,17 @@ fn startup(
         );
     }
     Ok(None)
+}
+
+/// How the mount serves reads and writes, for the log.
+fn passthrough_state(handle: &tandem_fuse::MountHandle, turned_off: bool) -> &'static str {
+    if handle.passthrough_active() {
+        "on"
+    } else if !turned_off && !tandem_fuse::privileged() {
+        "off: it needs CAP_SYS_ADMIN"
+    } else {
+        "off"
+    }
 }
 
 /// Targets must be distinct and not inside one another (each one's watcher would see the

@@ -209,7 +209,8 @@ fn unescape_mountinfo(s: &str) -> Vec<u8> {
 
 /// Ends every request of the FUSE connection mounted at `p` with an error, which frees
 /// whatever waits on it, and detaches the mount: `fusectl`'s `abort` (open to the mount's
-/// owner), else MNT_FORCE (root), which aborts the connection as it unmounts.
+/// owner, where fusectl is mounted), else MNT_FORCE (root), which aborts the connection
+/// as it unmounts; else, for a user, only the detach (fusermount3 cannot abort).
 fn abort_and_detach(dev: u64, p: &Path) -> Result<()> {
     use rustix::mount::{unmount, UnmountFlags};
     let aborted = std::fs::write(format!("/sys/fs/fuse/connections/{dev}/abort"), "1").is_ok();
@@ -219,9 +220,9 @@ fn abort_and_detach(dev: u64, p: &Path) -> Result<()> {
     detach(p)
 }
 
+/// Lazily, as root or (through fusermount3) as the user who mounted it.
 pub fn detach(p: &Path) -> Result<()> {
-    rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH)
-        .with_context(|| format!("detaching the mount at {}", p.display()))
+    tandem_fuse::detach(p).with_context(|| format!("detaching the mount at {}", p.display()))
 }
 
 #[cfg(test)]
