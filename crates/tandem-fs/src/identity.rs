@@ -162,24 +162,30 @@ fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 
 /// One line of `/proc/self/mountinfo`: which directory of which file system is mounted where.
 #[derive(Debug)]
-struct MountLine {
-    id: u64,
-    dev: u64,
+pub struct MountLine {
+    pub id: u64,
+    /// The file system's device number (`makedev(major, minor)`).
+    pub dev: u64,
     /// The mounted directory, as a path inside its file system (`/` for a whole one).
-    root: PathBuf,
-    point: PathBuf,
+    pub root: PathBuf,
+    pub point: PathBuf,
+    /// `ext4`, `fuse`, `fuse.sshfs`...
+    pub fstype: String,
 }
 
-/// The mount table, or none when it cannot be read (no `/proc`): the walk then stays in
-/// this namespace's parents.
-fn read_mountinfo() -> Vec<MountLine> {
+/// The mount table, in mount order, or none when it cannot be read (no `/proc`): the walk
+/// then stays in this namespace's parents.
+pub fn read_mountinfo() -> Vec<MountLine> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .map(|text| text.lines().filter_map(parse_mountinfo_line).collect())
         .unwrap_or_default()
 }
 
+/// "id parent major:minor root mountpoint options [optional fields] - fstype source ..."
 fn parse_mountinfo_line(line: &str) -> Option<MountLine> {
-    let mut f = line.split(' ');
+    let (head, tail) = line.split_once(" - ")?;
+    let fstype = tail.split(' ').next()?.to_string();
+    let mut f = head.split(' ');
     let id = f.next()?.parse().ok()?;
     let _parent = f.next()?;
     let (major, minor) = f.next()?.split_once(':')?;
@@ -191,6 +197,7 @@ fn parse_mountinfo_line(line: &str) -> Option<MountLine> {
         dev,
         root,
         point,
+        fstype,
     })
 }
 
@@ -256,6 +263,10 @@ mod tests {
         assert_eq!(l.dev, rustix::fs::makedev(98, 0));
         assert_eq!(l.root, Path::new("/mnt 1"));
         assert_eq!(l.point, Path::new("/mnt/par\\ent"));
+        assert_eq!(l.fstype, "ext3");
+        // A backslash not followed by three octal digits stays as it is.
+        assert_eq!(unescape(r"/x\9y\04"), Path::new(r"/x\9y\04"));
+        assert_eq!(unescape(r"/tmp/a\040b\011c"), Path::new("/tmp/a b\tc"));
     }
 
     #[test]

@@ -16,6 +16,6 @@ pub use apply::{
     copy, copy_as, delete, mkdir, remove_stale_temp, rename, set_meta, sync_root, Durability, Trash,
 };
 pub use error::{FsError, Result};
-pub use identity::{placement, FileId, Lineage, Place, Placement};
+pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};
 pub use root::{create_root, same_object, Root};
 pub use scan::{hash_file, scan, scan_paths, Scan};

@@ -165,46 +165,15 @@ pub fn clean_stale(p: &Path) -> Result<bool> {
 }
 
 /// The device number of the FUSE file system mounted at `p` (the topmost one), read from
-/// `/proc/self/mountinfo` without touching the mount.
+/// `/proc/self/mountinfo` without touching the mount, as the kernel numbers it (the name of
+/// its folder under `/sys/fs/fuse/connections`).
 fn fuse_mount_dev(p: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let want = p.as_os_str().as_bytes();
-    info.lines().rev().find_map(|line| {
-        // "id parent major:minor root mountpoint options... - fstype source ..."
-        let (head, tail) = line.split_once(" - ")?;
-        let f: Vec<&str> = head.split(' ').collect();
-        let fstype = tail.split(' ').next()?;
-        let is_fuse = fstype == "fuse" || fstype.starts_with("fuse.");
-        if !is_fuse || f.len() < 5 || unescape_mountinfo(f[4]) != want {
-            return None;
-        }
-        let (major, minor) = f[2].split_once(':')?;
-        Some((major.parse::<u64>().ok()? << 20) | minor.parse::<u64>().ok()?)
-    })
-}
-
-/// mountinfo writes space, tab, newline and backslash in paths as `\ooo` octal escapes.
-fn unescape_mountinfo(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match (b[i], oct) {
-            (b'\\', Some(d)) => {
-                out.push(d.iter().fold(0u8, |v, c| v.wrapping_mul(8) + (c - b'0')));
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    out
+    let line = tandem_fs::read_mountinfo()
+        .into_iter()
+        .rev()
+        .find(|l| (l.fstype == "fuse" || l.fstype.starts_with("fuse.")) && l.point == p)?;
+    let (major, minor) = (rustix::fs::major(line.dev), rustix::fs::minor(line.dev));
+    Some((u64::from(major) << 20) | u64::from(minor))
 }
 
 /// Ends every request of the FUSE connection mounted at `p` with an error, which frees
@@ -229,17 +198,6 @@ pub fn detach(p: &Path) -> Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_paths_are_unescaped() {
-        assert_eq!(
-            unescape_mountinfo(r"/tmp/a\040b\011c\134d"),
-            b"/tmp/a b\tc\\d"
-        );
-        assert_eq!(unescape_mountinfo(r"/plain"), b"/plain");
-        // A backslash not followed by three octal digits stays as it is.
-        assert_eq!(unescape_mountinfo(r"/x\9y\04"), br"/x\9y\04");
-    }
 
     #[test]
     fn a_zombie_is_not_alive() {
