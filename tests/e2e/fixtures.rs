@@ -355,12 +355,17 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.at).status();
-        }
+        unmount_or_detach(&self.at);
+    }
+}
+
+/// `umount`, or `umount -l` when the mount is busy: test guards never leave a mount behind.
+pub fn unmount_or_detach(at: &Path) {
+    let ok = Command::new("umount")
+        .arg(at)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let _ = Command::new("umount").arg("-l").arg(at).status();
     }
 }

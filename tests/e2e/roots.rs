@@ -51,13 +51,7 @@ impl Bind {
 
 impl Drop for Bind {
     fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.at).status();
-        }
+        unmount_or_detach(&self.at);
     }
 }
 

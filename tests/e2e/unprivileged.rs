@@ -43,6 +43,15 @@ fn can_run_as_nobody(test: &str, need_open_device: bool) -> bool {
     true
 }
 
+/// A refused mount did nothing: no startup sync, no mount.
+fn refused_before_any_work(p: &Pair) {
+    assert!(
+        !p.exists(S::Tgt, "a.txt"),
+        "nothing was synced before the refusal"
+    );
+    assert!(!is_fuse(&p.src));
+}
+
 /// A pair whose folders, state and home belong to `nobody`.
 fn nobody_pair() -> Pair {
     let p = Pair::new();
@@ -298,11 +307,7 @@ fn issue_20_an_ordinary_user_without_access_to_dev_fuse_is_told_what_is_missing(
         "said before any work: {}",
         out.stderr
     );
-    assert!(
-        !p.exists(S::Tgt, "a.txt"),
-        "nothing was synced before the refusal"
-    );
-    assert!(!is_fuse(&p.src));
+    refused_before_any_work(&p);
 }
 
 #[test]
@@ -326,11 +331,7 @@ fn issue_20_allow_other_for_an_ordinary_user_needs_user_allow_other() {
         "{}",
         out.stderr
     );
-    assert!(
-        !p.exists(S::Tgt, "a.txt"),
-        "nothing was synced before the refusal"
-    );
-    assert!(!is_fuse(&p.src));
+    refused_before_any_work(&p);
 }
 
 #[test]
