@@ -503,8 +503,8 @@ impl Replicator {
                     .iter()
                     .map(|(p, d)| format!("{}{}", p.escaped(), if *d { "/**" } else { "" }))
                     .collect();
-                eprintln!(
-                    "tandem: trace: pass: {} renames shallow, hints {}",
+                tracing::info!(
+                    "trace: pass: {} renames shallow, hints {}",
                     shallow_renames,
                     shown.join(" ")
                 );
@@ -676,7 +676,7 @@ impl Replicator {
             let tries = self.retry.get(p).map_or(0, |(_, n)| n + 1);
             let wait = (RETRY_FIRST * 2u32.saturating_pow(tries.min(16))).min(BACKOFF_MAX);
             if tries >= 3 {
-                eprintln!("tandem: {}: {why} (retrying in {wait:?})", p.escaped());
+                tracing::warn!("{}: {why} (retrying in {wait:?})", p.escaped());
             }
             self.retry.insert(p.clone(), (now + wait, tries));
         }
@@ -688,10 +688,7 @@ impl Replicator {
             None => BACKOFF_FIRST,
         };
         if self.paused.is_none() {
-            eprintln!(
-                "tandem: pausing {}: {reason}; retrying with backoff",
-                self.target
-            );
+            tracing::warn!("pausing {}: {reason}; retrying with backoff", self.target);
         }
         self.paused = Some(Paused {
             reason: reason.clone(),

@@ -36,10 +36,7 @@ impl PhaseClock {
 
     fn lap(&mut self, phase: &str) {
         if self.on {
-            eprintln!(
-                "tandem: {phase}: {:.1} ms",
-                self.last.elapsed().as_secs_f64() * 1e3
-            );
+            tracing::info!("{phase}: {:.1} ms", self.last.elapsed().as_secs_f64() * 1e3);
             self.last = Instant::now();
         }
     }
@@ -459,7 +456,7 @@ impl Session {
             }
             if trace_on() {
                 for a in &plan.actions {
-                    eprintln!("tandem: trace: round {round}: {a:?}");
+                    tracing::info!("trace: round {round}: {a:?}");
                 }
             }
             clock.lap("reconcile");

@@ -278,7 +278,7 @@ fn writer_loop(
                 }
                 Err(e) => {
                     // The journal is a fast path: a lost batch is found by the next scan.
-                    eprintln!("tandem: journal write failed ({e}); the next scan will catch up");
+                    tracing::warn!("journal write failed ({e}); the next scan will catch up");
                 }
             }
         }

@@ -878,7 +878,7 @@ impl PassthroughFs {
         if flags & libc::O_TRUNC != 0 {
             // The file is truncated already: opened (and recorded) whatever this says.
             if let Err(e) = self.truncated_by(ctx, &file) {
-                eprintln!("tandem: dropping set-user-ID after O_TRUNC: {e}");
+                tracing::warn!("dropping set-user-ID after O_TRUNC: {e}");
             }
         }
         Ok(self.opened(ctx, ino, file, flags))
