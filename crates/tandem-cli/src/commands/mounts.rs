@@ -147,7 +147,8 @@ pub fn clean_stale(p: &Path) -> Result<bool> {
     let Some(dev) = fuse_mount_dev(p) else {
         return Ok(false);
     };
-    let daemon_dead = match lookup(p)? {
+    let rec = lookup(p)?;
+    let daemon_dead = match &rec {
         Some(rec) => !alive(rec.pid),
         // Not ours to judge by a pid: a connection the kernel already aborted says so.
         None => matches!(rustix::fs::statfs(p), Err(rustix::io::Errno::NOTCONN)),
@@ -160,8 +161,44 @@ pub fn clean_stale(p: &Path) -> Result<bool> {
         p.display()
     );
     abort_and_detach(dev, p)?;
+    if let Some(rec) = &rec {
+        wait_exited(rec.pid, EXIT_WAIT);
+    }
     unregister(p)?;
     Ok(true)
+}
+
+/// How long a killed mount's last threads may take to leave once its connection is aborted.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until every thread of `pid` has exited, up to `limit`. A killed daemon whose
+/// thread was stuck on its own mount leaves only when the abort frees that thread; until
+/// then it still holds its files, the pair's lock among them, and the mount that replaces
+/// it would be refused as "another tandem is already working on this pair" (found by the
+/// kill -9 campaign, issue 20).
+fn wait_exited(pid: u32, limit: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while threads_left(pid) > 0 && start.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Threads of `pid` that have not exited: a zombie leader whose other threads are gone
+/// counts none (its files are closed), a process gone or reaped likewise.
+fn threads_left(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .filter(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
+            !matches!(state, Some('Z' | 'X') | None)
+        })
+        .count()
 }
 
 /// The device number of the FUSE file system mounted at `p` (the topmost one), read from
@@ -216,8 +253,28 @@ mod tests {
             Path::new(&format!("/proc/{pid}")).exists(),
             "still a zombie"
         );
+        assert_eq!(threads_left(pid), 0, "a zombie has no thread left");
         child.wait().unwrap();
         assert!(alive(std::process::id()));
         assert!(!alive(0));
+        assert_eq!(threads_left(pid), 0, "a reaped process has none");
+    }
+
+    #[test]
+    fn issue_20_a_running_process_has_threads_left() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert_eq!(threads_left(child.id()), 1);
+        assert!(threads_left(std::process::id()) >= 1);
+        let start = std::time::Instant::now();
+        wait_exited(child.id(), std::time::Duration::from_millis(100));
+        assert!(
+            start.elapsed() >= std::time::Duration::from_millis(100),
+            "waited while it ran"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }
