@@ -1,0 +1,156 @@
+//! Paths longer than PATH_MAX (issue 20, item 8): a tree 20 levels deep of 255-byte names,
+//! whose relative paths exceed 4,096 bytes from the 16th level on, syncs both ways with
+//! `tandem sync` and through `tandem mount`. Such a tree cannot be reached by one path, so
+//! these helpers walk it a component at a time from a directory fd, as tandem itself must.
+
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{mkdirat, openat, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::fixtures::*;
+
+/// Deep enough that the directories themselves, not only the file at the bottom, have
+/// relative paths over PATH_MAX (4,096 bytes with its NUL).
+const LEVELS: usize = 20;
+
+/// The 255-byte directory name of level `i` (0-based).
+fn level_name(i: usize) -> Vec<u8> {
+    let mut n = format!("{i:02}-").into_bytes();
+    n.resize(255, b'd');
+    n
+}
+
+/// The relative path of the deepest file, as bytes (over PATH_MAX).
+fn deep_rel(file: &str) -> Vec<u8> {
+    let mut p = Vec::new();
+    for i in 0..LEVELS {
+        p.extend_from_slice(&level_name(i));
+        p.push(b'/');
+    }
+    p.extend_from_slice(file.as_bytes());
+    p
+}
+
+fn open_dir(at: &OwnedFd, name: &[u8]) -> Result<OwnedFd, Errno> {
+    openat(
+        at,
+        OsStr::from_bytes(name),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+fn open_root(root: &Path) -> OwnedFd {
+    rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .unwrap()
+}
+
+/// Creates the 20 levels below `root` (those missing) and writes `file` at the bottom.
+fn make_deep(root: &Path, file: &str, content: &[u8]) {
+    let mut dir = open_root(root);
+    for i in 0..LEVELS {
+        let name = level_name(i);
+        match mkdirat(&dir, OsStr::from_bytes(&name), Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => panic!("mkdir level {i}: {e}"),
+        }
+        dir = open_dir(&dir, &name).unwrap();
+    }
+    let fd = openat(
+        &dir,
+        file,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    let mut f = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut f, content).unwrap();
+}
+
+/// The content of `file` at the bottom of the 20 levels below `root`, if it is there.
+fn read_deep(root: &Path, file: &str) -> Option<Vec<u8>> {
+    let mut dir = open_root(root);
+    for i in 0..LEVELS {
+        dir = open_dir(&dir, &level_name(i)).ok()?;
+    }
+    let fd = openat(&dir, file, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut out).ok()?;
+    Some(out)
+}
+
+fn delete_deep(root: &Path, file: &str) {
+    let mut dir = open_root(root);
+    for i in 0..LEVELS {
+        dir = open_dir(&dir, &level_name(i)).unwrap();
+    }
+    rustix::fs::unlinkat(&dir, file, rustix::fs::AtFlags::empty()).unwrap();
+}
+
+/// The one bucket of `root`'s trash (a sync's stamp).
+fn only_trash_bucket(root: &Path) -> std::path::PathBuf {
+    let buckets: Vec<_> = std::fs::read_dir(root.join(".tandem/trash"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
+    buckets[0].clone()
+}
+
+#[test]
+fn issue_20_paths_over_path_max_sync_source_to_target() {
+    let p = Pair::new();
+    assert!(deep_rel("deep.txt").len() > 5000);
+    make_deep(&p.src, "deep.txt", b"from the source, 20 levels down");
+    let out = p.sync(&["--json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        read_deep(&p.tgt, "deep.txt").as_deref(),
+        Some(&b"from the source, 20 levels down"[..]),
+        "the deepest file reached the target\n{}",
+        out.all()
+    );
+    // Converged: a second sync has nothing to do.
+    let again = p.sync(&["--json"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(again.stdout.contains("\"copied\":0"), "{}", again.stdout);
+}
+
+#[test]
+fn issue_20_paths_over_path_max_sync_target_to_source() {
+    let p = Pair::new();
+    p.write(S::Src, "shallow.txt", "baseline");
+    p.sync_ok(&[], 0);
+    make_deep(&p.tgt, "deep.txt", b"from the target, 20 levels down");
+    let out = p.sync(&["--json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        read_deep(&p.src, "deep.txt").as_deref(),
+        Some(&b"from the target, 20 levels down"[..]),
+        "the deepest file reached the source\n{}",
+        out.all()
+    );
+    // An edit at depth goes back the other way, and a delete follows.
+    make_deep(&p.src, "deep.txt", b"edited in the source");
+    p.sync_ok(&[], 0);
+    assert_eq!(
+        read_deep(&p.tgt, "deep.txt").as_deref(),
+        Some(&b"edited in the source"[..])
+    );
+    delete_deep(&p.tgt, "deep.txt");
+    p.sync_ok(&[], 0);
+    assert_eq!(read_deep(&p.src, "deep.txt"), None, "the delete followed");
+    assert_eq!(
+        read_deep(&only_trash_bucket(&p.src), "deep.txt").as_deref(),
+        Some(&b"edited in the source"[..]),
+        "the deleted version is in the source's trash"
+    );
+}
