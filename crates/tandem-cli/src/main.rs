@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod log;
 mod output;
 mod task;
 
@@ -20,6 +21,7 @@ pub const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    log::init();
     let result = match cli.command {
         Command::Sync(a) => commands::sync::run(a),
         Command::Conflicts(a) => commands::conflicts::run(a),
