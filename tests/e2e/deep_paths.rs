@@ -7,20 +7,27 @@ use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::Duration;
 
 use rustix::fs::{mkdirat, openat, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::fixtures::*;
+use crate::mount::{fuse_available, wait_for, Mounted};
 
 /// Deep enough that the directories themselves, not only the file at the bottom, have
 /// relative paths over PATH_MAX (4,096 bytes with its NUL).
 const LEVELS: usize = 20;
 
-/// The 255-byte directory name of level `i` (0-based).
+/// The 255-byte directory name of level `i` (0-based) of the default branch.
 fn level_name(i: usize) -> Vec<u8> {
+    branch_level('d', i)
+}
+
+/// The 255-byte directory name of level `i` of the tree whose names are made of `fill`.
+fn branch_level(fill: char, i: usize) -> Vec<u8> {
     let mut n = format!("{i:02}-").into_bytes();
-    n.resize(255, b'd');
+    n.resize(255, fill as u8);
     n
 }
 
@@ -55,9 +62,14 @@ fn open_root(root: &Path) -> OwnedFd {
 
 /// Creates the 20 levels below `root` (those missing) and writes `file` at the bottom.
 fn make_deep(root: &Path, file: &str, content: &[u8]) {
+    make_branch(root, 'd', file, content);
+}
+
+/// `make_deep` for the tree whose names are made of `fill`.
+fn make_branch(root: &Path, fill: char, file: &str, content: &[u8]) {
     let mut dir = open_root(root);
     for i in 0..LEVELS {
-        let name = level_name(i);
+        let name = branch_level(fill, i);
         match mkdirat(&dir, OsStr::from_bytes(&name), Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => panic!("mkdir level {i}: {e}"),
@@ -77,9 +89,14 @@ fn make_deep(root: &Path, file: &str, content: &[u8]) {
 
 /// The content of `file` at the bottom of the 20 levels below `root`, if it is there.
 fn read_deep(root: &Path, file: &str) -> Option<Vec<u8>> {
+    read_branch(root, 'd', file)
+}
+
+/// `read_deep` for the tree whose names are made of `fill`.
+fn read_branch(root: &Path, fill: char, file: &str) -> Option<Vec<u8>> {
     let mut dir = open_root(root);
     for i in 0..LEVELS {
-        dir = open_dir(&dir, &level_name(i)).ok()?;
+        dir = open_dir(&dir, &branch_level(fill, i)).ok()?;
     }
     let fd = openat(&dir, file, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let mut out = Vec::new();
@@ -153,4 +170,56 @@ fn issue_20_paths_over_path_max_sync_target_to_source() {
         Some(&b"edited in the source"[..]),
         "the deleted version is in the source's trash"
     );
+}
+
+/// Both ways while mounted: into folders that were there before the mount (found by the
+/// watcher's first walk) and into folders made while it runs (found by their events).
+#[test]
+fn issue_20_paths_over_path_max_through_the_mount_reach_the_target() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    make_deep(&p.src, "before.txt", b"synced at startup");
+    let m = Mounted::start(&p);
+    let t = Duration::from_secs(30);
+    let arrived = |root: &Path, fill, file: &str, content: &[u8]| {
+        read_branch(root, fill, file).as_deref() == Some(content)
+    };
+    wait_for("startup sync", t, || {
+        arrived(&p.tgt, 'd', "before.txt", b"synced at startup")
+    });
+    // Written in the target, in folders that were there before: read through the mount.
+    make_deep(&p.tgt, "back.txt", b"written in the target");
+    wait_for("the deep target file through the mount", t, || {
+        arrived(&p.src, 'd', "back.txt", b"written in the target")
+    });
+    // A new tree made through the mount reaches the target...
+    make_branch(&p.src, 'n', "new.txt", b"written through the mount");
+    wait_for("the new deep file in the target", t, || {
+        arrived(&p.tgt, 'n', "new.txt", b"written through the mount")
+    });
+    // ...and a file written in the target in its deepest folder comes back.
+    make_branch(&p.tgt, 'n', "reply.txt", b"a reply from the target");
+    wait_for("the reply through the mount", t, || {
+        arrived(&p.src, 'n', "reply.txt", b"a reply from the target")
+    });
+    let st = m.stop();
+    assert!(st.success(), "clean stop\n{}", m_log_tail(&p));
+    assert_eq!(
+        read_branch(&p.src, 'n', "reply.txt").as_deref(),
+        Some(&b"a reply from the target"[..])
+    );
+}
+
+/// The end of the mount's log (its paths are long).
+fn m_log_tail(p: &Pair) -> String {
+    let log = std::fs::read_to_string(p.tmp.path().join("mount.log")).unwrap_or_default();
+    log.chars()
+        .rev()
+        .take(4000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
 }
