@@ -223,3 +223,53 @@ fn m_log_tail(p: &Pair) -> String {
         .rev()
         .collect()
 }
+
+/// What is still left out (here a FIFO 20 levels down, named with a newline) is named,
+/// escaped, in the log, in the JSON summary and in `tandem status`, not only counted.
+#[test]
+fn issue_20_paths_over_path_max_anything_skipped_is_named() {
+    let p = Pair::new();
+    make_deep(&p.src, "deep.txt", b"synced");
+    let mut dir = open_root(&p.src);
+    for i in 0..LEVELS {
+        dir = open_dir(&dir, &level_name(i)).unwrap();
+    }
+    rustix::fs::mknodat(
+        &dir,
+        "pipe\nname",
+        rustix::fs::FileType::Fifo,
+        Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let shown = String::from_utf8(deep_rel("pipe\\nname")).unwrap();
+    let out = p.sync(&["--json"]);
+    assert_eq!(out.code, 1, "exit 1: something was skipped");
+    assert_eq!(
+        read_deep(&p.tgt, "deep.txt").as_deref(),
+        Some(&b"synced"[..])
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        summary["skipped"][0]["path"].as_str(),
+        Some(shown.as_str()),
+        "the JSON summary names it"
+    );
+    assert!(
+        out.stderr.contains("WARN") && out.stderr.contains(&format!("skipped {shown}: ")),
+        "the log names it: {}",
+        out.stderr
+    );
+    let status = p.cmd("status", &[]);
+    assert!(
+        status.stdout.contains(&format!("skipped:   {shown}: ")),
+        "status names it: {}",
+        status.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&p.cmd("status", &["--json"]).stdout).unwrap();
+    let listed = &json["last_run"]["problems"][0];
+    assert_eq!(listed["path"].as_str(), Some(shown.as_str()), "{json}");
+    assert_eq!(listed["what"].as_str(), Some("skipped"), "{json}");
+}
