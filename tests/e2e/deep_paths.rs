@@ -204,12 +204,59 @@ fn issue_20_paths_over_path_max_through_the_mount_reach_the_target() {
     wait_for("the reply through the mount", t, || {
         arrived(&p.src, 'n', "reply.txt", b"a reply from the target")
     });
+    // What a mounted pass skips (a FIFO made through the mount, down there) is named in
+    // the mount's log and in `tandem status`.
+    mkfifo_deep(&p.src, 'n', "fifo");
+    let shown = format!("{}fifo", String::from_utf8(branch_rel('n')).unwrap());
+    let start = std::time::Instant::now();
+    loop {
+        let status = p.cmd("status", &[]).stdout;
+        if status.contains(&format!("skipped:   {shown}: ")) {
+            break;
+        }
+        assert!(
+            start.elapsed() < t,
+            "status names the skipped FIFO:\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        m.log().contains(&format!("skipped {shown}: ")),
+        "the mount's log names it:\n{}",
+        m_log_tail(&p)
+    );
     let st = m.stop();
     assert!(st.success(), "clean stop\n{}", m_log_tail(&p));
     assert_eq!(
         read_branch(&p.src, 'n', "reply.txt").as_deref(),
         Some(&b"a reply from the target"[..])
     );
+}
+
+/// The relative path of the bottom folder of the tree made of `fill`, with a final `/`.
+fn branch_rel(fill: char) -> Vec<u8> {
+    let mut p = Vec::new();
+    for i in 0..LEVELS {
+        p.extend_from_slice(&branch_level(fill, i));
+        p.push(b'/');
+    }
+    p
+}
+
+/// Makes a FIFO named `name` at the bottom of the tree made of `fill`.
+fn mkfifo_deep(root: &Path, fill: char, name: &str) {
+    let mut dir = open_root(root);
+    for i in 0..LEVELS {
+        dir = open_dir(&dir, &branch_level(fill, i)).unwrap();
+    }
+    rustix::fs::mknodat(
+        &dir,
+        name,
+        rustix::fs::FileType::Fifo,
+        Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
 }
 
 /// The end of the mount's log (its paths are long).
@@ -230,18 +277,7 @@ fn m_log_tail(p: &Pair) -> String {
 fn issue_20_paths_over_path_max_anything_skipped_is_named() {
     let p = Pair::new();
     make_deep(&p.src, "deep.txt", b"synced");
-    let mut dir = open_root(&p.src);
-    for i in 0..LEVELS {
-        dir = open_dir(&dir, &level_name(i)).unwrap();
-    }
-    rustix::fs::mknodat(
-        &dir,
-        "pipe\nname",
-        rustix::fs::FileType::Fifo,
-        Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    mkfifo_deep(&p.src, 'd', "pipe\nname");
     let shown = String::from_utf8(deep_rel("pipe\\nname")).unwrap();
     let out = p.sync(&["--json"]);
     assert_eq!(out.code, 1, "exit 1: something was skipped");
