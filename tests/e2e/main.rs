@@ -10,6 +10,7 @@ mod confinement;
 mod conflicts;
 mod crash;
 mod crash_mount;
+mod deep_paths;
 mod directions;
 mod foreign_fs;
 mod mount;

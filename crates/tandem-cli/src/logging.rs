@@ -1,6 +1,7 @@
 //! Where the libraries' `tracing` events go: standard error (the mount's log when it runs
-//! in the background), one line each, `tandem: ` and the message, as the CLI's own lines
-//! read. `TANDEM_LOG=debug` (or `warn`, `trace`...) sets how much; the default is `info`.
+//! in the background), one line each: `tandem: `, then `warning: ` or `error: ` where it is
+//! one, then the message, as the CLI's own lines read. `TANDEM_LOG=debug` (or `warn`,
+//! `trace`...) sets how much; the default is `info`.
 
 use std::fmt;
 
@@ -24,8 +25,10 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         write!(w, "tandem: ")?;
-        if *event.metadata().level() == Level::ERROR {
-            write!(w, "error: ")?;
+        match *event.metadata().level() {
+            Level::ERROR => write!(w, "error: ")?,
+            Level::WARN => write!(w, "warning: ")?,
+            _ => {}
         }
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)

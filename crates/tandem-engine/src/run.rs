@@ -557,7 +557,11 @@ impl Session {
                     .map(|h| format!(" stopped: {h}"))
                     .unwrap_or_default(),
             );
+            store.set_run_problems(id, &problems_of(&report))?;
             store.finish_run(id, now_ns() / 1_000_000_000, report.exit_code(), &summary)?;
+        }
+        if !spec.dry_run {
+            log_problems(&report);
         }
         Ok(report)
     }
@@ -773,6 +777,33 @@ fn note_listing(a: &Action, report: &mut Report) {
             report.skipped.push((path.clone(), why));
         }
         _ => {}
+    }
+}
+
+/// The paths a run skipped or failed, as the store keeps them for `tandem status`.
+fn problems_of(report: &Report) -> Vec<tandem_state::RunProblem> {
+    let listed = |what: &str, list: &[(RelPath, String)]| {
+        list.iter()
+            .map(|(path, reason)| tandem_state::RunProblem {
+                path: path.clone(),
+                what: what.to_string(),
+                reason: reason.clone(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out = listed("skipped", &report.skipped);
+    out.extend(listed("failed", &report.failed));
+    out
+}
+
+/// Every path left out of step is named in the log (escaped), not only counted.
+fn log_problems(report: &Report) {
+    let printable = |s: &str| tandem_core::escape_bytes(s.as_bytes());
+    for (path, reason) in &report.skipped {
+        tracing::warn!("skipped {}: {}", path.escaped(), printable(reason));
+    }
+    for (path, reason) in &report.failed {
+        tracing::warn!("failed {}: {}", path.escaped(), printable(reason));
     }
 }
 

@@ -11,7 +11,6 @@
 //! found equal to the baseline, and change nothing.
 
 use std::collections::{HashMap, VecDeque};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +19,11 @@ use crossbeam_channel::Sender;
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tandem_core::RelPath;
+use tandem_fs::Root;
+
+use deep::{Bases, Footholds};
+
+mod deep;
 
 /// What the watcher tells the replicator.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,27 +46,37 @@ pub enum TargetHint {
 
 /// Watches a target tree for as long as it lives.
 pub struct TargetWatcher {
-    _watcher: RecommendedWatcher,
+    _watcher: Arc<Mutex<RecommendedWatcher>>,
+    /// Dropped with the watcher: stops the thread that adds footholds (`deep`).
+    _stop: Sender<()>,
 }
 
 impl TargetWatcher {
     /// Starts watching `root` recursively; hints go to `tx`. Fails when the tree cannot be
     /// watched at all (the caller falls back to periodic rescans); a watch limit reached
     /// part way is reported as a `Rescan` hint and the watcher keeps what it has.
-    /// `echoes` names the directories and renames tandem is about to make there.
+    /// `echoes` names the directories and renames tandem is about to make there. Folders
+    /// whose paths are too long for inotify are watched through descriptors (`deep`).
     pub fn start(
         root: &Path,
         tx: Sender<TargetHint>,
         echoes: Arc<Echoes>,
     ) -> notify::Result<TargetWatcher> {
-        let base = root.to_path_buf();
+        let fd_root = Root::open(root).map_err(notify::Error::io)?;
+        let bases = Arc::new(Mutex::new(Bases::at(root)));
+        let (reach_tx, reach_rx) = crossbeam_channel::unbounded();
         let handler_tx = tx.clone();
+        let handler_bases = Arc::clone(&bases);
         let mut renames = OurRenames::default();
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<Event>| match res {
                 Ok(ev) => {
-                    for h in hints_of(&base, &ev, &mut renames, &echoes) {
+                    let bases = handler_bases.lock().unwrap_or_else(|p| p.into_inner());
+                    for h in hints_of(&bases, &ev, &mut renames, &echoes) {
                         let _ = handler_tx.send(h);
+                    }
+                    if let Some(dir) = deep::arrived(&bases, &ev) {
+                        let _ = reach_tx.send(dir);
                     }
                 }
                 Err(e) => {
@@ -78,7 +92,13 @@ impl TargetWatcher {
                 return Err(e);
             }
         }
-        Ok(TargetWatcher { _watcher: watcher })
+        let watcher = Arc::new(Mutex::new(watcher));
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
+        Footholds::spawn(fd_root, Arc::clone(&watcher), bases, reach_rx, stop_rx, tx);
+        Ok(TargetWatcher {
+            _watcher: watcher,
+            _stop: stop_tx,
+        })
     }
 }
 
@@ -101,13 +121,13 @@ impl OurRenames {
     const FOLDERS_KEPT: usize = 256;
 
     /// Remembers a rename within the target (its paired event).
-    fn note_folder_rename(&mut self, base: &Path, ev: &Event) {
+    fn note_folder_rename(&mut self, base: &Bases, ev: &Event) {
         let (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), [from, to]) =
             (ev.kind, ev.paths.as_slice())
         else {
             return;
         };
-        let (Some(f), Some(t)) = (relative(base, from), relative(base, to)) else {
+        let (Some(f), Some(t)) = (base.relative(from), base.relative(to)) else {
             return;
         };
         // Files too: by now the new name may be renamed again, so what it was cannot be
@@ -142,14 +162,14 @@ impl OurRenames {
     }
 
     /// True for an event that only echoes tandem's own rename into place.
-    fn is_echo(&mut self, base: &Path, ev: &Event) -> bool {
+    fn is_echo(&mut self, base: &Bases, ev: &Event) -> bool {
         let EventKind::Modify(ModifyKind::Name(mode)) = ev.kind else {
             return false;
         };
         let ours_at = |i: usize| {
             ev.paths
                 .get(i)
-                .and_then(|p| relative(base, p))
+                .and_then(|p| base.relative(p))
                 .is_some_and(|p| ours(&p))
         };
         match (mode, ev.tracker()) {
@@ -284,7 +304,12 @@ impl Echoes {
     }
 }
 
-fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) -> Vec<TargetHint> {
+fn hints_of(
+    base: &Bases,
+    ev: &Event,
+    renames: &mut OurRenames,
+    echoes: &Echoes,
+) -> Vec<TargetHint> {
     if ev.need_rescan() {
         return vec![TargetHint::Rescan(
             "the target's event queue overflowed".to_string(),
@@ -299,7 +324,12 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
         return Vec::new();
     }
     renames.note_folder_rename(base, ev);
-    let rel: Vec<RelPath> = ev.paths.iter().filter_map(|p| relative(base, p)).collect();
+    let named: Vec<(&Path, RelPath)> = ev
+        .paths
+        .iter()
+        .filter_map(|p| Some((p.as_path(), base.relative(p)?)))
+        .collect();
+    let rel: Vec<RelPath> = named.iter().map(|(_, r)| r.clone()).collect();
     let announced = rel.len() == ev.paths.len() && echoes.matches(&ev.kind, &rel);
     if announced && ev.kind == EventKind::Create(CreateKind::File) {
         // A copy tandem linked in complete: like a copy renamed into place, nothing to see.
@@ -328,8 +358,8 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
         ev.kind,
         EventKind::Access(_) | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Metadata(_))
     );
-    for path in rel {
-        if ours(&path) || (unnamed_kind && unnamed(base, &path)) {
+    for (at, path) in named {
+        if ours(&path) || (unnamed_kind && unnamed(at, &path)) {
             continue;
         }
         // Hinted under the new name too when a folder renamed in the target moved it.
@@ -345,7 +375,7 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
             | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
     );
     if arriving && !announced {
-        if let Some(to) = ev.paths.last().and_then(|p| relative(base, p)) {
+        if let Some(to) = ev.paths.last().and_then(|p| base.relative(p)) {
             if !ours(&to) {
                 out.push(TargetHint::Again(to));
             }
@@ -355,18 +385,13 @@ fn hints_of(base: &Path, ev: &Event, renames: &mut OurRenames, echoes: &Echoes) 
 }
 
 /// A name inotify gives an unnamed file's events (`#<inode>`, in its folder) that nothing
-/// holds.
-fn unnamed(base: &Path, path: &RelPath) -> bool {
+/// holds. `at` is the event's path (short, if below a foothold).
+fn unnamed(at: &Path, path: &RelPath) -> bool {
     let name = path.file_name();
     name.len() > 1
         && name[0] == b'#'
         && name[1..].iter().all(u8::is_ascii_digit)
-        && std::fs::symlink_metadata(base.join(path.as_path())).is_err()
-}
-
-fn relative(base: &Path, p: &Path) -> Option<RelPath> {
-    let rest = p.strip_prefix(base).ok()?;
-    RelPath::new(rest.as_os_str().as_bytes()).ok()
+        && std::fs::symlink_metadata(at).is_err()
 }
 
 /// tandem's own files in a root: its trash and its temporary files.
@@ -535,7 +560,7 @@ mod tests {
     #[test]
     fn a_change_named_by_a_renamed_folders_old_path_is_hinted_under_its_new_name() {
         use notify::event::DataChange;
-        let base = Path::new(BASE);
+        let base = &Bases::at(Path::new(BASE));
         let mut renames = OurRenames::default();
         let echoes = Echoes::default();
         let both = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
@@ -554,7 +579,7 @@ mod tests {
     /// program's folder is read again later, tandem's own is not.
     #[test]
     fn a_folder_arriving_is_read_again_unless_tandem_made_it() {
-        let base = Path::new(BASE);
+        let base = &Bases::at(Path::new(BASE));
         let mut renames = OurRenames::default();
         let echoes = Echoes::default();
         let again = |hints: Vec<TargetHint>| -> Vec<RelPath> {
@@ -671,6 +696,87 @@ mod tests {
                 .iter()
                 .any(|h| matches!(h, TargetHint::Changed { path, .. } if *path == p("#456"))),
             "{hints:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod deep_tests {
+    use super::*;
+    use rustix::fs::{mkdirat, openat, Mode, OFlags};
+    use std::os::fd::OwnedFd;
+
+    const LEVELS: usize = 20;
+
+    fn level(i: usize) -> Vec<u8> {
+        let mut n = format!("{i:02}-").into_bytes();
+        n.resize(255, b'd');
+        n
+    }
+
+    /// Makes the levels below `root` that are missing; returns the deepest one's fd and path.
+    fn deep_dir(root: &Path) -> (OwnedFd, RelPath) {
+        let mut cur =
+            rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let mut rel = RelPath::root();
+        for i in 0..LEVELS {
+            let _ = mkdirat(&cur, level(i).as_slice(), Mode::from_raw_mode(0o755));
+            cur = openat(&cur, level(i).as_slice(), OFlags::PATH, Mode::empty()).unwrap();
+            rel = rel.join(&level(i));
+        }
+        (cur, rel)
+    }
+
+    fn write_in(dir: &OwnedFd, name: &str) {
+        let fd = openat(
+            dir,
+            name,
+            OFlags::WRONLY | OFlags::CREATE,
+            Mode::from_raw_mode(0o644),
+        )
+        .unwrap();
+        rustix::io::write(&fd, b"x").unwrap();
+    }
+
+    fn closed_within(rx: &crossbeam_channel::Receiver<TargetHint>, want: &RelPath) -> bool {
+        let until = Instant::now() + Duration::from_secs(3);
+        while let Ok(h) = rx.recv_deadline(until) {
+            if h == TargetHint::Closed(want.clone()) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A folder whose path is over PATH_MAX cannot be watched by its path; it is watched
+    /// through a descriptor, whether it was there when the watcher started or made after,
+    /// and its events are named by its path relative to the root.
+    #[test]
+    fn folders_beyond_path_max_are_watched_before_and_after_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = dir.path().join("before");
+        std::fs::create_dir(&before).unwrap();
+        let (old, old_rel) = deep_dir(&before);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let _w = TargetWatcher::start(dir.path(), tx, Arc::default()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        write_in(&old, "old.txt");
+        let want = RelPath::new([b"before/".as_slice(), old_rel.as_bytes(), b"/old.txt"].concat());
+        assert!(
+            closed_within(&rx, &want.unwrap()),
+            "a file in an old deep folder"
+        );
+
+        let after = dir.path().join("after");
+        std::fs::create_dir(&after).unwrap();
+        let (new, new_rel) = deep_dir(&after);
+        std::thread::sleep(Duration::from_millis(300));
+        write_in(&new, "new.txt");
+        let want = RelPath::new([b"after/".as_slice(), new_rel.as_bytes(), b"/new.txt"].concat());
+        assert!(
+            closed_within(&rx, &want.unwrap()),
+            "a file in a new deep folder"
         );
     }
 }

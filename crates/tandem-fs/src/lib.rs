@@ -18,4 +18,4 @@ pub use apply::{
 pub use error::{FsError, Result};
 pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};
 pub use root::{create_root, same_object, Root};
-pub use scan::{hash_file, scan, scan_paths, Scan};
+pub use scan::{dirs_reaching, hash_file, scan, scan_paths, Scan};

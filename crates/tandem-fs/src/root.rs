@@ -91,6 +91,11 @@ impl Root {
 
     /// Opens `rel` (a path beneath the root) with `flags`, never crossing a symlink or
     /// leaving the root.
+    ///
+    /// `openat2` takes a path of at most PATH_MAX bytes; a longer `rel` (a deep tree of long
+    /// names) is resolved in pieces, each piece beneath the directory fd the previous one
+    /// opened, with the same flags at every step (invariant 6 holds for each piece, so for
+    /// the whole). Paths of up to `ONE_CALL_MAX` bytes, nearly all of them, take one call.
     pub fn open_beneath(
         &self,
         rel: &RelPath,
@@ -98,41 +103,21 @@ impl Root {
         mode: Mode,
     ) -> std::result::Result<OwnedFd, Errno> {
         let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-        let resolve =
-            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-        match openat2(&self.fd, rel.as_path(), flags, mode, resolve) {
-            Err(Errno::NOSYS) => self.open_walk(rel, flags, mode),
-            Err(Errno::AGAIN) => openat2(&self.fd, rel.as_path(), flags, mode, resolve),
-            r => r,
+        let bytes = rel.as_bytes();
+        if bytes.len() <= ONE_CALL_MAX {
+            return open_beneath_at(&self.fd, bytes, flags, mode);
         }
-    }
-
-    /// Fallback for kernels without `openat2`: one component at a time, `O_NOFOLLOW`.
-    fn open_walk(
-        &self,
-        rel: &RelPath,
-        flags: OFlags,
-        mode: Mode,
-    ) -> std::result::Result<OwnedFd, Errno> {
-        let comps: Vec<&[u8]> = rel.components().collect();
-        let Some((last, dirs)) = comps.split_last() else {
-            return openat(&self.fd, ".", flags, mode);
+        let pieces = split_pieces(bytes, ONE_CALL_MAX);
+        let Some((last, dirs)) = pieces.split_last() else {
+            return open_beneath_at(&self.fd, bytes, flags, mode);
         };
-        let mut cur = openat(
-            &self.fd,
-            ".",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        for c in dirs {
-            cur = openat(
-                &cur,
-                *c,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
+        let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let mut cur: Option<OwnedFd> = None;
+        for piece in dirs {
+            let at = cur.as_ref().unwrap_or(&self.fd);
+            cur = Some(open_beneath_at(at, piece, dir_flags, Mode::empty())?);
         }
-        openat(&cur, *last, flags, mode)
+        open_beneath_at(cur.as_ref().unwrap_or(&self.fd), last, flags, mode)
     }
 
     /// An `O_PATH` fd of the directory holding `rel`, and `rel`'s name in it.
@@ -187,6 +172,84 @@ pub fn create_root(path: &Path) -> std::io::Result<()> {
     std::fs::create_dir(path)
 }
 
+/// The longest relative path `open_beneath` hands to one `openat2` call. Half of PATH_MAX:
+/// any path below it takes the fast path; a longer one is split at component boundaries
+/// into pieces no longer than this (a component is at most 255 bytes, so each piece holds
+/// at least one).
+const ONE_CALL_MAX: usize = 2048;
+
+/// `path` (relative, no empty components) cut at slashes into pieces of at most `max`
+/// bytes each, except for a single component longer than `max`, which is its own piece.
+fn split_pieces(path: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut end = 0; // end of the last whole component that fits in the current piece
+    for (i, &b) in path
+        .iter()
+        .enumerate()
+        .chain(std::iter::once((path.len(), &b'/')))
+    {
+        if b != b'/' {
+            continue;
+        }
+        if i - start > max && end > start {
+            pieces.push(&path[start..end]);
+            start = end + 1;
+        }
+        end = i;
+    }
+    pieces.push(&path[start..]);
+    pieces
+}
+
+/// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` of `path` beneath `dir` (`dir` itself
+/// when `path` is empty), with `flags` as given (`O_NOFOLLOW` included by the caller).
+fn open_beneath_at(
+    dir: &OwnedFd,
+    path: &[u8],
+    flags: OFlags,
+    mode: Mode,
+) -> std::result::Result<OwnedFd, Errno> {
+    let path: &[u8] = if path.is_empty() { b"." } else { path };
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    match openat2(dir, path, flags, mode, resolve) {
+        Err(Errno::NOSYS) => open_walk(dir, path, flags, mode),
+        Err(Errno::AGAIN) => openat2(dir, path, flags, mode, resolve),
+        r => r,
+    }
+}
+
+/// Fallback for kernels without `openat2`: one component at a time, `O_NOFOLLOW`.
+fn open_walk(
+    dir: &OwnedFd,
+    path: &[u8],
+    flags: OFlags,
+    mode: Mode,
+) -> std::result::Result<OwnedFd, Errno> {
+    let comps: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    let Some((last, dirs)) = comps.split_last() else {
+        return openat(dir, ".", flags, mode);
+    };
+    let mut cur = openat(
+        dir,
+        ".",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    for c in dirs {
+        cur = openat(
+            &cur,
+            *c,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+    }
+    openat(&cur, *last, flags, mode)
+}
+
 /// `lstat` of `name` in `dir`, as an `Entry` (symlink targets read).
 pub fn stat_at(dir: &impl AsFd, name: &[u8], rel: &RelPath) -> Result<Option<Entry>> {
     match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -234,5 +297,146 @@ pub fn same_object(now: &Entry, planned: &Entry) -> bool {
         tandem_core::Kind::File => now.size == planned.size && now.mtime == planned.mtime,
         tandem_core::Kind::Symlink => now.link == planned.link,
         _ => true,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::os::fd::OwnedFd;
+    use std::path::Path;
+
+    use rustix::fs::{mkdirat, openat, symlinkat, Mode, OFlags};
+    use rustix::io::Errno;
+    use tandem_core::RelPath;
+
+    use super::{split_pieces, Root, ONE_CALL_MAX};
+
+    /// Levels of 255-byte names: from the 16th on, the path is over PATH_MAX.
+    const LEVELS: usize = 20;
+
+    fn level(i: usize) -> Vec<u8> {
+        let mut n = format!("{i:02}-").into_bytes();
+        n.resize(255, b'd');
+        n
+    }
+
+    fn rel_of(levels: std::ops::Range<usize>, file: &[u8]) -> Vec<u8> {
+        let mut p = Vec::new();
+        for i in levels {
+            p.extend_from_slice(&level(i));
+            p.push(b'/');
+        }
+        p.extend_from_slice(file);
+        p
+    }
+
+    fn dir_fd(p: &Path) -> OwnedFd {
+        rustix::fs::open(p, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap()
+    }
+
+    /// Makes levels `levels` below `at` (one directory each) and `file` at the bottom;
+    /// returns the fd of the directory at `stop` levels in, if asked (to plant a link).
+    fn make_chain(at: OwnedFd, levels: std::ops::Range<usize>, file: &[u8], content: &[u8]) {
+        let mut cur = at;
+        for i in levels {
+            mkdirat(&cur, level(i).as_slice(), Mode::from_raw_mode(0o755)).unwrap();
+            cur = openat(
+                &cur,
+                level(i).as_slice(),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+                Mode::empty(),
+            )
+            .unwrap();
+        }
+        let fd = openat(
+            &cur,
+            file,
+            OFlags::WRONLY | OFlags::CREATE,
+            Mode::from_raw_mode(0o644),
+        )
+        .unwrap();
+        rustix::io::write(&fd, content).unwrap();
+    }
+
+    fn read_all(fd: OwnedFd) -> Vec<u8> {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn pieces_fit_and_join_back_to_the_path() {
+        let path = rel_of(0..LEVELS, b"file");
+        let pieces = split_pieces(&path, ONE_CALL_MAX);
+        assert!(pieces.len() >= 3, "{} pieces", pieces.len());
+        assert!(pieces
+            .iter()
+            .all(|p| p.len() <= ONE_CALL_MAX && !p.is_empty()));
+        assert!(pieces
+            .iter()
+            .all(|p| !p.starts_with(b"/") && !p.ends_with(b"/")));
+        assert_eq!(pieces.join(&b'/'), path);
+        assert_eq!(split_pieces(b"a/b/c", ONE_CALL_MAX), vec![&b"a/b/c"[..]]);
+        assert_eq!(split_pieces(b"aa/bb/cc", 5), vec![&b"aa/bb"[..], b"cc"]);
+        assert_eq!(split_pieces(b"aaaaaa/b", 5), vec![&b"aaaaaa"[..], b"b"]);
+    }
+
+    #[test]
+    fn a_path_over_path_max_opens_beneath_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        make_chain(dir_fd(tmp.path()), 0..LEVELS, b"deep.txt", b"deep content");
+        let root = Root::open(tmp.path()).unwrap();
+        let rel = RelPath::new(rel_of(0..LEVELS, b"deep.txt")).unwrap();
+        assert!(rel.as_bytes().len() > 4096);
+        let fd = root
+            .open_beneath(&rel, OFlags::RDONLY, Mode::empty())
+            .unwrap();
+        assert_eq!(read_all(fd), b"deep content");
+        let entry = root.stat(&rel).unwrap().expect("the deep file is seen");
+        assert_eq!(entry.size, 12);
+    }
+
+    /// Invariant 6 at every depth: a symlink planted in place of any directory of a deep
+    /// path (at a piece boundary or inside a piece) is never followed, though following
+    /// it would lead to a file of the same name outside the root.
+    #[test]
+    fn a_symlink_at_any_component_of_a_deep_path_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rel = RelPath::new(rel_of(0..LEVELS, b"secret.txt")).unwrap();
+        for k in 0..LEVELS {
+            let case = tmp.path().join(format!("case{k}"));
+            let (inside, outside) = (case.join("root"), case.join("outside"));
+            std::fs::create_dir_all(&inside).unwrap();
+            std::fs::create_dir_all(&outside).unwrap();
+            // Outside: levels k.. with the secret at the bottom.
+            make_chain(dir_fd(&outside), k..LEVELS, b"secret.txt", b"outside");
+            // Inside: levels ..k as directories, level k a symlink to the outside copy.
+            let mut cur = dir_fd(&inside);
+            for i in 0..k {
+                mkdirat(&cur, level(i).as_slice(), Mode::from_raw_mode(0o755)).unwrap();
+                cur = openat(&cur, level(i).as_slice(), OFlags::PATH, Mode::empty()).unwrap();
+            }
+            let target = outside.join(std::str::from_utf8(&level(k)).unwrap());
+            symlinkat(&target, &cur, level(k).as_slice()).unwrap();
+
+            let root = Root::open(&inside).unwrap();
+            for flags in [OFlags::RDONLY, OFlags::PATH | OFlags::DIRECTORY] {
+                let what = if flags.contains(OFlags::PATH) {
+                    root.open_beneath(&rel.parent().unwrap(), flags, Mode::empty())
+                } else {
+                    root.open_beneath(&rel, flags, Mode::empty())
+                };
+                match what {
+                    Err(Errno::LOOP | Errno::NOTDIR | Errno::XDEV) => {}
+                    Err(e) => panic!("symlink at level {k}: unexpected {e}"),
+                    Ok(_) => panic!("symlink at level {k} was followed out of the root"),
+                }
+            }
+            assert!(
+                matches!(root.parent(&rel), Err(e) if e.is_raced()),
+                "level {k}"
+            );
+        }
     }
 }

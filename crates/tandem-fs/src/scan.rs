@@ -232,6 +232,46 @@ fn read_dir(
     Ok(subdirs)
 }
 
+/// The directories at or below `start` whose relative path is `min_len` bytes or longer
+/// while their parent's is shorter: where the tree grows past a length limit (inotify
+/// takes a whole path of at most PATH_MAX bytes, so a watcher needs another foothold
+/// there). `.tandem` at the top is left out. Reads directories only, with the entry types
+/// they give (a `stat` only where the file system gives none); what cannot be read is left
+/// out: this finds footholds for a watcher, the scan finds the tree.
+pub fn dirs_reaching(root: &Root, start: &RelPath, min_len: usize) -> Vec<RelPath> {
+    let mut out = Vec::new();
+    let mut todo = vec![start.clone()];
+    while let Some(dir) = todo.pop() {
+        if dir.as_bytes().len() >= min_len {
+            out.push(dir);
+            continue;
+        }
+        let Ok(fd) = root.open_beneath(&dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+        else {
+            continue;
+        };
+        let Ok(entries) = Dir::read_from(&fd) else {
+            continue;
+        };
+        for item in entries.flatten() {
+            let name = item.file_name().to_bytes();
+            if name == b"." || name == b".." || (dir.is_root() && name == b".tandem") {
+                continue;
+            }
+            let is_dir = match item.file_type() {
+                FileType::Directory => true,
+                FileType::Unknown => statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory),
+                _ => false,
+            };
+            if is_dir {
+                todo.push(dir.join(name));
+            }
+        }
+    }
+    out
+}
+
 /// The blake3 hash of the file at `rel`, which must still be the file the scan saw; a file
 /// that changes while it is read is reported as raced, never hashed torn.
 pub fn hash_file(root: &Root, rel: &RelPath, expect: &Entry) -> Result<Hash> {

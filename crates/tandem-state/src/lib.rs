@@ -233,6 +233,16 @@ pub struct RunRow {
     pub summary: String,
 }
 
+/// A path a run could not sync, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunProblem {
+    pub path: RelPath,
+    /// `skipped` (left as it is, by design: a special file, a name the side cannot hold)
+    /// or `failed` (tried and failed; tried again next time).
+    pub what: String,
+    pub reason: String,
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -521,6 +531,45 @@ impl Store {
             params![id, now, exit_code, summary],
         );
         self.sql(r).map(|_| ())
+    }
+
+    /// Records the paths run `id` skipped or failed. Only the latest run's list is kept
+    /// (it is what `status` shows; a mount records a run per pass).
+    pub fn set_run_problems(&mut self, id: i64, problems: &[RunProblem]) -> Result<()> {
+        let r = (|| {
+            let tx = self.conn.transaction()?;
+            tx.execute("DELETE FROM run_problems WHERE run <= ?1", [id])?;
+            {
+                let mut ins = tx.prepare(
+                    "INSERT INTO run_problems(run, path, what, reason) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for p in problems {
+                    ins.execute(params![id, p.path.as_bytes(), p.what, p.reason])?;
+                }
+            }
+            tx.commit()
+        })();
+        self.sql(r)
+    }
+
+    /// The paths run `id` skipped or failed, in the order recorded.
+    pub fn run_problems(&self, id: i64) -> Result<Vec<RunProblem>> {
+        let r = (|| {
+            let mut q = self.conn.prepare(
+                "SELECT path, what, reason FROM run_problems WHERE run = ?1 ORDER BY rowid",
+            )?;
+            let rows = q.query_map([id], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            rows.filter_map(|row| match row {
+                Ok((path, what, reason)) => RelPath::new(path)
+                    .ok()
+                    .map(|path| Ok(RunProblem { path, what, reason })),
+                Err(e) => Some(Err(e)),
+            })
+            .collect()
+        })();
+        self.sql(r)
     }
 
     pub fn last_run(&self) -> Result<Option<RunRow>> {

@@ -59,6 +59,14 @@ const MIGRATIONS: &[&str] = &[
         target TEXT PRIMARY KEY,
         seq INTEGER NOT NULL
      );",
+    // 2 -> 3: the paths a run skipped or failed, by name, for `tandem status`.
+    "CREATE TABLE run_problems(
+        run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        path BLOB NOT NULL,
+        what TEXT NOT NULL,
+        reason TEXT NOT NULL
+     );
+     CREATE INDEX run_problems_run ON run_problems(run);",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

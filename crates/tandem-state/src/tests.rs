@@ -425,3 +425,28 @@ fn a_crashed_creation_is_cleaned_up() {
     assert!(!dir.path().join("state.db.new").exists());
     assert!(!dir.path().join("state.db.new-journal").exists());
 }
+
+#[test]
+fn a_runs_skipped_and_failed_paths_are_kept_by_name_for_the_latest_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path(), &pair()).unwrap();
+    let problem = |path: &[u8], what: &str| RunProblem {
+        path: RelPath::new(path.to_vec()).unwrap(),
+        what: what.into(),
+        reason: "why".into(),
+    };
+    let first = s.begin_run(1).unwrap();
+    let deep = [b"d/".repeat(2100).as_slice(), b"fifo\n"].concat();
+    let listed = vec![problem(&deep, "skipped"), problem(b"a\xff", "failed")];
+    s.set_run_problems(first, &listed).unwrap();
+    s.finish_run(first, 2, 1, "skipped=1 failed=1").unwrap();
+    drop(s);
+    let mut s = Store::open(dir.path(), &pair()).unwrap();
+    let last = s.last_run().unwrap().unwrap();
+    assert_eq!(s.run_problems(last.id).unwrap(), listed);
+    // A later run's list replaces it.
+    let second = s.begin_run(3).unwrap();
+    s.set_run_problems(second, &[]).unwrap();
+    assert!(s.run_problems(first).unwrap().is_empty());
+    assert!(s.run_problems(second).unwrap().is_empty());
+}

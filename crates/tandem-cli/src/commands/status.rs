@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use serde_json::{json, Value};
-use tandem_state::{Pair, Store};
+use tandem_state::{Pair, RunProblem, Store};
 
 use crate::args::{SourceArgs, StatusArgs};
 use crate::commands::mount::STATUS_FILE;
@@ -90,6 +90,10 @@ fn show(
         Some(s) => (s.last_run()?, s.baseline_len()?, s.conflicts(false)?.len()),
         None => (None, 0, 0),
     };
+    let problems = match (&store, &last) {
+        (Some(s), Some(r)) => s.run_problems(r.id)?,
+        _ => Vec::new(),
+    };
     let tgt_key = task.tgt.to_string_lossy().into_owned();
     let mount = mount.filter(|m| m.targets.contains(&task.tgt));
     let here = live.and_then(|l| l.target(&tgt_key).map(|t| (l, t)));
@@ -116,6 +120,9 @@ fn show(
         "last_run": last.as_ref().map(|r| json!({
             "started_at": r.started_at, "finished_at": r.finished_at,
             "exit_code": r.exit_code, "summary": r.summary,
+            "problems": problems.iter().map(|p| json!({
+                "path": p.path.escaped(), "what": p.what, "reason": p.reason,
+            })).collect::<Vec<_>>(),
         })),
     });
     if !as_json {
@@ -131,6 +138,7 @@ fn show(
                 };
                 println!("last sync: started at {} (unix time), {how}", r.started_at);
                 println!("           {}", sanitize(&r.summary));
+                print_problems(&problems);
             }
         }
         match mount {
@@ -252,4 +260,23 @@ fn list_known(as_json: bool) -> u8 {
         println!("{}", json!({ "pairs": objects }));
     }
     code
+}
+
+/// The paths the last run skipped or failed, by name (the first few; all with `--json`).
+fn print_problems(problems: &[RunProblem]) {
+    const SHOWN: usize = 20;
+    for p in problems.iter().take(SHOWN) {
+        println!(
+            "{:<10} {}: {}",
+            format!("{}:", p.what),
+            p.path.escaped(),
+            sanitize(&p.reason)
+        );
+    }
+    if problems.len() > SHOWN {
+        println!(
+            "           ... and {} more (see --json)",
+            problems.len() - SHOWN
+        );
+    }
 }
