@@ -1,8 +1,11 @@
 //! The command line, as clap sees it. Validation happens in `task`.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tandem_core::{Direction, Flavor, Policy, Side, UnknownWord, Words};
 
 const EXIT_CODES: &str = "Exit codes:
   0  in sync
@@ -69,33 +72,16 @@ pub struct SourceArgs {
     pub state_dir: Option<PathBuf>,
 }
 
-#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
-pub enum DirectionArg {
-    Both,
-    Push,
-    Pull,
-}
-
-#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
-pub enum ModeArg {
-    /// The receiving side's own changes are left and reported
-    Safe,
-    /// The receiving side is made an exact copy (its own changes go to its trash)
-    Replica,
-}
-
-#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
-pub enum PolicyArg {
-    /// The newer version keeps the name; the other is kept as NAME.conflict-...-SIDE.EXT
-    KeepBoth,
-    /// The newer version wins; the other goes to trash
-    Newest,
-    /// The source wins; the target's version goes to trash
-    Source,
-    /// The target wins; the source's version goes to trash
-    Target,
-    /// Leave both sides as they are and list the conflict
-    Flag,
+/// A setting spelled with the words of `tandem_core::Words`, each listed in `--help` with
+/// its meaning.
+pub fn words<T>() -> impl TypedValueParser<Value = T>
+where
+    T: Words + FromStr<Err = UnknownWord> + Clone + Send + Sync,
+{
+    let values = T::ALL
+        .iter()
+        .map(|(_, word, meaning)| PossibleValue::new(*word).help(*meaning));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<T>())
 }
 
 #[derive(Args, Debug)]
@@ -122,14 +108,14 @@ pub struct SyncArgs {
 #[derive(Args, Debug, Clone)]
 pub struct SyncOptions {
     /// Which way changes flow
-    #[arg(long, value_enum, default_value = "both")]
-    pub direction: DirectionArg,
+    #[arg(long, value_parser = words::<Direction>(), default_value = "both")]
+    pub direction: Direction,
     /// For push and pull: how the receiving side's own changes are treated
-    #[arg(long, value_enum, default_value = "safe")]
-    pub mode: ModeArg,
+    #[arg(long, value_parser = words::<Flavor>(), default_value = "safe")]
+    pub mode: Flavor,
     /// What to do when both sides changed the same path
-    #[arg(long, value_enum, default_value = "keep-both")]
-    pub conflict: PolicyArg,
+    #[arg(long, value_parser = words::<Policy>(), default_value = "keep-both")]
+    pub conflict: Policy,
     /// Leave out paths matching PATTERN (gitignore syntax; repeatable)
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
@@ -207,6 +193,17 @@ pub enum KeepArg {
     Source,
     Target,
     Both,
+}
+
+impl KeepArg {
+    /// The side whose version is kept; `None` for both.
+    pub fn side(self) -> Option<Side> {
+        match self {
+            KeepArg::Source => Some(Side::Source),
+            KeepArg::Target => Some(Side::Target),
+            KeepArg::Both => None,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
