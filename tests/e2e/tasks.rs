@@ -644,3 +644,151 @@ fn issue_15_task_list_and_show_json_field_by_field() {
         "{text}"
     );
 }
+
+#[test]
+fn issue_15_a_moved_source_is_refused_then_repointed_keeping_its_baseline() {
+    let t = Tasks::new(&["home/Photos", "data", "disk"]);
+    write_file(&t.p("home/Photos/a"), b"a");
+    write_file(&t.p("home/Photos/b"), b"b");
+    t.ok(
+        &[
+            "task",
+            "add",
+            "p",
+            "--source",
+            "@home/Photos",
+            "--target",
+            "@disk",
+        ],
+        0,
+    );
+    t.ok(&["run", "p"], 0);
+    for root in ["home/Photos", "disk/Photos"] {
+        let markers = std::fs::read_to_string(t.p(root).join(".tandem/markers")).unwrap();
+        assert!(
+            markers.lines().any(|l| l.ends_with(" p")),
+            "{root}: {markers}"
+        );
+    }
+    // A delete on the target that only the baseline knows about: a first sync would
+    // bring `b` back from the source.
+    std::fs::remove_file(t.p("disk/Photos/b")).unwrap();
+    std::fs::rename(t.p("home/Photos"), t.p("data/Photos")).unwrap();
+    let config = t.config_text();
+
+    let out = t.ok(&["run", "p"], 2);
+    assert!(
+        out.stderr.contains("the source folder")
+            && out
+                .stderr
+                .contains("does not exist: was it renamed or moved?"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("`tandem task edit p --source NEW-PLACE`"),
+        "{}",
+        out.stderr
+    );
+
+    // An empty folder made at the old place is not the folder synced before.
+    std::fs::create_dir(t.p("home/Photos")).unwrap();
+    let out = t.ok(&["run", "p"], 2);
+    assert!(
+        out.stderr
+            .contains("is not the folder synced before: it does not carry this task's marker"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "expected in {}",
+            t.p("home/Photos/.tandem/markers").display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(t.p("home/Photos")).unwrap().count(),
+        0,
+        "nothing was synced into it"
+    );
+    assert_eq!(t.config_text(), config);
+    std::fs::remove_dir(t.p("home/Photos")).unwrap();
+
+    let out = t.ok(&["task", "edit", "p", "--source", "@data/Photos"], 0);
+    assert!(out.stdout.contains("re-pointed"), "{}", out.stdout);
+    let out = t.ok(&["run", "p"], 0);
+    assert!(
+        out.stdout.contains("in sync: 1 deleted"),
+        "the baseline was kept:\n{}",
+        out.stdout
+    );
+    assert!(!t.p("data/Photos/b").exists());
+    let out = t.ok(&["run", "p"], 0);
+    assert!(out.stdout.contains("nothing to do"), "{}", out.stdout);
+}
+
+#[test]
+fn issue_15_markers_refuse_a_lost_state_a_replaced_target_and_a_renamed_source() {
+    let t = Tasks::new(&["home/Photos", "disk"]);
+    write_file(&t.p("home/Photos/a"), b"a");
+    t.ok(
+        &[
+            "task",
+            "add",
+            "p",
+            "--source",
+            "@home/Photos",
+            "--target",
+            "@disk",
+        ],
+        0,
+    );
+    t.ok(&["run", "p"], 0);
+
+    // The state lost while both folders carry their markers: never a silent first sync.
+    std::fs::rename(&t.state, t.p("state-away")).unwrap();
+    let out = t.ok(&["run", "p"], 2);
+    assert!(
+        out.stderr
+            .contains("carry the marker of an earlier sync of this pair, but its state"),
+        "{}",
+        out.stderr
+    );
+    std::fs::rename(t.p("state-away"), &t.state).unwrap();
+
+    // Another folder where the target was (a different disk mounted there).
+    std::fs::rename(t.p("disk/Photos"), t.p("disk/Old")).unwrap();
+    std::fs::create_dir(t.p("disk/Photos")).unwrap();
+    let out = t.ok(&["run", "p"], 2);
+    assert!(
+        out.stderr.contains("the target")
+            && out.stderr.contains("Another folder or disk is there now"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_dir(t.p("disk/Photos")).unwrap().count(), 0);
+    std::fs::remove_dir(t.p("disk/Photos")).unwrap();
+    std::fs::rename(t.p("disk/Old"), t.p("disk/Photos")).unwrap();
+
+    // A source renamed: its copy's name would change, which the edit says.
+    std::fs::rename(t.p("home/Photos"), t.p("home/Pics")).unwrap();
+    let config = t.config_text();
+    let out = t.ok(&["task", "edit", "p", "--source", "@home/Pics"], 2);
+    assert!(
+        out.stderr.contains(&format!(
+            "rename {} to {} as well",
+            t.s("disk/Photos"),
+            t.s("disk/Pics")
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(t.config_text(), config);
+    std::fs::rename(t.p("disk/Photos"), t.p("disk/Pics")).unwrap();
+    t.ok(&["task", "edit", "p", "--source", "@home/Pics"], 0);
+    let out = t.ok(&["run", "p"], 0);
+    assert!(out.stdout.contains("nothing to do"), "{}", out.stdout);
+}

@@ -425,3 +425,24 @@ fn a_crashed_creation_is_cleaned_up() {
     assert!(!dir.path().join("state.db.new").exists());
     assert!(!dir.path().join("state.db.new-journal").exists());
 }
+
+#[test]
+fn a_repointed_store_belongs_to_its_new_pair_and_keeps_its_meta() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), &pair()).unwrap();
+    assert_eq!(s.meta("marker").unwrap(), None);
+    s.set_meta("marker", "abc").unwrap();
+    s.set_meta("marker", "def").unwrap();
+    let moved = Pair {
+        src: "/moved".into(),
+        tgt: "/b".into(),
+    };
+    s.repoint(&moved).unwrap();
+    drop(s);
+    assert!(matches!(
+        Store::open(dir.path(), &pair()),
+        Err(StateError::OtherPair { .. })
+    ));
+    let s = Store::open(dir.path(), &moved).unwrap();
+    assert_eq!(s.meta("marker").unwrap().as_deref(), Some("def"));
+}

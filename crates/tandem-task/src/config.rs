@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::{Array, Document, DocumentMut, Item, Table, Value};
 
 use crate::error::{Location, Problem, TaskError};
+use crate::marker::{plan_repoints, Repoint};
 use crate::read::read_tasks;
 use crate::spec::{check_name, format_duration_ns, TaskSpec};
 use tandem_core::{Direction, Flavor, Policy};
@@ -110,14 +111,27 @@ impl Config {
         self.task(name)
     }
 
-    /// Changes the given settings of a task, checked with its folders.
-    pub fn edit(&mut self, name: &str, changes: &TaskChanges) -> Result<&TaskSpec, TaskError> {
-        self.task(name)?;
+    /// Changes the given settings of a task, checked with its folders. A source or target
+    /// given a new place is matched with its old one by the markers the folders carry:
+    /// the pairs to re-point (their state to move, `Repoint::apply`) are returned.
+    pub fn edit(
+        &mut self,
+        name: &str,
+        changes: &TaskChanges,
+    ) -> Result<(&TaskSpec, Vec<Repoint>), TaskError> {
+        let old = self.task(name)?.clone();
         let mut doc = self.doc.clone();
         let table = tasks_table(&mut doc).get_mut(name);
         apply(name, table.and_then(Item::as_table_mut), changes)?;
+        let (was_doc, was_tasks) = (self.doc.clone(), self.tasks.clone());
         self.replace(doc, Some(name))?;
-        self.task(name)
+        match plan_repoints(&old, self.task(name)?) {
+            Ok(moves) => Ok((self.task(name)?, moves)),
+            Err(e) => {
+                (self.doc, self.tasks) = (was_doc, was_tasks);
+                Err(e)
+            }
+        }
     }
 
     /// Renames a task; its table keeps its place and its comments.

@@ -5,8 +5,9 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use tandem_core::UnknownWord;
+use tandem_core::{Side, UnknownWord};
 use tandem_engine::RootError;
+use tandem_state::StateError;
 
 /// Where a problem is: a task's key in the config file (`FILE:LINE: task NAME, KEY`), or a
 /// task given on the command line (`task NAME, KEY`).
@@ -65,6 +66,49 @@ pub enum Problem {
     SourcesNested { inner: PathBuf, outer: PathBuf },
     #[error("the source {} has no folder name", .0.display())]
     NoFolderName(PathBuf),
+    #[error("the source folder {} does not exist: was it renamed or moved? Nothing was changed. If it moved, `tandem task edit {task} --source NEW-PLACE` points the task at it and keeps its history", path.display())]
+    SourceGone { path: PathBuf, task: String },
+    #[error("{}", marker_missing(*.side, root, expected, task))]
+    MarkerMissing {
+        side: Side,
+        root: PathBuf,
+        expected: PathBuf,
+        task: String,
+    },
+    #[error("both {} and {} carry the marker of an earlier sync of this pair, but its state {} is missing: syncing them as new could bring deleted files back, so nothing was changed. Put the state back, or remove this pair's line from both folders' .tandem/markers to sync them as new", src.display(), tgt.display(), state.display())]
+    StateLost {
+        state: PathBuf,
+        src: PathBuf,
+        tgt: PathBuf,
+    },
+    #[error("{} carries the marker of the source whose copy is {}; with its new folder name its copy would be {}: rename {} to {} as well, then edit the task again (nothing was changed)", src.display(), old_target.display(), new_target.display(), old_target.display(), new_target.display())]
+    CopyNotMoved {
+        src: PathBuf,
+        old_target: PathBuf,
+        new_target: PathBuf,
+    },
+    #[error(transparent)]
+    State(StateError),
+}
+
+fn marker_missing(
+    side: Side,
+    root: &std::path::Path,
+    expected: &std::path::Path,
+    task: &str,
+) -> String {
+    match side {
+        Side::Source => format!(
+            "the source {} is not the folder synced before: it does not carry this task's marker (expected in {}). It was renamed, moved or replaced since the last run; nothing was changed. If it moved, `tandem task edit {task} --source NEW-PLACE` points the task at it and keeps its history",
+            root.display(),
+            expected.display()
+        ),
+        Side::Target => format!(
+            "the target {} is not the folder synced before: it does not carry this task's marker (expected in {}). Another folder or disk is there now; nothing was changed. Put back (or mount) the folder synced before",
+            root.display(),
+            expected.display()
+        ),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

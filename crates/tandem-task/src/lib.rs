@@ -14,12 +14,14 @@
 
 mod config;
 mod error;
+mod marker;
 mod read;
 mod report;
 mod spec;
 
 pub use config::{default_config_path, Config, TaskChanges};
 pub use error::{Location, Problem, TaskError};
+pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARKERS};
 pub use read::TASK_KEYS;
 pub use report::{PairOutcome, TaskReport, Totals};
 pub use spec::{

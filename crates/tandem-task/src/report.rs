@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tandem_engine::{EngineError, Report, SyncSpec};
+use tandem_engine::{Report, SyncSpec};
 
 /// How one pair's sync ended.
 #[derive(Debug)]
@@ -50,12 +50,12 @@ impl TaskReport {
         }
     }
 
-    pub fn push(&mut self, spec: &SyncSpec, result: Result<Report, EngineError>) {
+    pub fn push(&mut self, spec: &SyncSpec, result: Result<Report, String>) {
         self.pairs.push(PairOutcome {
             source: spec.src.clone(),
             target: spec.tgt.clone(),
             state_dir: spec.state_dir.clone(),
-            result: result.map_err(|e| e.to_string()),
+            result,
         });
     }
 

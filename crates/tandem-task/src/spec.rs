@@ -9,6 +9,7 @@ use tandem_fs::Placement;
 use tandem_state::Pair;
 
 use crate::error::{Location, Problem, TaskError};
+use crate::marker::PlannedPair;
 
 /// How a task syncs: the options of `tandem sync`, with its defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +143,11 @@ impl TaskSpec {
     /// Where a pair's state is (or will be): the directory `tandem sync SOURCE TARGET`
     /// uses, named after the canonical paths as far as they exist.
     pub fn state_dir(pair: &TaskPair) -> PathBuf {
+        tandem_state::default_state_dir(&Self::state_pair(pair))
+    }
+
+    /// The pair as its state records it: canonical paths as far as they exist.
+    pub fn state_pair(pair: &TaskPair) -> Pair {
         let canonical = |p: &Path| {
             let mut rest = Vec::new();
             let mut cur = p;
@@ -158,10 +164,10 @@ impl TaskSpec {
                 }
             }
         };
-        tandem_state::default_state_dir(&Pair {
+        Pair {
             src: canonical(&pair.source).to_string_lossy().into_owned(),
             tgt: canonical(&pair.target).to_string_lossy().into_owned(),
-        })
+        }
     }
 
     /// The folders exist and are apart: every source and the target are existing folders,
@@ -234,8 +240,9 @@ impl TaskSpec {
 
     /// The engine's spec for each pair, as `tandem sync SOURCE TARGET` with the task's
     /// options would build it (so the pair's state is the one `tandem status SOURCE
-    /// TARGET` reads).
-    pub fn sync_specs(&self, dry_run: bool, threads: usize) -> Result<Vec<SyncSpec>, TaskError> {
+    /// TARGET` reads), its roots' markers checked against its state.
+    pub fn sync_specs(&self, dry_run: bool, threads: usize) -> Result<Vec<PlannedPair>, TaskError> {
+        self.check_sources_there()?;
         self.check_folders()?;
         self.make_target_base(dry_run)?;
         self.pairs()
@@ -251,9 +258,26 @@ impl TaskSpec {
                 };
                 let state_dir = tandem_state::default_state_dir(&pair);
                 roots::check_state_dir(&state_dir, &roots).map_err(|e| self.invalid(&key, e))?;
-                Ok(self.sync_spec(roots, state_dir, dry_run, threads))
+                let spec = self.sync_spec(roots, state_dir, dry_run, threads);
+                PlannedPair::checked(self, &key, spec)
             })
             .collect()
+    }
+
+    /// A source of a task that was saved is gone: renamed or moved, most likely.
+    fn check_sources_there(&self) -> Result<(), TaskError> {
+        for (i, src) in self.sources.iter().enumerate() {
+            if let Err(e) = std::fs::symlink_metadata(src) {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    let gone = Problem::SourceGone {
+                        path: src.clone(),
+                        task: self.name.clone(),
+                    };
+                    return Err(self.invalid(&format!("sources[{i}]"), gone));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn sync_spec(

@@ -221,7 +221,7 @@ fn each_source_pairs_with_its_folder_name_under_the_target() {
     let targets: Vec<PathBuf> = t.pairs().into_iter().map(|p| p.target).collect();
     assert_eq!(targets, [d.p("t/Photos"), d.p("t/Docs")]);
     c.target_subfolder = Some(true);
-    let t = cfg.edit("x", &c).unwrap();
+    let t = cfg.edit("x", &c).unwrap().0;
     let targets: Vec<PathBuf> = t.pairs().into_iter().map(|p| p.target).collect();
     assert_eq!(targets, [d.p("t/x/Photos"), d.p("t/x/Docs")]);
     assert_ne!(

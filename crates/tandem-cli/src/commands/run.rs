@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde_json::json;
-use tandem_task::{Config, TaskReport};
+use tandem_task::{Config, PlannedPair, TaskReport};
 
 use crate::args::RunArgs;
 use crate::commands::sync::default_threads;
@@ -13,9 +13,10 @@ use crate::output::{print_summary, sanitize, summary_json, Printer};
 pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
     let cfg = Config::load(config)?;
     let task = cfg.task(&a.name)?;
-    let specs = task.sync_specs(a.dry_run, default_threads())?;
+    let planned = task.sync_specs(a.dry_run, default_threads())?;
     let mut report = TaskReport::new(&task.name);
-    for spec in &specs {
+    for pair in &planned {
+        let spec = &pair.spec;
         if !a.json {
             println!(
                 "{} -> {}",
@@ -26,6 +27,9 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
         let printer = Printer::new(a.json, false, a.verbose);
         let result = tandem_engine::sync(spec, &|e| printer.event(e));
         printer.finish();
+        let result = result
+            .map_err(|e| e.to_string())
+            .and_then(|r| marked(pair, r));
         match (&result, a.json) {
             (Ok(r), false) => print_summary(r),
             (Err(e), false) => eprintln!("tandem: error: {}", sanitize(&format!("{e:#}"))),
@@ -39,6 +43,16 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
         print_totals(&report);
     }
     Ok(report.exit_code() as u8)
+}
+
+/// The report, once the pair's markers are written after its first sync; a marker that
+/// cannot be written makes the pair's result an error.
+fn marked(
+    pair: &PlannedPair,
+    report: tandem_engine::Report,
+) -> Result<tandem_engine::Report, String> {
+    pair.mark_synced(&report).map_err(|e| e.to_string())?;
+    Ok(report)
 }
 
 fn report_json(r: &TaskReport) -> serde_json::Value {
