@@ -471,6 +471,18 @@ fn issue_15_several_sources_in_a_target_subfolder_two_ways_with_a_conflict() {
         "{}",
         again.stdout
     );
+
+    // The task's subfolder gone after it was synced (another disk at the target?): it is
+    // not made again, nothing is copied.
+    std::fs::remove_dir_all(t.p("disk/backup")).unwrap();
+    let out = t.ok(&["run", "backup"], 2);
+    assert!(
+        out.stderr
+            .contains("does not exist, but this pair was synced before"),
+        "{}",
+        out.stderr
+    );
+    assert!(!t.p("disk/backup").exists());
 }
 
 #[test]

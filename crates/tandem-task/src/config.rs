@@ -6,6 +6,7 @@
 //! checked (the changed task's folders included) before it replaces the config: a refused
 //! change leaves both the config and the file as they were.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use toml_edit::{Array, Document, DocumentMut, Item, Table, Value};
@@ -174,7 +175,12 @@ impl Config {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
         let tmp = real.with_extension("toml.tmp");
-        std::fs::write(&tmp, self.doc.to_string()).map_err(io(&tmp))?;
+        let write = |tmp: &Path| -> std::io::Result<()> {
+            let mut f = std::fs::File::create(tmp)?;
+            f.write_all(self.doc.to_string().as_bytes())?;
+            f.sync_all()
+        };
+        write(&tmp).map_err(io(&tmp))?;
         std::fs::rename(&tmp, &real).map_err(io(&real))
     }
 

@@ -314,26 +314,10 @@ impl TaskSpec {
         if !self.target_subfolder || std::fs::symlink_metadata(&base).is_ok() {
             return Ok(());
         }
-        let target = std::fs::canonicalize(&self.target).map_err(|source| TaskError::Io {
-            path: self.target.clone(),
-            source,
-        })?;
-        let synced_before = self.pairs().iter().any(|p| {
-            let pair = Pair {
-                src: std::fs::canonicalize(&p.source)
-                    .unwrap_or_else(|_| p.source.clone())
-                    .to_string_lossy()
-                    .into_owned(),
-                tgt: target
-                    .join(&self.name)
-                    .join(p.target.file_name().unwrap_or_default())
-                    .to_string_lossy()
-                    .into_owned(),
-            };
-            tandem_state::default_state_dir(&pair)
-                .join(tandem_state::DB_FILE)
-                .exists()
-        });
+        let synced_before = self
+            .pairs()
+            .iter()
+            .any(|p| TaskSpec::state_dir(p).join(tandem_state::DB_FILE).exists());
         if synced_before {
             return Err(self.invalid(
                 "target_subfolder",
