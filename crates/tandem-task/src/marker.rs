@@ -290,8 +290,10 @@ impl Repoint {
             .repoint(&self.to_pair)
             .map_err(state(&self.from_dir))?;
         drop(store);
-        // An empty directory left by an earlier look (a lock file only) gives way.
-        let _ = std::fs::remove_dir_all(&self.to_dir);
+        // A directory left with a lock file only (an earlier attempt) gives way; one that
+        // holds anything else makes the rename below fail, naming it.
+        let _ = std::fs::remove_file(self.to_dir.join("lock"));
+        let _ = std::fs::remove_dir(&self.to_dir);
         std::fs::rename(&self.from_dir, &self.to_dir).map_err(|source| TaskError::Io {
             path: self.to_dir.clone(),
             source,
