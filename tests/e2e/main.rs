@@ -17,5 +17,6 @@ mod mount;
 mod names;
 mod roots;
 mod state_admin;
+mod tasks;
 mod two_way;
 mod unprivileged;

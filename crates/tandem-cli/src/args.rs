@@ -1,8 +1,11 @@
 //! The command line, as clap sees it. Validation happens in `task`.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tandem_core::{Direction, Flavor, Policy, Side, UnknownWord, Words};
 
 const EXIT_CODES: &str = "Exit codes:
   0  in sync
@@ -15,6 +18,9 @@ const EXIT_CODES: &str = "Exit codes:
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The task config file (default: $XDG_CONFIG_HOME/tandem/config.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -43,6 +49,116 @@ pub enum Command {
     /// Stop a mount cleanly: flush the journal, drain the replicator, unmount
     #[command(after_help = EXIT_CODES)]
     Unmount(UnmountArgs),
+    /// Keep named tasks in the config file: add, list, show, edit, rename, remove
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// Run a task once now, in the foreground: each source synced with its target folder
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TaskCommand {
+    /// Add a task: one or more sources, each synced with TARGET/<its folder name>
+    Add(TaskAddArgs),
+    /// List the tasks
+    List(JsonArg),
+    /// Show a task's settings and the pairs it syncs
+    Show(TaskNameArgs),
+    /// Change the settings given; the others are left as they are
+    Edit(TaskAddArgs),
+    /// Rename a task (its folders and their sync state are kept)
+    Rename(TaskRenameArgs),
+    /// Remove a task from the config (its folders and their sync state are left alone)
+    Remove(TaskNameArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct JsonArg {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TaskNameArgs {
+    pub name: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TaskRenameArgs {
+    pub old: String,
+    pub new: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TaskAddArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub settings: TaskSettings,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A task's settings, as `task add` sets them and `task edit` changes them (each one
+/// given replaces the task's; a list given replaces the whole list).
+#[derive(Args, Debug, Clone)]
+pub struct TaskSettings {
+    /// A source folder (repeatable): each is synced with TARGET/<its folder name>
+    #[arg(long = "source", value_name = "DIR")]
+    pub sources: Vec<PathBuf>,
+    /// The folder the sources' copies are in
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+    /// A note for yourself, shown by `task list` and `task show`
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// Put the copies under TARGET/<task name>/ (the folder is made on the first run)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub target_subfolder: Option<bool>,
+    /// Which way changes flow (default: both)
+    #[arg(long, value_parser = words::<Direction>())]
+    pub direction: Option<Direction>,
+    /// For push and pull: how the receiving side's own changes are treated (default: safe)
+    #[arg(long, value_parser = words::<Flavor>())]
+    pub mode: Option<Flavor>,
+    /// What to do when both sides changed the same path (default: keep-both)
+    #[arg(long, value_parser = words::<Policy>())]
+    pub conflict: Option<Policy>,
+    /// Leave out paths matching PATTERN (gitignore syntax; repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Take back paths an exclude matched (gitignore `!PATTERN`; repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub include: Vec<String>,
+    /// Halt (exit 3) when a run would delete more than PERCENT of a pair's synced entries
+    /// (default: 50)
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub max_delete: Option<u32>,
+    /// Modification times this close count as equal (e.g. 2s for FAT; default: 0s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ns)]
+    pub modify_window: Option<i64>,
+    /// fsync every file
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub fsync: Option<bool>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The task's name
+    pub name: String,
+    /// Print what would be done and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per event on stdout, then one summary object for the task
+    #[arg(long)]
+    pub json: bool,
+    /// A line per change
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -69,33 +185,16 @@ pub struct SourceArgs {
     pub state_dir: Option<PathBuf>,
 }
 
-#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
-pub enum DirectionArg {
-    Both,
-    Push,
-    Pull,
-}
-
-#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
-pub enum ModeArg {
-    /// The receiving side's own changes are left and reported
-    Safe,
-    /// The receiving side is made an exact copy (its own changes go to its trash)
-    Replica,
-}
-
-#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
-pub enum PolicyArg {
-    /// The newer version keeps the name; the other is kept as NAME.conflict-...-SIDE.EXT
-    KeepBoth,
-    /// The newer version wins; the other goes to trash
-    Newest,
-    /// The source wins; the target's version goes to trash
-    Source,
-    /// The target wins; the source's version goes to trash
-    Target,
-    /// Leave both sides as they are and list the conflict
-    Flag,
+/// A setting spelled with the words of `tandem_core::Words`, each listed in `--help` with
+/// its meaning.
+pub fn words<T>() -> impl TypedValueParser<Value = T>
+where
+    T: Words + FromStr<Err = UnknownWord> + Clone + Send + Sync,
+{
+    let values = T::ALL
+        .iter()
+        .map(|(_, word, meaning)| PossibleValue::new(*word).help(*meaning));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<T>())
 }
 
 #[derive(Args, Debug)]
@@ -122,14 +221,14 @@ pub struct SyncArgs {
 #[derive(Args, Debug, Clone)]
 pub struct SyncOptions {
     /// Which way changes flow
-    #[arg(long, value_enum, default_value = "both")]
-    pub direction: DirectionArg,
+    #[arg(long, value_parser = words::<Direction>(), default_value = "both")]
+    pub direction: Direction,
     /// For push and pull: how the receiving side's own changes are treated
-    #[arg(long, value_enum, default_value = "safe")]
-    pub mode: ModeArg,
+    #[arg(long, value_parser = words::<Flavor>(), default_value = "safe")]
+    pub mode: Flavor,
     /// What to do when both sides changed the same path
-    #[arg(long, value_enum, default_value = "keep-both")]
-    pub conflict: PolicyArg,
+    #[arg(long, value_parser = words::<Policy>(), default_value = "keep-both")]
+    pub conflict: Policy,
     /// Leave out paths matching PATTERN (gitignore syntax; repeatable)
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
@@ -209,6 +308,17 @@ pub enum KeepArg {
     Both,
 }
 
+impl KeepArg {
+    /// The side whose version is kept; `None` for both.
+    pub fn side(self) -> Option<Side> {
+        match self {
+            KeepArg::Source => Some(Side::Source),
+            KeepArg::Target => Some(Side::Target),
+            KeepArg::Both => None,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ResolveArgs {
     #[command(flatten)]
@@ -249,31 +359,7 @@ pub struct ForgetArgs {
     pub state_dir: Option<PathBuf>,
 }
 
-/// `500ms`, `2s`, `1m`, `10us`, `3ns`, or a bare number of seconds.
-pub fn parse_duration_ns(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("not a duration: {s:?} (try 2s or 500ms)"))?;
-    let scale = match unit {
-        "" | "s" => 1e9,
-        "ms" => 1e6,
-        "us" | "µs" => 1e3,
-        "ns" => 1.0,
-        "m" | "min" => 60e9,
-        "h" => 3600e9,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {s:?} (use ns, us, ms, s, m or h)"
-            ))
-        }
-    };
-    Ok((value * scale).round() as i64)
-}
+pub use tandem_task::parse_duration_ns;
 
 #[cfg(test)]
 mod tests {

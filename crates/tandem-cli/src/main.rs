@@ -22,6 +22,10 @@ pub const EXIT_ERROR: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
+    let config = cli
+        .config
+        .clone()
+        .unwrap_or_else(tandem_task::default_config_path);
     let result = match cli.command {
         Command::Sync(a) => commands::sync::run(a),
         Command::Conflicts(a) => commands::conflicts::run(a),
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
         Command::Forget(a) => commands::forget::run(a),
         Command::Mount(a) => commands::mount::run(a),
         Command::Unmount(a) => commands::unmount::run(a),
+        Command::Task(a) => commands::task::run(&config, a),
+        Command::Run(a) => commands::run::run(&config, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

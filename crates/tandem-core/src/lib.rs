@@ -11,6 +11,7 @@ pub mod filter;
 pub mod path;
 pub mod plan;
 pub mod reconcile;
+pub mod words;
 
 pub use change::{Change, ChangeOp, ChangeSink, Mount};
 pub use entry::{BaseEntry, Entry, Hash, Kind, Seen, Side};
@@ -20,3 +21,4 @@ pub use plan::{
     Action, Conflict, ConflictKind, Direction, Flavor, Options, Plan, Policy, RenameWhy, Resolution,
 };
 pub use reconcile::{merge2, merge3, move_subtree, reconcile, BaseTree, Tree};
+pub use words::{UnknownWord, Words};

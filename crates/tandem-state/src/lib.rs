@@ -308,6 +308,35 @@ impl Store {
         &self.path
     }
 
+    /// A value kept with the pair under `key` (the task layer keeps the id of the
+    /// markers it writes in both roots under `marker`).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        let r = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional();
+        self.sql(r)
+    }
+
+    /// Sets a value kept with the pair (the caller holds the pair's lock).
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        let r = self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        );
+        self.sql(r).map(|_| ())
+    }
+
+    /// The pair's folders were moved: the store now belongs to `pair` (the caller holds
+    /// the pair's lock, and moves the state directory to the new pair's).
+    pub fn repoint(&self, pair: &Pair) -> Result<()> {
+        self.set_meta("source", &pair.src)?;
+        self.set_meta("target", &pair.tgt)
+    }
+
     fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
         r.map_err(|source| StateError::Sql {
             path: self.path.clone(),

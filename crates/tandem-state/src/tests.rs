@@ -450,3 +450,24 @@ fn a_runs_skipped_and_failed_paths_are_kept_by_name_for_the_latest_run() {
     assert!(s.run_problems(first).unwrap().is_empty());
     assert!(s.run_problems(second).unwrap().is_empty());
 }
+
+#[test]
+fn a_repointed_store_belongs_to_its_new_pair_and_keeps_its_meta() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), &pair()).unwrap();
+    assert_eq!(s.meta("marker").unwrap(), None);
+    s.set_meta("marker", "abc").unwrap();
+    s.set_meta("marker", "def").unwrap();
+    let moved = Pair {
+        src: "/moved".into(),
+        tgt: "/b".into(),
+    };
+    s.repoint(&moved).unwrap();
+    drop(s);
+    assert!(matches!(
+        Store::open(dir.path(), &pair()),
+        Err(StateError::OtherPair { .. })
+    ));
+    let s = Store::open(dir.path(), &moved).unwrap();
+    assert_eq!(s.meta("marker").unwrap().as_deref(), Some("def"));
+}

@@ -6,8 +6,10 @@ pub mod hold;
 pub mod mount;
 pub mod mounts;
 pub mod resolve;
+pub mod run;
 pub mod status;
 pub mod sync;
+pub mod task;
 pub mod unmount;
 
 /// A count given in the environment (`TANDEM_THREADS`, `TANDEM_FUSE_THREADS`): tuning knobs

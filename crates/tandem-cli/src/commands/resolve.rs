@@ -117,18 +117,9 @@ fn settle_flagged(
     how: &str,
     locked: bool,
 ) -> Result<()> {
-    let policy = match keep {
-        KeepArg::Source => Policy::Source,
-        KeepArg::Target => Policy::Target,
-        KeepArg::Both => Policy::KeepBoth,
-    };
+    let policy = Policy::keeping(keep.side());
     // "Keep the side that deleted it": a sync never lets a delete win, so do it here.
-    if keep != KeepArg::Both {
-        let kept = if keep == KeepArg::Source {
-            Side::Source
-        } else {
-            Side::Target
-        };
+    if let Some(kept) = keep.side() {
         let roots = open_roots(task)?;
         let here = roots.get(kept).stat(rel)?;
         if here.is_none() {
@@ -181,12 +172,7 @@ fn settle_kept_both(
     locked: bool,
 ) -> Result<()> {
     let _lock = lock(task, locked)?;
-    let keep_side = match keep {
-        KeepArg::Both => None,
-        KeepArg::Source => Some(Side::Source),
-        KeepArg::Target => Some(Side::Target),
-    };
-    if let Some(kept) = keep_side {
+    if let Some(kept) = keep.side() {
         let roots = open_roots(task)?;
         let trash = Trash::new(tandem_engine::time::stamp(tandem_engine::time::now_ns()));
         for side in [Side::Source, Side::Target] {

@@ -1,8 +1,8 @@
 use anyhow::Result;
-use tandem_core::{Direction, Flavor, Options, Policy};
+use tandem_core::Options;
 use tandem_engine::SyncSpec;
 
-use crate::args::{DirectionArg, ModeArg, PairArgs, PolicyArg, SyncArgs, SyncOptions};
+use crate::args::{PairArgs, SyncArgs, SyncOptions};
 use crate::output::{print_summary, summary_json, Printer};
 use crate::task::Task;
 
@@ -34,16 +34,9 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
         tgt: task.tgt,
         state_dir: task.state_dir,
         options: Options {
-            direction: match a.direction {
-                DirectionArg::Both => Direction::Both,
-                DirectionArg::Push => Direction::Push,
-                DirectionArg::Pull => Direction::Pull,
-            },
-            flavor: match a.mode {
-                ModeArg::Safe => Flavor::Safe,
-                ModeArg::Replica => Flavor::Replica,
-            },
-            policy: policy(a.conflict),
+            direction: a.direction,
+            flavor: a.mode,
+            policy: a.conflict,
             modify_window: a.modify_window,
             stamp: String::new(),
             rescan: false,
@@ -59,16 +52,6 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
         fsync_each: a.fsync,
         lock_granted: false,
     })
-}
-
-pub fn policy(p: PolicyArg) -> Policy {
-    match p {
-        PolicyArg::KeepBoth => Policy::KeepBoth,
-        PolicyArg::Newest => Policy::Newest,
-        PolicyArg::Source => Policy::Source,
-        PolicyArg::Target => Policy::Target,
-        PolicyArg::Flag => Policy::Flag,
-    }
 }
 
 /// I/O-bound work: a few threads per core.

@@ -1,0 +1,117 @@
+//! `tandem run NAME`: one run of a task now, each pair synced as `tandem sync` does.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::json;
+use tandem_task::{Config, PlannedPair, TaskReport};
+
+use crate::args::RunArgs;
+use crate::commands::sync::default_threads;
+use crate::output::{print_summary, sanitize, summary_json, Printer};
+
+pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
+    let cfg = Config::load(config)?;
+    let task = cfg.task(&a.name)?;
+    let planned = task.sync_specs(a.dry_run, default_threads())?;
+    let mut report = TaskReport::new(&task.name);
+    for pair in &planned {
+        let spec = &pair.spec;
+        if !a.json {
+            println!(
+                "{} -> {}",
+                sanitize(&spec.src.display().to_string()),
+                sanitize(&spec.tgt.display().to_string())
+            );
+        }
+        let printer = Printer::new(a.json, false, a.verbose);
+        let result = tandem_engine::sync(spec, &|e| printer.event(e));
+        printer.finish();
+        let result = result
+            .map_err(|e| e.to_string())
+            .and_then(|r| marked(pair, r));
+        match (&result, a.json) {
+            (Ok(r), false) => print_summary(r),
+            (Err(e), false) => eprintln!("tandem: error: {}", sanitize(&format!("{e:#}"))),
+            _ => {}
+        }
+        report.push(spec, result);
+    }
+    if a.json {
+        println!("{}", report_json(&report));
+    } else if report.pairs.len() > 1 {
+        print_totals(&report);
+    }
+    Ok(report.exit_code() as u8)
+}
+
+/// The report, once the pair's markers are written after its first sync; a marker that
+/// cannot be written makes the pair's result an error.
+fn marked(
+    pair: &PlannedPair,
+    report: tandem_engine::Report,
+) -> Result<tandem_engine::Report, String> {
+    pair.mark_synced(&report).map_err(|e| e.to_string())?;
+    Ok(report)
+}
+
+fn report_json(r: &TaskReport) -> serde_json::Value {
+    let t = r.totals();
+    let pairs: Vec<_> = r
+        .pairs
+        .iter()
+        .map(|p| {
+            let mut v = match &p.result {
+                Ok(rep) => summary_json(rep),
+                Err(e) => json!({"exit_code": 2, "error": e}),
+            };
+            v["source"] = json!(p.source.to_string_lossy());
+            v["target"] = json!(p.target.to_string_lossy());
+            v["state_dir"] = json!(p.state_dir.to_string_lossy());
+            if let Some(o) = v.as_object_mut() {
+                o.remove("event");
+            }
+            v
+        })
+        .collect();
+    json!({
+        "event": "task",
+        "task": r.task,
+        "exit_code": r.exit_code(),
+        "pairs": pairs,
+        "totals": {
+            "copied": t.copied, "bytes": t.bytes, "deleted": t.deleted, "renamed": t.renamed,
+            "dirs_created": t.dirs_created, "metadata": t.metadata, "conflicts": t.conflicts,
+            "skipped": t.skipped, "failed": t.failed, "pairs_in_error": t.pairs_in_error,
+        },
+    })
+}
+
+fn print_totals(r: &TaskReport) {
+    let t = r.totals();
+    let counts = [
+        (t.copied, "copied"),
+        (t.deleted, "deleted"),
+        (t.renamed, "renamed"),
+        (t.conflicts, "conflicts"),
+        (t.skipped, "skipped"),
+        (t.failed, "failed"),
+        (t.pairs_in_error, "pairs in error"),
+    ];
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    let state = if r.exit_code() == 0 {
+        "in sync"
+    } else {
+        "done"
+    };
+    let what = if parts.is_empty() {
+        "nothing to do".to_string()
+    } else {
+        parts.join(", ")
+    };
+    println!("task {}: {} pairs {state}: {what}", r.task, r.pairs.len());
+}

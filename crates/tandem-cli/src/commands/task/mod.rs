@@ -1,0 +1,116 @@
+//! `tandem task ...`: one file per subcommand; the config is `tandem_task::Config`.
+
+mod add;
+mod edit;
+mod list;
+mod remove;
+mod rename;
+mod show;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::{json, Value};
+use tandem_task::{format_duration_ns, TaskChanges, TaskSpec};
+
+use crate::args::{TaskCommand, TaskSettings};
+use crate::output::sanitize;
+
+pub fn run(config: &Path, c: TaskCommand) -> Result<u8> {
+    match c {
+        TaskCommand::Add(a) => add::run(config, a),
+        TaskCommand::List(a) => list::run(config, a),
+        TaskCommand::Show(a) => show::run(config, a),
+        TaskCommand::Edit(a) => edit::run(config, a),
+        TaskCommand::Rename(a) => rename::run(config, a),
+        TaskCommand::Remove(a) => remove::run(config, a),
+    }
+}
+
+/// The settings given on the command line, folders made absolute (canonical where they
+/// exist, as `tandem sync` names a pair).
+fn changes(s: &TaskSettings) -> Result<TaskChanges> {
+    let folder = |p: &PathBuf| -> Result<PathBuf> {
+        let abs = crate::task::absolute(p)?;
+        Ok(std::fs::canonicalize(&abs).unwrap_or(abs))
+    };
+    let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    Ok(TaskChanges {
+        comment: s.comment.clone(),
+        sources: if s.sources.is_empty() {
+            None
+        } else {
+            Some(s.sources.iter().map(folder).collect::<Result<_>>()?)
+        },
+        target: s.target.as_ref().map(folder).transpose()?,
+        target_subfolder: s.target_subfolder,
+        direction: s.direction,
+        mode: s.mode,
+        conflict: s.conflict,
+        exclude: list(&s.exclude),
+        include: list(&s.include),
+        max_delete: s.max_delete,
+        modify_window: s.modify_window,
+        fsync: s.fsync,
+    })
+}
+
+fn lossy(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// A task as `--json` prints it.
+pub fn task_json(t: &TaskSpec) -> Value {
+    let o = &t.options;
+    json!({
+        "name": t.name,
+        "comment": t.comment,
+        "sources": t.sources.iter().map(|p| lossy(p)).collect::<Vec<_>>(),
+        "target": lossy(&t.target),
+        "target_subfolder": t.target_subfolder,
+        "direction": o.direction.to_string(),
+        "mode": o.mode.to_string(),
+        "conflict": o.conflict.to_string(),
+        "exclude": o.exclude,
+        "include": o.include,
+        "max_delete": o.max_delete,
+        "modify_window": format_duration_ns(o.modify_window),
+        "fsync": o.fsync,
+        "pairs": t.pairs().iter().map(|p| json!({
+            "source": lossy(&p.source),
+            "target": lossy(&p.target),
+            "state_dir": lossy(&TaskSpec::state_dir(p)),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A task as `task show` prints it.
+pub fn print_task(t: &TaskSpec) {
+    let o = &t.options;
+    let shown = |p: &Path| sanitize(&p.display().to_string());
+    println!("task {}", t.name);
+    if let Some(c) = &t.comment {
+        println!("  comment:          {}", sanitize(c));
+    }
+    for p in t.pairs() {
+        println!("  source:           {}", shown(&p.source));
+        println!("    synced with:    {}", shown(&p.target));
+    }
+    println!("  target:           {}", shown(&t.target));
+    println!("  target_subfolder: {}", t.target_subfolder);
+    println!("  direction:        {}", o.direction);
+    println!("  mode:             {}", o.mode);
+    println!("  conflict:         {}", o.conflict);
+    if !o.exclude.is_empty() {
+        println!("  exclude:          {}", sanitize(&o.exclude.join(" ")));
+    }
+    if !o.include.is_empty() {
+        println!("  include:          {}", sanitize(&o.include.join(" ")));
+    }
+    println!("  max_delete:       {}%", o.max_delete);
+    println!(
+        "  modify_window:    {}",
+        format_duration_ns(o.modify_window)
+    );
+    println!("  fsync:            {}", o.fsync);
+}

@@ -1,0 +1,28 @@
+use std::path::Path;
+
+use anyhow::Result;
+use tandem_task::Config;
+
+use crate::args::TaskRenameArgs;
+use crate::output::sanitize;
+
+pub fn run(config: &Path, a: TaskRenameArgs) -> Result<u8> {
+    let mut cfg = Config::load(config)?;
+    let old_base = cfg.task(&a.old)?.target_base();
+    let task = cfg.rename(&a.old, &a.new)?.clone();
+    cfg.save()?;
+    if a.json {
+        println!("{}", super::task_json(&task));
+        return Ok(crate::EXIT_OK);
+    }
+    println!("renamed task {} to {}", a.old, task.name);
+    if task.target_subfolder {
+        // The copies' folder is named after the task: the next run syncs into a new one.
+        println!(
+            "note: the task's copies now go to {}; {} is left as it is",
+            sanitize(&task.target_base().display().to_string()),
+            sanitize(&old_base.display().to_string())
+        );
+    }
+    Ok(crate::EXIT_OK)
+}

@@ -1,0 +1,342 @@
+//! The config file, `$XDG_CONFIG_HOME/tandem/config.toml`: read into typed tasks, and
+//! changed in place through `toml_edit`, so that a user's comments, blank lines and order
+//! survive `tandem task add/edit/rename/remove`.
+//!
+//! Every change is made on a copy of the document, read back as the file would be, and
+//! checked (the changed task's folders included) before it replaces the config: a refused
+//! change leaves both the config and the file as they were.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use toml_edit::{Array, Document, DocumentMut, Item, Table, Value};
+
+use crate::error::{Location, Problem, TaskError};
+use crate::marker::{plan_repoints, Repoint};
+use crate::read::read_tasks;
+use crate::spec::{check_name, format_duration_ns, TaskSpec};
+use tandem_core::{Direction, Flavor, Policy};
+
+/// The config file's default place: `$XDG_CONFIG_HOME/tandem/config.toml`, else
+/// `~/.config/tandem/config.toml`.
+pub fn default_config_path() -> PathBuf {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("tandem")
+        .join("config.toml")
+}
+
+/// What `task add` sets, or `task edit` changes (`None`: left as it is).
+#[derive(Clone, Debug, Default)]
+pub struct TaskChanges {
+    pub comment: Option<String>,
+    pub sources: Option<Vec<PathBuf>>,
+    pub target: Option<PathBuf>,
+    pub target_subfolder: Option<bool>,
+    pub direction: Option<Direction>,
+    pub mode: Option<Flavor>,
+    pub conflict: Option<Policy>,
+    pub exclude: Option<Vec<String>>,
+    pub include: Option<Vec<String>>,
+    pub max_delete: Option<u32>,
+    pub modify_window: Option<i64>,
+    pub fsync: Option<bool>,
+}
+
+/// The config file as read, with its tasks.
+#[derive(Debug)]
+pub struct Config {
+    path: PathBuf,
+    doc: DocumentMut,
+    tasks: Vec<TaskSpec>,
+}
+
+impl Config {
+    /// Reads and checks the config file; a missing file is a config without tasks.
+    pub fn load(path: &Path) -> Result<Config, TaskError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(TaskError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let (doc, tasks) = parse(path, &text)?;
+        Ok(Config {
+            path: path.to_path_buf(),
+            doc,
+            tasks,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn tasks(&self) -> &[TaskSpec] {
+        &self.tasks
+    }
+
+    pub fn task(&self, name: &str) -> Result<&TaskSpec, TaskError> {
+        self.tasks
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| TaskError::NoSuchTask {
+                name: name.to_string(),
+                path: self.path.clone(),
+                known: self.tasks.iter().map(|t| t.name.clone()).collect(),
+            })
+    }
+
+    /// Adds a task (sources and target required), checked with its folders.
+    pub fn add(&mut self, name: &str, changes: &TaskChanges) -> Result<&TaskSpec, TaskError> {
+        check_name(name)?;
+        if self.task(name).is_ok() {
+            return Err(TaskError::Exists {
+                name: name.to_string(),
+                path: self.path.clone(),
+            });
+        }
+        let mut doc = self.doc.clone();
+        let table = tasks_table(&mut doc)
+            .entry(name)
+            .or_insert(Item::Table(Table::new()));
+        apply(name, table.as_table_mut(), changes)?;
+        self.replace(doc, Some(name))?;
+        self.task(name)
+    }
+
+    /// Changes the given settings of a task, checked with its folders. A source or target
+    /// given a new place is matched with its old one by the markers the folders carry:
+    /// the pairs to re-point (their state to move, `Repoint::apply`) are returned.
+    pub fn edit(
+        &mut self,
+        name: &str,
+        changes: &TaskChanges,
+    ) -> Result<(&TaskSpec, Vec<Repoint>), TaskError> {
+        let old = self.task(name)?.clone();
+        let mut doc = self.doc.clone();
+        let table = tasks_table(&mut doc).get_mut(name);
+        apply(name, table.and_then(Item::as_table_mut), changes)?;
+        let (was_doc, was_tasks) = (self.doc.clone(), self.tasks.clone());
+        self.replace(doc, Some(name))?;
+        match plan_repoints(&old, self.task(name)?) {
+            Ok(moves) => Ok((self.task(name)?, moves)),
+            Err(e) => {
+                (self.doc, self.tasks) = (was_doc, was_tasks);
+                Err(e)
+            }
+        }
+    }
+
+    /// Renames a task; its table keeps its place and its comments.
+    pub fn rename(&mut self, old: &str, new: &str) -> Result<&TaskSpec, TaskError> {
+        self.task(old)?;
+        check_name(new)?;
+        if self.task(new).is_ok() {
+            return Err(TaskError::Exists {
+                name: new.to_string(),
+                path: self.path.clone(),
+            });
+        }
+        let mut doc = self.doc.clone();
+        let tasks = tasks_table(&mut doc);
+        let item = tasks.remove(old).unwrap_or(Item::None);
+        tasks.insert(new, item);
+        self.replace(doc, None)?;
+        self.task(new)
+    }
+
+    /// Removes a task from the config (its folders and pairs' state are left alone).
+    pub fn remove(&mut self, name: &str) -> Result<TaskSpec, TaskError> {
+        let task = self.task(name)?.clone();
+        let mut doc = self.doc.clone();
+        let removed = tasks_table(&mut doc).remove(name);
+        keep_file_comments(&mut doc, removed.as_ref().and_then(Item::as_table));
+        self.replace(doc, None)?;
+        Ok(task)
+    }
+
+    /// Writes the config file: a new file beside it, then renamed over it (through a
+    /// symlink to the file it points at).
+    pub fn save(&self) -> Result<(), TaskError> {
+        let real = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| TaskError::Io { path, source }
+        };
+        if let Some(dir) = real.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let tmp = real.with_extension("toml.tmp");
+        let write = |tmp: &Path| -> std::io::Result<()> {
+            let mut f = std::fs::File::create(tmp)?;
+            f.write_all(self.doc.to_string().as_bytes())?;
+            f.sync_all()
+        };
+        write(&tmp).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &real).map_err(io(&real))
+    }
+
+    /// Reads `doc` back as the file would hold it; with `changed`, that task's folders are
+    /// checked too. Only then does it become the config.
+    fn replace(&mut self, doc: DocumentMut, changed: Option<&str>) -> Result<(), TaskError> {
+        let (doc, tasks) = parse(&self.path, &doc.to_string())?;
+        if let Some(t) = changed.and_then(|n| tasks.iter().find(|t| t.name == n)) {
+            // Messages name the task and key: the lines are those of a file not written.
+            let mut t = t.clone();
+            t.origin = Default::default();
+            t.check_folders()?;
+        }
+        self.doc = doc;
+        self.tasks = tasks;
+        Ok(())
+    }
+}
+
+fn parse(path: &Path, text: &str) -> Result<(DocumentMut, Vec<TaskSpec>), TaskError> {
+    let doc = Document::parse(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start);
+        let (line, column) = line_col(text, at);
+        TaskError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    let tasks = read_tasks(path, text, &doc)?;
+    Ok((doc.into_mut(), tasks))
+}
+
+/// 1-based line and column (in characters) of byte `at` of `text`.
+pub(crate) fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The comments above a removed task's header that are apart from it (a blank line
+/// between) are about the file, not the task: they move to the next task, or the end.
+fn keep_file_comments(doc: &mut DocumentMut, removed: Option<&Table>) {
+    let prefix = removed
+        .and_then(|t| t.decor().prefix())
+        .and_then(|p| p.as_str())
+        .unwrap_or("");
+    let Some(cut) = prefix.rfind("\n\n") else {
+        return;
+    };
+    let kept = &prefix[..cut + 1];
+    let pos = removed.and_then(Table::position);
+    let next = tasks_table(doc)
+        .iter_mut()
+        .filter_map(|(_, item)| item.as_table_mut())
+        .filter(|t| t.position() > pos)
+        .min_by_key(|t| t.position());
+    match next {
+        Some(t) => {
+            let old = t.decor().prefix().and_then(|p| p.as_str()).unwrap_or("");
+            let joined = format!("{kept}{old}");
+            t.decor_mut().set_prefix(joined);
+        }
+        None => {
+            let old = doc.trailing().as_str().unwrap_or("").to_string();
+            doc.set_trailing(format!("{kept}{old}"));
+        }
+    }
+}
+
+/// The `[task]` table, made (implicit: only `[task.NAME]` headers show) when missing.
+fn tasks_table(doc: &mut DocumentMut) -> &mut Table {
+    let item = doc.entry("task").or_insert_with(|| {
+        let mut t = Table::new();
+        t.set_implicit(true);
+        Item::Table(t)
+    });
+    if !item.is_table() {
+        let mut t = Table::new();
+        t.set_implicit(true);
+        *item = Item::Table(t);
+    }
+    item.as_table_mut().expect("made a table just above")
+}
+
+fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), TaskError> {
+    let Some(t) = table else {
+        return Ok(());
+    };
+    if let Some(v) = &c.comment {
+        set(t, "comment", v.as_str());
+    }
+    if let Some(v) = &c.sources {
+        let paths = v
+            .iter()
+            .map(|p| text(name, "sources", p))
+            .collect::<Result<Vec<_>, _>>()?;
+        set(t, "sources", Array::from_iter(paths));
+    }
+    if let Some(v) = &c.target {
+        set(t, "target", text(name, "target", v)?);
+    }
+    if let Some(v) = c.target_subfolder {
+        set(t, "target_subfolder", v);
+    }
+    if let Some(v) = c.direction {
+        set(t, "direction", v.to_string());
+    }
+    if let Some(v) = c.mode {
+        set(t, "mode", v.to_string());
+    }
+    if let Some(v) = c.conflict {
+        set(t, "conflict", v.to_string());
+    }
+    if let Some(v) = &c.exclude {
+        set(t, "exclude", Array::from_iter(v));
+    }
+    if let Some(v) = &c.include {
+        set(t, "include", Array::from_iter(v));
+    }
+    if let Some(v) = c.max_delete {
+        set(t, "max_delete", i64::from(v));
+    }
+    if let Some(v) = c.modify_window {
+        set(t, "modify_window", format_duration_ns(v));
+    }
+    if let Some(v) = c.fsync {
+        set(t, "fsync", v);
+    }
+    Ok(())
+}
+
+/// Sets `key`, keeping the old value's surroundings (a comment at the end of its line).
+fn set(table: &mut Table, key: &str, value: impl Into<Value>) {
+    let mut value = value.into();
+    if let Some(old) = table.get(key).and_then(Item::as_value) {
+        *value.decor_mut() = old.decor().clone();
+    }
+    table[key] = Item::Value(value);
+}
+
+fn text(task: &str, key: &str, p: &Path) -> Result<String, TaskError> {
+    p.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| TaskError::Invalid {
+            at: Box::new(Location {
+                file: None,
+                line: None,
+                task: Some(task.to_string()),
+                key: Some(key.to_string()),
+            }),
+            problem: Box::new(Problem::Value(format!(
+                "{} is not valid UTF-8, which the config file cannot hold",
+                p.display()
+            ))),
+        })
+}

@@ -1,0 +1,33 @@
+//! tandem's named tasks: the layer between the config file and the engine.
+//!
+//! Owns `config.toml` (read, checked and changed in place, keeping the user's comments and
+//! order), the validated `TaskSpec` (a name, a comment, one or more sources, a target and
+//! the sync options) and its translation into one engine `SyncSpec` per source. Flow:
+//! `config.toml` → `Config::load` → `TaskSpec` → `TaskSpec::sync_specs` → the engine. It
+//! decides nothing about files itself: folder checks are `tandem_engine::roots`, syncing
+//! is `tandem_engine::sync`. It never prints: callers do.
+//!
+//! Each source `S` pairs with `TARGET/<name of S>` (`TARGET/<task>/<name of S>` with
+//! `target_subfolder`), and each pair keeps its state where `tandem sync S T` keeps it
+//! (`$XDG_STATE_HOME/tandem/<pair id>`): `tandem status`, `conflicts` and `resolve` work
+//! on a task's pairs as on any pair, and renaming or editing a task keeps its baselines.
+
+mod config;
+mod error;
+mod marker;
+mod read;
+mod report;
+mod spec;
+
+pub use config::{default_config_path, Config, TaskChanges};
+pub use error::{Location, Problem, TaskError};
+pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARKERS};
+pub use read::TASK_KEYS;
+pub use report::{PairOutcome, TaskReport, Totals};
+pub use spec::{
+    check_name, format_duration_ns, parse_duration_ns, Origin, TaskOptions, TaskPair, TaskSpec,
+};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

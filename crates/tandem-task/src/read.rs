@@ -1,0 +1,220 @@
+//! From the parsed config file to typed tasks: every key known, every value checked,
+//! every problem placed at its file, line and key.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use tandem_core::UnknownWord;
+use toml_edit::{Document, Item, Table};
+
+use crate::config::line_col;
+use crate::error::{Location, Problem, TaskError};
+use crate::spec::{check_name, parse_duration_ns, Origin, TaskOptions, TaskSpec};
+
+/// The keys of a `[task.NAME]` table.
+pub const TASK_KEYS: &[&str] = &[
+    "comment",
+    "sources",
+    "target",
+    "target_subfolder",
+    "direction",
+    "mode",
+    "conflict",
+    "exclude",
+    "include",
+    "max_delete",
+    "modify_window",
+    "fsync",
+];
+
+/// Where things are in the file being read.
+struct Reader<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Reader<'_> {
+    fn line(&self, span: Option<std::ops::Range<usize>>) -> Option<usize> {
+        span.map(|s| line_col(self.text, s.start).0)
+    }
+
+    fn error(
+        &self,
+        line: Option<usize>,
+        task: Option<&str>,
+        key: &str,
+        problem: Problem,
+    ) -> TaskError {
+        TaskError::Invalid {
+            at: Box::new(Location {
+                file: Some(self.path.to_path_buf()),
+                line,
+                task: task.map(str::to_string),
+                key: Some(key.to_string()),
+            }),
+            problem: Box::new(problem),
+        }
+    }
+}
+
+pub(crate) fn read_tasks(
+    path: &Path,
+    text: &str,
+    doc: &Document<&str>,
+) -> Result<Vec<TaskSpec>, TaskError> {
+    let r = Reader { path, text };
+    let mut tasks = Vec::new();
+    for (key, item) in doc.iter() {
+        let line = r.line(doc.key(key).and_then(|k| k.span()));
+        if key != "task" {
+            let known = "task".to_string();
+            return Err(r.error(line, None, key, Problem::UnknownKey { known }));
+        }
+        let Some(table) = item.as_table() else {
+            let expected = "tables written [task.NAME]";
+            return Err(r.error(line, None, key, Problem::WrongType { expected }));
+        };
+        for (name, item) in table.iter() {
+            let line = r.line(table.key(name).and_then(|k| k.span()));
+            check_name(name).map_err(|e| match e {
+                TaskError::BadName { why, .. } => r.error(
+                    line,
+                    Some(name),
+                    "the name",
+                    Problem::Value(why.to_string()),
+                ),
+                e => e,
+            })?;
+            let Some(t) = item.as_table() else {
+                let expected = "a table, written [task.NAME]";
+                return Err(r.error(
+                    line,
+                    Some(name),
+                    "the task",
+                    Problem::WrongType { expected },
+                ));
+            };
+            tasks.push(read_task(&r, name, t, line)?);
+        }
+    }
+    Ok(tasks)
+}
+
+fn read_task(
+    r: &Reader,
+    name: &str,
+    t: &Table,
+    header: Option<usize>,
+) -> Result<TaskSpec, TaskError> {
+    let mut origin = Origin {
+        file: Some(r.path.to_path_buf()),
+        ..Origin::default()
+    };
+    if let Some(h) = r.line(t.span()).or(header) {
+        origin.lines.insert(String::new(), h);
+    }
+    let mut spec = TaskSpec {
+        name: name.to_string(),
+        comment: None,
+        sources: Vec::new(),
+        target: PathBuf::new(),
+        target_subfolder: false,
+        options: TaskOptions::default(),
+        origin,
+    };
+    for (key, item) in t.iter() {
+        let line = r.line(t.key(key).and_then(|k| k.span())).or(header);
+        if let Some(l) = line {
+            spec.origin.lines.insert(key.to_string(), l);
+        }
+        read_value(&mut spec, key, item)
+            .map_err(|problem| r.error(line, Some(name), key, problem))?;
+    }
+    for key in ["sources", "target"] {
+        if !t.contains_key(key) {
+            let line = spec.origin.lines.get("").copied();
+            return Err(r.error(line, Some(name), key, Problem::Missing));
+        }
+    }
+    Ok(spec)
+}
+
+fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem> {
+    let o = &mut spec.options;
+    match key {
+        "comment" => spec.comment = Some(string(item)?.to_string()),
+        "sources" => {
+            spec.sources = strings(item)?
+                .into_iter()
+                .map(absolute)
+                .collect::<Result<_, _>>()?;
+            if spec.sources.is_empty() {
+                return Err(Problem::Value("lists no folder".to_string()));
+            }
+        }
+        "target" => spec.target = absolute(string(item)?.to_string())?,
+        "target_subfolder" => spec.target_subfolder = boolean(item)?,
+        "direction" => o.direction = word(item)?,
+        "mode" => o.mode = word(item)?,
+        "conflict" => o.conflict = word(item)?,
+        "exclude" => o.exclude = strings(item)?,
+        "include" => o.include = strings(item)?,
+        "max_delete" => {
+            let n = item.as_integer().ok_or(Problem::WrongType {
+                expected: "a whole number of percent, 0 to 100",
+            })?;
+            o.max_delete = u32::try_from(n)
+                .ok()
+                .filter(|n| *n <= 100)
+                .ok_or_else(|| Problem::Value(format!("{n} is not a percentage from 0 to 100")))?;
+        }
+        "modify_window" => {
+            o.modify_window = parse_duration_ns(string(item)?).map_err(Problem::Value)?
+        }
+        "fsync" => o.fsync = boolean(item)?,
+        _ => {
+            return Err(Problem::UnknownKey {
+                known: TASK_KEYS.join(", "),
+            })
+        }
+    }
+    Ok(())
+}
+
+fn string(item: &Item) -> Result<&str, Problem> {
+    item.as_str().ok_or(Problem::WrongType {
+        expected: "a string in quotes",
+    })
+}
+
+fn boolean(item: &Item) -> Result<bool, Problem> {
+    item.as_bool().ok_or(Problem::WrongType {
+        expected: "true or false",
+    })
+}
+
+fn strings(item: &Item) -> Result<Vec<String>, Problem> {
+    let expected = "a list of strings, [\"...\", \"...\"]";
+    let array = item.as_array().ok_or(Problem::WrongType { expected })?;
+    array
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or(Problem::WrongType { expected })
+        })
+        .collect()
+}
+
+fn word<T: FromStr<Err = UnknownWord>>(item: &Item) -> Result<T, Problem> {
+    Ok(string(item)?.parse()?)
+}
+
+fn absolute(p: String) -> Result<PathBuf, Problem> {
+    let p = PathBuf::from(p);
+    if p.is_absolute() {
+        Ok(p)
+    } else {
+        Err(Problem::NotAbsolute(p))
+    }
+}
