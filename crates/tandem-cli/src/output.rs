@@ -183,29 +183,7 @@ fn event_json(e: &Event) -> Value {
     }
 }
 
-pub fn summary_json(r: &Report) -> Value {
-    json!({
-        "event": "summary",
-        "exit_code": r.exit_code(),
-        "dry_run": r.dry_run,
-        "created_target": r.created_target.as_ref().map(|t| t.to_string_lossy()),
-        "copied": r.copied,
-        "bytes": r.bytes,
-        "deleted": r.deleted,
-        "renamed": r.renamed,
-        "dirs_created": r.dirs_created,
-        "metadata": r.metadata,
-        "conflicts": r.conflicts.iter().map(|(p, k, res)| json!({"path": p.to_string(), "kind": k, "resolution": res})).collect::<Vec<_>>(),
-        "skipped": r.skipped.iter().map(|(p, why)| json!({"path": p.to_string(), "reason": why})).collect::<Vec<_>>(),
-        "failed": r.failed.iter().map(|(p, why)| json!({"path": p.to_string(), "error": why})).collect::<Vec<_>>(),
-        "halted": r.halted,
-        "stopped": r.stopped,
-        "plan": r.plan.iter().map(|s| json!({
-            "action": s.verb, "path": s.path.to_string(), "to": s.to.as_ref().map(|t| t.to_string()),
-            "side": s.side, "detail": s.detail,
-        })).collect::<Vec<_>>(),
-    })
-}
+pub use tandem_task::summary_json;
 
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -256,20 +234,20 @@ pub fn print_summary(r: &Report) {
     }
     if !r.conflicts.is_empty() {
         println!("conflicts:");
-        for (p, kind, res) in &r.conflicts {
-            println!("  {p}: {kind}; {}", sanitize(res));
+        for c in &r.conflicts {
+            println!("  {}: {}; {}", c.path, c.kind, sanitize(&c.resolution));
         }
     }
     if !r.skipped.is_empty() {
         println!("skipped:");
-        for (p, why) in &r.skipped {
-            println!("  {p}: {}", sanitize(why));
+        for p in &r.skipped {
+            println!("  {}: {}", p.path, sanitize(&p.reason));
         }
     }
     if !r.failed.is_empty() {
         println!("failed:");
-        for (p, why) in &r.failed {
-            println!("  {p}: {}", sanitize(why));
+        for p in &r.failed {
+            println!("  {}: {}", p.path, sanitize(&p.reason));
         }
     }
     if r.dry_run {

@@ -17,4 +17,4 @@ pub mod watch;
 pub use replicate::{Hold, Replicator, ReplicatorConfig, TargetStatus};
 pub use roots::{PairRoots, RootError};
 pub use run::{sync, sync_scoped, EngineError, Session, SourceHooks};
-pub use spec::{Event, PlannedStep, Report, Scope, SyncSpec};
+pub use spec::{ConflictNote, Event, PathProblem, PlannedStep, Report, Scope, SyncSpec};

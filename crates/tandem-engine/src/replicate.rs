@@ -24,7 +24,7 @@ use tandem_core::{ChangeOp, RelPath};
 use tandem_state::{JournalWriter, Store};
 
 use crate::run::{EngineError, Session};
-use crate::spec::{Event, Report, Scope};
+use crate::spec::{Event, PathProblem, Report, Scope};
 use crate::watch::{Echoes, TargetHint, TargetWatcher};
 
 /// A file held open for writing longer than this is synced once its size and mtime have
@@ -93,7 +93,7 @@ pub struct TargetStatus {
     /// changes, and target-side changes wait for the periodic rescan.
     pub unwatched: Option<String>,
     pub conflicts: usize,
-    pub failed: Vec<(RelPath, String)>,
+    pub failed: Vec<PathProblem>,
     pub last_full_rescan_unix: i64,
 }
 
@@ -549,7 +549,7 @@ impl Replicator {
                     // A step that failed may lie outside what this pass was asked about (a
                     // conflict copy set aside whose copy raced): looked at again too, or its
                     // failure would vanish with this report and never be retried.
-                    all.extend(rep.failed.iter().map(|(p, _)| p.clone()));
+                    all.extend(rep.failed.iter().map(|f| f.path.clone()));
                     r = self.sync_or_pause(
                         &Scope::Paths(coalesce(all)),
                         on_event,
@@ -665,7 +665,7 @@ impl Replicator {
     /// without failing is off the list.
     fn schedule_retry(&mut self, report: &Report, looked_at: &[&RelPath]) {
         let failed: HashMap<&RelPath, &String> =
-            report.failed.iter().map(|(p, e)| (p, e)).collect();
+            report.failed.iter().map(|f| (&f.path, &f.reason)).collect();
         for p in looked_at {
             if !failed.contains_key(p) {
                 self.retry.remove(*p);

@@ -17,7 +17,7 @@ use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
 
 use crate::hashing::fill_hashes;
 use crate::roots::{self, RootError};
-use crate::spec::{Event, PlannedStep, Report, Scope, SyncSpec};
+use crate::spec::{ConflictNote, Event, PathProblem, PlannedStep, Report, Scope, SyncSpec};
 use crate::time::{now_ns, stamp};
 
 /// Prints how long each phase of a round took, when `TANDEM_TIMINGS` is set (profiling).
@@ -579,7 +579,7 @@ struct Raced {
 /// the next run. A copy whose source is gone, and still gone, leaves nothing to sync: a
 /// program's temporary file deleted meanwhile (issue 20). Nothing was written for it, so
 /// the next run sees a deletion if the baseline has the path, or nothing.
-fn left_for_next_run(ctx: &Ctx<'_>, raced: Vec<Raced>) -> Vec<(RelPath, String)> {
+fn left_for_next_run(ctx: &Ctx<'_>, raced: Vec<Raced>) -> Vec<PathProblem> {
     raced
         .into_iter()
         .filter(|r| {
@@ -587,10 +587,8 @@ fn left_for_next_run(ctx: &Ctx<'_>, raced: Vec<Raced>) -> Vec<(RelPath, String)>
                 .is_none_or(|side| !matches!(ctx.root(side).stat(&r.path), Ok(None)))
         })
         .map(|r| {
-            (
-                r.path,
-                format!("{}; it will be synced on the next run", r.why),
-            )
+            let why = format!("{}; it will be synced on the next run", r.why);
+            PathProblem::new(r.path, why)
         })
         .collect()
 }
@@ -764,17 +762,17 @@ fn resolution_word(c: &Conflict) -> String {
 /// Lists conflicts and skips in the report (for dry runs and for real ones).
 fn note_listing(a: &Action, report: &mut Report) {
     match a {
-        Action::Conflict(c) => report.conflicts.push((
-            c.path.clone(),
-            c.kind.word().to_string(),
-            resolution_word(c),
-        )),
+        Action::Conflict(c) => report.conflicts.push(ConflictNote {
+            path: c.path.clone(),
+            kind: c.kind.word().to_string(),
+            resolution: resolution_word(c),
+        }),
         Action::Skip { path, reason, side } => {
             let why = match side {
                 Some(s) => format!("{s}: {reason}"),
                 None => reason.clone(),
             };
-            report.skipped.push((path.clone(), why));
+            report.skipped.push(PathProblem::new(path.clone(), why));
         }
         _ => {}
     }
@@ -782,12 +780,12 @@ fn note_listing(a: &Action, report: &mut Report) {
 
 /// The paths a run skipped or failed, as the store keeps them for `tandem status`.
 fn problems_of(report: &Report) -> Vec<tandem_state::RunProblem> {
-    let listed = |what: &str, list: &[(RelPath, String)]| {
+    let listed = |what: &str, list: &[PathProblem]| {
         list.iter()
-            .map(|(path, reason)| tandem_state::RunProblem {
-                path: path.clone(),
+            .map(|p| tandem_state::RunProblem {
+                path: p.path.clone(),
                 what: what.to_string(),
-                reason: reason.clone(),
+                reason: p.reason.clone(),
             })
             .collect::<Vec<_>>()
     };
@@ -799,11 +797,11 @@ fn problems_of(report: &Report) -> Vec<tandem_state::RunProblem> {
 /// Every path left out of step is named in the log (escaped), not only counted.
 fn log_problems(report: &Report) {
     let printable = |s: &str| tandem_core::escape_bytes(s.as_bytes());
-    for (path, reason) in &report.skipped {
-        tracing::warn!("skipped {}: {}", path.escaped(), printable(reason));
+    for p in &report.skipped {
+        tracing::warn!("skipped {}: {}", p.path.escaped(), printable(&p.reason));
     }
-    for (path, reason) in &report.failed {
-        tracing::warn!("failed {}: {}", path.escaped(), printable(reason));
+    for p in &report.failed {
+        tracing::warn!("failed {}: {}", p.path.escaped(), printable(&p.reason));
     }
 }
 
@@ -1122,7 +1120,9 @@ impl<'a, 'r> Applier<'a, 'r> {
                     path: a.path().clone(),
                     error: e.to_string(),
                 });
-                self.report.failed.push((a.path().clone(), e.to_string()));
+                self.report
+                    .failed
+                    .push(PathProblem::new(a.path().clone(), e.to_string()));
             }
         }
         Ok(())

@@ -120,6 +120,32 @@ pub struct PlannedStep {
     pub detail: String,
 }
 
+/// A conflict a run met, and what it did about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConflictNote {
+    pub path: RelPath,
+    /// What clashed, as `Conflict::kind` words it (`edit/edit`, ...).
+    pub kind: String,
+    /// What was done (a copy kept aside, one side taken, flagged).
+    pub resolution: String,
+}
+
+/// A path a run left out of step, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathProblem {
+    pub path: RelPath,
+    pub reason: String,
+}
+
+impl PathProblem {
+    pub fn new(path: RelPath, reason: impl Into<String>) -> PathProblem {
+        PathProblem {
+            path,
+            reason: reason.into(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub copied: u64,
@@ -128,9 +154,11 @@ pub struct Report {
     pub renamed: u64,
     pub dirs_created: u64,
     pub metadata: u64,
-    pub conflicts: Vec<(RelPath, String, String)>,
-    pub skipped: Vec<(RelPath, String)>,
-    pub failed: Vec<(RelPath, String)>,
+    pub conflicts: Vec<ConflictNote>,
+    /// Paths left as they are on purpose (special files, unreadable entries, ...).
+    pub skipped: Vec<PathProblem>,
+    /// Paths whose step failed: they are synced again on the next run.
+    pub failed: Vec<PathProblem>,
     /// Why the run stopped early for safety (exit 3).
     pub halted: Option<String>,
     /// Why the run stopped early on an error that concerns a whole side (exit 2).

@@ -285,7 +285,7 @@ fn a_file_written_while_it_is_copied_is_never_stored_torn() {
             report
                 .failed
                 .iter()
-                .any(|(p, why)| p.to_string() == "busy.bin" && why.contains("next run")),
+                .any(|f| f.path.to_string() == "busy.bin" && f.reason.contains("next run")),
             "a file that never settles is reported: {report:?}"
         );
     }

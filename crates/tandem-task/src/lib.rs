@@ -23,7 +23,7 @@ pub use config::{default_config_path, Config, TaskChanges};
 pub use error::{Location, Problem, TaskError};
 pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARKERS};
 pub use read::TASK_KEYS;
-pub use report::{PairOutcome, TaskReport, Totals};
+pub use report::{summary_json, PairOutcome, TaskReport, Totals};
 pub use spec::{
     check_name, format_duration_ns, parse_duration_ns, Origin, TaskOptions, TaskPair, TaskSpec,
 };

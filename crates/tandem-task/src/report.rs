@@ -1,7 +1,9 @@
-//! A task run's result: each pair's report, and their sum.
+//! A task run's result: each pair's report, and their sum; as JSON, the summary that
+//! `tandem run --json` prints and an `--after` hook reads (`TANDEM_SUMMARY`).
 
 use std::path::PathBuf;
 
+use serde_json::{json, Value};
 use tandem_engine::{Report, SyncSpec};
 
 /// How one pair's sync ended.
@@ -88,4 +90,72 @@ impl TaskReport {
         }
         t
     }
+}
+
+impl TaskReport {
+    /// The run as `tandem run --json` prints it: each pair's summary (as `tandem sync
+    /// --json` prints it, with its folders) and the totals.
+    pub fn to_json(&self) -> Value {
+        let t = self.totals();
+        let lossy = |p: &PathBuf| p.to_string_lossy().into_owned();
+        let pairs: Vec<_> = self
+            .pairs
+            .iter()
+            .map(|p| {
+                let mut v = match &p.result {
+                    Ok(rep) => summary_json(rep),
+                    Err(e) => json!({"exit_code": 2, "error": e}),
+                };
+                v["source"] = json!(lossy(&p.source));
+                v["target"] = json!(lossy(&p.target));
+                v["state_dir"] = json!(lossy(&p.state_dir));
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("event");
+                }
+                v
+            })
+            .collect();
+        json!({
+            "event": "task",
+            "task": self.task,
+            "exit_code": self.exit_code(),
+            "pairs": pairs,
+            "totals": {
+                "copied": t.copied, "bytes": t.bytes, "deleted": t.deleted, "renamed": t.renamed,
+                "dirs_created": t.dirs_created, "metadata": t.metadata, "conflicts": t.conflicts,
+                "skipped": t.skipped, "failed": t.failed, "pairs_in_error": t.pairs_in_error,
+            },
+        })
+    }
+}
+
+/// One sync's report as `tandem sync --json` prints it (its last line).
+pub fn summary_json(r: &Report) -> Value {
+    json!({
+        "event": "summary",
+        "exit_code": r.exit_code(),
+        "dry_run": r.dry_run,
+        "created_target": r.created_target.as_ref().map(|t| t.to_string_lossy()),
+        "copied": r.copied,
+        "bytes": r.bytes,
+        "deleted": r.deleted,
+        "renamed": r.renamed,
+        "dirs_created": r.dirs_created,
+        "metadata": r.metadata,
+        "conflicts": r.conflicts.iter().map(|c| json!({
+            "path": c.path.to_string(), "kind": c.kind, "resolution": c.resolution,
+        })).collect::<Vec<_>>(),
+        "skipped": r.skipped.iter().map(|p| json!({
+            "path": p.path.to_string(), "reason": p.reason,
+        })).collect::<Vec<_>>(),
+        "failed": r.failed.iter().map(|p| json!({
+            "path": p.path.to_string(), "error": p.reason,
+        })).collect::<Vec<_>>(),
+        "halted": r.halted,
+        "stopped": r.stopped,
+        "plan": r.plan.iter().map(|s| json!({
+            "action": s.verb, "path": s.path.to_string(), "to": s.to.as_ref().map(|t| t.to_string()),
+            "side": s.side, "detail": s.detail,
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -344,7 +344,7 @@ fn write_status(path: &Path, statuses: &[Arc<Mutex<TargetStatus>>], last: &mut S
                 "paused": s.paused,
                 "unwatched": s.unwatched,
                 "conflicts": s.conflicts,
-                "failed": s.failed.iter().map(|(p, e)| serde_json::json!({"path": p.escaped(), "error": e})).collect::<Vec<_>>(),
+                "failed": s.failed.iter().map(|f| serde_json::json!({"path": f.path.escaped(), "error": f.reason})).collect::<Vec<_>>(),
                 "last_full_rescan": s.last_full_rescan_unix,
             })
         })

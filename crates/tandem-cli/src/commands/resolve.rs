@@ -156,8 +156,8 @@ fn settle_flagged(
     };
     let scope = tandem_engine::Scope::Paths(vec![rel.clone()]);
     let report = tandem_engine::sync_scoped(&spec, &scope, &|_| {})?;
-    if let Some((p, e)) = report.failed.first() {
-        bail!("could not settle {p}: {e}");
+    if let Some(f) = report.failed.first() {
+        bail!("could not settle {}: {}", f.path, f.reason);
     }
     mark_resolved(task, rel, how, locked)
 }

@@ -3,12 +3,11 @@
 use std::path::Path;
 
 use anyhow::Result;
-use serde_json::json;
 use tandem_task::{Config, PlannedPair, TaskReport};
 
 use crate::args::RunArgs;
 use crate::commands::sync::default_threads;
-use crate::output::{print_summary, sanitize, summary_json, Printer};
+use crate::output::{print_summary, sanitize, Printer};
 
 pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
     let cfg = Config::load(config)?;
@@ -38,7 +37,7 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
         report.push(spec, result);
     }
     if a.json {
-        println!("{}", report_json(&report));
+        println!("{}", report.to_json());
     } else if report.pairs.len() > 1 {
         print_totals(&report);
     }
@@ -53,38 +52,6 @@ fn marked(
 ) -> Result<tandem_engine::Report, String> {
     pair.mark_synced(&report).map_err(|e| e.to_string())?;
     Ok(report)
-}
-
-fn report_json(r: &TaskReport) -> serde_json::Value {
-    let t = r.totals();
-    let pairs: Vec<_> = r
-        .pairs
-        .iter()
-        .map(|p| {
-            let mut v = match &p.result {
-                Ok(rep) => summary_json(rep),
-                Err(e) => json!({"exit_code": 2, "error": e}),
-            };
-            v["source"] = json!(p.source.to_string_lossy());
-            v["target"] = json!(p.target.to_string_lossy());
-            v["state_dir"] = json!(p.state_dir.to_string_lossy());
-            if let Some(o) = v.as_object_mut() {
-                o.remove("event");
-            }
-            v
-        })
-        .collect();
-    json!({
-        "event": "task",
-        "task": r.task,
-        "exit_code": r.exit_code(),
-        "pairs": pairs,
-        "totals": {
-            "copied": t.copied, "bytes": t.bytes, "deleted": t.deleted, "renamed": t.renamed,
-            "dirs_created": t.dirs_created, "metadata": t.metadata, "conflicts": t.conflicts,
-            "skipped": t.skipped, "failed": t.failed, "pairs_in_error": t.pairs_in_error,
-        },
-    })
 }
 
 fn print_totals(r: &TaskReport) {
