@@ -13,6 +13,7 @@ mod crash_mount;
 mod deep_paths;
 mod directions;
 mod foreign_fs;
+mod hooks;
 mod mount;
 mod names;
 mod roots;

@@ -10,14 +10,14 @@ use serde_json::Value;
 
 use crate::fixtures::{run_tandem_with_env, tree_of, write_file, Out};
 
-struct Tasks {
+pub(crate) struct Tasks {
     tmp: tempfile::TempDir,
-    config: PathBuf,
+    pub(crate) config: PathBuf,
     state: PathBuf,
 }
 
 impl Tasks {
-    fn new(folders: &[&str]) -> Tasks {
+    pub(crate) fn new(folders: &[&str]) -> Tasks {
         let tmp = tempfile::tempdir().unwrap();
         for f in folders {
             std::fs::create_dir_all(tmp.path().join(f)).unwrap();
@@ -27,16 +27,16 @@ impl Tasks {
         Tasks { tmp, config, state }
     }
 
-    fn p(&self, rel: &str) -> PathBuf {
+    pub(crate) fn p(&self, rel: &str) -> PathBuf {
         self.tmp.path().join(rel)
     }
 
-    fn s(&self, rel: &str) -> String {
+    pub(crate) fn s(&self, rel: &str) -> String {
         self.p(rel).to_string_lossy().into_owned()
     }
 
     /// `tandem --config CONFIG ARGS...`, with the test's state home.
-    fn tandem(&self, args: &[&str]) -> Out {
+    pub(crate) fn tandem(&self, args: &[&str]) -> Out {
         let mut v: Vec<&OsStr> = vec![OsStr::new("--config"), self.config.as_os_str()];
         v.extend(args.iter().map(OsStr::new));
         let env = [("XDG_STATE_HOME", self.state.as_path())];
@@ -54,23 +54,23 @@ impl Tasks {
         run_tandem_with_env(v, &env)
     }
 
-    fn ok(&self, args: &[&str], code: i32) -> Out {
+    pub(crate) fn ok(&self, args: &[&str], code: i32) -> Out {
         let out = self.tandem(args);
         assert_eq!(out.code, code, "tandem {args:?}:\n{}", out.all());
         out
     }
 
-    fn config_text(&self) -> String {
+    pub(crate) fn config_text(&self) -> String {
         std::fs::read_to_string(&self.config).unwrap_or_default()
     }
 
-    fn json(&self, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         let out = self.ok(args, 0);
         serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
     }
 }
 
-fn last_json(out: &Out) -> Value {
+pub(crate) fn last_json(out: &Out) -> Value {
     let line = out.stdout.lines().last().unwrap_or("");
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {}", out.all()))
 }

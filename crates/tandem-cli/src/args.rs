@@ -5,12 +5,13 @@ use std::str::FromStr;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tandem_core::{Direction, Flavor, Policy, Side, UnknownWord, Words};
+use tandem_core::{Direction, Flavor, Policy, Priority, Side, UnknownWord, Words};
 
 const EXIT_CODES: &str = "Exit codes:
   0  in sync
   1  finished, with conflicts, skipped or failed paths (listed)
-  2  error: nothing was changed, or the run stopped cleanly (disk full, read-only)
+  2  error: nothing was changed, or the run stopped cleanly (disk full, read-only);
+     for `tandem run`, also: the task's --before command failed, so it did not sync
   3  halted for safety (a folder emptied or vanished, too many deletions)";
 
 #[derive(Parser, Debug)]
@@ -144,6 +145,21 @@ pub struct TaskSettings {
     /// fsync every file
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub fsync: Option<bool>,
+    /// Run CMD (with `sh -c`) before each sync; if it fails, the sync is skipped (exit 2).
+    /// "" removes it
+    #[arg(long, value_name = "CMD")]
+    pub before: Option<String>,
+    /// Run CMD (with `sh -c`) after each sync, told its result in TANDEM_* variables.
+    /// "" removes it
+    #[arg(long, value_name = "CMD")]
+    pub after: Option<String>,
+    /// Kill a hook (and every process it started) still running after DURATION
+    /// (default: 10m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ns)]
+    pub hook_timeout: Option<i64>,
+    /// The run's CPU and I/O priority, its hooks' too (default: normal)
+    #[arg(long, value_parser = words::<Priority>())]
+    pub priority: Option<Priority>,
 }
 
 #[derive(Args, Debug)]

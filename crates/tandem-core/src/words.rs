@@ -8,6 +8,18 @@ use std::str::FromStr;
 use crate::entry::Side;
 use crate::plan::{Direction, Flavor, Policy};
 
+/// How much of the machine a task's run may take: its CPU nice value and I/O class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// As started: nothing changed.
+    #[default]
+    Normal,
+    /// nice 10, best-effort I/O at level 7 (the lowest).
+    Low,
+    /// nice 19, idle I/O class: disk time only when no one else wants it.
+    Idle,
+}
+
 /// A word that names none of a setting's values.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{word:?} is not a {setting} (use {})", expected.join(", "))]
@@ -142,6 +154,24 @@ impl Policy {
         }
     }
 }
+
+words!(
+    Priority,
+    "priority",
+    [
+        (Priority::Normal, "normal", "As started: nothing changed"),
+        (
+            Priority::Low,
+            "low",
+            "nice 10 and best-effort I/O at level 7, for the whole run and its hooks"
+        ),
+        (
+            Priority::Idle,
+            "idle",
+            "nice 19 and the idle I/O class, for the whole run and its hooks"
+        ),
+    ]
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -15,7 +15,7 @@ use crate::error::{Location, Problem, TaskError};
 use crate::marker::{plan_repoints, Repoint};
 use crate::read::read_tasks;
 use crate::spec::{check_name, format_duration_ns, TaskSpec};
-use tandem_core::{Direction, Flavor, Policy};
+use tandem_core::{Direction, Flavor, Policy, Priority};
 
 /// The config file's default place: `$XDG_CONFIG_HOME/tandem/config.toml`, else
 /// `~/.config/tandem/config.toml`.
@@ -44,6 +44,13 @@ pub struct TaskChanges {
     pub max_delete: Option<u32>,
     pub modify_window: Option<i64>,
     pub fsync: Option<bool>,
+    /// A command to run before the sync (`Some("")`: none any more).
+    pub before: Option<String>,
+    /// A command to run after the sync (`Some("")`: none any more).
+    pub after: Option<String>,
+    /// How long each hook may run (nanoseconds).
+    pub hook_timeout: Option<i64>,
+    pub priority: Option<Priority>,
 }
 
 /// The config file as read, with its tasks.
@@ -193,6 +200,7 @@ impl Config {
             let mut t = t.clone();
             t.origin = Default::default();
             t.check_folders()?;
+            t.check_hooks()?;
         }
         self.doc = doc;
         self.tasks = tasks;
@@ -311,6 +319,21 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     }
     if let Some(v) = c.fsync {
         set(t, "fsync", v);
+    }
+    for (key, v) in [("before", &c.before), ("after", &c.after)] {
+        match v.as_deref() {
+            Some("") => {
+                t.remove(key);
+            }
+            Some(v) => set(t, key, v),
+            None => {}
+        }
+    }
+    if let Some(v) = c.hook_timeout {
+        set(t, "hook_timeout", format_duration_ns(v));
+    }
+    if let Some(v) = c.priority {
+        set(t, "priority", v.to_string());
     }
     Ok(())
 }

@@ -127,6 +127,12 @@ pub enum TaskError {
         at: Box<Location>,
         problem: Box<Problem>,
     },
+    #[error("could not lower the {what} to the priority {priority}: {source}")]
+    Priority {
+        what: &'static str,
+        priority: tandem_core::Priority,
+        source: io::Error,
+    },
     #[error("{name:?} is not a task name: {why}")]
     BadName { name: String, why: &'static str },
     #[error("there is already a task named {name} in {}", path.display())]

@@ -14,16 +14,22 @@
 
 mod config;
 mod error;
+mod hooks;
 mod marker;
 mod read;
 mod report;
+mod run;
 mod spec;
 
 pub use config::{default_config_path, Config, TaskChanges};
 pub use error::{Location, Problem, TaskError};
+pub use hooks::{
+    apply_priority, check_command, run_hook, HookEnd, HookOutcome, Hooks, DEFAULT_HOOK_TIMEOUT_NS,
+};
 pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARKERS};
 pub use read::TASK_KEYS;
 pub use report::{summary_json, PairOutcome, TaskReport, Totals};
+pub use run::{hook_notes, run_task, task_state_dir, RunRequest, EXIT_SKIPPED};
 pub use spec::{
     check_name, format_duration_ns, parse_duration_ns, Origin, TaskOptions, TaskPair, TaskSpec,
 };

@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use tandem_core::UnknownWord;
+use tandem_core::{Priority, UnknownWord};
 use toml_edit::{Document, Item, Table};
 
 use crate::config::line_col;
 use crate::error::{Location, Problem, TaskError};
+use crate::hooks::Hooks;
 use crate::spec::{check_name, parse_duration_ns, Origin, TaskOptions, TaskSpec};
 
 /// The keys of a `[task.NAME]` table.
@@ -25,6 +26,10 @@ pub const TASK_KEYS: &[&str] = &[
     "max_delete",
     "modify_window",
     "fsync",
+    "before",
+    "after",
+    "hook_timeout",
+    "priority",
 ];
 
 /// Where things are in the file being read.
@@ -120,6 +125,8 @@ fn read_task(
         target: PathBuf::new(),
         target_subfolder: false,
         options: TaskOptions::default(),
+        hooks: Hooks::default(),
+        priority: Priority::default(),
         origin,
     };
     for (key, item) in t.iter() {
@@ -172,6 +179,15 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
             o.modify_window = parse_duration_ns(string(item)?).map_err(Problem::Value)?
         }
         "fsync" => o.fsync = boolean(item)?,
+        "before" => spec.hooks.before = Some(command(item)?),
+        "after" => spec.hooks.after = Some(command(item)?),
+        "hook_timeout" => {
+            spec.hooks.timeout = parse_duration_ns(string(item)?).map_err(Problem::Value)?;
+            if spec.hooks.timeout <= 0 {
+                return Err(Problem::Value("must be more than 0s".to_string()));
+            }
+        }
+        "priority" => spec.priority = word(item)?,
         _ => {
             return Err(Problem::UnknownKey {
                 known: TASK_KEYS.join(", "),
@@ -185,6 +201,16 @@ fn string(item: &Item) -> Result<&str, Problem> {
     item.as_str().ok_or(Problem::WrongType {
         expected: "a string in quotes",
     })
+}
+
+fn command(item: &Item) -> Result<String, Problem> {
+    let c = string(item)?;
+    if c.trim().is_empty() {
+        return Err(Problem::Value(
+            "is empty (remove the key for no command)".to_string(),
+        ));
+    }
+    Ok(c.to_string())
 }
 
 fn boolean(item: &Item) -> Result<bool, Problem> {

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use tandem_engine::{Report, SyncSpec};
 
+use crate::error::TaskError;
+use crate::hooks::HookOutcome;
+
 /// How one pair's sync ended.
 #[derive(Debug)]
 pub struct PairOutcome {
@@ -41,14 +44,22 @@ pub struct Totals {
 #[derive(Debug, Default)]
 pub struct TaskReport {
     pub task: String,
+    /// What started the run (`manual`: `tandem run`).
+    pub trigger: String,
     pub pairs: Vec<PairOutcome>,
+    /// Why the sync was skipped (its `before` hook failed).
+    pub skipped: Option<String>,
+    /// Why no pair could be synced (a source gone, a marker missing, ...).
+    pub error: Option<TaskError>,
+    pub before: Option<HookOutcome>,
+    pub after: Option<HookOutcome>,
 }
 
 impl TaskReport {
     pub fn new(task: &str) -> TaskReport {
         TaskReport {
             task: task.to_string(),
-            pairs: Vec::new(),
+            ..TaskReport::default()
         }
     }
 
@@ -61,13 +72,38 @@ impl TaskReport {
         });
     }
 
-    /// The worst pair's exit code: 0 in sync, 1 listed problems, 2 error, 3 halted.
+    /// The worst pair's exit code: 0 in sync, 1 listed problems, 2 error (or the sync
+    /// skipped by its `before` hook), 3 halted.
     pub fn exit_code(&self) -> i32 {
-        self.pairs
-            .iter()
-            .map(PairOutcome::exit_code)
-            .max()
-            .unwrap_or(0)
+        let worst = self.pairs.iter().map(PairOutcome::exit_code).max();
+        if self.error.is_some() || self.skipped.is_some() {
+            worst.unwrap_or(0).max(2)
+        } else {
+            worst.unwrap_or(0)
+        }
+    }
+
+    /// The run's result in a word, as an `after` hook's `TANDEM_RESULT` says it: `ok`,
+    /// `conflicts`, `problems` (paths skipped or failed), `failed` (a pair or the task
+    /// could not be synced, or stopped), `halted` (for safety) or `skipped` (by the
+    /// `before` hook).
+    pub fn result(&self) -> &'static str {
+        if self.skipped.is_some() {
+            return "skipped";
+        }
+        match self.exit_code() {
+            0 => "ok",
+            1 if self.totals().conflicts > 0 => "conflicts",
+            1 => "problems",
+            3 => "halted",
+            _ => "failed",
+        }
+    }
+
+    /// Paths skipped or failed, and pairs (or a task) that could not be synced.
+    pub fn errors(&self) -> u64 {
+        let t = self.totals();
+        t.skipped + t.failed + t.pairs_in_error + u64::from(self.error.is_some())
     }
 
     pub fn totals(&self) -> Totals {
@@ -115,10 +151,24 @@ impl TaskReport {
                 v
             })
             .collect();
+        let hook = |h: &Option<HookOutcome>| {
+            h.as_ref().map(|h| {
+                json!({
+                    "command": h.command, "ok": h.ok(), "outcome": h.to_string(),
+                    "seconds": h.took.as_secs_f64(),
+                })
+            })
+        };
         json!({
             "event": "task",
             "task": self.task,
+            "trigger": self.trigger,
+            "result": self.result(),
             "exit_code": self.exit_code(),
+            "skipped": self.skipped,
+            "error": self.error.as_ref().map(ToString::to_string),
+            "before": hook(&self.before),
+            "after": hook(&self.after),
             "pairs": pairs,
             "totals": {
                 "copied": t.copied, "bytes": t.bytes, "deleted": t.deleted, "renamed": t.renamed,

@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tandem_core::{Direction, Flavor, Options, Policy};
+use tandem_core::{Direction, Flavor, Options, Policy, Priority};
 use tandem_engine::{roots, SyncSpec};
 use tandem_fs::Placement;
 use tandem_state::Pair;
 
 use crate::error::{Location, Problem, TaskError};
+use crate::hooks::{check_command, Hooks};
 use crate::marker::PlannedPair;
 
 /// How a task syncs: the options of `tandem sync`, with its defaults.
@@ -53,6 +54,10 @@ pub struct TaskSpec {
     pub target: PathBuf,
     pub target_subfolder: bool,
     pub options: TaskOptions,
+    /// Commands run before and after the sync.
+    pub hooks: Hooks,
+    /// The run's CPU and I/O priority (its hooks' too).
+    pub priority: Priority,
     /// Where each key was read from (the config file's lines), for messages.
     pub origin: Origin,
 }
@@ -262,6 +267,19 @@ impl TaskSpec {
                 PlannedPair::checked(self, &key, spec)
             })
             .collect()
+    }
+
+    /// Each hook's program is there (`hooks::check_command`): checked when a task is
+    /// added or changed, not when it runs (a hook that fails then is reported as such).
+    pub fn check_hooks(&self) -> Result<(), TaskError> {
+        let hooks = [("before", &self.hooks.before), ("after", &self.hooks.after)];
+        for (key, command) in hooks {
+            if let Some(c) = command {
+                check_command(c)
+                    .map_err(|why| self.invalid(key, Problem::Value(format!("`{c}`: {why}"))))?;
+            }
+        }
+        Ok(())
     }
 
     /// A source of a task that was saved is gone: renamed or moved, most likely.

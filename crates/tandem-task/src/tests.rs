@@ -247,3 +247,57 @@ fn durations_read_back_as_written() {
     assert_eq!(crate::parse_duration_ns("1.5"), Ok(1_500_000_000));
     assert!(crate::parse_duration_ns("2 weeks").is_err());
 }
+
+#[test]
+fn issue_15_hook_and_priority_keys_are_read_and_checked() {
+    let d = Dirs::new(&[]);
+    let head = "[task.x]\nsources = [\"/a\"]\ntarget = \"/b\"\n";
+    let path = d.config(&format!(
+        "{head}before = \"mount /mnt/disk\"\nafter = \"true\"\nhook_timeout = \"90s\"\npriority = \"idle\"\n"
+    ));
+    let cfg = Config::load(&path).unwrap();
+    let t = cfg.task("x").unwrap();
+    assert_eq!(t.hooks.before.as_deref(), Some("mount /mnt/disk"));
+    assert_eq!(t.hooks.after.as_deref(), Some("true"));
+    assert_eq!(t.hooks.timeout, 90_000_000_000);
+    assert_eq!(t.priority, tandem_core::Priority::Idle);
+    let path = d.config(&format!("{head}\npriority = \"high\"\n"));
+    let e = Config::load(&path).unwrap_err().to_string();
+    assert!(
+        e.contains(":5: task x, priority: \"high\" is not a priority (use normal, low, idle)"),
+        "{e}"
+    );
+    let path = d.config(&format!("{head}hook_timeout = \"0s\"\n"));
+    let e = Config::load(&path).unwrap_err().to_string();
+    assert!(
+        e.contains(":4: task x, hook_timeout: must be more than 0s"),
+        "{e}"
+    );
+    let path = d.config(&format!("{head}after = \" \"\n"));
+    let e = Config::load(&path).unwrap_err().to_string();
+    assert!(e.contains(":4: task x, after: is empty"), "{e}");
+}
+
+#[test]
+fn issue_15_a_hook_command_names_a_program_that_is_there() {
+    use crate::check_command;
+    for ok in [
+        "true",
+        "exit 3",
+        "FOO=1 sh -c 'x'",
+        "cd /tmp && ls",
+        "(sleep 1)",
+        "/bin/sh -c :",
+    ] {
+        assert_eq!(check_command(ok), Ok(()), "{ok}");
+    }
+    for bad in [
+        "",
+        "   ",
+        "/no/such/thing",
+        "no-such-program-15",
+        "/etc/passwd x",
+    ] {
+        assert!(check_command(bad).is_err(), "{bad:?} was accepted");
+    }
+}

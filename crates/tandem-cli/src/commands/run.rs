@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use tandem_task::{Config, PlannedPair, TaskReport};
+use tandem_task::{hook_notes, run_task, Config, PlannedPair, RunRequest, TaskReport};
 
 use crate::args::RunArgs;
 use crate::commands::sync::default_threads;
@@ -12,29 +12,22 @@ use crate::output::{print_summary, sanitize, Printer};
 pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
     let cfg = Config::load(config)?;
     let task = cfg.task(&a.name)?;
-    let planned = task.sync_specs(a.dry_run, default_threads())?;
-    let mut report = TaskReport::new(&task.name);
-    for pair in &planned {
-        let spec = &pair.spec;
+    let req = RunRequest {
+        trigger: "manual".to_string(),
+        dry_run: a.dry_run,
+        threads: default_threads(),
+    };
+    let mut report = run_task(task, &req, &mut |pair| sync_pair(pair, &a))?;
+    for h in hook_notes(&report).filter(|h| !h.ok()) {
+        eprintln!("tandem: {}", sanitize(&h.to_string()));
+    }
+    if let Some(why) = &report.skipped {
         if !a.json {
-            println!(
-                "{} -> {}",
-                sanitize(&spec.src.display().to_string()),
-                sanitize(&spec.tgt.display().to_string())
-            );
+            println!("task {}: {}", report.task, sanitize(why));
         }
-        let printer = Printer::new(a.json, false, a.verbose);
-        let result = tandem_engine::sync(spec, &|e| printer.event(e));
-        printer.finish();
-        let result = result
-            .map_err(|e| e.to_string())
-            .and_then(|r| marked(pair, r));
-        match (&result, a.json) {
-            (Ok(r), false) => print_summary(r),
-            (Err(e), false) => eprintln!("tandem: error: {}", sanitize(&format!("{e:#}"))),
-            _ => {}
-        }
-        report.push(spec, result);
+    }
+    if let Some(e) = report.error.take() {
+        return Err(e.into());
     }
     if a.json {
         println!("{}", report.to_json());
@@ -42,6 +35,30 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
         print_totals(&report);
     }
     Ok(report.exit_code() as u8)
+}
+
+/// One pair synced as `tandem sync` does it, and shown as it prints it.
+fn sync_pair(pair: &PlannedPair, a: &RunArgs) -> Result<tandem_engine::Report, String> {
+    let spec = &pair.spec;
+    if !a.json {
+        println!(
+            "{} -> {}",
+            sanitize(&spec.src.display().to_string()),
+            sanitize(&spec.tgt.display().to_string())
+        );
+    }
+    let printer = Printer::new(a.json, false, a.verbose);
+    let result = tandem_engine::sync(spec, &|e| printer.event(e));
+    printer.finish();
+    let result = result
+        .map_err(|e| e.to_string())
+        .and_then(|r| marked(pair, r));
+    match (&result, a.json) {
+        (Ok(r), false) => print_summary(r),
+        (Err(e), false) => eprintln!("tandem: error: {}", sanitize(&format!("{e:#}"))),
+        _ => {}
+    }
+    result
 }
 
 /// The report, once the pair's markers are written after its first sync; a marker that

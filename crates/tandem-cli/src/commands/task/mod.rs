@@ -52,6 +52,10 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         max_delete: s.max_delete,
         modify_window: s.modify_window,
         fsync: s.fsync,
+        before: s.before.clone(),
+        after: s.after.clone(),
+        hook_timeout: s.hook_timeout,
+        priority: s.priority,
     })
 }
 
@@ -76,6 +80,10 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "max_delete": o.max_delete,
         "modify_window": format_duration_ns(o.modify_window),
         "fsync": o.fsync,
+        "before": t.hooks.before,
+        "after": t.hooks.after,
+        "hook_timeout": format_duration_ns(t.hooks.timeout),
+        "priority": t.priority.to_string(),
         "pairs": t.pairs().iter().map(|p| json!({
             "source": lossy(&p.source),
             "target": lossy(&p.target),
@@ -113,4 +121,17 @@ pub fn print_task(t: &TaskSpec) {
         format_duration_ns(o.modify_window)
     );
     println!("  fsync:            {}", o.fsync);
+    if let Some(c) = &t.hooks.before {
+        println!("  before:           {}", sanitize(c));
+    }
+    if let Some(c) = &t.hooks.after {
+        println!("  after:            {}", sanitize(c));
+    }
+    if t.hooks.before.is_some() || t.hooks.after.is_some() {
+        println!(
+            "  hook_timeout:     {}",
+            format_duration_ns(t.hooks.timeout)
+        );
+    }
+    println!("  priority:         {}", t.priority);
 }

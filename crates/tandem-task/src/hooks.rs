@@ -1,0 +1,249 @@
+//! A task's commands before and after its sync (`before`, `after`), and its priority.
+//!
+//! A hook is run as `sh -c COMMAND` in a process group of its own, its output going to
+//! the run's stderr (stdout stays the run's JSON). A hook still running at its timeout is
+//! killed with every process of its group, so a hook that started helpers leaves none
+//! behind. The environment a hook sees is documented in README (Tasks, hooks).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process_group, Pid, Signal};
+use tandem_core::Priority;
+
+use crate::error::TaskError;
+
+/// The default for `hook_timeout`: ten minutes.
+pub const DEFAULT_HOOK_TIMEOUT_NS: i64 = 600_000_000_000;
+
+/// A task's hooks, as the config file holds them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hooks {
+    /// Run before the sync: a non-zero exit skips the sync.
+    pub before: Option<String>,
+    /// Run after the sync (or after a skipped one), with its result.
+    pub after: Option<String>,
+    /// How long each hook may run (nanoseconds) before its processes are killed.
+    pub timeout: i64,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            before: None,
+            after: None,
+            timeout: DEFAULT_HOOK_TIMEOUT_NS,
+        }
+    }
+}
+
+/// How a hook ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HookEnd {
+    Exited(i32),
+    Signaled(i32),
+    /// Still running at its timeout: its process group was killed.
+    TimedOut(Duration),
+    /// `sh` could not be started (or waited for).
+    NotStarted(String),
+}
+
+/// One hook's run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookOutcome {
+    /// `before` or `after`.
+    pub which: &'static str,
+    pub command: String,
+    pub end: HookEnd,
+    pub took: Duration,
+}
+
+impl HookOutcome {
+    pub fn ok(&self) -> bool {
+        self.end == HookEnd::Exited(0)
+    }
+}
+
+impl fmt::Display for HookOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the {} hook ", self.which)?;
+        match &self.end {
+            HookEnd::Exited(0) => f.write_str("succeeded"),
+            HookEnd::Exited(127) => f.write_str("exited with 127 (command not found?)"),
+            HookEnd::Exited(n) => write!(f, "exited with {n}"),
+            HookEnd::Signaled(s) => write!(f, "was killed by signal {s}"),
+            HookEnd::NotStarted(e) => write!(f, "could not be started: {e}"),
+            HookEnd::TimedOut(t) => write!(
+                f,
+                "was still running after {}: it was killed with every process it started",
+                crate::spec::format_duration_ns(t.as_nanos() as i64)
+            ),
+        }
+    }
+}
+
+/// Runs `sh -c command` with `env` added, in its own process group, for at most
+/// `timeout`; its output goes to our stderr.
+pub fn run_hook(
+    which: &'static str,
+    command: &str,
+    env: &[(&str, OsString)],
+    timeout: Duration,
+) -> HookOutcome {
+    let started = Instant::now();
+    let end = spawn_and_wait(which, command, env, timeout)
+        .unwrap_or_else(|e| HookEnd::NotStarted(e.to_string()));
+    let outcome = HookOutcome {
+        which,
+        command: command.to_string(),
+        end,
+        took: started.elapsed(),
+    };
+    tracing::info!("{outcome}");
+    outcome
+}
+
+fn spawn_and_wait(
+    which: &str,
+    command: &str,
+    env: &[(&str, OsString)],
+    timeout: Duration,
+) -> std::io::Result<HookEnd> {
+    let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stderr))
+        .process_group(0)
+        .spawn()?;
+    let group = Pid::from_child(&child);
+    tracing::debug!("{which} hook started (pid {}): {command}", child.id());
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let end = match rx.recv_timeout(timeout) {
+        Ok(status) => ended(status?),
+        Err(_) => {
+            // The group's id is the shell's pid, not reaped yet: it cannot name another
+            // group. Its processes are killed, the shell with them, and then reaped.
+            let _ = kill_process_group(group, Signal::KILL);
+            let _ = rx.recv();
+            HookEnd::TimedOut(timeout)
+        }
+    };
+    let _ = waiter.join();
+    Ok(end)
+}
+
+fn ended(status: ExitStatus) -> HookEnd {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => HookEnd::Exited(c),
+        (None, Some(s)) => HookEnd::Signaled(s),
+        _ => HookEnd::Exited(-1),
+    }
+}
+
+/// Words `sh` runs itself, or that start shell syntax rather than name a program.
+const SHELL_WORDS: &[&str] = &[
+    ".", ":", "[", "alias", "bg", "break", "case", "cd", "command", "continue", "echo", "eval",
+    "exec", "exit", "export", "false", "fg", "for", "getopts", "hash", "if", "jobs", "kill",
+    "printf", "pwd", "read", "readonly", "return", "set", "shift", "test", "times", "trap", "true",
+    "type", "ulimit", "umask", "unalias", "unset", "until", "wait", "while", "!", "{", "(",
+];
+
+/// The program a hook's command starts is there: its first word (after any `VAR=value`
+/// assignments) is a shell builtin or keyword, an executable file given as a path, or
+/// an executable file on `PATH`. Returns why not.
+pub fn check_command(command: &str) -> Result<(), String> {
+    let mut words = command.split_whitespace().skip_while(|w| is_assignment(w));
+    let Some(first) = words.next() else {
+        return Err("is empty".to_string());
+    };
+    let first = first.trim_matches(|c| c == '\'' || c == '"');
+    if SHELL_WORDS.contains(&first)
+        || first.starts_with(['(', '{', '$', '`'])
+        || first.contains(['(', ';', '|', '&', '<', '>', '$', '`'])
+    {
+        return Ok(());
+    }
+    if first.contains('/') {
+        return if executable(Path::new(first)) {
+            Ok(())
+        } else {
+            Err(format!("{first} is not an executable file"))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| executable(&dir.join(first))) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{first} is not a shell builtin, nor an executable file on PATH"
+        ))
+    }
+}
+
+fn is_assignment(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(name, _)| {
+        !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+fn executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Lowers this process's priority for the rest of its life (and its hooks', which
+/// inherit it). Set before any worker thread starts: a thread takes its creator's.
+pub fn apply_priority(p: Priority) -> Result<(), TaskError> {
+    let (nice, ioprio) = match p {
+        Priority::Normal => return Ok(()),
+        Priority::Low => (10, (IOPRIO_CLASS_BE << IOPRIO_CLASS_SHIFT) | 7),
+        Priority::Idle => (19, IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT),
+    };
+    let failed = |what: &'static str| {
+        move |source| TaskError::Priority {
+            what,
+            priority: p,
+            source,
+        }
+    };
+    // A nice value can only go up without privileges: never below the one we have.
+    let now = rustix::process::getpriority_process(None).map_err(|e| failed("nice")(e.into()))?;
+    rustix::process::setpriority_process(None, nice.max(now))
+        .map_err(|e| failed("nice")(e.into()))?;
+    // SAFETY: ioprio_set takes three integers and touches no memory of ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0 as libc::c_int,
+            ioprio,
+        )
+    };
+    if r != 0 {
+        return Err(failed("I/O class")(std::io::Error::last_os_error()));
+    }
+    tracing::info!(
+        "priority {p}: nice {}, I/O priority {ioprio:#x}",
+        nice.max(now)
+    );
+    Ok(())
+}
+
+const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
+const IOPRIO_CLASS_BE: libc::c_int = 2;
+const IOPRIO_CLASS_IDLE: libc::c_int = 3;
+const IOPRIO_WHO_PROCESS: libc::c_int = 1;
