@@ -106,7 +106,7 @@ pub fn run_hook(
         end,
         took: started.elapsed(),
     };
-    tracing::info!("{outcome}");
+    tracing::debug!("{outcome}");
     outcome
 }
 
@@ -236,7 +236,7 @@ pub fn apply_priority(p: Priority) -> Result<(), TaskError> {
     if r != 0 {
         return Err(failed("I/O class")(std::io::Error::last_os_error()));
     }
-    tracing::info!(
+    tracing::debug!(
         "priority {p}: nice {}, I/O priority {ioprio:#x}",
         nice.max(now)
     );

@@ -165,7 +165,7 @@ impl TaskReport {
             "trigger": self.trigger,
             "result": self.result(),
             "exit_code": self.exit_code(),
-            "skipped": self.skipped,
+            "skip_reason": self.skipped,
             "error": self.error.as_ref().map(ToString::to_string),
             "before": hook(&self.before),
             "after": hook(&self.after),
