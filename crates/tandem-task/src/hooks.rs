@@ -165,11 +165,9 @@ const SHELL_WORDS: &[&str] = &[
 /// assignments) is a shell builtin or keyword, an executable file given as a path, or
 /// an executable file on `PATH`. Returns why not.
 pub fn check_command(command: &str) -> Result<(), String> {
-    let mut words = command.split_whitespace().skip_while(|w| is_assignment(w));
-    let Some(first) = words.next() else {
-        return Err("is empty".to_string());
+    let Some(first) = program_word(command) else {
+        return Err("names no program to run".to_string());
     };
-    let first = first.trim_matches(|c| c == '\'' || c == '"');
     if SHELL_WORDS.contains(&first)
         || first.starts_with(['(', '{', '$', '`'])
         || first.contains(['(', ';', '|', '&', '<', '>', '$', '`'])
@@ -191,6 +189,29 @@ pub fn check_command(command: &str) -> Result<(), String> {
             "{first} is not a shell builtin, nor an executable file on PATH"
         ))
     }
+}
+
+/// The first word of `command` that is not a `VAR=value` assignment, its quotes taken
+/// off (`'/my tools/backup' --now` is `/my tools/backup`).
+fn program_word(command: &str) -> Option<&str> {
+    let mut rest = command.trim_start();
+    while !rest.is_empty() {
+        let (word, after) = match rest.chars().next() {
+            Some(q @ ('\'' | '"')) => match rest[1..].find(q) {
+                Some(end) => (&rest[1..end + 1], &rest[end + 2..]),
+                None => (&rest[1..], ""),
+            },
+            _ => {
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                (&rest[..end], &rest[end..])
+            }
+        };
+        if !is_assignment(word) {
+            return Some(word);
+        }
+        rest = after.trim_start();
+    }
+    None
 }
 
 fn is_assignment(word: &str) -> bool {

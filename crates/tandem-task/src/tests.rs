@@ -297,7 +297,22 @@ fn issue_15_a_hook_command_names_a_program_that_is_there() {
         "/no/such/thing",
         "no-such-program-15",
         "/etc/passwd x",
+        "A=1 B=2",
     ] {
         assert!(check_command(bad).is_err(), "{bad:?} was accepted");
     }
+    // A quoted program may have spaces in its path.
+    let d = Dirs::new(&["my tools"]);
+    let prog = d.p("my tools/backup");
+    std::fs::write(&prog, "#!/bin/sh\n").unwrap();
+    let quoted = format!("'{}' --now", prog.display());
+    let refused = format!("{} is not an executable file", prog.display());
+    assert_eq!(check_command(&quoted), Err(refused));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(check_command(&quoted), Ok(()));
+    assert_eq!(
+        check_command(&format!("X=1 \"{}\"", prog.display())),
+        Ok(())
+    );
 }
