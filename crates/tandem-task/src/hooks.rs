@@ -226,8 +226,12 @@ fn executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Lowers this process's priority for the rest of its life (and its hooks', which
-/// inherit it). Set before any worker thread starts: a thread takes its creator's.
+/// Lowers the calling thread's CPU nice value and I/O priority for the rest of its life;
+/// the threads and processes it starts afterwards (the sync's workers, the hooks) inherit
+/// them. On Linux both are per thread: `tandem run` calls this on its main thread before
+/// any worker starts, so the whole run has them (`/proc/PID/stat` shows the main
+/// thread's). Without privileges they cannot be raised again: a long-lived caller (a
+/// daemon) should run each task on a thread or process of its own.
 pub fn apply_priority(p: Priority) -> Result<(), TaskError> {
     let (nice, ioprio) = match p {
         Priority::Normal => return Ok(()),

@@ -7,6 +7,9 @@
 //! decides nothing about files itself: folder checks are `tandem_engine::roots`, syncing
 //! is `tandem_engine::sync`. It never prints: callers do.
 //!
+//! A run of a task (`run_task`) is its priority, its `before` hook, the sync of each pair
+//! (done by the caller, who shows it), a JSON summary and its `after` hook (`hooks`).
+//!
 //! Each source `S` pairs with `TARGET/<name of S>` (`TARGET/<task>/<name of S>` with
 //! `target_subfolder`), and each pair keeps its state where `tandem sync S T` keeps it
 //! (`$XDG_STATE_HOME/tandem/<pair id>`): `tandem status`, `conflicts` and `resolve` work
