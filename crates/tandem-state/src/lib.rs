@@ -13,6 +13,7 @@ mod schema;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Seen, Side};
 
@@ -209,6 +210,12 @@ impl Store {
             path: path.clone(),
             source,
         };
+        // Until the file is known to be ours, whole and not too new, closing the connection
+        // must not checkpoint a write-ahead log into it (nor delete the log): a refused file
+        // is left as it was, for whoever recovers it.
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(corrupt)?;
         // Any read fails on a file that is not SQLite at all.
         let app_id: i64 = self
             .conn
@@ -248,6 +255,10 @@ impl Store {
                 known: schema::VERSION,
             });
         }
+        let r = self
+            .conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false);
+        self.sql(r)?;
         let r = self.conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
         );
