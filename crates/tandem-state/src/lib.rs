@@ -242,10 +242,10 @@ impl Store {
                 .query_row("PRAGMA quick_check", [], |r| r.get(0))
                 .map_err(corrupt)?;
             if ok != "ok" {
-                return Err(StateError::Foreign {
-                    path: self.path.clone(),
-                    why: format!("integrity check: {ok}"),
-                });
+                // Ours, but damaged: not someone else's file.
+                let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT);
+                let why = format!("integrity check: {ok}");
+                return Err(corrupt(rusqlite::Error::SqliteFailure(code, Some(why))));
             }
         }
         if version > schema::VERSION {

@@ -235,10 +235,18 @@ fn sqlite_memory_highwater(reset: bool) -> i64 {
 }
 
 /// Loads a damaged copy: it works or fails naming the file, within bounded memory. A file
-/// refused as corrupted or foreign is left as it was, as the message says.
+/// refused as corrupted or foreign is left as it was, as the message says; so is any file
+/// after `read_pair` (what `tandem status` lists).
 fn check_damaged(files: &Files) -> Result<(), TestCaseError> {
     let (dir, db) = state_dir(files);
     sqlite_memory_highwater(true);
+    if let Err(e) = tandem_state::read_pair(dir.path()) {
+        prop_assert!(e.to_string().contains(&db.display().to_string()), "{}", e);
+    }
+    prop_assert!(
+        std::fs::read(&db).unwrap() == files.db,
+        "read_pair changed the file"
+    );
     match load(dir.path()) {
         Ok(_) => {}
         Err(e) => match &e {
@@ -340,4 +348,21 @@ fn issue_20_a_refused_database_and_its_write_ahead_log_are_left_untouched() {
         wal == files.wal,
         "the write-ahead log was changed or removed"
     );
+}
+
+/// A tandem database that fails SQLite's integrity check is tandem's, damaged: the message
+/// must say so (and how to start over), not call it someone else's file and send the user to
+/// another --state-dir.
+#[test]
+fn issue_20_a_damaged_tandem_database_is_called_damaged_not_foreign() {
+    let mut files = closed().clone();
+    let middle = files.db.len() / PAGE / 2 * PAGE;
+    files.db[middle..middle + PAGE].fill(0);
+    let (dir, db) = state_dir(&files);
+    let err = Store::open(dir.path(), &pair()).err().unwrap();
+    let said = err.to_string();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{said}");
+    assert!(said.contains(&db.display().to_string()), "{said}");
+    assert!(!said.contains("not a tandem state database"), "{said}");
+    assert!(said.contains("move it away to start over"), "{said}");
 }
