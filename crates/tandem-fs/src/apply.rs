@@ -206,6 +206,7 @@ pub fn copy_as(
         dst_rel,
         mode,
         durability,
+        settle: !from.writers_tracked(),
     };
     if src.kind == Kind::File && expect.is_none() {
         if let Some(new) = copy.unnamed(&ddir, &dname, announce)? {
@@ -279,6 +280,9 @@ struct Copy<'a> {
     dst_rel: &'a RelPath,
     mode: u32,
     durability: Durability,
+    /// Wait for the file to be left alone before copying it ([`SETTLE`]); false where the
+    /// source's writers are tracked (a mounted source: copied after its writers closed it).
+    settle: bool,
 }
 
 impl Copy<'_> {
@@ -335,7 +339,7 @@ impl Copy<'_> {
         if !same_object(&entry_from_stat(&before, None), src) {
             return Err(FsError::raced(src_rel, "source changed since scan"));
         }
-        if !settled(&sfd, &before).map_err(|e| FsError::io(src_rel, "stat", e))? {
+        if self.settle && !settled(&sfd, &before).map_err(|e| FsError::io(src_rel, "stat", e))? {
             return Err(FsError::raced(src_rel, "still being written"));
         }
         copy_data(&sfd, tfd).map_err(|e| FsError::io(dst_rel, "copy data", e))?;
