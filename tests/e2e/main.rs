@@ -16,6 +16,7 @@ mod foreign_fs;
 mod mount;
 mod names;
 mod roots;
+mod schedules;
 mod state_admin;
 mod tasks;
 mod two_way;

@@ -14,6 +14,7 @@ use toml_edit::{Array, Document, DocumentMut, Item, Table, Value};
 use crate::error::{Location, Problem, TaskError};
 use crate::marker::{plan_repoints, Repoint};
 use crate::read::read_tasks;
+use crate::schedule::Schedule;
 use crate::spec::{check_name, format_duration_ns, TaskSpec};
 use tandem_core::{Direction, Flavor, Policy};
 
@@ -44,6 +45,8 @@ pub struct TaskChanges {
     pub max_delete: Option<u32>,
     pub modify_window: Option<i64>,
     pub fsync: Option<bool>,
+    /// An empty list removes the key: the task then runs only by hand.
+    pub schedules: Option<Vec<Schedule>>,
 }
 
 /// The config file as read, with its tasks.
@@ -311,6 +314,17 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     }
     if let Some(v) = c.fsync {
         set(t, "fsync", v);
+    }
+    match &c.schedules {
+        Some(v) if v.is_empty() => {
+            t.remove("schedule");
+        }
+        Some(v) => set(
+            t,
+            "schedule",
+            Array::from_iter(v.iter().map(|s| s.to_string())),
+        ),
+        None => {}
     }
     Ok(())
 }

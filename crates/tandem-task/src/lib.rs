@@ -14,9 +14,11 @@
 
 mod config;
 mod error;
+mod last_run;
 mod marker;
 mod read;
 mod report;
+mod schedule;
 mod spec;
 
 pub use config::{default_config_path, Config, TaskChanges};
@@ -24,6 +26,7 @@ pub use error::{Location, Problem, TaskError};
 pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARKERS};
 pub use read::TASK_KEYS;
 pub use report::{PairOutcome, TaskReport, Totals};
+pub use schedule::{next_run, MonthDay, Schedule, ScheduleError};
 pub use spec::{
     check_name, format_duration_ns, parse_duration_ns, Origin, TaskOptions, TaskPair, TaskSpec,
 };

@@ -9,6 +9,7 @@ use toml_edit::{Document, Item, Table};
 
 use crate::config::line_col;
 use crate::error::{Location, Problem, TaskError};
+use crate::schedule::Schedule;
 use crate::spec::{check_name, parse_duration_ns, Origin, TaskOptions, TaskSpec};
 
 /// The keys of a `[task.NAME]` table.
@@ -25,6 +26,7 @@ pub const TASK_KEYS: &[&str] = &[
     "max_delete",
     "modify_window",
     "fsync",
+    "schedule",
 ];
 
 /// Where things are in the file being read.
@@ -120,6 +122,7 @@ fn read_task(
         target: PathBuf::new(),
         target_subfolder: false,
         options: TaskOptions::default(),
+        schedules: Vec::new(),
         origin,
     };
     for (key, item) in t.iter() {
@@ -172,6 +175,7 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
             o.modify_window = parse_duration_ns(string(item)?).map_err(Problem::Value)?
         }
         "fsync" => o.fsync = boolean(item)?,
+        "schedule" => spec.schedules = schedules(item)?,
         _ => {
             return Err(Problem::UnknownKey {
                 known: TASK_KEYS.join(", "),
@@ -202,6 +206,21 @@ fn strings(item: &Item) -> Result<Vec<String>, Problem> {
             v.as_str()
                 .map(str::to_string)
                 .ok_or(Problem::WrongType { expected })
+        })
+        .collect()
+}
+
+/// `schedule`: a list of forms (or one form), each parsed, the bad one quoted.
+fn schedules(item: &Item) -> Result<Vec<Schedule>, Problem> {
+    let forms = match item.as_str() {
+        Some(one) => vec![one.to_string()],
+        None => strings(item)?,
+    };
+    forms
+        .iter()
+        .map(|f| {
+            f.parse()
+                .map_err(|e| Problem::Value(format!("{f:?} does not parse: {e}")))
         })
         .collect()
 }

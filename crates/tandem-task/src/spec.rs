@@ -10,6 +10,7 @@ use tandem_state::Pair;
 
 use crate::error::{Location, Problem, TaskError};
 use crate::marker::PlannedPair;
+use crate::schedule::Schedule;
 
 /// How a task syncs: the options of `tandem sync`, with its defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub struct TaskSpec {
     pub target: PathBuf,
     pub target_subfolder: bool,
     pub options: TaskOptions,
+    /// When the task starts by itself (the daemon's business); empty: only by hand.
+    pub schedules: Vec<Schedule>,
     /// Where each key was read from (the config file's lines), for messages.
     pub origin: Origin,
 }

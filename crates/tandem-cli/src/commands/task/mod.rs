@@ -6,6 +6,7 @@ mod list;
 mod remove;
 mod rename;
 mod show;
+mod when;
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +53,11 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         max_delete: s.max_delete,
         modify_window: s.modify_window,
         fsync: s.fsync,
+        schedules: if s.no_schedule {
+            Some(Vec::new())
+        } else {
+            (!s.schedules.is_empty()).then(|| s.schedules.clone())
+        },
     })
 }
 
@@ -62,6 +68,7 @@ fn lossy(p: &Path) -> String {
 /// A task as `--json` prints it.
 pub fn task_json(t: &TaskSpec) -> Value {
     let o = &t.options;
+    let when = when::When::of(t);
     json!({
         "name": t.name,
         "comment": t.comment,
@@ -76,6 +83,9 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "max_delete": o.max_delete,
         "modify_window": format_duration_ns(o.modify_window),
         "fsync": o.fsync,
+        "schedule": when.schedules_json(),
+        "last_run": when.last_run_json(),
+        "next_run": when.next_run_json(),
         "pairs": t.pairs().iter().map(|p| json!({
             "source": lossy(&p.source),
             "target": lossy(&p.target),
@@ -113,4 +123,5 @@ pub fn print_task(t: &TaskSpec) {
         format_duration_ns(o.modify_window)
     );
     println!("  fsync:            {}", o.fsync);
+    when::When::of(t).print();
 }
