@@ -17,6 +17,7 @@ mod hooks;
 mod mount;
 mod names;
 mod roots;
+mod schedules;
 mod state_admin;
 mod tasks;
 mod two_way;

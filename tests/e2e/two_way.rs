@@ -692,12 +692,28 @@ fn seed() -> u64 {
         })
 }
 
+/// How many seeds each randomized mount test runs: `TANDEM_SOAK_MOUNT_CASES`, else 1 (a case
+/// mounts, writes on both sides for two seconds and settles). Case `i` uses `seed() + i`.
+fn mount_cases() -> u64 {
+    std::env::var("TANDEM_SOAK_MOUNT_CASES")
+        .ok()
+        .map(|v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("TANDEM_SOAK_MOUNT_CASES={v:?} is not a number"))
+        })
+        .unwrap_or(1)
+}
+
 #[test]
 fn random_changes_on_both_sides_at_once_converge_without_losing_a_version() {
     if !fuse_available() {
         return;
     }
-    random_two_sided(seed(), false);
+    let seed = seed();
+    for i in 0..mount_cases() {
+        random_two_sided(seed.wrapping_add(i), false);
+    }
 }
 
 #[test]
@@ -705,7 +721,10 @@ fn kill_9_during_two_sided_activity_then_restart_converges_without_loss() {
     if !fuse_available() {
         return;
     }
-    random_two_sided(seed(), true);
+    let seed = seed();
+    for i in 0..mount_cases() {
+        random_two_sided(seed.wrapping_add(i), true);
+    }
 }
 
 #[test]

@@ -160,6 +160,14 @@ pub struct TaskSettings {
     /// The run's CPU and I/O priority, its hooks' too (default: normal)
     #[arg(long, value_parser = words::<Priority>())]
     pub priority: Option<Priority>,
+    /// When the task runs by itself, in local time (repeatable; replaces the task's
+    /// list): every 30m, daily 02:00, weekly mon,thu 18:30, monthly 1 02:00, monthly
+    /// last, at-start, on-appear PATH. Nothing acts on it yet: the daemon comes next
+    #[arg(long = "schedule", value_name = "SPEC")]
+    pub schedules: Vec<tandem_task::Schedule>,
+    /// Remove the task's schedules: it runs only by hand (`tandem run NAME`)
+    #[arg(long, conflicts_with = "schedules")]
+    pub no_schedule: bool,
 }
 
 #[derive(Args, Debug)]

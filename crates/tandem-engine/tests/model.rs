@@ -637,9 +637,22 @@ fn run(sc: Scenario) {
     }
 }
 
+/// How many scenarios a run tries: `TANDEM_SOAK_CASES` (`scripts/soak-model` sets 10,000),
+/// else 200.
+fn cases() -> u32 {
+    std::env::var("TANDEM_SOAK_CASES")
+        .ok()
+        .map(|v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("TANDEM_SOAK_CASES={v:?} is not a number"))
+        })
+        .unwrap_or(200)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 200,
+        cases: cases(),
         ..ProptestConfig::default()
     })]
 
@@ -647,6 +660,56 @@ proptest! {
     fn random_edits_on_both_sides_converge_without_loss(sc in scenario()) {
         check(&sc).map_err(TestCaseError::fail)?;
     }
+}
+
+/// The soak (`scripts/soak-model`): `TANDEM_SOAK_CASES` scenarios drawn from the seed
+/// `TANDEM_SOAK_SEED` (hex; printed, random when unset), every one run even after a
+/// failure, each failure printed with its scenario (paste it into a regression test below),
+/// then the counts. The property above stops at its first failure to shrink it; this one
+/// counts.
+/// In `cargo test` it runs a few cases (the property above runs the 200), so that the soak's
+/// own machinery is checked too; `scripts/soak-model` sets the count.
+#[test]
+fn soak_random_edits_on_both_sides() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    let cases = if std::env::var_os("TANDEM_SOAK_CASES").is_some() {
+        cases()
+    } else {
+        10
+    };
+    let seed = std::env::var("TANDEM_SOAK_SEED")
+        .ok()
+        .map(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap())
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH);
+            now.unwrap().as_nanos() as u64
+        });
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &key);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let strategy = scenario();
+    let started = std::time::Instant::now();
+    let mut failures = 0u32;
+    for i in 1..=cases {
+        let sc = strategy.new_tree(&mut runner).unwrap().current();
+        // A panic in the harness counts as a failure of its case, not the end of the soak.
+        let outcome = std::panic::catch_unwind(|| check(&sc))
+            .unwrap_or_else(|_| Err("the case panicked (message above)".into()));
+        if let Err(e) = outcome {
+            failures += 1;
+            eprintln!("soak: case {i} of seed {seed:#x} failed:\n{sc:?}\n{e}\n");
+        }
+        if i % 500 == 0 || i == cases {
+            eprintln!(
+                "soak: {i} cases, {failures} failures, seed {seed:#x}, {:.0?}",
+                started.elapsed()
+            );
+        }
+    }
+    assert_eq!(failures, 0, "{failures} of {cases} cases failed");
 }
 
 // ---- regression tests: shrunk failures of the property above ---------------------------------

@@ -298,6 +298,53 @@ fn a_file_written_while_it_is_copied_is_never_stored_torn() {
     );
 }
 
+/// A program rewriting a file in place pauses halfway (preempted on a busy machine,
+/// throttled by writeback) right when the file is copied: nothing changes while the copy
+/// runs, yet the file holds half of each version. The copy waits for the file to settle,
+/// sees the rest of the write land, and copies the finished version.
+///
+/// The first half is written after the plan with the mtime put back, as on kernels with
+/// coarse timestamps a write in the same clock tick as the scan leaves it: the plan still
+/// holds. The ctime, which no program can set back, shows the write.
+#[test]
+fn issue_20_a_file_whose_writer_pauses_halfway_is_not_copied_torn() {
+    const BLOCKS: usize = 64;
+    let p = Pair::new();
+    let path = p.src.join("paused.bin");
+    let version = |v: u8| vec![v; BLOCKS / 2 * 4096];
+    let write_at = |data: &[u8], at: u64| {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(data, at).unwrap();
+        f
+    };
+    std::fs::write(&path, [version(0), version(0)].concat()).unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let report = std::thread::scope(|s| {
+        let once = Mutex::new(true);
+        tandem_engine::sync(&p.spec(), &|e| {
+            if let Event::Planned { .. } = e {
+                if std::mem::take(&mut *once.lock().unwrap()) {
+                    write_at(&version(1), 0).set_modified(mtime).unwrap();
+                    // The writer resumes well within the settle time.
+                    s.spawn(|| {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                        write_at(&version(1), (BLOCKS / 2 * 4096) as u64);
+                    });
+                }
+            }
+        })
+        .unwrap()
+    });
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let data = std::fs::read(p.tgt.join("paused.bin")).unwrap();
+    assert_eq!(data.len(), BLOCKS * 4096);
+    assert!(
+        data.iter().all(|b| *b == 1),
+        "torn copy: the first half of the new version over the old one"
+    );
+}
+
 #[test]
 fn temporary_files_of_a_crashed_tandem_go_to_the_trash_and_live_ones_are_kept() {
     let p = Pair::new();

@@ -5,10 +5,12 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{
     copy_file_range, fstat, fsync, linkat, mkdirat, openat, renameat, renameat_with, symlinkat,
-    unlinkat, utimensat, AtFlags, Mode, OFlags, RenameFlags, Timespec, Timestamps, UTIME_OMIT,
+    unlinkat, utimensat, AtFlags, Mode, OFlags, RenameFlags, Stat, Timespec, Timestamps,
+    UTIME_OMIT,
 };
 use rustix::io::Errno;
 use tandem_core::{Entry, Kind, RelPath};
@@ -17,6 +19,13 @@ use crate::error::{FsError, Result};
 use crate::root::{entry_from_stat, same_object, stat_at, Root};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// How long a file must have been left alone (its ctime that old) before it is copied. A
+/// program rewriting a file can be paused halfway for tens of milliseconds (preempted on a
+/// busy machine, throttled by writeback): a copy made during the pause sees nothing change,
+/// yet holds half of each version. Waiting until the last change is this old, then checking
+/// the file is unchanged, catches every pause shorter than this.
+pub const SETTLE: Duration = Duration::from_millis(100);
 
 fn tmp_name() -> String {
     format!(
@@ -197,6 +206,7 @@ pub fn copy_as(
         dst_rel,
         mode,
         durability,
+        settle: !from.writers_tracked(),
     };
     if src.kind == Kind::File && expect.is_none() {
         if let Some(new) = copy.unnamed(&ddir, &dname, announce)? {
@@ -270,6 +280,9 @@ struct Copy<'a> {
     dst_rel: &'a RelPath,
     mode: u32,
     durability: Durability,
+    /// Wait for the file to be left alone before copying it ([`SETTLE`]); false where the
+    /// source's writers are tracked (a mounted source: copied after its writers closed it).
+    settle: bool,
 }
 
 impl Copy<'_> {
@@ -326,6 +339,9 @@ impl Copy<'_> {
         if !same_object(&entry_from_stat(&before, None), src) {
             return Err(FsError::raced(src_rel, "source changed since scan"));
         }
+        if self.settle && !settled(&sfd, &before).map_err(|e| FsError::io(src_rel, "stat", e))? {
+            return Err(FsError::raced(src_rel, "still being written"));
+        }
         copy_data(&sfd, tfd).map_err(|e| FsError::io(dst_rel, "copy data", e))?;
         rustix::fs::fchmod(tfd, Mode::from_raw_mode(self.mode))
             .map_err(|e| FsError::io(dst_rel, "chmod", e))?;
@@ -342,12 +358,7 @@ impl Copy<'_> {
         }
         // A file written while it was copied is never stored torn: compare before and after.
         let after = fstat(&sfd).map_err(|e| FsError::io(src_rel, "stat", e))?;
-        let moved = after.st_size != before.st_size
-            || after.st_mtime != before.st_mtime
-            || after.st_mtime_nsec != before.st_mtime_nsec
-            || after.st_ctime != before.st_ctime
-            || after.st_ctime_nsec != before.st_ctime_nsec;
-        if moved {
+        if !unchanged(&after, &before) {
             return Err(FsError::raced(src_rel, "changed while it was copied"));
         }
         let st = fstat(tfd).map_err(|e| FsError::io(dst_rel, "stat", e))?;
@@ -359,6 +370,38 @@ impl Copy<'_> {
         let hash = hash_fd(tfd, st.st_size).map_err(|e| FsError::io(dst_rel, "hash copy", e))?;
         Ok(entry_from_stat(&st, None).with_hash(hash))
     }
+}
+
+/// Whether `now` shows the file as `seen`: a write changes the ctime (which, unlike the
+/// mtime, no program can set back), and the size or mtime with it.
+fn unchanged(now: &Stat, seen: &Stat) -> bool {
+    now.st_size == seen.st_size
+        && now.st_mtime == seen.st_mtime
+        && now.st_mtime_nsec == seen.st_mtime_nsec
+        && now.st_ctime == seen.st_ctime
+        && now.st_ctime_nsec == seen.st_ctime_nsec
+}
+
+/// Whether the file behind `fd`, seen as `seen`, has been left alone for [`SETTLE`]: if it
+/// changed more recently, waits until its last change is that old and looks again (false:
+/// it changed meanwhile, its writer is still at work). A ctime ahead of this clock (another
+/// machine's) counts as a change just now: the wait is never longer than `SETTLE`.
+///
+/// Waiting first, rather than checking the age after the copy, also lets the copy start
+/// after the clock tick of the last change: where timestamps are coarse (kernels before
+/// 6.13), a write within that same tick would not show in the ctime.
+fn settled(fd: &OwnedFd, seen: &Stat) -> rustix::io::Result<bool> {
+    let changed = i128::from(seen.st_ctime) * 1_000_000_000 + i128::from(seen.st_ctime_nsec);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    let age = (now - changed).max(0);
+    let settle = SETTLE.as_nanos() as i128;
+    if age >= settle {
+        return Ok(true);
+    }
+    std::thread::sleep(Duration::from_nanos((settle - age) as u64));
+    Ok(unchanged(&fstat(fd)?, seen))
 }
 
 /// The blake3 hash of the `size` bytes of `fd` from its start (read with `pread`, so the

@@ -61,6 +61,14 @@ impl Root {
         })
     }
 
+    /// Whether every writer of this root is seen as it opens and closes files: a root
+    /// reached through `from_fd`, the folder a tandem mount serves, whose replicator copies
+    /// a file only once its last writer closed it. A copy from such a root need not wait for
+    /// the file to settle (see `apply::SETTLE`): no writer can be paused halfway through it.
+    pub fn writers_tracked(&self) -> bool {
+        !self.path_leads_here
+    }
+
     /// The path it was opened at (for messages; never used for access).
     pub fn path(&self) -> &Path {
         &self.path

@@ -13,6 +13,7 @@ mod schema;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Seen, Side};
 
@@ -346,6 +347,11 @@ impl Store {
 
     fn check_and_migrate(&mut self, fresh: bool, pair: &Pair) -> Result<()> {
         let version = self.check(fresh)?;
+        // Known to be ours and whole: closing may checkpoint again.
+        let r = self
+            .conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false);
+        self.sql(r)?;
         let r = self.conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
         );
@@ -361,6 +367,12 @@ impl Store {
             path: path.clone(),
             source,
         };
+        // Until the file is known to be ours, whole and not too new, closing the connection
+        // must not checkpoint a write-ahead log into it (nor delete the log): a refused file
+        // is left as it was, for whoever recovers it.
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(corrupt)?;
         // Any read fails on a file that is not SQLite at all.
         let app_id: i64 = self
             .conn
@@ -395,10 +407,10 @@ impl Store {
                 .query_row("PRAGMA quick_check", [], |r| r.get(0))
                 .map_err(corrupt)?;
             if ok != "ok" {
-                return Err(StateError::Foreign {
-                    path: self.path.clone(),
-                    why: format!("integrity check: {ok}"),
-                });
+                // Ours, but damaged: not someone else's file.
+                let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT);
+                let why = format!("integrity check: {ok}");
+                return Err(corrupt(rusqlite::Error::SqliteFailure(code, Some(why))));
             }
         }
         if version > schema::VERSION {

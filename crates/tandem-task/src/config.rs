@@ -14,6 +14,7 @@ use toml_edit::{Array, Document, DocumentMut, Item, Table, Value};
 use crate::error::{Location, Problem, TaskError};
 use crate::marker::{plan_repoints, Repoint};
 use crate::read::read_tasks;
+use crate::schedule::Schedule;
 use crate::spec::{check_name, format_duration_ns, TaskSpec};
 use tandem_core::{Direction, Flavor, Policy, Priority};
 
@@ -51,6 +52,8 @@ pub struct TaskChanges {
     /// How long each hook may run (nanoseconds).
     pub hook_timeout: Option<i64>,
     pub priority: Option<Priority>,
+    /// An empty list removes the key: the task then runs only by hand.
+    pub schedules: Option<Vec<Schedule>>,
 }
 
 /// The config file as read, with its tasks.
@@ -334,6 +337,17 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     }
     if let Some(v) = c.priority {
         set(t, "priority", v.to_string());
+    }
+    match &c.schedules {
+        Some(v) if v.is_empty() => {
+            t.remove("schedule");
+        }
+        Some(v) => set(
+            t,
+            "schedule",
+            Array::from_iter(v.iter().map(|s| s.to_string())),
+        ),
+        None => {}
     }
     Ok(())
 }

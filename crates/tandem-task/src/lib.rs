@@ -18,10 +18,12 @@
 mod config;
 mod error;
 mod hooks;
+mod last_run;
 mod marker;
 mod read;
 mod report;
 mod run;
+mod schedule;
 mod spec;
 
 pub use config::{default_config_path, Config, TaskChanges};
@@ -33,6 +35,7 @@ pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARK
 pub use read::TASK_KEYS;
 pub use report::{summary_json, PairOutcome, TaskReport, Totals};
 pub use run::{hook_notes, run_task, task_state_dir, RunRequest, EXIT_SKIPPED};
+pub use schedule::{next_run, MonthDay, Schedule, ScheduleError};
 pub use spec::{
     check_name, format_duration_ns, parse_duration_ns, Origin, TaskOptions, TaskPair, TaskSpec,
 };

@@ -10,6 +10,7 @@ use toml_edit::{Document, Item, Table};
 use crate::config::line_col;
 use crate::error::{Location, Problem, TaskError};
 use crate::hooks::Hooks;
+use crate::schedule::Schedule;
 use crate::spec::{check_name, parse_duration_ns, Origin, TaskOptions, TaskSpec};
 
 /// The keys of a `[task.NAME]` table.
@@ -30,6 +31,7 @@ pub const TASK_KEYS: &[&str] = &[
     "after",
     "hook_timeout",
     "priority",
+    "schedule",
 ];
 
 /// Where things are in the file being read.
@@ -127,6 +129,7 @@ fn read_task(
         options: TaskOptions::default(),
         hooks: Hooks::default(),
         priority: Priority::default(),
+        schedules: Vec::new(),
         origin,
     };
     for (key, item) in t.iter() {
@@ -188,6 +191,7 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
             }
         }
         "priority" => spec.priority = word(item)?,
+        "schedule" => spec.schedules = schedules(item)?,
         _ => {
             return Err(Problem::UnknownKey {
                 known: TASK_KEYS.join(", "),
@@ -228,6 +232,21 @@ fn strings(item: &Item) -> Result<Vec<String>, Problem> {
             v.as_str()
                 .map(str::to_string)
                 .ok_or(Problem::WrongType { expected })
+        })
+        .collect()
+}
+
+/// `schedule`: a list of forms (or one form), each parsed, the bad one quoted.
+fn schedules(item: &Item) -> Result<Vec<Schedule>, Problem> {
+    let forms = match item.as_str() {
+        Some(one) => vec![one.to_string()],
+        None => strings(item)?,
+    };
+    forms
+        .iter()
+        .map(|f| {
+            f.parse()
+                .map_err(|e| Problem::Value(format!("{f:?} does not parse: {e}")))
         })
         .collect()
 }

@@ -11,6 +11,7 @@ use tandem_state::Pair;
 use crate::error::{Location, Problem, TaskError};
 use crate::hooks::{check_command, Hooks};
 use crate::marker::PlannedPair;
+use crate::schedule::Schedule;
 
 /// How a task syncs: the options of `tandem sync`, with its defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub struct TaskSpec {
     pub hooks: Hooks,
     /// The run's CPU and I/O priority (its hooks' too).
     pub priority: Priority,
+    /// When the task starts by itself (the daemon's business); empty: only by hand.
+    pub schedules: Vec<Schedule>,
     /// Where each key was read from (the config file's lines), for messages.
     pub origin: Origin,
 }

@@ -33,6 +33,9 @@ pub fn run(config: &Path, a: JsonArg) -> Result<u8> {
                 .map(|c| format!("  ({})", sanitize(c)))
                 .unwrap_or_default()
         );
+        if let Some(line) = super::when::When::of(t).summary() {
+            println!("    schedule: {line}");
+        }
     }
     Ok(crate::EXIT_OK)
 }

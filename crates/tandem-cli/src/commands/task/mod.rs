@@ -6,6 +6,7 @@ mod list;
 mod remove;
 mod rename;
 mod show;
+mod when;
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +57,11 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         after: s.after.clone(),
         hook_timeout: s.hook_timeout,
         priority: s.priority,
+        schedules: if s.no_schedule {
+            Some(Vec::new())
+        } else {
+            (!s.schedules.is_empty()).then(|| s.schedules.clone())
+        },
     })
 }
 
@@ -66,6 +72,7 @@ fn lossy(p: &Path) -> String {
 /// A task as `--json` prints it.
 pub fn task_json(t: &TaskSpec) -> Value {
     let o = &t.options;
+    let when = when::When::of(t);
     json!({
         "name": t.name,
         "comment": t.comment,
@@ -84,6 +91,9 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "after": t.hooks.after,
         "hook_timeout": format_duration_ns(t.hooks.timeout),
         "priority": t.priority.to_string(),
+        "schedule": when.schedules_json(),
+        "last_run": when.last_run_json(),
+        "next_run": when.next_run_json(),
         "pairs": t.pairs().iter().map(|p| json!({
             "source": lossy(&p.source),
             "target": lossy(&p.target),
@@ -134,4 +144,5 @@ pub fn print_task(t: &TaskSpec) {
         );
     }
     println!("  priority:         {}", t.priority);
+    when::When::of(t).print();
 }
