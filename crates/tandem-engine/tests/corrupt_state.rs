@@ -100,6 +100,36 @@ const COLUMNS: [&str; 11] = [
     "tgt_mode",
 ];
 
+/// Sets one column of one baseline row to garbage of any type.
+fn damage_field(
+    db: &Path,
+    row: &proptest::sample::Index,
+    col: &proptest::sample::Index,
+    g: &Garbage,
+) -> rusqlite::Result<()> {
+    let c = rusqlite::Connection::open(db)?;
+    // Any type: an earlier damage may have made a path a number.
+    let paths: Vec<rusqlite::types::Value> = c
+        .prepare("SELECT path FROM baseline ORDER BY path")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let path = &paths[row.index(paths.len())];
+    let col = COLUMNS[col.index(COLUMNS.len())];
+    let sql = format!("UPDATE baseline SET {col} = ?1 WHERE path = ?2");
+    let value = match g {
+        Garbage::Int(i) => rusqlite::types::Value::Integer(*i),
+        Garbage::Text(t) => rusqlite::types::Value::Text(t.clone()),
+        Garbage::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
+        Garbage::Null => rusqlite::types::Value::Null,
+    };
+    // A NOT NULL column refusing a null, or a path taken: no damage this time.
+    let _ = c.execute(&sql, rusqlite::params![value, path]);
+    Ok(())
+}
+
 fn apply_damage(db: &Path, damage: &[Damage]) {
     for d in damage {
         match d {
@@ -113,26 +143,9 @@ fn apply_damage(db: &Path, damage: &[Damage]) {
                 fs::write(db, bytes).unwrap();
             }
             Damage::Field(row, col, g) => {
-                let c = rusqlite::Connection::open(db).unwrap();
-                // Any type: an earlier damage may have made a path a number.
-                let paths: Vec<rusqlite::types::Value> = c
-                    .prepare("SELECT path FROM baseline ORDER BY path")
-                    .unwrap()
-                    .query_map([], |r| r.get(0))
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap();
-                let path = &paths[row.index(paths.len())];
-                let col = COLUMNS[col.index(COLUMNS.len())];
-                let sql = format!("UPDATE baseline SET {col} = ?1 WHERE path = ?2");
-                let value = match g {
-                    Garbage::Int(i) => rusqlite::types::Value::Integer(*i),
-                    Garbage::Text(t) => rusqlite::types::Value::Text(t.clone()),
-                    Garbage::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
-                    Garbage::Null => rusqlite::types::Value::Null,
-                };
-                // A NOT NULL column refusing a null, or a path taken: no damage this time.
-                let _ = c.execute(&sql, rusqlite::params![value, path]);
+                // A database an earlier flip made unreadable takes no field edit: no damage
+                // this time (the flip is damage enough).
+                let _ = damage_field(db, row, col, g);
             }
         }
     }
