@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     dirty: Mutex<HashMap<u64, Dirty>>,
     fault: Mutex<Option<Fault>>,
     counts: [AtomicU64; 5],
+    /// Inode → path relative to the backing directory ("" for the root).
+    paths: Mutex<HashMap<u64, PathBuf>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,6 +120,27 @@ impl Shared {
         for c in &self.counts {
             c.store(0, Ordering::SeqCst);
         }
+    }
+
+    /// Writes every file's unsynced data to the backing directory, as the kernel's
+    /// periodic writeback does: what programs wrote so far survives a later cut.
+    pub(crate) fn sync_all(&self, root: &Path) -> std::io::Result<()> {
+        let _on = self
+            .alive()
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::EIO))?;
+        let mut dirty = lock(&self.dirty);
+        let paths = lock(&self.paths);
+        for (ino, d) in dirty.drain() {
+            let Some(rel) = paths.get(&ino) else {
+                continue;
+            };
+            if let Ok(file) = OpenOptions::new().write(true).open(root.join(rel)) {
+                if file.metadata()?.ino() == ino {
+                    put(&file, &d).map_err(|e| std::io::Error::from_raw_os_error(e.code()))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn unsynced_files(&self) -> usize {
@@ -155,8 +178,6 @@ pub(crate) struct Core {
     root: PathBuf,
     root_ino: u64,
     shared: Arc<Shared>,
-    /// Inode → path relative to `root` ("" for the root).
-    paths: Mutex<HashMap<u64, PathBuf>>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
 }
@@ -206,6 +227,20 @@ fn timespec(t: SystemTime) -> rustix::fs::Timespec {
     rustix::fs::Timespec { tv_sec, tv_nsec }
 }
 
+/// Writes `d` as the whole content of `file`, with its modification time.
+fn put(file: &File, d: &Dirty) -> Result<(), Errno> {
+    file.write_all_at(&d.data, 0).map_err(io_errno)?;
+    file.set_len(d.data.len() as u64).map_err(io_errno)?;
+    let times = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
+        last_modification: timespec(d.mtime),
+    };
+    rustix::fs::futimens(file, &times).map_err(rx_errno)
+}
+
 /// Reads a whole file through an open descriptor.
 fn read_all(file: &File) -> std::io::Result<Vec<u8>> {
     let len = file.metadata()?.len();
@@ -224,11 +259,11 @@ fn read_all(file: &File) -> std::io::Result<Vec<u8>> {
 impl Core {
     pub(crate) fn new(root: &Path, shared: Arc<Shared>) -> std::io::Result<Core> {
         let root_ino = std::fs::symlink_metadata(root)?.ino();
+        *lock(&shared.paths) = HashMap::from([(1, PathBuf::new())]);
         Ok(Core {
             root: root.to_path_buf(),
             root_ino,
             shared,
-            paths: Mutex::new(HashMap::from([(1, PathBuf::new())])),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
         })
@@ -243,7 +278,10 @@ impl Core {
     }
 
     fn rel(&self, ino: INodeNo) -> Result<PathBuf, Errno> {
-        lock(&self.paths).get(&ino.0).cloned().ok_or(Errno::ENOENT)
+        lock(&self.shared.paths)
+            .get(&ino.0)
+            .cloned()
+            .ok_or(Errno::ENOENT)
     }
 
     fn abs(&self, rel: &Path) -> PathBuf {
@@ -258,7 +296,7 @@ impl Core {
     fn attr(&self, rel: &Path) -> Result<FileAttr, Errno> {
         let m = std::fs::symlink_metadata(self.abs(rel)).map_err(io_errno)?;
         let ino = self.ino_of(&m);
-        lock(&self.paths).insert(ino, rel.to_path_buf());
+        lock(&self.shared.paths).insert(ino, rel.to_path_buf());
         let (mut size, mut mtime) = (m.size(), time(m.mtime(), m.mtime_nsec()));
         if let Some(d) = lock(&self.shared.dirty).get(&ino) {
             size = d.data.len() as u64;
@@ -364,18 +402,7 @@ impl Core {
         let Some(d) = map.get(&ino) else {
             return Ok(());
         };
-        let put = |file: &File| -> Result<(), Errno> {
-            file.write_all_at(&d.data, 0).map_err(io_errno)?;
-            file.set_len(d.data.len() as u64).map_err(io_errno)?;
-            let times = rustix::fs::Timestamps {
-                last_access: rustix::fs::Timespec {
-                    tv_sec: 0,
-                    tv_nsec: rustix::fs::UTIME_OMIT,
-                },
-                last_modification: timespec(d.mtime),
-            };
-            rustix::fs::futimens(file, &times).map_err(rx_errno)
-        };
+        let put = |file: &File| put(file, d);
         let via_handle = self.with_file(fh, |file, writable| match writable {
             true => put(file).map(|()| true),
             false => Ok(false),
@@ -529,7 +556,7 @@ impl Core {
             if m.nlink() <= 1 || m.is_dir() {
                 let ino = self.ino_of(&m);
                 lock(&self.shared.dirty).remove(&ino);
-                lock(&self.paths).remove(&ino);
+                lock(&self.shared.paths).remove(&ino);
             }
         }
     }
@@ -569,7 +596,7 @@ impl Core {
         if !exchange {
             self.gone(replaced);
         }
-        let mut paths = lock(&self.paths);
+        let mut paths = lock(&self.shared.paths);
         for p in paths.values_mut() {
             if let Ok(rest) = p.strip_prefix(&from) {
                 *p = to.join(rest);

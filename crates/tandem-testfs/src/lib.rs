@@ -106,6 +106,12 @@ impl TestFs {
         self.shared.reset_counts();
     }
 
+    /// Makes everything written so far durable, as the kernel's periodic writeback of
+    /// a real disk would (a test's own setup, before the run under test).
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.shared.sync_all(&self.backing)
+    }
+
     /// How many files hold data that a power cut would lose.
     pub fn unsynced_files(&self) -> usize {
         self.shared.unsynced_files()

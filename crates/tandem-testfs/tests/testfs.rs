@@ -122,6 +122,22 @@ fn a_file_written_renamed_and_fsynced_keeps_its_data_under_its_new_name() {
     assert_eq!(std::fs::read(s.mnt("g")).unwrap(), b"");
 }
 
+#[test]
+fn sync_all_makes_everything_written_so_far_durable() {
+    if !fuse_available("sync_all_makes_everything_written_so_far_durable") {
+        return;
+    }
+    let mut s = Setup::new();
+    std::fs::create_dir(s.mnt("d")).unwrap();
+    write(&s.mnt("d/a"), b"kept", false);
+    std::fs::rename(s.mnt("d"), s.mnt("e")).unwrap();
+    s.fs.sync_all().unwrap();
+    write(&s.mnt("b"), b"lost", false);
+    s.fs.reboot().unwrap();
+    assert_eq!(std::fs::read(s.mnt("e/a")).unwrap(), b"kept");
+    assert_eq!(std::fs::read(s.mnt("b")).unwrap(), b"");
+}
+
 /// What the crate's doc says of syncfs: Linux does not send it to a FUSE daemon (only to
 /// virtiofs), so it makes nothing durable here. Should a kernel start sending it, this
 /// test says so and the doc (and tandem's use of syncfs on FUSE roots) must be revisited.
