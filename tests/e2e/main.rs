@@ -14,6 +14,7 @@ mod directions;
 mod foreign_fs;
 mod mount;
 mod names;
+mod power;
 mod roots;
 mod state_admin;
 mod two_way;

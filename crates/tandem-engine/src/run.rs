@@ -339,7 +339,9 @@ impl Session {
             src,
             tgt,
             trash: Trash::new(opts.stamp.clone()),
-            durability: if spec.fsync_each {
+            // Invariant 4: where syncfs flushes nothing (a FUSE root), each file is
+            // fsynced before it is renamed into place.
+            durability: if spec.fsync_each || !src.syncfs_is_durable() || !tgt.syncfs_is_durable() {
                 Durability::EachFile
             } else {
                 Durability::Batched
