@@ -11,6 +11,7 @@ mod conflicts;
 mod crash;
 mod crash_mount;
 mod directions;
+mod faults;
 mod foreign_fs;
 mod mount;
 mod names;

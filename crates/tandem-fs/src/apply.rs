@@ -234,12 +234,20 @@ pub fn copy_as(
             ))
         }
     };
+    let ours = written.as_ref().ok().map(|e| e.ino);
     let result = written.and_then(|new| {
         put_in_place(to, &ddir, tmp.as_bytes(), &dname, dst_rel, expect, trash)?;
         Ok(new)
     });
     if result.is_err() {
-        let _ = unlinkat(&ddir, tmp.as_str(), AtFlags::empty());
+        // Invariant 1: once `put_in_place` has swapped the copy in, the temporary name
+        // holds the version it replaced; if moving that one to the trash failed, it
+        // stays there (the next run moves it to the trash, as a crash's). Only our own
+        // copy, or a half-written one, is removed.
+        let at_tmp = stat_at(&ddir, tmp.as_bytes(), dst_rel).ok().flatten();
+        if ours.is_none() || at_tmp.is_some_and(|e| Some(e.ino) == ours) {
+            let _ = unlinkat(&ddir, tmp.as_str(), AtFlags::empty());
+        }
     }
     result
 }
