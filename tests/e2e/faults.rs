@@ -123,7 +123,7 @@ fn one_case(seed: u64, incremental: bool, fault: Fault, f: &mut FaultFigures) {
     recover_and_check(&lab.p, &live, &what, &|_| false, &mut f.sync);
     if f.sync.failures.len() > before {
         eprintln!(
-            "campaign: folders of the failed case kept in {}",
+            "campaign: folders of the failed case kept in {} (the target's disk: tgt-disk)",
             lab.keep().display()
         );
     }

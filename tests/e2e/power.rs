@@ -293,8 +293,14 @@ fn one_run(seed: u64, on: OnTestFs, window: (Duration, Duration), f: &mut PowerF
         let what = format!("seed {seed}, {on:?} on the test fs, {phase}, power cut at {delay:?}");
         check_after_cut(&mut lab, &live, &base_before, &what, f);
         if f.sync.failures.len() > before {
+            for failure in &f.sync.failures[before..] {
+                eprintln!(
+                    "campaign: FAILED {}",
+                    failure.chars().take(2000).collect::<String>()
+                );
+            }
             eprintln!(
-                "campaign: folders of the failed run kept in {}",
+                "campaign: folders of the failed run kept in {} (the test file systems' disks: tgt-disk, state-disk)",
                 lab.keep().display()
             );
             return;

@@ -596,12 +596,17 @@ impl Core {
         if !exchange {
             self.gone(replaced);
         }
+        // `join("")` would add a trailing slash, which a file's path must not have.
+        let under = |base: &Path, rest: &Path| match rest.as_os_str().is_empty() {
+            true => base.to_path_buf(),
+            false => base.join(rest),
+        };
         let mut paths = lock(&self.shared.paths);
         for p in paths.values_mut() {
             if let Ok(rest) = p.strip_prefix(&from) {
-                *p = to.join(rest);
+                *p = under(&to, rest);
             } else if let (true, Ok(rest)) = (exchange, p.strip_prefix(&to)) {
-                *p = from.join(rest);
+                *p = under(&from, rest);
             }
         }
         Ok(())

@@ -131,10 +131,14 @@ fn sync_all_makes_everything_written_so_far_durable() {
     std::fs::create_dir(s.mnt("d")).unwrap();
     write(&s.mnt("d/a"), b"kept", false);
     std::fs::rename(s.mnt("d"), s.mnt("e")).unwrap();
+    std::fs::create_dir(s.mnt("new")).unwrap();
+    write(&s.mnt("new/n1"), b"renamed file", false);
+    std::fs::rename(s.mnt("new/n1"), s.mnt("new/moved")).unwrap();
     s.fs.sync_all().unwrap();
     write(&s.mnt("b"), b"lost", false);
     s.fs.reboot().unwrap();
     assert_eq!(std::fs::read(s.mnt("e/a")).unwrap(), b"kept");
+    assert_eq!(std::fs::read(s.mnt("new/moved")).unwrap(), b"renamed file");
     assert_eq!(std::fs::read(s.mnt("b")).unwrap(), b"");
 }
 
