@@ -142,6 +142,17 @@ fn sync_cut_after(lab: &mut Lab, delay: Duration) -> bool {
     landed
 }
 
+/// Baseline entries the cut sync wrote for a file on neither side: not a loss (the next
+/// sync drops them), but not reality either. Reported apart from `baseline_ahead_of_disk`.
+pub fn stale_entries(lab: &Lab, before: &BaseFiles) -> Result<Vec<String>, String> {
+    Ok(baseline_files(lab)?
+        .into_iter()
+        .filter(|(rel, v)| before.get(rel) != Some(v))
+        .map(|(rel, _)| rel)
+        .filter(|rel| !lab.p.tgt.join(rel).exists() && !lab.p.src.join(rel).exists())
+        .collect())
+}
+
 /// A baseline's file entries: path → (size, content hash).
 pub type BaseFiles = BTreeMap<String, (i64, Option<Vec<u8>>)>;
 
@@ -188,6 +199,13 @@ pub fn baseline_ahead_of_disk(lab: &Lab, before: &BaseFiles) -> Result<Vec<Strin
             continue;
         }
         let why = match std::fs::read(lab.p.tgt.join(&rel)) {
+            // On neither side: nothing is at stake (the next sync drops the entry), and
+            // the disk lost nothing; counted apart (see `stale_entries`).
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && !lab.p.src.join(&rel).exists() =>
+            {
+                None
+            }
             Err(e) => (exact || e.kind() != std::io::ErrorKind::NotFound)
                 .then(|| format!("missing ({e})")),
             Ok(c) if version_of(&c).is_none() => Some(format!("torn ({} bytes)", c.len())),
@@ -218,13 +236,14 @@ struct PowerFigures {
     cuts: u64,
     cuts_during_sync: u64,
     baseline_ahead: u64,
+    stale_entries: u64,
     state_inconsistent: u64,
 }
 
 impl PowerFigures {
     fn json(&self, seed: u64) -> String {
         format!(
-            "{{\"campaign\":\"sync-power-loss\",\"seed\":{seed},\"runs\":{},\"power_cuts\":{},\"cuts_during_sync\":{},\"lost_versions\":{},\"torn_files\":{},\"non_converged\":{},\"baseline_ahead_of_disk\":{},\"state_inconsistent\":{}}}",
+            "{{\"campaign\":\"sync-power-loss\",\"seed\":{seed},\"runs\":{},\"power_cuts\":{},\"cuts_during_sync\":{},\"lost_versions\":{},\"torn_files\":{},\"non_converged\":{},\"baseline_ahead_of_disk\":{},\"stale_baseline_entries\":{},\"state_inconsistent\":{}}}",
             self.sync.runs,
             self.cuts,
             self.cuts_during_sync,
@@ -232,6 +251,7 @@ impl PowerFigures {
             self.sync.torn_files,
             self.sync.non_converged,
             self.baseline_ahead,
+            self.stale_entries,
             self.state_inconsistent
         )
     }
@@ -245,6 +265,12 @@ fn check_after_cut(
     what: &str,
     f: &mut PowerFigures,
 ) {
+    if let Ok(stale) = stale_entries(lab, before) {
+        if !stale.is_empty() {
+            eprintln!("campaign: {what}: baseline entries for files on neither side: {stale:?}");
+        }
+        f.stale_entries += stale.len() as u64;
+    }
     match baseline_ahead_of_disk(lab, before) {
         Ok(ahead) if ahead.is_empty() => {}
         Ok(ahead) => {
