@@ -404,3 +404,35 @@ fn issue_20_a_sync_to_a_fuse_target_is_durable_before_its_baseline() {
     assert_eq!(versions_in(&lab.p.src, false), want);
     lab.p.assert_same();
 }
+
+/// Issue 20, found by the power-loss campaign's invariant-4 check (and then on plain
+/// disks): a file renamed differently on each side, inside a folder the source renamed,
+/// left a baseline entry under the folder's new name for a file neither side held. The
+/// plan's "forget" of that path was recorded before the folder's move, which then moved
+/// the old entry there.
+#[test]
+fn issue_20_a_file_renamed_on_both_sides_in_a_renamed_folder_leaves_no_baseline_entry() {
+    let p = Pair::new();
+    for f in ["f1", "f2"] {
+        p.write(S::Src, &format!("d/e/{f}"), &format!("content of {f}"));
+    }
+    p.sync_ok(&["--quiet"], 0);
+    std::fs::rename(p.path(S::Src, "d/e"), p.path(S::Src, "d/e-r")).unwrap();
+    std::fs::rename(p.path(S::Src, "d/e-r/f1"), p.path(S::Src, "d/e-r/m-src")).unwrap();
+    std::fs::rename(p.path(S::Tgt, "d/e/f1"), p.path(S::Tgt, "d/e/m-tgt")).unwrap();
+    p.sync_ok(&["--quiet"], 0);
+    p.assert_same();
+    let conn = rusqlite::Connection::open(p.state.join("state.db")).unwrap();
+    let mut stmt = conn.prepare("SELECT path FROM baseline").unwrap();
+    let stale: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|r| String::from_utf8_lossy(&r.unwrap()).into_owned())
+        .filter(|rel| !p.path(S::Src, rel).exists() && !p.path(S::Tgt, rel).exists())
+        .collect();
+    assert_eq!(
+        stale,
+        Vec::<String>::new(),
+        "baseline entries for files on neither side"
+    );
+}
