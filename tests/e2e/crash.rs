@@ -83,7 +83,7 @@ pub fn version_of(content: &[u8]) -> Option<u64> {
 }
 
 /// Every file below `dir` (`.tandem` included when `with_meta`), by relative path.
-fn files_below(dir: &Path, with_meta: bool) -> BTreeMap<PathBuf, Vec<u8>> {
+pub fn files_below(dir: &Path, with_meta: bool) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -111,7 +111,7 @@ fn files_below(dir: &Path, with_meta: bool) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 /// The versions present in a root: in its tree and, with `with_meta`, in its trash.
-fn versions_in(root: &Path, with_meta: bool) -> BTreeSet<u64> {
+pub fn versions_in(root: &Path, with_meta: bool) -> BTreeSet<u64> {
     files_below(root, with_meta)
         .values()
         .filter_map(|c| version_of(c))
@@ -143,7 +143,7 @@ impl Figures {
 
 /// Random folders and files on one side: a few large files (so that a kill often lands
 /// inside a copy) and many small ones.
-fn populate(root: &Path, rng: &mut Rng, v: &mut Versions, files: usize) {
+pub fn populate(root: &Path, rng: &mut Rng, v: &mut Versions, files: usize) {
     for i in 0..files {
         let dir = format!("d{}/e{}", rng.below(6), rng.below(3));
         let len = if rng.chance(2) {
@@ -160,7 +160,7 @@ fn populate(root: &Path, rng: &mut Rng, v: &mut Versions, files: usize) {
 }
 
 /// Random changes on one side, as a user makes them between two syncs.
-fn mutate(root: &Path, rng: &mut Rng, v: &mut Versions, ops: usize) {
+pub fn mutate(root: &Path, rng: &mut Rng, v: &mut Versions, ops: usize) {
     for n in 0..ops {
         let files: Vec<PathBuf> = files_below(root, false).into_keys().collect();
         let Some(pick) =
@@ -200,7 +200,7 @@ fn mutate(root: &Path, rng: &mut Rng, v: &mut Versions, ops: usize) {
 }
 
 /// Edits the same existing paths on both sides differently: conflicts.
-fn both_sides_edit(p: &Pair, rng: &mut Rng, v: &mut Versions, count: usize) {
+pub fn both_sides_edit(p: &Pair, rng: &mut Rng, v: &mut Versions, count: usize) {
     let common: Vec<PathBuf> = files_below(&p.src, false)
         .into_keys()
         .filter(|k| p.tgt.join(k).is_file())

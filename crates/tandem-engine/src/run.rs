@@ -336,7 +336,9 @@ impl Session {
             src,
             tgt,
             trash: Trash::new(opts.stamp.clone()),
-            durability: if spec.fsync_each {
+            // Invariant 4: where syncfs flushes nothing (a FUSE root), each file is
+            // fsynced before it is renamed into place.
+            durability: if spec.fsync_each || !src.syncfs_is_durable() || !tgt.syncfs_is_durable() {
                 Durability::EachFile
             } else {
                 Durability::Batched
@@ -1007,6 +1009,14 @@ impl<'a, 'r> Applier<'a, 'r> {
     /// Applies the plan in order, copies in parallel; returns the steps refused because the
     /// disk changed under them.
     fn run(mut self, actions: Vec<Action>) -> Result<Vec<Raced>, EngineError> {
+        // Renames first: the plan's early steps (forget, record) name paths as they are
+        // after the renames, and a baseline change below a renamed folder recorded before
+        // that folder's move was left behind by it (issue 20: an entry for a file that
+        // neither side holds).
+        let (mut actions, rest): (Vec<_>, Vec<_>) = actions
+            .into_iter()
+            .partition(|a| matches!(a, Action::Rename { .. }));
+        actions.extend(rest);
         let mut i = 0;
         while i < actions.len() && self.report.stopped.is_none() {
             let a = &actions[i];

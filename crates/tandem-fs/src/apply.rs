@@ -244,11 +244,16 @@ pub fn copy_as(
             ))
         }
     };
+    let mut swapped = false;
     let result = written.and_then(|new| {
-        put_in_place(to, &ddir, tmp.as_bytes(), &dname, dst_rel, expect, trash)?;
+        let tmp = tmp.as_bytes();
+        put_in_place(to, &ddir, tmp, &dname, dst_rel, expect, trash, &mut swapped)?;
         Ok(new)
     });
-    if result.is_err() {
+    // Invariant 1: once `put_in_place` has swapped the copy in, the temporary name holds
+    // the version it replaced; if moving that one to the trash failed, it stays there (the
+    // next run moves it to the trash, as a crash's). Only our own copy is removed.
+    if result.is_err() && !swapped {
         let _ = unlinkat(&ddir, tmp.as_str(), AtFlags::empty());
     }
     result
@@ -453,7 +458,9 @@ fn copy_data(src: &impl AsFd, dst: &impl AsFd) -> std::io::Result<()> {
 }
 
 /// Renames the finished temporary file over `name`, after checking `name` is still what
-/// the plan expected; the old entry is kept in the trash.
+/// the plan expected; the old entry is kept in the trash. `swapped` says, when it fails,
+/// that the temporary name holds the version that was at `name`: not to be removed.
+#[allow(clippy::too_many_arguments)]
 fn put_in_place(
     root: &Root,
     dir: &OwnedFd,
@@ -462,6 +469,7 @@ fn put_in_place(
     rel: &RelPath,
     expect: Option<&Entry>,
     trash: &Trash,
+    swapped: &mut bool,
 ) -> Result<()> {
     match expect {
         None => match rename_noreplace(dir, tmp, dir, name) {
@@ -479,7 +487,7 @@ fn put_in_place(
             // `name` since the check above. Renaming over it blindly would unlink that
             // version for good.
             match renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE) {
-                Ok(()) => match stat_at(dir, tmp, rel)? {
+                Ok(()) => match stat_at(dir, tmp, rel).inspect(|_| *swapped = true)? {
                     Some(old) if same_object(&old, expect) => {
                         trash.keep(root, dir, tmp, rel)?;
                         let _ = unlinkat(dir, tmp, AtFlags::empty());
@@ -488,7 +496,9 @@ fn put_in_place(
                     _ => {
                         // Not what was planned over: put it back (our copy returns to the
                         // temporary name, which the caller removes).
-                        if renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE).is_err() {
+                        let back = renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE);
+                        *swapped = back.is_err();
+                        if back.is_err() {
                             // Cannot put it back: the program's version goes to the trash
                             // rather than be removed with the temporary name.
                             trash.keep(root, dir, tmp, rel)?;

@@ -82,6 +82,18 @@ impl Root {
         &self.fd
     }
 
+    /// Whether `syncfs` makes this root's data durable. Linux sends `FUSE_SYNCFS` to
+    /// virtiofs only: on a FUSE file system mounted through `/dev/fuse` (sshfs, ntfs-3g,
+    /// rclone, ...) syncfs succeeds and the daemon never hears of it, so only an fsync of
+    /// each file reaches its disk (issue 20's power-loss campaign found the baseline
+    /// recording copies that a power cut then took back).
+    // `f_type`'s integer type differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn syncfs_is_durable(&self) -> bool {
+        const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+        rustix::fs::fstatfs(&self.fd).map_or(true, |s| s.f_type as i64 != FUSE_SUPER_MAGIC)
+    }
+
     /// Is the root still there, and still the directory we opened, at the same place: its
     /// path leads to the same directory (device and inode) through the same mount? A file
     /// system unmounted under us (`umount -l`) leaves the fd working on a detached tree
