@@ -53,6 +53,16 @@ impl Out {
     pub fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
+
+    /// The message a refusal or a warning must carry, with the whole of stderr on failure.
+    #[track_caller]
+    pub fn assert_stderr_has(&self, needle: &str) {
+        assert!(
+            self.stderr.contains(needle),
+            "{needle:?} not in: {}",
+            self.stderr
+        );
+    }
 }
 
 pub fn run_tandem<I, S>(args: I) -> Out

@@ -476,12 +476,7 @@ fn issue_15_several_sources_in_a_target_subfolder_two_ways_with_a_conflict() {
     // not made again, nothing is copied.
     std::fs::remove_dir_all(t.p("disk/backup")).unwrap();
     let out = t.ok(&["run", "backup"], 2);
-    assert!(
-        out.stderr
-            .contains("does not exist, but this pair was synced before"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has("does not exist, but this pair was synced before");
     assert!(!t.p("disk/backup").exists());
 }
 
@@ -697,22 +692,12 @@ fn issue_15_a_moved_source_is_refused_then_repointed_keeping_its_baseline() {
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr
-            .contains("`tandem task edit p --source NEW-PLACE`"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has("`tandem task edit p --source NEW-PLACE`");
 
     // An empty folder made at the old place is not the folder synced before.
     std::fs::create_dir(t.p("home/Photos")).unwrap();
     let out = t.ok(&["run", "p"], 2);
-    assert!(
-        out.stderr
-            .contains("is not the folder synced before: it does not carry this task's marker"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has("is not the folder synced before: it does not carry this task's marker");
     assert!(
         out.stderr.contains(&format!(
             "expected in {}",
@@ -763,12 +748,7 @@ fn issue_15_markers_refuse_a_lost_state_a_replaced_target_and_a_renamed_source()
     // The state lost while both folders carry their markers: never a silent first sync.
     std::fs::rename(&t.state, t.p("state-away")).unwrap();
     let out = t.ok(&["run", "p"], 2);
-    assert!(
-        out.stderr
-            .contains("carry the marker of an earlier sync of this pair, but its state"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has("carry the marker of an earlier sync of this pair, but its state");
     std::fs::rename(t.p("state-away"), &t.state).unwrap();
 
     // Another folder where the target was (a different disk mounted there).

@@ -325,12 +325,7 @@ fn issue_20_allow_other_for_an_ordinary_user_needs_user_allow_other() {
     args.push("--allow-other".as_ref());
     let out = in_namespace(&p, &[(&conf, "/etc/fuse.conf")], &args);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(
-        out.stderr
-            .contains("cannot mount: the allow_other option, for a user other than root, needs a line `user_allow_other` in /etc/fuse.conf"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has("cannot mount: the allow_other option, for a user other than root, needs a line `user_allow_other` in /etc/fuse.conf");
     refused_before_any_work(&p);
 }
 
@@ -352,13 +347,10 @@ fn issue_20_a_missing_dev_fuse_is_named() {
     assert!(st.success(), "mknod");
     let out = in_namespace(&p, &[(&dev, "/dev")], &mount_args(&p));
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(
-        out.stderr
-            .contains("cannot mount: /dev/fuse is missing: mounting needs the FUSE kernel module"),
-        "{}",
-        out.stderr
+    out.assert_stderr_has(
+        "cannot mount: /dev/fuse is missing: mounting needs the FUSE kernel module",
     );
-    assert!(out.stderr.contains("package fuse3"), "{}", out.stderr);
+    out.assert_stderr_has("package fuse3");
 }
 
 /// With `user_allow_other` in /etc/fuse.conf, a user's `--allow-other` mount lets root in:
@@ -438,13 +430,9 @@ fn issue_20_a_fusermount3_that_cannot_mount_for_a_user_is_named() {
     let to = helper.to_str().unwrap();
     let out = in_namespace(&p, &[(&plain, to)], &mount_args(&p));
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(
-        out.stderr.contains(&format!(
+    out.assert_stderr_has(&format!(
             "cannot mount: {to} is not set-user-ID root, so it cannot mount for a user other than root: reinstall the package fuse3"
-        )),
-        "{}",
-        out.stderr
-    );
+        ));
     assert!(
         !p.exists(S::Tgt, "a.txt"),
         "nothing was synced before the refusal"
