@@ -315,3 +315,21 @@ fn issue_15_status_src_finds_a_plain_pair_without_its_target() {
     t.ok(&["status", "@a", "--follow"], 2)
         .assert_stderr_has("--follow follows a task's run");
 }
+
+#[test]
+fn issue_15_a_renamed_task_keeps_its_runs() {
+    let t = Tasks::new(&["src", "disk"]);
+    write_file(&t.p("src/f"), b"f");
+    t.ok(
+        &[
+            "task", "add", "old", "--source", "@src", "--target", "@disk",
+        ],
+        0,
+    );
+    t.ok(&["run", "old"], 0);
+    t.ok(&["task", "rename", "old", "new"], 0);
+    let log = runs(&t, &["log", "new", "--json"]);
+    assert_eq!(log.len(), 1, "{log:?}");
+    check_row(&log[0], "new", "ok", 0, [1, 0, 0, 0]);
+    assert_eq!(t.json(&["status", "new", "--json"])["last_run"], log[0]);
+}

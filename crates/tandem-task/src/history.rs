@@ -258,6 +258,13 @@ impl History {
         Ok(None)
     }
 
+    /// Gives the runs of task `old` to `new` (the task was renamed). Returns how many.
+    pub fn rename_task(&mut self, old: &str, new: &str) -> Result<usize, TaskError> {
+        self.conn
+            .execute("UPDATE runs SET task = ?2 WHERE task = ?1", [old, new])
+            .map_err(|e| sql(&self.path, e))
+    }
+
     /// The row `id`, if it is still kept.
     pub fn row(&self, id: i64) -> Result<Option<HistoryRow>, TaskError> {
         self.conn
