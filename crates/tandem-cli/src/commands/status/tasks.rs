@@ -191,7 +191,7 @@ fn print_task(t: &TaskSpec, s: &TaskStatus, clock: &Clock, detail: bool) -> u8 {
     }
     if let Some((r, p)) = &s.running {
         let since = format!(
-            "since {} ({}), pid {}",
+            "started {} ({}), pid {}",
             clock.ago(r.started),
             r.trigger,
             r.pid
