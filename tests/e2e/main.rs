@@ -21,6 +21,7 @@ mod power;
 mod roots;
 mod schedules;
 mod state_admin;
+mod status_tasks;
 mod tasks;
 mod two_way;
 mod unprivileged;

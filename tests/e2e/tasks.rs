@@ -749,6 +749,9 @@ fn issue_15_markers_refuse_a_lost_state_a_replaced_target_and_a_renamed_source()
     std::fs::rename(&t.state, t.p("state-away")).unwrap();
     let out = t.ok(&["run", "p"], 2);
     out.assert_stderr_has("carry the marker of an earlier sync of this pair, but its state");
+    // The refused run is in the run history of the new state home: gone with it.
+    assert!(t.state.join("tandem/history.db").is_file());
+    std::fs::remove_dir_all(&t.state).unwrap();
     std::fs::rename(t.p("state-away"), &t.state).unwrap();
 
     // Another folder where the target was (a different disk mounted there).

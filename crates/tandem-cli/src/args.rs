@@ -35,8 +35,8 @@ pub enum Command {
     /// Settle a recorded conflict
     #[command(after_help = EXIT_CODES)]
     Resolve(ResolveArgs),
-    /// Show the last sync, pending conflicts and errors of a pair; with no folder, list every
-    /// pair tandem knows
+    /// Show every task at a glance (last run, run going on now, conflicts, errors) and
+    /// every other pair; or one task in detail; or one pair (SRC, or SRC TGT)
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
     /// Remove a pair's state (its baseline, conflicts and history); the folders are not
@@ -56,6 +56,10 @@ pub enum Command {
     /// Run a task once now, in the foreground: each source synced with its target folder
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// The run history of every task, or of one: a line per run, newest first (kept 90
+    /// days)
+    #[command(after_help = EXIT_CODES)]
+    Log(LogArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -361,13 +365,34 @@ pub struct ResolveArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// The source folder (default: list every pair tandem knows)
+    /// A task's name, or a source folder (default: every task, then every other pair
+    /// tandem knows). A folder that has a task's name is reached as ./NAME
+    #[arg(value_name = "TASK|SRC")]
     pub src: Option<PathBuf>,
-    /// The target folder (default: every target of the running mount of SRC)
+    /// The target folder (default: the target SRC is synced with, or every target of its
+    /// running mount)
     pub tgt: Option<PathBuf>,
     /// Where the pair's state lives (default: $XDG_STATE_HOME/tandem/<task-id>)
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Show a task's run going on now as it goes, until it ends
+    #[arg(long, requires = "src", conflicts_with = "tgt")]
+    pub follow: bool,
+    /// With --follow, a line per change
+    #[arg(long, short, requires = "follow")]
+    pub verbose: bool,
+    /// One JSON object (with --follow, one a line)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// Only this task's runs
+    pub name: Option<String>,
+    /// At most this many runs (the newest)
+    #[arg(long, short = 'n', value_name = "N")]
+    pub limit: Option<usize>,
     #[arg(long)]
     pub json: bool,
 }

@@ -30,12 +30,13 @@ fn main() -> ExitCode {
         Command::Sync(a) => commands::sync::run(a),
         Command::Conflicts(a) => commands::conflicts::run(a),
         Command::Resolve(a) => commands::resolve::run(a),
-        Command::Status(a) => commands::status::run(a),
+        Command::Status(a) => commands::status::run(&config, a),
         Command::Forget(a) => commands::forget::run(a),
         Command::Mount(a) => commands::mount::run(a),
         Command::Unmount(a) => commands::unmount::run(a),
         Command::Task(a) => commands::task::run(&config, a),
         Command::Run(a) => commands::run::run(&config, a),
+        Command::Log(a) => commands::log::run(&config, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,7 +1,9 @@
 //! Everything printed: progress bars, human summaries, JSON lines. Paths are always
 //! escaped (`RelPath`'s Display), never written raw to a terminal.
 
-mod eta;
+pub mod eta;
+pub mod history;
+pub mod time;
 
 use std::io::IsTerminal;
 use std::sync::Mutex;

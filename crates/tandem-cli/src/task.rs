@@ -101,10 +101,7 @@ pub fn pairs_of(a: &SourceArgs) -> Result<(Vec<Task>, Option<MountRecord>)> {
                 (t.clone(), dir)
             })
             .collect(),
-        (None, None) => bail!(
-            "{} is not mounted by tandem; name the target too (SRC TGT)",
-            a.src.display()
-        ),
+        (None, None) => vec![(only_target(&src, &a.src)?, a.state_dir.clone())],
     };
     let tasks = targets
         .into_iter()
@@ -117,4 +114,28 @@ pub fn pairs_of(a: &SourceArgs) -> Result<(Vec<Task>, Option<MountRecord>)> {
         })
         .collect::<Result<_>>()?;
     Ok((tasks, mount))
+}
+
+/// The one target the source `src` (canonical; `given` as typed) is known to be synced
+/// with, from the pairs under the state home. None or several: an error that lists them.
+fn only_target(src: &Path, given: &Path) -> Result<PathBuf> {
+    let src = src.to_string_lossy();
+    let targets: Vec<String> = tandem_state::known_pairs(&tandem_state::state_home())
+        .into_iter()
+        .filter_map(|(_, k)| k.ok())
+        .filter(|k| k.pair.src == src)
+        .map(|k| k.pair.tgt)
+        .collect();
+    match targets.as_slice() {
+        [one] => Ok(PathBuf::from(one)),
+        [] => bail!(
+            "{} is not mounted by tandem and has no known pair; name the target too (SRC TGT)",
+            given.display()
+        ),
+        several => bail!(
+            "{} is synced with several targets; name one (SRC TGT):\n  {}",
+            given.display(),
+            several.join("\n  ")
+        ),
+    }
 }

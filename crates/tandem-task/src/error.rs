@@ -133,6 +133,11 @@ pub enum TaskError {
         priority: tandem_core::Priority,
         source: io::Error,
     },
+    #[error("run history {}: {source}", path.display())]
+    History {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("{name:?} is not a task name: {why}")]
     BadName { name: String, why: &'static str },
     #[error("there is already a task named {name} in {}", path.display())]

@@ -17,20 +17,25 @@
 
 mod config;
 mod error;
+mod history;
 mod hooks;
 mod last_run;
+mod live;
 mod marker;
 mod read;
 mod report;
 mod run;
 mod schedule;
 mod spec;
+mod status;
 
 pub use config::{default_config_path, Config, TaskChanges};
 pub use error::{Location, Problem, TaskError};
+pub use history::{History, HistoryRow, RunCounts, RunEnd, HISTORY_FILE, RETENTION};
 pub use hooks::{
     apply_priority, check_command, run_hook, HookEnd, HookOutcome, Hooks, DEFAULT_HOOK_TIMEOUT_NS,
 };
+pub use live::{events_path, LiveRun, Progress, PROGRESS_FILE};
 pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARKERS};
 pub use read::TASK_KEYS;
 pub use report::{summary_json, PairOutcome, TaskReport, Totals};
@@ -38,6 +43,10 @@ pub use run::{hook_notes, run_task, task_state_dir, RunRequest, EXIT_SKIPPED};
 pub use schedule::{next_run, MonthDay, Schedule, ScheduleError};
 pub use spec::{
     check_name, format_duration_ns, parse_duration_ns, Origin, TaskOptions, TaskPair, TaskSpec,
+};
+pub use status::{
+    daemon_config_error, error_of, rfc3339, EmailFailure, PairStatus, TaskStatus, DAEMON_FILE,
+    EMAIL_FILE,
 };
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use tandem_engine::{Report, SyncSpec};
 
 use crate::error::TaskError;
+use crate::history::{RunCounts, RunEnd};
 use crate::hooks::HookOutcome;
 
 /// How one pair's sync ended.
@@ -129,6 +130,56 @@ impl TaskReport {
 }
 
 impl TaskReport {
+    /// How the run ended, for its row in the run history.
+    pub fn run_end(&self) -> RunEnd {
+        let t = self.totals();
+        RunEnd {
+            result: self.result().to_string(),
+            exit_code: self.exit_code(),
+            counts: RunCounts {
+                copied: t.copied,
+                deleted: t.deleted,
+                conflicts: t.conflicts,
+                errors: self.errors(),
+                bytes: t.bytes,
+            },
+            error: self.first_error(),
+        }
+    }
+
+    /// What went wrong first, in one line: the task's error or skip, else the first pair
+    /// in trouble (its error, halt or stop, else its first path that failed or was
+    /// skipped), with how many paths more.
+    pub fn first_error(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(e.to_string());
+        }
+        if let Some(s) = &self.skipped {
+            return Some(s.clone());
+        }
+        self.pairs.iter().find_map(|p| {
+            let why = match &p.result {
+                Err(e) => e.clone(),
+                Ok(r) => {
+                    let whole = r.halted.clone().or_else(|| r.stopped.clone());
+                    let paths: Vec<_> = r.failed.iter().chain(&r.skipped).collect();
+                    match (whole, paths.first()) {
+                        (Some(w), _) => w,
+                        (None, Some(first)) if paths.len() > 1 => format!(
+                            "{}: {} (and {} more paths)",
+                            first.path,
+                            first.reason,
+                            paths.len() - 1
+                        ),
+                        (None, Some(first)) => format!("{}: {}", first.path, first.reason),
+                        (None, None) => return None,
+                    }
+                }
+            };
+            Some(format!("{}: {why}", p.source.display()))
+        })
+    }
+
     /// The run as `tandem run --json` prints it: each pair's summary (as `tandem sync
     /// --json` prints it, with its folders) and the totals.
     pub fn to_json(&self) -> Value {

@@ -8,10 +8,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use tandem_engine::Report;
 
 use crate::error::TaskError;
+use crate::history::{History, RunCounts, RunEnd};
 use crate::hooks::{apply_priority, run_hook, HookOutcome};
+use crate::live::LiveRun;
 use crate::marker::PlannedPair;
 use crate::report::TaskReport;
 use crate::spec::TaskSpec;
@@ -38,23 +41,41 @@ pub fn task_state_dir(name: &str) -> PathBuf {
 }
 
 /// Runs `task` once. `sync_pair` syncs one planned pair (its markers included, see
-/// `PlannedPair::mark_synced`). A task that cannot be planned (a source gone, ...) is in
-/// the report's `error`; the `after` hook runs in every case but a dry run.
+/// `PlannedPair::mark_synced`), passing the engine's events to the `LiveRun` it is given.
+/// A task that cannot be planned (a source gone, ...) is in the report's `error`; the
+/// `after` hook runs in every case but a dry run. A run that is not dry is recorded in
+/// the run history from its start, and shows its progress as it goes (`live`).
 pub fn run_task(
     task: &TaskSpec,
     req: &RunRequest,
-    sync_pair: &mut dyn FnMut(&PlannedPair) -> Result<Report, String>,
+    sync_pair: &mut dyn FnMut(&PlannedPair, &LiveRun) -> Result<Report, String>,
 ) -> Result<TaskReport, TaskError> {
-    apply_priority(task.priority)?;
-    let mut report = TaskReport::new(&task.name);
-    report.trigger.clone_from(&req.trigger);
     if req.dry_run {
+        apply_priority(task.priority)?;
+        let mut report = TaskReport::new(&task.name);
+        report.trigger.clone_from(&req.trigger);
         for pair in task.sync_specs(true, req.threads)? {
-            let result = sync_pair(&pair);
+            let result = sync_pair(&pair, &LiveRun::inert());
             report.push(&pair.spec, result);
         }
         return Ok(report);
     }
+    let recorded = Recorded::begin(task, req);
+    let report = run_recorded(task, req, &recorded.live, sync_pair);
+    recorded.end(&report);
+    report
+}
+
+/// A run that is not dry, once its history row is open.
+fn run_recorded(
+    task: &TaskSpec,
+    req: &RunRequest,
+    live: &LiveRun,
+    sync_pair: &mut dyn FnMut(&PlannedPair, &LiveRun) -> Result<Report, String>,
+) -> Result<TaskReport, TaskError> {
+    apply_priority(task.priority)?;
+    let mut report = TaskReport::new(&task.name);
+    report.trigger.clone_from(&req.trigger);
     let timeout = Duration::from_nanos(task.hooks.timeout.max(1) as u64);
     if let Some(cmd) = &task.hooks.before {
         let outcome = run_hook("before", cmd, &hook_env(task, &req.trigger), timeout);
@@ -66,8 +87,9 @@ pub fn run_task(
     if report.skipped.is_none() {
         match task.sync_specs(false, req.threads) {
             Ok(planned) => {
-                for pair in &planned {
-                    let result = sync_pair(pair);
+                for (i, pair) in planned.iter().enumerate() {
+                    live.pair(i + 1, &pair.spec);
+                    let result = sync_pair(pair, live);
                     report.push(&pair.spec, result);
                 }
             }
@@ -81,6 +103,63 @@ pub fn run_task(
         report.after = Some(run_hook("after", cmd, &env, timeout));
     }
     Ok(report)
+}
+
+/// A run's row in the history and its live progress. The history that cannot be written
+/// is logged: the run goes on unrecorded.
+struct Recorded {
+    history: Option<(History, i64)>,
+    live: LiveRun,
+}
+
+impl Recorded {
+    fn begin(task: &TaskSpec, req: &RunRequest) -> Recorded {
+        let opened = History::open(&tandem_state::state_home()).and_then(|mut h| {
+            let id = h.begin(
+                &task.name,
+                &req.trigger,
+                std::process::id(),
+                Timestamp::now(),
+            )?;
+            Ok((h, id))
+        });
+        match opened {
+            Ok((h, id)) => {
+                let pairs = task.sources.len();
+                let live = LiveRun::start(&task_state_dir(&task.name), id, pairs);
+                Recorded {
+                    history: Some((h, id)),
+                    live,
+                }
+            }
+            Err(e) => {
+                tracing::warn!("the run is not recorded in the history: {e}");
+                Recorded {
+                    history: None,
+                    live: LiveRun::inert(),
+                }
+            }
+        }
+    }
+
+    fn end(self, report: &Result<TaskReport, TaskError>) {
+        self.live.finish();
+        let Some((mut h, id)) = self.history else {
+            return;
+        };
+        let end = match report {
+            Ok(r) => r.run_end(),
+            Err(e) => RunEnd {
+                result: "failed".to_string(),
+                exit_code: 2,
+                counts: RunCounts::default(),
+                error: Some(e.to_string()),
+            },
+        };
+        if let Err(e) = h.finish(id, Timestamp::now(), &end) {
+            tracing::warn!("the run's end is not recorded in the history: {e}");
+        }
+    }
 }
 
 /// What every hook is told: the task, its folders and what started the run.

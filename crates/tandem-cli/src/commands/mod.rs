@@ -3,6 +3,7 @@
 pub mod conflicts;
 pub mod forget;
 pub mod hold;
+pub mod log;
 pub mod mount;
 pub mod mounts;
 pub mod resolve;

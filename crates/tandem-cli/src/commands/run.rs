@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use tandem_task::{hook_notes, run_task, Config, PlannedPair, RunRequest, TaskReport};
+use tandem_task::{hook_notes, run_task, Config, LiveRun, PlannedPair, RunRequest, TaskReport};
 
 use crate::args::RunArgs;
 use crate::commands::sync::default_threads;
@@ -17,7 +17,7 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
         dry_run: a.dry_run,
         threads: default_threads(),
     };
-    let mut report = run_task(task, &req, &mut |pair| sync_pair(pair, &a))?;
+    let mut report = run_task(task, &req, &mut |pair, live| sync_pair(pair, live, &a))?;
     for h in hook_notes(&report).filter(|h| !h.ok()) {
         eprintln!("tandem: {}", sanitize(&h.to_string()));
     }
@@ -38,7 +38,12 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
 }
 
 /// One pair synced as `tandem sync` does it, and shown as it prints it.
-fn sync_pair(pair: &PlannedPair, a: &RunArgs) -> Result<tandem_engine::Report, String> {
+/// The engine's events go to the run's live progress too (`tandem status NAME`).
+fn sync_pair(
+    pair: &PlannedPair,
+    live: &LiveRun,
+    a: &RunArgs,
+) -> Result<tandem_engine::Report, String> {
     let spec = &pair.spec;
     if !a.json {
         println!(
@@ -48,7 +53,10 @@ fn sync_pair(pair: &PlannedPair, a: &RunArgs) -> Result<tandem_engine::Report, S
         );
     }
     let printer = Printer::new(a.json, false, a.verbose);
-    let result = tandem_engine::sync(spec, &|e| printer.event(e));
+    let result = tandem_engine::sync(spec, &|e| {
+        live.event(&e);
+        printer.event(e);
+    });
     printer.finish();
     let result = result
         .map_err(|e| e.to_string())

@@ -1,8 +1,14 @@
 //! `tandem status SRC [TGT]`: the last sync, open conflicts and, while a mount serves the
 //! source, where each target stands (backlog, paused, unwatched, failures) as the mount
-//! publishes it. With no folder, `tandem status` lists every pair it knows.
+//! publishes it. `tandem status NAME`: a task (`tasks`), followed as it runs with
+//! `--follow` (`follow`). With no argument, every task, then every other pair it knows.
 
-use anyhow::Result;
+mod follow;
+mod tasks;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use tandem_state::{Pair, RunProblem, Store};
 
@@ -12,10 +18,23 @@ use crate::commands::mounts::MountRecord;
 use crate::output::sanitize;
 use crate::task::Task;
 
-pub fn run(a: StatusArgs) -> Result<u8> {
+pub fn run(config: &Path, a: StatusArgs) -> Result<u8> {
     let Some(src) = a.src else {
-        return Ok(list_known(a.json));
+        return overview(config, a.json);
     };
+    let named = match (&a.tgt, &a.state_dir) {
+        (None, None) => tasks::named(config, &src)?,
+        _ => None,
+    };
+    match named {
+        Some(task) if a.follow => return follow::run(&task, a.verbose, a.json),
+        Some(task) => return tasks::one(&task, a.json),
+        None if a.follow => bail!(
+            "--follow follows a task's run: {} is not a task's name (see `tandem task list`)",
+            src.display()
+        ),
+        None => {}
+    }
     let pair = SourceArgs {
         src,
         tgt: a.tgt,
@@ -136,7 +155,7 @@ fn show(
                     (Some(_), Some(code)) => format!("finished with exit code {code}"),
                     _ => "did not finish (interrupted?)".to_string(),
                 };
-                println!("last sync: started at {} (unix time), {how}", r.started_at);
+                println!("last sync: started {}, {how}", local_time(r.started_at));
                 println!("           {}", sanitize(&r.summary));
                 print_problems(&problems);
             }
@@ -185,15 +204,35 @@ fn show(
     Ok((code, obj))
 }
 
-/// `tandem status` with no folder: one block per pair under the state home.
-fn list_known(as_json: bool) -> u8 {
-    let known = tandem_state::known_pairs(&tandem_state::state_home());
+/// `tandem status` with no argument: every task, then every other pair.
+fn overview(config: &Path, as_json: bool) -> Result<u8> {
+    let o = tasks::Overview::read(config)?;
+    let clock = crate::output::time::Clock::system();
+    if !as_json {
+        o.print(&clock);
+    }
+    let (known, pairs) = list_known(as_json, &o.pair_dirs(), o.tasks.is_empty());
+    if as_json {
+        let mut v = o.to_json(&clock);
+        v["pairs"] = Value::Array(pairs);
+        println!("{v}");
+    }
+    Ok(o.code().max(known))
+}
+
+/// The pairs under the state home but those in `skip` (the tasks'): one block each, or
+/// their JSON objects.
+fn list_known(as_json: bool, skip: &[PathBuf], no_tasks: bool) -> (u8, Vec<Value>) {
+    let known: Vec<_> = tandem_state::known_pairs(&tandem_state::state_home())
+        .into_iter()
+        .filter(|(dir, _)| !skip.contains(dir))
+        .collect();
     let mounts = crate::commands::mounts::all_alive();
     let mut code = crate::EXIT_OK;
     let mut objects = Vec::new();
-    if known.is_empty() && !as_json {
+    if known.is_empty() && no_tasks && !as_json {
         println!(
-            "tandem knows no pairs yet (state home {})",
+            "tandem knows no pairs yet, and no tasks (state home {})",
             sanitize(&tandem_state::state_home().to_string_lossy())
         );
     }
@@ -239,8 +278,8 @@ fn list_known(as_json: bool) -> u8 {
         match &k.last_run {
             None => println!("  last sync: never"),
             Some(r) => println!(
-                "  last sync: started at {} (unix time), {}: {}",
-                r.started_at,
+                "  last sync: started {}, {}: {}",
+                local_time(r.started_at),
                 match r.exit_code {
                     Some(c) => format!("exit code {c}"),
                     None => "did not finish".to_string(),
@@ -256,10 +295,7 @@ fn list_known(as_json: bool) -> u8 {
             k.synced_entries, k.open_conflicts
         );
     }
-    if as_json {
-        println!("{}", json!({ "pairs": objects }));
-    }
-    code
+    (code, objects)
 }
 
 /// The paths the last run skipped or failed, by name (the first few; all with `--json`).
@@ -278,5 +314,13 @@ fn print_problems(problems: &[RunProblem]) {
             "           ... and {} more (see --json)",
             problems.len() - SHOWN
         );
+    }
+}
+
+/// A run's start (Unix seconds) in local time: "3 min ago", "today 02:00".
+fn local_time(unix: i64) -> String {
+    match jiff::Timestamp::from_second(unix) {
+        Ok(t) => crate::output::time::Clock::system().ago(t),
+        Err(_) => format!("at {unix} (Unix time)"),
     }
 }

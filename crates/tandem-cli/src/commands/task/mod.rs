@@ -6,7 +6,7 @@ mod list;
 mod remove;
 mod rename;
 mod show;
-mod when;
+pub mod when;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use tandem_task::Config;
+use tandem_task::{Config, History};
 
 use crate::args::TaskRenameArgs;
 use crate::output::sanitize;
@@ -11,6 +11,10 @@ pub fn run(config: &Path, a: TaskRenameArgs) -> Result<u8> {
     let old_base = cfg.task(&a.old)?.target_base();
     let task = cfg.rename(&a.old, &a.new)?.clone();
     cfg.save()?;
+    // Its runs go with it: `tandem log NEW` shows them.
+    if let Some(mut h) = History::open_existing(&tandem_state::state_home())? {
+        h.rename_task(&a.old, &task.name)?;
+    }
     if a.json {
         println!("{}", super::task_json(&task));
         return Ok(crate::EXIT_OK);

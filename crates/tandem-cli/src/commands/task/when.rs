@@ -134,3 +134,12 @@ impl When<'_> {
         )))
     }
 }
+
+impl When<'_> {
+    /// The first next run over the task's schedules, as `human` says it ("today 02:00",
+    /// "now"); `None` for a task with none timed.
+    pub fn next_human(&self) -> Option<String> {
+        tandem_task::next_run(self.schedules, self.last(), self.now, &self.tz)
+            .map(|t| self.human(t))
+    }
+}
