@@ -233,6 +233,40 @@ fn issue_15_a_run_killed_half_way_shows_as_interrupted() {
 }
 
 #[test]
+fn issue_15_a_task_never_runs_twice_at_once() {
+    let t = Tasks::new(&["src", "disk"]);
+    write_file(&t.p("src/f"), b"f");
+    t.ok(
+        &[
+            "task", "add", "k", "--source", "@src", "--target", "@disk", "--before", "sleep 3",
+        ],
+        0,
+    );
+    let mut first = spawn(&t, &["run", "k"], Stdio::null());
+    let pid = first.id() as u64;
+    wait_for(20, "the first run's row", || {
+        runs(&t, &["log", "k", "--json"]).len() == 1
+    });
+    let second = t.ok(&["run", "k"], 2);
+    second.assert_stderr_has(&format!("task k is already running (pid {pid})"));
+    let status = t.json(&["status", "k", "--json"]);
+    assert_eq!(
+        status["running"]["pid"].as_u64(),
+        Some(pid),
+        "the refused run took over the live progress: {status}"
+    );
+    assert_eq!(
+        runs(&t, &["log", "k", "--json"]).len(),
+        1,
+        "the refused run was recorded"
+    );
+    assert!(first.wait().unwrap().success());
+    assert_eq!(std::fs::read(t.p("disk/src/f")).unwrap(), b"f");
+    // Once the first has ended, the task runs again.
+    t.ok(&["run", "k"], 0);
+}
+
+#[test]
 fn issue_15_follow_streams_a_run_from_another_process_until_it_ends() {
     const FILES: usize = 2000;
     let t = Tasks::new(&["many", "disk"]);

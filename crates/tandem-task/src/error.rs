@@ -138,6 +138,10 @@ pub enum TaskError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("task {name} is already running{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Running { name: String, pid: Option<u32> },
+    #[error("{0}")]
+    State(Box<tandem_state::StateError>),
     #[error("{name:?} is not a task name: {why}")]
     BadName { name: String, why: &'static str },
     #[error("there is already a task named {name} in {}", path.display())]

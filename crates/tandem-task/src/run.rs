@@ -60,6 +60,16 @@ pub fn run_task(
         }
         return Ok(report);
     }
+    // A task never runs twice at once: a second run (by hand while the daemon runs it, or
+    // the reverse) is refused before it touches the history or the live progress.
+    let _running =
+        tandem_state::Lock::acquire(&task_state_dir(&task.name)).map_err(|e| match e {
+            tandem_state::StateError::Locked { pid, .. } => TaskError::Running {
+                name: task.name.clone(),
+                pid,
+            },
+            other => TaskError::State(Box::new(other)),
+        })?;
     let recorded = Recorded::begin(task, req);
     let report = run_recorded(task, req, &recorded.live, sync_pair);
     recorded.end(&report);
