@@ -12,6 +12,7 @@ use tandem_engine::Report;
 
 use crate::error::TaskError;
 use crate::hooks::{apply_priority, run_hook, HookOutcome};
+use crate::mail::mail_result;
 use crate::marker::PlannedPair;
 use crate::report::TaskReport;
 use crate::spec::TaskSpec;
@@ -39,13 +40,15 @@ pub fn task_state_dir(name: &str) -> PathBuf {
 
 /// Runs `task` once. `sync_pair` syncs one planned pair (its markers included, see
 /// `PlannedPair::mark_synced`). A task that cannot be planned (a source gone, ...) is in
-/// the report's `error`; the `after` hook runs in every case but a dry run.
+/// the report's `error`; the `after` hook runs in every case but a dry run, and then the
+/// result is mailed if the task asks for it (`mail`: a mail never changes the result).
 pub fn run_task(
     task: &TaskSpec,
     req: &RunRequest,
     sync_pair: &mut dyn FnMut(&PlannedPair) -> Result<Report, String>,
 ) -> Result<TaskReport, TaskError> {
     apply_priority(task.priority)?;
+    let started = jiff::Timestamp::now();
     let mut report = TaskReport::new(&task.name);
     report.trigger.clone_from(&req.trigger);
     if req.dry_run {
@@ -80,6 +83,7 @@ pub fn run_task(
         env.extend(after_env(&report, summary.as_deref()));
         report.after = Some(run_hook("after", cmd, &env, timeout));
     }
+    mail_result(task, &report, started);
     Ok(report)
 }
 
