@@ -12,6 +12,7 @@ mod crash;
 mod crash_mount;
 mod deep_paths;
 mod directions;
+mod email;
 mod faults;
 mod foreign_fs;
 mod hooks;

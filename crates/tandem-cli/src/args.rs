@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tandem_core::{Direction, Flavor, Policy, Priority, Side, UnknownWord, Words};
+use tandem_core::{Direction, Flavor, NotifyWhen, Policy, Priority, Side, UnknownWord, Words};
 
 const EXIT_CODES: &str = "Exit codes:
   0  in sync
@@ -76,6 +76,9 @@ pub enum TaskCommand {
     Rename(TaskRenameArgs),
     /// Remove a task from the config (its folders and their sync state are left alone)
     Remove(TaskNameArgs),
+    /// Send a test message to the task's --notify-email addresses through the [smtp]
+    /// server; exit 1 with the server's reason if it cannot be sent
+    TestEmail(TaskNameArgs),
 }
 
 #[derive(Args, Debug)]
@@ -172,6 +175,17 @@ pub struct TaskSettings {
     /// Remove the task's schedules: it runs only by hand (`tandem run NAME`)
     #[arg(long, conflicts_with = "schedules")]
     pub no_schedule: bool,
+    /// Mail the result of a run to ADDR (repeatable; replaces the task's list), through
+    /// the config file's [smtp] server
+    #[arg(long = "notify-email", value_name = "ADDR")]
+    pub notify_email: Vec<String>,
+    /// Mail no one any more
+    #[arg(long, conflicts_with = "notify_email")]
+    pub no_notify_email: bool,
+    /// Which runs are mailed: always, problems (conflicts, problems, failed, halted,
+    /// skipped) or failure (failed, halted, skipped) (default: problems)
+    #[arg(long, value_parser = words::<NotifyWhen>())]
+    pub notify_when: Option<NotifyWhen>,
 }
 
 #[derive(Args, Debug)]

@@ -21,4 +21,4 @@ pub use plan::{
     Action, Conflict, ConflictKind, Direction, Flavor, Options, Plan, Policy, RenameWhy, Resolution,
 };
 pub use reconcile::{merge2, merge3, move_subtree, reconcile, BaseTree, Tree};
-pub use words::{Priority, UnknownWord, Words};
+pub use words::{NotifyWhen, Priority, SmtpSecurity, UnknownWord, Words};

@@ -173,6 +173,70 @@ words!(
     ]
 );
 
+/// Which runs of a task are mailed to its `notify_email` addresses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NotifyWhen {
+    /// Every run.
+    Always,
+    /// Runs that did not end in sync: conflicts, problems, failed, halted, skipped.
+    #[default]
+    Problems,
+    /// Runs that did not sync: failed, halted, skipped.
+    Failure,
+}
+
+words!(
+    NotifyWhen,
+    "notify-when",
+    [
+        (NotifyWhen::Always, "always", "Mail the result of every run"),
+        (
+            NotifyWhen::Problems,
+            "problems",
+            "Mail a run with conflicts, problems, or one that failed, halted or was skipped"
+        ),
+        (
+            NotifyWhen::Failure,
+            "failure",
+            "Mail a run that failed, halted or was skipped"
+        ),
+    ]
+);
+
+/// How the connection to the mail server is protected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// A plain connection upgraded with STARTTLS, refused if the server cannot (port 587).
+    #[default]
+    Starttls,
+    /// No encryption at all (port 25): only for a server on this machine or network.
+    Plain,
+}
+
+words!(
+    SmtpSecurity,
+    "security",
+    [
+        (
+            SmtpSecurity::Tls,
+            "tls",
+            "TLS from the first byte (port 465)"
+        ),
+        (
+            SmtpSecurity::Starttls,
+            "starttls",
+            "A plain connection upgraded with STARTTLS, which the server must offer (port 587)"
+        ),
+        (
+            SmtpSecurity::Plain,
+            "plain",
+            "No encryption (port 25): for a server on this machine or a trusted network"
+        ),
+    ]
+);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -191,6 +255,8 @@ mod tests {
         round_trip::<Direction>();
         round_trip::<Flavor>();
         round_trip::<Policy>();
+        round_trip::<NotifyWhen>();
+        round_trip::<SmtpSecurity>();
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::marker::{plan_repoints, Repoint};
 use crate::read::read_tasks;
 use crate::schedule::Schedule;
 use crate::spec::{check_name, format_duration_ns, TaskSpec};
-use tandem_core::{Direction, Flavor, Policy, Priority};
+use tandem_core::{Direction, Flavor, NotifyWhen, Policy, Priority};
 
 /// The config file's default place: `$XDG_CONFIG_HOME/tandem/config.toml`, else
 /// `~/.config/tandem/config.toml`.
@@ -54,6 +54,9 @@ pub struct TaskChanges {
     pub priority: Option<Priority>,
     /// An empty list removes the key: the task then runs only by hand.
     pub schedules: Option<Vec<Schedule>>,
+    /// Mail addresses told of runs; an empty list removes the key: no mail.
+    pub notify_email: Option<Vec<String>>,
+    pub notify_when: Option<NotifyWhen>,
 }
 
 /// The config file as read, with its tasks.
@@ -349,7 +352,21 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
         ),
         None => {}
     }
+    apply_notify(t, c);
     Ok(())
+}
+
+fn apply_notify(t: &mut Table, c: &TaskChanges) {
+    match &c.notify_email {
+        Some(v) if v.is_empty() => {
+            t.remove("notify_email");
+        }
+        Some(v) => set(t, "notify_email", Array::from_iter(v)),
+        None => {}
+    }
+    if let Some(v) = c.notify_when {
+        set(t, "notify_when", v.to_string());
+    }
 }
 
 /// Sets `key`, keeping the old value's surroundings (a comment at the end of its line).

@@ -8,7 +8,8 @@
 //! is `tandem_engine::sync`. It never prints: callers do.
 //!
 //! A run of a task (`run_task`) is its priority, its `before` hook, the sync of each pair
-//! (done by the caller, who shows it), a JSON summary and its `after` hook (`hooks`).
+//! (done by the caller, who shows it), a JSON summary, its `after` hook (`hooks`) and the
+//! mail of its result (`notify` for the settings, `mail` for the sending).
 //!
 //! Each source `S` pairs with `TARGET/<name of S>` (`TARGET/<task>/<name of S>` with
 //! `target_subfolder`), and each pair keeps its state where `tandem sync S T` keeps it
@@ -21,7 +22,10 @@ mod history;
 mod hooks;
 mod last_run;
 mod live;
+mod mail;
+mod mail_text;
 mod marker;
+mod notify;
 mod read;
 mod report;
 mod run;
@@ -36,7 +40,9 @@ pub use hooks::{
     apply_priority, check_command, run_hook, HookEnd, HookOutcome, Hooks, DEFAULT_HOOK_TIMEOUT_NS,
 };
 pub use live::{events_path, LiveRun, Progress, PROGRESS_FILE};
+pub use mail::{send_test, MailError, EMAIL_FAILURE_FILE};
 pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARKERS};
+pub use notify::{Notify, Password, Smtp, SMTP_KEYS};
 pub use read::TASK_KEYS;
 pub use report::{summary_json, PairOutcome, TaskReport, Totals};
 pub use run::{hook_notes, run_task, task_state_dir, RunRequest, EXIT_SKIPPED};

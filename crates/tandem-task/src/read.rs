@@ -10,6 +10,7 @@ use toml_edit::{Document, Item, Table};
 use crate::config::line_col;
 use crate::error::{Location, Problem, TaskError};
 use crate::hooks::Hooks;
+use crate::notify::{addresses, attach_smtp, read_smtp, Notify};
 use crate::schedule::Schedule;
 use crate::spec::{check_name, parse_duration_ns, Origin, TaskOptions, TaskSpec};
 
@@ -32,20 +33,22 @@ pub const TASK_KEYS: &[&str] = &[
     "hook_timeout",
     "priority",
     "schedule",
+    "notify_email",
+    "notify_when",
 ];
 
 /// Where things are in the file being read.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     path: &'a Path,
     text: &'a str,
 }
 
 impl Reader<'_> {
-    fn line(&self, span: Option<std::ops::Range<usize>>) -> Option<usize> {
+    pub(crate) fn line(&self, span: Option<std::ops::Range<usize>>) -> Option<usize> {
         span.map(|s| line_col(self.text, s.start).0)
     }
 
-    fn error(
+    pub(crate) fn error(
         &self,
         line: Option<usize>,
         task: Option<&str>,
@@ -71,10 +74,15 @@ pub(crate) fn read_tasks(
 ) -> Result<Vec<TaskSpec>, TaskError> {
     let r = Reader { path, text };
     let mut tasks = Vec::new();
+    let mut smtp = None;
     for (key, item) in doc.iter() {
         let line = r.line(doc.key(key).and_then(|k| k.span()));
+        if key == "smtp" {
+            smtp = Some(read_smtp(&r, item, line)?);
+            continue;
+        }
         if key != "task" {
-            let known = "task".to_string();
+            let known = "task, smtp".to_string();
             return Err(r.error(line, None, key, Problem::UnknownKey { known }));
         }
         let Some(table) = item.as_table() else {
@@ -104,6 +112,7 @@ pub(crate) fn read_tasks(
             tasks.push(read_task(&r, name, t, line)?);
         }
     }
+    attach_smtp(&mut tasks, smtp.as_ref())?;
     Ok(tasks)
 }
 
@@ -130,6 +139,7 @@ fn read_task(
         hooks: Hooks::default(),
         priority: Priority::default(),
         schedules: Vec::new(),
+        notify: Notify::default(),
         origin,
     };
     for (key, item) in t.iter() {
@@ -192,6 +202,8 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
         }
         "priority" => spec.priority = word(item)?,
         "schedule" => spec.schedules = schedules(item)?,
+        "notify_email" => spec.notify.to = addresses(item)?,
+        "notify_when" => spec.notify.when = word(item)?,
         _ => {
             return Err(Problem::UnknownKey {
                 known: TASK_KEYS.join(", "),
@@ -201,7 +213,7 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
     Ok(())
 }
 
-fn string(item: &Item) -> Result<&str, Problem> {
+pub(crate) fn string(item: &Item) -> Result<&str, Problem> {
     item.as_str().ok_or(Problem::WrongType {
         expected: "a string in quotes",
     })
@@ -223,7 +235,7 @@ fn boolean(item: &Item) -> Result<bool, Problem> {
     })
 }
 
-fn strings(item: &Item) -> Result<Vec<String>, Problem> {
+pub(crate) fn strings(item: &Item) -> Result<Vec<String>, Problem> {
     let expected = "a list of strings, [\"...\", \"...\"]";
     let array = item.as_array().ok_or(Problem::WrongType { expected })?;
     array
@@ -251,7 +263,7 @@ fn schedules(item: &Item) -> Result<Vec<Schedule>, Problem> {
         .collect()
 }
 
-fn word<T: FromStr<Err = UnknownWord>>(item: &Item) -> Result<T, Problem> {
+pub(crate) fn word<T: FromStr<Err = UnknownWord>>(item: &Item) -> Result<T, Problem> {
     Ok(string(item)?.parse()?)
 }
 

@@ -15,6 +15,7 @@ use crate::error::TaskError;
 use crate::history::{History, RunCounts, RunEnd};
 use crate::hooks::{apply_priority, run_hook, HookOutcome};
 use crate::live::LiveRun;
+use crate::mail::mail_result;
 use crate::marker::PlannedPair;
 use crate::report::TaskReport;
 use crate::spec::TaskSpec;
@@ -45,6 +46,8 @@ pub fn task_state_dir(name: &str) -> PathBuf {
 /// A task that cannot be planned (a source gone, ...) is in the report's `error`; the
 /// `after` hook runs in every case but a dry run. A run that is not dry is recorded in
 /// the run history from its start, and shows its progress as it goes (`live`).
+/// The result is mailed after the `after` hook if the task asks for it (`mail`: a mail
+/// never changes the result).
 pub fn run_task(
     task: &TaskSpec,
     req: &RunRequest,
@@ -84,6 +87,7 @@ fn run_recorded(
     sync_pair: &mut dyn FnMut(&PlannedPair, &LiveRun) -> Result<Report, String>,
 ) -> Result<TaskReport, TaskError> {
     apply_priority(task.priority)?;
+    let started = Timestamp::now();
     let mut report = TaskReport::new(&task.name);
     report.trigger.clone_from(&req.trigger);
     let timeout = Duration::from_nanos(task.hooks.timeout.max(1) as u64);
@@ -112,6 +116,7 @@ fn run_recorded(
         env.extend(after_env(&report, summary.as_deref()));
         report.after = Some(run_hook("after", cmd, &env, timeout));
     }
+    mail_result(task, &report, started);
     Ok(report)
 }
 

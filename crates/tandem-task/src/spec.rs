@@ -11,6 +11,7 @@ use tandem_state::Pair;
 use crate::error::{Location, Problem, TaskError};
 use crate::hooks::{check_command, Hooks};
 use crate::marker::PlannedPair;
+use crate::notify::Notify;
 use crate::schedule::Schedule;
 
 /// How a task syncs: the options of `tandem sync`, with its defaults.
@@ -61,6 +62,8 @@ pub struct TaskSpec {
     pub priority: Priority,
     /// When the task starts by itself (the daemon's business); empty: only by hand.
     pub schedules: Vec<Schedule>,
+    /// Who is mailed the result of a run, and which runs.
+    pub notify: Notify,
     /// Where each key was read from (the config file's lines), for messages.
     pub origin: Origin,
 }
@@ -120,7 +123,7 @@ impl TaskSpec {
         }
     }
 
-    fn invalid(&self, key: &str, problem: impl Into<Problem>) -> TaskError {
+    pub(crate) fn invalid(&self, key: &str, problem: impl Into<Problem>) -> TaskError {
         TaskError::Invalid {
             at: Box::new(self.at(key)),
             problem: Box::new(problem.into()),

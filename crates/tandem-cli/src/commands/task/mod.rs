@@ -6,6 +6,7 @@ mod list;
 mod remove;
 mod rename;
 mod show;
+mod test_email;
 pub mod when;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub fn run(config: &Path, c: TaskCommand) -> Result<u8> {
         TaskCommand::Edit(a) => edit::run(config, a),
         TaskCommand::Rename(a) => rename::run(config, a),
         TaskCommand::Remove(a) => remove::run(config, a),
+        TaskCommand::TestEmail(a) => test_email::run(config, a),
     }
 }
 
@@ -62,6 +64,12 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         } else {
             (!s.schedules.is_empty()).then(|| s.schedules.clone())
         },
+        notify_email: if s.no_notify_email {
+            Some(Vec::new())
+        } else {
+            list(&s.notify_email)
+        },
+        notify_when: s.notify_when,
     })
 }
 
@@ -94,6 +102,8 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "schedule": when.schedules_json(),
         "last_run": when.last_run_json(),
         "next_run": when.next_run_json(),
+        "notify_email": t.notify.to,
+        "notify_when": t.notify.when.to_string(),
         "pairs": t.pairs().iter().map(|p| json!({
             "source": lossy(&p.source),
             "target": lossy(&p.target),
@@ -144,5 +154,9 @@ pub fn print_task(t: &TaskSpec) {
         );
     }
     println!("  priority:         {}", t.priority);
+    if !t.notify.to.is_empty() {
+        println!("  notify_email:     {}", sanitize(&t.notify.to.join(", ")));
+        println!("  notify_when:      {}", t.notify.when);
+    }
     when::When::of(t).print();
 }
