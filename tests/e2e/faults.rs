@@ -212,10 +212,11 @@ fn issue_20_a_failed_move_to_the_trash_keeps_the_replaced_version() {
     let (new_id, new) = v.make(700);
     std::fs::write(lab.p.src.join("f"), new).unwrap();
     fs(&lab).reset_counts();
-    // Rename #1 swaps the copy in; #2 moves the old version to the trash.
+    // Rename #1 swaps the copy in; the old version then goes to the trash, as a hard link
+    // (a rename where links are refused) in the trash's folder, whose mkdir #1 fails.
     fs(&lab).set_fault(Some(Fault {
-        op: Op::Rename,
-        nth: 2,
+        op: Op::Mkdir,
+        nth: 1,
         errno: libc::EROFS,
         sticky: true,
     }));
