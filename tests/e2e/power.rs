@@ -436,3 +436,60 @@ fn issue_20_a_file_renamed_on_both_sides_in_a_renamed_folder_leaves_no_baseline_
         "baseline entries for files on neither side"
     );
 }
+
+/// Issue 20, found by the power-loss campaign once tandem-testfs modelled names as
+/// volatile (as a disk does): with durability asked for (`--fsync`, and always on a FUSE
+/// root) each file was fsynced but not its folder, so a cut right after the sync undid
+/// the renames into place and the baseline recorded files the disk no longer named (the
+/// next sync took them for deletions on the target). Each folder whose entries changed is
+/// now fsynced once before the baseline is committed.
+#[test]
+fn issue_20_fsync_makes_new_and_renamed_names_durable_before_the_baseline() {
+    if !testfs_available("issue_20_fsync_makes_new_and_renamed_names_durable_before_the_baseline") {
+        return;
+    }
+    let mut lab = Lab::new(OnTestFs::Target);
+    let mut v = Versions::default();
+    let mut want = BTreeSet::new();
+    for i in 0..12 {
+        let (id, c) = v.make(100 + i * 300);
+        write_file(&lab.p.src.join(format!("d{}/e/f{i}", i % 3)), &c);
+        want.insert(id);
+    }
+    lab.p.sync_ok(&["--quiet", "--fsync"], 0);
+    lab.power_cut_and_reboot();
+    assert_eq!(
+        baseline_ahead_of_disk(&lab, &BaseFiles::new()).unwrap(),
+        Vec::<String>::new(),
+        "after the first sync"
+    );
+    assert_eq!(versions_in(&lab.p.tgt, false), want, "after the first sync");
+
+    // A file renamed into a new folder, a folder renamed, a file replaced.
+    let before = baseline_files(&lab).unwrap();
+    std::fs::create_dir(lab.p.src.join("new")).unwrap();
+    std::fs::rename(lab.p.src.join("d0/e/f0"), lab.p.src.join("new/g0")).unwrap();
+    std::fs::rename(lab.p.src.join("d1/e"), lab.p.src.join("d1/e2")).unwrap();
+    let (id, c) = v.make(777);
+    write_file(&lab.p.src.join("d2/e/f2"), &c);
+    want.insert(id);
+    lab.p.sync_ok(&["--quiet", "--fsync"], 0);
+    lab.power_cut_and_reboot();
+    assert_eq!(
+        baseline_ahead_of_disk(&lab, &before).unwrap(),
+        Vec::<String>::new(),
+        "after the incremental sync"
+    );
+    assert!(
+        lab.p.tgt.join("new/g0").is_file(),
+        "the renamed file is there"
+    );
+    assert!(
+        lab.p.tgt.join("d1/e2/f1").is_file(),
+        "the renamed folder is there"
+    );
+    let live: BTreeSet<u64> = versions_in(&lab.p.tgt, true);
+    assert!(want.iter().all(|id| live.contains(id)), "no version lost");
+    lab.p.sync_ok(&["--quiet"], 0);
+    lab.p.assert_same();
+}

@@ -73,6 +73,7 @@ impl Trash {
             .map_err(|e| FsError::io(rel, "trash path", std::io::Error::other(e)))?;
         ensure_dirs(root, &trash_rel.parent().unwrap_or_default())?;
         let (dir, name) = root.parent(&trash_rel)?;
+        root.note_dir(&dir, &trash_rel.parent().unwrap_or_default())?;
         let mut candidate = name.clone();
         for n in 1.. {
             if stat_at(&dir, &candidate, rel)?.is_none() {
@@ -130,7 +131,7 @@ fn ensure_dirs(root: &Root, rel: &RelPath) -> Result<()> {
             .open_beneath(&cur, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
             .map_err(|e| FsError::io(&cur, "open directory", e))?;
         match mkdirat(&dir, comp, Mode::from_raw_mode(0o700)) {
-            Ok(()) => {}
+            Ok(()) => root.note_dir(&dir, &cur)?,
             // The name may be held by something else (a file trashed earlier): ENOTDIR,
             // which `Trash::slot` answers with another bucket.
             Err(Errno::EXIST) => {
@@ -198,6 +199,7 @@ pub fn copy_as(
         other => other,
     })?;
     let (ddir, dname) = to.parent(dst_rel)?;
+    to.note_dir(&ddir, &dst_rel.parent().unwrap_or_default())?;
     let copy = Copy {
         sdir: &sdir,
         sname: &sname,
@@ -561,6 +563,7 @@ fn rename_error(dir: &OwnedFd, tmp: &[u8], rel: &RelPath, e: Errno) -> FsError {
 /// Creates directory `rel` with `mode`. An existing directory is fine.
 pub fn mkdir(root: &Root, rel: &RelPath, mode: u32) -> Result<Entry> {
     let (dir, name) = root.parent(rel)?;
+    root.note_dir(&dir, &rel.parent().unwrap_or_default())?;
     match mkdirat(&dir, name.as_slice(), Mode::from_raw_mode(0o700)) {
         Ok(()) | Err(Errno::EXIST) => {}
         Err(e) if is_name_errno(e) => {
@@ -658,6 +661,7 @@ pub fn delete(root: &Root, rel: &RelPath, expect: &Entry, trash: &Trash) -> Resu
         }
         Some(_) => {}
     }
+    root.note_dir(&dir, &rel.parent().unwrap_or_default())?;
     if expect.is_dir() {
         return match unlinkat(&dir, name.as_slice(), AtFlags::REMOVEDIR) {
             Ok(()) => Ok(()),
@@ -680,6 +684,8 @@ pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Resu
         None => return Err(FsError::raced(from, "deleted since scan")),
     }
     let (tdir, tname) = root.parent(to)?;
+    root.note_dir(&fdir, &from.parent().unwrap_or_default())?;
+    root.note_dir(&tdir, &to.parent().unwrap_or_default())?;
     match rename_noreplace(&fdir, fname.as_slice(), &tdir, tname.as_slice()) {
         Ok(()) => {}
         Err(Errno::EXIST) => return Err(FsError::raced(to, "appeared since scan")),
@@ -696,6 +702,7 @@ pub fn remove_stale_temp(root: &Root, rel: &RelPath, trash: &Trash) -> Result<()
         return Ok(());
     }
     let (dir, name) = root.parent(rel)?;
+    root.note_dir(&dir, &rel.parent().unwrap_or_default())?;
     let (tdir, tname) = trash.slot(root, rel)?;
     match renameat(&dir, name.as_slice(), &tdir, tname.as_slice()) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),

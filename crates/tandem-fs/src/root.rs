@@ -5,8 +5,11 @@
 //! calls that do not follow symlinks. A symlink or `..` planted anywhere in a path, even
 //! between scan and apply, makes the call fail instead of leaving the root.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use rustix::fs::{openat, openat2, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
@@ -24,7 +27,16 @@ pub struct Root {
     /// False when something is mounted over `path` (the source under `tandem mount`): the
     /// path then leads to the mount, not to this directory.
     path_leads_here: bool,
+    /// Folders whose entries changed since the last [`Root::sync_dirs`], by device and
+    /// inode, held open (so that a folder renamed since is still the one fsynced). Kept
+    /// only while [`Root::track_dirs`] asks for it.
+    dirs: Mutex<HashMap<(u64, u64), (OwnedFd, RelPath)>>,
+    track_dirs: AtomicBool,
 }
+
+/// Folders held open for [`Root::sync_dirs`] before they are fsynced early, so that a
+/// huge batch does not run out of descriptors.
+const MAX_HELD_DIRS: usize = 256;
 
 impl Root {
     /// Opens the directory at `path` (which must be a directory, not a symlink to one).
@@ -42,6 +54,8 @@ impl Root {
             dev: st.st_dev,
             mnt_id,
             path_leads_here: true,
+            dirs: Mutex::default(),
+            track_dirs: AtomicBool::new(false),
         })
     }
 
@@ -58,7 +72,56 @@ impl Root {
             dev: st.st_dev,
             mnt_id,
             path_leads_here: false,
+            dirs: Mutex::default(),
+            track_dirs: AtomicBool::new(false),
         })
+    }
+
+    /// From now on (`on`), the folders whose entries the apply functions change are
+    /// remembered, for [`Root::sync_dirs`] to fsync. Invariant 3 with durability asked
+    /// for: a rename, link or mkdir is durable only once its folder is fsynced.
+    pub fn track_dirs(&self, on: bool) {
+        self.track_dirs.store(on, Ordering::SeqCst);
+    }
+
+    /// Remembers that an entry of the folder `dir` (an fd beneath this root, at `rel`) was,
+    /// or is about to be, created, renamed or removed.
+    pub(crate) fn note_dir(&self, dir: &OwnedFd, rel: &RelPath) -> Result<()> {
+        if !self.track_dirs.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let st = rustix::fs::fstat(dir).map_err(|e| FsError::io(rel, "stat folder", e))?;
+        let full = {
+            let mut dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
+            if let std::collections::hash_map::Entry::Vacant(v) = dirs.entry((st.st_dev, st.st_ino))
+            {
+                let fd = rustix::io::fcntl_dupfd_cloexec(dir, 0)
+                    .map_err(|e| FsError::io(rel, "hold folder", e))?;
+                v.insert((fd, rel.clone()));
+            }
+            dirs.len() >= MAX_HELD_DIRS
+        };
+        match full {
+            true => self.sync_dirs(),
+            false => Ok(()),
+        }
+    }
+
+    /// fsyncs each folder noted since the last call, once. A folder removed since has
+    /// nothing left to make durable (its removal is its parent's); one this user may not
+    /// open for reading cannot be fsynced and is passed over.
+    pub fn sync_dirs(&self) -> Result<()> {
+        let dirs = std::mem::take(&mut *self.dirs.lock().unwrap_or_else(|p| p.into_inner()));
+        for (dir, rel) in dirs.into_values() {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let fd = match openat(&dir, ".", flags, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT | Errno::ACCESS | Errno::PERM) => continue,
+                Err(e) => return Err(FsError::io(&rel, "open a folder to fsync it", e)),
+            };
+            rustix::fs::fsync(&fd).map_err(|e| FsError::io(&rel, "fsync a folder", e))?;
+        }
+        Ok(())
     }
 
     /// Whether every writer of this root is seen as it opens and closes files: a root
