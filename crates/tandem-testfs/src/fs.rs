@@ -179,6 +179,10 @@ impl Shared {
         Ok(())
     }
 
+    pub(crate) fn unsynced_names(&self) -> usize {
+        lock(&self.journal).pending()
+    }
+
     pub(crate) fn unsynced_files(&self) -> usize {
         lock(&self.dirty).len()
     }

@@ -140,6 +140,11 @@ impl TestFs {
         self.shared.undo_skipped()
     }
 
+    /// How many namespace operations a power cut would undo now.
+    pub fn unsynced_names(&self) -> usize {
+        self.shared.unsynced_names()
+    }
+
     /// How many files hold data that a power cut would lose.
     pub fn unsynced_files(&self) -> usize {
         self.shared.unsynced_files()

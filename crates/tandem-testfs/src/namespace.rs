@@ -215,6 +215,11 @@ impl Journal {
         self.pending.push(Pending { dirs, undo });
     }
 
+    /// How many operations are not durable yet.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
     /// The folder `dir` was fsynced: what only waited for it is durable.
     pub(crate) fn dir_synced(&mut self, dir: u64) {
         for p in &mut self.pending {
