@@ -149,7 +149,9 @@ fn ensure_dirs(root: &Root, rel: &RelPath) -> Result<()> {
 /// How hard to push data to stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
-    /// `fsync` every file before it is renamed into place.
+    /// `fsync` every file before it is renamed into place, and (the engine's part, with
+    /// [`Root::track_dirs`] and [`Root::sync_dirs`]) each folder whose entries changed
+    /// before the baseline is committed.
     EachFile,
     /// Rely on `sync_root` before the baseline is committed (the engine's default).
     Batched,
