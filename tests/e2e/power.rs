@@ -641,3 +641,36 @@ fn campaign_mount_power_cut_at_random_points_loses_nothing() {
         f.sync.failures.join("\n")
     );
 }
+
+/// Issue 20, with names volatile on tandem-testfs: a first sync creates a missing target
+/// folder (as rsync does), then records the pair as synced; the new folder's own name was
+/// never made durable, so a power cut right after took the whole copy back, under a
+/// baseline that said it was there (the next sync refused the missing target, and a state
+/// on another disk kept claiming it). Its parent is now fsynced once it is made.
+#[test]
+fn issue_20_a_target_folder_made_by_a_first_sync_survives_a_power_cut() {
+    if !testfs_available("issue_20_a_target_folder_made_by_a_first_sync_survives_a_power_cut") {
+        return;
+    }
+    let mut lab = Lab::new(OnTestFs::Target);
+    let mut v = Versions::default();
+    let mut want = BTreeSet::new();
+    for i in 0..3 {
+        let (id, c) = v.make(200 + i * 100);
+        write_file(&lab.p.src.join(format!("f{i}")), &c);
+        want.insert(id);
+    }
+    let made = lab.p.tgt.join("made-by-the-sync");
+    let out = run_tandem([
+        "sync".as_ref(),
+        lab.p.src.as_os_str(),
+        made.as_os_str(),
+        "--state-dir".as_ref(),
+        lab.p.state.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    lab.power_cut_and_reboot();
+    assert!(made.is_dir(), "the target folder survives the cut");
+    assert_eq!(versions_in(&made, false), want, "with every copy");
+}

@@ -252,7 +252,19 @@ impl Root {
 
 /// Creates the folder `path` (its parent must exist): the target a first sync makes.
 pub fn create_root(path: &Path) -> std::io::Result<()> {
-    std::fs::create_dir(path)
+    std::fs::create_dir(path)?;
+    // The new name is durable only once its folder is fsynced, and the baseline will
+    // soon say that this folder holds the pair's files (invariant 4). A parent this user
+    // may not read cannot be fsynced; the folder is made all the same.
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::File::open(parent) {
+        Ok(dir) => dir.sync_all(),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The longest relative path `open_beneath` hands to one `openat2` call. Half of PATH_MAX:
