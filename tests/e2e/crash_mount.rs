@@ -23,13 +23,27 @@ use crate::mount::{fuse_available, Mounted};
 /// What the writers did: versions whose write and close returned, and versions whose write
 /// failed (the mount died under it), which may be left torn.
 #[derive(Default)]
-struct Written {
-    done: BTreeSet<u64>,
-    failed: BTreeSet<u64>,
+pub(crate) struct Written {
+    pub done: BTreeSet<u64>,
+    pub failed: BTreeSet<u64>,
+}
+
+impl Written {
+    /// What the oracle excuses as not torn: a writer's file is empty between its create
+    /// and its write (and stays so when the mount dies in between), a state tandem may
+    /// well have seen and kept, as a conflict copy when the kill fell between copying it
+    /// and committing; a writer's half-written version is its own doing.
+    pub fn torn_ok(&self, c: &[u8]) -> bool {
+        c.is_empty()
+            || self
+                .failed
+                .iter()
+                .any(|id| c.starts_with(format!("tandem-version {id:010} ").as_bytes()))
+    }
 }
 
 /// One writer on one side: creates and renames its own files until told to stop.
-fn writer(
+pub(crate) fn writer(
     root: PathBuf,
     tag: &'static str,
     seed: u64,
@@ -129,17 +143,8 @@ fn one_run(seed: u64, f: &mut Figures) {
     live.extend(&w.done);
     f.versions_written += w.done.len() as u64;
     let before = f.failures.len();
-    // A writer's file is empty between its create and its write (and stays so when the
-    // mount dies in between): a state tandem may well have seen and kept, as a conflict
-    // copy when the kill fell between copying it and committing. A writer's half-written
-    // version is its own doing. Anything else that is not a whole version is torn.
-    let torn_ok = |c: &[u8]| {
-        c.is_empty()
-            || w.failed
-                .iter()
-                .any(|id| c.starts_with(format!("tandem-version {id:010} ").as_bytes()))
-    };
-    crash::recover_and_check(&p, &live, &what, &torn_ok, f);
+    // Anything that is not a whole version, nor excused by `torn_ok`, is torn.
+    crash::recover_and_check(&p, &live, &what, &|c| w.torn_ok(c), f);
     if f.failures.len() > before {
         let kept = p.tmp.path().to_path_buf();
         std::mem::forget(p);

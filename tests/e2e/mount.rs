@@ -120,6 +120,11 @@ impl<'a> Mounted<'a> {
         m
     }
 
+    /// The mount process's id (for a test that kills it at its own moment).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.pair.tmp.path().join("mount.log")).unwrap_or_default()
     }

@@ -9,16 +9,23 @@
 //! - the state database comes back consistent (`PRAGMA integrity_check`), and the next
 //!   run opens it.
 //!
+//! The mounted variant (`campaign_mount_power_cut_...`, see `one_mounted_run`) cuts the
+//! power during a `tandem mount` session instead, with a program writing through it.
+//!
 //! `cargo test` runs a few runs; `scripts/reliability/run` sets `TANDEM_CAMPAIGN_RUNS`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tandem_testfs::TestFs;
 
 use crate::crash::*;
+use crate::crash_mount::{writer, Written};
 use crate::fixtures::*;
+use crate::mount::{fuse_available, Mounted};
 
 /// Which folders sit on the test file system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,14 +99,14 @@ impl Lab {
         }
     }
 
-    /// The power goes on every test file system at once, then they come back.
-    pub fn power_cut_and_reboot(&mut self) {
-        for fs in self.disks() {
-            fs.cut_power();
-        }
+    /// The power goes on every test file system at once, then they come back. What the
+    /// cut took: see `cut_power`.
+    pub fn power_cut_and_reboot(&mut self) -> Dropped {
+        let dropped = cut_power(&self.tgt_fs, &self.state_fs);
         for fs in self.disks() {
             fs.reboot().unwrap();
         }
+        dropped
     }
 
     /// Keeps the folders of a failed run for a look (the mounts go, their disks stay).
@@ -117,9 +124,29 @@ impl Lab {
     }
 }
 
+/// What a power cut took: files with unsynced data, and namespace operations undone
+/// (counted right before the cut, so that the figures show the cuts bit).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Dropped {
+    pub files: u64,
+    pub names: u64,
+}
+
+/// The power goes on every test file system of a lab at once (a borrow of the mounts
+/// alone, for a test that holds the pair).
+fn cut_power(tgt_fs: &Option<TestFs>, state_fs: &Option<TestFs>) -> Dropped {
+    let mut d = Dropped::default();
+    for fs in tgt_fs.iter().chain(state_fs.iter()) {
+        d.files += fs.unsynced_files() as u64;
+        d.names += fs.unsynced_names() as u64;
+        fs.cut_power();
+    }
+    d
+}
+
 /// Runs a sync and, after `delay`, cuts the power: kill -9 and the unsynced writes
 /// dropped in the same moment, then a reboot. True when the sync was still running.
-fn sync_cut_after(lab: &mut Lab, delay: Duration) -> bool {
+fn sync_cut_after(lab: &mut Lab, delay: Duration, f: &mut PowerFigures) -> bool {
     let mut child = Command::new(bin())
         .arg("sync")
         .arg(&lab.p.src)
@@ -138,7 +165,7 @@ fn sync_cut_after(lab: &mut Lab, delay: Duration) -> bool {
     let landed = child.try_wait().unwrap().is_none();
     let _ = child.kill();
     let _ = child.wait();
-    lab.power_cut_and_reboot();
+    f.took(lab.power_cut_and_reboot());
     landed
 }
 
@@ -229,7 +256,7 @@ pub fn baseline_ahead_of_disk(lab: &Lab, before: &BaseFiles) -> Result<Vec<Strin
     Ok(ahead)
 }
 
-/// The figures of the power-loss campaign.
+/// The figures of a power-loss campaign.
 #[derive(Debug, Default)]
 struct PowerFigures {
     sync: Figures,
@@ -238,13 +265,20 @@ struct PowerFigures {
     baseline_ahead: u64,
     stale_entries: u64,
     state_inconsistent: u64,
+    dropped: Dropped,
 }
 
 impl PowerFigures {
-    fn json(&self, seed: u64) -> String {
+    fn took(&mut self, d: Dropped) {
+        self.dropped.files += d.files;
+        self.dropped.names += d.names;
+    }
+
+    fn json(&self, campaign: &str, seed: u64) -> String {
         format!(
-            "{{\"campaign\":\"sync-power-loss\",\"seed\":{seed},\"runs\":{},\"power_cuts\":{},\"cuts_during_sync\":{},\"lost_versions\":{},\"torn_files\":{},\"non_converged\":{},\"baseline_ahead_of_disk\":{},\"stale_baseline_entries\":{},\"state_inconsistent\":{}}}",
+            "{{\"campaign\":\"{campaign}\",\"seed\":{seed},\"runs\":{},\"versions_written\":{},\"power_cuts\":{},\"cuts_during_sync\":{},\"lost_versions\":{},\"torn_files\":{},\"non_converged\":{},\"baseline_ahead_of_disk\":{},\"stale_baseline_entries\":{},\"state_inconsistent\":{},\"unsynced_files_dropped\":{},\"unsynced_names_undone\":{}}}",
             self.sync.runs,
+            self.sync.versions_written,
             self.cuts,
             self.cuts_during_sync,
             self.sync.lost_versions,
@@ -252,7 +286,9 @@ impl PowerFigures {
             self.sync.non_converged,
             self.baseline_ahead,
             self.stale_entries,
-            self.state_inconsistent
+            self.state_inconsistent,
+            self.dropped.files,
+            self.dropped.names
         )
     }
 }
@@ -265,6 +301,13 @@ fn check_after_cut(
     what: &str,
     f: &mut PowerFigures,
 ) {
+    check_baseline(lab, before, what, f);
+    recover_and_check(&lab.p, live, what, &|_| false, &mut f.sync);
+    lab.settle();
+}
+
+/// Invariant 4 and the state's consistency after a reboot, before anything runs.
+fn check_baseline(lab: &Lab, before: &BaseFiles, what: &str, f: &mut PowerFigures) {
     if let Ok(stale) = stale_entries(lab, before) {
         if !stale.is_empty() {
             eprintln!("campaign: {what}: baseline entries for files on neither side: {stale:?}");
@@ -288,8 +331,6 @@ fn check_after_cut(
                 .push(format!("{what}: the state database is not consistent: {e}"));
         }
     }
-    recover_and_check(&lab.p, live, what, &|_| false, &mut f.sync);
-    lab.settle();
 }
 
 /// One run: a first sync cut, then an incremental one (edits, renames, conflicts) cut.
@@ -312,7 +353,7 @@ fn one_run(seed: u64, on: OnTestFs, window: (Duration, Duration), f: &mut PowerF
         let base_before = baseline_files(&lab).unwrap();
         let delay = Duration::from_nanos(rng.below((w.as_nanos() as u64 * 6 / 5).max(1)));
         f.cuts += 1;
-        if sync_cut_after(&mut lab, delay) {
+        if sync_cut_after(&mut lab, delay, f) {
             f.cuts_during_sync += 1;
         }
         let before = f.sync.failures.len();
@@ -368,7 +409,7 @@ fn campaign_sync_power_cut_at_random_points_loses_nothing() {
         let on = OnTestFs::ALL[(r % 3) as usize];
         one_run(seed.wrapping_add(r), on, window, &mut f);
     }
-    report(&f.json(seed));
+    report(&f.json("sync-power-loss", seed));
     assert!(
         f.sync.failures.is_empty(),
         "{} failures (calibrated windows {window:?}):\n{}",
@@ -435,4 +476,201 @@ fn issue_20_a_file_renamed_on_both_sides_in_a_renamed_folder_leaves_no_baseline_
         Vec::<String>::new(),
         "baseline entries for files on neither side"
     );
+}
+
+/// Issue 20, found by the power-loss campaign once tandem-testfs modelled names as
+/// volatile (as a disk does): with durability asked for (`--fsync`, and always on a FUSE
+/// root) each file was fsynced but not its folder, so a cut right after the sync undid
+/// the renames into place and the baseline recorded files the disk no longer named (the
+/// next sync took them for deletions on the target). Each folder whose entries changed is
+/// now fsynced once before the baseline is committed.
+#[test]
+fn issue_20_fsync_makes_new_and_renamed_names_durable_before_the_baseline() {
+    if !testfs_available("issue_20_fsync_makes_new_and_renamed_names_durable_before_the_baseline") {
+        return;
+    }
+    let mut lab = Lab::new(OnTestFs::Target);
+    let mut v = Versions::default();
+    let mut want = BTreeSet::new();
+    for i in 0..12 {
+        let (id, c) = v.make(100 + i * 300);
+        write_file(&lab.p.src.join(format!("d{}/e/f{i}", i % 3)), &c);
+        want.insert(id);
+    }
+    lab.p.sync_ok(&["--quiet", "--fsync"], 0);
+    lab.power_cut_and_reboot();
+    assert_eq!(
+        baseline_ahead_of_disk(&lab, &BaseFiles::new()).unwrap(),
+        Vec::<String>::new(),
+        "after the first sync"
+    );
+    assert_eq!(versions_in(&lab.p.tgt, false), want, "after the first sync");
+
+    // A file renamed into a new folder, a folder renamed, a file replaced.
+    let before = baseline_files(&lab).unwrap();
+    std::fs::create_dir(lab.p.src.join("new")).unwrap();
+    std::fs::rename(lab.p.src.join("d0/e/f0"), lab.p.src.join("new/g0")).unwrap();
+    std::fs::rename(lab.p.src.join("d1/e"), lab.p.src.join("d1/e2")).unwrap();
+    let (id, c) = v.make(777);
+    write_file(&lab.p.src.join("d2/e/f2"), &c);
+    want.insert(id);
+    lab.p.sync_ok(&["--quiet", "--fsync"], 0);
+    lab.power_cut_and_reboot();
+    assert_eq!(
+        baseline_ahead_of_disk(&lab, &before).unwrap(),
+        Vec::<String>::new(),
+        "after the incremental sync"
+    );
+    assert!(
+        lab.p.tgt.join("new/g0").is_file(),
+        "the renamed file is there"
+    );
+    assert!(
+        lab.p.tgt.join("d1/e2/f1").is_file(),
+        "the renamed folder is there"
+    );
+    let live: BTreeSet<u64> = versions_in(&lab.p.tgt, true);
+    assert!(want.iter().all(|id| live.contains(id)), "no version lost");
+    lab.p.sync_ok(&["--quiet"], 0);
+    lab.p.assert_same();
+}
+
+/// The mounted variant, one run: `tandem mount SRC TGT` with the target, the state folder
+/// or both on test file systems (in turn); 40 files in the source and 15 in the target; a
+/// program writes through the mount (new files, 5 % of them 0.2-1 MiB, and renames of its
+/// own) while the startup sync, the replicator and the reverse merge run. At a uniformly
+/// random moment within 2 s of the mount's start the power goes: the mount is killed
+/// (kill -9) and every unsynced write dropped at once. The dead mount is detached (which
+/// frees the writer), the disks "reboot", invariant 4 and the state are checked before
+/// anything runs, `tandem mount` starts again (its startup sync recovers) and is stopped
+/// cleanly, and the kill -9 oracle runs on a last sync, counting the writer's versions.
+fn one_mounted_run(seed: u64, on: OnTestFs, f: &mut PowerFigures) {
+    let mut rng = Rng::new(seed);
+    let versions = Arc::new(Mutex::new(Versions::default()));
+    let mut lab = Lab::new(on);
+    for (root, files) in [(&lab.p.src, 40), (&lab.p.tgt, 15)] {
+        for i in 0..files {
+            let (_, c) = versions.lock().unwrap().make(40 + rng.below(4000) as usize);
+            write_file(&root.join(format!("d{}/f{i}", rng.below(4))), &c);
+        }
+    }
+    lab.settle();
+    let mut live = live_versions(&lab.p);
+    let written = Arc::new(Mutex::new(Written::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let delay = Duration::from_millis(rng.below(2000));
+    let mut m = Mounted::start(&lab.p);
+    let w = {
+        let (root, v, w, s) = (
+            lab.p.src.clone(),
+            versions.clone(),
+            written.clone(),
+            stop.clone(),
+        );
+        std::thread::spawn(move || writer(root, "s", seed ^ 0x51, v, w, s))
+    };
+    std::thread::sleep(delay);
+    if let Some(pid) = m
+        .pid()
+        .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+    f.took(cut_power(&lab.tgt_fs, &lab.state_fs));
+    m.kill9();
+    stop.store(true, Ordering::SeqCst);
+    // Aborts the dead mount's connection (a writer caught in it is freed) and reaps it.
+    drop(m);
+    w.join().unwrap();
+    // Every cut falls during the session (its startup sync, replicator or reverse merge).
+    f.cuts += 1;
+    f.cuts_during_sync += 1;
+    for fs in lab.disks() {
+        fs.reboot().unwrap();
+    }
+    let what = format!("seed {seed}, {on:?} on the test fs, mounted, power cut at {delay:?}");
+    let failures = f.sync.failures.len();
+    check_baseline(&lab, &BaseFiles::new(), &what, f);
+    let st = Mounted::start(&lab.p).stop();
+    if !st.success() {
+        f.sync.non_converged += 1;
+        f.sync.failures.push(format!(
+            "{what}: the restarted mount exited {st} on SIGTERM"
+        ));
+    }
+    let w = written.lock().unwrap();
+    live.extend(&w.done);
+    f.sync.versions_written += w.done.len() as u64;
+    recover_and_check(&lab.p, &live, &what, &|c| w.torn_ok(c), &mut f.sync);
+    drop(w);
+    if f.sync.failures.len() > failures {
+        for failure in &f.sync.failures[failures..] {
+            let failure: String = failure.chars().take(2000).collect();
+            eprintln!("campaign: FAILED {failure}");
+        }
+        eprintln!(
+            "campaign: folders of the failed run kept in {} (the test file systems' disks: tgt-disk, state-disk)",
+            lab.keep().display()
+        );
+    }
+}
+
+#[test]
+fn campaign_mount_power_cut_at_random_points_loses_nothing() {
+    let name = "campaign_mount_power_cut_at_random_points_loses_nothing";
+    if !testfs_available(name) || !fuse_available() {
+        return;
+    }
+    let runs = env_u64("TANDEM_CAMPAIGN_RUNS", 3);
+    let seed = env_u64("TANDEM_CAMPAIGN_SEED", 20);
+    let mut f = PowerFigures::default();
+    for r in 0..runs {
+        f.sync.runs += 1;
+        let on = OnTestFs::ALL[(r % 3) as usize];
+        one_mounted_run(seed.wrapping_add(r), on, &mut f);
+    }
+    report(&f.json("mount-power-loss", seed));
+    assert!(
+        f.sync.versions_written > 0,
+        "the writer wrote nothing: the campaign checked nothing"
+    );
+    assert!(
+        f.sync.failures.is_empty(),
+        "{} failures:\n{}",
+        f.sync.failures.len(),
+        f.sync.failures.join("\n")
+    );
+}
+
+/// Issue 20, with names volatile on tandem-testfs: a first sync creates a missing target
+/// folder (as rsync does), then records the pair as synced; the new folder's own name was
+/// never made durable, so a power cut right after took the whole copy back, under a
+/// baseline that said it was there (the next sync refused the missing target, and a state
+/// on another disk kept claiming it). Its parent is now fsynced once it is made.
+#[test]
+fn issue_20_a_target_folder_made_by_a_first_sync_survives_a_power_cut() {
+    if !testfs_available("issue_20_a_target_folder_made_by_a_first_sync_survives_a_power_cut") {
+        return;
+    }
+    let mut lab = Lab::new(OnTestFs::Target);
+    let mut v = Versions::default();
+    let mut want = BTreeSet::new();
+    for i in 0..3 {
+        let (id, c) = v.make(200 + i * 100);
+        write_file(&lab.p.src.join(format!("f{i}")), &c);
+        want.insert(id);
+    }
+    let made = lab.p.tgt.join("made-by-the-sync");
+    let out = run_tandem([
+        "sync".as_ref(),
+        lab.p.src.as_os_str(),
+        made.as_os_str(),
+        "--state-dir".as_ref(),
+        lab.p.state.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    lab.power_cut_and_reboot();
+    assert!(made.is_dir(), "the target folder survives the cut");
+    assert_eq!(versions_in(&made, false), want, "with every copy");
 }

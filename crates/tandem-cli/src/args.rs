@@ -149,7 +149,7 @@ pub struct TaskSettings {
     /// Modification times this close count as equal (e.g. 2s for FAT; default: 0s)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ns)]
     pub modify_window: Option<i64>,
-    /// fsync every file
+    /// fsync every file, and each folder whose entries changed
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub fsync: Option<bool>,
     /// Run CMD (with `sh -c`) before each sync; if it fails, the sync is skipped (exit 2).
@@ -287,7 +287,8 @@ pub struct SyncOptions {
     /// Modification times this close count as equal (e.g. 2s for FAT): 500ms, 2s, 1ns
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration_ns)]
     pub modify_window: i64,
-    /// fsync every file (default: one flush of each side per baseline commit)
+    /// fsync every file, and each folder whose entries changed (default: one flush of each
+    /// side per baseline commit)
     #[arg(long)]
     pub fsync: bool,
 }

@@ -332,17 +332,23 @@ impl Session {
         } else {
             Some(store.begin_run(started / 1_000_000_000)?)
         };
+        // Invariant 4: where syncfs flushes nothing (a FUSE root), each file is fsynced
+        // before it is renamed into place, and the folders whose entries changed before
+        // the baseline is committed.
+        let durability = if spec.fsync_each || !src.syncfs_is_durable() || !tgt.syncfs_is_durable()
+        {
+            Durability::EachFile
+        } else {
+            Durability::Batched
+        };
+        for root in [src, tgt] {
+            root.track_dirs(durability == Durability::EachFile);
+        }
         let ctx = Ctx {
             src,
             tgt,
             trash: Trash::new(opts.stamp.clone()),
-            // Invariant 4: where syncfs flushes nothing (a FUSE root), each file is
-            // fsynced before it is renamed into place.
-            durability: if spec.fsync_each || !src.syncfs_is_durable() || !tgt.syncfs_is_durable() {
-                Durability::EachFile
-            } else {
-                Durability::Batched
-            },
+            durability,
             threads: spec.threads.max(1),
             hooks,
             echoes,
@@ -1184,6 +1190,17 @@ impl<'a, 'r> Applier<'a, 'r> {
             return Ok(());
         }
         let mut clock = PhaseClock::new();
+        if self.wrote_since_commit && self.ctx.durability == Durability::EachFile {
+            // Each file was fsynced as it was written; its name is durable only once its
+            // folder is (invariant 3), each folder once per batch.
+            for root in [self.ctx.src, self.ctx.tgt] {
+                if let Err(e) = root.sync_dirs() {
+                    self.report.stopped =
+                        Some(format!("cannot flush {}: {e}", root.path().display()));
+                    return Ok(());
+                }
+            }
+        }
         if self.wrote_since_commit && self.ctx.durability == Durability::Batched {
             // One syncfs covers both roots when they share a file system.
             let roots: &[&Root] = if self.ctx.src.dev() == self.ctx.tgt.dev() {

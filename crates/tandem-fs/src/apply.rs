@@ -100,6 +100,7 @@ impl Trash {
         let (tdir, tname) = self.slot(root, rel)?;
         renameat(dir, name, &tdir, tname.as_slice())
             .map_err(|e| FsError::io(rel, "move to trash", e))?;
+        root.note_keeping_dir(&tdir, rel)?;
         match stat_at(&tdir, &tname, rel)? {
             Some(moved) if !same_object(&moved, expect) => {
                 let _ = rename_noreplace(&tdir, &tname, dir, name);
@@ -117,7 +118,8 @@ impl Trash {
             Ok(()) => Ok(()),
             Err(_) => renameat(dir, name, &tdir, tname.as_slice())
                 .map_err(|e| FsError::io(rel, "move to trash", e)),
-        }
+        }?;
+        root.note_keeping_dir(&tdir, rel)
     }
 }
 
@@ -130,7 +132,7 @@ fn ensure_dirs(root: &Root, rel: &RelPath) -> Result<()> {
             .open_beneath(&cur, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
             .map_err(|e| FsError::io(&cur, "open directory", e))?;
         match mkdirat(&dir, comp, Mode::from_raw_mode(0o700)) {
-            Ok(()) => {}
+            Ok(()) => root.note_keeping_dir(&dir, &cur)?,
             // The name may be held by something else (a file trashed earlier): ENOTDIR,
             // which `Trash::slot` answers with another bucket.
             Err(Errno::EXIST) => {
@@ -148,7 +150,9 @@ fn ensure_dirs(root: &Root, rel: &RelPath) -> Result<()> {
 /// How hard to push data to stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
-    /// `fsync` every file before it is renamed into place.
+    /// `fsync` every file before it is renamed into place, and (the engine's part, with
+    /// [`Root::track_dirs`] and [`Root::sync_dirs`]) each folder whose entries changed
+    /// before the baseline is committed.
     EachFile,
     /// Rely on `sync_root` before the baseline is committed (the engine's default).
     Batched,
@@ -208,55 +212,74 @@ pub fn copy_as(
         durability,
         settle: !from.writers_tracked(),
     };
-    if src.kind == Kind::File && expect.is_none() {
-        if let Some(new) = copy.unnamed(&ddir, &dname, announce)? {
-            return Ok(new);
-        }
-    }
-    let tmp = tmp_name();
-    let written = match src.kind {
-        Kind::File => open_tmp(&ddir, &tmp, dst_rel).and_then(|tfd| copy.write(&tfd)),
-        Kind::Symlink => {
-            let target = match rustix::fs::readlinkat(&sdir, sname.as_slice(), Vec::new()) {
-                Ok(t) => t.into_bytes(),
-                Err(Errno::NOENT) => return Err(FsError::vanished(src_rel)),
-                // No longer a symlink.
-                Err(Errno::INVAL) => {
-                    return Err(FsError::raced(src_rel, "symlink changed since scan"))
-                }
-                Err(e) => return Err(FsError::io(src_rel, "readlink", e)),
-            };
-            if src.link.as_deref() != Some(target.as_slice()) {
-                return Err(FsError::raced(src_rel, "symlink changed since scan"));
-            }
-            symlinkat(target.as_slice(), &ddir, tmp.as_str())
-                .map_err(|e| FsError::io(dst_rel, "create symlink", e))
-                .and_then(|()| match stat_at(&ddir, tmp.as_bytes(), dst_rel)? {
-                    Some(e) => Ok(e),
-                    None => Err(FsError::raced(dst_rel, "temporary symlink vanished")),
-                })
-        }
-        _ => {
-            return Err(FsError::io(
-                src_rel,
-                "copy",
-                std::io::Error::other("not a file or symlink"),
-            ))
-        }
-    };
-    let mut swapped = false;
-    let result = written.and_then(|new| {
-        let tmp = tmp.as_bytes();
-        put_in_place(to, &ddir, tmp, &dname, dst_rel, expect, trash, &mut swapped)?;
-        Ok(new)
-    });
-    // Invariant 1: once `put_in_place` has swapped the copy in, the temporary name holds
-    // the version it replaced; if moving that one to the trash failed, it stays there (the
-    // next run moves it to the trash, as a crash's). Only our own copy is removed.
-    if result.is_err() && !swapped {
-        let _ = unlinkat(&ddir, tmp.as_str(), AtFlags::empty());
-    }
+    let result = copy.put(to, &ddir, &dname, expect, trash, announce);
+    // Whatever it did in the folder, done: to be made durable with it (invariant 3).
+    to.note_dir(&ddir, &dst_rel.parent().unwrap_or_default())?;
     result
+}
+
+impl Copy<'_> {
+    /// Writes the copy into `ddir` and puts it in place as `dname` (see [`copy`]).
+    fn put(
+        &self,
+        to: &Root,
+        ddir: &OwnedFd,
+        dname: &[u8],
+        expect: Option<&Entry>,
+        trash: &Trash,
+        announce: &dyn Fn(),
+    ) -> Result<Entry> {
+        let (src, src_rel, dst_rel) = (self.src, self.src_rel, self.dst_rel);
+        if src.kind == Kind::File && expect.is_none() {
+            if let Some(new) = self.unnamed(ddir, dname, announce)? {
+                return Ok(new);
+            }
+        }
+        let tmp = tmp_name();
+        let written = match src.kind {
+            Kind::File => open_tmp(ddir, &tmp, dst_rel).and_then(|tfd| self.write(&tfd)),
+            Kind::Symlink => {
+                let target = match rustix::fs::readlinkat(self.sdir, self.sname, Vec::new()) {
+                    Ok(t) => t.into_bytes(),
+                    Err(Errno::NOENT) => return Err(FsError::vanished(src_rel)),
+                    // No longer a symlink.
+                    Err(Errno::INVAL) => {
+                        return Err(FsError::raced(src_rel, "symlink changed since scan"))
+                    }
+                    Err(e) => return Err(FsError::io(src_rel, "readlink", e)),
+                };
+                if src.link.as_deref() != Some(target.as_slice()) {
+                    return Err(FsError::raced(src_rel, "symlink changed since scan"));
+                }
+                symlinkat(target.as_slice(), ddir, tmp.as_str())
+                    .map_err(|e| FsError::io(dst_rel, "create symlink", e))
+                    .and_then(|()| match stat_at(ddir, tmp.as_bytes(), dst_rel)? {
+                        Some(e) => Ok(e),
+                        None => Err(FsError::raced(dst_rel, "temporary symlink vanished")),
+                    })
+            }
+            _ => {
+                return Err(FsError::io(
+                    src_rel,
+                    "copy",
+                    std::io::Error::other("not a file or symlink"),
+                ))
+            }
+        };
+        let mut swapped = false;
+        let result = written.and_then(|new| {
+            let tmp = tmp.as_bytes();
+            put_in_place(to, ddir, tmp, dname, dst_rel, expect, trash, &mut swapped)?;
+            Ok(new)
+        });
+        // Invariant 1: once `put_in_place` has swapped the copy in, the temporary name holds
+        // the version it replaced; if moving that one to the trash failed, it stays there (the
+        // next run moves it to the trash, as a crash's). Only our own copy is removed.
+        if result.is_err() && !swapped {
+            let _ = unlinkat(ddir, tmp.as_str(), AtFlags::empty());
+        }
+        result
+    }
 }
 
 fn open_tmp(ddir: &OwnedFd, tmp: &str, dst_rel: &RelPath) -> Result<OwnedFd> {
@@ -562,7 +585,8 @@ fn rename_error(dir: &OwnedFd, tmp: &[u8], rel: &RelPath, e: Errno) -> FsError {
 pub fn mkdir(root: &Root, rel: &RelPath, mode: u32) -> Result<Entry> {
     let (dir, name) = root.parent(rel)?;
     match mkdirat(&dir, name.as_slice(), Mode::from_raw_mode(0o700)) {
-        Ok(()) | Err(Errno::EXIST) => {}
+        Ok(()) => root.note_dir(&dir, &rel.parent().unwrap_or_default())?,
+        Err(Errno::EXIST) => {}
         Err(e) if is_name_errno(e) => {
             return Err(FsError::io(rel, "this file system cannot hold the name", e))
         }
@@ -658,9 +682,10 @@ pub fn delete(root: &Root, rel: &RelPath, expect: &Entry, trash: &Trash) -> Resu
         }
         Some(_) => {}
     }
+    let parent = rel.parent().unwrap_or_default();
     if expect.is_dir() {
         return match unlinkat(&dir, name.as_slice(), AtFlags::REMOVEDIR) {
-            Ok(()) => Ok(()),
+            Ok(()) => root.note_dir(&dir, &parent),
             Err(Errno::NOTEMPTY | Errno::EXIST) => Err(FsError::raced(
                 rel,
                 "directory holds entries this sync did not delete (new, excluded or unreadable); kept",
@@ -668,7 +693,9 @@ pub fn delete(root: &Root, rel: &RelPath, expect: &Entry, trash: &Trash) -> Resu
             Err(e) => Err(FsError::io(rel, "remove directory", e)),
         };
     }
-    trash.move_in(root, &dir, &name, rel, expect)
+    let moved = trash.move_in(root, &dir, &name, rel, expect);
+    root.note_dir(&dir, &parent)?;
+    moved
 }
 
 /// Renames `from` to `to` on one root, if `from` is still `expect` and `to` is free.
@@ -681,7 +708,10 @@ pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Resu
     }
     let (tdir, tname) = root.parent(to)?;
     match rename_noreplace(&fdir, fname.as_slice(), &tdir, tname.as_slice()) {
-        Ok(()) => {}
+        Ok(()) => {
+            root.note_dir(&fdir, &from.parent().unwrap_or_default())?;
+            root.note_dir(&tdir, &to.parent().unwrap_or_default())?;
+        }
         Err(Errno::EXIST) => return Err(FsError::raced(to, "appeared since scan")),
         Err(e) => return Err(FsError::io(from, "rename", e)),
     }
@@ -698,7 +728,11 @@ pub fn remove_stale_temp(root: &Root, rel: &RelPath, trash: &Trash) -> Result<()
     let (dir, name) = root.parent(rel)?;
     let (tdir, tname) = trash.slot(root, rel)?;
     match renameat(&dir, name.as_slice(), &tdir, tname.as_slice()) {
-        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Ok(()) => {
+            root.note_keeping_dir(&tdir, rel)?;
+            root.note_dir(&dir, &rel.parent().unwrap_or_default())
+        }
+        Err(Errno::NOENT) => Ok(()),
         Err(e) => Err(FsError::io(
             rel,
             "move a stale temporary file to the trash",

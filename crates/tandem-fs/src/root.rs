@@ -5,8 +5,11 @@
 //! calls that do not follow symlinks. A symlink or `..` planted anywhere in a path, even
 //! between scan and apply, makes the call fail instead of leaving the root.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use rustix::fs::{openat, openat2, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
@@ -24,7 +27,40 @@ pub struct Root {
     /// False when something is mounted over `path` (the source under `tandem mount`): the
     /// path then leads to the mount, not to this directory.
     path_leads_here: bool,
+    /// Folders whose entries changed since the last [`Root::sync_dirs`], by device and
+    /// inode, held open (so that a folder renamed since is still the one fsynced). Kept
+    /// only while [`Root::track_dirs`] asks for it.
+    dirs: Mutex<HashMap<(u64, u64), NotedDir>>,
+    track_dirs: AtomicBool,
+    /// Held for a whole [`Root::sync_dirs`]: two flushes never interleave (one could
+    /// otherwise fsync a folder that lost a name before the other fsyncs the trash folder
+    /// that kept it).
+    syncing: Mutex<()>,
 }
+
+/// A folder noted for [`Root::sync_dirs`].
+struct NotedDir {
+    fd: OwnedFd,
+    rel: RelPath,
+    /// The folder keeps a version another folder let go of (the trash, and the folders
+    /// made for it): fsynced before the others.
+    keeps: bool,
+}
+
+/// fsyncs a noted folder (see [`Root::sync_dirs`]).
+fn fsync_dir(d: &NotedDir) -> Result<()> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = match openat(&d.fd, ".", flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT | Errno::ACCESS | Errno::PERM) => return Ok(()),
+        Err(e) => return Err(FsError::io(&d.rel, "open a folder to fsync it", e)),
+    };
+    rustix::fs::fsync(&fd).map_err(|e| FsError::io(&d.rel, "fsync a folder", e))
+}
+
+/// Folders held open for [`Root::sync_dirs`] before they are fsynced early, so that a
+/// huge batch does not run out of descriptors.
+const MAX_HELD_DIRS: usize = 256;
 
 impl Root {
     /// Opens the directory at `path` (which must be a directory, not a symlink to one).
@@ -42,6 +78,9 @@ impl Root {
             dev: st.st_dev,
             mnt_id,
             path_leads_here: true,
+            dirs: Mutex::default(),
+            track_dirs: AtomicBool::new(false),
+            syncing: Mutex::default(),
         })
     }
 
@@ -58,7 +97,81 @@ impl Root {
             dev: st.st_dev,
             mnt_id,
             path_leads_here: false,
+            dirs: Mutex::default(),
+            track_dirs: AtomicBool::new(false),
+            syncing: Mutex::default(),
         })
+    }
+
+    /// From now on (`on`), the folders whose entries the apply functions change are
+    /// remembered, for [`Root::sync_dirs`] to fsync. Invariant 3 with durability asked
+    /// for: a rename, link or mkdir is durable only once its folder is fsynced.
+    pub fn track_dirs(&self, on: bool) {
+        self.track_dirs.store(on, Ordering::SeqCst);
+    }
+
+    /// Remembers that an entry of the folder `dir` (an fd beneath this root, at `rel`) was
+    /// created, renamed or removed. Called after the change, so that a flush running
+    /// meanwhile (another worker's, or the commit's) cannot take the note before it.
+    pub(crate) fn note_dir(&self, dir: &OwnedFd, rel: &RelPath) -> Result<()> {
+        self.note(dir, rel, false)
+    }
+
+    /// Like [`Root::note_dir`], for a folder that now keeps a version that another folder
+    /// is letting go of (the trash, and the folders made for it): it is made durable
+    /// first, lest a cut keep the removal and lose the kept name.
+    pub(crate) fn note_keeping_dir(&self, dir: &OwnedFd, rel: &RelPath) -> Result<()> {
+        self.note(dir, rel, true)
+    }
+
+    fn note(&self, dir: &OwnedFd, rel: &RelPath, keeps: bool) -> Result<()> {
+        use std::collections::hash_map::Entry as Slot;
+        if !self.track_dirs.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let st = rustix::fs::fstat(dir).map_err(|e| FsError::io(rel, "stat folder", e))?;
+        let full = {
+            let mut dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
+            match dirs.entry((st.st_dev, st.st_ino)) {
+                Slot::Occupied(mut o) => o.get_mut().keeps |= keeps,
+                Slot::Vacant(v) => {
+                    let fd = rustix::io::fcntl_dupfd_cloexec(dir, 0)
+                        .map_err(|e| FsError::io(rel, "hold folder", e))?;
+                    let rel = rel.clone();
+                    v.insert(NotedDir { fd, rel, keeps });
+                }
+            }
+            dirs.len() >= MAX_HELD_DIRS
+        };
+        match full {
+            true => self.sync_dirs(),
+            false => Ok(()),
+        }
+    }
+
+    /// fsyncs each folder noted since the last call, once: those that keep versions
+    /// (the trash) first, so that a version is never let go of durably before the name
+    /// that keeps it is durable. A folder removed since has nothing left to make durable
+    /// (its removal is its parent's); one this user may not open for reading cannot be
+    /// fsynced and is passed over.
+    pub fn sync_dirs(&self) -> Result<()> {
+        let _one_at_a_time = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        let dirs = std::mem::take(&mut *self.dirs.lock().unwrap_or_else(|p| p.into_inner()));
+        let (mut order, rest): (Vec<_>, Vec<_>) = dirs.into_iter().partition(|(_, d)| d.keeps);
+        order.extend(rest);
+        let mut order = order.into_iter();
+        while let Some((key, d)) = order.next() {
+            if let Err(e) = fsync_dir(&d) {
+                // Not durable yet: noted again, for the next flush to retry.
+                let mut dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
+                for (key, d) in std::iter::once((key, d)).chain(order) {
+                    let keeps = d.keeps;
+                    dirs.entry(key).or_insert(d).keeps |= keeps;
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Whether every writer of this root is seen as it opens and closes files: a root
@@ -189,7 +302,19 @@ impl Root {
 
 /// Creates the folder `path` (its parent must exist): the target a first sync makes.
 pub fn create_root(path: &Path) -> std::io::Result<()> {
-    std::fs::create_dir(path)
+    std::fs::create_dir(path)?;
+    // The new name is durable only once its folder is fsynced, and the baseline will
+    // soon say that this folder holds the pair's files (invariant 4). A parent this user
+    // may not read cannot be fsynced; the folder is made all the same.
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::File::open(parent) {
+        Ok(dir) => dir.sync_all(),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The longest relative path `open_beneath` hands to one `openat2` call. Half of PATH_MAX:

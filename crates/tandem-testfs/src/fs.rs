@@ -1,6 +1,7 @@
 //! The passthrough: inodes are the backing files' inode numbers (the root is 1), each
 //! known by its path below the backing directory. Unsynced file data lives in
-//! `Shared::dirty`, keyed by inode.
+//! `Shared::dirty`, keyed by inode; namespace operations not yet durable in
+//! `Shared::journal` (see `namespace.rs`).
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::namespace::{Journal, Name};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
     OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
@@ -79,7 +81,6 @@ struct Dirty {
 }
 
 /// What the mount and the test share, across remounts.
-#[derive(Default)]
 pub(crate) struct Shared {
     /// True after a power cut: every operation fails. Operations hold the read side for
     /// their whole duration, so a cut falls between two operations, never inside one.
@@ -89,6 +90,11 @@ pub(crate) struct Shared {
     counts: [AtomicU64; 5],
     /// Inode → path relative to the backing directory ("" for the root).
     paths: Mutex<HashMap<u64, PathBuf>>,
+    /// Namespace operations not yet durable. Locked for a whole namespace operation, so
+    /// that its order is the order of the operations.
+    journal: Mutex<Journal>,
+    /// Undos a cut could not apply (see `namespace.rs`), since the mount.
+    undo_skipped: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,10 +102,38 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// `attic`: where removed names wait until their removal is durable (a new folder
+    /// next to the backing one).
+    pub(crate) fn new(attic: PathBuf) -> Shared {
+        Shared {
+            dead: RwLock::new(false),
+            dirty: Mutex::default(),
+            fault: Mutex::default(),
+            counts: Default::default(),
+            paths: Mutex::default(),
+            journal: Mutex::new(Journal::new(attic)),
+            undo_skipped: AtomicU64::new(0),
+        }
+    }
+
     pub(crate) fn cut_power(&self) {
         let mut dead = self.dead.write().unwrap_or_else(|p| p.into_inner());
+        if *dead {
+            return;
+        }
         *dead = true;
         lock(&self.dirty).clear();
+        let skipped = lock(&self.journal).undo_all();
+        self.undo_skipped
+            .fetch_add(skipped as u64, Ordering::SeqCst);
+    }
+
+    pub(crate) fn undo_skipped(&self) -> u64 {
+        self.undo_skipped.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn remove_attic(&self) {
+        lock(&self.journal).remove_attic();
     }
 
     pub(crate) fn power_on(&self) {
@@ -122,8 +156,9 @@ impl Shared {
         }
     }
 
-    /// Writes every file's unsynced data to the backing directory, as the kernel's
-    /// periodic writeback does: what programs wrote so far survives a later cut.
+    /// Writes every file's unsynced data to the backing directory and makes every
+    /// namespace operation durable, as the kernel's periodic writeback (or `sync(2)` on
+    /// a disk) does: what programs did so far survives a later cut.
     pub(crate) fn sync_all(&self, root: &Path) -> std::io::Result<()> {
         let _on = self
             .alive()
@@ -140,7 +175,12 @@ impl Shared {
                 }
             }
         }
+        lock(&self.journal).settle();
         Ok(())
+    }
+
+    pub(crate) fn unsynced_names(&self) -> usize {
+        lock(&self.journal).pending()
     }
 
     pub(crate) fn unsynced_files(&self) -> usize {
@@ -319,6 +359,26 @@ impl Core {
             blksize: 4096,
             flags: 0,
         })
+    }
+
+    /// `name` in folder `parent`, for the journal.
+    fn name(&self, j: &mut Journal, parent: INodeNo, name: &OsStr) -> Result<Name, Errno> {
+        let dir = self.abs(&self.rel(parent)?);
+        j.name(parent.0, &dir, name).map_err(io_errno)
+    }
+
+    /// Logs a name just created in `parent`, holding backing inode `ino`.
+    fn created(
+        &self,
+        j: &mut Journal,
+        parent: INodeNo,
+        name: &OsStr,
+        ino: u64,
+        dir: bool,
+    ) -> Result<(), Errno> {
+        let at = self.name(j, parent, name)?;
+        j.created(parent.0, at, ino, dir);
+        Ok(())
     }
 
     fn new_fh(&self, h: Handle) -> u64 {
@@ -516,15 +576,24 @@ impl Core {
         flags: i32,
     ) -> Result<(FileAttr, u64), Errno> {
         let _on = self.shared.alive()?;
+        let mut j = lock(&self.shared.journal);
         let rel = self.child(parent, name)?;
         let mut o = OpenOptions::new();
         o.read(true).write(true).mode(mode & 0o7777);
-        if flags & libc::O_EXCL != 0 {
-            o.create_new(true);
-        } else {
-            o.create(true);
-        }
-        let file = o.open(self.abs(&rel)).map_err(io_errno)?;
+        let file = match o.clone().create_new(true).open(self.abs(&rel)) {
+            Ok(file) => {
+                let ino = file.metadata().map_err(io_errno)?.ino();
+                self.created(&mut j, parent, name, ino, false)?;
+                file
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AlreadyExists && flags & libc::O_EXCL == 0 =>
+            {
+                o.open(self.abs(&rel)).map_err(io_errno)?
+            }
+            Err(e) => return Err(io_errno(e)),
+        };
+        drop(j);
         let attr = self.attr(&rel)?;
         if flags & libc::O_TRUNC != 0 {
             let mut map = lock(&self.shared.dirty);
@@ -541,12 +610,18 @@ impl Core {
     fn do_mkdir(&self, parent: INodeNo, name: &OsStr, mode: u32) -> Result<FileAttr, Errno> {
         let _on = self.shared.alive()?;
         self.shared.count(Op::Mkdir)?;
+        let mut j = lock(&self.shared.journal);
         let rel = self.child(parent, name)?;
         std::fs::DirBuilder::new()
             .mode(mode & 0o7777)
             .create(self.abs(&rel))
             .map_err(io_errno)?;
-        self.attr(&rel)
+        let attr = self.attr(&rel)?;
+        let ino = std::fs::symlink_metadata(self.abs(&rel))
+            .map_err(io_errno)?
+            .ino();
+        self.created(&mut j, parent, name, ino, true)?;
+        Ok(attr)
     }
 
     /// Forgets the unsynced data of an inode whose last name went away (its number may
@@ -563,13 +638,11 @@ impl Core {
 
     fn do_remove(&self, parent: INodeNo, name: &OsStr, dir: bool) -> Result<(), Errno> {
         let _on = self.shared.alive()?;
+        let mut j = lock(&self.shared.journal);
         let abs = self.abs(&self.child(parent, name)?);
         let before = std::fs::symlink_metadata(&abs).ok();
-        match dir {
-            true => std::fs::remove_dir(&abs),
-            false => std::fs::remove_file(&abs),
-        }
-        .map_err(io_errno)?;
+        let at = self.name(&mut j, parent, name)?;
+        j.remove(parent.0, at, dir).map_err(io_errno)?;
         self.gone(before);
         Ok(())
     }
@@ -582,16 +655,19 @@ impl Core {
     ) -> Result<(), Errno> {
         let _on = self.shared.alive()?;
         self.shared.count(Op::Rename)?;
+        let mut j = lock(&self.shared.journal);
+        let names = (
+            self.name(&mut j, from.0, from.1)?,
+            self.name(&mut j, to.0, to.1)?,
+        );
+        let parents = (from.0 .0, to.0 .0);
         let (from, to) = (self.child(from.0, from.1)?, self.child(to.0, to.1)?);
         let replaced = std::fs::symlink_metadata(self.abs(&to)).ok();
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            self.abs(&from),
-            rustix::fs::CWD,
-            self.abs(&to),
-            rustix::fs::RenameFlags::from_bits_retain(flags.bits()),
-        )
-        .map_err(rx_errno)?;
+        let flags = rustix::fs::RenameFlags::from_bits_retain(flags.bits());
+        j.rename(parents, names.0, names.1, flags)
+            .map_err(io_errno)?;
+        drop(j);
+        let flags = RenameFlags::from_bits_retain(flags.bits());
         let exchange = flags.contains(RenameFlags::RENAME_EXCHANGE);
         if !exchange {
             self.gone(replaced);
@@ -758,8 +834,36 @@ impl Filesystem for Core {
         reply: ReplyEntry,
     ) {
         let r = self.shared.alive().and_then(|_on| {
+            let mut j = lock(&self.shared.journal);
             let rel = self.child(parent, link_name)?;
             std::os::unix::fs::symlink(target, self.abs(&rel)).map_err(io_errno)?;
+            let ino = std::fs::symlink_metadata(self.abs(&rel))
+                .map_err(io_errno)?
+                .ino();
+            self.created(&mut j, parent, link_name, ino, false)?;
+            drop(j);
+            self.attr(&rel)
+        });
+        entry(reply, r);
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let r = self.shared.alive().and_then(|_on| {
+            let mut j = lock(&self.shared.journal);
+            let rel = self.child(newparent, newname)?;
+            std::fs::hard_link(self.abs(&self.rel(ino)?), self.abs(&rel)).map_err(io_errno)?;
+            let backing_ino = std::fs::symlink_metadata(self.abs(&rel))
+                .map_err(io_errno)?
+                .ino();
+            self.created(&mut j, newparent, newname, backing_ino, false)?;
+            drop(j);
             self.attr(&rel)
         });
         entry(reply, r);
@@ -900,17 +1004,17 @@ impl Filesystem for Core {
     fn fsyncdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        // Namespace operations are durable at once (see the crate's doc): nothing to do
-        // but count it, and fail it when asked to.
-        let r = self
-            .shared
-            .alive()
-            .and_then(|_on| self.shared.count(Op::Fsync));
+        // Makes the namespace operations in this folder durable (see `namespace.rs`).
+        let r = self.shared.alive().and_then(|_on| {
+            self.shared.count(Op::Fsync)?;
+            lock(&self.shared.journal).dir_synced(ino.0);
+            Ok(())
+        });
         empty(reply, r);
     }
 

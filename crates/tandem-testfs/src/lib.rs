@@ -12,18 +12,32 @@
 //!   or mkdir (counted from the mount, or from [`TestFs::reset_counts`]) fail with an
 //!   errno of the test's choosing, once or from then on.
 //!
+//! - **Namespace operations are volatile too**, as on a real disk (ext4, `data=ordered`)
+//!   read strictly: a create, mkdir, link, symlink, unlink, rmdir or rename is durable
+//!   only once the folder it changed is fsynced (a rename between two folders: both), or
+//!   once [`TestFs::sync_all`] runs (a disk's writeback, or `sync(2)`). A power cut
+//!   undoes every namespace operation not yet durable, newest first: a file created and
+//!   fsynced in a folder that was not is gone; a name removed, or renamed over, comes back
+//!   with its durable content; a rename goes back. fsync of a file makes its data durable,
+//!   never its name (unless that name was durable already). A folder created and not made
+//!   durable goes with everything in it, as `fsck` would leave it in `lost+found`. (Real
+//!   ext4 is kinder: one fsync commits its whole journal. Tandem must not count on that.)
+//!   Removed names wait in an attic folder next to the backing one (`.NAME.testfs-attic`)
+//!   until their removal is durable; it goes with the mount.
+//!
 //! What it does not model, so that a test reads its results honestly:
-//! - Namespace operations (create, mkdir, rename, unlink, link) and metadata (mode,
-//!   owner, times set explicitly) reach the backing directory at once: they are durable
-//!   without an fsync of their directory, as on a file system that journals metadata in
-//!   order. A new file that was never fsynced survives a power cut, empty (its data was
-//!   not durable), as on ext4 after a crash.
+//! - Metadata (mode, owner, times set explicitly) reaches the backing directory at once,
+//!   durable without an fsync.
+//! - An undo that no longer applies (its name taken or moved since by an operation that
+//!   is durable) is skipped rather than forced ([`TestFs::undo_skipped`] counts them):
+//!   the cut never replaces a name.
 //! - `syncfs(2)` (and `sync(2)`) never reach a FUSE daemon: Linux sends `FUSE_SYNCFS`
 //!   only to virtiofs. On this file system, as on every FUSE file system mounted through
 //!   `/dev/fuse` (sshfs, ntfs-3g, rclone), `syncfs` makes nothing durable; only `fsync`
 //!   and `fdatasync` of each file do.
 
 mod fs;
+mod namespace;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -44,10 +58,18 @@ pub struct TestFs {
 impl TestFs {
     /// Mounts `backing` (an existing directory) at `mountpoint` (an existing, empty one).
     pub fn mount(backing: &Path, mountpoint: &Path) -> io::Result<TestFs> {
+        let backing = backing.canonicalize()?;
+        let (Some(dir), Some(name)) = (backing.parent(), backing.file_name()) else {
+            return Err(io::Error::other("the backing folder cannot be the root"));
+        };
+        let mut hidden = std::ffi::OsString::from(".");
+        hidden.push(name);
+        hidden.push(".testfs-attic");
+        let attic = dir.join(hidden);
         let mut fs = TestFs {
-            backing: backing.canonicalize()?,
+            backing,
             mountpoint: mountpoint.to_path_buf(),
-            shared: Arc::new(Shared::default()),
+            shared: Arc::new(Shared::new(attic)),
             session: None,
         };
         fs.start()?;
@@ -112,6 +134,17 @@ impl TestFs {
         self.shared.sync_all(&self.backing)
     }
 
+    /// How many namespace operations a power cut could not take back, since the mount
+    /// (their names were taken or moved since by durable operations).
+    pub fn undo_skipped(&self) -> u64 {
+        self.shared.undo_skipped()
+    }
+
+    /// How many namespace operations a power cut would undo now.
+    pub fn unsynced_names(&self) -> usize {
+        self.shared.unsynced_names()
+    }
+
     /// How many files hold data that a power cut would lose.
     pub fn unsynced_files(&self) -> usize {
         self.shared.unsynced_files()
@@ -129,7 +162,9 @@ impl TestFs {
 
     /// Unmounts, reporting a failure (a busy mount point) instead of ignoring it.
     pub fn unmount(mut self) -> io::Result<()> {
-        self.stop()
+        self.stop()?;
+        self.shared.remove_attic();
+        Ok(())
     }
 }
 
@@ -142,5 +177,6 @@ impl Drop for TestFs {
                     rustix::mount::unmount(&self.mountpoint, rustix::mount::UnmountFlags::DETACH);
             }
         }
+        self.shared.remove_attic();
     }
 }

@@ -54,6 +54,11 @@ impl Setup {
     }
 }
 
+/// fsync of a folder: what makes the namespace operations in it durable.
+fn sync_dir(path: &Path) {
+    File::open(path).unwrap().sync_all().unwrap();
+}
+
 fn write(path: &Path, data: &[u8], sync: bool) {
     let mut f = File::create(path).unwrap();
     f.write_all(data).unwrap();
@@ -73,6 +78,9 @@ fn a_power_cut_keeps_what_was_fsynced_and_drops_the_rest() {
     write(&s.mnt("unsynced"), b"never synced", false);
     std::fs::create_dir(s.mnt("dir")).unwrap();
     write(&s.mnt("dir/inner"), b"inner, synced", true);
+    // The names made durable (see the namespace tests below).
+    sync_dir(s.fs.mountpoint());
+    sync_dir(&s.mnt("dir"));
     // An edit in place, not synced: programs see it, the disk does not hold it.
     write(&s.mnt("old"), b"new version, longer", false);
     assert_eq!(std::fs::read(s.mnt("old")).unwrap(), b"new version, longer");
@@ -93,7 +101,7 @@ fn a_power_cut_keeps_what_was_fsynced_and_drops_the_rest() {
     assert_eq!(std::fs::read(s.mnt("synced")).unwrap(), b"synced data");
     assert_eq!(std::fs::read(s.mnt("dir/inner")).unwrap(), b"inner, synced");
     assert_eq!(std::fs::read(s.mnt("old")).unwrap(), b"old version");
-    // Created (a namespace operation, durable at once) but its data never synced.
+    // Its name made durable by the folder's fsync, but its data never synced.
     assert_eq!(std::fs::read(s.mnt("unsynced")).unwrap(), b"");
     assert_eq!(s.fs.unsynced_files(), 0);
 }
@@ -106,6 +114,7 @@ fn a_file_written_renamed_and_fsynced_keeps_its_data_under_its_new_name() {
     let mut s = Setup::new();
     // The atomic-replace pattern: write a temporary file, fsync it, rename it over.
     write(&s.mnt("f"), b"first", true);
+    sync_dir(s.fs.mountpoint());
     let mut tmp = File::create(s.mnt(".tmp")).unwrap();
     tmp.write_all(b"second").unwrap();
     std::fs::rename(s.mnt(".tmp"), s.mnt("f")).unwrap();
@@ -116,6 +125,7 @@ fn a_file_written_renamed_and_fsynced_keeps_its_data_under_its_new_name() {
     g.write_all(b"lost").unwrap();
     drop(g);
     std::fs::rename(s.mnt(".tmp2"), s.mnt("g")).unwrap();
+    sync_dir(s.fs.mountpoint());
 
     s.fs.reboot().unwrap();
     assert_eq!(std::fs::read(s.mnt("f")).unwrap(), b"second");
@@ -139,7 +149,8 @@ fn sync_all_makes_everything_written_so_far_durable() {
     s.fs.reboot().unwrap();
     assert_eq!(std::fs::read(s.mnt("e/a")).unwrap(), b"kept");
     assert_eq!(std::fs::read(s.mnt("new/moved")).unwrap(), b"renamed file");
-    assert_eq!(std::fs::read(s.mnt("b")).unwrap(), b"");
+    // Created after the writeback, never made durable.
+    assert!(!s.mnt("b").exists());
 }
 
 /// What the crate's doc says of syncfs: Linux does not send it to a FUSE daemon (only to
@@ -157,7 +168,8 @@ fn syncfs_does_not_reach_a_fuse_file_system() {
     drop(root);
     assert_eq!(s.fs.unsynced_files(), 1, "syncfs flushed nothing");
     s.fs.reboot().unwrap();
-    assert_eq!(std::fs::read(s.mnt("f")).unwrap(), b"");
+    // Not even the file's creation.
+    assert!(!s.mnt("f").exists());
 }
 
 #[test]
@@ -234,4 +246,134 @@ fn a_sticky_fault_stays_until_lifted() {
     }
     s.fs.set_fault(None);
     std::fs::create_dir(s.mnt("a")).unwrap();
+}
+
+/// A durable file `name` in the root, with `data`.
+fn durable(s: &Setup, name: &str, data: &[u8]) {
+    write(&s.mnt(name), data, true);
+    sync_dir(s.fs.mountpoint());
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_rename_not_followed_by_a_folder_fsync_is_undone_by_a_cut() {
+    if !fuse_available("a_rename_not_followed_by_a_folder_fsync_is_undone_by_a_cut") {
+        return;
+    }
+    let mut s = Setup::new();
+    durable(&s, "a", b"content of a");
+    std::fs::rename(s.mnt("a"), s.mnt("b")).unwrap();
+    // fsync of the file makes its data durable, not its new name.
+    File::open(s.mnt("b")).unwrap().sync_all().unwrap();
+    s.fs.reboot().unwrap();
+    assert_eq!(names(s.fs.mountpoint()), ["a"]);
+    assert_eq!(std::fs::read(s.mnt("a")).unwrap(), b"content of a");
+    assert_eq!(s.fs.undo_skipped(), 0);
+}
+
+#[test]
+fn a_rename_followed_by_a_folder_fsync_survives_a_cut() {
+    if !fuse_available("a_rename_followed_by_a_folder_fsync_survives_a_cut") {
+        return;
+    }
+    let mut s = Setup::new();
+    durable(&s, "a", b"content of a");
+    std::fs::rename(s.mnt("a"), s.mnt("b")).unwrap();
+    sync_dir(s.fs.mountpoint());
+    s.fs.reboot().unwrap();
+    assert_eq!(names(s.fs.mountpoint()), ["b"]);
+    assert_eq!(std::fs::read(s.mnt("b")).unwrap(), b"content of a");
+}
+
+#[test]
+fn a_rename_over_a_file_undone_brings_the_replaced_file_back() {
+    if !fuse_available("a_rename_over_a_file_undone_brings_the_replaced_file_back") {
+        return;
+    }
+    let mut s = Setup::new();
+    durable(&s, "f", b"old version");
+    // The atomic-replace pattern without the folder's fsync.
+    write(&s.mnt(".tmp"), b"new version", true);
+    std::fs::rename(s.mnt(".tmp"), s.mnt("f")).unwrap();
+    assert_eq!(std::fs::read(s.mnt("f")).unwrap(), b"new version");
+    s.fs.reboot().unwrap();
+    // The temporary file's creation was not durable either: it goes too.
+    assert_eq!(names(s.fs.mountpoint()), ["f"]);
+    assert_eq!(std::fs::read(s.mnt("f")).unwrap(), b"old version");
+}
+
+#[test]
+fn a_removal_not_made_durable_comes_back_with_the_durable_content() {
+    if !fuse_available("a_removal_not_made_durable_comes_back_with_the_durable_content") {
+        return;
+    }
+    let mut s = Setup::new();
+    // A removal made durable by the folder's fsync stays.
+    durable(&s, "gone", b"x");
+    std::fs::remove_file(s.mnt("gone")).unwrap();
+    durable(&s, "f", b"durable");
+    std::fs::create_dir(s.mnt("d")).unwrap();
+    sync_dir(s.fs.mountpoint());
+    // An unsynced edit, then the removals: the cut brings back what the disk held.
+    write(&s.mnt("f"), b"edited, never synced", false);
+    std::fs::remove_file(s.mnt("f")).unwrap();
+    std::fs::remove_dir(s.mnt("d")).unwrap();
+    s.fs.reboot().unwrap();
+    assert_eq!(names(s.fs.mountpoint()), ["d", "f"]);
+    assert_eq!(std::fs::read(s.mnt("f")).unwrap(), b"durable");
+}
+
+#[test]
+fn a_new_file_fsynced_in_a_folder_not_fsynced_is_lost() {
+    if !fuse_available("a_new_file_fsynced_in_a_folder_not_fsynced_is_lost") {
+        return;
+    }
+    let mut s = Setup::new();
+    durable(&s, "t", b"target");
+    write(&s.mnt("lost"), b"data synced, name not", true);
+    // A new folder made durable inside, but its own name never was: it goes whole.
+    std::fs::create_dir(s.mnt("d")).unwrap();
+    write(&s.mnt("d/inner"), b"inner", true);
+    sync_dir(&s.mnt("d"));
+    // A hard link and a symlink are names like any other.
+    std::fs::hard_link(s.mnt("t"), s.mnt("hard")).unwrap();
+    std::os::unix::fs::symlink("t", s.mnt("soft")).unwrap();
+    s.fs.reboot().unwrap();
+    assert_eq!(names(s.fs.mountpoint()), ["t"]);
+    assert_eq!(std::fs::metadata(s.mnt("t")).unwrap().len(), 6);
+}
+
+#[test]
+fn a_rename_between_folders_needs_both_fsynced() {
+    if !fuse_available("a_rename_between_folders_needs_both_fsynced") {
+        return;
+    }
+    let mut s = Setup::new();
+    for d in ["x", "y"] {
+        std::fs::create_dir(s.mnt(d)).unwrap();
+    }
+    sync_dir(s.fs.mountpoint());
+    write(&s.mnt("x/f"), b"moved", true);
+    write(&s.mnt("x/g"), b"moved too", true);
+    sync_dir(&s.mnt("x"));
+    std::fs::rename(s.mnt("x/f"), s.mnt("y/f")).unwrap();
+    std::fs::rename(s.mnt("x/g"), s.mnt("y/g")).unwrap();
+    sync_dir(&s.mnt("y"));
+    sync_dir(&s.mnt("x"));
+    std::fs::rename(s.mnt("y/g"), s.mnt("x/g2")).unwrap();
+    // Only the target folder: not durable.
+    sync_dir(&s.mnt("x"));
+    s.fs.reboot().unwrap();
+    assert_eq!(names(&s.mnt("x")), Vec::<String>::new());
+    assert_eq!(names(&s.mnt("y")), ["f", "g"]);
+    assert_eq!(std::fs::read(s.mnt("y/g")).unwrap(), b"moved too");
+    assert_eq!(s.fs.undo_skipped(), 0);
 }
