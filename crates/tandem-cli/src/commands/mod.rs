@@ -2,9 +2,7 @@
 
 pub mod conflicts;
 pub mod forget;
-pub mod hold;
 pub mod mount;
-pub mod mounts;
 pub mod resolve;
 pub mod run;
 pub mod status;

@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 use tandem_state::{Pair, RunProblem, Store};
 
 use crate::args::{SourceArgs, StatusArgs};
-use crate::commands::mount::STATUS_FILE;
-use crate::commands::mounts::MountRecord;
 use crate::output::sanitize;
 use crate::task::Task;
+use tandem_daemon::mounted::MountRecord;
+use tandem_daemon::mounted::STATUS_FILE;
 
 pub fn run(a: StatusArgs) -> Result<u8> {
     let Some(src) = a.src else {
@@ -188,7 +188,7 @@ fn show(
 /// `tandem status` with no folder: one block per pair under the state home.
 fn list_known(as_json: bool) -> u8 {
     let known = tandem_state::known_pairs(&tandem_state::state_home());
-    let mounts = crate::commands::mounts::all_alive();
+    let mounts = tandem_daemon::mounted::registry::all_alive();
     let mut code = crate::EXIT_OK;
     let mut objects = Vec::new();
     if known.is_empty() && !as_json {
