@@ -56,6 +56,18 @@ pub enum Command {
     /// Run a task once now, in the foreground: each source synced with its target folder
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// Run every task on its schedules (one daemon per user; it starts in the background
+    /// unless --foreground)
+    #[command(after_help = EXIT_CODES)]
+    Daemon(DaemonArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// Stay in the foreground, logging to standard error (for systemd and tests); default:
+    /// start in the background, logging to $XDG_STATE_HOME/tandem/daemon.log
+    #[arg(long)]
+    pub foreground: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,6 +195,10 @@ pub struct RunArgs {
     /// A line per change
     #[arg(long, short)]
     pub verbose: bool,
+    /// What started the run, told to its hooks and kept in its report (the daemon says
+    /// schedule, at-start, on-appear)
+    #[arg(long, hide = true, default_value = "manual")]
+    pub trigger: String,
 }
 
 #[derive(Args, Debug, Clone)]

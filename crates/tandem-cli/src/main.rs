@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Unmount(a) => commands::unmount::run(a),
         Command::Task(a) => commands::task::run(&config, a),
         Command::Run(a) => commands::run::run(&config, a),
+        Command::Daemon(a) => commands::daemon::run(&config, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -29,6 +29,8 @@ pub enum DaemonError {
     StartupStopped { tgt: PathBuf, why: String },
     #[error("internal error: a replicator thread panicked")]
     Panicked,
+    #[error("a tandem daemon is already running{}; stop it first (`kill {}`, or `systemctl --user stop tandem`)", pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), pid.map(|p| p.to_string()).unwrap_or_else(|| "PID".into()))]
+    AlreadyRunning { pid: Option<u32> },
 }
 
 impl DaemonError {

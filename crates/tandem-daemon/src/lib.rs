@@ -8,6 +8,7 @@
 //! system is `tandem_fuse`; it never prints, it logs through `tracing`.
 
 pub mod background;
+pub mod daemon;
 mod error;
 pub mod mounted;
 

@@ -1,6 +1,7 @@
 //! One file per subcommand: each is a thin wrapper around the engine or the store.
 
 pub mod conflicts;
+pub mod daemon;
 pub mod forget;
 pub mod mount;
 pub mod resolve;

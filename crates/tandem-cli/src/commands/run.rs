@@ -13,7 +13,7 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
     let cfg = Config::load(config)?;
     let task = cfg.task(&a.name)?;
     let req = RunRequest {
-        trigger: "manual".to_string(),
+        trigger: a.trigger.clone(),
         dry_run: a.dry_run,
         threads: default_threads(),
     };

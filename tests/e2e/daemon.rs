@@ -1,0 +1,278 @@
+//! The daemon (issue 15): `tandem daemon` runs each task on its schedules as child
+//! processes, one daemon per user, stops its runs cleanly on SIGTERM. Each test has its
+//! own state home and config, and a real daemon process; waits are for a condition, never
+//! a fixed time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::fixtures::{run_tandem_with_env, Out};
+use crate::mount::wait_for;
+
+/// A user's world: a config file, a state home, and folders to sync.
+pub(crate) struct Home {
+    pub tmp: tempfile::TempDir,
+    pub config: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("config.toml");
+        let state = tmp.path().join("state");
+        Home { tmp, config, state }
+    }
+
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    pub fn dir(&self, rel: &str) -> PathBuf {
+        let p = self.p(rel);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn env(&self) -> [(&'static str, &Path); 2] {
+        [
+            ("XDG_STATE_HOME", self.state.as_path()),
+            ("TZ", Path::new("UTC")),
+        ]
+    }
+
+    /// `tandem --config CONFIG ARGS`, checked for its exit code.
+    pub fn tandem(&self, args: &[&str], code: i32) -> Out {
+        let mut all = vec!["--config", self.config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = run_tandem_with_env(&all, &self.env());
+        assert_eq!(out.code, code, "tandem {args:?}:\n{}", out.all());
+        out
+    }
+
+    /// A task syncing `src` into `tgt` (made here), with the schedules given.
+    pub fn add_task(&self, name: &str, src: &str, tgt: &str, extra: &[&str]) {
+        let (s, t) = (self.dir(src), self.dir(tgt));
+        let mut args = vec![
+            "task",
+            "add",
+            name,
+            "--source",
+            s.to_str().unwrap(),
+            "--target",
+            t.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.tandem(&args, 0);
+    }
+
+    /// `tandem daemon --foreground`, its standard error in `daemon.err`.
+    pub fn daemon(&self) -> Daemon {
+        let err = std::fs::File::create(self.p("daemon.err")).unwrap();
+        let child = Command::new(crate::fixtures::bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(["daemon", "--foreground"])
+            .envs(self.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        let d = Daemon {
+            child,
+            err: self.p("daemon.err"),
+        };
+        let status = self.state.join("tandem/daemon.json");
+        let pid = d.child.id();
+        wait_for("the daemon's status file", Duration::from_secs(30), || {
+            std::fs::read_to_string(&status).is_ok_and(|t| t.contains(&format!("\"pid\": {pid}")))
+        });
+        d
+    }
+
+    /// The daemon's log of a task's runs.
+    pub fn task_log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.state.join(format!("tandem/tasks/{name}/daemon.log")))
+            .unwrap_or_default()
+    }
+
+    pub fn runs_started(&self, name: &str) -> usize {
+        self.task_log(name).matches("run started").count()
+    }
+
+    pub fn runs_ended(&self, name: &str) -> usize {
+        self.task_log(name).matches("run (pid").count()
+    }
+}
+
+/// A daemon in the foreground; stopped with SIGTERM on drop.
+pub(crate) struct Daemon {
+    pub child: Child,
+    err: PathBuf,
+}
+
+impl Daemon {
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then its exit code.
+    pub fn stop(&mut self) -> i32 {
+        signal(self.child.id(), rustix::process::Signal::TERM);
+        let status = self.child.wait().unwrap();
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            signal(self.child.id(), rustix::process::Signal::TERM);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub(crate) fn signal(pid: u32, sig: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    let _ = rustix::process::kill_process(pid, sig);
+}
+
+#[test]
+fn issue_15_the_daemon_runs_a_task_every_2s_and_stops_on_sigterm() {
+    let h = Home::new();
+    h.add_task("docs", "Docs", "backup", &["--schedule", "every 2s"]);
+    std::fs::write(h.p("Docs/a.txt"), "one").unwrap();
+    let mut d = h.daemon();
+    // Never run: due at once.
+    wait_for("a.txt synced", Duration::from_secs(30), || {
+        h.p("backup/Docs/a.txt").exists()
+    });
+    std::fs::write(h.p("Docs/b.txt"), "two").unwrap();
+    // Only the next scheduled run brings it.
+    wait_for(
+        "b.txt synced by the next run",
+        Duration::from_secs(30),
+        || h.p("backup/Docs/b.txt").exists(),
+    );
+    assert!(h.runs_started("docs") >= 2, "{}", h.task_log("docs"));
+    assert!(
+        h.task_log("docs").contains("run started (schedule)"),
+        "{}",
+        h.task_log("docs")
+    );
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
+    assert!(d.stderr().contains("daemon stopped"), "{}", d.stderr());
+    assert!(
+        !h.state.join("tandem/daemon.json").exists(),
+        "a stopped daemon leaves no status behind"
+    );
+}
+
+#[test]
+fn issue_15_a_second_daemon_says_which_pid_holds_the_lock() {
+    let h = Home::new();
+    let d = h.daemon();
+    let pid = d.pid().to_string();
+    for args in [&["daemon"][..], &["daemon", "--foreground"][..]] {
+        let out = h.tandem(args, 2);
+        out.assert_stderr_has("a tandem daemon is already running (pid ");
+        out.assert_stderr_has(&pid);
+    }
+}
+
+#[test]
+fn issue_15_the_daemon_starts_in_the_background_and_returns_once_up() {
+    let h = Home::new();
+    h.add_task("docs", "Docs", "backup", &["--schedule", "at-start"]);
+    std::fs::write(h.p("Docs/a.txt"), "one").unwrap();
+    let out = h.tandem(&["daemon"], 0);
+    assert!(out.stdout.contains("daemon started (pid "), "{}", out.all());
+    let status = std::fs::read_to_string(h.state.join("tandem/daemon.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let pid = v["pid"].as_u64().unwrap() as u32;
+    struct Kill(u32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            signal(self.0, rustix::process::Signal::TERM);
+        }
+    }
+    let _kill = Kill(pid);
+    wait_for("the at-start run", Duration::from_secs(30), || {
+        h.p("backup/Docs/a.txt").exists()
+    });
+    assert!(h.task_log("docs").contains("run started (at-start)"));
+    signal(pid, rustix::process::Signal::TERM);
+    wait_for("the daemon gone", Duration::from_secs(30), || {
+        !h.state.join("tandem/daemon.json").exists()
+    });
+}
+
+#[test]
+fn issue_15_a_run_missed_while_no_daemon_ran_runs_once_at_startup() {
+    let h = Home::new();
+    // A daily time one hour ago: passed today (or, just after midnight, yesterday).
+    let secs = jiff::Timestamp::now().as_second() - 3600;
+    let spec = format!("daily {:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60);
+    h.add_task("docs", "Docs", "backup", &["--schedule", &spec]);
+    h.tandem(&["run", "docs"], 0);
+    // The last run two days ago: today's time was missed.
+    let db = std::fs::read_dir(h.state.join("tandem"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("state.db"))
+        .find(|p| p.is_file())
+        .unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("UPDATE runs SET started_at = started_at - 2 * 86400", [])
+        .unwrap();
+    drop(conn);
+    std::fs::write(h.p("Docs/late.txt"), "missed").unwrap();
+    let _d = h.daemon();
+    wait_for("the missed run", Duration::from_secs(30), || {
+        h.p("backup/Docs/late.txt").exists()
+    });
+    wait_for("the run's end", Duration::from_secs(30), || {
+        h.runs_ended("docs") == 1
+    });
+    assert_eq!(h.runs_started("docs"), 1, "{}", h.task_log("docs"));
+}
+
+#[test]
+fn issue_15_a_task_never_runs_twice_at_once() {
+    let h = Home::new();
+    let trace = h.p("trace");
+    let t = trace.to_str().unwrap();
+    // Each run takes longer than the interval: every tick in between comes due during a
+    // run, and makes one more run after it, never a second one alongside.
+    let before = format!("echo start >> {t}; sleep 1.5");
+    let after = format!("echo end >> {t}");
+    h.add_task(
+        "slow",
+        "Docs",
+        "backup",
+        &[
+            "--schedule",
+            "every 1s",
+            "--before",
+            &before,
+            "--after",
+            &after,
+        ],
+    );
+    let _d = h.daemon();
+    let read = || std::fs::read_to_string(&trace).unwrap_or_default();
+    wait_for("three runs", Duration::from_secs(60), || {
+        read().matches("end").count() >= 3
+    });
+    let lines: Vec<String> = read().lines().map(String::from).collect();
+    for (i, l) in lines.iter().enumerate() {
+        let want = if i % 2 == 0 { "start" } else { "end" };
+        assert_eq!(l, want, "runs overlapped: {lines:?}");
+    }
+}
