@@ -276,3 +276,129 @@ fn issue_15_a_task_never_runs_twice_at_once() {
         assert_eq!(l, want, "runs overlapped: {lines:?}");
     }
 }
+
+/// Files in `dir`, all levels, tandem's own left out.
+fn files_in(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.map(|e| e.unwrap())
+        .filter(|e| e.file_name() != ".tandem")
+        .map(|e| {
+            if e.file_type().unwrap().is_dir() {
+                files_in(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// The entries of every pair's baseline under the state home.
+fn baseline_entries(state: &Path) -> i64 {
+    std::fs::read_dir(state.join("tandem"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("state.db"))
+        .filter(|p| p.is_file())
+        .map(|db| {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.query_row("SELECT count(*) FROM baseline", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        })
+        .sum()
+}
+
+#[test]
+fn issue_15_sigterm_during_a_run_commits_what_it_did_and_the_next_run_finishes() {
+    let h = Home::new();
+    h.add_task("many", "Docs", "backup", &["--schedule", "every 1h"]);
+    const N: usize = 2_000;
+    for d in 0..40 {
+        let dir = h.dir(&format!("Docs/d{d}"));
+        for i in 0..N / 40 {
+            std::fs::write(dir.join(format!("f{i}")), format!("{d}/{i}")).unwrap();
+        }
+    }
+    let mut d = h.daemon();
+    let target = h.p("backup/Docs");
+    wait_for("the run copying", Duration::from_secs(60), || {
+        files_in(&target) > 0
+    });
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
+    let copied = files_in(&target);
+    assert!(
+        copied < N,
+        "the run was not stopped: it copied all {copied}"
+    );
+    let log = h.task_log("many");
+    assert!(log.contains("stopped on request"), "{log}");
+    assert!(log.contains("(exit code 4)"), "{log}");
+    // Committed: the baseline knows what was copied (the folders and files done).
+    let known = baseline_entries(&h.state);
+    assert!(known > 0, "nothing committed:\n{log}");
+    assert!(
+        known as usize >= copied,
+        "{known} entries for {copied} files"
+    );
+    // The next run finishes, and nothing is lost.
+    h.tandem(&["run", "many"], 0);
+    assert_eq!(files_in(&target), N);
+    assert_eq!(files_in(&h.p("Docs")), N);
+    assert_eq!(
+        std::fs::read_to_string(target.join("d39/f49")).unwrap(),
+        "39/49"
+    );
+    let again = h.tandem(&["run", "many"], 0);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.all());
+}
+
+#[test]
+fn issue_15_sigterm_kills_a_running_hook_with_its_children() {
+    let h = Home::new();
+    let child_pid = h.p("child.pid");
+    let before = format!(
+        "sleep 300 & echo $! > {}; wait",
+        child_pid.to_str().unwrap()
+    );
+    h.add_task("hooked", "Docs", "backup", &["--before", &before]);
+    let run = Command::new(crate::fixtures::bin())
+        .arg("--config")
+        .arg(&h.config)
+        .args(["run", "hooked"])
+        .envs(h.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the hook's child", Duration::from_secs(30), || {
+        std::fs::read_to_string(&child_pid).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let pid: u32 = std::fs::read_to_string(&child_pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    signal(run.id(), rustix::process::Signal::TERM);
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("was still running when the run was asked to stop"),
+        "{stderr}"
+    );
+    wait_for("the hook's child killed", Duration::from_secs(10), || {
+        !alive(pid)
+    });
+    assert!(!h.p("backup/Docs").exists(), "the sync did not run");
+}
+
+/// Running, not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !matches!(
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.trim_start().chars().next()),
+            Some('Z' | 'X')
+        )
+    })
+}

@@ -12,7 +12,9 @@ const EXIT_CODES: &str = "Exit codes:
   1  finished, with conflicts, skipped or failed paths (listed)
   2  error: nothing was changed, or the run stopped cleanly (disk full, read-only);
      for `tandem run`, also: the task's --before command failed, so it did not sync
-  3  halted for safety (a folder emptied or vanished, too many deletions)";
+  3  halted for safety (a folder emptied or vanished, too many deletions)
+  4  stopped on request (SIGTERM, SIGINT) before it finished: what was done is
+     recorded, the next run finishes the rest";
 
 #[derive(Parser, Debug)]
 #[command(name = "tandem", version, about = "Keeps two folders in step, both ways", after_help = EXIT_CODES)]

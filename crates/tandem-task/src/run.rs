@@ -6,6 +6,8 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tandem_engine::Report;
@@ -29,6 +31,9 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// Scan and copy threads per side.
     pub threads: usize,
+    /// Set on a signal: no pair starts after it, a running hook is killed, the `after`
+    /// hook is not run; `sync_pair` is to stop its pair between steps too.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// The folder of a task's own state: `$XDG_STATE_HOME/tandem/tasks/<name>` (each pair's
@@ -57,7 +62,8 @@ pub fn run_task(
     }
     let timeout = Duration::from_nanos(task.hooks.timeout.max(1) as u64);
     if let Some(cmd) = &task.hooks.before {
-        let outcome = run_hook("before", cmd, &hook_env(task, &req.trigger), timeout);
+        let env = hook_env(task, &req.trigger);
+        let outcome = run_hook("before", cmd, &env, timeout, &req.stop);
         if !outcome.ok() {
             report.skipped = Some(format!("{outcome}: the sync was skipped"));
         }
@@ -67,6 +73,9 @@ pub fn run_task(
         match task.sync_specs(false, req.threads) {
             Ok(planned) => {
                 for pair in &planned {
+                    if req.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let result = sync_pair(pair);
                     report.push(&pair.spec, result);
                 }
@@ -74,11 +83,18 @@ pub fn run_task(
             Err(e) => report.error = Some(e),
         }
     }
+    if req.stop.load(Ordering::Relaxed) {
+        report.interrupted = true;
+        if task.hooks.after.is_some() {
+            tracing::info!("the run was asked to stop: its after hook is not run");
+        }
+        return Ok(report);
+    }
     if let Some(cmd) = &task.hooks.after {
         let summary = write_summary(&task_state_dir(&task.name), &report);
         let mut env = hook_env(task, &req.trigger);
         env.extend(after_env(&report, summary.as_deref()));
-        report.after = Some(run_hook("after", cmd, &env, timeout));
+        report.after = Some(run_hook("after", cmd, &env, timeout, &req.stop));
     }
     Ok(report)
 }

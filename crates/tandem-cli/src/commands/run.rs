@@ -16,8 +16,10 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
         trigger: a.trigger.clone(),
         dry_run: a.dry_run,
         threads: default_threads(),
+        stop: super::stop_on_signals()?,
     };
-    let mut report = run_task(task, &req, &mut |pair| sync_pair(pair, &a))?;
+    let stop = std::sync::Arc::clone(&req.stop);
+    let mut report = run_task(task, &req, &mut |pair| sync_pair(pair, &a, &stop))?;
     for h in hook_notes(&report).filter(|h| !h.ok()) {
         eprintln!("tandem: {}", sanitize(&h.to_string()));
     }
@@ -38,7 +40,11 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
 }
 
 /// One pair synced as `tandem sync` does it, and shown as it prints it.
-fn sync_pair(pair: &PlannedPair, a: &RunArgs) -> Result<tandem_engine::Report, String> {
+fn sync_pair(
+    pair: &PlannedPair,
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<tandem_engine::Report, String> {
     let spec = &pair.spec;
     if !a.json {
         println!(
@@ -48,7 +54,7 @@ fn sync_pair(pair: &PlannedPair, a: &RunArgs) -> Result<tandem_engine::Report, S
         );
     }
     let printer = Printer::new(a.json, false, a.verbose);
-    let result = tandem_engine::sync(spec, &|e| printer.event(e));
+    let result = tandem_engine::sync_until(spec, stop, &|e| printer.event(e));
     printer.finish();
     let result = result
         .map_err(|e| e.to_string())

@@ -381,6 +381,7 @@ fn outcome(ended: Ended) -> String {
         Ended::Code(1) => "done, with conflicts or problems (exit code 1)".into(),
         Ended::Code(2) => "error or skipped (exit code 2)".into(),
         Ended::Code(3) => "halted for safety (exit code 3)".into(),
+        Ended::Code(4) => "stopped on request before it finished (exit code 4)".into(),
         other => other.to_string(),
     }
 }
