@@ -402,3 +402,90 @@ fn alive(pid: u32) -> bool {
         )
     })
 }
+
+/// The pids of a task's mounts, from the daemon's status file.
+fn mount_pids(h: &Home, task: &str) -> Vec<u32> {
+    let Ok(text) = std::fs::read_to_string(h.state.join("tandem/daemon.json")) else {
+        return Vec::new();
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    v["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["name"] == task)
+        .flat_map(|t| t["mounts"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p.as_u64().map(|p| p as u32))
+        .collect()
+}
+
+/// Detaches whatever is still mounted at `p` when the test ends, however it ends.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        // Not asked of the mount itself: a stale one would not answer.
+        let listed = std::fs::read_to_string("/proc/self/mountinfo")
+            .is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(4) == self.0.to_str()));
+        if listed {
+            crate::mount::detach(&self.0);
+        }
+    }
+}
+
+#[test]
+fn issue_15_a_continuous_task_is_mounted_and_restarted_after_kill_9() {
+    if !crate::mount::fuse_available() {
+        return;
+    }
+    let h = Home::new();
+    h.add_task("live", "Docs", "backup", &["--continuous"]);
+    let show = h.tandem(&["task", "show", "live", "--json"], 0);
+    assert!(
+        show.stdout.contains("\"continuous\":true"),
+        "{}",
+        show.stdout
+    );
+    let src = h.p("Docs");
+    let _unmount = Unmount(src.clone());
+    let mut d = h.daemon();
+    wait_for("the mount", Duration::from_secs(60), || {
+        mount_pids(&h, "live").len() == 1 && crate::mount::is_fuse(&src)
+    });
+    std::fs::write(src.join("one.txt"), "through the mount").unwrap();
+    wait_for("one.txt replicated", Duration::from_secs(30), || {
+        h.p("backup/Docs/one.txt").exists()
+    });
+    let first = mount_pids(&h, "live")[0];
+    signal(first, rustix::process::Signal::KILL);
+    wait_for("the mount restarted", Duration::from_secs(60), || {
+        mount_pids(&h, "live").first().is_some_and(|p| *p != first)
+            && crate::mount::is_fuse(&src)
+            && std::fs::read_to_string(h.state.join("tandem/daemon.json")).is_ok()
+    });
+    let log = h.task_log("live");
+    assert!(
+        log.contains("killed by signal 9; starting it again in 1s"),
+        "{log}"
+    );
+    // The new mount serves: a file written through it reaches the target.
+    wait_for(
+        "two.txt written through the new mount",
+        Duration::from_secs(30),
+        || std::fs::write(src.join("two.txt"), "after the restart").is_ok(),
+    );
+    wait_for("two.txt replicated", Duration::from_secs(30), || {
+        std::fs::read_to_string(h.p("backup/Docs/two.txt")).is_ok_and(|t| t == "after the restart")
+    });
+    // SIGTERM: the daemon unmounts it cleanly.
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
+    assert!(
+        !crate::mount::is_fuse(&src),
+        "still mounted after the daemon stopped"
+    );
+    assert!(
+        h.task_log("live").contains("stopped cleanly"),
+        "{}",
+        h.task_log("live")
+    );
+}

@@ -134,6 +134,10 @@ pub struct TaskSettings {
     /// Put the copies under TARGET/<task name>/ (the folder is made on the first run)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub target_subfolder: Option<bool>,
+    /// Keep the copies in step all the time: `tandem daemon` mounts each source (as
+    /// `tandem mount` does) instead of running the task on schedules
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub continuous: Option<bool>,
     /// Which way changes flow (default: both)
     #[arg(long, value_parser = words::<Direction>())]
     pub direction: Option<Direction>,

@@ -54,6 +54,7 @@ pub struct TaskChanges {
     pub priority: Option<Priority>,
     /// An empty list removes the key: the task then runs only by hand.
     pub schedules: Option<Vec<Schedule>>,
+    pub continuous: Option<bool>,
 }
 
 /// The config file as read, with its tasks.
@@ -322,6 +323,9 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     }
     if let Some(v) = c.fsync {
         set(t, "fsync", v);
+    }
+    if let Some(v) = c.continuous {
+        set(t, "continuous", v);
     }
     for (key, v) in [("before", &c.before), ("after", &c.after)] {
         match v.as_deref() {

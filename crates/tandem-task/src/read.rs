@@ -32,6 +32,7 @@ pub const TASK_KEYS: &[&str] = &[
     "hook_timeout",
     "priority",
     "schedule",
+    "continuous",
 ];
 
 /// Where things are in the file being read.
@@ -130,6 +131,7 @@ fn read_task(
         hooks: Hooks::default(),
         priority: Priority::default(),
         schedules: Vec::new(),
+        continuous: false,
         origin,
     };
     for (key, item) in t.iter() {
@@ -192,6 +194,7 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
         }
         "priority" => spec.priority = word(item)?,
         "schedule" => spec.schedules = schedules(item)?,
+        "continuous" => spec.continuous = boolean(item)?,
         _ => {
             return Err(Problem::UnknownKey {
                 known: TASK_KEYS.join(", "),

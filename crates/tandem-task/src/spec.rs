@@ -61,6 +61,9 @@ pub struct TaskSpec {
     pub priority: Priority,
     /// When the task starts by itself (the daemon's business); empty: only by hand.
     pub schedules: Vec<Schedule>,
+    /// Kept in step all the time: the daemon serves each source's mount (`tandem mount`)
+    /// instead of running the task on its schedules.
+    pub continuous: bool,
     /// Where each key was read from (the config file's lines), for messages.
     pub origin: Origin,
 }

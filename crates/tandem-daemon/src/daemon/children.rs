@@ -19,8 +19,8 @@ use super::Event;
 pub enum Kind {
     /// One run of the task.
     Run,
-    /// The mount of a continuous task.
-    Mount,
+    /// The mount of a continuous task's source number `pair`.
+    Mount { pair: usize },
 }
 
 /// How a child ended: its exit code, or the signal that killed it.

@@ -14,6 +14,7 @@
 //! commits what it did and stops) and waits for them.
 
 mod children;
+mod continuous;
 mod lock;
 mod status;
 
@@ -72,6 +73,8 @@ struct Slot {
     run: Option<u32>,
     /// A trigger that came during the run: one more run once it ends.
     again: Option<String>,
+    /// A continuous task's mounts, one per source.
+    mounts: Vec<continuous::MountChild>,
 }
 
 pub struct Daemon {
@@ -162,6 +165,11 @@ impl Daemon {
         for spec in cfg.tasks() {
             let slot = match old.remove(&spec.name) {
                 Some(mut s) => {
+                    if s.spec != *spec {
+                        // Its mounts start again with the new settings; a run in progress
+                        // finishes with the old ones.
+                        stop_mounts(&spec.name, &s.mounts, "its settings changed");
+                    }
                     s.spec = spec.clone();
                     s
                 }
@@ -170,11 +178,13 @@ impl Daemon {
                     spec: spec.clone(),
                     run: None,
                     again: None,
+                    mounts: Vec::new(),
                 },
             };
             self.slots.insert(spec.name.clone(), slot);
         }
         for (name, slot) in old {
+            stop_mounts(&name, &slot.mounts, "it was removed from the config");
             if let Some(pid) = slot.run {
                 // Removed from the config while it runs: left to finish, forgotten after.
                 note(
@@ -190,6 +200,7 @@ impl Daemon {
         loop {
             let now = Timestamp::now();
             self.start_due(now);
+            self.restart_due(now);
             self.write_status(now);
             let wait = self
                 .next_deadline(now)
@@ -204,8 +215,11 @@ impl Daemon {
                     return;
                 }
                 Ok(Event::Exited {
-                    task, pid, ended, ..
-                }) => self.ended(&task, pid, ended),
+                    task,
+                    kind,
+                    pid,
+                    ended,
+                }) => self.exited(&task, kind, pid, ended),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -214,7 +228,7 @@ impl Daemon {
 
     /// When a task is next due by its time schedules (`None`: none, or it runs now).
     fn due_at(&self, slot: &Slot, now: Timestamp) -> Option<Timestamp> {
-        if slot.run.is_some() {
+        if slot.run.is_some() || slot.spec.continuous {
             return None;
         }
         slot.spec
@@ -233,10 +247,15 @@ impl Daemon {
     }
 
     fn next_deadline(&self, now: Timestamp) -> Option<Timestamp> {
-        self.slots
-            .values()
-            .filter_map(|s| self.due_at(s, now))
-            .min()
+        let runs = self.slots.values().filter_map(|s| self.due_at(s, now));
+        runs.chain(self.next_restart()).min()
+    }
+
+    fn exited(&mut self, task: &str, kind: Kind, pid: u32, ended: Ended) {
+        match kind {
+            Kind::Run => self.ended(task, pid, ended),
+            Kind::Mount { pair } => self.mount_ended(task, pair, pid, ended),
+        }
     }
 
     fn start_due(&mut self, now: Timestamp) {
@@ -326,7 +345,16 @@ impl Daemon {
     /// `STOP_WAIT`).
     fn stop_children(&mut self) {
         self.stopping = true;
-        let running = |d: &Daemon| d.slots.values().filter_map(|s| s.run).collect::<Vec<_>>();
+        let running = |d: &Daemon| {
+            d.slots
+                .values()
+                .flat_map(|s| {
+                    s.run
+                        .into_iter()
+                        .chain(s.mounts.iter().filter_map(|m| m.pid))
+                })
+                .collect::<Vec<_>>()
+        };
         for pid in running(self) {
             children::terminate(pid);
         }
@@ -335,8 +363,11 @@ impl Daemon {
         while !running(self).is_empty() {
             match self.rx.recv_deadline(deadline) {
                 Ok(Event::Exited {
-                    task, pid, ended, ..
-                }) => self.ended(&task, pid, ended),
+                    task,
+                    kind,
+                    pid,
+                    ended,
+                }) => self.exited(&task, kind, pid, ended),
                 Ok(Event::Signal(_)) => {}
                 Err(_) if !killed => {
                     for pid in running(self) {
@@ -358,6 +389,8 @@ impl Daemon {
                 json!({
                     "name": s.spec.name,
                     "running": s.run,
+                    "continuous": s.spec.continuous,
+                    "mounts": s.mounts.iter().map(|m| m.pid).collect::<Vec<_>>(),
                     "last_start": s.last.map(|t| t.to_string()),
                     "next": self.due_at(s, now).map(|t| t.max(now).to_string()),
                 })
@@ -371,6 +404,14 @@ impl Daemon {
             "tasks": tasks,
         });
         status::write(&status_path(), &value, &mut self.status_text);
+    }
+}
+
+/// SIGTERM to a task's mounts (each unmounts cleanly).
+fn stop_mounts(task: &str, mounts: &[continuous::MountChild], why: &str) {
+    for pid in mounts.iter().filter_map(|m| m.pid) {
+        note(task, &format!("stopping its mount (pid {pid}): {why}"));
+        children::terminate(pid);
     }
 }
 
