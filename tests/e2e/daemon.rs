@@ -489,3 +489,106 @@ fn issue_15_a_continuous_task_is_mounted_and_restarted_after_kill_9() {
         h.task_log("live")
     );
 }
+
+#[test]
+fn issue_15_a_disk_mounted_at_an_on_appear_path_starts_a_run() {
+    let h = Home::new();
+    let usb = h.dir("usb");
+    std::fs::write(h.dir("Docs").join("a.txt"), "to the disk").unwrap();
+    let on_appear = format!("on-appear {}", usb.display());
+    h.add_task("usb", "Docs", "usb", &["--schedule", &on_appear]);
+    let _d = h.daemon();
+    let Some(disk) = crate::fixtures::Tmpfs::mount_or_skip(&usb, "16m", "issue_15_on_appear")
+    else {
+        return;
+    };
+    wait_for("the run on the disk", Duration::from_secs(30), || {
+        h.p("usb/Docs/a.txt").exists()
+    });
+    assert!(
+        h.task_log("usb").contains("run started (on-appear)"),
+        "{}",
+        h.task_log("usb")
+    );
+    wait_for("the run's end", Duration::from_secs(30), || {
+        h.runs_ended("usb") == 1
+    });
+    // The disk unplugged: nothing starts, and a run by hand is refused, the source kept.
+    drop(disk);
+    let out = h.tandem(&["run", "usb"], 2);
+    assert!(out.stderr.contains("usb/Docs"), "{}", out.all());
+    assert_eq!(
+        std::fs::read_to_string(h.p("Docs/a.txt")).unwrap(),
+        "to the disk"
+    );
+    assert_eq!(h.runs_started("usb"), 1, "{}", h.task_log("usb"));
+}
+
+#[test]
+fn issue_15_a_plain_folder_appearing_starts_a_run() {
+    let h = Home::new();
+    std::fs::write(h.dir("Docs").join("a.txt"), "x").unwrap();
+    let share = h.p("net/share");
+    let on_appear = format!("on-appear {}", share.display());
+    h.add_task("share", "Docs", "backup", &["--schedule", &on_appear]);
+    let _d = h.daemon();
+    // Two levels made: the watch moves down from the nearest folder there.
+    std::fs::create_dir(h.p("net")).unwrap();
+    std::fs::create_dir(&share).unwrap();
+    wait_for("the run", Duration::from_secs(30), || {
+        h.p("backup/Docs/a.txt").exists()
+    });
+    assert!(h.task_log("share").contains("appeared"));
+}
+
+/// The daemon's status file, parsed.
+fn daemon_status(h: &Home) -> serde_json::Value {
+    let text = std::fs::read_to_string(h.state.join("tandem/daemon.json")).unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+#[test]
+fn issue_15_the_daemon_rereads_the_config_and_keeps_the_last_good_one() {
+    let h = Home::new();
+    h.add_task("first", "Docs", "backup", &["--schedule", "every 1h"]);
+    let d = h.daemon();
+    wait_for("the first run", Duration::from_secs(30), || {
+        h.runs_ended("first") == 1
+    });
+    // A task added while the daemon runs is run on its schedule.
+    h.add_task("second", "Photos", "backup", &["--schedule", "every 2s"]);
+    std::fs::write(h.p("Photos/p.jpg"), "p").unwrap();
+    wait_for("the new task's run", Duration::from_secs(30), || {
+        h.p("backup/Photos/p.jpg").exists()
+    });
+    // A syntax error: said with its place, the tasks kept and still run.
+    let good = std::fs::read_to_string(&h.config).unwrap();
+    std::fs::write(&h.config, format!("{good}\n[task.broken\n")).unwrap();
+    let lines = good.lines().count() + 2;
+    wait_for("the error in the status", Duration::from_secs(30), || {
+        daemon_status(&h)["config_error"].is_string()
+    });
+    let err = daemon_status(&h)["config_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let place = format!("{}:{lines}:", h.config.display());
+    assert!(err.starts_with(&place), "{err} (expected {place})");
+    assert_eq!(daemon_status(&h)["tasks"].as_array().unwrap().len(), 2);
+    assert!(
+        d.stderr().contains("keeping the last good config"),
+        "{}",
+        d.stderr()
+    );
+    std::fs::write(h.p("Photos/q.jpg"), "q").unwrap();
+    wait_for(
+        "a run with the last good config",
+        Duration::from_secs(30),
+        || h.p("backup/Photos/q.jpg").exists(),
+    );
+    // Fixed: the error is gone.
+    std::fs::write(&h.config, &good).unwrap();
+    wait_for("the error gone", Duration::from_secs(30), || {
+        daemon_status(&h)["config_error"].is_null()
+    });
+}

@@ -22,6 +22,8 @@ pub enum DaemonError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
+    Config(tandem_task::TaskError),
+    #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
     Roots(#[from] RootError),

@@ -78,7 +78,13 @@ impl Config {
                 })
             }
         };
-        let (doc, tasks) = parse(path, &text)?;
+        Config::from_text(path, &text)
+    }
+
+    /// Checks `text` as the content of the config file `path` (the daemon keeps the text
+    /// it last read well, and hands it to its runs).
+    pub fn from_text(path: &Path, text: &str) -> Result<Config, TaskError> {
+        let (doc, tasks) = parse(path, text)?;
         Ok(Config {
             path: path.to_path_buf(),
             doc,

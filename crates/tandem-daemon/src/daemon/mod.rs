@@ -13,15 +13,17 @@
 //! On SIGTERM or SIGINT it starts nothing more, sends SIGTERM to its children (a run
 //! commits what it did and stops) and waits for them.
 
+mod appear;
 mod children;
 mod continuous;
 mod lock;
 mod status;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -53,6 +55,10 @@ pub enum Event {
         ended: Ended,
     },
     Signal(i32),
+    /// The config file may have changed.
+    Config,
+    /// An `on-appear` path may have appeared.
+    Paths,
 }
 
 /// What the daemon runs with.
@@ -75,6 +81,8 @@ struct Slot {
     again: Option<String>,
     /// A continuous task's mounts, one per source.
     mounts: Vec<continuous::MountChild>,
+    /// Its `on-appear` paths and what was there when last looked at.
+    appear: Vec<(PathBuf, Option<appear::Presence>)>,
 }
 
 pub struct Daemon {
@@ -87,6 +95,7 @@ pub struct Daemon {
     config_error: Option<String>,
     stopping: bool,
     status_text: String,
+    watch: Option<watch::Watch>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `on_ready` is called once it serves (the
@@ -99,13 +108,12 @@ pub fn run(
 ) -> Result<(), DaemonError> {
     let mut d = Daemon::new(opts);
     d.watch_signals()?;
-    d.load_config();
-    tracing::info!(
-        "daemon started (pid {}): {} tasks from {}",
-        std::process::id(),
-        d.slots.len(),
-        d.opts.config.display()
+    d.watch = Some(
+        watch::Watch::start(&d.opts.config, d.tx.clone())
+            .map_err(DaemonError::io("watching", d.opts.config.clone()))?,
     );
+    d.load_config();
+    tracing::info!("daemon started (pid {})", std::process::id());
     d.start_at_start();
     d.write_status(Timestamp::now());
     on_ready();
@@ -130,6 +138,7 @@ impl Daemon {
             config_error: None,
             stopping: false,
             status_text: String::new(),
+            watch: None,
         }
     }
 
@@ -152,7 +161,7 @@ impl Daemon {
     /// Reads the config. One that does not parse or check is logged and leaves the tasks
     /// as they were (none at startup).
     fn load_config(&mut self) {
-        let cfg = match Config::load(&self.opts.config) {
+        let cfg = match read_config(&self.opts.config) {
             Ok(cfg) => cfg,
             Err(e) => {
                 tracing::error!("{e}; keeping the last good config");
@@ -161,6 +170,19 @@ impl Daemon {
             }
         };
         self.config_error = None;
+        self.install_config(&cfg);
+        if let Some(w) = &self.watch {
+            w.set_paths(self.appear_paths());
+        }
+        tracing::info!(
+            "read {}: {} tasks",
+            self.opts.config.display(),
+            self.slots.len()
+        );
+    }
+
+    /// The tasks of `cfg` in place of the old ones: a task kept keeps its state.
+    fn install_config(&mut self, cfg: &Config) {
         let mut old = std::mem::take(&mut self.slots);
         for spec in cfg.tasks() {
             let slot = match old.remove(&spec.name) {
@@ -179,8 +201,10 @@ impl Daemon {
                     run: None,
                     again: None,
                     mounts: Vec::new(),
+                    appear: Vec::new(),
                 },
             };
+            let slot = slot.looking_at(appear::paths_of(&spec.schedules));
             self.slots.insert(spec.name.clone(), slot);
         }
         for (name, slot) in old {
@@ -207,7 +231,8 @@ impl Daemon {
                 .map_or(MAX_WAIT, |t| until(now, t))
                 .min(MAX_WAIT);
             match self.rx.recv_timeout(wait) {
-                Ok(Event::Signal(SIGHUP)) => self.load_config(),
+                Ok(Event::Signal(SIGHUP) | Event::Config) => self.load_config(),
+                Ok(Event::Paths) => self.check_appeared(),
                 Ok(Event::Signal(sig)) => {
                     tracing::info!(
                         "stopping (signal {sig}): no new runs; waiting for the running ones"
@@ -303,7 +328,7 @@ impl Daemon {
         slot.last = Some(Timestamp::now());
         let args: Vec<OsString> = vec![
             "--config".into(),
-            self.opts.config.clone().into(),
+            good_config_path().into(),
             "run".into(),
             name.into(),
             "--trigger".into(),
@@ -368,7 +393,7 @@ impl Daemon {
                     pid,
                     ended,
                 }) => self.exited(&task, kind, pid, ended),
-                Ok(Event::Signal(_)) => {}
+                Ok(Event::Signal(_) | Event::Config | Event::Paths) => {}
                 Err(_) if !killed => {
                     for pid in running(self) {
                         tracing::warn!("pid {pid} did not stop within {STOP_WAIT:?}; killing it");
@@ -407,6 +432,25 @@ impl Daemon {
     }
 }
 
+impl Slot {
+    /// The slot watching `paths` for its `on-appear` schedules: a path it already watched
+    /// keeps what was seen there, a new one takes what is there now (no run for it).
+    fn looking_at(mut self, paths: Vec<PathBuf>) -> Slot {
+        let old = std::mem::take(&mut self.appear);
+        self.appear = paths
+            .into_iter()
+            .map(|p| {
+                let seen = old
+                    .iter()
+                    .find(|(q, _)| *q == p)
+                    .map_or_else(|| appear::Presence::of(&p), |(_, s)| *s);
+                (p, seen)
+            })
+            .collect();
+        self
+    }
+}
+
 /// SIGTERM to a task's mounts (each unmounts cleanly).
 fn stop_mounts(task: &str, mounts: &[continuous::MountChild], why: &str) {
     for pid in mounts.iter().filter_map(|m| m.pid) {
@@ -432,6 +476,29 @@ fn outcome(ended: Ended) -> String {
 fn until(now: Timestamp, t: Timestamp) -> Duration {
     let d = t.duration_since(now);
     Duration::try_from(d).unwrap_or(Duration::ZERO) + Duration::from_millis(1)
+}
+
+/// Where the daemon keeps the config text it last read well: its runs read this copy, so
+/// that a config broken meanwhile leaves them as they were.
+pub fn good_config_path() -> PathBuf {
+    tandem_state::state_home().join("daemon-config.toml")
+}
+
+/// Reads and checks the config; a good one is copied to `good_config_path` (written
+/// whole, then renamed over the old copy).
+fn read_config(path: &Path) -> Result<Config, DaemonError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(DaemonError::io("reading", path)(e)),
+    };
+    let cfg = Config::from_text(path, &text).map_err(DaemonError::Config)?;
+    let good = good_config_path();
+    let tmp = good.with_extension("toml.tmp");
+    std::fs::write(&tmp, &text)
+        .and_then(|()| std::fs::rename(&tmp, &good))
+        .map_err(DaemonError::io("writing", &good))?;
+    Ok(cfg)
 }
 
 /// The task's last run from its pairs' state; one that cannot be read counts as never.
