@@ -592,3 +592,61 @@ fn issue_15_the_daemon_rereads_the_config_and_keeps_the_last_good_one() {
         daemon_status(&h)["config_error"].is_null()
     });
 }
+
+#[test]
+fn issue_15_the_daemon_tells_the_service_manager_ready_and_stopping() {
+    let h = Home::new();
+    let sock_path = h.p("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let err = std::fs::File::create(h.p("daemon.err")).unwrap();
+    let mut child = Command::new(crate::fixtures::bin())
+        .arg("--config")
+        .arg(&h.config)
+        .args(["daemon", "--foreground"])
+        .envs(h.env())
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdin(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "READY=1");
+    signal(child.id(), rustix::process::Signal::TERM);
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "STOPPING=1");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn issue_15_the_systemd_unit_runs_the_daemon_in_the_foreground_as_type_notify() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/systemd/tandem.service"),
+    )
+    .unwrap();
+    let line = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key}= in the unit"))
+            .to_string()
+    };
+    assert_eq!(line("Type"), "notify");
+    assert!(line("ExecStart").ends_with("tandem daemon --foreground"));
+    assert_eq!(line("KillMode"), "mixed");
+    if let Ok(out) = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/systemd/tandem.service"))
+        .output()
+    {
+        // Where systemd is installed, it accepts the unit (a missing ExecStart binary
+        // aside: tandem need not be installed where the tests run).
+        let err = String::from_utf8_lossy(&out.stderr);
+        let bad: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.contains("/usr/local/bin/tandem") && !l.trim().is_empty())
+            .collect();
+        assert!(bad.is_empty(), "{err}");
+    }
+}

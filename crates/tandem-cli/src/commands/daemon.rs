@@ -28,7 +28,7 @@ pub fn run(config: &Path, a: crate::args::DaemonArgs) -> Result<u8> {
         config,
         exe: std::env::current_exe().context("finding the tandem binary")?,
     };
-    daemon::run(opts, &lock, &|| {}, &|| {})?;
+    daemon::run(opts, &lock)?;
     Ok(0)
 }
 

@@ -61,6 +61,8 @@ pub fn spawn(
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out)
+        // The service manager hears from the daemon only.
+        .env_remove("NOTIFY_SOCKET")
         .process_group(0)
         .spawn()?;
     let pid = child.id();

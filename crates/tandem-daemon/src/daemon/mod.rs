@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
+use sd_notify::NotifyState;
 use serde_json::json;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tandem_task::{Config, Schedule, TaskSpec};
@@ -98,14 +99,10 @@ pub struct Daemon {
     watch: Option<watch::Watch>,
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. `on_ready` is called once it serves (the
-/// service manager is told), `on_stopping` when it begins to stop. The lock must be held.
-pub fn run(
-    opts: DaemonOptions,
-    _lock: &DaemonLock,
-    on_ready: &dyn Fn(),
-    on_stopping: &dyn Fn(),
-) -> Result<(), DaemonError> {
+/// Runs the daemon until SIGTERM or SIGINT. The service manager is told when it is ready
+/// and when it stops (`sd_notify`, when started with `NOTIFY_SOCKET`). The lock must be
+/// held.
+pub fn run(opts: DaemonOptions, _lock: &DaemonLock) -> Result<(), DaemonError> {
     let mut d = Daemon::new(opts);
     d.watch_signals()?;
     d.watch = Some(
@@ -116,9 +113,9 @@ pub fn run(
     tracing::info!("daemon started (pid {})", std::process::id());
     d.start_at_start();
     d.write_status(Timestamp::now());
-    on_ready();
+    tell_service_manager(&[NotifyState::Ready]);
     d.serve();
-    on_stopping();
+    tell_service_manager(&[NotifyState::Stopping]);
     d.stop_children();
     let _ = std::fs::remove_file(status_path());
     tracing::info!("daemon stopped");
@@ -476,6 +473,13 @@ fn outcome(ended: Ended) -> String {
 fn until(now: Timestamp, t: Timestamp) -> Duration {
     let d = t.duration_since(now);
     Duration::try_from(d).unwrap_or(Duration::ZERO) + Duration::from_millis(1)
+}
+
+/// `sd_notify`: nothing without `NOTIFY_SOCKET`; a failure is logged, never fatal.
+fn tell_service_manager(state: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!("could not tell the service manager {state:?}: {e}");
+    }
 }
 
 /// Where the daemon keeps the config text it last read well: its runs read this copy, so
