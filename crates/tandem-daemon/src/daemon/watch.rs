@@ -9,7 +9,8 @@
 //! - an eventfd by which the daemon hands over a new list of paths.
 //!
 //! It only says that something may have changed (`Event::Config`, `Event::Paths`); the
-//! daemon looks at the paths itself.
+//! daemon looks at the paths itself. With no `on-appear` path, neither the mount table nor
+//! any folder above is watched: a busy mount table costs an idle daemon nothing.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -43,14 +44,13 @@ impl Watch {
             | WatchFlags::CREATE
             | WatchFlags::DELETE;
         let config_wd = inotify::add_watch(&ino, &dir, changed)?;
-        let mountinfo = File::open("/proc/self/mountinfo")?;
         let wake = Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?);
         let paths = Arc::new(Mutex::new(Vec::new()));
         let mut t = Thread {
             ino,
             config_wd,
             config_name: name,
-            mountinfo,
+            mountinfo: None,
             wake: Arc::clone(&wake),
             paths: Arc::clone(&paths),
             armed: Vec::new(),
@@ -73,7 +73,8 @@ struct Thread {
     ino: OwnedFd,
     config_wd: i32,
     config_name: OsString,
-    mountinfo: File,
+    /// Open while there are paths to watch.
+    mountinfo: Option<File>,
     wake: Arc<OwnedFd>,
     paths: Arc<Mutex<Vec<PathBuf>>>,
     /// The watches on the folders above the paths.
@@ -83,16 +84,16 @@ struct Thread {
 
 impl Thread {
     fn run(&mut self) {
-        // Read once: from here on the kernel marks it when the mount table changes.
-        drain(&mut self.mountinfo);
         loop {
-            self.arm();
-            let (mounts, ino, wake) = {
-                let mut fds = [
-                    PollFd::new(&self.mountinfo, PollFlags::PRI | PollFlags::ERR),
+            let watching = self.arm();
+            let (ino, wake, mounts) = {
+                let mut fds = vec![
                     PollFd::new(&self.ino, PollFlags::IN),
                     PollFd::new(&*self.wake, PollFlags::IN),
                 ];
+                if let Some(m) = &self.mountinfo {
+                    fds.push(PollFd::new(m, PollFlags::PRI | PollFlags::ERR));
+                }
                 if let Err(e) = poll(&mut fds, None) {
                     if e == rustix::io::Errno::INTR {
                         continue;
@@ -100,12 +101,12 @@ impl Thread {
                     tracing::error!("watching the config and the on-appear paths: {e}");
                     return;
                 }
-                let r: Vec<PollFlags> = fds.iter().map(PollFd::revents).collect();
-                (!r[0].is_empty(), !r[1].is_empty(), !r[2].is_empty())
+                let r: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+                (r[0], r[1], r.get(2).copied().unwrap_or(false))
             };
-            let mut paths = mounts || wake;
-            if mounts {
-                drain(&mut self.mountinfo);
+            let mut paths = watching && (mounts || wake);
+            if let Some(m) = self.mountinfo.as_mut().filter(|_| mounts) {
+                drain(m);
             }
             if wake {
                 let mut buf = [0u8; 8];
@@ -147,15 +148,29 @@ impl Thread {
         (config, paths)
     }
 
-    /// Watches the nearest existing folder above each path (set again each time: the
-    /// folders that exist change).
-    fn arm(&mut self) {
+    /// Watches the mount table and the nearest existing folder above each path (set again
+    /// each time: the folders that exist change). False when there is no path to watch.
+    fn arm(&mut self) -> bool {
         for wd in self.armed.drain(..) {
             if wd != self.config_wd {
                 let _ = inotify::remove_watch(&self.ino, wd);
             }
         }
         let paths = self.paths.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if paths.is_empty() {
+            self.mountinfo = None;
+            return false;
+        }
+        if self.mountinfo.is_none() {
+            // Read once: from here on the kernel marks it when the mount table changes.
+            match File::open("/proc/self/mountinfo") {
+                Ok(mut f) => {
+                    drain(&mut f);
+                    self.mountinfo = Some(f);
+                }
+                Err(e) => tracing::error!("cannot watch the mount table: {e}"),
+            }
+        }
         let flags = WatchFlags::CREATE
             | WatchFlags::MOVED_TO
             | WatchFlags::DELETE
@@ -175,6 +190,7 @@ impl Thread {
                 dir = d.parent();
             }
         }
+        true
     }
 }
 
