@@ -312,6 +312,10 @@ impl Daemon {
         let Some(slot) = self.slots.get_mut(name) else {
             return;
         };
+        if slot.spec.continuous {
+            // Kept in step by its mounts: a run would only wait for their lock.
+            return;
+        }
         if slot.run.is_some() {
             if slot.again.is_none() {
                 note(
