@@ -10,6 +10,7 @@ mod confinement;
 mod conflicts;
 mod crash;
 mod crash_mount;
+mod daemon;
 mod deep_paths;
 mod directions;
 mod email;

@@ -12,7 +12,9 @@ const EXIT_CODES: &str = "Exit codes:
   1  finished, with conflicts, skipped or failed paths (listed)
   2  error: nothing was changed, or the run stopped cleanly (disk full, read-only);
      for `tandem run`, also: the task's --before command failed, so it did not sync
-  3  halted for safety (a folder emptied or vanished, too many deletions)";
+  3  halted for safety (a folder emptied or vanished, too many deletions)
+  4  stopped on request (SIGTERM, SIGINT) before it finished: what was done is
+     recorded, the next run finishes the rest";
 
 #[derive(Parser, Debug)]
 #[command(name = "tandem", version, about = "Keeps two folders in step, both ways", after_help = EXIT_CODES)]
@@ -60,6 +62,18 @@ pub enum Command {
     /// days)
     #[command(after_help = EXIT_CODES)]
     Log(LogArgs),
+    /// Run every task on its schedules (one daemon per user; it starts in the background
+    /// unless --foreground)
+    #[command(after_help = EXIT_CODES)]
+    Daemon(DaemonArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// Stay in the foreground, logging to standard error (for systemd and tests); default:
+    /// start in the background, logging to $XDG_STATE_HOME/tandem/daemon.log
+    #[arg(long)]
+    pub foreground: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,6 +141,10 @@ pub struct TaskSettings {
     /// Put the copies under TARGET/<task name>/ (the folder is made on the first run)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub target_subfolder: Option<bool>,
+    /// Keep the copies in step all the time: `tandem daemon` mounts each source (as
+    /// `tandem mount` does) instead of running the task on schedules
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub continuous: Option<bool>,
     /// Which way changes flow (default: both)
     #[arg(long, value_parser = words::<Direction>())]
     pub direction: Option<Direction>,
@@ -201,6 +219,10 @@ pub struct RunArgs {
     /// A line per change
     #[arg(long, short)]
     pub verbose: bool,
+    /// What started the run, told to its hooks and kept in its report (the daemon says
+    /// schedule, at-start, on-appear)
+    #[arg(long, hide = true, default_value = "manual")]
+    pub trigger: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Command::Task(a) => commands::task::run(&config, a),
         Command::Run(a) => commands::run::run(&config, a),
         Command::Log(a) => commands::log::run(&config, a),
+        Command::Daemon(a) => commands::daemon::run(&config, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -9,7 +9,8 @@ use tandem_engine::roots;
 use tandem_state::Pair;
 
 use crate::args::{PairArgs, SourceArgs};
-use crate::commands::mounts::{self, MountRecord};
+use tandem_daemon::mounted::registry as mounts;
+use tandem_daemon::mounted::MountRecord;
 
 pub struct Task {
     pub src: PathBuf,

@@ -16,5 +16,5 @@ pub mod watch;
 
 pub use replicate::{Hold, Replicator, ReplicatorConfig, TargetStatus};
 pub use roots::{PairRoots, RootError};
-pub use run::{sync, sync_scoped, EngineError, Session, SourceHooks};
+pub use run::{sync, sync_scoped, sync_until, EngineError, Session, SourceHooks};
 pub use spec::{ConflictNote, Event, PathProblem, PlannedStep, Report, Scope, SyncSpec};

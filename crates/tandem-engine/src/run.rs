@@ -91,6 +91,19 @@ pub fn sync(spec: &SyncSpec, on_event: &dyn Fn(Event)) -> Result<Report, EngineE
     Session::open(spec)?.sync(&Scope::All, on_event)
 }
 
+/// `sync`, stopped early once `stop` is set (a signal): no step starts after it, the steps
+/// done and verified are committed, and the report says `interrupted`; the next run
+/// finishes the rest.
+pub fn sync_until(
+    spec: &SyncSpec,
+    stop: &Arc<AtomicBool>,
+    on_event: &dyn Fn(Event),
+) -> Result<Report, EngineError> {
+    let mut session = Session::open(spec)?;
+    session.set_stop(Arc::clone(stop));
+    session.sync(&Scope::All, on_event)
+}
+
 /// Runs one sync of the paths in `scope` only.
 pub fn sync_scoped(
     spec: &SyncSpec,
@@ -115,6 +128,8 @@ pub struct Session {
     last_stamp: (String, u32),
     /// The target folder this session created (told in the first report).
     created_target: Option<PathBuf>,
+    /// Set from outside (a signal): stop between steps, commit what was done.
+    stop: Option<Arc<AtomicBool>>,
     _lock: Option<Lock>,
 }
 
@@ -221,8 +236,15 @@ impl Session {
             echoes: None,
             last_stamp: (String::new(), 0),
             created_target,
+            stop: None,
             _lock: lock,
         })
+    }
+
+    /// Once `stop` is set, a sync of this session starts no more steps: what was applied is
+    /// committed, and the report says `interrupted`.
+    pub fn set_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = Some(stop);
     }
 
     /// Sets what happens after this session changes a source path (a mount's session).
@@ -352,6 +374,7 @@ impl Session {
             threads: spec.threads.max(1),
             hooks,
             echoes,
+            stop: self.stop.as_deref(),
         };
         let mut report = Report {
             dry_run: spec.dry_run,
@@ -835,9 +858,14 @@ struct Ctx<'a> {
     threads: usize,
     hooks: &'a SourceHooks,
     echoes: Option<&'a crate::watch::Echoes>,
+    stop: Option<&'a AtomicBool>,
 }
 
 impl Ctx<'_> {
+    fn stop_asked(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
     fn root(&self, side: Side) -> &Root {
         match side {
             Side::Source => self.src,
@@ -1024,7 +1052,7 @@ impl<'a, 'r> Applier<'a, 'r> {
             .partition(|a| matches!(a, Action::Rename { .. }));
         actions.extend(rest);
         let mut i = 0;
-        while i < actions.len() && self.report.stopped.is_none() {
+        while i < actions.len() && !self.stopping() {
             let a = &actions[i];
             if matches!(a, Action::Copy { .. }) {
                 let end = actions[i..]
@@ -1051,7 +1079,7 @@ impl<'a, 'r> Applier<'a, 'r> {
         if workers <= 1 {
             // One copy (the commonest pass while mounted), or one thread: no thread to start.
             for a in group {
-                if self.report.stopped.is_some() {
+                if self.stopping() {
                     break;
                 }
                 let r = self.ctx.execute(a);
@@ -1070,8 +1098,11 @@ impl<'a, 'r> Applier<'a, 'r> {
                     let mut done = Vec::new();
                     let mut since = Instant::now();
                     loop {
+                        if stop.load(Ordering::Relaxed) || ctx.stop_asked() {
+                            break;
+                        }
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= group.len() || stop.load(Ordering::Relaxed) {
+                        if i >= group.len() {
                             break;
                         }
                         if done.is_empty() {
@@ -1091,7 +1122,7 @@ impl<'a, 'r> Applier<'a, 'r> {
             for batch in res_rx.iter() {
                 for (i, r) in batch {
                     let settled = self.settle(&group[i], r);
-                    if settled.is_err() || self.report.stopped.is_some() {
+                    if settled.is_err() || self.stopping() {
                         stop.store(true, Ordering::Relaxed);
                     }
                     settled?;
@@ -1099,6 +1130,18 @@ impl<'a, 'r> Applier<'a, 'r> {
             }
             Ok(())
         })
+    }
+
+    /// True once the run must start no more steps: stopped on an error, or asked to stop
+    /// (which is then said in the report: the steps already done are committed as usual).
+    fn stopping(&mut self) -> bool {
+        if self.report.stopped.is_none() && self.ctx.stop_asked() {
+            self.report.interrupted = true;
+            self.report.stopped = Some(
+                "stopped on request: what was done so far is recorded; the next run finishes the rest".into(),
+            );
+        }
+        self.report.stopped.is_some()
     }
 
     fn settle(&mut self, a: &Action, r: tandem_fs::Result<Vec<Update>>) -> Result<(), EngineError> {

@@ -161,8 +161,12 @@ pub struct Report {
     pub failed: Vec<PathProblem>,
     /// Why the run stopped early for safety (exit 3).
     pub halted: Option<String>,
-    /// Why the run stopped early on an error that concerns a whole side (exit 2).
+    /// Why the run stopped early on an error that concerns a whole side (exit 2), or on
+    /// request (`interrupted`).
     pub stopped: Option<String>,
+    /// Stopped on request (a signal) before it finished (exit 4): what was applied is
+    /// committed, the next run finishes.
+    pub interrupted: bool,
     /// Nothing was applied: the scan could not be trusted (`Session::sync_guarded`).
     pub deferred: bool,
     /// Paths whose steps were not applied because the scan could not be trusted for them
@@ -176,10 +180,13 @@ pub struct Report {
 }
 
 impl Report {
-    /// 0 in sync, 1 conflicts/skips/failures listed, 2 stopped on an error, 3 halted.
+    /// 0 in sync, 1 conflicts/skips/failures listed, 2 stopped on an error, 3 halted, 4
+    /// stopped on request before it finished.
     pub fn exit_code(&self) -> i32 {
         if self.halted.is_some() {
             3
+        } else if self.interrupted {
+            4
         } else if self.stopped.is_some() {
             2
         } else if !self.conflicts.is_empty() || !self.skipped.is_empty() || !self.failed.is_empty()

@@ -57,6 +57,7 @@ pub struct TaskChanges {
     /// Mail addresses told of runs; an empty list removes the key: no mail.
     pub notify_email: Option<Vec<String>>,
     pub notify_when: Option<NotifyWhen>,
+    pub continuous: Option<bool>,
 }
 
 /// The config file as read, with its tasks.
@@ -80,7 +81,13 @@ impl Config {
                 })
             }
         };
-        let (doc, tasks) = parse(path, &text)?;
+        Config::from_text(path, &text)
+    }
+
+    /// Checks `text` as the content of the config file `path` (the daemon keeps the text
+    /// it last read well, and hands it to its runs).
+    pub fn from_text(path: &Path, text: &str) -> Result<Config, TaskError> {
+        let (doc, tasks) = parse(path, text)?;
         Ok(Config {
             path: path.to_path_buf(),
             doc,
@@ -325,6 +332,9 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     }
     if let Some(v) = c.fsync {
         set(t, "fsync", v);
+    }
+    if let Some(v) = c.continuous {
+        set(t, "continuous", v);
     }
     for (key, v) in [("before", &c.before), ("after", &c.after)] {
         match v.as_deref() {

@@ -12,6 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,9 @@ pub enum HookEnd {
     Signaled(i32),
     /// Still running at its timeout: its process group was killed.
     TimedOut(Duration),
+    /// Still running when the run was asked to stop (a signal): its process group was
+    /// killed.
+    Stopped,
     /// `sh` could not be started (or waited for).
     NotStarted(String),
 }
@@ -80,6 +84,9 @@ impl fmt::Display for HookOutcome {
             HookEnd::Exited(n) => write!(f, "exited with {n}"),
             HookEnd::Signaled(s) => write!(f, "was killed by signal {s}"),
             HookEnd::NotStarted(e) => write!(f, "could not be started: {e}"),
+            HookEnd::Stopped => f.write_str(
+                "was still running when the run was asked to stop: it was killed with every process it started",
+            ),
             HookEnd::TimedOut(t) => write!(
                 f,
                 "was still running after {}: it was killed with every process it started",
@@ -90,15 +97,16 @@ impl fmt::Display for HookOutcome {
 }
 
 /// Runs `sh -c command` with `env` added, in its own process group, for at most
-/// `timeout`; its output goes to our stderr.
+/// `timeout` and until `stop` is set; its output goes to our stderr.
 pub fn run_hook(
     which: &'static str,
     command: &str,
     env: &[(&str, OsString)],
     timeout: Duration,
+    stop: &AtomicBool,
 ) -> HookOutcome {
     let started = Instant::now();
-    let end = spawn_and_wait(which, command, env, timeout)
+    let end = spawn_and_wait(which, command, env, timeout, stop)
         .unwrap_or_else(|e| HookEnd::NotStarted(e.to_string()));
     let outcome = HookOutcome {
         which,
@@ -115,6 +123,7 @@ fn spawn_and_wait(
     command: &str,
     env: &[(&str, OsString)],
     timeout: Duration,
+    stop: &AtomicBool,
 ) -> std::io::Result<HookEnd> {
     let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
     let mut child = Command::new("sh")
@@ -131,18 +140,37 @@ fn spawn_and_wait(
     let waiter = std::thread::spawn(move || {
         let _ = tx.send(child.wait());
     });
-    let end = match rx.recv_timeout(timeout) {
-        Ok(status) => ended(status?),
-        Err(_) => {
-            // The group's id is the shell's pid, not reaped yet: it cannot name another
-            // group. Its processes are killed, the shell with them, and then reaped.
-            let _ = kill_process_group(group, Signal::KILL);
-            let _ = rx.recv();
-            HookEnd::TimedOut(timeout)
+    let deadline = Instant::now() + timeout;
+    let end = loop {
+        // A stop is looked at every STOP_CHECK while a hook runs (a signal handler can only
+        // set a flag); nothing wakes an idle tandem for it.
+        let slice = deadline
+            .saturating_duration_since(Instant::now())
+            .min(STOP_CHECK);
+        match rx.recv_timeout(slice) {
+            Ok(status) => break ended(status?),
+            Err(_) if stop.load(Ordering::Relaxed) => {
+                break kill_group(group, &rx, HookEnd::Stopped)
+            }
+            Err(_) if Instant::now() >= deadline => {
+                break kill_group(group, &rx, HookEnd::TimedOut(timeout))
+            }
+            Err(_) => {}
         }
     };
     let _ = waiter.join();
     Ok(end)
+}
+
+/// How often a running hook looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// Kills the hook's whole process group and reaps the shell. The group's id is the
+/// shell's pid, not reaped yet: it cannot name another group.
+fn kill_group<T>(group: Pid, rx: &mpsc::Receiver<T>, end: HookEnd) -> HookEnd {
+    let _ = kill_process_group(group, Signal::KILL);
+    let _ = rx.recv();
+    end
 }
 
 fn ended(status: ExitStatus) -> HookEnd {

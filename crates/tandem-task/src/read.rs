@@ -35,6 +35,7 @@ pub const TASK_KEYS: &[&str] = &[
     "schedule",
     "notify_email",
     "notify_when",
+    "continuous",
 ];
 
 /// Where things are in the file being read.
@@ -140,6 +141,7 @@ fn read_task(
         priority: Priority::default(),
         schedules: Vec::new(),
         notify: Notify::default(),
+        continuous: false,
         origin,
     };
     for (key, item) in t.iter() {
@@ -204,6 +206,7 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
         "schedule" => spec.schedules = schedules(item)?,
         "notify_email" => spec.notify.to = addresses(item)?,
         "notify_when" => spec.notify.when = word(item)?,
+        "continuous" => spec.continuous = boolean(item)?,
         _ => {
             return Err(Problem::UnknownKey {
                 known: TASK_KEYS.join(", "),

@@ -54,6 +54,9 @@ pub struct TaskReport {
     pub error: Option<TaskError>,
     pub before: Option<HookOutcome>,
     pub after: Option<HookOutcome>,
+    /// Asked to stop (a signal) before every pair was synced: what was done is recorded,
+    /// the next run finishes.
+    pub interrupted: bool,
 }
 
 impl TaskReport {
@@ -74,9 +77,14 @@ impl TaskReport {
     }
 
     /// The worst pair's exit code: 0 in sync, 1 listed problems, 2 error (or the sync
-    /// skipped by its `before` hook), 3 halted.
+    /// skipped by its `before` hook), 3 halted; 4 when the run was stopped on request
+    /// before it finished (unless a pair halted).
     pub fn exit_code(&self) -> i32 {
-        let worst = self.pairs.iter().map(PairOutcome::exit_code).max();
+        let codes = || self.pairs.iter().map(PairOutcome::exit_code);
+        if !codes().any(|c| c == 3) && (self.interrupted || codes().any(|c| c == 4)) {
+            return 4;
+        }
+        let worst = codes().filter(|c| *c != 4).max();
         if self.error.is_some() || self.skipped.is_some() {
             worst.unwrap_or(0).max(2)
         } else {
@@ -86,9 +94,13 @@ impl TaskReport {
 
     /// The run's result in a word, as an `after` hook's `TANDEM_RESULT` says it: `ok`,
     /// `conflicts`, `problems` (paths skipped or failed), `failed` (a pair or the task
-    /// could not be synced, or stopped), `halted` (for safety) or `skipped` (by the
+    /// could not be synced, or stopped on an error), `halted` (for safety), `stopped` (on
+    /// request, before it finished) or `skipped` (by the
     /// `before` hook).
     pub fn result(&self) -> &'static str {
+        if self.exit_code() == 4 {
+            return "stopped";
+        }
         if self.skipped.is_some() {
             return "skipped";
         }
@@ -123,7 +135,7 @@ impl TaskReport {
             t.conflicts += r.conflicts.len() as u64;
             t.skipped += r.skipped.len() as u64;
             t.failed += r.failed.len() as u64;
-            t.pairs_in_error += u64::from(r.exit_code() >= 2);
+            t.pairs_in_error += u64::from(matches!(r.exit_code(), 2 | 3));
         }
         t
     }
@@ -254,6 +266,7 @@ pub fn summary_json(r: &Report) -> Value {
         })).collect::<Vec<_>>(),
         "halted": r.halted,
         "stopped": r.stopped,
+        "interrupted": r.interrupted,
         "plan": r.plan.iter().map(|s| json!({
             "action": s.verb, "path": s.path.to_string(), "to": s.to.as_ref().map(|t| t.to_string()),
             "side": s.side, "detail": s.detail,

@@ -6,6 +6,8 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -33,6 +35,9 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// Scan and copy threads per side.
     pub threads: usize,
+    /// Set on a signal: no pair starts after it, a running hook is killed, the `after`
+    /// hook is not run; `sync_pair` is to stop its pair between steps too.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// The folder of a task's own state: `$XDG_STATE_HOME/tandem/tasks/<name>` (each pair's
@@ -92,7 +97,8 @@ fn run_recorded(
     report.trigger.clone_from(&req.trigger);
     let timeout = Duration::from_nanos(task.hooks.timeout.max(1) as u64);
     if let Some(cmd) = &task.hooks.before {
-        let outcome = run_hook("before", cmd, &hook_env(task, &req.trigger), timeout);
+        let env = hook_env(task, &req.trigger);
+        let outcome = run_hook("before", cmd, &env, timeout, &req.stop);
         if !outcome.ok() {
             report.skipped = Some(format!("{outcome}: the sync was skipped"));
         }
@@ -102,6 +108,9 @@ fn run_recorded(
         match task.sync_specs(false, req.threads) {
             Ok(planned) => {
                 for (i, pair) in planned.iter().enumerate() {
+                    if req.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                     live.pair(i + 1, &pair.spec);
                     let result = sync_pair(pair, live);
                     report.push(&pair.spec, result);
@@ -110,11 +119,18 @@ fn run_recorded(
             Err(e) => report.error = Some(e),
         }
     }
+    if req.stop.load(Ordering::Relaxed) {
+        report.interrupted = true;
+        if task.hooks.after.is_some() {
+            tracing::info!("the run was asked to stop: its after hook is not run");
+        }
+        return Ok(report);
+    }
     if let Some(cmd) = &task.hooks.after {
         let summary = write_summary(&task_state_dir(&task.name), &report);
         let mut env = hook_env(task, &req.trigger);
         env.extend(after_env(&report, summary.as_deref()));
-        report.after = Some(run_hook("after", cmd, &env, timeout));
+        report.after = Some(run_hook("after", cmd, &env, timeout, &req.stop));
     }
     mail_result(task, &report, started);
     Ok(report)

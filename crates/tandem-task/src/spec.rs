@@ -64,6 +64,9 @@ pub struct TaskSpec {
     pub schedules: Vec<Schedule>,
     /// Who is mailed the result of a run, and which runs.
     pub notify: Notify,
+    /// Kept in step all the time: the daemon serves each source's mount (`tandem mount`)
+    /// instead of running the task on its schedules.
+    pub continuous: bool,
     /// Where each key was read from (the config file's lines), for messages.
     pub origin: Origin,
 }

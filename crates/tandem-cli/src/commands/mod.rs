@@ -1,17 +1,31 @@
 //! One file per subcommand: each is a thin wrapper around the engine or the store.
 
 pub mod conflicts;
+pub mod daemon;
 pub mod forget;
-pub mod hold;
 pub mod log;
 pub mod mount;
-pub mod mounts;
 pub mod resolve;
 pub mod run;
 pub mod status;
 pub mod sync;
 pub mod task;
 pub mod unmount;
+
+/// A flag set by SIGINT or SIGTERM, for a run to stop between steps and commit what it
+/// did; a second signal ends the process at once (what is committed stays consistent).
+pub fn stop_on_signals() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use anyhow::Context;
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for (sig, code) in [(SIGINT, 130), (SIGTERM, 143)] {
+        signal_hook::flag::register_conditional_shutdown(sig, code, std::sync::Arc::clone(&stop))
+            .context("installing signal handlers")?;
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    Ok(stop)
+}
 
 /// A count given in the environment (`TANDEM_THREADS`, `TANDEM_FUSE_THREADS`): tuning knobs
 /// for measurements, undocumented in `--help`.

@@ -19,7 +19,7 @@ pub fn run(a: ResolveArgs) -> Result<u8> {
     let task = Task::from_args(&a.pair)?;
     let names = candidates(&a.path, &task.src, &task.tgt)?;
     // While a mount serves the pair, it holds the lock: it pauses the pair for us instead.
-    let granted = crate::commands::hold::ask(&task)?;
+    let granted = tandem_daemon::mounted::hold::ask(&task.src, &task.tgt, &task.state_dir)?;
     let locked = granted.is_none();
     let (rel, row) = {
         let _lock = lock(&task, locked)?;

@@ -13,11 +13,15 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
     let cfg = Config::load(config)?;
     let task = cfg.task(&a.name)?;
     let req = RunRequest {
-        trigger: "manual".to_string(),
+        trigger: a.trigger.clone(),
         dry_run: a.dry_run,
         threads: default_threads(),
+        stop: super::stop_on_signals()?,
     };
-    let mut report = run_task(task, &req, &mut |pair, live| sync_pair(pair, live, &a))?;
+    let stop = std::sync::Arc::clone(&req.stop);
+    let mut report = run_task(task, &req, &mut |pair, live| {
+        sync_pair(pair, live, &a, &stop)
+    })?;
     for h in hook_notes(&report).filter(|h| !h.ok()) {
         eprintln!("tandem: {}", sanitize(&h.to_string()));
     }
@@ -43,6 +47,7 @@ fn sync_pair(
     pair: &PlannedPair,
     live: &LiveRun,
     a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<tandem_engine::Report, String> {
     let spec = &pair.spec;
     if !a.json {
@@ -53,7 +58,7 @@ fn sync_pair(
         );
     }
     let printer = Printer::new(a.json, false, a.verbose);
-    let result = tandem_engine::sync(spec, &|e| {
+    let result = tandem_engine::sync_until(spec, stop, &|e| {
         live.event(&e);
         printer.event(e);
     });

@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 use tandem_state::{Pair, RunProblem, Store};
 
 use crate::args::{SourceArgs, StatusArgs};
-use crate::commands::mount::STATUS_FILE;
-use crate::commands::mounts::MountRecord;
 use crate::output::sanitize;
 use crate::task::Task;
+use tandem_daemon::mounted::MountRecord;
+use tandem_daemon::mounted::STATUS_FILE;
 
 pub fn run(config: &Path, a: StatusArgs) -> Result<u8> {
     let Some(src) = a.src else {
@@ -227,7 +227,7 @@ fn list_known(as_json: bool, skip: &[PathBuf], no_tasks: bool) -> (u8, Vec<Value
         .into_iter()
         .filter(|(dir, _)| !skip.contains(dir))
         .collect();
-    let mounts = crate::commands::mounts::all_alive();
+    let mounts = tandem_daemon::mounted::registry::all_alive();
     let mut code = crate::EXIT_OK;
     let mut objects = Vec::new();
     if known.is_empty() && no_tasks && !as_json {

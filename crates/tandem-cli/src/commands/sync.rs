@@ -9,7 +9,8 @@ use crate::task::Task;
 pub fn run(a: SyncArgs) -> Result<u8> {
     let spec = spec_from(&a)?;
     let printer = Printer::new(a.json, a.quiet, a.verbose);
-    let report = tandem_engine::sync(&spec, &|e| printer.event(e));
+    let stop = super::stop_on_signals()?;
+    let report = tandem_engine::sync_until(&spec, &stop, &|e| printer.event(e));
     printer.finish();
     let report = report?;
     if a.json {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use crate::args::UnmountArgs;
-use crate::commands::mounts;
+use tandem_daemon::mounted::registry as mounts;
 
 const WAIT: Duration = Duration::from_secs(120);
 

@@ -47,6 +47,7 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         },
         target: s.target.as_ref().map(folder).transpose()?,
         target_subfolder: s.target_subfolder,
+        continuous: s.continuous,
         direction: s.direction,
         mode: s.mode,
         conflict: s.conflict,
@@ -87,6 +88,7 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "sources": t.sources.iter().map(|p| lossy(p)).collect::<Vec<_>>(),
         "target": lossy(&t.target),
         "target_subfolder": t.target_subfolder,
+        "continuous": t.continuous,
         "direction": o.direction.to_string(),
         "mode": o.mode.to_string(),
         "conflict": o.conflict.to_string(),
@@ -157,6 +159,9 @@ pub fn print_task(t: &TaskSpec) {
     if !t.notify.to.is_empty() {
         println!("  notify_email:     {}", sanitize(&t.notify.to.join(", ")));
         println!("  notify_when:      {}", t.notify.when);
+    }
+    if t.continuous {
+        println!("  continuous:       true (the daemon keeps it mounted)");
     }
     when::When::of(t).print();
 }

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::DaemonError;
+
+type Result<T> = std::result::Result<T, DaemonError>;
 
 /// A FUSE file system's `statfs` type.
 const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
@@ -36,11 +38,13 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     let abs = if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir()?.join(p)
+        std::env::current_dir()
+            .map_err(DaemonError::io("finding the current folder for", p))?
+            .join(p)
     };
     match (abs.parent(), abs.file_name()) {
         (Some(parent), Some(name)) => Ok(std::fs::canonicalize(parent)
-            .with_context(|| format!("resolving {}", parent.display()))?
+            .map_err(DaemonError::io("resolving", parent))?
             .join(name)),
         _ => Ok(abs),
     }
@@ -48,7 +52,7 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
 
 pub fn register(r: &MountRecord) -> Result<()> {
     let dir = registry_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(DaemonError::io("creating", &dir))?;
     // pid, source, first target, state, mount point, then the other targets.
     let mut text = format!(
         "{}\n{}\n{}\n{}\n{}\n",
@@ -66,14 +70,17 @@ pub fn register(r: &MountRecord) -> Result<()> {
     }
     let path = entry_path(&r.mountpoint);
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &path)?;
+    std::fs::write(&tmp, text).map_err(DaemonError::io("writing", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(DaemonError::io("renaming", &tmp))?;
     Ok(())
 }
 
 pub fn unregister(mountpoint: &Path) -> Result<()> {
-    match std::fs::remove_file(entry_path(mountpoint)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+    let path = entry_path(mountpoint);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(DaemonError::io("removing", &path)(e))
+        }
         _ => Ok(()),
     }
 }
@@ -98,7 +105,7 @@ fn read_record(path: &Path) -> Result<Option<MountRecord>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(DaemonError::io("reading", path)(e)),
     };
     let l: Vec<&str> = text.lines().collect();
     if l.len() < 5 {
@@ -156,8 +163,8 @@ pub fn clean_stale(p: &Path) -> Result<bool> {
     if !daemon_dead {
         return Ok(false);
     }
-    eprintln!(
-        "tandem: {} is a stale mount (its process died); detaching it",
+    tracing::info!(
+        "{} is a stale mount (its process died); detaching it",
         p.display()
     );
     abort_and_detach(dev, p)?;
@@ -228,7 +235,7 @@ fn abort_and_detach(dev: u64, p: &Path) -> Result<()> {
 
 /// Lazily, as root or (through fusermount3) as the user who mounted it.
 pub fn detach(p: &Path) -> Result<()> {
-    tandem_fuse::detach(p).with_context(|| format!("detaching the mount at {}", p.display()))
+    tandem_fuse::detach(p).map_err(DaemonError::io("detaching the mount at", p))
 }
 
 #[cfg(test)]

@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
 use tandem_engine::Hold;
 
-use crate::commands::mounts;
-use crate::task::Task;
+use super::registry as mounts;
+use crate::error::DaemonError;
 
 const REQUEST: &str = "hold.request";
 const GRANTED: &str = "hold.granted";
@@ -31,25 +30,27 @@ impl Drop for Granted {
 
 /// When a running mount serves this pair, asks it to pause the pair and waits until it
 /// has; `None` when no mount serves it (the caller takes the pair's lock as usual).
-pub fn ask(task: &Task) -> Result<Option<Granted>> {
-    let Some(m) = mounts::lookup(&task.src)?.filter(|m| mounts::alive(m.pid)) else {
+pub fn ask(src: &Path, tgt: &Path, state_dir: &Path) -> Result<Option<Granted>, DaemonError> {
+    let Some(m) = mounts::lookup(src)?.filter(|m| mounts::alive(m.pid)) else {
         return Ok(None);
     };
-    if !m.targets.contains(&task.tgt) {
+    if !m.targets.iter().any(|t| t == tgt) {
         return Ok(None);
     }
-    let dir = task.state_dir.clone();
+    let dir = state_dir.to_path_buf();
     let _ = std::fs::remove_file(dir.join(GRANTED));
-    std::fs::write(dir.join(REQUEST), std::process::id().to_string())?;
+    let request = dir.join(REQUEST);
+    std::fs::write(&request, std::process::id().to_string())
+        .map_err(DaemonError::io("writing", &request))?;
     let granted = Granted { dir };
     let start = Instant::now();
     while !granted.dir.join(GRANTED).exists() {
         if start.elapsed() > WAIT || !mounts::alive(m.pid) {
-            bail!(
+            return Err(DaemonError::Refused(format!(
                 "the mount of {} (pid {}) did not pause the pair; try again, or `tandem unmount` first",
-                task.src.display(),
+                src.display(),
                 m.pid
-            );
+            )));
         }
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -1,0 +1,19 @@
+//! tandem's long-running processes, as libraries the CLI only starts.
+//!
+//! `mounted`: the mounted session (a passthrough FUSE file system over the source, its
+//! change journal and live replication to each target) that `tandem mount` serves, with
+//! the registry of running mounts and the hold protocol `tandem resolve` uses on a mounted
+//! pair. `daemon`: `tandem daemon`, which runs every task on its schedules as child
+//! processes (`tandem run`, `tandem mount` for continuous tasks), woken by its children,
+//! signals, the clock, the config file and the mount table, never on a timer of its own.
+//! `background`: starting a command of our own in a session of its own and waiting until
+//! it is up. It decides nothing about files: syncing is `tandem_engine` (in the children),
+//! the file system is `tandem_fuse`, what a task is is `tandem_task`; it never prints, it
+//! logs through `tracing`.
+
+pub mod background;
+pub mod daemon;
+mod error;
+pub mod mounted;
+
+pub use error::DaemonError;
