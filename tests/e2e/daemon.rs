@@ -477,6 +477,25 @@ fn issue_15_a_continuous_task_is_mounted_and_restarted_after_kill_9() {
     wait_for("two.txt replicated", Duration::from_secs(30), || {
         std::fs::read_to_string(h.p("backup/Docs/two.txt")).is_ok_and(|t| t == "after the restart")
     });
+    // `tandem status` shows the daemon and the mount it serves for the task.
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&h.tandem(args, 0).stdout).unwrap()
+    };
+    let serving = mount_pids(&h, "live");
+    let one = json(&["status", "live", "--json"]);
+    assert_eq!(one["kind"], "continuous", "{one}");
+    assert_eq!(one["mounts"], serde_json::json!(serving), "{one}");
+    let all = json(&["status", "--json"]);
+    assert_eq!(all["daemon"]["running"], true, "{all}");
+    assert_eq!(all["daemon"]["pid"], d.pid(), "{all}");
+    let human = h.tandem(&["status", "live"], 0).stdout;
+    assert!(
+        human.contains(&format!(
+            "continuous: mounted by the daemon (pid {})",
+            serving[0]
+        )),
+        "{human}"
+    );
     // SIGTERM: the daemon unmounts it cleanly.
     assert_eq!(d.stop(), 0, "{}", d.stderr());
     assert!(
@@ -488,6 +507,12 @@ fn issue_15_a_continuous_task_is_mounted_and_restarted_after_kill_9() {
         "{}",
         h.task_log("live")
     );
+    // A daemon that has gone is shown as gone, whatever file it left.
+    let all = json(&["status", "--json"]);
+    assert_eq!(all["daemon"]["running"], false, "{all}");
+    let human = h.tandem(&["status"], 0).stdout;
+    assert!(human.contains("daemon:     not running"), "{human}");
+    assert!(human.contains("continuous: not mounted now"), "{human}");
 }
 
 #[test]

@@ -118,17 +118,30 @@ fn issue_15_status_and_log_json_after_ok_conflict_failed_and_skipped_runs() {
     let when = "2026-12-03T02:01:00Z";
     let email = format!(r#"{{"at": "{when}", "error": "535 auth failed", "to": ["me@x.org"]}}"#);
     std::fs::write(t.p("state/tandem/tasks/docs/email.json"), email).unwrap();
-    std::fs::write(
-        t.p("state/tandem/daemon.json"),
-        r#"{"config_error": "config.toml:3:1: bad"}"#,
-    )
-    .unwrap();
+    // A daemon file left by a process that is gone says nothing...
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        c.id()
+    };
+    let daemon = |pid: u32| {
+        let text = format!(r#"{{"pid": {pid}, "config_error": "config.toml:3:1: bad"}}"#);
+        std::fs::write(t.p("state/tandem/daemon.json"), text).unwrap();
+    };
+    daemon(dead);
+    let all: Value = serde_json::from_str(&t.ok(&["status", "--json"], 1).stdout).unwrap();
+    assert_eq!(all["daemon"]["running"], false, "{all}");
+    assert_eq!(all["daemon"]["config_error"], Value::Null, "{all}");
+    // ...one by a live process is shown (this test's own pid stands for the daemon).
+    daemon(std::process::id());
     // A plain pair besides the tasks.
     t.ok(&["sync", "@keep", "@disk/plain"], 0);
 
     let all = t.ok(&["status", "--json"], 1).stdout;
     let all: Value = serde_json::from_str(&all).unwrap();
     assert_eq!(all["daemon"]["config_error"], "config.toml:3:1: bad");
+    assert_eq!(all["daemon"]["running"], true, "{all}");
+    assert_eq!(all["daemon"]["pid"], std::process::id(), "{all}");
     assert_eq!(all["config_error"], Value::Null);
     let tasks = all["tasks"].as_array().unwrap();
     let names: Vec<&str> = tasks.iter().map(|x| x["name"].as_str().unwrap()).collect();

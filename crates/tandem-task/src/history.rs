@@ -368,6 +368,11 @@ fn proc_stat(pid: u32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
+/// Whether process `pid` runs (and is not a zombie).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    alive(pid, None)
+}
+
 /// Whether the process that opened a row still runs: the same pid, started at the same
 /// time, and not a zombie. Without `/proc`, whether the pid exists.
 fn alive(pid: u32, started: Option<u64>) -> bool {

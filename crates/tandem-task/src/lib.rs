@@ -51,8 +51,8 @@ pub use spec::{
     check_name, format_duration_ns, parse_duration_ns, Origin, TaskOptions, TaskPair, TaskSpec,
 };
 pub use status::{
-    daemon_config_error, error_of, rfc3339, EmailFailure, PairStatus, TaskStatus, DAEMON_FILE,
-    EMAIL_FILE,
+    daemon_state, error_of, rfc3339, DaemonState, EmailFailure, PairStatus, TaskStatus,
+    DAEMON_FILE, EMAIL_FILE,
 };
 
 #[cfg(test)]

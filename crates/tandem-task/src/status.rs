@@ -4,6 +4,7 @@
 //! daemon's config error (`daemon.json` in the state home). Read only: nothing here
 //! creates or changes a file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use jiff::tz::TimeZone;
@@ -19,8 +20,8 @@ use crate::spec::TaskSpec;
 /// The email of the last run that could not be sent, as the mailer left it in the
 /// task's `email.json` (present only while the last email failed).
 pub const EMAIL_FILE: &str = "email.json";
-/// The daemon's own state in the state home: `{"config_error": "..."}` while the config
-/// file it last read is bad.
+/// The daemon's own state in the state home: its pid, its tasks (with the pids of the
+/// mounts it serves) and `config_error` while the config file it last read is bad.
 pub const DAEMON_FILE: &str = "daemon.json";
 
 /// How many of a task's latest runs are looked at for its last run and last error.
@@ -53,6 +54,9 @@ pub struct TaskStatus {
     pub last_error: Option<HistoryRow>,
     pub pairs: Vec<PairStatus>,
     pub email: Option<EmailFailure>,
+    /// The pids of the task's mounts the daemon serves (a continuous task); filled in by
+    /// the caller from `daemon_state`.
+    pub mounts: Vec<u32>,
 }
 
 impl TaskStatus {
@@ -73,6 +77,7 @@ impl TaskStatus {
             last_error: rows.iter().find(|r| went_wrong(r)).cloned(),
             pairs: task.pairs().iter().map(pair_status).collect(),
             email: read_email(&dir),
+            mounts: Vec::new(),
         })
     }
 
@@ -146,11 +151,40 @@ fn read_email(dir: &Path) -> Option<EmailFailure> {
     })
 }
 
-/// The daemon's complaint about the config file, if it has one (`daemon.json` in the
-/// state home `home`).
-pub fn daemon_config_error(home: &Path) -> Option<String> {
+/// The daemon as its `daemon.json` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DaemonState {
+    pub pid: u32,
+    /// Its complaint about the config file, if it has one (it goes on with the last good
+    /// config).
+    pub config_error: Option<String>,
+    /// The pids of the mounts it serves, by task.
+    pub mounts: BTreeMap<String, Vec<u32>>,
+}
+
+/// The daemon that runs now (`daemon.json` in the state home `home`, written by a process
+/// that is still alive); `None` if none does. A file left by a killed daemon says nothing.
+pub fn daemon_state(home: &Path) -> Option<DaemonState> {
     let v = read_json(&home.join(DAEMON_FILE))?;
-    v["config_error"].as_str().map(String::from)
+    let pid = u32::try_from(v["pid"].as_u64()?).ok()?;
+    if !crate::history::process_alive(pid) {
+        return None;
+    }
+    let mounts = v["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let pids = t["mounts"].as_array()?;
+            let pids = pids.iter().filter_map(|p| p.as_u64()?.try_into().ok());
+            Some((t["name"].as_str()?.to_string(), pids.collect()))
+        })
+        .collect();
+    Some(DaemonState {
+        pid,
+        config_error: v["config_error"].as_str().map(String::from),
+        mounts,
+    })
 }
 
 /// A time in RFC 3339 with the offset of `tz` there.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde_json::{json, Value};
-use tandem_task::{error_of, Config, History, TaskSpec, TaskStatus};
+use tandem_task::{error_of, Config, DaemonState, History, TaskSpec, TaskStatus};
 
 use crate::commands::task::when::When;
 use crate::output::history::{outcome, progress_json, progress_line};
@@ -35,7 +35,8 @@ pub fn named(config: &Path, arg: &Path) -> Result<Option<TaskSpec>> {
 pub struct Overview {
     pub tasks: Vec<(TaskSpec, TaskStatus)>,
     pub config_error: Option<String>,
-    pub daemon_error: Option<String>,
+    /// The daemon that runs now, if one does.
+    pub daemon: Option<DaemonState>,
 }
 
 impl Overview {
@@ -46,17 +47,18 @@ impl Overview {
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
         let history = History::open_existing(&home)?;
+        let daemon = tandem_task::daemon_state(&home);
         let tasks = specs
             .into_iter()
             .map(|t| {
-                let s = TaskStatus::read(&t, history.as_ref())?;
+                let s = read_status(&t, history.as_ref(), daemon.as_ref())?;
                 Ok((t, s))
             })
             .collect::<Result<_>>()?;
         Ok(Overview {
             tasks,
             config_error,
-            daemon_error: tandem_task::daemon_config_error(&home),
+            daemon,
         })
     }
 
@@ -69,7 +71,11 @@ impl Overview {
     pub fn to_json(&self, clock: &Clock) -> Value {
         json!({
             "config_error": self.config_error,
-            "daemon": { "config_error": self.daemon_error },
+            "daemon": {
+                "running": self.daemon.is_some(),
+                "pid": self.daemon.as_ref().map(|d| d.pid),
+                "config_error": self.daemon_error(),
+            },
             "tasks": self.tasks.iter().map(|(t, s)| task_json(t, s, clock)).collect::<Vec<_>>(),
         })
     }
@@ -77,11 +83,27 @@ impl Overview {
     /// 1 if a task needs a look, or the config (as read here or by the daemon) is bad.
     pub fn code(&self) -> u8 {
         let tasks = self.tasks.iter().map(|(_, s)| attention(s));
-        let config = self.config_error.is_some() || self.daemon_error.is_some();
+        let config = self.config_error.is_some() || self.daemon_error().is_some();
         tasks
             .chain([u8::from(config)])
             .max()
             .unwrap_or(crate::EXIT_OK)
+    }
+
+    fn daemon_error(&self) -> Option<&str> {
+        self.daemon.as_ref()?.config_error.as_deref()
+    }
+
+    /// Whether the daemon runs, when some task waits for it (a schedule, a mount).
+    fn print_daemon(&self) {
+        let needs = |t: &TaskSpec| t.continuous || !t.schedules.is_empty();
+        match &self.daemon {
+            Some(d) => println!("daemon:     running (pid {})\n", d.pid),
+            None if self.tasks.iter().any(|(t, _)| needs(t)) => println!(
+                "daemon:     not running: schedules and continuous tasks wait for `tandem daemon`\n"
+            ),
+            None => {}
+        }
     }
 
     /// Prints each task's block.
@@ -89,7 +111,8 @@ impl Overview {
         if let Some(e) = &self.config_error {
             println!("config:     {}\n", sanitize(e));
         }
-        if let Some(e) = &self.daemon_error {
+        self.print_daemon();
+        if let Some(e) = self.daemon_error() {
             println!(
                 "daemon:     the config file has an error; the daemon goes on with the last good one: {}\n",
                 sanitize(e)
@@ -102,10 +125,25 @@ impl Overview {
     }
 }
 
+/// A task's status, with the mounts the daemon serves for it.
+fn read_status(
+    task: &TaskSpec,
+    history: Option<&History>,
+    daemon: Option<&DaemonState>,
+) -> Result<TaskStatus> {
+    let mut s = TaskStatus::read(task, history)?;
+    if let Some(pids) = daemon.and_then(|d| d.mounts.get(&task.name)) {
+        s.mounts.clone_from(pids);
+    }
+    Ok(s)
+}
+
 /// `tandem status NAME`.
 pub fn one(task: &TaskSpec, as_json: bool) -> Result<u8> {
-    let history = History::open_existing(&tandem_state::state_home())?;
-    let status = TaskStatus::read(task, history.as_ref())?;
+    let home = tandem_state::state_home();
+    let history = History::open_existing(&home)?;
+    let daemon = tandem_task::daemon_state(&home);
+    let status = read_status(task, history.as_ref(), daemon.as_ref())?;
     let clock = Clock::system();
     if as_json {
         println!("{}", task_json(task, &status, &clock));
@@ -128,7 +166,9 @@ fn attention(s: &TaskStatus) -> u8 {
 }
 
 fn kind(t: &TaskSpec) -> &'static str {
-    if t.schedules.is_empty() {
+    if t.continuous {
+        "continuous"
+    } else if t.schedules.is_empty() {
         "manual"
     } else {
         "scheduled"
@@ -142,6 +182,7 @@ fn task_json(t: &TaskSpec, s: &TaskStatus, clock: &Clock) -> Value {
         "name": t.name,
         "comment": t.comment,
         "kind": kind(t),
+        "mounts": s.mounts,
         "schedules": when.schedules_json(),
         "next_run": when.next_run_json(),
         "last_run": s.last.as_ref().map(row),
@@ -171,7 +212,7 @@ fn task_json(t: &TaskSpec, s: &TaskStatus, clock: &Clock) -> Value {
 fn print_task(t: &TaskSpec, s: &TaskStatus, clock: &Clock, detail: bool) -> u8 {
     let comment = t.comment.as_ref().map(|c| format!(": {c}"));
     println!("task {}{}", t.name, sanitize(&comment.unwrap_or_default()));
-    print_kind(t, detail);
+    print_kind(t, s, detail);
     if detail {
         for p in &s.pairs {
             let open = match &p.open_conflicts {
@@ -203,7 +244,20 @@ fn print_task(t: &TaskSpec, s: &TaskStatus, clock: &Clock, detail: bool) -> u8 {
     attention(s)
 }
 
-fn print_kind(t: &TaskSpec, detail: bool) {
+fn print_kind(t: &TaskSpec, s: &TaskStatus, detail: bool) {
+    if t.continuous {
+        let pids: Vec<String> = s.mounts.iter().map(|p| p.to_string()).collect();
+        match pids.is_empty() {
+            true => {
+                println!("  kind:       continuous: not mounted now (`tandem daemon` mounts it)")
+            }
+            false => println!(
+                "  kind:       continuous: mounted by the daemon (pid {})",
+                pids.join(", ")
+            ),
+        }
+        return;
+    }
     if t.schedules.is_empty() {
         println!("  kind:       manual (tandem run {})", t.name);
         return;
