@@ -58,22 +58,27 @@ pub fn ask(src: &Path, tgt: &Path, state_dir: &Path) -> Result<Option<Granted>, 
 }
 
 /// The mount's side, called on every tick: pauses the replicators whose pair is asked for
-/// by a live process, grants once paused, resumes when the request is gone.
-pub fn serve(pairs: &[(PathBuf, std::sync::Arc<Hold>)]) {
+/// by a live process, grants once paused, resumes when the request is gone. Whether any
+/// pair is asked for or was until now (the caller keeps checking often meanwhile).
+pub fn serve(pairs: &[(PathBuf, std::sync::Arc<Hold>)]) -> bool {
+    let mut busy = false;
     for (dir, hold) in pairs {
         let requester = std::fs::read_to_string(dir.join(REQUEST))
             .ok()
             .and_then(|t| t.trim().parse::<u32>().ok())
             .filter(|pid| mounts::alive(*pid));
         if requester.is_some() {
+            busy = true;
             hold.wanted.store(true, Ordering::SeqCst);
             if hold.holding.load(Ordering::SeqCst) && !dir.join(GRANTED).exists() {
                 let _ = std::fs::write(dir.join(GRANTED), "");
             }
         } else if hold.wanted.swap(false, Ordering::SeqCst) {
+            busy = true;
             remove(dir);
         }
     }
+    busy
 }
 
 fn remove(dir: &Path) {

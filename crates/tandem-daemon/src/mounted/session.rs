@@ -26,6 +26,9 @@ use crate::error::DaemonError;
 const DRAIN: Duration = Duration::from_secs(20);
 /// How often the serving loop publishes the status and answers holds.
 const TICK: Duration = Duration::from_millis(50);
+/// The longest wait between two checks when nothing changes: how late a stop, a hold
+/// request or a status change may be seen on an idle mount.
+const IDLE_TICK: Duration = Duration::from_millis(500);
 
 /// Where a running mount publishes where each target stands (read by `tandem status`).
 pub const STATUS_FILE: &str = "mount-status.json";
@@ -270,10 +273,18 @@ fn run_until_stopped(
             })
             .collect();
         drop(drained_tx);
+        let mut tick = TICK;
         while !stop.load(Ordering::Relaxed) && drained_rx.is_empty() {
-            write_status(&status_path, &statuses, &mut last_status);
-            hold::serve(&holds);
-            std::thread::sleep(TICK);
+            let changed = write_status(&status_path, &statuses, &mut last_status);
+            let asked = hold::serve(&holds);
+            // Idle, the checks slow down to IDLE_TICK: a mount left running all day should
+            // not wake its machine twenty times a second for nothing.
+            tick = if changed || asked {
+                TICK
+            } else {
+                (tick * 2).min(IDLE_TICK)
+            };
+            std::thread::sleep(tick);
         }
         stop.store(true, Ordering::Relaxed);
         for _ in 0..n {
@@ -351,7 +362,8 @@ fn check_loops(specs: &[SyncSpec]) -> Result<(), DaemonError> {
 }
 
 /// Writes the status file when it changed since `last`.
-fn write_status(path: &Path, statuses: &[Arc<Mutex<TargetStatus>>], last: &mut String) {
+/// Writes the mount's status file when it changed; whether it did.
+fn write_status(path: &Path, statuses: &[Arc<Mutex<TargetStatus>>], last: &mut String) -> bool {
     let targets: Vec<serde_json::Value> = statuses
         .iter()
         .map(|s| {
@@ -370,11 +382,12 @@ fn write_status(path: &Path, statuses: &[Arc<Mutex<TargetStatus>>], last: &mut S
         .collect();
     let text = serde_json::json!({ "pid": std::process::id(), "targets": targets }).to_string();
     if text == *last {
-        return;
+        return false;
     }
     last.clone_from(&text);
     let tmp = path.with_extension("tmp");
     if std::fs::write(&tmp, text).is_ok() {
         let _ = std::fs::rename(&tmp, path);
     }
+    true
 }
