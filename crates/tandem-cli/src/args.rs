@@ -56,6 +56,33 @@ pub enum Command {
     /// Run a task once now, in the foreground: each source synced with its target folder
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// Print a completion script for SHELL: `source <(tandem completions bash)`, or save it
+    /// where your shell loads completions from (see README)
+    Completions(CompletionsArgs),
+    /// Write the man pages (tandem.1 and one per subcommand) into DIR (for packagers; see
+    /// README)
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The folder to write them into (made if missing)
+    pub dir: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]

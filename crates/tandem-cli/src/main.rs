@@ -2,6 +2,27 @@
 //!
 //! Parsing, validation into a `SyncSpec`, output and exit codes; nothing else.
 
+/// `outln!` that stops printing, instead of panicking, once stdout's reader is gone
+/// (`tandem ... | head`): see `output::pipe`.
+macro_rules! outln {
+    () => {
+        $crate::output::pipe::out_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::pipe::out_line(format_args!($($arg)*))
+    };
+}
+
+/// `errln!` that stops printing, instead of panicking, once stderr's reader is gone.
+macro_rules! errln {
+    () => {
+        $crate::output::pipe::err_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::pipe::err_line(format_args!($($arg)*))
+    };
+}
+
 mod args;
 mod commands;
 mod logging;
@@ -36,11 +57,13 @@ fn main() -> ExitCode {
         Command::Unmount(a) => commands::unmount::run(a),
         Command::Task(a) => commands::task::run(&config, a),
         Command::Run(a) => commands::run::run(&config, a),
+        Command::Completions(a) => commands::completions::run(a),
+        Command::Man(a) => commands::completions::man(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("tandem: error: {}", output::sanitize(&format!("{e:#}")));
+            errln!("tandem: error: {}", output::sanitize(&format!("{e:#}")));
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -43,7 +43,7 @@ pub fn run(a: ForgetArgs) -> Result<u8> {
                     sanitize(&k.pair.tgt)
                 );
             }
-            println!(
+            outln!(
                 "tandem: forgetting {} <-> {}: {} synced entries, {} open conflicts, state in {}",
                 sanitize(&pair.src),
                 sanitize(&pair.tgt),
@@ -52,21 +52,21 @@ pub fn run(a: ForgetArgs) -> Result<u8> {
                 sanitize(&dir.to_string_lossy())
             );
         }
-        Err(_) => println!(
+        Err(_) => outln!(
             "tandem: forgetting the state in {} (its database cannot be read)",
             sanitize(&dir.to_string_lossy())
         ),
     }
     let done = tandem_state::forget(&dir)?;
     for p in &done.removed {
-        println!("removed   {}", sanitize(&p.to_string_lossy()));
+        outln!("removed   {}", sanitize(&p.to_string_lossy()));
     }
     for p in &done.left {
-        println!(
+        outln!(
             "left      {} (not tandem's)",
             sanitize(&p.to_string_lossy())
         );
     }
-    println!("tandem: the next sync of this pair is a first sync; the folders were not touched");
+    outln!("tandem: the next sync of this pair is a first sync; the folders were not touched");
     Ok(crate::EXIT_OK)
 }

@@ -165,7 +165,7 @@ pub fn run(a: MountArgs) -> Result<u8> {
         mountpoint: mountpoint.clone(),
     };
     mounts::register(&record)?;
-    eprintln!(
+    errln!(
         "tandem: mounted {} (kernel passthrough {}); replicating to {}",
         mountpoint.display(),
         passthrough_state(&handle, a.no_passthrough),
@@ -217,9 +217,9 @@ pub fn run(a: MountArgs) -> Result<u8> {
         for _ in 0..n {
             let _ = drained_rx.recv();
         }
-        eprintln!("tandem: stopping: unmounting {}", mountpoint.display());
+        errln!("tandem: stopping: unmounting {}", mountpoint.display());
         if let Err(e) = handle.unmount() {
-            eprintln!("tandem: unmount: {e}; detaching it");
+            errln!("tandem: unmount: {e}; detaching it");
             mounts::detach(&mountpoint)?;
         }
         drop(unmounted_tx);
@@ -238,7 +238,7 @@ pub fn run(a: MountArgs) -> Result<u8> {
     let _ = std::fs::remove_file(&status_path);
     mounts::unregister(&mountpoint)?;
     result?;
-    eprintln!("tandem: stopped cleanly");
+    errln!("tandem: stopped cleanly");
     Ok(0)
 }
 
@@ -263,16 +263,16 @@ fn startup(
     for (r, spec) in replicators.iter_mut().zip(specs) {
         let report = r.startup(&|_| {})?;
         if let Some(h) = &report.halted {
-            eprintln!("tandem: halted for safety: {}", sanitize(h));
+            errln!("tandem: halted for safety: {}", sanitize(h));
             return Ok(Some(3));
         }
         if let Some(s) = &report.stopped {
             bail!("the startup sync with {} stopped: {s}", spec.tgt.display());
         }
         if let Some(t) = &report.created_target {
-            eprintln!("tandem: created the target folder {}", t.display());
+            errln!("tandem: created the target folder {}", t.display());
         }
-        eprintln!(
+        errln!(
             "tandem: startup sync with {}: {} copied, {} deleted, {} renamed, {} conflicts",
             spec.tgt.display(),
             report.copied,
@@ -392,7 +392,7 @@ fn start_in_background(state_dir: &Path, mountpoint: &Path) -> Result<u8> {
     loop {
         if let Some(status) = child.try_wait()? {
             let tail = read_from(&log_path, start_at);
-            eprint!("{}", sanitize(&tail));
+            crate::output::pipe::err_bytes(sanitize(&tail).as_bytes());
             bail!(
                 "the mount process exited ({status}); its log is {}",
                 log_path.display()
@@ -400,7 +400,7 @@ fn start_in_background(state_dir: &Path, mountpoint: &Path) -> Result<u8> {
         }
         if let Some(rec) = mounts::lookup(mountpoint)? {
             if rec.pid == child.id() && mounts::is_fuse(mountpoint) {
-                println!(
+                outln!(
                     "tandem: mounted {} (pid {}, log {})",
                     mountpoint.display(),
                     rec.pid,

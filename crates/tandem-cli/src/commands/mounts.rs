@@ -156,7 +156,7 @@ pub fn clean_stale(p: &Path) -> Result<bool> {
     if !daemon_dead {
         return Ok(false);
     }
-    eprintln!(
+    errln!(
         "tandem: {} is a stale mount (its process died); detaching it",
         p.display()
     );

@@ -27,7 +27,7 @@ pub fn run(a: StatusArgs) -> Result<u8> {
     let mut objects = Vec::new();
     for (i, task) in tasks.iter().enumerate() {
         if i > 0 && !a.json {
-            println!();
+            outln!();
         }
         let (c, obj) = show(task, mount.as_ref(), live.as_ref(), a.json)?;
         code = code.max(c);
@@ -35,9 +35,9 @@ pub fn run(a: StatusArgs) -> Result<u8> {
     }
     if a.json {
         if objects.len() == 1 {
-            println!("{}", objects[0]);
+            outln!("{}", objects[0]);
         } else {
-            println!("{}", json!({ "targets": objects }));
+            outln!("{}", json!({ "targets": objects }));
         }
     }
     Ok(code)
@@ -126,49 +126,49 @@ fn show(
         })),
     });
     if !as_json {
-        println!("source:    {}", sanitize(&task.src.to_string_lossy()));
-        println!("target:    {}", sanitize(&tgt_key));
-        println!("state:     {}", sanitize(&task.state_dir.to_string_lossy()));
+        outln!("source:    {}", sanitize(&task.src.to_string_lossy()));
+        outln!("target:    {}", sanitize(&tgt_key));
+        outln!("state:     {}", sanitize(&task.state_dir.to_string_lossy()));
         match &last {
-            None => println!("last sync: never"),
+            None => outln!("last sync: never"),
             Some(r) => {
                 let how = match (r.finished_at, r.exit_code) {
                     (Some(_), Some(code)) => format!("finished with exit code {code}"),
                     _ => "did not finish (interrupted?)".to_string(),
                 };
-                println!("last sync: started at {} (unix time), {how}", r.started_at);
-                println!("           {}", sanitize(&r.summary));
+                outln!("last sync: started at {} (unix time), {how}", r.started_at);
+                outln!("           {}", sanitize(&r.summary));
                 print_problems(&problems);
             }
         }
         match mount {
             Some(m) => {
-                println!(
+                outln!(
                     "mounted:   yes, pid {} at {}; {backlog} journal records and {pending} paths not yet replicated",
                     m.pid,
                     sanitize(&m.mountpoint.to_string_lossy())
                 );
                 if let Some(p) = &paused {
-                    println!("paused:    {} (retrying with backoff)", sanitize(p));
+                    outln!("paused:    {} (retrying with backoff)", sanitize(p));
                 }
                 if let Some(u) = &unwatched {
-                    println!(
+                    outln!(
                         "watching:  no: {} (target changes wait for the periodic rescan)",
                         sanitize(u)
                     );
                 }
                 for f in &failed {
-                    println!(
+                    outln!(
                         "failed:    {}: {}",
                         sanitize(f["path"].as_str().unwrap_or("?")),
                         sanitize(f["error"].as_str().unwrap_or("?"))
                     );
                 }
             }
-            None => println!("mounted:   no"),
+            None => outln!("mounted:   no"),
         }
-        println!("synced:    {entries} entries");
-        println!(
+        outln!("synced:    {entries} entries");
+        outln!(
             "conflicts: {open} open{}",
             if open > 0 {
                 " (see `tandem conflicts`)"
@@ -192,7 +192,7 @@ fn list_known(as_json: bool) -> u8 {
     let mut code = crate::EXIT_OK;
     let mut objects = Vec::new();
     if known.is_empty() && !as_json {
-        println!(
+        outln!(
             "tandem knows no pairs yet (state home {})",
             sanitize(&tandem_state::state_home().to_string_lossy())
         );
@@ -206,7 +206,7 @@ fn list_known(as_json: bool) -> u8 {
                 if as_json {
                     objects.push(json!({ "state_dir": dir_s, "error": e.to_string() }));
                 } else {
-                    println!(
+                    outln!(
                         "{}\n  error:     {}\n",
                         sanitize(&dir_s),
                         sanitize(&e.to_string())
@@ -234,11 +234,11 @@ fn list_known(as_json: bool) -> u8 {
             }));
             continue;
         }
-        println!("{} <-> {}", sanitize(&k.pair.src), sanitize(&k.pair.tgt));
-        println!("  state:     {}", sanitize(&dir_s));
+        outln!("{} <-> {}", sanitize(&k.pair.src), sanitize(&k.pair.tgt));
+        outln!("  state:     {}", sanitize(&dir_s));
         match &k.last_run {
-            None => println!("  last sync: never"),
-            Some(r) => println!(
+            None => outln!("  last sync: never"),
+            Some(r) => outln!(
                 "  last sync: started at {} (unix time), {}: {}",
                 r.started_at,
                 match r.exit_code {
@@ -249,15 +249,16 @@ fn list_known(as_json: bool) -> u8 {
             ),
         }
         if let Some(m) = mount {
-            println!("  mounted:   yes, pid {}", m.pid);
+            outln!("  mounted:   yes, pid {}", m.pid);
         }
-        println!(
+        outln!(
             "  synced:    {} entries, {} open conflicts\n",
-            k.synced_entries, k.open_conflicts
+            k.synced_entries,
+            k.open_conflicts
         );
     }
     if as_json {
-        println!("{}", json!({ "pairs": objects }));
+        outln!("{}", json!({ "pairs": objects }));
     }
     code
 }
@@ -266,7 +267,7 @@ fn list_known(as_json: bool) -> u8 {
 fn print_problems(problems: &[RunProblem]) {
     const SHOWN: usize = 20;
     for p in problems.iter().take(SHOWN) {
-        println!(
+        outln!(
             "{:<10} {}: {}",
             format!("{}:", p.what),
             p.path.escaped(),
@@ -274,7 +275,7 @@ fn print_problems(problems: &[RunProblem]) {
         );
     }
     if problems.len() > SHOWN {
-        println!(
+        outln!(
             "           ... and {} more (see --json)",
             problems.len() - SHOWN
         );
