@@ -39,8 +39,9 @@ pub enum Command {
     /// pair tandem knows
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
-    /// Remove a pair's state (its baseline, conflicts and history); the folders are not
-    /// touched, and the next sync of the pair is a first sync
+    /// Remove a pair's state (its baseline, conflicts and history) and its markers in both
+    /// folders; their files are not touched, and the next sync of the pair is a first sync
+    /// (the way to start over when a sync refuses a lost state)
     #[command(after_help = EXIT_CODES)]
     Forget(ForgetArgs),
     /// Mount a passthrough filesystem over SRC and keep each TGT in step continuously, both

@@ -32,12 +32,12 @@ pub enum StateError {
     },
     #[error("{} is not a tandem state database ({why}); it was left untouched. Move it away or choose another --state-dir", path.display())]
     Foreign { path: PathBuf, why: String },
-    #[error("{} is corrupted or unreadable: {source}. It was left untouched; move it away to start over (the next sync then treats both sides as new)", path.display())]
+    #[error("{} is corrupted or unreadable: {source}. It was left untouched; to start over, `tandem forget SRC TGT` removes it and the pair's markers (the next sync then treats both sides as new)", path.display())]
     Corrupt {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("{} is empty (0 bytes): the record of the last sync is gone, and syncing this pair as new could bring deleted files back. It was left untouched; move it away to start over (the next sync then treats both sides as new)", path.display())]
+    #[error("{} is empty (0 bytes): the record of the last sync is gone, and syncing this pair as new could bring deleted files back. It was left untouched; to start over, `tandem forget SRC TGT` removes it and the pair's markers (the next sync then treats both sides as new)", path.display())]
     Empty { path: PathBuf },
     #[error("{} cannot be read: {source}. It was left untouched", path.display())]
     Unreadable {
