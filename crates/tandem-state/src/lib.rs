@@ -80,6 +80,63 @@ pub enum StateError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// SQLite's error with the system error behind it: SQLite says "disk I/O error" for an
+    /// I/O error, a read-only disk and a refused permission alike.
+    #[error("state database {}: {source} ({os})", path.display())]
+    SqlOs {
+        path: PathBuf,
+        source: rusqlite::Error,
+        os: std::io::Error,
+    },
+}
+
+/// Commits `tx`, naming the system error when the commit fails (the transaction is
+/// consumed: the error is read from the connection it borrowed, which outlives it).
+fn commit(tx: rusqlite::Transaction<'_>, path: &Path) -> Result<()> {
+    let conn: *const Connection = &*tx;
+    tx.commit().map_err(|source| {
+        // SAFETY: `conn` points at the connection the transaction borrowed, alive after it.
+        sql_error(unsafe { &*conn }, path, source)
+    })
+}
+
+/// The error of a failed call on the connection `conn`, with the system error that made it
+/// fail when SQLite had one (the state folder's disk failing, full or read-only).
+fn sql_error(conn: &Connection, path: &Path, source: rusqlite::Error) -> StateError {
+    let path = path.to_path_buf();
+    let from_the_disk = matches!(
+        source.sqlite_error_code(),
+        Some(
+            rusqlite::ErrorCode::SystemIoFailure
+                | rusqlite::ErrorCode::DiskFull
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::PermissionDenied
+        )
+    );
+    // SAFETY: the handle is the live connection's (borrowed for this call), and
+    // sqlite3_system_errno only reads the errno it kept from its last failed system call.
+    let errno = if from_the_disk {
+        unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) }
+    } else {
+        0
+    };
+    // SQLite answers a write refused with ENOSPC with SQLITE_FULL and keeps no errno.
+    let errno = match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) if errno == 0 => {
+            rustix::io::Errno::NOSPC.raw_os_error()
+        }
+        _ => errno,
+    };
+    if errno == 0 {
+        StateError::Sql { path, source }
+    } else {
+        StateError::SqlOs {
+            path,
+            source,
+            os: std::io::Error::from_raw_os_error(errno),
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
@@ -183,10 +240,10 @@ fn create(path: &Path, pair: &Pair) -> Result<()> {
     store.sql(r)?;
     store.check(true)?;
     store.migrate(0, pair, true)?;
-    store.conn.close().map_err(|(_, source)| StateError::Sql {
-        path: tmp.clone(),
-        source,
-    })?;
+    store
+        .conn
+        .close()
+        .map_err(|(conn, source)| sql_error(&conn, &tmp, source))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::File::open(dir)
@@ -339,10 +396,7 @@ impl Store {
     }
 
     fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
-        r.map_err(|source| StateError::Sql {
-            path: self.path.clone(),
-            source,
-        })
+        r.map_err(|source| sql_error(&self.conn, &self.path, source))
     }
 
     fn check_and_migrate(&mut self, fresh: bool, pair: &Pair) -> Result<()> {
@@ -432,17 +486,14 @@ impl Store {
             source,
         })?;
         let r = schema::migrate(&tx, version, pair, fresh);
-        r.map_err(|source| StateError::Sql {
-            path: path.clone(),
-            source,
-        })?;
+        r.map_err(|source| sql_error(&tx, &path, source))?;
         let stored: (String, String) = tx
             .query_row(
                 "SELECT (SELECT value FROM meta WHERE key='source'), (SELECT value FROM meta WHERE key='target')",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map_err(|source| StateError::Sql { path: path.clone(), source })?;
+            .map_err(|source| sql_error(&tx, &path, source))?;
         if stored.0 != pair.src || stored.1 != pair.tgt {
             return Err(StateError::OtherPair {
                 path: path.clone(),
@@ -450,8 +501,7 @@ impl Store {
                 stored_tgt: stored.1,
             });
         }
-        tx.commit()
-            .map_err(|source| StateError::Sql { path, source })
+        commit(tx, &path)
     }
 
     pub fn load_baseline(&self) -> Result<BaseTree> {
@@ -704,10 +754,7 @@ pub struct Batch<'a> {
 
 impl Batch<'_> {
     fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
-        r.map_err(|source| StateError::Sql {
-            path: self.path.clone(),
-            source,
-        })
+        r.map_err(|source| sql_error(&self.tx, &self.path, source))
     }
 
     /// Runs one statement, prepared once per connection (a pass writes thousands of rows
@@ -800,10 +847,7 @@ impl Batch<'_> {
     }
 
     pub fn commit(self) -> Result<()> {
-        let path = self.path;
-        self.tx
-            .commit()
-            .map_err(|source| StateError::Sql { path, source })
+        commit(self.tx, &self.path)
     }
 }
 
