@@ -283,7 +283,7 @@ fn issue_20_a_failed_move_to_the_trash_keeps_the_replaced_version() {
 /// error" (a read-only disk and a refused permission included), and a failing read of its
 /// memory-mapped index (`state.db-shm`) killed tandem with SIGBUS, without a word. The
 /// system error is now named, and a bus error is a clear stop with exit 2; nothing is
-/// lost, and once the fault is lifted the pair converges.
+/// lost, and once the fault is lifted the pair converges (TANDEM_CAMPAIGN_RUNS=12).
 #[test]
 fn issue_20_faults_on_the_state_folder_end_with_a_clear_message() {
     if !testfs_available("issue_20_faults_on_the_state_folder_end_with_a_clear_message") {
@@ -296,6 +296,14 @@ fn issue_20_faults_on_the_state_folder_end_with_a_clear_message() {
         (false, Op::Fsync, 1, libc::EIO),
         (false, Op::Fsync, 7, libc::ENOSPC),
         (true, Op::Fsync, 1, libc::EACCES),
+        // A read or write failing while the state was checked at open was called
+        // corruption, and the user sent to `tandem forget` a state that was whole.
+        (false, Op::Read, 2, libc::ENOSPC),
+        (false, Op::Read, 6, libc::EROFS),
+        (true, Op::Read, 6, libc::ENOSPC),
+        (true, Op::Write, 3, libc::EROFS),
+        (true, Op::Write, 6, libc::EIO),
+        (true, Op::Write, 9, libc::ENOSPC),
     ];
     let mut f = FaultFigures::default();
     for (incremental, op, nth, errno) in cases {

@@ -100,12 +100,11 @@ fn commit(tx: rusqlite::Transaction<'_>, path: &Path) -> Result<()> {
     })
 }
 
-/// The error of a failed call on the connection `conn`, with the system error that made it
-/// fail when SQLite had one (the state folder's disk failing, full or read-only).
-fn sql_error(conn: &Connection, path: &Path, source: rusqlite::Error) -> StateError {
-    let path = path.to_path_buf();
-    let from_the_disk = matches!(
-        source.sqlite_error_code(),
+/// Whether SQLite failed because of the disk (an I/O error, a full, read-only or refused
+/// file), not because of what the file holds.
+fn from_the_disk(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
         Some(
             rusqlite::ErrorCode::SystemIoFailure
                 | rusqlite::ErrorCode::DiskFull
@@ -113,10 +112,34 @@ fn sql_error(conn: &Connection, path: &Path, source: rusqlite::Error) -> StateEr
                 | rusqlite::ErrorCode::ReadOnly
                 | rusqlite::ErrorCode::PermissionDenied
         )
-    );
+    )
+}
+
+/// The I/O error code of a page `quick_check` could not read ("unable to get the page.
+/// error code=266"): the disk failed, the file may be whole.
+fn disk_failure_in_check(report: &str) -> Option<i32> {
+    report
+        .split("error code=")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<i32>().ok()
+        })
+        .find(|code| {
+            matches!(
+                code & 0xff,
+                rusqlite::ffi::SQLITE_IOERR | rusqlite::ffi::SQLITE_FULL
+            )
+        })
+}
+
+/// The error of a failed call on the connection `conn`, with the system error that made it
+/// fail when SQLite had one (the state folder's disk failing, full or read-only).
+fn sql_error(conn: &Connection, path: &Path, source: rusqlite::Error) -> StateError {
+    let path = path.to_path_buf();
     // SAFETY: the handle is the live connection's (borrowed for this call), and
     // sqlite3_system_errno only reads the errno it kept from its last failed system call.
-    let errno = if from_the_disk {
+    let errno = if from_the_disk(&source) {
         unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) }
     } else {
         0
@@ -417,9 +440,17 @@ impl Store {
     /// should not be); returns the schema version found.
     fn check(&self, fresh: bool) -> Result<i64> {
         let path = self.path.clone();
-        let corrupt = |source| StateError::Corrupt {
-            path: path.clone(),
-            source,
+        // A disk that fails while the file is read is not a damaged file: the file is
+        // named with the system error, never sent to `tandem forget`.
+        let corrupt = |source: rusqlite::Error| {
+            if from_the_disk(&source) {
+                sql_error(&self.conn, &path, source)
+            } else {
+                StateError::Corrupt {
+                    path: path.clone(),
+                    source,
+                }
+            }
         };
         // Until the file is known to be ours, whole and not too new, closing the connection
         // must not checkpoint a write-ahead log into it (nor delete the log): a refused file
@@ -460,6 +491,19 @@ impl Store {
                 .conn
                 .query_row("PRAGMA quick_check", [], |r| r.get(0))
                 .map_err(corrupt)?;
+            if let Some(code) = disk_failure_in_check(&ok) {
+                let why = format!("the disk failed while it was checked ({ok})");
+                let source =
+                    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(why));
+                // The check reports the failure as text, without its system error: reading
+                // the file again finds it.
+                let read = std::fs::File::open(&self.path)
+                    .and_then(|mut f| std::io::copy(&mut f, &mut std::io::sink()));
+                return Err(match read {
+                    Err(os) => StateError::SqlOs { path, source, os },
+                    Ok(_) => corrupt(source),
+                });
+            }
             if ok != "ok" {
                 // Ours, but damaged: not someone else's file.
                 let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT);
