@@ -304,6 +304,9 @@ fn issue_20_faults_on_the_state_folder_end_with_a_clear_message() {
         (true, Op::Write, 3, libc::EROFS),
         (true, Op::Write, 6, libc::EIO),
         (true, Op::Write, 9, libc::ENOSPC),
+        // The same for the very first read, at the state's open (seed 2121).
+        (false, Op::Read, 1, libc::ENOSPC),
+        (true, Op::Read, 1, libc::EROFS),
     ];
     let mut f = FaultFigures::default();
     for (incremental, op, nth, errno) in cases {

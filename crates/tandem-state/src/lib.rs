@@ -115,6 +115,40 @@ fn from_the_disk(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// A state file that could not be read: a disk error is named as such, with the system
+/// error (read again from the file when SQLite kept none: a check reports its failures as
+/// text, an open keeps no connection), never called damaged; anything else is.
+pub(crate) fn unreadable(
+    conn: Option<&Connection>,
+    path: &Path,
+    source: rusqlite::Error,
+) -> StateError {
+    if !from_the_disk(&source) {
+        return StateError::Corrupt {
+            path: path.to_path_buf(),
+            source,
+        };
+    }
+    let e = match conn {
+        Some(c) => sql_error(c, path, source),
+        None => StateError::Sql {
+            path: path.to_path_buf(),
+            source,
+        },
+    };
+    match e {
+        StateError::Sql { path, source } => {
+            let read = std::fs::File::open(&path)
+                .and_then(|mut f| std::io::copy(&mut f, &mut std::io::sink()));
+            match read {
+                Err(os) => StateError::SqlOs { path, source, os },
+                Ok(_) => StateError::Sql { path, source },
+            }
+        }
+        other => other,
+    }
+}
+
 /// The I/O error code of a page `quick_check` could not read ("unable to get the page.
 /// error code=266"): the disk failed, the file may be whole.
 fn disk_failure_in_check(report: &str) -> Option<i32> {
@@ -375,10 +409,7 @@ impl Store {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|source| StateError::Corrupt {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| unreadable(None, path, source))?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -442,16 +473,7 @@ impl Store {
         let path = self.path.clone();
         // A disk that fails while the file is read is not a damaged file: the file is
         // named with the system error, never sent to `tandem forget`.
-        let corrupt = |source: rusqlite::Error| {
-            if from_the_disk(&source) {
-                sql_error(&self.conn, &path, source)
-            } else {
-                StateError::Corrupt {
-                    path: path.clone(),
-                    source,
-                }
-            }
-        };
+        let corrupt = |source: rusqlite::Error| unreadable(Some(&self.conn), &path, source);
         // Until the file is known to be ours, whole and not too new, closing the connection
         // must not checkpoint a write-ahead log into it (nor delete the log): a refused file
         // is left as it was, for whoever recovers it.
@@ -495,14 +517,8 @@ impl Store {
                 let why = format!("the disk failed while it was checked ({ok})");
                 let source =
                     rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(why));
-                // The check reports the failure as text, without its system error: reading
-                // the file again finds it.
-                let read = std::fs::File::open(&self.path)
-                    .and_then(|mut f| std::io::copy(&mut f, &mut std::io::sink()));
-                return Err(match read {
-                    Err(os) => StateError::SqlOs { path, source, os },
-                    Ok(_) => corrupt(source),
-                });
+                // The check reports the failure as text, without its system error.
+                return Err(unreadable(None, &path, source));
             }
             if ok != "ok" {
                 // Ours, but damaged: not someone else's file.
