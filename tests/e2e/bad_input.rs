@@ -325,8 +325,15 @@ fn issue_20_empty_state_file_is_an_error() {
     assert_eq!(p.tree(S::Src), src_before);
     assert_eq!(p.tree(S::Tgt), tgt_before);
     assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "left untouched");
-    // Moved away, as the message says, the next sync is a first sync.
+    // Moved away, the state is missing while the folders carry the pair's markers: still
+    // refused. `tandem forget`, as the message says, makes the next sync a first sync.
     std::fs::rename(&db, p.state.join("state.db.old")).unwrap();
+    let out = p.sync(&[]);
+    assert_code(&out, 2, "a state moved away");
+    assert!(!p.exists(S::Tgt, "a.txt"), "the deleted file came back");
+    std::fs::remove_file(p.state.join("state.db.old")).unwrap();
+    let out = p.cmd("forget", &[]);
+    assert_code(&out, 0, "forget");
     p.sync_ok(&[], 0);
     p.assert_same();
 }

@@ -38,14 +38,14 @@ struct FaultFigures {
 }
 
 impl FaultFigures {
-    fn json(&self, seed: u64) -> String {
+    fn json(&self, name: &str, seed: u64) -> String {
         let exits: Vec<String> = self
             .exits
             .iter()
             .map(|(c, n)| format!("\"{c}\":{n}"))
             .collect();
         format!(
-            "{{\"campaign\":\"sync-injected-errors\",\"seed\":{seed},\"injected\":{},\"fired\":{},\"unclear_exits\":{},\"lost_versions\":{},\"torn_files\":{},\"non_converged\":{},\"exits\":{{{}}}}}",
+            "{{\"campaign\":\"{name}\",\"seed\":{seed},\"injected\":{},\"fired\":{},\"unclear_exits\":{},\"lost_versions\":{},\"torn_files\":{},\"non_converged\":{},\"exits\":{{{}}}}}",
             self.sync.runs,
             self.faults_fired,
             self.unclear_exits,
@@ -57,12 +57,13 @@ impl FaultFigures {
     }
 }
 
-/// A lab with a random tree on both sides; with `incremental`, synced once and then
-/// edited (renames, deletions, conflicts), so that the run under test is incremental.
-fn prepared(seed: u64, incremental: bool) -> Lab {
+/// A lab with a random tree on both sides, its target or its state directory (`on`) on a
+/// test file system; with `incremental`, synced once and then edited (renames, deletions,
+/// conflicts), so that the run under test is incremental.
+fn prepared(seed: u64, incremental: bool, on: OnTestFs) -> Lab {
     let mut rng = Rng::new(seed);
     let mut v = Versions::default();
-    let mut lab = Lab::new(OnTestFs::Target);
+    let mut lab = Lab::new(on);
     populate(&lab.p.src, &mut rng, &mut v, 30);
     populate(&lab.p.tgt, &mut rng, &mut v, 10);
     if incremental {
@@ -75,14 +76,15 @@ fn prepared(seed: u64, incremental: bool) -> Lab {
     lab
 }
 
+/// The lab's test file system: the target's or the state directory's.
 fn fs(lab: &Lab) -> &tandem_testfs::TestFs {
-    lab.tgt_fs.as_ref().unwrap()
+    lab.tgt_fs.as_ref().or(lab.state_fs.as_ref()).unwrap()
 }
 
-/// The operations of each kind an unfaulted run of each phase asks of the target.
-fn calibrate(seed: u64) -> [OpCounts; 2] {
+/// The operations of each kind an unfaulted run of each phase asks of the test file system.
+fn calibrate(seed: u64, on: OnTestFs) -> [OpCounts; 2] {
     [false, true].map(|incremental| {
-        let lab = prepared(seed, incremental);
+        let lab = prepared(seed, incremental, on);
         fs(&lab).reset_counts();
         lab.p.sync(&["--quiet"]);
         fs(&lab).counts()
@@ -90,12 +92,17 @@ fn calibrate(seed: u64) -> [OpCounts; 2] {
 }
 
 /// One faulted sync, checked; then the fault lifted and the kill -9 oracle.
-fn one_case(seed: u64, incremental: bool, fault: Fault, f: &mut FaultFigures) {
-    let lab = prepared(seed, incremental);
+fn one_case(seed: u64, incremental: bool, on: OnTestFs, fault: Fault, f: &mut FaultFigures) {
+    let lab = prepared(seed, incremental, on);
     let live = live_versions(&lab.p);
     let what = format!(
-        "seed {seed}, {} sync, {} #{} fails with {}{}",
+        "seed {seed}, {} sync, {}'s {} #{} fails with {}{}",
         if incremental { "incremental" } else { "first" },
+        if on == OnTestFs::State {
+            "state directory"
+        } else {
+            "target"
+        },
         fault.op.name(),
         fault.nth,
         strerror(fault.errno),
@@ -123,16 +130,24 @@ fn one_case(seed: u64, incremental: bool, fault: Fault, f: &mut FaultFigures) {
     recover_and_check(&lab.p, &live, &what, &|_| false, &mut f.sync);
     if f.sync.failures.len() > before {
         eprintln!(
-            "campaign: folders of the failed case kept in {} (the target's disk: tgt-disk)",
+            "campaign: folders of the failed case kept in {} (the test file system's disk: tgt-disk or state-disk)",
             lab.keep().display()
         );
     }
 }
 
-/// What is unclear about a faulted run's ending, if anything.
+/// What is unclear about a faulted run's ending, if anything. A failure in SQLite's
+/// memory-mapped index of the state (a SIGBUS, which carries no error code) is named as
+/// such: the state folder's disk failed.
 fn unclear(lab: &Lab, out: &Out, errno: i32) -> Option<String> {
     let text = strerror(errno);
+    let bus_error = lab.on == OnTestFs::State
+        && out.code == 2
+        && out
+            .stderr
+            .contains("a disk failed under a memory-mapped file (SIGBUS)");
     match out.code {
+        2 if bus_error => None,
         0 if lab.p.tree(S::Src) != lab.p.tree(S::Tgt) => {
             Some(format!("exit 0 but the trees differ: {}", out.all()))
         }
@@ -162,9 +177,25 @@ fn campaign_sync_injected_errors_end_clearly_and_lose_nothing() {
     if !testfs_available("campaign_sync_injected_errors_end_clearly_and_lose_nothing") {
         return;
     }
+    campaign(OnTestFs::Target, "sync-injected-errors", 20);
+}
+
+/// The same faults on the state directory (`--state-dir` on the test file system): SQLite's
+/// reads, writes, fsyncs, the state file's creation (a rename) and the folder's. Oracle as
+/// above; and the state is never damaged: the sync after the fault is lifted works,
+/// converges, and the one after it plans nothing (`recover_and_check`).
+#[test]
+fn campaign_state_dir_injected_errors_end_clearly_and_lose_nothing() {
+    if !testfs_available("campaign_state_dir_injected_errors_end_clearly_and_lose_nothing") {
+        return;
+    }
+    campaign(OnTestFs::State, "state-dir-injected-errors", 21);
+}
+
+fn campaign(on: OnTestFs, name: &str, default_seed: u64) {
     let per_op = env_u64("TANDEM_CAMPAIGN_RUNS", 2);
-    let seed = env_u64("TANDEM_CAMPAIGN_SEED", 20);
-    let counts = calibrate(seed);
+    let seed = env_u64("TANDEM_CAMPAIGN_SEED", default_seed);
+    let counts = calibrate(seed, on);
     let mut f = FaultFigures::default();
     for op in Op::ALL {
         for (phase, c) in counts.iter().enumerate() {
@@ -182,11 +213,11 @@ fn campaign_sync_injected_errors_end_clearly_and_lose_nothing() {
                     errno,
                     sticky,
                 };
-                one_case(seed, phase == 1, fault, &mut f);
+                one_case(seed, phase == 1, on, fault, &mut f);
             }
         }
     }
-    report(&f.json(seed));
+    report(&f.json(name, seed));
     assert!(
         f.sync.failures.is_empty(),
         "{} failures (operation counts of unfaulted runs: {counts:?}):\n{}",
@@ -287,4 +318,49 @@ fn issue_20_a_cut_between_folder_fsyncs_keeps_the_replaced_version() {
             "fsync #{nth} failed, then the power: the replaced version {old_id} is lost ({found:?})"
         );
     }
+}
+
+/// Issue 20, found by the state-directory campaign (seed 21): faults on the state folder
+/// ended unclearly. SQLite reported every failing read, write or fsync there as "disk I/O
+/// error" (a read-only disk and a refused permission included), and a failing read of its
+/// memory-mapped index (`state.db-shm`) killed tandem with SIGBUS, without a word. The
+/// system error is now named, and a bus error is a clear stop with exit 2; nothing is
+/// lost, and once the fault is lifted the pair converges (TANDEM_CAMPAIGN_RUNS=12).
+#[test]
+fn issue_20_faults_on_the_state_folder_end_with_a_clear_message() {
+    if !testfs_available("issue_20_faults_on_the_state_folder_end_with_a_clear_message") {
+        return;
+    }
+    let cases = [
+        (false, Op::Read, 12, libc::ENOSPC),
+        (true, Op::Read, 11, libc::EROFS),
+        (true, Op::Write, 18, libc::EROFS),
+        (false, Op::Fsync, 1, libc::EIO),
+        (false, Op::Fsync, 7, libc::ENOSPC),
+        (true, Op::Fsync, 1, libc::EACCES),
+        // A read or write failing while the state was checked at open was called
+        // corruption, and the user sent to `tandem forget` a state that was whole.
+        (false, Op::Read, 2, libc::ENOSPC),
+        (false, Op::Read, 6, libc::EROFS),
+        (true, Op::Read, 6, libc::ENOSPC),
+        (true, Op::Write, 3, libc::EROFS),
+        (true, Op::Write, 6, libc::EIO),
+        (true, Op::Write, 9, libc::ENOSPC),
+        // The same for the very first read, at the state's open (seed 2121).
+        (false, Op::Read, 1, libc::ENOSPC),
+        (true, Op::Read, 1, libc::EROFS),
+    ];
+    let mut f = FaultFigures::default();
+    for (incremental, op, nth, errno) in cases {
+        let sticky = errno == libc::ENOSPC || errno == libc::EROFS;
+        let fault = Fault {
+            op,
+            nth,
+            errno,
+            sticky,
+        };
+        one_case(21, incremental, OnTestFs::State, fault, &mut f);
+    }
+    assert_eq!(f.faults_fired, cases.len() as u64, "{f:?}");
+    assert!(f.sync.failures.is_empty(), "{}", f.sync.failures.join("\n"));
 }

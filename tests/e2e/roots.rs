@@ -264,6 +264,8 @@ fn issue_20_target_unmounted_during_the_sync_is_not_success() {
                 eprintln!("the sync ended before the target was detached; again");
                 let _ = Command::new("umount").arg(&p.tgt).status();
                 let _ = std::fs::remove_dir_all(&p.state);
+                // With its markers: the pair starts again as new.
+                let _ = std::fs::remove_file(p.src.join(".tandem/markers"));
             }
         }
     }

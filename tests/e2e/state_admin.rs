@@ -124,3 +124,73 @@ fn tandem_state_dir(home: &Path) -> std::path::PathBuf {
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs[0].clone()
 }
+
+/// The pair lines (`pair-...`) of a folder's markers.
+fn pair_markers(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.join(".tandem/markers"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("pair-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue 20 item 4: a plain pair's state file deleted is not a new pair. Both folders carry
+/// the pair's marker since its first sync; taken for a first sync, the next run would bring
+/// back a file deleted since (and turn edits into conflict copies).
+#[test]
+fn issue_20_a_missing_state_file_is_no_first_sync_when_the_folders_carry_the_marker() {
+    let p = Pair::new();
+    p.write(S::Src, "a.txt", "a");
+    p.write(S::Src, "b.txt", "b");
+    p.sync_ok(&[], 0);
+    for root in [&p.src, &p.tgt] {
+        assert_eq!(pair_markers(root).len(), 1, "{}", root.display());
+    }
+    std::fs::remove_file(p.path(S::Tgt, "b.txt")).unwrap();
+    let db = p.state.join("state.db");
+    for f in ["state.db", "state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(p.state.join(f));
+    }
+    let (src_before, tgt_before) = (p.tree(S::Src), p.tree(S::Tgt));
+    for args in [&[][..], &["--dry-run"][..]] {
+        let out = p.sync(args);
+        assert_eq!(out.code, 2, "sync {args:?}: {}", out.all());
+        out.assert_stderr_has(&db.display().to_string());
+        out.assert_stderr_has(&p.src.join(".tandem/markers").display().to_string());
+        out.assert_stderr_has("tandem forget");
+        assert!(!p.exists(S::Tgt, "b.txt"), "the deleted file came back");
+        assert!(!db.exists(), "a new state was made");
+    }
+    let out = p.cmd("mount", &["--foreground"]);
+    assert_eq!(out.code, 2, "mount: {}", out.all());
+    out.assert_stderr_has(&db.display().to_string());
+    assert_eq!(p.tree(S::Src), src_before);
+    assert_eq!(p.tree(S::Tgt), tgt_before);
+
+    // The source synced with a second target carries a marker for each pair.
+    let other = p.tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let state2 = p.tmp.path().join("state2");
+    let mut args: Vec<&std::ffi::OsStr> = vec!["sync".as_ref(), p.src.as_os_str()];
+    args.extend([
+        other.as_os_str(),
+        "--state-dir".as_ref(),
+        state2.as_os_str(),
+    ]);
+    let out = run_tandem(&args);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(pair_markers(&p.src).len(), 2);
+
+    // `tandem forget` removes this pair's markers, and only them: a first sync again.
+    let out = p.cmd("forget", &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("marker"), "{}", out.all());
+    assert_eq!(pair_markers(&p.src).len(), 1);
+    assert!(pair_markers(&p.tgt).is_empty());
+    p.sync_ok(&[], 0);
+    p.assert_same();
+    assert_eq!(pair_markers(&p.tgt).len(), 1);
+    let out = run_tandem(&args);
+    assert_eq!(out.code, 0, "the other pair syncs on: {}", out.all());
+}

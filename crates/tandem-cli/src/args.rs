@@ -41,8 +41,9 @@ pub enum Command {
     /// every other pair; or one task in detail; or one pair (SRC, or SRC TGT)
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
-    /// Remove a pair's state (its baseline, conflicts and history); the folders are not
-    /// touched, and the next sync of the pair is a first sync
+    /// Remove a pair's state (its baseline, conflicts and history) and its markers in both
+    /// folders; their files are not touched, and the next sync of the pair is a first sync
+    /// (the way to start over when a sync refuses a lost state)
     #[command(after_help = EXIT_CODES)]
     Forget(ForgetArgs),
     /// Mount a passthrough filesystem over SRC and keep each TGT in step continuously, both
@@ -66,6 +67,13 @@ pub enum Command {
     /// unless --foreground)
     #[command(after_help = EXIT_CODES)]
     Daemon(DaemonArgs),
+    /// Print a completion script for SHELL: `source <(tandem completions bash)`, or save it
+    /// where your shell loads completions from (see README)
+    Completions(CompletionsArgs),
+    /// Write the man pages (tandem.1 and one per subcommand) into DIR (for packagers; see
+    /// README)
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -74,6 +82,26 @@ pub struct DaemonArgs {
     /// start in the background, logging to $XDG_STATE_HOME/tandem/daemon.log
     #[arg(long)]
     pub foreground: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The folder to write them into (made if missing)
+    pub dir: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]

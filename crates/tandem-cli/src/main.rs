@@ -2,6 +2,27 @@
 //!
 //! Parsing, validation into a `SyncSpec`, output and exit codes; nothing else.
 
+/// `outln!` that stops printing, instead of panicking, once stdout's reader is gone
+/// (`tandem ... | head`): see `output::pipe`.
+macro_rules! outln {
+    () => {
+        $crate::output::pipe::out_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::pipe::out_line(format_args!($($arg)*))
+    };
+}
+
+/// `errln!` that stops printing, instead of panicking, once stderr's reader is gone.
+macro_rules! errln {
+    () => {
+        $crate::output::pipe::err_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::pipe::err_line(format_args!($($arg)*))
+    };
+}
+
 mod args;
 mod commands;
 mod logging;
@@ -19,9 +40,33 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ISSUES: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
+/// What a bus error means here, said before exiting like a crash (see `on_bus_error`).
+const BUS_ERROR: &str = "tandem: error: a disk failed under a memory-mapped file (SIGBUS): SQLite's shared index of the state (state.db-shm) could not be read or written, from an I/O error or a full or read-only disk in the state folder. Stopped at once, as in a crash: what was committed is kept, and the next run picks up from there once the disk works\n";
+
+/// SQLite maps its write-ahead log's index (`state.db-shm`) into memory: when the state
+/// folder's disk fails under it, the kernel answers with SIGBUS instead of an error code,
+/// and the process would die of it without a word. Say what happened and exit 2, as the
+/// documented exit code for a stop on a failing disk; nothing else runs in the handler
+/// (only `write` and `_exit`, both async-signal-safe).
+fn on_bus_error() {
+    let handler = || {
+        // SAFETY: fd 2 is the process's standard error for its whole life.
+        let stderr = unsafe { std::os::fd::BorrowedFd::borrow_raw(2) };
+        let _ = rustix::io::write(stderr, BUS_ERROR.as_bytes());
+        signal_hook::low_level::exit(EXIT_ERROR.into());
+    };
+    // SAFETY: the handler only calls async-signal-safe functions and never returns.
+    if let Err(e) =
+        unsafe { signal_hook::low_level::register(signal_hook::consts::SIGBUS, handler) }
+    {
+        tracing::debug!("cannot handle SIGBUS: {e}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
+    on_bus_error();
     let config = cli
         .config
         .clone()
@@ -38,11 +83,13 @@ fn main() -> ExitCode {
         Command::Run(a) => commands::run::run(&config, a),
         Command::Log(a) => commands::log::run(&config, a),
         Command::Daemon(a) => commands::daemon::run(&config, a),
+        Command::Completions(a) => commands::completions::run(a),
+        Command::Man(a) => commands::completions::man(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("tandem: error: {}", output::sanitize(&format!("{e:#}")));
+            errln!("tandem: error: {}", output::sanitize(&format!("{e:#}")));
             ExitCode::from(EXIT_ERROR)
         }
     }

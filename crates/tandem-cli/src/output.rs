@@ -3,6 +3,7 @@
 
 pub mod eta;
 pub mod history;
+pub mod pipe;
 pub mod time;
 
 use std::io::IsTerminal;
@@ -81,7 +82,7 @@ impl Printer {
 
     pub fn event(&self, e: Event) {
         if self.json {
-            println!("{}", event_json(&e));
+            outln!("{}", event_json(&e));
             return;
         }
         let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
@@ -137,7 +138,7 @@ impl Printer {
             if let Some(line) = line {
                 match bar.as_ref() {
                     Some(pb) => pb.println(line),
-                    None => println!("{line}"),
+                    None => outln!("{line}"),
                 }
             }
         }
@@ -212,7 +213,7 @@ pub fn print_summary(r: &Report) {
                     .map(|t| format!(" -> {t}"))
                     .unwrap_or_default();
             let side = s.side.unwrap_or("-");
-            println!(
+            outln!(
                 "{:<9} {:<7} {}{}  ({})",
                 s.verb,
                 side,
@@ -223,37 +224,37 @@ pub fn print_summary(r: &Report) {
         }
     }
     if let Some(t) = &r.created_target {
-        println!(
+        outln!(
             "created the target folder {}",
             sanitize(&t.display().to_string())
         );
     }
     if let Some(h) = &r.halted {
-        eprintln!("tandem: halted for safety: {}", sanitize(h));
+        errln!("tandem: halted for safety: {}", sanitize(h));
     }
     if let Some(s) = &r.stopped {
-        eprintln!("tandem: {}", sanitize(s));
+        errln!("tandem: {}", sanitize(s));
     }
     if !r.conflicts.is_empty() {
-        println!("conflicts:");
+        outln!("conflicts:");
         for c in &r.conflicts {
-            println!("  {}: {}; {}", c.path, c.kind, sanitize(&c.resolution));
+            outln!("  {}: {}; {}", c.path, c.kind, sanitize(&c.resolution));
         }
     }
     if !r.skipped.is_empty() {
-        println!("skipped:");
+        outln!("skipped:");
         for p in &r.skipped {
-            println!("  {}: {}", p.path, sanitize(&p.reason));
+            outln!("  {}: {}", p.path, sanitize(&p.reason));
         }
     }
     if !r.failed.is_empty() {
-        println!("failed:");
+        outln!("failed:");
         for p in &r.failed {
-            println!("  {}: {}", p.path, sanitize(&p.reason));
+            outln!("  {}: {}", p.path, sanitize(&p.reason));
         }
     }
     if r.dry_run {
-        println!(
+        outln!(
             "dry run: {} changes planned, nothing was changed",
             r.plan.iter().filter(|s| s.side.is_some()).count()
         );
@@ -282,9 +283,9 @@ pub fn print_summary(r: &Report) {
             "done"
         };
         if parts.is_empty() {
-            println!("{state}: nothing to do");
+            outln!("{state}: nothing to do");
         } else {
-            println!("{state}: {}", parts.join(", "));
+            outln!("{state}: {}", parts.join(", "));
         }
     }
 }

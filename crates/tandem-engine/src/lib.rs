@@ -7,6 +7,7 @@
 //! under them are planned again in a fresh round, never written blind.
 
 mod hashing;
+pub mod marker;
 pub mod replicate;
 pub mod roots;
 mod run;

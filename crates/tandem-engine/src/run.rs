@@ -78,6 +78,15 @@ pub enum EngineError {
     Filter(#[from] FilterError),
     #[error("internal error: the {0} thread panicked")]
     Panicked(&'static str),
+    #[error("the state file {} is missing, but {} says this pair was synced before: its state was lost (deleted, moved away, or on a disk that lost it), and syncing the folders as new could bring deleted files back and turn edits into conflict copies, so nothing was changed. Put the state back; or, to sync the folders as new, run `tandem forget {} {}` (it removes the pair's markers) and sync again", state.display(), marker.display(), src.display(), tgt.display())]
+    StateLost {
+        state: PathBuf,
+        marker: PathBuf,
+        src: PathBuf,
+        tgt: PathBuf,
+    },
+    #[error("cannot read the pair's markers in {0}")]
+    Marker(#[from] crate::marker::MarkerError),
     #[error("cannot scan the {side} ({}): {source}", path.display())]
     Scan {
         side: &'static str,
@@ -130,6 +139,8 @@ pub struct Session {
     created_target: Option<PathBuf>,
     /// Set from outside (a signal): stop between steps, commit what was done.
     stop: Option<Arc<AtomicBool>>,
+    /// Both roots carry the pair's marker, as its state records (`marker`).
+    marked: bool,
     _lock: Option<Lock>,
 }
 
@@ -202,9 +213,22 @@ impl Session {
             })?),
         };
         let filter = load_filter(&src, spec)?;
+        let has_state = tandem_state::state_exists(&spec.state_dir)?;
+        // Only a missing state file means a new pair, and only when neither root was
+        // marked by an earlier sync of it.
+        if !has_state {
+            if let Some(marker) = crate::marker::lost_state_marker(&pair, &src, tgt.as_ref())? {
+                return Err(EngineError::StateLost {
+                    state: spec.state_dir.join(tandem_state::DB_FILE),
+                    marker,
+                    src: spec.src.clone(),
+                    tgt: spec.tgt.clone(),
+                });
+            }
+        }
         // A dry run changes nothing, state included: with no state yet it plans against an
         // empty baseline in memory.
-        let fresh_dry_run = spec.dry_run && !tandem_state::state_exists(&spec.state_dir)?;
+        let fresh_dry_run = spec.dry_run && !has_state;
         let lock = if fresh_dry_run || spec.lock_granted {
             None
         } else {
@@ -216,6 +240,8 @@ impl Session {
             Store::open(&spec.state_dir, &pair)?
         };
         let created_target = tgt.is_none().then(|| spec.tgt.clone());
+        let marked = fresh_dry_run
+            || store.meta(crate::marker::META_KEY)? == Some(crate::marker::pair_marker_id(&pair));
         let tgt = match tgt {
             Some(t) => t,
             None => {
@@ -237,6 +263,7 @@ impl Session {
             last_stamp: (String::new(), 0),
             created_target,
             stop: None,
+            marked,
             _lock: lock,
         })
     }
@@ -594,7 +621,33 @@ impl Session {
         if !spec.dry_run {
             log_problems(&report);
         }
+        if !spec.dry_run && report.exit_code() < 2 {
+            self.mark_roots();
+        }
         Ok(report)
+    }
+
+    /// After the pair's first good sync, both roots get its marker, then the state records
+    /// that they have it (in this order: a crash in between leaves markers the next sync
+    /// writes again, never a state that claims markers the roots lack). A root that cannot
+    /// take it (a read-only source pushed from) is logged, and tried again next time.
+    fn mark_roots(&mut self) {
+        if self.marked {
+            return;
+        }
+        let pair = Pair {
+            src: self.spec.src.to_string_lossy().into_owned(),
+            tgt: self.spec.tgt.to_string_lossy().into_owned(),
+        };
+        if let Err(e) = crate::marker::mark(&pair, &self.src, &self.tgt) {
+            tracing::warn!("cannot mark the folders as synced: {e}");
+            return;
+        }
+        let id = crate::marker::pair_marker_id(&pair);
+        match self.store.set_meta(crate::marker::META_KEY, &id) {
+            Ok(()) => self.marked = true,
+            Err(e) => tracing::warn!("cannot record the folders' markers: {e}"),
+        }
     }
 }
 

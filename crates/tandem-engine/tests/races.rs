@@ -210,11 +210,21 @@ fn issue_20_a_temporary_file_gone_before_its_copy_in_every_round_is_not_a_failur
     let names: Vec<_> = std::fs::read_dir(&p.tgt)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        // tandem's own folder (the pair's marker) is not synced content.
+        .filter(|n| n != ".tandem")
         .collect();
     assert_eq!(
         names,
         vec!["keep".to_string()],
         "nothing else in the target"
+    );
+    assert_eq!(
+        std::fs::read_dir(p.tgt.join(".tandem"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>(),
+        vec!["markers".to_string()],
+        "no temporary file in tandem's folder either"
     );
     // Invariant 4: the baseline does not take the vanished files for existing.
     assert_eq!(baseline_paths(&p), vec!["keep".to_string()]);

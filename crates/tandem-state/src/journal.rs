@@ -219,10 +219,7 @@ fn open_conn(path: &PathBuf) -> Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|source| StateError::Corrupt {
-        path: path.clone(),
-        source,
-    })?;
+    .map_err(|source| crate::unreadable(None, path, source))?;
     conn.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
     )

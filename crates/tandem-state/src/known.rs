@@ -54,16 +54,10 @@ pub fn read_pair(dir: &Path) -> Result<KnownPair> {
         &path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|source| StateError::Corrupt {
-        path: path.clone(),
-        source,
-    })?;
+    .map_err(|source| crate::unreadable(None, &path, source))?;
     let app_id: i64 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
-        .map_err(|source| StateError::Corrupt {
-            path: path.clone(),
-            source,
-        })?;
+        .map_err(|source| crate::unreadable(Some(&conn), &path, source))?;
     if app_id != schema::APPLICATION_ID {
         return Err(StateError::Foreign {
             path,

@@ -32,12 +32,12 @@ pub enum StateError {
     },
     #[error("{} is not a tandem state database ({why}); it was left untouched. Move it away or choose another --state-dir", path.display())]
     Foreign { path: PathBuf, why: String },
-    #[error("{} is corrupted or unreadable: {source}. It was left untouched; move it away to start over (the next sync then treats both sides as new)", path.display())]
+    #[error("{} is corrupted or unreadable: {source}. It was left untouched; to start over, `tandem forget SRC TGT` removes it and the pair's markers (the next sync then treats both sides as new)", path.display())]
     Corrupt {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("{} is empty (0 bytes): the record of the last sync is gone, and syncing this pair as new could bring deleted files back. It was left untouched; move it away to start over (the next sync then treats both sides as new)", path.display())]
+    #[error("{} is empty (0 bytes): the record of the last sync is gone, and syncing this pair as new could bring deleted files back. It was left untouched; to start over, `tandem forget SRC TGT` removes it and the pair's markers (the next sync then treats both sides as new)", path.display())]
     Empty { path: PathBuf },
     #[error("{} cannot be read: {source}. It was left untouched", path.display())]
     Unreadable {
@@ -80,6 +80,120 @@ pub enum StateError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// SQLite's error with the system error behind it: SQLite says "disk I/O error" for an
+    /// I/O error, a read-only disk and a refused permission alike.
+    #[error("state database {}: {source} ({os})", path.display())]
+    SqlOs {
+        path: PathBuf,
+        source: rusqlite::Error,
+        os: std::io::Error,
+    },
+}
+
+/// Commits `tx`, naming the system error when the commit fails (the transaction is
+/// consumed: the error is read from the connection it borrowed, which outlives it).
+fn commit(tx: rusqlite::Transaction<'_>, path: &Path) -> Result<()> {
+    let conn: *const Connection = &*tx;
+    tx.commit().map_err(|source| {
+        // SAFETY: `conn` points at the connection the transaction borrowed, alive after it.
+        sql_error(unsafe { &*conn }, path, source)
+    })
+}
+
+/// Whether SQLite failed because of the disk (an I/O error, a full, read-only or refused
+/// file), not because of what the file holds.
+fn from_the_disk(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            rusqlite::ErrorCode::SystemIoFailure
+                | rusqlite::ErrorCode::DiskFull
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::PermissionDenied
+        )
+    )
+}
+
+/// A state file that could not be read: a disk error is named as such, with the system
+/// error (read again from the file when SQLite kept none: a check reports its failures as
+/// text, an open keeps no connection), never called damaged; anything else is.
+pub(crate) fn unreadable(
+    conn: Option<&Connection>,
+    path: &Path,
+    source: rusqlite::Error,
+) -> StateError {
+    if !from_the_disk(&source) {
+        return StateError::Corrupt {
+            path: path.to_path_buf(),
+            source,
+        };
+    }
+    let e = match conn {
+        Some(c) => sql_error(c, path, source),
+        None => StateError::Sql {
+            path: path.to_path_buf(),
+            source,
+        },
+    };
+    match e {
+        StateError::Sql { path, source } => {
+            let read = std::fs::File::open(&path)
+                .and_then(|mut f| std::io::copy(&mut f, &mut std::io::sink()));
+            match read {
+                Err(os) => StateError::SqlOs { path, source, os },
+                Ok(_) => StateError::Sql { path, source },
+            }
+        }
+        other => other,
+    }
+}
+
+/// The I/O error code of a page `quick_check` could not read ("unable to get the page.
+/// error code=266"): the disk failed, the file may be whole.
+fn disk_failure_in_check(report: &str) -> Option<i32> {
+    report
+        .split("error code=")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<i32>().ok()
+        })
+        .find(|code| {
+            matches!(
+                code & 0xff,
+                rusqlite::ffi::SQLITE_IOERR | rusqlite::ffi::SQLITE_FULL
+            )
+        })
+}
+
+/// The error of a failed call on the connection `conn`, with the system error that made it
+/// fail when SQLite had one (the state folder's disk failing, full or read-only).
+fn sql_error(conn: &Connection, path: &Path, source: rusqlite::Error) -> StateError {
+    let path = path.to_path_buf();
+    // SAFETY: the handle is the live connection's (borrowed for this call), and
+    // sqlite3_system_errno only reads the errno it kept from its last failed system call.
+    let errno = if from_the_disk(&source) {
+        unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) }
+    } else {
+        0
+    };
+    // SQLite answers a write refused with ENOSPC with SQLITE_FULL and keeps no errno.
+    let errno = match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) if errno == 0 => {
+            rustix::io::Errno::NOSPC.raw_os_error()
+        }
+        _ => errno,
+    };
+    if errno == 0 {
+        StateError::Sql { path, source }
+    } else {
+        StateError::SqlOs {
+            path,
+            source,
+            os: std::io::Error::from_raw_os_error(errno),
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
@@ -183,10 +297,10 @@ fn create(path: &Path, pair: &Pair) -> Result<()> {
     store.sql(r)?;
     store.check(true)?;
     store.migrate(0, pair, true)?;
-    store.conn.close().map_err(|(_, source)| StateError::Sql {
-        path: tmp.clone(),
-        source,
-    })?;
+    store
+        .conn
+        .close()
+        .map_err(|(conn, source)| sql_error(&conn, &tmp, source))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::File::open(dir)
@@ -295,10 +409,7 @@ impl Store {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|source| StateError::Corrupt {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| unreadable(None, path, source))?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -339,10 +450,7 @@ impl Store {
     }
 
     fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
-        r.map_err(|source| StateError::Sql {
-            path: self.path.clone(),
-            source,
-        })
+        r.map_err(|source| sql_error(&self.conn, &self.path, source))
     }
 
     fn check_and_migrate(&mut self, fresh: bool, pair: &Pair) -> Result<()> {
@@ -363,10 +471,9 @@ impl Store {
     /// should not be); returns the schema version found.
     fn check(&self, fresh: bool) -> Result<i64> {
         let path = self.path.clone();
-        let corrupt = |source| StateError::Corrupt {
-            path: path.clone(),
-            source,
-        };
+        // A disk that fails while the file is read is not a damaged file: the file is
+        // named with the system error, never sent to `tandem forget`.
+        let corrupt = |source: rusqlite::Error| unreadable(Some(&self.conn), &path, source);
         // Until the file is known to be ours, whole and not too new, closing the connection
         // must not checkpoint a write-ahead log into it (nor delete the log): a refused file
         // is left as it was, for whoever recovers it.
@@ -406,6 +513,13 @@ impl Store {
                 .conn
                 .query_row("PRAGMA quick_check", [], |r| r.get(0))
                 .map_err(corrupt)?;
+            if let Some(code) = disk_failure_in_check(&ok) {
+                let why = format!("the disk failed while it was checked ({ok})");
+                let source =
+                    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(why));
+                // The check reports the failure as text, without its system error.
+                return Err(unreadable(None, &path, source));
+            }
             if ok != "ok" {
                 // Ours, but damaged: not someone else's file.
                 let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT);
@@ -432,17 +546,14 @@ impl Store {
             source,
         })?;
         let r = schema::migrate(&tx, version, pair, fresh);
-        r.map_err(|source| StateError::Sql {
-            path: path.clone(),
-            source,
-        })?;
+        r.map_err(|source| sql_error(&tx, &path, source))?;
         let stored: (String, String) = tx
             .query_row(
                 "SELECT (SELECT value FROM meta WHERE key='source'), (SELECT value FROM meta WHERE key='target')",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map_err(|source| StateError::Sql { path: path.clone(), source })?;
+            .map_err(|source| sql_error(&tx, &path, source))?;
         if stored.0 != pair.src || stored.1 != pair.tgt {
             return Err(StateError::OtherPair {
                 path: path.clone(),
@@ -450,8 +561,7 @@ impl Store {
                 stored_tgt: stored.1,
             });
         }
-        tx.commit()
-            .map_err(|source| StateError::Sql { path, source })
+        commit(tx, &path)
     }
 
     pub fn load_baseline(&self) -> Result<BaseTree> {
@@ -704,10 +814,7 @@ pub struct Batch<'a> {
 
 impl Batch<'_> {
     fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
-        r.map_err(|source| StateError::Sql {
-            path: self.path.clone(),
-            source,
-        })
+        r.map_err(|source| sql_error(&self.tx, &self.path, source))
     }
 
     /// Runs one statement, prepared once per connection (a pass writes thousands of rows
@@ -800,10 +907,7 @@ impl Batch<'_> {
     }
 
     pub fn commit(self) -> Result<()> {
-        let path = self.path;
-        self.tx
-            .commit()
-            .map_err(|source| StateError::Sql { path, source })
+        commit(self.tx, &self.path)
     }
 }
 

@@ -364,5 +364,5 @@ fn issue_20_a_damaged_tandem_database_is_called_damaged_not_foreign() {
     assert!(matches!(err, StateError::Corrupt { .. }), "{said}");
     assert!(said.contains(&db.display().to_string()), "{said}");
     assert!(!said.contains("not a tandem state database"), "{said}");
-    assert!(said.contains("move it away to start over"), "{said}");
+    assert!(said.contains("to start over, `tandem forget"), "{said}");
 }

@@ -17,45 +17,22 @@ use tandem_state::{Lock, Pair, StateError, Store};
 use crate::error::{Problem, TaskError};
 use crate::spec::{TaskPair, TaskSpec};
 
-/// Where a root's markers are, relative to the root.
-pub const MARKERS: &str = ".tandem/markers";
+pub use tandem_engine::marker::{Marker, MARKERS};
 /// The key of the marker id in the pair's state.
 const META_KEY: &str = "marker";
 
-/// One line of a root's markers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Marker {
-    pub id: String,
-    pub side: Side,
-    pub task: String,
+impl From<tandem_engine::marker::MarkerError> for TaskError {
+    fn from(e: tandem_engine::marker::MarkerError) -> TaskError {
+        TaskError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 /// A root's markers; none when the root or the file is not there.
 pub fn read_markers(root: &Path) -> Result<Vec<Marker>, TaskError> {
-    let path = root.join(MARKERS);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(TaskError::Io { path, source }),
-    };
-    Ok(text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let (id, side, task) = (w.next()?, w.next()?, w.next()?);
-            let side = match side {
-                "source" => Side::Source,
-                "target" => Side::Target,
-                _ => return None,
-            };
-            Some(Marker {
-                id: id.to_string(),
-                side,
-                task: task.to_string(),
-            })
-        })
-        .collect())
+    Ok(tandem_engine::marker::read_markers(root)?)
 }
 
 fn carries(root: &Path, id: &str, side: Side) -> Result<bool, TaskError> {
@@ -66,22 +43,7 @@ fn carries(root: &Path, id: &str, side: Side) -> Result<bool, TaskError> {
 
 /// Adds a marker to a root's file (written beside it, then renamed over it).
 fn add_marker(root: &Path, m: &Marker) -> Result<(), TaskError> {
-    let mut lines = read_markers(root)?;
-    lines.retain(|l| !(l.id == m.id && l.side == m.side));
-    lines.push(m.clone());
-    let mut text = String::from("# tandem: the task pairs this folder belongs to; do not edit\n");
-    for l in &lines {
-        text.push_str(&format!("{} {} {}\n", l.id, l.side, l.task));
-    }
-    let path = root.join(MARKERS);
-    let tmp = root.join(".tandem/markers.tmp");
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| TaskError::Io { path, source }
-    };
-    std::fs::create_dir_all(root.join(".tandem")).map_err(io(&root.join(".tandem")))?;
-    std::fs::write(&tmp, text).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))
+    Ok(tandem_engine::marker::add_marker(root, m)?)
 }
 
 fn new_id() -> Result<String, TaskError> {

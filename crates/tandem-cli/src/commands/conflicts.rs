@@ -12,7 +12,7 @@ pub fn run(a: ConflictsArgs) -> Result<u8> {
     let mut code = crate::EXIT_OK;
     for task in &tasks {
         if several && !a.json {
-            println!("target {}:", sanitize(&task.tgt.to_string_lossy()));
+            outln!("target {}:", sanitize(&task.tgt.to_string_lossy()));
         }
         code = code.max(list(&a, task)?);
     }
@@ -36,12 +36,12 @@ fn list(a: &ConflictsArgs, task: &Task) -> Result<u8> {
                 })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             json!({ "target": task.tgt.to_string_lossy(), "conflicts": list })
         );
     } else if rows.is_empty() {
-        println!("no conflicts");
+        outln!("no conflicts");
     } else {
         for c in &rows {
             let copy = c
@@ -58,9 +58,9 @@ fn list(a: &ConflictsArgs, task: &Task) -> Result<u8> {
                 Some(how) => format!(" [resolved: {}]", sanitize(how)),
                 None => String::new(),
             };
-            println!("{}: {} ({}){copy}{state}", c.path, c.kind, c.resolution);
-            println!("    source: {}", sanitize(&c.src_desc));
-            println!("    target: {}", sanitize(&c.tgt_desc));
+            outln!("{}: {} ({}){copy}{state}", c.path, c.kind, c.resolution);
+            outln!("    source: {}", sanitize(&c.src_desc));
+            outln!("    target: {}", sanitize(&c.tgt_desc));
         }
     }
     Ok(if rows.iter().any(|c| c.resolved_at.is_none()) {

@@ -49,12 +49,12 @@ fn start_in_background() -> Result<u8> {
     });
     match started {
         Ok(pid) => {
-            println!("tandem: daemon started (pid {pid}, log {})", log.display());
+            outln!("tandem: daemon started (pid {pid}, log {})", log.display());
             Ok(0)
         }
         Err(e) => {
             if let StartError::Exited { tail, .. } = &e {
-                eprint!("{}", sanitize(tail));
+                crate::output::pipe::err_bytes(sanitize(tail).as_bytes());
             }
             Err(e.into())
         }

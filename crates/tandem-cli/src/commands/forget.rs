@@ -1,5 +1,6 @@
-//! `tandem forget SRC TGT`: removes a pair's state directory after saying what it holds.
-//! The folders themselves (and their `.tandem/trash/`) are not touched.
+//! `tandem forget SRC TGT`: removes a pair's state directory after saying what it holds,
+//! and the pair's markers from both folders (without them, the next sync is a first sync).
+//! The folders' contents (and their `.tandem/trash/`) are not touched.
 
 use std::path::PathBuf;
 
@@ -25,7 +26,14 @@ pub fn run(a: ForgetArgs) -> Result<u8> {
         Some(d) => absolute(d)?,
         None => tandem_state::default_state_dir(&pair),
     };
+    let roots = [PathBuf::from(&pair.src), PathBuf::from(&pair.tgt)];
     if !dir.join(tandem_state::DB_FILE).exists() {
+        // The state is gone already (the reason a sync of the pair is refused): what is
+        // left of the pair is its markers.
+        if forget_markers(&pair, &roots)? {
+            outln!("tandem: the next sync of this pair is a first sync; the folders' contents were not touched");
+            return Ok(crate::EXIT_OK);
+        }
         bail!(
             "tandem has no state for {} <-> {} (looked in {}); `tandem status` lists the pairs it knows",
             sanitize(&pair.src),
@@ -43,7 +51,7 @@ pub fn run(a: ForgetArgs) -> Result<u8> {
                     sanitize(&k.pair.tgt)
                 );
             }
-            println!(
+            outln!(
                 "tandem: forgetting {} <-> {}: {} synced entries, {} open conflicts, state in {}",
                 sanitize(&pair.src),
                 sanitize(&pair.tgt),
@@ -52,21 +60,38 @@ pub fn run(a: ForgetArgs) -> Result<u8> {
                 sanitize(&dir.to_string_lossy())
             );
         }
-        Err(_) => println!(
+        Err(_) => outln!(
             "tandem: forgetting the state in {} (its database cannot be read)",
             sanitize(&dir.to_string_lossy())
         ),
     }
     let done = tandem_state::forget(&dir)?;
     for p in &done.removed {
-        println!("removed   {}", sanitize(&p.to_string_lossy()));
+        outln!("removed   {}", sanitize(&p.to_string_lossy()));
     }
     for p in &done.left {
-        println!(
+        outln!(
             "left      {} (not tandem's)",
             sanitize(&p.to_string_lossy())
         );
     }
-    println!("tandem: the next sync of this pair is a first sync; the folders were not touched");
+    forget_markers(&pair, &roots)?;
+    outln!("tandem: the next sync of this pair is a first sync; the folders' contents were not touched");
     Ok(crate::EXIT_OK)
+}
+
+/// Removes the pair's markers from each folder still there; whether there were any.
+fn forget_markers(pair: &Pair, roots: &[PathBuf]) -> Result<bool> {
+    let ids = [tandem_engine::marker::pair_marker_id(pair)];
+    let mut any = false;
+    for root in roots {
+        if let Some(file) = tandem_engine::marker::remove_markers(root, &ids)? {
+            outln!(
+                "removed   this pair's marker in {}",
+                sanitize(&file.to_string_lossy())
+            );
+            any = true;
+        }
+    }
+    Ok(any)
 }

@@ -26,14 +26,14 @@ pub fn run(config: &Path, a: LogArgs) -> Result<u8> {
             .iter()
             .map(|r| r.to_json(clock.now, &clock.tz))
             .collect();
-        println!("{}", json!({ "runs": runs }));
+        outln!("{}", json!({ "runs": runs }));
         return Ok(crate::EXIT_OK);
     }
     if rows.is_empty() {
-        println!("no runs recorded yet (runs are kept 90 days)");
+        outln!("no runs recorded yet (runs are kept 90 days)");
     }
     for r in &rows {
-        println!("{}", log_line(r, &clock));
+        outln!("{}", log_line(r, &clock));
     }
     Ok(crate::EXIT_OK)
 }

@@ -63,7 +63,7 @@ pub fn run(a: MountArgs) -> Result<u8> {
     match mounted::serve(&req, &stop)? {
         Served::Stopped => Ok(0),
         Served::Halted(why) => {
-            eprintln!("tandem: halted for safety: {}", sanitize(&why));
+            errln!("tandem: halted for safety: {}", sanitize(&why));
             Ok(3)
         }
     }
@@ -90,7 +90,7 @@ fn start_in_background(spec: &SyncSpec, mountpoint: &std::path::Path) -> Result<
     });
     match started {
         Ok(pid) => {
-            println!(
+            outln!(
                 "tandem: mounted {} (pid {pid}, log {})",
                 mountpoint.display(),
                 log.display()
@@ -99,7 +99,7 @@ fn start_in_background(spec: &SyncSpec, mountpoint: &std::path::Path) -> Result<
         }
         Err(e) => {
             if let StartError::Exited { tail, .. } = &e {
-                eprint!("{}", sanitize(tail));
+                crate::output::pipe::err_bytes(sanitize(tail).as_bytes());
             }
             Err(e.into())
         }

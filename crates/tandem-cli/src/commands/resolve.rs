@@ -36,12 +36,12 @@ pub fn run(a: ResolveArgs) -> Result<u8> {
         _ => settle_flagged(&task, &rel, a.keep, &how, locked)?,
     }
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"resolved": rel.to_string(), "how": how})
         );
     } else {
-        println!("resolved {rel}: {how}");
+        outln!("resolved {rel}: {how}");
     }
     Ok(crate::EXIT_OK)
 }

@@ -23,18 +23,18 @@ pub fn run(config: &Path, a: RunArgs) -> Result<u8> {
         sync_pair(pair, live, &a, &stop)
     })?;
     for h in hook_notes(&report).filter(|h| !h.ok()) {
-        eprintln!("tandem: {}", sanitize(&h.to_string()));
+        errln!("tandem: {}", sanitize(&h.to_string()));
     }
     if let Some(why) = &report.skipped {
         if !a.json {
-            println!("task {}: {}", report.task, sanitize(why));
+            outln!("task {}: {}", report.task, sanitize(why));
         }
     }
     if let Some(e) = report.error.take() {
         return Err(e.into());
     }
     if a.json {
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json());
     } else if report.pairs.len() > 1 {
         print_totals(&report);
     }
@@ -51,7 +51,7 @@ fn sync_pair(
 ) -> Result<tandem_engine::Report, String> {
     let spec = &pair.spec;
     if !a.json {
-        println!(
+        outln!(
             "{} -> {}",
             sanitize(&spec.src.display().to_string()),
             sanitize(&spec.tgt.display().to_string())
@@ -68,7 +68,7 @@ fn sync_pair(
         .and_then(|r| marked(pair, r));
     match (&result, a.json) {
         (Ok(r), false) => print_summary(r),
-        (Err(e), false) => eprintln!("tandem: error: {}", sanitize(&format!("{e:#}"))),
+        (Err(e), false) => errln!("tandem: error: {}", sanitize(&format!("{e:#}"))),
         _ => {}
     }
     result
@@ -110,5 +110,5 @@ fn print_totals(r: &TaskReport) {
     } else {
         parts.join(", ")
     };
-    println!("task {}: {} pairs {state}: {what}", r.task, r.pairs.len());
+    outln!("task {}: {} pairs {state}: {what}", r.task, r.pairs.len());
 }

@@ -46,7 +46,7 @@ pub fn run(config: &Path, a: StatusArgs) -> Result<u8> {
     let mut objects = Vec::new();
     for (i, task) in tasks.iter().enumerate() {
         if i > 0 && !a.json {
-            println!();
+            outln!();
         }
         let (c, obj) = show(task, mount.as_ref(), live.as_ref(), a.json)?;
         code = code.max(c);
@@ -54,9 +54,9 @@ pub fn run(config: &Path, a: StatusArgs) -> Result<u8> {
     }
     if a.json {
         if objects.len() == 1 {
-            println!("{}", objects[0]);
+            outln!("{}", objects[0]);
         } else {
-            println!("{}", json!({ "targets": objects }));
+            outln!("{}", json!({ "targets": objects }));
         }
     }
     Ok(code)
@@ -145,49 +145,49 @@ fn show(
         })),
     });
     if !as_json {
-        println!("source:    {}", sanitize(&task.src.to_string_lossy()));
-        println!("target:    {}", sanitize(&tgt_key));
-        println!("state:     {}", sanitize(&task.state_dir.to_string_lossy()));
+        outln!("source:    {}", sanitize(&task.src.to_string_lossy()));
+        outln!("target:    {}", sanitize(&tgt_key));
+        outln!("state:     {}", sanitize(&task.state_dir.to_string_lossy()));
         match &last {
-            None => println!("last sync: never"),
+            None => outln!("last sync: never"),
             Some(r) => {
                 let how = match (r.finished_at, r.exit_code) {
                     (Some(_), Some(code)) => format!("finished with exit code {code}"),
                     _ => "did not finish (interrupted?)".to_string(),
                 };
-                println!("last sync: started {}, {how}", local_time(r.started_at));
-                println!("           {}", sanitize(&r.summary));
+                outln!("last sync: started {}, {how}", local_time(r.started_at));
+                outln!("           {}", sanitize(&r.summary));
                 print_problems(&problems);
             }
         }
         match mount {
             Some(m) => {
-                println!(
+                outln!(
                     "mounted:   yes, pid {} at {}; {backlog} journal records and {pending} paths not yet replicated",
                     m.pid,
                     sanitize(&m.mountpoint.to_string_lossy())
                 );
                 if let Some(p) = &paused {
-                    println!("paused:    {} (retrying with backoff)", sanitize(p));
+                    outln!("paused:    {} (retrying with backoff)", sanitize(p));
                 }
                 if let Some(u) = &unwatched {
-                    println!(
+                    outln!(
                         "watching:  no: {} (target changes wait for the periodic rescan)",
                         sanitize(u)
                     );
                 }
                 for f in &failed {
-                    println!(
+                    outln!(
                         "failed:    {}: {}",
                         sanitize(f["path"].as_str().unwrap_or("?")),
                         sanitize(f["error"].as_str().unwrap_or("?"))
                     );
                 }
             }
-            None => println!("mounted:   no"),
+            None => outln!("mounted:   no"),
         }
-        println!("synced:    {entries} entries");
-        println!(
+        outln!("synced:    {entries} entries");
+        outln!(
             "conflicts: {open} open{}",
             if open > 0 {
                 " (see `tandem conflicts`)"
@@ -215,7 +215,7 @@ fn overview(config: &Path, as_json: bool) -> Result<u8> {
     if as_json {
         let mut v = o.to_json(&clock);
         v["pairs"] = Value::Array(pairs);
-        println!("{v}");
+        outln!("{v}");
     }
     Ok(o.code().max(known))
 }
@@ -231,7 +231,7 @@ fn list_known(as_json: bool, skip: &[PathBuf], no_tasks: bool) -> (u8, Vec<Value
     let mut code = crate::EXIT_OK;
     let mut objects = Vec::new();
     if known.is_empty() && no_tasks && !as_json {
-        println!(
+        outln!(
             "tandem knows no pairs yet, and no tasks (state home {})",
             sanitize(&tandem_state::state_home().to_string_lossy())
         );
@@ -245,7 +245,7 @@ fn list_known(as_json: bool, skip: &[PathBuf], no_tasks: bool) -> (u8, Vec<Value
                 if as_json {
                     objects.push(json!({ "state_dir": dir_s, "error": e.to_string() }));
                 } else {
-                    println!(
+                    outln!(
                         "{}\n  error:     {}\n",
                         sanitize(&dir_s),
                         sanitize(&e.to_string())
@@ -273,11 +273,11 @@ fn list_known(as_json: bool, skip: &[PathBuf], no_tasks: bool) -> (u8, Vec<Value
             }));
             continue;
         }
-        println!("{} <-> {}", sanitize(&k.pair.src), sanitize(&k.pair.tgt));
-        println!("  state:     {}", sanitize(&dir_s));
+        outln!("{} <-> {}", sanitize(&k.pair.src), sanitize(&k.pair.tgt));
+        outln!("  state:     {}", sanitize(&dir_s));
         match &k.last_run {
-            None => println!("  last sync: never"),
-            Some(r) => println!(
+            None => outln!("  last sync: never"),
+            Some(r) => outln!(
                 "  last sync: started {}, {}: {}",
                 local_time(r.started_at),
                 match r.exit_code {
@@ -288,11 +288,12 @@ fn list_known(as_json: bool, skip: &[PathBuf], no_tasks: bool) -> (u8, Vec<Value
             ),
         }
         if let Some(m) = mount {
-            println!("  mounted:   yes, pid {}", m.pid);
+            outln!("  mounted:   yes, pid {}", m.pid);
         }
-        println!(
+        outln!(
             "  synced:    {} entries, {} open conflicts\n",
-            k.synced_entries, k.open_conflicts
+            k.synced_entries,
+            k.open_conflicts
         );
     }
     (code, objects)
@@ -302,7 +303,7 @@ fn list_known(as_json: bool, skip: &[PathBuf], no_tasks: bool) -> (u8, Vec<Value
 fn print_problems(problems: &[RunProblem]) {
     const SHOWN: usize = 20;
     for p in problems.iter().take(SHOWN) {
-        println!(
+        outln!(
             "{:<10} {}: {}",
             format!("{}:", p.what),
             p.path.escaped(),
@@ -310,7 +311,7 @@ fn print_problems(problems: &[RunProblem]) {
         );
     }
     if problems.len() > SHOWN {
-        println!(
+        outln!(
             "           ... and {} more (see --json)",
             problems.len() - SHOWN
         );

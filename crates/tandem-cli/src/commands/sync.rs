@@ -14,7 +14,7 @@ pub fn run(a: SyncArgs) -> Result<u8> {
     printer.finish();
     let report = report?;
     if a.json {
-        println!("{}", summary_json(&report));
+        outln!("{}", summary_json(&report));
     } else if !a.quiet || report.exit_code() != 0 {
         print_summary(&report);
     }

@@ -14,7 +14,7 @@ pub fn run(a: UnmountArgs) -> Result<u8> {
     let mountpoint = mounts::absolute(&a.src)?;
     let Some(rec) = mounts::lookup(&mountpoint)? else {
         if mounts::clean_stale(&mountpoint)? {
-            println!(
+            outln!(
                 "tandem: detached the stale mount at {}",
                 mountpoint.display()
             );
@@ -25,7 +25,7 @@ pub fn run(a: UnmountArgs) -> Result<u8> {
     if !mounts::alive(rec.pid) {
         mounts::clean_stale(&mountpoint)?;
         mounts::unregister(&mountpoint)?;
-        println!(
+        outln!(
             "tandem: the mount process (pid {}) was gone; cleaned up",
             rec.pid
         );
@@ -46,6 +46,6 @@ pub fn run(a: UnmountArgs) -> Result<u8> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    println!("tandem: unmounted {}", mountpoint.display());
+    outln!("tandem: unmounted {}", mountpoint.display());
     Ok(0)
 }

@@ -59,14 +59,14 @@ fn not_running(task: &TaskSpec, last: Option<&HistoryRow>, as_json: bool) {
     let clock = Clock::system();
     if as_json {
         let last = last.map(|r| r.to_json(clock.now, &clock.tz));
-        println!(
+        outln!(
             "{}",
             json!({"event": "idle", "task": task.name, "last_run": last})
         );
         return;
     }
     let last = last.map_or("never run".to_string(), |r| outcome(r, &clock));
-    println!("task {} is not running; last run: {last}", task.name);
+    outln!("task {} is not running; last run: {last}", task.name);
 }
 
 /// The exit code of the run followed, as `tandem run` gave it.
@@ -92,7 +92,7 @@ impl Follower {
         if self.as_json {
             let mut v = r.to_json(clock.now, &clock.tz);
             v["event"] = json!(event);
-            println!("{v}");
+            outln!("{v}");
         } else if event == "started" {
             let since = format!(
                 "started {} ({}), pid {}",
@@ -100,9 +100,9 @@ impl Follower {
                 r.trigger,
                 r.pid
             );
-            println!("task {}: run {}", r.task, sanitize(&since));
+            outln!("task {}: run {}", r.task, sanitize(&since));
         } else {
-            println!("task {}: run ended: {}", r.task, outcome(r, &clock));
+            outln!("task {}: run ended: {}", r.task, outcome(r, &clock));
         }
     }
 
@@ -122,16 +122,16 @@ impl Follower {
         if self.as_json {
             let mut v = progress_json(&p, &Clock::system());
             v["event"] = json!("progress");
-            println!("{v}");
+            outln!("{v}");
         } else {
-            println!("{}", sanitize(&progress_line(&p)));
+            outln!("{}", sanitize(&progress_line(&p)));
         }
         self.shown = Some(p);
     }
 
     fn change(&self, line: &str) {
         if self.as_json {
-            println!("{line}");
+            outln!("{line}");
             return;
         }
         let Ok(v) = serde_json::from_str::<Value>(line) else {
@@ -150,7 +150,7 @@ impl Follower {
             "failed" => format!("failed    {}: {}", s("path"), s("error")),
             _ => return,
         };
-        println!("{}", sanitize(&text));
+        outln!("{}", sanitize(&text));
     }
 }
 

@@ -98,8 +98,8 @@ impl Overview {
     fn print_daemon(&self) {
         let needs = |t: &TaskSpec| t.continuous || !t.schedules.is_empty();
         match &self.daemon {
-            Some(d) => println!("daemon:     running (pid {})\n", d.pid),
-            None if self.tasks.iter().any(|(t, _)| needs(t)) => println!(
+            Some(d) => outln!("daemon:     running (pid {})\n", d.pid),
+            None if self.tasks.iter().any(|(t, _)| needs(t)) => outln!(
                 "daemon:     not running: schedules and continuous tasks wait for `tandem daemon`\n"
             ),
             None => {}
@@ -109,18 +109,18 @@ impl Overview {
     /// Prints each task's block.
     pub fn print(&self, clock: &Clock) {
         if let Some(e) = &self.config_error {
-            println!("config:     {}\n", sanitize(e));
+            outln!("config:     {}\n", sanitize(e));
         }
         self.print_daemon();
         if let Some(e) = self.daemon_error() {
-            println!(
+            outln!(
                 "daemon:     the config file has an error; the daemon goes on with the last good one: {}\n",
                 sanitize(e)
             );
         }
         for (t, s) in &self.tasks {
             print_task(t, s, clock, false);
-            println!();
+            outln!();
         }
     }
 }
@@ -146,7 +146,7 @@ pub fn one(task: &TaskSpec, as_json: bool) -> Result<u8> {
     let status = read_status(task, history.as_ref(), daemon.as_ref())?;
     let clock = Clock::system();
     if as_json {
-        println!("{}", task_json(task, &status, &clock));
+        outln!("{}", task_json(task, &status, &clock));
         return Ok(attention(&status));
     }
     Ok(print_task(task, &status, &clock, true))
@@ -211,7 +211,7 @@ fn task_json(t: &TaskSpec, s: &TaskStatus, clock: &Clock) -> Value {
 /// A task's block: a glance, or (`detail`) with its pairs and each schedule.
 fn print_task(t: &TaskSpec, s: &TaskStatus, clock: &Clock, detail: bool) -> u8 {
     let comment = t.comment.as_ref().map(|c| format!(": {c}"));
-    println!("task {}{}", t.name, sanitize(&comment.unwrap_or_default()));
+    outln!("task {}{}", t.name, sanitize(&comment.unwrap_or_default()));
     print_kind(t, s, detail);
     if detail {
         for p in &s.pairs {
@@ -220,15 +220,15 @@ fn print_task(t: &TaskSpec, s: &TaskStatus, clock: &Clock, detail: bool) -> u8 {
                 Err(e) => format!("state unreadable: {e}"),
             };
             let (src, tgt) = (p.source.display(), p.target.display());
-            println!(
+            outln!(
                 "  pair:       {}",
                 sanitize(&format!("{src} <-> {tgt} ({open})"))
             );
         }
     }
     match &s.last {
-        Some(r) => println!("  last run:   {}", outcome(r, clock)),
-        None => println!("  last run:   never (tandem run {})", t.name),
+        Some(r) => outln!("  last run:   {}", outcome(r, clock)),
+        None => outln!("  last run:   never (tandem run {})", t.name),
     }
     if let Some((r, p)) = &s.running {
         let since = format!(
@@ -238,7 +238,7 @@ fn print_task(t: &TaskSpec, s: &TaskStatus, clock: &Clock, detail: bool) -> u8 {
             r.pid
         );
         let what = p.as_ref().map_or("starting".to_string(), progress_line);
-        println!("  running:    {}", sanitize(&format!("{since}: {what}")));
+        outln!("  running:    {}", sanitize(&format!("{since}: {what}")));
     }
     print_problems(s, clock);
     attention(s)
@@ -249,9 +249,9 @@ fn print_kind(t: &TaskSpec, s: &TaskStatus, detail: bool) {
         let pids: Vec<String> = s.mounts.iter().map(|p| p.to_string()).collect();
         match pids.is_empty() {
             true => {
-                println!("  kind:       continuous: not mounted now (`tandem daemon` mounts it)")
+                outln!("  kind:       continuous: not mounted now (`tandem daemon` mounts it)")
             }
-            false => println!(
+            false => outln!(
                 "  kind:       continuous: mounted by the daemon (pid {})",
                 pids.join(", ")
             ),
@@ -259,7 +259,7 @@ fn print_kind(t: &TaskSpec, s: &TaskStatus, detail: bool) {
         return;
     }
     if t.schedules.is_empty() {
-        println!("  kind:       manual (tandem run {})", t.name);
+        outln!("  kind:       manual (tandem run {})", t.name);
         return;
     }
     let when = When::of(t);
@@ -267,13 +267,13 @@ fn print_kind(t: &TaskSpec, s: &TaskStatus, detail: bool) {
     let next = when
         .next_human()
         .unwrap_or_else(|| "on an event".to_string());
-    println!(
+    outln!(
         "  kind:       {}",
         sanitize(&format!("scheduled: {}; next run {next}", forms.join(", ")))
     );
     if detail {
         for s in &t.schedules {
-            println!("  schedule:   {}", sanitize(&s.to_string()));
+            outln!("  schedule:   {}", sanitize(&s.to_string()));
         }
     }
 }
@@ -293,18 +293,18 @@ fn print_problems(s: &TaskStatus, clock: &Clock) {
             ),
             None => String::new(),
         };
-        println!("  conflicts:  {}", sanitize(&format!("{open} open{hint}")));
+        outln!("  conflicts:  {}", sanitize(&format!("{open} open{hint}")));
     }
     if let Some(r) = &s.last_error {
         let msg = format!("{} ({}): {}", clock.ago(r.started), r.result, error_of(r));
-        println!("  last error: {}", sanitize(&msg));
+        outln!("  last error: {}", sanitize(&msg));
     }
     if let Some(e) = &s.email {
         let at =
             e.at.map(|t| format!(" {}", clock.ago(t)))
                 .unwrap_or_default();
         let to = e.to.join(", ");
-        println!(
+        outln!(
             "  email:      {}",
             sanitize(&format!("not sent{at} to {to}: {}", e.error))
         );

@@ -15,9 +15,9 @@ pub fn run(config: &Path, a: TaskAddArgs) -> Result<u8> {
     let task = cfg.add(&a.name, &changes)?.clone();
     cfg.save()?;
     if a.json {
-        println!("{}", super::task_json(&task));
+        outln!("{}", super::task_json(&task));
     } else {
-        println!(
+        outln!(
             "added task {} to {}",
             task.name,
             sanitize(&cfg.path().display().to_string())

@@ -16,12 +16,12 @@ pub fn run(config: &Path, a: TaskAddArgs) -> Result<u8> {
     }
     cfg.save()?;
     if a.json {
-        println!("{}", super::task_json(&task));
+        outln!("{}", super::task_json(&task));
         return Ok(crate::EXIT_OK);
     }
-    println!("changed task {}", task.name);
+    outln!("changed task {}", task.name);
     for m in &moves {
-        println!(
+        outln!(
             "re-pointed {} -> {} (was {} -> {}); its sync history is kept",
             sanitize(&m.to.source.display().to_string()),
             sanitize(&m.to.target.display().to_string()),

@@ -12,18 +12,18 @@ pub fn run(config: &Path, a: JsonArg) -> Result<u8> {
     if a.json {
         let tasks: Vec<_> = cfg.tasks().iter().map(super::task_json).collect();
         let path = cfg.path().to_string_lossy();
-        println!("{}", json!({"config": path, "tasks": tasks}));
+        outln!("{}", json!({"config": path, "tasks": tasks}));
         return Ok(crate::EXIT_OK);
     }
     if cfg.tasks().is_empty() {
-        println!(
+        outln!(
             "no tasks in {} (add one with `tandem task add`)",
             sanitize(&cfg.path().display().to_string())
         );
     }
     for t in cfg.tasks() {
         let sources: Vec<String> = t.sources.iter().map(|s| s.display().to_string()).collect();
-        println!(
+        outln!(
             "{}  {} -> {}{}",
             t.name,
             sanitize(&sources.join(", ")),
@@ -34,7 +34,7 @@ pub fn run(config: &Path, a: JsonArg) -> Result<u8> {
                 .unwrap_or_default()
         );
         if let Some(line) = super::when::When::of(t).summary() {
-            println!("    schedule: {line}");
+            outln!("    schedule: {line}");
         }
     }
     Ok(crate::EXIT_OK)

@@ -118,50 +118,50 @@ pub fn task_json(t: &TaskSpec) -> Value {
 pub fn print_task(t: &TaskSpec) {
     let o = &t.options;
     let shown = |p: &Path| sanitize(&p.display().to_string());
-    println!("task {}", t.name);
+    outln!("task {}", t.name);
     if let Some(c) = &t.comment {
-        println!("  comment:          {}", sanitize(c));
+        outln!("  comment:          {}", sanitize(c));
     }
     for p in t.pairs() {
-        println!("  source:           {}", shown(&p.source));
-        println!("    synced with:    {}", shown(&p.target));
+        outln!("  source:           {}", shown(&p.source));
+        outln!("    synced with:    {}", shown(&p.target));
     }
-    println!("  target:           {}", shown(&t.target));
-    println!("  target_subfolder: {}", t.target_subfolder);
-    println!("  direction:        {}", o.direction);
-    println!("  mode:             {}", o.mode);
-    println!("  conflict:         {}", o.conflict);
+    outln!("  target:           {}", shown(&t.target));
+    outln!("  target_subfolder: {}", t.target_subfolder);
+    outln!("  direction:        {}", o.direction);
+    outln!("  mode:             {}", o.mode);
+    outln!("  conflict:         {}", o.conflict);
     if !o.exclude.is_empty() {
-        println!("  exclude:          {}", sanitize(&o.exclude.join(" ")));
+        outln!("  exclude:          {}", sanitize(&o.exclude.join(" ")));
     }
     if !o.include.is_empty() {
-        println!("  include:          {}", sanitize(&o.include.join(" ")));
+        outln!("  include:          {}", sanitize(&o.include.join(" ")));
     }
-    println!("  max_delete:       {}%", o.max_delete);
-    println!(
+    outln!("  max_delete:       {}%", o.max_delete);
+    outln!(
         "  modify_window:    {}",
         format_duration_ns(o.modify_window)
     );
-    println!("  fsync:            {}", o.fsync);
+    outln!("  fsync:            {}", o.fsync);
     if let Some(c) = &t.hooks.before {
-        println!("  before:           {}", sanitize(c));
+        outln!("  before:           {}", sanitize(c));
     }
     if let Some(c) = &t.hooks.after {
-        println!("  after:            {}", sanitize(c));
+        outln!("  after:            {}", sanitize(c));
     }
     if t.hooks.before.is_some() || t.hooks.after.is_some() {
-        println!(
+        outln!(
             "  hook_timeout:     {}",
             format_duration_ns(t.hooks.timeout)
         );
     }
-    println!("  priority:         {}", t.priority);
+    outln!("  priority:         {}", t.priority);
     if !t.notify.to.is_empty() {
-        println!("  notify_email:     {}", sanitize(&t.notify.to.join(", ")));
-        println!("  notify_when:      {}", t.notify.when);
+        outln!("  notify_email:     {}", sanitize(&t.notify.to.join(", ")));
+        outln!("  notify_when:      {}", t.notify.when);
     }
     if t.continuous {
-        println!("  continuous:       true (the daemon keeps it mounted)");
+        outln!("  continuous:       true (the daemon keeps it mounted)");
     }
     when::When::of(t).print();
 }

@@ -12,9 +12,9 @@ pub fn run(config: &Path, a: TaskNameArgs) -> Result<u8> {
     let task = cfg.remove(&a.name)?;
     cfg.save()?;
     if a.json {
-        println!("{}", json!({"removed": task.name}));
+        outln!("{}", json!({"removed": task.name}));
     } else {
-        println!(
+        outln!(
             "removed task {} from {}; its folders and their sync state are left as they are",
             task.name,
             sanitize(&cfg.path().display().to_string())

@@ -16,13 +16,13 @@ pub fn run(config: &Path, a: TaskRenameArgs) -> Result<u8> {
         h.rename_task(&a.old, &task.name)?;
     }
     if a.json {
-        println!("{}", super::task_json(&task));
+        outln!("{}", super::task_json(&task));
         return Ok(crate::EXIT_OK);
     }
-    println!("renamed task {} to {}", a.old, task.name);
+    outln!("renamed task {} to {}", a.old, task.name);
     if task.target_subfolder {
         // The copies' folder is named after the task: the next run syncs into a new one.
-        println!(
+        outln!(
             "note: the task's copies now go to {}; {} is left as it is",
             sanitize(&task.target_base().display().to_string()),
             sanitize(&old_base.display().to_string())

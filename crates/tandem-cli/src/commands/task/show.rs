@@ -9,7 +9,7 @@ pub fn run(config: &Path, a: TaskNameArgs) -> Result<u8> {
     let cfg = Config::load(config)?;
     let task = cfg.task(&a.name)?;
     if a.json {
-        println!("{}", super::task_json(task));
+        outln!("{}", super::task_json(task));
     } else {
         super::print_task(task);
     }

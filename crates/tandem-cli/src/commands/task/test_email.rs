@@ -14,18 +14,18 @@ pub fn run(config: &Path, a: TaskNameArgs) -> Result<u8> {
     let task = cfg.task(&a.name)?;
     let to = task.notify.to.join(", ");
     match tandem_task::send_test(task) {
-        Ok(()) if a.json => println!("{}", json!({"sent": true, "to": task.notify.to})),
-        Ok(()) => println!("sent a test message to {}", sanitize(&to)),
+        Ok(()) if a.json => outln!("{}", json!({"sent": true, "to": task.notify.to})),
+        Ok(()) => outln!("sent a test message to {}", sanitize(&to)),
         Err(e @ tandem_task::MailError::NoAddress { .. }) => return Err(e.into()),
         Err(e) => {
             if a.json {
                 let error = e.to_string();
-                println!(
+                outln!(
                     "{}",
                     json!({"sent": false, "to": task.notify.to, "error": error})
                 );
             }
-            eprintln!(
+            errln!(
                 "tandem: error: no test message sent: {}",
                 sanitize(&e.to_string())
             );

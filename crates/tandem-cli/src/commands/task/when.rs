@@ -97,22 +97,22 @@ impl When<'_> {
     /// The schedule lines of `task show`.
     pub fn print(&self) {
         if self.schedules.is_empty() {
-            println!("  schedule:         none (runs by hand: tandem run NAME)");
+            outln!("  schedule:         none (runs by hand: tandem run NAME)");
             return;
         }
         for s in self.schedules {
-            println!(
+            outln!(
                 "  schedule:         {}  ({})",
                 sanitize(&s.to_string()),
                 sanitize(&self.describe(s))
             );
         }
         match &self.last {
-            Ok(Some(t)) => println!("  last run:         {}", self.human(*t)),
-            Ok(None) => println!("  last run:         never run"),
-            Err(e) => println!("  last run:         unknown ({})", sanitize(e)),
+            Ok(Some(t)) => outln!("  last run:         {}", self.human(*t)),
+            Ok(None) => outln!("  last run:         never run"),
+            Err(e) => outln!("  last run:         unknown ({})", sanitize(e)),
         }
-        println!("  note: nothing acts on schedules yet; the daemon that runs them comes next");
+        outln!("  note: nothing acts on schedules yet; the daemon that runs them comes next");
     }
 
     /// The line of `task list` under a scheduled task.
