@@ -674,3 +674,40 @@ fn issue_20_a_target_folder_made_by_a_first_sync_survives_a_power_cut() {
     assert!(made.is_dir(), "the target folder survives the cut");
     assert_eq!(versions_in(&made, false), want, "with every copy");
 }
+
+/// Issue 20, noticed while building the power campaign: a state folder that tandem made
+/// itself (`--state-dir` not there yet, or the first pair under the state home) was not
+/// made durable in its parent, so a power cut after the first sync could take the whole
+/// state folder with it: the next sync found the state gone while both folders carried
+/// the pair's marker, and refused. The parents of the folders made are fsynced now.
+#[test]
+fn issue_20_a_state_folder_made_by_a_first_sync_survives_a_power_cut() {
+    if !testfs_available("issue_20_a_state_folder_made_by_a_first_sync_survives_a_power_cut") {
+        return;
+    }
+    let mut lab = Lab::new(OnTestFs::State);
+    write_file(&lab.p.src.join("f"), b"a file");
+    lab.settle();
+    let state = lab.p.state.join("made/by/the-sync");
+    let sync = |lab: &Lab| {
+        run_tandem([
+            "sync".as_ref(),
+            lab.p.src.as_os_str(),
+            lab.p.tgt.as_os_str(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+            "--json".as_ref(),
+        ])
+    };
+    let out = sync(&lab);
+    assert_eq!(out.code, 0, "{}", out.all());
+    lab.power_cut_and_reboot();
+    assert!(
+        state.join("state.db").is_file(),
+        "the state folder survives the cut"
+    );
+    let out = sync(&lab);
+    assert_eq!(out.code, 0, "after the cut: {}", out.all());
+    let summary = crate::tasks::last_json(&out);
+    assert_eq!(summary["copied"], 0, "{summary}");
+}

@@ -253,6 +253,31 @@ pub fn state_exists(dir: &Path) -> Result<bool> {
     }
 }
 
+/// Makes folder `dir` and whatever of its parents is missing, each flushed into its parent
+/// (fsync of the parent): a folder's name is durable only once its parent is, and a power
+/// cut after the first commit must not take the whole state folder with it.
+pub(crate) fn create_dir_durable(dir: &Path) -> Result<()> {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StateError::CreateDir { path, source }
+    };
+    let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(failed(dir))?;
+    for made in missing {
+        let parent = match made.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(failed(parent))?;
+    }
+    Ok(())
+}
+
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
@@ -368,10 +393,7 @@ impl Store {
     /// holds the pair's lock). Only a missing state file means a new pair: an empty or
     /// unreadable one is an error, never a fresh start.
     pub fn open(dir: &Path, pair: &Pair) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        create_dir_durable(dir)?;
         let path = dir.join(DB_FILE);
         if !state_exists(dir)? {
             create(&path, pair)?;

@@ -15,10 +15,7 @@ pub struct Lock {
 
 impl Lock {
     pub fn acquire(dir: &Path) -> Result<Lock> {
-        std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        crate::create_dir_durable(dir)?;
         let path = dir.join("lock");
         let io = |source| StateError::LockIo {
             path: path.clone(),
