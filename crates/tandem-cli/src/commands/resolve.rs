@@ -28,6 +28,9 @@ pub fn run(a: ResolveArgs) -> Result<u8> {
         })?;
         open_conflict(&store, &names)?
     };
+    // A mount killed since it paused the pair no longer holds it: from here on, take the
+    // pair's lock as without a mount (refused if a new mount has it already).
+    let locked = locked || !granted.as_ref().is_some_and(|g| g.still_held());
     let how = format!("kept {} (tandem resolve)", keep_word(a.keep));
     match (row.resolution.as_str(), &row.copy, row.loser) {
         ("kept-both", Some(copy), Some(loser)) => {

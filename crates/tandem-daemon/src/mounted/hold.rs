@@ -20,6 +20,17 @@ const WAIT: Duration = Duration::from_secs(60);
 /// The pair, paused by its mount until dropped.
 pub struct Granted {
     dir: PathBuf,
+    /// The mount that paused the pair.
+    pid: u32,
+}
+
+impl Granted {
+    /// Whether the mount that paused the pair still runs. Once it is gone (killed), the
+    /// pause means nothing: a new mount may start on the pair at any moment, so the caller
+    /// must take the pair's lock itself before it goes on.
+    pub fn still_held(&self) -> bool {
+        mounts::alive(self.pid) && self.dir.join(GRANTED).exists()
+    }
 }
 
 impl Drop for Granted {
@@ -42,7 +53,7 @@ pub fn ask(src: &Path, tgt: &Path, state_dir: &Path) -> Result<Option<Granted>, 
     let request = dir.join(REQUEST);
     std::fs::write(&request, std::process::id().to_string())
         .map_err(DaemonError::io("writing", &request))?;
-    let granted = Granted { dir };
+    let granted = Granted { dir, pid: m.pid };
     let start = Instant::now();
     while !granted.dir.join(GRANTED).exists() {
         if start.elapsed() > WAIT || !mounts::alive(m.pid) {
