@@ -173,12 +173,7 @@ fn password(p: &Password) -> Result<String, MailError> {
         Password::Command(cmd) => cmd,
     };
     let failed = |why: String| MailError::Password(format!("password_command `{cmd}` {why}"));
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| failed(format!("could not be started: {e}")))?;
+    let out = output_within(cmd, PASSWORD_TIMEOUT).map_err(failed)?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(failed(format!("failed ({}): {}", out.status, err.trim())));
@@ -187,6 +182,40 @@ fn password(p: &Password) -> Result<String, MailError> {
     match text.lines().next() {
         Some(first) if !first.is_empty() => Ok(first.to_string()),
         _ => Err(failed("printed nothing".into())),
+    }
+}
+
+/// How long `password_command` may take (a keyring that waits for a prompt nobody
+/// answers must not hold the run, or the daemon's next one, forever).
+const PASSWORD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The output of `sh -c cmd`, or why there is none: killed with its whole process group
+/// when it has not ended within `limit`.
+fn output_within(cmd: &str, limit: Duration) -> Result<std::process::Output, String> {
+    use std::os::unix::process::CommandExt;
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("could not be started: {e}"))?;
+    let group = rustix::process::Pid::from_child(&child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.map_err(|e| format!("could not be read: {e}")),
+        Err(_) => {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            Err(format!(
+                "did not end within {}s: it was killed",
+                limit.as_secs()
+            ))
+        }
     }
 }
 
@@ -224,4 +253,34 @@ fn write_whole(dir: &Path, name: &str, text: &str) -> std::io::Result<()> {
     writeln!(f, "{text}")?;
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(name))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_command_that_hangs_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let cmd = format!("sleep 100 & echo $! > {}; wait", pid_file.display());
+        let started = std::time::Instant::now();
+        let err = output_within(&cmd, Duration::from_millis(300)).unwrap_err();
+        assert!(err.contains("did not end within"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let gone = |pid: &str| {
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).map_or(true, |s| {
+                s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !gone(&pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(gone(&pid), "the command's child {pid} still runs");
+        let out = output_within("echo secret", Duration::from_secs(10)).unwrap();
+        assert_eq!(out.stdout, b"secret\n");
+    }
 }
