@@ -300,6 +300,26 @@ impl Root {
     }
 }
 
+impl Root {
+    /// The modification time (nanoseconds) of the folder at `rel`; `None` when nothing, or
+    /// something other than a folder, is there. Folder times are not part of an `Entry`
+    /// (they change with every name added or removed, and are never compared).
+    pub fn dir_mtime(&self, rel: &RelPath) -> Result<Option<i64>> {
+        let (dir, name) = match self.parent_raw(rel) {
+            Ok(x) => x,
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(None),
+            Err(e) => return Err(FsError::io(rel, "open parent directory", e)),
+        };
+        match statat(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                Ok(Some(mtime_ns(&st)))
+            }
+            Ok(_) | Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(FsError::io(rel, "stat folder", e)),
+        }
+    }
+}
+
 /// Creates the folder `path` (its parent must exist): the target a first sync makes.
 pub fn create_root(path: &Path) -> std::io::Result<()> {
     std::fs::create_dir(path)?;
