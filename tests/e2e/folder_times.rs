@@ -104,3 +104,49 @@ fn plans_nothing_but_one_copy(p: &Pair) {
         assert!(out.stdout.contains(want), "{want}: {}", out.stdout);
     }
 }
+
+/// While mounted: the replicator gives the target's folder the source's time, and a file
+/// merged back from the target gives the source's folder the target's, seen through the
+/// mount at once (its cached attributes dropped).
+#[test]
+fn issue_19_folder_times_are_kept_while_mounted() {
+    use crate::mount::{fuse_available, wait_for, Mounted};
+    if !fuse_available() {
+        return;
+    }
+    const T: std::time::Duration = std::time::Duration::from_secs(15);
+    let p = Pair::new();
+    p.write(S::Src, "a/b/x.txt", "x");
+    let (t_ab, t_a) = (1_500_000_000_000_000_042, 1_400_000_000_000_000_017);
+    set_dir_mtime(&p.path(S::Src, "a/b"), t_ab);
+    set_dir_mtime(&p.path(S::Src, "a"), t_a);
+    let m = Mounted::start(&p);
+    let time = |s: S, rel: &str| mtime_ns(&p.path(s, rel));
+    wait_for("the startup sync with the folders' times", T, || {
+        p.exists(S::Tgt, "a/b/x.txt") && time(S::Tgt, "a/b") == t_ab && time(S::Tgt, "a") == t_a
+    });
+
+    // Through the mount, a file added to the deep folder.
+    p.write(S::Src, "a/b/y.txt", "y");
+    let now_ab = time(S::Src, "a/b");
+    assert_ne!(now_ab, t_ab);
+    wait_for("the deep folder's new time on the target", T, || {
+        p.exists(S::Tgt, "a/b/y.txt") && time(S::Tgt, "a/b") == now_ab
+    });
+    assert_eq!(time(S::Tgt, "a"), t_a, "an untouched folder keeps its time");
+
+    // In the target, a file added to `a`: merged into the source, whose folder takes the
+    // target's time, read through the mount (its attributes were cached just now).
+    assert_eq!(time(S::Src, "a"), t_a);
+    p.write(S::Tgt, "a/z.txt", "z");
+    let tgt_a = time(S::Tgt, "a");
+    wait_for("the target's folder time, through the mount", T, || {
+        p.exists(S::Src, "a/z.txt") && time(S::Src, "a") == tgt_a
+    });
+    assert_eq!(
+        time(S::Tgt, "a"),
+        tgt_a,
+        "the target's folder is left as it is"
+    );
+    drop(m);
+}

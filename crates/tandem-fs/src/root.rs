@@ -604,4 +604,31 @@ mod tests {
             );
         }
     }
+
+    /// Invariant 6 for folder times: a symlink at the folder's name or above it leads
+    /// nowhere; only a folder beneath the root takes a time, and its own.
+    #[test]
+    fn a_folder_time_is_set_beneath_the_root_never_through_a_symlink() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let (inside, outside) = (tmp.path().join("root"), tmp.path().join("outside"));
+        std::fs::create_dir_all(inside.join("real/sub")).unwrap();
+        std::fs::create_dir_all(outside.join("inner")).unwrap();
+        std::os::unix::fs::symlink(&outside, inside.join("link")).unwrap();
+        let mtime = |p: &Path| {
+            let m = std::fs::symlink_metadata(p).unwrap();
+            m.mtime() * 1_000_000_000 + m.mtime_nsec()
+        };
+        let before = [mtime(&outside), mtime(&outside.join("inner"))];
+        let root = Root::open(&inside).unwrap();
+        let rel = |s: &str| RelPath::new(s.as_bytes().to_vec()).unwrap();
+        let t = 1_500_000_000_123_456_789;
+        assert!(crate::set_dir_mtime(&root, &rel("real/sub"), t).unwrap());
+        assert_eq!(mtime(&inside.join("real/sub")), t);
+        assert_eq!(root.dir_mtime(&rel("real/sub")).unwrap(), Some(t));
+        assert!(!crate::set_dir_mtime(&root, &rel("link"), t).unwrap());
+        assert!(crate::set_dir_mtime(&root, &rel("link/inner"), t).is_err_and(|e| e.is_raced()));
+        assert_eq!(root.dir_mtime(&rel("link")).unwrap(), None);
+        assert_eq!([mtime(&outside), mtime(&outside.join("inner"))], before);
+    }
 }
