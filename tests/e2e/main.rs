@@ -16,6 +16,7 @@ mod deep_paths;
 mod directions;
 mod email;
 mod faults;
+mod folder_times;
 mod foreign_fs;
 mod hooks;
 mod mount;

@@ -6,6 +6,7 @@
 //! and touches files only through `tandem_fs`. Steps refused because the disk changed
 //! under them are planned again in a fresh round, never written blind.
 
+mod folder_times;
 mod hashing;
 pub mod marker;
 pub mod replicate;

@@ -15,6 +15,7 @@ use tandem_core::{
 use tandem_fs::{Durability, FsError, Root, Trash};
 use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
 
+use crate::folder_times::FolderTimes;
 use crate::hashing::fill_hashes;
 use crate::roots::{self, RootError};
 use crate::spec::{ConflictNote, Event, PathProblem, PlannedStep, Report, Scope, SyncSpec};
@@ -413,6 +414,7 @@ impl Session {
         let mut widened = scope.clone();
         // Files opened for writing while scanned (`check`): no step of these rounds on them.
         let mut left_out: HashSet<RelPath> = HashSet::new();
+        let mut folder_times = FolderTimes::default();
         for round in 1..=MAX_ROUNDS {
             let scope = &widened;
             opts.scope = scope.hints();
@@ -560,7 +562,8 @@ impl Session {
                 }
                 return Ok(report);
             }
-            let applier = Applier::new(&ctx, store, &mut report, on_event);
+            folder_times.note_plan([src, tgt], &plan.actions);
+            let applier = Applier::new(&ctx, store, &mut report, on_event, &mut folder_times);
             let raced = applier.run(plan.actions)?;
             clock.lap("apply");
             if report.stopped.is_some() || raced.is_empty() {
@@ -582,6 +585,11 @@ impl Session {
         }
         if !report.deferred {
             report.left_out = left_out.into_iter().collect();
+        }
+        // Last, once every step is done: no later write moves a folder's time again.
+        let set_on_source = folder_times.apply([src, tgt]);
+        if let Some(m) = hooks.mount.as_ref().filter(|_| !set_on_source.is_empty()) {
+            m.invalidate(&set_on_source);
         }
         // Before reporting: a root detached after the last commit makes no run "in sync".
         if !spec.dry_run && report.stopped.is_none() && report.halted.is_none() {
@@ -1072,6 +1080,7 @@ struct Applier<'a, 'r> {
     wrote_since_commit: bool,
     last_commit: Instant,
     raced: Vec<Raced>,
+    folder_times: &'a mut FolderTimes,
 }
 
 impl<'a, 'r> Applier<'a, 'r> {
@@ -1080,6 +1089,7 @@ impl<'a, 'r> Applier<'a, 'r> {
         store: &'a mut Store,
         report: &'a mut Report,
         on_event: &'a dyn Fn(Event),
+        folder_times: &'a mut FolderTimes,
     ) -> Self {
         Applier {
             ctx,
@@ -1090,6 +1100,7 @@ impl<'a, 'r> Applier<'a, 'r> {
             wrote_since_commit: false,
             last_commit: Instant::now(),
             raced: Vec::new(),
+            folder_times,
         }
     }
 
@@ -1204,6 +1215,7 @@ impl<'a, 'r> Applier<'a, 'r> {
                     self.ctx.hooks.after_source_write(a);
                 }
                 self.count(a);
+                self.folder_times.note_done(a);
                 if a.writes_to().is_some() {
                     self.wrote_since_commit = true;
                 }

@@ -638,6 +638,28 @@ pub fn set_meta(root: &Root, rel: &RelPath, src: &Entry, expect: &Entry) -> Resu
     })
 }
 
+/// Gives the folder at `rel` the modification time `mtime` (nanoseconds), its access time
+/// left alone. Set relative to its parent's fd without following a final symlink
+/// (invariant 6): a folder replaced by anything else since is left alone (`false`).
+pub fn set_dir_mtime(root: &Root, rel: &RelPath, mtime: i64) -> Result<bool> {
+    let (dir, name) = root.parent(rel)?;
+    if !matches!(stat_at(&dir, &name, rel)?, Some(e) if e.is_dir()) {
+        return Ok(false);
+    }
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+        last_modification: timespec(mtime),
+    };
+    match utimensat(&dir, name.as_slice(), &times, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(()) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(FsError::io(rel, "set folder time", e)),
+    }
+}
+
 /// An `O_PATH` handle on the very object at `name`, checked to be `expect`. Metadata
 /// changes go through it (via `/proc/self/fd`), so a symlink swapped in after the check is
 /// never followed.

@@ -300,6 +300,26 @@ impl Root {
     }
 }
 
+impl Root {
+    /// The modification time (nanoseconds) of the folder at `rel`; `None` when nothing, or
+    /// something other than a folder, is there. Folder times are not part of an `Entry`
+    /// (they change with every name added or removed, and are never compared).
+    pub fn dir_mtime(&self, rel: &RelPath) -> Result<Option<i64>> {
+        let (dir, name) = match self.parent_raw(rel) {
+            Ok(x) => x,
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(None),
+            Err(e) => return Err(FsError::io(rel, "open parent directory", e)),
+        };
+        match statat(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                Ok(Some(mtime_ns(&st)))
+            }
+            Ok(_) | Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(FsError::io(rel, "stat folder", e)),
+        }
+    }
+}
+
 /// Creates the folder `path` (its parent must exist): the target a first sync makes.
 pub fn create_root(path: &Path) -> std::io::Result<()> {
     std::fs::create_dir(path)?;
@@ -583,5 +603,32 @@ mod tests {
                 "level {k}"
             );
         }
+    }
+
+    /// Invariant 6 for folder times: a symlink at the folder's name or above it leads
+    /// nowhere; only a folder beneath the root takes a time, and its own.
+    #[test]
+    fn a_folder_time_is_set_beneath_the_root_never_through_a_symlink() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let (inside, outside) = (tmp.path().join("root"), tmp.path().join("outside"));
+        std::fs::create_dir_all(inside.join("real/sub")).unwrap();
+        std::fs::create_dir_all(outside.join("inner")).unwrap();
+        std::os::unix::fs::symlink(&outside, inside.join("link")).unwrap();
+        let mtime = |p: &Path| {
+            let m = std::fs::symlink_metadata(p).unwrap();
+            m.mtime() * 1_000_000_000 + m.mtime_nsec()
+        };
+        let before = [mtime(&outside), mtime(&outside.join("inner"))];
+        let root = Root::open(&inside).unwrap();
+        let rel = |s: &str| RelPath::new(s.as_bytes().to_vec()).unwrap();
+        let t = 1_500_000_000_123_456_789;
+        assert!(crate::set_dir_mtime(&root, &rel("real/sub"), t).unwrap());
+        assert_eq!(mtime(&inside.join("real/sub")), t);
+        assert_eq!(root.dir_mtime(&rel("real/sub")).unwrap(), Some(t));
+        assert!(!crate::set_dir_mtime(&root, &rel("link"), t).unwrap());
+        assert!(crate::set_dir_mtime(&root, &rel("link/inner"), t).is_err_and(|e| e.is_raced()));
+        assert_eq!(root.dir_mtime(&rel("link")).unwrap(), None);
+        assert_eq!([mtime(&outside), mtime(&outside.join("inner"))], before);
     }
 }
