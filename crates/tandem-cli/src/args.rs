@@ -341,6 +341,10 @@ pub struct SyncOptions {
     /// side per baseline commit)
     #[arg(long)]
     pub fsync: bool,
+    /// For push and pull: replace a file on the receiving side only with a newer copy;
+    /// newer ones there are left and reported
+    #[arg(long)]
+    pub update: bool,
 }
 
 #[derive(Args, Debug)]
