@@ -787,3 +787,43 @@ fn issue_15_markers_refuse_a_lost_state_a_replaced_target_and_a_renamed_source()
     let out = t.ok(&["run", "p"], 0);
     assert!(out.stdout.contains("nothing to do"), "{}", out.stdout);
 }
+
+#[test]
+fn issue_19_update_is_stored_with_a_task() {
+    let t = Tasks::new(&["home/Docs", "disk"]);
+    let (src, tgt) = (t.p("home/Docs/a.txt"), t.p("disk/Docs/a.txt"));
+    write_file(&src, b"v1");
+    crate::fixtures::set_mtime(&src, 1_262_304_000, 0); // 2010
+    let add = [
+        "task",
+        "add",
+        "x",
+        "--source",
+        "@home/Docs",
+        "--target",
+        "@disk",
+    ];
+    refused(
+        &t,
+        &[&add[..], &["--update"]].concat(),
+        "works only one way",
+    );
+    t.ok(
+        &[&add[..], &["--direction", "push", "--update"]].concat(),
+        0,
+    );
+    let config = std::fs::read_to_string(&t.config).unwrap();
+    assert!(config.contains("update = true"), "{config}");
+    t.ok(&["run", "x"], 0);
+
+    // An older version restored on the source stays there.
+    write_file(&src, b"restored from 2001");
+    crate::fixtures::set_mtime(&src, 978_307_200, 0);
+    let out = t.ok(&["run", "x"], 1);
+    assert!(out.stdout.contains("newer on the target"), "{}", out.stdout);
+    assert_eq!(std::fs::read(&tgt).unwrap(), b"v1");
+
+    t.ok(&["task", "edit", "x", "--update", "false"], 0);
+    t.ok(&["run", "x"], 0);
+    assert_eq!(std::fs::read(&tgt).unwrap(), b"restored from 2001");
+}

@@ -198,6 +198,9 @@ pub struct TaskSettings {
     /// fsync every file, and each folder whose entries changed
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub fsync: Option<bool>,
+    /// For push and pull: replace a file on the receiving side only with a newer copy
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub update: Option<bool>,
     /// Run CMD (with `sh -c`) before each sync; if it fails, the sync is skipped (exit 2).
     /// "" removes it
     #[arg(long, value_name = "CMD")]
@@ -341,6 +344,10 @@ pub struct SyncOptions {
     /// side per baseline commit)
     #[arg(long)]
     pub fsync: bool,
+    /// For push and pull: replace a file on the receiving side only with a newer copy;
+    /// newer ones there are left and reported
+    #[arg(long)]
+    pub update: bool,
 }
 
 #[derive(Args, Debug)]

@@ -266,7 +266,7 @@ pub fn print_summary(r: &Report) {
             (r.dirs_created, "folders created"),
             (r.metadata, "metadata updates"),
             (r.conflicts.len() as u64, "conflicts"),
-            (r.skipped.len() as u64, "skipped"),
+            ((r.skipped.len() - r.kept_newer.len()) as u64, "skipped"),
             (r.failed.len() as u64, "failed"),
         ];
         let mut parts: Vec<String> = counts
@@ -274,6 +274,7 @@ pub fn print_summary(r: &Report) {
             .filter(|(n, _)| *n > 0)
             .map(|(n, what)| format!("{n} {what}"))
             .collect();
+        parts.extend(kept_newer_counts(r));
         if r.copied > 0 {
             parts[0] = format!("{} copied ({})", r.copied, human_bytes(r.bytes));
         }
@@ -288,4 +289,15 @@ pub fn print_summary(r: &Report) {
             outln!("{state}: {}", parts.join(", "));
         }
     }
+}
+
+/// `N skipped: newer on the target` (`--update`), per receiving side.
+fn kept_newer_counts(r: &Report) -> Vec<String> {
+    [tandem_core::Side::Source, tandem_core::Side::Target]
+        .into_iter()
+        .filter_map(|side| {
+            let n = r.kept_newer.iter().filter(|(s, _)| *s == side).count();
+            (n > 0).then(|| format!("{n} skipped: newer on the {side}"))
+        })
+        .collect()
 }

@@ -70,6 +70,11 @@ pub struct Options {
     /// through a mount): the caller leaves them out of the trees, and reconcile leaves out
     /// whatever a replayed rename brings to these names.
     pub held: BTreeSet<RelPath>,
+    /// `--update` (one-way directions only): a file on the receiving side is replaced only
+    /// by a copy newer than its own; a newer one is left and reported, its baseline entry
+    /// untouched, so a later run without the option sees the same difference. Ignored
+    /// with `Direction::Both` (the CLI and task config refuse that combination).
+    pub update: bool,
 }
 
 impl Default for Options {
@@ -83,6 +88,7 @@ impl Default for Options {
             rescan: false,
             scope: None,
             held: BTreeSet::new(),
+            update: false,
         }
     }
 }
@@ -154,6 +160,9 @@ pub enum Action {
         side: Option<Side>,
         reason: String,
     },
+    /// `--update`: `side`, the receiving side, holds a newer file than the one that would
+    /// replace it. Left as it is and reported; the baseline keeps what it had for `path`.
+    KeptNewer { path: RelPath, side: Side },
 }
 
 impl Action {
@@ -166,7 +175,8 @@ impl Action {
             | Action::Delete { path, .. }
             | Action::Record { path, .. }
             | Action::Forget { path }
-            | Action::Skip { path, .. } => path,
+            | Action::Skip { path, .. }
+            | Action::KeptNewer { path, .. } => path,
             Action::Conflict(c) => &c.path,
         }
     }
@@ -204,7 +214,16 @@ impl Action {
             Action::Record { .. } => "record",
             Action::Forget { .. } => "forget",
             Action::Conflict(_) => "conflict",
-            Action::Skip { .. } => "skip",
+            Action::Skip { .. } | Action::KeptNewer { .. } => "skip",
+        }
+    }
+
+    /// Why a path is left out of step, for the skips (`Skip`, `KeptNewer`).
+    pub fn skip_reason(&self) -> Option<String> {
+        match self {
+            Action::Skip { reason, .. } => Some(reason.clone()),
+            Action::KeptNewer { side, .. } => Some(format!("the {side}'s copy is newer")),
+            _ => None,
         }
     }
 }

@@ -593,6 +593,11 @@ impl Reconciler<'_> {
         // not be imposed on the other side along with new content. Otherwise (a new file, a
         // changed mode, a conflict's winner) the sending side's mode goes along.
         let to = from.other();
+        if let Some(d) = &expect {
+            if self.kept_newer(p, from, &f, d) {
+                return;
+            }
+        }
         let mode = match (&expect, self.base.get(p)) {
             (Some(d), Some(b))
                 if d.kind == f.kind && b.seen(from).mode == f.mode && b.seen(to).mode == d.mode =>
@@ -608,6 +613,25 @@ impl Reconciler<'_> {
             expect,
             mode,
         });
+    }
+
+    /// `--update`: `d`, the file on the receiving side, is newer than `f`, the sending
+    /// side's version that would replace it. The step is left out and reported, and the
+    /// baseline keeps what it had for `p`: the difference stays in sight of every later run,
+    /// and one without the option does what it would have done.
+    fn kept_newer(&mut self, p: &RelPath, from: Side, f: &Entry, d: &Entry) -> bool {
+        let newer = self.opts.update
+            && self.opts.direction != Direction::Both
+            && d.kind == Kind::File
+            && d.mtime > f.mtime
+            && !self.same_time(d.mtime, f.mtime);
+        if newer {
+            self.early.push(Action::KeptNewer {
+                path: p.clone(),
+                side: from.other(),
+            });
+        }
+        newer
     }
 
     fn both_changed(&mut self, p: &RelPath) {
@@ -722,6 +746,18 @@ impl Reconciler<'_> {
     }
 
     fn content_conflict(&mut self, p: &RelPath, s: Entry, t: Entry) {
+        // One-way: under `--update` a newer version on the receiving side is neither set
+        // aside nor replaced.
+        let sent = match self.opts.direction {
+            Direction::Push => Some((Side::Source, &s, &t)),
+            Direction::Pull => Some((Side::Target, &t, &s)),
+            Direction::Both => None,
+        };
+        if let Some((from, f, d)) = sent {
+            if self.kept_newer(p, from, f, d) {
+                return;
+            }
+        }
         let one_way_replica = matches!(
             (self.opts.direction, self.opts.flavor),
             (Direction::Push | Direction::Pull, Flavor::Replica)

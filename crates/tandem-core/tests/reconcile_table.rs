@@ -309,6 +309,8 @@ struct Case {
     src: BTreeMap<String, Fx>,
     tgt: BTreeMap<String, Fx>,
     window: i64,
+    /// `--update`: a newer file on the receiving side is kept.
+    update: bool,
     expects: Vec<(String, Vec<String>)>,
     mirror: bool,
 }
@@ -320,6 +322,7 @@ fn case(name: &str) -> Case {
         src: BTreeMap::new(),
         tgt: BTreeMap::new(),
         window: 0,
+        update: false,
         expects: Vec::new(),
         mirror: false,
     }
@@ -377,6 +380,11 @@ impl Case {
         self
     }
 
+    fn update(mut self) -> Case {
+        self.update = true;
+        self
+    }
+
     /// The plan expected in the selected modes (see [`select`]), one string per action.
     fn expect<S: Into<String>>(mut self, sel: &str, plan: impl IntoIterator<Item = S>) -> Case {
         self.expects
@@ -397,6 +405,7 @@ impl Case {
             src: self.tgt.clone(),
             tgt: self.src.clone(),
             window: self.window,
+            update: self.update,
             expects: self
                 .expects
                 .iter()
@@ -528,6 +537,7 @@ fn render(a: &Action) -> String {
         Action::Skip {
             path, side: None, ..
         } => format!("skip {path}"),
+        Action::KeptNewer { path, side } => format!("keep-newer {path} on {}", letter(*side)),
     }
 }
 
@@ -677,7 +687,8 @@ impl Model {
             Action::Record { .. }
             | Action::Forget { .. }
             | Action::Conflict(_)
-            | Action::Skip { .. } => {}
+            | Action::Skip { .. }
+            | Action::KeptNewer { .. } => {}
         }
         Ok(())
     }
@@ -717,19 +728,20 @@ fn equivalent(s: &Entry, t: &Entry, window: i64) -> bool {
     }
 }
 
-fn options(m: Mode, window: i64) -> Options {
+fn options(m: Mode, c: &Case) -> Options {
     Options {
         direction: m.direction,
         flavor: m.flavor,
         policy: m.policy,
-        modify_window: window,
+        modify_window: c.window,
+        update: c.update,
         stamp: STAMP.to_string(),
         ..Options::default()
     }
 }
 
 fn run(c: &Case, m: Mode, want: &[String]) -> Result<(), String> {
-    let opts = options(m, c.window);
+    let opts = options(m, c);
     let (base, src, tgt) = c.trees();
     let plan = reconcile(base.clone(), src.clone(), tgt.clone(), &opts);
     let got: Vec<String> = plan.actions.iter().map(render).collect();
@@ -861,7 +873,9 @@ fn check_plan(
     let mut left_alone: Vec<RelPath> = Vec::new();
     for a in &plan.actions {
         match a {
-            Action::Skip { path, .. } => left_alone.push(path.clone()),
+            Action::Skip { path, .. } | Action::KeptNewer { path, .. } => {
+                left_alone.push(path.clone())
+            }
             Action::Conflict(c) => match &c.resolution {
                 Resolution::Flagged => left_alone.push(c.path.clone()),
                 Resolution::KeptBoth { copy, .. } if opts.direction != Direction::Both => {
@@ -998,6 +1012,7 @@ fn all_cases() -> Vec<Case> {
         special_files_and_problems(),
         baseline_refresh(),
         one_way(),
+        only_if_newer(),
         ordering(),
     ];
     let mut out = Vec::new();
@@ -2489,6 +2504,54 @@ fn baseline_refresh() -> Vec<Case> {
 
 // ---- push and pull ---------------------------------------------------------------------------
 
+/// `--update` (one-way only): the receiving side's file is replaced only by a newer one.
+fn only_if_newer() -> Vec<Case> {
+    vec![
+        case("with --update, source restored an older file: the target's newer copy is kept")
+            .update()
+            .same("a", file(1, 100))
+            .src("a", file(2, 50))
+            .expect("both push-safe", ["update a S->T"])
+            .expect("push", ["keep-newer a on T"])
+            .expect("pull-safe", ["skip a on S"])
+            .expect("pull-replica", ["update a T->S"])
+            .mirrored(),
+        case("with --update, source edited a file: it replaces the target's older copy")
+            .update()
+            .same("a", file(1, 100))
+            .src("a", file(2, 150))
+            .expect("both push", ["update a S->T"])
+            .mirrored(),
+        case("with --update, a source edit within the modify window of the target's time goes")
+            .update()
+            .window(2 * SEC)
+            .same("a", file(1, 100))
+            .src("a", file(2, 99).size(200))
+            .expect("push", ["update a S->T"])
+            .mirrored(),
+        case("with --update, both edited a file, the target later: kept, no conflict copy")
+            .update()
+            .same("a", file(1, 100))
+            .src("a", file(2, 150))
+            .tgt("a", file(3, 200))
+            .expect("push", ["keep-newer a on T"])
+            .mirrored(),
+        case("with --update, push replica keeps a newer file the target changed itself")
+            .update()
+            .same("a", file(1, 100))
+            .tgt("a", file(3, 200))
+            .expect("push-replica", ["keep-newer a on T"])
+            .mirrored(),
+        case("with --update, source deletions and new files go as without it")
+            .update()
+            .same("a", file(1, 100))
+            .src_del("a")
+            .src("b", file(2, 50))
+            .expect("push", ["delete a on T", "copy b S->T"])
+            .mirrored(),
+    ]
+}
+
 fn one_way() -> Vec<Case> {
     vec![
         case("push replica reverts every change made on the target")
@@ -2650,7 +2713,7 @@ fn ordering() -> Vec<Case> {
 fn plan_of(c: &Case, m: &str) -> Plan {
     let mode = select(m)[0];
     let (base, src, tgt) = c.trees();
-    reconcile(base, src, tgt, &options(mode, c.window))
+    reconcile(base, src, tgt, &options(mode, c))
 }
 
 #[test]

@@ -829,7 +829,9 @@ fn step_of(a: &Action) -> Option<PlannedStep> {
         Action::SetMeta { src, .. } => (None, format!("mode {:o}", src.mode)),
         Action::Delete { expect, .. } => (None, format!("{} to trash", expect.kind.word())),
         Action::Conflict(c) => (None, resolution_word(c)),
-        Action::Skip { reason, .. } => (None, reason.clone()),
+        Action::Skip { .. } | Action::KeptNewer { .. } => {
+            (None, a.skip_reason().unwrap_or_default())
+        }
         Action::Record { .. } | Action::Forget { .. } => return None,
     };
     Some(PlannedStep {
@@ -865,6 +867,11 @@ fn note_listing(a: &Action, report: &mut Report) {
                 None => reason.clone(),
             };
             report.skipped.push(PathProblem::new(path.clone(), why));
+        }
+        Action::KeptNewer { path, side } => {
+            let why = a.skip_reason().unwrap_or_default();
+            report.skipped.push(PathProblem::new(path.clone(), why));
+            report.kept_newer.push((*side, path.clone()));
         }
         _ => {}
     }
@@ -1058,7 +1065,9 @@ impl Ctx<'_> {
                 },
                 settled: matches!(c.resolution, Resolution::Won { .. }),
             })],
-            Action::Skip { .. } => vec![],
+            // Invariant 4 the other way round: nothing was done, so the baseline keeps
+            // what it had (a kept newer file stays a difference for the next run).
+            Action::Skip { .. } | Action::KeptNewer { .. } => vec![],
         })
     }
 }
@@ -1272,10 +1281,10 @@ impl<'a, 'r> Applier<'a, 'r> {
                     resolution: resolution_word(c),
                 });
             }
-            Action::Skip { path, reason, .. } => {
+            Action::Skip { path, .. } | Action::KeptNewer { path, .. } => {
                 (self.on_event)(Event::Skipped {
                     path: path.clone(),
-                    reason: reason.clone(),
+                    reason: a.skip_reason().unwrap_or_default(),
                 });
             }
             Action::Record { .. } | Action::Forget { .. } => {}

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tandem_core::{Options, RelPath};
+use tandem_core::{Options, RelPath, Side};
 
 /// A validated request for one sync of one pair: the CLI builds it, the engine runs it.
 #[derive(Clone, Debug)]
@@ -157,6 +157,9 @@ pub struct Report {
     pub conflicts: Vec<ConflictNote>,
     /// Paths left as they are on purpose (special files, unreadable entries, ...).
     pub skipped: Vec<PathProblem>,
+    /// Of `skipped`, the files left because the receiving side (named) holds a newer copy
+    /// (`--update`).
+    pub kept_newer: Vec<(Side, RelPath)>,
     /// Paths whose step failed: they are synced again on the next run.
     pub failed: Vec<PathProblem>,
     /// Why the run stopped early for safety (exit 3).

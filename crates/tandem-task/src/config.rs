@@ -45,6 +45,7 @@ pub struct TaskChanges {
     pub max_delete: Option<u32>,
     pub modify_window: Option<i64>,
     pub fsync: Option<bool>,
+    pub update: Option<bool>,
     /// A command to run before the sync (`Some("")`: none any more).
     pub before: Option<String>,
     /// A command to run after the sync (`Some("")`: none any more).
@@ -332,6 +333,9 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     }
     if let Some(v) = c.fsync {
         set(t, "fsync", v);
+    }
+    if let Some(v) = c.update {
+        set(t, "update", v);
     }
     if let Some(v) = c.continuous {
         set(t, "continuous", v);

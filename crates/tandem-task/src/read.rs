@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use tandem_core::{Priority, UnknownWord};
+use tandem_core::{Direction, Priority, UnknownWord};
 use toml_edit::{Document, Item, Table};
 
 use crate::config::line_col;
@@ -28,6 +28,7 @@ pub const TASK_KEYS: &[&str] = &[
     "max_delete",
     "modify_window",
     "fsync",
+    "update",
     "before",
     "after",
     "hook_timeout",
@@ -158,6 +159,11 @@ fn read_task(
             return Err(r.error(line, Some(name), key, Problem::Missing));
         }
     }
+    if spec.options.update && spec.options.direction == Direction::Both {
+        let line = spec.origin.lines.get("update").copied();
+        let why = "works only one way: set direction = \"push\" or \"pull\"";
+        return Err(r.error(line, Some(name), "update", Problem::Value(why.into())));
+    }
     Ok(spec)
 }
 
@@ -194,6 +200,7 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
             o.modify_window = parse_duration_ns(string(item)?).map_err(Problem::Value)?
         }
         "fsync" => o.fsync = boolean(item)?,
+        "update" => o.update = boolean(item)?,
         "before" => spec.hooks.before = Some(command(item)?),
         "after" => spec.hooks.after = Some(command(item)?),
         "hook_timeout" => {

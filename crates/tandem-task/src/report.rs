@@ -261,6 +261,9 @@ pub fn summary_json(r: &Report) -> Value {
         "skipped": r.skipped.iter().map(|p| json!({
             "path": p.path.to_string(), "reason": p.reason,
         })).collect::<Vec<_>>(),
+        "kept_newer": r.kept_newer.iter().map(|(side, path)| json!({
+            "path": path.to_string(), "newer_on": side.name(),
+        })).collect::<Vec<_>>(),
         "failed": r.failed.iter().map(|p| json!({
             "path": p.path.to_string(), "error": p.reason,
         })).collect::<Vec<_>>(),

@@ -27,6 +27,8 @@ pub struct TaskOptions {
     /// Modification times this close (nanoseconds) count as equal.
     pub modify_window: i64,
     pub fsync: bool,
+    /// One-way only: replace a file on the receiving side only with a newer one.
+    pub update: bool,
 }
 
 impl Default for TaskOptions {
@@ -40,6 +42,7 @@ impl Default for TaskOptions {
             max_delete: 50,
             modify_window: 0,
             fsync: false,
+            update: false,
         }
     }
 }
@@ -321,6 +324,7 @@ impl TaskSpec {
             flavor: o.mode,
             policy: o.conflict,
             modify_window: o.modify_window,
+            update: o.update,
             stamp: String::new(),
             ..Options::default()
         };

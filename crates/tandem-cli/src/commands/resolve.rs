@@ -147,6 +147,7 @@ fn settle_flagged(
             rescan: false,
             scope: None,
             held: Default::default(),
+            update: false,
         },
         excludes: Vec::new(),
         includes: Vec::new(),

@@ -1,5 +1,5 @@
-use anyhow::Result;
-use tandem_core::Options;
+use anyhow::{bail, Result};
+use tandem_core::{Direction, Options};
 use tandem_engine::SyncSpec;
 
 use crate::args::{PairArgs, SyncArgs, SyncOptions};
@@ -29,6 +29,9 @@ pub fn spec_from(a: &SyncArgs) -> Result<SyncSpec> {
 
 /// The validated task with its sync options, as the engine takes it.
 pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
+    if a.update && a.direction == Direction::Both {
+        bail!("--update works only one way: add --direction push or --direction pull");
+    }
     let task = Task::to_sync(pair)?;
     Ok(SyncSpec {
         src: task.src,
@@ -43,6 +46,7 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
             rescan: false,
             scope: None,
             held: Default::default(),
+            update: a.update,
         },
         excludes: a.exclude.clone(),
         includes: a.include.clone(),

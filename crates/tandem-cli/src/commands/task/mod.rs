@@ -56,6 +56,7 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         max_delete: s.max_delete,
         modify_window: s.modify_window,
         fsync: s.fsync,
+        update: s.update,
         before: s.before.clone(),
         after: s.after.clone(),
         hook_timeout: s.hook_timeout,
@@ -97,6 +98,7 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "max_delete": o.max_delete,
         "modify_window": format_duration_ns(o.modify_window),
         "fsync": o.fsync,
+        "update": o.update,
         "before": t.hooks.before,
         "after": t.hooks.after,
         "hook_timeout": format_duration_ns(t.hooks.timeout),
@@ -143,6 +145,7 @@ pub fn print_task(t: &TaskSpec) {
         format_duration_ns(o.modify_window)
     );
     outln!("  fsync:            {}", o.fsync);
+    outln!("  update:           {}", o.update);
     if let Some(c) = &t.hooks.before {
         outln!("  before:           {}", sanitize(c));
     }
