@@ -11,7 +11,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Value};
 use tandem_engine::{Event, Report};
 
 /// Escapes control characters in any text we print (error messages carry paths).
@@ -151,42 +150,7 @@ impl Printer {
     }
 }
 
-fn event_json(e: &Event) -> Value {
-    match e {
-        Event::Scanned { side, entries } => {
-            json!({"event": "scanned", "side": side, "entries": entries})
-        }
-        Event::Planned { actions, bytes } => {
-            json!({"event": "planned", "actions": actions, "bytes": bytes})
-        }
-        Event::Done {
-            verb,
-            path,
-            side,
-            bytes,
-        } => {
-            json!({"event": "done", "action": verb, "path": path.to_string(), "side": side, "bytes": bytes})
-        }
-        Event::Failed { path, error } => {
-            json!({"event": "failed", "path": path.to_string(), "error": error})
-        }
-        Event::Skipped { path, reason } => {
-            json!({"event": "skipped", "path": path.to_string(), "reason": reason})
-        }
-        Event::Conflict {
-            path,
-            kind,
-            resolution,
-        } => {
-            json!({"event": "conflict", "path": path.to_string(), "kind": kind, "resolution": resolution})
-        }
-        Event::Retrying { round, paths } => {
-            json!({"event": "retrying", "round": round, "paths": paths})
-        }
-    }
-}
-
-pub use tandem_task::summary_json;
+pub use tandem_task::{event_json, summary_json};
 
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

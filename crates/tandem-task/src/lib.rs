@@ -44,7 +44,7 @@ pub use mail::{send_test, MailError, EMAIL_FAILURE_FILE};
 pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARKERS};
 pub use notify::{Notify, Password, Smtp, SMTP_KEYS};
 pub use read::TASK_KEYS;
-pub use report::{summary_json, PairOutcome, TaskReport, Totals};
+pub use report::{event_json, summary_json, PairOutcome, TaskReport, Totals};
 pub use run::{hook_notes, run_task, task_state_dir, RunRequest, EXIT_SKIPPED};
 pub use schedule::{next_run, MonthDay, Schedule, ScheduleError};
 pub use spec::{

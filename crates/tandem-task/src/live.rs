@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tandem_engine::{Event, SyncSpec};
 
 pub const PROGRESS_FILE: &str = "progress.json";
@@ -221,31 +220,13 @@ impl Writer {
 
 /// An event as a line of the events file: the changes made and the paths in trouble.
 fn event_line(e: &Event) -> Option<serde_json::Value> {
-    let line = match e {
-        Event::Done {
-            verb,
-            path,
-            side,
-            bytes,
-        } => {
-            json!({"event": "done", "action": verb, "path": path.to_string(), "side": side, "bytes": bytes})
-        }
-        Event::Conflict {
-            path,
-            kind,
-            resolution,
-        } => {
-            json!({"event": "conflict", "path": path.to_string(), "kind": kind, "resolution": resolution})
-        }
-        Event::Skipped { path, reason } => {
-            json!({"event": "skipped", "path": path.to_string(), "reason": reason})
-        }
-        Event::Failed { path, error } => {
-            json!({"event": "failed", "path": path.to_string(), "error": error})
-        }
-        _ => return None,
-    };
-    Some(line)
+    match e {
+        Event::Done { .. }
+        | Event::Conflict { .. }
+        | Event::Skipped { .. }
+        | Event::Failed { .. } => Some(crate::report::event_json(e)),
+        _ => None,
+    }
 }
 
 fn remove_old_events(dir: &Path) {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use tandem_engine::{Report, SyncSpec};
+use tandem_engine::{Event, Report, SyncSpec};
 
 use crate::error::TaskError;
 use crate::history::{RunCounts, RunEnd};
@@ -275,4 +275,40 @@ pub fn summary_json(r: &Report) -> Value {
             "side": s.side, "detail": s.detail,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// An engine event as one JSON object, as `--json` prints it and a task's events file keeps it.
+pub fn event_json(e: &Event) -> Value {
+    match e {
+        Event::Scanned { side, entries } => {
+            json!({"event": "scanned", "side": side, "entries": entries})
+        }
+        Event::Planned { actions, bytes } => {
+            json!({"event": "planned", "actions": actions, "bytes": bytes})
+        }
+        Event::Done {
+            verb,
+            path,
+            side,
+            bytes,
+        } => {
+            json!({"event": "done", "action": verb, "path": path.to_string(), "side": side, "bytes": bytes})
+        }
+        Event::Failed { path, error } => {
+            json!({"event": "failed", "path": path.to_string(), "error": error})
+        }
+        Event::Skipped { path, reason } => {
+            json!({"event": "skipped", "path": path.to_string(), "reason": reason})
+        }
+        Event::Conflict {
+            path,
+            kind,
+            resolution,
+        } => {
+            json!({"event": "conflict", "path": path.to_string(), "kind": kind, "resolution": resolution})
+        }
+        Event::Retrying { round, paths } => {
+            json!({"event": "retrying", "round": round, "paths": paths})
+        }
+    }
 }
