@@ -24,6 +24,7 @@ mod names;
 mod power;
 mod roots;
 mod schedules;
+mod sparse;
 mod state_admin;
 mod status_tasks;
 mod tasks;

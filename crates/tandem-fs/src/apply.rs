@@ -460,9 +460,95 @@ fn timespec(ns: i64) -> Timespec {
     }
 }
 
+/// Copies all of `src` to the new, empty `dst`: only its data extents when it has holes
+/// (a sparse file stays sparse, issue 19), else the whole file in the kernel.
+fn copy_data(src: &impl AsFd, dst: &impl AsFd) -> std::io::Result<()> {
+    let len = fstat(src)?.st_size as u64;
+    match data_extents(src, len)? {
+        Some(extents) => {
+            for (start, end) in extents {
+                copy_range(src, dst, start, end)?;
+            }
+            // A hole at the end: the length without the blocks.
+            rustix::fs::ftruncate(dst, len)?;
+            Ok(())
+        }
+        None => copy_all(src, dst),
+    }
+}
+
+/// The data extents of `fd` (`SEEK_DATA`/`SEEK_HOLE`), `None` when it has no hole (or the
+/// file system cannot tell, which reads as one extent): then it is copied whole.
+fn data_extents(fd: &impl AsFd, len: u64) -> std::io::Result<Option<Vec<(u64, u64)>>> {
+    use rustix::fs::{seek, SeekFrom};
+    let mut extents = Vec::new();
+    let mut at = 0;
+    while at < len {
+        let start = match seek(fd, SeekFrom::Data(at)) {
+            Ok(s) => s,
+            // No data past `at`: the rest is a hole.
+            Err(Errno::NXIO) => break,
+            Err(Errno::INVAL | Errno::OPNOTSUPP) => {
+                seek(fd, SeekFrom::Start(0))?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let end = seek(fd, SeekFrom::Hole(start))?.min(len);
+        extents.push((start, end));
+        at = end;
+    }
+    // The seeks moved the file offset, from which a whole copy reads.
+    seek(fd, SeekFrom::Start(0))?;
+    let whole = extents.len() == 1 && extents[0] == (0, len);
+    Ok((!whole && len > 0).then_some(extents))
+}
+
+/// Copies bytes `start..end` of `src` to the same place in `dst`, in the kernel where it
+/// can, else by `pread`/`pwrite`.
+fn copy_range(src: &impl AsFd, dst: &impl AsFd, start: u64, end: u64) -> std::io::Result<()> {
+    let (mut off_in, mut off_out) = (start, start);
+    while off_in < end {
+        let want = (end - off_in).min(1 << 30) as usize;
+        match copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want) {
+            // Shorter than it was: the check after the copy sees the change.
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM) => {
+                return copy_range_by_hand(src, dst, off_in, end)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn copy_range_by_hand(
+    src: &impl AsFd,
+    dst: &impl AsFd,
+    start: u64,
+    end: u64,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = start;
+    while at < end {
+        let want = ((end - at) as usize).min(buf.len());
+        let n = rustix::io::pread(src, &mut buf[..want], at)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut done = 0;
+        while done < n {
+            done += rustix::io::pwrite(dst, &buf[done..n], at + done as u64)?;
+        }
+        at += n as u64;
+    }
+    Ok(())
+}
+
 /// Copies all of `src` to `dst` in the kernel (`copy_file_range`, which reflinks where the
 /// file system can), falling back to read/write where it is not supported.
-fn copy_data(src: &impl AsFd, dst: &impl AsFd) -> std::io::Result<()> {
+fn copy_all(src: &impl AsFd, dst: &impl AsFd) -> std::io::Result<()> {
     loop {
         match copy_file_range(src, None, dst, None, 1 << 30) {
             Ok(0) => return Ok(()),
