@@ -370,7 +370,8 @@ impl Copy<'_> {
         if self.settle && !settled(&sfd, &before).map_err(|e| FsError::io(src_rel, "stat", e))? {
             return Err(FsError::raced(src_rel, "still being written"));
         }
-        copy_data(&sfd, tfd).map_err(|e| FsError::io(dst_rel, "copy data", e))?;
+        copy_data(&sfd, tfd, before.st_size as u64)
+            .map_err(|e| FsError::io(dst_rel, "copy data", e))?;
         rustix::fs::fchmod(tfd, Mode::from_raw_mode(self.mode))
             .map_err(|e| FsError::io(dst_rel, "chmod", e))?;
         let times = Timestamps {
@@ -460,10 +461,10 @@ fn timespec(ns: i64) -> Timespec {
     }
 }
 
-/// Copies all of `src` to the new, empty `dst`: only its data extents when it has holes
-/// (a sparse file stays sparse, issue 19), else the whole file in the kernel.
-fn copy_data(src: &impl AsFd, dst: &impl AsFd) -> std::io::Result<()> {
-    let len = fstat(src)?.st_size as u64;
+/// Copies all of `src` (`len` bytes when it was opened) to the new, empty `dst`: only its
+/// data extents when it has holes (a sparse file stays sparse, issue 19), else the whole
+/// file in the kernel.
+fn copy_data(src: &impl AsFd, dst: &impl AsFd, len: u64) -> std::io::Result<()> {
     match data_extents(src, len)? {
         Some(extents) => {
             for (start, end) in extents {
