@@ -6,11 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tandem_daemon::background::{self, Start, StartError};
 use tandem_daemon::daemon::{self, DaemonOptions};
 use tandem_daemon::DaemonError;
 
-use crate::output::sanitize;
 
 /// How long `tandem daemon` waits for its background process to be up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,28 +33,10 @@ pub fn run(config: &Path, a: crate::args::DaemonArgs) -> Result<u8> {
 /// Starts `tandem daemon --foreground` in a session of its own, logging to the state home,
 /// and returns once it is up (its status file names it).
 fn start_in_background() -> Result<u8> {
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    args.push("--foreground".into());
     let log = tandem_state::state_home().join("daemon.log");
     let status = daemon::status_path();
     let is_up = |pid: u32| daemon::status_pid(&status) == Some(pid);
-    let started = background::start(&Start {
-        name: "daemon",
-        args,
-        log: log.clone(),
-        limit: START_TIMEOUT,
-        is_up: &is_up,
-    });
-    match started {
-        Ok(pid) => {
-            outln!("tandem: daemon started (pid {pid}, log {})", log.display());
-            Ok(0)
-        }
-        Err(e) => {
-            if let StartError::Exited { tail, .. } = &e {
-                crate::output::pipe::err_bytes(sanitize(tail).as_bytes());
-            }
-            Err(e.into())
-        }
-    }
+    let pid = super::start_self_in_background("daemon", &log, START_TIMEOUT, &is_up)?;
+    outln!("tandem: daemon started (pid {pid}, log {})", log.display());
+    Ok(0)
 }

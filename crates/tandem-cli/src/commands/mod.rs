@@ -33,3 +33,30 @@ pub fn stop_on_signals() -> anyhow::Result<std::sync::Arc<std::sync::atomic::Ato
 pub fn count_from_env(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
+
+/// Starts this same command again with `--foreground`, in a session of its own, logging
+/// to `log`, and returns its pid once `is_up` says it is; when it exits first, the tail of
+/// its log is shown before the error.
+pub fn start_self_in_background(
+    name: &'static str,
+    log: &std::path::Path,
+    limit: std::time::Duration,
+    is_up: &dyn Fn(u32) -> bool,
+) -> anyhow::Result<u32> {
+    use tandem_daemon::background::{start, Start, StartError};
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    args.push("--foreground".into());
+    let started = start(&Start {
+        name,
+        args,
+        log: log.to_path_buf(),
+        limit,
+        is_up,
+    });
+    started.map_err(|e| {
+        if let StartError::Exited { tail, .. } = &e {
+            crate::output::pipe::err_bytes(crate::output::sanitize(tail).as_bytes());
+        }
+        e.into()
+    })
+}

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use tandem_daemon::background::{self, Start, StartError};
 use tandem_daemon::mounted::{self, registry, MountRequest, Served};
 use tandem_engine::SyncSpec;
 
@@ -72,8 +71,6 @@ pub fn run(a: MountArgs) -> Result<u8> {
 /// Starts `tandem mount ... --foreground` in a session of its own, logging to the state
 /// directory, and returns once it serves the mount (or failed).
 fn start_in_background(spec: &SyncSpec, mountpoint: &std::path::Path) -> Result<u8> {
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    args.push("--foreground".into());
     let log = spec.state_dir.join("mount.log");
     let is_up = |pid: u32| {
         registry::lookup(mountpoint)
@@ -81,27 +78,11 @@ fn start_in_background(spec: &SyncSpec, mountpoint: &std::path::Path) -> Result<
             .flatten()
             .is_some_and(|rec| rec.pid == pid && registry::is_fuse(mountpoint))
     };
-    let started = background::start(&Start {
-        name: "mount",
-        args,
-        log: log.clone(),
-        limit: START_TIMEOUT,
-        is_up: &is_up,
-    });
-    match started {
-        Ok(pid) => {
-            outln!(
-                "tandem: mounted {} (pid {pid}, log {})",
-                mountpoint.display(),
-                log.display()
-            );
-            Ok(0)
-        }
-        Err(e) => {
-            if let StartError::Exited { tail, .. } = &e {
-                crate::output::pipe::err_bytes(sanitize(tail).as_bytes());
-            }
-            Err(e.into())
-        }
-    }
+    let pid = super::start_self_in_background("mount", &log, START_TIMEOUT, &is_up)?;
+    outln!(
+        "tandem: mounted {} (pid {pid}, log {})",
+        mountpoint.display(),
+        log.display()
+    );
+    Ok(0)
 }
