@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use tandem_daemon::daemon::{self, DaemonOptions};
 use tandem_daemon::DaemonError;
 
-
 /// How long `tandem daemon` waits for its background process to be up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
