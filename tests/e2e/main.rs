@@ -21,6 +21,7 @@ mod foreign_fs;
 mod hooks;
 mod mount;
 mod names;
+mod ownership;
 mod power;
 mod roots;
 mod schedules;

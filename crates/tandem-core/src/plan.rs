@@ -75,6 +75,59 @@ pub struct Options {
     /// untouched, so a later run without the option sees the same difference. Ignored
     /// with `Direction::Both` (the CLI and task config refuse that combination).
     pub update: bool,
+    /// What beyond content, mode and mtime is kept (`--owner`, ...).
+    pub keep: Keep,
+}
+
+/// What a run keeps beyond content, permission bits and times. Everything is off by
+/// default: reading owners costs nothing, but applying them needs root.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Keep {
+    /// `--owner`: owner and group, both ways.
+    pub owner: bool,
+    /// `--numeric-ids`: owners travel as numbers, never mapped by name (see [`IdMap`]).
+    pub numeric_ids: bool,
+    /// The setuid and setgid bits may travel: only with `owner` on and tandem running as
+    /// root (the engine decides; reconcile reads no process state). Otherwise a side's
+    /// setuid file arrives without them, so that nobody gets a setuid program owned by
+    /// someone else (the class of rclone GHSA-945v-v9p3-v5xw).
+    pub setid: bool,
+}
+
+/// The setuid and setgid bits.
+pub const SETID_BITS: u32 = 0o6000;
+
+impl Keep {
+    /// The permission bits of `mode` that may be given to the other side.
+    pub fn travelling_mode(&self, mode: u32) -> u32 {
+        if self.setid {
+            mode
+        } else {
+            mode & !SETID_BITS
+        }
+    }
+
+    pub fn ids(&self) -> IdMap {
+        IdMap {
+            numeric_ids: self.numeric_ids,
+        }
+    }
+}
+
+/// How an owner read on one side is named on the other. Both sides of a local pair share
+/// one user database, so the mapping is the identity, with or without `--numeric-ids`. A
+/// remote side (`user@host:`) will map by user and group name here, keeping the number
+/// where the name does not exist on the receiving side (with a warning) or where
+/// `numeric_ids` asks for numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdMap {
+    pub numeric_ids: bool,
+}
+
+impl IdMap {
+    pub fn to_receiver(&self, owner: crate::entry::Owner) -> crate::entry::Owner {
+        owner
+    }
 }
 
 impl Default for Options {
@@ -89,6 +142,7 @@ impl Default for Options {
             scope: None,
             held: BTreeSet::new(),
             update: false,
+            keep: Keep::default(),
         }
     }
 }

@@ -114,9 +114,12 @@ impl Reconciler<'_> {
     /// side showed then, not with the other side.
     fn meta_moved(&self, b: &BaseEntry, e: &Entry, side: Side) -> bool {
         let seen = b.seen(side);
+        let owner_moved = self.opts.keep.owner && seen.owner != e.owner;
         match e.kind {
-            Kind::File => seen.mode != e.mode || !self.same_time(seen.mtime, e.mtime),
-            Kind::Dir => seen.mode != e.mode,
+            Kind::File => {
+                seen.mode != e.mode || !self.same_time(seen.mtime, e.mtime) || owner_moved
+            }
+            Kind::Dir => seen.mode != e.mode || owner_moved,
             _ => false,
         }
     }
@@ -149,10 +152,16 @@ impl Reconciler<'_> {
         }
     }
 
+    /// Do the two sides show the same metadata, as far as this run keeps it? Setuid and
+    /// setgid bits count only where they may travel (`Keep::setid`): a side that holds them
+    /// is not in a lasting disagreement with a side they were kept from.
     fn same_meta(&self, s: &Entry, t: &Entry) -> bool {
+        let keep = &self.opts.keep;
+        let same_mode = keep.travelling_mode(s.mode) == keep.travelling_mode(t.mode);
+        let same_owner = !keep.owner || s.owner == t.owner;
         match s.kind {
-            Kind::File => s.mode == t.mode && self.same_time(s.mtime, t.mtime),
-            Kind::Dir => s.mode == t.mode,
+            Kind::File => same_mode && same_owner && self.same_time(s.mtime, t.mtime),
+            Kind::Dir => same_mode && same_owner,
             _ => true,
         }
     }

@@ -29,11 +29,13 @@ fn base() -> BaseTree {
                 ino: 11,
                 mtime: 1000,
                 mode: 0o644,
+                owner: None,
             },
             tgt: Seen {
                 ino: 22,
                 mtime: 1000,
                 mode: 0o777,
+                owner: None,
             },
         },
     );

@@ -167,6 +167,7 @@ impl Fx {
             ino: self.ino_on(path, side),
             hash: self.hash,
             link: self.link.clone(),
+            owner: None,
         }
     }
 
@@ -175,6 +176,7 @@ impl Fx {
             ino: self.ino_on(path, side),
             mtime: self.mtime,
             mode: self.mode,
+            owner: None,
         };
         BaseEntry {
             kind: self.kind.clone(),

@@ -16,6 +16,7 @@ use rustix::io::Errno;
 use tandem_core::{Entry, Kind, RelPath};
 
 use crate::error::{FsError, Result};
+use crate::keep::{give_mode, give_owner};
 use crate::root::{entry_from_stat, same_object, stat_at, Root};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -211,6 +212,7 @@ pub fn copy_as(
         mode,
         durability,
         settle: !from.writers_tracked(),
+        to,
     };
     let result = copy.put(to, &ddir, &dname, expect, trash, announce);
     // Whatever it did in the folder, done: to be made durable with it (invariant 3).
@@ -253,6 +255,7 @@ impl Copy<'_> {
                 }
                 symlinkat(target.as_slice(), ddir, tmp.as_str())
                     .map_err(|e| FsError::io(dst_rel, "create symlink", e))
+                    .and_then(|()| self.link_owner(ddir, &tmp))
                     .and_then(|()| match stat_at(ddir, tmp.as_bytes(), dst_rel)? {
                         Some(e) => Ok(e),
                         None => Err(FsError::raced(dst_rel, "temporary symlink vanished")),
@@ -311,6 +314,8 @@ struct Copy<'a> {
     /// Wait for the file to be left alone before copying it ([`SETTLE`]); false where the
     /// source's writers are tracked (a mounted source: copied after its writers closed it).
     settle: bool,
+    /// The receiving side: what it keeps beyond content (`Root::keep`).
+    to: &'a Root,
 }
 
 impl Copy<'_> {
@@ -349,6 +354,17 @@ impl Copy<'_> {
         }
     }
 
+    /// `--owner`: the temporary symlink `tmp` gets the source link's owner.
+    fn link_owner(&self, ddir: &OwnedFd, tmp: &str) -> Result<()> {
+        if !self.to.keep().owner {
+            return Ok(());
+        }
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = openat(ddir, tmp, flags, Mode::empty())
+            .map_err(|e| FsError::io(self.dst_rel, "open the new symlink", e))?;
+        give_owner(self.to, &fd, self.src.owner, self.dst_rel)
+    }
+
     /// Fills `tfd` with the source's content, mode and mtime; returns its entry. Fails
     /// as raced when the source is not what the plan saw or changed while copied.
     fn write(&self, tfd: &OwnedFd) -> Result<Entry> {
@@ -372,8 +388,8 @@ impl Copy<'_> {
         }
         copy_data(&sfd, tfd, before.st_size as u64)
             .map_err(|e| FsError::io(dst_rel, "copy data", e))?;
-        rustix::fs::fchmod(tfd, Mode::from_raw_mode(self.mode))
-            .map_err(|e| FsError::io(dst_rel, "chmod", e))?;
+        give_owner(self.to, tfd, src.owner, dst_rel)?;
+        give_mode(self.to, tfd, self.mode, dst_rel)?;
         let times = Timestamps {
             last_access: Timespec {
                 tv_sec: 0,
@@ -668,8 +684,9 @@ fn rename_error(dir: &OwnedFd, tmp: &[u8], rel: &RelPath, e: Errno) -> FsError {
     }
 }
 
-/// Creates directory `rel` with `mode`. An existing directory is fine.
-pub fn mkdir(root: &Root, rel: &RelPath, mode: u32) -> Result<Entry> {
+/// Creates directory `rel` like `src` (the other side's folder: its mode, and its owner
+/// where the root keeps owners). An existing directory is fine.
+pub fn mkdir(root: &Root, rel: &RelPath, src: &Entry) -> Result<Entry> {
     let (dir, name) = root.parent(rel)?;
     match mkdirat(&dir, name.as_slice(), Mode::from_raw_mode(0o700)) {
         Ok(()) => root.note_dir(&dir, &rel.parent().unwrap_or_default())?,
@@ -682,7 +699,8 @@ pub fn mkdir(root: &Root, rel: &RelPath, mode: u32) -> Result<Entry> {
     match stat_at(&dir, &name, rel)? {
         Some(e) if e.is_dir() => {
             let fd = open_object(&dir, &name, rel, &e)?;
-            chmod_fd(&fd, mode, rel)?;
+            give_owner(root, &fd, src.owner, rel)?;
+            give_mode(root, &fd, src.mode, rel)?;
             // What the file system kept (one without permission bits keeps its own).
             Ok(entry_from_stat(
                 &fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?,
@@ -698,7 +716,10 @@ pub fn set_meta(root: &Root, rel: &RelPath, src: &Entry, expect: &Entry) -> Resu
     let (dir, name) = root.parent(rel)?;
     let fd = open_object(&dir, &name, rel, expect)?;
     if matches!(src.kind, Kind::File | Kind::Dir) {
-        chmod_fd(&fd, src.mode, rel)?;
+        if src.owner != expect.owner {
+            give_owner(root, &fd, src.owner, rel)?;
+        }
+        give_mode(root, &fd, src.mode, rel)?;
     }
     if src.kind == Kind::File {
         let times = Timestamps {
@@ -773,11 +794,6 @@ fn open_object(dir: &OwnedFd, name: &[u8], rel: &RelPath, expect: &Entry) -> Res
 
 fn proc_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
-}
-
-fn chmod_fd(fd: &OwnedFd, mode: u32, rel: &RelPath) -> Result<()> {
-    rustix::fs::chmod(proc_path(fd).as_str(), Mode::from_raw_mode(mode))
-        .map_err(|e| FsError::io(rel, "chmod", e))
 }
 
 /// Moves `rel` to the trash (a directory is removed once empty), if it is still `expect`.

@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod error;
 pub mod identity;
+mod keep;
 pub mod root;
 pub mod scan;
 

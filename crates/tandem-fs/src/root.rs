@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use rustix::fs::{openat, openat2, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
-use tandem_core::{Entry, RelPath};
+use tandem_core::{Entry, Keep, Owner, RelPath};
 
 use crate::error::{FsError, Result};
 use crate::identity::Place;
@@ -36,6 +36,8 @@ pub struct Root {
     /// otherwise fsync a folder that lost a name before the other fsyncs the trash folder
     /// that kept it).
     syncing: Mutex<()>,
+    /// What the apply functions give this side beyond content, mode and times.
+    keep: Keep,
 }
 
 /// A folder noted for [`Root::sync_dirs`].
@@ -81,6 +83,7 @@ impl Root {
             dirs: Mutex::default(),
             track_dirs: AtomicBool::new(false),
             syncing: Mutex::default(),
+            keep: Keep::default(),
         })
     }
 
@@ -100,7 +103,18 @@ impl Root {
             dirs: Mutex::default(),
             track_dirs: AtomicBool::new(false),
             syncing: Mutex::default(),
+            keep: Keep::default(),
         })
+    }
+
+    /// What the apply functions give this side beyond content, mode and times (owners,
+    /// setuid bits): set once, before the root is shared.
+    pub fn set_keep(&mut self, keep: Keep) {
+        self.keep = keep;
+    }
+
+    pub fn keep(&self) -> Keep {
+        self.keep
     }
 
     /// From now on (`on`), the folders whose entries the apply functions change are
@@ -444,12 +458,18 @@ pub fn mtime_ns(st: &Stat) -> i64 {
 pub fn entry_from_stat(st: &Stat, link: Option<Vec<u8>>) -> Entry {
     let mode = st.st_mode & 0o7777;
     let ino = st.st_ino;
-    match FileType::from_raw_mode(st.st_mode) {
+    let mut e = match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile => Entry::file(st.st_size as u64, mtime_ns(st), mode, ino),
         FileType::Directory => Entry::dir(mode, ino),
         FileType::Symlink => Entry::symlink(link.unwrap_or_default(), ino),
         _ => Entry::special(ino),
-    }
+    };
+    // Free with the stat; compared only where the run keeps owners.
+    e.owner = Some(Owner {
+        uid: st.st_uid,
+        gid: st.st_gid,
+    });
+    e
 }
 
 /// Does the entry on disk still match what the plan saw? Content identity for files is

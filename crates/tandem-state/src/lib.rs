@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Seen, Side};
+use tandem_core::{BaseEntry, BaseTree, Hash, Kind, Owner, RelPath, Seen, Side};
 
 pub use journal::{JournalWriter, Mark, Record};
 pub use known::{forget, known_pairs, read_pair, Forgotten, KnownPair};
@@ -589,7 +589,7 @@ impl Store {
     pub fn load_baseline(&self) -> Result<BaseTree> {
         let mut out = BTreeMap::new();
         let mut stmt = self.sql(self.conn.prepare(
-            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode FROM baseline",
+            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode, src_uid, src_gid, tgt_uid, tgt_gid FROM baseline",
         ))?;
         let rows = stmt.query_map([], base_from_row);
         let rows = rows.map_err(|source| StateError::Sql {
@@ -614,7 +614,7 @@ impl Store {
     pub fn load_baseline_scoped(&self, paths: &[(RelPath, bool)]) -> Result<BaseTree> {
         let mut out = BaseTree::new();
         let mut stmt = self.sql(self.conn.prepare_cached(
-            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode FROM baseline WHERE path = ?1 OR (?2 AND path >= ?3 AND path < ?4)",
+            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode, src_uid, src_gid, tgt_uid, tgt_gid FROM baseline WHERE path = ?1 OR (?2 AND path >= ?3 AND path < ?4)",
         ))?;
         let mut wanted: Vec<(RelPath, bool)> = Vec::new();
         for (p, below) in paths {
@@ -764,11 +764,15 @@ fn base_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BaseRow> {
     let path: Vec<u8> = r.get(0)?;
     let kind: i64 = r.get(1)?;
     let hash: Option<Vec<u8>> = r.get(3)?;
-    let seen = |at: usize| -> rusqlite::Result<Seen> {
+    // Columns `at..at + 3` hold ino, mtime and mode; `extra..extra + 2` uid and gid.
+    let seen = |at: usize, extra: usize| -> rusqlite::Result<Seen> {
+        let uid: Option<u32> = r.get(extra)?;
+        let gid: Option<u32> = r.get(extra + 1)?;
         Ok(Seen {
             ino: r.get::<_, i64>(at)? as u64,
             mtime: r.get(at + 1)?,
             mode: r.get::<_, i64>(at + 2)? as u32,
+            owner: uid.zip(gid).map(|(uid, gid)| Owner { uid, gid }),
         })
     };
     Ok((
@@ -780,8 +784,8 @@ fn base_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BaseRow> {
                 .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
                 .map(Hash),
             link: r.get(4)?,
-            src: seen(5)?,
-            tgt: seen(8)?,
+            src: seen(5, 11)?,
+            tgt: seen(8, 13)?,
         },
     ))
 }
@@ -847,7 +851,7 @@ impl Batch<'_> {
 
     pub fn put(&self, path: &RelPath, e: &BaseEntry) -> Result<()> {
         let r = self.run(
-            "INSERT OR REPLACE INTO baseline(path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT OR REPLACE INTO baseline(path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode, src_uid, src_gid, tgt_uid, tgt_gid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 path.as_bytes(),
                 kind_code(&e.kind),
@@ -859,7 +863,11 @@ impl Batch<'_> {
                 e.src.mode as i64,
                 e.tgt.ino as i64,
                 e.tgt.mtime,
-                e.tgt.mode as i64
+                e.tgt.mode as i64,
+                e.src.owner.map(|o| o.uid),
+                e.src.owner.map(|o| o.gid),
+                e.tgt.owner.map(|o| o.uid),
+                e.tgt.owner.map(|o| o.gid)
             ],
         );
         self.sql(r).map(|_| ())
