@@ -31,3 +31,4 @@ mod status_tasks;
 mod tasks;
 mod two_way;
 mod unprivileged;
+mod xattrs;

@@ -829,7 +829,7 @@ fn issue_19_update_is_stored_with_a_task() {
 }
 
 #[test]
-fn issue_19_owner_is_stored_with_a_task() {
+fn issue_19_owner_xattrs_acls_are_stored_with_a_task() {
     use std::os::unix::fs::MetadataExt;
     let t = Tasks::new(&["home/Docs", "disk"]);
     let (src, tgt) = (t.p("home/Docs/a.txt"), t.p("disk/Docs/a.txt"));
@@ -843,10 +843,12 @@ fn issue_19_owner_is_stored_with_a_task() {
         "--target",
         "@disk",
     ];
-    t.ok(&[&add[..], &["--owner", "--numeric-ids"]].concat(), 0);
+    let keep = ["--owner", "--numeric-ids", "--xattrs", "--acls"];
+    t.ok(&[&add[..], &keep[..]].concat(), 0);
     let config = std::fs::read_to_string(&t.config).unwrap();
-    assert!(config.contains("owner = true"), "{config}");
-    assert!(config.contains("numeric_ids = true"), "{config}");
+    for key in ["owner", "numeric_ids", "xattrs", "acls"] {
+        assert!(config.contains(&format!("{key} = true")), "{config}");
+    }
     let shown = t.json(&["task", "show", "x", "--json"]);
     assert_eq!(shown["owner"], true, "{shown}");
     if !rustix::process::geteuid().is_root() {

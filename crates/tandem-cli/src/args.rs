@@ -209,6 +209,12 @@ pub struct TaskSettings {
     /// With --owner: owners travel as numbers, never mapped by user and group name
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub numeric_ids: Option<bool>,
+    /// Keep extended attributes: user.*, and security.* and trusted.* as root
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub xattrs: Option<bool>,
+    /// Keep POSIX ACLs (access, and default on folders)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub acls: Option<bool>,
     /// Run CMD (with `sh -c`) before each sync; if it fails, the sync is skipped (exit 2).
     /// "" removes it
     #[arg(long, value_name = "CMD")]
@@ -364,6 +370,13 @@ pub struct SyncOptions {
     /// sides of a local pair share one user database: the same either way)
     #[arg(long)]
     pub numeric_ids: bool,
+    /// Keep extended attributes (user.*; security.* and trusted.* too as root), both ways;
+    /// a change to attributes alone is a metadata change
+    #[arg(long)]
+    pub xattrs: bool,
+    /// Keep POSIX ACLs (access, and default on folders) where both file systems hold them
+    #[arg(long)]
+    pub acls: bool,
 }
 
 impl SyncOptions {
@@ -372,6 +385,8 @@ impl SyncOptions {
         Keep {
             owner: self.owner,
             numeric_ids: self.numeric_ids,
+            xattrs: self.xattrs,
+            acls: self.acls,
             ..Keep::default()
         }
     }

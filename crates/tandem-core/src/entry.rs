@@ -82,7 +82,9 @@ impl Kind {
 
 /// One side's entry at a path. `mode` holds permission bits only (`0o7777`); `mtime` is
 /// nanoseconds since the epoch; `hash` is filled in only where a decision needs it;
-/// `owner` comes with the stat (compared only when the run keeps owners, `--owner`).
+/// `owner` comes with the stat (compared only when the run keeps owners, `--owner`);
+/// `xattrs` is a digest of the extended attributes the run keeps (`--xattrs`, `--acls`),
+/// `None` where there are none or they were not read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub kind: Kind,
@@ -93,6 +95,7 @@ pub struct Entry {
     pub hash: Option<Hash>,
     pub link: Option<Vec<u8>>,
     pub owner: Option<Owner>,
+    pub xattrs: Option<Hash>,
 }
 
 impl Entry {
@@ -106,6 +109,7 @@ impl Entry {
             hash: None,
             link: None,
             owner: None,
+            xattrs: None,
         }
     }
 
@@ -119,6 +123,7 @@ impl Entry {
             hash: None,
             link: None,
             owner: None,
+            xattrs: None,
         }
     }
 
@@ -132,6 +137,7 @@ impl Entry {
             hash: None,
             link: Some(target),
             owner: None,
+            xattrs: None,
         }
     }
 
@@ -145,6 +151,7 @@ impl Entry {
             hash: None,
             link: None,
             owner: None,
+            xattrs: None,
         }
     }
 
@@ -158,6 +165,7 @@ impl Entry {
             hash: None,
             link: None,
             owner: None,
+            xattrs: None,
         }
     }
 
@@ -182,6 +190,8 @@ pub struct Seen {
     pub mode: u32,
     /// `None` where the run that agreed did not read owners.
     pub owner: Option<Owner>,
+    /// The digest of the kept extended attributes (see `Entry::xattrs`).
+    pub xattrs: Option<Hash>,
 }
 
 impl Seen {
@@ -191,6 +201,7 @@ impl Seen {
             mtime: e.mtime,
             mode: e.mode,
             owner: e.owner,
+            xattrs: e.xattrs,
         }
     }
 }
@@ -251,6 +262,7 @@ impl BaseEntry {
             hash: self.hash,
             link: self.link.clone(),
             owner: seen.owner,
+            xattrs: seen.xattrs,
         }
     }
 }

@@ -92,6 +92,14 @@ pub struct Keep {
     /// setuid file arrives without them, so that nobody gets a setuid program owned by
     /// someone else (the class of rclone GHSA-945v-v9p3-v5xw).
     pub setid: bool,
+    /// `--xattrs`: `user.*` extended attributes, and `security.*`/`trusted.*` where
+    /// `trusted` says so.
+    pub xattrs: bool,
+    /// `--acls`: POSIX ACLs (`system.posix_acl_access`, `system.posix_acl_default`).
+    pub acls: bool,
+    /// With `xattrs`: `security.*` and `trusted.*` too (tandem runs as root; the engine
+    /// decides).
+    pub trusted: bool,
 }
 
 /// The setuid and setgid bits.
@@ -105,6 +113,21 @@ impl Keep {
         } else {
             mode & !SETID_BITS
         }
+    }
+
+    /// Whether the run reads extended attributes at all (a `listxattr` per entry).
+    pub fn reads_xattrs(&self) -> bool {
+        self.xattrs || self.acls
+    }
+
+    /// Whether the extended attribute `name` is kept by this run.
+    pub fn keeps_xattr(&self, name: &[u8]) -> bool {
+        let ns = |p: &[u8]| name.starts_with(p);
+        if name == b"system.posix_acl_access" || name == b"system.posix_acl_default" {
+            return self.acls;
+        }
+        (self.xattrs && ns(b"user."))
+            || (self.xattrs && self.trusted && (ns(b"security.") || ns(b"trusted.")))
     }
 
     pub fn ids(&self) -> IdMap {

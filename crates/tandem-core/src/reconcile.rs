@@ -114,12 +114,14 @@ impl Reconciler<'_> {
     /// side showed then, not with the other side.
     fn meta_moved(&self, b: &BaseEntry, e: &Entry, side: Side) -> bool {
         let seen = b.seen(side);
-        let owner_moved = self.opts.keep.owner && seen.owner != e.owner;
+        let keep = &self.opts.keep;
+        let extra_moved = (keep.owner && seen.owner != e.owner)
+            || (keep.reads_xattrs() && seen.xattrs != e.xattrs);
         match e.kind {
             Kind::File => {
-                seen.mode != e.mode || !self.same_time(seen.mtime, e.mtime) || owner_moved
+                seen.mode != e.mode || !self.same_time(seen.mtime, e.mtime) || extra_moved
             }
-            Kind::Dir => seen.mode != e.mode || owner_moved,
+            Kind::Dir => seen.mode != e.mode || extra_moved,
             _ => false,
         }
     }
@@ -158,10 +160,11 @@ impl Reconciler<'_> {
     fn same_meta(&self, s: &Entry, t: &Entry) -> bool {
         let keep = &self.opts.keep;
         let same_mode = keep.travelling_mode(s.mode) == keep.travelling_mode(t.mode);
-        let same_owner = !keep.owner || s.owner == t.owner;
+        let same_extra =
+            (!keep.owner || s.owner == t.owner) && (!keep.reads_xattrs() || s.xattrs == t.xattrs);
         match s.kind {
-            Kind::File => same_mode && same_owner && self.same_time(s.mtime, t.mtime),
-            Kind::Dir => same_mode && same_owner,
+            Kind::File => same_mode && same_extra && self.same_time(s.mtime, t.mtime),
+            Kind::Dir => same_mode && same_extra,
             _ => true,
         }
     }

@@ -30,12 +30,14 @@ fn base() -> BaseTree {
                 mtime: 1000,
                 mode: 0o644,
                 owner: None,
+                xattrs: None,
             },
             tgt: Seen {
                 ino: 22,
                 mtime: 1000,
                 mode: 0o777,
                 owner: None,
+                xattrs: None,
             },
         },
     );

@@ -15,6 +15,7 @@ use crate::spec::{PathProblem, Report};
 /// not arrive owned by the user running tandem).
 pub(crate) fn keep_for_run(mut keep: Keep) -> Keep {
     keep.setid = keep.owner && running_as_root();
+    keep.trusted = keep.xattrs && running_as_root();
     keep
 }
 
@@ -64,6 +65,22 @@ impl NotKept {
                 format!("{kind} not kept on {n} {files}: {why}"),
             ));
         }
+    }
+}
+
+/// What a side refused to hold during the run (extended attributes, ACLs), one line per
+/// kind and reason under the first path: `extended attributes not kept on 2 files of the
+/// target: the file system does not hold them`.
+pub(crate) fn refusals_into(report: &mut Report, side: Side, refusals: Vec<tandem_fs::Refusal>) {
+    for r in refusals {
+        let files = if r.count == 1 { "file" } else { "files" };
+        report.skipped.push(PathProblem::new(
+            r.first,
+            format!(
+                "{} not kept on {} {files} of the {side}: {}",
+                r.kind, r.count, r.why
+            ),
+        ));
     }
 }
 

@@ -595,6 +595,9 @@ impl Session {
             report.left_out = left_out.into_iter().collect();
         }
         ctx.not_kept.report_into(&mut report);
+        for side in [Side::Source, Side::Target] {
+            crate::kept::refusals_into(&mut report, side, ctx.root(side).take_refusals());
+        }
         // Last, once every step is done: no later write moves a folder's time again.
         let set_on_source = folder_times.apply([src, tgt]);
         if let Some(m) = hooks.mount.as_ref().filter(|_| !set_on_source.is_empty()) {
@@ -1021,11 +1024,12 @@ impl Ctx<'_> {
                 if let Some(e) = echoes {
                     e.mkdir(path);
                 }
-                let new = tandem_fs::mkdir(self.root(*side), path, src).inspect_err(|_| {
-                    if let Some(e) = echoes {
-                        e.forget(path);
-                    }
-                })?;
+                let new = tandem_fs::mkdir(self.root(side.other()), self.root(*side), path, src)
+                    .inspect_err(|_| {
+                        if let Some(e) = echoes {
+                            e.forget(path);
+                        }
+                    })?;
                 vec![Update::Put(
                     path.clone(),
                     BaseEntry::agreed_from(side.other(), src, &new),
@@ -1037,7 +1041,13 @@ impl Ctx<'_> {
                 src,
                 expect,
             } => {
-                let new = tandem_fs::set_meta(self.root(*side), path, src, expect)?;
+                let new = tandem_fs::set_meta(
+                    self.root(side.other()),
+                    self.root(*side),
+                    path,
+                    src,
+                    expect,
+                )?;
                 vec![Update::Put(
                     path.clone(),
                     BaseEntry::agreed_from(side.other(), src, &new),

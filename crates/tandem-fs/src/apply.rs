@@ -16,8 +16,9 @@ use rustix::io::Errno;
 use tandem_core::{Entry, Kind, RelPath};
 
 use crate::error::{FsError, Result};
-use crate::keep::{give_mode, give_owner};
+use crate::keep::{give_mode, give_owner, give_xattrs};
 use crate::root::{entry_from_stat, same_object, stat_at, Root};
+use crate::xattrs::At;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -390,6 +391,7 @@ impl Copy<'_> {
             .map_err(|e| FsError::io(dst_rel, "copy data", e))?;
         give_owner(self.to, tfd, src.owner, dst_rel)?;
         give_mode(self.to, tfd, self.mode, dst_rel)?;
+        give_xattrs(self.to, &At::fd(&sfd), &At::fd(tfd), src_rel, dst_rel)?;
         let times = Timestamps {
             last_access: Timespec {
                 tv_sec: 0,
@@ -413,7 +415,8 @@ impl Copy<'_> {
         // The baseline records the hash of exactly the bytes stored (read back from the
         // page cache): it lets a later scan recognise this content under another name.
         let hash = hash_fd(tfd, st.st_size).map_err(|e| FsError::io(dst_rel, "hash copy", e))?;
-        Ok(entry_from_stat(&st, None).with_hash(hash))
+        let new = entry_from_stat(&st, None).with_hash(hash);
+        self.to.with_xattrs(new, &At::fd(tfd), dst_rel)
     }
 }
 
@@ -684,9 +687,10 @@ fn rename_error(dir: &OwnedFd, tmp: &[u8], rel: &RelPath, e: Errno) -> FsError {
     }
 }
 
-/// Creates directory `rel` like `src` (the other side's folder: its mode, and its owner
-/// where the root keeps owners). An existing directory is fine.
-pub fn mkdir(root: &Root, rel: &RelPath, src: &Entry) -> Result<Entry> {
+/// Creates directory `rel` like `src`, the folder at `rel` on `from` (its mode, and its
+/// owner and extended attributes where the root keeps them). An existing directory is
+/// fine.
+pub fn mkdir(from: &Root, root: &Root, rel: &RelPath, src: &Entry) -> Result<Entry> {
     let (dir, name) = root.parent(rel)?;
     match mkdirat(&dir, name.as_slice(), Mode::from_raw_mode(0o700)) {
         Ok(()) => root.note_dir(&dir, &rel.parent().unwrap_or_default())?,
@@ -701,18 +705,27 @@ pub fn mkdir(root: &Root, rel: &RelPath, src: &Entry) -> Result<Entry> {
             let fd = open_object(&dir, &name, rel, &e)?;
             give_owner(root, &fd, src.owner, rel)?;
             give_mode(root, &fd, src.mode, rel)?;
+            if src.xattrs.is_some() {
+                let (sdir, sname) = from.parent(rel)?;
+                give_xattrs(root, &At::child(&sdir, &sname), &At::fd(&fd), rel, rel)?;
+            }
             // What the file system kept (one without permission bits keeps its own).
-            Ok(entry_from_stat(
-                &fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?,
-                None,
-            ))
+            let st = fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?;
+            root.with_xattrs(entry_from_stat(&st, None), &At::fd(&fd), rel)
         }
         _ => Err(FsError::raced(rel, "something else appeared at this path")),
     }
 }
 
-/// Gives `rel` the mode (and for files the mtime) of `src`, if it is still `expect`.
-pub fn set_meta(root: &Root, rel: &RelPath, src: &Entry, expect: &Entry) -> Result<Entry> {
+/// Gives `rel` the mode (and for files the mtime; the owner and extended attributes where
+/// the root keeps them) of `src`, the entry at `rel` on `from`, if it is still `expect`.
+pub fn set_meta(
+    from: &Root,
+    root: &Root,
+    rel: &RelPath,
+    src: &Entry,
+    expect: &Entry,
+) -> Result<Entry> {
     let (dir, name) = root.parent(rel)?;
     let fd = open_object(&dir, &name, rel, expect)?;
     if matches!(src.kind, Kind::File | Kind::Dir) {
@@ -720,6 +733,10 @@ pub fn set_meta(root: &Root, rel: &RelPath, src: &Entry, expect: &Entry) -> Resu
             give_owner(root, &fd, src.owner, rel)?;
         }
         give_mode(root, &fd, src.mode, rel)?;
+        if root.keep().reads_xattrs() && src.xattrs != expect.xattrs {
+            let (sdir, sname) = from.parent(rel)?;
+            give_xattrs(root, &At::child(&sdir, &sname), &At::fd(&fd), rel, rel)?;
+        }
     }
     if src.kind == Kind::File {
         let times = Timestamps {
@@ -740,10 +757,11 @@ pub fn set_meta(root: &Root, rel: &RelPath, src: &Entry, expect: &Entry) -> Resu
     // What the file system kept: coarse times and missing mode bits show here, and the
     // baseline records this side as it is.
     let st = fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?;
-    Ok(Entry {
+    let now = Entry {
         hash: expect.hash,
         ..entry_from_stat(&st, expect.link.clone())
-    })
+    };
+    root.with_xattrs(now, &At::fd(&fd), rel)
 }
 
 /// Gives the folder at `rel` the modification time `mtime` (nanoseconds), its access time
@@ -840,7 +858,8 @@ pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Resu
         Err(Errno::EXIST) => return Err(FsError::raced(to, "appeared since scan")),
         Err(e) => return Err(FsError::io(from, "rename", e)),
     }
-    stat_at(&tdir, &tname, to)?.ok_or_else(|| FsError::raced(to, "vanished right after rename"))
+    root.stat_in(&tdir, &tname, to)?
+        .ok_or_else(|| FsError::raced(to, "vanished right after rename"))
 }
 
 /// Moves a temporary file a crashed tandem left behind (only names of that form) into the

@@ -11,6 +11,7 @@ use tandem_core::{Owner, RelPath};
 
 use crate::error::{FsError, Result};
 use crate::root::Root;
+use crate::xattrs::At;
 
 /// Gives the object behind `fd` (any fd, `O_PATH` ones included, symlinks too) the owner
 /// `owner`, read on the other side, when `root` keeps owners. A refusal (EPERM: not running
@@ -52,4 +53,24 @@ pub(crate) fn give_mode(root: &Root, fd: &impl AsFd, mode: u32, rel: &RelPath) -
         AtFlags::empty(),
     )
     .map_err(|e| FsError::io(rel, "chmod", e))
+}
+
+/// Gives `to_at` (on `root`) the extended attributes `root` keeps that `from_at` (on the
+/// other side) has, and removes the kept ones it lacks. A source gone meanwhile gives
+/// nothing: the step is re-planned by its own re-checks.
+pub(crate) fn give_xattrs(
+    root: &Root,
+    from_at: &At,
+    to_at: &At,
+    src_rel: &RelPath,
+    dst_rel: &RelPath,
+) -> Result<()> {
+    let keep = root.keep();
+    if !keep.reads_xattrs() {
+        return Ok(());
+    }
+    let want = from_at
+        .read(&keep)
+        .map_err(|e| FsError::io(src_rel, "read extended attributes", e))?;
+    to_at.write(root, &want, dst_rel)
 }

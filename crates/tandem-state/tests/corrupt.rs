@@ -46,6 +46,7 @@ fn entry(i: usize) -> BaseEntry {
         mtime: 1_700_000_000_000_000_000 + i as i64,
         mode: 0o644,
         owner: None,
+        xattrs: None,
     };
     BaseEntry {
         kind: [Kind::File, Kind::Dir, Kind::Symlink][i % 3].clone(),

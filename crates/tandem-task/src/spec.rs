@@ -33,6 +33,10 @@ pub struct TaskOptions {
     pub owner: bool,
     /// Owners travel as numbers (`--numeric-ids`).
     pub numeric_ids: bool,
+    /// Extended attributes kept (`--xattrs`).
+    pub xattrs: bool,
+    /// POSIX ACLs kept (`--acls`).
+    pub acls: bool,
 }
 
 impl Default for TaskOptions {
@@ -49,6 +53,8 @@ impl Default for TaskOptions {
             update: false,
             owner: false,
             numeric_ids: false,
+            xattrs: false,
+            acls: false,
         }
     }
 }
@@ -334,6 +340,8 @@ impl TaskSpec {
             keep: Keep {
                 owner: o.owner,
                 numeric_ids: o.numeric_ids,
+                xattrs: o.xattrs,
+                acls: o.acls,
                 ..Keep::default()
             },
             stamp: String::new(),

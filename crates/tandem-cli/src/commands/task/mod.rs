@@ -59,6 +59,8 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         update: s.update,
         owner: s.owner,
         numeric_ids: s.numeric_ids,
+        xattrs: s.xattrs,
+        acls: s.acls,
         before: s.before.clone(),
         after: s.after.clone(),
         hook_timeout: s.hook_timeout,
@@ -103,6 +105,8 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "update": o.update,
         "owner": o.owner,
         "numeric_ids": o.numeric_ids,
+        "xattrs": o.xattrs,
+        "acls": o.acls,
         "before": t.hooks.before,
         "after": t.hooks.after,
         "hook_timeout": format_duration_ns(t.hooks.timeout),
@@ -152,6 +156,8 @@ pub fn print_task(t: &TaskSpec) {
     outln!("  update:           {}", o.update);
     outln!("  owner:            {}", o.owner);
     outln!("  numeric_ids:      {}", o.numeric_ids);
+    outln!("  xattrs:           {}", o.xattrs);
+    outln!("  acls:             {}", o.acls);
     if let Some(c) = &t.hooks.before {
         outln!("  before:           {}", sanitize(c));
     }
