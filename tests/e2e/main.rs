@@ -19,6 +19,7 @@ mod faults;
 mod folder_times;
 mod foreign_fs;
 mod hooks;
+mod keep_mounted;
 mod mount;
 mod names;
 mod ownership;
