@@ -222,3 +222,43 @@ fn issue_19_exfat_target_reports_xattrs_and_acls_once_per_kind() {
     );
     assert_eq!(xattr(&p.path(S::Src, "b.txt"), "user.k").unwrap(), b"b.txt");
 }
+
+#[test]
+fn issue_19_xattr_too_large_for_the_target_is_reported_once() {
+    let p = Pair::new();
+    // tmpfs holds a 10 KiB value; ext4 (the target, under /tmp) holds about one block.
+    let test = "issue_19_xattr_too_large_for_the_target_is_reported_once";
+    let Some(_fs) = Tmpfs::mount_or_skip(&p.src, "16m", test) else {
+        return;
+    };
+    p.write(S::Src, "big.bin", "big");
+    p.write(S::Src, "small.txt", "small");
+    let big = vec![b'x'; 10_000];
+    set_xattr(&p.path(S::Src, "big.bin"), "user.big", &big);
+    set_xattr(&p.path(S::Src, "big.bin"), "user.small", b"fits");
+    set_xattr(&p.path(S::Src, "small.txt"), "user.k", b"v");
+    let out = p.sync_ok(&["--xattrs", "--json"], 1);
+    let s = summary(&out);
+    assert!(
+        s.contains("extended attributes not kept on 1 file of the target: too large"),
+        "{s}"
+    );
+    assert_eq!(s.matches("not kept").count(), 1, "{s}");
+    assert_eq!(p.read(S::Tgt, "big.bin"), "big");
+    let tgt_big = p.path(S::Tgt, "big.bin");
+    assert_eq!(
+        xattr(&tgt_big, "user.small").unwrap(),
+        b"fits",
+        "the rest kept"
+    );
+    assert_eq!(xattr(&tgt_big, "user.big"), None);
+    assert_eq!(xattr(&p.path(S::Tgt, "small.txt"), "user.k").unwrap(), b"v");
+
+    let again = p.sync_ok(&["--xattrs", "--json"], 0);
+    let s = summary(&again);
+    assert!(
+        s.contains("\"copied\":0") && s.contains("\"metadata\":0"),
+        "{s}"
+    );
+    assert_eq!(xattr(&p.path(S::Src, "big.bin"), "user.big").unwrap(), big);
+}
