@@ -126,6 +126,10 @@ impl Keep {
         if name == b"system.posix_acl_access" || name == b"system.posix_acl_default" {
             return self.acls;
         }
+        // File capabilities grant privileges as the setuid bit does: the same rule.
+        if name == b"security.capability" {
+            return self.xattrs && self.trusted && self.setid;
+        }
         (self.xattrs && ns(b"user."))
             || (self.xattrs && self.trusted && (ns(b"security.") || ns(b"trusted.")))
     }
@@ -360,5 +364,45 @@ impl Plan {
 
     pub fn is_noop(&self) -> bool {
         self.actions.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_xattr_names_by_option_and_privilege() {
+        let user = Keep {
+            xattrs: true,
+            ..Keep::default()
+        };
+        assert!(user.keeps_xattr(b"user.a"));
+        assert!(!user.keeps_xattr(b"trusted.a"));
+        assert!(!user.keeps_xattr(b"security.selinux"));
+        assert!(!user.keeps_xattr(b"system.posix_acl_access"));
+        let root = Keep {
+            trusted: true,
+            ..user
+        };
+        assert!(root.keeps_xattr(b"trusted.a") && root.keeps_xattr(b"security.selinux"));
+        assert!(
+            !root.keeps_xattr(b"security.capability"),
+            "only with --owner as root"
+        );
+        let owner_root = Keep {
+            owner: true,
+            setid: true,
+            ..root
+        };
+        assert!(owner_root.keeps_xattr(b"security.capability"));
+        let acls = Keep {
+            acls: true,
+            ..Keep::default()
+        };
+        assert!(acls.keeps_xattr(b"system.posix_acl_default"));
+        assert!(!acls.keeps_xattr(b"user.a"));
+        assert_eq!(Keep::default().travelling_mode(0o4755), 0o755);
+        assert_eq!(owner_root.travelling_mode(0o6755), 0o6755);
     }
 }
