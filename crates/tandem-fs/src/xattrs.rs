@@ -19,6 +19,9 @@ use tandem_core::{Hash, Keep, RelPath};
 use crate::error::{FsError, Result};
 use crate::root::Root;
 
+/// The buffer a list or value is first read into: most fit, and need one call.
+const FIRST_TRY: usize = 1024;
+
 /// Kept attributes, sorted by name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Xattrs(Vec<(Vec<u8>, Vec<u8>)>);
@@ -128,36 +131,43 @@ impl At {
         }
     }
 
+    /// The list of names, NUL-separated. One call where the list fits a small buffer (the
+    /// common case: none at all), a size query and a second call otherwise.
     fn list(&self) -> io::Result<Vec<u8>> {
+        let mut first = [0u8; FIRST_TRY];
+        match self.list_into(&mut first[..]) {
+            Ok(n) => return Ok(first[..n].to_vec()),
+            Err(Errno::RANGE) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut buf = vec![0u8; self.list_size()?.max(1)];
         loop {
-            let n = self.list_size()?;
-            let mut buf = vec![0u8; n];
             match self.list_into(&mut buf[..]) {
                 Ok(n) => {
                     buf.truncate(n);
                     return Ok(buf);
                 }
-                Err(Errno::RANGE) => continue, // grew meanwhile
+                // Larger than the buffer (or grown meanwhile): ask for the size.
+                Err(Errno::RANGE) => buf = vec![0u8; self.list_size()?.max(1)],
                 Err(e) => return Err(e.into()),
             }
         }
     }
 
     fn value(&self, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        let mut buf = vec![0u8; FIRST_TRY];
         loop {
-            let n = match self.value_size(name) {
-                Ok(n) => n,
-                Err(Errno::NODATA) => return Ok(None), // removed meanwhile
-                Err(e) => return Err(e.into()),
-            };
-            let mut buf = vec![0u8; n];
             match self.get_into(name, &mut buf[..]) {
                 Ok(n) => {
                     buf.truncate(n);
                     return Ok(Some(buf));
                 }
-                Err(Errno::RANGE) => continue,
-                Err(Errno::NODATA) => return Ok(None),
+                Err(Errno::RANGE) => match self.value_size(name) {
+                    Ok(n) => buf = vec![0u8; n.max(1)],
+                    Err(Errno::NODATA) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                },
+                Err(Errno::NODATA) => return Ok(None), // removed meanwhile
                 Err(e) => return Err(e.into()),
             }
         }
