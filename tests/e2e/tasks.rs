@@ -827,3 +827,44 @@ fn issue_19_update_is_stored_with_a_task() {
     t.ok(&["run", "x"], 0);
     assert_eq!(std::fs::read(&tgt).unwrap(), b"restored from 2001");
 }
+
+#[test]
+fn issue_19_owner_xattrs_acls_are_stored_with_a_task() {
+    use std::os::unix::fs::MetadataExt;
+    let t = Tasks::new(&["home/Docs", "disk"]);
+    let (src, tgt) = (t.p("home/Docs/a.txt"), t.p("disk/Docs/a.txt"));
+    write_file(&src, b"v1");
+    let add = [
+        "task",
+        "add",
+        "x",
+        "--source",
+        "@home/Docs",
+        "--target",
+        "@disk",
+    ];
+    let keep = ["--owner", "--numeric-ids", "--xattrs", "--acls"];
+    t.ok(&[&add[..], &keep[..]].concat(), 0);
+    let config = std::fs::read_to_string(&t.config).unwrap();
+    for key in ["owner", "numeric_ids", "xattrs", "acls"] {
+        assert!(config.contains(&format!("{key} = true")), "{config}");
+    }
+    let shown = t.json(&["task", "show", "x", "--json"]);
+    assert_eq!(shown["owner"], true, "{shown}");
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    std::os::unix::fs::chown(&src, Some(1), Some(2)).unwrap();
+    t.ok(&["run", "x"], 0);
+    let m = std::fs::metadata(&tgt).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1, 2));
+
+    t.ok(&["task", "edit", "x", "--owner", "false"], 0);
+    std::os::unix::fs::chown(&src, Some(3), Some(3)).unwrap();
+    t.ok(&["run", "x"], 0);
+    assert_eq!(
+        std::fs::metadata(&tgt).unwrap().uid(),
+        1,
+        "owners left alone"
+    );
+}

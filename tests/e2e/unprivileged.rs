@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::fixtures::*;
 use crate::mount::{detach, fuse_available, is_fuse, wait_for};
 
-const NOBODY: u32 = 65534;
+pub(crate) const NOBODY: u32 = 65534;
 const T: Duration = Duration::from_secs(20);
 
 /// Root can run the binary as another user; the working case also needs /dev/fuse open to
@@ -53,7 +53,7 @@ fn refused_before_any_work(p: &Pair) {
 }
 
 /// A pair whose folders, state and home belong to `nobody`.
-fn nobody_pair() -> Pair {
+pub(crate) fn nobody_pair() -> Pair {
     let p = Pair::new();
     for d in ["state", "xdg", "home", "run"] {
         std::fs::create_dir_all(p.tmp.path().join(d)).unwrap();
@@ -76,7 +76,7 @@ fn user_env(p: &Pair, cmd: &mut Command) {
 }
 
 /// Runs `cmd` as `nobody` (std drops the supplementary groups too).
-fn as_nobody(p: &Pair, mut cmd: Command) -> Out {
+pub(crate) fn as_nobody(p: &Pair, mut cmd: Command) -> Out {
     user_env(p, &mut cmd);
     let out = cmd
         .uid(NOBODY)
@@ -91,7 +91,7 @@ fn as_nobody(p: &Pair, mut cmd: Command) -> Out {
     }
 }
 
-fn tandem(args: &[&std::ffi::OsStr]) -> Command {
+pub(crate) fn tandem(args: &[&std::ffi::OsStr]) -> Command {
     let mut cmd = Command::new(bin_for_anyone());
     cmd.args(args);
     cmd

@@ -5,7 +5,9 @@ use std::str::FromStr;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tandem_core::{Direction, Flavor, NotifyWhen, Policy, Priority, Side, UnknownWord, Words};
+use tandem_core::{
+    Direction, Flavor, Keep, NotifyWhen, Policy, Priority, Side, UnknownWord, Words,
+};
 
 const EXIT_CODES: &str = "Exit codes:
   0  in sync
@@ -201,6 +203,18 @@ pub struct TaskSettings {
     /// For push and pull: replace a file on the receiving side only with a newer copy
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub update: Option<bool>,
+    /// Keep owner and group, both ways (needs root to give files to other users)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub owner: Option<bool>,
+    /// With --owner: owners travel as numbers, never mapped by user and group name
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub numeric_ids: Option<bool>,
+    /// Keep extended attributes: user.*, and security.* and trusted.* as root
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub xattrs: Option<bool>,
+    /// Keep POSIX ACLs (access, and default on folders)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub acls: Option<bool>,
     /// Run CMD (with `sh -c`) before each sync; if it fails, the sync is skipped (exit 2).
     /// "" removes it
     #[arg(long, value_name = "CMD")]
@@ -348,6 +362,34 @@ pub struct SyncOptions {
     /// newer ones there are left and reported
     #[arg(long)]
     pub update: bool,
+    /// Keep owner and group, both ways. Giving a file to another user needs root; files
+    /// whose owner could not be kept are reported once per run
+    #[arg(long)]
+    pub owner: bool,
+    /// With --owner: owners travel as numbers, never mapped by user and group name (both
+    /// sides of a local pair share one user database: the same either way)
+    #[arg(long)]
+    pub numeric_ids: bool,
+    /// Keep extended attributes (user.*; security.* and trusted.* too as root), both ways;
+    /// a change to attributes alone is a metadata change
+    #[arg(long)]
+    pub xattrs: bool,
+    /// Keep POSIX ACLs (access, and default on folders) where both file systems hold them
+    #[arg(long)]
+    pub acls: bool,
+}
+
+impl SyncOptions {
+    /// What the run keeps beyond content, mode and times.
+    pub fn keep(&self) -> Keep {
+        Keep {
+            owner: self.owner,
+            numeric_ids: self.numeric_ids,
+            xattrs: self.xattrs,
+            acls: self.acls,
+            ..Keep::default()
+        }
+    }
 }
 
 #[derive(Args, Debug)]

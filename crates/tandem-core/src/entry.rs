@@ -44,6 +44,13 @@ impl fmt::Debug for Hash {
     }
 }
 
+/// A numeric owner and group, as a side's file system holds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// What is at a path on one side, as a scan saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -74,7 +81,10 @@ impl Kind {
 }
 
 /// One side's entry at a path. `mode` holds permission bits only (`0o7777`); `mtime` is
-/// nanoseconds since the epoch; `hash` is filled in only where a decision needs it.
+/// nanoseconds since the epoch; `hash` is filled in only where a decision needs it;
+/// `owner` comes with the stat (compared only when the run keeps owners, `--owner`);
+/// `xattrs` is a digest of the extended attributes the run keeps (`--xattrs`, `--acls`),
+/// `None` where there are none or they were not read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub kind: Kind,
@@ -84,6 +94,8 @@ pub struct Entry {
     pub ino: u64,
     pub hash: Option<Hash>,
     pub link: Option<Vec<u8>>,
+    pub owner: Option<Owner>,
+    pub xattrs: Option<Hash>,
 }
 
 impl Entry {
@@ -96,6 +108,8 @@ impl Entry {
             ino,
             hash: None,
             link: None,
+            owner: None,
+            xattrs: None,
         }
     }
 
@@ -108,6 +122,8 @@ impl Entry {
             ino,
             hash: None,
             link: None,
+            owner: None,
+            xattrs: None,
         }
     }
 
@@ -120,6 +136,8 @@ impl Entry {
             ino,
             hash: None,
             link: Some(target),
+            owner: None,
+            xattrs: None,
         }
     }
 
@@ -132,6 +150,8 @@ impl Entry {
             ino,
             hash: None,
             link: None,
+            owner: None,
+            xattrs: None,
         }
     }
 
@@ -144,6 +164,8 @@ impl Entry {
             ino: 0,
             hash: None,
             link: None,
+            owner: None,
+            xattrs: None,
         }
     }
 
@@ -166,6 +188,10 @@ pub struct Seen {
     pub ino: u64,
     pub mtime: i64,
     pub mode: u32,
+    /// `None` where the run that agreed did not read owners.
+    pub owner: Option<Owner>,
+    /// The digest of the kept extended attributes (see `Entry::xattrs`).
+    pub xattrs: Option<Hash>,
 }
 
 impl Seen {
@@ -174,6 +200,8 @@ impl Seen {
             ino: e.ino,
             mtime: e.mtime,
             mode: e.mode,
+            owner: e.owner,
+            xattrs: e.xattrs,
         }
     }
 }
@@ -233,6 +261,8 @@ impl BaseEntry {
             ino: seen.ino,
             hash: self.hash,
             link: self.link.clone(),
+            owner: seen.owner,
+            xattrs: seen.xattrs,
         }
     }
 }

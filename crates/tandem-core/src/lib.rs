@@ -14,11 +14,12 @@ pub mod reconcile;
 pub mod words;
 
 pub use change::{Change, ChangeOp, ChangeSink, Mount};
-pub use entry::{BaseEntry, Entry, Hash, Kind, Seen, Side};
+pub use entry::{BaseEntry, Entry, Hash, Kind, Owner, Seen, Side};
 pub use filter::{Filter, FilterError};
 pub use path::{escape_bytes, unescape_bytes, InvalidPath, RelPath};
 pub use plan::{
-    Action, Conflict, ConflictKind, Direction, Flavor, Options, Plan, Policy, RenameWhy, Resolution,
+    Action, Conflict, ConflictKind, Direction, Flavor, IdMap, Keep, Options, Plan, Policy,
+    RenameWhy, Resolution, SETID_BITS,
 };
 pub use reconcile::{merge2, merge3, move_subtree, reconcile, BaseTree, Tree};
 pub use words::{NotifyWhen, Priority, SmtpSecurity, UnknownWord, Words};

@@ -75,6 +75,86 @@ pub struct Options {
     /// untouched, so a later run without the option sees the same difference. Ignored
     /// with `Direction::Both` (the CLI and task config refuse that combination).
     pub update: bool,
+    /// What beyond content, mode and mtime is kept (`--owner`, ...).
+    pub keep: Keep,
+}
+
+/// What a run keeps beyond content, permission bits and times. Everything is off by
+/// default: reading owners costs nothing, but applying them needs root.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Keep {
+    /// `--owner`: owner and group, both ways.
+    pub owner: bool,
+    /// `--numeric-ids`: owners travel as numbers, never mapped by name (see [`IdMap`]).
+    pub numeric_ids: bool,
+    /// The setuid and setgid bits may travel: only with `owner` on and tandem running as
+    /// root (the engine decides; reconcile reads no process state). Otherwise a side's
+    /// setuid file arrives without them, so that nobody gets a setuid program owned by
+    /// someone else (the class of rclone GHSA-945v-v9p3-v5xw).
+    pub setid: bool,
+    /// `--xattrs`: `user.*` extended attributes, and `security.*`/`trusted.*` where
+    /// `trusted` says so.
+    pub xattrs: bool,
+    /// `--acls`: POSIX ACLs (`system.posix_acl_access`, `system.posix_acl_default`).
+    pub acls: bool,
+    /// With `xattrs`: `security.*` and `trusted.*` too (tandem runs as root; the engine
+    /// decides).
+    pub trusted: bool,
+}
+
+/// The setuid and setgid bits.
+pub const SETID_BITS: u32 = 0o6000;
+
+impl Keep {
+    /// The permission bits of `mode` that may be given to the other side.
+    pub fn travelling_mode(&self, mode: u32) -> u32 {
+        if self.setid {
+            mode
+        } else {
+            mode & !SETID_BITS
+        }
+    }
+
+    /// Whether the run reads extended attributes at all (a `listxattr` per entry).
+    pub fn reads_xattrs(&self) -> bool {
+        self.xattrs || self.acls
+    }
+
+    /// Whether the extended attribute `name` is kept by this run.
+    pub fn keeps_xattr(&self, name: &[u8]) -> bool {
+        let ns = |p: &[u8]| name.starts_with(p);
+        if name == b"system.posix_acl_access" || name == b"system.posix_acl_default" {
+            return self.acls;
+        }
+        // File capabilities grant privileges as the setuid bit does: the same rule.
+        if name == b"security.capability" {
+            return self.xattrs && self.trusted && self.setid;
+        }
+        (self.xattrs && ns(b"user."))
+            || (self.xattrs && self.trusted && (ns(b"security.") || ns(b"trusted.")))
+    }
+
+    pub fn ids(&self) -> IdMap {
+        IdMap {
+            numeric_ids: self.numeric_ids,
+        }
+    }
+}
+
+/// How an owner read on one side is named on the other. Both sides of a local pair share
+/// one user database, so the mapping is the identity, with or without `--numeric-ids`. A
+/// remote side (`user@host:`) will map by user and group name here, keeping the number
+/// where the name does not exist on the receiving side (with a warning) or where
+/// `numeric_ids` asks for numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdMap {
+    pub numeric_ids: bool,
+}
+
+impl IdMap {
+    pub fn to_receiver(&self, owner: crate::entry::Owner) -> crate::entry::Owner {
+        owner
+    }
 }
 
 impl Default for Options {
@@ -89,6 +169,7 @@ impl Default for Options {
             scope: None,
             held: BTreeSet::new(),
             update: false,
+            keep: Keep::default(),
         }
     }
 }
@@ -283,5 +364,45 @@ impl Plan {
 
     pub fn is_noop(&self) -> bool {
         self.actions.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_xattr_names_by_option_and_privilege() {
+        let user = Keep {
+            xattrs: true,
+            ..Keep::default()
+        };
+        assert!(user.keeps_xattr(b"user.a"));
+        assert!(!user.keeps_xattr(b"trusted.a"));
+        assert!(!user.keeps_xattr(b"security.selinux"));
+        assert!(!user.keeps_xattr(b"system.posix_acl_access"));
+        let root = Keep {
+            trusted: true,
+            ..user
+        };
+        assert!(root.keeps_xattr(b"trusted.a") && root.keeps_xattr(b"security.selinux"));
+        assert!(
+            !root.keeps_xattr(b"security.capability"),
+            "only with --owner as root"
+        );
+        let owner_root = Keep {
+            owner: true,
+            setid: true,
+            ..root
+        };
+        assert!(owner_root.keeps_xattr(b"security.capability"));
+        let acls = Keep {
+            acls: true,
+            ..Keep::default()
+        };
+        assert!(acls.keeps_xattr(b"system.posix_acl_default"));
+        assert!(!acls.keeps_xattr(b"user.a"));
+        assert_eq!(Keep::default().travelling_mode(0o4755), 0o755);
+        assert_eq!(owner_root.travelling_mode(0o6755), 0o6755);
     }
 }

@@ -114,9 +114,14 @@ impl Reconciler<'_> {
     /// side showed then, not with the other side.
     fn meta_moved(&self, b: &BaseEntry, e: &Entry, side: Side) -> bool {
         let seen = b.seen(side);
+        let keep = &self.opts.keep;
+        let extra_moved = (keep.owner && seen.owner != e.owner)
+            || (keep.reads_xattrs() && seen.xattrs != e.xattrs);
         match e.kind {
-            Kind::File => seen.mode != e.mode || !self.same_time(seen.mtime, e.mtime),
-            Kind::Dir => seen.mode != e.mode,
+            Kind::File => {
+                seen.mode != e.mode || !self.same_time(seen.mtime, e.mtime) || extra_moved
+            }
+            Kind::Dir => seen.mode != e.mode || extra_moved,
             _ => false,
         }
     }
@@ -149,10 +154,17 @@ impl Reconciler<'_> {
         }
     }
 
+    /// Do the two sides show the same metadata, as far as this run keeps it? Setuid and
+    /// setgid bits count only where they may travel (`Keep::setid`): a side that holds them
+    /// is not in a lasting disagreement with a side they were kept from.
     fn same_meta(&self, s: &Entry, t: &Entry) -> bool {
+        let keep = &self.opts.keep;
+        let same_mode = keep.travelling_mode(s.mode) == keep.travelling_mode(t.mode);
+        let same_extra =
+            (!keep.owner || s.owner == t.owner) && (!keep.reads_xattrs() || s.xattrs == t.xattrs);
         match s.kind {
-            Kind::File => s.mode == t.mode && self.same_time(s.mtime, t.mtime),
-            Kind::Dir => s.mode == t.mode,
+            Kind::File => same_mode && same_extra && self.same_time(s.mtime, t.mtime),
+            Kind::Dir => same_mode && same_extra,
             _ => true,
         }
     }

@@ -29,11 +29,15 @@ fn base() -> BaseTree {
                 ino: 11,
                 mtime: 1000,
                 mode: 0o644,
+                owner: None,
+                xattrs: None,
             },
             tgt: Seen {
                 ino: 22,
                 mtime: 1000,
                 mode: 0o777,
+                owner: None,
+                xattrs: None,
             },
         },
     );

@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tandem_core::reconcile::{BaseTree, Tree};
 use tandem_core::{
-    move_subtree, reconcile, Action, BaseEntry, ConflictKind, Direction, Entry, Flavor, Hash, Kind,
-    Options, Plan, Policy, RelPath, RenameWhy, Resolution, Seen, Side,
+    move_subtree, reconcile, Action, BaseEntry, ConflictKind, Direction, Entry, Flavor, Hash, Keep,
+    Kind, Options, Owner, Plan, Policy, RelPath, RenameWhy, Resolution, Seen, Side,
 };
 
 const STAMP: &str = "20240102-030405";
@@ -59,6 +59,9 @@ struct Fx {
     hash: Option<Hash>,
     link: Option<Vec<u8>>,
     ino: Ino,
+    owner: Option<Owner>,
+    /// The digest of the kept extended attributes (`--xattrs`, `--acls`).
+    xattrs: Option<Hash>,
 }
 
 /// A regular file: content `tag` (hashed as `Hash([tag; 32])`, 100 bytes), mtime in seconds.
@@ -71,6 +74,8 @@ fn file(tag: u8, secs: i64) -> Fx {
         hash: Some(Hash([tag; 32])),
         link: None,
         ino: Ino::Own,
+        owner: None,
+        xattrs: None,
     }
 }
 
@@ -83,6 +88,8 @@ fn dir() -> Fx {
         hash: None,
         link: None,
         ino: Ino::Own,
+        owner: None,
+        xattrs: None,
     }
 }
 
@@ -95,6 +102,8 @@ fn link(target: &str) -> Fx {
         hash: None,
         link: Some(target.as_bytes().to_vec()),
         ino: Ino::Own,
+        owner: None,
+        xattrs: None,
     }
 }
 
@@ -107,6 +116,8 @@ fn special() -> Fx {
         hash: None,
         link: None,
         ino: Ino::Own,
+        owner: None,
+        xattrs: None,
     }
 }
 
@@ -119,12 +130,25 @@ fn problem(why: &str) -> Fx {
         hash: None,
         link: None,
         ino: Ino::Fixed(0),
+        owner: None,
+        xattrs: None,
     }
 }
 
 impl Fx {
     fn mode(mut self, mode: u32) -> Fx {
         self.mode = mode;
+        self
+    }
+
+    /// Extended attributes whose digest is `Hash([tag; 32])`.
+    fn xattrs(mut self, tag: u8) -> Fx {
+        self.xattrs = Some(Hash([tag; 32]));
+        self
+    }
+
+    fn owner(mut self, uid: u32) -> Fx {
+        self.owner = Some(Owner { uid, gid: uid });
         self
     }
 
@@ -167,6 +191,8 @@ impl Fx {
             ino: self.ino_on(path, side),
             hash: self.hash,
             link: self.link.clone(),
+            owner: self.owner,
+            xattrs: self.xattrs,
         }
     }
 
@@ -175,6 +201,8 @@ impl Fx {
             ino: self.ino_on(path, side),
             mtime: self.mtime,
             mode: self.mode,
+            owner: self.owner,
+            xattrs: self.xattrs,
         };
         BaseEntry {
             kind: self.kind.clone(),
@@ -311,6 +339,8 @@ struct Case {
     window: i64,
     /// `--update`: a newer file on the receiving side is kept.
     update: bool,
+    /// `--owner`, `--xattrs`, ...
+    keep: Keep,
     expects: Vec<(String, Vec<String>)>,
     mirror: bool,
 }
@@ -323,6 +353,7 @@ fn case(name: &str) -> Case {
         tgt: BTreeMap::new(),
         window: 0,
         update: false,
+        keep: Keep::default(),
         expects: Vec::new(),
         mirror: false,
     }
@@ -380,6 +411,11 @@ impl Case {
         self
     }
 
+    fn keeping(mut self, keep: Keep) -> Case {
+        self.keep = keep;
+        self
+    }
+
     fn update(mut self) -> Case {
         self.update = true;
         self
@@ -406,6 +442,7 @@ impl Case {
             tgt: self.src.clone(),
             window: self.window,
             update: self.update,
+            keep: self.keep,
             expects: self
                 .expects
                 .iter()
@@ -680,6 +717,8 @@ impl Model {
                     ));
                 }
                 e.mode = src.mode;
+                e.owner = src.owner;
+                e.xattrs = src.xattrs;
                 if e.kind == Kind::File {
                     e.mtime = src.mtime;
                 }
@@ -711,18 +750,24 @@ fn version_of(kind: &Kind, hash: Option<Hash>, link: &Option<Vec<u8>>) -> Option
     }
 }
 
-fn equivalent(s: &Entry, t: &Entry, window: i64) -> bool {
+/// The two sides hold the same thing, as far as the run keeps it: owners and extended
+/// attributes only where kept, setuid and setgid bits only where they may travel.
+fn equivalent(s: &Entry, t: &Entry, opts: &Options) -> bool {
     if s.kind != t.kind {
         return false;
     }
+    let keep = &opts.keep;
+    let same_meta = keep.travelling_mode(s.mode) == keep.travelling_mode(t.mode)
+        && (!keep.owner || s.owner == t.owner)
+        && (!keep.reads_xattrs() || s.xattrs == t.xattrs);
     match s.kind {
         Kind::File => {
             s.size == t.size
                 && (s.hash.is_none() || t.hash.is_none() || s.hash == t.hash)
-                && s.mode == t.mode
-                && s.mtime.abs_diff(t.mtime) <= window.unsigned_abs()
+                && same_meta
+                && s.mtime.abs_diff(t.mtime) <= opts.modify_window.unsigned_abs()
         }
-        Kind::Dir => s.mode == t.mode,
+        Kind::Dir => same_meta,
         Kind::Symlink => s.link == t.link,
         _ => false,
     }
@@ -735,6 +780,7 @@ fn options(m: Mode, c: &Case) -> Options {
         policy: m.policy,
         modify_window: c.window,
         update: c.update,
+        keep: c.keep,
         stamp: STAMP.to_string(),
         ..Options::default()
     }
@@ -896,7 +942,7 @@ fn check_plan(
             continue;
         }
         let (s, t) = (src2.get(*p), tgt2.get(*p));
-        let same = matches!((s, t), (Some(s), Some(t)) if equivalent(s, t, opts.modify_window));
+        let same = matches!((s, t), (Some(s), Some(t)) if equivalent(s, t, opts));
         if !same {
             return Err(format!(
                 "after the plan the sides differ at {p}:\n    source {s:?}\n    target {t:?}"
@@ -932,7 +978,7 @@ fn check_plan(
     let all: BTreeSet<&RelPath> = paths.iter().copied().chain(base.keys()).collect();
     for p in all {
         match (src2.get(p), tgt2.get(p)) {
-            (Some(s), Some(t)) if s.kind.is_tracked() && equivalent(s, t, opts.modify_window) => {
+            (Some(s), Some(t)) if s.kind.is_tracked() && equivalent(s, t, opts) => {
                 base2.insert(p.clone(), BaseEntry::agreed(s, t));
             }
             (None, None) => {}
@@ -1013,6 +1059,7 @@ fn all_cases() -> Vec<Case> {
         baseline_refresh(),
         one_way(),
         only_if_newer(),
+        kept_metadata(),
         ordering(),
     ];
     let mut out = Vec::new();
@@ -1026,6 +1073,117 @@ fn all_cases() -> Vec<Case> {
         }
     }
     out
+}
+
+// ---- owners, extended attributes, setuid bits (issue 19) ------------------------------------
+
+const XATTRS: Keep = Keep {
+    owner: false,
+    numeric_ids: false,
+    setid: false,
+    xattrs: true,
+    acls: false,
+    trusted: false,
+};
+
+const OWNER: Keep = Keep {
+    owner: true,
+    numeric_ids: false,
+    setid: false,
+    xattrs: false,
+    acls: false,
+    trusted: false,
+};
+
+fn kept_metadata() -> Vec<Case> {
+    vec![
+        case("source changed a file's extended attributes only")
+            .keeping(XATTRS)
+            .same("a", file(1, 100).xattrs(1))
+            .src("a", file(1, 100).xattrs(2))
+            .expect("both push", ["meta a on T"])
+            .expect("pull-safe", ["skip a on S"])
+            .expect("pull-replica", ["meta a on S"])
+            .mirrored(),
+        case("source changed a directory's extended attributes only")
+            .keeping(XATTRS)
+            .same("d", dir())
+            .src("d", dir().xattrs(2))
+            .expect("both push", ["meta d on T"])
+            .expect("pull-safe", ["skip d on S"])
+            .expect("pull-replica", ["meta d on S"])
+            .mirrored(),
+        case("source changed extended attributes, not kept by this run")
+            .same("a", file(1, 100).xattrs(1))
+            .src("a", file(1, 100).xattrs(2))
+            .expect("*", NOTHING)
+            .mirrored(),
+        case("both changed extended attributes the same way")
+            .keeping(XATTRS)
+            .same("a", file(1, 100))
+            .both("a", file(1, 100).xattrs(3))
+            .expect("*", ["record a"]),
+        case("both changed extended attributes differently at the same mtime")
+            .keeping(XATTRS)
+            .same("a", file(1, 100))
+            .src("a", file(1, 100).xattrs(2))
+            .tgt("a", file(1, 100).xattrs(3))
+            .expect(
+                "both/keep-both both/newest both/source push-safe/keep-both push-safe/newest \
+                 push-safe/source push-replica",
+                ["meta a on T"],
+            )
+            .expect("both/target pull-safe/target pull-replica", ["meta a on S"])
+            .expect(
+                "both/flag push-safe/flag pull-safe/flag push-safe/target pull-safe/keep-both \
+                 pull-safe/newest pull-safe/source",
+                ["skip a"],
+            ),
+        // An attribute change is a change: against an edit it is a conflict, as a mode
+        // change is.
+        case("source edited a file, target changed only its extended attributes")
+            .keeping(XATTRS)
+            .same("a", file(1, 100))
+            .src("a", file(2, 300))
+            .tgt("a", file(1, 100).xattrs(2))
+            .expect(
+                "both/keep-both",
+                [
+                    "conflict a content kept-both loser=target",
+                    "set-aside a->a.conflict-20240102-030405-target on T",
+                    "copy a S->T",
+                    "copy a.conflict-20240102-030405-target T->S",
+                ],
+            )
+            .expect(
+                "both/newest both/source",
+                ["conflict a content won=source", "update a S->T"],
+            )
+            .expect(
+                "both/target",
+                ["conflict a content won=target", "update a T->S"],
+            )
+            .expect("both/flag", ["conflict a content flagged"])
+            .mirrored(),
+        case("source changed a file's owner only")
+            .keeping(OWNER)
+            .same("a", file(1, 100).owner(1))
+            .src("a", file(1, 100).owner(2))
+            .expect("both push", ["meta a on T"])
+            .expect("pull-safe", ["skip a on S"])
+            .expect("pull-replica", ["meta a on S"])
+            .mirrored(),
+        case("source changed a file's owner, owners not kept by this run")
+            .same("a", file(1, 100).owner(1))
+            .src("a", file(1, 100).owner(2))
+            .expect("*", NOTHING)
+            .mirrored(),
+        // Setuid bits that may not travel are not a difference between the sides.
+        case("both created a file, setuid on one side only")
+            .src("a", file(1, 100).mode(0o4755))
+            .tgt("a", file(1, 100).mode(0o755))
+            .expect("*", ["record a"]),
+    ]
 }
 
 // ---- nothing, and a change on one side ----------------------------------------------------------

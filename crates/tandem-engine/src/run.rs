@@ -196,7 +196,11 @@ impl Session {
 
     /// Like `open`, with the source root already open: a mount opens it before the mount
     /// hides the folder, and the engine reaches the real files through that fd.
-    pub fn with_source(spec: &SyncSpec, src: Root) -> Result<Session, EngineError> {
+    pub fn with_source(spec: &SyncSpec, mut src: Root) -> Result<Session, EngineError> {
+        let mut spec = spec.clone();
+        spec.options.keep = crate::kept::keep_for_run(spec.options.keep);
+        src.set_keep(spec.options.keep);
+        let spec = &spec;
         let pair = Pair {
             src: spec.src.to_string_lossy().into_owned(),
             tgt: spec.tgt.to_string_lossy().into_owned(),
@@ -243,7 +247,7 @@ impl Session {
         let created_target = tgt.is_none().then(|| spec.tgt.clone());
         let marked = fresh_dry_run
             || store.meta(crate::marker::META_KEY)? == Some(crate::marker::pair_marker_id(&pair));
-        let tgt = match tgt {
+        let mut tgt = match tgt {
             Some(t) => t,
             None => {
                 roots::create_target(&spec.tgt)?;
@@ -253,6 +257,7 @@ impl Session {
                 })?
             }
         };
+        tgt.set_keep(spec.options.keep);
         Ok(Session {
             spec: spec.clone(),
             store,
@@ -293,6 +298,7 @@ impl Session {
             path: self.spec.tgt.clone(),
             source,
         })?;
+        self.tgt.set_keep(self.spec.options.keep);
         Ok(())
     }
 
@@ -403,6 +409,8 @@ impl Session {
             hooks,
             echoes,
             stop: self.stop.as_deref(),
+            keep: opts.keep,
+            not_kept: Default::default(),
         };
         let mut report = Report {
             dry_run: spec.dry_run,
@@ -585,6 +593,10 @@ impl Session {
         }
         if !report.deferred {
             report.left_out = left_out.into_iter().collect();
+        }
+        ctx.not_kept.report_into(&mut report);
+        for side in [Side::Source, Side::Target] {
+            crate::kept::refusals_into(&mut report, side, ctx.root(side).take_refusals());
         }
         // Last, once every step is done: no later write moves a folder's time again.
         let set_on_source = folder_times.apply([src, tgt]);
@@ -927,6 +939,9 @@ struct Ctx<'a> {
     hooks: &'a SourceHooks,
     echoes: Option<&'a crate::watch::Echoes>,
     stop: Option<&'a AtomicBool>,
+    /// What the run keeps beyond content, and the files where that failed.
+    keep: tandem_core::Keep,
+    not_kept: crate::kept::NotKept,
 }
 
 impl Ctx<'_> {
@@ -1009,11 +1024,12 @@ impl Ctx<'_> {
                 if let Some(e) = echoes {
                     e.mkdir(path);
                 }
-                let new = tandem_fs::mkdir(self.root(*side), path, src.mode).inspect_err(|_| {
-                    if let Some(e) = echoes {
-                        e.forget(path);
-                    }
-                })?;
+                let new = tandem_fs::mkdir(self.root(side.other()), self.root(*side), path, src)
+                    .inspect_err(|_| {
+                        if let Some(e) = echoes {
+                            e.forget(path);
+                        }
+                    })?;
                 vec![Update::Put(
                     path.clone(),
                     BaseEntry::agreed_from(side.other(), src, &new),
@@ -1025,7 +1041,13 @@ impl Ctx<'_> {
                 src,
                 expect,
             } => {
-                let new = tandem_fs::set_meta(self.root(*side), path, src, expect)?;
+                let new = tandem_fs::set_meta(
+                    self.root(side.other()),
+                    self.root(*side),
+                    path,
+                    src,
+                    expect,
+                )?;
                 vec![Update::Put(
                     path.clone(),
                     BaseEntry::agreed_from(side.other(), src, &new),
@@ -1220,6 +1242,9 @@ impl<'a, 'r> Applier<'a, 'r> {
     fn settle(&mut self, a: &Action, r: tandem_fs::Result<Vec<Update>>) -> Result<(), EngineError> {
         match r {
             Ok(updates) => {
+                if let Some(Update::Put(_, agreed)) = updates.first() {
+                    self.ctx.not_kept.check(&self.ctx.keep, a, agreed);
+                }
                 if a.writes_to() == Some(Side::Source) {
                     self.ctx.hooks.after_source_write(a);
                 }

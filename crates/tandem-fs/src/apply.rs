@@ -16,7 +16,9 @@ use rustix::io::Errno;
 use tandem_core::{Entry, Kind, RelPath};
 
 use crate::error::{FsError, Result};
+use crate::keep::{give_mode, give_owner, give_xattrs};
 use crate::root::{entry_from_stat, same_object, stat_at, Root};
+use crate::xattrs::At;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -211,6 +213,7 @@ pub fn copy_as(
         mode,
         durability,
         settle: !from.writers_tracked(),
+        to,
     };
     let result = copy.put(to, &ddir, &dname, expect, trash, announce);
     // Whatever it did in the folder, done: to be made durable with it (invariant 3).
@@ -253,6 +256,7 @@ impl Copy<'_> {
                 }
                 symlinkat(target.as_slice(), ddir, tmp.as_str())
                     .map_err(|e| FsError::io(dst_rel, "create symlink", e))
+                    .and_then(|()| self.link_owner(ddir, &tmp))
                     .and_then(|()| match stat_at(ddir, tmp.as_bytes(), dst_rel)? {
                         Some(e) => Ok(e),
                         None => Err(FsError::raced(dst_rel, "temporary symlink vanished")),
@@ -311,6 +315,8 @@ struct Copy<'a> {
     /// Wait for the file to be left alone before copying it ([`SETTLE`]); false where the
     /// source's writers are tracked (a mounted source: copied after its writers closed it).
     settle: bool,
+    /// The receiving side: what it keeps beyond content (`Root::keep`).
+    to: &'a Root,
 }
 
 impl Copy<'_> {
@@ -349,6 +355,17 @@ impl Copy<'_> {
         }
     }
 
+    /// `--owner`: the temporary symlink `tmp` gets the source link's owner.
+    fn link_owner(&self, ddir: &OwnedFd, tmp: &str) -> Result<()> {
+        if !self.to.keep().owner {
+            return Ok(());
+        }
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = openat(ddir, tmp, flags, Mode::empty())
+            .map_err(|e| FsError::io(self.dst_rel, "open the new symlink", e))?;
+        give_owner(self.to, &fd, self.src.owner, self.dst_rel)
+    }
+
     /// Fills `tfd` with the source's content, mode and mtime; returns its entry. Fails
     /// as raced when the source is not what the plan saw or changed while copied.
     fn write(&self, tfd: &OwnedFd) -> Result<Entry> {
@@ -372,8 +389,9 @@ impl Copy<'_> {
         }
         copy_data(&sfd, tfd, before.st_size as u64)
             .map_err(|e| FsError::io(dst_rel, "copy data", e))?;
-        rustix::fs::fchmod(tfd, Mode::from_raw_mode(self.mode))
-            .map_err(|e| FsError::io(dst_rel, "chmod", e))?;
+        give_owner(self.to, tfd, src.owner, dst_rel)?;
+        give_mode(self.to, tfd, self.mode, dst_rel)?;
+        give_xattrs(self.to, &At::fd(&sfd), &At::fd(tfd), src_rel, dst_rel)?;
         let times = Timestamps {
             last_access: Timespec {
                 tv_sec: 0,
@@ -397,7 +415,8 @@ impl Copy<'_> {
         // The baseline records the hash of exactly the bytes stored (read back from the
         // page cache): it lets a later scan recognise this content under another name.
         let hash = hash_fd(tfd, st.st_size).map_err(|e| FsError::io(dst_rel, "hash copy", e))?;
-        Ok(entry_from_stat(&st, None).with_hash(hash))
+        let new = entry_from_stat(&st, None).with_hash(hash);
+        self.to.with_xattrs(new, &At::fd(tfd), dst_rel)
     }
 }
 
@@ -668,8 +687,10 @@ fn rename_error(dir: &OwnedFd, tmp: &[u8], rel: &RelPath, e: Errno) -> FsError {
     }
 }
 
-/// Creates directory `rel` with `mode`. An existing directory is fine.
-pub fn mkdir(root: &Root, rel: &RelPath, mode: u32) -> Result<Entry> {
+/// Creates directory `rel` like `src`, the folder at `rel` on `from` (its mode, and its
+/// owner and extended attributes where the root keeps them). An existing directory is
+/// fine.
+pub fn mkdir(from: &Root, root: &Root, rel: &RelPath, src: &Entry) -> Result<Entry> {
     let (dir, name) = root.parent(rel)?;
     match mkdirat(&dir, name.as_slice(), Mode::from_raw_mode(0o700)) {
         Ok(()) => root.note_dir(&dir, &rel.parent().unwrap_or_default())?,
@@ -682,23 +703,40 @@ pub fn mkdir(root: &Root, rel: &RelPath, mode: u32) -> Result<Entry> {
     match stat_at(&dir, &name, rel)? {
         Some(e) if e.is_dir() => {
             let fd = open_object(&dir, &name, rel, &e)?;
-            chmod_fd(&fd, mode, rel)?;
+            give_owner(root, &fd, src.owner, rel)?;
+            give_mode(root, &fd, src.mode, rel)?;
+            if src.xattrs.is_some() {
+                let (sdir, sname) = from.parent(rel)?;
+                give_xattrs(root, &At::child(&sdir, &sname), &At::fd(&fd), rel, rel)?;
+            }
             // What the file system kept (one without permission bits keeps its own).
-            Ok(entry_from_stat(
-                &fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?,
-                None,
-            ))
+            let st = fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?;
+            root.with_xattrs(entry_from_stat(&st, None), &At::fd(&fd), rel)
         }
         _ => Err(FsError::raced(rel, "something else appeared at this path")),
     }
 }
 
-/// Gives `rel` the mode (and for files the mtime) of `src`, if it is still `expect`.
-pub fn set_meta(root: &Root, rel: &RelPath, src: &Entry, expect: &Entry) -> Result<Entry> {
+/// Gives `rel` the mode (and for files the mtime; the owner and extended attributes where
+/// the root keeps them) of `src`, the entry at `rel` on `from`, if it is still `expect`.
+pub fn set_meta(
+    from: &Root,
+    root: &Root,
+    rel: &RelPath,
+    src: &Entry,
+    expect: &Entry,
+) -> Result<Entry> {
     let (dir, name) = root.parent(rel)?;
     let fd = open_object(&dir, &name, rel, expect)?;
     if matches!(src.kind, Kind::File | Kind::Dir) {
-        chmod_fd(&fd, src.mode, rel)?;
+        if src.owner != expect.owner {
+            give_owner(root, &fd, src.owner, rel)?;
+        }
+        give_mode(root, &fd, src.mode, rel)?;
+        if root.keep().reads_xattrs() && src.xattrs != expect.xattrs {
+            let (sdir, sname) = from.parent(rel)?;
+            give_xattrs(root, &At::child(&sdir, &sname), &At::fd(&fd), rel, rel)?;
+        }
     }
     if src.kind == Kind::File {
         let times = Timestamps {
@@ -719,10 +757,11 @@ pub fn set_meta(root: &Root, rel: &RelPath, src: &Entry, expect: &Entry) -> Resu
     // What the file system kept: coarse times and missing mode bits show here, and the
     // baseline records this side as it is.
     let st = fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?;
-    Ok(Entry {
+    let now = Entry {
         hash: expect.hash,
         ..entry_from_stat(&st, expect.link.clone())
-    })
+    };
+    root.with_xattrs(now, &At::fd(&fd), rel)
 }
 
 /// Gives the folder at `rel` the modification time `mtime` (nanoseconds), its access time
@@ -775,11 +814,6 @@ fn proc_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-fn chmod_fd(fd: &OwnedFd, mode: u32, rel: &RelPath) -> Result<()> {
-    rustix::fs::chmod(proc_path(fd).as_str(), Mode::from_raw_mode(mode))
-        .map_err(|e| FsError::io(rel, "chmod", e))
-}
-
 /// Moves `rel` to the trash (a directory is removed once empty), if it is still `expect`.
 /// Already gone is fine.
 pub fn delete(root: &Root, rel: &RelPath, expect: &Entry, trash: &Trash) -> Result<()> {
@@ -824,7 +858,8 @@ pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Resu
         Err(Errno::EXIST) => return Err(FsError::raced(to, "appeared since scan")),
         Err(e) => return Err(FsError::io(from, "rename", e)),
     }
-    stat_at(&tdir, &tname, to)?.ok_or_else(|| FsError::raced(to, "vanished right after rename"))
+    root.stat_in(&tdir, &tname, to)?
+        .ok_or_else(|| FsError::raced(to, "vanished right after rename"))
 }
 
 /// Moves a temporary file a crashed tandem left behind (only names of that form) into the

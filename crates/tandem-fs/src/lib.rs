@@ -9,8 +9,10 @@
 pub mod apply;
 pub mod error;
 pub mod identity;
+mod keep;
 pub mod root;
 pub mod scan;
+pub mod xattrs;
 
 pub use apply::{
     copy, copy_as, delete, mkdir, remove_stale_temp, rename, set_dir_mtime, set_meta, sync_root,
@@ -18,5 +20,5 @@ pub use apply::{
 };
 pub use error::{FsError, Result};
 pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};
-pub use root::{create_root, same_object, Root};
+pub use root::{create_root, same_object, Refusal, Root};
 pub use scan::{dirs_reaching, hash_file, scan, scan_paths, Scan};

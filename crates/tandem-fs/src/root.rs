@@ -5,7 +5,7 @@
 //! calls that do not follow symlinks. A symlink or `..` planted anywhere in a path, even
 //! between scan and apply, makes the call fail instead of leaving the root.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use rustix::fs::{openat, openat2, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
-use tandem_core::{Entry, RelPath};
+use tandem_core::{Entry, Keep, Kind, Owner, RelPath};
 
 use crate::error::{FsError, Result};
 use crate::identity::Place;
@@ -36,6 +36,24 @@ pub struct Root {
     /// otherwise fsync a folder that lost a name before the other fsyncs the trash folder
     /// that kept it).
     syncing: Mutex<()>,
+    /// What the apply functions give this side beyond content, mode and times.
+    keep: Keep,
+    /// What this side refused to hold (extended attributes, ACLs), per kind and reason:
+    /// the first path and how many, for the run's report ([`Root::take_refusals`]).
+    refusals: Mutex<Refusals>,
+}
+
+/// Per (kind, reason): the first path and how many.
+type Refusals = BTreeMap<(&'static str, &'static str), (RelPath, u64)>;
+
+/// Something a side could not hold, on `count` files (`first` among them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// `extended attributes`, `ACLs`.
+    pub kind: &'static str,
+    pub why: &'static str,
+    pub first: RelPath,
+    pub count: u64,
 }
 
 /// A folder noted for [`Root::sync_dirs`].
@@ -81,6 +99,8 @@ impl Root {
             dirs: Mutex::default(),
             track_dirs: AtomicBool::new(false),
             syncing: Mutex::default(),
+            keep: Keep::default(),
+            refusals: Mutex::default(),
         })
     }
 
@@ -100,7 +120,66 @@ impl Root {
             dirs: Mutex::default(),
             track_dirs: AtomicBool::new(false),
             syncing: Mutex::default(),
+            keep: Keep::default(),
+            refusals: Mutex::default(),
         })
+    }
+
+    /// What the apply functions give this side beyond content, mode and times (owners,
+    /// setuid bits): set once, before the root is shared.
+    pub fn set_keep(&mut self, keep: Keep) {
+        self.keep = keep;
+    }
+
+    pub fn keep(&self) -> Keep {
+        self.keep
+    }
+
+    /// Notes that this side refused to hold `kind` at `rel` (see [`Refusal`]).
+    pub(crate) fn note_refusal(&self, kind: &'static str, rel: &RelPath, why: &'static str) {
+        let mut r = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        r.entry((kind, why)).or_insert_with(|| (rel.clone(), 0)).1 += 1;
+    }
+
+    /// What this side refused since the last call, one line per kind and reason.
+    pub fn take_refusals(&self) -> Vec<Refusal> {
+        let mut r = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *r)
+            .into_iter()
+            .map(|((kind, why), (first, count))| Refusal {
+                kind,
+                why,
+                first,
+                count,
+            })
+            .collect()
+    }
+
+    /// `stat_at`, with the kept extended attributes read where the run keeps them.
+    pub fn stat_in(&self, dir: &OwnedFd, name: &[u8], rel: &RelPath) -> Result<Option<Entry>> {
+        let Some(e) = stat_at(dir, name, rel)? else {
+            return Ok(None);
+        };
+        self.with_xattrs(e, &crate::xattrs::At::child(dir, name), rel)
+            .map(Some)
+    }
+
+    /// Fills in `e.xattrs` from `at` where the run keeps extended attributes (files and
+    /// folders: Linux keeps no user attributes on symlinks).
+    pub(crate) fn with_xattrs(
+        &self,
+        mut e: Entry,
+        at: &crate::xattrs::At,
+        rel: &RelPath,
+    ) -> Result<Entry> {
+        if self.keep.reads_xattrs() && matches!(e.kind, Kind::File | Kind::Dir) {
+            e.xattrs = match at.read(&self.keep) {
+                Ok(x) => x.digest(),
+                Err(err) if err.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => None,
+                Err(err) => return Err(FsError::io(rel, "read extended attributes", err)),
+            };
+        }
+        Ok(e)
     }
 
     /// From now on (`on`), the folders whose entries the apply functions change are
@@ -283,7 +362,10 @@ impl Root {
     pub fn stat(&self, rel: &RelPath) -> Result<Option<Entry>> {
         if rel.is_root() {
             let st = rustix::fs::fstat(&self.fd).map_err(|e| FsError::io(rel, "stat", e))?;
-            return Ok(Some(entry_from_stat(&st, None)));
+            let e = entry_from_stat(&st, None);
+            return self
+                .with_xattrs(e, &crate::xattrs::At::fd(&self.fd), rel)
+                .map(Some);
         }
         let (dir, name) = match self.parent_raw(rel) {
             Ok(x) => x,
@@ -296,7 +378,7 @@ impl Root {
                 ))
             }
         };
-        stat_at(&dir, &name, rel)
+        self.stat_in(&dir, &name, rel)
     }
 }
 
@@ -444,12 +526,18 @@ pub fn mtime_ns(st: &Stat) -> i64 {
 pub fn entry_from_stat(st: &Stat, link: Option<Vec<u8>>) -> Entry {
     let mode = st.st_mode & 0o7777;
     let ino = st.st_ino;
-    match FileType::from_raw_mode(st.st_mode) {
+    let mut e = match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile => Entry::file(st.st_size as u64, mtime_ns(st), mode, ino),
         FileType::Directory => Entry::dir(mode, ino),
         FileType::Symlink => Entry::symlink(link.unwrap_or_default(), ino),
         _ => Entry::special(ino),
-    }
+    };
+    // Free with the stat; compared only where the run keeps owners.
+    e.owner = Some(Owner {
+        uid: st.st_uid,
+        gid: st.st_gid,
+    });
+    e
 }
 
 /// Does the entry on disk still match what the plan saw? Content identity for files is

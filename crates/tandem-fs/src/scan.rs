@@ -227,7 +227,12 @@ fn read_dir(
         if is_dir {
             subdirs.push(path.clone());
         }
-        out.push((path, entry_from_stat(&st, link)));
+        let e = entry_from_stat(&st, link);
+        let at = crate::xattrs::At::child(&fd, name);
+        let e = root
+            .with_xattrs(e, &at, &path)
+            .unwrap_or_else(|e| Entry::problem(error_reason(&e)));
+        out.push((path, e));
     }
     Ok(subdirs)
 }

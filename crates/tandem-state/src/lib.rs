@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Seen, Side};
+use tandem_core::{BaseEntry, BaseTree, Hash, Kind, Owner, RelPath, Seen, Side};
 
 pub use journal::{JournalWriter, Mark, Record};
 pub use known::{forget, known_pairs, read_pair, Forgotten, KnownPair};
@@ -589,7 +589,7 @@ impl Store {
     pub fn load_baseline(&self) -> Result<BaseTree> {
         let mut out = BTreeMap::new();
         let mut stmt = self.sql(self.conn.prepare(
-            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode FROM baseline",
+            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode, src_uid, src_gid, tgt_uid, tgt_gid, src_xattrs, tgt_xattrs FROM baseline",
         ))?;
         let rows = stmt.query_map([], base_from_row);
         let rows = rows.map_err(|source| StateError::Sql {
@@ -614,7 +614,7 @@ impl Store {
     pub fn load_baseline_scoped(&self, paths: &[(RelPath, bool)]) -> Result<BaseTree> {
         let mut out = BaseTree::new();
         let mut stmt = self.sql(self.conn.prepare_cached(
-            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode FROM baseline WHERE path = ?1 OR (?2 AND path >= ?3 AND path < ?4)",
+            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode, src_uid, src_gid, tgt_uid, tgt_gid, src_xattrs, tgt_xattrs FROM baseline WHERE path = ?1 OR (?2 AND path >= ?3 AND path < ?4)",
         ))?;
         let mut wanted: Vec<(RelPath, bool)> = Vec::new();
         for (p, below) in paths {
@@ -764,11 +764,18 @@ fn base_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BaseRow> {
     let path: Vec<u8> = r.get(0)?;
     let kind: i64 = r.get(1)?;
     let hash: Option<Vec<u8>> = r.get(3)?;
-    let seen = |at: usize| -> rusqlite::Result<Seen> {
+    // Columns `at..at + 3` hold ino, mtime and mode; `extra..extra + 2` uid and gid;
+    // `digest` the xattr digest.
+    let seen = |at: usize, extra: usize, digest: usize| -> rusqlite::Result<Seen> {
+        let uid: Option<u32> = r.get(extra)?;
+        let gid: Option<u32> = r.get(extra + 1)?;
+        let xattrs: Option<Vec<u8>> = r.get(digest)?;
         Ok(Seen {
             ino: r.get::<_, i64>(at)? as u64,
             mtime: r.get(at + 1)?,
             mode: r.get::<_, i64>(at + 2)? as u32,
+            owner: uid.zip(gid).map(|(uid, gid)| Owner { uid, gid }),
+            xattrs: xattrs.as_deref().and_then(hash_of),
         })
     };
     Ok((
@@ -776,14 +783,16 @@ fn base_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BaseRow> {
         BaseEntry {
             kind: kind_from_code(kind),
             size: r.get::<_, i64>(2)? as u64,
-            hash: hash
-                .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
-                .map(Hash),
+            hash: hash.as_deref().and_then(hash_of),
             link: r.get(4)?,
-            src: seen(5)?,
-            tgt: seen(8)?,
+            src: seen(5, 11, 15)?,
+            tgt: seen(8, 13, 16)?,
         },
     ))
+}
+
+fn hash_of(bytes: &[u8]) -> Option<Hash> {
+    <[u8; 32]>::try_from(bytes).ok().map(Hash)
 }
 
 fn conflict_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRow> {
@@ -847,7 +856,7 @@ impl Batch<'_> {
 
     pub fn put(&self, path: &RelPath, e: &BaseEntry) -> Result<()> {
         let r = self.run(
-            "INSERT OR REPLACE INTO baseline(path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT OR REPLACE INTO baseline(path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode, src_uid, src_gid, tgt_uid, tgt_gid, src_xattrs, tgt_xattrs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             params![
                 path.as_bytes(),
                 kind_code(&e.kind),
@@ -859,7 +868,13 @@ impl Batch<'_> {
                 e.src.mode as i64,
                 e.tgt.ino as i64,
                 e.tgt.mtime,
-                e.tgt.mode as i64
+                e.tgt.mode as i64,
+                e.src.owner.map(|o| o.uid),
+                e.src.owner.map(|o| o.gid),
+                e.tgt.owner.map(|o| o.uid),
+                e.tgt.owner.map(|o| o.gid),
+                e.src.xattrs.map(|h| h.0.to_vec()),
+                e.tgt.xattrs.map(|h| h.0.to_vec())
             ],
         );
         self.sql(r).map(|_| ())

@@ -67,6 +67,15 @@ const MIGRATIONS: &[&str] = &[
         reason TEXT NOT NULL
      );
      CREATE INDEX run_problems_run ON run_problems(run);",
+    // 3 -> 4: what each side showed beyond mode and mtime when both agreed: its owner
+    // (`--owner`) and a digest of the extended attributes a run keeps (`--xattrs`,
+    // `--acls`). NULL where the run that agreed did not read them.
+    "ALTER TABLE baseline ADD COLUMN src_uid INTEGER;
+     ALTER TABLE baseline ADD COLUMN src_gid INTEGER;
+     ALTER TABLE baseline ADD COLUMN src_xattrs BLOB;
+     ALTER TABLE baseline ADD COLUMN tgt_uid INTEGER;
+     ALTER TABLE baseline ADD COLUMN tgt_gid INTEGER;
+     ALTER TABLE baseline ADD COLUMN tgt_xattrs BLOB;",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

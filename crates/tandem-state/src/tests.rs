@@ -24,11 +24,15 @@ fn entry(size: u64) -> BaseEntry {
             ino: 1,
             mtime: 5,
             mode: 0o644,
+            owner: None,
+            xattrs: None,
         },
         tgt: Seen {
             ino: 2,
             mtime: 4_000_000_000,
             mode: 0o777,
+            owner: None,
+            xattrs: None,
         },
     }
 }

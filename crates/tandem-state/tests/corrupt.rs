@@ -45,6 +45,8 @@ fn entry(i: usize) -> BaseEntry {
         ino: ino as u64,
         mtime: 1_700_000_000_000_000_000 + i as i64,
         mode: 0o644,
+        owner: None,
+        xattrs: None,
     };
     BaseEntry {
         kind: [Kind::File, Kind::Dir, Kind::Symlink][i % 3].clone(),

@@ -46,6 +46,10 @@ pub struct TaskChanges {
     pub modify_window: Option<i64>,
     pub fsync: Option<bool>,
     pub update: Option<bool>,
+    pub owner: Option<bool>,
+    pub numeric_ids: Option<bool>,
+    pub xattrs: Option<bool>,
+    pub acls: Option<bool>,
     /// A command to run before the sync (`Some("")`: none any more).
     pub before: Option<String>,
     /// A command to run after the sync (`Some("")`: none any more).
@@ -336,6 +340,18 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     }
     if let Some(v) = c.update {
         set(t, "update", v);
+    }
+    if let Some(v) = c.owner {
+        set(t, "owner", v);
+    }
+    if let Some(v) = c.numeric_ids {
+        set(t, "numeric_ids", v);
+    }
+    if let Some(v) = c.xattrs {
+        set(t, "xattrs", v);
+    }
+    if let Some(v) = c.acls {
+        set(t, "acls", v);
     }
     if let Some(v) = c.continuous {
         set(t, "continuous", v);

@@ -29,6 +29,10 @@ pub const TASK_KEYS: &[&str] = &[
     "modify_window",
     "fsync",
     "update",
+    "owner",
+    "numeric_ids",
+    "xattrs",
+    "acls",
     "before",
     "after",
     "hook_timeout",
@@ -201,6 +205,10 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
         }
         "fsync" => o.fsync = boolean(item)?,
         "update" => o.update = boolean(item)?,
+        "owner" => o.owner = boolean(item)?,
+        "numeric_ids" => o.numeric_ids = boolean(item)?,
+        "xattrs" => o.xattrs = boolean(item)?,
+        "acls" => o.acls = boolean(item)?,
         "before" => spec.hooks.before = Some(command(item)?),
         "after" => spec.hooks.after = Some(command(item)?),
         "hook_timeout" => {

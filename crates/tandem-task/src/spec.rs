@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tandem_core::{Direction, Flavor, Options, Policy, Priority};
+use tandem_core::{Direction, Flavor, Keep, Options, Policy, Priority};
 use tandem_engine::{roots, SyncSpec};
 use tandem_fs::Placement;
 use tandem_state::Pair;
@@ -29,6 +29,14 @@ pub struct TaskOptions {
     pub fsync: bool,
     /// One-way only: replace a file on the receiving side only with a newer one.
     pub update: bool,
+    /// Owner and group kept, both ways (`--owner`).
+    pub owner: bool,
+    /// Owners travel as numbers (`--numeric-ids`).
+    pub numeric_ids: bool,
+    /// Extended attributes kept (`--xattrs`).
+    pub xattrs: bool,
+    /// POSIX ACLs kept (`--acls`).
+    pub acls: bool,
 }
 
 impl Default for TaskOptions {
@@ -43,6 +51,10 @@ impl Default for TaskOptions {
             modify_window: 0,
             fsync: false,
             update: false,
+            owner: false,
+            numeric_ids: false,
+            xattrs: false,
+            acls: false,
         }
     }
 }
@@ -325,6 +337,13 @@ impl TaskSpec {
             policy: o.conflict,
             modify_window: o.modify_window,
             update: o.update,
+            keep: Keep {
+                owner: o.owner,
+                numeric_ids: o.numeric_ids,
+                xattrs: o.xattrs,
+                acls: o.acls,
+                ..Keep::default()
+            },
             stamp: String::new(),
             ..Options::default()
         };

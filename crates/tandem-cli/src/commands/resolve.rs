@@ -148,6 +148,7 @@ fn settle_flagged(
             scope: None,
             held: Default::default(),
             update: false,
+            keep: Default::default(),
         },
         excludes: Vec::new(),
         includes: Vec::new(),

@@ -47,6 +47,7 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
             scope: None,
             held: Default::default(),
             update: a.update,
+            keep: a.keep(),
         },
         excludes: a.exclude.clone(),
         includes: a.include.clone(),

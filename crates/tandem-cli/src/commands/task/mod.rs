@@ -57,6 +57,10 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         modify_window: s.modify_window,
         fsync: s.fsync,
         update: s.update,
+        owner: s.owner,
+        numeric_ids: s.numeric_ids,
+        xattrs: s.xattrs,
+        acls: s.acls,
         before: s.before.clone(),
         after: s.after.clone(),
         hook_timeout: s.hook_timeout,
@@ -99,6 +103,10 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "modify_window": format_duration_ns(o.modify_window),
         "fsync": o.fsync,
         "update": o.update,
+        "owner": o.owner,
+        "numeric_ids": o.numeric_ids,
+        "xattrs": o.xattrs,
+        "acls": o.acls,
         "before": t.hooks.before,
         "after": t.hooks.after,
         "hook_timeout": format_duration_ns(t.hooks.timeout),
@@ -146,6 +154,10 @@ pub fn print_task(t: &TaskSpec) {
     );
     outln!("  fsync:            {}", o.fsync);
     outln!("  update:           {}", o.update);
+    outln!("  owner:            {}", o.owner);
+    outln!("  numeric_ids:      {}", o.numeric_ids);
+    outln!("  xattrs:           {}", o.xattrs);
+    outln!("  acls:             {}", o.acls);
     if let Some(c) = &t.hooks.before {
         outln!("  before:           {}", sanitize(c));
     }

@@ -1,0 +1,76 @@
+//! What a side is given beyond content and times: permission bits without the setuid and
+//! setgid bits unless they may travel, and (`--owner`) the other side's owner.
+//!
+//! Owners are set before permission bits: a `chown` clears the setuid and setgid bits.
+
+use std::os::fd::AsFd;
+
+use rustix::fs::{chmodat, chownat, AtFlags, Gid, Mode, Uid};
+use rustix::io::Errno;
+use tandem_core::{Owner, RelPath};
+
+use crate::error::{FsError, Result};
+use crate::root::Root;
+use crate::xattrs::At;
+
+/// Gives the object behind `fd` (any fd, `O_PATH` ones included, symlinks too) the owner
+/// `owner`, read on the other side, when `root` keeps owners. A refusal (EPERM: not running
+/// as root, or a file system without owners; EINVAL: an id this system cannot hold) is not
+/// an error: the entry read back afterwards shows what was kept, and the engine reports
+/// the files whose owner was not kept once per run.
+pub(crate) fn give_owner(
+    root: &Root,
+    fd: &impl AsFd,
+    owner: Option<Owner>,
+    rel: &RelPath,
+) -> Result<()> {
+    let keep = root.keep();
+    let Some(owner) = owner.filter(|_| keep.owner) else {
+        return Ok(());
+    };
+    let o = keep.ids().to_receiver(owner);
+    let (uid, gid) = (Uid::from_raw(o.uid), Gid::from_raw(o.gid));
+    match chownat(fd, "", Some(uid), Some(gid), AtFlags::EMPTY_PATH) {
+        Ok(()) | Err(Errno::PERM | Errno::INVAL) => Ok(()),
+        Err(e) => Err(FsError::io(rel, "chown", e)),
+    }
+}
+
+/// Gives the file or folder behind `fd` (an `O_PATH` fd too) the permission bits `mode`,
+/// read on the other side, less the setuid and setgid bits unless `root` lets them travel
+/// (`Keep::setid`: `--owner` as root).
+pub(crate) fn give_mode(root: &Root, fd: &impl AsFd, mode: u32, rel: &RelPath) -> Result<()> {
+    let mode = root.keep().travelling_mode(mode);
+    // fchmod does not take an O_PATH fd; the /proc link reaches the very object.
+    let path = format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd())
+    );
+    chmodat(
+        rustix::fs::CWD,
+        path.as_str(),
+        Mode::from_raw_mode(mode),
+        AtFlags::empty(),
+    )
+    .map_err(|e| FsError::io(rel, "chmod", e))
+}
+
+/// Gives `to_at` (on `root`) the extended attributes `root` keeps that `from_at` (on the
+/// other side) has, and removes the kept ones it lacks. A source gone meanwhile gives
+/// nothing: the step is re-planned by its own re-checks.
+pub(crate) fn give_xattrs(
+    root: &Root,
+    from_at: &At,
+    to_at: &At,
+    src_rel: &RelPath,
+    dst_rel: &RelPath,
+) -> Result<()> {
+    let keep = root.keep();
+    if !keep.reads_xattrs() {
+        return Ok(());
+    }
+    let want = from_at
+        .read(&keep)
+        .map_err(|e| FsError::io(src_rel, "read extended attributes", e))?;
+    to_at.write(root, &want, dst_rel)
+}

@@ -1,0 +1,240 @@
+//! The extended attributes a run keeps (`--xattrs`: `user.*`, and `security.*` and
+//! `trusted.*` as root; `--acls`: the POSIX ACLs in `system.posix_acl_*`): read as a sorted
+//! list of (name, value), summed up in a digest for the baseline, written to a copy before
+//! it is renamed into place, and set or removed in place for a metadata-only change.
+//!
+//! Read only when the run asks (`Keep::reads_xattrs`): a `listxattr` per entry is the
+//! whole cost of the option on a no-change sync. Where a side cannot hold an attribute (a
+//! file system without xattrs or ACLs, a value too large), the rest is written, the refusal
+//! is noted on the root ([`Root::note_refusal`]) and the entry read back shows what was
+//! kept: the baseline records each side as it is, so the difference does not come back.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+
+use rustix::fs::XattrFlags;
+use rustix::io::Errno;
+use tandem_core::{Hash, Keep, RelPath};
+
+use crate::error::{FsError, Result};
+use crate::root::Root;
+
+/// The buffer a list or value is first read into: most fit, and need one call.
+const FIRST_TRY: usize = 1024;
+
+/// Kept attributes, sorted by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Xattrs(Vec<(Vec<u8>, Vec<u8>)>);
+
+impl Xattrs {
+    /// A digest of the list; `None` when it is empty (nothing kept to compare).
+    pub fn digest(&self) -> Option<Hash> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let mut h = blake3::Hasher::new();
+        for (name, value) in &self.0 {
+            h.update(&(name.len() as u64).to_le_bytes());
+            h.update(name);
+            h.update(&(value.len() as u64).to_le_bytes());
+            h.update(value);
+        }
+        Some(Hash(*h.finalize().as_bytes()))
+    }
+
+    fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.0
+            .binary_search_by(|(n, _)| n.as_slice().cmp(name))
+            .ok()
+            .map(|i| self.0[i].1.as_slice())
+    }
+}
+
+/// Where attributes are read and written: the object behind an fd (through its
+/// `/proc/self/fd/N` link, followed), or a name in a folder (not followed: a symlink
+/// swapped in is acted on itself, never what it points to).
+pub(crate) struct At {
+    path: Vec<u8>,
+    follow: bool,
+}
+
+impl At {
+    /// The object behind `fd` (an `O_PATH` fd too: the f*xattr calls refuse those).
+    pub(crate) fn fd(fd: &impl AsFd) -> At {
+        At {
+            path: format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()).into_bytes(),
+            follow: true,
+        }
+    }
+
+    /// `name` in the folder `dir`.
+    pub(crate) fn child(dir: &impl AsFd, name: &[u8]) -> At {
+        let mut p = format!("/proc/self/fd/{}/", dir.as_fd().as_raw_fd()).into_bytes();
+        p.extend_from_slice(name);
+        At {
+            path: p,
+            follow: false,
+        }
+    }
+
+    fn path(&self) -> &std::ffi::OsStr {
+        std::os::unix::ffi::OsStrExt::from_bytes(&self.path)
+    }
+
+    fn list_into(&self, buf: &mut [u8]) -> rustix::io::Result<usize> {
+        if self.follow {
+            rustix::fs::listxattr(self.path(), buf)
+        } else {
+            rustix::fs::llistxattr(self.path(), buf)
+        }
+    }
+
+    /// The size of the list (the `*_into` calls take an empty buffer as empty, not as a
+    /// size query).
+    fn list_size(&self) -> rustix::io::Result<usize> {
+        if self.follow {
+            rustix::fs::listxattr_query(self.path())
+        } else {
+            rustix::fs::llistxattr_query(self.path())
+        }
+    }
+
+    fn value_size(&self, name: &[u8]) -> rustix::io::Result<usize> {
+        if self.follow {
+            rustix::fs::getxattr_query(self.path(), name)
+        } else {
+            rustix::fs::lgetxattr_query(self.path(), name)
+        }
+    }
+
+    fn get_into(&self, name: &[u8], buf: &mut [u8]) -> rustix::io::Result<usize> {
+        if self.follow {
+            rustix::fs::getxattr(self.path(), name, buf)
+        } else {
+            rustix::fs::lgetxattr(self.path(), name, buf)
+        }
+    }
+
+    fn set(&self, name: &[u8], value: &[u8]) -> rustix::io::Result<()> {
+        if self.follow {
+            rustix::fs::setxattr(self.path(), name, value, XattrFlags::empty())
+        } else {
+            rustix::fs::lsetxattr(self.path(), name, value, XattrFlags::empty())
+        }
+    }
+
+    fn remove(&self, name: &[u8]) -> rustix::io::Result<()> {
+        if self.follow {
+            rustix::fs::removexattr(self.path(), name)
+        } else {
+            rustix::fs::lremovexattr(self.path(), name)
+        }
+    }
+
+    /// The list of names, NUL-separated. One call where the list fits a small buffer (the
+    /// common case: none at all), a size query and a second call otherwise.
+    fn list(&self) -> io::Result<Vec<u8>> {
+        let mut first = [0u8; FIRST_TRY];
+        match self.list_into(&mut first[..]) {
+            Ok(n) => return Ok(first[..n].to_vec()),
+            Err(Errno::RANGE) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut buf = vec![0u8; self.list_size()?.max(1)];
+        loop {
+            match self.list_into(&mut buf[..]) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Ok(buf);
+                }
+                // Larger than the buffer (or grown meanwhile): ask for the size.
+                Err(Errno::RANGE) => buf = vec![0u8; self.list_size()?.max(1)],
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn value(&self, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        let mut buf = vec![0u8; FIRST_TRY];
+        loop {
+            match self.get_into(name, &mut buf[..]) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Ok(Some(buf));
+                }
+                Err(Errno::RANGE) => match self.value_size(name) {
+                    Ok(n) => buf = vec![0u8; n.max(1)],
+                    Err(Errno::NODATA) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                },
+                Err(Errno::NODATA) => return Ok(None), // removed meanwhile
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The attributes `keep` keeps. A file system without xattrs has none.
+    pub(crate) fn read(&self, keep: &Keep) -> io::Result<Xattrs> {
+        let list = match self.list() {
+            Ok(l) => l,
+            Err(e) if e.raw_os_error() == Some(Errno::OPNOTSUPP.raw_os_error()) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for name in list.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+            if !keep.keeps_xattr(name) {
+                continue;
+            }
+            if let Some(v) = self.value(name)? {
+                out.push((name.to_vec(), v));
+            }
+        }
+        out.sort();
+        Ok(Xattrs(out))
+    }
+
+    /// Makes the kept attributes here exactly `want`: sets those missing or different,
+    /// removes those `want` lacks. What the side refuses is noted on `root` and left.
+    pub(crate) fn write(&self, root: &Root, want: &Xattrs, rel: &RelPath) -> Result<()> {
+        let keep = root.keep();
+        let have = self
+            .read(&keep)
+            .map_err(|e| FsError::io(rel, "list extended attributes", e))?;
+        for (name, _) in &have.0 {
+            if want.get(name).is_none() {
+                match self.remove(name) {
+                    Ok(()) | Err(Errno::NODATA) => {}
+                    Err(e) => refused(root, rel, name, e, "remove extended attribute")?,
+                }
+            }
+        }
+        for (name, value) in &want.0 {
+            if have.get(name) == Some(value.as_slice()) {
+                continue;
+            }
+            if let Err(e) = self.set(name, value) {
+                refused(root, rel, name, e, "set extended attribute")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A refusal this side may give (no support, too large, not allowed) is noted for the
+/// run's report; anything else is an error of the step.
+fn refused(root: &Root, rel: &RelPath, name: &[u8], e: Errno, op: &'static str) -> Result<()> {
+    let kind = if name.starts_with(b"system.posix_acl_") {
+        "ACLs"
+    } else {
+        "extended attributes"
+    };
+    let why = match e {
+        Errno::OPNOTSUPP => "the file system does not hold them",
+        Errno::TOOBIG | Errno::NOSPC | Errno::RANGE => "too large for the file system",
+        Errno::PERM | Errno::ACCESS => "not permitted",
+        Errno::INVAL => "refused by the file system",
+        _ => return Err(FsError::io(rel, op, e)),
+    };
+    root.note_refusal(kind, rel, why);
+    Ok(())
+}
