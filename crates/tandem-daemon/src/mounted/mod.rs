@@ -5,6 +5,7 @@
 pub mod hold;
 pub mod registry;
 mod session;
+mod sys;
 
 pub use registry::MountRecord;
 pub use session::{check_can_mount, prepare, serve, MountRequest, Served, STATUS_FILE};

@@ -102,7 +102,7 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
     // Before the mount hides the folder.
     let src_fd: OwnedFd = rustix::fs::open(
         &spec.src,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        tandem_fs::O_PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| DaemonError::io("opening", &spec.src)(e.into()))?;
