@@ -1,15 +1,21 @@
-//! Where the passthrough is not ported yet (macOS through macFUSE, issue 16): the same
+//! Where the passthrough is not ported yet (macOS through macFUSE, Windows through WinFsp
+//! in `platform/winfsp`, issue 16): the same
 //! names as on Linux, and mounting says plainly that it is not available. The core is
 //! built on Linux's `O_PATH` fds, file handles (`open_by_handle_at`), per-thread
 //! credentials (`setfsuid`) and `/proc/self/fd`; its macOS form comes next.
 
 use std::convert::Infallible;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 
 use tandem_core::{ChangeSink, RelPath};
+
+/// The source directory, opened before the mount hides it.
+#[cfg(unix)]
+pub type SrcDir = std::os::fd::OwnedFd;
+#[cfg(windows)]
+pub type SrcDir = std::os::windows::io::OwnedHandle;
 
 /// How the mount behaves (as on Linux; nothing is mounted here yet).
 #[derive(Debug, Clone)]
@@ -61,7 +67,7 @@ pub struct MountHandle {
 }
 
 pub fn mount(
-    _src_dir: OwnedFd,
+    _src_dir: SrcDir,
     _mountpoint: &Path,
     _sink: Arc<dyn ChangeSink>,
     _opts: MountOptions,
