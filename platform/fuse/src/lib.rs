@@ -6,6 +6,7 @@
 //! (DESIGN.md invariant 7) and never reach outside it (invariant 6).
 //!
 //! Layout, from the kernel inwards:
+//! - `backend`: `FuseBackend`, the crate behind `tandem_core::MountBackend`.
 //! - `mount`: `mount()`, `MountHandle` (unmount, `Mount::invalidate`).
 //! - `adapter`: the thin `fuser::Filesystem` impl: FUSE negotiation, replies, timeouts and
 //!   kernel passthrough backing ids. No file logic.
@@ -22,6 +23,7 @@
 
 #[cfg(target_os = "linux")]
 mod adapter;
+mod backend;
 #[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
@@ -42,6 +44,7 @@ mod unported;
 #[cfg(target_os = "linux")]
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+pub use backend::FuseBackend;
 #[cfg(target_os = "linux")]
 pub use mount::{mount, MountHandle, MountOptions};
 #[cfg(target_os = "linux")]

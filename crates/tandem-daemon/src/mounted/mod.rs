@@ -2,6 +2,7 @@
 //! replication to each target, until a stop is asked for. `tandem mount` serves one in
 //! its own process; the daemon runs continuous tasks as such processes.
 
+mod backend;
 pub mod hold;
 pub mod registry;
 mod session;

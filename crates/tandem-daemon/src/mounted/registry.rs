@@ -208,7 +208,9 @@ fn threads_left(pid: u32) -> usize {
 
 /// Lazily, as root or (through fusermount3) as the user who mounted it.
 pub fn detach(p: &Path) -> Result<()> {
-    tandem_fuse::detach(p).map_err(DaemonError::io("detaching the mount at", p))
+    super::backend::backend()
+        .detach(p)
+        .map_err(DaemonError::io("detaching the mount at", p))
 }
 
 #[cfg(test)]
