@@ -1,4 +1,7 @@
 //! End-to-end tests: the real `tandem` binary on real folders, real SQLite state.
+//! Linux only for now: they mount, use `/proc` and Linux calls throughout; the portable
+//! subset for macOS and Windows is issue 16's next step.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 mod fixtures;

@@ -125,3 +125,62 @@ pub trait Mount: Send + Sync {
         false
     }
 }
+
+/// The source folder handed to a mount backend: a directory opened before the mount hides
+/// it (an fd on Unix, a handle on Windows).
+#[cfg(unix)]
+pub type SourceDir = std::os::fd::OwnedFd;
+#[cfg(windows)]
+pub type SourceDir = std::os::windows::io::OwnedHandle;
+
+/// How a mount behaves, whichever backend serves it.
+#[derive(Clone, Debug)]
+pub struct MountConfig {
+    /// Let every user reach the mount (permissions checked as on the folder; files created
+    /// as the calling user).
+    pub allow_other: bool,
+    /// Serve reads and writes by the kernel's passthrough where the backend has it.
+    pub kernel_passthrough: bool,
+    /// Request threads; 0: the backend's default.
+    pub threads: usize,
+}
+
+/// What a backend's refusal to mount carries: what the machine lacks, said for the user.
+pub type MountSetupError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A file system that serves the source folder (DESIGN.md "MountBackend trait"): fuser on
+/// Linux and macOS, WinFsp on Windows. Whoever starts a mount (the CLI's session, the
+/// daemon) holds a `&dyn MountBackend` and never names the platform crate.
+pub trait MountBackend: Send + Sync {
+    /// What the machine lacks to mount (a device, a helper, a right), said before any work.
+    fn check(&self, allow_other: bool) -> Result<(), MountSetupError>;
+
+    /// Serves `src` at `mountpoint` and reports every change made through it to `sink`.
+    /// Returns once the system has accepted the file system.
+    fn mount(
+        &self,
+        src: SourceDir,
+        mountpoint: &std::path::Path,
+        sink: std::sync::Arc<dyn ChangeSink>,
+        config: &MountConfig,
+    ) -> std::io::Result<Box<dyn Mounted>>;
+
+    /// Detaches the mount at `mountpoint` now; it goes once its last user does.
+    fn detach(&self, mountpoint: &std::path::Path) -> std::io::Result<()>;
+
+    /// Whether this process may have reads and writes passed through by the kernel.
+    fn privileged(&self) -> bool;
+}
+
+/// A running mount, from its backend. Unmounts when dropped.
+pub trait Mounted: Mount {
+    /// Unmounts; when programs still use the mount it is detached instead.
+    fn unmount(self: Box<Self>) -> std::io::Result<()>;
+
+    /// A handle the engine keeps to invalidate the kernel's cache of paths it changed
+    /// underneath the mount, from any thread, for as long as the mount lives.
+    fn invalidator(&self) -> std::sync::Arc<dyn Mount>;
+
+    /// True when reads and writes bypass this process (kernel passthrough).
+    fn passthrough_active(&self) -> bool;
+}

@@ -13,7 +13,10 @@ pub mod plan;
 pub mod reconcile;
 pub mod words;
 
-pub use change::{Change, ChangeOp, ChangeSink, Mount};
+pub use change::{
+    Change, ChangeOp, ChangeSink, Mount, MountBackend, MountConfig, MountSetupError, Mounted,
+    SourceDir,
+};
 pub use entry::{BaseEntry, Entry, Hash, Kind, Owner, Seen, Side};
 pub use filter::{Filter, FilterError};
 pub use path::{escape_bytes, unescape_bytes, InvalidPath, RelPath};

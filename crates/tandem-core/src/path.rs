@@ -72,11 +72,10 @@ impl RelPath {
 
     /// The path as a `Path` relative to the root (the root is `.`).
     pub fn as_path(&self) -> &Path {
-        use std::os::unix::ffi::OsStrExt;
         if self.0.is_empty() {
             Path::new(".")
         } else {
-            Path::new(std::ffi::OsStr::from_bytes(&self.0))
+            bytes_as_path(&self.0)
         }
     }
 
@@ -266,6 +265,21 @@ fn unescape_one(s: &str) -> Option<(Vec<u8>, usize)> {
         }
         _ => None,
     }
+}
+
+/// A name's bytes as a path: the bytes themselves on Unix.
+#[cfg(unix)]
+fn bytes_as_path(b: &[u8]) -> &Path {
+    use std::os::unix::ffi::OsStrExt;
+    Path::new(std::ffi::OsStr::from_bytes(b))
+}
+
+/// Elsewhere (Windows) names are UTF-8. Bytes that are not can only have come from another
+/// system: they become a name that Windows refuses (`<` and `>`), so using it fails
+/// instead of reaching some other file.
+#[cfg(not(unix))]
+fn bytes_as_path(b: &[u8]) -> &Path {
+    Path::new(std::str::from_utf8(b).unwrap_or("<not UTF-8>"))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use tandem_state::StateError;
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("cannot mount")]
-    Setup(#[source] tandem_fuse::SetupError),
+    Setup(#[source] tandem_core::MountSetupError),
     #[error("{what} {}", path.display())]
     Io {
         what: &'static str,

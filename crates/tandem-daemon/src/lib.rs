@@ -8,8 +8,9 @@
 //! signals, the clock, the config file and the mount table, never on a timer of its own.
 //! `background`: starting a command of our own in a session of its own and waiting until
 //! it is up. It decides nothing about files: syncing is `tandem_engine` (in the children),
-//! the file system is `tandem_fuse`, what a task is is `tandem_task`; it never prints, it
-//! logs through `tracing`.
+//! the file system is a `tandem_core::MountBackend` (`tandem_fuse`, named only in
+//! `mounted/backend.rs`), what a task is is `tandem_task`; it never prints, it logs
+//! through `tracing`.
 
 pub mod background;
 pub mod daemon;

@@ -718,11 +718,11 @@ mod deep_tests {
     /// Makes the levels below `root` that are missing; returns the deepest one's fd and path.
     fn deep_dir(root: &Path) -> (OwnedFd, RelPath) {
         let mut cur =
-            rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+            rustix::fs::open(root, tandem_fs::O_PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
         let mut rel = RelPath::root();
         for i in 0..LEVELS {
             let _ = mkdirat(&cur, level(i).as_slice(), Mode::from_raw_mode(0o755));
-            cur = openat(&cur, level(i).as_slice(), OFlags::PATH, Mode::empty()).unwrap();
+            cur = openat(&cur, level(i).as_slice(), tandem_fs::O_PATH, Mode::empty()).unwrap();
             rel = rel.join(&level(i));
         }
         (cur, rel)

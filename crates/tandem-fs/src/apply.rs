@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{
-    copy_file_range, fstat, fsync, linkat, mkdirat, openat, renameat, renameat_with, symlinkat,
-    unlinkat, utimensat, AtFlags, Mode, OFlags, RenameFlags, Stat, Timespec, Timestamps,
-    UTIME_OMIT,
+    fstat, linkat, mkdirat, openat, renameat, renameat_with, symlinkat, unlinkat, utimensat,
+    AtFlags, Mode, OFlags, RenameFlags, Stat, Timespec, Timestamps, UTIME_OMIT,
 };
 use rustix::io::Errno;
+
+use crate::sys::{copy_file_range, fsync};
 use tandem_core::{Entry, Kind, RelPath};
 
 use crate::error::{FsError, Result};
@@ -131,7 +132,7 @@ fn ensure_dirs(root: &Root, rel: &RelPath) -> Result<()> {
     for comp in rel.components() {
         let next = cur.join(comp);
         let dir = root
-            .open_beneath(&cur, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
+            .open_beneath(&cur, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty())
             .map_err(|e| FsError::io(&cur, "open directory", e))?;
         match mkdirat(&dir, comp, Mode::from_raw_mode(0o700)) {
             Ok(()) => root.note_keeping_dir(&dir, &cur)?,
@@ -327,7 +328,10 @@ impl Copy<'_> {
         if !proc_fds() {
             return Ok(None);
         }
-        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        let Some(tmpfile) = crate::sys::O_TMPFILE else {
+            return Ok(None);
+        };
+        let flags = tmpfile | OFlags::RDWR | OFlags::CLOEXEC;
         let tfd = match openat(ddir, ".", flags, Mode::from_raw_mode(0o600)) {
             Ok(fd) => fd,
             // Not supported here (EISDIR: a kernel that predates O_TMPFILE).
@@ -746,13 +750,7 @@ pub fn set_meta(
             },
             last_modification: timespec(src.mtime),
         };
-        utimensat(
-            rustix::fs::CWD,
-            proc_path(&fd).as_str(),
-            &times,
-            AtFlags::empty(),
-        )
-        .map_err(|e| FsError::io(rel, "set times", e))?;
+        crate::sys::utimens_object(&fd, &times).map_err(|e| FsError::io(rel, "set times", e))?;
     }
     // What the file system kept: coarse times and missing mode bits show here, and the
     // baseline records this side as it is.
@@ -793,7 +791,7 @@ fn open_object(dir: &OwnedFd, name: &[u8], rel: &RelPath, expect: &Entry) -> Res
     let fd = match openat(
         dir,
         name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        crate::sys::O_PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     ) {
         Ok(fd) => fd,
@@ -808,10 +806,6 @@ fn open_object(dir: &OwnedFd, name: &[u8], rel: &RelPath, expect: &Entry) -> Res
         return Err(FsError::raced(rel, "modified since scan"));
     }
     Ok(fd)
-}
-
-fn proc_path(fd: &OwnedFd) -> String {
-    format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
 /// Moves `rel` to the trash (a directory is removed once empty), if it is still `expect`.
@@ -892,5 +886,5 @@ pub fn sync_root(root: &Root) -> Result<()> {
     let fd = root
         .open_beneath(&rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
         .map_err(|e| FsError::io(&rel, "open root", e))?;
-    rustix::fs::syncfs(&fd).map_err(|e| FsError::io(&rel, "syncfs", e))
+    crate::sys::syncfs(&fd).map_err(|e| FsError::io(&rel, "syncfs", e))
 }

@@ -15,7 +15,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{openat, statx, AtFlags, Mode, OFlags, StatxFlags};
+use rustix::fs::{openat, Mode, OFlags};
 
 /// A directory's identity: its device and inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,30 +35,7 @@ pub struct Place {
 impl Place {
     /// The place of an open file or directory.
     pub fn of_fd(fd: impl AsFd) -> io::Result<Place> {
-        let st = match statx(
-            &fd,
-            c"",
-            AtFlags::EMPTY_PATH,
-            StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
-        ) {
-            Err(rustix::io::Errno::NOSYS) => {
-                // Before Linux 4.11: no statx, and no mount to compare.
-                let st = rustix::fs::fstat(&fd)?;
-                let id = FileId {
-                    dev: st.st_dev,
-                    ino: st.st_ino,
-                };
-                return Ok(Place { id, mnt_id: None });
-            }
-            r => r?,
-        };
-        Ok(Place {
-            id: FileId {
-                dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
-                ino: st.stx_ino,
-            },
-            mnt_id: (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id),
-        })
+        crate::sys::place_of_fd(fd)
     }
 
     /// The place of the directory `path` leads to now (following symlinks).
@@ -153,7 +130,7 @@ impl Lineage {
 }
 
 fn dir_flags() -> OFlags {
-    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC
+    crate::sys::O_PATH | OFlags::DIRECTORY | OFlags::CLOEXEC
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
@@ -176,7 +153,7 @@ pub struct MountLine {
 /// The mount table, in mount order, or none when it cannot be read (no `/proc`): the walk
 /// then stays in this namespace's parents.
 pub fn read_mountinfo() -> Vec<MountLine> {
-    std::fs::read_to_string("/proc/self/mountinfo")
+    crate::sys::mountinfo_text()
         .map(|text| text.lines().filter_map(parse_mountinfo_line).collect())
         .unwrap_or_default()
 }
@@ -189,7 +166,7 @@ fn parse_mountinfo_line(line: &str) -> Option<MountLine> {
     let id = f.next()?.parse().ok()?;
     let _parent = f.next()?;
     let (major, minor) = f.next()?.split_once(':')?;
-    let dev = rustix::fs::makedev(major.parse().ok()?, minor.parse().ok()?);
+    let dev = crate::sys::makedev(major.parse().ok()?, minor.parse().ok()?);
     let root = unescape(f.next()?);
     let point = unescape(f.next()?);
     Some(MountLine {
@@ -260,7 +237,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.id, 36);
-        assert_eq!(l.dev, rustix::fs::makedev(98, 0));
+        assert_eq!(l.dev, crate::sys::makedev(98, 0));
         assert_eq!(l.root, Path::new("/mnt 1"));
         assert_eq!(l.point, Path::new("/mnt/par\\ent"));
         assert_eq!(l.fstype, "ext3");

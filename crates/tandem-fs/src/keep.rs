@@ -5,7 +5,6 @@
 
 use std::os::fd::AsFd;
 
-use rustix::fs::{chmodat, chownat, AtFlags, Gid, Mode, Uid};
 use rustix::io::Errno;
 use tandem_core::{Owner, RelPath};
 
@@ -29,8 +28,7 @@ pub(crate) fn give_owner(
         return Ok(());
     };
     let o = keep.ids().to_receiver(owner);
-    let (uid, gid) = (Uid::from_raw(o.uid), Gid::from_raw(o.gid));
-    match chownat(fd, "", Some(uid), Some(gid), AtFlags::EMPTY_PATH) {
+    match crate::sys::chown_object(fd.as_fd(), o.uid, o.gid) {
         Ok(()) | Err(Errno::PERM | Errno::INVAL) => Ok(()),
         Err(e) => Err(FsError::io(rel, "chown", e)),
     }
@@ -41,18 +39,7 @@ pub(crate) fn give_owner(
 /// (`Keep::setid`: `--owner` as root).
 pub(crate) fn give_mode(root: &Root, fd: &impl AsFd, mode: u32, rel: &RelPath) -> Result<()> {
     let mode = root.keep().travelling_mode(mode);
-    // fchmod does not take an O_PATH fd; the /proc link reaches the very object.
-    let path = format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd())
-    );
-    chmodat(
-        rustix::fs::CWD,
-        path.as_str(),
-        Mode::from_raw_mode(mode),
-        AtFlags::empty(),
-    )
-    .map_err(|e| FsError::io(rel, "chmod", e))
+    crate::sys::chmod_object(fd.as_fd(), mode).map_err(|e| FsError::io(rel, "chmod", e))
 }
 
 /// Gives `to_at` (on `root`) the extended attributes `root` keeps that `from_at` (on the

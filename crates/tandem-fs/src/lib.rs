@@ -12,6 +12,7 @@ pub mod identity;
 mod keep;
 pub mod root;
 pub mod scan;
+pub(crate) mod sys;
 pub mod xattrs;
 
 pub use apply::{
@@ -22,3 +23,8 @@ pub use error::{FsError, Result};
 pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};
 pub use root::{create_root, same_object, Refusal, Root};
 pub use scan::{dirs_reaching, hash_file, scan, scan_paths, Scan};
+/// A stat's device number as a `u64` (whose integer type differs between systems).
+pub use sys::st_dev as dev_of;
+/// Open flags for an fd that only names a directory or object (`O_PATH` on Linux, a
+/// read-only open elsewhere): for `Root::open_beneath` callers outside this crate.
+pub use sys::O_PATH;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use rustix::fs::{openat, openat2, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::fs::{openat, statat, AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use tandem_core::{Entry, Keep, Kind, Owner, RelPath};
 
@@ -73,7 +73,7 @@ fn fsync_dir(d: &NotedDir) -> Result<()> {
         Err(Errno::NOENT | Errno::ACCESS | Errno::PERM) => return Ok(()),
         Err(e) => return Err(FsError::io(&d.rel, "open a folder to fsync it", e)),
     };
-    rustix::fs::fsync(&fd).map_err(|e| FsError::io(&d.rel, "fsync a folder", e))
+    crate::sys::fsync(&fd).map_err(|e| FsError::io(&d.rel, "fsync a folder", e))
 }
 
 /// Folders held open for [`Root::sync_dirs`] before they are fsynced early, so that a
@@ -85,7 +85,7 @@ impl Root {
     pub fn open(path: &Path) -> std::io::Result<Root> {
         let fd = rustix::fs::open(
             path,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            crate::sys::O_PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
         let st = rustix::fs::fstat(&fd)?;
@@ -93,7 +93,7 @@ impl Root {
         Ok(Root {
             fd,
             path: path.to_path_buf(),
-            dev: st.st_dev,
+            dev: crate::sys::st_dev(&st),
             mnt_id,
             path_leads_here: true,
             dirs: Mutex::default(),
@@ -114,7 +114,7 @@ impl Root {
         Ok(Root {
             fd,
             path: path.to_path_buf(),
-            dev: st.st_dev,
+            dev: crate::sys::st_dev(&st),
             mnt_id,
             path_leads_here: false,
             dirs: Mutex::default(),
@@ -211,7 +211,7 @@ impl Root {
         let st = rustix::fs::fstat(dir).map_err(|e| FsError::io(rel, "stat folder", e))?;
         let full = {
             let mut dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
-            match dirs.entry((st.st_dev, st.st_ino)) {
+            match dirs.entry((crate::sys::st_dev(&st), st.st_ino)) {
                 Slot::Occupied(mut o) => o.get_mut().keeps |= keeps,
                 Slot::Vacant(v) => {
                     let fd = rustix::io::fcntl_dupfd_cloexec(dir, 0)
@@ -283,7 +283,8 @@ impl Root {
     #[allow(clippy::unnecessary_cast)]
     pub fn syncfs_is_durable(&self) -> bool {
         const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
-        rustix::fs::fstatfs(&self.fd).map_or(true, |s| s.f_type as i64 != FUSE_SUPER_MAGIC)
+        crate::sys::HAS_SYNCFS
+            && rustix::fs::fstatfs(&self.fd).map_or(true, |s| s.f_type as i64 != FUSE_SUPER_MAGIC)
     }
 
     /// Is the root still there, and still the directory we opened, at the same place: its
@@ -323,7 +324,7 @@ impl Root {
         let Some((last, dirs)) = pieces.split_last() else {
             return open_beneath_at(&self.fd, bytes, flags, mode);
         };
-        let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let dir_flags = crate::sys::O_PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
         let mut cur: Option<OwnedFd> = None;
         for piece in dirs {
             let at = cur.as_ref().unwrap_or(&self.fd);
@@ -354,7 +355,11 @@ impl Root {
 
     fn parent_raw(&self, rel: &RelPath) -> std::result::Result<(OwnedFd, Vec<u8>), Errno> {
         let parent = rel.parent().unwrap_or_default();
-        let fd = self.open_beneath(&parent, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+        let fd = self.open_beneath(
+            &parent,
+            crate::sys::O_PATH | OFlags::DIRECTORY,
+            Mode::empty(),
+        )?;
         Ok((fd, rel.file_name().to_vec()))
     }
 
@@ -458,10 +463,9 @@ fn open_beneath_at(
     mode: Mode,
 ) -> std::result::Result<OwnedFd, Errno> {
     let path: &[u8] = if path.is_empty() { b"." } else { path };
-    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    match openat2(dir, path, flags, mode, resolve) {
+    match crate::sys::open_resolve_beneath(dir, path, flags, mode) {
         Err(Errno::NOSYS) => open_walk(dir, path, flags, mode),
-        Err(Errno::AGAIN) => openat2(dir, path, flags, mode, resolve),
+        Err(Errno::AGAIN) => crate::sys::open_resolve_beneath(dir, path, flags, mode),
         r => r,
     }
 }
@@ -483,14 +487,14 @@ fn open_walk(
     let mut cur = openat(
         dir,
         ".",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        crate::sys::O_PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
     for c in dirs {
         cur = openat(
             &cur,
             *c,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            crate::sys::O_PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
     }
@@ -517,6 +521,8 @@ pub fn stat_at(dir: &impl AsFd, name: &[u8], rel: &RelPath) -> Result<Option<Ent
     }
 }
 
+// `st_mtime_nsec` is an `i64` on macOS, a `u64` or `i64` on Linux (by architecture).
+#[allow(clippy::unnecessary_cast)]
 pub fn mtime_ns(st: &Stat) -> i64 {
     st.st_mtime
         .saturating_mul(1_000_000_000)
@@ -524,7 +530,7 @@ pub fn mtime_ns(st: &Stat) -> i64 {
 }
 
 pub fn entry_from_stat(st: &Stat, link: Option<Vec<u8>>) -> Entry {
-    let mode = st.st_mode & 0o7777;
+    let mode = crate::sys::st_mode(st) & 0o7777;
     let ino = st.st_ino;
     let mut e = match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile => Entry::file(st.st_size as u64, mtime_ns(st), mode, ino),
@@ -585,7 +591,7 @@ mod tests {
     }
 
     fn dir_fd(p: &Path) -> OwnedFd {
-        rustix::fs::open(p, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap()
+        rustix::fs::open(p, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty()).unwrap()
     }
 
     /// Makes levels `levels` below `at` (one directory each) and `file` at the bottom;
@@ -597,7 +603,7 @@ mod tests {
             cur = openat(
                 &cur,
                 level(i).as_slice(),
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+                crate::sys::O_PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW,
                 Mode::empty(),
             )
             .unwrap();
@@ -668,14 +674,14 @@ mod tests {
             let mut cur = dir_fd(&inside);
             for i in 0..k {
                 mkdirat(&cur, level(i).as_slice(), Mode::from_raw_mode(0o755)).unwrap();
-                cur = openat(&cur, level(i).as_slice(), OFlags::PATH, Mode::empty()).unwrap();
+                cur = openat(&cur, level(i).as_slice(), crate::sys::O_PATH, Mode::empty()).unwrap();
             }
             let target = outside.join(std::str::from_utf8(&level(k)).unwrap());
             symlinkat(&target, &cur, level(k).as_slice()).unwrap();
 
             let root = Root::open(&inside).unwrap();
-            for flags in [OFlags::RDONLY, OFlags::PATH | OFlags::DIRECTORY] {
-                let what = if flags.contains(OFlags::PATH) {
+            for flags in [OFlags::RDONLY, crate::sys::O_PATH | OFlags::DIRECTORY] {
+                let what = if flags.contains(crate::sys::O_PATH) {
                     root.open_beneath(&rel.parent().unwrap(), flags, Mode::empty())
                 } else {
                     root.open_beneath(&rel, flags, Mode::empty())

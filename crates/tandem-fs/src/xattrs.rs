@@ -10,7 +10,7 @@
 //! kept: the baseline records each side as it is, so the difference does not come back.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 
 use rustix::fs::XattrFlags;
 use rustix::io::Errno;
@@ -62,14 +62,15 @@ impl At {
     /// The object behind `fd` (an `O_PATH` fd too: the f*xattr calls refuse those).
     pub(crate) fn fd(fd: &impl AsFd) -> At {
         At {
-            path: format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()).into_bytes(),
+            path: crate::sys::fd_path(fd.as_fd()).unwrap_or_default(),
             follow: true,
         }
     }
 
     /// `name` in the folder `dir`.
     pub(crate) fn child(dir: &impl AsFd, name: &[u8]) -> At {
-        let mut p = format!("/proc/self/fd/{}/", dir.as_fd().as_raw_fd()).into_bytes();
+        let mut p = crate::sys::fd_path(dir.as_fd()).unwrap_or_default();
+        p.push(b'/');
         p.extend_from_slice(name);
         At {
             path: p,

@@ -9,6 +9,7 @@ mod journal;
 mod known;
 mod lock;
 mod schema;
+mod sys;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -180,9 +181,7 @@ fn sql_error(conn: &Connection, path: &Path, source: rusqlite::Error) -> StateEr
     };
     // SQLite answers a write refused with ENOSPC with SQLITE_FULL and keeps no errno.
     let errno = match source.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DiskFull) if errno == 0 => {
-            rustix::io::Errno::NOSPC.raw_os_error()
-        }
+        Some(rusqlite::ErrorCode::DiskFull) if errno == 0 => sys::disk_full_os_error(),
         _ => errno,
     };
     if errno == 0 {

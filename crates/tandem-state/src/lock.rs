@@ -5,8 +5,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 
-use rustix::fs::{flock, FlockOperation};
-
 use crate::{Result, StateError};
 
 pub struct Lock {
@@ -28,7 +26,7 @@ impl Lock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+        if !crate::sys::try_lock_exclusive(&file) {
             let mut s = String::new();
             let _ = file.read_to_string(&mut s);
             return Err(StateError::Locked {

@@ -277,18 +277,7 @@ pub fn apply_priority(p: Priority) -> Result<(), TaskError> {
     let now = rustix::process::getpriority_process(None).map_err(|e| failed("nice")(e.into()))?;
     rustix::process::setpriority_process(None, nice.max(now))
         .map_err(|e| failed("nice")(e.into()))?;
-    // SAFETY: ioprio_set takes three integers and touches no memory of ours.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_ioprio_set,
-            IOPRIO_WHO_PROCESS,
-            0 as libc::c_int,
-            ioprio,
-        )
-    };
-    if r != 0 {
-        return Err(failed("I/O class")(std::io::Error::last_os_error()));
-    }
+    crate::sys::set_io_priority(ioprio).map_err(failed("I/O class"))?;
     tracing::debug!(
         "priority {p}: nice {}, I/O priority {ioprio:#x}",
         nice.max(now)
@@ -299,4 +288,3 @@ pub fn apply_priority(p: Priority) -> Result<(), TaskError> {
 const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
 const IOPRIO_CLASS_BE: libc::c_int = 2;
 const IOPRIO_CLASS_IDLE: libc::c_int = 3;
-const IOPRIO_WHO_PROCESS: libc::c_int = 1;

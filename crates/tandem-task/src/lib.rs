@@ -32,6 +32,7 @@ mod run;
 mod schedule;
 mod spec;
 mod status;
+mod sys;
 
 pub use config::{default_config_path, Config, TaskChanges};
 pub use error::{Location, Problem, TaskError};

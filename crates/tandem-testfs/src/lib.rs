@@ -36,6 +36,9 @@
 //!   `/dev/fuse` (sshfs, ntfs-3g, rclone), `syncfs` makes nothing durable; only `fsync`
 //!   and `fdatasync` of each file do.
 
+// A FUSE file system mounted with Linux calls; the tests that use it run on Linux.
+#![cfg(target_os = "linux")]
+
 mod fs;
 mod namespace;
 

@@ -1,5 +1,6 @@
 //! The test file system itself, mounted for real: what survives a power cut, and
 //! injected errors reaching programs with their errno.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 use std::fs::{File, OpenOptions};

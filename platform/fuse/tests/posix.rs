@@ -1,6 +1,7 @@
 //! Real mounts: one sequence of POSIX operations, error cases included, run in a plain
 //! folder and inside the mount (with kernel passthrough and through the daemon) must give
 //! the same results and the same errnos (DESIGN.md invariant 7).
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,6 +1,7 @@
 //! Real mounts: the change records each operation produces, kernel passthrough against the
 //! fallback through the daemon, invalidation of changes made behind the mount,
 //! `allow_other` ownership, and unmounting.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -2,6 +2,7 @@
 //! changed and read through the mount, without EMFILE (the bounded inode fd cache).
 //!
 //! A test binary of its own: it lowers RLIMIT_NOFILE for the whole process.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 mod common;

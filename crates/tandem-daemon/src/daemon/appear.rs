@@ -24,11 +24,11 @@ impl Presence {
         let parent_dev = p
             .parent()
             .and_then(|d| rustix::fs::stat(d).ok())
-            .map(|s| s.st_dev);
-        let mounted = parent_dev != Some(st.st_dev)
+            .map(|s| tandem_fs::dev_of(&s));
+        let mounted = parent_dev != Some(tandem_fs::dev_of(&st))
             || tandem_fs::read_mountinfo().iter().any(|l| l.point == p);
         Some(Presence {
-            dev: st.st_dev,
+            dev: tandem_fs::dev_of(&st),
             ino: st.st_ino,
             mounted,
         })

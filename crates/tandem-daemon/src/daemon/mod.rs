@@ -18,6 +18,10 @@ mod children;
 mod continuous;
 mod lock;
 mod status;
+#[cfg(target_os = "linux")]
+mod watch;
+#[cfg(not(target_os = "linux"))]
+#[path = "watch_poll.rs"]
 mod watch;
 
 use std::collections::BTreeMap;

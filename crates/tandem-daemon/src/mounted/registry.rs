@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use crate::error::DaemonError;
 
-type Result<T> = std::result::Result<T, DaemonError>;
+use super::sys;
 
-/// A FUSE file system's `statfs` type.
-const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+/// Whether `p` is a FUSE mount (as the kernel reports its file system type).
+pub use super::sys::is_fuse;
+
+type Result<T> = std::result::Result<T, DaemonError>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountRecord {
@@ -141,17 +143,13 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-pub fn is_fuse(p: &Path) -> bool {
-    rustix::fs::statfs(p).is_ok_and(|s| s.f_type == FUSE_SUPER_MAGIC)
-}
-
 /// A FUSE mount whose daemon died: its connection is aborted and the mount detached, so
 /// the folder is reachable again. Nothing here touches the mount itself before the abort:
 /// a daemon killed while a request was in flight can leave the connection open but
 /// unanswered (a thread of the dead process stuck in the kernel holds `/dev/fuse`), and any
 /// call on the mount, `statfs` included, would block for good.
 pub fn clean_stale(p: &Path) -> Result<bool> {
-    let Some(dev) = fuse_mount_dev(p) else {
+    let Some(dev) = sys::fuse_mount_dev(p) else {
         return Ok(false);
     };
     let rec = lookup(p)?;
@@ -167,7 +165,7 @@ pub fn clean_stale(p: &Path) -> Result<bool> {
         "{} is a stale mount (its process died); detaching it",
         p.display()
     );
-    abort_and_detach(dev, p)?;
+    sys::abort_and_detach(dev, p)?;
     if let Some(rec) = &rec {
         wait_exited(rec.pid, EXIT_WAIT);
     }
@@ -208,34 +206,11 @@ fn threads_left(pid: u32) -> usize {
         .count()
 }
 
-/// The device number of the FUSE file system mounted at `p` (the topmost one), read from
-/// `/proc/self/mountinfo` without touching the mount, as the kernel numbers it (the name of
-/// its folder under `/sys/fs/fuse/connections`).
-fn fuse_mount_dev(p: &Path) -> Option<u64> {
-    let line = tandem_fs::read_mountinfo()
-        .into_iter()
-        .rev()
-        .find(|l| (l.fstype == "fuse" || l.fstype.starts_with("fuse.")) && l.point == p)?;
-    let (major, minor) = (rustix::fs::major(line.dev), rustix::fs::minor(line.dev));
-    Some((u64::from(major) << 20) | u64::from(minor))
-}
-
-/// Ends every request of the FUSE connection mounted at `p` with an error, which frees
-/// whatever waits on it, and detaches the mount: `fusectl`'s `abort` (open to the mount's
-/// owner, where fusectl is mounted), else MNT_FORCE (root), which aborts the connection
-/// as it unmounts; else, for a user, only the detach (fusermount3 cannot abort).
-fn abort_and_detach(dev: u64, p: &Path) -> Result<()> {
-    use rustix::mount::{unmount, UnmountFlags};
-    let aborted = std::fs::write(format!("/sys/fs/fuse/connections/{dev}/abort"), "1").is_ok();
-    if !aborted && unmount(p, UnmountFlags::FORCE | UnmountFlags::DETACH).is_ok() {
-        return Ok(());
-    }
-    detach(p)
-}
-
 /// Lazily, as root or (through fusermount3) as the user who mounted it.
 pub fn detach(p: &Path) -> Result<()> {
-    tandem_fuse::detach(p).map_err(DaemonError::io("detaching the mount at", p))
+    super::backend::backend()
+        .detach(p)
+        .map_err(DaemonError::io("detaching the mount at", p))
 }
 
 #[cfg(test)]

@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustix::fs::{Mode, OFlags};
-use tandem_core::ChangeSink;
+use tandem_core::{ChangeSink, MountConfig, Mounted};
 use tandem_engine::{Replicator, ReplicatorConfig, Session, SourceHooks, SyncSpec, TargetStatus};
 use tandem_fs::Root;
 use tandem_state::JournalWriter;
 
+use super::backend::backend;
 use super::hold;
 use super::registry::{self as mounts, MountRecord};
 use crate::error::DaemonError;
@@ -61,7 +62,7 @@ pub enum Served {
 
 /// What the machine lacks to mount (FUSE, access to it, fusermount3), said before any work.
 pub fn check_can_mount(allow_other: bool) -> Result<(), DaemonError> {
-    tandem_fuse::check_can_mount(allow_other).map_err(DaemonError::Setup)
+    backend().check(allow_other).map_err(DaemonError::Setup)
 }
 
 /// The checks before anything is mounted (targets apart, nothing mounted there already,
@@ -102,7 +103,7 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
     // Before the mount hides the folder.
     let src_fd: OwnedFd = rustix::fs::open(
         &spec.src,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        tandem_fs::O_PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| DaemonError::io("opening", &spec.src)(e.into()))?;
@@ -113,12 +114,13 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
     if let Some(why) = startup(&mut replicators, &req.specs, &journal_hook)? {
         return Ok(Served::Halted(why));
     }
-    let opts = tandem_fuse::MountOptions {
+    let config = MountConfig {
         allow_other: req.allow_other,
         kernel_passthrough: !req.no_passthrough,
         threads: req.fuse_threads,
     };
-    let handle = tandem_fuse::mount(src_fd, &req.mountpoint, sink, opts)
+    let handle = backend()
+        .mount(src_fd, &req.mountpoint, sink, &config)
         .map_err(DaemonError::io("mounting over", &req.mountpoint))?;
     for r in &mut replicators {
         r.set_source_hooks(SourceHooks {
@@ -136,7 +138,7 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
     tracing::info!(
         "mounted {} (kernel passthrough {}); replicating to {}",
         req.mountpoint.display(),
-        passthrough_state(&handle, req.no_passthrough),
+        passthrough_state(handle.as_ref(), req.no_passthrough),
         req.specs
             .iter()
             .map(|s| s.tgt.display().to_string())
@@ -248,7 +250,7 @@ fn startup(
 fn run_until_stopped(
     req: &MountRequest,
     replicators: Vec<Replicator>,
-    handle: tandem_fuse::MountHandle,
+    handle: Box<dyn Mounted>,
     journal: &Arc<JournalWriter>,
     stop: &AtomicBool,
 ) -> Result<(), DaemonError> {
@@ -325,10 +327,10 @@ fn replicate(
 }
 
 /// How the mount serves reads and writes, for the log.
-fn passthrough_state(handle: &tandem_fuse::MountHandle, turned_off: bool) -> &'static str {
+fn passthrough_state(handle: &dyn Mounted, turned_off: bool) -> &'static str {
     if handle.passthrough_active() {
         "on"
-    } else if !turned_off && !tandem_fuse::privileged() {
+    } else if !turned_off && !backend().privileged() {
         "off: it needs CAP_SYS_ADMIN"
     } else {
         "off"

@@ -180,10 +180,11 @@ impl Footholds {
         if lock(&self.bases).list.iter().any(|(_, at)| at == dir) {
             return false;
         }
-        let fd = match self
-            .root
-            .open_beneath(dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
-        {
+        let fd = match self.root.open_beneath(
+            dir,
+            tandem_fs::O_PATH | OFlags::DIRECTORY,
+            Mode::empty(),
+        ) {
             Ok(fd) => fd,
             Err(e) => {
                 tracing::warn!(path = %dir, error = %e, "a target folder too deep to watch by its path cannot be opened; changes made there are found by the periodic rescan");

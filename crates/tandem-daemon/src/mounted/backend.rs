@@ -1,0 +1,9 @@
+//! The one place that names the platform's mount backend; everything else talks to
+//! `tandem_core::MountBackend`.
+
+use tandem_core::MountBackend;
+
+/// The backend that serves mounts on this platform.
+pub fn backend() -> &'static dyn MountBackend {
+    &tandem_fuse::FuseBackend
+}

@@ -1,0 +1,21 @@
+//! Where tandem cannot mount yet (macOS, issue 16): there is no mount of ours to find or
+//! tear down.
+
+use std::path::Path;
+
+use crate::error::DaemonError;
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+/// macFUSE mounts are not told apart yet (its `statfs` names them `macfuse`).
+pub fn is_fuse(_p: &Path) -> bool {
+    false
+}
+
+pub fn fuse_mount_dev(_p: &Path) -> Option<u64> {
+    None
+}
+
+pub fn abort_and_detach(_dev: u64, p: &Path) -> Result<()> {
+    super::super::registry::detach(p)
+}

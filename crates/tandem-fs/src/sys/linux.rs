@@ -1,0 +1,118 @@
+//! Linux: the system calls tandem-fs was written for.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{
+    openat2, statx, AtFlags, Mode, OFlags, ResolveFlags, Stat, StatxFlags, Timestamps,
+};
+use rustix::io::Errno;
+
+pub(crate) use rustix::fs::{copy_file_range, fsync, syncfs};
+
+use crate::identity::{FileId, Place};
+
+/// An fd that names an object without opening it (no read permission needed, a FIFO or
+/// device is not opened): for walking directories and for metadata.
+pub const O_PATH: OFlags = OFlags::PATH;
+
+/// Unnamed files in a directory, linked in once written (`None`: not on this system).
+pub(crate) const O_TMPFILE: Option<OFlags> = Some(OFlags::TMPFILE);
+
+/// Whether `syncfs` exists here (else every file is fsynced as it is written).
+pub(crate) const HAS_SYNCFS: bool = true;
+
+pub fn st_dev(st: &Stat) -> u64 {
+    st.st_dev
+}
+
+pub(crate) fn st_mode(st: &Stat) -> u32 {
+    st.st_mode
+}
+
+/// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)`: ENOSYS on
+/// kernels before 5.6.
+pub(crate) fn open_resolve_beneath(
+    dir: &OwnedFd,
+    path: &[u8],
+    flags: OFlags,
+    mode: Mode,
+) -> Result<OwnedFd, Errno> {
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    openat2(dir, path, flags, mode, resolve)
+}
+
+fn proc_path(fd: impl AsFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())
+}
+
+/// A path naming the object behind `fd` (an `O_PATH` fd too), for the calls that take no
+/// fd: its `/proc/self/fd/N` link.
+pub(crate) fn fd_path(fd: BorrowedFd<'_>) -> std::io::Result<Vec<u8>> {
+    Ok(proc_path(fd).into_bytes())
+}
+
+/// chown of the object behind an `O_PATH` fd.
+pub(crate) fn chown_object(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<(), Errno> {
+    rustix::fs::chownat(
+        fd,
+        "",
+        Some(rustix::fs::Uid::from_raw(uid)),
+        Some(rustix::fs::Gid::from_raw(gid)),
+        AtFlags::EMPTY_PATH,
+    )
+}
+
+/// chmod of the object behind an `O_PATH` fd (through `/proc/self/fd`: `fchmod` refuses
+/// `O_PATH` fds).
+pub(crate) fn chmod_object(fd: impl AsFd, mode: u32) -> Result<(), Errno> {
+    rustix::fs::chmod(proc_path(fd).as_str(), Mode::from_raw_mode(mode))
+}
+
+/// Times of the object behind an `O_PATH` fd.
+pub(crate) fn utimens_object(fd: &OwnedFd, times: &Timestamps) -> Result<(), Errno> {
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        proc_path(fd).as_str(),
+        times,
+        AtFlags::empty(),
+    )
+}
+
+/// The place of an open file or directory: its identity and mount (`statx`).
+pub(crate) fn place_of_fd(fd: impl AsFd) -> io::Result<Place> {
+    let st = match statx(
+        &fd,
+        c"",
+        AtFlags::EMPTY_PATH,
+        StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+    ) {
+        Err(Errno::NOSYS) => {
+            // Before Linux 4.11: no statx, and no mount to compare.
+            let st = rustix::fs::fstat(&fd)?;
+            let id = FileId {
+                dev: st.st_dev,
+                ino: st.st_ino,
+            };
+            return Ok(Place { id, mnt_id: None });
+        }
+        r => r?,
+    };
+    Ok(Place {
+        id: FileId {
+            dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
+            ino: st.stx_ino,
+        },
+        mnt_id: (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id),
+    })
+}
+
+/// The mount table (`/proc/self/mountinfo`), empty when it cannot be read.
+pub(crate) fn mountinfo_text() -> Option<String> {
+    std::fs::read_to_string("/proc/self/mountinfo").ok()
+}
+
+/// A device number from its major and minor, as `Stat::st_dev` holds it.
+pub(crate) fn makedev(major: u32, minor: u32) -> u64 {
+    rustix::fs::makedev(major, minor)
+}
