@@ -11,6 +11,7 @@ pub mod filter;
 pub mod path;
 pub mod plan;
 pub mod reconcile;
+pub mod retention;
 pub mod words;
 
 pub use change::{Change, ChangeOp, ChangeSink, Mount};
@@ -21,4 +22,5 @@ pub use plan::{
     Action, Conflict, ConflictKind, Direction, Flavor, Options, Plan, Policy, RenameWhy, Resolution,
 };
 pub use reconcile::{merge2, merge3, move_subtree, reconcile, BaseTree, Tree};
+pub use retention::Retention;
 pub use words::{NotifyWhen, Priority, SmtpSecurity, UnknownWord, Words};

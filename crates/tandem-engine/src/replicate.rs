@@ -578,7 +578,7 @@ impl Replicator {
             // scan finds them (the journal is a fast path, not the truth).
             self.reader.set_cursor(&self.target, self.cursor)?;
             if self.last_trim.elapsed() >= TRIM_EVERY {
-                self.reader.trim_journal()?;
+                self.reader.trim_journal(&self.session.spec().retention)?;
                 self.last_trim = Instant::now();
             }
         }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tandem_core::{Options, RelPath, Side};
+use tandem_core::{Options, RelPath, Retention, Side};
 
 /// A validated request for one sync of one pair: the CLI builds it, the engine runs it.
 #[derive(Clone, Debug)]
@@ -26,6 +26,8 @@ pub struct SyncSpec {
     /// The pair's lock is held by a running mount that has paused this pair for the caller
     /// (`tandem resolve` while mounted): do not take it.
     pub lock_granted: bool,
+    /// How long each side's trash and the journal keep what they hold.
+    pub retention: Retention,
 }
 
 impl SyncSpec {
@@ -44,6 +46,7 @@ impl SyncSpec {
             threads: 4,
             fsync_each: false,
             lock_granted: false,
+            retention: Retention::default(),
         }
     }
 }

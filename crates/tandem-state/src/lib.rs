@@ -8,6 +8,7 @@
 mod journal;
 mod known;
 mod lock;
+mod programs;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Seen, Side};
 
-pub use journal::{JournalWriter, Mark, Record};
+pub use journal::{By, ChangeQuery, JournalWriter, Mark, Record, JOURNAL_MAX_RECORDS};
 pub use known::{forget, known_pairs, read_pair, Forgotten, KnownPair};
 pub use lock::Lock;
 

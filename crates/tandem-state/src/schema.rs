@@ -67,6 +67,8 @@ const MIGRATIONS: &[&str] = &[
         reason TEXT NOT NULL
      );
      CREATE INDEX run_problems_run ON run_problems(run);",
+    // 3 -> 4: the name of the program behind each journal record, for `tandem changes`.
+    "ALTER TABLE journal ADD COLUMN comm TEXT;",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -157,6 +157,7 @@ fn settle_flagged(
         threads: crate::commands::sync::default_threads(),
         fsync_each: false,
         lock_granted: !locked,
+        retention: Default::default(),
     };
     let scope = tandem_engine::Scope::Paths(vec![rel.clone()]);
     let report = tandem_engine::sync_scoped(&spec, &scope, &|_| {})?;
