@@ -37,6 +37,10 @@ pub enum Command {
     /// Settle a recorded conflict
     #[command(after_help = EXIT_CODES)]
     Resolve(ResolveArgs),
+    /// Who changed what through the mount of SRC: the journal's records (time, operation,
+    /// paths, pid, uid and the program's name), oldest first
+    #[command(after_help = EXIT_CODES)]
+    Changes(ChangesArgs),
     /// Show every task at a glance (last run, run going on now, conflicts, errors) and
     /// every other pair; or one task in detail; or one pair (SRC, or SRC TGT)
     #[command(after_help = EXIT_CODES)]
@@ -397,6 +401,29 @@ pub struct ConflictsArgs {
     /// Include resolved conflicts
     #[arg(long)]
     pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ChangesArgs {
+    #[command(flatten)]
+    pub pair: SourceArgs,
+    /// Only changes made since TIME: a time ago (30m, 2h, 7d) or a local date and time
+    /// (2026-12-03, 2026-12-03 14:00, or RFC 3339)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only changes to paths matching GLOB (relative to SRC; `*` matches `/` too), as the
+    /// first or second path of a rename
+    #[arg(long, value_name = "GLOB")]
+    pub path: Option<String>,
+    /// Only changes made by this process id or user id (a number matches either), or by a
+    /// program of this name (as in `ps -o comm`)
+    #[arg(long, value_name = "PID|UID|PROGRAM")]
+    pub by: Option<String>,
+    /// At most the newest N changes
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub limit: usize,
     #[arg(long)]
     pub json: bool,
 }

@@ -74,6 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sync(a) => commands::sync::run(a),
         Command::Conflicts(a) => commands::conflicts::run(a),
+        Command::Changes(a) => commands::changes::run(a),
         Command::Resolve(a) => commands::resolve::run(a),
         Command::Status(a) => commands::status::run(&config, a),
         Command::Forget(a) => commands::forget::run(a),

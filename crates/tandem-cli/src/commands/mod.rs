@@ -1,5 +1,6 @@
 //! One file per subcommand: each is a thin wrapper around the engine or the store.
 
+pub mod changes;
 pub mod completions;
 pub mod conflicts;
 pub mod daemon;
