@@ -22,5 +22,5 @@ pub use plan::{
     Action, Conflict, ConflictKind, Direction, Flavor, Options, Plan, Policy, RenameWhy, Resolution,
 };
 pub use reconcile::{merge2, merge3, move_subtree, reconcile, BaseTree, Tree};
-pub use retention::Retention;
+pub use retention::{Kept, Retention};
 pub use words::{NotifyWhen, Priority, SmtpSecurity, UnknownWord, Words};
