@@ -23,6 +23,7 @@ mod hooks;
 mod mount;
 mod names;
 mod power;
+mod retention;
 mod roots;
 mod schedules;
 mod sparse;

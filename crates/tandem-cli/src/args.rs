@@ -352,6 +352,59 @@ pub struct SyncOptions {
     /// newer ones there are left and reported
     #[arg(long)]
     pub update: bool,
+    /// How long what tandem keeps of the past stays: each side's trash and the journal
+    /// `tandem changes` reads (30m, 12h, 30d; 0 keeps nothing longer than needed)
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_keep)]
+    pub history_keep: std::time::Duration,
+    /// The most each side's trash may hold (5GiB, 500MiB, 1G, bytes); oldest versions go
+    /// first
+    #[arg(long, value_name = "SIZE", default_value = "5GiB", value_parser = parse_size)]
+    pub history_max: u64,
+    /// The most versions of one path each side's trash keeps
+    #[arg(long, value_name = "N", default_value_t = tandem_core::Retention::DEFAULT_VERSIONS)]
+    pub history_versions: usize,
+}
+
+impl SyncOptions {
+    pub fn retention(&self) -> tandem_core::Retention {
+        tandem_core::Retention {
+            keep: self.history_keep,
+            max_bytes: self.history_max,
+            versions: self.history_versions,
+        }
+    }
+}
+
+fn parse_keep(s: &str) -> Result<std::time::Duration, String> {
+    let ns = tandem_task::parse_duration_ns(s)?;
+    u64::try_from(ns)
+        .map(std::time::Duration::from_nanos)
+        .map_err(|_| format!("{s:?}: a duration cannot be negative"))
+}
+
+/// `5GiB`, `500MiB`, `1G` (powers of 1024 either way), `4096`: a size in bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("not a size: {s:?} (try 5GiB or 500MiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().trim_end_matches('b') {
+        "" => 0,
+        "k" | "ki" => 10,
+        "m" | "mi" => 20,
+        "g" | "gi" => 30,
+        "t" | "ti" => 40,
+        _ => {
+            return Err(format!(
+                "unknown unit in {s:?} (use B, KiB, MiB, GiB or TiB)"
+            ))
+        }
+    };
+    Ok((value * (1u64 << shift) as f64).round() as u64)
 }
 
 #[derive(Args, Debug)]
@@ -520,5 +573,17 @@ mod tests {
         assert_eq!(parse_duration_ns("500ms"), Ok(500_000_000));
         assert_eq!(parse_duration_ns("7ns"), Ok(7));
         assert!(parse_duration_ns("2 weeks").is_err());
+        assert_eq!(parse_duration_ns("30d"), Ok(30 * 86_400_000_000_000));
+    }
+
+    #[test]
+    fn sizes() {
+        use super::parse_size;
+        assert_eq!(parse_size("5GiB"), Ok(5 << 30));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("500MiB"), Ok(500 << 20));
+        assert_eq!(parse_size("1.5k"), Ok(1536));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("5 parsecs").is_err());
     }
 }

@@ -142,8 +142,14 @@ pub struct Session {
     stop: Option<Arc<AtomicBool>>,
     /// Both roots carry the pair's marker, as its state records (`marker`).
     marked: bool,
+    /// When both trashes were last pruned to the retention (`prune_trash`).
+    last_prune: Option<Instant>,
     _lock: Option<Lock>,
 }
+
+/// How often a session that syncs again and again (a mount's) prunes the trashes: each
+/// prune reads both trashes whole.
+const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
 /// What a mounted session does after it changed a source path itself (merging a target's
 /// change back through the hidden directory fd, which the mount does not see).
@@ -265,6 +271,7 @@ impl Session {
             created_target,
             stop: None,
             marked,
+            last_prune: None,
             _lock: lock,
         })
     }
@@ -631,8 +638,36 @@ impl Session {
         }
         if !spec.dry_run && report.exit_code() < 2 {
             self.mark_roots();
+            self.prune_trash();
         }
         Ok(report)
+    }
+
+    /// Prunes both sides' trash to the retention, at most every `PRUNE_EVERY`. A failure
+    /// is logged: it leaves more in the trash, never less.
+    fn prune_trash(&mut self) {
+        if self.last_prune.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        self.last_prune = Some(Instant::now());
+        let now = now_ns();
+        let keep = &self.spec.retention;
+        for (name, root, other) in [
+            ("source", &self.src, &self.tgt),
+            ("target", &self.tgt, &self.src),
+        ] {
+            match tandem_fs::prune_trash(root, other, keep, now) {
+                Ok(p) if p.removed > 0 => tracing::info!(
+                    "{name} trash: removed {} old versions ({} bytes); {} left ({} bytes)",
+                    p.removed,
+                    p.freed,
+                    p.left.versions,
+                    p.left.bytes
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("{name} trash: could not prune it: {e}"),
+            }
+        }
     }
 
     /// After the pair's first good sync, both roots get its marker, then the state records

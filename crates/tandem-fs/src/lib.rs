@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity;
 pub mod root;
 pub mod scan;
+pub mod trash;
 
 pub use apply::{
     copy, copy_as, delete, mkdir, remove_stale_temp, rename, set_dir_mtime, set_meta, sync_root,
@@ -20,3 +21,4 @@ pub use error::{FsError, Result};
 pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};
 pub use root::{create_root, same_object, Root};
 pub use scan::{dirs_reaching, hash_file, scan, scan_paths, Scan};
+pub use trash::{prune_trash, trash_usage, Pruned, TrashUsage};

@@ -56,7 +56,7 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
         threads: default_threads(),
         fsync_each: a.fsync,
         lock_granted: false,
-        retention: Default::default(),
+        retention: a.retention(),
     })
 }
 
