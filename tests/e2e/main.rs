@@ -6,6 +6,7 @@ mod fixtures;
 mod bad_input;
 mod basics;
 mod bench;
+mod brake;
 mod changes;
 mod cli_output;
 mod confinement;

@@ -41,6 +41,15 @@ pub enum Command {
     /// paths, pid, uid and the program's name), oldest first
     #[command(after_help = EXIT_CODES)]
     Changes(ChangesArgs),
+    /// The deletions the delete brake of the mount of SRC holds back from its targets
+    #[command(after_help = EXIT_CODES)]
+    Held(HeldArgs),
+    /// Let held deletions through: they are replayed to the target
+    #[command(after_help = EXIT_CODES)]
+    Release(SettleArgs),
+    /// Bring held deletions back into the source, from the target's copies (--held)
+    #[command(after_help = EXIT_CODES)]
+    Restore(RestoreArgs),
     /// Show every task at a glance (last run, run going on now, conflicts, errors) and
     /// every other pair; or one task in detail; or one pair (SRC, or SRC TGT)
     #[command(after_help = EXIT_CODES)]
@@ -439,6 +448,36 @@ pub struct MountArgs {
     /// through
     #[arg(long)]
     pub no_passthrough: bool,
+    /// Hold deletions through the mount (unlink, rmdir; never renames) when more than
+    /// COUNT arrive within DURATION: not replayed to the targets until `tandem release`,
+    /// or brought back with `tandem restore --held`; `off` replays every deletion
+    #[arg(long, value_name = "COUNT/DURATION|off", default_value = "1000/60s", value_parser = parse_brake)]
+    pub delete_brake: DeleteBrake,
+}
+
+/// `--delete-brake`: the limit, or none (`off`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeleteBrake(pub Option<tandem_engine::BrakeLimit>);
+
+/// `1000/60s`, or `off`.
+fn parse_brake(s: &str) -> Result<DeleteBrake, String> {
+    if s == "off" {
+        return Ok(DeleteBrake(None));
+    }
+    let (count, window) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: expected COUNT/DURATION (1000/60s) or off"))?;
+    let count: usize = count
+        .parse()
+        .map_err(|_| format!("{s:?}: {count:?} is not a count"))?;
+    let window = parse_keep(window)?;
+    if window.is_zero() {
+        return Err(format!("{s:?}: the duration must be more than 0"));
+    }
+    Ok(DeleteBrake(Some(tandem_engine::BrakeLimit {
+        count,
+        window,
+    })))
 }
 
 #[derive(Args, Debug)]
@@ -479,6 +518,35 @@ pub struct ChangesArgs {
     pub limit: usize,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HeldArgs {
+    #[command(flatten)]
+    pub pair: SourceArgs,
+    /// List every held path (default: a summary of each burst and its first paths)
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SettleArgs {
+    #[command(flatten)]
+    pub pair: SourceArgs,
+    /// Only the burst numbered ID (as `tandem held` lists them; default: every one)
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub settle: SettleArgs,
+    /// Restore the deletions the delete brake holds (the only kind of restore so far)
+    #[arg(long, required = true)]
+    pub held: bool,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
@@ -574,6 +642,31 @@ mod tests {
         assert_eq!(parse_duration_ns("7ns"), Ok(7));
         assert!(parse_duration_ns("2 weeks").is_err());
         assert_eq!(parse_duration_ns("30d"), Ok(30 * 86_400_000_000_000));
+    }
+
+    #[test]
+    fn delete_brakes() {
+        use clap::Parser;
+        let brake = |args: &[&str]| {
+            let mut all = vec!["tandem", "mount", "/a", "/b"];
+            all.extend_from_slice(args);
+            match super::Cli::try_parse_from(all).map(|c| c.command) {
+                Ok(super::Command::Mount(m)) => Ok(m.delete_brake.0),
+                Ok(_) => unreachable!(),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let limit = |count, secs| {
+            Some(tandem_engine::BrakeLimit {
+                count,
+                window: std::time::Duration::from_secs(secs),
+            })
+        };
+        assert_eq!(brake(&[]), Ok(limit(1000, 60)));
+        assert_eq!(brake(&["--delete-brake", "50/2m"]), Ok(limit(50, 120)));
+        assert_eq!(brake(&["--delete-brake", "off"]), Ok(None));
+        assert!(brake(&["--delete-brake", "50"]).is_err());
+        assert!(brake(&["--delete-brake", "x/1s"]).is_err());
     }
 
     #[test]

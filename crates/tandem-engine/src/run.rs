@@ -321,6 +321,10 @@ impl Session {
         &self.store
     }
 
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     /// The key under which this pair's target keeps its journal cursor.
     pub fn target_key(&self) -> String {
         self.spec.tgt.to_string_lossy().into_owned()
@@ -381,6 +385,11 @@ impl Session {
         let mut opts = spec.options.clone();
         opts.stamp = stamp(started);
         opts.rescan = spec.rescan;
+        // Deletions the brake holds (`tandem held`) are left alone by every sync until
+        // released or restored, mounted or not.
+        let mut held_all = held.clone();
+        held_all.extend(store.held_paths(&spec.tgt.to_string_lossy())?);
+        let held = &held_all;
         opts.held = held.iter().cloned().collect();
         // Every whole-tree sync is a run in the history; a mount's many small scoped syncs
         // are recorded only when they did something.

@@ -5,6 +5,7 @@
 //! folders: the engine tells it what was done, after it was done (invariant 4), and it
 //! writes that in one transaction. A database it did not create is refused, never reset.
 
+mod held;
 mod journal;
 mod known;
 mod lock;
@@ -18,6 +19,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tandem_core::{BaseEntry, BaseTree, Hash, Kind, RelPath, Seen, Side};
 
+pub use held::{Held, HeldAction};
 pub use journal::{By, ChangeQuery, JournalWriter, Mark, Record, JOURNAL_MAX_RECORDS};
 pub use known::{forget, known_pairs, read_pair, Forgotten, KnownPair};
 pub use lock::Lock;

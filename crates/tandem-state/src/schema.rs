@@ -69,6 +69,20 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX run_problems_run ON run_problems(run);",
     // 3 -> 4: the name of the program behind each journal record, for `tandem changes`.
     "ALTER TABLE journal ADD COLUMN comm TEXT;",
+    // 4 -> 5: deletions a mount's brake holds back from a target (`tandem held`).
+    "CREATE TABLE held(
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        batch INTEGER NOT NULL,
+        path BLOB NOT NULL,
+        op TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        pid INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        comm TEXT,
+        action TEXT
+     );
+     CREATE INDEX held_target ON held(target);",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod conflicts;
 pub mod daemon;
 pub mod forget;
+pub mod held;
 pub mod log;
 pub mod mount;
 pub mod resolve;
