@@ -145,3 +145,30 @@ fn issue_18_with_the_brake_off_deletions_go_through() {
     assert_eq!(held_count(&p), 0);
     m.stop();
 }
+
+#[test]
+fn issue_18_sync_refuses_more_deletions_than_max_delete_count() {
+    let p = Pair::new();
+    for i in 0..100 {
+        p.write(S::Src, &format!("f{i:03}"), "x");
+    }
+    p.sync_ok(&[], 0);
+    // 15 of 100: well under the default 50 %, but more than a count of 10.
+    for i in 0..15 {
+        std::fs::remove_file(p.path(S::Src, &format!("f{i:03}"))).unwrap();
+    }
+    let tgt_before = p.tree(S::Tgt);
+    let out = p.sync(&["--max-delete-count", "10"]);
+    assert_eq!(out.code, 3, "{}", out.all());
+    assert!(
+        out.all()
+            .contains("would delete 15 entries (more than --max-delete-count 10)"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(p.tree(S::Tgt), tgt_before, "nothing deleted in the target");
+    // A percentage may be written with its sign; 15 is fine under a count of 15.
+    p.sync_ok(&["--max-delete", "50%", "--max-delete-count", "15"], 0);
+    assert!(!p.exists(S::Tgt, "f000"));
+    assert_eq!(p.sync(&["--max-delete", "120%"]).code, 2);
+}

@@ -347,9 +347,12 @@ pub struct SyncOptions {
     #[arg(long)]
     pub rescan: bool,
     /// Halt (exit 3) when a sync would delete more than PERCENT of the synced entries
-    /// (checked once more than 10 entries would be deleted)
-    #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
+    /// (50 or 50%; checked once more than 10 entries would be deleted)
+    #[arg(long, value_name = "PERCENT", default_value = "50", value_parser = parse_percent)]
     pub max_delete: u32,
+    /// Halt (exit 3) when a sync would delete more than N entries, whatever their share
+    #[arg(long, value_name = "N")]
+    pub max_delete_count: Option<u64>,
     /// Modification times this close count as equal (e.g. 2s for FAT): 500ms, 2s, 1ns
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration_ns)]
     pub modify_window: i64,
@@ -382,6 +385,15 @@ impl SyncOptions {
             versions: self.history_versions,
         }
     }
+}
+
+fn parse_percent(s: &str) -> Result<u32, String> {
+    s.strip_suffix('%')
+        .unwrap_or(s)
+        .parse::<u32>()
+        .ok()
+        .filter(|p| *p <= 100)
+        .ok_or_else(|| format!("{s:?} is not a percentage (0 to 100)"))
 }
 
 fn parse_keep(s: &str) -> Result<std::time::Duration, String> {

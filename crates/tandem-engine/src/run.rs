@@ -55,6 +55,24 @@ const MAX_ROUNDS: usize = 3;
 /// `--max-delete` looks at runs deleting more than this many entries: deleting 2 of 3
 /// files is a choice, not an accident (an emptied root is caught separately).
 const MAX_DELETE_FLOOR: u64 = 10;
+/// Why a sync must not delete `deletes` entries (`--max-delete`, `--max-delete-count`), if
+/// it must not.
+fn too_many_deletes(spec: &SyncSpec, scope: &Scope, deletes: u64, base_len: u64) -> Option<String> {
+    if *scope != Scope::All {
+        return None;
+    }
+    if let Some(n) = spec.max_delete_count.filter(|n| deletes > *n) {
+        return Some(format!(
+            "this sync would delete {deletes} entries (more than --max-delete-count {n}); nothing was changed. Check both folders; if the deletions are intended, run again with a higher --max-delete-count"
+        ));
+    }
+    (deletes > MAX_DELETE_FLOOR && deletes * 100 > u64::from(spec.max_delete_percent) * base_len)
+        .then(|| format!(
+            "this sync would delete {deletes} of the {base_len} entries synced before (more than --max-delete {}%); nothing was changed. Check both folders; if the deletions are intended, run again with --max-delete 100",
+            spec.max_delete_percent
+        ))
+}
+
 /// Baseline commits happen at least this often while applying...
 const COMMIT_EVERY: Duration = Duration::from_secs(2);
 /// ...and after this many applied steps.
@@ -545,14 +563,8 @@ impl Session {
             // emptied share looks like mass deletion. A scoped sync deletes what a program
             // was seen deleting (the mount's journal, the target's watcher): replicated as
             // it happens, as any two-way sync does, the originals kept in trash.
-            if *scope == Scope::All
-                && deletes > MAX_DELETE_FLOOR
-                && deletes * 100 > u64::from(spec.max_delete_percent) * base_len
-            {
-                report.halted = Some(format!(
-                "this sync would delete {deletes} of the {base_len} entries synced before (more than --max-delete {}%); nothing was changed. Check both folders; if the deletions are intended, run again with --max-delete 100",
-                spec.max_delete_percent
-            ));
+            if let Some(why) = too_many_deletes(spec, scope, deletes, base_len) {
+                report.halted = Some(why);
                 break;
             }
             let bytes = plan

@@ -19,6 +19,8 @@ pub struct SyncSpec {
     pub rescan: bool,
     /// Halt when a run would delete more than this share of the baseline's entries.
     pub max_delete_percent: u32,
+    /// Halt when a run would delete more than this many entries (`None`: no such limit).
+    pub max_delete_count: Option<u64>,
     /// Scan and copy threads per side.
     pub threads: usize,
     /// `fsync` each file instead of one `syncfs` per commit.
@@ -43,6 +45,7 @@ impl SyncSpec {
             dry_run: false,
             rescan: false,
             max_delete_percent: 50,
+            max_delete_count: None,
             threads: 4,
             fsync_each: false,
             lock_granted: false,

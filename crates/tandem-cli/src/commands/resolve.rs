@@ -154,6 +154,7 @@ fn settle_flagged(
         dry_run: false,
         rescan: false,
         max_delete_percent: 100,
+        max_delete_count: None,
         threads: crate::commands::sync::default_threads(),
         fsync_each: false,
         lock_granted: !locked,
