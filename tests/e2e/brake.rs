@@ -68,6 +68,14 @@ fn issue_18_a_mass_delete_through_the_mount_is_held_then_released() {
         "{}",
         text.stdout
     );
+    let status = p.cmd("status", &[]);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("held:      {} deletions by rm (pid", FILES + 1)),
+        "{}",
+        status.stdout
+    );
     // Other changes still flow while the brake holds.
     p.write(S::Src, "other.txt", "still synced");
     wait_for("other.txt replicated", Duration::from_secs(20), || {

@@ -127,8 +127,23 @@ fn show(
         .and_then(|(_, t)| t["failed"].as_array().cloned())
         .unwrap_or_default();
     let (trash, trash_text) = trash_usage(task);
+    let held = match &store {
+        Some(s) => s.held(Some(&tgt_key))?,
+        None => Vec::new(),
+    };
+    let held_text = held.first().map(|h| {
+        format!(
+            "{} deletions by {} (pid {}, uid {}) since {}, not replayed (see `tandem held`)",
+            held.len(),
+            sanitize(h.program.as_deref().unwrap_or("?")),
+            h.pid,
+            h.uid,
+            local_time(h.time_ns / 1_000_000_000)
+        )
+    });
     let obj = json!({
         "source": task.src.to_string_lossy(), "target": tgt_key, "trash": trash,
+        "held_deletions": held.len(),
         "state_dir": task.state_dir.to_string_lossy(), "synced_entries": entries,
         "open_conflicts": open,
         "mounted": mount.map(|m| json!({
@@ -189,6 +204,9 @@ fn show(
         }
         outln!("synced:    {entries} entries");
         outln!("trash:     {trash_text}");
+        if let Some(t) = &held_text {
+            outln!("held:      {t}");
+        }
         outln!(
             "conflicts: {open} open{}",
             if open > 0 {
@@ -198,7 +216,7 @@ fn show(
             }
         );
     }
-    let code = if open > 0 || paused.is_some() || !failed.is_empty() {
+    let code = if open > 0 || paused.is_some() || !failed.is_empty() || !held.is_empty() {
         crate::EXIT_ISSUES
     } else {
         crate::EXIT_OK
