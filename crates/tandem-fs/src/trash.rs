@@ -122,7 +122,6 @@ fn walk(root: &Root) -> Result<(Vec<Found>, Vec<RelPath>)> {
                 names.push(name.to_vec());
             }
         }
-        let siblings: HashSet<&[u8]> = names.iter().map(Vec::as_slice).collect();
         for name in &names {
             let at = dir.join(name);
             let st = match statat(&fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
@@ -134,7 +133,7 @@ fn walk(root: &Root) -> Result<(Vec<Found>, Vec<RelPath>)> {
                 todo.push(at);
                 continue;
             }
-            let Some(path) = version_of(&at, &siblings) else {
+            let Some(path) = version_of(&at) else {
                 continue;
             };
             found.push(Found {
@@ -154,23 +153,14 @@ fn walk(root: &Root) -> Result<(Vec<Found>, Vec<RelPath>)> {
     Ok((found, dirs))
 }
 
-/// The path `at` (`.tandem/trash/<bucket>/<path>`) is a version of: `NAME.N` is a further
-/// version of `NAME` when `NAME` is beside it (the trash names a second version kept under
-/// one stamp that way).
-fn version_of(at: &RelPath, siblings: &HashSet<&[u8]>) -> Option<RelPath> {
-    let inner: Vec<&[u8]> = at.components().skip(3).collect();
-    let (last, parents) = inner.split_last()?;
-    let mut name: &[u8] = last;
-    if let Some(dot) = name.iter().rposition(|&b| b == b'.') {
-        let (base, n) = (&name[..dot], &name[dot + 1..]);
-        let numbered = !n.is_empty() && n.iter().all(u8::is_ascii_digit);
-        if numbered && !base.is_empty() && siblings.contains(base) {
-            name = base;
-        }
-    }
+/// The path `at` (`.tandem/trash/<bucket>/<path>`) is a version of: each bucket holds one
+/// version of a path at most (`Trash::slot`).
+fn version_of(at: &RelPath) -> Option<RelPath> {
     let mut path = RelPath::root();
-    for p in parents {
-        path = path.join(p);
+    let mut inner = at.components().skip(3).peekable();
+    inner.peek()?;
+    for c in inner {
+        path = path.join(c);
     }
-    Some(path.join(name))
+    Some(path)
 }
