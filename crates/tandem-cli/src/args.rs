@@ -39,6 +39,19 @@ pub enum Command {
     /// Settle a recorded conflict
     #[command(after_help = EXIT_CODES)]
     Resolve(ResolveArgs),
+    /// Who changed what through the mount of SRC: the journal's records (time, operation,
+    /// paths, pid, uid and the program's name), oldest first
+    #[command(after_help = EXIT_CODES)]
+    Changes(ChangesArgs),
+    /// The deletions the delete brake of the mount of SRC holds back from its targets
+    #[command(after_help = EXIT_CODES)]
+    Held(HeldArgs),
+    /// Let held deletions through: they are replayed to the target
+    #[command(after_help = EXIT_CODES)]
+    Release(SettleArgs),
+    /// Bring held deletions back into the source, from the target's copies (--held)
+    #[command(after_help = EXIT_CODES)]
+    Restore(RestoreArgs),
     /// Show every task at a glance (last run, run going on now, conflicts, errors) and
     /// every other pair; or one task in detail; or one pair (SRC, or SRC TGT)
     #[command(after_help = EXIT_CODES)]
@@ -348,9 +361,12 @@ pub struct SyncOptions {
     #[arg(long)]
     pub rescan: bool,
     /// Halt (exit 3) when a sync would delete more than PERCENT of the synced entries
-    /// (checked once more than 10 entries would be deleted)
-    #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
+    /// (50 or 50%; checked once more than 10 entries would be deleted)
+    #[arg(long, value_name = "PERCENT", default_value = "50", value_parser = parse_percent)]
     pub max_delete: u32,
+    /// Halt (exit 3) when a sync would delete more than N entries, whatever their share
+    #[arg(long, value_name = "N")]
+    pub max_delete_count: Option<u64>,
     /// Modification times this close count as equal (e.g. 2s for FAT): 500ms, 2s, 1ns
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration_ns)]
     pub modify_window: i64,
@@ -377,6 +393,17 @@ pub struct SyncOptions {
     /// Keep POSIX ACLs (access, and default on folders) where both file systems hold them
     #[arg(long)]
     pub acls: bool,
+    /// How long what tandem keeps of the past stays: each side's trash and the journal
+    /// `tandem changes` reads (30m, 12h, 30d; 0 keeps nothing longer than needed)
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_keep)]
+    pub history_keep: std::time::Duration,
+    /// The most each side's trash may hold (5GiB, 500MiB, 1G, bytes); oldest versions go
+    /// first
+    #[arg(long, value_name = "SIZE", default_value = "5GiB", value_parser = parse_size)]
+    pub history_max: u64,
+    /// The most versions of one path each side's trash keeps
+    #[arg(long, value_name = "N", default_value_t = tandem_core::Retention::DEFAULT_VERSIONS)]
+    pub history_versions: usize,
 }
 
 impl SyncOptions {
@@ -390,6 +417,55 @@ impl SyncOptions {
             ..Keep::default()
         }
     }
+
+    pub fn retention(&self) -> tandem_core::Retention {
+        tandem_core::Retention {
+            keep: self.history_keep,
+            max_bytes: self.history_max,
+            versions: self.history_versions,
+        }
+    }
+}
+
+fn parse_percent(s: &str) -> Result<u32, String> {
+    s.strip_suffix('%')
+        .unwrap_or(s)
+        .parse::<u32>()
+        .ok()
+        .filter(|p| *p <= 100)
+        .ok_or_else(|| format!("{s:?} is not a percentage (0 to 100)"))
+}
+
+fn parse_keep(s: &str) -> Result<std::time::Duration, String> {
+    let ns = tandem_task::parse_duration_ns(s)?;
+    u64::try_from(ns)
+        .map(std::time::Duration::from_nanos)
+        .map_err(|_| format!("{s:?}: a duration cannot be negative"))
+}
+
+/// `5GiB`, `500MiB`, `1G` (powers of 1024 either way), `4096`: a size in bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("not a size: {s:?} (try 5GiB or 500MiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().trim_end_matches('b') {
+        "" => 0,
+        "k" | "ki" => 10,
+        "m" | "mi" => 20,
+        "g" | "gi" => 30,
+        "t" | "ti" => 40,
+        _ => {
+            return Err(format!(
+                "unknown unit in {s:?} (use B, KiB, MiB, GiB or TiB)"
+            ))
+        }
+    };
+    Ok((value * (1u64 << shift) as f64).round() as u64)
 }
 
 #[derive(Args, Debug)]
@@ -424,6 +500,36 @@ pub struct MountArgs {
     /// through
     #[arg(long)]
     pub no_passthrough: bool,
+    /// Hold deletions through the mount (unlink, rmdir; never renames) when more than
+    /// COUNT arrive within DURATION: not replayed to the targets until `tandem release`,
+    /// or brought back with `tandem restore --held`; `off` replays every deletion
+    #[arg(long, value_name = "COUNT/DURATION|off", default_value = "1000/60s", value_parser = parse_brake)]
+    pub delete_brake: DeleteBrake,
+}
+
+/// `--delete-brake`: the limit, or none (`off`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeleteBrake(pub Option<tandem_engine::BrakeLimit>);
+
+/// `1000/60s`, or `off`.
+fn parse_brake(s: &str) -> Result<DeleteBrake, String> {
+    if s == "off" {
+        return Ok(DeleteBrake(None));
+    }
+    let (count, window) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: expected COUNT/DURATION (1000/60s) or off"))?;
+    let count: usize = count
+        .parse()
+        .map_err(|_| format!("{s:?}: {count:?} is not a count"))?;
+    let window = parse_keep(window)?;
+    if window.is_zero() {
+        return Err(format!("{s:?}: the duration must be more than 0"));
+    }
+    Ok(DeleteBrake(Some(tandem_engine::BrakeLimit {
+        count,
+        window,
+    })))
 }
 
 #[derive(Args, Debug)]
@@ -441,6 +547,58 @@ pub struct ConflictsArgs {
     pub all: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ChangesArgs {
+    #[command(flatten)]
+    pub pair: SourceArgs,
+    /// Only changes made since TIME: a time ago (30m, 2h, 7d) or a local date and time
+    /// (2026-12-03, 2026-12-03 14:00, or RFC 3339)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only changes to paths matching GLOB (relative to SRC; `*` matches `/` too), as the
+    /// first or second path of a rename
+    #[arg(long, value_name = "GLOB")]
+    pub path: Option<String>,
+    /// Only changes made by this process id or user id (a number matches either), or by a
+    /// program of this name (as in `ps -o comm`)
+    #[arg(long, value_name = "PID|UID|PROGRAM")]
+    pub by: Option<String>,
+    /// At most the newest N changes
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HeldArgs {
+    #[command(flatten)]
+    pub pair: SourceArgs,
+    /// List every held path (default: a summary of each burst and its first paths)
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SettleArgs {
+    #[command(flatten)]
+    pub pair: SourceArgs,
+    /// Only the burst numbered ID (as `tandem held` lists them; default: every one)
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub settle: SettleArgs,
+    /// Restore the deletions the delete brake holds (the only kind of restore so far)
+    #[arg(long, required = true)]
+    pub held: bool,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
@@ -535,5 +693,42 @@ mod tests {
         assert_eq!(parse_duration_ns("500ms"), Ok(500_000_000));
         assert_eq!(parse_duration_ns("7ns"), Ok(7));
         assert!(parse_duration_ns("2 weeks").is_err());
+        assert_eq!(parse_duration_ns("30d"), Ok(30 * 86_400_000_000_000));
+    }
+
+    #[test]
+    fn delete_brakes() {
+        use clap::Parser;
+        let brake = |args: &[&str]| {
+            let mut all = vec!["tandem", "mount", "/a", "/b"];
+            all.extend_from_slice(args);
+            match super::Cli::try_parse_from(all).map(|c| c.command) {
+                Ok(super::Command::Mount(m)) => Ok(m.delete_brake.0),
+                Ok(_) => unreachable!(),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let limit = |count, secs| {
+            Some(tandem_engine::BrakeLimit {
+                count,
+                window: std::time::Duration::from_secs(secs),
+            })
+        };
+        assert_eq!(brake(&[]), Ok(limit(1000, 60)));
+        assert_eq!(brake(&["--delete-brake", "50/2m"]), Ok(limit(50, 120)));
+        assert_eq!(brake(&["--delete-brake", "off"]), Ok(None));
+        assert!(brake(&["--delete-brake", "50"]).is_err());
+        assert!(brake(&["--delete-brake", "x/1s"]).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        use super::parse_size;
+        assert_eq!(parse_size("5GiB"), Ok(5 << 30));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("500MiB"), Ok(500 << 20));
+        assert_eq!(parse_size("1.5k"), Ok(1536));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("5 parsecs").is_err());
     }
 }

@@ -74,6 +74,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sync(a) => commands::sync::run(a),
         Command::Conflicts(a) => commands::conflicts::run(a),
+        Command::Changes(a) => commands::changes::run(a),
+        Command::Held(a) => commands::held::list(a),
+        Command::Release(a) => commands::held::settle(a, tandem_state::HeldAction::Release),
+        Command::Restore(a) => commands::held::settle(a.settle, tandem_state::HeldAction::Restore),
         Command::Resolve(a) => commands::resolve::run(a),
         Command::Status(a) => commands::status::run(&config, a),
         Command::Forget(a) => commands::forget::run(a),

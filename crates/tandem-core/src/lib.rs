@@ -11,6 +11,7 @@ pub mod filter;
 pub mod path;
 pub mod plan;
 pub mod reconcile;
+pub mod retention;
 pub mod words;
 
 pub use change::{
@@ -25,4 +26,5 @@ pub use plan::{
     RenameWhy, Resolution, SETID_BITS,
 };
 pub use reconcile::{merge2, merge3, move_subtree, reconcile, BaseTree, Tree};
+pub use retention::{Kept, Retention};
 pub use words::{NotifyWhen, Priority, SmtpSecurity, UnknownWord, Words};

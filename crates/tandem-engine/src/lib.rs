@@ -6,6 +6,7 @@
 //! and touches files only through `tandem_fs`. Steps refused because the disk changed
 //! under them are planned again in a fresh round, never written blind.
 
+mod brake;
 mod folder_times;
 mod hashing;
 mod kept;
@@ -17,6 +18,7 @@ pub mod spec;
 pub mod time;
 pub mod watch;
 
+pub use brake::{settle_held, BrakeLimit};
 pub use replicate::{Hold, Replicator, ReplicatorConfig, TargetStatus};
 pub use roots::{PairRoots, RootError};
 pub use run::{sync, sync_scoped, sync_until, EngineError, Session, SourceHooks};

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use tandem_core::{ChangeOp, RelPath};
-use tandem_state::{JournalWriter, Store};
+use tandem_state::{HeldAction, JournalWriter, Store};
 
+use crate::brake::{Brake, BrakeLimit};
 use crate::run::{EngineError, Session};
 use crate::spec::{Event, PathProblem, Report, Scope};
 use crate::watch::{Echoes, TargetHint, TargetWatcher};
@@ -68,6 +69,8 @@ pub struct ReplicatorConfig {
     pub watch_target: bool,
     /// Reconcile the whole pair this often, for anything the watcher missed.
     pub rescan_every: Duration,
+    /// Hold deletions through the mount that come faster than this (`None`: never).
+    pub brake: Option<BrakeLimit>,
 }
 
 impl Default for ReplicatorConfig {
@@ -75,6 +78,7 @@ impl Default for ReplicatorConfig {
         ReplicatorConfig {
             watch_target: true,
             rescan_every: Duration::from_secs(600),
+            brake: Some(BrakeLimit::default()),
         }
     }
 }
@@ -161,6 +165,8 @@ pub struct Replicator {
     /// Records the last pass read, and when it ended.
     last_pass: (usize, Instant),
     status: Arc<Mutex<TargetStatus>>,
+    /// Deletions through the mount wait here to be replayed or held.
+    brake: Brake,
 }
 
 impl Replicator {
@@ -179,6 +185,7 @@ impl Replicator {
         let bell = journal.subscribe();
         let echoes = Arc::new(Echoes::default());
         session.set_target_echoes(Arc::clone(&echoes));
+        let brake = config.brake;
         let status = Arc::new(Mutex::new(TargetStatus {
             target: target.clone(),
             cursor,
@@ -213,6 +220,7 @@ impl Replicator {
             deferrals: 0,
             noted: cursor,
             last_pass: (0, Instant::now()),
+            brake: Brake::new(brake),
             status,
         };
         if r.config.watch_target {
@@ -455,6 +463,7 @@ impl Replicator {
         if let Some(last) = records.last() {
             self.cursor = last.seq;
         }
+        self.brake_step(force)?;
 
         let held_now = self.held_now(force);
         let now = Instant::now();
@@ -578,7 +587,7 @@ impl Replicator {
             // scan finds them (the journal is a fast path, not the truth).
             self.reader.set_cursor(&self.target, self.cursor)?;
             if self.last_trim.elapsed() >= TRIM_EVERY {
-                self.reader.trim_journal()?;
+                self.reader.trim_journal(&self.session.spec().retention)?;
                 self.last_trim = Instant::now();
             }
         }
@@ -731,7 +740,7 @@ impl Replicator {
     fn held_now(&mut self, force: bool) -> HashSet<RelPath> {
         self.long_open.retain(|p, _| self.writers.contains_key(p));
         if force {
-            return HashSet::new();
+            return self.brake.waiting().cloned().collect();
         }
         let now = Instant::now();
         let mut held = HashSet::new();
@@ -765,12 +774,68 @@ impl Replicator {
                 }
             }
         }
+        held.extend(self.brake.waiting().cloned());
         held
+    }
+
+    /// The brake's decision on the deletions waiting: replayed (looked at like any other
+    /// change) or held in the store; then what `tandem release` and `tandem restore
+    /// --held` asked for is carried out.
+    fn brake_step(&mut self, force: bool) -> Result<(), EngineError> {
+        let store = self.session.store();
+        let mut new_batch = || store.next_held_batch().ok();
+        let step = self.brake.step(Instant::now(), force, &mut new_batch);
+        self.pending.extend(step.replay);
+        if let (Some(batch), false) = (step.batch, step.hold.is_empty()) {
+            let first = &step.hold[0];
+            tracing::warn!(
+                "holding {} deletions by {} (pid {}, uid {}) from {}: more than the delete brake allows; `tandem held` lists them",
+                step.hold.len(),
+                first.program.as_deref().unwrap_or("?"),
+                first.change.pid,
+                first.change.uid,
+                self.target
+            );
+            self.session
+                .store_mut()
+                .hold(&self.target, batch, &step.hold)?;
+        }
+        let asked: Vec<tandem_state::Held> = self
+            .session
+            .store()
+            .held(Some(&self.target))?
+            .into_iter()
+            .filter(|h| h.action.is_some())
+            .collect();
+        if asked.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = asked.iter().map(|h| h.id).collect();
+        let restore: Vec<RelPath> = asked
+            .iter()
+            .filter(|h| h.action.as_deref() == Some(HeldAction::Restore.name()))
+            .map(|h| h.path.clone())
+            .collect();
+        // Restored: the baseline forgets them, so the target's copies look new there and
+        // come back; released: looked at again, so the deletions are replayed.
+        self.session.store_mut().drop_held(&ids, &restore)?;
+        for h in asked {
+            if restore.contains(&h.path) {
+                self.tgt_pending.insert(h.path, true);
+            } else {
+                self.pending.insert(h.path);
+            }
+        }
+        Ok(())
     }
 
     fn note_records(&mut self, records: &[tandem_state::Record]) {
         self.note_writers(records);
+        let now = Instant::now();
         for r in records {
+            if self.brake.take(r, now) {
+                continue;
+            }
             let c = &r.change;
             if let (ChangeOp::Rename, Some(to)) = (c.op, &c.to) {
                 self.renames.push((c.path.clone(), to.clone()));

@@ -55,6 +55,24 @@ const MAX_ROUNDS: usize = 3;
 /// `--max-delete` looks at runs deleting more than this many entries: deleting 2 of 3
 /// files is a choice, not an accident (an emptied root is caught separately).
 const MAX_DELETE_FLOOR: u64 = 10;
+/// Why a sync must not delete `deletes` entries (`--max-delete`, `--max-delete-count`), if
+/// it must not.
+fn too_many_deletes(spec: &SyncSpec, scope: &Scope, deletes: u64, base_len: u64) -> Option<String> {
+    if *scope != Scope::All {
+        return None;
+    }
+    if let Some(n) = spec.max_delete_count.filter(|n| deletes > *n) {
+        return Some(format!(
+            "this sync would delete {deletes} entries (more than --max-delete-count {n}); nothing was changed. Check both folders; if the deletions are intended, run again with a higher --max-delete-count"
+        ));
+    }
+    (deletes > MAX_DELETE_FLOOR && deletes * 100 > u64::from(spec.max_delete_percent) * base_len)
+        .then(|| format!(
+            "this sync would delete {deletes} of the {base_len} entries synced before (more than --max-delete {}%); nothing was changed. Check both folders; if the deletions are intended, run again with --max-delete 100",
+            spec.max_delete_percent
+        ))
+}
+
 /// Baseline commits happen at least this often while applying...
 const COMMIT_EVERY: Duration = Duration::from_secs(2);
 /// ...and after this many applied steps.
@@ -142,8 +160,14 @@ pub struct Session {
     stop: Option<Arc<AtomicBool>>,
     /// Both roots carry the pair's marker, as its state records (`marker`).
     marked: bool,
+    /// When both trashes were last pruned to the retention (`prune_trash`).
+    last_prune: Option<Instant>,
     _lock: Option<Lock>,
 }
+
+/// How often a session that syncs again and again (a mount's) prunes the trashes: each
+/// prune reads both trashes whole.
+const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
 /// What a mounted session does after it changed a source path itself (merging a target's
 /// change back through the hidden directory fd, which the mount does not see).
@@ -270,6 +294,7 @@ impl Session {
             created_target,
             stop: None,
             marked,
+            last_prune: None,
             _lock: lock,
         })
     }
@@ -318,6 +343,10 @@ impl Session {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
     }
 
     /// The key under which this pair's target keeps its journal cursor.
@@ -380,6 +409,11 @@ impl Session {
         let mut opts = spec.options.clone();
         opts.stamp = stamp(started);
         opts.rescan = spec.rescan;
+        // Deletions the brake holds (`tandem held`) are left alone by every sync until
+        // released or restored, mounted or not.
+        let mut held_all = held.clone();
+        held_all.extend(store.held_paths(&spec.tgt.to_string_lossy())?);
+        let held = &held_all;
         opts.held = held.iter().cloned().collect();
         // Every whole-tree sync is a run in the history; a mount's many small scoped syncs
         // are recorded only when they did something.
@@ -537,14 +571,8 @@ impl Session {
             // emptied share looks like mass deletion. A scoped sync deletes what a program
             // was seen deleting (the mount's journal, the target's watcher): replicated as
             // it happens, as any two-way sync does, the originals kept in trash.
-            if *scope == Scope::All
-                && deletes > MAX_DELETE_FLOOR
-                && deletes * 100 > u64::from(spec.max_delete_percent) * base_len
-            {
-                report.halted = Some(format!(
-                "this sync would delete {deletes} of the {base_len} entries synced before (more than --max-delete {}%); nothing was changed. Check both folders; if the deletions are intended, run again with --max-delete 100",
-                spec.max_delete_percent
-            ));
+            if let Some(why) = too_many_deletes(spec, scope, deletes, base_len) {
+                report.halted = Some(why);
                 break;
             }
             let bytes = plan
@@ -643,8 +671,36 @@ impl Session {
         }
         if !spec.dry_run && report.exit_code() < 2 {
             self.mark_roots();
+            self.prune_trash();
         }
         Ok(report)
+    }
+
+    /// Prunes both sides' trash to the retention, at most every `PRUNE_EVERY`. A failure
+    /// is logged: it leaves more in the trash, never less.
+    fn prune_trash(&mut self) {
+        if self.last_prune.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        self.last_prune = Some(Instant::now());
+        let now = now_ns();
+        let keep = &self.spec.retention;
+        for (name, root, other) in [
+            ("source", &self.src, &self.tgt),
+            ("target", &self.tgt, &self.src),
+        ] {
+            match tandem_fs::prune_trash(root, other, keep, now) {
+                Ok(p) if p.removed > 0 => tracing::info!(
+                    "{name} trash: removed {} old versions ({} bytes); {} left ({} bytes)",
+                    p.removed,
+                    p.freed,
+                    p.left.versions,
+                    p.left.bytes
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("{name} trash: could not prune it: {e}"),
+            }
+        }
     }
 
     /// After the pair's first good sync, both roots get its marker, then the state records

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tandem_core::{Options, RelPath, Side};
+use tandem_core::{Options, RelPath, Retention, Side};
 
 /// A validated request for one sync of one pair: the CLI builds it, the engine runs it.
 #[derive(Clone, Debug)]
@@ -19,6 +19,8 @@ pub struct SyncSpec {
     pub rescan: bool,
     /// Halt when a run would delete more than this share of the baseline's entries.
     pub max_delete_percent: u32,
+    /// Halt when a run would delete more than this many entries (`None`: no such limit).
+    pub max_delete_count: Option<u64>,
     /// Scan and copy threads per side.
     pub threads: usize,
     /// `fsync` each file instead of one `syncfs` per commit.
@@ -26,6 +28,8 @@ pub struct SyncSpec {
     /// The pair's lock is held by a running mount that has paused this pair for the caller
     /// (`tandem resolve` while mounted): do not take it.
     pub lock_granted: bool,
+    /// How long each side's trash and the journal keep what they hold.
+    pub retention: Retention,
 }
 
 impl SyncSpec {
@@ -41,9 +45,11 @@ impl SyncSpec {
             dry_run: false,
             rescan: false,
             max_delete_percent: 50,
+            max_delete_count: None,
             threads: 4,
             fsync_each: false,
             lock_granted: false,
+            retention: Retention::default(),
         }
     }
 }

@@ -38,6 +38,9 @@ fn tmp_name() -> String {
     )
 }
 
+/// Buckets tried for one stamp (versions of one path set aside within one second).
+const BUCKETS_MAX: usize = 10_000;
+
 /// Where overwritten and deleted entries go: `.tandem/trash/<stamp>/<path>` in the same root.
 #[derive(Clone, Debug)]
 pub struct Trash {
@@ -53,38 +56,45 @@ impl Trash {
 
     /// A free slot for `rel` in the trash, its parent directories created.
     fn slot(&self, root: &Root, rel: &RelPath) -> Result<(OwnedFd, Vec<u8>)> {
-        // Something trashed earlier under the same stamp can hold a parent's name as a
-        // non-directory (the file `d` trashed, then `d/e` from the directory `d`): the slot
-        // then goes to the next free bucket, `<stamp>.1`, `<stamp>.2`...
+        // A name already kept under this stamp (a second version of `rel` within the same
+        // second), or a parent's name held by a non-directory (the file `d` trashed, then
+        // `d/e` from the directory `d`): the slot goes to the next free bucket, `<stamp>.1`,
+        // `<stamp>.2`... so that a path in a bucket is always the path it was (retention
+        // counts versions per path, `trash.rs`).
         let mut bucket = self.stamp.clone();
         let mut n = 0;
         loop {
             match self.slot_in(root, &bucket, rel) {
-                Err(e) if e.errno() == Some(Errno::NOTDIR.raw_os_error()) && n < 100 => {
-                    n += 1;
-                    bucket = format!("{}.{n}", self.stamp);
+                Err(e) if e.errno() == Some(Errno::NOTDIR.raw_os_error()) && n < BUCKETS_MAX => {}
+                Ok(None) if n < BUCKETS_MAX => {}
+                Ok(None) => {
+                    return Err(FsError::io(rel, "trash slot", Errno::EXIST));
                 }
-                r => return r,
+                Ok(Some(slot)) => return Ok(slot),
+                Err(e) => return Err(e),
             }
+            n += 1;
+            bucket = format!("{}.{n}", self.stamp);
         }
     }
 
-    fn slot_in(&self, root: &Root, bucket: &str, rel: &RelPath) -> Result<(OwnedFd, Vec<u8>)> {
+    /// The slot for `rel` in `bucket`, or `None` if the name is taken there.
+    fn slot_in(
+        &self,
+        root: &Root,
+        bucket: &str,
+        rel: &RelPath,
+    ) -> Result<Option<(OwnedFd, Vec<u8>)>> {
         let mut bytes = format!(".tandem/trash/{bucket}/").into_bytes();
         bytes.extend_from_slice(rel.as_bytes());
         let trash_rel = RelPath::new(bytes)
             .map_err(|e| FsError::io(rel, "trash path", std::io::Error::other(e)))?;
         ensure_dirs(root, &trash_rel.parent().unwrap_or_default())?;
         let (dir, name) = root.parent(&trash_rel)?;
-        let mut candidate = name.clone();
-        for n in 1.. {
-            if stat_at(&dir, &candidate, rel)?.is_none() {
-                break;
-            }
-            candidate = name.clone();
-            candidate.extend_from_slice(format!(".{n}").as_bytes());
+        if stat_at(&dir, &name, rel)?.is_some() {
+            return Ok(None);
         }
-        Ok((dir, candidate))
+        Ok(Some((dir, name)))
     }
 
     /// Moves `name` in `dir` into the trash.

@@ -11,8 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::{params, Connection, OpenFlags};
-use tandem_core::{Change, ChangeOp, ChangeSink, RelPath};
+use tandem_core::{Change, ChangeOp, ChangeSink, RelPath, Retention};
 
+use crate::programs::Programs;
 use crate::{Result, StateError, Store, DB_FILE};
 
 /// One journal record, as read back.
@@ -21,6 +22,33 @@ pub struct Record {
     pub seq: i64,
     pub time_ns: i64,
     pub change: Change,
+    /// The name of the program that made the change (`/proc/PID/comm`), when it was known.
+    pub program: Option<String>,
+}
+
+/// The most records the journal keeps once every target has read them, however young:
+/// the journal of a busy mount stays bounded (about 100 MB).
+pub const JOURNAL_MAX_RECORDS: i64 = 1_000_000;
+
+/// Which records `Store::changes` lists.
+#[derive(Clone, Debug, Default)]
+pub struct ChangeQuery {
+    /// Only records made at or after this time (nanoseconds since the epoch).
+    pub since_ns: Option<i64>,
+    /// Only records whose path (or second path) matches this glob (SQLite GLOB: `*`
+    /// matches `/` too).
+    pub path_glob: Option<String>,
+    /// Only records made by this pid or uid, or by a program of this name.
+    pub by: Option<By>,
+    /// At most this many, the newest.
+    pub limit: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum By {
+    /// A number: a pid or a uid.
+    Id(u32),
+    Program(String),
 }
 
 const GROUP_MAX: usize = 4096;
@@ -37,6 +65,7 @@ pub struct JournalWriter {
     recent: Mutex<Recent>,
     thread: Mutex<Option<JoinHandle<()>>>,
     bells: Bells,
+    programs: Programs,
 }
 
 /// The changes handed over that make a scan running meanwhile unsafe to apply as it is: a
@@ -66,7 +95,7 @@ pub struct Mark {
 type Bells = Arc<Mutex<Vec<Sender<()>>>>;
 
 enum Msg {
-    Record(i64, Change),
+    Record(i64, Change, Option<Arc<str>>),
     Flush(Sender<()>),
     Stop,
 }
@@ -94,6 +123,7 @@ impl JournalWriter {
             recent: Mutex::default(),
             thread: Mutex::new(Some(thread)),
             bells,
+            programs: Programs::default(),
         })
     }
 
@@ -175,6 +205,8 @@ impl Drop for JournalWriter {
 
 impl ChangeSink for JournalWriter {
     fn record(&self, change: Change) {
+        // Named now: a short-lived program is gone by the time the record is written.
+        let program = self.programs.name(change.pid);
         // Counted and handed over under one lock: a `mark` taken in between would count a
         // change whose record a flush right after it might not wait for.
         let guard = match change.op {
@@ -194,7 +226,7 @@ impl ChangeSink for JournalWriter {
             }
             _ => None,
         };
-        let _ = self.tx.send(Msg::Record(now_ns(), change));
+        let _ = self.tx.send(Msg::Record(now_ns(), change, program));
         drop(guard);
     }
 }
@@ -236,7 +268,7 @@ fn writer_loop(
     committed: Arc<(Mutex<i64>, Condvar)>,
     bells: Bells,
 ) {
-    let mut batch: Vec<(i64, Change)> = Vec::new();
+    let mut batch: Vec<(i64, Change, Option<Arc<str>>)> = Vec::new();
     let mut waiters: Vec<Sender<()>> = Vec::new();
     let mut stop = false;
     while !stop {
@@ -251,7 +283,7 @@ fn writer_loop(
         let mut msg = Some(first);
         while let Some(m) = msg.take() {
             match m {
-                Msg::Record(t, c) => batch.push((t, c)),
+                Msg::Record(t, c, p) => batch.push((t, c, p)),
                 Msg::Flush(w) => waiters.push(w),
                 Msg::Stop => {
                     stop = true;
@@ -289,20 +321,24 @@ fn writer_loop(
     }
 }
 
-fn append(conn: &mut Connection, batch: &[(i64, Change)]) -> rusqlite::Result<i64> {
+fn append(
+    conn: &mut Connection,
+    batch: &[(i64, Change, Option<Arc<str>>)],
+) -> rusqlite::Result<i64> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO journal(time, op, path, path2, pid, uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO journal(time, op, path, path2, pid, uid, comm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for (t, c) in batch {
+        for (t, c, program) in batch {
             stmt.execute(params![
                 t,
                 c.op.name(),
                 c.path.as_bytes(),
                 c.to.as_ref().map(|p| p.as_bytes().to_vec()),
                 c.pid,
-                c.uid
+                c.uid,
+                program.as_deref()
             ])?;
         }
     }
@@ -314,42 +350,39 @@ fn append(conn: &mut Connection, batch: &[(i64, Change)]) -> rusqlite::Result<i6
 impl Store {
     /// Records after `after`, oldest first, at most `limit`.
     pub fn journal_after(&self, after: i64, limit: usize) -> Result<Vec<Record>> {
-        let mut stmt = self.sql(self.conn.prepare_cached(
-            "SELECT seq, time, op, path, path2, pid, uid FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        ))?;
+        let mut stmt = self.sql(self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        )))?;
         let rows = stmt
-            .query_map(params![after, limit as i64], |r| {
-                let op: String = r.get(2)?;
-                let path: Vec<u8> = r.get(3)?;
-                let to: Option<Vec<u8>> = r.get(4)?;
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    op,
-                    path,
-                    to,
-                    r.get::<_, u32>(5)?,
-                    r.get::<_, u32>(6)?,
-                ))
-            })
+            .query_map(params![after, limit as i64], read_row)
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
-        let rows = self.sql(rows)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(seq, time_ns, op, path, to, pid, uid)| {
-                Some(Record {
-                    seq,
-                    time_ns,
-                    change: Change {
-                        op: ChangeOp::from_name(&op)?,
-                        path: RelPath::new(path).ok()?,
-                        to: to.and_then(|t| RelPath::new(t).ok()),
-                        pid,
-                        uid,
-                    },
-                })
-            })
-            .collect())
+        Ok(self.sql(rows)?.into_iter().flatten().collect())
+    }
+
+    /// The records `q` asks for, the newest `q.limit`, oldest first (`tandem changes`).
+    pub fn changes(&self, q: &ChangeQuery) -> Result<Vec<Record>> {
+        let (by_id, by_name) = match &q.by {
+            Some(By::Id(n)) => (Some(*n), None),
+            Some(By::Program(name)) => (None, Some(name.as_str())),
+            None => (None, None),
+        };
+        let mut stmt = self.sql(self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM journal
+             WHERE (?1 IS NULL OR time >= ?1)
+               AND (?2 IS NULL OR CAST(path AS TEXT) GLOB ?2 OR CAST(path2 AS TEXT) GLOB ?2)
+               AND (?3 IS NULL OR pid = ?3 OR uid = ?3)
+               AND (?4 IS NULL OR comm = ?4)
+             ORDER BY seq DESC LIMIT ?5"
+        )))?;
+        let rows = stmt
+            .query_map(
+                params![q.since_ns, q.path_glob, by_id, by_name, q.limit as i64],
+                read_row,
+            )
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+        let mut records: Vec<Record> = self.sql(rows)?.into_iter().flatten().collect();
+        records.reverse();
+        Ok(records)
     }
 
     /// The last journal sequence number (0 when empty).
@@ -409,17 +442,50 @@ impl Store {
         tx.commit().map_err(sql)
     }
 
-    /// Drops records every target has read (past the slowest cursor), but never the
-    /// newest one: SQLite numbers a new row after the highest one left, so an emptied table
-    /// would count from 1 again, below every cursor, and those records would never be read.
-    pub fn trim_journal(&self) -> Result<usize> {
+    /// Drops records every target has read (past the slowest cursor) once they are older
+    /// than `keep.keep` or beyond the newest `JOURNAL_MAX_RECORDS` (they are what `tandem
+    /// changes` lists meanwhile), but never the newest one: SQLite numbers a new row after
+    /// the highest one left, so an emptied table would count from 1 again, below every
+    /// cursor, and those records would never be read.
+    pub fn trim_journal(&self, keep: &Retention) -> Result<usize> {
+        let cutoff = now_ns().saturating_sub(keep.keep.as_nanos().min(i64::MAX as u128) as i64);
+        // Records are numbered in time order: the first one young enough bounds the old
+        // ones, found without an index on time.
         let r = self
             .conn
             .prepare_cached(
                 "DELETE FROM journal WHERE seq <= (SELECT coalesce(min(seq), 0) FROM cursors)
-               AND seq < (SELECT max(seq) FROM journal)",
+               AND seq < (SELECT max(seq) FROM journal)
+               AND (seq < coalesce((SELECT seq FROM journal WHERE time >= ?1 ORDER BY seq LIMIT 1),
+                                   (SELECT max(seq) FROM journal))
+                    OR seq <= (SELECT max(seq) FROM journal) - ?2)",
             )
-            .and_then(|mut s| s.execute([]));
+            .and_then(|mut s| s.execute(params![cutoff, JOURNAL_MAX_RECORDS]));
         self.sql(r)
     }
+}
+
+const COLUMNS: &str = "seq, time, op, path, path2, pid, uid, comm";
+
+/// A row of `COLUMNS`; `None` for one this tandem cannot read (an operation it does not
+/// know, a path no longer valid), skipped.
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Record>> {
+    let op: String = r.get(2)?;
+    let path: Vec<u8> = r.get(3)?;
+    let to: Option<Vec<u8>> = r.get(4)?;
+    let (Some(op), Ok(path)) = (ChangeOp::from_name(&op), RelPath::new(path)) else {
+        return Ok(None);
+    };
+    Ok(Some(Record {
+        seq: r.get(0)?,
+        time_ns: r.get(1)?,
+        change: Change {
+            op,
+            path,
+            to: to.and_then(|t| RelPath::new(t).ok()),
+            pid: r.get(5)?,
+            uid: r.get(6)?,
+        },
+        program: r.get(7)?,
+    }))
 }

@@ -5,9 +5,11 @@
 //! folders: the engine tells it what was done, after it was done (invariant 4), and it
 //! writes that in one transaction. A database it did not create is refused, never reset.
 
+mod held;
 mod journal;
 mod known;
 mod lock;
+mod programs;
 mod schema;
 mod sys;
 
@@ -18,7 +20,8 @@ use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tandem_core::{BaseEntry, BaseTree, Hash, Kind, Owner, RelPath, Seen, Side};
 
-pub use journal::{JournalWriter, Mark, Record};
+pub use held::{Held, HeldAction};
+pub use journal::{By, ChangeQuery, JournalWriter, Mark, Record, JOURNAL_MAX_RECORDS};
 pub use known::{forget, known_pairs, read_pair, Forgotten, KnownPair};
 pub use lock::Lock;
 

@@ -76,6 +76,22 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE baseline ADD COLUMN tgt_uid INTEGER;
      ALTER TABLE baseline ADD COLUMN tgt_gid INTEGER;
      ALTER TABLE baseline ADD COLUMN tgt_xattrs BLOB;",
+    // 4 -> 5: the name of the program behind each journal record, for `tandem changes`.
+    "ALTER TABLE journal ADD COLUMN comm TEXT;",
+    // 5 -> 6: deletions a mount's brake holds back from a target (`tandem held`).
+    "CREATE TABLE held(
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        batch INTEGER NOT NULL,
+        path BLOB NOT NULL,
+        op TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        pid INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        comm TEXT,
+        action TEXT
+     );
+     CREATE INDEX held_target ON held(target);",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

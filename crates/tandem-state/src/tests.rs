@@ -198,7 +198,7 @@ fn journal_appends_in_batches_and_reads_back_in_order() {
     store.set_cursor("t2", 1000).unwrap();
     assert_eq!(store.cursor("t1").unwrap(), 1500);
     assert_eq!(store.cursor("none").unwrap(), 0);
-    assert_eq!(store.trim_journal().unwrap(), 1000);
+    assert_eq!(store.trim_journal(&read_is_enough()).unwrap(), 1000);
     assert_eq!(store.journal_after(0, 10).unwrap()[0].seq, 1001);
     assert_eq!(store.journal_after(2000, 10).unwrap().len(), 1);
 
@@ -207,7 +207,7 @@ fn journal_appends_in_batches_and_reads_back_in_order() {
     let head = store.journal_head().unwrap();
     store.set_cursor("t1", head).unwrap();
     store.set_cursor("t2", head).unwrap();
-    store.trim_journal().unwrap();
+    store.trim_journal(&read_is_enough()).unwrap();
     assert_eq!(store.journal_head().unwrap(), head);
     w.record(Change {
         op: ChangeOp::Create,
@@ -474,4 +474,96 @@ fn a_repointed_store_belongs_to_its_new_pair_and_keeps_its_meta() {
     ));
     let s = Store::open(dir.path(), &moved).unwrap();
     assert_eq!(s.meta("marker").unwrap().as_deref(), Some("def"));
+}
+
+/// A retention that keeps nothing once every target has read it.
+fn read_is_enough() -> tandem_core::Retention {
+    tandem_core::Retention {
+        keep: std::time::Duration::ZERO,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn issue_18_read_records_stay_for_the_retention_and_name_their_program() {
+    use tandem_core::{Change, ChangeOp, ChangeSink};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &pair()).unwrap();
+    let w = JournalWriter::open(dir.path()).unwrap();
+    let me = std::process::id();
+    let rec = |op, path: &str, pid: u32, uid: u32| {
+        w.record(Change {
+            op,
+            path: p(path),
+            to: (op == ChangeOp::Rename).then(|| p("docs/moved.txt")),
+            pid,
+            uid,
+        })
+    };
+    rec(ChangeOp::Create, "docs/a.txt", me, 1000);
+    rec(ChangeOp::Unlink, "docs/b.txt", me, 1001);
+    rec(ChangeOp::Rename, "c.txt", me, 1000);
+    rec(ChangeOp::Write, "d.bin", 0, 1000);
+    w.flush();
+    let head = store.journal_head().unwrap();
+    store.set_cursor("t1", head).unwrap();
+
+    // Every target read them all, but they are younger than the retention: kept.
+    assert_eq!(store.trim_journal(&Default::default()).unwrap(), 0);
+    let all = store
+        .changes(&ChangeQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+    assert_eq!(all[0].program.as_deref(), Some(comm.trim_end()));
+    assert_eq!(all[3].program, None, "pid 0 is no program");
+
+    let query = |q: ChangeQuery| -> Vec<String> {
+        store
+            .changes(&ChangeQuery { limit: 100, ..q })
+            .unwrap()
+            .iter()
+            .map(|r| r.change.path.to_string())
+            .collect()
+    };
+    let glob = |g: &str| ChangeQuery {
+        path_glob: Some(g.into()),
+        ..Default::default()
+    };
+    assert_eq!(query(glob("docs/*")), ["docs/a.txt", "docs/b.txt", "c.txt"]);
+    let by = |b: By| ChangeQuery {
+        by: Some(b),
+        ..Default::default()
+    };
+    assert_eq!(query(by(By::Id(1001))), ["docs/b.txt"]);
+    assert_eq!(query(by(By::Id(me))).len(), 3);
+    assert_eq!(query(by(By::Program(comm.trim_end().into()))).len(), 3);
+    let since = |ns| ChangeQuery {
+        since_ns: Some(ns),
+        ..Default::default()
+    };
+    assert_eq!(query(since(all[1].time_ns)).len(), 3);
+    assert!(query(since(i64::MAX)).is_empty());
+    let newest = store
+        .changes(&ChangeQuery {
+            limit: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        newest.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [all[2].seq, all[3].seq],
+        "the newest, oldest first"
+    );
+
+    // Past the retention they go, but never the newest (nor what a target has not read).
+    store.set_cursor("t2", head - 2).unwrap();
+    assert_eq!(store.trim_journal(&read_is_enough()).unwrap(), 2);
+    store.set_cursor("t2", head).unwrap();
+    assert_eq!(store.trim_journal(&read_is_enough()).unwrap(), 1);
+    assert_eq!(store.journal_after(0, 10).unwrap().len(), 1);
+    w.close();
 }

@@ -384,7 +384,7 @@ impl TaskSpec {
     }
 }
 
-/// `500ms`, `2s`, `1m`, `10us`, `3ns`, or a bare number of seconds, in nanoseconds.
+/// `500ms`, `2s`, `1m`, `10us`, `3ns`, `30d`, or a bare number of seconds, in nanoseconds.
 pub fn parse_duration_ns(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let split = s
@@ -401,9 +401,10 @@ pub fn parse_duration_ns(s: &str) -> Result<i64, String> {
         "ns" => 1.0,
         "m" | "min" => 60e9,
         "h" => 3600e9,
+        "d" => 86400e9,
         _ => {
             return Err(format!(
-                "unknown unit {unit:?} in {s:?} (use ns, us, ms, s, m or h)"
+                "unknown unit {unit:?} in {s:?} (use ns, us, ms, s, m, h or d)"
             ))
         }
     };

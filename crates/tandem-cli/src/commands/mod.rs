@@ -1,9 +1,11 @@
 //! One file per subcommand: each is a thin wrapper around the engine or the store.
 
+pub mod changes;
 pub mod completions;
 pub mod conflicts;
 pub mod daemon;
 pub mod forget;
+pub mod held;
 pub mod log;
 pub mod mount;
 pub mod resolve;

@@ -155,9 +155,11 @@ fn settle_flagged(
         dry_run: false,
         rescan: false,
         max_delete_percent: 100,
+        max_delete_count: None,
         threads: crate::commands::sync::default_threads(),
         fsync_each: false,
         lock_granted: !locked,
+        retention: Default::default(),
     };
     let scope = tandem_engine::Scope::Paths(vec![rel.clone()]);
     let report = tandem_engine::sync_scoped(&spec, &scope, &|_| {})?;

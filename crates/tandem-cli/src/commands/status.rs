@@ -126,8 +126,24 @@ fn show(
     let failed: Vec<Value> = here
         .and_then(|(_, t)| t["failed"].as_array().cloned())
         .unwrap_or_default();
+    let (trash, trash_text) = trash_usage(task);
+    let held = match &store {
+        Some(s) => s.held(Some(&tgt_key))?,
+        None => Vec::new(),
+    };
+    let held_text = held.first().map(|h| {
+        format!(
+            "{} deletions by {} (pid {}, uid {}) since {}, not replayed (see `tandem held`)",
+            held.len(),
+            sanitize(h.program.as_deref().unwrap_or("?")),
+            h.pid,
+            h.uid,
+            local_time(h.time_ns / 1_000_000_000)
+        )
+    });
     let obj = json!({
-        "source": task.src.to_string_lossy(), "target": tgt_key,
+        "source": task.src.to_string_lossy(), "target": tgt_key, "trash": trash,
+        "held_deletions": held.len(),
         "state_dir": task.state_dir.to_string_lossy(), "synced_entries": entries,
         "open_conflicts": open,
         "mounted": mount.map(|m| json!({
@@ -187,6 +203,10 @@ fn show(
             None => outln!("mounted:   no"),
         }
         outln!("synced:    {entries} entries");
+        outln!("trash:     {trash_text}");
+        if let Some(t) = &held_text {
+            outln!("held:      {t}");
+        }
         outln!(
             "conflicts: {open} open{}",
             if open > 0 {
@@ -196,7 +216,7 @@ fn show(
             }
         );
     }
-    let code = if open > 0 || paused.is_some() || !failed.is_empty() {
+    let code = if open > 0 || paused.is_some() || !failed.is_empty() || !held.is_empty() {
         crate::EXIT_ISSUES
     } else {
         crate::EXIT_OK
@@ -205,6 +225,39 @@ fn show(
 }
 
 /// `tandem status` with no argument: every task, then every other pair.
+/// What each side's trash holds (`.tandem/trash`, pruned to the `--history-*` limits), for
+/// JSON and as a line.
+fn trash_usage(task: &Task) -> (Value, String) {
+    let mut obj = serde_json::Map::new();
+    let mut text = Vec::new();
+    for (side, path) in [("source", &task.src), ("target", &task.tgt)] {
+        let usage = tandem_fs::Root::open(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|root| Ok(tandem_fs::trash_usage(&root)?));
+        match usage {
+            Ok(u) => {
+                obj.insert(
+                    side.into(),
+                    json!({ "versions": u.versions, "bytes": u.bytes }),
+                );
+                text.push(format!(
+                    "{side} {} versions, {}",
+                    u.versions,
+                    crate::output::human_bytes(u.bytes)
+                ));
+            }
+            Err(e) => {
+                obj.insert(side.into(), json!({ "error": format!("{e:#}") }));
+                text.push(format!(
+                    "{side} unreadable ({})",
+                    sanitize(&format!("{e:#}"))
+                ));
+            }
+        }
+    }
+    (Value::Object(obj), text.join("; "))
+}
+
 fn overview(config: &Path, as_json: bool) -> Result<u8> {
     let o = tasks::Overview::read(config)?;
     let clock = crate::output::time::Clock::system();

@@ -54,9 +54,11 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
         dry_run: false,
         rescan: a.rescan,
         max_delete_percent: a.max_delete,
+        max_delete_count: a.max_delete_count,
         threads: default_threads(),
         fsync_each: a.fsync,
         lock_granted: false,
+        retention: a.retention(),
     })
 }
 

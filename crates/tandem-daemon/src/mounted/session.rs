@@ -49,6 +49,8 @@ pub struct MountRequest {
     /// events).
     pub rescan_every: Option<Duration>,
     pub fuse_threads: usize,
+    /// Hold deletions through the mount that come faster than this (`None`: never).
+    pub brake: Option<tandem_engine::BrakeLimit>,
 }
 
 /// How a session ended.
@@ -188,6 +190,7 @@ fn open_replicators(
         rescan_every: req
             .rescan_every
             .unwrap_or(Duration::from_secs(u64::from(u32::MAX))),
+        brake: req.brake,
     };
     let mut replicators = Vec::new();
     for (session, reader) in sessions.into_iter().zip(readers.drain(..)) {

@@ -1,0 +1,155 @@
+//! `tandem held`, `tandem release`, `tandem restore --held`: the deletions the delete
+//! brake of a mount holds back from its targets.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde_json::json;
+use tandem_state::{Held, HeldAction, Store};
+
+use crate::args::{HeldArgs, SettleArgs};
+use crate::output::sanitize;
+use crate::task::Task;
+
+/// How long `release` and `restore` wait for a mount to carry them out.
+const MOUNT_WAIT: Duration = Duration::from_secs(60);
+/// Paths shown per burst without `--all`.
+const SHOWN: usize = 10;
+
+fn held_of(task: &Task) -> Result<Vec<Held>> {
+    Ok(match Store::open_existing(&task.state_dir, &task.pair)? {
+        Some(store) => store.held(Some(&task.tgt.to_string_lossy()))?,
+        None => Vec::new(),
+    })
+}
+
+pub fn list(a: HeldArgs) -> Result<u8> {
+    let (tasks, _) = crate::task::pairs_of(&a.pair)?;
+    let tz = TimeZone::system();
+    let mut rows = Vec::new();
+    for task in &tasks {
+        rows.extend(held_of(task)?);
+    }
+    if a.json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|h| {
+                json!({
+                    "id": h.id, "batch": h.batch, "target": h.target, "path": h.path.to_string(),
+                    "op": h.op, "time": when(h.time_ns, &tz), "pid": h.pid, "uid": h.uid,
+                    "program": h.program, "asked": h.action,
+                })
+            })
+            .collect();
+        outln!("{}", json!({ "held": list }));
+    } else if rows.is_empty() {
+        outln!("no deletions held");
+    } else {
+        let mut batches: Vec<i64> = rows.iter().map(|h| h.batch).collect();
+        batches.dedup();
+        for b in batches {
+            let of: Vec<&Held> = rows.iter().filter(|h| h.batch == b).collect();
+            print_batch(b, &of, a.all, &tz);
+        }
+    }
+    Ok(if rows.is_empty() {
+        crate::EXIT_OK
+    } else {
+        crate::EXIT_ISSUES
+    })
+}
+
+fn print_batch(batch: i64, of: &[&Held], all: bool, tz: &TimeZone) {
+    let first = of[0];
+    outln!(
+        "held {batch}: {} deletions by {} (pid {}, uid {}) since {}, not replayed to {}",
+        of.len(),
+        sanitize(first.program.as_deref().unwrap_or("?")),
+        first.pid,
+        first.uid,
+        when(first.time_ns, tz).unwrap_or_default(),
+        sanitize(&first.target)
+    );
+    let shown = if all { of.len() } else { SHOWN };
+    for h in of.iter().take(shown) {
+        outln!("    {} {}", h.op, h.path);
+    }
+    if of.len() > shown {
+        outln!("    ... and {} more (--all lists them)", of.len() - shown);
+    }
+}
+
+fn when(ns: i64, tz: &TimeZone) -> Option<String> {
+    Timestamp::from_nanosecond(i128::from(ns))
+        .ok()
+        .map(|t| tandem_task::rfc3339(t, tz))
+}
+
+/// `release` or `restore --held`: asked of the mount serving the source (its replicators
+/// carry it out), else carried out here.
+pub fn settle(a: SettleArgs, action: HeldAction) -> Result<u8> {
+    let (tasks, mount) = crate::task::pairs_of(&a.pair)?;
+    let mut total = 0;
+    for task in &tasks {
+        let n = match &mount {
+            Some(m) if m.targets.contains(&task.tgt) => ask_mount(task, a.batch, action)?,
+            _ => {
+                let mut spec = tandem_engine::SyncSpec::new(
+                    task.src.clone(),
+                    task.tgt.clone(),
+                    task.state_dir.clone(),
+                );
+                // Asked for by name: a release of many deletions is what is meant.
+                spec.max_delete_percent = 100;
+                spec.threads = super::sync::default_threads();
+                match tandem_engine::settle_held(&spec, a.batch, action) {
+                    // A mount serves the pair (one this command's registry does not list):
+                    // its replicator carries it out.
+                    Err(tandem_engine::EngineError::State(tandem_state::StateError::Locked {
+                        ..
+                    })) => ask_mount(task, a.batch, action)?,
+                    r => r?,
+                }
+            }
+        };
+        total += n;
+    }
+    if total == 0 {
+        bail!(
+            "no held deletions{}",
+            a.batch
+                .map(|b| format!(" in burst {b}"))
+                .unwrap_or_default()
+        );
+    }
+    let verb = match action {
+        HeldAction::Release => "released (replayed to the target)",
+        HeldAction::Restore => "restored into the source",
+    };
+    outln!("{total} held deletions {verb}");
+    Ok(crate::EXIT_OK)
+}
+
+/// Asks the mount, then waits until its replicator has taken the request.
+fn ask_mount(task: &Task, batch: Option<i64>, action: HeldAction) -> Result<usize> {
+    let Some(store) = Store::open_existing(&task.state_dir, &task.pair)? else {
+        return Ok(0);
+    };
+    let n = store.ask_held(batch, action)?;
+    let target = task.tgt.to_string_lossy();
+    let start = Instant::now();
+    while n > 0
+        && store
+            .held(Some(&target))?
+            .iter()
+            .any(|h| h.action.is_some())
+    {
+        if start.elapsed() > MOUNT_WAIT {
+            bail!("the mount has not carried it out after {MOUNT_WAIT:?}; see its log");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(n)
+}

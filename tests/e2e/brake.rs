@@ -1,0 +1,182 @@
+//! The delete brake of a mount (issue 18): a burst of deletions through the mount over the
+//! limit is held, not replayed to the target; `tandem held` lists it, `tandem release`
+//! lets it through, `tandem restore --held` brings the files back into the source.
+
+use std::time::Duration;
+
+use crate::fixtures::*;
+use crate::mount::{fuse_available, wait_for, Mounted};
+
+const FILES: usize = 300;
+const BRAKE: &[&str] = &["--delete-brake", "100/60s"];
+
+/// A pair whose folder `big/` of `FILES` files is synced, mounted with the brake at
+/// 100 deletions per minute.
+fn mounted_with_a_big_folder(p: &Pair) -> Mounted<'_> {
+    for i in 0..FILES {
+        p.write(S::Src, &format!("big/f{i:04}"), &format!("file {i}"));
+    }
+    p.sync_ok(&[], 0);
+    Mounted::start_with(p, &[], BRAKE)
+}
+
+fn rm_rf_big(p: &Pair) {
+    let st = std::process::Command::new("rm")
+        .arg("-rf")
+        .arg(p.path(S::Src, "big"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+fn held(p: &Pair) -> serde_json::Value {
+    let out = p.cmd("held", &["--json"]);
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()))
+}
+
+fn held_count(p: &Pair) -> usize {
+    held(p)["held"].as_array().unwrap().len()
+}
+
+#[test]
+fn issue_18_a_mass_delete_through_the_mount_is_held_then_released() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with_a_big_folder(&p);
+    rm_rf_big(&p);
+    // Every file and the folder itself: 301 deletions, all held.
+    wait_for("the burst held", Duration::from_secs(30), || {
+        held_count(&p) == FILES + 1
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        std::fs::read_dir(p.path(S::Tgt, "big")).unwrap().count(),
+        FILES,
+        "nothing deleted in the target"
+    );
+    let h = held(&p);
+    let first = &h["held"][0];
+    assert_eq!(first["program"], "rm", "{first}");
+    assert_eq!(first["uid"], rustix::process::getuid().as_raw(), "{first}");
+    let text = p.cmd("held", &[]);
+    assert_eq!(text.code, 1, "{}", text.all());
+    assert!(
+        text.stdout
+            .contains(&format!("{} deletions by rm (pid", FILES + 1)),
+        "{}",
+        text.stdout
+    );
+    let status = p.cmd("status", &[]);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("held:      {} deletions by rm (pid", FILES + 1)),
+        "{}",
+        status.stdout
+    );
+    // Other changes still flow while the brake holds.
+    p.write(S::Src, "other.txt", "still synced");
+    wait_for("other.txt replicated", Duration::from_secs(20), || {
+        p.exists(S::Tgt, "other.txt")
+    });
+
+    let out = p.cmd("release", &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out
+        .stdout
+        .contains(&format!("{} held deletions released", FILES + 1)));
+    wait_for("the deletions replayed", Duration::from_secs(30), || {
+        !p.exists(S::Tgt, "big")
+    });
+    assert_eq!(held_count(&p), 0);
+    m.stop();
+}
+
+#[test]
+fn issue_18_held_deletions_are_restored_from_the_target() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with_a_big_folder(&p);
+    rm_rf_big(&p);
+    wait_for("the burst held", Duration::from_secs(30), || {
+        held_count(&p) == FILES + 1
+    });
+    let out = p.cmd("restore", &["--held"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    wait_for(
+        "the files back in the source",
+        Duration::from_secs(30),
+        || std::fs::read_dir(p.path(S::Src, "big")).is_ok_and(|d| d.count() == FILES),
+    );
+    assert_eq!(p.read(S::Src, "big/f0123"), "file 123");
+    assert_eq!(held_count(&p), 0);
+    m.stop();
+    // Settled: the next sync has nothing to do, and both sides are equal.
+    p.sync_ok(&[], 0);
+    p.assert_same();
+}
+
+#[test]
+fn issue_18_a_renamed_folder_is_not_a_mass_delete() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with_a_big_folder(&p);
+    std::fs::rename(p.path(S::Src, "big"), p.path(S::Src, "moved")).unwrap();
+    wait_for("the rename replicated", Duration::from_secs(30), || {
+        !p.exists(S::Tgt, "big") && p.exists(S::Tgt, "moved/f0001")
+    });
+    assert_eq!(held_count(&p), 0);
+    m.stop();
+}
+
+#[test]
+fn issue_18_with_the_brake_off_deletions_go_through() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    for i in 0..FILES {
+        p.write(S::Src, &format!("big/f{i:04}"), "x");
+    }
+    p.sync_ok(&[], 0);
+    let m = Mounted::start_with(&p, &[], &["--delete-brake", "off"]);
+    rm_rf_big(&p);
+    wait_for("the deletions replayed", Duration::from_secs(30), || {
+        !p.exists(S::Tgt, "big")
+    });
+    assert_eq!(held_count(&p), 0);
+    m.stop();
+}
+
+#[test]
+fn issue_18_sync_refuses_more_deletions_than_max_delete_count() {
+    let p = Pair::new();
+    for i in 0..100 {
+        p.write(S::Src, &format!("f{i:03}"), "x");
+    }
+    p.sync_ok(&[], 0);
+    // 15 of 100: well under the default 50 %, but more than a count of 10.
+    for i in 0..15 {
+        std::fs::remove_file(p.path(S::Src, &format!("f{i:03}"))).unwrap();
+    }
+    let tgt_before = p.tree(S::Tgt);
+    let out = p.sync(&["--max-delete-count", "10"]);
+    assert_eq!(out.code, 3, "{}", out.all());
+    assert!(
+        out.all()
+            .contains("would delete 15 entries (more than --max-delete-count 10)"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(p.tree(S::Tgt), tgt_before, "nothing deleted in the target");
+    // A percentage may be written with its sign; 15 is fine under a count of 15.
+    p.sync_ok(&["--max-delete", "50%", "--max-delete-count", "15"], 0);
+    assert!(!p.exists(S::Tgt, "f000"));
+    assert_eq!(p.sync(&["--max-delete", "120%"]).code, 2);
+}
