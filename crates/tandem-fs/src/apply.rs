@@ -374,7 +374,7 @@ impl Copy<'_> {
         if !self.to.keep().owner {
             return Ok(());
         }
-        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags = crate::sys::O_PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = openat(ddir, tmp, flags, Mode::empty())
             .map_err(|e| FsError::io(self.dst_rel, "open the new symlink", e))?;
         give_owner(self.to, &fd, self.src.owner, self.dst_rel)
