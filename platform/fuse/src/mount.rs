@@ -206,6 +206,12 @@ impl MountHandle {
         self.shared.flush_requests.load(Ordering::Relaxed)
     }
 
+    /// LOOKUP requests served so far (diagnostics).
+    #[doc(hidden)]
+    pub fn lookup_requests(&self) -> u64 {
+        self.shared.lookups.load(Ordering::Relaxed)
+    }
+
     /// Inodes known and inode fds open (diagnostics; the second stays bounded).
     #[doc(hidden)]
     pub fn inode_counts(&self) -> (usize, usize) {
