@@ -581,55 +581,6 @@ fn set_user_id_is_dropped_as_in_the_plain_folder() {
     }
 }
 
-/// A walk of a folder the kernel has not seen yet (`find`, `rm -rf` after a remount or
-/// a cache drop: the whole listing read first, then each entry) gets every entry's
-/// attributes with the listing (READDIRPLUS), not one LOOKUP round trip per entry past
-/// what the listing's first reply held.
-#[test]
-fn issue_21_a_cold_walk_costs_no_lookup_per_entry() {
-    if !fuse_available("issue_21_a_cold_walk_costs_no_lookup_per_entry") {
-        return;
-    }
-    let m = Mounted::passthrough(true);
-    // Made behind the mount: the kernel knows none of them.
-    rustix::fs::mkdirat(&m.behind, "d", Mode::from_raw_mode(0o755)).unwrap();
-    let d = rustix::fs::openat(
-        &m.behind,
-        "d",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .unwrap();
-    for i in 0..500 {
-        let name = format!("a-file-with-a-longer-name-{i:04}");
-        drop(
-            rustix::fs::openat(
-                &d,
-                name.as_str(),
-                OFlags::CREATE | OFlags::WRONLY,
-                Mode::from_raw_mode(0o644),
-            )
-            .unwrap(),
-        );
-    }
-    let before = m.handle().lookup_requests();
-    // As find and rm -rf do: the whole listing first, then each entry.
-    let listed: Vec<_> = fs::read_dir(m.path("d"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(listed.len(), 500);
-    for p in &listed {
-        assert!(fs::symlink_metadata(p).unwrap().is_file());
-    }
-    let lookups = m.handle().lookup_requests() - before;
-    // "d" itself, once.
-    assert!(
-        lookups <= 2,
-        "{lookups} LOOKUP requests for a walk of 500 entries"
-    );
-}
-
 /// A name looked up and found missing is remembered by the kernel (a negative entry, one
 /// round trip less for the next look). When tandem creates it underneath the mount, as
 /// the reverse merge does, together with folders the mount has never seen, invalidating
