@@ -84,6 +84,11 @@ pub(crate) struct ChannelSender(Arc<DevFuse>);
 
 impl ChannelSender {
     pub(crate) fn send(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<()> {
+        // tandem: a reply to a request dispatched by `RawDispatcher` is kept for its
+        // caller (it goes back to the kernel through an io_uring entry).
+        if crate::raw::capture(bufs) {
+            return Ok(());
+        }
         let rc = nix::sys::uio::writev(&self.0, bufs)?;
         // writev is atomic, so do not need to check how many bytes are written.
         // libfuse does not do it either

@@ -4,6 +4,7 @@
 //! advantage of Rust's architecture. The only thing we rely on in the real libfuse are mount
 //! and unmount calls which are needed to establish a fd to talk to the kernel driver.
 
+#![allow(dead_code)]
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -93,6 +94,8 @@ mod mnt;
 mod notify;
 mod open_flags;
 mod passthrough;
+mod raw;
+pub use crate::raw::RawDispatcher;
 mod poll_events;
 mod read_buf;
 mod rename_flags;

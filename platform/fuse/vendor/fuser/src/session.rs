@@ -48,6 +48,7 @@ use crate::reply::Reply;
 use crate::reply::ReplyRaw;
 use crate::reply::ReplySender;
 use crate::request::RequestWithSender;
+use crate::raw::RawDispatcher;
 
 /// The max size of write requests from the kernel. The absolute minimum is 4k,
 /// FUSE recommends at least 128k, max 16M. The FUSE default is 16M on macOS
@@ -237,6 +238,31 @@ impl<FS: Filesystem> Session<FS> {
         })
     }
 
+    /// tandem: like `spawn`, and also returns a dispatcher that serves requests received
+    /// some other way (FUSE over io_uring) with the same filesystem.
+    pub fn spawn_with_dispatcher(self) -> io::Result<(BackgroundSession, RawDispatcher)>
+    where
+        FS: Send + Sync + 'static,
+    {
+        let sender = self.ch.sender();
+        let mount = std::mem::take(&mut *self.mount.mount.lock());
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let guard = thread::Builder::new()
+            .name("fuser-bg".to_string())
+            .spawn(move || self.run_with(Some(tx)))?;
+        let dispatcher = rx
+            .recv()
+            .map_err(|_| io::Error::other("the session ended before serving"))?;
+        Ok((
+            BackgroundSession {
+                guard,
+                sender,
+                mount,
+            },
+            dispatcher,
+        ))
+    }
+
     /// Run the session loop that receives kernel requests and dispatches them to method
     /// calls into the filesystem. This read-dispatch-loop is non-concurrent to prevent
     /// having multiple buffers (which take up much memory), but the filesystem methods
@@ -244,6 +270,16 @@ impl<FS: Filesystem> Session<FS> {
     /// # Errors
     /// Returns any final error when the session comes to an end.
     pub fn run(self) -> io::Result<()> {
+        self.run_with(None)
+    }
+
+    fn run_with(
+        self,
+        dispatcher: Option<std::sync::mpsc::SyncSender<RawDispatcher>>,
+    ) -> io::Result<()>
+    where
+        FS: 'static,
+    {
         let Session {
             filesystem,
             ch,
@@ -268,6 +304,29 @@ impl<FS: Filesystem> Session<FS> {
         };
 
         let mut filesystem = Arc::new(filesystem);
+        if let Some(tx) = dispatcher {
+            let weak = Arc::downgrade(&filesystem);
+            let ch = ch.clone();
+            let _ = tx.send(RawDispatcher::new(move |data: &[u8]| {
+                let Some(filesystem) = weak.upgrade() else {
+                    return false;
+                };
+                let event_loop = SessionEventLoop {
+                    thread_name: String::new(),
+                    filesystem,
+                    ch: ch.clone(),
+                    allowed,
+                    session_owner,
+                };
+                match RequestWithSender::new(ch.sender(), data) {
+                    Some(req) => {
+                        req.dispatch(&event_loop);
+                        true
+                    }
+                    None => false,
+                }
+            }));
+        }
 
         let mut channels = Vec::with_capacity(n_threads);
 
