@@ -382,6 +382,17 @@ pub struct MountArgs {
     /// through
     #[arg(long)]
     pub no_passthrough: bool,
+    /// How requests travel between the kernel and tandem: /dev/fuse reads, or FUSE over
+    /// io_uring (Linux 6.14+ with fuse.enable_uring=Y; experimental, falls back to dev)
+    #[arg(long, value_enum, default_value_t = Transport::Dev)]
+    pub transport: Transport,
+}
+
+/// `tandem mount --transport`.
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Transport {
+    Dev,
+    Uring,
 }
 
 #[derive(Args, Debug)]

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     /// FLUSH requests served (diagnostics: none come for files on a local disk, see
     /// `reply_flags`).
     pub(crate) flush_requests: AtomicU64,
+    /// FUSE over io_uring was asked for, and the kernel accepted it.
+    pub(crate) uring_negotiated: AtomicBool,
     /// LOOKUP requests served (diagnostics: negative entries kept by the kernel).
     pub(crate) lookups: AtomicU64,
 }
@@ -70,6 +72,7 @@ struct Backing {
 pub(crate) struct FuseFs {
     core: Arc<PassthroughFs>,
     want_passthrough: bool,
+    want_uring: bool,
     /// Only the mounting user reaches the mount (no `allow_other`).
     owner_only: bool,
     shared: Arc<Shared>,
@@ -103,12 +106,14 @@ impl FuseFs {
     pub(crate) fn new(
         core: Arc<PassthroughFs>,
         want_passthrough: bool,
+        want_uring: bool,
         owner_only: bool,
         shared: Arc<Shared>,
     ) -> FuseFs {
         FuseFs {
             core,
             want_passthrough,
+            want_uring,
             owner_only,
             shared,
             backing: Mutex::new(Backing::default()),
@@ -207,6 +212,10 @@ impl Filesystem for FuseFs {
                 .is_ok()
         {
             self.shared.killpriv_v2.store(true, Ordering::Relaxed);
+        }
+        let uring = InitFlags::from_bits_retain(crate::uring::FUSE_OVER_IO_URING);
+        if self.want_uring && available.contains(uring) && config.add_capabilities(uring).is_ok() {
+            self.shared.uring_negotiated.store(true, Ordering::Relaxed);
         }
         if available.contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT) {
             self.shared.no_opendir.store(true, Ordering::Relaxed);

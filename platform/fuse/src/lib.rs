@@ -27,10 +27,11 @@ mod mount;
 mod passthrough;
 mod setup;
 mod sys;
+mod uring;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-pub use mount::{mount, MountHandle, MountOptions};
+pub use mount::{mount, MountHandle, MountOptions, Transport};
 pub use setup::{check_can_mount, detach, privileged, SetupError};
 
 /// Locks, ignoring poisoning: the data behind our mutexes stays consistent across a panic

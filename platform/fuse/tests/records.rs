@@ -365,6 +365,7 @@ fn allow_other_creates_files_as_the_calling_user() {
         allow_other: true,
         kernel_passthrough: true,
         threads: 2,
+        transport: tandem_fuse::Transport::Dev,
     });
     fs::set_permissions(m.tmp(), fs::Permissions::from_mode(0o755)).unwrap();
     fs::create_dir(m.path("pub")).unwrap();
@@ -562,6 +563,7 @@ fn set_user_id_is_dropped_as_in_the_plain_folder() {
             allow_other,
             kernel_passthrough: true,
             threads: 2,
+            transport: tandem_fuse::Transport::Dev,
         });
         // Only the mounting user (root) reaches a mount without allow_other.
         let users: &[bool] = if allow_other {

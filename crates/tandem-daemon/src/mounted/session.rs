@@ -48,6 +48,8 @@ pub struct MountRequest {
     /// events).
     pub rescan_every: Option<Duration>,
     pub fuse_threads: usize,
+    /// Serve FUSE requests over io_uring where the kernel allows (else /dev/fuse).
+    pub uring: bool,
 }
 
 /// How a session ended.
@@ -117,6 +119,11 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
         allow_other: req.allow_other,
         kernel_passthrough: !req.no_passthrough,
         threads: req.fuse_threads,
+        transport: if req.uring {
+            tandem_fuse::Transport::Uring
+        } else {
+            tandem_fuse::Transport::Dev
+        },
     };
     let handle = tandem_fuse::mount(src_fd, &req.mountpoint, sink, opts)
         .map_err(DaemonError::io("mounting over", &req.mountpoint))?;
