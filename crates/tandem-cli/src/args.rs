@@ -505,6 +505,17 @@ pub struct MountArgs {
     /// or brought back with `tandem restore --held`; `off` replays every deletion
     #[arg(long, value_name = "COUNT/DURATION|off", default_value = "1000/60s", value_parser = parse_brake)]
     pub delete_brake: DeleteBrake,
+    /// How requests travel between the kernel and tandem: /dev/fuse reads, or FUSE over
+    /// io_uring (Linux 6.14+ with fuse.enable_uring=Y; experimental, falls back to dev)
+    #[arg(long, value_enum, default_value_t = Transport::Dev)]
+    pub transport: Transport,
+}
+
+/// `tandem mount --transport`.
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Transport {
+    Dev,
+    Uring,
 }
 
 /// `--delete-brake`: the limit, or none (`off`).

@@ -143,6 +143,9 @@ pub struct MountConfig {
     pub kernel_passthrough: bool,
     /// Request threads; 0: the backend's default.
     pub threads: usize,
+    /// Take requests over io_uring where the backend and the kernel offer it (FUSE over
+    /// io_uring); otherwise the backend's usual channel, said once in the log.
+    pub uring: bool,
 }
 
 /// What a backend's refusal to mount carries: what the machine lacks, said for the user.

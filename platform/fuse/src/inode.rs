@@ -446,6 +446,23 @@ impl InodeTable {
         }
         (None, Some(ROOT))
     }
+
+    /// Where `path` leaves the known names before its last part: the deepest known folder
+    /// on it and the name under that folder that is not known (None when the path's
+    /// parent is known). The kernel may still hold that name as missing (a negative
+    /// entry) when the path was made underneath the mount.
+    pub(crate) fn first_unknown<'p>(&self, path: &'p RelPath) -> Option<(u64, &'p [u8])> {
+        let mut cur = ROOT;
+        let mut parts = path.components().peekable();
+        while let Some(part) = parts.next() {
+            parts.peek()?;
+            match self.child(cur, part) {
+                Some(id) => cur = id,
+                None => return Some((cur, part)),
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -474,6 +491,18 @@ mod tests {
         assert_ne!(clash.id, 100);
         assert_eq!(t.dirent_ino(100), 100);
         assert_eq!(t.dirent_ino(555), 555);
+    }
+
+    #[test]
+    fn the_first_unknown_folder_on_a_path_is_found() {
+        let mut t = table();
+        let d = t.enter(ROOT, b"d", (DEV, 10), FileType::Directory, None).id;
+        let at = |s: &str| RelPath::from_str_lossless(s);
+        assert_eq!(t.first_unknown(&at("x/y/z")), Some((ROOT, &b"x"[..])));
+        assert_eq!(t.first_unknown(&at("d/y/z")), Some((d, &b"y"[..])));
+        // The parent is known: nothing on the way is unknown.
+        assert_eq!(t.first_unknown(&at("d/z")), None);
+        assert_eq!(t.first_unknown(&at("z")), None);
     }
 
     #[test]

@@ -40,13 +40,15 @@ mod setup;
 mod sys;
 #[cfg(not(target_os = "linux"))]
 mod unported;
+#[cfg(target_os = "linux")]
+mod uring;
 
 #[cfg(target_os = "linux")]
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use backend::FuseBackend;
 #[cfg(target_os = "linux")]
-pub use mount::{mount, MountHandle, MountOptions};
+pub use mount::{mount, MountHandle, MountOptions, Transport};
 #[cfg(target_os = "linux")]
 pub use setup::{check_can_mount, detach, privileged, SetupError};
 #[cfg(not(target_os = "linux"))]

@@ -18,10 +18,22 @@ use tandem_core::{ChangeSink, RelPath};
 use crate::adapter::{FuseFs, Shared};
 use crate::passthrough::{CoreConfig, Inval, PassthroughFs};
 use crate::setup::{self, SetupError};
+use crate::uring::Rings;
 
 /// How often files held open for writing are looked at, and how long a file must have
 /// been open before it is (see `PassthroughFs::report_long_writers`).
 const LONG_WRITER_PERIOD: Duration = Duration::from_secs(2);
+
+/// How requests travel between the kernel and the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// read(2) and writev(2) of /dev/fuse, one system call each per request.
+    #[default]
+    Dev,
+    /// FUSE over io_uring (Linux 6.14+, `fuse.enable_uring=Y`), falling back to `Dev`
+    /// with one log line where the kernel does not allow it.
+    Uring,
+}
 
 /// How the mount behaves.
 #[derive(Debug, Clone)]
@@ -35,6 +47,8 @@ pub struct MountOptions {
     /// Request threads; 0 means one per CPU, between 2 and 8 (each thread holds a
     /// 16 MiB request buffer, mostly untouched).
     pub threads: usize,
+    /// How requests reach the daemon.
+    pub transport: Transport,
 }
 
 impl Default for MountOptions {
@@ -43,6 +57,7 @@ impl Default for MountOptions {
             allow_other: false,
             kernel_passthrough: true,
             threads: 0,
+            transport: Transport::Dev,
         }
     }
 }
@@ -55,6 +70,7 @@ pub struct MountHandle {
     shared: Arc<Shared>,
     mountpoint: PathBuf,
     ticker: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    rings: Option<Rings>,
 }
 
 /// Serves `src_dir` at `mountpoint` (usually the very path `src_dir` was opened at, which
@@ -94,6 +110,7 @@ pub fn mount(
     let fs = FuseFs::new(
         Arc::clone(&core),
         opts.kernel_passthrough && privileged,
+        opts.transport == Transport::Uring,
         !opts.allow_other,
         Arc::clone(&shared),
     );
@@ -103,7 +120,7 @@ pub fn mount(
     // Mounts and completes the INIT handshake before returning.
     let session = Session::new(fs, &mountpoint, &config)?;
     let notifier = session.notifier();
-    let session = session.spawn()?;
+    let (session, rings) = serve(session, &shared, opts.transport)?;
 
     let (stop, stopped) = mpsc::channel::<()>();
     let ticking = Arc::clone(&core);
@@ -124,8 +141,44 @@ pub fn mount(
         shared,
         mountpoint,
         ticker: Some((stop, ticker)),
+        rings,
     })
 }
+
+/// Starts serving: fuser's threads reading /dev/fuse, and the io_uring queues when
+/// asked for and the kernel accepted them at INIT.
+fn serve(
+    session: Session<FuseFs>,
+    shared: &Shared,
+    transport: Transport,
+) -> io::Result<(BackgroundSession, Option<Rings>)> {
+    if transport == Transport::Dev {
+        return Ok((session.spawn()?, None));
+    }
+    if !shared.uring_negotiated.load(Ordering::Relaxed) {
+        let enabled = std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring")
+            .map_or_else(|_| "absent".to_string(), |s| s.trim().to_string());
+        tracing::warn!(
+            enable_uring = %enabled,
+            "FUSE over io_uring not offered by the kernel (Linux 6.14+ with fuse.enable_uring=Y): serving through /dev/fuse"
+        );
+        return Ok((session.spawn()?, None));
+    }
+    let dev = rustix::io::fcntl_dupfd_cloexec(session.as_fd(), 0)?;
+    let (session, dispatcher) = session.spawn_with_dispatcher()?;
+    match Rings::start(dev, dispatcher, URING_PAYLOAD) {
+        Ok(rings) => Ok((session, Some(rings))),
+        Err(e) => {
+            tracing::warn!(error = %e, "FUSE over io_uring refused: serving through /dev/fuse");
+            Ok((session, None))
+        }
+    }
+}
+
+/// The payload buffer of each io_uring entry: the kernel wants room for the largest
+/// request (fuser's `max_write`, 16 MiB). Allocated zeroed, so untouched pages cost
+/// nothing.
+const URING_PAYLOAD: usize = 16 * 1024 * 1024;
 
 /// fuser's options: the mount allows what the plain folder allows, only the mounting user
 /// reaches it unless `allow_other`.
@@ -190,6 +243,18 @@ impl MountHandle {
             && !self.shared.passthrough_refused.load(Ordering::Relaxed)
     }
 
+    /// True when requests are served over io_uring (`Transport::Uring`, and the kernel
+    /// allowed it).
+    pub fn uring_active(&self) -> bool {
+        self.rings.is_some()
+    }
+
+    /// Requests served through io_uring so far (diagnostics).
+    #[doc(hidden)]
+    pub fn uring_requests(&self) -> u64 {
+        self.rings.as_ref().map_or(0, Rings::served)
+    }
+
     /// GETXATTR requests served so far, and whether the kernel leaves the dropping of
     /// set-user-ID and capabilities to the daemon's own writes (diagnostics).
     #[doc(hidden)]
@@ -206,6 +271,12 @@ impl MountHandle {
         self.shared.flush_requests.load(Ordering::Relaxed)
     }
 
+    /// LOOKUP requests served so far (diagnostics).
+    #[doc(hidden)]
+    pub fn lookup_requests(&self) -> u64 {
+        self.shared.lookups.load(Ordering::Relaxed)
+    }
+
     /// Inodes known and inode fds open (diagnostics; the second stays bounded).
     #[doc(hidden)]
     pub fn inode_counts(&self) -> (usize, usize) {
@@ -213,6 +284,9 @@ impl MountHandle {
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
+        if let Some(rings) = self.rings.take() {
+            rings.detach();
+        }
         if let Some((stop, ticker)) = self.ticker.take() {
             let _ = stop.send(());
             drop(ticker.join());

@@ -1357,8 +1357,15 @@ impl PassthroughFs {
     }
 
     pub(crate) fn invalidations(&self, path: &RelPath) -> Vec<Inval> {
-        let (parent, child) = lock(&self.table).resolve(path);
+        let table = lock(&self.table);
+        let (parent, child) = table.resolve(path);
         let mut out = Vec::new();
+        // Folders made on the way to `path`: the first one's name may be cached as missing.
+        if let Some((known, name)) = table.first_unknown(path) {
+            out.push(Inval::Entry(known, name.into()));
+            out.push(Inval::Attr(known));
+        }
+        drop(table);
         if let Some(child) = child {
             out.push(Inval::Inode(child));
         }

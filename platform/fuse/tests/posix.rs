@@ -666,9 +666,12 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn compare(passthrough: bool) {
+    compare_on(Mounted::passthrough(passthrough), passthrough);
+}
+
+fn compare_on(m: Mounted, passthrough: bool) -> Mounted {
     let plain = tempfile::tempdir().unwrap();
     let expected = script(plain.path());
-    let m = Mounted::passthrough(passthrough);
     let got = script(&m.root);
     if std::env::var_os("TANDEM_FUSE_SHOW_LOG").is_some() {
         eprintln!("{}", got.join("\n"));
@@ -678,6 +681,7 @@ fn compare(passthrough: bool) {
         assert_eq!(e, g, "step {i} differs (plain folder left, mount right)");
     }
     assert_eq!(expected.len(), got.len());
+    m
 }
 
 #[test]
@@ -691,5 +695,37 @@ fn the_mount_behaves_like_the_plain_folder_with_kernel_passthrough() {
 fn the_mount_behaves_like_the_plain_folder_through_the_daemon() {
     if fuse_available("the_mount_behaves_like_the_plain_folder_through_the_daemon") {
         compare(false);
+    }
+}
+
+/// The same script over FUSE over io_uring (Linux 6.14+ with `fuse.enable_uring=Y`):
+/// skipped, loudly, where the kernel does not offer it.
+#[test]
+fn the_mount_behaves_like_the_plain_folder_over_io_uring() {
+    let name = "the_mount_behaves_like_the_plain_folder_over_io_uring";
+    if !fuse_available(name) {
+        return;
+    }
+    for passthrough in [true, false] {
+        let m = Mounted::new(tandem_fuse::MountOptions {
+            allow_other: false,
+            kernel_passthrough: passthrough,
+            threads: 2,
+            transport: tandem_fuse::Transport::Uring,
+        });
+        if !m.handle().uring_active() {
+            let param = std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring");
+            eprintln!("{name}: SKIPPED, the kernel does not offer FUSE over io_uring (enable_uring: {param:?})");
+            return;
+        }
+        let handle_served = |m: &Mounted| m.handle().uring_requests();
+        let before = handle_served(&m);
+        let m = compare_on(m, passthrough);
+        let served = handle_served(&m) - before;
+        // The script makes a few hundred requests: (nearly) all of them through the rings.
+        assert!(
+            served > 200,
+            "passthrough {passthrough}: {served} requests over io_uring"
+        );
     }
 }

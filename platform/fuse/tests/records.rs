@@ -366,6 +366,7 @@ fn allow_other_creates_files_as_the_calling_user() {
         allow_other: true,
         kernel_passthrough: true,
         threads: 2,
+        transport: tandem_fuse::Transport::Dev,
     });
     fs::set_permissions(m.tmp(), fs::Permissions::from_mode(0o755)).unwrap();
     fs::create_dir(m.path("pub")).unwrap();
@@ -563,6 +564,7 @@ fn set_user_id_is_dropped_as_in_the_plain_folder() {
             allow_other,
             kernel_passthrough: true,
             threads: 2,
+            transport: tandem_fuse::Transport::Dev,
         });
         // Only the mounting user (root) reaches a mount without allow_other.
         let users: &[bool] = if allow_other {
@@ -580,4 +582,48 @@ fn set_user_id_is_dropped_as_in_the_plain_folder() {
             );
         }
     }
+}
+
+/// A name looked up and found missing is remembered by the kernel (a negative entry, one
+/// round trip less for the next look). When tandem creates it underneath the mount, as
+/// the reverse merge does, together with folders the mount has never seen, invalidating
+/// the new path must drop that negative entry too, whichever part of the path it is.
+#[test]
+fn issue_21_a_name_cached_as_missing_shows_once_created_underneath() {
+    if !fuse_available("issue_21_a_name_cached_as_missing_shows_once_created_underneath") {
+        return;
+    }
+    let m = Mounted::passthrough(true);
+    fs::create_dir(m.path("known")).unwrap();
+    // Missing, and remembered as such: the second look costs no request.
+    assert!(fs::metadata(m.path("a")).is_err());
+    assert!(fs::metadata(m.path("known/b")).is_err());
+    let before = m.handle().lookup_requests();
+    assert!(fs::metadata(m.path("a")).is_err());
+    assert!(fs::metadata(m.path("known/b")).is_err());
+    assert_eq!(
+        m.handle().lookup_requests(),
+        before,
+        "negative entries not kept"
+    );
+
+    // Behind the mount: whole new paths under a missing name.
+    for dir in ["a", "a/deeper", "known/b", "known/b/c"] {
+        rustix::fs::mkdirat(&m.behind, dir, Mode::from_raw_mode(0o755)).unwrap();
+    }
+    for file in ["a/deeper/f", "known/b/c/g"] {
+        let fd = rustix::fs::openat(
+            &m.behind,
+            file,
+            OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .unwrap();
+        rustix::io::write(&fd, b"new").unwrap();
+    }
+    // Only the files are named, not the folders made on the way.
+    let paths = ["a/deeper/f", "known/b/c/g"].map(RelPath::from_str_lossless);
+    m.handle().invalidate(&paths);
+    assert_eq!(fs::read(m.path("a/deeper/f")).unwrap(), b"new");
+    assert_eq!(fs::read(m.path("known/b/c/g")).unwrap(), b"new");
 }

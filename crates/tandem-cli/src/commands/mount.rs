@@ -59,6 +59,7 @@ pub fn run(a: MountArgs) -> Result<u8> {
         rescan_every: (a.rescan_every > 0).then(|| Duration::from_secs(a.rescan_every)),
         fuse_threads: super::count_from_env("TANDEM_FUSE_THREADS").unwrap_or(4),
         brake: a.delete_brake.0,
+        uring: a.transport == crate::args::Transport::Uring,
     };
     match mounted::serve(&req, &stop)? {
         Served::Stopped => Ok(0),

@@ -51,6 +51,8 @@ pub struct MountRequest {
     pub fuse_threads: usize,
     /// Hold deletions through the mount that come faster than this (`None`: never).
     pub brake: Option<tandem_engine::BrakeLimit>,
+    /// Serve FUSE requests over io_uring where the kernel allows (else /dev/fuse).
+    pub uring: bool,
 }
 
 /// How a session ended.
@@ -120,6 +122,7 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
         allow_other: req.allow_other,
         kernel_passthrough: !req.no_passthrough,
         threads: req.fuse_threads,
+        uring: req.uring,
     };
     let handle = backend()
         .mount(src_fd, &req.mountpoint, sink, &config)

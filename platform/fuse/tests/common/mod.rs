@@ -115,6 +115,7 @@ impl Mounted {
             allow_other: false,
             kernel_passthrough: on,
             threads: 2,
+            transport: tandem_fuse::Transport::Dev,
         })
     }
 
