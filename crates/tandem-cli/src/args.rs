@@ -201,6 +201,9 @@ pub struct TaskSettings {
     /// For push and pull: replace a file on the receiving side only with a newer copy
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub update: Option<bool>,
+    /// Names that share a file on one side share one on the other
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub hard_links: Option<bool>,
     /// Run CMD (with `sh -c`) before each sync; if it fails, the sync is skipped (exit 2).
     /// "" removes it
     #[arg(long, value_name = "CMD")]
@@ -348,6 +351,10 @@ pub struct SyncOptions {
     /// newer ones there are left and reported
     #[arg(long)]
     pub update: bool,
+    /// Names that share a file on one side share one on the other (as rsync -H), both
+    /// ways; where the receiving side cannot hold hard links they are copied, reported once
+    #[arg(long)]
+    pub hard_links: bool,
 }
 
 #[derive(Args, Debug)]

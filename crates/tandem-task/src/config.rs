@@ -46,6 +46,7 @@ pub struct TaskChanges {
     pub modify_window: Option<i64>,
     pub fsync: Option<bool>,
     pub update: Option<bool>,
+    pub hard_links: Option<bool>,
     /// A command to run before the sync (`Some("")`: none any more).
     pub before: Option<String>,
     /// A command to run after the sync (`Some("")`: none any more).
@@ -336,6 +337,9 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     }
     if let Some(v) = c.update {
         set(t, "update", v);
+    }
+    if let Some(v) = c.hard_links {
+        set(t, "hard_links", v);
     }
     if let Some(v) = c.continuous {
         set(t, "continuous", v);

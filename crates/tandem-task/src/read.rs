@@ -29,6 +29,7 @@ pub const TASK_KEYS: &[&str] = &[
     "modify_window",
     "fsync",
     "update",
+    "hard_links",
     "before",
     "after",
     "hook_timeout",
@@ -201,6 +202,7 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
         }
         "fsync" => o.fsync = boolean(item)?,
         "update" => o.update = boolean(item)?,
+        "hard_links" => o.hard_links = boolean(item)?,
         "before" => spec.hooks.before = Some(command(item)?),
         "after" => spec.hooks.after = Some(command(item)?),
         "hook_timeout" => {

@@ -29,6 +29,8 @@ pub struct TaskOptions {
     pub fsync: bool,
     /// One-way only: replace a file on the receiving side only with a newer one.
     pub update: bool,
+    /// Names that share a file on one side share one on the other (`--hard-links`).
+    pub hard_links: bool,
 }
 
 impl Default for TaskOptions {
@@ -43,6 +45,7 @@ impl Default for TaskOptions {
             modify_window: 0,
             fsync: false,
             update: false,
+            hard_links: false,
         }
     }
 }
@@ -325,6 +328,7 @@ impl TaskSpec {
             policy: o.conflict,
             modify_window: o.modify_window,
             update: o.update,
+            hard_links: o.hard_links,
             stamp: String::new(),
             ..Options::default()
         };

@@ -148,6 +148,7 @@ fn settle_flagged(
             scope: None,
             held: Default::default(),
             update: false,
+            hard_links: false,
         },
         excludes: Vec::new(),
         includes: Vec::new(),

@@ -47,6 +47,7 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
             scope: None,
             held: Default::default(),
             update: a.update,
+            hard_links: a.hard_links,
         },
         excludes: a.exclude.clone(),
         includes: a.include.clone(),

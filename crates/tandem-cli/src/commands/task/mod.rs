@@ -57,6 +57,7 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         modify_window: s.modify_window,
         fsync: s.fsync,
         update: s.update,
+        hard_links: s.hard_links,
         before: s.before.clone(),
         after: s.after.clone(),
         hook_timeout: s.hook_timeout,
@@ -99,6 +100,7 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "modify_window": format_duration_ns(o.modify_window),
         "fsync": o.fsync,
         "update": o.update,
+        "hard_links": o.hard_links,
         "before": t.hooks.before,
         "after": t.hooks.after,
         "hook_timeout": format_duration_ns(t.hooks.timeout),
@@ -146,6 +148,7 @@ pub fn print_task(t: &TaskSpec) {
     );
     outln!("  fsync:            {}", o.fsync);
     outln!("  update:           {}", o.update);
+    outln!("  hard_links:       {}", o.hard_links);
     if let Some(c) = &t.hooks.before {
         outln!("  before:           {}", sanitize(c));
     }
