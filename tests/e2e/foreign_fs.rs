@@ -9,13 +9,13 @@ use std::process::Command;
 use crate::fixtures::*;
 
 /// An exFAT file system in a file, attached to a loop device and mounted; undone on drop.
-struct ExFat {
-    dir: PathBuf,
+pub(crate) struct ExFat {
+    pub(crate) dir: PathBuf,
     loopdev: String,
 }
 
 impl ExFat {
-    fn mount(at: &Path, image: &Path) -> Option<ExFat> {
+    pub(crate) fn mount(at: &Path, image: &Path) -> Option<ExFat> {
         let tools = ["mkfs.exfat", "mount.exfat-fuse", "losetup"];
         if let Some(missing) = tools.iter().find(|t| {
             Command::new("sh")

@@ -18,6 +18,7 @@ mod email;
 mod faults;
 mod folder_times;
 mod foreign_fs;
+mod hard_links;
 mod hooks;
 mod mount;
 mod names;
