@@ -262,6 +262,21 @@ fn issue_19_a_link_made_through_the_mount_is_a_link_on_the_target() {
     std::fs::rename(p.path(S::Src, "new-link"), p.path(S::Src, "renamed")).unwrap();
     wait_for("renamed", t, || p.exists(S::Tgt, "renamed"));
     assert_one_file(&p, S::Tgt, &["new", "renamed"]);
+
+    // Written in place through one name: the journal names only "a"; "b" follows.
+    append(&p, S::Src, "a", " + an edit");
+    let edited = "before the mount + an edit";
+    wait_for("the edit under both names", t, || {
+        p.read(S::Tgt, "b") == edited && p.ino(S::Tgt, "a") == p.ino(S::Tgt, "b")
+    });
+    assert_one_file(&p, S::Tgt, &["a", "b"]);
+    // And on the target (its watcher names only "renamed"): both source names follow.
+    append(&p, S::Tgt, "renamed", " + from the target");
+    let edited = "made in the mount + from the target";
+    wait_for("the target's edit under both names", t, || {
+        p.read(S::Src, "new") == edited && p.ino(S::Src, "new") == p.ino(S::Src, "renamed")
+    });
+    assert_one_file(&p, S::Src, &["new", "renamed"]);
     drop(m);
     assert!(!std::fs::read_to_string(p.tmp.path().join("mount.log"))
         .unwrap_or_default()

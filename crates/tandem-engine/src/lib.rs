@@ -8,6 +8,7 @@
 
 mod folder_times;
 mod hashing;
+mod links;
 pub mod marker;
 pub mod replicate;
 pub mod roots;

@@ -412,6 +412,9 @@ impl Session {
         // Later rounds look at what the earlier ones named too: a step that raced may be
         // on a path outside the scope (a conflict copy set aside but not yet copied).
         let mut widened = scope.clone();
+        if opts.hard_links {
+            crate::links::widen_to_other_names(&mut widened, [src, tgt], store);
+        }
         // Files opened for writing while scanned (`check`): no step of these rounds on them.
         let mut left_out: HashSet<RelPath> = HashSet::new();
         let mut folder_times = FolderTimes::default();
