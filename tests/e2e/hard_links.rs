@@ -84,6 +84,42 @@ fn issue_19_without_the_option_each_name_is_its_own_copy() {
 }
 
 #[test]
+fn issue_19_a_pair_synced_before_the_option_gets_its_links_without_copying() {
+    let p = Pair::new();
+    p.write(S::Src, "a", "synced as two files");
+    link(&p, S::Src, "a", "b");
+    p.write(S::Tgt, "t", "on the target");
+    link(&p, S::Tgt, "t", "u");
+    p.sync_ok(&[], 0);
+    assert_ne!(p.ino(S::Tgt, "a"), p.ino(S::Tgt, "b"));
+    assert_ne!(p.ino(S::Src, "t"), p.ino(S::Src, "u"));
+    let s = sync_links(&p, 0);
+    assert_eq!((count(&s, "copied"), count(&s, "linked")), (0, 2), "{s}");
+    assert_one_file(&p, S::Tgt, &["a", "b"]);
+    assert_one_file(&p, S::Src, &["t", "u"]);
+    assert!(p
+        .trash_contents(S::Tgt)
+        .contains(&"synced as two files".to_string()));
+    let s = sync_links(&p, 0);
+    assert_eq!(s["plan"], Value::Array(vec![]), "{s}");
+    assert_eq!((count(&s, "copied"), count(&s, "linked")), (0, 0), "{s}");
+}
+
+#[test]
+fn issue_19_push_links_on_the_target_only() {
+    let p = Pair::new();
+    p.write(S::Src, "a", "x");
+    link(&p, S::Src, "a", "b");
+    p.write(S::Tgt, "t", "y");
+    link(&p, S::Tgt, "t", "u");
+    p.sync_ok(&["--direction", "push"], 1);
+    let s = last_json(&p.sync_ok(&["--direction", "push", "--hard-links", "--json"], 1));
+    assert_eq!(count(&s, "linked"), 1, "{s}");
+    assert_one_file(&p, S::Tgt, &["a", "b"]);
+    assert!(!p.exists(S::Src, "t"));
+}
+
+#[test]
 fn issue_19_hard_linked_pair_with_one_name_renamed_stays_a_rename() {
     let p = Pair::new();
     p.write(S::Src, "a", "some content");

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::entry::{Entry, Kind, Side};
 use crate::path::RelPath;
-use crate::plan::Action;
+use crate::plan::{Action, Direction};
 use crate::reconcile::Tree;
 
 /// The files of each side that have more than one name there, read from the scanned trees.
@@ -109,12 +109,85 @@ fn busy_paths(actions: &[Action]) -> HashSet<RelPath> {
 }
 
 /// Turns the copies of `actions` whose file has another name on the sending side into
-/// links (see the module's header). Without groups, the plan is returned as it is.
-pub fn link_copies(actions: Vec<Action>, groups: &LinkGroups) -> Vec<Action> {
+/// links (see the module's header), and links the names in step on both sides that share
+/// a file on one side only, on the side `direction` lets be written. Without groups, the
+/// plan is returned as it is.
+pub fn link_copies(actions: Vec<Action>, groups: &LinkGroups, direction: Direction) -> Vec<Action> {
     if groups.is_empty() {
         return actions;
     }
     let busy = busy_paths(&actions);
+    let mut out = copies_to_links(actions, groups, &busy);
+    out.extend(relinks(groups, &busy, direction));
+    out
+}
+
+/// Names untouched by the plan whose file has more names on one side than it shares on
+/// the other (a pair synced before `--hard-links`, links broken on one side): linked on
+/// the other side to the name whose file there holds most of them. Each path is linked
+/// on one side at most (groups that differ on both sides merge over runs).
+fn relinks(groups: &LinkGroups, busy: &HashSet<RelPath>, direction: Direction) -> Vec<Action> {
+    let mut out = Vec::new();
+    let mut linked: HashSet<RelPath> = HashSet::new();
+    for from in [Side::Source, Side::Target] {
+        if !direction.writes(from.other()) {
+            continue;
+        }
+        let mut files: Vec<&Vec<RelPath>> = groups.names[slot(from)].values().collect();
+        files.sort();
+        for names in files {
+            let in_step: Vec<(&RelPath, &Entry, &Entry)> = names
+                .iter()
+                .filter(|q| !busy.contains(*q) && !linked.contains(*q))
+                .filter_map(|q| {
+                    let sent = groups.entries[slot(from)].get(q)?;
+                    let there = groups.entries[slot(from.other())].get(q)?;
+                    let fits = there.kind == Kind::File && there.size == sent.size;
+                    fits.then_some((q, sent, there))
+                })
+                .collect();
+            let Some(&(_, first, _)) = in_step.first() else {
+                continue;
+            };
+            // One file on the sending side: the same size and time under every name.
+            if in_step
+                .iter()
+                .any(|(_, s, _)| s.size != first.size || s.mtime != first.mtime)
+            {
+                continue;
+            }
+            let most = |ino: u64| in_step.iter().filter(|(_, _, t)| t.ino == ino).count();
+            // The first such name (`max_by_key` keeps the last of equals).
+            let Some(&(anchor, _, at)) = in_step.iter().rev().max_by_key(|(_, _, t)| most(t.ino))
+            else {
+                continue;
+            };
+            for &(q, sent, there) in &in_step {
+                if there.ino == at.ino {
+                    continue;
+                }
+                linked.insert(q.clone());
+                out.push(Action::Link {
+                    path: q.clone(),
+                    from,
+                    src: sent.clone(),
+                    expect: Some(there.clone()),
+                    mode: sent.mode,
+                    anchor: anchor.clone(),
+                    anchor_expect: Some(at.clone()),
+                    in_step: true,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn copies_to_links(
+    actions: Vec<Action>,
+    groups: &LinkGroups,
+    busy: &HashSet<RelPath>,
+) -> Vec<Action> {
     // Per sending side and file: the first copy of it in this plan, which sends the data.
     let mut leaders: HashMap<(Side, u64), (RelPath, u64, i64)> = HashMap::new();
     let mut out = Vec::with_capacity(actions.len());
@@ -140,7 +213,7 @@ pub fn link_copies(actions: Vec<Action>, groups: &LinkGroups) -> Vec<Action> {
             });
             continue;
         }
-        let anchor = match groups.settled_anchor(from, &path, &src, &busy) {
+        let anchor = match groups.settled_anchor(from, &path, &src, busy) {
             Some((q, there)) => Some((q, Some(there))),
             None => match leaders.get(&(from, src.ino)) {
                 Some((q, size, mtime)) if *size == src.size && *mtime == src.mtime => {
@@ -158,6 +231,7 @@ pub fn link_copies(actions: Vec<Action>, groups: &LinkGroups) -> Vec<Action> {
                 mode,
                 anchor,
                 anchor_expect,
+                in_step: false,
             }),
             None => {
                 leaders
@@ -217,7 +291,11 @@ mod tests {
         let src = tree(&[("a", 7), ("b", 7)]);
         let tgt = tree(&[("a", 70)]);
         let groups = LinkGroups::of(&src, &tgt);
-        let out = link_copies(vec![copy("b", Side::Source, 7, None)], &groups);
+        let out = link_copies(
+            vec![copy("b", Side::Source, 7, None)],
+            &groups,
+            Direction::Both,
+        );
         assert_eq!(anchor_of(&out[0]), Some((&rel("a"), true)));
     }
 
@@ -230,7 +308,7 @@ mod tests {
             .iter()
             .map(|p| copy(p, Side::Target, 3, None))
             .collect();
-        let out = link_copies(plan, &groups);
+        let out = link_copies(plan, &groups, Direction::Both);
         assert!(matches!(out[0], Action::Copy { .. }));
         assert_eq!(anchor_of(&out[1]), Some((&rel("x"), false)));
         assert_eq!(anchor_of(&out[2]), Some((&rel("x"), false)));
@@ -248,7 +326,7 @@ mod tests {
             copy("a", Side::Source, 7, old.clone()),
             copy("b", Side::Source, 7, old),
         ];
-        let out = link_copies(plan, &groups);
+        let out = link_copies(plan, &groups, Direction::Both);
         assert!(matches!(out[0], Action::Copy { .. }));
         assert_eq!(anchor_of(&out[1]), Some((&rel("a"), false)));
     }
@@ -259,7 +337,7 @@ mod tests {
         let groups = LinkGroups::of(&src, &Tree::new());
         assert!(groups.is_empty());
         let plan = vec![copy("a", Side::Source, 1, None)];
-        assert_eq!(link_copies(plan.clone(), &groups), plan);
+        assert_eq!(link_copies(plan.clone(), &groups, Direction::Both), plan);
     }
 
     #[test]
@@ -268,7 +346,37 @@ mod tests {
         src.insert(rel("a"), Entry::file(9, 2_000, 0o644, 7));
         let tgt = tree(&[("a", 70)]);
         let groups = LinkGroups::of(&src, &tgt);
-        let out = link_copies(vec![copy("b", Side::Source, 7, None)], &groups);
+        let out = link_copies(
+            vec![copy("b", Side::Source, 7, None)],
+            &groups,
+            Direction::Both,
+        );
         assert!(matches!(out[0], Action::Copy { .. }));
+    }
+
+    #[test]
+    fn names_in_step_linked_on_one_side_only_are_linked_on_the_other() {
+        // Synced before --hard-links: the source's two names are two files on the target.
+        let src = tree(&[("a", 7), ("b", 7), ("c", 7)]);
+        let tgt = tree(&[("a", 70), ("b", 71), ("c", 71)]);
+        let groups = LinkGroups::of(&src, &tgt);
+        let out = link_copies(Vec::new(), &groups, Direction::Both);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let Action::Link {
+            path,
+            anchor,
+            in_step,
+            from,
+            ..
+        } = &out[0]
+        else {
+            panic!("{out:?}");
+        };
+        assert_eq!(
+            (path, anchor, *in_step, *from),
+            (&rel("a"), &rel("b"), true, Side::Source)
+        );
+        // Pull never writes the target: nothing to do there.
+        assert!(link_copies(Vec::new(), &groups, Direction::Pull).is_empty());
     }
 }

@@ -135,6 +135,9 @@ pub enum Action {
     /// plan saw it, or `None` where this plan copies `anchor` too (the link follows that
     /// copy, and checks against what it wrote). Re-checked like a copy (invariant 2); where
     /// the receiving side cannot hold hard links, carried out as the copy it stands for.
+    /// `in_step`: the receiving side already holds this content at `path`, only not as
+    /// another name of `anchor`'s file (a pair synced before `--hard-links`): where the
+    /// link cannot be made, it is left as it is.
     Link {
         path: RelPath,
         from: Side,
@@ -143,6 +146,7 @@ pub enum Action {
         mode: u32,
         anchor: RelPath,
         anchor_expect: Option<Entry>,
+        in_step: bool,
     },
     /// Create the directory `path` on `side`, like `src` (the other side's directory).
     Mkdir {

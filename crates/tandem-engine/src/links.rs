@@ -5,11 +5,48 @@
 
 use std::collections::HashSet;
 
-use tandem_core::{RelPath, Side};
+use tandem_core::{Action, RelPath, Side};
 use tandem_fs::Root;
 use tandem_state::Store;
 
-use crate::spec::Scope;
+use crate::run::Ctx;
+use crate::spec::{Report, Scope};
+
+/// Before the plan is applied: on a side whose file system holds no hard links (exFAT),
+/// each link becomes the copy it stands for, noted in the report (once per run, not per
+/// name), and a link between names already in step is dropped: they stay two files, and
+/// the next run has nothing to do or say about them. Probed once per side, and only when
+/// a link is planned there.
+pub(crate) fn where_links_hold(
+    actions: Vec<Action>,
+    ctx: &Ctx<'_>,
+    report: &mut Report,
+) -> Vec<Action> {
+    let mut held: [Option<bool>; 2] = [None, None];
+    let mut out = Vec::with_capacity(actions.len());
+    for a in actions {
+        let Action::Link {
+            path,
+            from,
+            in_step,
+            ..
+        } = &a
+        else {
+            out.push(a);
+            continue;
+        };
+        let side = from.other();
+        let slot = usize::from(side == Side::Target);
+        let holds = *held[slot].get_or_insert_with(|| tandem_fs::holds_hard_links(ctx.root(side)));
+        if holds {
+            out.push(a);
+        } else if !*in_step {
+            report.links_copied.push((side, path.clone()));
+            out.extend(a.as_copy());
+        }
+    }
+    out
+}
 
 /// Adds to `scope` the other names of its hinted files that have more than one name on
 /// either side. A whole-tree scope has them already.

@@ -478,7 +478,7 @@ impl Session {
                 LinkGroups::default()
             };
             let mut plan = reconcile(base, s_tree, t_tree, &opts);
-            plan.actions = link_copies(plan.actions, &groups);
+            plan.actions = link_copies(plan.actions, &groups, opts.direction);
             if !spec.dry_run {
                 // Every round scans again: what was opened since the first is left out of
                 // the later ones too.
@@ -522,6 +522,9 @@ impl Session {
                     plan.actions
                         .retain(|a| !touches(a) || whole.contains(a.path()));
                 }
+            }
+            if opts.hard_links && !spec.dry_run {
+                plan.actions = crate::links::where_links_hold(plan.actions, &ctx, &mut report);
             }
             if trace_on() {
                 for a in &plan.actions {
@@ -948,7 +951,7 @@ fn describe(e: Option<&tandem_core::Entry>) -> String {
     }
 }
 
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     src: &'a Root,
     tgt: &'a Root,
     trash: Trash,
@@ -964,7 +967,7 @@ impl Ctx<'_> {
         self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
-    fn root(&self, side: Side) -> &Root {
+    pub(crate) fn root(&self, side: Side) -> &Root {
         match side {
             Side::Source => self.src,
             Side::Target => self.tgt,
@@ -1307,6 +1310,7 @@ impl<'a, 'r> Applier<'a, 'r> {
             from,
             anchor,
             anchor_expect,
+            in_step,
             ..
         } = a
         else {
@@ -1321,6 +1325,11 @@ impl<'a, 'r> Applier<'a, 'r> {
             *anchor_expect = Some(e.clone());
         }
         match self.ctx.execute(&resolved) {
+            // Already the same content: left as two files.
+            Err(e) if e.is_cannot_link() && *in_step => {
+                tracing::debug!("{e}: left as it is");
+                Ok(())
+            }
             Err(e) if e.is_cannot_link() => {
                 tracing::debug!("{e}: copied instead");
                 self.report.links_copied.push((from.other(), path.clone()));

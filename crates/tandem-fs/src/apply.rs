@@ -879,6 +879,31 @@ pub fn link(
     result
 }
 
+/// `--hard-links`: whether the root's file system holds hard links, tried with a file of
+/// tandem's own in `.tandem/` (exFAT and FAT hold none). When it cannot tell (the probe
+/// could not be written): `true`, and each link refused falls back to a copy.
+pub fn holds_hard_links(root: &Root) -> bool {
+    let rel = RelPath::from_str_lossless(".tandem");
+    if ensure_dirs(root, &rel).is_err() {
+        return true;
+    }
+    let Ok(dir) = root.open_beneath(&rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()) else {
+        return true;
+    };
+    let (a, b) = (tmp_name(), tmp_name());
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+    if openat(&dir, a.as_str(), flags, Mode::from_raw_mode(0o600)).is_err() {
+        return true;
+    }
+    let held = !matches!(
+        linkat(&dir, a.as_str(), &dir, b.as_str(), AtFlags::empty()),
+        Err(Errno::PERM | Errno::OPNOTSUPP)
+    );
+    let _ = unlinkat(&dir, b.as_str(), AtFlags::empty());
+    let _ = unlinkat(&dir, a.as_str(), AtFlags::empty());
+    held
+}
+
 /// Renames `from` to `to` on one root, if `from` is still `expect` and `to` is free.
 pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Result<Entry> {
     let (fdir, fname) = root.parent(from)?;
