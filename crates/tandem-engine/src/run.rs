@@ -1113,11 +1113,13 @@ impl Ctx<'_> {
                     BaseEntry::agreed_from(*from, src, &new),
                 )]
             }
-            // The anchor's entry comes from its copy (`Applier::link_step`).
+            // The anchor's entry comes from its copy (`Applier::link_step`); without it,
+            // nothing is known to link to: planned again.
             Action::Link {
+                path,
                 anchor_expect: None,
                 ..
-            } => vec![],
+            } => return Err(FsError::raced(path, "the copy to link to was not made")),
             // Invariant 4 the other way round: nothing was done, so the baseline keeps
             // what it had (a kept newer file stays a difference for the next run).
             Action::Skip { .. } | Action::KeptNewer { .. } => vec![],
