@@ -5,8 +5,9 @@
 //! trees), and calls `link_copies` on the plan. A copy whose file has another name on the
 //! sending side becomes a `Link` to that name on the receiving side when the receiving side
 //! holds it in step (no step of this plan touches it), or when this plan copies it first
-//! (the first copy of a group sends the data, the others link to it). Renames, deletions
-//! and the rest of the plan are left as reconcile made them.
+//! (the first copy of a group sends the data, the others link to it). Names in step on
+//! both sides that share a file on one side only are linked on the other (`relinks`).
+//! Renames, deletions and the rest of the plan are left as reconcile made them.
 
 use std::collections::{HashMap, HashSet};
 

@@ -316,7 +316,8 @@ pub struct Conflict {
 
 /// An ordered list of actions. Order matters: renames, then deletes (deepest first), then
 /// directory creation (shallowest first), then copies (independent of each other), then
-/// metadata (directories deepest first).
+/// metadata (directories deepest first); links (`--hard-links`) are applied after all of
+/// them, once the copies they may follow are done.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     pub actions: Vec<Action>,
