@@ -103,3 +103,53 @@ fn bench_quick_writes_a_wellformed_report() {
         "{md}"
     );
 }
+
+#[test]
+fn issue_19_bench_meta_compares_tandem_hard_links_with_rsync_dash_h() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
+    let harness = |meta: &str| {
+        Command::new("python3")
+            .args([script, "--quick", "--files", "150", "--runs", "1"])
+            .args(["--tandem", bin(), "--meta", meta, "--out"])
+            .arg(out_dir.path())
+            .args(["sync-initial", "sync-nochange"])
+            .output()
+            .expect("python3 runs the harness")
+    };
+    let out = harness("hard-links");
+    assert!(
+        out.status.success(),
+        "harness failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["meta"]["tandem"], serde_json::json!(["--hard-links"]));
+    assert_eq!(
+        json["meta"]["rsync"],
+        serde_json::json!(["-aH", "--delete"])
+    );
+    for w in json["workloads"].as_array().unwrap() {
+        let names: Vec<&str> = w["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["contender"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"tandem --hard-links"), "{names:?}");
+        assert!(names.contains(&"rsync -aH"), "{names:?}");
+    }
+    // A kind this tandem has no option for is refused by name, before anything runs.
+    let help = Command::new(bin())
+        .args(["sync", "--help"])
+        .output()
+        .unwrap();
+    if !String::from_utf8_lossy(&help.stdout).contains("--xattrs") {
+        let out = harness("xattrs,hard-links");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("this tandem has no --xattrs"), "{err}");
+    }
+}

@@ -23,6 +23,7 @@ mod email;
 mod faults;
 mod folder_times;
 mod foreign_fs;
+mod hard_links;
 mod hooks;
 mod keep_mounted;
 mod mount;

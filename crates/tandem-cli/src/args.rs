@@ -228,6 +228,9 @@ pub struct TaskSettings {
     /// Keep POSIX ACLs (access, and default on folders)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub acls: Option<bool>,
+    /// Names that share a file on one side share one on the other
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub hard_links: Option<bool>,
     /// Run CMD (with `sh -c`) before each sync; if it fails, the sync is skipped (exit 2).
     /// "" removes it
     #[arg(long, value_name = "CMD")]
@@ -393,6 +396,10 @@ pub struct SyncOptions {
     /// Keep POSIX ACLs (access, and default on folders) where both file systems hold them
     #[arg(long)]
     pub acls: bool,
+    /// Names that share a file on one side share one on the other (as rsync -H), both
+    /// ways; where the receiving side cannot hold hard links they are copied, reported once
+    #[arg(long)]
+    pub hard_links: bool,
     /// How long what tandem keeps of the past stays: each side's trash and the journal
     /// `tandem changes` reads (30m, 12h, 30d; 0 keeps nothing longer than needed)
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_keep)]

@@ -225,6 +225,7 @@ pub fn print_summary(r: &Report) {
     } else {
         let counts = [
             (r.copied, "copied"),
+            (r.linked, "linked"),
             (r.deleted, "deleted"),
             (r.renamed, "renamed"),
             (r.dirs_created, "folders created"),
@@ -239,6 +240,7 @@ pub fn print_summary(r: &Report) {
             .map(|(n, what)| format!("{n} {what}"))
             .collect();
         parts.extend(kept_newer_counts(r));
+        parts.extend(links_copied_counts(r));
         if r.copied > 0 {
             parts[0] = format!("{} copied ({})", r.copied, human_bytes(r.bytes));
         }
@@ -253,6 +255,21 @@ pub fn print_summary(r: &Report) {
             outln!("{state}: {}", parts.join(", "));
         }
     }
+}
+
+/// `--hard-links` where the receiving side holds none: once per side, not per name.
+fn links_copied_counts(r: &Report) -> Vec<String> {
+    [tandem_core::Side::Source, tandem_core::Side::Target]
+        .into_iter()
+        .filter_map(|side| {
+            let n = r.links_copied.iter().filter(|(s, _)| *s == side).count();
+            (n > 0).then(|| {
+                format!(
+                    "{n} hard links copied as separate files (the {side} cannot hold hard links)"
+                )
+            })
+        })
+        .collect()
 }
 
 /// `N skipped: newer on the target` (`--update`), per receiving side.

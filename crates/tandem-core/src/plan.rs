@@ -75,6 +75,10 @@ pub struct Options {
     /// untouched, so a later run without the option sees the same difference. Ignored
     /// with `Direction::Both` (the CLI and task config refuse that combination).
     pub update: bool,
+    /// `--hard-links`: names that share a file on one side share one on the other. The
+    /// engine turns copies into links after reconcile (`crate::links`); reconcile itself
+    /// does not look at it.
+    pub hard_links: bool,
     /// What beyond content, mode and mtime is kept (`--owner`, ...).
     pub keep: Keep,
 }
@@ -170,6 +174,7 @@ impl Default for Options {
             held: BTreeSet::new(),
             update: false,
             keep: Keep::default(),
+            hard_links: false,
         }
     }
 }
@@ -204,6 +209,25 @@ pub enum Action {
         src: Entry,
         expect: Option<Entry>,
         mode: u32,
+    },
+    /// `--hard-links`: the `Copy` of `path` from `from` whose file there is another name
+    /// of the file at `anchor`: made on the receiving side as a hard link to `anchor`
+    /// there, no data sent. `anchor_expect` is the receiving side's file at `anchor` as the
+    /// plan saw it, or `None` where this plan copies `anchor` too (the link follows that
+    /// copy, and checks against what it wrote). Re-checked like a copy (invariant 2); where
+    /// the receiving side cannot hold hard links, carried out as the copy it stands for.
+    /// `in_step`: the receiving side already holds this content at `path`, only not as
+    /// another name of `anchor`'s file (a pair synced before `--hard-links`): where the
+    /// link cannot be made, it is left as it is.
+    Link {
+        path: RelPath,
+        from: Side,
+        src: Entry,
+        expect: Option<Entry>,
+        mode: u32,
+        anchor: RelPath,
+        anchor_expect: Option<Entry>,
+        in_step: bool,
     },
     /// Create the directory `path` on `side`, like `src` (the other side's directory).
     Mkdir {
@@ -251,6 +275,7 @@ impl Action {
         match self {
             Action::Rename { from, .. } => from,
             Action::Copy { path, .. }
+            | Action::Link { path, .. }
             | Action::Mkdir { path, .. }
             | Action::SetMeta { path, .. }
             | Action::Delete { path, .. }
@@ -269,7 +294,7 @@ impl Action {
             | Action::Mkdir { side, .. }
             | Action::SetMeta { side, .. }
             | Action::Delete { side, .. } => Some(*side),
-            Action::Copy { from, .. } => Some(from.other()),
+            Action::Copy { from, .. } | Action::Link { from, .. } => Some(from.other()),
             _ => None,
         }
     }
@@ -289,6 +314,7 @@ impl Action {
             Action::Copy {
                 expect: Some(_), ..
             } => "update",
+            Action::Link { .. } => "link",
             Action::Mkdir { .. } => "mkdir",
             Action::SetMeta { .. } => "metadata",
             Action::Delete { .. } => "delete",
@@ -296,6 +322,27 @@ impl Action {
             Action::Forget { .. } => "forget",
             Action::Conflict(_) => "conflict",
             Action::Skip { .. } | Action::KeptNewer { .. } => "skip",
+        }
+    }
+
+    /// The copy a `Link` stands for (what is done where the link cannot be made).
+    pub fn as_copy(&self) -> Option<Action> {
+        match self {
+            Action::Link {
+                path,
+                from,
+                src,
+                expect,
+                mode,
+                ..
+            } => Some(Action::Copy {
+                path: path.clone(),
+                from: *from,
+                src: src.clone(),
+                expect: expect.clone(),
+                mode: *mode,
+            }),
+            _ => None,
         }
     }
 
@@ -350,7 +397,8 @@ pub struct Conflict {
 
 /// An ordered list of actions. Order matters: renames, then deletes (deepest first), then
 /// directory creation (shallowest first), then copies (independent of each other), then
-/// metadata (directories deepest first).
+/// metadata (directories deepest first); links (`--hard-links`) are applied after all of
+/// them, once the copies they may follow are done.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     pub actions: Vec<Action>,

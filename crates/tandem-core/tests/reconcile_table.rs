@@ -548,6 +548,9 @@ fn render(a: &Action) -> String {
             let verb = if expect.is_some() { "update" } else { "copy" };
             format!("{verb} {path} {}->{}", letter(*from), letter(from.other()))
         }
+        Action::Link {
+            path, from, anchor, ..
+        } => format!("link {path} to {anchor} on {}", letter(from.other())),
         Action::Mkdir { path, side, .. } => format!("mkdir {path} on {}", letter(*side)),
         Action::SetMeta { path, side, .. } => format!("meta {path} on {}", letter(*side)),
         Action::Delete { path, side, .. } => format!("delete {path} on {}", letter(*side)),
@@ -649,6 +652,8 @@ impl Model {
 
     fn apply(&mut self, a: &Action) -> Result<(), String> {
         match a {
+            // Links come from `link_copies`, after reconcile (crates/tandem-core/src/links.rs).
+            Action::Link { path, .. } => return Err(format!("reconcile planned a link at {path}")),
             Action::Rename {
                 side,
                 from,

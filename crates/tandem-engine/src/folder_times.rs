@@ -31,7 +31,9 @@ fn folders_of(a: &Action) -> Vec<(Side, RelPath)> {
     let parent = |p: &RelPath| p.parent().unwrap_or_default();
     let folders = match a {
         Action::Rename { side, from, to, .. } => vec![(*side, parent(from)), (*side, parent(to))],
-        Action::Copy { path, from, .. } => vec![(from.other(), parent(path))],
+        Action::Copy { path, from, .. } | Action::Link { path, from, .. } => {
+            vec![(from.other(), parent(path))]
+        }
         Action::Mkdir { path, side, .. } => vec![(*side, parent(path)), (*side, path.clone())],
         Action::Delete { path, side, .. } => vec![(*side, parent(path))],
         _ => Vec::new(),

@@ -10,6 +10,7 @@ mod brake;
 mod folder_times;
 mod hashing;
 mod kept;
+mod links;
 pub mod marker;
 pub mod replicate;
 pub mod roots;

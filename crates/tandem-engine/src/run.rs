@@ -1,7 +1,7 @@
 //! One sync of one pair, in rounds: a round scans, plans and applies; steps refused
 //! because the disk moved under them are planned again in the next round.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tandem_core::{
-    reconcile, Action, BaseEntry, BaseTree, Change, ChangeOp, ChangeSink, Conflict, Filter,
-    FilterError, Kind, Mount, RelPath, Resolution, Side, Tree,
+    link_copies, reconcile, Action, BaseEntry, BaseTree, Change, ChangeOp, ChangeSink, Conflict,
+    Filter, FilterError, Kind, LinkGroups, Mount, RelPath, Resolution, Side, Tree,
 };
 use tandem_fs::{Durability, FsError, Root, Trash};
 use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
@@ -454,6 +454,9 @@ impl Session {
         // Later rounds look at what the earlier ones named too: a step that raced may be
         // on a path outside the scope (a conflict copy set aside but not yet copied).
         let mut widened = scope.clone();
+        if opts.hard_links {
+            crate::links::widen_to_other_names(&mut widened, [src, tgt], store);
+        }
         // Files opened for writing while scanned (`check`): no step of these rounds on them.
         let mut left_out: HashSet<RelPath> = HashSet::new();
         let mut folder_times = FolderTimes::default();
@@ -511,7 +514,13 @@ impl Session {
             let base_len = base.len() as u64;
             clock.lap("hash");
             opts.stamp = Session::next_stamp(last_stamp);
+            let groups = if opts.hard_links {
+                LinkGroups::of(&s_tree, &t_tree)
+            } else {
+                LinkGroups::default()
+            };
             let mut plan = reconcile(base, s_tree, t_tree, &opts);
+            plan.actions = link_copies(plan.actions, &groups, opts.direction);
             if !spec.dry_run {
                 // Every round scans again: what was opened since the first is left out of
                 // the later ones too.
@@ -555,6 +564,9 @@ impl Session {
                     plan.actions
                         .retain(|a| !touches(a) || whole.contains(a.path()));
                 }
+            }
+            if opts.hard_links && !spec.dry_run {
+                plan.actions = crate::links::where_links_hold(plan.actions, &ctx, &mut report);
             }
             if trace_on() {
                 for a in &plan.actions {
@@ -635,10 +647,14 @@ impl Session {
         if !spec.dry_run && report.stopped.is_none() && report.halted.is_none() {
             report.stopped = detached_root(&ctx);
         }
-        let did_something =
-            report.copied + report.deleted + report.renamed + report.dirs_created + report.metadata
-                > 0
-                || report.exit_code() != 0;
+        let did_something = report.copied
+            + report.linked
+            + report.deleted
+            + report.renamed
+            + report.dirs_created
+            + report.metadata
+            > 0
+            || report.exit_code() != 0;
         if run_id.is_none() && !spec.dry_run && did_something {
             run_id = Some(store.begin_run(started / 1_000_000_000)?);
         }
@@ -893,6 +909,10 @@ fn step_of(a: &Action) -> Option<PlannedStep> {
             None,
             format!("{} -> {}, {} bytes", from, from.other(), src.size),
         ),
+        Action::Link { from, anchor, .. } => (
+            None,
+            format!("{}: hard link to {}", from.other(), anchor.escaped()),
+        ),
         Action::Mkdir { src, .. } => (None, format!("mode {:o}", src.mode)),
         Action::SetMeta { src, .. } => (None, format!("mode {:o}", src.mode)),
         Action::Delete { expect, .. } => (None, format!("{} to trash", expect.kind.word())),
@@ -970,6 +990,19 @@ fn log_problems(report: &Report) {
     for p in &report.failed {
         tracing::warn!("failed {}: {}", p.path.escaped(), printable(&p.reason));
     }
+    // Once per run, not per name: each such name is in step, as a copy.
+    for side in [Side::Source, Side::Target] {
+        let n = report
+            .links_copied
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .count();
+        if n > 0 {
+            tracing::warn!(
+                "{n} hard-linked names copied as separate files: the {side} cannot hold hard links"
+            );
+        }
+    }
 }
 
 fn describe(e: Option<&tandem_core::Entry>) -> String {
@@ -986,7 +1019,7 @@ fn describe(e: Option<&tandem_core::Entry>) -> String {
     }
 }
 
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     src: &'a Root,
     tgt: &'a Root,
     trash: Trash,
@@ -1005,7 +1038,7 @@ impl Ctx<'_> {
         self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
-    fn root(&self, side: Side) -> &Root {
+    pub(crate) fn root(&self, side: Side) -> &Root {
         match side {
             Side::Source => self.src,
             Side::Target => self.tgt,
@@ -1143,10 +1176,58 @@ impl Ctx<'_> {
                 },
                 settled: matches!(c.resolution, Resolution::Won { .. }),
             })],
+            Action::Link {
+                path,
+                from,
+                src,
+                expect,
+                anchor,
+                anchor_expect: Some(at),
+                ..
+            } => {
+                let new = self.link(path, from.other(), anchor, at, expect.as_ref())?;
+                vec![Update::Put(
+                    path.clone(),
+                    BaseEntry::agreed_from(*from, src, &new),
+                )]
+            }
+            // The anchor's entry comes from its copy (`Applier::link_step`); without it,
+            // nothing is known to link to: planned again.
+            Action::Link {
+                path,
+                anchor_expect: None,
+                ..
+            } => return Err(FsError::raced(path, "the copy to link to was not made")),
             // Invariant 4 the other way round: nothing was done, so the baseline keeps
             // what it had (a kept newer file stays a difference for the next run).
             Action::Skip { .. } | Action::KeptNewer { .. } => vec![],
         })
+    }
+
+    /// `--hard-links`: `path` on `side` made another name of the file at `anchor` there.
+    fn link(
+        &self,
+        path: &RelPath,
+        side: Side,
+        anchor: &RelPath,
+        anchor_expect: &tandem_core::Entry,
+        expect: Option<&tandem_core::Entry>,
+    ) -> tandem_fs::Result<tandem_core::Entry> {
+        let echoes = self.echoes.filter(|_| side == Side::Target);
+        if let Some(e) = echoes {
+            e.create(path);
+        }
+        let root = self.root(side);
+        tandem_fs::link(root, anchor, anchor_expect, path, expect, &self.trash)
+            .map(|new| tandem_core::Entry {
+                hash: anchor_expect.hash,
+                ..new
+            })
+            .inspect_err(|_| {
+                if let Some(e) = echoes {
+                    e.forget(path);
+                }
+            })
     }
 }
 
@@ -1168,6 +1249,9 @@ struct Applier<'a, 'r> {
     last_commit: Instant,
     raced: Vec<Raced>,
     folder_times: &'a mut FolderTimes,
+    /// `--hard-links`: what each copy of this run left on its receiving side, for the
+    /// links that follow it (kept only when the plan has links).
+    written: Option<HashMap<RelPath, tandem_core::Entry>>,
 }
 
 impl<'a, 'r> Applier<'a, 'r> {
@@ -1188,6 +1272,7 @@ impl<'a, 'r> Applier<'a, 'r> {
             last_commit: Instant::now(),
             raced: Vec::new(),
             folder_times,
+            written: None,
         }
     }
 
@@ -1201,10 +1286,23 @@ impl<'a, 'r> Applier<'a, 'r> {
         let (mut actions, rest): (Vec<_>, Vec<_>) = actions
             .into_iter()
             .partition(|a| matches!(a, Action::Rename { .. }));
+        // Links last: after the copies they may follow.
+        let (links, rest): (Vec<_>, Vec<_>) = rest
+            .into_iter()
+            .partition(|a| matches!(a, Action::Link { .. }));
         actions.extend(rest);
+        if !links.is_empty() {
+            self.written = Some(HashMap::new());
+        }
+        actions.extend(links);
         let mut i = 0;
         while i < actions.len() && !self.stopping() {
             let a = &actions[i];
+            if matches!(a, Action::Link { .. }) {
+                self.link_step(a)?;
+                i += 1;
+                continue;
+            }
             if matches!(a, Action::Copy { .. }) {
                 let end = actions[i..]
                     .iter()
@@ -1283,6 +1381,52 @@ impl<'a, 'r> Applier<'a, 'r> {
         })
     }
 
+    /// A `Link` whose anchor this plan copied links to what that copy wrote. One whose
+    /// anchor was not copied (the copy failed or raced), or that the receiving side cannot
+    /// hold (reported once per run), is carried out as the copy it stands for.
+    fn link_step(&mut self, a: &Action) -> Result<(), EngineError> {
+        let Action::Link {
+            path,
+            from,
+            anchor,
+            anchor_expect,
+            in_step,
+            ..
+        } = a
+        else {
+            return Ok(());
+        };
+        let mut resolved = a.clone();
+        if anchor_expect.is_none() {
+            let written = self.written.as_ref().and_then(|w| w.get(anchor));
+            let (Some(e), Action::Link { anchor_expect, .. }) = (written, &mut resolved) else {
+                return self.copy_instead(a);
+            };
+            *anchor_expect = Some(e.clone());
+        }
+        match self.ctx.execute(&resolved) {
+            // Already the same content: left as two files.
+            Err(e) if e.is_cannot_link() && *in_step => {
+                tracing::debug!("{e}: left as it is");
+                Ok(())
+            }
+            Err(e) if e.is_cannot_link() => {
+                tracing::debug!("{e}: copied instead");
+                self.report.links_copied.push((from.other(), path.clone()));
+                self.copy_instead(a)
+            }
+            r => self.settle(&resolved, r),
+        }
+    }
+
+    fn copy_instead(&mut self, a: &Action) -> Result<(), EngineError> {
+        let Some(copy) = a.as_copy() else {
+            return Ok(());
+        };
+        let r = self.ctx.execute(&copy);
+        self.settle(&copy, r)
+    }
+
     /// True once the run must start no more steps: stopped on an error, or asked to stop
     /// (which is then said in the report: the steps already done are committed as usual).
     fn stopping(&mut self) -> bool {
@@ -1300,6 +1444,13 @@ impl<'a, 'r> Applier<'a, 'r> {
             Ok(updates) => {
                 if let Some(Update::Put(_, agreed)) = updates.first() {
                     self.ctx.not_kept.check(&self.ctx.keep, a, agreed);
+                }
+                if let (Some(w), Action::Copy { from, .. }) = (self.written.as_mut(), a) {
+                    for u in &updates {
+                        if let Update::Put(p, b) = u {
+                            w.insert(p.clone(), b.entry_on(from.other()));
+                        }
+                    }
                 }
                 if a.writes_to() == Some(Side::Source) {
                     self.ctx.hooks.after_source_write(a);
@@ -1351,6 +1502,7 @@ impl<'a, 'r> Applier<'a, 'r> {
                 r.bytes += src.size;
                 bytes = src.size;
             }
+            Action::Link { .. } => r.linked += 1,
             Action::Delete { .. } => r.deleted += 1,
             Action::Rename { .. } => r.renamed += 1,
             Action::Mkdir { .. } => r.dirs_created += 1,

@@ -166,6 +166,12 @@ pub struct Report {
     /// Of `skipped`, the files left because the receiving side (named) holds a newer copy
     /// (`--update`).
     pub kept_newer: Vec<(Side, RelPath)>,
+    /// `--hard-links`: names made as hard links to another name of their file (no data
+    /// sent).
+    pub linked: u64,
+    /// `--hard-links`: names copied instead of linked because the receiving side (named)
+    /// cannot hold the link (exFAT, FAT): in step, reported once per run.
+    pub links_copied: Vec<(Side, RelPath)>,
     /// Paths whose step failed: they are synced again on the next run.
     pub failed: Vec<PathProblem>,
     /// Why the run stopped early for safety (exit 3).

@@ -845,6 +845,103 @@ pub fn delete(root: &Root, rel: &RelPath, expect: &Entry, trash: &Trash) -> Resu
     moved
 }
 
+/// `--hard-links`: makes `rel` on `root` another name of the file at `anchor`, if `anchor`
+/// is still `anchor_expect` and `rel` still `expect` (`None`: nothing); what was at `rel`
+/// goes to the trash. The link is made under a temporary name and put in place like a
+/// copy (invariants 2 and 3). Returns the new entry at `rel`. A file system that holds no
+/// hard links (exFAT), or not this one, answers `FsError::CannotLink`, having written
+/// nothing.
+pub fn link(
+    root: &Root,
+    anchor: &RelPath,
+    anchor_expect: &Entry,
+    rel: &RelPath,
+    expect: Option<&Entry>,
+    trash: &Trash,
+) -> Result<Entry> {
+    let (adir, aname) = root.parent(anchor)?;
+    match stat_at(&adir, &aname, anchor)? {
+        Some(now) if same_object(&now, anchor_expect) => {}
+        _ => {
+            return Err(FsError::raced(
+                anchor,
+                "changed since scan (the file to link to)",
+            ))
+        }
+    }
+    let (ddir, dname) = root.parent(rel)?;
+    let tmp = tmp_name();
+    match linkat(
+        &adir,
+        aname.as_slice(),
+        &ddir,
+        tmp.as_str(),
+        AtFlags::empty(),
+    ) {
+        Ok(()) => {}
+        Err(e @ (Errno::PERM | Errno::OPNOTSUPP | Errno::MLINK | Errno::XDEV)) => {
+            return Err(FsError::CannotLink {
+                path: rel.to_string(),
+                source: e.into(),
+            })
+        }
+        Err(Errno::NOENT) => return Err(FsError::raced(anchor, "deleted since scan")),
+        Err(e) => return Err(FsError::io(rel, "hard link", e)),
+    }
+    // The name linked may have been replaced between the check and the link: the
+    // temporary name says what was linked.
+    let linked = stat_at(&ddir, tmp.as_bytes(), rel);
+    let mut swapped = false;
+    let result = match linked {
+        Ok(Some(now)) if same_object(&now, anchor_expect) => put_in_place(
+            root,
+            &ddir,
+            tmp.as_bytes(),
+            &dname,
+            rel,
+            expect,
+            trash,
+            &mut swapped,
+        )
+        .map(|()| now),
+        Ok(_) => Err(FsError::raced(
+            anchor,
+            "changed since scan (the file to link to)",
+        )),
+        Err(e) => Err(e),
+    };
+    if result.is_err() && !swapped {
+        let _ = unlinkat(&ddir, tmp.as_str(), AtFlags::empty());
+    }
+    root.note_dir(&ddir, &rel.parent().unwrap_or_default())?;
+    result
+}
+
+/// `--hard-links`: whether the root's file system holds hard links, tried with a file of
+/// tandem's own in `.tandem/` (exFAT and FAT hold none). When it cannot tell (the probe
+/// could not be written): `true`, and each link refused falls back to a copy.
+pub fn holds_hard_links(root: &Root) -> bool {
+    let rel = RelPath::from_str_lossless(".tandem");
+    if ensure_dirs(root, &rel).is_err() {
+        return true;
+    }
+    let Ok(dir) = root.open_beneath(&rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()) else {
+        return true;
+    };
+    let (a, b) = (tmp_name(), tmp_name());
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+    if openat(&dir, a.as_str(), flags, Mode::from_raw_mode(0o600)).is_err() {
+        return true;
+    }
+    let held = !matches!(
+        linkat(&dir, a.as_str(), &dir, b.as_str(), AtFlags::empty()),
+        Err(Errno::PERM | Errno::OPNOTSUPP)
+    );
+    let _ = unlinkat(&dir, b.as_str(), AtFlags::empty());
+    let _ = unlinkat(&dir, a.as_str(), AtFlags::empty());
+    held
+}
+
 /// Renames `from` to `to` on one root, if `from` is still `expect` and `to` is free.
 pub fn rename(root: &Root, from: &RelPath, to: &RelPath, expect: &Entry) -> Result<Entry> {
     let (fdir, fname) = root.parent(from)?;

@@ -20,6 +20,11 @@ pub enum FsError {
     /// it is a deletion or nothing at all.
     #[error("{path}: gone since it was scanned; nothing copied")]
     Vanished { path: String },
+    /// A hard link the file system refused to make (exFAT and FAT hold none; a name on
+    /// another file system below the root; too many links): nothing was written, the
+    /// name is to be copied instead.
+    #[error("{path}: cannot make a hard link here: {source}")]
+    CannotLink { path: String, source: io::Error },
 }
 
 impl FsError {
@@ -46,7 +51,9 @@ impl FsError {
 
     pub fn errno(&self) -> Option<i32> {
         match self {
-            FsError::Io { source, .. } => source.raw_os_error(),
+            FsError::Io { source, .. } | FsError::CannotLink { source, .. } => {
+                source.raw_os_error()
+            }
             FsError::Raced { .. } | FsError::Vanished { .. } => None,
         }
     }
@@ -59,6 +66,11 @@ impl FsError {
     /// The path to copy from was gone when the copy opened it.
     pub fn is_vanished(&self) -> bool {
         matches!(self, FsError::Vanished { .. })
+    }
+
+    /// The file system cannot hold this hard link (`tandem_fs::link`).
+    pub fn is_cannot_link(&self) -> bool {
+        matches!(self, FsError::CannotLink { .. })
     }
 
     /// Errors that concern the whole side, not one path: stop rather than go on failing.

@@ -363,6 +363,15 @@ impl Root {
         Ok((fd, rel.file_name().to_vec()))
     }
 
+    /// `--hard-links`: the inode number of the file at `rel` when it has other names there
+    /// (a regular file with more than one link); `None` otherwise, or when it cannot be read.
+    pub fn shared_file(&self, rel: &RelPath) -> Option<u64> {
+        let (dir, name) = self.parent_raw(rel).ok()?;
+        let st = statat(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        let file = FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
+        (file && st.st_nlink > 1).then_some(st.st_ino)
+    }
+
     /// What is at `rel` now (`None` if nothing), without following a final symlink.
     pub fn stat(&self, rel: &RelPath) -> Result<Option<Entry>> {
         if rel.is_root() {

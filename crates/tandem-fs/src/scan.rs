@@ -172,7 +172,7 @@ fn scan_dirs(root: &Root, filter: &Filter, threads: usize, starts: Vec<RelPath>)
 
 fn error_reason(e: &FsError) -> String {
     match e {
-        FsError::Io { source, .. } => source.to_string(),
+        FsError::Io { source, .. } | FsError::CannotLink { source, .. } => source.to_string(),
         other => other.to_string(),
     }
 }

@@ -649,6 +649,34 @@ impl Store {
         Ok(out)
     }
 
+    /// `--hard-links`: the baseline paths whose file on `side` had one of the inode numbers
+    /// `inos` (the other names of a file written through one). Reads the whole table (no
+    /// index on inodes): called only for files that have more than one name.
+    pub fn paths_with_inos(&self, side: Side, inos: &[u64]) -> Result<Vec<RelPath>> {
+        let column = match side {
+            Side::Source => "src_ino",
+            Side::Target => "tgt_ino",
+        };
+        let mut out = Vec::new();
+        for chunk in inos.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!("SELECT path FROM baseline WHERE {column} IN ({marks})");
+            let mut stmt = self.sql(self.conn.prepare(&sql))?;
+            let rows = stmt
+                .query_map(
+                    rusqlite::params_from_iter(chunk.iter().map(|i| *i as i64)),
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+            out.extend(
+                self.sql(rows)?
+                    .into_iter()
+                    .filter_map(|p| RelPath::new(p).ok()),
+            );
+        }
+        Ok(out)
+    }
+
     pub fn baseline_len(&self) -> Result<u64> {
         let n: i64 = self.sql(
             self.conn

@@ -50,6 +50,7 @@ pub struct TaskChanges {
     pub numeric_ids: Option<bool>,
     pub xattrs: Option<bool>,
     pub acls: Option<bool>,
+    pub hard_links: Option<bool>,
     /// A command to run before the sync (`Some("")`: none any more).
     pub before: Option<String>,
     /// A command to run after the sync (`Some("")`: none any more).
@@ -352,6 +353,9 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     }
     if let Some(v) = c.acls {
         set(t, "acls", v);
+    }
+    if let Some(v) = c.hard_links {
+        set(t, "hard_links", v);
     }
     if let Some(v) = c.continuous {
         set(t, "continuous", v);

@@ -33,6 +33,7 @@ pub const TASK_KEYS: &[&str] = &[
     "numeric_ids",
     "xattrs",
     "acls",
+    "hard_links",
     "before",
     "after",
     "hook_timeout",
@@ -209,6 +210,7 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
         "numeric_ids" => o.numeric_ids = boolean(item)?,
         "xattrs" => o.xattrs = boolean(item)?,
         "acls" => o.acls = boolean(item)?,
+        "hard_links" => o.hard_links = boolean(item)?,
         "before" => spec.hooks.before = Some(command(item)?),
         "after" => spec.hooks.after = Some(command(item)?),
         "hook_timeout" => {

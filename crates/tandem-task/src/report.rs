@@ -264,6 +264,10 @@ pub fn summary_json(r: &Report) -> Value {
         "kept_newer": r.kept_newer.iter().map(|(side, path)| json!({
             "path": path.to_string(), "newer_on": side.name(),
         })).collect::<Vec<_>>(),
+        "linked": r.linked,
+        "links_copied": r.links_copied.iter().map(|(side, path)| json!({
+            "path": path.to_string(), "side": side.name(),
+        })).collect::<Vec<_>>(),
         "failed": r.failed.iter().map(|p| json!({
             "path": p.path.to_string(), "error": p.reason,
         })).collect::<Vec<_>>(),

@@ -37,6 +37,8 @@ pub struct TaskOptions {
     pub xattrs: bool,
     /// POSIX ACLs kept (`--acls`).
     pub acls: bool,
+    /// Names that share a file on one side share one on the other (`--hard-links`).
+    pub hard_links: bool,
 }
 
 impl Default for TaskOptions {
@@ -55,6 +57,7 @@ impl Default for TaskOptions {
             numeric_ids: false,
             xattrs: false,
             acls: false,
+            hard_links: false,
         }
     }
 }
@@ -344,6 +347,7 @@ impl TaskSpec {
                 acls: o.acls,
                 ..Keep::default()
             },
+            hard_links: o.hard_links,
             stamp: String::new(),
             ..Options::default()
         };

@@ -29,16 +29,12 @@ impl MountBackend for FuseBackend {
             allow_other: config.allow_other,
             kernel_passthrough: config.kernel_passthrough,
             threads: config.threads,
-            ..MountOptions::default()
-        };
-        #[cfg(target_os = "linux")]
-        let opts = MountOptions {
+            #[cfg(target_os = "linux")]
             transport: if config.uring {
                 crate::Transport::Uring
             } else {
                 crate::Transport::Dev
             },
-            ..opts
         };
         Ok(Box::new(crate::mount(src, mountpoint, sink, opts)?))
     }

@@ -149,6 +149,7 @@ fn settle_flagged(
             held: Default::default(),
             update: false,
             keep: Default::default(),
+            hard_links: false,
         },
         excludes: Vec::new(),
         includes: Vec::new(),

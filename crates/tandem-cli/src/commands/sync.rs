@@ -48,6 +48,7 @@ pub fn spec_of(pair: &PairArgs, a: &SyncOptions) -> Result<SyncSpec> {
             held: Default::default(),
             update: a.update,
             keep: a.keep(),
+            hard_links: a.hard_links,
         },
         excludes: a.exclude.clone(),
         includes: a.include.clone(),

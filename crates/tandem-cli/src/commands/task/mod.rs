@@ -61,6 +61,7 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         numeric_ids: s.numeric_ids,
         xattrs: s.xattrs,
         acls: s.acls,
+        hard_links: s.hard_links,
         before: s.before.clone(),
         after: s.after.clone(),
         hook_timeout: s.hook_timeout,
@@ -107,6 +108,7 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "numeric_ids": o.numeric_ids,
         "xattrs": o.xattrs,
         "acls": o.acls,
+        "hard_links": o.hard_links,
         "before": t.hooks.before,
         "after": t.hooks.after,
         "hook_timeout": format_duration_ns(t.hooks.timeout),
@@ -158,6 +160,7 @@ pub fn print_task(t: &TaskSpec) {
     outln!("  numeric_ids:      {}", o.numeric_ids);
     outln!("  xattrs:           {}", o.xattrs);
     outln!("  acls:             {}", o.acls);
+    outln!("  hard_links:       {}", o.hard_links);
     if let Some(c) = &t.hooks.before {
         outln!("  before:           {}", sanitize(c));
     }
