@@ -925,7 +925,8 @@ pub fn holds_hard_links(root: &Root) -> bool {
     if ensure_dirs(root, &rel).is_err() {
         return true;
     }
-    let Ok(dir) = root.open_beneath(&rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()) else {
+    let Ok(dir) = root.open_beneath(&rel, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty())
+    else {
         return true;
     };
     let (a, b) = (tmp_name(), tmp_name());
