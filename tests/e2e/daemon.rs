@@ -675,3 +675,57 @@ fn issue_15_the_systemd_unit_runs_the_daemon_in_the_foreground_as_type_notify() 
         assert!(bad.is_empty(), "{err}");
     }
 }
+
+/// The paths the delete brake of the mount of `src` holds (`tandem held SRC --json`).
+fn held_paths(h: &Home, src: &Path) -> usize {
+    let args = [
+        "--config",
+        h.config.to_str().unwrap(),
+        "held",
+        src.to_str().unwrap(),
+        "--json",
+    ];
+    let out = run_tandem_with_env(args, &h.env());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+    v["held"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn issue_18_a_continuous_task_mounts_with_its_delete_brake() {
+    if !crate::mount::fuse_available() {
+        return;
+    }
+    let h = Home::new();
+    let src = h.dir("Docs");
+    let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+    for n in &names {
+        std::fs::write(src.join(n), "x").unwrap();
+    }
+    // Far under the default brake (1000 per minute), over the task's.
+    h.add_task(
+        "live",
+        "Docs",
+        "backup",
+        &["--continuous", "--delete-brake", "5/60s"],
+    );
+    let _unmount = Unmount(src.clone());
+    let mut d = h.daemon();
+    wait_for(
+        "the mount and its first sync",
+        Duration::from_secs(60),
+        || crate::mount::is_fuse(&src) && h.p("backup/Docs/f9").exists(),
+    );
+    let st = Command::new("rm")
+        .args(names.iter().map(|n| src.join(n)))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_for("the deletions held", Duration::from_secs(30), || {
+        held_paths(&h, &src) == names.len()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    for n in &names {
+        assert!(h.p(&format!("backup/Docs/{n}")).exists(), "{n} deleted");
+    }
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
+}

@@ -36,6 +36,7 @@ mod schedules;
 mod sparse;
 mod state_admin;
 mod status_tasks;
+mod task_limits;
 mod tasks;
 mod two_way;
 mod unprivileged;

@@ -231,6 +231,22 @@ pub struct TaskSettings {
     /// Names that share a file on one side share one on the other
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub hard_links: Option<bool>,
+    /// Halt (exit 3) when a run would delete more than N entries, whatever their share
+    #[arg(long, value_name = "N")]
+    pub max_delete_count: Option<u64>,
+    /// How long each side's trash and the journal keep the past (default: 30d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_keep)]
+    pub history_keep: Option<std::time::Duration>,
+    /// The most each side's trash may hold (default: 5GiB)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub history_max: Option<u64>,
+    /// The most versions of one path each side's trash keeps (default: 10)
+    #[arg(long, value_name = "N")]
+    pub history_versions: Option<usize>,
+    /// Continuous tasks: hold deletions through the mount when more than COUNT arrive
+    /// within DURATION, or `off` (default: 1000/60s)
+    #[arg(long, value_name = "COUNT/DURATION|off", value_parser = parse_brake)]
+    pub delete_brake: Option<DeleteBrake>,
     /// Run CMD (with `sh -c`) before each sync; if it fails, the sync is skipped (exit 2).
     /// "" removes it
     #[arg(long, value_name = "CMD")]
@@ -443,38 +459,6 @@ fn parse_percent(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{s:?} is not a percentage (0 to 100)"))
 }
 
-fn parse_keep(s: &str) -> Result<std::time::Duration, String> {
-    let ns = tandem_task::parse_duration_ns(s)?;
-    u64::try_from(ns)
-        .map(std::time::Duration::from_nanos)
-        .map_err(|_| format!("{s:?}: a duration cannot be negative"))
-}
-
-/// `5GiB`, `500MiB`, `1G` (powers of 1024 either way), `4096`: a size in bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("not a size: {s:?} (try 5GiB or 500MiB)"))?;
-    let shift = match unit.trim().to_ascii_lowercase().trim_end_matches('b') {
-        "" => 0,
-        "k" | "ki" => 10,
-        "m" | "mi" => 20,
-        "g" | "gi" => 30,
-        "t" | "ti" => 40,
-        _ => {
-            return Err(format!(
-                "unknown unit in {s:?} (use B, KiB, MiB, GiB or TiB)"
-            ))
-        }
-    };
-    Ok((value * (1u64 << shift) as f64).round() as u64)
-}
-
 #[derive(Args, Debug)]
 pub struct MountArgs {
     /// The source folder (the mount goes over it)
@@ -529,25 +513,9 @@ pub enum Transport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeleteBrake(pub Option<tandem_engine::BrakeLimit>);
 
-/// `1000/60s`, or `off`.
+/// `1000/60s`, or `off` (`tandem_task::parse_brake`).
 fn parse_brake(s: &str) -> Result<DeleteBrake, String> {
-    if s == "off" {
-        return Ok(DeleteBrake(None));
-    }
-    let (count, window) = s
-        .split_once('/')
-        .ok_or_else(|| format!("{s:?}: expected COUNT/DURATION (1000/60s) or off"))?;
-    let count: usize = count
-        .parse()
-        .map_err(|_| format!("{s:?}: {count:?} is not a count"))?;
-    let window = parse_keep(window)?;
-    if window.is_zero() {
-        return Err(format!("{s:?}: the duration must be more than 0"));
-    }
-    Ok(DeleteBrake(Some(tandem_engine::BrakeLimit {
-        count,
-        window,
-    })))
+    tandem_task::parse_brake(s).map(DeleteBrake)
 }
 
 #[derive(Args, Debug)]
@@ -698,7 +666,7 @@ pub struct ForgetArgs {
     pub state_dir: Option<PathBuf>,
 }
 
-pub use tandem_task::parse_duration_ns;
+pub use tandem_task::{parse_duration_ns, parse_keep, parse_size};
 
 #[cfg(test)]
 mod tests {
@@ -737,16 +705,5 @@ mod tests {
         assert_eq!(brake(&["--delete-brake", "off"]), Ok(None));
         assert!(brake(&["--delete-brake", "50"]).is_err());
         assert!(brake(&["--delete-brake", "x/1s"]).is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        use super::parse_size;
-        assert_eq!(parse_size("5GiB"), Ok(5 << 30));
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert_eq!(parse_size("500MiB"), Ok(500 << 20));
-        assert_eq!(parse_size("1.5k"), Ok(1536));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("5 parsecs").is_err());
     }
 }

@@ -8,10 +8,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use tandem_engine::BrakeLimit;
 use toml_edit::{Array, Document, DocumentMut, Item, Table, Value};
 
 use crate::error::{Location, Problem, TaskError};
+use crate::limits::{format_brake, format_keep, format_size};
 use crate::marker::{plan_repoints, Repoint};
 use crate::read::read_tasks;
 use crate::schedule::Schedule;
@@ -51,6 +54,13 @@ pub struct TaskChanges {
     pub xattrs: Option<bool>,
     pub acls: Option<bool>,
     pub hard_links: Option<bool>,
+    pub max_delete_count: Option<u64>,
+    pub history_keep: Option<Duration>,
+    /// Bytes.
+    pub history_max: Option<u64>,
+    pub history_versions: Option<usize>,
+    /// `Some(None)`: the brake off.
+    pub delete_brake: Option<Option<BrakeLimit>>,
     /// A command to run before the sync (`Some("")`: none any more).
     pub before: Option<String>,
     /// A command to run after the sync (`Some("")`: none any more).
@@ -387,7 +397,27 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
         None => {}
     }
     apply_notify(t, c);
+    apply_limits(t, c);
     Ok(())
+}
+
+/// The limits on what is kept and deleted, written as `tandem sync` reads them.
+fn apply_limits(t: &mut Table, c: &TaskChanges) {
+    if let Some(v) = c.max_delete_count {
+        set(t, "max_delete_count", i64::try_from(v).unwrap_or(i64::MAX));
+    }
+    if let Some(v) = c.history_keep {
+        set(t, "history_keep", format_keep(v));
+    }
+    if let Some(v) = c.history_max {
+        set(t, "history_max", format_size(v));
+    }
+    if let Some(v) = c.history_versions {
+        set(t, "history_versions", i64::try_from(v).unwrap_or(i64::MAX));
+    }
+    if let Some(v) = c.delete_brake {
+        set(t, "delete_brake", format_brake(v));
+    }
 }
 
 fn apply_notify(t: &mut Table, c: &TaskChanges) {

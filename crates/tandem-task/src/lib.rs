@@ -21,6 +21,7 @@ mod error;
 mod history;
 mod hooks;
 mod last_run;
+mod limits;
 mod live;
 mod mail;
 mod mail_text;
@@ -40,6 +41,7 @@ pub use history::{History, HistoryRow, RunCounts, RunEnd, HISTORY_FILE, RETENTIO
 pub use hooks::{
     apply_priority, check_command, run_hook, HookEnd, HookOutcome, Hooks, DEFAULT_HOOK_TIMEOUT_NS,
 };
+pub use limits::{format_brake, format_keep, format_size, parse_brake, parse_keep, parse_size};
 pub use live::{events_path, LiveRun, Progress, PROGRESS_FILE};
 pub use mail::{send_test, MailError, EMAIL_FAILURE_FILE};
 pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARKERS};

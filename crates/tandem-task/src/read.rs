@@ -10,6 +10,7 @@ use toml_edit::{Document, Item, Table};
 use crate::config::line_col;
 use crate::error::{Location, Problem, TaskError};
 use crate::hooks::Hooks;
+use crate::limits::{parse_brake, parse_keep, parse_size};
 use crate::notify::{addresses, attach_smtp, read_smtp, Notify};
 use crate::schedule::Schedule;
 use crate::spec::{check_name, parse_duration_ns, Origin, TaskOptions, TaskSpec};
@@ -26,6 +27,7 @@ pub const TASK_KEYS: &[&str] = &[
     "exclude",
     "include",
     "max_delete",
+    "max_delete_count",
     "modify_window",
     "fsync",
     "update",
@@ -34,6 +36,10 @@ pub const TASK_KEYS: &[&str] = &[
     "xattrs",
     "acls",
     "hard_links",
+    "history_keep",
+    "history_max",
+    "history_versions",
+    "delete_brake",
     "before",
     "after",
     "hook_timeout",
@@ -211,6 +217,11 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
         "xattrs" => o.xattrs = boolean(item)?,
         "acls" => o.acls = boolean(item)?,
         "hard_links" => o.hard_links = boolean(item)?,
+        "max_delete_count" => o.max_delete_count = Some(count(item)?),
+        "history_keep" => o.retention.keep = parse_keep(string(item)?).map_err(Problem::Value)?,
+        "history_max" => o.retention.max_bytes = size(item)?,
+        "history_versions" => o.retention.versions = count(item)?,
+        "delete_brake" => o.delete_brake = parse_brake(string(item)?).map_err(Problem::Value)?,
         "before" => spec.hooks.before = Some(command(item)?),
         "after" => spec.hooks.after = Some(command(item)?),
         "hook_timeout" => {
@@ -247,6 +258,22 @@ fn command(item: &Item) -> Result<String, Problem> {
         ));
     }
     Ok(c.to_string())
+}
+
+/// A count: a whole number, 0 or more.
+fn count<T: TryFrom<i64>>(item: &Item) -> Result<T, Problem> {
+    let n = item.as_integer().ok_or(Problem::WrongType {
+        expected: "a whole number",
+    })?;
+    T::try_from(n).map_err(|_| Problem::Value(format!("{n} is not a count (0 or more)")))
+}
+
+/// A size: `"5GiB"`, `"500MiB"`, or a number of bytes.
+fn size(item: &Item) -> Result<u64, Problem> {
+    match item.as_integer() {
+        Some(n) => count(item).map_err(|_| Problem::Value(format!("{n} is not a size"))),
+        None => parse_size(string(item)?).map_err(Problem::Value),
+    }
 }
 
 fn boolean(item: &Item) -> Result<bool, Problem> {

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tandem_core::{Direction, Flavor, Keep, Options, Policy, Priority};
-use tandem_engine::{roots, SyncSpec};
+use tandem_core::{Direction, Flavor, Keep, Options, Policy, Priority, Retention};
+use tandem_engine::{roots, BrakeLimit, SyncSpec};
 use tandem_fs::Placement;
 use tandem_state::Pair;
 
@@ -24,6 +24,8 @@ pub struct TaskOptions {
     pub include: Vec<String>,
     /// Halt when a run would delete more than this share of the synced entries.
     pub max_delete: u32,
+    /// Halt when a run would delete more than this many entries (`--max-delete-count`).
+    pub max_delete_count: Option<u64>,
     /// Modification times this close (nanoseconds) count as equal.
     pub modify_window: i64,
     pub fsync: bool,
@@ -39,6 +41,12 @@ pub struct TaskOptions {
     pub acls: bool,
     /// Names that share a file on one side share one on the other (`--hard-links`).
     pub hard_links: bool,
+    /// What each side's trash and the journal keep (`--history-keep`, `--history-max`,
+    /// `--history-versions`).
+    pub retention: Retention,
+    /// The brake on mass deletions through a continuous task's mounts (`--delete-brake`;
+    /// `None`: off).
+    pub delete_brake: Option<BrakeLimit>,
 }
 
 impl Default for TaskOptions {
@@ -58,6 +66,9 @@ impl Default for TaskOptions {
             xattrs: false,
             acls: false,
             hard_links: false,
+            retention: Retention::default(),
+            delete_brake: Some(BrakeLimit::default()),
+            max_delete_count: None,
         }
     }
 }
@@ -355,6 +366,8 @@ impl TaskSpec {
         spec.includes = o.include.clone();
         spec.dry_run = dry_run;
         spec.max_delete_percent = o.max_delete;
+        spec.max_delete_count = o.max_delete_count;
+        spec.retention = o.retention;
         spec.threads = threads;
         spec.fsync_each = o.fsync;
         spec

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use tandem_engine::SyncSpec;
-use tandem_task::{format_duration_ns, TaskOptions};
+use tandem_task::{format_brake, format_duration_ns, format_keep, TaskOptions};
 
 use super::children::{self, Ended, Kind};
 use super::{note, task_log, warn, Daemon};
@@ -191,7 +191,18 @@ fn mount_args(spec: &SyncSpec, o: &TaskOptions) -> Vec<OsString> {
         o.max_delete.to_string().into(),
         "--modify-window".into(),
         format_duration_ns(o.modify_window).into(),
+        "--history-keep".into(),
+        format_keep(o.retention.keep).into(),
+        "--history-max".into(),
+        o.retention.max_bytes.to_string().into(),
+        "--history-versions".into(),
+        o.retention.versions.to_string().into(),
+        "--delete-brake".into(),
+        format_brake(o.delete_brake).into(),
     ];
+    if let Some(n) = o.max_delete_count {
+        a.push(format!("--max-delete-count={n}").into());
+    }
     for (flag, patterns) in [("--exclude=", &o.exclude), ("--include=", &o.include)] {
         for p in patterns {
             // One word: a pattern that starts with '-' is not taken for a flag.

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde_json::{json, Value};
-use tandem_task::{format_duration_ns, TaskChanges, TaskSpec};
+use tandem_task::{
+    format_brake, format_duration_ns, format_keep, format_size, TaskChanges, TaskSpec,
+};
 
 use crate::args::{TaskCommand, TaskSettings};
 use crate::output::sanitize;
@@ -62,6 +64,11 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         xattrs: s.xattrs,
         acls: s.acls,
         hard_links: s.hard_links,
+        max_delete_count: s.max_delete_count,
+        history_keep: s.history_keep,
+        history_max: s.history_max,
+        history_versions: s.history_versions,
+        delete_brake: s.delete_brake.map(|b| b.0),
         before: s.before.clone(),
         after: s.after.clone(),
         hook_timeout: s.hook_timeout,
@@ -109,6 +116,11 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "xattrs": o.xattrs,
         "acls": o.acls,
         "hard_links": o.hard_links,
+        "max_delete_count": o.max_delete_count,
+        "history_keep": format_keep(o.retention.keep),
+        "history_max": format_size(o.retention.max_bytes),
+        "history_versions": o.retention.versions,
+        "delete_brake": format_brake(o.delete_brake),
         "before": t.hooks.before,
         "after": t.hooks.after,
         "hook_timeout": format_duration_ns(t.hooks.timeout),
@@ -150,6 +162,9 @@ pub fn print_task(t: &TaskSpec) {
         outln!("  include:          {}", sanitize(&o.include.join(" ")));
     }
     outln!("  max_delete:       {}%", o.max_delete);
+    if let Some(n) = o.max_delete_count {
+        outln!("  max_delete_count: {n}");
+    }
     outln!(
         "  modify_window:    {}",
         format_duration_ns(o.modify_window)
@@ -161,6 +176,10 @@ pub fn print_task(t: &TaskSpec) {
     outln!("  xattrs:           {}", o.xattrs);
     outln!("  acls:             {}", o.acls);
     outln!("  hard_links:       {}", o.hard_links);
+    outln!("  history_keep:     {}", format_keep(o.retention.keep));
+    outln!("  history_max:      {}", format_size(o.retention.max_bytes));
+    outln!("  history_versions: {}", o.retention.versions);
+    outln!("  delete_brake:     {}", format_brake(o.delete_brake));
     if let Some(c) = &t.hooks.before {
         outln!("  before:           {}", sanitize(c));
     }
