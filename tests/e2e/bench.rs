@@ -153,3 +153,73 @@ fn issue_19_bench_meta_compares_tandem_hard_links_with_rsync_dash_h() {
         assert!(err.contains("this tandem has no --xattrs"), "{err}");
     }
 }
+
+/// `--transports dev,uring`: mount-io measures one tandem mount per FUSE transport in the
+/// same run, side by side; `--enable-uring` sets the kernel's switch for the run only.
+#[test]
+fn issue_21_bench_transports_puts_dev_and_uring_side_by_side() {
+    const PARAM: &str = "/sys/module/fuse/parameters/enable_uring";
+    let before = std::fs::read_to_string(PARAM).ok();
+    let out_dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
+    let out = Command::new("python3")
+        .args([script, "--quick", "--files", "150", "--runs", "1"])
+        .args([
+            "--tandem",
+            bin(),
+            "--transports",
+            "dev,uring",
+            "--enable-uring",
+        ])
+        .arg("--out")
+        .arg(out_dir.path())
+        .arg("mount-io")
+        .output()
+        .expect("python3 runs the harness");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "harness failed:\n{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(PARAM).ok(),
+        before,
+        "enable_uring is put back as it was"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let rows = json["workloads"][0]["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["contender"].as_str().unwrap())
+        .collect();
+    let with = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
+    assert!(with("untar: plain folder"), "{names:?}");
+    assert!(with("untar: tandem (dev) ("), "{names:?}");
+    if before.is_none() {
+        // A kernel without FUSE over io_uring: the contender is skipped, saying so.
+        assert!(
+            stderr.contains("the tandem (uring) contender is skipped"),
+            "{stderr}"
+        );
+        assert_eq!(json["transports"], serde_json::json!(["dev"]));
+        return;
+    }
+    assert_eq!(json["transports"], serde_json::json!(["dev", "uring"]));
+    let uring = rows
+        .iter()
+        .find(|r| {
+            r["contender"]
+                .as_str()
+                .unwrap()
+                .starts_with("untar, no file times (tar -m): tandem (uring) (")
+        })
+        .unwrap_or_else(|| panic!("no uring column: {names:?}"));
+    assert!(uring["ratio_to_dev"].as_f64().unwrap() > 0.0, "{uring}");
+    assert!(
+        !json["workloads"][0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("fell back"),
+        "the uring mount served over io_uring: {}",
+        json["workloads"][0]["note"]
+    );
+}
