@@ -729,3 +729,43 @@ fn issue_18_a_continuous_task_mounts_with_its_delete_brake() {
     }
     assert_eq!(d.stop(), 0, "{}", d.stderr());
 }
+
+/// A continuous task's mount keeps what the task keeps: its extended attributes and hard
+/// links reach the target as `tandem run` would carry them.
+#[test]
+fn issue_19_a_continuous_task_mounts_with_its_metadata_options() {
+    if !crate::mount::fuse_available() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let h = Home::new();
+    let src = h.dir("Docs");
+    std::fs::write(src.join("a"), "shared").unwrap();
+    std::fs::hard_link(src.join("a"), src.join("b")).unwrap();
+    crate::xattrs::set_xattr(&src.join("a"), "user.colour", b"blue");
+    h.add_task(
+        "live",
+        "Docs",
+        "backup",
+        &["--continuous", "--xattrs", "--hard-links"],
+    );
+    let _unmount = Unmount(src.clone());
+    let mut d = h.daemon();
+    wait_for(
+        "the mount and its first sync",
+        Duration::from_secs(60),
+        || crate::mount::is_fuse(&src) && h.p("backup/Docs/b").exists(),
+    );
+    let (a, b) = (h.p("backup/Docs/a"), h.p("backup/Docs/b"));
+    assert_eq!(
+        crate::xattrs::xattr(&a, "user.colour").as_deref(),
+        Some(&b"blue"[..]),
+        "the attribute did not reach the target"
+    );
+    assert_eq!(
+        std::fs::metadata(&a).unwrap().ino(),
+        std::fs::metadata(&b).unwrap().ino(),
+        "the two names are two files on the target"
+    );
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
+}

@@ -209,8 +209,19 @@ fn mount_args(spec: &SyncSpec, o: &TaskOptions) -> Vec<OsString> {
             a.push(format!("{flag}{p}").into());
         }
     }
-    if o.fsync {
-        a.push("--fsync".into());
+    // What the task keeps beyond content: a continuous task's mount keeps it too.
+    for (on, flag) in [
+        (o.fsync, "--fsync"),
+        (o.update, "--update"),
+        (o.owner, "--owner"),
+        (o.numeric_ids, "--numeric-ids"),
+        (o.xattrs, "--xattrs"),
+        (o.acls, "--acls"),
+        (o.hard_links, "--hard-links"),
+    ] {
+        if on {
+            a.push(flag.into());
+        }
     }
     a
 }
