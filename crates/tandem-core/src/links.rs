@@ -194,6 +194,33 @@ fn copies_to_links(
     let mut out = Vec::with_capacity(actions.len());
     for a in actions {
         let Action::Copy {
+            path, from, src, ..
+        } = &a
+        else {
+            out.push(a);
+            continue;
+        };
+        if src.kind != Kind::File || !groups.grouped(*from, src) {
+            out.push(a);
+            continue;
+        }
+        let anchor = match groups.settled_anchor(*from, path, src, busy) {
+            Some((q, there)) => Some((q, Some(there))),
+            None => match leaders.get(&(*from, src.ino)) {
+                Some((q, size, mtime)) if *size == src.size && *mtime == src.mtime => {
+                    Some((q.clone(), None))
+                }
+                _ => None,
+            },
+        };
+        let Some((anchor, anchor_expect)) = anchor else {
+            leaders
+                .entry((*from, src.ino))
+                .or_insert_with(|| (path.clone(), src.size, src.mtime));
+            out.push(a);
+            continue;
+        };
+        let Action::Copy {
             path,
             from,
             src,
@@ -201,52 +228,18 @@ fn copies_to_links(
             mode,
         } = a
         else {
-            out.push(a);
-            continue;
+            unreachable!("matched as a copy above")
         };
-        if src.kind != Kind::File || !groups.grouped(from, &src) {
-            out.push(Action::Copy {
-                path,
-                from,
-                src,
-                expect,
-                mode,
-            });
-            continue;
-        }
-        let anchor = match groups.settled_anchor(from, &path, &src, busy) {
-            Some((q, there)) => Some((q, Some(there))),
-            None => match leaders.get(&(from, src.ino)) {
-                Some((q, size, mtime)) if *size == src.size && *mtime == src.mtime => {
-                    Some((q.clone(), None))
-                }
-                _ => None,
-            },
-        };
-        match anchor {
-            Some((anchor, anchor_expect)) => out.push(Action::Link {
-                path,
-                from,
-                src,
-                expect,
-                mode,
-                anchor,
-                anchor_expect,
-                in_step: false,
-            }),
-            None => {
-                leaders
-                    .entry((from, src.ino))
-                    .or_insert_with(|| (path.clone(), src.size, src.mtime));
-                out.push(Action::Copy {
-                    path,
-                    from,
-                    src,
-                    expect,
-                    mode,
-                });
-            }
-        }
+        out.push(Action::Link {
+            path,
+            from,
+            src,
+            expect,
+            mode,
+            anchor,
+            anchor_expect,
+            in_step: false,
+        });
     }
     out
 }
