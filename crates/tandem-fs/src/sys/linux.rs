@@ -63,10 +63,15 @@ pub(crate) fn chown_object(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<(),
     )
 }
 
-/// chmod of the object behind an `O_PATH` fd (through `/proc/self/fd`: `fchmod` refuses
-/// `O_PATH` fds).
+/// chmod of the object behind any fd: `fchmod` where it is open for reading or writing
+/// (no path to resolve), else through `/proc/self/fd` (`fchmod` refuses `O_PATH` fds with
+/// EBADF).
 pub(crate) fn chmod_object(fd: impl AsFd, mode: u32) -> Result<(), Errno> {
-    rustix::fs::chmod(proc_path(fd).as_str(), Mode::from_raw_mode(mode))
+    let mode = Mode::from_raw_mode(mode);
+    match rustix::fs::fchmod(&fd, mode) {
+        Err(Errno::BADF) => rustix::fs::chmod(proc_path(fd).as_str(), mode),
+        r => r,
+    }
 }
 
 /// Times of the object behind an `O_PATH` fd.
