@@ -780,7 +780,8 @@ pub fn mkdir(from: &Root, root: &Root, rel: &RelPath, src: &Entry) -> Result<Ent
 }
 
 /// Gives `rel` the mode (and for files the mtime; the owner and extended attributes where
-/// the root keeps them) of `src`, the entry at `rel` on `from`, if it is still `expect`.
+/// the root keeps them; for a symlink only its owner) of `src`, the entry at `rel` on
+/// `from`, if it is still `expect`.
 pub fn set_meta(
     from: &Root,
     root: &Root,
@@ -799,6 +800,10 @@ pub fn set_meta(
             let (sdir, sname) = from.parent(rel)?;
             give_xattrs(root, &At::child(&sdir, &sname), &At::fd(&fd), rel, rel)?;
         }
+    }
+    // A symlink's owner is its own (`chown -h`): set on the link, never what it points to.
+    if src.kind == Kind::Symlink && src.owner != expect.owner {
+        give_owner(root, &fd, src.owner, rel)?;
     }
     if src.kind == Kind::File {
         let times = Timestamps {
