@@ -978,7 +978,28 @@ pub fn holds_hard_links(root: &Root) -> bool {
     if ensure_dirs(root, &rel).is_err() {
         return true;
     }
-    let Ok(dir) = root.open_beneath(&rel, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty())
+    probe_links(root, &rel)
+}
+
+/// [`holds_hard_links`] for a dry run, which creates nothing: tried in `.tandem/` only
+/// where that folder is there already (two names of tandem's own, removed at once, as a
+/// real run does), else told by the file system's type (FAT and exFAT by the kernel's
+/// drivers), else `true`.
+pub fn holds_hard_links_dry(root: &Root) -> bool {
+    let rel = RelPath::from_str_lossless(".tandem");
+    if matches!(root.stat(&rel), Ok(Some(e)) if e.is_dir()) {
+        return probe_links(root, &rel);
+    }
+    let flags = crate::sys::O_PATH | OFlags::DIRECTORY;
+    match root.open_beneath(&RelPath::root(), flags, Mode::empty()) {
+        Ok(fd) => !crate::sys::fs_without_hard_links(&fd),
+        Err(_) => true,
+    }
+}
+
+/// Whether a second name can be linked to a file of tandem's own in the folder `rel`.
+fn probe_links(root: &Root, rel: &RelPath) -> bool {
+    let Ok(dir) = root.open_beneath(rel, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty())
     else {
         return true;
     };

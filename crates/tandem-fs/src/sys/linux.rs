@@ -84,6 +84,14 @@ pub(crate) fn utimens_object(fd: &OwnedFd, times: &Timestamps) -> Result<(), Err
     )
 }
 
+/// Whether the file system behind `fd` is told by its type to hold no hard links: FAT and
+/// exFAT by the kernel's drivers (through FUSE, `fuseblk` says nothing of what is below).
+pub(crate) fn fs_without_hard_links(fd: impl AsFd) -> bool {
+    const MSDOS: u32 = 0x4d44;
+    const EXFAT: u32 = 0x2011_bab0;
+    rustix::fs::fstatfs(fd).is_ok_and(|st| matches!(st.f_type as u32, MSDOS | EXFAT))
+}
+
 /// The place of an open file or directory: its identity and mount (`statx`).
 pub(crate) fn place_of_fd(fd: impl AsFd) -> io::Result<Place> {
     let st = match statx(
