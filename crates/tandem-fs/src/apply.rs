@@ -544,8 +544,9 @@ fn copy_data(src: &impl AsFd, dst: &impl AsFd, st: &Stat) -> std::io::Result<()>
     }
 }
 
-/// Whether the file `st` describes has fewer blocks than its size needs: only then can it
-/// have holes.
+/// Whether the file `st` describes has fewer blocks than its size needs, as a file with
+/// holes has. One with blocks allocated past its end as well may pass for whole: it is
+/// then copied with its holes filled, as GNU cp does.
 fn may_have_holes(st: &Stat) -> bool {
     (st.st_blocks as u64).saturating_mul(512) < st.st_size.max(0) as u64
 }
