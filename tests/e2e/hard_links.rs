@@ -249,6 +249,49 @@ fn issue_19_exfat_target_gets_copies_reported_once_then_nothing() {
     assert_eq!(again["links_copied"], Value::Array(vec![]), "{again}");
 }
 
+/// A dry run lists the plan a real run makes: on exFAT a new name is a copy, not a link it
+/// could not make.
+#[test]
+fn issue_19_dry_run_on_exfat_lists_copies_not_links() {
+    let p = Pair::new();
+    let Some(fat) = ExFat::mount(&p.tmp.path().join("fat"), &p.tmp.path().join("fat.img")) else {
+        return;
+    };
+    p.write(S::Src, "a", "two names");
+    link(&p, S::Src, "a", "b");
+    let sync = |more: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "sync".as_ref(),
+            p.src.as_os_str(),
+            fat.dir.as_os_str(),
+            "--state-dir".as_ref(),
+            p.state.as_os_str(),
+            "--modify-window".as_ref(),
+            "2s".as_ref(),
+            "--hard-links".as_ref(),
+            "--json".as_ref(),
+        ];
+        args.extend(more.iter().map(std::ffi::OsStr::new));
+        last_json(&run_tandem(args))
+    };
+    let s = sync(&[]);
+    assert_eq!(count(&s, "copied"), 2, "{s}");
+    link(&p, S::Src, "a", "c");
+    let dry = sync(&["--dry-run"]);
+    let plan = dry["plan"].as_array().unwrap();
+    assert!(
+        !plan.iter().any(|st| st.to_string().contains("hard link")),
+        "{dry}"
+    );
+    assert!(plan.iter().any(|st| st["path"] == "c"), "{dry}");
+    assert_eq!(dry["links_copied"].as_array().unwrap().len(), 1, "{dry}");
+    assert!(!fat.dir.join("c").exists(), "a dry run changes nothing");
+    let real = sync(&[]);
+    assert_eq!(count(&real, "copied"), 1, "{real}");
+    assert_eq!(count(&real, "linked"), 0, "{real}");
+    assert_eq!(std::fs::read(fat.dir.join("c")).unwrap(), b"two names");
+}
+
 #[test]
 fn issue_19_hard_links_is_stored_with_a_task() {
     let t = Tasks::new(&["home/Docs", "disk"]);

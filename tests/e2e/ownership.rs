@@ -2,7 +2,7 @@
 //! reported once per run as an ordinary user, and setuid/setgid bits never taken from the
 //! other side unless `--owner` is on and tandem runs as root.
 
-use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{chown, lchown, MetadataExt, PermissionsExt};
 
 use crate::fixtures::*;
 use crate::unprivileged::{as_nobody, nobody_pair, tandem, NOBODY};
@@ -69,6 +69,57 @@ fn issue_19_owner_kept_as_root() {
         out.all()
     );
     assert_eq!(owner(&p, S::Tgt, "daemon.txt"), (1, 2));
+}
+
+/// A symlink's own owner (`chown -h`) is kept both ways, on the link and never on what it
+/// points to.
+#[test]
+fn issue_19_symlink_owner_kept() {
+    if !is_root("issue_19_symlink_owner_kept") {
+        return;
+    }
+    let p = Pair::new();
+    p.write(S::Src, "a.txt", "one");
+    std::os::unix::fs::symlink("a.txt", p.path(S::Src, "l")).unwrap();
+    lchown(p.path(S::Src, "l"), Some(NOBODY), Some(NOBODY)).unwrap();
+    p.sync_ok(&["--owner"], 0);
+    assert_eq!(owner(&p, S::Tgt, "l"), (NOBODY, NOBODY));
+
+    // A chown -h alone is a change, carried the other way too.
+    lchown(p.path(S::Tgt, "l"), Some(1), Some(2)).unwrap();
+    let out = p.sync_ok(&["--owner", "--json"], 0);
+    assert!(
+        json_summary(&out).contains("\"metadata\":1"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(owner(&p, S::Src, "l"), (1, 2));
+    assert_eq!(
+        owner(&p, S::Src, "a.txt"),
+        (0, 0),
+        "the link's file is left alone"
+    );
+    assert_eq!(
+        owner(&p, S::Tgt, "a.txt"),
+        (0, 0),
+        "the link's file is left alone"
+    );
+    let out = p.sync_ok(&["--owner", "--json"], 0);
+    assert!(
+        json_summary(&out).contains("\"metadata\":0"),
+        "{}",
+        out.all()
+    );
+
+    // Without --owner, a link's owner is left alone.
+    lchown(p.path(S::Src, "l"), Some(3), Some(3)).unwrap();
+    let out = p.sync_ok(&["--json"], 0);
+    assert!(
+        json_summary(&out).contains("\"metadata\":0"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(owner(&p, S::Tgt, "l"), (1, 2));
 }
 
 #[test]

@@ -110,8 +110,9 @@ impl Reconciler<'_> {
         }
     }
 
-    /// Did this side's mode or mtime move since it last agreed? Compared with what this
-    /// side showed then, not with the other side.
+    /// Did this side's mode or mtime move since it last agreed (a symlink's: its owner, where
+    /// the run keeps owners)? Compared with what this side showed then, not with the other
+    /// side.
     fn meta_moved(&self, b: &BaseEntry, e: &Entry, side: Side) -> bool {
         let seen = b.seen(side);
         let keep = &self.opts.keep;
@@ -122,6 +123,8 @@ impl Reconciler<'_> {
                 seen.mode != e.mode || !self.same_time(seen.mtime, e.mtime) || extra_moved
             }
             Kind::Dir => seen.mode != e.mode || extra_moved,
+            // A link has no mode or times of its own to keep, but an owner (`chown -h`).
+            Kind::Symlink => keep.owner && seen.owner != e.owner,
             _ => false,
         }
     }
@@ -165,6 +168,7 @@ impl Reconciler<'_> {
         match s.kind {
             Kind::File => same_mode && same_extra && self.same_time(s.mtime, t.mtime),
             Kind::Dir => same_mode && same_extra,
+            Kind::Symlink => !keep.owner || s.owner == t.owner,
             _ => true,
         }
     }

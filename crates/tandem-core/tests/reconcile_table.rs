@@ -773,7 +773,7 @@ fn equivalent(s: &Entry, t: &Entry, opts: &Options) -> bool {
                 && s.mtime.abs_diff(t.mtime) <= opts.modify_window.unsigned_abs()
         }
         Kind::Dir => same_meta,
-        Kind::Symlink => s.link == t.link,
+        Kind::Symlink => s.link == t.link && (!keep.owner || s.owner == t.owner),
         _ => false,
     }
 }
@@ -1183,6 +1183,35 @@ fn kept_metadata() -> Vec<Case> {
             .src("a", file(1, 100).owner(2))
             .expect("*", NOTHING)
             .mirrored(),
+        // A link's owner is its own (`chown -h`), kept like a file's.
+        case("source changed a symlink's owner only")
+            .keeping(OWNER)
+            .same("l", link("x").owner(1))
+            .src("l", link("x").owner(2))
+            .expect("both push", ["meta l on T"])
+            .expect("pull-safe", ["skip l on S"])
+            .expect("pull-replica", ["meta l on S"])
+            .mirrored(),
+        case("source changed a symlink's owner, owners not kept by this run")
+            .same("l", link("x").owner(1))
+            .src("l", link("x").owner(2))
+            .expect("*", NOTHING)
+            .mirrored(),
+        case("both created a symlink, owners differ")
+            .keeping(OWNER)
+            .src("l", link("x").owner(1))
+            .tgt("l", link("x").owner(2))
+            .expect(
+                "both/keep-both both/newest both/source push-safe/keep-both push-safe/newest \
+                 push-safe/source push-replica",
+                ["meta l on T"],
+            )
+            .expect("both/target pull-safe/target pull-replica", ["meta l on S"])
+            .expect(
+                "both/flag push-safe/flag pull-safe/flag push-safe/target pull-safe/keep-both \
+                 pull-safe/newest pull-safe/source",
+                ["skip l"],
+            ),
         // Setuid bits that may not travel are not a difference between the sides.
         case("both created a file, setuid on one side only")
             .src("a", file(1, 100).mode(0o4755))

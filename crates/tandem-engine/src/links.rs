@@ -16,12 +16,19 @@ use crate::spec::{Report, Scope};
 /// each link becomes the copy it stands for, noted in the report (once per run, not per
 /// name), and a link between names already in step is dropped: they stay two files, and
 /// the next run has nothing to do or say about them. Probed once per side, and only when
-/// a link is planned there.
+/// a link is planned there; in a dry run without writing where it can (see
+/// `tandem_fs::holds_hard_links_dry`), so that the plan it lists is the one a real run makes.
 pub(crate) fn where_links_hold(
     actions: Vec<Action>,
     ctx: &Ctx<'_>,
     report: &mut Report,
+    dry_run: bool,
 ) -> Vec<Action> {
+    let probe = if dry_run {
+        tandem_fs::holds_hard_links_dry
+    } else {
+        tandem_fs::holds_hard_links
+    };
     let mut held: [Option<bool>; 2] = [None, None];
     let mut out = Vec::with_capacity(actions.len());
     for a in actions {
@@ -37,7 +44,7 @@ pub(crate) fn where_links_hold(
         };
         let side = from.other();
         let slot = usize::from(side == Side::Target);
-        let holds = *held[slot].get_or_insert_with(|| tandem_fs::holds_hard_links(ctx.root(side)));
+        let holds = *held[slot].get_or_insert_with(|| probe(ctx.root(side)));
         if holds {
             out.push(a);
         } else if !*in_step {

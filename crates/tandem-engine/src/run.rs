@@ -565,8 +565,9 @@ impl Session {
                         .retain(|a| !touches(a) || whole.contains(a.path()));
                 }
             }
-            if opts.hard_links && !spec.dry_run {
-                plan.actions = crate::links::where_links_hold(plan.actions, &ctx, &mut report);
+            if opts.hard_links {
+                plan.actions =
+                    crate::links::where_links_hold(plan.actions, &ctx, &mut report, spec.dry_run);
             }
             if trace_on() {
                 for a in &plan.actions {

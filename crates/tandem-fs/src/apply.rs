@@ -4,7 +4,7 @@
 //! over the old one), and what is overwritten or deleted goes to the side's trash.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{
@@ -314,6 +314,33 @@ fn proc_fds() -> bool {
     *HAVE.get_or_init(|| std::path::Path::new("/proc/self/fd").is_dir())
 }
 
+/// Links the unnamed file `tfd` into `ddir` as `name`: by its fd (`AT_EMPTY_PATH`: allowed
+/// with CAP_DAC_READ_SEARCH, and since Linux 6.10 for a file the caller opened), else
+/// through its `/proc/self/fd` link, which costs a path lookup. Once the fd way is refused
+/// where the other works, the run goes on without trying it.
+fn link_unnamed(tfd: &OwnedFd, ddir: &OwnedFd, name: &[u8]) -> rustix::io::Result<()> {
+    static BY_FD: AtomicBool = AtomicBool::new(true);
+    if BY_FD.load(Ordering::Relaxed) {
+        match linkat(tfd, c"", ddir, name, AtFlags::EMPTY_PATH) {
+            // Refused (no capability, an older kernel), or the folder is gone: by path.
+            Err(Errno::NOENT | Errno::INVAL) => {}
+            r => return r,
+        }
+    }
+    let fd_path = format!("/proc/self/fd/{}", tfd.as_raw_fd());
+    let r = linkat(
+        rustix::fs::CWD,
+        fd_path.as_str(),
+        ddir,
+        name,
+        AtFlags::SYMLINK_FOLLOW,
+    );
+    if r.is_ok() {
+        BY_FD.store(false, Ordering::Relaxed);
+    }
+    r
+}
+
 /// One file's content copied from its source into a file on the other side.
 struct Copy<'a> {
     sdir: &'a OwnedFd,
@@ -350,14 +377,7 @@ impl Copy<'_> {
         };
         let new = self.write(&tfd)?;
         announce();
-        let fd_path = format!("/proc/self/fd/{}", tfd.as_raw_fd());
-        match linkat(
-            rustix::fs::CWD,
-            fd_path.as_str(),
-            ddir,
-            name,
-            AtFlags::SYMLINK_FOLLOW,
-        ) {
+        match link_unnamed(&tfd, ddir, name) {
             Ok(()) => Ok(Some(new)),
             Err(Errno::EXIST) => Err(FsError::raced(self.dst_rel, "appeared since scan")),
             // The complete copy exists; only its name was refused, if its folder is still
@@ -401,11 +421,10 @@ impl Copy<'_> {
         if self.settle && !settled(&sfd, &before).map_err(|e| FsError::io(src_rel, "stat", e))? {
             return Err(FsError::raced(src_rel, "still being written"));
         }
-        copy_data(&sfd, tfd, before.st_size as u64)
-            .map_err(|e| FsError::io(dst_rel, "copy data", e))?;
+        copy_data(&sfd, tfd, &before).map_err(|e| FsError::io(dst_rel, "copy data", e))?;
         give_owner(self.to, tfd, src.owner, dst_rel)?;
         give_mode(self.to, tfd, self.mode, dst_rel)?;
-        give_xattrs(self.to, &At::fd(&sfd), &At::fd(tfd), src_rel, dst_rel)?;
+        let kept = give_xattrs(self.to, &At::open(&sfd), &At::open(tfd), src_rel, dst_rel)?;
         let times = Timestamps {
             last_access: Timespec {
                 tv_sec: 0,
@@ -430,7 +449,8 @@ impl Copy<'_> {
         // page cache): it lets a later scan recognise this content under another name.
         let hash = hash_fd(tfd, st.st_size).map_err(|e| FsError::io(dst_rel, "hash copy", e))?;
         let new = entry_from_stat(&st, None).with_hash(hash);
-        self.to.with_xattrs(new, &At::fd(tfd), dst_rel)
+        self.to
+            .with_known_xattrs(new, kept, &At::open(tfd), dst_rel)
     }
 }
 
@@ -467,13 +487,17 @@ fn settled(fd: &OwnedFd, seen: &Stat) -> rustix::io::Result<bool> {
 }
 
 /// The blake3 hash of the `size` bytes of `fd` from its start (read with `pread`, so the
-/// file offset does not matter); a buffer no bigger than the file (most are small).
+/// file offset does not matter); a buffer no bigger than the file (most are small). `fd`
+/// is our own copy, of the size just checked: the reading stops there, without a last
+/// call to find the end.
 fn hash_fd(fd: &OwnedFd, size: i64) -> std::io::Result<tandem_core::Hash> {
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; (size.max(0) as usize + 1).min(256 * 1024)];
+    let size = size.max(0) as u64;
+    let mut buf = vec![0u8; (size as usize).clamp(1, 256 * 1024)];
     let mut at = 0u64;
-    loop {
-        let n = match rustix::io::pread(fd, &mut buf, at) {
+    while at < size {
+        let want = ((size - at) as usize).min(buf.len());
+        let n = match rustix::io::pread(fd, &mut buf[..want], at) {
             Ok(n) => n,
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
@@ -494,10 +518,19 @@ fn timespec(ns: i64) -> Timespec {
     }
 }
 
-/// Copies all of `src` (`len` bytes when it was opened) to the new, empty `dst`: only its
-/// data extents when it has holes (a sparse file stays sparse, issue 19), else the whole
-/// file in the kernel.
-fn copy_data(src: &impl AsFd, dst: &impl AsFd, len: u64) -> std::io::Result<()> {
+/// Copies all of `src` (as `st` saw it when it was opened) to the new, empty `dst`: only
+/// its data extents when it has holes (a sparse file stays sparse, issue 19), else the
+/// whole file in the kernel.
+fn copy_data(src: &impl AsFd, dst: &impl AsFd, st: &Stat) -> std::io::Result<()> {
+    let len = st.st_size.max(0) as u64;
+    if len == 0 {
+        return Ok(());
+    }
+    // A file with as many blocks as bytes has no hole worth keeping (GNU cp's test): it is
+    // copied whole, without the three seeks that look for holes, most files' case.
+    if !may_have_holes(st) {
+        return copy_all(src, dst, len);
+    }
     match data_extents(src, len)? {
         Some(extents) => {
             for (start, end) in extents {
@@ -507,8 +540,15 @@ fn copy_data(src: &impl AsFd, dst: &impl AsFd, len: u64) -> std::io::Result<()> 
             rustix::fs::ftruncate(dst, len)?;
             Ok(())
         }
-        None => copy_all(src, dst),
+        None => copy_all(src, dst, len),
     }
+}
+
+/// Whether the file `st` describes has fewer blocks than its size needs, as a file with
+/// holes has. One with blocks allocated past its end as well may pass for whole: it is
+/// then copied with its holes filled, as GNU cp does.
+fn may_have_holes(st: &Stat) -> bool {
+    (st.st_blocks as u64).saturating_mul(512) < st.st_size.max(0) as u64
 }
 
 /// The data extents of `fd` (`SEEK_DATA`/`SEEK_HOLE`), `None` when it has no hole (or the
@@ -580,13 +620,21 @@ fn copy_range_by_hand(
     Ok(())
 }
 
-/// Copies all of `src` to `dst` in the kernel (`copy_file_range`, which reflinks where the
-/// file system can), falling back to read/write where it is not supported.
-fn copy_all(src: &impl AsFd, dst: &impl AsFd) -> std::io::Result<()> {
+/// Copies all of `src` (`len` bytes when it was opened) to `dst` in the kernel
+/// (`copy_file_range`, which reflinks where the file system can), falling back to
+/// read/write where it is not supported. Stops at `len` without asking for the end of the
+/// file: a source that grew meanwhile fails the caller's check after the copy.
+fn copy_all(src: &impl AsFd, dst: &impl AsFd, len: u64) -> std::io::Result<()> {
+    let mut done = 0u64;
     loop {
         match copy_file_range(src, None, dst, None, 1 << 30) {
             Ok(0) => return Ok(()),
-            Ok(_) => continue,
+            Ok(n) => {
+                done += n as u64;
+                if done >= len {
+                    return Ok(());
+                }
+            }
             Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM) => {
                 break
             }
@@ -719,20 +767,22 @@ pub fn mkdir(from: &Root, root: &Root, rel: &RelPath, src: &Entry) -> Result<Ent
             let fd = open_object(&dir, &name, rel, &e)?;
             give_owner(root, &fd, src.owner, rel)?;
             give_mode(root, &fd, src.mode, rel)?;
+            let mut known = None;
             if src.xattrs.is_some() {
                 let (sdir, sname) = from.parent(rel)?;
-                give_xattrs(root, &At::child(&sdir, &sname), &At::fd(&fd), rel, rel)?;
+                known = give_xattrs(root, &At::child(&sdir, &sname), &At::fd(&fd), rel, rel)?;
             }
             // What the file system kept (one without permission bits keeps its own).
             let st = fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?;
-            root.with_xattrs(entry_from_stat(&st, None), &At::fd(&fd), rel)
+            root.with_known_xattrs(entry_from_stat(&st, None), known, &At::fd(&fd), rel)
         }
         _ => Err(FsError::raced(rel, "something else appeared at this path")),
     }
 }
 
 /// Gives `rel` the mode (and for files the mtime; the owner and extended attributes where
-/// the root keeps them) of `src`, the entry at `rel` on `from`, if it is still `expect`.
+/// the root keeps them; for a symlink only its owner) of `src`, the entry at `rel` on
+/// `from`, if it is still `expect`.
 pub fn set_meta(
     from: &Root,
     root: &Root,
@@ -751,6 +801,10 @@ pub fn set_meta(
             let (sdir, sname) = from.parent(rel)?;
             give_xattrs(root, &At::child(&sdir, &sname), &At::fd(&fd), rel, rel)?;
         }
+    }
+    // A symlink's owner is its own (`chown -h`): set on the link, never what it points to.
+    if src.kind == Kind::Symlink && src.owner != expect.owner {
+        give_owner(root, &fd, src.owner, rel)?;
     }
     if src.kind == Kind::File {
         let times = Timestamps {
@@ -925,7 +979,28 @@ pub fn holds_hard_links(root: &Root) -> bool {
     if ensure_dirs(root, &rel).is_err() {
         return true;
     }
-    let Ok(dir) = root.open_beneath(&rel, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty())
+    probe_links(root, &rel)
+}
+
+/// [`holds_hard_links`] for a dry run, which creates nothing: tried in `.tandem/` only
+/// where that folder is there already (two names of tandem's own, removed at once, as a
+/// real run does), else told by the file system's type (FAT and exFAT by the kernel's
+/// drivers), else `true`.
+pub fn holds_hard_links_dry(root: &Root) -> bool {
+    let rel = RelPath::from_str_lossless(".tandem");
+    if matches!(root.stat(&rel), Ok(Some(e)) if e.is_dir()) {
+        return probe_links(root, &rel);
+    }
+    let flags = crate::sys::O_PATH | OFlags::DIRECTORY;
+    match root.open_beneath(&RelPath::root(), flags, Mode::empty()) {
+        Ok(fd) => !crate::sys::fs_without_hard_links(&fd),
+        Err(_) => true,
+    }
+}
+
+/// Whether a second name can be linked to a file of tandem's own in the folder `rel`.
+fn probe_links(root: &Root, rel: &RelPath) -> bool {
+    let Ok(dir) = root.open_beneath(rel, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty())
     else {
         return true;
     };

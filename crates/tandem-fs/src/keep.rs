@@ -10,7 +10,7 @@ use tandem_core::{Owner, RelPath};
 
 use crate::error::{FsError, Result};
 use crate::root::Root;
-use crate::xattrs::At;
+use crate::xattrs::{At, Xattrs};
 
 /// Gives the object behind `fd` (any fd, `O_PATH` ones included, symlinks too) the owner
 /// `owner`, read on the other side, when `root` keeps owners. A refusal (EPERM: not running
@@ -44,17 +44,18 @@ pub(crate) fn give_mode(root: &Root, fd: &impl AsFd, mode: u32, rel: &RelPath) -
 
 /// Gives `to_at` (on `root`) the extended attributes `root` keeps that `from_at` (on the
 /// other side) has, and removes the kept ones it lacks. A source gone meanwhile gives
-/// nothing: the step is re-planned by its own re-checks.
+/// nothing: the step is re-planned by its own re-checks. Returns what `to_at` holds when
+/// nothing had to change there (see [`At::write`]), for [`Root::with_known_xattrs`].
 pub(crate) fn give_xattrs(
     root: &Root,
     from_at: &At,
     to_at: &At,
     src_rel: &RelPath,
     dst_rel: &RelPath,
-) -> Result<()> {
+) -> Result<Option<Xattrs>> {
     let keep = root.keep();
     if !keep.reads_xattrs() {
-        return Ok(());
+        return Ok(None);
     }
     let want = from_at
         .read(&keep)

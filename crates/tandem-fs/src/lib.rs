@@ -17,8 +17,8 @@ pub mod trash;
 pub mod xattrs;
 
 pub use apply::{
-    copy, copy_as, delete, holds_hard_links, link, mkdir, remove_stale_temp, rename, set_dir_mtime,
-    set_meta, sync_root, Durability, Trash,
+    copy, copy_as, delete, holds_hard_links, holds_hard_links_dry, link, mkdir, remove_stale_temp,
+    rename, set_dir_mtime, set_meta, sync_root, Durability, Trash,
 };
 pub use error::{FsError, Result};
 pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};

@@ -182,6 +182,24 @@ impl Root {
         Ok(e)
     }
 
+    /// [`Root::with_xattrs`], where the attributes may already be `known` (what was found
+    /// when nothing had to be written): then they are not read again.
+    pub(crate) fn with_known_xattrs(
+        &self,
+        mut e: Entry,
+        known: Option<crate::xattrs::Xattrs>,
+        at: &crate::xattrs::At,
+        rel: &RelPath,
+    ) -> Result<Entry> {
+        match known {
+            Some(x) if self.keep.reads_xattrs() && matches!(e.kind, Kind::File | Kind::Dir) => {
+                e.xattrs = x.digest();
+                Ok(e)
+            }
+            _ => self.with_xattrs(e, at, rel),
+        }
+    }
+
     /// From now on (`on`), the folders whose entries the apply functions change are
     /// remembered, for [`Root::sync_dirs`] to fsync. Invariant 3 with durability asked
     /// for: a rename, link or mkdir is durable only once its folder is fsynced.

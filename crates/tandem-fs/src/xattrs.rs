@@ -9,8 +9,10 @@
 //! is noted on the root ([`Root::note_refusal`]) and the entry read back shows what was
 //! kept: the baseline records each side as it is, so the difference does not come back.
 
+use std::ffi::OsStr;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
 
 use rustix::fs::XattrFlags;
 use rustix::io::Errno;
@@ -50,85 +52,89 @@ impl Xattrs {
     }
 }
 
-/// Where attributes are read and written: the object behind an fd (through its
-/// `/proc/self/fd/N` link, followed), or a name in a folder (not followed: a symlink
-/// swapped in is acted on itself, never what it points to).
-pub(crate) struct At {
-    path: Vec<u8>,
-    follow: bool,
+/// Where attributes are read and written: a file or folder opened for reading or writing
+/// (the f*xattr calls: no path to resolve), the object behind any other fd (an `O_PATH` one:
+/// through its `/proc/self/fd/N` link, followed), or a name in a folder (not followed: a
+/// symlink swapped in is acted on itself, never what it points to).
+pub(crate) enum At<'a> {
+    Open(BorrowedFd<'a>),
+    Path { path: Vec<u8>, follow: bool },
 }
 
-impl At {
-    /// The object behind `fd` (an `O_PATH` fd too: the f*xattr calls refuse those).
-    pub(crate) fn fd(fd: &impl AsFd) -> At {
-        At {
+impl<'a> At<'a> {
+    /// A file or folder opened for reading or writing (never an `O_PATH` fd: the f*xattr
+    /// calls refuse those).
+    pub(crate) fn open(fd: &'a impl AsFd) -> At<'a> {
+        At::Open(fd.as_fd())
+    }
+
+    /// The object behind `fd` (an `O_PATH` fd too).
+    pub(crate) fn fd(fd: &impl AsFd) -> At<'a> {
+        At::Path {
             path: crate::sys::fd_path(fd.as_fd()).unwrap_or_default(),
             follow: true,
         }
     }
 
     /// `name` in the folder `dir`.
-    pub(crate) fn child(dir: &impl AsFd, name: &[u8]) -> At {
+    pub(crate) fn child(dir: &impl AsFd, name: &[u8]) -> At<'a> {
         let mut p = crate::sys::fd_path(dir.as_fd()).unwrap_or_default();
         p.push(b'/');
         p.extend_from_slice(name);
-        At {
+        At::Path {
             path: p,
             follow: false,
         }
     }
 
-    fn path(&self) -> &std::ffi::OsStr {
-        std::os::unix::ffi::OsStrExt::from_bytes(&self.path)
-    }
-
     fn list_into(&self, buf: &mut [u8]) -> rustix::io::Result<usize> {
-        if self.follow {
-            rustix::fs::listxattr(self.path(), buf)
-        } else {
-            rustix::fs::llistxattr(self.path(), buf)
+        match self {
+            At::Open(fd) => rustix::fs::flistxattr(fd, buf),
+            At::Path { path, follow: true } => rustix::fs::listxattr(os(path), buf),
+            At::Path { path, .. } => rustix::fs::llistxattr(os(path), buf),
         }
     }
 
     /// The size of the list (the `*_into` calls take an empty buffer as empty, not as a
     /// size query).
     fn list_size(&self) -> rustix::io::Result<usize> {
-        if self.follow {
-            rustix::fs::listxattr_query(self.path())
-        } else {
-            rustix::fs::llistxattr_query(self.path())
+        match self {
+            At::Open(fd) => rustix::fs::flistxattr_query(fd),
+            At::Path { path, follow: true } => rustix::fs::listxattr_query(os(path)),
+            At::Path { path, .. } => rustix::fs::llistxattr_query(os(path)),
         }
     }
 
     fn value_size(&self, name: &[u8]) -> rustix::io::Result<usize> {
-        if self.follow {
-            rustix::fs::getxattr_query(self.path(), name)
-        } else {
-            rustix::fs::lgetxattr_query(self.path(), name)
+        match self {
+            At::Open(fd) => rustix::fs::fgetxattr_query(fd, name),
+            At::Path { path, follow: true } => rustix::fs::getxattr_query(os(path), name),
+            At::Path { path, .. } => rustix::fs::lgetxattr_query(os(path), name),
         }
     }
 
     fn get_into(&self, name: &[u8], buf: &mut [u8]) -> rustix::io::Result<usize> {
-        if self.follow {
-            rustix::fs::getxattr(self.path(), name, buf)
-        } else {
-            rustix::fs::lgetxattr(self.path(), name, buf)
+        match self {
+            At::Open(fd) => rustix::fs::fgetxattr(fd, name, buf),
+            At::Path { path, follow: true } => rustix::fs::getxattr(os(path), name, buf),
+            At::Path { path, .. } => rustix::fs::lgetxattr(os(path), name, buf),
         }
     }
 
     fn set(&self, name: &[u8], value: &[u8]) -> rustix::io::Result<()> {
-        if self.follow {
-            rustix::fs::setxattr(self.path(), name, value, XattrFlags::empty())
-        } else {
-            rustix::fs::lsetxattr(self.path(), name, value, XattrFlags::empty())
+        let flags = XattrFlags::empty();
+        match self {
+            At::Open(fd) => rustix::fs::fsetxattr(fd, name, value, flags),
+            At::Path { path, follow: true } => rustix::fs::setxattr(os(path), name, value, flags),
+            At::Path { path, .. } => rustix::fs::lsetxattr(os(path), name, value, flags),
         }
     }
 
     fn remove(&self, name: &[u8]) -> rustix::io::Result<()> {
-        if self.follow {
-            rustix::fs::removexattr(self.path(), name)
-        } else {
-            rustix::fs::lremovexattr(self.path(), name)
+        match self {
+            At::Open(fd) => rustix::fs::fremovexattr(fd, name),
+            At::Path { path, follow: true } => rustix::fs::removexattr(os(path), name),
+            At::Path { path, .. } => rustix::fs::lremovexattr(os(path), name),
         }
     }
 
@@ -196,11 +202,21 @@ impl At {
 
     /// Makes the kept attributes here exactly `want`: sets those missing or different,
     /// removes those `want` lacks. What the side refuses is noted on `root` and left.
-    pub(crate) fn write(&self, root: &Root, want: &Xattrs, rel: &RelPath) -> Result<()> {
+    /// Returns the attributes found here when none had to change (then they are what this
+    /// side holds, with no need to read them back), `None` when some were set or removed.
+    pub(crate) fn write(
+        &self,
+        root: &Root,
+        want: &Xattrs,
+        rel: &RelPath,
+    ) -> Result<Option<Xattrs>> {
         let keep = root.keep();
         let have = self
             .read(&keep)
             .map_err(|e| FsError::io(rel, "list extended attributes", e))?;
+        if &have == want {
+            return Ok(Some(have));
+        }
         for (name, _) in &have.0 {
             if want.get(name).is_none() {
                 match self.remove(name) {
@@ -217,8 +233,12 @@ impl At {
                 refused(root, rel, name, e, "set extended attribute")?;
             }
         }
-        Ok(())
+        Ok(None)
     }
+}
+
+fn os(path: &[u8]) -> &OsStr {
+    OsStr::from_bytes(path)
 }
 
 /// A refusal this side may give (no support, too large, not allowed) is noted for the

@@ -63,10 +63,15 @@ pub(crate) fn chown_object(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<(),
     )
 }
 
-/// chmod of the object behind an `O_PATH` fd (through `/proc/self/fd`: `fchmod` refuses
-/// `O_PATH` fds).
+/// chmod of the object behind any fd: `fchmod` where it is open for reading or writing
+/// (no path to resolve), else through `/proc/self/fd` (`fchmod` refuses `O_PATH` fds with
+/// EBADF).
 pub(crate) fn chmod_object(fd: impl AsFd, mode: u32) -> Result<(), Errno> {
-    rustix::fs::chmod(proc_path(fd).as_str(), Mode::from_raw_mode(mode))
+    let mode = Mode::from_raw_mode(mode);
+    match rustix::fs::fchmod(&fd, mode) {
+        Err(Errno::BADF) => rustix::fs::chmod(proc_path(fd).as_str(), mode),
+        r => r,
+    }
 }
 
 /// Times of the object behind an `O_PATH` fd.
@@ -77,6 +82,14 @@ pub(crate) fn utimens_object(fd: &OwnedFd, times: &Timestamps) -> Result<(), Err
         times,
         AtFlags::empty(),
     )
+}
+
+/// Whether the file system behind `fd` is told by its type to hold no hard links: FAT and
+/// exFAT by the kernel's drivers (through FUSE, `fuseblk` says nothing of what is below).
+pub(crate) fn fs_without_hard_links(fd: impl AsFd) -> bool {
+    const MSDOS: u32 = 0x4d44;
+    const EXFAT: u32 = 0x2011_bab0;
+    rustix::fs::fstatfs(fd).is_ok_and(|st| matches!(st.f_type as u32, MSDOS | EXFAT))
 }
 
 /// The place of an open file or directory: its identity and mount (`statx`).
