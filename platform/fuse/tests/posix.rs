@@ -712,6 +712,7 @@ fn the_mount_behaves_like_the_plain_folder_over_io_uring() {
             kernel_passthrough: passthrough,
             threads: 2,
             transport: tandem_fuse::Transport::Uring,
+            history_max_file: None,
         });
         if !m.handle().uring_active() {
             let param = std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring");
