@@ -1623,11 +1623,15 @@ mod tests {
     use super::*;
 
     #[derive(Default)]
-    struct Sink(Mutex<Vec<Change>>);
+    struct Sink(Mutex<Vec<Change>>, Mutex<Vec<Version>>);
 
     impl ChangeSink for Sink {
         fn record(&self, change: Change) {
             lock(&self.0).push(change);
+        }
+
+        fn kept(&self, version: Version) {
+            lock(&self.1).push(version);
         }
     }
 
@@ -1885,5 +1889,80 @@ mod tests {
         let mut paths: Vec<String> = sink.take().into_iter().map(|c| c.1).collect();
         paths.sort();
         assert_eq!(paths, vec!["a/b", "d"]);
+    }
+
+    /// What `.tandem/history` of `dir` holds, by content.
+    fn history_contents(dir: &Path) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(dir.join(".tandem/history"))
+            .map(|d| {
+                d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn what_requests_destroy_is_kept_once_per_open_and_nothing_of_new_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root =
+            rustix::fs::open(tmp.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let sink = Arc::new(Sink::default());
+        let config = CoreConfig {
+            fd_cache: 64,
+            file_handles: true,
+            history_max_file: Some(20),
+        };
+        let fs = PassthroughFs::new(root, sink.clone(), config).unwrap();
+        std::fs::write(tmp.path().join("a"), "old content").unwrap();
+        std::fs::write(tmp.path().join("big"), "x".repeat(21)).unwrap();
+        let a = fs.lookup(ROOT, name("a")).unwrap();
+        // Two overwrites through one open: kept once, before the first.
+        let fh = fs.open(ctx(), a.ino, libc::O_WRONLY).unwrap().fh;
+        fs.write(ctx(), fh, 0, b"NEW").unwrap();
+        fs.write(ctx(), fh, 3, b"!!!").unwrap();
+        fs.release(fh).unwrap();
+        assert_eq!(history_contents(tmp.path()), ["old content"]);
+        // An append destroys nothing; a new file has nothing to keep.
+        let fh = fs
+            .open(ctx(), a.ino, libc::O_WRONLY | libc::O_APPEND)
+            .unwrap()
+            .fh;
+        fs.write(ctx(), fh, 11, b" more").unwrap();
+        fs.release(fh).unwrap();
+        let (_, opened) = fs
+            .create(ctx(), ROOT, name("new"), 0o644, libc::O_WRONLY)
+            .unwrap();
+        fs.write(ctx(), opened.fh, 0, b"fresh").unwrap();
+        fs.release(opened.fh).unwrap();
+        assert_eq!(history_contents(tmp.path()), ["old content"]);
+        // Renamed over, then deleted: each kept (a link, the same content).
+        fs.rename(ctx(), ROOT, name("new"), ROOT, name("a"), 0)
+            .unwrap();
+        fs.unlink(ctx(), ROOT, name("a")).unwrap();
+        assert_eq!(
+            history_contents(tmp.path()),
+            ["NEW!!!ntent more", "fresh", "old content"]
+        );
+        // Too large: listed, not kept; a failed unlink keeps nothing.
+        let big = fs.lookup(ROOT, name("big")).unwrap();
+        fs.open(ctx(), big.ino, libc::O_WRONLY | libc::O_TRUNC)
+            .unwrap();
+        assert!(fs.unlink(ctx(), ROOT, name("missing")).is_err());
+        let kept: Vec<(String, ChangeOp, bool)> = lock(&sink.1)
+            .iter()
+            .map(|v| (v.path.to_string(), v.op, v.kept.is_ok()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("a".to_string(), ChangeOp::Write, true),
+                ("a".to_string(), ChangeOp::Rename, true),
+                ("a".to_string(), ChangeOp::Unlink, true),
+                ("big".to_string(), ChangeOp::OpenWrite, false),
+            ]
+        );
+        assert_eq!(history_contents(tmp.path()).len(), 3);
     }
 }
