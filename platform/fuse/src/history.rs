@@ -77,9 +77,16 @@ impl History {
     }
 
     /// Keeps the file named `name` in `dir` by a hard link before it is unlinked or renamed
-    /// over. `None`: nothing to keep (no such name, not a regular file, empty, or another
-    /// name still holds its content).
-    pub(crate) fn link(&self, dir: BorrowedFd<'_>, name: &OsStr, path: &RelPath) -> Option<Taken> {
+    /// over; by a copy when it is `open` through the mount (a link would show in the link
+    /// count its holders see: 1 instead of 0 once unlinked). `None`: nothing to keep (no
+    /// such name, not a regular file, empty, or another name still holds its content).
+    pub(crate) fn link(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        path: &RelPath,
+        open: bool,
+    ) -> Option<Taken> {
         let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         let size = st.st_size.max(0) as u64;
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
@@ -93,9 +100,14 @@ impl History {
         }
         let version = self.name_for(path);
         let r = self.in_dir(|hist| {
-            match rustix::fs::linkat(dir, name, hist, version.as_str(), AtFlags::empty()) {
-                // Another file system below the source, or a link refused (protected
-                // hard links): copied instead.
+            let linked = if open {
+                Err(Errno::PERM)
+            } else {
+                rustix::fs::linkat(dir, name, hist, version.as_str(), AtFlags::empty())
+            };
+            match linked {
+                // Open, another file system below the source, or a link refused
+                // (protected hard links): copied instead.
                 Err(Errno::XDEV | Errno::PERM | Errno::MLINK) => {
                     let file = rustix::fs::openat(
                         dir,

@@ -1307,10 +1307,14 @@ impl PassthroughFs {
     /// Keeps the file `name` in `dir` (node `parent`) before an unlink or a rename over it.
     fn keep_name(&self, dir: &OwnedFd, parent: u64, name: &OsStr) -> Option<(RelPath, Taken)> {
         let h = self.history.as_ref()?;
-        let path = lock(&self.table)
-            .child_path(parent, name.as_bytes())
-            .filter(|p| !history::is_own(p))?;
-        let taken = h.link(dir.as_fd(), name, &path)?;
+        let (path, node) = {
+            let t = lock(&self.table);
+            let path = t.child_path(parent, name.as_bytes());
+            (path, t.child(parent, name.as_bytes()))
+        };
+        let path = path.filter(|p| !history::is_own(p))?;
+        let open = node.is_some_and(|id| lock(&self.files).values().any(|f| f.ino == id));
+        let taken = h.link(dir.as_fd(), name, &path, open)?;
         Some((path, taken))
     }
 
