@@ -354,3 +354,64 @@ fn present(root: &Root, path: &RelPath) -> bool {
     // another copy, its versions as older ones).
     !matches!(root.stat(path), Ok(None))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn v(n: usize, path: &str, t: i64, kept: bool) -> PastVersion {
+        PastVersion {
+            n,
+            path: RelPath::from_str_lossless(path),
+            time_ns: t,
+            size: 1,
+            side: Side::Source,
+            kept: if kept {
+                KeptAt::History(format!("{t}"))
+            } else {
+                KeptAt::Not(NotKept::TooLarge)
+            },
+            who: None,
+        }
+    }
+
+    #[test]
+    fn a_restore_picks_the_newest_kept_a_number_or_what_was_there_at_a_time() {
+        let a = RelPath::from_str_lossless("d/a");
+        let list = [
+            v(1, "d/a", 10, true),
+            v(2, "d/b", 15, true),
+            v(3, "d/a", 20, true),
+            v(4, "d/a", 30, false),
+        ];
+        // The newest kept of this path: not the one too large, not another path's.
+        assert_eq!(pick(&list, &a, Pick::Newest).unwrap().n, 3);
+        assert_eq!(pick(&list, &a, Pick::Number(2)).unwrap().n, 2);
+        assert!(matches!(
+            pick(&list, &a, Pick::Number(9)),
+            Err(HistoryError::NoSuchVersion { count: 4, .. })
+        ));
+        assert!(matches!(
+            pick(&list, &a, Pick::Number(4)),
+            Err(HistoryError::NotKept { n: 4, .. })
+        ));
+        // At 12 it held what was kept at 20 (the first version kept after 12).
+        assert_eq!(pick(&list, &a, Pick::At(12)).unwrap().n, 3);
+        assert_eq!(pick(&list, &a, Pick::At(5)).unwrap().n, 1);
+        assert!(matches!(
+            pick(&list, &a, Pick::At(31)),
+            Err(HistoryError::NothingSince { .. })
+        ));
+        // A folder has no newest version of its own.
+        let d = RelPath::from_str_lossless("d");
+        assert!(matches!(
+            pick(&list, &d, Pick::Newest),
+            Err(HistoryError::Folder { .. })
+        ));
+        assert!(matches!(
+            pick(&[], &a, Pick::Newest),
+            Err(HistoryError::NoVersions { .. })
+        ));
+    }
+}

@@ -92,7 +92,7 @@ fn history_dir(root: &Root) -> Result<OwnedFd> {
             .open_beneath(&cur, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty())
             .map_err(|e| FsError::io(&cur, "open directory", e))?;
         cur = cur.join(name.as_bytes());
-        match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(mode)) {
+        match rustix::fs::mkdirat(&dir, name, crate::sys::mode(mode)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(FsError::io(&cur, "create directory", e)),
         }
@@ -119,7 +119,7 @@ pub fn restore_copy(
     let (dir, name) = to.parent(to_rel)?;
     let mode = match statat(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
-            st.st_mode & 0o777
+            crate::sys::st_mode(&st) & 0o777
         }
         _ => mode & 0o777,
     };
@@ -152,7 +152,7 @@ fn write_new(dir: &impl AsFd, name: &str, src: &OwnedFd, mode: u32, rel: &RelPat
         dir,
         name,
         OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(mode),
+        crate::sys::mode(mode),
     )
     .map_err(|e| FsError::io(rel, "create temporary file", e))?;
     let r = (|| -> std::io::Result<u64> {
@@ -180,7 +180,7 @@ fn make_parents(root: &Root, rel: &RelPath) -> Result<()> {
         let dir = root
             .open_beneath(&cur, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty())
             .map_err(|e| FsError::io(&cur, "open directory", e))?;
-        match rustix::fs::mkdirat(&dir, comp, Mode::from_raw_mode(0o777)) {
+        match rustix::fs::mkdirat(&dir, comp, crate::sys::mode(0o777)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(FsError::io(&next, "create directory", e)),
         }
@@ -196,5 +196,5 @@ pub fn file_mode(root: &Root, rel: &RelPath) -> Option<(u64, u32)> {
         .ok()?;
     let st = fstat(&fd).ok()?;
     (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
-        .then(|| (st.st_size.max(0) as u64, st.st_mode & 0o7777))
+        .then(|| (st.st_size.max(0) as u64, crate::sys::st_mode(&st) & 0o7777))
 }
