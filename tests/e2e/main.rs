@@ -24,6 +24,7 @@ mod faults;
 mod folder_times;
 mod foreign_fs;
 mod hard_links;
+mod history;
 mod hooks;
 mod keep_mounted;
 mod mount;

@@ -49,7 +49,13 @@ pub enum Command {
     /// Let held deletions through: they are replayed to the target
     #[command(after_help = EXIT_CODES)]
     Release(SettleArgs),
-    /// Bring held deletions back into the source, from the target's copies (--held)
+    /// The versions tandem kept of a source file (or of a folder's files): what a mount
+    /// kept before programs overwrote, truncated, renamed over or deleted it, and what
+    /// syncs set aside in either side's trash; when, size, side, who, where
+    #[command(after_help = EXIT_CODES)]
+    History(HistoryArgs),
+    /// Bring a version of a source file back (through the mount when mounted, so that it
+    /// replicates); or, with --held, the deletions the delete brake holds
     #[command(after_help = EXIT_CODES)]
     Restore(RestoreArgs),
     /// Show every task at a glance (last run, run going on now, conflicts, errors) and
@@ -500,6 +506,14 @@ pub struct MountArgs {
     /// io_uring (Linux 6.14+ with fuse.enable_uring=Y; experimental, falls back to dev)
     #[arg(long, value_enum, default_value_t = Transport::Dev)]
     pub transport: Transport,
+    /// Keep what programs overwrite, truncate, rename over or delete through the mount
+    /// (`tandem history`, `tandem restore`) for files up to SIZE; larger ones are listed
+    /// as not kept
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub history_max_file: u64,
+    /// Keep nothing of what programs destroy through the mount
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 /// `tandem mount --transport`.
@@ -579,12 +593,57 @@ pub struct SettleArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// A file or folder in a source folder (it may be gone)
+    pub path: PathBuf,
+    /// The state directory of the pair (default: found from the mount or the known pairs)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct RestoreArgs {
-    #[command(flatten)]
-    pub settle: SettleArgs,
-    /// Restore the deletions the delete brake holds (the only kind of restore so far)
-    #[arg(long, required = true)]
+    /// The file to bring back (with --held: the source folder)
+    pub path: PathBuf,
+    /// With --held: the target folder (default: every target of the running mount)
+    pub tgt: Option<PathBuf>,
+    /// The state directory of the pair
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Version N as `tandem history` numbers them (default: the newest kept)
+    #[arg(long, value_name = "N", conflicts_with_all = ["at", "held"])]
+    pub version: Option<usize>,
+    /// The content the file had at TIME: a time ago (30m, 2h) or a local date and time
+    #[arg(long, value_name = "TIME", conflicts_with = "held")]
+    pub at: Option<String>,
+    /// Restore it under another path (refused when that exists, unless --force)
+    #[arg(long, value_name = "NEWPATH", conflicts_with = "held")]
+    pub to: Option<PathBuf>,
+    /// With --to: replace what is at NEWPATH (it is kept in the history first)
+    #[arg(long, requires = "to")]
+    pub force: bool,
+    /// Restore the deletions the delete brake holds, instead of a version
+    #[arg(long)]
     pub held: bool,
+    /// With --held: only the burst numbered ID (as `tandem held` lists them)
+    #[arg(long, value_name = "ID", requires = "held")]
+    pub batch: Option<i64>,
+}
+
+impl RestoreArgs {
+    /// `restore SRC [TGT] --held [--batch ID]` as the arguments of a settle.
+    pub fn settle(&self) -> SettleArgs {
+        SettleArgs {
+            pair: SourceArgs {
+                src: self.path.clone(),
+                tgt: self.tgt.clone(),
+                state_dir: self.state_dir.clone(),
+            },
+            batch: self.batch,
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]

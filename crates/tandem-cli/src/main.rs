@@ -77,7 +77,11 @@ fn main() -> ExitCode {
         Command::Changes(a) => commands::changes::run(a),
         Command::Held(a) => commands::held::list(a),
         Command::Release(a) => commands::held::settle(a, tandem_state::HeldAction::Release),
-        Command::Restore(a) => commands::held::settle(a.settle, tandem_state::HeldAction::Restore),
+        Command::History(a) => commands::history::list(a),
+        Command::Restore(a) if a.held => {
+            commands::held::settle(a.settle(), tandem_state::HeldAction::Restore)
+        }
+        Command::Restore(a) => commands::history::restore(&a),
         Command::Resolve(a) => commands::resolve::run(a),
         Command::Status(a) => commands::status::run(&config, a),
         Command::Forget(a) => commands::forget::run(a),

@@ -105,6 +105,56 @@ pub struct Change {
 /// after the operation succeeded; it must not block for long (the journal batches writes).
 pub trait ChangeSink: Send + Sync {
     fn record(&self, change: Change);
+
+    /// A version of a source file the mount kept (or could not keep) right before a
+    /// request destroyed it. Called before the request's own record.
+    fn kept(&self, _version: Version) {}
+}
+
+/// Where the mount keeps what a request through it was about to destroy, in the source.
+/// Never synced (it is inside `.tandem/`).
+pub const HISTORY_DIR: &str = ".tandem/history";
+
+/// A version of a source file the mount kept before a write, truncate, rename over or
+/// unlink through it destroyed it (DESIGN.md "History").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub path: RelPath,
+    pub size: u64,
+    /// Its file name in `HISTORY_DIR`, or why it was not kept.
+    pub kept: Result<String, NotKept>,
+    /// The request that was about to destroy it, and who made it.
+    pub op: ChangeOp,
+    pub pid: u32,
+    pub uid: u32,
+}
+
+/// Why a version was not kept. The request went through all the same: history never fails
+/// a program's write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotKept {
+    /// Larger than the mount's `--history-max-file`.
+    TooLarge,
+    /// The file system was full (or the quota reached).
+    NoSpace,
+    /// Any other error (logged by the mount).
+    Failed,
+}
+
+impl NotKept {
+    pub const ALL: [NotKept; 3] = [NotKept::TooLarge, NotKept::NoSpace, NotKept::Failed];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NotKept::TooLarge => "too large",
+            NotKept::NoSpace => "no space",
+            NotKept::Failed => "failed",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<NotKept> {
+        NotKept::ALL.into_iter().find(|n| n.name() == s)
+    }
 }
 
 /// What the engine needs from a running mount.
@@ -146,6 +196,9 @@ pub struct MountConfig {
     /// Take requests over io_uring where the backend and the kernel offer it (FUSE over
     /// io_uring); otherwise the backend's usual channel, said once in the log.
     pub uring: bool,
+    /// Keep what a request through the mount is about to destroy in the source's
+    /// `HISTORY_DIR`, for files up to this many bytes (`None`: keep nothing).
+    pub history_max_file: Option<u64>,
 }
 
 /// What a backend's refusal to mount carries: what the machine lacks, said for the user.

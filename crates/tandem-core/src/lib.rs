@@ -17,7 +17,7 @@ pub mod words;
 
 pub use change::{
     Change, ChangeOp, ChangeSink, Mount, MountBackend, MountConfig, MountSetupError, Mounted,
-    SourceDir,
+    NotKept, SourceDir, Version, HISTORY_DIR,
 };
 pub use entry::{BaseEntry, Entry, Hash, Kind, Owner, Seen, Side};
 pub use filter::{Filter, FilterError};

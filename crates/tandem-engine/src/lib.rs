@@ -9,6 +9,7 @@
 mod brake;
 mod folder_times;
 mod hashing;
+pub mod history;
 mod kept;
 mod links;
 pub mod marker;

@@ -718,6 +718,24 @@ impl Session {
                 Err(e) => tracing::warn!("{name} trash: could not prune it: {e}"),
             }
         }
+        match crate::history::prune(&self.src, &self.tgt, &mut self.store, keep, now) {
+            Ok(p) => {
+                if p.removed > 0 {
+                    tracing::info!(
+                        "source history: removed {} old versions ({} bytes)",
+                        p.removed,
+                        p.freed
+                    );
+                }
+                if p.lost > 0 {
+                    tracing::warn!(
+                        "source history: {} versions recorded were gone (the history folder was deleted by hand?); forgotten",
+                        p.lost
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("source history: could not prune it: {e}"),
+        }
     }
 
     /// After the pair's first good sync, both roots get its marker, then the state records

@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod error;
+pub mod history;
 pub mod identity;
 mod keep;
 pub mod root;
@@ -29,4 +30,4 @@ pub use sys::st_dev as dev_of;
 /// Open flags for an fd that only names a directory or object (`O_PATH` on Linux, a
 /// read-only open elsewhere): for `Root::open_beneath` callers outside this crate.
 pub use sys::O_PATH;
-pub use trash::{prune_trash, trash_usage, Pruned, TrashUsage};
+pub use trash::{prune_trash, trash_usage, trash_versions, Pruned, TrashUsage, TrashVersion};

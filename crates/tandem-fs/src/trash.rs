@@ -37,6 +37,32 @@ struct Found {
     kept: Kept,
 }
 
+/// One version in a side's trash, for `tandem history`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrashVersion {
+    /// Where it is in its root (`.tandem/trash/<bucket>/<path>`).
+    pub at: RelPath,
+    /// The path it was a version of.
+    pub path: RelPath,
+    /// When it was set aside (its ctime, nanoseconds since the epoch).
+    pub time_ns: i64,
+    pub bytes: u64,
+}
+
+/// Every version in `root`'s trash.
+pub fn trash_versions(root: &Root) -> Result<Vec<TrashVersion>> {
+    let (found, _) = walk(root)?;
+    Ok(found
+        .into_iter()
+        .map(|f| TrashVersion {
+            at: f.at,
+            path: f.kept.path,
+            time_ns: f.kept.time_ns,
+            bytes: f.kept.bytes,
+        })
+        .collect())
+}
+
 /// The versions in `root`'s trash, counted and sized.
 pub fn trash_usage(root: &Root) -> Result<TrashUsage> {
     let (found, _) = walk(root)?;

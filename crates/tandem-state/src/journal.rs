@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::{params, Connection, OpenFlags};
-use tandem_core::{Change, ChangeOp, ChangeSink, RelPath, Retention};
+use tandem_core::{Change, ChangeOp, ChangeSink, RelPath, Retention, Version};
 
 use crate::programs::Programs;
 use crate::{Result, StateError, Store, DB_FILE};
@@ -96,6 +96,7 @@ type Bells = Arc<Mutex<Vec<Sender<()>>>>;
 
 enum Msg {
     Record(i64, Change, Option<Arc<str>>),
+    Version(i64, Version, Option<Arc<str>>),
     Flush(Sender<()>),
     Stop,
 }
@@ -229,6 +230,12 @@ impl ChangeSink for JournalWriter {
         let _ = self.tx.send(Msg::Record(now_ns(), change, program));
         drop(guard);
     }
+
+    /// Committed with the records around it, in the writer's next transaction.
+    fn kept(&self, version: Version) {
+        let program = self.programs.name(version.pid);
+        let _ = self.tx.send(Msg::Version(now_ns(), version, program));
+    }
 }
 
 fn now_ns() -> i64 {
@@ -269,6 +276,7 @@ fn writer_loop(
     bells: Bells,
 ) {
     let mut batch: Vec<(i64, Change, Option<Arc<str>>)> = Vec::new();
+    let mut versions: Vec<(i64, Version, Option<Arc<str>>)> = Vec::new();
     let mut waiters: Vec<Sender<()>> = Vec::new();
     let mut stop = false;
     while !stop {
@@ -284,6 +292,7 @@ fn writer_loop(
         while let Some(m) = msg.take() {
             match m {
                 Msg::Record(t, c, p) => batch.push((t, c, p)),
+                Msg::Version(t, v, p) => versions.push((t, v, p)),
                 Msg::Flush(w) => waiters.push(w),
                 Msg::Stop => {
                     stop = true;
@@ -294,6 +303,15 @@ fn writer_loop(
                 break;
             }
             msg = rx.try_recv().ok();
+        }
+        if !versions.is_empty() {
+            if let Err(e) = crate::versions::append(&mut conn, &versions) {
+                tracing::warn!(
+                    "history: could not record {} kept versions: {e}",
+                    versions.len()
+                );
+            }
+            versions.clear();
         }
         if !batch.is_empty() {
             match append(&mut conn, &batch) {

@@ -12,6 +12,7 @@ mod lock;
 mod programs;
 mod schema;
 mod sys;
+mod versions;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use held::{Held, HeldAction};
 pub use journal::{By, ChangeQuery, JournalWriter, Mark, Record, JOURNAL_MAX_RECORDS};
 pub use known::{forget, known_pairs, read_pair, Forgotten, KnownPair};
 pub use lock::Lock;
+pub use versions::{HistoryUsage, VersionRow};
 
 pub const DB_FILE: &str = "state.db";
 

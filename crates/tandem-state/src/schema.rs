@@ -92,6 +92,22 @@ const MIGRATIONS: &[&str] = &[
         action TEXT
      );
      CREATE INDEX held_target ON held(target);",
+    // 6 -> 7: versions of source files the mount kept before a request destroyed them
+    // (`tandem history`): `file` is the name in the source's `.tandem/history/`, NULL when
+    // not kept (`why_not`).
+    "CREATE TABLE versions(
+        id INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        path BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        file TEXT,
+        why_not TEXT,
+        op TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        comm TEXT
+     );
+     CREATE INDEX versions_path ON versions(path);",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

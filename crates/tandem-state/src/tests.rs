@@ -567,3 +567,49 @@ fn issue_18_read_records_stay_for_the_retention_and_name_their_program() {
     assert_eq!(store.journal_after(0, 10).unwrap().len(), 1);
     w.close();
 }
+
+#[test]
+fn kept_versions_are_recorded_by_the_journal_writer_and_listed_per_file_or_folder() {
+    use tandem_core::{ChangeOp, ChangeSink, NotKept, Version};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), &pair()).unwrap();
+    let w = JournalWriter::open(dir.path()).unwrap();
+    let version = |path: &str, size: u64, kept: std::result::Result<String, NotKept>| Version {
+        path: p(path),
+        size,
+        kept,
+        op: ChangeOp::Write,
+        pid: std::process::id(),
+        uid: 7,
+    };
+    w.kept(version("d/a", 10, Ok("1.0~a".into())));
+    w.kept(version("d/sub/b", 20, Ok("2.1~b".into())));
+    w.kept(version("d0", 30, Ok("3.2~d0".into())));
+    w.kept(version("d/big", 1 << 40, Err(NotKept::TooLarge)));
+    w.flush();
+    let names = |rows: Vec<VersionRow>| -> Vec<String> {
+        rows.into_iter().map(|r| r.path.to_string()).collect()
+    };
+    // A folder lists what is below it, not its neighbours with the same prefix ("d0").
+    assert_eq!(
+        names(store.versions_of(&p("d")).unwrap()),
+        ["d/a", "d/sub/b", "d/big"]
+    );
+    assert_eq!(names(store.versions_of(&p("d/a")).unwrap()), ["d/a"]);
+    assert_eq!(store.versions_of(&RelPath::root()).unwrap().len(), 4);
+    let big = &store.versions_of(&p("d/big")).unwrap()[0];
+    assert_eq!(big.kept, Err(NotKept::TooLarge));
+    assert_eq!((big.uid, big.op.as_str()), (7, "write"));
+    assert!(big.program.is_some(), "the program is named");
+    // Only what was kept counts.
+    assert_eq!(
+        store.history_usage().unwrap(),
+        HistoryUsage {
+            versions: 3,
+            bytes: 60
+        }
+    );
+    let a = store.versions_of(&p("d/a")).unwrap()[0].id;
+    store.drop_versions(&[a]).unwrap();
+    assert!(store.versions_of(&p("d/a")).unwrap().is_empty());
+}

@@ -394,7 +394,10 @@ impl Filesystem for FuseFs {
         match self.backing_for(ino.0, opened.fh, opened.fd.as_fd(), |fd| {
             reply.open_backing(fd)
         }) {
-            Some(id) => reply.opened_passthrough(fh, flags, &id),
+            Some(id) => {
+                self.core.writes_bypass(opened.fh);
+                reply.opened_passthrough(fh, flags, &id)
+            }
             None => reply.opened(fh, flags | FopenFlags::FOPEN_KEEP_CACHE),
         }
     }

@@ -35,6 +35,8 @@ impl MountBackend for FuseBackend {
             } else {
                 crate::Transport::Dev
             },
+            #[cfg(target_os = "linux")]
+            history_max_file: config.history_max_file,
         };
         Ok(Box::new(crate::mount(src, mountpoint, sink, opts)?))
     }

@@ -29,6 +29,8 @@ mod error;
 #[cfg(target_os = "linux")]
 mod fdcache;
 #[cfg(target_os = "linux")]
+mod history;
+#[cfg(target_os = "linux")]
 mod inode;
 #[cfg(target_os = "linux")]
 mod mount;

@@ -49,6 +49,9 @@ pub struct MountOptions {
     pub threads: usize,
     /// How requests reach the daemon.
     pub transport: Transport,
+    /// Keep what requests are about to destroy in the source's `.tandem/history/`, for
+    /// files up to this many bytes (`None`: keep nothing).
+    pub history_max_file: Option<u64>,
 }
 
 impl Default for MountOptions {
@@ -58,6 +61,7 @@ impl Default for MountOptions {
             kernel_passthrough: true,
             threads: 0,
             transport: Transport::Dev,
+            history_max_file: None,
         }
     }
 }
@@ -102,6 +106,7 @@ pub fn mount(
         CoreConfig {
             fd_cache: fd_cache_capacity(),
             file_handles: true,
+            history_max_file: opts.history_max_file,
         },
     )?);
     let shared = Arc::new(Shared::default());

@@ -34,10 +34,11 @@ use rustix::fs::{
     StatxTimestamp, Timespec, Timestamps,
 };
 use rustix::io::Errno;
-use tandem_core::{Change, ChangeOp, ChangeSink, RelPath};
+use tandem_core::{Change, ChangeOp, ChangeSink, RelPath, Version};
 
 use crate::error::{FsError, Op, Result};
 use crate::fdcache::FdCache;
+use crate::history::{self, History, Taken};
 use crate::inode::{Entered, InodeTable, Key, ROOT};
 use crate::lock;
 use crate::sys::{self, FileHandle};
@@ -132,6 +133,8 @@ pub(crate) struct CoreConfig {
     pub(crate) fd_cache: usize,
     /// Re-open evicted inodes by file handle (else by path only).
     pub(crate) file_handles: bool,
+    /// Keep what requests destroy, for files up to this size (`history`); `None`: off.
+    pub(crate) history_max_file: Option<u64>,
 }
 
 struct OpenFile {
@@ -141,6 +144,13 @@ struct OpenFile {
     reports_close: bool,
     ctx: Ctx,
     wrote: AtomicBool,
+    /// Writes through it only append (`O_APPEND`): they destroy nothing.
+    appends: bool,
+    /// What it is about to destroy was kept already, or there is nothing to keep (created
+    /// by this open, truncated on open, read only): its later writes keep nothing.
+    kept: AtomicBool,
+    /// Held while its old content is being kept: a second writer waits for the copy.
+    keeping: Mutex<()>,
     opened: Instant,
     opened_wall: SystemTime,
     /// (size, mtime) when a long-held writer was last looked at.
@@ -184,6 +194,7 @@ pub(crate) struct PassthroughFs {
     /// fsyncs of files running now (`flushing`).
     syncing: AtomicUsize,
     sink: Arc<dyn ChangeSink>,
+    history: Option<History>,
     /// The daemon's effective uid and gid: callers with these need no switch.
     daemon: (u32, u32),
 }
@@ -363,9 +374,13 @@ impl PassthroughFs {
             Ok((h, mount_id)) if config.file_handles => (Some(Arc::new(h)), Some(mount_id)),
             _ => (None, None),
         };
+        let root = Arc::new(root);
         Ok(PassthroughFs {
             table: Mutex::new(InodeTable::new(key_of(&st), root_handle)),
-            root: Arc::new(root),
+            history: config
+                .history_max_file
+                .map(|max| History::new(Arc::clone(&root), max)),
+            root,
             mount_fd,
             proc_fd,
             root_mount_id,
@@ -601,6 +616,7 @@ impl PassthroughFs {
             .op("chown")?;
         }
         if let Some(size) = set.size {
+            self.keep_before_truncate(ctx, ino, &fd, file.as_deref(), size);
             match &file {
                 Some(f) if f.reports_close => rustix::fs::ftruncate(f.fd.as_fd(), size),
                 _ => rustix::fs::openat(
@@ -809,12 +825,21 @@ impl PassthroughFs {
         op_name: &'static str,
     ) -> Result<()> {
         let dir = self.inode_fd(parent)?;
-        rustix::fs::unlinkat(dir.as_fd(), name, flags).op(op_name)?;
+        let kept = if flags.is_empty() {
+            self.keep_name(&dir, parent, name)
+        } else {
+            None
+        };
+        if let Err(e) = rustix::fs::unlinkat(dir.as_fd(), name, flags) {
+            self.discard(kept);
+            return Err(FsError::new(op_name, e));
+        }
         let path = self.with_table(|t| {
             let path = t.child_path(parent, name.as_bytes());
             t.remove_name(parent, name.as_bytes());
             path
         });
+        self.report_kept(ctx, op, kept);
         self.record(ctx, op, path, None);
         Ok(())
     }
@@ -830,7 +855,13 @@ impl PassthroughFs {
     ) -> Result<()> {
         let dir = self.inode_fd(parent)?;
         let new_dir = self.inode_fd(new_parent)?;
-        if flags == 0 {
+        // RENAME_NOREPLACE and RENAME_EXCHANGE destroy nothing.
+        let kept = if flags == 0 {
+            self.keep_name(&new_dir, new_parent, new_name)
+        } else {
+            None
+        };
+        let renamed = if flags == 0 {
             rustix::fs::renameat(dir.as_fd(), name, new_dir.as_fd(), new_name)
         } else {
             rustix::fs::renameat_with(
@@ -840,8 +871,11 @@ impl PassthroughFs {
                 new_name,
                 rustix::fs::RenameFlags::from_bits_retain(flags),
             )
+        };
+        if let Err(e) = renamed {
+            self.discard(kept);
+            return Err(FsError::new("rename", e));
         }
-        .op("rename")?;
         let exchange = flags & libc::RENAME_EXCHANGE != 0;
         let (from, to) = self.with_table(|t| {
             let from = t.child_path(parent, name.as_bytes());
@@ -860,6 +894,7 @@ impl PassthroughFs {
         } else {
             ChangeOp::Rename
         };
+        self.report_kept(ctx, op, kept);
         self.record(ctx, op, from, to);
         Ok(())
     }
@@ -868,6 +903,10 @@ impl PassthroughFs {
 
     pub(crate) fn open(&self, ctx: Ctx, ino: u64, flags: i32) -> Result<Opened> {
         let fd = self.inode_fd(ino)?;
+        let truncates = flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if truncates {
+            self.keep_content(ctx, ChangeOp::OpenWrite, ino, &fd);
+        }
         let file = rustix::fs::openat(
             self.proc_fd.as_fd(),
             proc_name(&fd),
@@ -881,7 +920,7 @@ impl PassthroughFs {
                 tracing::warn!("dropping set-user-ID after O_TRUNC: {e}");
             }
         }
-        Ok(self.opened(ctx, ino, file, flags))
+        Ok(self.opened(ctx, ino, file, flags, truncates))
     }
 
     /// A file truncated by opening it with `O_TRUNC` for `ctx` loses its set-user-ID bit,
@@ -905,7 +944,9 @@ impl PassthroughFs {
         Ok(())
     }
 
-    fn opened(&self, ctx: Ctx, ino: u64, file: OwnedFd, flags: i32) -> Opened {
+    /// A file opened (`kept`: what its writes may destroy needs no keeping: it was just
+    /// created or truncated).
+    fn opened(&self, ctx: Ctx, ino: u64, file: OwnedFd, flags: i32, kept: bool) -> Opened {
         let writing = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
         let fd = Arc::new(file);
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
@@ -915,6 +956,9 @@ impl PassthroughFs {
             reports_close: writing,
             ctx,
             wrote: AtomicBool::new(false),
+            appends: flags & libc::O_APPEND != 0,
+            kept: AtomicBool::new(kept || !writing),
+            keeping: Mutex::new(()),
             opened: Instant::now(),
             opened_wall: SystemTime::now(),
             seen: Mutex::new(None),
@@ -976,7 +1020,7 @@ impl PassthroughFs {
             ChangeOp::Create,
             "create",
         )?;
-        let opened = self.opened(ctx, entry.ino, file, flags);
+        let opened = self.opened(ctx, entry.ino, file, flags, true);
         Ok((entry, opened))
     }
 
@@ -999,6 +1043,7 @@ impl PassthroughFs {
 
     pub(crate) fn write(&self, ctx: Ctx, fh: u64, offset: u64, data: &[u8]) -> Result<usize> {
         let f = self.file(fh)?;
+        self.keep_before_write(ctx, &f, offset);
         let mut done = 0;
         while done < data.len() {
             // On an O_APPEND fd Linux's pwrite appends whatever the offset: O_APPEND holds.
@@ -1072,6 +1117,15 @@ impl PassthroughFs {
     ) -> Result<()> {
         let f = self.file(fh)?;
         let flags = rustix::fs::FallocateFlags::from_bits_retain(mode as u32);
+        if mode
+            & (libc::FALLOC_FL_PUNCH_HOLE
+                | libc::FALLOC_FL_COLLAPSE_RANGE
+                | libc::FALLOC_FL_ZERO_RANGE
+                | libc::FALLOC_FL_INSERT_RANGE)
+            != 0
+        {
+            self.keep_once(ctx, ChangeOp::Fallocate, &f);
+        }
         rustix::fs::fallocate(f.fd.as_fd(), flags, offset, length).op("fallocate")?;
         self.record_inode(ctx, ChangeOp::Fallocate, f.ino);
         Ok(())
@@ -1107,6 +1161,7 @@ impl PassthroughFs {
             return Err(FsError::new("copy_file_range", Errno::INVAL));
         }
         let (input, output) = (self.file(fh_in)?, self.file(fh_out)?);
+        self.keep_before_write(ctx, &output, offset_out);
         let (mut off_in, mut off_out) = (offset_in, offset_out);
         let n = rustix::fs::copy_file_range(
             input.fd.as_fd(),
@@ -1148,6 +1203,125 @@ impl PassthroughFs {
             if changed {
                 self.record_inode(f.ctx, ChangeOp::Write, f.ino);
             }
+        }
+    }
+
+    // ---- history: what requests are about to destroy -------------------------------------
+
+    /// Hands what was kept before request `op` of `ctx` to the sink.
+    fn report_kept(&self, ctx: Ctx, op: ChangeOp, kept: Option<(RelPath, Taken)>) {
+        if let Some((path, (size, kept))) = kept {
+            self.sink.kept(Version {
+                path,
+                size,
+                kept,
+                op,
+                pid: ctx.pid,
+                uid: ctx.uid,
+            });
+        }
+    }
+
+    /// Keeps the content of regular file `ino` (behind `fd`: an open file or its inode
+    /// fd) before request `op` of `ctx` destroys it.
+    fn keep_content(&self, ctx: Ctx, op: ChangeOp, ino: u64, fd: &OwnedFd) {
+        let Some(h) = &self.history else {
+            return;
+        };
+        let Some(path) = self.path_of(ino).filter(|p| !history::is_own(p)) else {
+            return;
+        };
+        if !stat_fd(fd.as_fd()).is_ok_and(|st| kind_of(st.stx_mode) == FileType::RegularFile) {
+            return;
+        }
+        // Read through a fresh fd: the program's may be write-only. Non-blocking, in case
+        // the node changed kind under us (a FIFO would wait for a writer).
+        let readable = rustix::fs::openat(
+            self.proc_fd.as_fd(),
+            proc_name(fd),
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        let taken = match readable {
+            Ok(r) => h.copy(r.as_fd(), &path),
+            Err(e) => {
+                tracing::warn!("history: could not read {path} to keep it: {e}");
+                Some((0, Err(tandem_core::NotKept::Failed)))
+            }
+        };
+        self.report_kept(ctx, op, taken.map(|t| (path, t)));
+    }
+
+    /// Before the first request through open file `f` that destroys content: keeps it,
+    /// once per open. A second writer on the same handle waits until the copy is done.
+    fn keep_once(&self, ctx: Ctx, op: ChangeOp, f: &OpenFile) {
+        if self.history.is_none() || f.kept.load(Ordering::Acquire) {
+            return;
+        }
+        let _copying = lock(&f.keeping);
+        if f.kept.load(Ordering::Acquire) {
+            return;
+        }
+        self.keep_content(ctx, op, f.ino, &f.fd);
+        f.kept.store(true, Ordering::Release);
+    }
+
+    /// Before a write at `offset` through `f`: only what it overwrites is destroyed (a
+    /// write past the end, or through `O_APPEND`, destroys nothing).
+    fn keep_before_write(&self, ctx: Ctx, f: &OpenFile, offset: u64) {
+        if self.history.is_none() || f.appends || f.kept.load(Ordering::Relaxed) {
+            return;
+        }
+        if stat_fd(f.fd.as_fd()).map_or(true, |st| offset < st.stx_size) {
+            self.keep_once(ctx, ChangeOp::Write, f);
+        }
+    }
+
+    /// Before node `ino` (inode fd `fd`) is truncated to `size` (through open file `file`
+    /// when it is one opened for writing): growing it destroys nothing.
+    fn keep_before_truncate(
+        &self,
+        ctx: Ctx,
+        ino: u64,
+        fd: &OwnedFd,
+        file: Option<&OpenFile>,
+        size: u64,
+    ) {
+        if self.history.is_none() || !stat_fd(fd.as_fd()).is_ok_and(|st| size < st.stx_size) {
+            return;
+        }
+        match file {
+            Some(f) if f.reports_close => self.keep_once(ctx, ChangeOp::SetAttr, f),
+            _ => self.keep_content(ctx, ChangeOp::SetAttr, ino, fd),
+        }
+    }
+
+    /// The kernel passes the reads and writes of open file `fh` through without this
+    /// process seeing them: what they may destroy is kept now, before the open is answered.
+    pub(crate) fn writes_bypass(&self, fh: u64) {
+        if let Ok(f) = self.file(fh) {
+            self.keep_once(f.ctx, ChangeOp::OpenWrite, &f);
+        }
+    }
+
+    /// Keeps the file `name` in `dir` (node `parent`) before an unlink or a rename over it.
+    fn keep_name(&self, dir: &OwnedFd, parent: u64, name: &OsStr) -> Option<(RelPath, Taken)> {
+        let h = self.history.as_ref()?;
+        let (path, node) = {
+            let t = lock(&self.table);
+            let path = t.child_path(parent, name.as_bytes());
+            (path, t.child(parent, name.as_bytes()))
+        };
+        let path = path.filter(|p| !history::is_own(p))?;
+        let open = node.is_some_and(|id| lock(&self.files).values().any(|f| f.ino == id));
+        let taken = h.link(dir.as_fd(), name, &path, open)?;
+        Some((path, taken))
+    }
+
+    /// Drops what `keep_name` kept for a request that then failed.
+    fn discard(&self, kept: Option<(RelPath, Taken)>) {
+        if let (Some(h), Some((_, (_, Ok(version))))) = (&self.history, kept) {
+            h.discard(&version);
         }
     }
 
@@ -1453,11 +1627,15 @@ mod tests {
     use super::*;
 
     #[derive(Default)]
-    struct Sink(Mutex<Vec<Change>>);
+    struct Sink(Mutex<Vec<Change>>, Mutex<Vec<Version>>);
 
     impl ChangeSink for Sink {
         fn record(&self, change: Change) {
             lock(&self.0).push(change);
+        }
+
+        fn kept(&self, version: Version) {
+            lock(&self.1).push(version);
         }
     }
 
@@ -1484,6 +1662,7 @@ mod tests {
         let config = CoreConfig {
             fd_cache,
             file_handles,
+            history_max_file: None,
         };
         (
             PassthroughFs::new(root, sink.clone(), config).unwrap(),
@@ -1714,5 +1893,80 @@ mod tests {
         let mut paths: Vec<String> = sink.take().into_iter().map(|c| c.1).collect();
         paths.sort();
         assert_eq!(paths, vec!["a/b", "d"]);
+    }
+
+    /// What `.tandem/history` of `dir` holds, by content.
+    fn history_contents(dir: &Path) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(dir.join(".tandem/history"))
+            .map(|d| {
+                d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn what_requests_destroy_is_kept_once_per_open_and_nothing_of_new_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root =
+            rustix::fs::open(tmp.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let sink = Arc::new(Sink::default());
+        let config = CoreConfig {
+            fd_cache: 64,
+            file_handles: true,
+            history_max_file: Some(20),
+        };
+        let fs = PassthroughFs::new(root, sink.clone(), config).unwrap();
+        std::fs::write(tmp.path().join("a"), "old content").unwrap();
+        std::fs::write(tmp.path().join("big"), "x".repeat(21)).unwrap();
+        let a = fs.lookup(ROOT, name("a")).unwrap();
+        // Two overwrites through one open: kept once, before the first.
+        let fh = fs.open(ctx(), a.ino, libc::O_WRONLY).unwrap().fh;
+        fs.write(ctx(), fh, 0, b"NEW").unwrap();
+        fs.write(ctx(), fh, 3, b"!!!").unwrap();
+        fs.release(fh).unwrap();
+        assert_eq!(history_contents(tmp.path()), ["old content"]);
+        // An append destroys nothing; a new file has nothing to keep.
+        let fh = fs
+            .open(ctx(), a.ino, libc::O_WRONLY | libc::O_APPEND)
+            .unwrap()
+            .fh;
+        fs.write(ctx(), fh, 11, b" more").unwrap();
+        fs.release(fh).unwrap();
+        let (_, opened) = fs
+            .create(ctx(), ROOT, name("new"), 0o644, libc::O_WRONLY)
+            .unwrap();
+        fs.write(ctx(), opened.fh, 0, b"fresh").unwrap();
+        fs.release(opened.fh).unwrap();
+        assert_eq!(history_contents(tmp.path()), ["old content"]);
+        // Renamed over, then deleted: each kept (a link, the same content).
+        fs.rename(ctx(), ROOT, name("new"), ROOT, name("a"), 0)
+            .unwrap();
+        fs.unlink(ctx(), ROOT, name("a")).unwrap();
+        assert_eq!(
+            history_contents(tmp.path()),
+            ["NEW!!!ntent more", "fresh", "old content"]
+        );
+        // Too large: listed, not kept; a failed unlink keeps nothing.
+        let big = fs.lookup(ROOT, name("big")).unwrap();
+        fs.open(ctx(), big.ino, libc::O_WRONLY | libc::O_TRUNC)
+            .unwrap();
+        assert!(fs.unlink(ctx(), ROOT, name("missing")).is_err());
+        let kept: Vec<(String, ChangeOp, bool)> = lock(&sink.1)
+            .iter()
+            .map(|v| (v.path.to_string(), v.op, v.kept.is_ok()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("a".to_string(), ChangeOp::Write, true),
+                ("a".to_string(), ChangeOp::Rename, true),
+                ("a".to_string(), ChangeOp::Unlink, true),
+                ("big".to_string(), ChangeOp::OpenWrite, false),
+            ]
+        );
+        assert_eq!(history_contents(tmp.path()).len(), 3);
     }
 }

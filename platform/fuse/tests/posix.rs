@@ -698,6 +698,39 @@ fn the_mount_behaves_like_the_plain_folder_through_the_daemon() {
     }
 }
 
+/// With the history on (as `tandem mount` has it): programs see the same results and
+/// errors, whatever the mount keeps aside first. The script runs in a folder of each root:
+/// the mount's root also gets `.tandem/history`.
+#[test]
+fn the_mount_behaves_like_the_plain_folder_keeping_history() {
+    if !fuse_available("the_mount_behaves_like_the_plain_folder_keeping_history") {
+        return;
+    }
+    for passthrough in [true, false] {
+        let m = Mounted::new(tandem_fuse::MountOptions {
+            allow_other: false,
+            kernel_passthrough: passthrough,
+            threads: 2,
+            transport: tandem_fuse::Transport::Dev,
+            history_max_file: Some(1 << 20),
+        });
+        let plain = tempfile::tempdir().unwrap();
+        std::fs::create_dir(plain.path().join("w")).unwrap();
+        std::fs::create_dir(m.root.join("w")).unwrap();
+        let expected = script(&plain.path().join("w"));
+        let got = script(&m.root.join("w"));
+        for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
+            assert_eq!(e, g, "step {i} differs (plain folder left, mount right)");
+        }
+        assert_eq!(expected.len(), got.len());
+        let kept = std::fs::read_dir(m.root.join(".tandem/history")).map_or(0, |d| d.count());
+        assert!(
+            kept > 0,
+            "the script overwrites and deletes files: something is kept"
+        );
+    }
+}
+
 /// The same script over FUSE over io_uring (Linux 6.14+ with `fuse.enable_uring=Y`):
 /// skipped, loudly, where the kernel does not offer it.
 #[test]
@@ -712,6 +745,7 @@ fn the_mount_behaves_like_the_plain_folder_over_io_uring() {
             kernel_passthrough: passthrough,
             threads: 2,
             transport: tandem_fuse::Transport::Uring,
+            history_max_file: None,
         });
         if !m.handle().uring_active() {
             let param = std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring");

@@ -367,6 +367,7 @@ fn allow_other_creates_files_as_the_calling_user() {
         kernel_passthrough: true,
         threads: 2,
         transport: tandem_fuse::Transport::Dev,
+        history_max_file: None,
     });
     fs::set_permissions(m.tmp(), fs::Permissions::from_mode(0o755)).unwrap();
     fs::create_dir(m.path("pub")).unwrap();
@@ -565,6 +566,7 @@ fn set_user_id_is_dropped_as_in_the_plain_folder() {
             kernel_passthrough: true,
             threads: 2,
             transport: tandem_fuse::Transport::Dev,
+            history_max_file: None,
         });
         // Only the mounting user (root) reaches a mount without allow_other.
         let users: &[bool] = if allow_other {

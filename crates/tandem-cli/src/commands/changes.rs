@@ -48,7 +48,7 @@ pub fn run(a: ChangesArgs) -> Result<u8> {
 }
 
 /// "30m", "7d" (that long ago), or a date and time, local unless it says its offset.
-fn since_ns(s: &str, now: Timestamp, tz: &TimeZone) -> Result<i64> {
+pub(crate) fn since_ns(s: &str, now: Timestamp, tz: &TimeZone) -> Result<i64> {
     if let Ok(ago) = tandem_task::parse_duration_ns(s) {
         return Ok(ns_of(now).saturating_sub(ago));
     }

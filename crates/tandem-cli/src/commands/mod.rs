@@ -6,6 +6,7 @@ pub mod conflicts;
 pub mod daemon;
 pub mod forget;
 pub mod held;
+pub mod history;
 pub mod log;
 pub mod mount;
 pub mod resolve;

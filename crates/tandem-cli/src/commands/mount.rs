@@ -60,6 +60,7 @@ pub fn run(a: MountArgs) -> Result<u8> {
         fuse_threads: super::count_from_env("TANDEM_FUSE_THREADS").unwrap_or(4),
         brake: a.delete_brake.0,
         uring: a.transport == crate::args::Transport::Uring,
+        history_max_file: (!a.no_history).then_some(a.history_max_file),
     };
     match mounted::serve(&req, &stop)? {
         Served::Stopped => Ok(0),

@@ -127,6 +127,11 @@ fn show(
         .and_then(|(_, t)| t["failed"].as_array().cloned())
         .unwrap_or_default();
     let (trash, trash_text) = trash_usage(task);
+    // What the mount kept in the source's history (`tandem history`), pruned with the trash.
+    let history = match &store {
+        Some(s) => s.history_usage()?,
+        None => tandem_state::HistoryUsage::default(),
+    };
     let held = match &store {
         Some(s) => s.held(Some(&tgt_key))?,
         None => Vec::new(),
@@ -143,6 +148,7 @@ fn show(
     });
     let obj = json!({
         "source": task.src.to_string_lossy(), "target": tgt_key, "trash": trash,
+        "history": { "versions": history.versions, "bytes": history.bytes },
         "held_deletions": held.len(),
         "state_dir": task.state_dir.to_string_lossy(), "synced_entries": entries,
         "open_conflicts": open,
@@ -204,6 +210,11 @@ fn show(
         }
         outln!("synced:    {entries} entries");
         outln!("trash:     {trash_text}");
+        outln!(
+            "history:   {} versions, {} (source, kept by the mount)",
+            history.versions,
+            crate::output::human_bytes(history.bytes)
+        );
         if let Some(t) = &held_text {
             outln!("held:      {t}");
         }

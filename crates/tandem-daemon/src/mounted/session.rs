@@ -53,6 +53,9 @@ pub struct MountRequest {
     pub brake: Option<tandem_engine::BrakeLimit>,
     /// Serve FUSE requests over io_uring where the kernel allows (else /dev/fuse).
     pub uring: bool,
+    /// Keep what programs destroy through the mount in the source's history, for files
+    /// up to this many bytes (`None`: keep nothing).
+    pub history_max_file: Option<u64>,
 }
 
 /// How a session ended.
@@ -123,6 +126,7 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
         kernel_passthrough: !req.no_passthrough,
         threads: req.fuse_threads,
         uring: req.uring,
+        history_max_file: req.history_max_file,
     };
     let handle = backend()
         .mount(src_fd, &req.mountpoint, sink, &config)

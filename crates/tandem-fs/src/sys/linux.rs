@@ -30,6 +30,11 @@ pub(crate) fn st_mode(st: &Stat) -> u32 {
     st.st_mode
 }
 
+/// Permission bits as `Mode`.
+pub(crate) fn mode(bits: u32) -> rustix::fs::Mode {
+    rustix::fs::Mode::from_raw_mode(bits & 0o7777)
+}
+
 /// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)`: ENOSYS on
 /// kernels before 5.6.
 pub(crate) fn open_resolve_beneath(

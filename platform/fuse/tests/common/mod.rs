@@ -116,6 +116,7 @@ impl Mounted {
             kernel_passthrough: on,
             threads: 2,
             transport: tandem_fuse::Transport::Dev,
+            history_max_file: None,
         })
     }
 

@@ -1,0 +1,395 @@
+//! Undo for the source (issue 18): what a write, truncate, rename over or unlink through
+//! the mount destroys is kept first in the source's `.tandem/history/`; `tandem history`
+//! lists it with who did it (and what syncs set aside in either trash), `tandem restore`
+//! brings it back through the mount, and the retention prunes it.
+//!
+//! CI runs these once more as `nobody` (.ci/run): then nothing is passed through by the
+//! kernel, and the copy is taken on the first write instead of at open.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::fixtures::*;
+use crate::mount::{fuse_available, wait_for, Mounted};
+
+const T: Duration = Duration::from_secs(20);
+
+/// `tandem history SRC/REL --state-dir STATE --json`.
+fn history(p: &Pair, rel: &str) -> Value {
+    let out = run_tandem([
+        "history".as_ref(),
+        p.src.join(rel).as_os_str(),
+        "--state-dir".as_ref(),
+        p.state.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()))
+}
+
+/// The versions listed, as (side, kept, size) for each.
+fn versions(v: &Value) -> Vec<&Value> {
+    v["versions"].as_array().unwrap().iter().collect()
+}
+
+/// The source versions of `rel` kept in the history.
+fn kept_in_history<'a>(v: &'a Value, rel: &str) -> Vec<&'a Value> {
+    versions(v)
+        .into_iter()
+        .filter(|x| x["path"] == rel && x["kept"] == "history")
+        .collect()
+}
+
+/// `tandem restore SRC/REL --state-dir STATE ARGS...`
+fn restore(p: &Pair, rel: &str, args: &[&str]) -> Out {
+    let path = p.src.join(rel);
+    let mut v: Vec<&std::ffi::OsStr> = vec![
+        "restore".as_ref(),
+        path.as_os_str(),
+        "--state-dir".as_ref(),
+        p.state.as_os_str(),
+    ];
+    v.extend(args.iter().map(std::ffi::OsStr::new));
+    run_tandem(v)
+}
+
+/// Restores the version the history kept (`v`, as listed).
+fn restore_kept(p: &Pair, rel: &str, v: &Value) {
+    restore_ok(p, rel, &["--version", &v["version"].to_string()]);
+}
+
+fn restore_ok(p: &Pair, rel: &str, args: &[&str]) {
+    let out = restore(p, rel, args);
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+/// A pair with `a.txt` ("before", synced), mounted with `args`.
+fn mounted_with<'a>(p: &'a Pair, args: &[&str]) -> Mounted<'a> {
+    p.write(S::Src, "a.txt", "before: the content to keep");
+    p.sync_ok(&[], 0);
+    Mounted::start_with(p, &[], args)
+}
+
+fn until_target_has(p: &Pair, rel: &str, content: &str) {
+    wait_for(&format!("{rel} = {content:?} on the target"), T, || {
+        std::fs::read(p.path(S::Tgt, rel)).is_ok_and(|c| c == content.as_bytes())
+    });
+}
+
+#[test]
+fn issue_18_overwrite_in_place_through_the_mount_then_restore() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with(&p, &[]);
+    // Overwritten in place: no truncation, a write at offset 0 (twice: kept once).
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(p.path(S::Src, "a.txt"))
+        .unwrap();
+    f.write_all(b"AFTER!").unwrap();
+    f.seek(SeekFrom::Start(0)).unwrap();
+    f.write_all(b"after!").unwrap();
+    drop(f);
+    let now = "after!: the content to keep";
+    assert_eq!(p.read(S::Src, "a.txt"), now);
+    until_target_has(&p, "a.txt", now);
+
+    let h = history(&p, "a.txt");
+    let kept = kept_in_history(&h, "a.txt");
+    assert_eq!(kept.len(), 1, "kept once per open, not per write: {h}");
+    let at = kept[0]["where"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(at).unwrap(),
+        "before: the content to keep"
+    );
+    restore_kept(&p, "a.txt", kept[0]);
+    assert_eq!(p.read(S::Src, "a.txt"), "before: the content to keep");
+    until_target_has(&p, "a.txt", "before: the content to keep");
+    // Restoring never loses the present: what it replaced is a version now.
+    let h = history(&p, "a.txt");
+    let contents: Vec<String> = kept_in_history(&h, "a.txt")
+        .iter()
+        .map(|v| std::fs::read_to_string(v["where"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(contents.contains(&now.to_string()), "{h}");
+    m.stop();
+}
+
+#[test]
+fn issue_18_unlink_through_the_mount_then_restore() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with(&p, &[]);
+    std::fs::remove_file(p.path(S::Src, "a.txt")).unwrap();
+    wait_for("the deletion replicated", T, || !p.exists(S::Tgt, "a.txt"));
+    let h = history(&p, "a.txt");
+    let kept = kept_in_history(&h, "a.txt");
+    assert_eq!(kept.len(), 1, "{h}");
+    assert_eq!(kept[0]["op"], "unlink", "{h}");
+    restore_kept(&p, "a.txt", kept[0]);
+    assert_eq!(p.read(S::Src, "a.txt"), "before: the content to keep");
+    until_target_has(&p, "a.txt", "before: the content to keep");
+    m.stop();
+}
+
+#[test]
+fn issue_18_truncate_through_the_mount_then_restore() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with(&p, &[]);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(p.path(S::Src, "a.txt"))
+        .unwrap();
+    f.set_len(6).unwrap();
+    drop(f);
+    until_target_has(&p, "a.txt", "before");
+    let h = history(&p, "a.txt");
+    let kept = kept_in_history(&h, "a.txt");
+    assert_eq!(kept.len(), 1, "{h}");
+    restore_kept(&p, "a.txt", kept[0]);
+    assert_eq!(p.read(S::Src, "a.txt"), "before: the content to keep");
+    until_target_has(&p, "a.txt", "before: the content to keep");
+    m.stop();
+}
+
+#[test]
+fn issue_18_rename_over_through_the_mount_then_restore() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with(&p, &[]);
+    // An editor's save: a new file renamed over the old one.
+    p.write(S::Src, ".a.txt.swp", "saved over");
+    std::fs::rename(p.path(S::Src, ".a.txt.swp"), p.path(S::Src, "a.txt")).unwrap();
+    until_target_has(&p, "a.txt", "saved over");
+    let h = history(&p, "a.txt");
+    let kept = kept_in_history(&h, "a.txt");
+    assert_eq!(kept.len(), 1, "{h}");
+    assert_eq!(kept[0]["op"], "rename", "{h}");
+    // Brought back under another name, then over its own.
+    let n = kept[0]["version"].to_string();
+    restore_ok(
+        &p,
+        "a.txt",
+        &[
+            "--version",
+            &n,
+            "--to",
+            p.path(S::Src, "b.txt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(p.read(S::Src, "b.txt"), "before: the content to keep");
+    let out = restore(
+        &p,
+        "a.txt",
+        &["--to", p.path(S::Src, "b.txt").to_str().unwrap()],
+    );
+    assert_ne!(out.code, 0, "--to onto an existing path needs --force");
+    restore_ok(&p, "a.txt", &["--version", &n]);
+    assert_eq!(p.read(S::Src, "a.txt"), "before: the content to keep");
+    until_target_has(&p, "a.txt", "before: the content to keep");
+    until_target_has(&p, "b.txt", "before: the content to keep");
+    m.stop();
+}
+
+#[test]
+fn issue_18_history_names_the_program_that_destroyed_each_version() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with(&p, &[]);
+    let editor = p.tmp.path().join("tndm-editor");
+    std::fs::copy("/bin/dash", &editor).unwrap();
+    let out = Command::new(&editor)
+        .arg("-c")
+        .arg(format!(
+            "echo $$; echo edited > {}",
+            p.path(S::Src, "a.txt").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let pid: u32 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    until_target_has(&p, "a.txt", "edited\n");
+    let h = history(&p, "a.txt");
+    let kept = kept_in_history(&h, "a.txt");
+    assert_eq!(kept.len(), 1, "{h}");
+    assert_eq!(kept[0]["program"], "tndm-editor", "{h}");
+    assert_eq!(kept[0]["pid"], pid, "{h}");
+    assert_eq!(kept[0]["uid"], rustix::process::getuid().as_raw(), "{h}");
+    // The text form says who, and where the version is.
+    let text = run_tandem([
+        "history".as_ref(),
+        p.src.as_os_str(),
+        "--state-dir".as_ref(),
+        p.state.as_os_str(),
+    ]);
+    assert_eq!(text.code, 0, "{}", text.all());
+    assert!(
+        text.stdout.contains(&format!("by tndm-editor (pid {pid}")),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains(".tandem/history/"), "{}", text.stdout);
+    m.stop();
+}
+
+#[test]
+fn issue_18_a_file_over_the_size_limit_is_listed_as_not_kept() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    p.write(S::Src, "big.bin", &"x".repeat(4096));
+    let m = mounted_with(&p, &["--history-max-file", "1KiB"]);
+    p.write(S::Src, "big.bin", "small now");
+    p.write(S::Src, "a.txt", "small files are still kept");
+    until_target_has(&p, "big.bin", "small now");
+    until_target_has(&p, "a.txt", "small files are still kept");
+    let h = history(&p, "big.bin");
+    let listed: Vec<&Value> = versions(&h)
+        .into_iter()
+        .filter(|v| v["side"] == "source")
+        .collect();
+    assert_eq!(listed.len(), 1, "{h}");
+    assert_eq!(listed[0]["kept"], Value::Null, "{h}");
+    assert_eq!(listed[0]["not_kept"], "too large", "{h}");
+    assert_eq!(listed[0]["size"], 4096, "{h}");
+    assert_eq!(kept_in_history(&history(&p, "a.txt"), "a.txt").len(), 1);
+    let text = run_tandem([
+        "history".as_ref(),
+        p.path(S::Src, "big.bin").as_os_str(),
+        "--state-dir".as_ref(),
+        p.state.as_os_str(),
+    ]);
+    assert!(
+        text.stdout.contains("not kept: too large"),
+        "{}",
+        text.stdout
+    );
+    let out = restore(
+        &p,
+        "big.bin",
+        &["--version", &listed[0]["version"].to_string()],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("not kept (too large)"), "{}", out.all());
+    m.stop();
+}
+
+fn history_files(p: &Pair) -> usize {
+    std::fs::read_dir(p.src.join(".tandem/history")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn issue_18_retention_prunes_the_history_which_survives_a_restart() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with(&p, &[]);
+    for i in 0..5 {
+        p.write(S::Src, "a.txt", &format!("version {i}"));
+    }
+    until_target_has(&p, "a.txt", "version 4");
+    m.stop();
+    // Five versions were kept: "before", then versions 0 to 3.
+    assert_eq!(history_files(&p), 5);
+    assert_eq!(kept_in_history(&history(&p, "a.txt"), "a.txt").len(), 5);
+    let status = p.cmd("status", &["--json"]);
+    let s: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(s["history"]["versions"], 5, "{s}");
+
+    // The next session prunes it to the retention: the two newest stay.
+    p.sync_ok(&["--history-versions", "2"], 0);
+    assert_eq!(history_files(&p), 2);
+    let h = history(&p, "a.txt");
+    let left: Vec<String> = kept_in_history(&h, "a.txt")
+        .iter()
+        .map(|v| std::fs::read_to_string(v["where"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(left, ["version 2", "version 3"], "{h}");
+    let status = p.cmd("status", &[]);
+    assert!(
+        status.stdout.contains("history:   2 versions, 18 B"),
+        "{}",
+        status.stdout
+    );
+
+    // Mounted again, the history is still there and grows from it.
+    let m = Mounted::start(&p);
+    p.write(S::Src, "a.txt", "version 5");
+    until_target_has(&p, "a.txt", "version 5");
+    let h = history(&p, "a.txt");
+    let kept = kept_in_history(&h, "a.txt");
+    assert_eq!(kept.len(), 3, "{h}");
+    restore_kept(&p, "a.txt", kept[0]);
+    assert_eq!(p.read(S::Src, "a.txt"), "version 2");
+    m.stop();
+}
+
+#[test]
+fn issue_18_a_version_a_sync_moved_to_the_target_trash_is_listed_and_restored() {
+    let p = Pair::new();
+    p.write(S::Src, "docs/a.txt", "first");
+    p.sync_ok(&[], 0);
+    p.write(S::Src, "docs/a.txt", "second");
+    p.sync_ok(&[], 0);
+    std::fs::remove_file(p.path(S::Src, "docs/a.txt")).unwrap();
+    p.sync_ok(&[], 0);
+    // A folder lists its files' versions.
+    let h = history(&p, "docs");
+    let listed: Vec<(String, String, String)> = versions(&h)
+        .iter()
+        .map(|v| {
+            let at = v["where"].as_str().unwrap();
+            (
+                v["side"].as_str().unwrap().to_string(),
+                v["kept"].as_str().unwrap().to_string(),
+                std::fs::read_to_string(at).unwrap(),
+            )
+        })
+        .collect();
+    let t = |c: &str| ("target".to_string(), "trash".to_string(), c.to_string());
+    assert_eq!(listed, [t("first"), t("second")], "{h}");
+    assert!(versions(&h).iter().all(|v| v["path"] == "docs/a.txt"));
+    // Nothing is mounted: restored into the source folder, then synced like any change.
+    restore_ok(&p, "docs/a.txt", &[]);
+    assert_eq!(p.read(S::Src, "docs/a.txt"), "second");
+    p.sync_ok(&[], 0);
+    assert_eq!(p.read(S::Tgt, "docs/a.txt"), "second");
+    // Over the present file: what it holds is kept in the history first.
+    restore_ok(&p, "docs/a.txt", &["--version", "1"]);
+    assert_eq!(p.read(S::Src, "docs/a.txt"), "first");
+    let h = history(&p, "docs/a.txt");
+    let kept = kept_in_history(&h, "docs/a.txt");
+    assert_eq!(kept.len(), 1, "{h}");
+    assert_eq!(kept[0]["op"], "restore", "{h}");
+    assert_eq!(
+        std::fs::read_to_string(kept[0]["where"].as_str().unwrap()).unwrap(),
+        "second"
+    );
+    // Bad input: no such version, a path with no history.
+    let out = restore(&p, "docs/a.txt", &["--version", "99"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("no version 99"), "{}", out.all());
+    let out = restore(&p, "never.txt", &[]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("no version kept"), "{}", out.all());
+}
