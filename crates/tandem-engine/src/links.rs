@@ -37,7 +37,11 @@ pub(crate) fn where_links_hold(
         };
         let side = from.other();
         let slot = usize::from(side == Side::Target);
-        let holds = *held[slot].get_or_insert_with(|| tandem_fs::holds_hard_links(ctx.root(side)));
+        let holds = *held[slot].get_or_insert_with(|| {
+            ctx.root(side)
+                .local()
+                .is_some_and(tandem_fs::holds_hard_links)
+        });
         if holds {
             out.push(a);
         } else if !*in_step {
