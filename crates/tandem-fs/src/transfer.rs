@@ -208,6 +208,9 @@ fn write_file(
 }
 
 fn write_link(ddir: &OwnedFd, tmp: &str, rel: &RelPath, incoming: Incoming<'_>) -> Result<Entry> {
+    // A symlink's content is its target: the stream carries nothing but its end.
+    std::io::copy(incoming.data, &mut std::io::sink())
+        .map_err(|e| FsError::io(rel, "receive data", e))?;
     (incoming.verify)()?;
     let target = incoming.src.link.as_deref().unwrap_or_default();
     symlinkat(target, ddir, tmp).map_err(|e| FsError::io(rel, "create symlink", e))?;

@@ -36,9 +36,11 @@
 
 pub mod agent;
 pub mod client;
+mod run;
 pub mod target;
 pub mod wire;
 
 pub use agent::{serve, ServeError};
 pub use client::{Connect, ConnectError, RemoteSide, Stats};
+pub use run::{sync_until, RemoteSyncError};
 pub use target::RemoteTarget;
