@@ -30,6 +30,7 @@ mod mount;
 mod names;
 mod ownership;
 mod power;
+mod remote;
 mod retention;
 mod roots;
 mod schedules;
