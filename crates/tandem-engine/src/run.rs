@@ -82,6 +82,8 @@ const COMMIT_BATCH: usize = 2000;
 /// waited `RESULT_WAIT` (so that a big file's result is not held back by the next ones).
 const RESULT_BATCH: usize = 64;
 const RESULT_WAIT: Duration = Duration::from_millis(5);
+/// Copies in flight at once when one side is on another machine.
+const REMOTE_IN_FLIGHT: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -1378,7 +1380,15 @@ impl<'a, 'r> Applier<'a, 'r> {
     /// counter and hand results back in small batches: for small files, a wake-up of this
     /// thread per file cost more than the copy (100k empty files: see `RESULT_BATCH`).
     fn run_parallel(&mut self, group: &[Action]) -> Result<(), EngineError> {
-        let workers = self.ctx.threads.min(group.len());
+        // A side on another machine: the workers mostly wait for its answers, so more of
+        // them keep more copies in flight on the wire.
+        let remote = self.ctx.src.local().is_none() || self.ctx.tgt.local().is_none();
+        let threads = if remote {
+            self.ctx.threads.max(REMOTE_IN_FLIGHT)
+        } else {
+            self.ctx.threads
+        };
+        let workers = threads.min(group.len());
         if workers <= 1 {
             // One copy (the commonest pass while mounted), or one thread: no thread to start.
             for a in group {

@@ -183,9 +183,15 @@ fn write_file(
     let tfd = open_tmp(ddir, tmp, rel)?;
     let dup = rustix::io::dup(&tfd).map_err(|e| FsError::io(rel, "dup", e))?;
     let mut out = std::fs::File::from(dup);
-    std::io::copy(incoming.data, &mut out).map_err(|e| FsError::io(rel, "receive data", e))?;
-    (incoming.verify)()?;
+    // Never more than the entry's size and a byte (to see it grew): a peer that keeps
+    // sending cannot fill the disk.
     let src = incoming.src;
+    std::io::copy(
+        &mut incoming.data.take(src.size.saturating_add(1)),
+        &mut out,
+    )
+    .map_err(|e| FsError::io(rel, "receive data", e))?;
+    (incoming.verify)()?;
     give_owner(to, &tfd, src.owner, rel)?;
     give_mode(to, &tfd, incoming.mode, rel)?;
     let times = Timestamps {
@@ -209,8 +215,11 @@ fn write_file(
 
 fn write_link(ddir: &OwnedFd, tmp: &str, rel: &RelPath, incoming: Incoming<'_>) -> Result<Entry> {
     // A symlink's content is its target: the stream carries nothing but its end.
-    std::io::copy(incoming.data, &mut std::io::sink())
+    let extra = std::io::copy(&mut incoming.data.take(1), &mut std::io::sink())
         .map_err(|e| FsError::io(rel, "receive data", e))?;
+    if extra > 0 {
+        return Err(FsError::raced(rel, "a symlink came with data"));
+    }
     (incoming.verify)()?;
     let target = incoming.src.link.as_deref().unwrap_or_default();
     symlinkat(target, ddir, tmp).map_err(|e| FsError::io(rel, "create symlink", e))?;
