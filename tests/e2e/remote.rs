@@ -369,3 +369,23 @@ fn issue_17_a_wrong_remote_tandem_says_what_is_needed() {
     out.assert_stderr_has("is not a tandem that serves this protocol");
     assert!(!pair.exists(S::Tgt, "a.txt"));
 }
+
+#[test]
+fn issue_17_an_emptied_remote_folder_halts() {
+    let Some(p) = RemotePair::new("issue_17_an_emptied_remote_folder_halts") else {
+        return;
+    };
+    let pair = &p.pair;
+    for i in 0..5 {
+        pair.write(S::Src, &format!("f{i}.txt"), "kept");
+    }
+    p.sync_ok(&[], 0);
+    // Emptied on the server (a disk not mounted there?): the same halt as locally, and
+    // nothing deleted on this side.
+    for i in 0..5 {
+        std::fs::remove_file(pair.path(S::Tgt, &format!("f{i}.txt"))).unwrap();
+    }
+    let out = p.sync_ok(&[], 3);
+    assert!(out.all().contains("is empty"), "{}", out.all());
+    assert_eq!(pair.read(S::Src, "f3.txt"), "kept");
+}
