@@ -389,3 +389,41 @@ fn issue_17_an_emptied_remote_folder_halts() {
     assert!(out.all().contains("is empty"), "{}", out.all());
     assert_eq!(pair.read(S::Src, "f3.txt"), "kept");
 }
+
+/// The bytes a run's summary says went out and came in on the wire, frames included.
+fn wire_bytes(out: &Out) -> (u64, u64) {
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("remote: "))
+        .unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (
+        words[9].trim_start_matches('(').parse().unwrap(),
+        words[11].parse().unwrap(),
+    )
+}
+
+#[test]
+fn issue_17_compress_auto_shrinks_text_and_off_sends_it_as_it_is() {
+    let text = "a line of text that repeats, as logs and sources do\n".repeat(40_000);
+    let mut sent = Vec::new();
+    for mode in ["off", "auto", "on"] {
+        let Some(p) = RemotePair::new("issue_17_compress_auto_shrinks_text") else {
+            return;
+        };
+        // Both ways: a file sent to the server, another coming from it.
+        p.pair.write(S::Src, "log.txt", &text);
+        p.pair.write(S::Tgt, "srv.txt", &text);
+        let out = p.sync_ok(&["--compress", mode], 0);
+        p.pair.assert_same();
+        let n = text.len() as u64;
+        assert_eq!(data_bytes(&out), (n, n));
+        sent.push(wire_bytes(&out));
+    }
+    let n = text.len() as u64;
+    assert!(sent[0].0 > n && sent[0].1 > n, "{sent:?}");
+    for (out, back) in &sent[1..] {
+        assert!(out * 10 < n && back * 10 < n, "{sent:?}");
+    }
+}

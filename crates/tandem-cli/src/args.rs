@@ -114,6 +114,18 @@ pub struct RemoteArgs {
     /// The tandem to run on the remote machine (default: `tandem` on its PATH)
     #[arg(long, value_name = "PATH")]
     pub remote_tandem: Option<String>,
+    /// zstd for the file data sent to and from a remote target: `auto` skips data that
+    /// does not shrink (media, archives)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub compress: CompressArg,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq, Default)]
+pub enum CompressArg {
+    #[default]
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Args, Debug)]

@@ -16,6 +16,7 @@ use tandem_core::{Entry, Filter, RelPath};
 use tandem_engine::{SideRoot, Step};
 use tandem_fs::{Durability, FsError, Incoming, Root, Trash};
 
+use crate::compress::{pack, unpack, Compress};
 use crate::wire::{
     path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireStep, CHUNK,
     FEATURES, PREAMBLE, PROTOCOL, SCAN_BATCH,
@@ -53,8 +54,13 @@ pub fn serve(
             .map_err(WireError::from)?;
         w.flush().map_err(WireError::from)?;
     }
-    match read_msg(&mut input)? {
-        Some((Msg::Hello { protocol, .. }, _)) if protocol == PROTOCOL => {}
+    let compress = match read_msg(&mut input)? {
+        Some((
+            Msg::Hello {
+                protocol, compress, ..
+            },
+            _,
+        )) if protocol == PROTOCOL => compress,
         Some((Msg::Hello { protocol, .. }, _)) => {
             let why = format!("this agent speaks protocol {PROTOCOL}, the client {protocol}");
             out.send(&Msg::Refused { why: why.clone() })?;
@@ -63,7 +69,7 @@ pub fn serve(
         other => {
             return Err(WireError::Unexpected(format!("expected a hello, got {other:?}")).into())
         }
-    }
+    };
     let (root, created) = match open_root(root, create) {
         Ok(r) => r,
         Err(why) => {
@@ -79,6 +85,7 @@ pub fn serve(
         root: Arc::new(root),
         out,
         incoming: HashMap::new(),
+        compress,
     }
     .run(&mut input)
 }
@@ -105,6 +112,8 @@ struct Agent {
     out: Out,
     /// The files being received: where their next chunk goes.
     incoming: HashMap<u64, Sender<Msg>>,
+    /// How the file data this agent sends is compressed.
+    compress: Compress,
 }
 
 impl Agent {
@@ -128,8 +137,9 @@ impl Agent {
                     std::thread::spawn(move || receive(&root, &out, msg, rx));
                 }
                 Msg::Read { id, path, src } => {
-                    let (root, out) = (Arc::clone(&self.root), self.out.clone());
-                    std::thread::spawn(move || send_file(&root, &out, id, path, src));
+                    let (root, out, compress) =
+                        (Arc::clone(&self.root), self.out.clone(), self.compress);
+                    std::thread::spawn(move || send_file(&root, &out, compress, (id, path, src)));
                 }
                 other => self.answer(other)?,
             }
@@ -399,7 +409,9 @@ impl Read for Chunks {
                 return Ok(0);
             }
             match self.rx.recv() {
-                Ok(Msg::Data { bytes, .. }) => (self.buf, self.at) = (bytes, 0),
+                Ok(Msg::Data { bytes, zstd, .. }) => {
+                    (self.buf, self.at) = (unpack(bytes, zstd)?, 0)
+                }
                 Ok(Msg::End { result, .. }) => {
                     let verdict = result.map_err(WireFsError::error);
                     *self.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
@@ -423,7 +435,12 @@ impl Read for Chunks {
 
 /// Sends one file (`Msg::Read`): `Opened`, its chunks, and `End` with the check that it
 /// did not change while it was read.
-fn send_file(root: &Root, out: &Out, id: u64, path: Vec<u8>, src: WireEntry) {
+fn send_file(
+    root: &Root,
+    out: &Out,
+    compress: Compress,
+    (id, path, src): (u64, Vec<u8>, WireEntry),
+) {
     let opened =
         (|| -> Result<tandem_fs::Result<Box<dyn tandem_engine::Source + '_>>, WireError> {
             let (path, src) = (path_of(path)?, src.entry()?);
@@ -467,13 +484,8 @@ fn send_file(root: &Root, out: &Out, id: u64, path: Vec<u8>, src: WireEntry) {
         match read_full(&mut *source, &mut buf) {
             Ok(0) => break source.finish().map_err(|e| WireFsError::from(&e)),
             Ok(n) => {
-                if out
-                    .send(&Msg::Data {
-                        id,
-                        bytes: buf[..n].to_vec(),
-                    })
-                    .is_err()
-                {
+                let (bytes, zstd) = pack(compress, &buf[..n]);
+                if out.send(&Msg::Data { id, bytes, zstd }).is_err() {
                     return;
                 }
             }

@@ -18,6 +18,7 @@ use tandem_engine::{SideRoot, Source, Step};
 use tandem_fs::{Durability, FsError, Incoming, Refusal, Root, Scan, Trash};
 
 use crate::agent::{read_full, Chunks};
+use crate::compress::{pack, Compress};
 use crate::target::RemoteTarget;
 use crate::wire::{
     path_of, read_msg, write_msg, Msg, WireEntry, WireError, WireFsError, WireStep, CHUNK,
@@ -28,7 +29,7 @@ use crate::wire::{
 /// sends no file data).
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// File content sent to the remote side and received from it (payload bytes).
+    /// File content sent to the remote side and received from it (before compression).
     pub data_sent: AtomicU64,
     pub data_received: AtomicU64,
     /// Everything, frames included.
@@ -87,6 +88,8 @@ pub struct Connect {
     pub remote_tandem: String,
     /// Create the remote folder if it is missing (a first sync).
     pub create: bool,
+    /// Whether file data is compressed, both ways.
+    pub compress: Compress,
 }
 
 /// Answers routed to their callers, and why the connection ended when it did.
@@ -104,6 +107,7 @@ pub struct RemoteSide {
     writer: Mutex<Option<std::io::BufWriter<ChildStdin>>>,
     child: Mutex<Child>,
     next: AtomicU64,
+    compress: Compress,
     /// The folder did not exist and the agent created it.
     pub created: bool,
 }
@@ -162,6 +166,7 @@ impl RemoteSide {
             &Msg::Hello {
                 protocol: PROTOCOL,
                 features: FEATURES.iter().map(|f| f.to_string()).collect(),
+                compress: c.compress,
             },
         )?;
         let created = match read_msg(&mut stdout)? {
@@ -186,6 +191,7 @@ impl RemoteSide {
             name: c.target.to_string(),
             shared,
             writer: Mutex::new(Some(stdin)),
+            compress: c.compress,
             child: Mutex::new(child),
             next: AtomicU64::new(1),
             created,
@@ -384,10 +390,6 @@ fn route_answers(r: &mut impl Read, shared: &Shared) {
                     .stats
                     .wire_received
                     .fetch_add(n as u64, Ordering::Relaxed);
-                if let Msg::Data { bytes, .. } = &msg {
-                    let len = bytes.len() as u64;
-                    shared.stats.data_received.fetch_add(len, Ordering::Relaxed);
-                }
                 let Some((id, last)) = answer_of(&msg) else {
                     break format!("protocol error: an unexpected {msg:?}");
                 };
@@ -427,11 +429,16 @@ impl Drop for RemoteSide {
 struct RemoteSource {
     chunks: Chunks,
     link: Option<Vec<u8>>,
+    stats: Arc<Stats>,
 }
 
 impl Read for RemoteSource {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.chunks.read(buf)
+        let n = self.chunks.read(buf)?;
+        self.stats
+            .data_received
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 
@@ -566,6 +573,7 @@ impl SideRoot for RemoteSide {
         Ok(Box::new(RemoteSource {
             chunks: Chunks::new(rx, rel),
             link,
+            stats: self.stats(),
         }))
     }
 
@@ -670,10 +678,8 @@ impl RemoteSide {
                 if n == 0 {
                     break;
                 }
-                self.send(&Msg::Data {
-                    id,
-                    bytes: buf[..n].to_vec(),
-                })?;
+                let (bytes, zstd) = pack(self.compress, &buf[..n]);
+                self.send(&Msg::Data { id, bytes, zstd })?;
                 self.shared
                     .stats
                     .data_sent

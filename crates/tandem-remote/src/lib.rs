@@ -21,7 +21,8 @@
 //!      scans and filters its own tree, stat first).
 //!    - `Hash` (the files whose stat could not settle a question, as the client's baseline
 //!      says: a sync with nothing changed asks for none) → `Hashes`.
-//!    - `Read` → `Opened`, the file's `Data` in chunks of [`wire::CHUNK`], `End` (its
+//!    - `Read` → `Opened`, the file's `Data` in chunks of [`wire::CHUNK`] (each zstd or
+//!      not, as `Hello`'s `compress` asks: [`compress`]), `End` (its
 //!      check that the file did not change while it was read).
 //!    - `Install` + `Data`... + `End` → `Done` (the new entry). The agent writes a
 //!      temporary file, renames it into place only after `End` says the source held
@@ -36,11 +37,13 @@
 
 pub mod agent;
 pub mod client;
+pub mod compress;
 mod run;
 pub mod target;
 pub mod wire;
 
 pub use agent::{serve, ServeError};
 pub use client::{Connect, ConnectError, RemoteSide, Stats};
+pub use compress::Compress;
 pub use run::{sync_until, RemoteSyncError};
 pub use target::RemoteTarget;

@@ -195,6 +195,8 @@ pub enum Msg {
     Hello {
         protocol: u32,
         features: Vec<String>,
+        /// How the agent compresses the file data it sends.
+        compress: crate::compress::Compress,
     },
     /// The agent's answer: its root is open (`created`: it made the folder).
     Welcome {
@@ -259,10 +261,11 @@ pub enum Msg {
         trash: String,
         each_file: bool,
     },
-    /// A chunk of a file's content, either way.
+    /// A chunk of a file's content, either way (`zstd`: compressed).
     Data {
         id: u64,
         bytes: Vec<u8>,
+        zstd: bool,
     },
     /// The end of a file's content: an error says the source changed while it was read,
     /// and nothing may be kept.
@@ -374,7 +377,7 @@ mod tests {
         ) {
             let _ = read_msg(&mut bytes.as_slice());
             let mut framed = Vec::new();
-            write_msg(&mut framed, &Msg::Data { id: 1, bytes: bytes.clone() }).unwrap();
+            write_msg(&mut framed, &Msg::Data { id: 1, bytes: bytes.clone(), zstd: flip % 2 == 0 }).unwrap();
             let i = flip % framed.len();
             framed[i] ^= 0x5a;
             let _ = read_msg(&mut framed.as_slice());

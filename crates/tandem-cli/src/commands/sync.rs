@@ -1,9 +1,9 @@
 use anyhow::{bail, Result};
 use tandem_core::{Direction, Options};
 use tandem_engine::{Report, SyncSpec};
-use tandem_remote::{Connect, RemoteTarget};
+use tandem_remote::{Compress, Connect, RemoteTarget};
 
-use crate::args::{PairArgs, SyncArgs, SyncOptions};
+use crate::args::{CompressArg, PairArgs, SyncArgs, SyncOptions};
 use crate::output::{print_summary, summary_json, Printer};
 use crate::task::Task;
 
@@ -47,6 +47,11 @@ fn run_remote(a: SyncArgs, target: RemoteTarget) -> Result<u8> {
             .clone()
             .unwrap_or_else(|| "tandem".into()),
         create: false,
+        compress: match a.remote.compress {
+            CompressArg::Auto => Compress::Auto,
+            CompressArg::On => Compress::On,
+            CompressArg::Off => Compress::Off,
+        },
     };
     let printer = Printer::new(a.json, a.quiet, a.verbose);
     let stop = super::stop_on_signals()?;
