@@ -31,6 +31,7 @@ mod mount;
 mod names;
 mod ownership;
 mod power;
+mod remote;
 mod retention;
 mod roots;
 mod schedules;

@@ -95,6 +95,43 @@ pub enum Command {
     /// README)
     #[command(hide = true)]
     Man(ManArgs),
+    /// Serve ROOT to a tandem on another machine over stdin and stdout (what ssh runs on
+    /// the far side of `tandem sync LOCAL host:/path`; never typed by hand)
+    #[command(hide = true)]
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The folder to serve
+    pub root: PathBuf,
+    /// Create ROOT if it is missing (its parent existing): a first sync
+    #[arg(long)]
+    pub create: bool,
+}
+
+/// How to reach a target on another machine (`[user@]host:/path`, `ssh://...`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct RemoteArgs {
+    /// The ssh command and its options for a remote target, split on spaces (default:
+    /// $TANDEM_SSH, else `ssh`), e.g. 'ssh -p 2222 -i ~/.ssh/key'
+    #[arg(long, value_name = "COMMAND")]
+    pub ssh: Option<String>,
+    /// The tandem to run on the remote machine (default: `tandem` on its PATH)
+    #[arg(long, value_name = "PATH")]
+    pub remote_tandem: Option<String>,
+    /// zstd for the file data sent to and from a remote target: `auto` skips data that
+    /// does not shrink (media, archives)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub compress: CompressArg,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq, Default)]
+pub enum CompressArg {
+    #[default]
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Args, Debug)]
@@ -312,7 +349,8 @@ pub struct RunArgs {
 pub struct PairArgs {
     /// The source folder
     pub src: PathBuf,
-    /// The target folder
+    /// The target folder: a local path, or one on another machine reached over ssh,
+    /// `[user@]host:/path` or `ssh://[user@]host[:port]/path`
     pub tgt: PathBuf,
     /// Where the pair's state lives (default: $XDG_STATE_HOME/tandem/<task-id>)
     #[arg(long, value_name = "DIR")]
@@ -350,6 +388,8 @@ pub struct SyncArgs {
     pub pair: PairArgs,
     #[command(flatten)]
     pub opts: SyncOptions,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Print what would be done and change nothing
     #[arg(long)]
     pub dry_run: bool,

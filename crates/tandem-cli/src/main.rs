@@ -93,6 +93,7 @@ fn main() -> ExitCode {
         Command::Daemon(a) => commands::daemon::run(&config, a),
         Command::Completions(a) => commands::completions::run(a),
         Command::Man(a) => commands::completions::man(a),
+        Command::Serve(a) => commands::serve::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

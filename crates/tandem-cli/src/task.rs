@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use tandem_engine::roots;
+use tandem_remote::RemoteTarget;
 use tandem_state::Pair;
 
 use crate::args::{PairArgs, SourceArgs};
@@ -32,6 +33,9 @@ impl Task {
     }
 
     fn checked(a: &PairArgs, may_create_target: bool) -> Result<Task> {
+        if let Some(remote) = remote_target(&a.tgt) {
+            return Task::remote(a, &remote);
+        }
         let roots = roots::check_pair(&a.src, &a.tgt, may_create_target)?;
         let pair = Pair {
             src: roots.src.to_string_lossy().into_owned(),
@@ -49,6 +53,40 @@ impl Task {
             pair,
         })
     }
+}
+
+impl Task {
+    /// A pair whose target is on another machine: named as the user gave it (normalised),
+    /// checked there by the agent, which also creates it on a first sync.
+    fn remote(a: &PairArgs, remote: &RemoteTarget) -> Result<Task> {
+        let src = canonical_dir(&a.src, "source")?;
+        let tgt = PathBuf::from(remote.to_string());
+        let pair = Pair {
+            src: src.to_string_lossy().into_owned(),
+            tgt: remote.to_string(),
+        };
+        let state_dir = match &a.state_dir {
+            Some(d) => absolute(d)?,
+            None => tandem_state::default_state_dir(&pair),
+        };
+        let roots = roots::PairRoots {
+            src: src.clone(),
+            tgt: tgt.clone(),
+            tgt_missing: true,
+        };
+        roots::check_state_dir(&state_dir, &roots)?;
+        Ok(Task {
+            src,
+            tgt,
+            state_dir,
+            pair,
+        })
+    }
+}
+
+/// The target as a folder on another machine, if it names one (`host:/path`, `ssh://...`).
+pub fn remote_target(tgt: &Path) -> Option<RemoteTarget> {
+    tgt.to_str().and_then(RemoteTarget::parse)
 }
 
 fn canonical_dir(p: &Path, side: &'static str) -> Result<PathBuf> {

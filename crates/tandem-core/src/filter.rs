@@ -30,12 +30,26 @@ pub fn is_internal(name: &[u8]) -> bool {
 #[derive(Clone, Debug)]
 pub struct Filter {
     rules: Option<Gitignore>,
+    inputs: FilterInputs,
+}
+
+/// What a filter was built from: the same filter can be built again elsewhere (a remote
+/// side's agent, which must not enter the folders this side excludes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FilterInputs {
+    /// The text of the source's `.tandemignore`.
+    pub ignore_file: Option<String>,
+    pub excludes: Vec<String>,
+    pub includes: Vec<String>,
 }
 
 impl Filter {
     /// Accepts everything (but tandem's own files).
     pub fn none() -> Filter {
-        Filter { rules: None }
+        Filter {
+            rules: None,
+            inputs: FilterInputs::default(),
+        }
     }
 
     /// `ignore_file` is the text of a `.tandemignore` (if any).
@@ -73,7 +87,19 @@ impl Filter {
             origin: "filters".into(),
             message: e.to_string(),
         })?;
-        Ok(Filter { rules: Some(rules) })
+        Ok(Filter {
+            rules: Some(rules),
+            inputs: FilterInputs {
+                ignore_file: ignore_file.map(str::to_string),
+                excludes: excludes.to_vec(),
+                includes: includes.to_vec(),
+            },
+        })
+    }
+
+    /// What this filter was built from.
+    pub fn inputs(&self) -> &FilterInputs {
+        &self.inputs
     }
 
     /// Is `path` (a directory when `is_dir`) excluded? Parents are not consulted: the scan

@@ -20,7 +20,7 @@ pub use change::{
     NotKept, SourceDir, Version, HISTORY_DIR,
 };
 pub use entry::{BaseEntry, Entry, Hash, Kind, Owner, Seen, Side};
-pub use filter::{Filter, FilterError};
+pub use filter::{Filter, FilterError, FilterInputs};
 pub use links::{link_copies, LinkGroups};
 pub use path::{escape_bytes, unescape_bytes, InvalidPath, RelPath};
 pub use plan::{

@@ -7,14 +7,14 @@
 
 use std::collections::HashSet;
 
+use crate::side::SideRoot;
 use tandem_core::{BaseTree, Entry, Kind, RelPath, Side, Tree};
-use tandem_fs::{hash_file, Root};
 
 pub fn fill_hashes(
     base: &BaseTree,
     src: &mut Tree,
     tgt: &mut Tree,
-    roots: (&Root, &Root),
+    roots: (&dyn SideRoot, &dyn SideRoot),
     rescan: bool,
     window: i64,
     threads: usize,
@@ -90,33 +90,35 @@ pub fn fill_hashes(
     }
 }
 
+/// Each side hashes its own files, in one request per side (a remote side hashes on its
+/// machine and sends back only the hashes).
 fn hash_all(
     want: &[(Side, RelPath, Entry)],
-    (src, tgt): (&Root, &Root),
+    (src, tgt): (&dyn SideRoot, &dyn SideRoot),
     threads: usize,
 ) -> Vec<tandem_fs::Result<tandem_core::Hash>> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
     let mut out: Vec<Option<tandem_fs::Result<tandem_core::Hash>>> =
         (0..want.len()).map(|_| None).collect();
-    let slots: Vec<std::sync::Mutex<Option<tandem_fs::Result<tandem_core::Hash>>>> = (0..want
-        .len())
-        .map(|_| std::sync::Mutex::new(None))
-        .collect();
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1).min(want.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((side, path, entry)) = want.get(i) else {
-                    break;
-                };
-                let root = if *side == Side::Source { src } else { tgt };
-                let r = hash_file(root, path, entry);
-                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-            });
-        }
+    let split = |side: Side| -> (Vec<usize>, Vec<(RelPath, Entry)>) {
+        want.iter()
+            .enumerate()
+            .filter(|(_, (s, _, _))| *s == side)
+            .map(|(i, (_, p, e))| (i, (p.clone(), e.clone())))
+            .unzip()
+    };
+    let ((s_slots, s_list), (t_slots, t_list)) = (split(Side::Source), split(Side::Target));
+    // Both sides at once: one of them may be on another machine.
+    let (s_res, t_res) = std::thread::scope(|sc| {
+        let s = sc.spawn(|| src.hash(&s_list, threads));
+        let t = tgt.hash(&t_list, threads);
+        (s.join().unwrap_or_default(), t)
     });
-    for (o, s) in out.iter_mut().zip(slots) {
-        *o = s.into_inner().unwrap_or_else(|p| p.into_inner());
+    for (i, r) in s_slots
+        .into_iter()
+        .zip(s_res)
+        .chain(t_slots.into_iter().zip(t_res))
+    {
+        out[i] = Some(r);
     }
     out.into_iter()
         .map(|r| {

@@ -44,7 +44,7 @@ pub(crate) fn where_links_hold(
         };
         let side = from.other();
         let slot = usize::from(side == Side::Target);
-        let holds = *held[slot].get_or_insert_with(|| probe(ctx.root(side)));
+        let holds = *held[slot].get_or_insert_with(|| ctx.root(side).local().is_some_and(probe));
         if holds {
             out.push(a);
         } else if !*in_step {

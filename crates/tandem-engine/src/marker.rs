@@ -212,10 +212,11 @@ pub(crate) fn lost_state_marker(
     }
 }
 
-/// Marks both roots as synced as `pair`.
-pub(crate) fn mark(pair: &Pair, src: &Root, tgt: &Root) -> Result<(), MarkerError> {
+/// Marks both roots as synced as `pair` (a remote target, `None`, carries no marker yet).
+pub(crate) fn mark(pair: &Pair, src: &Root, tgt: Option<&Root>) -> Result<(), MarkerError> {
     let id = pair_marker_id(pair);
-    for (side, root) in [(Side::Source, src), (Side::Target, tgt)] {
+    let roots = [(Side::Source, Some(src)), (Side::Target, tgt)];
+    for (side, root) in roots.into_iter().filter_map(|(s, r)| Some((s, r?))) {
         let m = Marker {
             id: id.clone(),
             side,

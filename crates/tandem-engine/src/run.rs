@@ -18,6 +18,7 @@ use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
 use crate::folder_times::FolderTimes;
 use crate::hashing::fill_hashes;
 use crate::roots::{self, RootError};
+use crate::side::{copy_between, SideRoot, Step};
 use crate::spec::{ConflictNote, Event, PathProblem, PlannedStep, Report, Scope, SyncSpec};
 use crate::time::{now_ns, stamp};
 
@@ -81,6 +82,8 @@ const COMMIT_BATCH: usize = 2000;
 /// waited `RESULT_WAIT` (so that a big file's result is not held back by the next ones).
 const RESULT_BATCH: usize = 64;
 const RESULT_WAIT: Duration = Duration::from_millis(5);
+/// Copies in flight at once when one side is on another machine.
+const REMOTE_IN_FLIGHT: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -147,7 +150,7 @@ pub struct Session {
     spec: SyncSpec,
     store: Store,
     src: Root,
-    tgt: Root,
+    tgt: Box<dyn SideRoot>,
     filter: Filter,
     hooks: SourceHooks,
     /// Where to announce the folders and renames made in the target (its watcher).
@@ -220,7 +223,41 @@ impl Session {
 
     /// Like `open`, with the source root already open: a mount opens it before the mount
     /// hides the folder, and the engine reaches the real files through that fd.
-    pub fn with_source(spec: &SyncSpec, mut src: Root) -> Result<Session, EngineError> {
+    pub fn with_source(spec: &SyncSpec, src: Root) -> Result<Session, EngineError> {
+        // Bad input (an unopenable root, an invalid filter pattern) fails before the state
+        // directory is created or locked: nothing is changed.
+        let tgt = match Root::open(&spec.tgt) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                refuse_missing_target(spec)?;
+                None
+            }
+            other => {
+                let mut tgt = other.map_err(|source| EngineError::Root {
+                    path: spec.tgt.clone(),
+                    source,
+                })?;
+                tgt.set_keep(crate::kept::keep_for_run(spec.options.keep));
+                Some(Box::new(tgt) as Box<dyn SideRoot>)
+            }
+        };
+        Session::assemble(spec, src, tgt)
+    }
+
+    /// A session whose target is `tgt`, already open (a remote side: `tandem-remote`).
+    pub fn with_target(spec: &SyncSpec, tgt: Box<dyn SideRoot>) -> Result<Session, EngineError> {
+        let src = Root::open(&spec.src).map_err(|source| EngineError::Root {
+            path: spec.src.clone(),
+            source,
+        })?;
+        Session::assemble(spec, src, Some(tgt))
+    }
+
+    /// The session on `src` and `tgt` (`None`: a local target still to be created).
+    fn assemble(
+        spec: &SyncSpec,
+        mut src: Root,
+        tgt: Option<Box<dyn SideRoot>>,
+    ) -> Result<Session, EngineError> {
         let mut spec = spec.clone();
         spec.options.keep = crate::kept::keep_for_run(spec.options.keep);
         src.set_keep(spec.options.keep);
@@ -229,24 +266,13 @@ impl Session {
             src: spec.src.to_string_lossy().into_owned(),
             tgt: spec.tgt.to_string_lossy().into_owned(),
         };
-        // Bad input (an unopenable root, an invalid filter pattern) fails before the state
-        // directory is created or locked: nothing is changed.
-        let tgt = match Root::open(&spec.tgt) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                refuse_missing_target(spec)?;
-                None
-            }
-            other => Some(other.map_err(|source| EngineError::Root {
-                path: spec.tgt.clone(),
-                source,
-            })?),
-        };
         let filter = load_filter(&src, spec)?;
         let has_state = tandem_state::state_exists(&spec.state_dir)?;
         // Only a missing state file means a new pair, and only when neither root was
         // marked by an earlier sync of it.
         if !has_state {
-            if let Some(marker) = crate::marker::lost_state_marker(&pair, &src, tgt.as_ref())? {
+            let tgt_root = tgt.as_ref().and_then(|t| t.local());
+            if let Some(marker) = crate::marker::lost_state_marker(&pair, &src, tgt_root)? {
                 return Err(EngineError::StateLost {
                     state: spec.state_dir.join(tandem_state::DB_FILE),
                     marker,
@@ -271,17 +297,18 @@ impl Session {
         let created_target = tgt.is_none().then(|| spec.tgt.clone());
         let marked = fresh_dry_run
             || store.meta(crate::marker::META_KEY)? == Some(crate::marker::pair_marker_id(&pair));
-        let mut tgt = match tgt {
+        let tgt = match tgt {
             Some(t) => t,
             None => {
                 roots::create_target(&spec.tgt)?;
-                Root::open(&spec.tgt).map_err(|source| EngineError::Root {
+                let mut tgt = Root::open(&spec.tgt).map_err(|source| EngineError::Root {
                     path: spec.tgt.clone(),
                     source,
-                })?
+                })?;
+                tgt.set_keep(spec.options.keep);
+                Box::new(tgt)
             }
         };
-        tgt.set_keep(spec.options.keep);
         Ok(Session {
             spec: spec.clone(),
             store,
@@ -319,11 +346,12 @@ impl Session {
     /// Opens the target folder again (it was unmounted and mounted again, or replaced):
     /// later syncs reach the folder now at the target's path.
     pub fn reopen_target(&mut self) -> Result<(), EngineError> {
-        self.tgt = Root::open(&self.spec.tgt).map_err(|source| EngineError::Root {
+        let mut tgt = Root::open(&self.spec.tgt).map_err(|source| EngineError::Root {
             path: self.spec.tgt.clone(),
             source,
         })?;
-        self.tgt.set_keep(self.spec.options.keep);
+        tgt.set_keep(self.spec.options.keep);
+        self.tgt = Box::new(tgt);
         Ok(())
     }
 
@@ -401,7 +429,8 @@ impl Session {
     ) -> Result<Report, EngineError> {
         let created_target = self.created_target.take();
         let spec = &self.spec;
-        let (src, tgt, filter, store) = (&self.src, &self.tgt, &self.filter, &mut self.store);
+        let (src, tgt): (&dyn SideRoot, &dyn SideRoot) = (&self.src, &*self.tgt);
+        let (filter, store) = (&self.filter, &mut self.store);
         let hooks = &self.hooks;
         let echoes = self.echoes.as_deref();
         let last_stamp = &mut self.last_stamp;
@@ -454,8 +483,11 @@ impl Session {
         // Later rounds look at what the earlier ones named too: a step that raced may be
         // on a path outside the scope (a conflict copy set aside but not yet copied).
         let mut widened = scope.clone();
-        if opts.hard_links {
-            crate::links::widen_to_other_names(&mut widened, [src, tgt], store);
+        // Hard links and folder times need both roots on this machine (a remote side keeps
+        // neither yet).
+        let locals = src.local().zip(tgt.local()).map(|(s, t)| [s, t]);
+        if let (true, Some(roots)) = (opts.hard_links, locals) {
+            crate::links::widen_to_other_names(&mut widened, roots, store);
         }
         // Files opened for writing while scanned (`check`): no step of these rounds on them.
         let mut left_out: HashSet<RelPath> = HashSet::new();
@@ -611,7 +643,9 @@ impl Session {
                 }
                 return Ok(report);
             }
-            folder_times.note_plan([src, tgt], &plan.actions);
+            if let Some(roots) = locals {
+                folder_times.note_plan(roots, &plan.actions);
+            }
             let applier = Applier::new(&ctx, store, &mut report, on_event, &mut folder_times);
             let raced = applier.run(plan.actions)?;
             clock.lap("apply");
@@ -640,7 +674,7 @@ impl Session {
             crate::kept::refusals_into(&mut report, side, ctx.root(side).take_refusals());
         }
         // Last, once every step is done: no later write moves a folder's time again.
-        let set_on_source = folder_times.apply([src, tgt]);
+        let set_on_source = locals.map(|r| folder_times.apply(r)).unwrap_or_default();
         if let Some(m) = hooks.mount.as_ref().filter(|_| !set_on_source.is_empty()) {
             m.invalidate(&set_on_source);
         }
@@ -702,10 +736,11 @@ impl Session {
         self.last_prune = Some(Instant::now());
         let now = now_ns();
         let keep = &self.spec.retention;
-        for (name, root, other) in [
-            ("source", &self.src, &self.tgt),
-            ("target", &self.tgt, &self.src),
-        ] {
+        // A remote trash is not pruned yet: it only grows (README: remote sides).
+        let Some(tgt) = self.tgt.local() else {
+            return;
+        };
+        for (name, root, other) in [("source", &self.src, tgt), ("target", tgt, &self.src)] {
             match tandem_fs::prune_trash(root, other, keep, now) {
                 Ok(p) if p.removed > 0 => tracing::info!(
                     "{name} trash: removed {} old versions ({} bytes); {} left ({} bytes)",
@@ -718,7 +753,7 @@ impl Session {
                 Err(e) => tracing::warn!("{name} trash: could not prune it: {e}"),
             }
         }
-        match crate::history::prune(&self.src, &self.tgt, &mut self.store, keep, now) {
+        match crate::history::prune(&self.src, tgt, &mut self.store, keep, now) {
             Ok(p) => {
                 if p.removed > 0 {
                     tracing::info!(
@@ -750,7 +785,7 @@ impl Session {
             src: self.spec.src.to_string_lossy().into_owned(),
             tgt: self.spec.tgt.to_string_lossy().into_owned(),
         };
-        if let Err(e) = crate::marker::mark(&pair, &self.src, &self.tgt) {
+        if let Err(e) = crate::marker::mark(&pair, &self.src, self.tgt.local()) {
             tracing::warn!("cannot mark the folders as synced: {e}");
             return;
         }
@@ -832,10 +867,7 @@ fn scan_both(
     scope: &Scope,
 ) -> Result<(Tree, Tree), EngineError> {
     let hints = scope.hints();
-    let scan = |root: &Root| match &hints {
-        None => tandem_fs::scan(root, filter, ctx.threads),
-        Some(hints) => tandem_fs::scan_paths(root, filter, ctx.threads, hints),
-    };
+    let scan = |root: &dyn SideRoot| root.scan(filter, ctx.threads, hints.as_deref());
     let (s, t) = std::thread::scope(|sc| {
         let s = sc.spawn(|| scan(ctx.src));
         let t = scan(ctx.tgt);
@@ -856,7 +888,7 @@ fn scan_both(
     if !spec.dry_run {
         for (root, scan) in [(ctx.src, &s), (ctx.tgt, &t)] {
             for rel in &scan.stale_temps {
-                let _ = tandem_fs::remove_stale_temp(root, rel, &ctx.trash);
+                let _ = root.apply(Step::RemoveStaleTemp { path: rel }, &ctx.trash);
             }
         }
     }
@@ -888,7 +920,7 @@ fn detached_root(ctx: &Ctx<'_>) -> Option<String> {
         .map(|(side, root)| {
             format!(
                 "the {side} was unmounted during the sync ({} is no longer the folder that was opened: unmounted, moved or removed); nothing done since the last check is recorded as synced. Mount it again and run again",
-                root.path().display()
+                root.name()
             )
         })
 }
@@ -1039,8 +1071,8 @@ fn describe(e: Option<&tandem_core::Entry>) -> String {
 }
 
 pub(crate) struct Ctx<'a> {
-    src: &'a Root,
-    tgt: &'a Root,
+    src: &'a dyn SideRoot,
+    tgt: &'a dyn SideRoot,
     trash: Trash,
     durability: Durability,
     threads: usize,
@@ -1057,7 +1089,7 @@ impl Ctx<'_> {
         self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
-    pub(crate) fn root(&self, side: Side) -> &Root {
+    pub(crate) fn root(&self, side: Side) -> &'_ dyn SideRoot {
         match side {
             Side::Source => self.src,
             Side::Target => self.tgt,
@@ -1079,11 +1111,13 @@ impl Ctx<'_> {
                 if let Some(e) = echoes {
                     e.rename(from, to);
                 }
-                tandem_fs::rename(self.root(*side), from, to, expect).inspect_err(|_| {
-                    if let Some(e) = echoes {
-                        e.forget(from);
-                    }
-                })?;
+                self.root(*side)
+                    .apply(Step::Rename { from, to, expect }, &self.trash)
+                    .inspect_err(|_| {
+                        if let Some(e) = echoes {
+                            e.forget(from);
+                        }
+                    })?;
                 match why {
                     tandem_core::RenameWhy::Replay => vec![Update::Move(from.clone(), to.clone())],
                     tandem_core::RenameWhy::ConflictCopy => vec![],
@@ -1102,7 +1136,7 @@ impl Ctx<'_> {
                         e.create(path);
                     }
                 };
-                let new = tandem_fs::copy(
+                let new = copy_between(
                     self.root(*from),
                     self.root(from.other()),
                     path,
@@ -1132,12 +1166,16 @@ impl Ctx<'_> {
                 if let Some(e) = echoes {
                     e.mkdir(path);
                 }
-                let new = tandem_fs::mkdir(self.root(side.other()), self.root(*side), path, src)
-                    .inspect_err(|_| {
-                        if let Some(e) = echoes {
-                            e.forget(path);
-                        }
-                    })?;
+                let step = Step::Mkdir {
+                    path,
+                    src,
+                    from: self.root(side.other()).local(),
+                };
+                let new = self.applied(*side, step).inspect_err(|_| {
+                    if let Some(e) = echoes {
+                        e.forget(path);
+                    }
+                })?;
                 vec![Update::Put(
                     path.clone(),
                     BaseEntry::agreed_from(side.other(), src, &new),
@@ -1149,20 +1187,21 @@ impl Ctx<'_> {
                 src,
                 expect,
             } => {
-                let new = tandem_fs::set_meta(
-                    self.root(side.other()),
-                    self.root(*side),
+                let step = Step::SetMeta {
                     path,
                     src,
                     expect,
-                )?;
+                    from: self.root(side.other()).local(),
+                };
+                let new = self.applied(*side, step)?;
                 vec![Update::Put(
                     path.clone(),
                     BaseEntry::agreed_from(side.other(), src, &new),
                 )]
             }
             Action::Delete { path, side, expect } => {
-                tandem_fs::delete(self.root(*side), path, expect, &self.trash)?;
+                self.root(*side)
+                    .apply(Step::Delete { path, expect }, &self.trash)?;
                 vec![Update::Remove(path.clone())]
             }
             Action::Record { path, src, tgt } => {
@@ -1223,6 +1262,17 @@ impl Ctx<'_> {
         })
     }
 
+    /// `step` applied on `side`, for the entry it leaves.
+    fn applied(&self, side: Side, step: Step<'_>) -> tandem_fs::Result<tandem_core::Entry> {
+        let path = match step {
+            Step::Mkdir { path, .. } | Step::SetMeta { path, .. } => path,
+            _ => &RelPath::root(),
+        };
+        self.root(side)
+            .apply(step, &self.trash)?
+            .ok_or_else(|| FsError::raced(path, "the side answered without an entry"))
+    }
+
     /// `--hard-links`: `path` on `side` made another name of the file at `anchor` there.
     fn link(
         &self,
@@ -1236,7 +1286,13 @@ impl Ctx<'_> {
         if let Some(e) = echoes {
             e.create(path);
         }
-        let root = self.root(side);
+        // A side on another machine makes no hard links yet: copied instead.
+        let Some(root) = self.root(side).local() else {
+            return Err(FsError::CannotLink {
+                path: path.to_string(),
+                source: std::io::Error::other("a remote side makes no hard links yet"),
+            });
+        };
         tandem_fs::link(root, anchor, anchor_expect, path, expect, &self.trash)
             .map(|new| tandem_core::Entry {
                 hash: anchor_expect.hash,
@@ -1343,7 +1399,15 @@ impl<'a, 'r> Applier<'a, 'r> {
     /// counter and hand results back in small batches: for small files, a wake-up of this
     /// thread per file cost more than the copy (100k empty files: see `RESULT_BATCH`).
     fn run_parallel(&mut self, group: &[Action]) -> Result<(), EngineError> {
-        let workers = self.ctx.threads.min(group.len());
+        // A side on another machine: the workers mostly wait for its answers, so more of
+        // them keep more copies in flight on the wire.
+        let remote = self.ctx.src.local().is_none() || self.ctx.tgt.local().is_none();
+        let threads = if remote {
+            self.ctx.threads.max(REMOTE_IN_FLIGHT)
+        } else {
+            self.ctx.threads
+        };
+        let workers = threads.min(group.len());
         if workers <= 1 {
             // One copy (the commonest pass while mounted), or one thread: no thread to start.
             for a in group {
@@ -1559,28 +1623,18 @@ impl<'a, 'r> Applier<'a, 'r> {
             return Ok(());
         }
         let mut clock = PhaseClock::new();
-        if self.wrote_since_commit && self.ctx.durability == Durability::EachFile {
-            // Each file was fsynced as it was written; its name is durable only once its
-            // folder is (invariant 3), each folder once per batch.
-            for root in [self.ctx.src, self.ctx.tgt] {
-                if let Err(e) = root.sync_dirs() {
-                    self.report.stopped =
-                        Some(format!("cannot flush {}: {e}", root.path().display()));
-                    return Ok(());
-                }
-            }
-        }
-        if self.wrote_since_commit && self.ctx.durability == Durability::Batched {
-            // One syncfs covers both roots when they share a file system.
-            let roots: &[&Root] = if self.ctx.src.dev() == self.ctx.tgt.dev() {
-                &[self.ctx.tgt]
-            } else {
-                &[self.ctx.src, self.ctx.tgt]
-            };
+        if self.wrote_since_commit {
+            // EachFile: each file was fsynced as it was written; its name is durable only
+            // once its folder is (invariant 3), each folder once per batch. Batched: one
+            // syncfs covers both roots when they share a file system.
+            let durability = self.ctx.durability;
+            let (src, tgt) = (self.ctx.src, self.ctx.tgt);
+            let shared = durability == Durability::Batched
+                && matches!((src.local(), tgt.local()), (Some(s), Some(t)) if s.dev() == t.dev());
+            let roots: &[&dyn SideRoot] = if shared { &[tgt] } else { &[src, tgt] };
             for root in roots {
-                if let Err(e) = tandem_fs::sync_root(root) {
-                    self.report.stopped =
-                        Some(format!("cannot flush {}: {e}", root.path().display()));
+                if let Err(e) = root.flush(durability) {
+                    self.report.stopped = Some(format!("cannot flush {}: {e}", root.name()));
                     return Ok(());
                 }
             }

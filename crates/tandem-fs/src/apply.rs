@@ -30,7 +30,7 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// the file is unchanged, catches every pause shorter than this.
 pub const SETTLE: Duration = Duration::from_millis(100);
 
-fn tmp_name() -> String {
+pub(crate) fn tmp_name() -> String {
     format!(
         ".tandem-tmp.{}.{}",
         std::process::id(),
@@ -52,6 +52,11 @@ impl Trash {
         Trash {
             stamp: stamp.into(),
         }
+    }
+
+    /// The folder name under `.tandem/trash/` (a remote side's trash takes the same).
+    pub fn stamp(&self) -> &str {
+        &self.stamp
     }
 
     /// A free slot for `rel` in the trash, its parent directories created.
@@ -297,7 +302,7 @@ impl Copy<'_> {
     }
 }
 
-fn open_tmp(ddir: &OwnedFd, tmp: &str, dst_rel: &RelPath) -> Result<OwnedFd> {
+pub(crate) fn open_tmp(ddir: &OwnedFd, tmp: &str, dst_rel: &RelPath) -> Result<OwnedFd> {
     openat(
         ddir,
         tmp,
@@ -456,7 +461,7 @@ impl Copy<'_> {
 
 /// Whether `now` shows the file as `seen`: a write changes the ctime (which, unlike the
 /// mtime, no program can set back), and the size or mtime with it.
-fn unchanged(now: &Stat, seen: &Stat) -> bool {
+pub(crate) fn unchanged(now: &Stat, seen: &Stat) -> bool {
     now.st_size == seen.st_size
         && now.st_mtime == seen.st_mtime
         && now.st_mtime_nsec == seen.st_mtime_nsec
@@ -472,7 +477,7 @@ fn unchanged(now: &Stat, seen: &Stat) -> bool {
 /// Waiting first, rather than checking the age after the copy, also lets the copy start
 /// after the clock tick of the last change: where timestamps are coarse (kernels before
 /// 6.13), a write within that same tick would not show in the ctime.
-fn settled(fd: &OwnedFd, seen: &Stat) -> rustix::io::Result<bool> {
+pub(crate) fn settled(fd: &OwnedFd, seen: &Stat) -> rustix::io::Result<bool> {
     let changed = i128::from(seen.st_ctime) * 1_000_000_000 + i128::from(seen.st_ctime_nsec);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -490,7 +495,7 @@ fn settled(fd: &OwnedFd, seen: &Stat) -> rustix::io::Result<bool> {
 /// file offset does not matter); a buffer no bigger than the file (most are small). `fd`
 /// is our own copy, of the size just checked: the reading stops there, without a last
 /// call to find the end.
-fn hash_fd(fd: &OwnedFd, size: i64) -> std::io::Result<tandem_core::Hash> {
+pub(crate) fn hash_fd(fd: &OwnedFd, size: i64) -> std::io::Result<tandem_core::Hash> {
     let mut hasher = blake3::Hasher::new();
     let size = size.max(0) as u64;
     let mut buf = vec![0u8; (size as usize).clamp(1, 256 * 1024)];
@@ -511,7 +516,7 @@ fn hash_fd(fd: &OwnedFd, size: i64) -> std::io::Result<tandem_core::Hash> {
     Ok(tandem_core::Hash(*hasher.finalize().as_bytes()))
 }
 
-fn timespec(ns: i64) -> Timespec {
+pub(crate) fn timespec(ns: i64) -> Timespec {
     Timespec {
         tv_sec: ns.div_euclid(1_000_000_000),
         tv_nsec: ns.rem_euclid(1_000_000_000),
@@ -652,7 +657,7 @@ fn copy_all(src: &impl AsFd, dst: &impl AsFd, len: u64) -> std::io::Result<()> {
 /// the plan expected; the old entry is kept in the trash. `swapped` says, when it fails,
 /// that the temporary name holds the version that was at `name`: not to be removed.
 #[allow(clippy::too_many_arguments)]
-fn put_in_place(
+pub(crate) fn put_in_place(
     root: &Root,
     dir: &OwnedFd,
     tmp: &[u8],

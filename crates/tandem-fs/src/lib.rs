@@ -14,6 +14,7 @@ mod keep;
 pub mod root;
 pub mod scan;
 pub(crate) mod sys;
+pub mod transfer;
 pub mod trash;
 pub mod xattrs;
 
@@ -30,4 +31,5 @@ pub use sys::st_dev as dev_of;
 /// Open flags for an fd that only names a directory or object (`O_PATH` on Linux, a
 /// read-only open elsewhere): for `Root::open_beneath` callers outside this crate.
 pub use sys::O_PATH;
+pub use transfer::{install, open_content, Content, Incoming};
 pub use trash::{prune_trash, trash_usage, trash_versions, Pruned, TrashUsage, TrashVersion};

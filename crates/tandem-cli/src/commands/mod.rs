@@ -11,6 +11,7 @@ pub mod log;
 pub mod mount;
 pub mod resolve;
 pub mod run;
+pub mod serve;
 pub mod status;
 pub mod sync;
 pub mod task;

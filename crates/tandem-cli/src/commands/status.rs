@@ -242,6 +242,10 @@ fn trash_usage(task: &Task) -> (Value, String) {
     let mut obj = serde_json::Map::new();
     let mut text = Vec::new();
     for (side, path) in [("source", &task.src), ("target", &task.tgt)] {
+        // A remote target's trash is on its machine.
+        if crate::task::remote_target(path).is_some() {
+            continue;
+        }
         let usage = tandem_fs::Root::open(path)
             .map_err(anyhow::Error::from)
             .and_then(|root| Ok(tandem_fs::trash_usage(&root)?));

@@ -1,24 +1,75 @@
 use anyhow::{bail, Result};
 use tandem_core::{Direction, Options};
-use tandem_engine::SyncSpec;
+use tandem_engine::{Report, SyncSpec};
+use tandem_remote::{Compress, Connect, RemoteTarget};
 
-use crate::args::{PairArgs, SyncArgs, SyncOptions};
+use crate::args::{CompressArg, PairArgs, SyncArgs, SyncOptions};
 use crate::output::{print_summary, summary_json, Printer};
 use crate::task::Task;
 
 pub fn run(a: SyncArgs) -> Result<u8> {
+    if let Some(target) = crate::task::remote_target(&a.pair.tgt) {
+        return run_remote(a, target);
+    }
     let spec = spec_from(&a)?;
     let printer = Printer::new(a.json, a.quiet, a.verbose);
     let stop = super::stop_on_signals()?;
     let report = tandem_engine::sync_until(&spec, &stop, &|e| printer.event(e));
     printer.finish();
-    let report = report?;
+    Ok(summarize(&a, &report?))
+}
+
+fn summarize(a: &SyncArgs, report: &Report) -> u8 {
     if a.json {
-        outln!("{}", summary_json(&report));
+        outln!("{}", summary_json(report));
     } else if !a.quiet || report.exit_code() != 0 {
-        print_summary(&report);
+        print_summary(report);
     }
-    Ok(report.exit_code() as u8)
+    report.exit_code() as u8
+}
+
+/// `tandem sync LOCAL [user@]host:/path`: the same sync, the target served by `tandem
+/// serve` on the far machine.
+fn run_remote(a: SyncArgs, target: RemoteTarget) -> Result<u8> {
+    let spec = spec_from(&a)?;
+    let ssh = a
+        .remote
+        .ssh
+        .clone()
+        .or_else(|| std::env::var("TANDEM_SSH").ok())
+        .unwrap_or_else(|| "ssh".into());
+    let connect = Connect {
+        target,
+        ssh: ssh.split_whitespace().map(str::to_string).collect(),
+        remote_tandem: a
+            .remote
+            .remote_tandem
+            .clone()
+            .unwrap_or_else(|| "tandem".into()),
+        create: false,
+        compress: match a.remote.compress {
+            CompressArg::Auto => Compress::Auto,
+            CompressArg::On => Compress::On,
+            CompressArg::Off => Compress::Off,
+        },
+    };
+    let printer = Printer::new(a.json, a.quiet, a.verbose);
+    let stop = super::stop_on_signals()?;
+    let result = tandem_remote::sync_until(&spec, &connect, &stop, &|e| printer.event(e));
+    printer.finish();
+    let (report, stats) = result?;
+    let code = summarize(&a, &report);
+    if !a.json && !a.quiet {
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        outln!(
+            "remote: {} bytes of file data sent, {} received ({} and {} bytes on the wire)",
+            n(&stats.data_sent),
+            n(&stats.data_received),
+            n(&stats.wire_sent),
+            n(&stats.wire_received)
+        );
+    }
+    Ok(code)
 }
 
 pub fn spec_from(a: &SyncArgs) -> Result<SyncSpec> {

@@ -1,0 +1,281 @@
+//! The seam between a session and one root of its pair (DESIGN.md, "Side trait"): what a
+//! sync needs of a side. `tandem_fs::Root` is the local implementation; `tandem-remote`'s
+//! client is a root on another machine, reached over SSH, whose agent (`tandem serve`) is a
+//! local side there. Whatever the side, every write takes the state the plan saw and is
+//! re-checked against the disk right before it is made (invariant 2), on the machine that
+//! holds the root.
+
+use std::io::Read;
+
+use tandem_core::{Entry, Filter, Hash, RelPath};
+use tandem_fs::{Durability, FsError, Incoming, Refusal, Root, Scan, Trash};
+
+/// One change to a side other than new content (that is [`SideRoot::install`]), with the
+/// state the plan expects to find.
+#[derive(Clone, Copy)]
+pub enum Step<'a> {
+    Rename {
+        from: &'a RelPath,
+        to: &'a RelPath,
+        expect: &'a Entry,
+    },
+    /// `src` is the folder on the other side; `from`, that side's root when it is local
+    /// (its extended attributes are read from there).
+    Mkdir {
+        path: &'a RelPath,
+        src: &'a Entry,
+        from: Option<&'a Root>,
+    },
+    SetMeta {
+        path: &'a RelPath,
+        src: &'a Entry,
+        expect: &'a Entry,
+        from: Option<&'a Root>,
+    },
+    Delete {
+        path: &'a RelPath,
+        expect: &'a Entry,
+    },
+    /// A temporary file of a tandem that crashed mid-copy, to the trash.
+    RemoveStaleTemp { path: &'a RelPath },
+}
+
+/// A file's content being read on its side, to be installed on the other.
+pub trait Source: Read + Send {
+    /// A symlink's target; `None` for a file.
+    fn link(&self) -> Option<&[u8]>;
+    /// Once all was read: the source did not change meanwhile (else raced, nothing kept).
+    fn finish(&mut self) -> tandem_fs::Result<()>;
+}
+
+impl Source for tandem_fs::Content {
+    fn link(&self) -> Option<&[u8]> {
+        tandem_fs::Content::link(self)
+    }
+
+    fn finish(&mut self) -> tandem_fs::Result<()> {
+        tandem_fs::Content::finish(self)
+    }
+}
+
+/// What a session needs of a root.
+pub trait SideRoot: Send + Sync {
+    /// The root as the user named it (a path, or `host:/path`).
+    fn name(&self) -> String;
+    /// The local root, when this side is on this machine: a copy between two local roots
+    /// is made in the kernel, and what needs both roots at hand (extended attributes, hard
+    /// links, folder times, markers, trash retention) uses it.
+    fn local(&self) -> Option<&Root>;
+    /// The whole tree (`hints: None`), or the hinted paths with their parents and, where
+    /// the flag says so, what is below them.
+    fn scan(
+        &self,
+        filter: &Filter,
+        threads: usize,
+        hints: Option<&[(RelPath, bool)]>,
+    ) -> tandem_fs::Result<Scan>;
+    /// The content hashes of `want` (each checked to be still that entry), in its order.
+    fn hash(&self, want: &[(RelPath, Entry)], threads: usize) -> Vec<tandem_fs::Result<Hash>>;
+    fn stat(&self, rel: &RelPath) -> tandem_fs::Result<Option<Entry>>;
+    /// Opens `rel`, still `src`, to send its content to the other side.
+    fn read(&self, rel: &RelPath, src: &Entry) -> tandem_fs::Result<Box<dyn Source + '_>>;
+    /// Makes `rel` hold `incoming` if it is still `expect`; returns the new entry.
+    fn install(
+        &self,
+        rel: &RelPath,
+        expect: Option<&Entry>,
+        incoming: Incoming<'_>,
+        trash: &Trash,
+        durability: Durability,
+    ) -> tandem_fs::Result<Entry>;
+    /// Applies `step`; returns the entry it left (none for a deletion).
+    fn apply(&self, step: Step<'_>, trash: &Trash) -> tandem_fs::Result<Option<Entry>>;
+    /// Makes what was written durable (invariant 4: before the baseline records it).
+    fn flush(&self, durability: Durability) -> tandem_fs::Result<()>;
+    /// The root is still the folder that was opened (not unmounted, moved or removed).
+    fn still_present(&self) -> bool;
+    /// The ownership and attribute changes this side refused since last asked.
+    fn take_refusals(&self) -> Vec<Refusal>;
+    /// A `syncfs` of the root makes its files durable (not a FUSE root).
+    fn syncfs_is_durable(&self) -> bool;
+    /// Track the folders whose entries change, for [`SideRoot::flush`] of `EachFile`.
+    fn track_dirs(&self, on: bool);
+}
+
+impl SideRoot for Root {
+    fn name(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    fn local(&self) -> Option<&Root> {
+        Some(self)
+    }
+
+    fn scan(
+        &self,
+        filter: &Filter,
+        threads: usize,
+        hints: Option<&[(RelPath, bool)]>,
+    ) -> tandem_fs::Result<Scan> {
+        match hints {
+            None => tandem_fs::scan(self, filter, threads),
+            Some(hints) => tandem_fs::scan_paths(self, filter, threads, hints),
+        }
+    }
+
+    fn hash(&self, want: &[(RelPath, Entry)], threads: usize) -> Vec<tandem_fs::Result<Hash>> {
+        hash_all(self, want, threads)
+    }
+
+    fn stat(&self, rel: &RelPath) -> tandem_fs::Result<Option<Entry>> {
+        Root::stat(self, rel)
+    }
+
+    fn read(&self, rel: &RelPath, src: &Entry) -> tandem_fs::Result<Box<dyn Source + '_>> {
+        Ok(Box::new(tandem_fs::open_content(self, rel, src)?))
+    }
+
+    fn install(
+        &self,
+        rel: &RelPath,
+        expect: Option<&Entry>,
+        incoming: Incoming<'_>,
+        trash: &Trash,
+        durability: Durability,
+    ) -> tandem_fs::Result<Entry> {
+        tandem_fs::install(self, rel, expect, incoming, trash, durability)
+    }
+
+    fn apply(&self, step: Step<'_>, trash: &Trash) -> tandem_fs::Result<Option<Entry>> {
+        Ok(match step {
+            Step::Rename { from, to, expect } => Some(tandem_fs::rename(self, from, to, expect)?),
+            Step::Mkdir { path, src, from } => {
+                Some(tandem_fs::mkdir(from.unwrap_or(self), self, path, src)?)
+            }
+            Step::SetMeta {
+                path,
+                src,
+                expect,
+                from,
+            } => Some(tandem_fs::set_meta(
+                from.unwrap_or(self),
+                self,
+                path,
+                src,
+                expect,
+            )?),
+            Step::Delete { path, expect } => {
+                tandem_fs::delete(self, path, expect, trash)?;
+                None
+            }
+            Step::RemoveStaleTemp { path } => {
+                tandem_fs::remove_stale_temp(self, path, trash)?;
+                None
+            }
+        })
+    }
+
+    fn flush(&self, durability: Durability) -> tandem_fs::Result<()> {
+        match durability {
+            Durability::EachFile => self.sync_dirs(),
+            Durability::Batched => tandem_fs::sync_root(self),
+        }
+    }
+
+    fn still_present(&self) -> bool {
+        Root::still_present(self)
+    }
+
+    fn take_refusals(&self) -> Vec<Refusal> {
+        Root::take_refusals(self)
+    }
+
+    fn syncfs_is_durable(&self) -> bool {
+        Root::syncfs_is_durable(self)
+    }
+
+    fn track_dirs(&self, on: bool) {
+        Root::track_dirs(self, on)
+    }
+}
+
+/// Hashes `want` on `threads` threads, each file checked to be still its entry.
+fn hash_all(
+    root: &Root,
+    want: &[(RelPath, Entry)],
+    threads: usize,
+) -> Vec<tandem_fs::Result<Hash>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<tandem_fs::Result<Hash>>>> =
+        (0..want.len()).map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1).min(want.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((path, entry)) = want.get(i) else {
+                    break;
+                };
+                let r = tandem_fs::hash_file(root, path, entry);
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(FsError::raced(&RelPath::root(), "not hashed")))
+        })
+        .collect()
+}
+
+/// Copies `path` from `from` to `to`: in the kernel when both are on this machine
+/// (`tandem_fs::copy`), else read on one side and installed on the other.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn copy_between(
+    from: &dyn SideRoot,
+    to: &dyn SideRoot,
+    path: &RelPath,
+    src: &Entry,
+    expect: Option<&Entry>,
+    mode: u32,
+    trash: &Trash,
+    durability: Durability,
+    announce: &dyn Fn(),
+) -> tandem_fs::Result<Entry> {
+    if let (Some(f), Some(t)) = (from.local(), to.local()) {
+        return tandem_fs::copy(f, t, path, src, expect, mode, trash, durability, announce);
+    }
+    let source = from.read(path, src)?;
+    let src = Entry {
+        link: source
+            .link()
+            .map(<[u8]>::to_vec)
+            .or_else(|| src.link.clone()),
+        ..src.clone()
+    };
+    // The reader and the check take turns on one source: the data first, then, before the
+    // copy takes its name, the source's word that it did not change meanwhile.
+    let source = std::cell::RefCell::new(source);
+    let mut reader = SourceReader(&source);
+    let mut verify = || source.borrow_mut().finish();
+    let incoming = Incoming {
+        src: &src,
+        mode,
+        data: &mut reader,
+        verify: &mut verify,
+    };
+    announce();
+    to.install(path, expect, incoming, trash, durability)
+}
+
+struct SourceReader<'a, 's>(&'a std::cell::RefCell<Box<dyn Source + 's>>);
+
+impl Read for SourceReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().read(buf)
+    }
+}

@@ -1,0 +1,513 @@
+//! The agent: `tandem serve ROOT`, what ssh runs on the far machine. It is a local side
+//! there (`tandem_fs::Root` behind `tandem_engine::SideRoot`): it scans and hashes its root
+//! itself, and applies each step with the same re-check, temporary file and rename,
+//! confinement and trash as a local side. It decides nothing: the client's engine does.
+//!
+//! One thread reads the requests in order; a file being received or sent has a thread of
+//! its own, so that many transfers overlap on the wire.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use tandem_core::{Entry, Filter, RelPath};
+use tandem_engine::{SideRoot, Step};
+use tandem_fs::{Durability, FsError, Incoming, Root, Trash};
+
+use crate::compress::{pack, unpack, Compress};
+use crate::wire::{
+    path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireStep, CHUNK,
+    FEATURES, PREAMBLE, PROTOCOL, SCAN_BATCH,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+/// The answers, written whole by whichever thread has one.
+#[derive(Clone)]
+struct Out(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Out {
+    fn send(&self, msg: &Msg) -> Result<(), WireError> {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        write_msg(&mut *w, msg).map(|_| ())
+    }
+}
+
+/// Serves the protocol for `root` on `input`/`output` until the client says bye or goes.
+/// With `create`, a missing root (its parent existing) is created: a first sync.
+pub fn serve(
+    root: &Path,
+    create: bool,
+    mut input: impl Read,
+    output: impl Write + Send + 'static,
+) -> Result<(), ServeError> {
+    let out = Out(Arc::new(Mutex::new(Box::new(output))));
+    {
+        let mut w = out.0.lock().unwrap_or_else(|p| p.into_inner());
+        writeln!(w, "{PREAMBLE} {PROTOCOL} {}", env!("CARGO_PKG_VERSION"))
+            .map_err(WireError::from)?;
+        w.flush().map_err(WireError::from)?;
+    }
+    let compress = match read_msg(&mut input)? {
+        Some((
+            Msg::Hello {
+                protocol, compress, ..
+            },
+            _,
+        )) if protocol == PROTOCOL => compress,
+        Some((Msg::Hello { protocol, .. }, _)) => {
+            let why = format!("this agent speaks protocol {PROTOCOL}, the client {protocol}");
+            out.send(&Msg::Refused { why: why.clone() })?;
+            return Err(WireError::Unexpected(why).into());
+        }
+        other => {
+            return Err(WireError::Unexpected(format!("expected a hello, got {other:?}")).into())
+        }
+    };
+    let (root, created) = match open_root(root, create) {
+        Ok(r) => r,
+        Err(why) => {
+            out.send(&Msg::Refused { why })?;
+            return Ok(());
+        }
+    };
+    out.send(&Msg::Welcome {
+        features: FEATURES.iter().map(|f| f.to_string()).collect(),
+        created,
+    })?;
+    Agent {
+        root: Arc::new(root),
+        out,
+        incoming: HashMap::new(),
+        compress,
+    }
+    .run(&mut input)
+}
+
+fn open_root(path: &Path, create: bool) -> Result<(Root, bool), String> {
+    let mut created = false;
+    if create && std::fs::symlink_metadata(path).is_err() {
+        tandem_fs::create_root(path)
+            .map_err(|e| format!("cannot create the folder {}: {e}", path.display()))?;
+        created = true;
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(format!("{} is not a folder", path.display())),
+        Err(e) => return Err(format!("the folder {} cannot be used: {e}", path.display())),
+    }
+    let root =
+        Root::open(path).map_err(|e| format!("cannot open the folder {}: {e}", path.display()))?;
+    Ok((root, created))
+}
+
+struct Agent {
+    root: Arc<Root>,
+    out: Out,
+    /// The files being received: where their next chunk goes.
+    incoming: HashMap<u64, Sender<Msg>>,
+    /// How the file data this agent sends is compressed.
+    compress: Compress,
+}
+
+impl Agent {
+    fn run(mut self, input: &mut impl Read) -> Result<(), ServeError> {
+        while let Some((msg, _)) = read_msg(input)? {
+            match msg {
+                Msg::Bye => break,
+                Msg::Data { id, .. } | Msg::End { id, .. } => {
+                    let done = matches!(msg, Msg::End { .. });
+                    if let Some(tx) = self.incoming.get(&id) {
+                        let _ = tx.send(msg);
+                    }
+                    if done {
+                        self.incoming.remove(&id);
+                    }
+                }
+                Msg::Install { id, .. } => {
+                    let (tx, rx) = unbounded();
+                    self.incoming.insert(id, tx);
+                    let (root, out) = (Arc::clone(&self.root), self.out.clone());
+                    std::thread::spawn(move || receive(&root, &out, msg, rx));
+                }
+                Msg::Read { id, path, src } => {
+                    let (root, out, compress) =
+                        (Arc::clone(&self.root), self.out.clone(), self.compress);
+                    std::thread::spawn(move || send_file(&root, &out, compress, (id, path, src)));
+                }
+                other => self.answer(other)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The requests answered in order, on this thread.
+    fn answer(&self, msg: Msg) -> Result<(), ServeError> {
+        let root = &*self.root;
+        match msg {
+            Msg::Scan {
+                id,
+                ignore_file,
+                excludes,
+                includes,
+                threads,
+                hints,
+            } => scan(
+                root,
+                &self.out,
+                id,
+                (ignore_file, excludes, includes),
+                threads,
+                hints,
+            )?,
+            Msg::Hash { id, want, threads } => {
+                let want = want
+                    .into_iter()
+                    .map(|(p, e)| Ok((path_of(p)?, e.entry()?)))
+                    .collect::<Result<Vec<_>, WireError>>()?;
+                let results = root
+                    .hash(&want, threads as usize)
+                    .into_iter()
+                    .map(|r| r.map(|h| h.0).map_err(|e| WireFsError::from(&e)))
+                    .collect();
+                self.out.send(&Msg::Hashes { id, results })?;
+            }
+            Msg::Stat { id, path } => {
+                let result = wire(SideRoot::stat(root, &path_of(path)?));
+                self.out.send(&Msg::Done { id, result })?;
+            }
+            Msg::Apply { id, step, trash } => {
+                let result = wire(apply(root, step, &Trash::new(trash))?);
+                self.out.send(&Msg::Done { id, result })?;
+            }
+            Msg::Flush { id, each_file } => {
+                let d = durability(each_file);
+                let result = SideRoot::flush(root, d).map_err(|e| WireFsError::from(&e));
+                self.out.send(&Msg::Checked { id, result })?;
+            }
+            Msg::Present { id } => {
+                let result = if SideRoot::still_present(root) {
+                    Ok(())
+                } else {
+                    Err(WireFsError::from(&FsError::vanished(&RelPath::root())))
+                };
+                self.out.send(&Msg::Checked { id, result })?;
+            }
+            other => return Err(WireError::Unexpected(format!("a stray {other:?}")).into()),
+        }
+        Ok(())
+    }
+}
+
+fn durability(each_file: bool) -> Durability {
+    if each_file {
+        Durability::EachFile
+    } else {
+        Durability::Batched
+    }
+}
+
+fn wire(r: tandem_fs::Result<Option<Entry>>) -> Res<Option<WireEntry>> {
+    r.map(|e| e.as_ref().map(WireEntry::from))
+        .map_err(|e| WireFsError::from(&e))
+}
+
+fn scan(
+    root: &Root,
+    out: &Out,
+    id: u64,
+    (ignore_file, excludes, includes): (Option<String>, Vec<String>, Vec<String>),
+    threads: u32,
+    hints: Option<Vec<(Vec<u8>, bool)>>,
+) -> Result<(), ServeError> {
+    let filter = Filter::new(ignore_file.as_deref(), &excludes, &includes)
+        .map_err(|e| WireError::Unexpected(format!("a filter this agent cannot build: {e}")))?;
+    let hints = hints
+        .map(|h| {
+            h.into_iter()
+                .map(|(p, below)| Ok((path_of(p)?, below)))
+                .collect::<Result<Vec<_>, WireError>>()
+        })
+        .transpose()?;
+    let scanned = SideRoot::scan(root, &filter, threads.max(1) as usize, hints.as_deref());
+    let result = match scanned {
+        Ok(scan) => {
+            let mut batch = Vec::with_capacity(SCAN_BATCH);
+            for (p, e) in &scan.tree {
+                batch.push((p.as_bytes().to_vec(), WireEntry::from(e)));
+                if batch.len() == SCAN_BATCH {
+                    let batch = std::mem::take(&mut batch);
+                    out.send(&Msg::Entries { id, batch })?;
+                }
+            }
+            if !batch.is_empty() {
+                out.send(&Msg::Entries { id, batch })?;
+            }
+            Ok(scan
+                .stale_temps
+                .into_iter()
+                .map(RelPath::into_bytes)
+                .collect())
+        }
+        Err(e) => Err(WireFsError::from(&e)),
+    };
+    out.send(&Msg::Scanned { id, result })?;
+    Ok(())
+}
+
+fn apply(
+    root: &Root,
+    step: WireStep,
+    trash: &Trash,
+) -> Result<tandem_fs::Result<Option<Entry>>, WireError> {
+    let r = match step {
+        WireStep::Rename { from, to, expect } => {
+            let (from, to, expect) = (path_of(from)?, path_of(to)?, expect.entry()?);
+            root.apply(
+                Step::Rename {
+                    from: &from,
+                    to: &to,
+                    expect: &expect,
+                },
+                trash,
+            )
+        }
+        WireStep::Mkdir { path, src } => {
+            let (path, src) = (path_of(path)?, src.entry()?);
+            root.apply(
+                Step::Mkdir {
+                    path: &path,
+                    src: &src,
+                    from: None,
+                },
+                trash,
+            )
+        }
+        WireStep::SetMeta { path, src, expect } => {
+            let (path, src, expect) = (path_of(path)?, src.entry()?, expect.entry()?);
+            let step = Step::SetMeta {
+                path: &path,
+                src: &src,
+                expect: &expect,
+                from: None,
+            };
+            root.apply(step, trash)
+        }
+        WireStep::Delete { path, expect } => {
+            let (path, expect) = (path_of(path)?, expect.entry()?);
+            root.apply(
+                Step::Delete {
+                    path: &path,
+                    expect: &expect,
+                },
+                trash,
+            )
+        }
+        WireStep::RemoveStaleTemp { path } => {
+            let path = path_of(path)?;
+            root.apply(Step::RemoveStaleTemp { path: &path }, trash)
+        }
+    };
+    Ok(r)
+}
+
+/// Receives one file (`Msg::Install`) from the chunks routed to `rx`, and answers `Done`.
+fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>) {
+    let Msg::Install {
+        id,
+        path,
+        src,
+        expect,
+        mode,
+        trash,
+        each_file,
+    } = install
+    else {
+        return;
+    };
+    let result = (|| -> Result<tandem_fs::Result<Entry>, WireError> {
+        let (path, src) = (path_of(path)?, src.entry()?);
+        let expect = expect.map(WireEntry::entry).transpose()?;
+        let mut data = Chunks::new(rx, &path);
+        let ended = data.ended.clone();
+        let mut verify = || {
+            ended
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or_else(|| {
+                    Err(FsError::io(
+                        &path,
+                        "receive data",
+                        std::io::Error::other("the stream ended early"),
+                    ))
+                })
+        };
+        let incoming = Incoming {
+            src: &src,
+            mode,
+            data: &mut data,
+            verify: &mut verify,
+        };
+        Ok(root.install(
+            &path,
+            expect.as_ref(),
+            incoming,
+            &Trash::new(trash),
+            durability(each_file),
+        ))
+    })();
+    let result = match result {
+        Ok(r) => wire(r.map(Some)),
+        Err(e) => Err(WireFsError {
+            kind: 0,
+            path: String::new(),
+            message: e.to_string(),
+            errno: None,
+        }),
+    };
+    let _ = out.send(&Msg::Done { id, result });
+}
+
+/// A file's content as the chunks of one transfer arrive; `ended` holds the sender's
+/// verdict once its `End` came.
+pub(crate) struct Chunks {
+    rx: Receiver<Msg>,
+    buf: Vec<u8>,
+    at: usize,
+    pub(crate) ended: Arc<Mutex<Option<tandem_fs::Result<()>>>>,
+    path: RelPath,
+}
+
+impl Chunks {
+    pub(crate) fn new(rx: Receiver<Msg>, path: &RelPath) -> Chunks {
+        Chunks {
+            rx,
+            buf: Vec::new(),
+            at: 0,
+            ended: Arc::new(Mutex::new(None)),
+            path: path.clone(),
+        }
+    }
+}
+
+impl Read for Chunks {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.buf.len() {
+            if self
+                .ended
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+            {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Msg::Data { bytes, zstd, .. }) => {
+                    (self.buf, self.at) = (unpack(bytes, zstd)?, 0)
+                }
+                Ok(Msg::End { result, .. }) => {
+                    let verdict = result.map_err(WireFsError::error);
+                    *self.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
+                }
+                Ok(_) => return Err(std::io::Error::other("protocol error: a stray message")),
+                Err(_) => {
+                    let why = format!("{}: the connection was lost mid-file", self.path);
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        why,
+                    ));
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Sends one file (`Msg::Read`): `Opened`, its chunks, and `End` with the check that it
+/// did not change while it was read.
+fn send_file(
+    root: &Root,
+    out: &Out,
+    compress: Compress,
+    (id, path, src): (u64, Vec<u8>, WireEntry),
+) {
+    let opened =
+        (|| -> Result<tandem_fs::Result<Box<dyn tandem_engine::Source + '_>>, WireError> {
+            let (path, src) = (path_of(path)?, src.entry()?);
+            Ok(root.read(&path, &src))
+        })();
+    let mut source = match opened {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let _ = out.send(&Msg::Opened {
+                id,
+                result: Err(WireFsError::from(&e)),
+            });
+            return;
+        }
+        Err(e) => {
+            let why = WireFsError {
+                kind: 0,
+                path: String::new(),
+                message: e.to_string(),
+                errno: None,
+            };
+            let _ = out.send(&Msg::Opened {
+                id,
+                result: Err(why),
+            });
+            return;
+        }
+    };
+    let link = source.link().map(<[u8]>::to_vec);
+    if out
+        .send(&Msg::Opened {
+            id,
+            result: Ok(link),
+        })
+        .is_err()
+    {
+        return;
+    }
+    let mut buf = vec![0u8; CHUNK];
+    let result = loop {
+        match read_full(&mut *source, &mut buf) {
+            Ok(0) => break source.finish().map_err(|e| WireFsError::from(&e)),
+            Ok(n) => {
+                let (bytes, zstd) = pack(compress, &buf[..n]);
+                if out.send(&Msg::Data { id, bytes, zstd }).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let e = FsError::io(&RelPath::root(), "read", e);
+                break Err(WireFsError::from(&e));
+            }
+        }
+    };
+    let _ = out.send(&Msg::End { id, result });
+}
+
+/// Fills `buf` as far as the source goes (a chunk per frame, not per `read`).
+pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,691 @@
+//! The client: a `tandem_engine::SideRoot` whose root is on another machine, reached by
+//! running `tandem serve` there over the user's own ssh.
+//!
+//! Any number of requests are in flight at once: each carries an id, one thread reads the
+//! answers and hands each to the caller waiting for it. A scan's entries come back in
+//! batches and a file's content in chunks; nothing waits for a round trip per file but the
+//! caller that needs that file's answer.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use tandem_core::{Entry, Filter, Hash, RelPath, Tree};
+use tandem_engine::{SideRoot, Source, Step};
+use tandem_fs::{Durability, FsError, Incoming, Refusal, Root, Scan, Trash};
+
+use crate::agent::{read_full, Chunks};
+use crate::compress::{pack, Compress};
+use crate::target::RemoteTarget;
+use crate::wire::{
+    path_of, read_msg, write_msg, Msg, WireEntry, WireError, WireFsError, WireStep, CHUNK,
+    FEATURES, PREAMBLE, PROTOCOL,
+};
+
+/// What crossed the wire, for the run's summary (and the tests: a sync with nothing to do
+/// sends no file data).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// File content sent to the remote side and received from it (before compression).
+    pub data_sent: AtomicU64,
+    pub data_received: AtomicU64,
+    /// Everything, frames included.
+    pub wire_sent: AtomicU64,
+    pub wire_received: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("cannot reach {host} over ssh (exit {code}): {stderr}")]
+    Ssh {
+        host: String,
+        code: String,
+        stderr: String,
+    },
+    #[error("tandem was not found on {host} ({remote_tandem}: {stderr}); install tandem {version} there (the same `cargo install`, or copy this binary) or name it with --remote-tandem PATH")]
+    Missing {
+        host: String,
+        remote_tandem: String,
+        stderr: String,
+        version: &'static str,
+    },
+    #[error("{remote_tandem} on {host} is not a tandem that serves this protocol: it answered {found:?}{stderr}; this tandem ({version}) needs `tandem serve` speaking protocol {PROTOCOL} there: install tandem {version} there or name it with --remote-tandem PATH")]
+    NotTandem {
+        host: String,
+        remote_tandem: String,
+        found: String,
+        stderr: String,
+        version: &'static str,
+    },
+    #[error("the tandem on {host} speaks protocol {found} (tandem {found_version}); this tandem ({version}) needs protocol {PROTOCOL}: install tandem {version} there or name it with --remote-tandem PATH")]
+    Version {
+        host: String,
+        found: u32,
+        found_version: String,
+        version: &'static str,
+    },
+    #[error("{host} refused: {why}")]
+    Refused { host: String, why: String },
+    #[error("{0}")]
+    Wire(#[from] WireError),
+}
+
+/// How to reach the far side.
+#[derive(Clone, Debug)]
+pub struct Connect {
+    pub target: RemoteTarget,
+    /// The ssh command and its options (`--ssh`, `TANDEM_SSH`), as words.
+    pub ssh: Vec<String>,
+    /// The tandem to run there (`--remote-tandem`).
+    pub remote_tandem: String,
+    /// Create the remote folder if it is missing (a first sync).
+    pub create: bool,
+    /// Whether file data is compressed, both ways.
+    pub compress: Compress,
+}
+
+/// Answers routed to their callers, and why the connection ended when it did.
+#[derive(Default)]
+struct Shared {
+    pending: Mutex<HashMap<u64, Sender<Msg>>>,
+    lost: Mutex<Option<String>>,
+    stats: Arc<Stats>,
+}
+
+/// A root on another machine.
+pub struct RemoteSide {
+    name: String,
+    shared: Arc<Shared>,
+    writer: Mutex<Option<std::io::BufWriter<ChildStdin>>>,
+    child: Mutex<Child>,
+    next: AtomicU64,
+    compress: Compress,
+    /// The folder did not exist and the agent created it.
+    pub created: bool,
+}
+
+/// The last lines ssh and the agent wrote on stderr (also logged as they come).
+type Tail = Arc<Mutex<VecDeque<String>>>;
+
+fn tail_text(tail: &Tail) -> String {
+    let t = tail.lock().unwrap_or_else(|p| p.into_inner());
+    t.iter().cloned().collect::<Vec<_>>().join("; ")
+}
+
+impl RemoteSide {
+    /// Starts the agent over ssh and shakes hands with it.
+    pub fn connect(c: &Connect) -> Result<RemoteSide, ConnectError> {
+        let (program, args) = c
+            .ssh
+            .split_first()
+            .map_or(("ssh", &[][..]), |(p, a)| (p.as_str(), a));
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        if let Some(port) = c.target.port {
+            cmd.arg("-p").arg(port.to_string());
+        }
+        cmd.arg(c.target.destination()).arg(c.remote_command());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        tracing::debug!("remote: {cmd:?}");
+        let mut child = cmd.spawn().map_err(|source| ConnectError::Spawn {
+            program: program.to_string(),
+            source,
+        })?;
+        let tail: Tail = Arc::default();
+        if let Some(err) = child.stderr.take() {
+            let (tail, host) = (Arc::clone(&tail), c.target.host.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    tracing::warn!("{host}: {line}");
+                    let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                    t.push_back(line);
+                    if t.len() > 8 {
+                        t.pop_front();
+                    }
+                }
+            });
+        }
+        let (mut stdin, mut stdout) = match (child.stdin.take(), child.stdout.take()) {
+            (Some(i), Some(o)) => (std::io::BufWriter::new(i), BufReader::new(o)),
+            _ => return Err(WireError::Unexpected("no pipes to ssh".into()).into()),
+        };
+        let preamble = read_preamble(&mut stdout);
+        check_preamble(c, &preamble, &mut child, &tail)?;
+        write_msg(
+            &mut stdin,
+            &Msg::Hello {
+                protocol: PROTOCOL,
+                features: FEATURES.iter().map(|f| f.to_string()).collect(),
+                compress: c.compress,
+            },
+        )?;
+        let created = match read_msg(&mut stdout)? {
+            Some((Msg::Welcome { created, .. }, _)) => created,
+            Some((Msg::Refused { why }, _)) => {
+                let _ = child.wait();
+                return Err(ConnectError::Refused {
+                    host: c.target.host.clone(),
+                    why,
+                });
+            }
+            other => {
+                return Err(
+                    WireError::Unexpected(format!("expected a welcome, got {other:?}")).into(),
+                )
+            }
+        };
+        let shared = Arc::new(Shared::default());
+        let reader = Arc::clone(&shared);
+        std::thread::spawn(move || route_answers(&mut stdout, &reader));
+        Ok(RemoteSide {
+            name: c.target.to_string(),
+            shared,
+            writer: Mutex::new(Some(stdin)),
+            compress: c.compress,
+            child: Mutex::new(child),
+            next: AtomicU64::new(1),
+            created,
+        })
+    }
+
+    /// What crossed the wire so far.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.shared.stats)
+    }
+
+    fn lost(&self) -> FsError {
+        let why = self
+            .shared
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let why = why.unwrap_or_else(|| "the connection was closed".into());
+        tracing::warn!("{}: {why}", self.name);
+        FsError::io(
+            &RelPath::root(),
+            "remote side",
+            std::io::Error::from_raw_os_error(EIO),
+        )
+    }
+
+    fn send(&self, msg: &Msg) -> tandem_fs::Result<()> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(w) = w.as_mut() else {
+            return Err(self.lost());
+        };
+        match write_msg(w, msg) {
+            Ok(n) => {
+                self.shared
+                    .stats
+                    .wire_sent
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                *self.shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                Err(self.lost())
+            }
+        }
+    }
+
+    /// Sends the request `make(id)` and returns where its answers will come.
+    fn request(&self, make: impl FnOnce(u64) -> Msg) -> tandem_fs::Result<(u64, Receiver<Msg>)> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = unbounded();
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, tx);
+        self.send(&make(id))?;
+        Ok((id, rx))
+    }
+
+    fn wait(&self, rx: &Receiver<Msg>) -> tandem_fs::Result<Msg> {
+        rx.recv().map_err(|_| self.lost())
+    }
+
+    /// Waits for the entry a `Done` carries.
+    fn done(&self, rx: &Receiver<Msg>) -> tandem_fs::Result<Option<Entry>> {
+        match self.wait(rx)? {
+            Msg::Done { result, .. } => {
+                let e = result.map_err(WireFsError::error)?;
+                e.map(WireEntry::entry)
+                    .transpose()
+                    .map_err(|e| self.garbled(e))
+            }
+            other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+        }
+    }
+
+    fn garbled(&self, e: WireError) -> FsError {
+        *self.shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        self.lost()
+    }
+}
+
+impl Connect {
+    /// The command ssh runs there; the path quoted for the remote shell.
+    fn remote_command(&self) -> String {
+        let create = if self.create { " --create" } else { "" };
+        format!(
+            "{} serve{create} -- {}",
+            self.remote_tandem,
+            shell_quote(&self.target.path)
+        )
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+const EIO: i32 = tandem_fs::error::libc_errno::EIO;
+
+/// The agent's first line, before any frame (at most 200 bytes; empty at a closed pipe).
+fn read_preamble(r: &mut impl Read) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 200 {
+        match r.read(&mut byte) {
+            Ok(1) if byte[0] == b'\n' => break,
+            Ok(1) => line.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+fn check_preamble(
+    c: &Connect,
+    line: &str,
+    child: &mut Child,
+    tail: &Tail,
+) -> Result<(), ConnectError> {
+    let host = c.target.host.clone();
+    let version = env!("CARGO_PKG_VERSION");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [PREAMBLE, proto, found_version, ..] => match proto.parse::<u32>() {
+            Ok(PROTOCOL) => Ok(()),
+            Ok(found) => Err(ConnectError::Version {
+                host,
+                found,
+                found_version: found_version.to_string(),
+                version,
+            }),
+            Err(_) => Err(not_tandem(c, line, tail)),
+        },
+        [] => {
+            let status = child.wait().ok();
+            // Let the stderr reader catch up with what ssh said last.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let stderr = tail_text(tail);
+            let code = status.and_then(|s| s.code());
+            match code {
+                Some(255) => Err(ConnectError::Ssh {
+                    host,
+                    code: "255".into(),
+                    stderr,
+                }),
+                Some(126 | 127) => Err(ConnectError::Missing {
+                    host,
+                    remote_tandem: c.remote_tandem.clone(),
+                    stderr,
+                    version,
+                }),
+                _ => Err(not_tandem(c, "", tail)),
+            }
+        }
+        _ => Err(not_tandem(c, line, tail)),
+    }
+}
+
+fn not_tandem(c: &Connect, found: &str, tail: &Tail) -> ConnectError {
+    let stderr = tail_text(tail);
+    ConnectError::NotTandem {
+        host: c.target.host.clone(),
+        remote_tandem: c.remote_tandem.clone(),
+        found: found.to_string(),
+        stderr: if stderr.is_empty() {
+            String::new()
+        } else {
+            format!(" (stderr: {stderr})")
+        },
+        version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+/// The id an answer belongs to, and whether it is the last for that id.
+fn answer_of(msg: &Msg) -> Option<(u64, bool)> {
+    Some(match msg {
+        Msg::Entries { id, .. } | Msg::Data { id, .. } => (*id, false),
+        Msg::Opened { id, result } => (*id, result.is_err()),
+        Msg::Scanned { id, .. }
+        | Msg::Hashes { id, .. }
+        | Msg::Done { id, .. }
+        | Msg::Checked { id, .. }
+        | Msg::End { id, .. } => (*id, true),
+        _ => return None,
+    })
+}
+
+/// The reader thread: hands each answer to its caller until the connection ends.
+fn route_answers(r: &mut impl Read, shared: &Shared) {
+    let why = loop {
+        match read_msg(r) {
+            Ok(Some((msg, n))) => {
+                shared
+                    .stats
+                    .wire_received
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                let Some((id, last)) = answer_of(&msg) else {
+                    break format!("protocol error: an unexpected {msg:?}");
+                };
+                let mut pending = shared.pending.lock().unwrap_or_else(|p| p.into_inner());
+                let tx = if last {
+                    pending.remove(&id)
+                } else {
+                    pending.get(&id).cloned()
+                };
+                if let Some(tx) = tx {
+                    let _ = tx.send(msg);
+                }
+            }
+            Ok(None) => break "the remote side closed the connection".to_string(),
+            Err(e) => break e.to_string(),
+        }
+    };
+    *shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+    // Every caller still waiting learns the connection is gone.
+    shared
+        .pending
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+}
+
+impl Drop for RemoteSide {
+    fn drop(&mut self) {
+        let _ = self.send(&Msg::Bye);
+        // Closing its input ends the agent.
+        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let _ = self.child.lock().unwrap_or_else(|p| p.into_inner()).wait();
+    }
+}
+
+/// A file's content coming from the remote side.
+struct RemoteSource {
+    chunks: Chunks,
+    link: Option<Vec<u8>>,
+    stats: Arc<Stats>,
+}
+
+impl Read for RemoteSource {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.chunks.read(buf)?;
+        self.stats
+            .data_received
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Source for RemoteSource {
+    fn link(&self) -> Option<&[u8]> {
+        self.link.as_deref()
+    }
+
+    fn finish(&mut self) -> tandem_fs::Result<()> {
+        let ended = self
+            .chunks
+            .ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        ended.unwrap_or_else(|| {
+            Err(FsError::raced(
+                &RelPath::root(),
+                "the file's content did not all arrive",
+            ))
+        })
+    }
+}
+
+fn bytes(p: &RelPath) -> Vec<u8> {
+    p.as_bytes().to_vec()
+}
+
+impl SideRoot for RemoteSide {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn local(&self) -> Option<&Root> {
+        None
+    }
+
+    fn scan(
+        &self,
+        filter: &Filter,
+        threads: usize,
+        hints: Option<&[(RelPath, bool)]>,
+    ) -> tandem_fs::Result<Scan> {
+        let inputs = filter.inputs().clone();
+        let (_, rx) = self.request(|id| Msg::Scan {
+            id,
+            ignore_file: inputs.ignore_file,
+            excludes: inputs.excludes,
+            includes: inputs.includes,
+            threads: threads as u32,
+            hints: hints.map(|h| h.iter().map(|(p, b)| (bytes(p), *b)).collect()),
+        })?;
+        let mut tree = Tree::new();
+        loop {
+            match self.wait(&rx)? {
+                Msg::Entries { batch, .. } => {
+                    for (p, e) in batch {
+                        let p = path_of(p).map_err(|e| self.garbled(e))?;
+                        tree.insert(p, e.entry().map_err(|e| self.garbled(e))?);
+                    }
+                }
+                Msg::Scanned { result, .. } => {
+                    let stale = result.map_err(WireFsError::error)?;
+                    let stale_temps = stale
+                        .into_iter()
+                        .map(path_of)
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| self.garbled(e))?;
+                    return Ok(Scan { tree, stale_temps });
+                }
+                other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+            }
+        }
+    }
+
+    fn hash(&self, want: &[(RelPath, Entry)], threads: usize) -> Vec<tandem_fs::Result<Hash>> {
+        if want.is_empty() {
+            return Vec::new();
+        }
+        let asked = || -> tandem_fs::Result<Vec<tandem_fs::Result<Hash>>> {
+            let list = want
+                .iter()
+                .map(|(p, e)| (bytes(p), WireEntry::from(e)))
+                .collect();
+            let (_, rx) = self.request(|id| Msg::Hash {
+                id,
+                want: list,
+                threads: threads as u32,
+            })?;
+            match self.wait(&rx)? {
+                Msg::Hashes { results, .. } if results.len() == want.len() => Ok(results
+                    .into_iter()
+                    .map(|r| r.map(Hash).map_err(WireFsError::error))
+                    .collect()),
+                other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+            }
+        };
+        match asked() {
+            Ok(r) => r,
+            Err(e) => want
+                .iter()
+                .map(|_| {
+                    Err(FsError::io(
+                        &RelPath::root(),
+                        "remote side",
+                        std::io::Error::other(e.to_string()),
+                    ))
+                })
+                .collect(),
+        }
+    }
+
+    fn stat(&self, rel: &RelPath) -> tandem_fs::Result<Option<Entry>> {
+        let (_, rx) = self.request(|id| Msg::Stat {
+            id,
+            path: bytes(rel),
+        })?;
+        self.done(&rx)
+    }
+
+    fn read(&self, rel: &RelPath, src: &Entry) -> tandem_fs::Result<Box<dyn Source + '_>> {
+        let src = WireEntry::from(src);
+        let (_, rx) = self.request(|id| Msg::Read {
+            id,
+            path: bytes(rel),
+            src,
+        })?;
+        let link = match self.wait(&rx)? {
+            Msg::Opened { result, .. } => result.map_err(WireFsError::error)?,
+            other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+        };
+        Ok(Box::new(RemoteSource {
+            chunks: Chunks::new(rx, rel),
+            link,
+            stats: self.stats(),
+        }))
+    }
+
+    fn install(
+        &self,
+        rel: &RelPath,
+        expect: Option<&Entry>,
+        incoming: Incoming<'_>,
+        trash: &Trash,
+        durability: Durability,
+    ) -> tandem_fs::Result<Entry> {
+        let (id, rx) = self.request(|id| Msg::Install {
+            id,
+            path: bytes(rel),
+            src: WireEntry::from(incoming.src),
+            expect: expect.map(WireEntry::from),
+            mode: incoming.mode,
+            trash: trash.stamp().to_string(),
+            each_file: durability == Durability::EachFile,
+        })?;
+        let sent = self.send_data(id, rel, incoming);
+        let result = match &sent {
+            Ok(()) => Ok(()),
+            Err(e) => Err(WireFsError::from(e)),
+        };
+        self.send(&Msg::End { id, result })?;
+        let done = self.done(&rx);
+        sent?;
+        done?.ok_or_else(|| FsError::raced(rel, "the remote side answered without an entry"))
+    }
+
+    fn apply(&self, step: Step<'_>, trash: &Trash) -> tandem_fs::Result<Option<Entry>> {
+        let step = match step {
+            Step::Rename { from, to, expect } => WireStep::Rename {
+                from: bytes(from),
+                to: bytes(to),
+                expect: expect.into(),
+            },
+            Step::Mkdir { path, src, .. } => WireStep::Mkdir {
+                path: bytes(path),
+                src: src.into(),
+            },
+            Step::SetMeta {
+                path, src, expect, ..
+            } => WireStep::SetMeta {
+                path: bytes(path),
+                src: src.into(),
+                expect: expect.into(),
+            },
+            Step::Delete { path, expect } => WireStep::Delete {
+                path: bytes(path),
+                expect: expect.into(),
+            },
+            Step::RemoveStaleTemp { path } => WireStep::RemoveStaleTemp { path: bytes(path) },
+        };
+        let trash = trash.stamp().to_string();
+        let (_, rx) = self.request(|id| Msg::Apply { id, step, trash })?;
+        self.done(&rx)
+    }
+
+    fn flush(&self, durability: Durability) -> tandem_fs::Result<()> {
+        let each_file = durability == Durability::EachFile;
+        let (_, rx) = self.request(|id| Msg::Flush { id, each_file })?;
+        match self.wait(&rx)? {
+            Msg::Checked { result, .. } => result.map_err(WireFsError::error),
+            other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+        }
+    }
+
+    fn still_present(&self) -> bool {
+        let asked = || -> tandem_fs::Result<bool> {
+            let (_, rx) = self.request(|id| Msg::Present { id })?;
+            Ok(matches!(
+                self.wait(&rx)?,
+                Msg::Checked { result: Ok(()), .. }
+            ))
+        };
+        // A connection gone: nothing more can be confirmed as done there.
+        asked().unwrap_or(false)
+    }
+
+    fn take_refusals(&self) -> Vec<Refusal> {
+        Vec::new()
+    }
+
+    fn syncfs_is_durable(&self) -> bool {
+        true
+    }
+
+    fn track_dirs(&self, _on: bool) {}
+}
+
+impl RemoteSide {
+    /// Sends `incoming`'s content in chunks; then the sender's check that the source did
+    /// not change meanwhile (an error: the agent keeps nothing).
+    fn send_data(&self, id: u64, rel: &RelPath, incoming: Incoming<'_>) -> tandem_fs::Result<()> {
+        if incoming.src.kind == tandem_core::Kind::File {
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n =
+                    read_full(incoming.data, &mut buf).map_err(|e| FsError::io(rel, "read", e))?;
+                if n == 0 {
+                    break;
+                }
+                let (bytes, zstd) = pack(self.compress, &buf[..n]);
+                self.send(&Msg::Data { id, bytes, zstd })?;
+                self.shared
+                    .stats
+                    .data_sent
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        (incoming.verify)()
+    }
+}

@@ -1,0 +1,105 @@
+//! zstd for file data on the wire (`--compress auto|on|off`), chunk by chunk. `auto` first
+//! compresses a small sample of each chunk and sends the chunk as it is when the sample
+//! does not shrink (already compressed media, archives, encrypted files): no time spent
+//! on data that would not get smaller. Decompression is bounded: a chunk never unpacks to
+//! more than [`CHUNK`] bytes, whatever its frame claims.
+
+use std::io::Read;
+
+use ruzstd::decoding::StreamingDecoder;
+use ruzstd::encoding::{compress_to_vec, CompressionLevel};
+use serde::{Deserialize, Serialize};
+
+use crate::wire::CHUNK;
+
+/// When file data is compressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Compress {
+    /// Each chunk whose sample shrinks.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// The sample `auto` tries first, and the share of it that must be saved.
+const SAMPLE: usize = 16 << 10;
+const MIN_SAVING_PERCENT: usize = 10;
+
+fn zstd(bytes: &[u8]) -> Vec<u8> {
+    compress_to_vec(bytes, CompressionLevel::Fastest)
+}
+
+fn shrinks(raw: usize, packed: usize) -> bool {
+    packed * 100 <= raw * (100 - MIN_SAVING_PERCENT)
+}
+
+/// A chunk as it goes on the wire: its bytes, and whether they are zstd.
+pub fn pack(mode: Compress, chunk: &[u8]) -> (Vec<u8>, bool) {
+    let worth_trying = match mode {
+        Compress::Off => false,
+        Compress::On => true,
+        Compress::Auto => {
+            let sample = &chunk[..chunk.len().min(SAMPLE)];
+            shrinks(sample.len(), zstd(sample).len())
+        }
+    };
+    if worth_trying {
+        let packed = zstd(chunk);
+        if mode == Compress::On || shrinks(chunk.len(), packed.len()) {
+            return (packed, true);
+        }
+    }
+    (chunk.to_vec(), false)
+}
+
+/// A chunk as it came off the wire, unpacked.
+pub fn unpack(bytes: Vec<u8>, zstd: bool) -> std::io::Result<Vec<u8>> {
+    if !zstd {
+        return Ok(bytes);
+    }
+    let bad = |e: String| std::io::Error::other(format!("protocol error: a bad zstd chunk: {e}"));
+    let decoder = StreamingDecoder::new_with_max_window_size(bytes.as_slice(), 2 * CHUNK as u64)
+        .map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    decoder.take(CHUNK as u64 + 1).read_to_end(&mut out)?;
+    if out.len() > CHUNK {
+        return Err(bad(format!("it unpacks to more than {CHUNK} bytes")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_packs_what_shrinks_and_leaves_the_rest() {
+        let text = b"the same words again and again ".repeat(4000);
+        let (packed, z) = pack(Compress::Auto, &text);
+        assert!(z && packed.len() < text.len() / 10);
+        assert_eq!(unpack(packed, z).unwrap(), text);
+        // Incompressible (pseudo-random) bytes go as they are.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..CHUNK)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert_eq!(pack(Compress::Auto, &noise), (noise.clone(), false));
+        assert!(!pack(Compress::Off, &text).1);
+        assert!(pack(Compress::On, &noise).1);
+    }
+
+    #[test]
+    fn issue_17_a_bomb_does_not_unpack_past_a_chunk() {
+        let big = vec![0u8; 4 * CHUNK];
+        let packed = zstd(&big);
+        assert!(unpack(packed, true).is_err());
+        assert!(unpack(b"not zstd at all".to_vec(), true).is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! A remote side: one root of a pair on another machine, reached over OpenSSH.
+//!
+//! Owns the protocol between a tandem and `tandem serve ROOT` on the far machine (run by
+//! the user's own `ssh`, which carries its stdin and stdout), the client side
+//! ([`RemoteSide`], a `tandem_engine::SideRoot`) and the agent ([`serve`], a local side
+//! there). It decides nothing (the client's engine does) and has no transport of its own.
+//! It must never let a peer make either side read or write outside its root: every path
+//! that arrives is checked to be relative and below the root, every frame's size bounded.
+//!
+//! # The protocol (version [`wire::PROTOCOL`])
+//! 1. The agent prints one line: `tandem-serve <protocol> <tandem version>`. A client that
+//!    reads anything else (a shell's "not found", an old tandem's usage text) says what it
+//!    found and what it needs, and stops.
+//! 2. Then frames both ways: a 4-byte little-endian length, then one [`wire::Msg`] encoded
+//!    with `postcard` (at most [`wire::MAX_FRAME`] bytes). The client sends `Hello`
+//!    (protocol, features); the agent answers `Welcome` (features; whether it created its
+//!    root, asked with `serve --create` on a first sync) or `Refused` (why).
+//! 3. Requests carry an id that their answers repeat, and are pipelined: the client never
+//!    waits for one answer to send the next request, and many files are in flight at once.
+//!    - `Scan` → `Entries` in batches of [`wire::SCAN_BATCH`], then `Scanned` (the agent
+//!      scans and filters its own tree, stat first).
+//!    - `Hash` (the files whose stat could not settle a question, as the client's baseline
+//!      says: a sync with nothing changed asks for none) → `Hashes`.
+//!    - `Read` → `Opened`, the file's `Data` in chunks of [`wire::CHUNK`] (each zstd or
+//!      not, as `Hello`'s `compress` asks: [`compress`]), `End` (its
+//!      check that the file did not change while it was read).
+//!    - `Install` + `Data`... + `End` → `Done` (the new entry). The agent writes a
+//!      temporary file, renames it into place only after `End` says the source held
+//!      still, and only if the path is still what the plan saw; a connection cut mid-file
+//!      leaves no torn file, only the temporary one, removed.
+//!    - `Apply` (rename, mkdir, set metadata, delete to the agent's trash) → `Done`;
+//!      `Stat` → `Done`; `Flush` and `Present` → `Checked`.
+//! 4. `Bye`, or the end of the client's input, ends the agent.
+//!
+//! A dropped connection fails every request still waiting with EIO, which stops the run
+//! cleanly: what was confirmed is committed, the rest is done by the next run.
+
+pub mod agent;
+pub mod client;
+pub mod compress;
+mod run;
+pub mod target;
+pub mod wire;
+
+pub use agent::{serve, ServeError};
+pub use client::{Connect, ConnectError, RemoteSide, Stats};
+pub use compress::Compress;
+pub use run::{sync_until, RemoteSyncError};
+pub use target::RemoteTarget;

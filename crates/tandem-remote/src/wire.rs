@@ -1,0 +1,386 @@
+//! The messages and their framing (see the crate's documentation for the conversation).
+//!
+//! A frame is a 4-byte little-endian length and that many bytes of one [`Msg`] in
+//! `postcard`. The decoder trusts nothing: a frame longer than [`MAX_FRAME`] is refused
+//! before anything is allocated for it, a payload that is not a whole message is an error,
+//! and every path is checked to be relative and below the root (`RelPath::new`: no `..`,
+//! no absolute path, no NUL) before any side looks at it.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+use tandem_core::{Entry, Hash, Kind, Owner, RelPath};
+use tandem_fs::FsError;
+
+/// The protocol this build speaks. A peer with another number is refused at the handshake.
+pub const PROTOCOL: u32 = 1;
+/// What this build can do beyond the protocol's core (none yet; the handshake lists them so
+/// that later builds can add some without a new protocol number).
+pub const FEATURES: &[&str] = &[];
+/// The first line the agent prints, before any frame: `tandem-serve <protocol> <version>`.
+pub const PREAMBLE: &str = "tandem-serve";
+/// The largest frame either side accepts.
+pub const MAX_FRAME: usize = 16 << 20;
+/// File data travels in chunks of this size.
+pub const CHUNK: usize = 256 << 10;
+/// Entries per scan batch.
+pub const SCAN_BATCH: usize = 2048;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("the connection failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("protocol error: a frame of {0} bytes (at most {MAX_FRAME} are accepted)")]
+    TooLong(usize),
+    #[error("protocol error: a frame that is not a message ({0})")]
+    Garbled(#[from] postcard::Error),
+    #[error("protocol error: {0}")]
+    Unexpected(String),
+    #[error("protocol error: an invalid path: {0}")]
+    Path(#[from] tandem_core::InvalidPath),
+}
+
+/// One entry as it travels.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireEntry {
+    /// 0 file, 1 folder, 2 symlink, 3 special, 4 problem (`problem` says why).
+    pub kind: u8,
+    pub problem: Option<String>,
+    pub size: u64,
+    pub mtime: i64,
+    pub mode: u32,
+    pub ino: u64,
+    pub hash: Option<[u8; 32]>,
+    pub link: Option<Vec<u8>>,
+    pub owner: Option<(u32, u32)>,
+}
+
+impl From<&Entry> for WireEntry {
+    fn from(e: &Entry) -> WireEntry {
+        let (kind, problem) = match &e.kind {
+            Kind::File => (0, None),
+            Kind::Dir => (1, None),
+            Kind::Symlink => (2, None),
+            Kind::Special => (3, None),
+            Kind::Problem(why) => (4, Some(why.clone())),
+        };
+        WireEntry {
+            kind,
+            problem,
+            size: e.size,
+            mtime: e.mtime,
+            mode: e.mode,
+            ino: e.ino,
+            hash: e.hash.map(|h| h.0),
+            link: e.link.clone(),
+            owner: e.owner.map(|o| (o.uid, o.gid)),
+        }
+    }
+}
+
+impl WireEntry {
+    pub fn entry(self) -> Result<Entry, WireError> {
+        let kind = match (self.kind, self.problem) {
+            (0, _) => Kind::File,
+            (1, _) => Kind::Dir,
+            (2, _) => Kind::Symlink,
+            (3, _) => Kind::Special,
+            (4, why) => Kind::Problem(why.unwrap_or_default()),
+            (k, _) => return Err(WireError::Unexpected(format!("an entry of kind {k}"))),
+        };
+        Ok(Entry {
+            kind,
+            size: self.size,
+            mtime: self.mtime,
+            mode: self.mode,
+            ino: self.ino,
+            hash: self.hash.map(Hash),
+            link: self.link,
+            owner: self.owner.map(|(uid, gid)| Owner { uid, gid }),
+            xattrs: None,
+        })
+    }
+}
+
+/// A side's error as it travels: enough to act on it as if it were local (planned again,
+/// copied instead, or stopping the run for a full disk).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireFsError {
+    /// 0 I/O, 1 raced, 2 vanished, 3 cannot link.
+    pub kind: u8,
+    pub path: String,
+    pub message: String,
+    pub errno: Option<i32>,
+}
+
+impl From<&FsError> for WireFsError {
+    fn from(e: &FsError) -> WireFsError {
+        let (kind, path, message) = match e {
+            FsError::Io { path, op, source } => (0, path, format!("{op}: {source}")),
+            FsError::Raced { path, what } => (1, path, what.clone()),
+            FsError::Vanished { path } => (2, path, String::new()),
+            FsError::CannotLink { path, source } => (3, path, source.to_string()),
+        };
+        WireFsError {
+            kind,
+            path: path.clone(),
+            message,
+            errno: e.errno(),
+        }
+    }
+}
+
+impl WireFsError {
+    pub fn error(self) -> FsError {
+        let source = match self.errno {
+            Some(n) => io::Error::from_raw_os_error(n),
+            None => io::Error::other(self.message.clone()),
+        };
+        match self.kind {
+            1 => FsError::Raced {
+                path: self.path,
+                what: self.message,
+            },
+            2 => FsError::Vanished { path: self.path },
+            3 => FsError::CannotLink {
+                path: self.path,
+                source,
+            },
+            _ => FsError::Io {
+                path: self.path,
+                op: "on the remote side",
+                source: if self.errno.is_some() {
+                    source
+                } else {
+                    io::Error::other(self.message)
+                },
+            },
+        }
+    }
+}
+
+pub type Res<T> = Result<T, WireFsError>;
+
+/// A change other than new content (`tandem_engine::Step`), as it travels.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum WireStep {
+    Rename {
+        from: Vec<u8>,
+        to: Vec<u8>,
+        expect: WireEntry,
+    },
+    Mkdir {
+        path: Vec<u8>,
+        src: WireEntry,
+    },
+    SetMeta {
+        path: Vec<u8>,
+        src: WireEntry,
+        expect: WireEntry,
+    },
+    Delete {
+        path: Vec<u8>,
+        expect: WireEntry,
+    },
+    RemoveStaleTemp {
+        path: Vec<u8>,
+    },
+}
+
+/// Every message, both ways. Requests carry an `id` that their answers repeat, so that
+/// many can be in flight at once.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Msg {
+    /// Client → agent, first: the protocol and features it speaks.
+    Hello {
+        protocol: u32,
+        features: Vec<String>,
+        /// How the agent compresses the file data it sends.
+        compress: crate::compress::Compress,
+    },
+    /// The agent's answer: its root is open (`created`: it made the folder).
+    Welcome {
+        features: Vec<String>,
+        created: bool,
+    },
+    /// The agent's answer: it cannot serve (its root missing, not a folder...).
+    Refused {
+        why: String,
+    },
+    Scan {
+        id: u64,
+        ignore_file: Option<String>,
+        excludes: Vec<String>,
+        includes: Vec<String>,
+        threads: u32,
+        hints: Option<Vec<(Vec<u8>, bool)>>,
+    },
+    /// Answers a scan, in batches...
+    Entries {
+        id: u64,
+        batch: Vec<(Vec<u8>, WireEntry)>,
+    },
+    /// ...then its end: the stale temporary files it found, or why it failed.
+    Scanned {
+        id: u64,
+        result: Res<Vec<Vec<u8>>>,
+    },
+    Hash {
+        id: u64,
+        want: Vec<(Vec<u8>, WireEntry)>,
+        threads: u32,
+    },
+    Hashes {
+        id: u64,
+        results: Vec<Res<[u8; 32]>>,
+    },
+    Stat {
+        id: u64,
+        path: Vec<u8>,
+    },
+    /// Send the content of `path`, if it is still `src`: answered by `Opened`, then (when
+    /// opened) its `Data` and an `End`.
+    Read {
+        id: u64,
+        path: Vec<u8>,
+        src: WireEntry,
+    },
+    /// `link`: a symlink's target.
+    Opened {
+        id: u64,
+        result: Res<Option<Vec<u8>>>,
+    },
+    /// Write `path` from the `Data` and `End` that follow, if it is still `expect`: answered
+    /// by `Done`.
+    Install {
+        id: u64,
+        path: Vec<u8>,
+        src: WireEntry,
+        expect: Option<WireEntry>,
+        mode: u32,
+        trash: String,
+        each_file: bool,
+    },
+    /// A chunk of a file's content, either way (`zstd`: compressed).
+    Data {
+        id: u64,
+        bytes: Vec<u8>,
+        zstd: bool,
+    },
+    /// The end of a file's content: an error says the source changed while it was read,
+    /// and nothing may be kept.
+    End {
+        id: u64,
+        result: Res<()>,
+    },
+    Apply {
+        id: u64,
+        step: WireStep,
+        trash: String,
+    },
+    Flush {
+        id: u64,
+        each_file: bool,
+    },
+    Present {
+        id: u64,
+    },
+    /// Answers `Stat`, `Install` and `Apply`.
+    Done {
+        id: u64,
+        result: Res<Option<WireEntry>>,
+    },
+    /// Answers `Flush` (an empty `Ok`) and `Present` (`Err`: not present).
+    Checked {
+        id: u64,
+        result: Res<()>,
+    },
+    /// Client → agent, last: nothing more will come.
+    Bye,
+}
+
+/// Writes `msg` as one frame.
+pub fn write_msg(w: &mut impl Write, msg: &Msg) -> Result<usize, WireError> {
+    let bytes = postcard::to_stdvec(msg)?;
+    if bytes.len() > MAX_FRAME {
+        return Err(WireError::TooLong(bytes.len()));
+    }
+    w.write_all(&(bytes.len() as u32).to_le_bytes())?;
+    w.write_all(&bytes)?;
+    w.flush()?;
+    Ok(bytes.len() + 4)
+}
+
+/// Reads one frame; `None` at a clean end of the stream (between frames).
+pub fn read_msg(r: &mut impl Read) -> Result<Option<(Msg, usize)>, WireError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(WireError::TooLong(len));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)?;
+    Ok(Some((postcard::from_bytes(&buf)?, len + 4)))
+}
+
+pub fn path_of(bytes: Vec<u8>) -> Result<RelPath, WireError> {
+    Ok(RelPath::new(bytes)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_message_comes_back_as_it_went() {
+        let msg = Msg::Stat {
+            id: 7,
+            path: b"a/b".to_vec(),
+        };
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &msg).unwrap();
+        let (back, n) = read_msg(&mut buf.as_slice()).unwrap().unwrap();
+        assert_eq!((back, n), (msg, buf.len()));
+    }
+
+    #[test]
+    fn issue_17_an_oversized_frame_is_refused_before_it_is_read() {
+        let mut buf = (u32::MAX).to_le_bytes().to_vec();
+        buf.extend_from_slice(&[0; 16]);
+        assert!(matches!(
+            read_msg(&mut buf.as_slice()),
+            Err(WireError::TooLong(_))
+        ));
+    }
+
+    #[test]
+    fn issue_17_paths_out_of_the_root_are_refused() {
+        for bad in [&b"../x"[..], b"/etc/passwd", b"a/../../b", b"a\0b", b"a//b"] {
+            assert!(path_of(bad.to_vec()).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// Random and mutated frames: an error or a message, never a panic, and never
+        /// more allocated than the frame limit.
+        #[test]
+        fn issue_17_the_decoder_survives_garbage(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            flip in any::<usize>(),
+        ) {
+            let _ = read_msg(&mut bytes.as_slice());
+            let mut framed = Vec::new();
+            write_msg(&mut framed, &Msg::Data { id: 1, bytes: bytes.clone(), zstd: flip % 2 == 0 }).unwrap();
+            let i = flip % framed.len();
+            framed[i] ^= 0x5a;
+            let _ = read_msg(&mut framed.as_slice());
+        }
+    }
+}

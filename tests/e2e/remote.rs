@@ -1,0 +1,429 @@
+//! A remote target over SSH (issue 17), against a real OpenSSH server: each test starts its
+//! own `sshd` on a free loopback port, with a host key and a user key made for it, and the
+//! remote `tandem` is the binary under test. Under CI=true a missing or failing sshd is a
+//! failure, not a skip (`.ci/run` installs Debian's openssh-server).
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::fixtures::{bin, run_tandem, Out, Pair, S};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// An sshd of the test's own, stopped when dropped.
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Skips (or, under CI=true, fails) a test that cannot have its sshd.
+fn unavailable(test: &str, why: &str) -> Option<Sshd> {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true, but {test} cannot start sshd: {why}");
+    }
+    eprintln!("SKIPPED {test}: cannot start sshd ({why}); set CI=true to make this a failure");
+    None
+}
+
+fn keygen(path: &Path) -> Result<(), String> {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .output()
+        .map_err(|e| format!("ssh-keygen: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl Sshd {
+    fn start(test: &str) -> Option<Sshd> {
+        if !Path::new(SSHD).exists() {
+            return unavailable(test, "no /usr/sbin/sshd (Debian's openssh-server)");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for key in ["host_key", "client_key"] {
+            if let Err(e) = keygen(&d.join(key)) {
+                return unavailable(test, &e);
+            }
+        }
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        let port = free_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PubkeyAuthentication yes\nPermitRootLogin yes\nLogLevel ERROR\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        // Run as root, sshd insists on its privilege separation folder (made by the
+        // service's start-up, which has not run here).
+        if rustix::process::geteuid().is_root() {
+            let _ = std::fs::create_dir_all("/run/sshd");
+        }
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut sshd = match child {
+            Ok(child) => Sshd { dir, port, child },
+            Err(e) => return unavailable(test, &format!("{SSHD}: {e}")),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = sshd.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = sshd.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return unavailable(test, &format!("sshd exited ({status}): {err}"));
+            }
+            if Instant::now() > deadline {
+                return unavailable(test, "sshd did not listen within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(sshd)
+    }
+
+    /// `--ssh`: our key, and no questions about a host key made a moment ago.
+    fn ssh(&self) -> String {
+        format!(
+            "ssh -i {}/client_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes",
+            self.dir.path().display()
+        )
+    }
+
+    /// The remote name of the local folder `path`.
+    fn url(&self, path: &Path) -> String {
+        let user =
+            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            user.trim(),
+            self.port,
+            path.display()
+        )
+    }
+}
+
+/// A pair whose target is reached over ssh (the folder itself is local to the test, so
+/// that it can be checked directly).
+struct RemotePair {
+    pair: Pair,
+    sshd: Sshd,
+}
+
+impl RemotePair {
+    fn new(test: &str) -> Option<RemotePair> {
+        let sshd = Sshd::start(test)?;
+        Some(RemotePair {
+            pair: Pair::new(),
+            sshd,
+        })
+    }
+
+    fn url(&self) -> String {
+        self.sshd.url(&self.pair.tgt)
+    }
+
+    /// `tandem CMD SRC ssh://...TGT --state-dir STATE ARGS...`
+    fn cmd(&self, cmd: &str, args: &[&str]) -> Out {
+        let (url, ssh) = (self.url(), self.sshd.ssh());
+        let mut v: Vec<&OsStr> = vec![OsStr::new(cmd), self.pair.src.as_os_str(), OsStr::new(&url)];
+        v.extend([OsStr::new("--state-dir"), self.pair.state.as_os_str()]);
+        if cmd == "sync" {
+            v.extend([
+                OsStr::new("--ssh"),
+                OsStr::new(&ssh),
+                OsStr::new("--remote-tandem"),
+            ]);
+            v.push(OsStr::new(bin()));
+        }
+        v.extend(args.iter().map(OsStr::new));
+        run_tandem(v)
+    }
+
+    fn sync_ok(&self, args: &[&str], code: i32) -> Out {
+        let out = self.cmd("sync", args);
+        assert_eq!(out.code, code, "tandem sync {args:?}:\n{}", out.all());
+        out
+    }
+}
+
+/// The file data a run's summary says crossed the wire: (sent, received).
+fn data_bytes(out: &Out) -> (u64, u64) {
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("remote: "))
+        .unwrap_or_else(|| panic!("no remote line in:\n{}", out.all()));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (words[1].parse().unwrap(), words[7].parse().unwrap())
+}
+
+#[test]
+fn issue_17_first_sync_both_ways() {
+    let Some(p) = RemotePair::new("issue_17_first_sync_both_ways") else {
+        return;
+    };
+    let pair = &p.pair;
+    pair.write(S::Src, "a.txt", "from the source");
+    pair.write(S::Src, "deep/er/b.txt", "nested");
+    std::os::unix::fs::symlink("a.txt", pair.path(S::Src, "link")).unwrap();
+    pair.write(S::Tgt, "c.txt", "from the target");
+    let out = p.sync_ok(&[], 0);
+    pair.assert_same();
+    assert_eq!(pair.read(S::Tgt, "deep/er/b.txt"), "nested");
+    assert_eq!(pair.read(S::Src, "c.txt"), "from the target");
+    let sent = "from the source".len() + "nested".len();
+    assert_eq!(
+        data_bytes(&out),
+        (sent as u64, "from the target".len() as u64)
+    );
+}
+
+#[test]
+fn issue_17_a_missing_remote_folder_is_made_by_the_first_sync_only() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_missing_remote_folder_is_made_by_the_first_sync_only")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    std::fs::remove_dir(&pair.tgt).unwrap();
+    pair.write(S::Src, "a.txt", "one");
+    // A dry run creates nothing there.
+    let out = p.cmd("sync", &["--dry-run"]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(!pair.tgt.exists());
+    p.sync_ok(&[], 0);
+    assert_eq!(pair.read(S::Tgt, "a.txt"), "one");
+    // Once synced, a folder gone is not made again (an unmounted disk there?).
+    std::fs::remove_dir_all(&pair.tgt).unwrap();
+    let out = p.cmd("sync", &[]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(!pair.tgt.exists());
+}
+
+#[test]
+fn issue_17_changes_on_each_side_then_resync() {
+    let Some(p) = RemotePair::new("issue_17_changes_on_each_side_then_resync") else {
+        return;
+    };
+    let pair = &p.pair;
+    pair.write(S::Src, "edit.txt", "v1");
+    pair.write(S::Src, "gone.txt", "to be deleted");
+    pair.write(S::Src, "dir/keep.txt", "kept");
+    p.sync_ok(&[], 0);
+    pair.write(S::Src, "edit.txt", "v2 from the source");
+    std::fs::remove_file(pair.path(S::Src, "gone.txt")).unwrap();
+    pair.write(S::Tgt, "dir/new.txt", "made on the server");
+    // A dry run plans and changes nothing on either side.
+    let out = p.sync_ok(&["--dry-run"], 0);
+    assert!(out.stdout.contains("edit.txt"), "{}", out.all());
+    assert_eq!(pair.read(S::Tgt, "edit.txt"), "v1");
+    assert!(!pair.exists(S::Src, "dir/new.txt"));
+    p.sync_ok(&[], 0);
+    pair.assert_same();
+    assert_eq!(pair.read(S::Tgt, "edit.txt"), "v2 from the source");
+    assert_eq!(pair.read(S::Src, "dir/new.txt"), "made on the server");
+    // What was overwritten and deleted on the remote side is in its trash.
+    assert_eq!(pair.trash_contents(S::Tgt), vec!["to be deleted", "v1"]);
+}
+
+#[test]
+fn issue_17_conflict_kept_both() {
+    let Some(p) = RemotePair::new("issue_17_conflict_kept_both") else {
+        return;
+    };
+    let pair = &p.pair;
+    pair.write(S::Src, "c.txt", "base");
+    p.sync_ok(&[], 0);
+    pair.write(S::Src, "c.txt", "source edit");
+    pair.write(S::Tgt, "c.txt", "target edit, longer");
+    let out = p.sync_ok(&[], 1);
+    assert!(out.stdout.contains("kept both"), "{}", out.all());
+    pair.assert_same();
+    let copies = pair.names_with(S::Src, "c.conflict-");
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let mut versions = vec![pair.read(S::Src, "c.txt"), pair.read(S::Src, &copies[0])];
+    versions.sort();
+    assert_eq!(versions, vec!["source edit", "target edit, longer"]);
+    // The pair's conflicts and status are there as for a local pair.
+    let listed = p.cmd("conflicts", &[]);
+    assert!(listed.stdout.contains("c.txt"), "{}", listed.all());
+    let status = p.cmd("status", &[]);
+    assert!(status.stdout.contains(&p.url()), "{}", status.all());
+    assert!(status.stdout.contains("1 open"), "{}", status.all());
+}
+
+#[test]
+fn issue_17_a_resync_with_no_change_sends_no_file_data() {
+    let Some(p) = RemotePair::new("issue_17_a_resync_with_no_change_sends_no_file_data") else {
+        return;
+    };
+    let pair = &p.pair;
+    for i in 0..50 {
+        pair.write(
+            S::Src,
+            &format!("d{}/f{i}.txt", i % 5),
+            &"x".repeat(1000 + i),
+        );
+        pair.write(S::Tgt, &format!("t/g{i}.txt"), &"y".repeat(1000 + i));
+    }
+    let first = p.sync_ok(&[], 0);
+    assert!(data_bytes(&first).0 > 50_000, "{}", first.all());
+    let again = p.sync_ok(&[], 0);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.all());
+    assert_eq!(data_bytes(&again), (0, 0), "{}", again.all());
+}
+
+#[test]
+fn issue_17_a_renamed_folder_is_replayed_as_a_rename() {
+    let Some(p) = RemotePair::new("issue_17_a_renamed_folder_is_replayed_as_a_rename") else {
+        return;
+    };
+    let pair = &p.pair;
+    for i in 0..20 {
+        pair.write(
+            S::Src,
+            &format!("photos/p{i}.jpg"),
+            &format!("{i}").repeat(5000),
+        );
+    }
+    p.sync_ok(&[], 0);
+    let ino = pair.ino(S::Tgt, "photos/p7.jpg");
+    std::fs::rename(pair.path(S::Src, "photos"), pair.path(S::Src, "albums")).unwrap();
+    let out = p.sync_ok(&[], 0);
+    pair.assert_same();
+    assert!(out.stdout.contains("1 renamed"), "{}", out.all());
+    assert_eq!(data_bytes(&out), (0, 0), "{}", out.all());
+    // The very file, moved: not a copy.
+    assert_eq!(pair.ino(S::Tgt, "albums/p7.jpg"), ino);
+}
+
+#[test]
+fn issue_17_a_wrong_remote_tandem_says_what_is_needed() {
+    let Some(p) = RemotePair::new("issue_17_a_wrong_remote_tandem_says_what_is_needed") else {
+        return;
+    };
+    let pair = &p.pair;
+    pair.write(S::Src, "a.txt", "one");
+    let run = |remote: &Path| {
+        let (url, ssh) = (p.url(), p.sshd.ssh());
+        let mut v: Vec<&OsStr> = vec![OsStr::new("sync"), pair.src.as_os_str(), OsStr::new(&url)];
+        v.extend([OsStr::new("--state-dir"), pair.state.as_os_str()]);
+        v.extend([
+            OsStr::new("--ssh"),
+            OsStr::new(&ssh),
+            OsStr::new("--remote-tandem"),
+        ]);
+        v.push(remote.as_os_str());
+        run_tandem(v)
+    };
+    let missing = run(Path::new("/nonexistent/tandem"));
+    assert_eq!(missing.code, 2, "{}", missing.all());
+    missing.assert_stderr_has("tandem was not found on 127.0.0.1");
+    missing.assert_stderr_has("--remote-tandem");
+    // An agent of another protocol version: what it speaks and what is needed.
+    let old = p.sshd.dir.path().join("old-tandem");
+    std::fs::write(
+        &old,
+        "#!/bin/sh\necho 'tandem-serve 0 0.0.1'\ncat >/dev/null\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = run(&old);
+    assert_eq!(out.code, 2, "{}", out.all());
+    out.assert_stderr_has("speaks protocol 0 (tandem 0.0.1)");
+    out.assert_stderr_has(&format!(
+        "needs protocol 1: install tandem {}",
+        env!("CARGO_PKG_VERSION")
+    ));
+    // Something else altogether.
+    let out = run(Path::new("/bin/echo"));
+    assert_eq!(out.code, 2, "{}", out.all());
+    out.assert_stderr_has("is not a tandem that serves this protocol");
+    assert!(!pair.exists(S::Tgt, "a.txt"));
+}
+
+#[test]
+fn issue_17_an_emptied_remote_folder_halts() {
+    let Some(p) = RemotePair::new("issue_17_an_emptied_remote_folder_halts") else {
+        return;
+    };
+    let pair = &p.pair;
+    for i in 0..5 {
+        pair.write(S::Src, &format!("f{i}.txt"), "kept");
+    }
+    p.sync_ok(&[], 0);
+    // Emptied on the server (a disk not mounted there?): the same halt as locally, and
+    // nothing deleted on this side.
+    for i in 0..5 {
+        std::fs::remove_file(pair.path(S::Tgt, &format!("f{i}.txt"))).unwrap();
+    }
+    let out = p.sync_ok(&[], 3);
+    assert!(out.all().contains("is empty"), "{}", out.all());
+    assert_eq!(pair.read(S::Src, "f3.txt"), "kept");
+}
+
+/// The bytes a run's summary says went out and came in on the wire, frames included.
+fn wire_bytes(out: &Out) -> (u64, u64) {
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("remote: "))
+        .unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (
+        words[9].trim_start_matches('(').parse().unwrap(),
+        words[11].parse().unwrap(),
+    )
+}
+
+#[test]
+fn issue_17_compress_auto_shrinks_text_and_off_sends_it_as_it_is() {
+    let text = "a line of text that repeats, as logs and sources do\n".repeat(40_000);
+    let mut sent = Vec::new();
+    for mode in ["off", "auto", "on"] {
+        let Some(p) = RemotePair::new("issue_17_compress_auto_shrinks_text") else {
+            return;
+        };
+        // Both ways: a file sent to the server, another coming from it.
+        p.pair.write(S::Src, "log.txt", &text);
+        p.pair.write(S::Tgt, "srv.txt", &text);
+        let out = p.sync_ok(&["--compress", mode], 0);
+        p.pair.assert_same();
+        let n = text.len() as u64;
+        assert_eq!(data_bytes(&out), (n, n));
+        sent.push(wire_bytes(&out));
+    }
+    let n = text.len() as u64;
+    assert!(sent[0].0 > n && sent[0].1 > n, "{sent:?}");
+    for (out, back) in &sent[1..] {
+        assert!(out * 10 < n && back * 10 < n, "{sent:?}");
+    }
+}
