@@ -3,8 +3,8 @@
 //! an unnamed `O_TMPFILE` file linked in under a free name, or a temporary file renamed
 //! over the old one), and what is overwritten or deleted goes to the side's trash.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{
@@ -312,40 +312,6 @@ pub(crate) fn open_tmp(ddir: &OwnedFd, tmp: &str, dst_rel: &RelPath) -> Result<O
     .map_err(|e| FsError::io(dst_rel, "create temporary file", e))
 }
 
-/// Whether `/proc/self/fd` can be had, to link an unnamed file in (without the
-/// CAP_DAC_READ_SEARCH that `AT_EMPTY_PATH` needs).
-fn proc_fds() -> bool {
-    static HAVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAVE.get_or_init(|| std::path::Path::new("/proc/self/fd").is_dir())
-}
-
-/// Links the unnamed file `tfd` into `ddir` as `name`: by its fd (`AT_EMPTY_PATH`: allowed
-/// with CAP_DAC_READ_SEARCH, and since Linux 6.10 for a file the caller opened), else
-/// through its `/proc/self/fd` link, which costs a path lookup. Once the fd way is refused
-/// where the other works, the run goes on without trying it.
-fn link_unnamed(tfd: &OwnedFd, ddir: &OwnedFd, name: &[u8]) -> rustix::io::Result<()> {
-    static BY_FD: AtomicBool = AtomicBool::new(true);
-    if BY_FD.load(Ordering::Relaxed) {
-        match linkat(tfd, c"", ddir, name, AtFlags::EMPTY_PATH) {
-            // Refused (no capability, an older kernel), or the folder is gone: by path.
-            Err(Errno::NOENT | Errno::INVAL) => {}
-            r => return r,
-        }
-    }
-    let fd_path = format!("/proc/self/fd/{}", tfd.as_raw_fd());
-    let r = linkat(
-        rustix::fs::CWD,
-        fd_path.as_str(),
-        ddir,
-        name,
-        AtFlags::SYMLINK_FOLLOW,
-    );
-    if r.is_ok() {
-        BY_FD.store(false, Ordering::Relaxed);
-    }
-    r
-}
-
 /// One file's content copied from its source into a file on the other side.
 struct Copy<'a> {
     sdir: &'a OwnedFd,
@@ -367,10 +333,7 @@ impl Copy<'_> {
     /// `None` where the file system (or a missing `/proc`) does not allow it: the caller
     /// writes a named temporary file instead.
     fn unnamed(&self, ddir: &OwnedFd, name: &[u8], announce: &dyn Fn()) -> Result<Option<Entry>> {
-        if !proc_fds() {
-            return Ok(None);
-        }
-        let Some(tmpfile) = crate::sys::O_TMPFILE else {
+        let Some(tmpfile) = crate::sys::O_TMPFILE.filter(|_| crate::sys::proc_fds()) else {
             return Ok(None);
         };
         let flags = tmpfile | OFlags::RDWR | OFlags::CLOEXEC;
@@ -382,7 +345,7 @@ impl Copy<'_> {
         };
         let new = self.write(&tfd)?;
         announce();
-        match link_unnamed(&tfd, ddir, name) {
+        match crate::sys::link_unnamed(&tfd, ddir, name) {
             Ok(()) => Ok(Some(new)),
             Err(Errno::EXIST) => Err(FsError::raced(self.dst_rel, "appeared since scan")),
             // The complete copy exists; only its name was refused, if its folder is still

@@ -2,9 +2,10 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{
-    openat2, statx, AtFlags, Mode, OFlags, ResolveFlags, Stat, StatxFlags, Timestamps,
+    linkat, openat2, statx, AtFlags, Mode, OFlags, ResolveFlags, Stat, StatxFlags, Timestamps,
 };
 use rustix::io::Errno;
 
@@ -133,4 +134,38 @@ pub(crate) fn mountinfo_text() -> Option<String> {
 /// A device number from its major and minor, as `Stat::st_dev` holds it.
 pub(crate) fn makedev(major: u32, minor: u32) -> u64 {
     rustix::fs::makedev(major, minor)
+}
+
+/// Whether `/proc/self/fd` can be had, to link an unnamed file in (without the
+/// CAP_DAC_READ_SEARCH that `AT_EMPTY_PATH` needs).
+pub(crate) fn proc_fds() -> bool {
+    static HAVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAVE.get_or_init(|| std::path::Path::new("/proc/self/fd").is_dir())
+}
+
+/// Links the unnamed file `tfd` into `ddir` as `name`: by its fd (`AT_EMPTY_PATH`: allowed
+/// with CAP_DAC_READ_SEARCH, and since Linux 6.10 for a file the caller opened), else
+/// through its `/proc/self/fd` link, which costs a path lookup. Once the fd way is refused
+/// where the other works, the run goes on without trying it.
+pub(crate) fn link_unnamed(tfd: &OwnedFd, ddir: &OwnedFd, name: &[u8]) -> rustix::io::Result<()> {
+    static BY_FD: AtomicBool = AtomicBool::new(true);
+    if BY_FD.load(Ordering::Relaxed) {
+        match linkat(tfd, c"", ddir, name, AtFlags::EMPTY_PATH) {
+            // Refused (no capability, an older kernel), or the folder is gone: by path.
+            Err(Errno::NOENT | Errno::INVAL) => {}
+            r => return r,
+        }
+    }
+    let fd_path = format!("/proc/self/fd/{}", tfd.as_raw_fd());
+    let r = linkat(
+        rustix::fs::CWD,
+        fd_path.as_str(),
+        ddir,
+        name,
+        AtFlags::SYMLINK_FOLLOW,
+    );
+    if r.is_ok() {
+        BY_FD.store(false, Ordering::Relaxed);
+    }
+    r
 }

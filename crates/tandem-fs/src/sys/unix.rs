@@ -123,3 +123,13 @@ pub(crate) fn makedev(major: u32, minor: u32) -> u64 {
         | (u64::from(minor & 0xffff_ff00) << 12)
         | u64::from(minor & 0xff)
 }
+
+/// No `/proc/self/fd` (and no unnamed files to link in through it).
+pub(crate) fn proc_fds() -> bool {
+    false
+}
+
+/// Never called: there are no unnamed files here ([`O_TMPFILE`] is `None`).
+pub(crate) fn link_unnamed(_tfd: &OwnedFd, _ddir: &OwnedFd, _name: &[u8]) -> Result<(), Errno> {
+    Err(Errno::NOSYS)
+}
