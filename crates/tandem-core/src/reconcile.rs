@@ -16,20 +16,7 @@ pub type BaseTree = BTreeMap<RelPath, BaseEntry>;
 
 /// Decides what to do so that both sides hold the same tree, given the last agreed state.
 pub fn reconcile(base: BaseTree, src: Tree, tgt: Tree, opts: &Options) -> Plan {
-    let mut r = Reconciler {
-        base,
-        src,
-        tgt,
-        opts,
-        planned: HashSet::new(),
-        taken_names: HashSet::new(),
-        early: Vec::new(),
-        renames: Vec::new(),
-        deletes: Vec::new(),
-        mkdirs: Vec::new(),
-        copies: Vec::new(),
-        metas: Vec::new(),
-    };
+    let mut r = Reconciler::new(base, src, tgt, opts);
     r.detect_renames();
     for p in &opts.held {
         r.base.remove(p);
@@ -57,6 +44,45 @@ struct Reconciler<'o> {
     mkdirs: Vec<Action>,
     copies: Vec<Action>,
     metas: Vec<Action>,
+}
+
+/// The per-path test that says a path needs no decision, for a caller that walks the
+/// three trees itself (`crate::merge`): holds no tree of its own.
+pub(crate) struct SettledTest<'o>(Reconciler<'o>);
+
+impl<'o> SettledTest<'o> {
+    pub(crate) fn new(opts: &'o Options) -> SettledTest<'o> {
+        SettledTest(Reconciler::new(
+            BaseTree::new(),
+            Tree::new(),
+            Tree::new(),
+            opts,
+        ))
+    }
+
+    /// `Reconciler::settled`: reconcile would plan nothing at this path.
+    pub(crate) fn settled(&self, b: &BaseEntry, s: &Entry, t: &Entry) -> bool {
+        self.0.settled(Some(b), Some(s), Some(t))
+    }
+}
+
+impl<'o> Reconciler<'o> {
+    fn new(base: BaseTree, src: Tree, tgt: Tree, opts: &'o Options) -> Reconciler<'o> {
+        Reconciler {
+            base,
+            src,
+            tgt,
+            opts,
+            planned: HashSet::new(),
+            taken_names: HashSet::new(),
+            early: Vec::new(),
+            renames: Vec::new(),
+            deletes: Vec::new(),
+            mkdirs: Vec::new(),
+            copies: Vec::new(),
+            metas: Vec::new(),
+        }
+    }
 }
 
 impl Reconciler<'_> {
