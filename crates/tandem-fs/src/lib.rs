@@ -23,7 +23,7 @@ pub use apply::{
 pub use error::{FsError, Result};
 pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};
 pub use root::{create_root, same_object, Refusal, Root};
-pub use scan::{dirs_reaching, hash_file, scan, scan_paths, Scan};
+pub use scan::{dirs_reaching, hash_file, list, scan, scan_paths, Listing, Scan};
 /// A stat's device number as a `u64` (whose integer type differs between systems).
 pub use sys::st_dev as dev_of;
 /// Open flags for an fd that only names a directory or object (`O_PATH` on Linux, a
