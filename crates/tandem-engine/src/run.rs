@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use tandem_core::{
     link_copies, reconcile, Action, BaseEntry, BaseTree, Change, ChangeOp, ChangeSink, Conflict,
-    Filter, FilterError, Kind, LinkGroups, Mount, RelPath, Resolution, Side, Tree,
+    Counts, Filter, FilterError, Kind, LinkGroups, Merge, Merged, Mount, Options, RelPath,
+    Resolution, Side,
 };
 use tandem_fs::{Durability, FsError, Root, Trash};
 use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
@@ -464,37 +465,22 @@ impl Session {
             let scope = &widened;
             opts.scope = scope.hints();
             let mut clock = PhaseClock::new();
-            // The baseline loads while both sides are scanned.
-            let (base, scanned) = std::thread::scope(|sc| {
-                let scans = sc.spawn(|| scan_both(&ctx, filter, spec, scope));
-                let base = match scope.hints() {
-                    None => store.load_baseline(),
-                    Some(hints) => store.load_baseline_scoped(&hints),
-                };
-                let scanned = scans
-                    .join()
-                    .unwrap_or_else(|_| Err(EngineError::Panicked("scanner")));
-                (base, scanned)
-            });
-            let base: BaseTree = base?
-                .into_iter()
-                .filter(|(p, b)| !filter.excludes_any(p, b.kind == Kind::Dir) && !held.contains(p))
-                .collect();
-            let (mut s_tree, mut t_tree) = scanned?;
-            if !held.is_empty() {
-                s_tree.retain(|p, _| !held.contains(p));
-                t_tree.retain(|p, _| !held.contains(p));
-            }
+            let Merged {
+                base,
+                src: mut s_tree,
+                tgt: mut t_tree,
+                counts,
+            } = gather(&ctx, filter, spec, scope, store, held, &opts)?;
             on_event(Event::Scanned {
                 side: "source",
-                entries: s_tree.len(),
+                entries: counts.src,
             });
             on_event(Event::Scanned {
                 side: "target",
-                entries: t_tree.len(),
+                entries: counts.tgt,
             });
             let emptied = match scope {
-                Scope::All => emptied_root(&base, &s_tree, &t_tree, &ctx, spec),
+                Scope::All => emptied_root(&counts, &ctx, spec),
                 Scope::Paths(_) | Scope::Hints(_) => vanished_root(&ctx, spec),
             };
             if let Some(why) = emptied {
@@ -511,7 +497,7 @@ impl Session {
                 opts.modify_window,
                 ctx.threads,
             );
-            let base_len = base.len() as u64;
+            let base_len = counts.base as u64;
             clock.lap("hash");
             opts.stamp = Session::next_stamp(last_stamp);
             let groups = if opts.hard_links {
@@ -806,42 +792,102 @@ fn load_filter(src: &Root, spec: &SyncSpec) -> Result<Filter, EngineError> {
     )?)
 }
 
-fn scan_both(
+/// What a round works from: the baseline and both sides as far as reconcile needs them,
+/// with the number of entries each holds in all. A whole-tree sync merges them as they
+/// come (`tandem_core::Merge`, issue 21): the baseline through a cursor, the sides as
+/// lists in path order, and what is settled on all three dropped as it passes, so that it
+/// holds the tree's directories and its work, not every unchanged file three times over.
+/// A scoped sync reads what its hints name, the baseline while both sides are scanned.
+fn gather(
     ctx: &Ctx<'_>,
     filter: &Filter,
     spec: &SyncSpec,
     scope: &Scope,
-) -> Result<(Tree, Tree), EngineError> {
-    let hints = scope.hints();
-    let scan = |root: &Root| match &hints {
-        None => tandem_fs::scan(root, filter, ctx.threads),
-        Some(hints) => tandem_fs::scan_paths(root, filter, ctx.threads, hints),
+    store: &Store,
+    held: &HashSet<RelPath>,
+    opts: &Options,
+) -> Result<Merged, EngineError> {
+    let Some(hints) = scope.hints() else {
+        let (s, t) = scan_both(ctx, spec, |root| {
+            tandem_fs::list(root, filter, ctx.threads).map(|l| (l.entries, l.stale_temps))
+        })?;
+        let side = |l: Vec<(RelPath, _)>| l.into_iter().filter(|(p, _)| !held.contains(p));
+        let mut merge = Merge::new(side(s), side(t), opts);
+        store.each_baseline(|p, b| {
+            if !filter.excludes_any(&p, b.kind == Kind::Dir) && !held.contains(&p) {
+                merge.base(p, b);
+            }
+        })?;
+        return Ok(merge.finish());
     };
+    let (base, scanned) = std::thread::scope(|sc| {
+        let scans = sc.spawn(|| {
+            scan_both(ctx, spec, |root| {
+                tandem_fs::scan_paths(root, filter, ctx.threads, &hints)
+                    .map(|s| (s.tree, s.stale_temps))
+            })
+        });
+        let base = store.load_baseline_scoped(&hints);
+        let scanned = scans
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::Panicked("scanner")));
+        (base, scanned)
+    });
+    let base: BaseTree = base?
+        .into_iter()
+        .filter(|(p, b)| !filter.excludes_any(p, b.kind == Kind::Dir) && !held.contains(p))
+        .collect();
+    let (mut src, mut tgt) = scanned?;
+    if !held.is_empty() {
+        src.retain(|p, _| !held.contains(p));
+        tgt.retain(|p, _| !held.contains(p));
+    }
+    let counts = Counts {
+        base: base.len(),
+        src: src.len(),
+        tgt: tgt.len(),
+        dropped: 0,
+    };
+    Ok(Merged {
+        base,
+        src,
+        tgt,
+        counts,
+    })
+}
+
+/// Scans both sides at once with `scan`, which returns what it found and the stale
+/// temporary files it passed.
+fn scan_both<T: Send>(
+    ctx: &Ctx<'_>,
+    spec: &SyncSpec,
+    scan: impl Fn(&Root) -> tandem_fs::Result<(T, Vec<RelPath>)> + Sync,
+) -> Result<(T, T), EngineError> {
     let (s, t) = std::thread::scope(|sc| {
         let s = sc.spawn(|| scan(ctx.src));
         let t = scan(ctx.tgt);
         (s.join(), t)
     });
     let s = s.unwrap_or_else(|_| Err(FsError::raced(&RelPath::root(), "scanner panicked")));
-    let s = s.map_err(|source| EngineError::Scan {
+    let (s, s_stale) = s.map_err(|source| EngineError::Scan {
         side: "source",
         path: spec.src.clone(),
         source,
     })?;
-    let t = t.map_err(|source| EngineError::Scan {
+    let (t, t_stale) = t.map_err(|source| EngineError::Scan {
         side: "target",
         path: spec.tgt.clone(),
         source,
     })?;
     // Temporary files of a tandem that crashed mid-copy: ours, incomplete, never synced.
     if !spec.dry_run {
-        for (root, scan) in [(ctx.src, &s), (ctx.tgt, &t)] {
-            for rel in &scan.stale_temps {
+        for (root, stale) in [(ctx.src, &s_stale), (ctx.tgt, &t_stale)] {
+            for rel in stale {
                 let _ = tandem_fs::remove_stale_temp(root, rel, &ctx.trash);
             }
         }
     }
-    Ok((s.tree, t.tree))
+    Ok((s, t))
 }
 
 fn vanished_root(ctx: &Ctx<'_>, spec: &SyncSpec) -> Option<String> {
@@ -876,25 +922,22 @@ fn detached_root(ctx: &Ctx<'_>) -> Option<String> {
 
 /// A root that vanished or was emptied since the last sync is never taken for "the user
 /// deleted everything" (an unmounted disk leaves an empty mount point).
-fn emptied_root(
-    base: &BaseTree,
-    s: &Tree,
-    t: &Tree,
-    ctx: &Ctx<'_>,
-    spec: &SyncSpec,
-) -> Option<String> {
+fn emptied_root(counts: &Counts, ctx: &Ctx<'_>, spec: &SyncSpec) -> Option<String> {
     if let Some(why) = vanished_root(ctx, spec) {
         return Some(why);
     }
-    if base.is_empty() || spec.max_delete_percent >= 100 {
+    if counts.base == 0 || spec.max_delete_percent >= 100 {
         return None;
     }
-    for (side, tree, path) in [("source", s, &spec.src), ("target", t, &spec.tgt)] {
-        if tree.is_empty() {
+    for (side, len, path) in [
+        ("source", counts.src, &spec.src),
+        ("target", counts.tgt, &spec.tgt),
+    ] {
+        if len == 0 {
             return Some(format!(
                 "the {side} folder {} is empty, but {} entries were synced before (an unmounted disk?); nothing was changed. If the folder was emptied on purpose, run again with --max-delete 100",
                 path.display(),
-                base.len()
+                counts.base
             ));
         }
     }
