@@ -14,6 +14,7 @@ pub mod root;
 pub mod scan;
 pub(crate) mod sys;
 pub mod trash;
+pub mod walk;
 pub mod xattrs;
 
 pub use apply::{
@@ -30,3 +31,4 @@ pub use sys::st_dev as dev_of;
 /// read-only open elsewhere): for `Root::open_beneath` callers outside this crate.
 pub use sys::O_PATH;
 pub use trash::{prune_trash, trash_usage, Pruned, TrashUsage};
+pub use walk::{walk, Walk};

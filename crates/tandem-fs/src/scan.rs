@@ -180,9 +180,10 @@ fn scan_dirs(
     }
     // One sort, then a bulk build: cheaper than inserting entries one by one. A directory
     // found unreadable has two entries (its parent's and the failed read's): the problem
-    // sorts first (untracked before tracked) and is the one `dedup_by` keeps. No two
-    // entries are equal under this order, so an unstable sort gives the stable one's
-    // result without its buffer of half the list.
+    // sorts first (untracked before tracked) and is the one `dedup_by` keeps. Unstable:
+    // no buffer of half the list. Entries equal under this order are two problems at one
+    // path (an unreadable directory whose attributes failed too): either will do, as the
+    // order threads pushed them in decided before.
     let mut entries = results.into_inner().unwrap_or_else(|p| p.into_inner());
     entries.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
@@ -196,7 +197,7 @@ fn scan_dirs(
     })
 }
 
-fn error_reason(e: &FsError) -> String {
+pub(crate) fn error_reason(e: &FsError) -> String {
     match e {
         FsError::Io { source, .. } | FsError::CannotLink { source, .. } => source.to_string(),
         other => other.to_string(),
@@ -204,7 +205,7 @@ fn error_reason(e: &FsError) -> String {
 }
 
 /// Lists one directory into `out`; returns the subdirectories to enter.
-fn read_dir(
+pub(crate) fn read_dir(
     root: &Root,
     dir: &RelPath,
     filter: &Filter,
