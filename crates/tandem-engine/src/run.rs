@@ -793,11 +793,8 @@ fn load_filter(src: &Root, spec: &SyncSpec) -> Result<Filter, EngineError> {
 }
 
 /// What a round works from: the baseline and both sides as far as reconcile needs them,
-/// with the number of entries each holds in all. A whole-tree sync merges them as they
-/// come (`tandem_core::Merge`, issue 21): the baseline through a cursor, the sides as
-/// lists in path order, and what is settled on all three dropped as it passes, so that it
-/// holds the tree's directories and its work, not every unchanged file three times over.
-/// A scoped sync reads what its hints name, the baseline while both sides are scanned.
+/// with the number of entries each holds in all. A scoped sync reads what its hints name,
+/// the baseline while both sides are scanned; a whole-tree one streams (`gather_all`).
 fn gather(
     ctx: &Ctx<'_>,
     filter: &Filter,
@@ -808,17 +805,7 @@ fn gather(
     opts: &Options,
 ) -> Result<Merged, EngineError> {
     let Some(hints) = scope.hints() else {
-        let (s, t) = scan_both(ctx, spec, |root| {
-            tandem_fs::list(root, filter, ctx.threads).map(|l| (l.entries, l.stale_temps))
-        })?;
-        let side = |l: Vec<(RelPath, _)>| l.into_iter().filter(|(p, _)| !held.contains(p));
-        let mut merge = Merge::new(side(s), side(t), opts);
-        store.each_baseline(|p, b| {
-            if !filter.excludes_any(&p, b.kind == Kind::Dir) && !held.contains(&p) {
-                merge.base(p, b);
-            }
-        })?;
-        return Ok(merge.finish());
+        return gather_all(ctx, filter, spec, store, held, opts);
     };
     let (base, scanned) = std::thread::scope(|sc| {
         let scans = sc.spawn(|| {
@@ -856,6 +843,53 @@ fn gather(
     })
 }
 
+/// A whole-tree sync walks both sides and the baseline in path order at once
+/// (`tandem_fs::walk`, a cursor on the baseline, `tandem_core::Merge`; issue 21): what is
+/// settled on all three is dropped as it passes, so a round holds the tree's directories
+/// and its work, not every unchanged file three times over.
+fn gather_all(
+    ctx: &Ctx<'_>,
+    filter: &Filter,
+    spec: &SyncSpec,
+    store: &Store,
+    held: &HashSet<RelPath>,
+    opts: &Options,
+) -> Result<Merged, EngineError> {
+    let scan_error = |side: &'static str, path: &PathBuf| {
+        let path = path.clone();
+        move |source| EngineError::Scan { side, path, source }
+    };
+    let keep = |(p, _): &(RelPath, tandem_core::Entry)| !held.contains(p);
+    let (walked, s_stale) = tandem_fs::walk(ctx.src, filter, ctx.threads, |s| {
+        tandem_fs::walk(ctx.tgt, filter, ctx.threads, |t| {
+            let mut merge = Merge::new(s.filter(keep), t.filter(keep), opts);
+            store
+                .each_baseline(|p, b| {
+                    if !filter.excludes_any(&p, b.kind == Kind::Dir) && !held.contains(&p) {
+                        merge.base(p, b);
+                    }
+                })
+                .map(|()| merge.finish())
+        })
+    })
+    .map_err(scan_error("source", &spec.src))?;
+    let (merged, t_stale) = walked.map_err(scan_error("target", &spec.tgt))?;
+    remove_stale_temps(ctx, spec, [&s_stale, &t_stale]);
+    Ok(merged?)
+}
+
+/// Temporary files of a tandem that crashed mid-copy: ours, incomplete, never synced.
+fn remove_stale_temps(ctx: &Ctx<'_>, spec: &SyncSpec, stale: [&Vec<RelPath>; 2]) {
+    if spec.dry_run {
+        return;
+    }
+    for (root, stale) in [(ctx.src, stale[0]), (ctx.tgt, stale[1])] {
+        for rel in stale {
+            let _ = tandem_fs::remove_stale_temp(root, rel, &ctx.trash);
+        }
+    }
+}
+
 /// Scans both sides at once with `scan`, which returns what it found and the stale
 /// temporary files it passed.
 fn scan_both<T: Send>(
@@ -879,14 +913,7 @@ fn scan_both<T: Send>(
         path: spec.tgt.clone(),
         source,
     })?;
-    // Temporary files of a tandem that crashed mid-copy: ours, incomplete, never synced.
-    if !spec.dry_run {
-        for (root, stale) in [(ctx.src, &s_stale), (ctx.tgt, &t_stale)] {
-            for rel in stale {
-                let _ = tandem_fs::remove_stale_temp(root, rel, &ctx.trash);
-            }
-        }
-    }
+    remove_stale_temps(ctx, spec, [&s_stale, &t_stale]);
     Ok((s, t))
 }
 
