@@ -38,10 +38,27 @@ impl PhaseClock {
 
     fn lap(&mut self, phase: &str) {
         if self.on {
-            tracing::info!("{phase}: {:.1} ms", self.last.elapsed().as_secs_f64() * 1e3);
+            tracing::info!(
+                "{phase}: {:.1} ms, {}",
+                self.last.elapsed().as_secs_f64() * 1e3,
+                memory()
+            );
             self.last = Instant::now();
         }
     }
+}
+
+/// Resident memory now and at its peak, from `/proc/self/status` (Linux; empty elsewhere).
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    format!("rss {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 /// `TANDEM_TRACE=1`: every scoped sync's hints and every planned step on stderr (debugging
@@ -1353,14 +1370,17 @@ impl<'a, 'r> Applier<'a, 'r> {
         // after the renames, and a baseline change below a renamed folder recorded before
         // that folder's move was left behind by it (issue 20: an entry for a file that
         // neither side holds).
-        let (mut actions, rest): (Vec<_>, Vec<_>) = actions
-            .into_iter()
-            .partition(|a| matches!(a, Action::Rename { .. }));
-        // Links last: after the copies they may follow.
-        let (links, rest): (Vec<_>, Vec<_>) = rest
-            .into_iter()
-            .partition(|a| matches!(a, Action::Link { .. }));
-        actions.extend(rest);
+        // Links last: after the copies they may follow. Reordered in place (renames and
+        // links, usually few, copied out): a plan is not held twice.
+        let mut actions = actions;
+        let rename = |a: &Action| matches!(a, Action::Rename { .. });
+        let link = |a: &Action| matches!(a, Action::Link { .. });
+        let renames: Vec<Action> = actions.iter().filter(|a| rename(a)).cloned().collect();
+        let links: Vec<Action> = actions.iter().filter(|a| link(a)).cloned().collect();
+        if !renames.is_empty() || !links.is_empty() {
+            actions.retain(|a| !rename(a) && !link(a));
+            actions.splice(0..0, renames);
+        }
         if !links.is_empty() {
             self.written = Some(HashMap::new());
         }
