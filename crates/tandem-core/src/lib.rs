@@ -9,6 +9,7 @@ pub mod change;
 pub mod entry;
 pub mod filter;
 pub mod links;
+pub mod merge;
 pub mod path;
 pub mod plan;
 pub mod reconcile;
@@ -22,6 +23,7 @@ pub use change::{
 pub use entry::{BaseEntry, Entry, Hash, Kind, Owner, Seen, Side};
 pub use filter::{Filter, FilterError, FilterInputs};
 pub use links::{link_copies, LinkGroups};
+pub use merge::{merge_sorted, Counts, Merge, Merged};
 pub use path::{escape_bytes, unescape_bytes, InvalidPath, RelPath};
 pub use plan::{
     Action, Conflict, ConflictKind, Direction, Flavor, IdMap, Keep, Options, Plan, Policy,

@@ -16,20 +16,7 @@ pub type BaseTree = BTreeMap<RelPath, BaseEntry>;
 
 /// Decides what to do so that both sides hold the same tree, given the last agreed state.
 pub fn reconcile(base: BaseTree, src: Tree, tgt: Tree, opts: &Options) -> Plan {
-    let mut r = Reconciler {
-        base,
-        src,
-        tgt,
-        opts,
-        planned: HashSet::new(),
-        taken_names: HashSet::new(),
-        early: Vec::new(),
-        renames: Vec::new(),
-        deletes: Vec::new(),
-        mkdirs: Vec::new(),
-        copies: Vec::new(),
-        metas: Vec::new(),
-    };
+    let mut r = Reconciler::new(base, src, tgt, opts);
     r.detect_renames();
     for p in &opts.held {
         r.base.remove(p);
@@ -57,6 +44,45 @@ struct Reconciler<'o> {
     mkdirs: Vec<Action>,
     copies: Vec<Action>,
     metas: Vec<Action>,
+}
+
+/// The per-path test that says a path needs no decision, for a caller that walks the
+/// three trees itself (`crate::merge`): holds no tree of its own.
+pub(crate) struct SettledTest<'o>(Reconciler<'o>);
+
+impl<'o> SettledTest<'o> {
+    pub(crate) fn new(opts: &'o Options) -> SettledTest<'o> {
+        SettledTest(Reconciler::new(
+            BaseTree::new(),
+            Tree::new(),
+            Tree::new(),
+            opts,
+        ))
+    }
+
+    /// `Reconciler::settled`: reconcile would plan nothing at this path.
+    pub(crate) fn settled(&self, b: &BaseEntry, s: &Entry, t: &Entry) -> bool {
+        self.0.settled(Some(b), Some(s), Some(t))
+    }
+}
+
+impl<'o> Reconciler<'o> {
+    fn new(base: BaseTree, src: Tree, tgt: Tree, opts: &'o Options) -> Reconciler<'o> {
+        Reconciler {
+            base,
+            src,
+            tgt,
+            opts,
+            planned: HashSet::new(),
+            taken_names: HashSet::new(),
+            early: Vec::new(),
+            renames: Vec::new(),
+            deletes: Vec::new(),
+            mkdirs: Vec::new(),
+            copies: Vec::new(),
+            metas: Vec::new(),
+        }
+    }
 }
 
 impl Reconciler<'_> {
@@ -959,6 +985,13 @@ impl Reconciler<'_> {
     /// stays or is created there (a change the deleting side never saw), the directory stays,
     /// and it is re-created on the side that deleted it.
     fn keep_dirs_with_survivors(&mut self) {
+        // Nothing to keep without a directory to delete: spares the sets below, as large
+        // as the plan (a first sync's every copy).
+        let deletes_dir =
+            |a: &Action| matches!(a, Action::Delete { expect, .. } if expect.is_dir());
+        if !self.deletes.iter().any(deletes_dir) {
+            return;
+        }
         let deleted: HashSet<(Side, RelPath)> = self
             .deletes
             .iter()
@@ -1040,17 +1073,20 @@ impl Reconciler<'_> {
                 _ => None,
             })
             .collect();
-        let writes: Vec<(Side, RelPath)> = self
-            .mkdirs
-            .iter()
-            .chain(&self.copies)
-            .filter_map(|a| match a {
-                Action::Mkdir { path, side, .. } => Some((*side, path.clone())),
-                Action::Copy { path, from, .. } => Some((from.other(), path.clone())),
-                _ => None,
-            })
-            .collect();
-        for (side, p) in writes {
+        // The mkdirs and copies planned so far (not those pushed below), one at a time:
+        // a list of their paths would be as large as the plan.
+        let (planned_mkdirs, copies) = (self.mkdirs.len(), self.copies.len());
+        for i in 0..planned_mkdirs + copies {
+            let write = if i < planned_mkdirs {
+                &self.mkdirs[i]
+            } else {
+                &self.copies[i - planned_mkdirs]
+            };
+            let (side, p) = match write {
+                Action::Mkdir { path, side, .. } => (*side, path.clone()),
+                Action::Copy { path, from, .. } => (from.other(), path.clone()),
+                _ => continue,
+            };
             let mut missing = Vec::new();
             let mut anc = p.parent();
             while let Some(a) = anc {
@@ -1097,14 +1133,32 @@ impl Reconciler<'_> {
             };
             key(a).cmp(&key(b)).then_with(|| b.path().cmp(a.path()))
         });
-        let mut actions = self.early;
-        actions.extend(self.renames);
-        actions.extend(self.deletes);
-        actions.extend(self.mkdirs);
-        actions.extend(self.copies);
-        actions.extend(self.metas);
+        let actions = concat(vec![
+            self.early,
+            self.renames,
+            self.deletes,
+            self.mkdirs,
+            self.copies,
+            self.metas,
+        ]);
         Plan { actions }
     }
+}
+
+/// The parts one after the other, built in the largest part's own allocation: an action
+/// is some 500 bytes, and a first sync's copies would otherwise be held twice.
+fn concat(mut parts: Vec<Vec<Action>>) -> Vec<Action> {
+    let Some(big) = (0..parts.len()).max_by_key(|&i| parts[i].len()) else {
+        return Vec::new();
+    };
+    let mut out = std::mem::take(&mut parts[big]);
+    let head: Vec<Action> = parts.drain(..big).flatten().collect();
+    out.splice(0..0, head);
+    // `parts[0]` is now the part taken.
+    for part in parts.into_iter().skip(1) {
+        out.extend(part);
+    }
+    out
 }
 
 fn order<'a>(first: Side, a: &'a Entry, b: &'a Entry) -> (&'a Entry, &'a Entry) {

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use tandem_core::{
     link_copies, reconcile, Action, BaseEntry, BaseTree, Change, ChangeOp, ChangeSink, Conflict,
-    Filter, FilterError, Kind, LinkGroups, Mount, RelPath, Resolution, Side, Tree,
+    Counts, Filter, FilterError, Kind, LinkGroups, Merge, Merged, Mount, Options, RelPath,
+    Resolution, Side,
 };
 use tandem_fs::{Durability, FsError, Root, Trash};
 use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
@@ -38,10 +39,27 @@ impl PhaseClock {
 
     fn lap(&mut self, phase: &str) {
         if self.on {
-            tracing::info!("{phase}: {:.1} ms", self.last.elapsed().as_secs_f64() * 1e3);
+            tracing::info!(
+                "{phase}: {:.1} ms, {}",
+                self.last.elapsed().as_secs_f64() * 1e3,
+                memory()
+            );
             self.last = Instant::now();
         }
     }
+}
+
+/// Resident memory now and at its peak, from `/proc/self/status` (Linux; empty elsewhere).
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    format!("rss {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 /// `TANDEM_TRACE=1`: every scoped sync's hints and every planned step on stderr (debugging
@@ -496,37 +514,22 @@ impl Session {
             let scope = &widened;
             opts.scope = scope.hints();
             let mut clock = PhaseClock::new();
-            // The baseline loads while both sides are scanned.
-            let (base, scanned) = std::thread::scope(|sc| {
-                let scans = sc.spawn(|| scan_both(&ctx, filter, spec, scope));
-                let base = match scope.hints() {
-                    None => store.load_baseline(),
-                    Some(hints) => store.load_baseline_scoped(&hints),
-                };
-                let scanned = scans
-                    .join()
-                    .unwrap_or_else(|_| Err(EngineError::Panicked("scanner")));
-                (base, scanned)
-            });
-            let base: BaseTree = base?
-                .into_iter()
-                .filter(|(p, b)| !filter.excludes_any(p, b.kind == Kind::Dir) && !held.contains(p))
-                .collect();
-            let (mut s_tree, mut t_tree) = scanned?;
-            if !held.is_empty() {
-                s_tree.retain(|p, _| !held.contains(p));
-                t_tree.retain(|p, _| !held.contains(p));
-            }
+            let Merged {
+                base,
+                src: mut s_tree,
+                tgt: mut t_tree,
+                counts,
+            } = gather(&ctx, filter, spec, scope, store, held, &opts)?;
             on_event(Event::Scanned {
                 side: "source",
-                entries: s_tree.len(),
+                entries: counts.src,
             });
             on_event(Event::Scanned {
                 side: "target",
-                entries: t_tree.len(),
+                entries: counts.tgt,
             });
             let emptied = match scope {
-                Scope::All => emptied_root(&base, &s_tree, &t_tree, &ctx, spec),
+                Scope::All => emptied_root(&counts, &ctx, spec),
                 Scope::Paths(_) | Scope::Hints(_) => vanished_root(&ctx, spec),
             };
             if let Some(why) = emptied {
@@ -543,7 +546,7 @@ impl Session {
                 opts.modify_window,
                 ctx.threads,
             );
-            let base_len = base.len() as u64;
+            let base_len = counts.base as u64;
             clock.lap("hash");
             opts.stamp = Session::next_stamp(last_stamp);
             let groups = if opts.hard_links {
@@ -860,39 +863,139 @@ fn load_filter(src: &Root, spec: &SyncSpec) -> Result<Filter, EngineError> {
     )?)
 }
 
-fn scan_both(
+/// What a round works from: the baseline and both sides as far as reconcile needs them,
+/// with the number of entries each holds in all. A scoped sync reads what its hints name,
+/// the baseline while both sides are scanned; a whole-tree one streams (`gather_all`).
+fn gather(
     ctx: &Ctx<'_>,
     filter: &Filter,
     spec: &SyncSpec,
     scope: &Scope,
-) -> Result<(Tree, Tree), EngineError> {
-    let hints = scope.hints();
-    let scan = |root: &dyn SideRoot| root.scan(filter, ctx.threads, hints.as_deref());
+    store: &Store,
+    held: &HashSet<RelPath>,
+    opts: &Options,
+) -> Result<Merged, EngineError> {
+    let Some(hints) = scope.hints() else {
+        return gather_all(ctx, filter, spec, store, held, opts);
+    };
+    let (base, scanned) = std::thread::scope(|sc| {
+        let scans = sc.spawn(|| {
+            scan_both(ctx, spec, |root| {
+                root.scan(filter, ctx.threads, Some(&hints))
+                    .map(|s| (s.tree, s.stale_temps))
+            })
+        });
+        let base = store.load_baseline_scoped(&hints);
+        let scanned = scans
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::Panicked("scanner")));
+        (base, scanned)
+    });
+    let base: BaseTree = base?
+        .into_iter()
+        .filter(|(p, b)| !filter.excludes_any(p, b.kind == Kind::Dir) && !held.contains(p))
+        .collect();
+    let (mut src, mut tgt) = scanned?;
+    if !held.is_empty() {
+        src.retain(|p, _| !held.contains(p));
+        tgt.retain(|p, _| !held.contains(p));
+    }
+    let counts = Counts {
+        base: base.len(),
+        src: src.len(),
+        tgt: tgt.len(),
+        dropped: 0,
+    };
+    Ok(Merged {
+        base,
+        src,
+        tgt,
+        counts,
+    })
+}
+
+/// A whole-tree sync walks both sides and the baseline in path order at once
+/// (`tandem_fs::walk`, a cursor on the baseline, `tandem_core::Merge`; issue 21): what is
+/// settled on all three is dropped as it passes, so a round holds the tree's directories
+/// and its work, not every unchanged file three times over.
+fn gather_all(
+    ctx: &Ctx<'_>,
+    filter: &Filter,
+    spec: &SyncSpec,
+    store: &Store,
+    held: &HashSet<RelPath>,
+    opts: &Options,
+) -> Result<Merged, EngineError> {
+    let scan_error = |side: &'static str, path: &PathBuf| {
+        let path = path.clone();
+        move |source| EngineError::Scan { side, path, source }
+    };
+    let keep = |(p, _): &(RelPath, tandem_core::Entry)| !held.contains(p);
+    let merge = |s: &mut dyn Iterator<Item = (RelPath, tandem_core::Entry)>,
+                 t: &mut dyn Iterator<Item = (RelPath, tandem_core::Entry)>| {
+        let mut merge = Merge::new(s.filter(keep), t.filter(keep), opts);
+        store
+            .each_baseline(|p, b| {
+                if !filter.excludes_any(&p, b.kind == Kind::Dir) && !held.contains(&p) {
+                    merge.base(p, b);
+                }
+            })
+            .map(|()| merge.finish())
+    };
+    let (Some(src), Some(tgt)) = (ctx.src.local(), ctx.tgt.local()) else {
+        // A remote side lists its whole tree (sorted, in batches): merged from the lists.
+        let (s, t) = scan_both(ctx, spec, |root| {
+            root.scan(filter, ctx.threads, None)
+                .map(|s| (s.tree, s.stale_temps))
+        })?;
+        return Ok(merge(&mut s.into_iter(), &mut t.into_iter())?);
+    };
+    let (walked, s_stale) = tandem_fs::walk(src, filter, ctx.threads, |s| {
+        tandem_fs::walk(tgt, filter, ctx.threads, |t| merge(&mut { s }, &mut { t }))
+    })
+    .map_err(scan_error("source", &spec.src))?;
+    let (merged, t_stale) = walked.map_err(scan_error("target", &spec.tgt))?;
+    remove_stale_temps(ctx, spec, [&s_stale, &t_stale]);
+    Ok(merged?)
+}
+
+/// Temporary files of a tandem that crashed mid-copy: ours, incomplete, never synced.
+fn remove_stale_temps(ctx: &Ctx<'_>, spec: &SyncSpec, stale: [&Vec<RelPath>; 2]) {
+    if spec.dry_run {
+        return;
+    }
+    for (root, stale) in [(ctx.src, stale[0]), (ctx.tgt, stale[1])] {
+        for rel in stale {
+            let _ = root.apply(Step::RemoveStaleTemp { path: rel }, &ctx.trash);
+        }
+    }
+}
+
+/// Scans both sides at once with `scan`, which returns what it found and the stale
+/// temporary files it passed.
+fn scan_both<T: Send>(
+    ctx: &Ctx<'_>,
+    spec: &SyncSpec,
+    scan: impl Fn(&dyn SideRoot) -> tandem_fs::Result<(T, Vec<RelPath>)> + Sync,
+) -> Result<(T, T), EngineError> {
     let (s, t) = std::thread::scope(|sc| {
         let s = sc.spawn(|| scan(ctx.src));
         let t = scan(ctx.tgt);
         (s.join(), t)
     });
     let s = s.unwrap_or_else(|_| Err(FsError::raced(&RelPath::root(), "scanner panicked")));
-    let s = s.map_err(|source| EngineError::Scan {
+    let (s, s_stale) = s.map_err(|source| EngineError::Scan {
         side: "source",
         path: spec.src.clone(),
         source,
     })?;
-    let t = t.map_err(|source| EngineError::Scan {
+    let (t, t_stale) = t.map_err(|source| EngineError::Scan {
         side: "target",
         path: spec.tgt.clone(),
         source,
     })?;
-    // Temporary files of a tandem that crashed mid-copy: ours, incomplete, never synced.
-    if !spec.dry_run {
-        for (root, scan) in [(ctx.src, &s), (ctx.tgt, &t)] {
-            for rel in &scan.stale_temps {
-                let _ = root.apply(Step::RemoveStaleTemp { path: rel }, &ctx.trash);
-            }
-        }
-    }
-    Ok((s.tree, t.tree))
+    remove_stale_temps(ctx, spec, [&s_stale, &t_stale]);
+    Ok((s, t))
 }
 
 fn vanished_root(ctx: &Ctx<'_>, spec: &SyncSpec) -> Option<String> {
@@ -927,25 +1030,22 @@ fn detached_root(ctx: &Ctx<'_>) -> Option<String> {
 
 /// A root that vanished or was emptied since the last sync is never taken for "the user
 /// deleted everything" (an unmounted disk leaves an empty mount point).
-fn emptied_root(
-    base: &BaseTree,
-    s: &Tree,
-    t: &Tree,
-    ctx: &Ctx<'_>,
-    spec: &SyncSpec,
-) -> Option<String> {
+fn emptied_root(counts: &Counts, ctx: &Ctx<'_>, spec: &SyncSpec) -> Option<String> {
     if let Some(why) = vanished_root(ctx, spec) {
         return Some(why);
     }
-    if base.is_empty() || spec.max_delete_percent >= 100 {
+    if counts.base == 0 || spec.max_delete_percent >= 100 {
         return None;
     }
-    for (side, tree, path) in [("source", s, &spec.src), ("target", t, &spec.tgt)] {
-        if tree.is_empty() {
+    for (side, len, path) in [
+        ("source", counts.src, &spec.src),
+        ("target", counts.tgt, &spec.tgt),
+    ] {
+        if len == 0 {
             return Some(format!(
                 "the {side} folder {} is empty, but {} entries were synced before (an unmounted disk?); nothing was changed. If the folder was emptied on purpose, run again with --max-delete 100",
                 path.display(),
-                base.len()
+                counts.base
             ));
         }
     }
@@ -1358,14 +1458,17 @@ impl<'a, 'r> Applier<'a, 'r> {
         // after the renames, and a baseline change below a renamed folder recorded before
         // that folder's move was left behind by it (issue 20: an entry for a file that
         // neither side holds).
-        let (mut actions, rest): (Vec<_>, Vec<_>) = actions
-            .into_iter()
-            .partition(|a| matches!(a, Action::Rename { .. }));
-        // Links last: after the copies they may follow.
-        let (links, rest): (Vec<_>, Vec<_>) = rest
-            .into_iter()
-            .partition(|a| matches!(a, Action::Link { .. }));
-        actions.extend(rest);
+        // Links last: after the copies they may follow. Reordered in place (renames and
+        // links, usually few, copied out): a plan is not held twice.
+        let mut actions = actions;
+        let rename = |a: &Action| matches!(a, Action::Rename { .. });
+        let link = |a: &Action| matches!(a, Action::Link { .. });
+        let renames: Vec<Action> = actions.iter().filter(|a| rename(a)).cloned().collect();
+        let links: Vec<Action> = actions.iter().filter(|a| link(a)).cloned().collect();
+        if !renames.is_empty() || !links.is_empty() {
+            actions.retain(|a| !rename(a) && !link(a));
+            actions.splice(0..0, renames);
+        }
         if !links.is_empty() {
             self.written = Some(HashMap::new());
         }

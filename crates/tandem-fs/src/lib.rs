@@ -16,6 +16,7 @@ pub mod scan;
 pub(crate) mod sys;
 pub mod transfer;
 pub mod trash;
+pub mod walk;
 pub mod xattrs;
 
 pub use apply::{
@@ -25,7 +26,7 @@ pub use apply::{
 pub use error::{FsError, Result};
 pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};
 pub use root::{create_root, same_object, Refusal, Root};
-pub use scan::{dirs_reaching, hash_file, scan, scan_paths, Scan};
+pub use scan::{dirs_reaching, hash_file, list, scan, scan_paths, Listing, Scan};
 /// A stat's device number as a `u64` (whose integer type differs between systems).
 pub use sys::st_dev as dev_of;
 /// Open flags for an fd that only names a directory or object (`O_PATH` on Linux, a
@@ -33,3 +34,4 @@ pub use sys::st_dev as dev_of;
 pub use sys::O_PATH;
 pub use transfer::{install, open_content, Content, Incoming};
 pub use trash::{prune_trash, trash_usage, trash_versions, Pruned, TrashUsage, TrashVersion};
+pub use walk::{walk, Walk};

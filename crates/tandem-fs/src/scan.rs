@@ -17,7 +17,24 @@ use crate::root::{entry_from_stat, same_object, Root};
 /// left out and excluded directories are not entered. A directory that cannot be read
 /// becomes a `Problem` entry; only failing to read the root itself is an error.
 pub fn scan(root: &Root, filter: &Filter, threads: usize) -> Result<Scan> {
+    let listing = list(root, filter, threads)?;
+    Ok(Scan {
+        tree: listing.entries.into_iter().collect(),
+        stale_temps: listing.stale_temps,
+    })
+}
+
+/// Like [`scan`], but the entries come as a list in path order, for a caller that merges
+/// them with the baseline as they pass (`tandem_core::Merge`) rather than keeping a tree.
+pub fn list(root: &Root, filter: &Filter, threads: usize) -> Result<Listing> {
     scan_dirs(root, filter, threads, vec![RelPath::root()])
+}
+
+/// What a scan found, as a list in path order (no path twice).
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub entries: Vec<(RelPath, Entry)>,
+    pub stale_temps: Vec<RelPath>,
 }
 
 /// What a scan found: the tree, and temporary files left by a tandem process that is gone
@@ -90,7 +107,7 @@ pub fn scan_paths(
     dirs.dedup_by(|b, a| b.starts_with(a));
     if !dirs.is_empty() {
         let below = scan_dirs(root, filter, threads, dirs)?;
-        tree.extend(below.tree);
+        tree.extend(below.entries);
         return Ok(Scan {
             tree,
             stale_temps: below.stale_temps,
@@ -103,7 +120,12 @@ pub fn scan_paths(
 }
 
 /// Reads everything below each of `starts` (directories).
-fn scan_dirs(root: &Root, filter: &Filter, threads: usize, starts: Vec<RelPath>) -> Result<Scan> {
+fn scan_dirs(
+    root: &Root,
+    filter: &Filter,
+    threads: usize,
+    starts: Vec<RelPath>,
+) -> Result<Listing> {
     let threads = threads.max(1);
     let (tx, rx) = crossbeam_channel::unbounded::<Option<RelPath>>();
     let pending = AtomicUsize::new(starts.len());
@@ -111,7 +133,7 @@ fn scan_dirs(root: &Root, filter: &Filter, threads: usize, starts: Vec<RelPath>)
     let fatal: Mutex<Option<FsError>> = Mutex::new(None);
     let stale: Mutex<Vec<RelPath>> = Mutex::new(Vec::new());
     if starts.is_empty() {
-        return Ok(Scan::default());
+        return Ok(Listing::default());
     }
     for d in starts {
         let _ = tx.send(Some(d));
@@ -158,19 +180,24 @@ fn scan_dirs(root: &Root, filter: &Filter, threads: usize, starts: Vec<RelPath>)
     }
     // One sort, then a bulk build: cheaper than inserting entries one by one. A directory
     // found unreadable has two entries (its parent's and the failed read's): the problem
-    // sorts first (untracked before tracked) and is the one `dedup_by` keeps.
-    let mut all = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    all.sort_by(|a, b| {
+    // sorts first (untracked before tracked) and is the one `dedup_by` keeps. Unstable:
+    // no buffer of half the list. Entries equal under this order are two problems at one
+    // path (an unreadable directory whose attributes failed too): either will do, as the
+    // order threads pushed them in decided before.
+    let mut entries = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    entries.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
             .then_with(|| a.1.kind.is_tracked().cmp(&b.1.kind.is_tracked()))
     });
-    all.dedup_by(|later, earlier| later.0 == earlier.0);
-    let tree: Tree = all.into_iter().collect();
+    entries.dedup_by(|later, earlier| later.0 == earlier.0);
     let stale_temps = stale.into_inner().unwrap_or_else(|p| p.into_inner());
-    Ok(Scan { tree, stale_temps })
+    Ok(Listing {
+        entries,
+        stale_temps,
+    })
 }
 
-fn error_reason(e: &FsError) -> String {
+pub(crate) fn error_reason(e: &FsError) -> String {
     match e {
         FsError::Io { source, .. } | FsError::CannotLink { source, .. } => source.to_string(),
         other => other.to_string(),
@@ -178,7 +205,7 @@ fn error_reason(e: &FsError) -> String {
 }
 
 /// Lists one directory into `out`; returns the subdirectories to enter.
-fn read_dir(
+pub(crate) fn read_dir(
     root: &Root,
     dir: &RelPath,
     filter: &Filter,

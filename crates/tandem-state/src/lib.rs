@@ -592,8 +592,18 @@ impl Store {
 
     pub fn load_baseline(&self) -> Result<BaseTree> {
         let mut out = BTreeMap::new();
+        self.each_baseline(|path, entry| {
+            out.insert(path, entry);
+        })?;
+        Ok(out)
+    }
+
+    /// Hands every baseline entry to `visit`, in path order (bytewise, as `RelPath`
+    /// sorts: the table's key order, no sort), one row at a time: a cursor for the
+    /// streaming merge, which keeps only what it needs of the baseline.
+    pub fn each_baseline(&self, mut visit: impl FnMut(RelPath, BaseEntry)) -> Result<()> {
         let mut stmt = self.sql(self.conn.prepare(
-            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode, src_uid, src_gid, tgt_uid, tgt_gid, src_xattrs, tgt_xattrs FROM baseline",
+            "SELECT path, kind, size, hash, link, src_ino, src_mtime, src_mode, tgt_ino, tgt_mtime, tgt_mode, src_uid, src_gid, tgt_uid, tgt_gid, src_xattrs, tgt_xattrs FROM baseline ORDER BY path",
         ))?;
         let rows = stmt.query_map([], base_from_row);
         let rows = rows.map_err(|source| StateError::Sql {
@@ -608,9 +618,9 @@ impl Store {
             let Ok(path) = RelPath::new(path) else {
                 continue;
             };
-            out.insert(path, entry);
+            visit(path, entry);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The baseline entries at `paths`, below those whose flag says so, and at their parent
