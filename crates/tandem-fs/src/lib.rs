@@ -10,6 +10,7 @@ pub mod apply;
 pub mod error;
 pub mod identity;
 mod keep;
+pub mod names;
 pub mod root;
 pub mod scan;
 pub(crate) mod sys;
@@ -24,6 +25,10 @@ pub use error::{FsError, Result};
 pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};
 pub use root::{create_root, same_object, Refusal, Root};
 pub use scan::{dirs_reaching, hash_file, scan, scan_paths, Scan};
+/// The file system calls and types (rustix's on Unix, stand-ins of the same names on
+/// Windows) that `Root`'s interface speaks: `os::OwnedFd`, `os::fs::OFlags`,
+/// `os::io::Errno`...
+pub use sys::os;
 /// A stat's device number as a `u64` (whose integer type differs between systems).
 pub use sys::st_dev as dev_of;
 /// Open flags for an fd that only names a directory or object (`O_PATH` on Linux, a

@@ -9,11 +9,11 @@
 //! is noted on the root ([`Root::note_refusal`]) and the entry read back shows what was
 //! kept: the baseline records each side as it is, so the difference does not come back.
 
+use crate::os::AsFd;
 use std::io;
-use std::os::fd::AsFd;
 
-use rustix::fs::XattrFlags;
-use rustix::io::Errno;
+use crate::os::fs::XattrFlags;
+use crate::os::io::Errno;
 use tandem_core::{Hash, Keep, RelPath};
 
 use crate::error::{FsError, Result};
@@ -54,7 +54,7 @@ impl Xattrs {
 /// `/proc/self/fd/N` link, followed), or a name in a folder (not followed: a symlink
 /// swapped in is acted on itself, never what it points to).
 pub(crate) struct At {
-    path: Vec<u8>,
+    path: std::path::PathBuf,
     follow: bool,
 }
 
@@ -62,7 +62,7 @@ impl At {
     /// The object behind `fd` (an `O_PATH` fd too: the f*xattr calls refuse those).
     pub(crate) fn fd(fd: &impl AsFd) -> At {
         At {
-            path: crate::sys::fd_path(fd.as_fd()).unwrap_or_default(),
+            path: crate::sys::path_from_bytes(crate::sys::fd_path(fd.as_fd()).unwrap_or_default()),
             follow: true,
         }
     }
@@ -73,62 +73,62 @@ impl At {
         p.push(b'/');
         p.extend_from_slice(name);
         At {
-            path: p,
+            path: crate::sys::path_from_bytes(p),
             follow: false,
         }
     }
 
-    fn path(&self) -> &std::ffi::OsStr {
-        std::os::unix::ffi::OsStrExt::from_bytes(&self.path)
+    fn path(&self) -> &std::path::Path {
+        &self.path
     }
 
-    fn list_into(&self, buf: &mut [u8]) -> rustix::io::Result<usize> {
+    fn list_into(&self, buf: &mut [u8]) -> crate::os::io::Result<usize> {
         if self.follow {
-            rustix::fs::listxattr(self.path(), buf)
+            crate::os::fs::listxattr(self.path(), buf)
         } else {
-            rustix::fs::llistxattr(self.path(), buf)
+            crate::os::fs::llistxattr(self.path(), buf)
         }
     }
 
     /// The size of the list (the `*_into` calls take an empty buffer as empty, not as a
     /// size query).
-    fn list_size(&self) -> rustix::io::Result<usize> {
+    fn list_size(&self) -> crate::os::io::Result<usize> {
         if self.follow {
-            rustix::fs::listxattr_query(self.path())
+            crate::os::fs::listxattr_query(self.path())
         } else {
-            rustix::fs::llistxattr_query(self.path())
+            crate::os::fs::llistxattr_query(self.path())
         }
     }
 
-    fn value_size(&self, name: &[u8]) -> rustix::io::Result<usize> {
+    fn value_size(&self, name: &[u8]) -> crate::os::io::Result<usize> {
         if self.follow {
-            rustix::fs::getxattr_query(self.path(), name)
+            crate::os::fs::getxattr_query(self.path(), name)
         } else {
-            rustix::fs::lgetxattr_query(self.path(), name)
+            crate::os::fs::lgetxattr_query(self.path(), name)
         }
     }
 
-    fn get_into(&self, name: &[u8], buf: &mut [u8]) -> rustix::io::Result<usize> {
+    fn get_into(&self, name: &[u8], buf: &mut [u8]) -> crate::os::io::Result<usize> {
         if self.follow {
-            rustix::fs::getxattr(self.path(), name, buf)
+            crate::os::fs::getxattr(self.path(), name, buf)
         } else {
-            rustix::fs::lgetxattr(self.path(), name, buf)
+            crate::os::fs::lgetxattr(self.path(), name, buf)
         }
     }
 
-    fn set(&self, name: &[u8], value: &[u8]) -> rustix::io::Result<()> {
+    fn set(&self, name: &[u8], value: &[u8]) -> crate::os::io::Result<()> {
         if self.follow {
-            rustix::fs::setxattr(self.path(), name, value, XattrFlags::empty())
+            crate::os::fs::setxattr(self.path(), name, value, XattrFlags::empty())
         } else {
-            rustix::fs::lsetxattr(self.path(), name, value, XattrFlags::empty())
+            crate::os::fs::lsetxattr(self.path(), name, value, XattrFlags::empty())
         }
     }
 
-    fn remove(&self, name: &[u8]) -> rustix::io::Result<()> {
+    fn remove(&self, name: &[u8]) -> crate::os::io::Result<()> {
         if self.follow {
-            rustix::fs::removexattr(self.path(), name)
+            crate::os::fs::removexattr(self.path(), name)
         } else {
-            rustix::fs::lremovexattr(self.path(), name)
+            crate::os::fs::lremovexattr(self.path(), name)
         }
     }
 
@@ -178,7 +178,7 @@ impl At {
     pub(crate) fn read(&self, keep: &Keep) -> io::Result<Xattrs> {
         let list = match self.list() {
             Ok(l) => l,
-            Err(e) if e.raw_os_error() == Some(Errno::OPNOTSUPP.raw_os_error()) => Vec::new(),
+            Err(e) if Errno::from_io_error(&e) == Some(Errno::OPNOTSUPP) => Vec::new(),
             Err(e) => return Err(e),
         };
         let mut out = Vec::new();

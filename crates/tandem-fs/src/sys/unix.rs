@@ -118,3 +118,8 @@ pub(crate) fn makedev(major: u32, minor: u32) -> u64 {
         | (u64::from(minor & 0xffff_ff00) << 12)
         | u64::from(minor & 0xff)
 }
+
+/// No `syncfs` here (`HAS_SYNCFS` is false).
+pub(crate) fn syncfs_is_durable(_root: &OwnedFd) -> bool {
+    false
+}
