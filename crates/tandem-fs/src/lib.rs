@@ -29,6 +29,13 @@ pub use scan::{dirs_reaching, hash_file, scan, scan_paths, Scan};
 /// Windows) that `Root`'s interface speaks: `os::OwnedFd`, `os::fs::OFlags`,
 /// `os::io::Errno`...
 pub use sys::os;
+
+/// A path naming the object behind `fd` now (`/proc/self/fd/N` on Linux, the path the
+/// system has for it elsewhere): for the calls that take no fd.
+pub fn fd_path(fd: &os::OwnedFd) -> std::io::Result<std::path::PathBuf> {
+    use os::AsFd;
+    sys::fd_path(fd.as_fd()).map(sys::path_from_bytes)
+}
 /// A stat's device number as a `u64` (whose integer type differs between systems).
 pub use sys::st_dev as dev_of;
 /// Open flags for an fd that only names a directory or object (`O_PATH` on Linux, a

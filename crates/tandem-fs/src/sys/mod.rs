@@ -50,6 +50,18 @@ pub mod os {
         fd::{AsFd, BorrowedFd, OwnedFd},
         fs, io,
     };
+
+    /// A directory fd as a mount backend takes the source folder's.
+    #[cfg(unix)]
+    pub fn source_dir(fd: OwnedFd) -> tandem_core::SourceDir {
+        fd
+    }
+
+    /// A directory handle as a mount backend takes the source folder's.
+    #[cfg(windows)]
+    pub fn source_dir(fd: OwnedFd) -> tandem_core::SourceDir {
+        std::fs::File::from(fd).into()
+    }
 }
 
 #[cfg(unix)]

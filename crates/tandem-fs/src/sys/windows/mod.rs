@@ -69,9 +69,9 @@ pub(crate) fn syncfs_is_durable(_root: &OwnedFd) -> bool {
     false
 }
 
-/// No path for a handle: extended attributes (its only user) are not kept here.
-pub(crate) fn fd_path(_fd: BorrowedFd<'_>) -> stdio::Result<Vec<u8>> {
-    Err(Errno::OPNOTSUPP.into())
+/// The path Windows has for the object behind `fd` (`\\?\C:\...`), as UTF-8.
+pub(crate) fn fd_path(fd: BorrowedFd<'_>) -> stdio::Result<Vec<u8>> {
+    Ok(final_path(fd)?.to_string_lossy().into_owned().into_bytes())
 }
 
 /// No owners to give: refused as an unprivileged chown is (the entry read back shows it).
