@@ -5,9 +5,9 @@
 //! the handle of the one before, always with `FILE_OPEN_REPARSE_POINT`, so that a symbolic
 //! link or junction is opened itself and never followed; one met on the way is `ELOOP`.
 //! `..` is refused (`EXDEV`, as `RESOLVE_BENEATH` says), and so is any name Windows would
-//! read as something else (a stream after `:`, a device name, a backslash): a lookup of
-//! such a name finds nothing, a creation is `EINVAL`, which the apply functions report
-//! as "this file system cannot hold the name". Relative opens know no `MAX_PATH`.
+//! read as something else (a stream after `:`, a device name, a backslash) is `EINVAL`:
+//! created, the apply functions report "this file system cannot hold the name"; found in
+//! a listing, the scan reports the file as a problem. Relative opens know no `MAX_PATH`.
 
 use std::ffi::CString;
 use std::mem::{offset_of, size_of};
@@ -236,17 +236,19 @@ fn nt_open(
     Ok(unsafe { OwnedFd::from_raw(h) })
 }
 
-/// One component as UTF-16, if Windows can hold it as it is: a lookup of a name it cannot
-/// hold finds nothing (`ENOENT`), a creation is refused (`EINVAL`).
+/// One component as UTF-16, if Windows can hold it as it is. A name it cannot hold is
+/// `EINVAL`, looked up or created: a creation is reported as a name this side cannot
+/// hold, and one listed in a folder (written there by another system) is scanned as a
+/// problem, reported per file, never acted on. A name that is not UTF-8 cannot be on this
+/// side: looked up, it is not there; created, `EILSEQ`.
 fn component(c: &[u8], creating: bool) -> Result<Vec<u16>> {
     if c == b".." {
         return Err(Errno::XDEV);
     }
-    let refused = if creating { Errno::INVAL } else { Errno::NOENT };
     let s =
         std::str::from_utf8(c).map_err(|_| if creating { Errno::ILSEQ } else { Errno::NOENT })?;
     if crate::names::windows_problem(s).is_some() {
-        return Err(refused);
+        return Err(Errno::INVAL);
     }
     Ok(s.encode_utf16().collect())
 }
