@@ -41,6 +41,7 @@ pub const EXIT_ISSUES: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
 /// What a bus error means here, said before exiting like a crash (see `on_bus_error`).
+#[cfg(unix)]
 const BUS_ERROR: &str = "tandem: error: a disk failed under a memory-mapped file (SIGBUS): SQLite's shared index of the state (state.db-shm) could not be read or written, from an I/O error or a full or read-only disk in the state folder. Stopped at once, as in a crash: what was committed is kept, and the next run picks up from there once the disk works\n";
 
 /// SQLite maps its write-ahead log's index (`state.db-shm`) into memory: when the state
@@ -48,6 +49,7 @@ const BUS_ERROR: &str = "tandem: error: a disk failed under a memory-mapped file
 /// and the process would die of it without a word. Say what happened and exit 2, as the
 /// documented exit code for a stop on a failing disk; nothing else runs in the handler
 /// (only `write` and `_exit`, both async-signal-safe).
+#[cfg(unix)]
 fn on_bus_error() {
     let handler = || {
         // SAFETY: fd 2 is the process's standard error for its whole life.
@@ -62,6 +64,10 @@ fn on_bus_error() {
         tracing::debug!("cannot handle SIGBUS: {e}");
     }
 }
+
+/// No SIGBUS on Windows: a failing disk under SQLite's index is an error code there.
+#[cfg(windows)]
+fn on_bus_error() {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

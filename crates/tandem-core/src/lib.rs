@@ -24,7 +24,7 @@ pub use entry::{BaseEntry, Entry, Hash, Kind, Owner, Seen, Side};
 pub use filter::{Filter, FilterError, FilterInputs};
 pub use links::{link_copies, LinkGroups};
 pub use merge::{merge_sorted, Counts, Merge, Merged};
-pub use path::{escape_bytes, unescape_bytes, InvalidPath, RelPath};
+pub use path::{escape_bytes, path_bytes, unescape_bytes, InvalidPath, RelPath};
 pub use plan::{
     Action, Conflict, ConflictKind, Direction, Flavor, IdMap, Keep, Options, Plan, Policy,
     RenameWhy, Resolution, SETID_BITS,

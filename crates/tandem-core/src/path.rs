@@ -282,6 +282,21 @@ fn bytes_as_path(b: &[u8]) -> &Path {
     Path::new(std::str::from_utf8(b).unwrap_or("<not UTF-8>"))
 }
 
+/// A relative path's bytes, as `RelPath` holds them: the bytes themselves on Unix.
+#[cfg(unix)]
+pub fn path_bytes(p: &Path) -> std::borrow::Cow<'_, [u8]> {
+    use std::os::unix::ffi::OsStrExt;
+    std::borrow::Cow::Borrowed(p.as_os_str().as_bytes())
+}
+
+/// Elsewhere (Windows) UTF-8 (a name that is not becomes U+FFFD, which no file there is
+/// called), with `/` between components.
+#[cfg(not(unix))]
+pub fn path_bytes(p: &Path) -> std::borrow::Cow<'_, [u8]> {
+    let s = p.to_string_lossy().replace('\\', "/");
+    std::borrow::Cow::Owned(s.into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

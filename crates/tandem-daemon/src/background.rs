@@ -4,10 +4,15 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+/// Asks process `pid` (one of ours started in the background) to stop: SIGTERM on Unix,
+/// on which it stops cleanly; ended at once elsewhere.
+pub fn terminate(pid: u32) -> std::io::Result<()> {
+    crate::sys::terminate(pid)
+}
 
 /// Why a background start failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,13 +76,7 @@ pub fn start(s: &Start<'_>) -> Result<u32, StartError> {
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(io("opening", &s.log))?)
         .stderr(log);
-    // A session of its own: it outlives this terminal.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
+    crate::sys::own_session(&mut cmd);
     let mut child = cmd.spawn().map_err(io("starting", Path::new(s.name)))?;
     let started = Instant::now();
     loop {

@@ -33,6 +33,9 @@ pub enum DaemonError {
     Panicked,
     #[error("a tandem daemon is already running{}; stop it first (`kill {}`, or `systemctl --user stop tandem`)", pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), pid.map(|p| p.to_string()).unwrap_or_else(|| "PID".into()))]
     AlreadyRunning { pid: Option<u32> },
+    /// Something this platform cannot do yet.
+    #[error("{0}")]
+    NotSupported(&'static str),
 }
 
 impl DaemonError {

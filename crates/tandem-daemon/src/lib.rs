@@ -13,8 +13,14 @@
 //! through `tracing`.
 
 pub mod background;
+#[cfg(unix)]
+pub mod daemon;
+/// Windows: the daemon is not supported yet (issue 16); the same names, refusing.
+#[cfg(windows)]
+#[path = "daemon_unsupported.rs"]
 pub mod daemon;
 mod error;
 pub mod mounted;
+mod sys;
 
 pub use error::DaemonError;

@@ -280,7 +280,7 @@ fn keep_present(src: &Root, store: &Store, to: &RelPath) -> Result<()> {
             kept: Ok(name),
             op: tandem_core::ChangeOp::Merged,
             pid: std::process::id(),
-            uid: rustix::process::getuid().as_raw(),
+            uid: tandem_fs::os::uid(),
         };
         store.add_version(now, &v, "restore", Some("tandem"))?;
     }

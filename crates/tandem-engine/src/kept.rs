@@ -19,8 +19,15 @@ pub(crate) fn keep_for_run(mut keep: Keep) -> Keep {
     keep
 }
 
+#[cfg(unix)]
 fn running_as_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// No root on Windows: owners and trusted attributes are not kept there.
+#[cfg(not(unix))]
+fn running_as_root() -> bool {
+    false
 }
 
 /// Per kind of thing not kept: the first path it happened to, how many, and why.

@@ -13,12 +13,12 @@
 //! the root's fd, never through its path (a mount hides a source's path behind itself).
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use tandem_fs::os::OwnedFd;
 
-use rustix::fs::{fsync, mkdirat, openat, renameat, Mode, OFlags};
-use rustix::io::Errno;
 use tandem_core::{RelPath, Side};
+use tandem_fs::os::fs::{fsync, mkdirat, openat, renameat, Mode, OFlags};
+use tandem_fs::os::io::Errno;
 use tandem_fs::Root;
 use tandem_state::Pair;
 
@@ -118,7 +118,11 @@ fn tandem_dir(root: &Root) -> Result<OwnedFd, MarkerError> {
 pub fn write_at(root: &Root, lines: &[Marker]) -> Result<(), MarkerError> {
     let dir = tandem_dir(root)?;
     if lines.is_empty() {
-        return match rustix::fs::unlinkat(&dir, "markers", rustix::fs::AtFlags::empty()) {
+        return match tandem_fs::os::fs::unlinkat(
+            &dir,
+            "markers",
+            tandem_fs::os::fs::AtFlags::empty(),
+        ) {
             Ok(()) | Err(Errno::NOENT) => fsync(&dir).map_err(|e| err(root, e)),
             Err(e) => Err(err(root, e)),
         };

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -119,11 +119,13 @@ pub enum EngineError {
     #[error("internal error: the {0} thread panicked")]
     Panicked(&'static str),
     #[error("the state file {} is missing, but {} says this pair was synced before: its state was lost (deleted, moved away, or on a disk that lost it), and syncing the folders as new could bring deleted files back and turn edits into conflict copies, so nothing was changed. Put the state back; or, to sync the folders as new, run `tandem forget {} {}` (it removes the pair's markers) and sync again", state.display(), marker.display(), src.display(), tgt.display())]
+    // Boxed paths: an error this rare should not make every `Result` larger (a `PathBuf`
+    // is 32 bytes on Windows).
     StateLost {
-        state: PathBuf,
-        marker: PathBuf,
-        src: PathBuf,
-        tgt: PathBuf,
+        state: Box<Path>,
+        marker: Box<Path>,
+        src: Box<Path>,
+        tgt: Box<Path>,
     },
     #[error("cannot read the pair's markers in {0}")]
     Marker(#[from] crate::marker::MarkerError),
@@ -292,10 +294,10 @@ impl Session {
             let tgt_root = tgt.as_ref().and_then(|t| t.local());
             if let Some(marker) = crate::marker::lost_state_marker(&pair, &src, tgt_root)? {
                 return Err(EngineError::StateLost {
-                    state: spec.state_dir.join(tandem_state::DB_FILE),
-                    marker,
-                    src: spec.src.clone(),
-                    tgt: spec.tgt.clone(),
+                    state: spec.state_dir.join(tandem_state::DB_FILE).into(),
+                    marker: marker.into(),
+                    src: spec.src.clone().into(),
+                    tgt: spec.tgt.clone().into(),
                 });
             }
         }
@@ -841,7 +843,7 @@ fn refuse_missing_target(spec: &SyncSpec) -> Result<(), RootError> {
 }
 
 fn load_filter(src: &Root, spec: &SyncSpec) -> Result<Filter, EngineError> {
-    use rustix::fs::{Mode, OFlags};
+    use tandem_fs::os::fs::{Mode, OFlags};
     let rel = RelPath::from_str_lossless(tandem_core::filter::IGNORE_FILE);
     let text = match src.open_beneath(&rel, OFlags::RDONLY, Mode::empty()) {
         Ok(fd) => {

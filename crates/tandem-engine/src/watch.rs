@@ -400,7 +400,7 @@ fn ours(path: &RelPath) -> bool {
         || path.file_name().starts_with(b".tandem-tmp.")
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
@@ -469,7 +469,7 @@ mod tests {
     #[test]
     fn an_exchange_into_place_is_hinted_only_for_the_file_that_left() {
         let hints = hints_after(|d| {
-            use rustix::fs::{renameat_with, RenameFlags, CWD};
+            use tandem_fs::os::fs::{renameat_with, RenameFlags, CWD};
             std::fs::write(d.join(".tandem-tmp.1"), "copied").unwrap();
             renameat_with(
                 CWD,
@@ -700,12 +700,12 @@ mod tests {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 #[allow(clippy::unwrap_used)]
 mod deep_tests {
     use super::*;
-    use rustix::fs::{mkdirat, openat, Mode, OFlags};
-    use std::os::fd::OwnedFd;
+    use tandem_fs::os::fs::{mkdirat, openat, Mode, OFlags};
+    use tandem_fs::os::OwnedFd;
 
     const LEVELS: usize = 20;
 
@@ -718,7 +718,8 @@ mod deep_tests {
     /// Makes the levels below `root` that are missing; returns the deepest one's fd and path.
     fn deep_dir(root: &Path) -> (OwnedFd, RelPath) {
         let mut cur =
-            rustix::fs::open(root, tandem_fs::O_PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+            tandem_fs::os::fs::open(root, tandem_fs::O_PATH | OFlags::DIRECTORY, Mode::empty())
+                .unwrap();
         let mut rel = RelPath::root();
         for i in 0..LEVELS {
             let _ = mkdirat(&cur, level(i).as_slice(), Mode::from_raw_mode(0o755));
@@ -736,7 +737,7 @@ mod deep_tests {
             Mode::from_raw_mode(0o644),
         )
         .unwrap();
-        rustix::io::write(&fd, b"x").unwrap();
+        tandem_fs::os::io::write(&fd, b"x").unwrap();
     }
 
     fn closed_within(rx: &crossbeam_channel::Receiver<TargetHint>, want: &RelPath) -> bool {

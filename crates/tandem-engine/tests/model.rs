@@ -14,6 +14,8 @@
 //! Shrunk failures are kept below as named regression tests.
 
 #![allow(clippy::unwrap_used)]
+// Unix file modes, symlinks and names as bytes.
+#![cfg(unix)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -2,6 +2,8 @@
 //! fires after the plan is made and before anything is written), and a file changes while
 //! it is copied. Nothing is clobbered, nothing is stored torn, no version is lost.
 #![allow(clippy::unwrap_used)]
+// Symlinks and positioned writes as Unix has them.
+#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

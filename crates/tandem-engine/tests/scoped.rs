@@ -1,6 +1,8 @@
 //! A scoped sync (the mount's journal hints) looks only at the named paths, their subtrees
 //! and their parents, and decides exactly as a full sync would for them.
 #![allow(clippy::unwrap_used)]
+// Unix file modes, symlinks and names as bytes.
+#![cfg(unix)]
 
 use std::path::Path;
 

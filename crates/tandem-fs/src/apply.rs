@@ -3,15 +3,15 @@
 //! an unnamed `O_TMPFILE` file linked in under a free name, or a temporary file renamed
 //! over the old one), and what is overwritten or deleted goes to the side's trash.
 
-use std::os::fd::{AsFd, OwnedFd};
+use crate::os::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{
+use crate::os::fs::{
     fstat, linkat, mkdirat, openat, renameat, renameat_with, symlinkat, unlinkat, utimensat,
     AtFlags, Mode, OFlags, RenameFlags, Stat, Timespec, Timestamps, UTIME_OMIT,
 };
-use rustix::io::Errno;
+use crate::os::io::Errno;
 
 use crate::sys::{copy_file_range, fsync};
 use tandem_core::{Entry, Kind, RelPath};
@@ -258,7 +258,7 @@ impl Copy<'_> {
         let written = match src.kind {
             Kind::File => open_tmp(ddir, &tmp, dst_rel).and_then(|tfd| self.write(&tfd)),
             Kind::Symlink => {
-                let target = match rustix::fs::readlinkat(self.sdir, self.sname, Vec::new()) {
+                let target = match crate::os::fs::readlinkat(self.sdir, self.sname, Vec::new()) {
                     Ok(t) => t.into_bytes(),
                     Err(Errno::NOENT) => return Err(FsError::vanished(src_rel)),
                     // No longer a symlink.
@@ -400,7 +400,7 @@ impl Copy<'_> {
             },
             last_modification: timespec(src.mtime),
         };
-        rustix::fs::futimens(tfd, &times).map_err(|e| FsError::io(dst_rel, "set times", e))?;
+        crate::os::fs::futimens(tfd, &times).map_err(|e| FsError::io(dst_rel, "set times", e))?;
         if self.durability == Durability::EachFile {
             fsync(tfd).map_err(|e| FsError::io(dst_rel, "fsync", e))?;
         }
@@ -440,7 +440,7 @@ pub(crate) fn unchanged(now: &Stat, seen: &Stat) -> bool {
 /// Waiting first, rather than checking the age after the copy, also lets the copy start
 /// after the clock tick of the last change: where timestamps are coarse (kernels before
 /// 6.13), a write within that same tick would not show in the ctime.
-pub(crate) fn settled(fd: &OwnedFd, seen: &Stat) -> rustix::io::Result<bool> {
+pub(crate) fn settled(fd: &OwnedFd, seen: &Stat) -> crate::os::io::Result<bool> {
     let changed = i128::from(seen.st_ctime) * 1_000_000_000 + i128::from(seen.st_ctime_nsec);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -465,7 +465,7 @@ pub(crate) fn hash_fd(fd: &OwnedFd, size: i64) -> std::io::Result<tandem_core::H
     let mut at = 0u64;
     while at < size {
         let want = ((size - at) as usize).min(buf.len());
-        let n = match rustix::io::pread(fd, &mut buf[..want], at) {
+        let n = match crate::os::io::pread(fd, &mut buf[..want], at) {
             Ok(n) => n,
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
@@ -505,7 +505,7 @@ fn copy_data(src: &impl AsFd, dst: &impl AsFd, st: &Stat) -> std::io::Result<()>
                 copy_range(src, dst, start, end)?;
             }
             // A hole at the end: the length without the blocks.
-            rustix::fs::ftruncate(dst, len)?;
+            crate::os::fs::ftruncate(dst, len)?;
             Ok(())
         }
         None => copy_all(src, dst, len),
@@ -522,7 +522,7 @@ fn may_have_holes(st: &Stat) -> bool {
 /// The data extents of `fd` (`SEEK_DATA`/`SEEK_HOLE`), `None` when it has no hole (or the
 /// file system cannot tell, which reads as one extent): then it is copied whole.
 fn data_extents(fd: &impl AsFd, len: u64) -> std::io::Result<Option<Vec<(u64, u64)>>> {
-    use rustix::fs::{seek, SeekFrom};
+    use crate::os::fs::{seek, SeekFrom};
     let mut extents = Vec::new();
     let mut at = 0;
     while at < len {
@@ -575,13 +575,13 @@ fn copy_range_by_hand(
     let mut at = start;
     while at < end {
         let want = ((end - at) as usize).min(buf.len());
-        let n = rustix::io::pread(src, &mut buf[..want], at)?;
+        let n = crate::os::io::pread(src, &mut buf[..want], at)?;
         if n == 0 {
             return Ok(());
         }
         let mut done = 0;
         while done < n {
-            done += rustix::io::pwrite(dst, &buf[done..n], at + done as u64)?;
+            done += crate::os::io::pwrite(dst, &buf[done..n], at + done as u64)?;
         }
         at += n as u64;
     }
@@ -609,8 +609,8 @@ fn copy_all(src: &impl AsFd, dst: &impl AsFd, len: u64) -> std::io::Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    let src = rustix::io::dup(src)?;
-    let dst = rustix::io::dup(dst)?;
+    let src = crate::os::io::dup(src)?;
+    let dst = crate::os::io::dup(dst)?;
     let mut r = std::fs::File::from(src);
     let mut w = std::fs::File::from(dst);
     std::io::copy(&mut r, &mut w).map(|_| ())
@@ -688,7 +688,7 @@ fn rename_noreplace(
     new: &[u8],
 ) -> std::result::Result<(), Errno> {
     match renameat_with(old_dir, old, new_dir, new, RenameFlags::NOREPLACE) {
-        Err(Errno::INVAL) => match rustix::fs::statat(new_dir, new, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(Errno::INVAL) => match crate::os::fs::statat(new_dir, new, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(_) => Err(Errno::EXIST),
             Err(Errno::NOENT) => renameat(old_dir, old, new_dir, new),
             Err(e) => Err(e),

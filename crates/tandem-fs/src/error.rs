@@ -52,7 +52,7 @@ impl FsError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             FsError::Io { source, .. } | FsError::CannotLink { source, .. } => {
-                source.raw_os_error()
+                crate::os::io::Errno::from_io_error(source).map(|e| e.raw_os_error())
             }
             FsError::Raced { .. } | FsError::Vanished { .. } => None,
         }
@@ -90,7 +90,7 @@ impl FsError {
 
 /// The errno values we branch on (Linux numbering; rustix re-exports them without libc).
 pub mod libc_errno {
-    use rustix::io::Errno;
+    use crate::os::io::Errno;
     pub const ENOENT: i32 = Errno::NOENT.raw_os_error();
     pub const EEXIST: i32 = Errno::EXIST.raw_os_error();
     pub const ENOTEMPTY: i32 = Errno::NOTEMPTY.raw_os_error();

@@ -3,10 +3,10 @@
 //! copy a restore makes. Which versions exist is the state store's to say; this module only
 //! touches files.
 
-use std::os::fd::{AsFd, OwnedFd};
+use crate::os::{AsFd, OwnedFd};
 
-use rustix::fs::{fstat, openat, statat, unlinkat, AtFlags, Dir, FileType, Mode, OFlags};
-use rustix::io::Errno;
+use crate::os::fs::{fstat, openat, statat, unlinkat, AtFlags, Dir, FileType, Mode, OFlags};
+use crate::os::io::Errno;
 use tandem_core::{RelPath, HISTORY_DIR};
 
 use crate::error::{FsError, Result};
@@ -66,7 +66,7 @@ pub fn keep_version(root: &Root, rel: &RelPath, name: &str) -> Result<Option<u64
     }
     let hist = history_dir(root)?;
     let to = version_path(name);
-    match rustix::fs::linkat(&dir, file.as_slice(), &hist, name, AtFlags::empty()) {
+    match crate::os::fs::linkat(&dir, file.as_slice(), &hist, name, AtFlags::empty()) {
         Ok(()) => {}
         Err(Errno::XDEV | Errno::PERM | Errno::MLINK) => {
             let src = openat(
@@ -80,7 +80,7 @@ pub fn keep_version(root: &Root, rel: &RelPath, name: &str) -> Result<Option<u64
         }
         Err(e) => return Err(FsError::io(&to, "keep in the history", e)),
     }
-    rustix::fs::fsync(&hist).map_err(|e| FsError::io(&to, "fsync", e))?;
+    crate::os::fs::fsync(&hist).map_err(|e| FsError::io(&to, "fsync", e))?;
     Ok(Some(st.st_size.max(0) as u64))
 }
 
@@ -92,7 +92,7 @@ fn history_dir(root: &Root) -> Result<OwnedFd> {
             .open_beneath(&cur, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty())
             .map_err(|e| FsError::io(&cur, "open directory", e))?;
         cur = cur.join(name.as_bytes());
-        match rustix::fs::mkdirat(&dir, name, crate::sys::mode(mode)) {
+        match crate::os::fs::mkdirat(&dir, name, crate::sys::mode(mode)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(FsError::io(&cur, "create directory", e)),
         }
@@ -132,7 +132,7 @@ pub fn restore_copy(
             .collect::<String>()
     );
     let size = write_new(&dir, &tmp, &src, mode, to_rel)?;
-    if let Err(e) = rustix::fs::renameat(&dir, tmp.as_str(), &dir, name.as_slice()) {
+    if let Err(e) = crate::os::fs::renameat(&dir, tmp.as_str(), &dir, name.as_slice()) {
         let _ = unlinkat(&dir, tmp.as_str(), AtFlags::empty());
         return Err(FsError::io(to_rel, "rename into place", e));
     }
@@ -141,7 +141,7 @@ pub fn restore_copy(
         OFlags::RDONLY | OFlags::DIRECTORY,
         Mode::empty(),
     ) {
-        let _ = rustix::fs::fsync(&d);
+        let _ = crate::os::fs::fsync(&d);
     }
     Ok(size)
 }
@@ -156,11 +156,11 @@ fn write_new(dir: &impl AsFd, name: &str, src: &OwnedFd, mode: u32, rel: &RelPat
     )
     .map_err(|e| FsError::io(rel, "create temporary file", e))?;
     let r = (|| -> std::io::Result<u64> {
-        let src = std::fs::File::from(rustix::io::dup(src)?);
-        let mut w = std::fs::File::from(rustix::io::dup(&out)?);
+        let src = std::fs::File::from(crate::os::io::dup(src)?);
+        let mut w = std::fs::File::from(crate::os::io::dup(&out)?);
         let mut r = std::io::BufReader::with_capacity(1 << 20, src);
         let n = std::io::copy(&mut r, &mut w)?;
-        rustix::fs::fsync(&out)?;
+        crate::os::fs::fsync(&out)?;
         Ok(n)
     })();
     r.map_err(|e| {
@@ -180,7 +180,7 @@ fn make_parents(root: &Root, rel: &RelPath) -> Result<()> {
         let dir = root
             .open_beneath(&cur, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty())
             .map_err(|e| FsError::io(&cur, "open directory", e))?;
-        match rustix::fs::mkdirat(&dir, comp, crate::sys::mode(0o777)) {
+        match crate::os::fs::mkdirat(&dir, comp, crate::sys::mode(0o777)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(FsError::io(&next, "create directory", e)),
         }

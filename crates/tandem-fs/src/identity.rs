@@ -10,12 +10,12 @@
 //! (another mount of the same file system, found in `/proc/self/mountinfo` and checked by
 //! identity), so that a bind mount of `SRC/sub` is seen to be inside `SRC`.
 
+use crate::os::{AsFd, OwnedFd};
 use std::collections::HashSet;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{openat, Mode, OFlags};
+use crate::os::fs::{Mode, OFlags};
 
 /// A directory's identity: its device and inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -97,7 +97,7 @@ impl Lineage {
                 break;
             }
             // A parent that cannot be looked at (no search permission) ends this branch.
-            let Ok(parent) = openat(&fd, "..", dir_flags(), Mode::empty()) else {
+            let Ok(parent) = crate::sys::open_parent(&fd) else {
                 continue;
             };
             let Ok(up) = Place::of_fd(&parent) else {
@@ -134,7 +134,7 @@ fn dir_flags() -> OFlags {
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::open(path, dir_flags(), Mode::empty())?)
+    Ok(crate::os::fs::open(path, dir_flags(), Mode::empty())?)
 }
 
 /// One line of `/proc/self/mountinfo`: which directory of which file system is mounted where.
@@ -180,7 +180,6 @@ fn parse_mountinfo_line(line: &str) -> Option<MountLine> {
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, `\134` for a backslash...).
 fn unescape(s: &str) -> PathBuf {
-    use std::os::unix::ffi::OsStringExt;
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -200,7 +199,7 @@ fn unescape(s: &str) -> PathBuf {
             }
         }
     }
-    PathBuf::from(std::ffi::OsString::from_vec(out))
+    crate::sys::path_from_bytes(out)
 }
 
 /// The top directory of mount `mnt` (identity `id`) seen in its real place: through another
@@ -225,7 +224,7 @@ fn real_place(lines: &[MountLine], mnt: u64, id: FileId) -> Option<(OwnedFd, Pla
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;

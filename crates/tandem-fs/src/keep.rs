@@ -3,9 +3,9 @@
 //!
 //! Owners are set before permission bits: a `chown` clears the setuid and setgid bits.
 
-use std::os::fd::AsFd;
+use crate::os::AsFd;
 
-use rustix::io::Errno;
+use crate::os::io::Errno;
 use tandem_core::{Owner, RelPath};
 
 use crate::error::{FsError, Result};

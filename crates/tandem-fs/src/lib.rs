@@ -11,6 +11,7 @@ pub mod error;
 pub mod history;
 pub mod identity;
 mod keep;
+pub mod names;
 pub mod root;
 pub mod scan;
 pub(crate) mod sys;
@@ -27,6 +28,17 @@ pub use error::{FsError, Result};
 pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};
 pub use root::{create_root, same_object, Refusal, Root};
 pub use scan::{dirs_reaching, hash_file, list, scan, scan_paths, Listing, Scan};
+/// The file system calls and types (rustix's on Unix, stand-ins of the same names on
+/// Windows) that `Root`'s interface speaks: `os::OwnedFd`, `os::fs::OFlags`,
+/// `os::io::Errno`...
+pub use sys::os;
+
+/// A path naming the object behind `fd` now (`/proc/self/fd/N` on Linux, the path the
+/// system has for it elsewhere): for the calls that take no fd.
+pub fn fd_path(fd: &os::OwnedFd) -> std::io::Result<std::path::PathBuf> {
+    use os::AsFd;
+    sys::fd_path(fd.as_fd()).map(sys::path_from_bytes)
+}
 /// A stat's device number as a `u64` (whose integer type differs between systems).
 pub use sys::st_dev as dev_of;
 /// Open flags for an fd that only names a directory or object (`O_PATH` on Linux, a

@@ -5,14 +5,14 @@
 //! calls that do not follow symlinks. A symlink or `..` planted anywhere in a path, even
 //! between scan and apply, makes the call fail instead of leaving the root.
 
+use crate::os::{AsFd, OwnedFd};
 use std::collections::{BTreeMap, HashMap};
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use rustix::fs::{openat, statat, AtFlags, FileType, Mode, OFlags, Stat};
-use rustix::io::Errno;
+use crate::os::fs::{openat, statat, AtFlags, FileType, Mode, OFlags, Stat};
+use crate::os::io::Errno;
 use tandem_core::{Entry, Keep, Kind, Owner, RelPath};
 
 use crate::error::{FsError, Result};
@@ -83,12 +83,12 @@ const MAX_HELD_DIRS: usize = 256;
 impl Root {
     /// Opens the directory at `path` (which must be a directory, not a symlink to one).
     pub fn open(path: &Path) -> std::io::Result<Root> {
-        let fd = rustix::fs::open(
+        let fd = crate::os::fs::open(
             path,
             crate::sys::O_PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        let st = rustix::fs::fstat(&fd)?;
+        let st = crate::os::fs::fstat(&fd)?;
         let mnt_id = Place::of_fd(&fd)?.mnt_id;
         Ok(Root {
             fd,
@@ -106,7 +106,7 @@ impl Root {
 
     /// A root from a directory fd opened earlier, before something was mounted over `path`.
     pub fn from_fd(fd: OwnedFd, path: &Path) -> std::io::Result<Root> {
-        let st = rustix::fs::fstat(&fd)?;
+        let st = crate::os::fs::fstat(&fd)?;
         if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
             return Err(std::io::Error::other("not a directory"));
         }
@@ -175,7 +175,7 @@ impl Root {
         if self.keep.reads_xattrs() && matches!(e.kind, Kind::File | Kind::Dir) {
             e.xattrs = match at.read(&self.keep) {
                 Ok(x) => x.digest(),
-                Err(err) if err.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => None,
+                Err(err) if Errno::from_io_error(&err) == Some(Errno::NOENT) => None,
                 Err(err) => return Err(FsError::io(rel, "read extended attributes", err)),
             };
         }
@@ -226,13 +226,13 @@ impl Root {
         if !self.track_dirs.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let st = rustix::fs::fstat(dir).map_err(|e| FsError::io(rel, "stat folder", e))?;
+        let st = crate::os::fs::fstat(dir).map_err(|e| FsError::io(rel, "stat folder", e))?;
         let full = {
             let mut dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
             match dirs.entry((crate::sys::st_dev(&st), st.st_ino)) {
                 Slot::Occupied(mut o) => o.get_mut().keeps |= keeps,
                 Slot::Vacant(v) => {
-                    let fd = rustix::io::fcntl_dupfd_cloexec(dir, 0)
+                    let fd = crate::os::io::fcntl_dupfd_cloexec(dir, 0)
                         .map_err(|e| FsError::io(rel, "hold folder", e))?;
                     let rel = rel.clone();
                     v.insert(NotedDir { fd, rel, keeps });
@@ -292,17 +292,9 @@ impl Root {
         &self.fd
     }
 
-    /// Whether `syncfs` makes this root's data durable. Linux sends `FUSE_SYNCFS` to
-    /// virtiofs only: on a FUSE file system mounted through `/dev/fuse` (sshfs, ntfs-3g,
-    /// rclone, ...) syncfs succeeds and the daemon never hears of it, so only an fsync of
-    /// each file reaches its disk (issue 20's power-loss campaign found the baseline
-    /// recording copies that a power cut then took back).
-    // `f_type`'s integer type differs between architectures.
-    #[allow(clippy::unnecessary_cast)]
+    /// Whether `syncfs` makes this root's data durable (see `sys::syncfs_is_durable`).
     pub fn syncfs_is_durable(&self) -> bool {
-        const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
-        crate::sys::HAS_SYNCFS
-            && rustix::fs::fstatfs(&self.fd).map_or(true, |s| s.f_type as i64 != FUSE_SUPER_MAGIC)
+        crate::sys::HAS_SYNCFS && crate::sys::syncfs_is_durable(&self.fd)
     }
 
     /// Is the root still there, and still the directory we opened, at the same place: its
@@ -312,7 +304,7 @@ impl Root {
     pub fn still_present(&self) -> bool {
         if !self.path_leads_here {
             // Still linked into its parent: a removed directory has no links left.
-            return rustix::fs::fstat(&self.fd).is_ok_and(|st| st.st_nlink > 0);
+            return crate::os::fs::fstat(&self.fd).is_ok_and(|st| st.st_nlink > 0);
         }
         match (Place::of_path(&self.path), Place::of_fd(&self.fd)) {
             (Ok(path), Ok(fd)) => path == fd && fd.mnt_id == self.mnt_id,
@@ -393,7 +385,7 @@ impl Root {
     /// What is at `rel` now (`None` if nothing), without following a final symlink.
     pub fn stat(&self, rel: &RelPath) -> Result<Option<Entry>> {
         if rel.is_root() {
-            let st = rustix::fs::fstat(&self.fd).map_err(|e| FsError::io(rel, "stat", e))?;
+            let st = crate::os::fs::fstat(&self.fd).map_err(|e| FsError::io(rel, "stat", e))?;
             let e = entry_from_stat(&st, None);
             return self
                 .with_xattrs(e, &crate::xattrs::At::fd(&self.fd), rel)
@@ -534,7 +526,7 @@ pub fn stat_at(dir: &impl AsFd, name: &[u8], rel: &RelPath) -> Result<Option<Ent
         Ok(st) => {
             let link = if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
                 Some(
-                    rustix::fs::readlinkat(dir, name, Vec::new())
+                    crate::os::fs::readlinkat(dir, name, Vec::new())
                         .map_err(|e| FsError::io(rel, "readlink", e))?
                         .into_bytes(),
                 )
@@ -586,14 +578,14 @@ pub fn same_object(now: &Entry, planned: &Entry) -> bool {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::os::fd::OwnedFd;
+    use crate::os::OwnedFd;
     use std::path::Path;
 
-    use rustix::fs::{mkdirat, openat, symlinkat, Mode, OFlags};
-    use rustix::io::Errno;
+    use crate::os::fs::{mkdirat, openat, symlinkat, Mode, OFlags};
+    use crate::os::io::Errno;
     use tandem_core::RelPath;
 
     use super::{split_pieces, Root, ONE_CALL_MAX};
@@ -618,7 +610,7 @@ mod tests {
     }
 
     fn dir_fd(p: &Path) -> OwnedFd {
-        rustix::fs::open(p, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty()).unwrap()
+        crate::os::fs::open(p, crate::sys::O_PATH | OFlags::DIRECTORY, Mode::empty()).unwrap()
     }
 
     /// Makes levels `levels` below `at` (one directory each) and `file` at the bottom;
@@ -642,7 +634,7 @@ mod tests {
             Mode::from_raw_mode(0o644),
         )
         .unwrap();
-        rustix::io::write(&fd, content).unwrap();
+        crate::os::io::write(&fd, content).unwrap();
     }
 
     fn read_all(fd: OwnedFd) -> Vec<u8> {

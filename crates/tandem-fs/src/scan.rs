@@ -7,7 +7,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use rustix::fs::{fstat, statat, AtFlags, Dir, FileType, Mode, OFlags};
+use crate::os::fs::{fstat, statat, AtFlags, Dir, FileType, Mode, OFlags};
 use tandem_core::{Entry, Filter, Hash, RelPath, Tree};
 
 use crate::error::{FsError, Result};
@@ -226,7 +226,7 @@ pub(crate) fn read_dir(
         let path = dir.join(name);
         let st = match statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
-            Err(rustix::io::Errno::NOENT) => continue, // gone meanwhile: not there
+            Err(crate::os::io::Errno::NOENT) => continue, // gone meanwhile: not there
             Err(e) => {
                 out.push((path, Entry::problem(std::io::Error::from(e).to_string())));
                 continue;
@@ -241,7 +241,7 @@ pub(crate) fn read_dir(
             continue;
         }
         let link = if ftype == FileType::Symlink {
-            match rustix::fs::readlinkat(&fd, name, Vec::new()) {
+            match crate::os::fs::readlinkat(&fd, name, Vec::new()) {
                 Ok(t) => Some(t.into_bytes()),
                 Err(e) => {
                     out.push((path, Entry::problem(std::io::Error::from(e).to_string())));

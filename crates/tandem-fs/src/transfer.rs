@@ -6,11 +6,11 @@
 //! kept in the trash (invariant 2). Two roots on one machine use `apply::copy`, which copies
 //! in the kernel.
 
+use crate::os::OwnedFd;
 use std::io::Read;
-use std::os::fd::OwnedFd;
 
-use rustix::fs::{fstat, openat, symlinkat, unlinkat, AtFlags, Mode, OFlags, Stat, Timestamps};
-use rustix::io::Errno;
+use crate::os::fs::{fstat, openat, symlinkat, unlinkat, AtFlags, Mode, OFlags, Stat, Timestamps};
+use crate::os::io::Errno;
 use tandem_core::{Entry, Kind, RelPath};
 
 use crate::apply::{
@@ -96,7 +96,7 @@ pub fn open_content(root: &Root, rel: &RelPath, src: &Entry) -> Result<Content> 
             content.before = Some(before);
         }
         Kind::Symlink => {
-            let target = match rustix::fs::readlinkat(&dir, name.as_slice(), Vec::new()) {
+            let target = match crate::os::fs::readlinkat(&dir, name.as_slice(), Vec::new()) {
                 Ok(t) => t.into_bytes(),
                 Err(Errno::NOENT) => return Err(FsError::vanished(rel)),
                 Err(Errno::INVAL) => return Err(FsError::raced(rel, "symlink changed since scan")),
@@ -181,7 +181,7 @@ fn write_file(
     durability: Durability,
 ) -> Result<Entry> {
     let tfd = open_tmp(ddir, tmp, rel)?;
-    let dup = rustix::io::dup(&tfd).map_err(|e| FsError::io(rel, "dup", e))?;
+    let dup = crate::os::io::dup(&tfd).map_err(|e| FsError::io(rel, "dup", e))?;
     let mut out = std::fs::File::from(dup);
     // Never more than the entry's size and a byte (to see it grew): a peer that keeps
     // sending cannot fill the disk.
@@ -195,13 +195,13 @@ fn write_file(
     give_owner(to, &tfd, src.owner, rel)?;
     give_mode(to, &tfd, incoming.mode, rel)?;
     let times = Timestamps {
-        last_access: rustix::fs::Timespec {
+        last_access: crate::os::fs::Timespec {
             tv_sec: 0,
-            tv_nsec: rustix::fs::UTIME_OMIT,
+            tv_nsec: crate::os::fs::UTIME_OMIT,
         },
         last_modification: timespec(src.mtime),
     };
-    rustix::fs::futimens(&tfd, &times).map_err(|e| FsError::io(rel, "set times", e))?;
+    crate::os::fs::futimens(&tfd, &times).map_err(|e| FsError::io(rel, "set times", e))?;
     if durability == Durability::EachFile {
         fsync(&tfd).map_err(|e| FsError::io(rel, "fsync", e))?;
     }

@@ -7,8 +7,8 @@
 
 use std::collections::HashSet;
 
-use rustix::fs::{statat, unlinkat, AtFlags, Dir, FileType, Mode, OFlags};
-use rustix::io::Errno;
+use crate::os::fs::{statat, unlinkat, AtFlags, Dir, FileType, Mode, OFlags};
+use crate::os::io::Errno;
 use tandem_core::{Kept, RelPath, Retention};
 
 use crate::error::{FsError, Result};

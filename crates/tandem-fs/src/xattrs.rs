@@ -9,13 +9,12 @@
 //! is noted on the root ([`Root::note_refusal`]) and the entry read back shows what was
 //! kept: the baseline records each side as it is, so the difference does not come back.
 
-use std::ffi::OsStr;
+use crate::os::{AsFd, BorrowedFd};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
-use rustix::fs::XattrFlags;
-use rustix::io::Errno;
+use crate::os::fs::XattrFlags;
+use crate::os::io::Errno;
 use tandem_core::{Hash, Keep, RelPath};
 
 use crate::error::{FsError, Result};
@@ -58,7 +57,7 @@ impl Xattrs {
 /// symlink swapped in is acted on itself, never what it points to).
 pub(crate) enum At<'a> {
     Open(BorrowedFd<'a>),
-    Path { path: Vec<u8>, follow: bool },
+    Path { path: PathBuf, follow: bool },
 }
 
 impl<'a> At<'a> {
@@ -71,7 +70,7 @@ impl<'a> At<'a> {
     /// The object behind `fd` (an `O_PATH` fd too).
     pub(crate) fn fd(fd: &impl AsFd) -> At<'a> {
         At::Path {
-            path: crate::sys::fd_path(fd.as_fd()).unwrap_or_default(),
+            path: crate::sys::path_from_bytes(crate::sys::fd_path(fd.as_fd()).unwrap_or_default()),
             follow: true,
         }
     }
@@ -82,59 +81,59 @@ impl<'a> At<'a> {
         p.push(b'/');
         p.extend_from_slice(name);
         At::Path {
-            path: p,
+            path: crate::sys::path_from_bytes(p),
             follow: false,
         }
     }
 
-    fn list_into(&self, buf: &mut [u8]) -> rustix::io::Result<usize> {
+    fn list_into(&self, buf: &mut [u8]) -> crate::os::io::Result<usize> {
         match self {
-            At::Open(fd) => rustix::fs::flistxattr(fd, buf),
-            At::Path { path, follow: true } => rustix::fs::listxattr(os(path), buf),
-            At::Path { path, .. } => rustix::fs::llistxattr(os(path), buf),
+            At::Open(fd) => crate::os::fs::flistxattr(fd, buf),
+            At::Path { path, follow: true } => crate::os::fs::listxattr(path, buf),
+            At::Path { path, .. } => crate::os::fs::llistxattr(path, buf),
         }
     }
 
     /// The size of the list (the `*_into` calls take an empty buffer as empty, not as a
     /// size query).
-    fn list_size(&self) -> rustix::io::Result<usize> {
+    fn list_size(&self) -> crate::os::io::Result<usize> {
         match self {
-            At::Open(fd) => rustix::fs::flistxattr_query(fd),
-            At::Path { path, follow: true } => rustix::fs::listxattr_query(os(path)),
-            At::Path { path, .. } => rustix::fs::llistxattr_query(os(path)),
+            At::Open(fd) => crate::os::fs::flistxattr_query(fd),
+            At::Path { path, follow: true } => crate::os::fs::listxattr_query(path),
+            At::Path { path, .. } => crate::os::fs::llistxattr_query(path),
         }
     }
 
-    fn value_size(&self, name: &[u8]) -> rustix::io::Result<usize> {
+    fn value_size(&self, name: &[u8]) -> crate::os::io::Result<usize> {
         match self {
-            At::Open(fd) => rustix::fs::fgetxattr_query(fd, name),
-            At::Path { path, follow: true } => rustix::fs::getxattr_query(os(path), name),
-            At::Path { path, .. } => rustix::fs::lgetxattr_query(os(path), name),
+            At::Open(fd) => crate::os::fs::fgetxattr_query(fd, name),
+            At::Path { path, follow: true } => crate::os::fs::getxattr_query(path, name),
+            At::Path { path, .. } => crate::os::fs::lgetxattr_query(path, name),
         }
     }
 
-    fn get_into(&self, name: &[u8], buf: &mut [u8]) -> rustix::io::Result<usize> {
+    fn get_into(&self, name: &[u8], buf: &mut [u8]) -> crate::os::io::Result<usize> {
         match self {
-            At::Open(fd) => rustix::fs::fgetxattr(fd, name, buf),
-            At::Path { path, follow: true } => rustix::fs::getxattr(os(path), name, buf),
-            At::Path { path, .. } => rustix::fs::lgetxattr(os(path), name, buf),
+            At::Open(fd) => crate::os::fs::fgetxattr(fd, name, buf),
+            At::Path { path, follow: true } => crate::os::fs::getxattr(path, name, buf),
+            At::Path { path, .. } => crate::os::fs::lgetxattr(path, name, buf),
         }
     }
 
-    fn set(&self, name: &[u8], value: &[u8]) -> rustix::io::Result<()> {
+    fn set(&self, name: &[u8], value: &[u8]) -> crate::os::io::Result<()> {
         let flags = XattrFlags::empty();
         match self {
-            At::Open(fd) => rustix::fs::fsetxattr(fd, name, value, flags),
-            At::Path { path, follow: true } => rustix::fs::setxattr(os(path), name, value, flags),
-            At::Path { path, .. } => rustix::fs::lsetxattr(os(path), name, value, flags),
+            At::Open(fd) => crate::os::fs::fsetxattr(fd, name, value, flags),
+            At::Path { path, follow: true } => crate::os::fs::setxattr(path, name, value, flags),
+            At::Path { path, .. } => crate::os::fs::lsetxattr(path, name, value, flags),
         }
     }
 
-    fn remove(&self, name: &[u8]) -> rustix::io::Result<()> {
+    fn remove(&self, name: &[u8]) -> crate::os::io::Result<()> {
         match self {
-            At::Open(fd) => rustix::fs::fremovexattr(fd, name),
-            At::Path { path, follow: true } => rustix::fs::removexattr(os(path), name),
-            At::Path { path, .. } => rustix::fs::lremovexattr(os(path), name),
+            At::Open(fd) => crate::os::fs::fremovexattr(fd, name),
+            At::Path { path, follow: true } => crate::os::fs::removexattr(path, name),
+            At::Path { path, .. } => crate::os::fs::lremovexattr(path, name),
         }
     }
 
@@ -184,7 +183,7 @@ impl<'a> At<'a> {
     pub(crate) fn read(&self, keep: &Keep) -> io::Result<Xattrs> {
         let list = match self.list() {
             Ok(l) => l,
-            Err(e) if e.raw_os_error() == Some(Errno::OPNOTSUPP.raw_os_error()) => Vec::new(),
+            Err(e) if Errno::from_io_error(&e) == Some(Errno::OPNOTSUPP) => Vec::new(),
             Err(e) => return Err(e),
         };
         let mut out = Vec::new();
@@ -235,10 +234,6 @@ impl<'a> At<'a> {
         }
         Ok(None)
     }
-}
-
-fn os(path: &[u8]) -> &OsStr {
-    OsStr::from_bytes(path)
 }
 
 /// A refusal this side may give (no support, too large, not allowed) is noted for the

@@ -275,9 +275,7 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<()> {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        std::fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(failed(parent))?;
+        sys::sync_dir(parent).map_err(failed(parent))?;
     }
     Ok(())
 }
@@ -332,9 +330,7 @@ fn create(path: &Path, pair: &Pair) -> Result<()> {
         .map_err(|(conn, source)| sql_error(&conn, &tmp, source))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    sys::sync_dir(dir).map_err(io(dir))
 }
 
 /// A recorded conflict.

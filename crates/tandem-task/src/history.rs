@@ -383,13 +383,7 @@ fn alive(pid: u32, started: Option<u64>) -> bool {
             Some((_, start)) => started.is_none_or(|s| s == start),
         };
     }
-    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
-        return false;
-    };
-    match rustix::process::test_kill_process(pid) {
-        Ok(()) => true,
-        Err(e) => e == rustix::io::Errno::PERM,
-    }
+    crate::sys::pid_exists(pid)
 }
 
 #[cfg(test)]

@@ -7,16 +7,12 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rustix::process::{kill_process_group, Pid, Signal};
 use tandem_core::Priority;
 
 use crate::error::TaskError;
@@ -125,16 +121,17 @@ fn spawn_and_wait(
     timeout: Duration,
     stop: &AtomicBool,
 ) -> std::io::Result<HookEnd> {
-    let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(stderr))
-        .process_group(0)
-        .spawn()?;
-    let group = Pid::from_child(&child);
+    let stderr = crate::sys::stderr_for_child()?;
+    let mut child = crate::sys::own_group(
+        Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(stderr),
+    )
+    .spawn()?;
+    let group = crate::sys::group_of(&child);
     tracing::debug!("{which} hook started (pid {}): {command}", child.id());
     let (tx, rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
@@ -167,14 +164,14 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// Kills the hook's whole process group and reaps the shell. The group's id is the
 /// shell's pid, not reaped yet: it cannot name another group.
-fn kill_group<T>(group: Pid, rx: &mpsc::Receiver<T>, end: HookEnd) -> HookEnd {
-    let _ = kill_process_group(group, Signal::KILL);
+fn kill_group<T>(group: crate::sys::Group, rx: &mpsc::Receiver<T>, end: HookEnd) -> HookEnd {
+    crate::sys::kill_group(group);
     let _ = rx.recv();
     end
 }
 
 fn ended(status: ExitStatus) -> HookEnd {
-    match (status.code(), status.signal()) {
+    match (status.code(), crate::sys::signal_of(&status)) {
         (Some(c), _) => HookEnd::Exited(c),
         (None, Some(s)) => HookEnd::Signaled(s),
         _ => HookEnd::Exited(-1),
@@ -251,7 +248,7 @@ fn is_assignment(word: &str) -> bool {
 }
 
 fn executable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    std::fs::metadata(p).is_ok_and(|m| crate::sys::is_executable(&m))
 }
 
 /// Lowers the calling thread's CPU nice value and I/O priority for the rest of its life;
@@ -274,14 +271,9 @@ pub fn apply_priority(p: Priority) -> Result<(), TaskError> {
         }
     };
     // A nice value can only go up without privileges: never below the one we have.
-    let now = rustix::process::getpriority_process(None).map_err(|e| failed("nice")(e.into()))?;
-    rustix::process::setpriority_process(None, nice.max(now))
-        .map_err(|e| failed("nice")(e.into()))?;
+    let nice = crate::sys::raise_nice(nice).map_err(failed("nice"))?;
     crate::sys::set_io_priority(ioprio).map_err(failed("I/O class"))?;
-    tracing::debug!(
-        "priority {p}: nice {}, I/O priority {ioprio:#x}",
-        nice.max(now)
-    );
+    tracing::debug!("priority {p}: nice {nice}, I/O priority {ioprio:#x}");
     Ok(())
 }
 

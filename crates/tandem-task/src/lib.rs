@@ -58,6 +58,6 @@ pub use status::{
     DAEMON_FILE, EMAIL_FILE,
 };
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 #[allow(clippy::unwrap_used)]
 mod tests;

@@ -192,17 +192,17 @@ const PASSWORD_TIMEOUT: Duration = Duration::from_secs(30);
 /// The output of `sh -c cmd`, or why there is none: killed with its whole process group
 /// when it has not ended within `limit`.
 fn output_within(cmd: &str, limit: Duration) -> Result<std::process::Output, String> {
-    use std::os::unix::process::CommandExt;
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("could not be started: {e}"))?;
-    let group = rustix::process::Pid::from_child(&child);
+    let child = crate::sys::own_group(
+        Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .spawn()
+    .map_err(|e| format!("could not be started: {e}"))?;
+    let group = crate::sys::group_of(&child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
@@ -210,7 +210,7 @@ fn output_within(cmd: &str, limit: Duration) -> Result<std::process::Output, Str
     match rx.recv_timeout(limit) {
         Ok(out) => out.map_err(|e| format!("could not be read: {e}")),
         Err(_) => {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            crate::sys::kill_group(group);
             Err(format!(
                 "did not end within {}s: it was killed",
                 limit.as_secs()

@@ -3,7 +3,6 @@
 //! paths, the hooks and the next scheduled run). Text only: sending is `mail`.
 
 use std::fmt::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -206,7 +205,7 @@ pub(crate) fn duration(d: Duration) -> String {
 /// A folder as tandem prints paths: control characters and bytes that are not UTF-8
 /// escaped.
 fn folder(p: &Path) -> String {
-    escape_bytes(p.as_os_str().as_bytes())
+    escape_bytes(&tandem_core::path_bytes(p))
 }
 
 /// Text from elsewhere (a reason, a command) with its control characters escaped, as the

@@ -58,8 +58,7 @@ impl Located {
         let abs = crate::task::canonical_prefix(&crate::task::absolute(p)?);
         for base in [&self.served_at, &self.tasks[0].src] {
             if let Ok(rest) = abs.strip_prefix(base) {
-                use std::os::unix::ffi::OsStrExt;
-                return Ok(RelPath::new(rest.as_os_str().as_bytes().to_vec())?);
+                return Ok(RelPath::new(tandem_core::path_bytes(rest).into_owned())?);
             }
         }
         bail!(

@@ -4,7 +4,6 @@
 //! the same decision path as every sync. A kept-both conflict already has both versions on
 //! both sides; keeping one removes the other (to the trash) on both sides.
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -95,7 +94,7 @@ fn relative(p: &Path, src: &Path, tgt: &Path) -> Result<RelPath> {
                 if !bytes.is_empty() {
                     bytes.push(b'/');
                 }
-                bytes.extend_from_slice(n.as_bytes());
+                bytes.extend_from_slice(&tandem_core::path_bytes(Path::new(n)));
             }
             std::path::Component::CurDir => {}
             _ => bail!("{} is not a plain relative path", p.display()),

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::args::UnmountArgs;
 use tandem_daemon::mounted::registry as mounts;
@@ -31,9 +31,8 @@ pub fn run(a: UnmountArgs) -> Result<u8> {
         );
         return Ok(0);
     }
-    let pid = rustix::process::Pid::from_raw(rec.pid as i32)
-        .ok_or_else(|| anyhow::anyhow!("bad pid {} in the mount registry", rec.pid))?;
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
+    tandem_daemon::background::terminate(rec.pid)
+        .with_context(|| format!("stopping the mount process (pid {})", rec.pid))?;
     let start = Instant::now();
     while mounts::alive(rec.pid) {
         if start.elapsed() > WAIT {

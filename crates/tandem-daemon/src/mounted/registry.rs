@@ -29,8 +29,7 @@ fn registry_dir() -> PathBuf {
 }
 
 fn entry_path(mountpoint: &Path) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    let h = blake3::hash(mountpoint.as_os_str().as_bytes());
+    let h = blake3::hash(&tandem_core::path_bytes(mountpoint));
     registry_dir().join(&h.to_hex()[..16])
 }
 
@@ -156,7 +155,7 @@ pub fn clean_stale(p: &Path) -> Result<bool> {
     let daemon_dead = match &rec {
         Some(rec) => !alive(rec.pid),
         // Not ours to judge by a pid: a connection the kernel already aborted says so.
-        None => matches!(rustix::fs::statfs(p), Err(rustix::io::Errno::NOTCONN)),
+        None => sys::connection_aborted(p),
     };
     if !daemon_dead {
         return Ok(false);

@@ -6,15 +6,15 @@
 //! missed, DESIGN.md invariant 8); on a stop the journal is flushed and drained before the
 //! unmount, and drained once more after it.
 
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustix::fs::{Mode, OFlags};
 use tandem_core::{ChangeSink, MountConfig, Mounted};
 use tandem_engine::{Replicator, ReplicatorConfig, Session, SourceHooks, SyncSpec, TargetStatus};
+use tandem_fs::os::fs::{Mode, OFlags};
+use tandem_fs::os::OwnedFd;
 use tandem_fs::Root;
 use tandem_state::JournalWriter;
 
@@ -108,7 +108,7 @@ pub fn prepare(specs: &[SyncSpec], at: Option<&Path>) -> Result<PathBuf, DaemonE
 pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonError> {
     let spec = &req.specs[0];
     // Before the mount hides the folder.
-    let src_fd: OwnedFd = rustix::fs::open(
+    let src_fd: OwnedFd = tandem_fs::os::fs::open(
         &spec.src,
         tandem_fs::O_PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
@@ -129,7 +129,12 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
         history_max_file: req.history_max_file,
     };
     let handle = backend()
-        .mount(src_fd, &req.mountpoint, sink, &config)
+        .mount(
+            tandem_fs::os::source_dir(src_fd),
+            &req.mountpoint,
+            sink,
+            &config,
+        )
         .map_err(DaemonError::io("mounting over", &req.mountpoint))?;
     for r in &mut replicators {
         r.set_source_hooks(SourceHooks {
@@ -174,7 +179,7 @@ fn open_replicators(
 ) -> Result<(Vec<Replicator>, Arc<JournalWriter>), DaemonError> {
     let mut sessions = Vec::new();
     for spec in &req.specs {
-        let engine_fd = rustix::io::dup(src_fd)
+        let engine_fd = tandem_fs::os::io::dup(src_fd)
             .map_err(|e| DaemonError::io("duplicating", &spec.src)(e.into()))?;
         let root =
             Root::from_fd(engine_fd, &spec.src).map_err(DaemonError::io("opening", &spec.src))?;

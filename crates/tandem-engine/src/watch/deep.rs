@@ -13,8 +13,6 @@
 //! which the watcher maps to the new one as it does for `notify`'s own watches; a deleted
 //! one's foothold is dropped.
 
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,8 +20,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use notify::event::{CreateKind, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use rustix::fs::{Mode, OFlags};
 use tandem_core::RelPath;
+use tandem_fs::os::fs::{Mode, OFlags};
+use tandem_fs::os::OwnedFd;
 use tandem_fs::Root;
 
 use super::{ours, TargetHint};
@@ -58,7 +57,7 @@ impl Bases {
             .iter()
             .rev()
             .find_map(|(base, rel)| p.strip_prefix(base).ok().map(|rest| (rest, rel)))?;
-        let rest = rest.as_os_str().as_bytes();
+        let rest = &*tandem_core::path_bytes(rest);
         if rest.is_empty() {
             return Some(rel.clone());
         }
@@ -191,7 +190,13 @@ impl Footholds {
                 return false;
             }
         };
-        let path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        let path = match tandem_fs::fd_path(&fd) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(path = %dir, error = %e, "a target folder too deep to watch by its path has no other name; changes made there are found by the periodic rescan");
+                return false;
+            }
+        };
         // Named before it is watched, so that its first events are translated.
         lock(&self.bases).list.push((path.clone(), dir.clone()));
         let watched = lock(&self.watcher).watch(&path, RecursiveMode::Recursive);
@@ -210,7 +215,7 @@ impl Footholds {
     fn prune(&mut self) {
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
             .into_iter()
-            .partition(|(_, fd)| rustix::fs::fstat(fd).is_ok_and(|st| st.st_nlink == 0));
+            .partition(|(_, fd)| tandem_fs::os::fs::fstat(fd).is_ok_and(|st| st.st_nlink == 0));
         self.held = kept;
         for (path, _fd) in gone {
             let _ = lock(&self.watcher).unwatch(&path);

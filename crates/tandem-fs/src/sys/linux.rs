@@ -169,3 +169,15 @@ pub(crate) fn link_unnamed(tfd: &OwnedFd, ddir: &OwnedFd, name: &[u8]) -> rustix
     }
     r
 }
+
+/// Whether `syncfs` makes the data of the file system holding `root` durable. Linux sends
+/// `FUSE_SYNCFS` to virtiofs only: on a FUSE file system mounted through `/dev/fuse`
+/// (sshfs, ntfs-3g, rclone, ...) syncfs succeeds and the daemon never hears of it, so only
+/// an fsync of each file reaches its disk (issue 20's power-loss campaign found the
+/// baseline recording copies that a power cut then took back).
+// `f_type`'s integer type differs between architectures.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn syncfs_is_durable(root: &OwnedFd) -> bool {
+    const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+    rustix::fs::fstatfs(root).map_or(true, |s| s.f_type as i64 != FUSE_SUPER_MAGIC)
+}

@@ -133,3 +133,8 @@ pub(crate) fn proc_fds() -> bool {
 pub(crate) fn link_unnamed(_tfd: &OwnedFd, _ddir: &OwnedFd, _name: &[u8]) -> Result<(), Errno> {
     Err(Errno::NOSYS)
 }
+
+/// No `syncfs` here (`HAS_SYNCFS` is false).
+pub(crate) fn syncfs_is_durable(_root: &OwnedFd) -> bool {
+    false
+}

@@ -1,5 +1,5 @@
-//! What differs between systems for the store: the lock file's lock, and the OS error a
-//! full disk gives.
+//! What differs between systems for the store: the lock file's lock, the OS error a full
+//! disk gives, and making a folder's new names durable.
 
 #[cfg(unix)]
 mod unix;

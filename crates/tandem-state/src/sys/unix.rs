@@ -12,3 +12,8 @@ pub(crate) fn try_lock_exclusive(file: &File) -> bool {
 pub(crate) fn disk_full_os_error() -> i32 {
     rustix::io::Errno::NOSPC.raw_os_error()
 }
+
+/// fsyncs the folder `dir`: the names made in it are durable afterwards.
+pub(crate) fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}

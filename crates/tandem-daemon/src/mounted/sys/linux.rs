@@ -9,6 +9,11 @@ type Result<T> = std::result::Result<T, DaemonError>;
 
 const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 
+/// Whether the FUSE connection at `p` was aborted (`ENOTCONN` on any call).
+pub fn connection_aborted(p: &Path) -> bool {
+    matches!(rustix::fs::statfs(p), Err(rustix::io::Errno::NOTCONN))
+}
+
 pub fn is_fuse(p: &Path) -> bool {
     rustix::fs::statfs(p).is_ok_and(|s| s.f_type == FUSE_SUPER_MAGIC)
 }

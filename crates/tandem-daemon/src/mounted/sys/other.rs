@@ -1,4 +1,4 @@
-//! Where tandem cannot mount yet (macOS, issue 16): there is no mount of ours to find or
+//! Where tandem cannot mount yet (macOS, Windows: issue 16): there is no mount of ours to find or
 //! tear down.
 
 use std::path::Path;
@@ -9,6 +9,11 @@ type Result<T> = std::result::Result<T, DaemonError>;
 
 /// macFUSE mounts are not told apart yet (its `statfs` names them `macfuse`).
 pub fn is_fuse(_p: &Path) -> bool {
+    false
+}
+
+/// Never asked: no mount of ours is found here (`fuse_mount_dev`).
+pub fn connection_aborted(_p: &Path) -> bool {
     false
 }
 
