@@ -420,7 +420,7 @@ fn mount_pids(h: &Home, task: &str) -> Vec<u32> {
 }
 
 /// Detaches whatever is still mounted at `p` when the test ends, however it ends.
-struct Unmount(PathBuf);
+pub(crate) struct Unmount(pub PathBuf);
 
 impl Drop for Unmount {
     fn drop(&mut self) {
@@ -677,7 +677,7 @@ fn issue_15_the_systemd_unit_runs_the_daemon_in_the_foreground_as_type_notify() 
 }
 
 /// The paths the delete brake of the mount of `src` holds (`tandem held SRC --json`).
-fn held_paths(h: &Home, src: &Path) -> usize {
+pub(crate) fn held_paths(h: &Home, src: &Path) -> usize {
     let args = [
         "--config",
         h.config.to_str().unwrap(),

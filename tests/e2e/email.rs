@@ -551,3 +551,107 @@ fn issue_15_mail_settings_are_checked_with_file_line_and_key() {
         t.config_text()
     );
 }
+
+/// A continuous task's mount mails one message per burst its delete brake holds (issue
+/// 18): how many, by whom, and the commands to release or restore them; whatever
+/// `notify_when` says (a hold waits for the user), never again for the same burst, and
+/// not for its release.
+#[test]
+fn issue_18_a_hold_sends_one_email() {
+    use crate::daemon::{held_paths, Home, Unmount};
+    use crate::mount::wait_for;
+    use std::time::Duration;
+    if !crate::mount::fuse_available() {
+        return;
+    }
+    let h = Home::new();
+    let sink = Sink::start(&h.p("mails"), &[]);
+    let smtp = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nfrom = \"tandem <tandem@example.org>\"\n",
+        sink.port
+    );
+    std::fs::write(&h.config, smtp).unwrap();
+    let src = h.dir("Docs");
+    let names: Vec<String> = (0..20).map(|i| format!("f{i:02}")).collect();
+    for n in &names {
+        std::fs::write(src.join(n), "x").unwrap();
+    }
+    h.add_task(
+        "live",
+        "Docs",
+        "backup",
+        &[
+            "--continuous",
+            "--delete-brake",
+            "5/60s",
+            "--notify-email",
+            TO[0],
+            "--notify-when",
+            "failure",
+        ],
+    );
+    let _unmount = Unmount(src.clone());
+    let mut d = h.daemon();
+    wait_for(
+        "the mount and its first sync",
+        Duration::from_secs(60),
+        || crate::mount::is_fuse(&src) && h.p("backup/Docs/f19").exists(),
+    );
+    let st = Command::new("rm")
+        .args(names.iter().map(|n| src.join(n)))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_for("the deletions held", Duration::from_secs(30), || {
+        held_paths(&h, &src) == names.len()
+    });
+    wait_for("the mail of the hold", Duration::from_secs(30), || {
+        !sink.mails().is_empty()
+    });
+    // Long enough for a second message, were the burst mailed in parts.
+    std::thread::sleep(Duration::from_secs(5));
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let m = &mails[0];
+    assert_eq!(m["subject"], "[tandem] live: 20 deletions held", "{m}");
+    assert_eq!(m["rcpt_tos"], serde_json::json!(["alice@example.org"]));
+    let b = body(m);
+    let (s, t) = (src.display(), h.p("backup/Docs").display().to_string());
+    for line in [
+        format!("the delete brake of the mount of {s} holds 20 deletions.\n"),
+        "By:     rm (pid ".to_string(),
+        format!(", uid {})\n", rustix::process::getuid().as_raw()),
+        "Since:  20".to_string(),
+        format!("    tandem release {s} {t} --batch 1\n"),
+        format!("    tandem restore {s} {t} --held --batch 1\n"),
+    ] {
+        assert!(b.contains(&line), "{line:?} not in:\n{b}");
+    }
+    // `status --json` reports the hold too.
+    let status: Value = serde_json::from_str(
+        &h.tandem(&["status", src.to_str().unwrap(), "--json"], 1)
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(status["held_deletions"], 20, "{status}");
+    assert_eq!(status["held"][0]["count"], 20, "{status}");
+    assert_eq!(status["held"][0]["program"], "rm", "{status}");
+    assert_eq!(status["held"][0]["batch"], 1, "{status}");
+    let task: Value =
+        serde_json::from_str(&h.tandem(&["status", "live", "--json"], 1).stdout).unwrap();
+    assert_eq!(task["pairs"][0]["held_deletions"], 20, "{task}");
+    let human = h.tandem(&["status", "live"], 1).stdout;
+    assert!(
+        human.contains("  held:       20 deletions not replayed to "),
+        "{human}"
+    );
+    // Released: replicated, and no other mail.
+    h.tandem(&["release", src.to_str().unwrap()], 0);
+    wait_for("the release replicated", Duration::from_secs(30), || {
+        !h.p("backup/Docs/f00").exists() && held_paths(&h, &src) == 0
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(sink.mails().len(), 1, "{:?}", sink.mails());
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
+    assert_eq!(sink.mails().len(), 1, "{:?}", sink.mails());
+}

@@ -554,6 +554,10 @@ pub struct MountArgs {
     /// Keep nothing of what programs destroy through the mount
     #[arg(long)]
     pub no_history: bool,
+    /// The continuous task this mount serves (set by the daemon): its addresses are
+    /// mailed when the delete brake holds deletions
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub task: Option<String>,
 }
 
 /// `tandem mount --transport`.

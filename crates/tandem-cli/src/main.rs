@@ -91,7 +91,7 @@ fn main() -> ExitCode {
         Command::Resolve(a) => commands::resolve::run(a),
         Command::Status(a) => commands::status::run(&config, a),
         Command::Forget(a) => commands::forget::run(a),
-        Command::Mount(a) => commands::mount::run(a),
+        Command::Mount(a) => commands::mount::run(&config, a),
         Command::Unmount(a) => commands::unmount::run(a),
         Command::Task(a) => commands::task::run(&config, a),
         Command::Run(a) => commands::run::run(&config, a),

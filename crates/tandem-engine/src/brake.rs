@@ -6,6 +6,8 @@
 //! up; the held paths then flow through the one sync path as paths left alone.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tandem_core::{ChangeOp, RelPath};
@@ -24,6 +26,31 @@ impl Default for BrakeLimit {
             count: 1000,
             window: Duration::from_secs(60),
         }
+    }
+}
+
+/// Deletions the brake has just held, told to whoever wants to know (a task's mail):
+/// once per pass that held some, so a burst may be told in several parts under one
+/// `batch`.
+#[derive(Clone, Debug)]
+pub struct HoldNotice {
+    pub source: PathBuf,
+    pub target: String,
+    pub batch: i64,
+    /// How many this pass held.
+    pub count: usize,
+    /// The first of them: who deleted, and when.
+    pub first: Record,
+}
+
+/// Called by a replicator on the thread that replicates (it must not block: hand the
+/// notice over to a thread of its own).
+#[derive(Clone)]
+pub struct OnHold(pub Arc<dyn Fn(&HoldNotice) + Send + Sync>);
+
+impl std::fmt::Debug for OnHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnHold")
     }
 }
 

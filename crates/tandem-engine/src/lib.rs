@@ -21,7 +21,7 @@ pub mod spec;
 pub mod time;
 pub mod watch;
 
-pub use brake::{settle_held, BrakeLimit};
+pub use brake::{settle_held, BrakeLimit, HoldNotice, OnHold};
 pub use replicate::{Hold, Replicator, ReplicatorConfig, TargetStatus};
 pub use roots::{PairRoots, RootError};
 pub use run::{sync, sync_scoped, sync_until, EngineError, Session, SourceHooks};

@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, Sender};
 use tandem_core::{ChangeOp, RelPath};
 use tandem_state::{HeldAction, JournalWriter, Store};
 
-use crate::brake::{Brake, BrakeLimit};
+use crate::brake::{Brake, BrakeLimit, HoldNotice, OnHold};
 use crate::run::{EngineError, Session};
 use crate::spec::{Event, PathProblem, Report, Scope};
 use crate::watch::{Echoes, TargetHint, TargetWatcher};
@@ -71,6 +71,8 @@ pub struct ReplicatorConfig {
     pub rescan_every: Duration,
     /// Hold deletions through the mount that come faster than this (`None`: never).
     pub brake: Option<BrakeLimit>,
+    /// Told of each burst of deletions the brake holds (a task's mail).
+    pub on_hold: Option<OnHold>,
 }
 
 impl Default for ReplicatorConfig {
@@ -79,6 +81,7 @@ impl Default for ReplicatorConfig {
             watch_target: true,
             rescan_every: Duration::from_secs(600),
             brake: Some(BrakeLimit::default()),
+            on_hold: None,
         }
     }
 }
@@ -799,6 +802,15 @@ impl Replicator {
             self.session
                 .store_mut()
                 .hold(&self.target, batch, &step.hold)?;
+            if let Some(OnHold(tell)) = &self.config.on_hold {
+                tell(&HoldNotice {
+                    source: self.session.spec().src.clone(),
+                    target: self.target.clone(),
+                    batch,
+                    count: step.hold.len(),
+                    first: first.clone(),
+                });
+            }
         }
         let asked: Vec<tandem_state::Held> = self
             .session

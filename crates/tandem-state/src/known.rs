@@ -19,6 +19,8 @@ pub struct KnownPair {
     pub pair: Pair,
     pub synced_entries: u64,
     pub open_conflicts: u64,
+    /// Deletions a mount's delete brake holds (none in a state made before the brake).
+    pub held_deletions: u64,
     pub last_run: Option<RunRow>,
 }
 
@@ -79,6 +81,7 @@ pub fn read_pair(dir: &Path) -> Result<KnownPair> {
     };
     let synced_entries = count("SELECT count(*) FROM baseline")?;
     let open_conflicts = count("SELECT count(*) FROM conflicts WHERE resolved_at IS NULL")?;
+    let held_deletions = count("SELECT count(*) FROM held").unwrap_or(0);
     let last_run = conn
         .query_row(
             "SELECT id, started_at, finished_at, exit_code, coalesce(summary, '') FROM runs ORDER BY id DESC LIMIT 1",
@@ -92,6 +95,7 @@ pub fn read_pair(dir: &Path) -> Result<KnownPair> {
         pair,
         synced_entries,
         open_conflicts,
+        held_deletions,
         last_run,
     })
 }

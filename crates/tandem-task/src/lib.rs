@@ -24,6 +24,7 @@ mod last_run;
 mod limits;
 mod live;
 mod mail;
+mod mail_held;
 mod mail_text;
 mod marker;
 mod notify;
@@ -44,6 +45,7 @@ pub use hooks::{
 pub use limits::{format_brake, format_keep, format_size, parse_brake, parse_keep, parse_size};
 pub use live::{events_path, LiveRun, Progress, PROGRESS_FILE};
 pub use mail::{send_test, MailError, EMAIL_FAILURE_FILE};
+pub use mail_held::held_mailer;
 pub use marker::{plan_repoints, read_markers, Marker, PlannedPair, Repoint, MARKERS};
 pub use notify::{Notify, Password, Smtp, SMTP_KEYS};
 pub use read::TASK_KEYS;

@@ -108,7 +108,7 @@ pub fn send_test(task: &TaskSpec) -> Result<(), MailError> {
     Ok(())
 }
 
-fn message(
+pub(crate) fn message(
     smtp: &Smtp,
     to: &[String],
     subject: String,
@@ -128,10 +128,10 @@ fn message(
     b.body(body).map_err(|e| MailError::Message(e.to_string()))
 }
 
-fn send_twice(task: &TaskSpec, smtp: &Smtp, m: &Message) -> Result<(), MailError> {
+pub(crate) fn send_twice(task: &TaskSpec, smtp: &Smtp, m: &Message) -> Result<(), MailError> {
     send(smtp, m).or_else(|e| {
         tracing::warn!(
-            "task {}: the result mail was not sent, trying again in {}s: {e}",
+            "task {}: a mail was not sent, trying again in {}s: {e}",
             task.name,
             RETRY_PAUSE.as_secs()
         );
@@ -220,7 +220,7 @@ fn output_within(cmd: &str, limit: Duration) -> Result<std::process::Output, Str
 }
 
 /// Writes `email.json` for a mail not sent; a record that cannot be written is logged.
-fn record_failure(task: &str, to: &[String], error: &str) {
+pub(crate) fn record_failure(task: &str, to: &[String], error: &str) {
     let dir = task_state_dir(task);
     let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
     let at = now.display_with_offset(TimeZone::system().to_offset(now));

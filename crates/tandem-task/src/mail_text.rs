@@ -185,7 +185,7 @@ pub(crate) fn test_body(task: &TaskSpec, smtp: &Smtp) -> String {
 }
 
 /// A local time as people read it: `2026-12-03 14:05:09 CET`.
-fn local(t: Timestamp, tz: &TimeZone) -> String {
+pub(crate) fn local(t: Timestamp, tz: &TimeZone) -> String {
     t.to_zoned_datetime(tz.clone())
         .strftime("%Y-%m-%d %H:%M:%S %Z")
         .to_string()
@@ -204,13 +204,13 @@ pub(crate) fn duration(d: Duration) -> String {
 
 /// A folder as tandem prints paths: control characters and bytes that are not UTF-8
 /// escaped.
-fn folder(p: &Path) -> String {
+pub(crate) fn folder(p: &Path) -> String {
     escape_bytes(&tandem_core::path_bytes(p))
 }
 
 /// Text from elsewhere (a reason, a command) with its control characters escaped, as the
 /// CLI prints it.
-fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_control() && c != '\n' {

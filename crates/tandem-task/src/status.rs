@@ -34,6 +34,8 @@ pub struct PairStatus {
     pub target: PathBuf,
     pub state_dir: PathBuf,
     pub open_conflicts: Result<u64, String>,
+    /// Deletions its mount's delete brake holds (`tandem held`).
+    pub held_deletions: u64,
 }
 
 /// An email that could not be sent.
@@ -109,18 +111,19 @@ pub fn error_of(r: &HistoryRow) -> String {
 
 fn pair_status(pair: &crate::spec::TaskPair) -> PairStatus {
     let state_dir = TaskSpec::state_dir(pair);
-    let open_conflicts = if state_dir.join(tandem_state::DB_FILE).is_file() {
+    let known = if state_dir.join(tandem_state::DB_FILE).is_file() {
         tandem_state::read_pair(&state_dir)
-            .map(|k| k.open_conflicts)
+            .map(|k| (k.open_conflicts, k.held_deletions))
             .map_err(|e| e.to_string())
     } else {
-        Ok(0)
+        Ok((0, 0))
     };
     PairStatus {
         source: pair.source.clone(),
         target: pair.target.clone(),
         state_dir,
-        open_conflicts,
+        open_conflicts: known.as_ref().map(|k| k.0).map_err(Clone::clone),
+        held_deletions: known.map_or(0, |k| k.1),
     }
 }
 

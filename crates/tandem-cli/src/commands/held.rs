@@ -81,10 +81,30 @@ fn print_batch(batch: i64, of: &[&Held], all: bool, tz: &TimeZone) {
     }
 }
 
-fn when(ns: i64, tz: &TimeZone) -> Option<String> {
+pub(crate) fn when(ns: i64, tz: &TimeZone) -> Option<String> {
     Timestamp::from_nanosecond(i128::from(ns))
         .ok()
         .map(|t| tandem_task::rfc3339(t, tz))
+}
+
+/// Each burst held, in a few words, for `tandem status --json`: its number, how many, by
+/// whom, since when.
+pub(crate) fn bursts_json(rows: &[Held]) -> Vec<serde_json::Value> {
+    let tz = TimeZone::system();
+    let mut batches: Vec<i64> = rows.iter().map(|h| h.batch).collect();
+    batches.dedup();
+    batches
+        .into_iter()
+        .filter_map(|b| {
+            let of: Vec<&Held> = rows.iter().filter(|h| h.batch == b).collect();
+            let first = of.first()?;
+            Some(json!({
+                "batch": b, "count": of.len(), "target": first.target,
+                "program": first.program, "pid": first.pid, "uid": first.uid,
+                "since": when(first.time_ns, &tz),
+            }))
+        })
+        .collect()
 }
 
 /// `release` or `restore --held`: asked of the mount serving the source (its replicators

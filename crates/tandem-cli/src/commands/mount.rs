@@ -2,6 +2,7 @@
 //! `tandem_daemon::mounted` in this process (`--foreground`) or in one started in the
 //! background.
 
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use crate::output::sanitize;
 /// How long `tandem mount` waits for its background process to be serving.
 const START_TIMEOUT: Duration = Duration::from_secs(600);
 
-pub fn run(a: MountArgs) -> Result<u8> {
+pub fn run(config: &Path, a: MountArgs) -> Result<u8> {
     if a.state_dir.is_some() && a.targets.len() > 1 {
         bail!("--state-dir applies to a single target; with several targets each pair keeps its state in its default place");
     }
@@ -61,12 +62,30 @@ pub fn run(a: MountArgs) -> Result<u8> {
         brake: a.delete_brake.0,
         uring: a.transport == crate::args::Transport::Uring,
         history_max_file: (!a.no_history).then_some(a.history_max_file),
+        on_hold: a.task.as_deref().and_then(|name| held_mailer(config, name)),
     };
     match mounted::serve(&req, &stop)? {
         Served::Stopped => Ok(0),
         Served::Halted(why) => {
             errln!("tandem: halted for safety: {}", sanitize(&why));
             Ok(3)
+        }
+    }
+}
+
+/// The hook that mails task `name`'s addresses when the brake holds deletions; a task or
+/// config that cannot be read is said, and the mount serves without it.
+fn held_mailer(config: &Path, name: &str) -> Option<tandem_engine::OnHold> {
+    let loaded = tandem_task::Config::load(config)
+        .and_then(|cfg| cfg.task(name).map(tandem_task::held_mailer));
+    match loaded {
+        Ok(hook) => hook,
+        Err(e) => {
+            errln!(
+                "tandem: held deletions will not be mailed: {}",
+                sanitize(&e.to_string())
+            );
+            None
         }
     }
 }

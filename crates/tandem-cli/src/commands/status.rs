@@ -150,6 +150,7 @@ fn show(
         "source": task.src.to_string_lossy(), "target": tgt_key, "trash": trash,
         "history": { "versions": history.versions, "bytes": history.bytes },
         "held_deletions": held.len(),
+        "held": super::held::bursts_json(&held),
         "state_dir": task.state_dir.to_string_lossy(), "synced_entries": entries,
         "open_conflicts": open,
         "mounted": mount.map(|m| json!({

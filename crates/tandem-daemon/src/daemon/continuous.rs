@@ -94,7 +94,7 @@ impl Daemon {
                 continue;
             }
             m.restart_at = None;
-            let args = mount_args(&pair.spec, &slot.spec.options);
+            let args = mount_args(name, &pair.spec, &slot.spec.options);
             let kind = Kind::Mount { pair: i };
             match children::spawn(&self.opts.exe, &args, &task_log(name), name, kind, &self.tx) {
                 Ok(pid) => {
@@ -172,9 +172,12 @@ impl Daemon {
     }
 }
 
-/// `tandem mount SRC TGT --foreground` with the task's options.
-fn mount_args(spec: &SyncSpec, o: &TaskOptions) -> Vec<OsString> {
+/// `tandem mount SRC TGT --foreground` with the task's options, and its name and config
+/// (the mount mails the task's addresses when its delete brake holds deletions).
+fn mount_args(name: &str, spec: &SyncSpec, o: &TaskOptions) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec![
+        "--config".into(),
+        super::good_config_path().into(),
         "mount".into(),
         spec.src.clone().into(),
         spec.tgt.clone().into(),
@@ -199,6 +202,8 @@ fn mount_args(spec: &SyncSpec, o: &TaskOptions) -> Vec<OsString> {
         o.retention.versions.to_string().into(),
         "--delete-brake".into(),
         format_brake(o.delete_brake).into(),
+        "--task".into(),
+        name.into(),
     ];
     if let Some(n) = o.max_delete_count {
         a.push(format!("--max-delete-count={n}").into());

@@ -56,6 +56,8 @@ pub struct MountRequest {
     /// Keep what programs destroy through the mount in the source's history, for files
     /// up to this many bytes (`None`: keep nothing).
     pub history_max_file: Option<u64>,
+    /// Told of each burst of deletions the brake holds (a continuous task's mail).
+    pub on_hold: Option<tandem_engine::OnHold>,
 }
 
 /// How a session ended.
@@ -203,6 +205,7 @@ fn open_replicators(
             .rescan_every
             .unwrap_or(Duration::from_secs(u64::from(u32::MAX))),
         brake: req.brake,
+        on_hold: req.on_hold.clone(),
     };
     let mut replicators = Vec::new();
     for (session, reader) in sessions.into_iter().zip(readers.drain(..)) {

@@ -152,13 +152,15 @@ pub fn one(task: &TaskSpec, as_json: bool) -> Result<u8> {
     Ok(print_task(task, &status, &clock, true))
 }
 
-/// 1 if the task needs a look: open conflicts, a last run gone wrong, an email not sent.
+/// 1 if the task needs a look: open conflicts, deletions held, a last run gone wrong, an
+/// email not sent.
 fn attention(s: &TaskStatus) -> u8 {
     let last_bad = s
         .last
         .as_ref()
         .is_some_and(|r| !matches!(r.result.as_str(), "ok" | "conflicts"));
-    if s.open_conflicts() > 0 || last_bad || s.email.is_some() {
+    let held = s.pairs.iter().any(|p| p.held_deletions > 0);
+    if s.open_conflicts() > 0 || held || last_bad || s.email.is_some() {
         crate::EXIT_ISSUES
     } else {
         crate::EXIT_OK
@@ -196,6 +198,7 @@ fn task_json(t: &TaskSpec, s: &TaskStatus, clock: &Clock) -> Value {
             "source": p.source.to_string_lossy(), "target": p.target.to_string_lossy(),
             "state_dir": p.state_dir.to_string_lossy(),
             "open_conflicts": p.open_conflicts.as_ref().ok(),
+            "held_deletions": p.held_deletions,
             "error": p.open_conflicts.as_ref().err(),
         })).collect::<Vec<_>>(),
         "last_error": s.last_error.as_ref().map(|r| json!({
@@ -294,6 +297,16 @@ fn print_problems(s: &TaskStatus, clock: &Clock) {
             None => String::new(),
         };
         outln!("  conflicts:  {}", sanitize(&format!("{open} open{hint}")));
+    }
+    for p in s.pairs.iter().filter(|p| p.held_deletions > 0) {
+        let msg = format!(
+            "{} deletions not replayed to {} (see `tandem held {} {}`)",
+            p.held_deletions,
+            p.target.display(),
+            p.source.display(),
+            p.target.display()
+        );
+        outln!("  held:       {}", sanitize(&msg));
     }
     if let Some(r) = &s.last_error {
         let msg = format!("{} ({}): {}", clock.ago(r.started), r.result, error_of(r));
