@@ -15,8 +15,12 @@ pub struct RemoteTarget {
 
 impl RemoteTarget {
     /// `s` as a remote folder, or `None` for a local path. A local path with a colon is
-    /// written with a slash before it (`./a:b`), as with scp.
+    /// written with a slash before it (`./a:b`), as with scp. On Windows a drive letter
+    /// (`C:\work`, `D:work`) is a local path, as with Windows' scp.
     pub fn parse(s: &str) -> Option<RemoteTarget> {
+        if cfg!(windows) && starts_with_drive(s) {
+            return None;
+        }
         if let Some(rest) = s.strip_prefix("ssh://") {
             let (authority, path) = rest.split_at(rest.find('/')?);
             let (user, hostport) = split_user(authority);
@@ -53,6 +57,11 @@ impl RemoteTarget {
             None => self.host.clone(),
         }
     }
+}
+
+/// Whether `s` begins with a drive letter and its colon (`C:`).
+fn starts_with_drive(s: &str) -> bool {
+    matches!(s.as_bytes(), [letter, b':', ..] if letter.is_ascii_alphabetic())
 }
 
 fn split_user(s: &str) -> (Option<&str>, &str) {
@@ -93,6 +102,16 @@ mod tests {
         );
         for local in ["/a/b", "./a:b", "a/b:c", "plain", ":x", "host:"] {
             assert_eq!(RemoteTarget::parse(local), None, "{local}");
+        }
+    }
+
+    #[test]
+    fn issue_16_a_drive_letter_is_a_local_path_on_windows() {
+        for drive in ["C:\\work", "z:/tmp/a", "D:work"] {
+            assert!(starts_with_drive(drive), "{drive}");
+        }
+        for other in ["host:work", "me@c:work", "/c:x", ":x"] {
+            assert!(!starts_with_drive(other), "{other}");
         }
     }
 }
