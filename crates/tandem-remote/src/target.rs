@@ -15,8 +15,13 @@ pub struct RemoteTarget {
 
 impl RemoteTarget {
     /// `s` as a remote folder, or `None` for a local path. A local path with a colon is
-    /// written with a slash before it (`./a:b`), as with scp.
+    /// written with a slash before it (`./a:b`), as with scp. On Windows a drive (`C:\x`,
+    /// `Z:x`) or a path with a backslash before the colon is local, as with Windows' scp.
     pub fn parse(s: &str) -> Option<RemoteTarget> {
+        RemoteTarget::parse_on(s, cfg!(windows))
+    }
+
+    fn parse_on(s: &str, windows: bool) -> Option<RemoteTarget> {
         if let Some(rest) = s.strip_prefix("ssh://") {
             let (authority, path) = rest.split_at(rest.find('/')?);
             let (user, hostport) = split_user(authority);
@@ -27,7 +32,9 @@ impl RemoteTarget {
             return RemoteTarget::new(user, host, port, path);
         }
         let colon = s.find(':')?;
-        if s[..colon].contains('/') {
+        let head = &s[..colon];
+        let drive = head.len() == 1 && head.as_bytes()[0].is_ascii_alphabetic();
+        if head.contains('/') || (windows && (drive || head.contains('\\'))) {
             return None;
         }
         let (user, host) = split_user(&s[..colon]);
@@ -76,6 +83,19 @@ impl fmt::Display for RemoteTarget {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_16_windows_drives_are_local() {
+        for local in [r"Z:\tmp\a", "C:x", r"dir\a:b"] {
+            assert_eq!(RemoteTarget::parse_on(local, true), None, "{local}");
+        }
+        assert_eq!(
+            RemoteTarget::parse_on("host:/srv", true).unwrap().host,
+            "host"
+        );
+        // Elsewhere `c:/x` names the host `c`, as scp has it.
+        assert_eq!(RemoteTarget::parse_on("c:/x", false).unwrap().host, "c");
+    }
 
     #[test]
     fn remote_names_and_local_paths() {
