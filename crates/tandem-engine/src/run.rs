@@ -185,6 +185,8 @@ pub struct Session {
     marked: bool,
     /// When both trashes were last pruned to the retention (`prune_trash`).
     last_prune: Option<Instant>,
+    /// Whether each side's file system folds case (source, target), probed once.
+    folds_case: Option<[bool; 2]>,
     _lock: Option<Lock>,
 }
 
@@ -342,6 +344,7 @@ impl Session {
             stop: None,
             marked,
             last_prune: None,
+            folds_case: None,
             _lock: lock,
         })
     }
@@ -512,6 +515,12 @@ impl Session {
         // Files opened for writing while scanned (`check`): no step of these rounds on them.
         let mut left_out: HashSet<RelPath> = HashSet::new();
         let mut folder_times = FolderTimes::default();
+        let folds = *self.folds_case.get_or_insert_with(|| {
+            [src, tgt].map(|r| {
+                r.local()
+                    .is_some_and(|l| tandem_fs::folds_case(l.path(), !spec.dry_run))
+            })
+        });
         for round in 1..=MAX_ROUNDS {
             let scope = &widened;
             opts.scope = scope.hints();
@@ -556,8 +565,10 @@ impl Session {
             } else {
                 LinkGroups::default()
             };
+            let names = crate::case::held_names(folds, &s_tree, &t_tree);
             let mut plan = reconcile(base, s_tree, t_tree, &opts);
             plan.actions = link_copies(plan.actions, &groups, opts.direction);
+            plan.actions = crate::case::fit_both(plan.actions, names);
             if !spec.dry_run {
                 // Every round scans again: what was opened since the first is left out of
                 // the later ones too.
