@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tandem_core::{
     link_copies, reconcile, Action, BaseEntry, BaseTree, Change, ChangeOp, ChangeSink, Conflict,
-    Counts, Filter, FilterError, Kind, LinkGroups, Merge, Merged, Mount, Options, RelPath,
-    Resolution, Side,
+    Counts, Direction, Filter, FilterError, Kind, LinkGroups, Merge, Merged, Mount, Options,
+    RelPath, Resolution, Side,
 };
 use tandem_fs::{Durability, FsError, Root, Trash};
 use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
@@ -515,11 +515,17 @@ impl Session {
         // Files opened for writing while scanned (`check`): no step of these rounds on them.
         let mut left_out: HashSet<RelPath> = HashSet::new();
         let mut folder_times = FolderTimes::default();
+        // Only a side that receives is probed: a one-way sync writes nothing to the other.
+        let receives = [
+            opts.direction != Direction::Push,
+            opts.direction != Direction::Pull,
+        ];
         let folds = *self.folds_case.get_or_insert_with(|| {
-            [src, tgt].map(|r| {
+            let probe = |r: &dyn SideRoot| {
                 r.local()
                     .is_some_and(|l| tandem_fs::folds_case(l.path(), !spec.dry_run))
-            })
+            };
+            [receives[0] && probe(src), receives[1] && probe(tgt)]
         });
         for round in 1..=MAX_ROUNDS {
             let scope = &widened;

@@ -11,7 +11,7 @@ use std::path::Path;
 pub fn folds_case(root: &Path, create: bool) -> bool {
     let dir = root.join(".tandem");
     let is_dir = |d: &Path| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir());
-    let there = is_dir(&dir) || (create && std::fs::create_dir(&dir).is_ok() && is_dir(&dir));
+    let there = is_dir(&dir) || (create && make_dir(&dir) && is_dir(&dir));
     if !there {
         return false;
     }
@@ -27,6 +27,18 @@ pub fn folds_case(root: &Path, create: bool) -> bool {
     let folds = std::fs::symlink_metadata(dir.join(name.to_uppercase())).is_ok();
     let _ = std::fs::remove_file(&probe);
     folds
+}
+
+/// `.tandem/`, private to its owner as `marker` makes it.
+fn make_dir(dir: &Path) -> bool {
+    let builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    let builder = {
+        let mut b = builder;
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b
+    };
+    builder.create(dir).is_ok()
 }
 
 #[cfg(test)]
@@ -45,6 +57,12 @@ mod tests {
         // This crate's tests run on Linux file systems, which keep case.
         let folds = folds_case(dir.path(), true);
         assert_eq!(folds, cfg!(any(windows, target_os = "macos")));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(dir.path().join(".tandem")).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        }
         let left: Vec<_> = std::fs::read_dir(dir.path().join(".tandem"))
             .unwrap()
             .collect();
