@@ -523,7 +523,7 @@ impl Session {
         let folds = *self.folds_case.get_or_insert_with(|| {
             let probe = |r: &dyn SideRoot| {
                 r.local()
-                    .is_some_and(|l| tandem_fs::folds_case(l.path(), !spec.dry_run))
+                    .is_some_and(|l| tandem_fs::folds_case(l, !spec.dry_run))
             };
             [receives[0] && probe(src), receives[1] && probe(tgt)]
         });

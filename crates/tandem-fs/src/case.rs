@@ -2,43 +2,37 @@
 //! everywhere): there `Readme.md` and `README.md` are one name, and a second copy would
 //! land on the first. Told once per run with a file of tandem's own in `.tandem/`.
 
-use std::path::Path;
+use crate::apply::{ensure_dirs, tmp_name};
+use crate::os::fs::{openat, unlinkat, AtFlags, Mode, OFlags};
+use crate::root::{stat_at, Root};
+use tandem_core::RelPath;
 
-/// Whether the file system of the root at `root` folds case: a probe file of tandem's own
-/// is created in `.tandem/` (made if `create`, else only where it is a folder already)
-/// and looked up by its case-flipped name, then removed. When it cannot tell: `false`
-/// (then the file system's own refusal is reported, as before).
-pub fn folds_case(root: &Path, create: bool) -> bool {
-    let dir = root.join(".tandem");
-    let is_dir = |d: &Path| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir());
-    let there = is_dir(&dir) || (create && make_dir(&dir) && is_dir(&dir));
+/// Whether the file system of `root` folds case: a file of tandem's own is made in
+/// `.tandem/` (the folder made if `create`, else tried only where it is there already: a
+/// dry run creates nothing), looked up by its upper-case name, and removed at once. All
+/// of it relative to the root's handle, as every other write (never through a path a
+/// mount may sit on). When it cannot tell: `false`, and the file system's own refusal is
+/// reported, as before.
+pub fn folds_case(root: &Root, create: bool) -> bool {
+    let rel = RelPath::from_str_lossless(".tandem");
+    let there = matches!(root.stat(&rel), Ok(Some(e)) if e.is_dir())
+        || (create && ensure_dirs(root, &rel).is_ok());
     if !there {
         return false;
     }
-    let name = format!("case-probe-{}", std::process::id());
-    let probe = dir.join(&name);
-    let made = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe);
-    if made.is_err() {
+    let flags = crate::sys::O_PATH | OFlags::DIRECTORY;
+    let Ok(dir) = root.open_beneath(&rel, flags, Mode::empty()) else {
+        return false;
+    };
+    let name = tmp_name();
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+    if openat(&dir, name.as_str(), flags, Mode::from_raw_mode(0o600)).is_err() {
         return false;
     }
-    let folds = std::fs::symlink_metadata(dir.join(name.to_uppercase())).is_ok();
-    let _ = std::fs::remove_file(&probe);
+    let upper = name.to_uppercase();
+    let folds = matches!(stat_at(&dir, upper.as_bytes(), &rel), Ok(Some(_)));
+    let _ = unlinkat(&dir, name.as_str(), AtFlags::empty());
     folds
-}
-
-/// `.tandem/`, private to its owner as `marker` makes it.
-fn make_dir(dir: &Path) -> bool {
-    let builder = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    let builder = {
-        let mut b = builder;
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b
-    };
-    builder.create(dir).is_ok()
 }
 
 #[cfg(test)]
@@ -49,13 +43,14 @@ mod tests {
     #[test]
     fn issue_16_probe_leaves_nothing_and_creates_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(!folds_case(dir.path(), false));
+        let root = crate::Root::open(dir.path()).unwrap();
+        assert!(!folds_case(&root, false));
         assert!(
             !dir.path().join(".tandem").exists(),
             "a dry probe creates nothing"
         );
         // This crate's tests run on Linux file systems, which keep case.
-        let folds = folds_case(dir.path(), true);
+        let folds = folds_case(&root, true);
         assert_eq!(folds, cfg!(any(windows, target_os = "macos")));
         #[cfg(unix)]
         {
