@@ -145,3 +145,84 @@ fn exfat_target_reports_names_it_cannot_hold_and_keeps_source_modes() {
         0o600
     );
 }
+
+#[test]
+fn issue_16_names_differing_only_in_case_are_reported() {
+    let p = Pair::new();
+    let Some(fat) = ExFat::mount(&p.tmp.path().join("fat"), &p.tmp.path().join("fat.img")) else {
+        return;
+    };
+    let tgt = fat.dir.clone();
+    // exFAT folds case: each pair below is one name there.
+    p.write(S::Src, "README.md", "upper");
+    p.write(S::Src, "Readme.md", "mixed");
+    p.write(S::Src, "Docs/a.txt", "in Docs");
+    p.write(S::Src, "docs/b.txt", "in docs");
+    p.write(S::Src, "other.txt", "fine");
+    let sync = || {
+        run_tandem([
+            "sync".as_ref(),
+            p.src.as_os_str(),
+            tgt.as_os_str(),
+            "--state-dir".as_ref(),
+            p.state.as_os_str(),
+            "--modify-window".as_ref(),
+            "2s".as_ref(),
+            "--json".as_ref(),
+        ])
+    };
+    let check = |out: &Out| {
+        assert_eq!(out.code, 1, "{}", out.all());
+        let summary = out.stdout.lines().last().unwrap();
+        for name in ["Readme.md", "docs", "docs/b.txt"] {
+            assert!(
+                summary.contains(&format!("\"path\":\"{name}\"")),
+                "{name} reported: {summary}"
+            );
+        }
+        for name in ["README.md", "Docs", "Docs/a.txt", "other.txt"] {
+            assert!(
+                !summary.contains(&format!("\"path\":\"{name}\"")),
+                "{name} not reported: {summary}"
+            );
+        }
+        assert!(
+            summary.contains("the target cannot hold two names differing only in case"),
+            "{summary}"
+        );
+        // The first name in path order holds the place; nothing landed on it.
+        let mut names: Vec<String> = std::fs::read_dir(&tgt)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with(".tandem"))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["Docs", "README.md", "other.txt"]);
+        assert_eq!(
+            std::fs::read_to_string(tgt.join("README.md")).unwrap(),
+            "upper"
+        );
+        assert_eq!(
+            std::fs::read_to_string(tgt.join("Docs/a.txt")).unwrap(),
+            "in Docs"
+        );
+        assert!(
+            !tgt.join("Docs/b.txt").exists(),
+            "docs/b.txt not put in Docs"
+        );
+        assert_eq!(
+            std::fs::read_to_string(tgt.join("other.txt")).unwrap(),
+            "fine"
+        );
+        // The source keeps both names of each pair as they were.
+        assert_eq!(p.read(S::Src, "README.md"), "upper");
+        assert_eq!(p.read(S::Src, "Readme.md"), "mixed");
+        assert_eq!(p.read(S::Src, "docs/b.txt"), "in docs");
+    };
+    check(&sync());
+    // Every run reports them again, and never overwrites or deletes the first.
+    let again = sync();
+    check(&again);
+    let summary = again.stdout.lines().last().unwrap();
+    assert!(summary.contains("\"copied\":0"), "{summary}");
+}

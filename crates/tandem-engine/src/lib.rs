@@ -7,6 +7,7 @@
 //! under them are planned again in a fresh round, never written blind.
 
 mod brake;
+mod case;
 mod folder_times;
 mod hashing;
 pub mod history;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tandem_core::{
     link_copies, reconcile, Action, BaseEntry, BaseTree, Change, ChangeOp, ChangeSink, Conflict,
-    Counts, Filter, FilterError, Kind, LinkGroups, Merge, Merged, Mount, Options, RelPath,
-    Resolution, Side,
+    Counts, Direction, Filter, FilterError, Kind, LinkGroups, Merge, Merged, Mount, Options,
+    RelPath, Resolution, Side,
 };
 use tandem_fs::{Durability, FsError, Root, Trash};
 use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
@@ -185,6 +185,8 @@ pub struct Session {
     marked: bool,
     /// When both trashes were last pruned to the retention (`prune_trash`).
     last_prune: Option<Instant>,
+    /// Whether each side's file system folds case (source, target), probed once.
+    folds_case: Option<[bool; 2]>,
     _lock: Option<Lock>,
 }
 
@@ -342,6 +344,7 @@ impl Session {
             stop: None,
             marked,
             last_prune: None,
+            folds_case: None,
             _lock: lock,
         })
     }
@@ -512,6 +515,18 @@ impl Session {
         // Files opened for writing while scanned (`check`): no step of these rounds on them.
         let mut left_out: HashSet<RelPath> = HashSet::new();
         let mut folder_times = FolderTimes::default();
+        // Only a side that receives is probed: a one-way sync writes nothing to the other.
+        let receives = [
+            opts.direction != Direction::Push,
+            opts.direction != Direction::Pull,
+        ];
+        let folds = *self.folds_case.get_or_insert_with(|| {
+            let probe = |r: &dyn SideRoot| {
+                r.local()
+                    .is_some_and(|l| tandem_fs::folds_case(l, !spec.dry_run))
+            };
+            [receives[0] && probe(src), receives[1] && probe(tgt)]
+        });
         for round in 1..=MAX_ROUNDS {
             let scope = &widened;
             opts.scope = scope.hints();
@@ -556,8 +571,10 @@ impl Session {
             } else {
                 LinkGroups::default()
             };
+            let names = crate::case::held_names(folds, &s_tree, &t_tree);
             let mut plan = reconcile(base, s_tree, t_tree, &opts);
             plan.actions = link_copies(plan.actions, &groups, opts.direction);
+            plan.actions = crate::case::fit_both(plan.actions, names);
             if !spec.dry_run {
                 // Every round scans again: what was opened since the first is left out of
                 // the later ones too.

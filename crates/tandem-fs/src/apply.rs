@@ -142,7 +142,7 @@ impl Trash {
 }
 
 /// Creates `rel` and its missing parents as directories (mode 0700) beneath the root.
-fn ensure_dirs(root: &Root, rel: &RelPath) -> Result<()> {
+pub(crate) fn ensure_dirs(root: &Root, rel: &RelPath) -> Result<()> {
     let mut cur = RelPath::root();
     for comp in rel.components() {
         let next = cur.join(comp);

@@ -7,6 +7,7 @@
 //! it; it decides nothing.
 
 pub mod apply;
+mod case;
 pub mod error;
 pub mod history;
 pub mod identity;
@@ -24,6 +25,7 @@ pub use apply::{
     copy, copy_as, delete, holds_hard_links, holds_hard_links_dry, link, mkdir, remove_stale_temp,
     rename, set_dir_mtime, set_meta, sync_root, Durability, Trash,
 };
+pub use case::folds_case;
 pub use error::{FsError, Result};
 pub use identity::{placement, read_mountinfo, FileId, Lineage, MountLine, Place, Placement};
 pub use root::{create_root, same_object, Refusal, Root};

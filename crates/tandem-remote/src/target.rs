@@ -15,12 +15,13 @@ pub struct RemoteTarget {
 
 impl RemoteTarget {
     /// `s` as a remote folder, or `None` for a local path. A local path with a colon is
-    /// written with a slash before it (`./a:b`), as with scp. On Windows a drive letter
-    /// (`C:\work`, `D:work`) is a local path, as with Windows' scp.
+    /// written with a slash before it (`./a:b`), as with scp. On Windows a drive (`C:\x`,
+    /// `Z:x`) or a path with a backslash before the colon is local, as with Windows' scp.
     pub fn parse(s: &str) -> Option<RemoteTarget> {
-        if cfg!(windows) && starts_with_drive(s) {
-            return None;
-        }
+        RemoteTarget::parse_on(s, cfg!(windows))
+    }
+
+    fn parse_on(s: &str, windows: bool) -> Option<RemoteTarget> {
         if let Some(rest) = s.strip_prefix("ssh://") {
             let (authority, path) = rest.split_at(rest.find('/')?);
             let (user, hostport) = split_user(authority);
@@ -31,7 +32,9 @@ impl RemoteTarget {
             return RemoteTarget::new(user, host, port, path);
         }
         let colon = s.find(':')?;
-        if s[..colon].contains('/') {
+        let head = &s[..colon];
+        let drive = head.len() == 1 && head.as_bytes()[0].is_ascii_alphabetic();
+        if head.contains('/') || (windows && (drive || head.contains('\\'))) {
             return None;
         }
         let (user, host) = split_user(&s[..colon]);
@@ -59,11 +62,6 @@ impl RemoteTarget {
     }
 }
 
-/// Whether `s` begins with a drive letter and its colon (`C:`).
-fn starts_with_drive(s: &str) -> bool {
-    matches!(s.as_bytes(), [letter, b':', ..] if letter.is_ascii_alphabetic())
-}
-
 fn split_user(s: &str) -> (Option<&str>, &str) {
     match s.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
@@ -87,6 +85,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn issue_16_windows_drives_are_local() {
+        for local in [r"Z:\tmp\a", "C:x", r"dir\a:b"] {
+            assert_eq!(RemoteTarget::parse_on(local, true), None, "{local}");
+        }
+        assert_eq!(
+            RemoteTarget::parse_on("host:/srv", true).unwrap().host,
+            "host"
+        );
+        // Elsewhere `c:/x` names the host `c`, as scp has it.
+        assert_eq!(RemoteTarget::parse_on("c:/x", false).unwrap().host, "c");
+    }
+
+    #[test]
     fn remote_names_and_local_paths() {
         let t = RemoteTarget::parse("me@host:/srv/work").unwrap();
         assert_eq!(
@@ -102,16 +113,6 @@ mod tests {
         );
         for local in ["/a/b", "./a:b", "a/b:c", "plain", ":x", "host:"] {
             assert_eq!(RemoteTarget::parse(local), None, "{local}");
-        }
-    }
-
-    #[test]
-    fn issue_16_a_drive_letter_is_a_local_path_on_windows() {
-        for drive in ["C:\\work", "z:/tmp/a", "D:work"] {
-            assert!(starts_with_drive(drive), "{drive}");
-        }
-        for other in ["host:work", "me@c:work", "/c:x", ":x"] {
-            assert!(!starts_with_drive(other), "{other}");
         }
     }
 }

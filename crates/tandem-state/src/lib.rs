@@ -6,6 +6,7 @@
 //! writes that in one transaction. A database it did not create is refused, never reset.
 
 mod held;
+mod home;
 mod journal;
 mod known;
 mod lock;
@@ -13,6 +14,8 @@ mod programs;
 mod schema;
 mod sys;
 mod versions;
+
+pub use home::{config_home, state_home};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -220,17 +223,7 @@ impl Pair {
     }
 }
 
-/// `$XDG_STATE_HOME/tandem` (or `~/.local/state/tandem`): where tandem keeps its state.
-pub fn state_home() -> PathBuf {
-    std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("/tmp"))
-        .join("tandem")
-}
-
-/// `$XDG_STATE_HOME/tandem/<task-id>`.
+/// `state_home()/<task-id>` (`$XDG_STATE_HOME/tandem/<task-id>`).
 pub fn default_state_dir(pair: &Pair) -> PathBuf {
     state_home().join(pair.task_id())
 }

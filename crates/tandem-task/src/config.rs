@@ -22,15 +22,10 @@ use crate::spec::{check_name, format_duration_ns, TaskSpec};
 use tandem_core::{Direction, Flavor, NotifyWhen, Policy, Priority};
 
 /// The config file's default place: `$XDG_CONFIG_HOME/tandem/config.toml`, else
-/// `~/.config/tandem/config.toml`.
+/// `~/.config/tandem/config.toml`; `%APPDATA%\tandem\config.toml` on Windows
+/// (`tandem_state::config_home`).
 pub fn default_config_path() -> PathBuf {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("tandem")
-        .join("config.toml")
+    tandem_state::config_home().join("config.toml")
 }
 
 /// What `task add` sets, or `task edit` changes (`None`: left as it is).
