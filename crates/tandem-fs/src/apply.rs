@@ -312,6 +312,33 @@ pub(crate) fn open_tmp(ddir: &OwnedFd, tmp: &str, dst_rel: &RelPath) -> Result<O
     .map_err(|e| FsError::io(dst_rel, "create temporary file", e))
 }
 
+/// Opens the file `name` in `dir` (`rel`) to read its content, if it is still `src` (the
+/// plan's view) and, with `settle`, left alone long enough ([`settled`]); with its stat.
+pub(crate) fn open_source(
+    dir: &OwnedFd,
+    name: &[u8],
+    rel: &RelPath,
+    src: &Entry,
+    settle: bool,
+) -> Result<(OwnedFd, Stat)> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = match openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        // Gone, or replaced by a link, since the scan: plan it again.
+        Err(Errno::NOENT) => return Err(FsError::vanished(rel)),
+        Err(Errno::LOOP) => return Err(FsError::raced(rel, "replaced by a symlink since scan")),
+        Err(e) => return Err(FsError::io(rel, "open", e)),
+    };
+    let before = fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?;
+    if !same_object(&entry_from_stat(&before, None), src) {
+        return Err(FsError::raced(rel, "source changed since scan"));
+    }
+    if settle && !settled(&fd, &before).map_err(|e| FsError::io(rel, "stat", e))? {
+        return Err(FsError::raced(rel, "still being written"));
+    }
+    Ok((fd, before))
+}
+
 /// One file's content copied from its source into a file on the other side.
 struct Copy<'a> {
     sdir: &'a OwnedFd,
@@ -372,23 +399,7 @@ impl Copy<'_> {
     /// as raced when the source is not what the plan saw or changed while copied.
     fn write(&self, tfd: &OwnedFd) -> Result<Entry> {
         let (src_rel, dst_rel, src) = (self.src_rel, self.dst_rel, self.src);
-        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let sfd = match openat(self.sdir, self.sname, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            // Gone, or replaced by a link, since the scan: plan it again.
-            Err(Errno::NOENT) => return Err(FsError::vanished(src_rel)),
-            Err(Errno::LOOP) => {
-                return Err(FsError::raced(src_rel, "replaced by a symlink since scan"))
-            }
-            Err(e) => return Err(FsError::io(src_rel, "open", e)),
-        };
-        let before = fstat(&sfd).map_err(|e| FsError::io(src_rel, "stat", e))?;
-        if !same_object(&entry_from_stat(&before, None), src) {
-            return Err(FsError::raced(src_rel, "source changed since scan"));
-        }
-        if self.settle && !settled(&sfd, &before).map_err(|e| FsError::io(src_rel, "stat", e))? {
-            return Err(FsError::raced(src_rel, "still being written"));
-        }
+        let (sfd, before) = open_source(self.sdir, self.sname, src_rel, src, self.settle)?;
         copy_data(&sfd, tfd, &before).map_err(|e| FsError::io(dst_rel, "copy data", e))?;
         give_owner(self.to, tfd, src.owner, dst_rel)?;
         give_mode(self.to, tfd, self.mode, dst_rel)?;
@@ -440,7 +451,7 @@ pub(crate) fn unchanged(now: &Stat, seen: &Stat) -> bool {
 /// Waiting first, rather than checking the age after the copy, also lets the copy start
 /// after the clock tick of the last change: where timestamps are coarse (kernels before
 /// 6.13), a write within that same tick would not show in the ctime.
-pub(crate) fn settled(fd: &OwnedFd, seen: &Stat) -> crate::os::io::Result<bool> {
+fn settled(fd: &OwnedFd, seen: &Stat) -> crate::os::io::Result<bool> {
     let changed = i128::from(seen.st_ctime) * 1_000_000_000 + i128::from(seen.st_ctime_nsec);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

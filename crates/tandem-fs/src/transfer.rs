@@ -9,16 +9,16 @@
 use crate::os::OwnedFd;
 use std::io::Read;
 
-use crate::os::fs::{fstat, openat, symlinkat, unlinkat, AtFlags, Mode, OFlags, Stat, Timestamps};
+use crate::os::fs::{fstat, symlinkat, unlinkat, AtFlags, Stat, Timestamps};
 use crate::os::io::Errno;
 use tandem_core::{Entry, Kind, RelPath};
 
 use crate::apply::{
-    hash_fd, open_tmp, put_in_place, settled, timespec, tmp_name, unchanged, Durability, Trash,
+    hash_fd, open_source, open_tmp, put_in_place, timespec, tmp_name, unchanged, Durability, Trash,
 };
 use crate::error::{FsError, Result};
 use crate::keep::{give_mode, give_owner};
-use crate::root::{entry_from_stat, same_object, stat_at, Root};
+use crate::root::{entry_from_stat, stat_at, Root};
 use crate::sys::fsync;
 
 /// The content of one file or symlink, opened to be sent to the other side.
@@ -74,24 +74,8 @@ pub fn open_content(root: &Root, rel: &RelPath, src: &Entry) -> Result<Content> 
     };
     match src.kind {
         Kind::File => {
-            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let fd = match openat(&dir, name.as_slice(), flags, Mode::empty()) {
-                Ok(fd) => fd,
-                Err(Errno::NOENT) => return Err(FsError::vanished(rel)),
-                Err(Errno::LOOP) => {
-                    return Err(FsError::raced(rel, "replaced by a symlink since scan"))
-                }
-                Err(e) => return Err(FsError::io(rel, "open", e)),
-            };
-            let before = fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?;
-            if !same_object(&entry_from_stat(&before, None), src) {
-                return Err(FsError::raced(rel, "source changed since scan"));
-            }
-            if !root.writers_tracked()
-                && !settled(&fd, &before).map_err(|e| FsError::io(rel, "stat", e))?
-            {
-                return Err(FsError::raced(rel, "still being written"));
-            }
+            let settle = !root.writers_tracked();
+            let (fd, before) = open_source(&dir, name.as_slice(), rel, src, settle)?;
             content.file = Some(std::fs::File::from(fd));
             content.before = Some(before);
         }
