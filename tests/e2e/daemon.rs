@@ -677,6 +677,18 @@ fn issue_15_the_systemd_unit_runs_the_daemon_in_the_foreground_as_type_notify() 
 }
 
 /// The paths the delete brake of the mount of `src` holds (`tandem held SRC --json`).
+/// Deletes `names` in the mounted `src` with `rm`, then waits until the brake holds them all.
+pub(crate) fn rm_until_held(h: &Home, src: &Path, names: &[String]) {
+    let st = Command::new("rm")
+        .args(names.iter().map(|n| src.join(n)))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_for("the deletions held", Duration::from_secs(30), || {
+        held_paths(h, src) == names.len()
+    });
+}
+
 pub(crate) fn held_paths(h: &Home, src: &Path) -> usize {
     let args = [
         "--config",
@@ -715,14 +727,7 @@ fn issue_18_a_continuous_task_mounts_with_its_delete_brake() {
         Duration::from_secs(60),
         || crate::mount::is_fuse(&src) && h.p("backup/Docs/f9").exists(),
     );
-    let st = Command::new("rm")
-        .args(names.iter().map(|n| src.join(n)))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    wait_for("the deletions held", Duration::from_secs(30), || {
-        held_paths(&h, &src) == names.len()
-    });
+    rm_until_held(&h, &src, &names);
     std::thread::sleep(Duration::from_secs(2));
     for n in &names {
         assert!(h.p(&format!("backup/Docs/{n}")).exists(), "{n} deleted");

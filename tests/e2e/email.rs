@@ -597,14 +597,7 @@ fn issue_18_a_hold_sends_one_email() {
         Duration::from_secs(60),
         || crate::mount::is_fuse(&src) && h.p("backup/Docs/f19").exists(),
     );
-    let st = Command::new("rm")
-        .args(names.iter().map(|n| src.join(n)))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    wait_for("the deletions held", Duration::from_secs(30), || {
-        held_paths(&h, &src) == names.len()
-    });
+    crate::daemon::rm_until_held(&h, &src, &names);
     wait_for("the mail of the hold", Duration::from_secs(30), || {
         !sink.mails().is_empty()
     });
