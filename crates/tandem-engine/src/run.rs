@@ -577,6 +577,14 @@ impl Session {
                     Some(&mut |a| applier.stream(a)),
                 );
                 raced_early = applier.finish_stream()?;
+                // Steps were applied while walking: a root gone since stops the run, as
+                // it does any apply (the commits check it too).
+                if report.stopped.is_none() {
+                    report.stopped = detached_root(&ctx);
+                }
+                if report.stopped.is_some() {
+                    break;
+                }
                 gathered?
             } else {
                 gather(&ctx, filter, spec, scope, store, held, &opts)?
