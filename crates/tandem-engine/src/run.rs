@@ -100,6 +100,9 @@ const COMMIT_BATCH: usize = 2000;
 /// waited `RESULT_WAIT` (so that a big file's result is not held back by the next ones).
 const RESULT_BATCH: usize = 64;
 const RESULT_WAIT: Duration = Duration::from_millis(5);
+/// A first sync applies what is new on one side in batches of this many steps, as its
+/// merge decides them: memory for a batch, not for the plan (issue 21).
+const STREAM_BATCH: usize = 2048;
 /// Copies in flight at once when one side is on another machine.
 const REMOTE_IN_FLIGHT: usize = 32;
 
@@ -430,7 +433,7 @@ impl Session {
 
     /// Syncs what `scope` names: scan, reconcile, apply, commit, in rounds.
     pub fn sync(&mut self, scope: &Scope, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
-        self.sync_guarded(scope, on_event, &|| Some(Vec::new()), &HashSet::new())
+        self.sync_rounds(scope, on_event, None, &HashSet::new())
     }
 
     /// Like `sync`, but before applying anything, `check` is asked whether what was scanned
@@ -448,6 +451,18 @@ impl Session {
         scope: &Scope,
         on_event: &dyn Fn(Event),
         check: &dyn Fn() -> Option<Vec<RelPath>>,
+        held: &HashSet<RelPath>,
+    ) -> Result<Report, EngineError> {
+        self.sync_rounds(scope, on_event, Some(check), held)
+    }
+
+    /// `sync_guarded`; without a `check` (nothing to ask before applying), a first sync
+    /// applies what is new on one side while it scans (`stream_first_sync`).
+    fn sync_rounds(
+        &mut self,
+        scope: &Scope,
+        on_event: &dyn Fn(Event),
+        check: Option<&dyn Fn() -> Option<Vec<RelPath>>>,
         held: &HashSet<RelPath>,
     ) -> Result<Report, EngineError> {
         let created_target = self.created_target.take();
@@ -531,12 +546,55 @@ impl Session {
             let scope = &widened;
             opts.scope = scope.hints();
             let mut clock = PhaseClock::new();
+            // A first sync of the whole tree, with nothing to ask before applying, on two
+            // local sides that hold names differing only in case: what is new on one side
+            // is applied while the sides are walked, in batches (issue 21). The halts below
+            // need a baseline (an emptied side, mass deletion): there is none to lose.
+            let streams = check.is_none()
+                && !spec.dry_run
+                && *scope == Scope::All
+                && locals.is_some()
+                && folds == [false, false]
+                && store.baseline_len()? == 0;
+            let mut raced_early = Vec::new();
+            let gathered = if streams {
+                if let Some(why) = vanished_root(&ctx, spec) {
+                    report.halted = Some(why);
+                    break;
+                }
+                // This round's apply starts here: its lists start empty.
+                report.skipped.clear();
+                report.failed.clear();
+                let mut applier =
+                    Applier::new(&ctx, store, &mut report, on_event, &mut folder_times);
+                let gathered = gather_all(
+                    &ctx,
+                    filter,
+                    spec,
+                    None,
+                    held,
+                    &opts,
+                    Some(&mut |a| applier.stream(a)),
+                );
+                raced_early = applier.finish_stream()?;
+                // Steps were applied while walking: a root gone since stops the run, as
+                // it does any apply (the commits check it too).
+                if report.stopped.is_none() {
+                    report.stopped = detached_root(&ctx);
+                }
+                if report.stopped.is_some() {
+                    break;
+                }
+                gathered?
+            } else {
+                gather(&ctx, filter, spec, scope, store, held, &opts)?
+            };
             let Merged {
                 base,
                 src: mut s_tree,
                 tgt: mut t_tree,
                 counts,
-            } = gather(&ctx, filter, spec, scope, store, held, &opts)?;
+            } = gathered;
             on_event(Event::Scanned {
                 side: "source",
                 entries: counts.src,
@@ -578,7 +636,7 @@ impl Session {
             if !spec.dry_run {
                 // Every round scans again: what was opened since the first is left out of
                 // the later ones too.
-                match check() {
+                match check.map_or(Some(Vec::new()), |c| c()) {
                     None if round == 1 => {
                         report.deferred = true;
                         clock.lap("deferred");
@@ -656,8 +714,10 @@ impl Session {
             });
             // Each round plans every path still out of step again: what it skips or fails is
             // the current list; an earlier round's entries were settled or come back.
-            report.skipped.clear();
-            report.failed.clear();
+            if !streams {
+                report.skipped.clear();
+                report.failed.clear();
+            }
             if spec.dry_run {
                 report.plan = plan.actions.iter().filter_map(step_of).collect();
                 for a in &plan.actions {
@@ -669,7 +729,8 @@ impl Session {
                 folder_times.note_plan(roots, &plan.actions);
             }
             let applier = Applier::new(&ctx, store, &mut report, on_event, &mut folder_times);
-            let raced = applier.run(plan.actions)?;
+            let mut raced = applier.run(plan.actions)?;
+            raced.extend(raced_early);
             clock.lap("apply");
             if report.stopped.is_some() || raced.is_empty() {
                 break;
@@ -895,7 +956,7 @@ fn gather(
     opts: &Options,
 ) -> Result<Merged, EngineError> {
     let Some(hints) = scope.hints() else {
-        return gather_all(ctx, filter, spec, store, held, opts);
+        return gather_all(ctx, filter, spec, Some(store), held, opts, None);
     };
     let (base, scanned) = std::thread::scope(|sc| {
         let scans = sc.spawn(|| {
@@ -923,7 +984,7 @@ fn gather(
         base: base.len(),
         src: src.len(),
         tgt: tgt.len(),
-        dropped: 0,
+        ..Counts::default()
     };
     Ok(Merged {
         base,
@@ -936,30 +997,34 @@ fn gather(
 /// A whole-tree sync walks both sides and the baseline in path order at once
 /// (`tandem_fs::walk`, a cursor on the baseline, `tandem_core::Merge`; issue 21): what is
 /// settled on all three is dropped as it passes, so a round holds the tree's directories
-/// and its work, not every unchanged file three times over.
+/// and its work, not every unchanged file three times over. `store`: `None` when the
+/// baseline is empty; then the steps that create what is new on one side go to `stream`
+/// as the merge decides them (`Merge::finish_into`), not into the trees returned.
 fn gather_all(
     ctx: &Ctx<'_>,
     filter: &Filter,
     spec: &SyncSpec,
-    store: &Store,
+    store: Option<&Store>,
     held: &HashSet<RelPath>,
     opts: &Options,
+    stream: Option<&mut dyn FnMut(Action)>,
 ) -> Result<Merged, EngineError> {
     let scan_error = |side: &'static str, path: &PathBuf| {
         let path = path.clone();
         move |source| EngineError::Scan { side, path, source }
     };
     let keep = |(p, _): &(RelPath, tandem_core::Entry)| !held.contains(p);
-    let merge = |s: &mut dyn Iterator<Item = (RelPath, tandem_core::Entry)>,
-                 t: &mut dyn Iterator<Item = (RelPath, tandem_core::Entry)>| {
+    let merge = move |s: &mut dyn Iterator<Item = (RelPath, tandem_core::Entry)>,
+                      t: &mut dyn Iterator<Item = (RelPath, tandem_core::Entry)>| {
         let mut merge = Merge::new(s.filter(keep), t.filter(keep), opts);
-        store
-            .each_baseline(|p, b| {
+        if let Some(store) = store {
+            store.each_baseline(|p, b| {
                 if !filter.excludes_any(&p, b.kind == Kind::Dir) && !held.contains(&p) {
                     merge.base(p, b);
                 }
-            })
-            .map(|()| merge.finish())
+            })?;
+        }
+        Ok::<_, StateError>(merge.finish_into(stream))
     };
     let (Some(src), Some(tgt)) = (ctx.src.local(), ctx.tgt.local()) else {
         // A remote side lists its whole tree (sorted, in batches): merged from the lists.
@@ -1439,6 +1504,10 @@ struct Applier<'a, 'r> {
     report: &'a mut Report,
     on_event: &'a dyn Fn(Event),
     pending: Vec<Update>,
+    /// Steps handed in by a first sync's merge (`stream`), not yet applied.
+    batch: Vec<Action>,
+    /// The error that stopped a stream: returned by `finish_stream`.
+    error: Option<EngineError>,
     wrote_since_commit: bool,
     last_commit: Instant,
     raced: Vec<Raced>,
@@ -1462,6 +1531,8 @@ impl<'a, 'r> Applier<'a, 'r> {
             report,
             on_event,
             pending: Vec::new(),
+            batch: Vec::new(),
+            error: None,
             wrote_since_commit: false,
             last_commit: Instant::now(),
             raced: Vec::new(),
@@ -1492,6 +1563,61 @@ impl<'a, 'r> Applier<'a, 'r> {
             self.written = Some(HashMap::new());
         }
         actions.extend(links);
+        self.steps(&actions)?;
+        self.commit()?;
+        Ok(self.raced)
+    }
+
+    /// A step of a first sync, handed in as the merge decides it (a folder's `Mkdir`
+    /// before what goes inside it): applied in batches of `STREAM_BATCH`, each announced
+    /// as planned before it starts.
+    fn stream(&mut self, a: Action) {
+        if trace_on() {
+            tracing::info!("trace: streamed: {a:?}");
+        }
+        self.batch.push(a);
+        if self.batch.len() >= STREAM_BATCH && self.error.is_none() {
+            if let Err(e) = self.apply_batch() {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn apply_batch(&mut self) -> Result<(), EngineError> {
+        let batch = std::mem::take(&mut self.batch);
+        if batch.is_empty() || self.stopping() {
+            return Ok(());
+        }
+        let bytes = batch
+            .iter()
+            .map(|a| match a {
+                Action::Copy { src, .. } => src.size,
+                _ => 0,
+            })
+            .sum();
+        (self.on_event)(Event::Planned {
+            actions: batch.len(),
+            bytes,
+        });
+        if let Some(roots) = self.ctx.src.local().zip(self.ctx.tgt.local()) {
+            self.folder_times.note_plan([roots.0, roots.1], &batch);
+        }
+        self.steps(&batch)
+    }
+
+    /// The stream's last batch applied and everything committed; the steps refused
+    /// because the disk changed under them.
+    fn finish_stream(mut self) -> Result<Vec<Raced>, EngineError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.apply_batch()?;
+        self.commit()?;
+        Ok(self.raced)
+    }
+
+    /// Applies `actions` in order, runs of copies in parallel.
+    fn steps(&mut self, actions: &[Action]) -> Result<(), EngineError> {
         let mut i = 0;
         while i < actions.len() && !self.stopping() {
             let a = &actions[i];
@@ -1513,8 +1639,7 @@ impl<'a, 'r> Applier<'a, 'r> {
             self.settle(a, r)?;
             i += 1;
         }
-        self.commit()?;
-        Ok(self.raced)
+        Ok(())
     }
 
     /// Copies `group` on `ctx.threads` threads. Workers take the next copy from a shared
