@@ -633,7 +633,8 @@ impl Reconciler<'_> {
         // When neither side changed the mode since they agreed, the receiving side keeps its
         // own: a side that cannot store modes (FAT, exFAT) shows placeholder bits that must
         // not be imposed on the other side along with new content. Otherwise (a new file, a
-        // changed mode, a conflict's winner) the sending side's mode goes along.
+        // changed mode, a conflict's winner) the sending side's mode goes along, less the
+        // attributes of a receiving Windows side where the sender has none (`carry_attrs`).
         let to = from.other();
         if let Some(d) = &expect {
             if self.kept_newer(p, from, &f, d) {
@@ -646,6 +647,7 @@ impl Reconciler<'_> {
             {
                 d.mode
             }
+            (Some(d), _) => crate::entry::carry_attrs(f.mode, d.mode),
             _ => f.mode,
         };
         self.copies.push(Action::Copy {
