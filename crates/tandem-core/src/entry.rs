@@ -101,6 +101,16 @@ pub fn carry_attrs(mode: u32, there: u32) -> u32 {
     }
 }
 
+/// Whether two sides' modes agree as far as both can hold them: the attributes count only
+/// between two sides that have them.
+pub fn modes_agree(a: u32, b: u32) -> bool {
+    if (a ^ b) & MODE_ATTRS != 0 {
+        a & !MODE_ATTR_BITS == b & !MODE_ATTR_BITS
+    } else {
+        a == b
+    }
+}
+
 /// `mode` in words: its permission bits in octal, and `hidden` where it is.
 pub fn mode_words(mode: u32) -> String {
     let hidden = if mode & MODE_HIDDEN != 0 {

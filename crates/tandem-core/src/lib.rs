@@ -21,8 +21,8 @@ pub use change::{
     NotKept, SourceDir, Version, HISTORY_DIR,
 };
 pub use entry::{
-    carry_attrs, mode_words, BaseEntry, Entry, Hash, Kind, Owner, Seen, Side, MODE_ATTRS,
-    MODE_ATTR_BITS, MODE_HIDDEN,
+    carry_attrs, mode_words, modes_agree, BaseEntry, Entry, Hash, Kind, Owner, Seen, Side,
+    MODE_ATTRS, MODE_ATTR_BITS, MODE_HIDDEN,
 };
 pub use filter::{Filter, FilterError, FilterInputs};
 pub use links::{link_copies, LinkGroups};

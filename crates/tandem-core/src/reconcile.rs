@@ -185,10 +185,12 @@ impl Reconciler<'_> {
 
     /// Do the two sides show the same metadata, as far as this run keeps it? Setuid and
     /// setgid bits count only where they may travel (`Keep::setid`): a side that holds them
-    /// is not in a lasting disagreement with a side they were kept from.
+    /// is not in a lasting disagreement with a side they were kept from; Windows attributes
+    /// only between two sides that have them (`modes_agree`).
     fn same_meta(&self, s: &Entry, t: &Entry) -> bool {
         let keep = &self.opts.keep;
-        let same_mode = keep.travelling_mode(s.mode) == keep.travelling_mode(t.mode);
+        let same_mode =
+            crate::entry::modes_agree(keep.travelling_mode(s.mode), keep.travelling_mode(t.mode));
         let same_extra =
             (!keep.owner || s.owner == t.owner) && (!keep.reads_xattrs() || s.xattrs == t.xattrs);
         match s.kind {

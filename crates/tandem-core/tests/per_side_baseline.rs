@@ -184,3 +184,12 @@ fn issue_16_carry_attrs_only_from_a_side_without_them() {
     assert_eq!(tandem_core::mode_words(0o644 | HIDDEN), "644, hidden");
     assert_eq!(tandem_core::mode_words(0o755), "755");
 }
+
+#[test]
+fn issue_16_a_hidden_windows_file_and_the_same_linux_file_agree() {
+    // No baseline yet: the same content on both sides, the Windows copy hidden.
+    let src = file(1, 1000, 0o644, 11);
+    let tgt = file(1, 1000, 0o644 | HIDDEN, 22);
+    let plan = reconcile(BaseTree::new(), one(src), one(tgt), &Options::default());
+    assert!(plan.writes().next().is_none(), "{plan:?}");
+}
