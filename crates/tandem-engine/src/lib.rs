@@ -19,6 +19,7 @@ pub mod roots;
 mod run;
 pub mod side;
 pub mod spec;
+mod symlinks;
 pub mod time;
 pub mod watch;
 

@@ -542,6 +542,9 @@ impl Session {
             };
             [receives[0] && probe(src), receives[1] && probe(tgt)]
         });
+        // A local root on Windows makes no symbolic links (`tandem_fs::HOLDS_SYMLINKS`).
+        let lacks = |r: &dyn SideRoot| r.local().is_some() && !tandem_fs::HOLDS_SYMLINKS;
+        let lacks_links = [lacks(src), lacks(tgt)];
         for round in 1..=MAX_ROUNDS {
             let scope = &widened;
             opts.scope = scope.hints();
@@ -633,6 +636,7 @@ impl Session {
             let mut plan = reconcile(base, s_tree, t_tree, &opts);
             plan.actions = link_copies(plan.actions, &groups, opts.direction);
             plan.actions = crate::case::fit_both(plan.actions, names);
+            plan.actions = crate::symlinks::fit_both(plan.actions, lacks_links);
             if !spec.dry_run {
                 // Every round scans again: what was opened since the first is left out of
                 // the later ones too.
@@ -1148,8 +1152,10 @@ fn step_of(a: &Action) -> Option<PlannedStep> {
             None,
             format!("{}: hard link to {}", from.other(), anchor.escaped()),
         ),
-        Action::Mkdir { src, .. } => (None, format!("mode {:o}", src.mode)),
-        Action::SetMeta { src, .. } => (None, format!("mode {:o}", src.mode)),
+        Action::Mkdir { src, .. } => (None, format!("mode {}", tandem_core::mode_words(src.mode))),
+        Action::SetMeta { src, .. } => {
+            (None, format!("mode {}", tandem_core::mode_words(src.mode)))
+        }
         Action::Delete { expect, .. } => (None, format!("{} to trash", expect.kind.word())),
         Action::Conflict(c) => (None, resolution_word(c)),
         Action::Skip { .. } | Action::KeptNewer { .. } => {
