@@ -108,6 +108,10 @@ const MIGRATIONS: &[&str] = &[
         comm TEXT
      );
      CREATE INDEX versions_path ON versions(path);",
+    // 7 -> 8: which side a held deletion was made on: through the mount (`source`) or in
+    // a watched target (`target`); a path is held once per target.
+    "ALTER TABLE held ADD COLUMN side TEXT NOT NULL DEFAULT 'source';
+     CREATE INDEX held_target_path ON held(target, path);",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

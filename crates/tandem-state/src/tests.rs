@@ -613,3 +613,45 @@ fn kept_versions_are_recorded_by_the_journal_writer_and_listed_per_file_or_folde
     store.drop_versions(&[a]).unwrap();
     assert!(store.versions_of(&p("d/a")).unwrap().is_empty());
 }
+
+#[test]
+fn issue_18_held_deletions_keep_their_side_and_a_path_is_held_once() {
+    use tandem_core::{Change, ChangeOp, Side};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), &pair()).unwrap();
+    let rec = |path: &str| Record {
+        seq: 0,
+        time_ns: 1,
+        change: Change {
+            op: ChangeOp::Rmdir,
+            path: p(path),
+            to: None,
+            pid: 0,
+            uid: 0,
+        },
+        program: None,
+    };
+    store
+        .hold("/b", Side::Target, 1, &[rec("d/f"), rec("d")])
+        .unwrap();
+    // The folder told again (by its own watch), and a source deletion.
+    store.hold("/b", Side::Target, 1, &[rec("d")]).unwrap();
+    store.hold("/b", Side::Source, 2, &[rec("e")]).unwrap();
+    let held = store.held(Some("/b")).unwrap();
+    let got: Vec<(String, Side, i64)> = held
+        .iter()
+        .map(|h| (h.path.to_string(), h.side, h.batch))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("d/f".to_string(), Side::Target, 1),
+            ("d".to_string(), Side::Target, 1),
+            ("e".to_string(), Side::Source, 2),
+        ]
+    );
+    // Reopened (the schema as migrated), the side is still there.
+    drop(store);
+    let store = Store::open(dir.path(), &pair()).unwrap();
+    assert_eq!(store.held(None).unwrap()[0].side, Side::Target);
+}
