@@ -276,3 +276,45 @@ fn issue_18_a_second_user_deleting_through_an_allow_other_mount_is_named() {
     );
     m.stop();
 }
+
+/// A mount with two targets has two stores; `changes SRC` lists their records merged by
+/// time, the newest `--limit` of all, oldest first, each once.
+#[test]
+fn issue_18_changes_of_a_mount_with_two_targets_lists_the_newest_of_all() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let other = p.tmp.path().join("other");
+    let m = Mounted::start_with(&p, &[&other], &[]);
+    for n in ["a", "b", "c"] {
+        p.write(S::Src, n, n);
+    }
+    wait_for("replicated", Duration::from_secs(20), || {
+        other.join("c").exists() && p.exists(S::Tgt, "c")
+    });
+    let xdg = p.tmp.path().join("xdg");
+    let list = |limit: &str| -> Vec<(i64, String)> {
+        let src = p.src.to_str().unwrap();
+        let out = run_tandem_with_env(
+            ["changes", src, "--json", "--limit", limit],
+            &[("XDG_STATE_HOME", &xdg)],
+        );
+        assert_eq!(out.code, 0, "{}", out.all());
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["seq"].as_i64().unwrap(), c["time"].to_string()))
+            .collect()
+    };
+    let all = list("1000");
+    assert!(all.len() >= 3, "{all:?}");
+    let mut times: Vec<&String> = all.iter().map(|(_, t)| t).collect();
+    times.dedup();
+    assert_eq!(times.len(), all.len(), "each once: {all:?}");
+    let newest = list("2");
+    assert_eq!(newest, all[all.len() - 2..].to_vec());
+    m.stop();
+}
