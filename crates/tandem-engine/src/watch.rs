@@ -354,7 +354,8 @@ fn hints_of(
         EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => {
             Some(TargetHint::Writing(path))
         }
-        EventKind::Remove(kind) if !announced => Some(TargetHint::Removed {
+        // The target itself gone is no deletion to hold: its sync pauses the target.
+        EventKind::Remove(kind) if !announced && !path.is_root() => Some(TargetHint::Removed {
             path,
             dir: kind == RemoveKind::Folder,
         }),
