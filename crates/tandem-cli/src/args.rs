@@ -539,7 +539,8 @@ pub struct MountArgs {
     pub no_passthrough: bool,
     /// Hold deletions through the mount (unlink, rmdir; never renames) when more than
     /// COUNT arrive within DURATION: not replayed to the targets until `tandem release`,
-    /// or brought back with `tandem restore --held`; `off` replays every deletion
+    /// or brought back with `tandem restore --held`; deletions made in a watched target
+    /// likewise (not applied to the source); `off` carries every deletion over
     #[arg(long, value_name = "COUNT/DURATION|off", default_value = "1000/60s", value_parser = parse_brake)]
     pub delete_brake: DeleteBrake,
     /// How requests travel between the kernel and tandem: /dev/fuse reads, or FUSE over

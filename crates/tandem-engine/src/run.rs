@@ -1390,8 +1390,21 @@ impl Ctx<'_> {
                 )]
             }
             Action::Delete { path, side, expect } => {
+                // A file goes to the trash by a rename; an empty folder is removed, which
+                // the target's watcher must not count as a program's deletion (the brake).
+                let echoes = self
+                    .echoes
+                    .filter(|_| *side == Side::Target && expect.is_dir());
+                if let Some(e) = echoes {
+                    e.rmdir(path);
+                }
                 self.root(*side)
-                    .apply(Step::Delete { path, expect }, &self.trash)?;
+                    .apply(Step::Delete { path, expect }, &self.trash)
+                    .inspect_err(|_| {
+                        if let Some(e) = echoes {
+                            e.forget(path);
+                        }
+                    })?;
                 vec![Update::Remove(path.clone())]
             }
             Action::Record { path, src, tgt } => {
