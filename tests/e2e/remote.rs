@@ -469,3 +469,31 @@ fn issue_17_a_modified_large_file_sends_only_what_changed() {
     // What was replaced is in the trash as ever.
     assert_eq!(pair.trash_contents(S::Tgt).len(), 1);
 }
+
+#[test]
+fn issue_17_bwlimit_caps_the_rate_both_ways() {
+    let Some(p) = RemotePair::new("issue_17_bwlimit_caps_the_rate_both_ways") else {
+        return;
+    };
+    let pair = &p.pair;
+    // Bad rates: said so, exit 2, nothing done.
+    pair.write(S::Src, "small.txt", "x");
+    for bad in ["fast", "-1M", "2X"] {
+        let out = p.cmd("sync", &[&format!("--bwlimit={bad}")]);
+        assert_eq!(out.code, 2, "{bad}: {}", out.all());
+        out.assert_stderr_has(&format!("\"{bad}\" is not a rate"));
+    }
+    assert!(!pair.exists(S::Tgt, "small.txt"));
+    // 4 MiB each way (incompressible) at 1 MiB/s: 3 s at the very least, each way.
+    std::fs::write(pair.path(S::Src, "up.bin"), noise(4 << 20, 3)).unwrap();
+    let start = Instant::now();
+    p.sync_ok(&["--bwlimit", "1M"], 0);
+    let up = start.elapsed();
+    std::fs::write(pair.path(S::Tgt, "down.bin"), noise(4 << 20, 4)).unwrap();
+    let start = Instant::now();
+    p.sync_ok(&["--bwlimit", "1M"], 0);
+    let down = start.elapsed();
+    pair.assert_same();
+    assert!(up >= Duration::from_secs(3), "{up:?}");
+    assert!(down >= Duration::from_secs(3), "{down:?}");
+}

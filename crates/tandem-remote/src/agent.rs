@@ -18,6 +18,7 @@ use tandem_fs::{Durability, FsError, Incoming, Root, Trash};
 
 use crate::compress::{pack, unpack, Compress};
 use crate::delta::{encode, signature, Op, Sig};
+use crate::pace::Pace;
 use crate::wire::{
     path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireStep, CHUNK,
     FEATURES, PREAMBLE, PROTOCOL, SCAN_BATCH,
@@ -31,12 +32,22 @@ pub enum ServeError {
 
 /// The answers, written whole by whichever thread has one.
 #[derive(Clone)]
-struct Out(Arc<Mutex<Box<dyn Write + Send>>>);
+struct Out(Arc<Mutex<Writer>>);
+
+struct Writer {
+    w: Box<dyn Write + Send>,
+    /// `--bwlimit`, as the client's `Limit` said.
+    pace: Option<Pace>,
+}
 
 impl Out {
     fn send(&self, msg: &Msg) -> Result<(), WireError> {
         let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        write_msg(&mut *w, msg).map(|_| ())
+        let n = write_msg(&mut w.w, msg)?;
+        if let Some(pace) = w.pace.as_mut() {
+            pace.sent(n);
+        }
+        Ok(())
     }
 }
 
@@ -48,9 +59,12 @@ pub fn serve(
     mut input: impl Read,
     output: impl Write + Send + 'static,
 ) -> Result<(), ServeError> {
-    let out = Out(Arc::new(Mutex::new(Box::new(output))));
+    let out = Out(Arc::new(Mutex::new(Writer {
+        w: Box::new(output),
+        pace: None,
+    })));
     {
-        let mut w = out.0.lock().unwrap_or_else(|p| p.into_inner());
+        let w = &mut out.0.lock().unwrap_or_else(|p| p.into_inner()).w;
         writeln!(w, "{PREAMBLE} {PROTOCOL} {}", env!("CARGO_PKG_VERSION"))
             .map_err(WireError::from)?;
         w.flush().map_err(WireError::from)?;
@@ -151,6 +165,10 @@ impl Agent {
                 }
                 Msg::Read { id, path, src } => self.send_file(id, path, src, None),
                 Msg::ReadDelta { id, path, src, sig } => self.send_file(id, path, src, Some(sig)),
+                Msg::Limit { rate } => {
+                    let mut w = self.out.0.lock().unwrap_or_else(|p| p.into_inner());
+                    w.pace = Some(Pace::new(rate));
+                }
                 Msg::Signature { id, path, expect } => {
                     let (root, out) = (Arc::clone(&self.root), self.out.clone());
                     self.spawn(move || sums(&root, &out, id, path, expect));

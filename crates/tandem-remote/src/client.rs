@@ -20,6 +20,7 @@ use tandem_fs::{Durability, FsError, Incoming, Refusal, Root, Scan, Trash};
 use crate::agent::{encode_to, read_full, Chunks, OldCopy};
 use crate::compress::{pack, Compress};
 use crate::delta::{self, Sig};
+use crate::pace::Pace;
 use crate::target::RemoteTarget;
 use crate::wire::{
     path_of, read_msg, write_msg, Msg, WireEntry, WireError, WireFsError, WireStep, CHUNK,
@@ -91,6 +92,8 @@ pub struct Connect {
     pub create: bool,
     /// Whether file data is compressed, both ways.
     pub compress: Compress,
+    /// `--bwlimit`: at most this many bytes a second, each way.
+    pub bwlimit: Option<u64>,
 }
 
 /// Answers routed to their callers, and why the connection ended when it did.
@@ -116,6 +119,8 @@ pub struct RemoteSide {
     name: String,
     shared: Arc<Shared>,
     writer: Mutex<Option<std::io::BufWriter<ChildStdin>>>,
+    /// `--bwlimit` for what this side sends (taken with `writer`).
+    pace: Mutex<Option<Pace>>,
     child: Mutex<Child>,
     next: AtomicU64,
     compress: Compress,
@@ -197,6 +202,7 @@ impl RemoteSide {
                 )
             }
         };
+        let pace = limit(c, &features, &mut stdin)?;
         let shared = Arc::new(Shared::default());
         let reader = Arc::clone(&shared);
         std::thread::spawn(move || route_answers(&mut stdout, &reader));
@@ -204,6 +210,7 @@ impl RemoteSide {
             name: c.target.to_string(),
             shared,
             writer: Mutex::new(Some(stdin)),
+            pace: Mutex::new(pace),
             compress: c.compress,
             features,
             child: Mutex::new(child),
@@ -240,6 +247,10 @@ impl RemoteSide {
         };
         match write_msg(w, msg) {
             Ok(n) => {
+                let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(pace) = pace.as_mut() {
+                    pace.sent(n);
+                }
                 self.shared
                     .stats
                     .wire_sent
@@ -287,6 +298,27 @@ impl RemoteSide {
         *self.shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
         self.lost()
     }
+}
+
+/// `--bwlimit`: the agent told the rate for what it sends; the pace for what this side
+/// sends.
+fn limit(
+    c: &Connect,
+    features: &[String],
+    stdin: &mut impl std::io::Write,
+) -> Result<Option<Pace>, ConnectError> {
+    let Some(rate) = c.bwlimit else {
+        return Ok(None);
+    };
+    if features.iter().any(|f| f == "bwlimit") {
+        write_msg(stdin, &Msg::Limit { rate })?;
+    } else {
+        tracing::warn!(
+            "the tandem on {} is older and cannot limit what it sends: --bwlimit holds only for what this side sends",
+            c.target.host
+        );
+    }
+    Ok(Some(Pace::new(rate)))
 }
 
 impl Connect {

@@ -52,6 +52,7 @@ fn run_remote(a: SyncArgs, target: RemoteTarget) -> Result<u8> {
             CompressArg::On => Compress::On,
             CompressArg::Off => Compress::Off,
         },
+        bwlimit: a.remote.bwlimit.flatten(),
     };
     let printer = Printer::new(a.json, a.quiet, a.verbose);
     let stop = super::stop_on_signals()?;
