@@ -497,3 +497,109 @@ fn issue_17_bwlimit_caps_the_rate_both_ways() {
     assert!(up >= Duration::from_secs(3), "{up:?}");
     assert!(down >= Duration::from_secs(3), "{down:?}");
 }
+
+/// The temporary files of a copy in progress in `dir`, with their sizes.
+fn temps(dir: &Path) -> Vec<(String, u64)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tandem-tmp."))
+        .map(|e| {
+            let len = e.metadata().map_or(0, |m| m.len());
+            (e.file_name().to_string_lossy().into_owned(), len)
+        })
+        .collect()
+}
+
+/// A sync (at 2 MiB/s) whose ssh is killed once a copy has written a MiB into a temporary
+/// file in `watch`.
+fn sync_killed_mid_file(p: &RemotePair, watch: &Path) -> Out {
+    let d = p.sshd.dir.path();
+    let (wrap, pid_file) = (d.join("ssh-wrap"), d.join("ssh.pid"));
+    let script = format!(
+        "#!/bin/sh\necho $$ > {}\nexec ssh \"$@\"\n",
+        pid_file.display()
+    );
+    std::fs::write(&wrap, script).unwrap();
+    std::fs::set_permissions(&wrap, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let _ = std::fs::remove_file(&pid_file);
+    let ssh = p.sshd.ssh().replacen("ssh", &wrap.display().to_string(), 1);
+    let pair = &p.pair;
+    let child = Command::new(bin())
+        .arg("sync")
+        .args([pair.src.as_os_str(), OsStr::new(&p.url())])
+        .arg("--state-dir")
+        .arg(&pair.state)
+        .args(["--ssh", &ssh, "--remote-tandem", bin(), "--bwlimit", "2M"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !temps(watch).iter().any(|(_, len)| *len > 1 << 20) {
+        assert!(Instant::now() < deadline, "no copy began in {watch:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let out = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!("ssh killed mid-file: exit {}\n{}", out.code, out.all());
+    out
+}
+
+#[test]
+fn issue_17_ssh_killed_mid_file_leaves_no_torn_file() {
+    let Some(p) = RemotePair::new("issue_17_ssh_killed_mid_file_leaves_no_torn_file") else {
+        return;
+    };
+    let pair = &p.pair;
+    let size = 8 << 20;
+    let (up1, up2, down1, down2) = (
+        noise(size, 5),
+        noise(size, 6),
+        noise(size, 7),
+        noise(size, 8),
+    );
+    std::fs::write(pair.path(S::Src, "up.bin"), &up1).unwrap();
+    std::fs::write(pair.path(S::Tgt, "down.bin"), &down1).unwrap();
+    p.sync_ok(&[], 0);
+    let read = |s: S, name: &str| std::fs::read(pair.path(s, name)).unwrap();
+
+    // Sending: the remote copy keeps its old content, its temporary file goes.
+    std::fs::write(pair.path(S::Src, "up.bin"), &up2).unwrap();
+    let out = sync_killed_mid_file(&p, &pair.tgt);
+    assert!(out.code != 0, "{}", out.all());
+    out.assert_stderr_has("the connection was lost");
+    assert!(read(S::Tgt, "up.bin") == up1, "torn: {}", out.all());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !temps(&pair.tgt).is_empty() {
+        assert!(Instant::now() < deadline, "left: {:?}", temps(&pair.tgt));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Receiving: the local copy keeps its old content, no temporary file.
+    std::fs::write(pair.path(S::Tgt, "down.bin"), &down2).unwrap();
+    let out = sync_killed_mid_file(&p, &pair.src);
+    assert!(out.code != 0, "{}", out.all());
+    out.assert_stderr_has("the connection was lost");
+    assert!(read(S::Src, "down.bin") == down1, "torn: {}", out.all());
+    assert_eq!(temps(&pair.src), vec![]);
+    let up = read(S::Tgt, "up.bin");
+    assert!(up == up1 || up == up2);
+
+    // The next run completes; nothing is left behind on either side.
+    p.sync_ok(&[], 0);
+    assert!(read(S::Tgt, "up.bin") == up2);
+    assert!(read(S::Src, "down.bin") == down2);
+    pair.assert_same();
+    assert_eq!((temps(&pair.src), temps(&pair.tgt)), (vec![], vec![]));
+}

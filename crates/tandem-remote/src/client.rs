@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -123,6 +123,8 @@ pub struct RemoteSide {
     pace: Mutex<Option<Pace>>,
     child: Mutex<Child>,
     next: AtomicU64,
+    /// The connection's loss was logged.
+    told: AtomicBool,
     compress: Compress,
     /// What the agent can do beyond the protocol's core (`wire::FEATURES`).
     features: Vec<String>,
@@ -215,6 +217,7 @@ impl RemoteSide {
             features,
             child: Mutex::new(child),
             next: AtomicU64::new(1),
+            told: AtomicBool::new(false),
             created,
         })
     }
@@ -224,6 +227,8 @@ impl RemoteSide {
         Arc::clone(&self.shared.stats)
     }
 
+    /// The error every request gets once the connection is gone: EIO, which stops the run,
+    /// saying why (and how ssh ended, when it did), told once in the log.
     fn lost(&self) -> FsError {
         let why = self
             .shared
@@ -231,13 +236,23 @@ impl RemoteSide {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let why = why.unwrap_or_else(|| "the connection was closed".into());
-        tracing::warn!("{}: {why}", self.name);
-        FsError::io(
-            &RelPath::root(),
-            "remote side",
-            std::io::Error::from_raw_os_error(EIO),
-        )
+        let mut why = why.unwrap_or_else(|| "the connection was closed".into());
+        if let Ok(Some(status)) = self
+            .child
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_wait()
+        {
+            why = format!("{why}; ssh ended with {status}");
+        }
+        if !self.told.swap(true, Ordering::Relaxed) {
+            tracing::warn!("{}: the connection was lost: {why}", self.name);
+        }
+        FsError::Io {
+            path: format!("{} ({why})", self.name),
+            op: "the connection was lost",
+            source: std::io::Error::from_raw_os_error(EIO),
+        }
     }
 
     fn send(&self, msg: &Msg) -> tandem_fs::Result<()> {
