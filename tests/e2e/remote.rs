@@ -460,7 +460,11 @@ fn issue_17_a_modified_large_file_sends_only_what_changed() {
     std::fs::write(pair.path(S::Tgt, "down.bin"), &down).unwrap();
     let again = p.sync_ok(&[], 0);
     let (sent, received) = data_bytes(&again);
-    eprintln!("20 MiB, 1 byte changed: {sent} bytes of file data sent, {received} received");
+    let (wire_out, wire_in) = wire_bytes(&again);
+    eprintln!(
+        "20 MiB, 1 byte changed: {sent} bytes of file data sent, {received} received \
+         ({wire_out} and {wire_in} bytes on the wire)"
+    );
     assert!(sent < 1 << 20 && received < 1 << 20, "{}", again.all());
     assert!(sent > 0 && received > 0, "{}", again.all());
     assert!(std::fs::read(pair.path(S::Tgt, "up.bin")).unwrap() == up);

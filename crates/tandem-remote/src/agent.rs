@@ -726,3 +726,69 @@ pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usi
     }
     Ok(n)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// What a receiver makes of `msgs` with `old` as its old copy: the bytes, and the
+    /// verdict before the copy may take its name.
+    fn receive_with(old: &[u8], msgs: Vec<Msg>) -> (Vec<u8>, tandem_fs::Result<()>) {
+        let (tx, rx) = unbounded();
+        for m in msgs {
+            tx.send(m).unwrap();
+        }
+        let old: Box<dyn OldCopy> = Box::new(std::io::Cursor::new(old.to_vec()));
+        let mut chunks = Chunks::new(rx, &RelPath::new(b"f".to_vec()).unwrap()).with_old(Some(old));
+        let mut got = Vec::new();
+        chunks.read_to_end(&mut got).unwrap();
+        let verdict = chunks.ended.lock().unwrap().take().unwrap();
+        (got, verdict)
+    }
+
+    #[test]
+    fn issue_17_a_delta_that_does_not_rebuild_the_file_is_not_kept() {
+        let new = b"old middle, new end".to_vec();
+        let msgs = |hash: [u8; 32]| {
+            vec![
+                Msg::Copy {
+                    id: 1,
+                    offset: 0,
+                    len: 10,
+                },
+                Msg::Data {
+                    id: 1,
+                    bytes: b", new end".to_vec(),
+                    zstd: false,
+                },
+                Msg::Whole { id: 1, hash },
+                Msg::End {
+                    id: 1,
+                    result: Ok(()),
+                },
+            ]
+        };
+        let right = *blake3::hash(&new).as_bytes();
+        let (got, verdict) = receive_with(b"old middle, old end", msgs(right));
+        assert_eq!(got, new);
+        assert!(verdict.is_ok());
+        // The old copy is not what the sender's chunks said: caught by the whole's hash.
+        let (_, verdict) = receive_with(b"OLD MIDDLE, old end", msgs(right));
+        match verdict {
+            Err(FsError::Raced { what, .. }) => assert_eq!(what, tandem_engine::DELTA_MISMATCH),
+            other => panic!("{other:?}"),
+        }
+        // A copy past the old copy's end fails the read.
+        let (tx, rx) = unbounded();
+        tx.send(Msg::Copy {
+            id: 1,
+            offset: 5,
+            len: 100,
+        })
+        .unwrap();
+        let old: Box<dyn OldCopy> = Box::new(std::io::Cursor::new(b"short".to_vec()));
+        let mut chunks = Chunks::new(rx, &RelPath::new(b"f".to_vec()).unwrap()).with_old(Some(old));
+        assert!(chunks.read_to_end(&mut Vec::new()).is_err());
+    }
+}
