@@ -154,7 +154,7 @@ impl RemotePair {
         let (url, ssh) = (self.url(), self.sshd.ssh());
         let mut v: Vec<&OsStr> = vec![OsStr::new(cmd), self.pair.src.as_os_str(), OsStr::new(&url)];
         v.extend([OsStr::new("--state-dir"), self.pair.state.as_os_str()]);
-        if cmd == "sync" {
+        if cmd == "sync" || cmd == "resolve" {
             v.extend([
                 OsStr::new("--ssh"),
                 OsStr::new(&ssh),
@@ -606,4 +606,49 @@ fn issue_17_ssh_killed_mid_file_leaves_no_torn_file() {
     assert!(read(S::Src, "down.bin") == down2);
     pair.assert_same();
     assert_eq!((temps(&pair.src), temps(&pair.tgt)), (vec![], vec![]));
+}
+
+#[test]
+fn issue_17_resolve_with_a_remote_target() {
+    let Some(p) = RemotePair::new("issue_17_resolve_with_a_remote_target") else {
+        return;
+    };
+    let pair = &p.pair;
+    pair.write(S::Src, "c.txt", "base");
+    pair.write(S::Src, "d.txt", "base");
+    p.sync_ok(&[], 0);
+    pair.write(S::Src, "c.txt", "source edit");
+    pair.write(S::Tgt, "c.txt", "target edit, longer");
+    pair.write(S::Src, "d.txt", "source edit of d");
+    pair.write(S::Tgt, "d.txt", "target edit of d");
+    p.sync_ok(&[], 1);
+    assert_eq!(pair.names_with(S::Tgt, ".conflict-").len(), 2);
+    // Kept both: keeping one version removes the other on both sides, the remote one too.
+    let out = p.cmd("resolve", &["c.txt", "--keep", "target"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("resolved c.txt"), "{}", out.all());
+    let out = p.cmd("resolve", &["d.txt", "--keep", "source"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    for s in [S::Src, S::Tgt] {
+        assert_eq!(pair.read(s, "c.txt"), "target edit, longer");
+        assert_eq!(pair.read(s, "d.txt"), "source edit of d");
+        assert_eq!(pair.names_with(s, ".conflict-"), Vec::<String>::new());
+    }
+    let listed = p.cmd("conflicts", &[]);
+    assert!(!listed.stdout.contains("c.txt"), "{}", listed.all());
+    // The state agrees: the next sync has nothing to do.
+    let again = p.sync_ok(&[], 0);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.all());
+    // Flagged: keeping a side syncs that path with that side's version, over ssh.
+    pair.write(S::Src, "c.txt", "source again");
+    pair.write(S::Tgt, "c.txt", "target again");
+    let out = p.cmd("sync", &["--conflict", "flag"]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert_eq!(pair.read(S::Src, "c.txt"), "source again");
+    let out = p.cmd("resolve", &["c.txt", "--keep", "target"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(pair.read(S::Src, "c.txt"), "target again");
+    let again = p.sync_ok(&[], 0);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.all());
+    pair.assert_same();
 }

@@ -733,6 +733,8 @@ pub struct ResolveArgs {
     pub keep: KeepArg,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Args, Debug)]

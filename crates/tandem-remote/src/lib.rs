@@ -59,5 +59,5 @@ pub use agent::{serve, ServeError};
 pub use client::{Connect, ConnectError, RemoteSide, Stats};
 pub use compress::Compress;
 pub use pace::parse_rate;
-pub use run::{sync_until, RemoteSyncError};
+pub use run::{sync_scoped, sync_until, RemoteSyncError};
 pub use target::RemoteTarget;
