@@ -189,21 +189,7 @@ impl RemoteSide {
                 compress: c.compress,
             },
         )?;
-        let (created, features) = match read_msg(&mut stdout)? {
-            Some((Msg::Welcome { created, features }, _)) => (created, features),
-            Some((Msg::Refused { why }, _)) => {
-                let _ = child.wait();
-                return Err(ConnectError::Refused {
-                    host: c.target.host.clone(),
-                    why,
-                });
-            }
-            other => {
-                return Err(
-                    WireError::Unexpected(format!("expected a welcome, got {other:?}")).into(),
-                )
-            }
-        };
+        let (created, features) = read_welcome(c, &mut stdout, &mut child)?;
         let pace = limit(c, &features, &mut stdin)?;
         let shared = Arc::new(Shared::default());
         let reader = Arc::clone(&shared);
@@ -312,6 +298,25 @@ impl RemoteSide {
     fn garbled(&self, e: WireError) -> FsError {
         *self.shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
         self.lost()
+    }
+}
+
+/// The agent's answer to `Hello`: whether it created its folder, and its features.
+fn read_welcome(
+    c: &Connect,
+    stdout: &mut impl Read,
+    child: &mut Child,
+) -> Result<(bool, Vec<String>), ConnectError> {
+    match read_msg(stdout)? {
+        Some((Msg::Welcome { created, features }, _)) => Ok((created, features)),
+        Some((Msg::Refused { why }, _)) => {
+            let _ = child.wait();
+            Err(ConnectError::Refused {
+                host: c.target.host.clone(),
+                why,
+            })
+        }
+        other => Err(WireError::Unexpected(format!("expected a welcome, got {other:?}")).into()),
     }
 }
 
