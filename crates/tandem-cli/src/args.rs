@@ -124,6 +124,17 @@ pub struct RemoteArgs {
     /// does not shrink (media, archives)
     #[arg(long, value_enum, default_value = "auto")]
     pub compress: CompressArg,
+    /// Cap the rate of what is sent over ssh, each way, in bytes a second as rsync reads
+    /// it: 500K, 2M (powers of 1024), 1MB (of 1000), 100B; a bare number is KiB; 0: none
+    #[arg(long, value_name = "RATE", value_parser = bwlimit)]
+    pub bwlimit: Option<Rate>,
+}
+
+/// A parsed `--bwlimit` (`None` inside: `0`, no limit).
+pub type Rate = Option<u64>;
+
+fn bwlimit(text: &str) -> Result<Rate, String> {
+    tandem_remote::parse_rate(text)
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq, Default)]
@@ -723,6 +734,8 @@ pub struct ResolveArgs {
     pub keep: KeepArg,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Args, Debug)]

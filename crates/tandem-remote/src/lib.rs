@@ -30,7 +30,18 @@
 //!      leaves no torn file, only the temporary one, removed.
 //!    - `Apply` (rename, mkdir, set metadata, delete to the agent's trash) → `Done`;
 //!      `Stat` → `Done`; `Flush` and `Present` → `Checked`.
-//! 4. `Bye`, or the end of the client's input, ends the agent.
+//!    - Feature `delta` ([`delta`]): a file that exists on the receiving side in an older
+//!      version (both at least [`delta::DELTA_MIN`]) travels as what changed. Sending to
+//!      the agent: `Signature` → `Sums` (the chunks of the agent's old copy), then
+//!      `Install` whose content is `Copy` (bytes of the agent's old copy) and `Data`, then
+//!      `Whole` (the blake3 of the whole content) and `End`. Receiving from it: `ReadDelta`
+//!      (a `Read` with the chunks of the client's old copy) → `Opened`, `Copy` and `Data`,
+//!      `Whole`, `End`. A receiver keeps nothing that does not hash to `Whole`; the copy is
+//!      then made again, whole.
+//!    - Feature `bwlimit`: `Limit` (after `Welcome`) caps the bytes a second the agent
+//!      sends; the client paces what it sends itself.
+//! 4. `Bye`, or the end of the client's input, ends the agent, once the files it was
+//!    receiving have removed their temporary files.
 //!
 //! A dropped connection fails every request still waiting with EIO, which stops the run
 //! cleanly: what was confirmed is committed, the rest is done by the next run.
@@ -38,6 +49,8 @@
 pub mod agent;
 pub mod client;
 pub mod compress;
+pub mod delta;
+pub mod pace;
 mod run;
 pub mod target;
 pub mod wire;
@@ -45,5 +58,6 @@ pub mod wire;
 pub use agent::{serve, ServeError};
 pub use client::{Connect, ConnectError, RemoteSide, Stats};
 pub use compress::Compress;
-pub use run::{sync_until, RemoteSyncError};
+pub use pace::parse_rate;
+pub use run::{sync_scoped, sync_until, RemoteSyncError};
 pub use target::RemoteTarget;

@@ -14,9 +14,11 @@ use tandem_fs::FsError;
 
 /// The protocol this build speaks. A peer with another number is refused at the handshake.
 pub const PROTOCOL: u32 = 1;
-/// What this build can do beyond the protocol's core (none yet; the handshake lists them so
-/// that later builds can add some without a new protocol number).
-pub const FEATURES: &[&str] = &[];
+/// What this build can do beyond the protocol's core (the handshake lists them so that
+/// later builds can add some without a new protocol number): `delta`, a modified file sent
+/// as what changed (`Signature`, `Sums`, `Copy`, `Whole`, `ReadDelta`); `bwlimit`, the
+/// agent paces what it sends (`Limit`).
+pub const FEATURES: &[&str] = &["delta", "bwlimit"];
 /// The first line the agent prints, before any frame: `tandem-serve <protocol> <version>`.
 pub const PREAMBLE: &str = "tandem-serve";
 /// The largest frame either side accepts.
@@ -297,6 +299,41 @@ pub enum Msg {
     },
     /// Client → agent, last: nothing more will come.
     Bye,
+    // Feature `delta` (`crate::delta`).
+    /// The chunks of `path`'s content, if it is still `expect`: answered by `Sums`.
+    Signature {
+        id: u64,
+        path: Vec<u8>,
+        expect: WireEntry,
+    },
+    Sums {
+        id: u64,
+        result: Res<crate::delta::Sig>,
+    },
+    /// In a file's content, either way, in place of `Data`: `len` bytes at `offset` of the
+    /// receiver's own old copy.
+    Copy {
+        id: u64,
+        offset: u64,
+        len: u64,
+    },
+    /// Before the `End` of content sent with `Copy`: the blake3 of the whole content.
+    Whole {
+        id: u64,
+        hash: [u8; 32],
+    },
+    /// `Read`, sent as a delta against the chunks of the client's old copy.
+    ReadDelta {
+        id: u64,
+        path: Vec<u8>,
+        src: WireEntry,
+        sig: crate::delta::Sig,
+    },
+    // Feature `bwlimit`.
+    /// Client → agent: send at most this many bytes a second.
+    Limit {
+        rate: u64,
+    },
 }
 
 /// Writes `msg` as one frame.
