@@ -19,3 +19,13 @@
 //! On other systems only `names` is built.
 
 pub mod names;
+
+#[cfg(windows)]
+mod backend;
+#[cfg(windows)]
+mod fs;
+#[cfg(windows)]
+mod nt;
+
+#[cfg(windows)]
+pub use backend::WinFspBackend;

@@ -137,7 +137,10 @@ pub enum MountAt {
 }
 
 impl MountAt {
+    /// From the path `--at` gave (made absolute: a folder may come with Windows' `\\?\`
+    /// prefix, which WinFsp's mount point does not take).
     pub fn of(mountpoint: &str) -> MountAt {
+        let mountpoint = mountpoint.strip_prefix("\\\\?\\").unwrap_or(mountpoint);
         let b = mountpoint.as_bytes();
         let drive = b.first().filter(|c| c.is_ascii_alphabetic());
         match (drive, &b[1.min(b.len())..]) {
@@ -185,7 +188,14 @@ mod tests {
 
     #[test]
     fn names_reaching_out_of_the_source_are_refused() {
-        for bad in ["\\..\\x", "\\d\\..\\..\\x", "\\.\\x", "\\d\\\\x", "\\a/b", "\\d\\"] {
+        for bad in [
+            "\\..\\x",
+            "\\d\\..\\..\\x",
+            "\\.\\x",
+            "\\d\\\\x",
+            "\\a/b",
+            "\\d\\",
+        ] {
             assert!(rel_path(&w(bad)).is_err(), "{bad} was accepted");
         }
         // An unpaired surrogate is not text.
@@ -206,8 +216,14 @@ mod tests {
         );
         assert_eq!(on_create(false, read), vec![ChangeOp::Create]);
         assert_eq!(on_create(true, write), vec![ChangeOp::Mkdir]);
-        assert_eq!(on_cleanup(CLEANUP_DELETE, false, true), Some(ChangeOp::Unlink));
-        assert_eq!(on_cleanup(CLEANUP_DELETE, true, false), Some(ChangeOp::Rmdir));
+        assert_eq!(
+            on_cleanup(CLEANUP_DELETE, false, true),
+            Some(ChangeOp::Unlink)
+        );
+        assert_eq!(
+            on_cleanup(CLEANUP_DELETE, true, false),
+            Some(ChangeOp::Rmdir)
+        );
         assert_eq!(on_cleanup(0, false, true), Some(ChangeOp::CloseWrite));
         assert_eq!(on_cleanup(0x40, false, false), None);
         assert_eq!(on_cleanup(0, true, true), None);
@@ -233,7 +249,10 @@ mod tests {
         let hidden_dir = basic_info(0x02, true, 0, 0, 0, 0).map(|b| b.attributes);
         assert_eq!(hidden_dir, Some(Some(0x02 | ATTR_DIRECTORY)));
         let touched = basic_info(ATTR_UNCHANGED, false, 0, 0, 42, 0);
-        assert_eq!(touched.map(|b| (b.attributes, b.last_write)), Some((None, 42)));
+        assert_eq!(
+            touched.map(|b| (b.attributes, b.last_write)),
+            Some((None, 42))
+        );
     }
 
     #[test]
@@ -245,6 +264,9 @@ mod tests {
         assert_eq!(MountAt::of(folder), MountAt::Folder(folder.into()));
         assert_eq!(MountAt::of(folder).winfsp_name(), folder);
         assert_eq!(MountAt::of(""), MountAt::Folder(String::new()));
+        assert_eq!(MountAt::of("\\\\?\\Y:\\"), MountAt::Drive('Y'));
+        let verbatim = MountAt::of("\\\\?\\C:\\mnt");
+        assert_eq!(verbatim, MountAt::Folder("C:\\mnt".into()));
     }
 
     #[test]
