@@ -216,7 +216,8 @@ impl FileSystemContext for PassthroughFs {
         let path = path_of(file_name)?;
         let is_dir = create_options & FILE_DIRECTORY_FILE != 0;
         let mut how = Self::how(create_options, granted_access, FILE_CREATE);
-        how.attributes = names::create_attributes(file_attributes, is_dir);
+        // The directory bit says what is made; NtCreateFile takes that from the options.
+        how.attributes = names::create_attributes(file_attributes, is_dir) & !names::ATTR_DIRECTORY;
         how.security = security_descriptor.map(|sd| sd.as_ptr());
         let handle = nt::open(&self.root, &path, &how)?;
         if allocation_size > 0 {

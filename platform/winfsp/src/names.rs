@@ -177,7 +177,7 @@ mod tests {
     }
 
     #[test]
-    fn winfsp_names_become_paths_below_the_source() {
+    fn issue_16_winfsp_names_become_paths_below_the_source() {
         assert_eq!(rel_path(&w("\\")), Ok(RelPath::root()));
         assert_eq!(rel_path(&w("")), Ok(RelPath::root()));
         assert_eq!(rel_path(&w("\\a.txt")), Ok(p("a.txt")));
@@ -187,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn names_reaching_out_of_the_source_are_refused() {
+    fn issue_16_names_reaching_out_of_the_source_are_refused() {
         for bad in [
             "\\..\\x",
             "\\d\\..\\..\\x",
@@ -203,7 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_report_what_fuse_reports() {
+    fn issue_16_requests_report_what_fuse_reports() {
         let read = 0x0001 | 0x0080; // FILE_READ_DATA | FILE_READ_ATTRIBUTES
         let write = 0x0002;
         let append = 0x0004;
@@ -230,7 +230,7 @@ mod tests {
     }
 
     #[test]
-    fn attributes_follow_what_is_made() {
+    fn issue_16_attributes_follow_what_is_made() {
         let readonly = 0x01;
         let hidden = 0x02;
         assert_eq!(create_attributes(ATTR_NORMAL, false), ATTR_NORMAL);
@@ -242,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn set_basic_info_reports_only_a_change() {
+    fn issue_16_set_basic_info_reports_only_a_change() {
         assert_eq!(basic_info(ATTR_UNCHANGED, false, 0, 0, 0, 0), None);
         let cleared = basic_info(0, false, 0, 0, 0, 0).map(|b| b.attributes);
         assert_eq!(cleared, Some(Some(ATTR_NORMAL)));
@@ -256,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn mount_points_are_drives_or_folders() {
+    fn issue_16_mount_points_are_drives_or_folders() {
         assert_eq!(MountAt::of("x:"), MountAt::Drive('X'));
         assert_eq!(MountAt::of("X:\\"), MountAt::Drive('X'));
         assert_eq!(MountAt::of("X:\\").winfsp_name(), "X:");
@@ -270,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn open_files_follow_a_rename() {
+    fn issue_16_open_files_follow_a_rename() {
         let (from, to) = (p("d"), p("e/f"));
         assert_eq!(renamed(&p("d"), &from, &to), Some(p("e/f")));
         assert_eq!(renamed(&p("d/x/y"), &from, &to), Some(p("e/f/x/y")));
