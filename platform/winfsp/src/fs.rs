@@ -243,7 +243,12 @@ impl FileSystemContext for PassthroughFs {
         if flags & names::CLEANUP_DELETE != 0 {
             // Marked by set_delete; gone now rather than at our handle's close.
             if let Err(e) = nt::delete_now(&f.handle) {
+                // No POSIX delete here (FAT): marked, the file goes when our handle
+                // closes, right after.
                 tracing::debug!("deleting {} at once: {e:?}", f.path());
+                if let Err(e) = nt::set_delete(&f.handle, true) {
+                    tracing::warn!("deleting {}: {e:?}", f.path());
+                }
             }
         }
         if let Some(op) = names::on_cleanup(flags, f.is_dir, f.writes) {
