@@ -541,7 +541,9 @@ pub struct MountArgs {
     /// created as the calling user)
     #[arg(long)]
     pub allow_other: bool,
-    /// Mount somewhere else than over SRC itself
+    /// Mount somewhere else than over SRC itself: an empty folder (on Windows, where the
+    /// source cannot be mounted over, required: a free drive letter such as X:, or an
+    /// empty folder)
     #[arg(long, value_name = "MOUNTPOINT")]
     pub at: Option<PathBuf>,
     /// Serve reads and writes through the daemon even where the kernel could pass them

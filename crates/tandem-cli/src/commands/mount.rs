@@ -98,7 +98,7 @@ fn start_in_background(spec: &SyncSpec, mountpoint: &std::path::Path) -> Result<
         registry::lookup(mountpoint)
             .ok()
             .flatten()
-            .is_some_and(|rec| rec.pid == pid && registry::is_fuse(mountpoint))
+            .is_some_and(|rec| rec.pid == pid && registry::serving(mountpoint))
     };
     let pid = super::start_self_in_background("mount", &log, START_TIMEOUT, &is_up)?;
     outln!(

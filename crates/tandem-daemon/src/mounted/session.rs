@@ -82,6 +82,14 @@ pub fn prepare(specs: &[SyncSpec], at: Option<&Path>) -> Result<PathBuf, DaemonE
     tandem_engine::roots::check_targets_apart(&tgts)?;
     let mountpoint = match at {
         Some(p) => mounts::absolute(p)?,
+        None if !backend().mounts_over_source() => {
+            return Err(DaemonError::Refused(format!(
+                "this system cannot mount over the source {} while it is in use: serve it \
+                 elsewhere with --at (a free drive letter such as X:, or an empty folder) \
+                 and work there",
+                specs[0].src.display()
+            )))
+        }
         None => specs[0].src.clone(),
     };
     mounts::clean_stale(&mountpoint)?;
