@@ -13,13 +13,14 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use tandem_core::{Entry, Filter, RelPath};
+use tandem_engine::watch::{Echoes, TargetHint, TargetWatcher};
 use tandem_engine::{SideRoot, Step};
 use tandem_fs::{Durability, FsError, Incoming, Root, Trash};
 
 use crate::compress::{pack, unpack, Compress};
 use crate::wire::{
-    path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireStep, CHUNK,
-    FEATURES, PREAMBLE, PROTOCOL, SCAN_BATCH,
+    path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireHint, WireStep,
+    CHUNK, FEATURES, PREAMBLE, PROTOCOL, SCAN_BATCH,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,8 @@ pub fn serve(
         out,
         incoming: HashMap::new(),
         compress,
+        echoes: Arc::default(),
+        watch: None,
     }
     .run(&mut input)
 }
@@ -114,6 +117,10 @@ struct Agent {
     incoming: HashMap<u64, Sender<Msg>>,
     /// How the file data this agent sends is compressed.
     compress: Compress,
+    /// The folders and renames this agent is about to make, for its watcher to recognise.
+    echoes: Arc<Echoes>,
+    /// The root's watch, once the client asked for it.
+    watch: Option<TargetWatcher>,
 }
 
 impl Agent {
@@ -141,10 +148,36 @@ impl Agent {
                         (Arc::clone(&self.root), self.out.clone(), self.compress);
                     std::thread::spawn(move || send_file(&root, &out, compress, (id, path, src)));
                 }
+                Msg::Watch { id } => self.watch(id),
                 other => self.answer(other)?,
             }
         }
         Ok(())
+    }
+
+    /// Starts watching the root; what its watcher says goes to the client in batches. A
+    /// root that cannot be watched says so in one `Rescan` hint (the client then relies
+    /// on its periodic rescans).
+    fn watch(&mut self, id: u64) {
+        let (tx, rx) = unbounded();
+        match TargetWatcher::start(self.root.path(), tx.clone(), Arc::clone(&self.echoes)) {
+            Ok(w) => self.watch = Some(w),
+            Err(e) => {
+                let _ = tx.send(TargetHint::Rescan(format!(
+                    "the remote side cannot watch its folder: {e}"
+                )));
+            }
+        }
+        let out = self.out.clone();
+        std::thread::spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut hints = vec![WireHint::from(&first)];
+                hints.extend(rx.try_iter().take(SCAN_BATCH).map(|h| WireHint::from(&h)));
+                if out.send(&Msg::Hints { id, hints }).is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     /// The requests answered in order, on this thread.
@@ -183,7 +216,8 @@ impl Agent {
                 self.out.send(&Msg::Done { id, result })?;
             }
             Msg::Apply { id, step, trash } => {
-                let result = wire(apply(root, step, &Trash::new(trash))?);
+                let echoes = self.watch.as_ref().map(|_| &*self.echoes);
+                let result = wire(apply(root, step, &Trash::new(trash), echoes)?);
                 self.out.send(&Msg::Done { id, result })?;
             }
             Msg::Flush { id, each_file } => {
@@ -261,33 +295,39 @@ fn scan(
     Ok(())
 }
 
+/// Applies one step; a folder made and a rename are announced to `echoes` (a watched root)
+/// first, as a local engine does.
 fn apply(
     root: &Root,
     step: WireStep,
     trash: &Trash,
+    echoes: Option<&Echoes>,
 ) -> Result<tandem_fs::Result<Option<Entry>>, WireError> {
     let r = match step {
         WireStep::Rename { from, to, expect } => {
             let (from, to, expect) = (path_of(from)?, path_of(to)?, expect.entry()?);
-            root.apply(
-                Step::Rename {
-                    from: &from,
-                    to: &to,
-                    expect: &expect,
-                },
-                trash,
-            )
+            if let Some(e) = echoes {
+                e.rename(&from, &to);
+            }
+            let step = Step::Rename {
+                from: &from,
+                to: &to,
+                expect: &expect,
+            };
+            forget_failed(root.apply(step, trash), echoes, &from)
         }
         WireStep::Mkdir { path, src } => {
             let (path, src) = (path_of(path)?, src.entry()?);
-            root.apply(
-                Step::Mkdir {
-                    path: &path,
-                    src: &src,
-                    from: None,
-                },
-                trash,
-            )
+            // A folder already there makes no event of tandem's.
+            if let (Some(e), Ok(None)) = (echoes, root.stat(&path)) {
+                e.mkdir(&path);
+            }
+            let step = Step::Mkdir {
+                path: &path,
+                src: &src,
+                from: None,
+            };
+            forget_failed(root.apply(step, trash), echoes, &path)
         }
         WireStep::SetMeta { path, src, expect } => {
             let (path, src, expect) = (path_of(path)?, src.entry()?, expect.entry()?);
@@ -315,6 +355,18 @@ fn apply(
         }
     };
     Ok(r)
+}
+
+/// A change announced that failed makes no event: its announcement goes.
+fn forget_failed<T>(
+    r: tandem_fs::Result<T>,
+    echoes: Option<&Echoes>,
+    path: &RelPath,
+) -> tandem_fs::Result<T> {
+    if let (Err(_), Some(e)) = (&r, echoes) {
+        e.forget(path);
+    }
+    r
 }
 
 /// Receives one file (`Msg::Install`) from the chunks routed to `rx`, and answers `Done`.

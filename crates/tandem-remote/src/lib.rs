@@ -45,5 +45,5 @@ pub mod wire;
 pub use agent::{serve, ServeError};
 pub use client::{Connect, ConnectError, RemoteSide, Stats};
 pub use compress::Compress;
-pub use run::{sync_until, RemoteSyncError};
+pub use run::{mounted_session, sync_until, RemoteSyncError};
 pub use target::RemoteTarget;

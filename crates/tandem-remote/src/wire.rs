@@ -10,13 +10,15 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 use tandem_core::{Entry, Hash, Kind, Owner, RelPath};
+use tandem_engine::watch::TargetHint;
 use tandem_fs::FsError;
 
 /// The protocol this build speaks. A peer with another number is refused at the handshake.
 pub const PROTOCOL: u32 = 1;
-/// What this build can do beyond the protocol's core (none yet; the handshake lists them so
-/// that later builds can add some without a new protocol number).
-pub const FEATURES: &[&str] = &[];
+/// What this build can do beyond the protocol's core (the handshake lists them so that
+/// later builds can add some without a new protocol number). `watch`: the agent answers
+/// `Watch` with `Hints`.
+pub const FEATURES: &[&str] = &["watch"];
 /// The first line the agent prints, before any frame: `tandem-serve <protocol> <version>`.
 pub const PREAMBLE: &str = "tandem-serve";
 /// The largest frame either side accepts.
@@ -297,6 +299,58 @@ pub enum Msg {
     },
     /// Client → agent, last: nothing more will come.
     Bye,
+    /// Client → agent (feature `watch`): watch the root and send what changes there as
+    /// `Hints` carrying this id, for as long as the connection lives.
+    Watch {
+        id: u64,
+    },
+    /// Agent → client: changes seen in its root since the last batch.
+    Hints {
+        id: u64,
+        hints: Vec<WireHint>,
+    },
+}
+
+/// A watcher's hint (`tandem_engine::watch::TargetHint`) as it travels.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum WireHint {
+    Changed { path: Vec<u8>, deep: bool },
+    Writing(Vec<u8>),
+    Closed(Vec<u8>),
+    Again(Vec<u8>),
+    Rescan(String),
+}
+
+impl From<&TargetHint> for WireHint {
+    fn from(h: &TargetHint) -> WireHint {
+        let b = |p: &RelPath| p.as_bytes().to_vec();
+        match h {
+            TargetHint::Changed { path, deep } => WireHint::Changed {
+                path: b(path),
+                deep: *deep,
+            },
+            TargetHint::Writing(p) => WireHint::Writing(b(p)),
+            TargetHint::Closed(p) => WireHint::Closed(b(p)),
+            TargetHint::Again(p) => WireHint::Again(b(p)),
+            TargetHint::Rescan(why) => WireHint::Rescan(why.clone()),
+        }
+    }
+}
+
+impl WireHint {
+    /// The hint, its path checked like every path that arrives.
+    pub fn hint(self) -> Result<TargetHint, WireError> {
+        Ok(match self {
+            WireHint::Changed { path, deep } => TargetHint::Changed {
+                path: path_of(path)?,
+                deep,
+            },
+            WireHint::Writing(p) => TargetHint::Writing(path_of(p)?),
+            WireHint::Closed(p) => TargetHint::Closed(path_of(p)?),
+            WireHint::Again(p) => TargetHint::Again(path_of(p)?),
+            WireHint::Rescan(why) => TargetHint::Rescan(why),
+        })
+    }
 }
 
 /// Writes `msg` as one frame.
