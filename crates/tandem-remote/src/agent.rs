@@ -141,7 +141,8 @@ impl Agent {
                     let (tx, rx) = unbounded();
                     self.incoming.insert(id, tx);
                     let (root, out) = (Arc::clone(&self.root), self.out.clone());
-                    std::thread::spawn(move || receive(&root, &out, msg, rx));
+                    let echoes = self.watch.as_ref().map(|_| Arc::clone(&self.echoes));
+                    std::thread::spawn(move || receive(&root, &out, msg, rx, echoes.as_deref()));
                 }
                 Msg::Read { id, path, src } => {
                     let (root, out, compress) =
@@ -370,7 +371,8 @@ fn forget_failed<T>(
 }
 
 /// Receives one file (`Msg::Install`) from the chunks routed to `rx`, and answers `Done`.
-fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>) {
+/// A new file is announced to `echoes` (a watched root) first, as a local engine does.
+fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>, echoes: Option<&Echoes>) {
     let Msg::Install {
         id,
         path,
@@ -407,13 +409,17 @@ fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>) {
             data: &mut data,
             verify: &mut verify,
         };
-        Ok(root.install(
+        if let Some(e) = echoes {
+            e.create(&path);
+        }
+        let installed = root.install(
             &path,
             expect.as_ref(),
             incoming,
             &Trash::new(trash),
             durability(each_file),
-        ))
+        );
+        Ok(forget_failed(installed, echoes, &path))
     })();
     let result = match result {
         Ok(r) => wire(r.map(Some)),

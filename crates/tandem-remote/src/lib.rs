@@ -30,10 +30,18 @@
 //!      leaves no torn file, only the temporary one, removed.
 //!    - `Apply` (rename, mkdir, set metadata, delete to the agent's trash) → `Done`;
 //!      `Stat` → `Done`; `Flush` and `Present` → `Checked`.
+//!    - `Watch` (feature `watch`; a mount's replicator) → `Hints`, unasked, for as long as
+//!      the connection lives: the agent watches its root with the same watcher as a local
+//!      target (`tandem_engine::watch`), each batch of its hints (a path to look at again,
+//!      below it too or not; a file being written; its close; a folder to read again; a
+//!      rescan) carrying the `Watch`'s id. The folders, renames and files the agent makes
+//!      itself are recognised there and not sent back.
 //! 4. `Bye`, or the end of the client's input, ends the agent.
 //!
 //! A dropped connection fails every request still waiting with EIO, which stops the run
-//! cleanly: what was confirmed is committed, the rest is done by the next run.
+//! cleanly: what was confirmed is committed, the rest is done by the next run. A mount's
+//! replicator is told at once (a `Rescan` hint), pauses that target with its backlog kept
+//! in the journal, and connects again with backoff ([`mounted_session`]).
 
 pub mod agent;
 pub mod client;
