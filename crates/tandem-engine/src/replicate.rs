@@ -718,9 +718,11 @@ impl Replicator {
             None => first,
         };
         let disconnected = lost.is_some();
-        let reason = match lost {
-            Some(why) => format!("disconnected: {why}"),
-            None => reason,
+        // A retry that failed says why (ssh's own words when it could not connect).
+        let reason = match (lost, &self.paused) {
+            (Some(why), None) => format!("disconnected: {why}"),
+            (Some(_), Some(_)) => format!("disconnected; connecting again: {reason}"),
+            (None, _) => reason,
         };
         if self.paused.is_none() {
             tracing::warn!("pausing {}: {reason}; retrying with backoff", self.target);

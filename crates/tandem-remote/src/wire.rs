@@ -421,6 +421,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn issue_17_hints_come_back_as_they_went_and_paths_out_of_the_root_are_refused() {
+        let hint = TargetHint::Changed {
+            path: RelPath::new(b"a/b".to_vec()).unwrap(),
+            deep: true,
+        };
+        let msg = Msg::Hints {
+            id: 3,
+            hints: vec![WireHint::from(&hint)],
+        };
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &msg).unwrap();
+        let Some((Msg::Hints { hints, .. }, _)) = read_msg(&mut buf.as_slice()).unwrap() else {
+            panic!("not hints");
+        };
+        assert_eq!(hints[0].clone().hint().unwrap(), hint);
+        for bad in [&b"../x"[..], b"/etc", b"a\0b"] {
+            assert!(WireHint::Closed(bad.to_vec()).hint().is_err(), "{bad:?}");
+        }
+    }
+
     proptest! {
         /// Random and mutated frames: an error or a message, never a panic, and never
         /// more allocated than the frame limit.

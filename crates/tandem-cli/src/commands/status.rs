@@ -196,7 +196,7 @@ fn show(
                     (Some(p), Some(since)) => outln!(
                         "connection: disconnected since {}, retrying ({}); the journal keeps what is to be sent",
                         clock_time(since),
-                        sanitize(p)
+                        sanitize(p.strip_prefix("disconnected").unwrap_or(p).trim_start_matches([':', ';', ' ']))
                     ),
                     (Some(p), None) => {
                         outln!("paused:    {} (retrying with backoff)", sanitize(p))
