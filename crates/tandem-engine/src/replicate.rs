@@ -195,7 +195,11 @@ impl Replicator {
         let (hints_tx, hints_rx) = crossbeam_channel::unbounded();
         let bell = journal.subscribe();
         let echoes = Arc::new(Echoes::default());
-        session.set_target_echoes(Arc::clone(&echoes));
+        // A remote side's agent recognises its own changes itself: announcing them here
+        // would only cost a round trip per folder made.
+        if session.target().local().is_some() {
+            session.set_target_echoes(Arc::clone(&echoes));
+        }
         let brake = config.brake;
         let status = Arc::new(Mutex::new(TargetStatus {
             target: target.clone(),
