@@ -650,3 +650,79 @@ fn issue_17_a_dropped_connection_is_retried_and_nothing_is_lost() {
     m.stop();
     pair.assert_same();
 }
+
+/// The pid of the `tandem serve` of `root` (the agent under sshd), if it runs.
+fn agent_of(root: &Path) -> Option<u32> {
+    let want = root.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        let serves = args.contains(&&b"serve"[..]) && args.contains(&want);
+        serves.then(|| e.file_name().to_str()?.parse().ok())?
+    })
+}
+
+/// Bytes a process has written so far (`/proc/PID/io`).
+fn written(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn issue_17_a_connection_cut_mid_file_leaves_no_torn_file_and_converges() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_connection_cut_mid_file_leaves_no_torn_file_and_converges")
+    else {
+        return;
+    };
+    let other = p.pair.tmp.path().join("other");
+    let Some(m) = mount_remote(&p, &other, &["--compress", "off"]) else {
+        return;
+    };
+    let pair = &p.pair;
+    let big: Vec<u8> = (0..128u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(pair.path(S::Src, "big.bin"), &big).unwrap();
+    let agent = {
+        let mut found = None;
+        crate::mount::wait_for("the agent", SOON, || {
+            found = agent_of(&pair.tgt);
+            found.is_some()
+        });
+        found.unwrap()
+    };
+    // Cut once the agent is receiving the file, before it is complete.
+    crate::mount::wait_for("the transfer under way", SOON, || {
+        written(agent) > 8 << 20 || pair.exists(S::Tgt, "big.bin")
+    });
+    let caught = !pair.exists(S::Tgt, "big.bin");
+    for pid in ssh_children(m.pid().unwrap()) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+    }
+    assert!(
+        caught,
+        "the file arrived before the connection could be cut"
+    );
+    let whole = |at: &Path| std::fs::read(at.join("big.bin")).is_ok_and(|c| c == big);
+    // Never a torn file: absent, or whole.
+    crate::mount::wait_for(
+        "the file on the remote side after reconnecting",
+        Duration::from_secs(90),
+        || {
+            let there = pair.exists(S::Tgt, "big.bin");
+            assert!(!there || whole(&pair.tgt), "a torn file on the remote side");
+            there
+        },
+    );
+    let temps = pair.names_with(S::Tgt, ".tandem-tmp");
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+    m.stop();
+    pair.assert_same();
+}
