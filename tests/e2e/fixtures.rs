@@ -19,6 +19,19 @@ pub fn bin() -> &'static str {
     })
 }
 
+/// The FUSE transport the mount tests ask for, from `TANDEM_TRANSPORT` (`dev` or
+/// `uring`): one run of them over FUSE over io_uring is
+/// `TANDEM_TRANSPORT=uring cargo test -p tandem-cli --test e2e mount::`. Unset: the
+/// mount's default.
+pub fn transport_args() -> Vec<&'static str> {
+    match std::env::var("TANDEM_TRANSPORT").as_deref() {
+        Ok("uring") => vec!["--transport", "uring"],
+        Ok("dev") => vec!["--transport", "dev"],
+        Ok(other) => panic!("TANDEM_TRANSPORT={other}: dev or uring"),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// The binary at a path every user can run: the checkout may sit in a folder closed to
 /// others (a home directory of mode 0700), so a copy in a temporary folder open to all,
 /// made once per test process.

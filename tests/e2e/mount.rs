@@ -101,6 +101,7 @@ impl<'a> Mounted<'a> {
         }
         let child = cmd
             .args(args)
+            .args(transport_args())
             .arg("--foreground")
             .env("XDG_STATE_HOME", &xdg)
             .stdin(Stdio::null())
@@ -125,6 +126,13 @@ impl<'a> Mounted<'a> {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+        // Asked for io_uring, served through /dev/fuse: the run would not test it.
+        let fell_back = m.log().contains("serving through /dev/fuse");
+        assert!(
+            !(transport_args().contains(&"uring") && fell_back),
+            "the mount fell back to /dev/fuse:\n{}",
+            m.log()
+        );
         m
     }
 
@@ -563,8 +571,10 @@ fn background_mount_and_unmount() {
     let p = Pair::new();
     let xdg = p.tmp.path().join("xdg");
     let run = |args: &[&std::ffi::OsStr]| {
+        let mounts = args.first().is_some_and(|a| *a == "mount");
         let out = Command::new(bin())
             .args(args)
+            .args(transport_args().into_iter().filter(|_| mounts))
             .env("XDG_STATE_HOME", &xdg)
             .output()
             .unwrap();

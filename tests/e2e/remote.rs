@@ -178,7 +178,7 @@ impl RemotePair {
         let (url, ssh) = (self.url(), self.sshd.ssh());
         let mut v: Vec<&OsStr> = vec![OsStr::new(cmd), self.pair.src.as_os_str(), OsStr::new(&url)];
         v.extend([OsStr::new("--state-dir"), self.pair.state.as_os_str()]);
-        if cmd == "sync" {
+        if cmd == "sync" || cmd == "resolve" {
             v.extend([
                 OsStr::new("--ssh"),
                 OsStr::new(&ssh),
@@ -724,5 +724,230 @@ fn issue_17_a_connection_cut_mid_file_leaves_no_torn_file_and_converges() {
     let temps = pair.names_with(S::Tgt, ".tandem-tmp");
     assert!(temps.is_empty(), "temporary files left: {temps:?}");
     m.stop();
+    pair.assert_same();
+}
+
+/// Pseudo-random bytes: incompressible, so that what is counted is what a delta saved.
+fn noise(n: usize, mut x: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn issue_17_a_modified_large_file_sends_only_what_changed() {
+    let Some(p) = RemotePair::new("issue_17_a_modified_large_file_sends_only_what_changed") else {
+        return;
+    };
+    let pair = &p.pair;
+    let size = 20 << 20;
+    let mut up = noise(size, 1);
+    let mut down = noise(size, 2);
+    std::fs::write(pair.path(S::Src, "up.bin"), &up).unwrap();
+    std::fs::write(pair.path(S::Tgt, "down.bin"), &down).unwrap();
+    let first = p.sync_ok(&[], 0);
+    assert_eq!(data_bytes(&first), (size as u64, size as u64));
+    // One byte changed in the middle of each, one on each side.
+    up[size / 2] ^= 0xff;
+    down[size / 2 + 12345] ^= 0xff;
+    std::fs::write(pair.path(S::Src, "up.bin"), &up).unwrap();
+    std::fs::write(pair.path(S::Tgt, "down.bin"), &down).unwrap();
+    let again = p.sync_ok(&[], 0);
+    let (sent, received) = data_bytes(&again);
+    let (wire_out, wire_in) = wire_bytes(&again);
+    eprintln!(
+        "20 MiB, 1 byte changed: {sent} bytes of file data sent, {received} received \
+         ({wire_out} and {wire_in} bytes on the wire)"
+    );
+    assert!(sent < 1 << 20 && received < 1 << 20, "{}", again.all());
+    assert!(sent > 0 && received > 0, "{}", again.all());
+    assert!(std::fs::read(pair.path(S::Tgt, "up.bin")).unwrap() == up);
+    assert!(std::fs::read(pair.path(S::Src, "down.bin")).unwrap() == down);
+    pair.assert_same();
+    // What was replaced is in the trash as ever.
+    assert_eq!(pair.trash_contents(S::Tgt).len(), 1);
+}
+
+#[test]
+fn issue_17_bwlimit_caps_the_rate_both_ways() {
+    let Some(p) = RemotePair::new("issue_17_bwlimit_caps_the_rate_both_ways") else {
+        return;
+    };
+    let pair = &p.pair;
+    // Bad rates: said so, exit 2, nothing done.
+    pair.write(S::Src, "small.txt", "x");
+    for bad in ["fast", "-1M", "2X"] {
+        let out = p.cmd("sync", &[&format!("--bwlimit={bad}")]);
+        assert_eq!(out.code, 2, "{bad}: {}", out.all());
+        out.assert_stderr_has(&format!("\"{bad}\" is not a rate"));
+    }
+    assert!(!pair.exists(S::Tgt, "small.txt"));
+    // 4 MiB each way (incompressible) at 1 MiB/s: 3 s at the very least, each way.
+    std::fs::write(pair.path(S::Src, "up.bin"), noise(4 << 20, 3)).unwrap();
+    let start = Instant::now();
+    p.sync_ok(&["--bwlimit", "1M"], 0);
+    let up = start.elapsed();
+    std::fs::write(pair.path(S::Tgt, "down.bin"), noise(4 << 20, 4)).unwrap();
+    let start = Instant::now();
+    p.sync_ok(&["--bwlimit", "1M"], 0);
+    let down = start.elapsed();
+    pair.assert_same();
+    assert!(up >= Duration::from_secs(3), "{up:?}");
+    assert!(down >= Duration::from_secs(3), "{down:?}");
+}
+
+/// The temporary files of a copy in progress in `dir`, with their sizes.
+fn temps(dir: &Path) -> Vec<(String, u64)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tandem-tmp."))
+        .map(|e| {
+            let len = e.metadata().map_or(0, |m| m.len());
+            (e.file_name().to_string_lossy().into_owned(), len)
+        })
+        .collect()
+}
+
+/// A sync (at 2 MiB/s) whose ssh is killed once a copy has written a MiB into a temporary
+/// file in `watch`.
+fn sync_killed_mid_file(p: &RemotePair, watch: &Path) -> Out {
+    let d = p.sshd.dir.path();
+    let (wrap, pid_file) = (d.join("ssh-wrap"), d.join("ssh.pid"));
+    let script = format!(
+        "#!/bin/sh\necho $$ > {}\nexec ssh \"$@\"\n",
+        pid_file.display()
+    );
+    std::fs::write(&wrap, script).unwrap();
+    std::fs::set_permissions(&wrap, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let _ = std::fs::remove_file(&pid_file);
+    let ssh = p.sshd.ssh().replacen("ssh", &wrap.display().to_string(), 1);
+    let pair = &p.pair;
+    let child = Command::new(bin())
+        .arg("sync")
+        .args([pair.src.as_os_str(), OsStr::new(&p.url())])
+        .arg("--state-dir")
+        .arg(&pair.state)
+        .args(["--ssh", &ssh, "--remote-tandem", bin(), "--bwlimit", "2M"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !temps(watch).iter().any(|(_, len)| *len > 1 << 20) {
+        assert!(Instant::now() < deadline, "no copy began in {watch:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let out = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!("ssh killed mid-file: exit {}\n{}", out.code, out.all());
+    out
+}
+
+#[test]
+fn issue_17_ssh_killed_mid_file_leaves_no_torn_file() {
+    let Some(p) = RemotePair::new("issue_17_ssh_killed_mid_file_leaves_no_torn_file") else {
+        return;
+    };
+    let pair = &p.pair;
+    let size = 8 << 20;
+    let (up1, up2, down1, down2) = (
+        noise(size, 5),
+        noise(size, 6),
+        noise(size, 7),
+        noise(size, 8),
+    );
+    std::fs::write(pair.path(S::Src, "up.bin"), &up1).unwrap();
+    std::fs::write(pair.path(S::Tgt, "down.bin"), &down1).unwrap();
+    p.sync_ok(&[], 0);
+    let read = |s: S, name: &str| std::fs::read(pair.path(s, name)).unwrap();
+
+    // Sending: the remote copy keeps its old content, its temporary file goes.
+    std::fs::write(pair.path(S::Src, "up.bin"), &up2).unwrap();
+    let out = sync_killed_mid_file(&p, &pair.tgt);
+    assert!(out.code != 0, "{}", out.all());
+    out.assert_stderr_has("the connection was lost");
+    assert!(read(S::Tgt, "up.bin") == up1, "torn: {}", out.all());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !temps(&pair.tgt).is_empty() {
+        assert!(Instant::now() < deadline, "left: {:?}", temps(&pair.tgt));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Receiving: the local copy keeps its old content, no temporary file.
+    std::fs::write(pair.path(S::Tgt, "down.bin"), &down2).unwrap();
+    let out = sync_killed_mid_file(&p, &pair.src);
+    assert!(out.code != 0, "{}", out.all());
+    out.assert_stderr_has("the connection was lost");
+    assert!(read(S::Src, "down.bin") == down1, "torn: {}", out.all());
+    assert_eq!(temps(&pair.src), vec![]);
+    let up = read(S::Tgt, "up.bin");
+    assert!(up == up1 || up == up2);
+
+    // The next run completes; nothing is left behind on either side.
+    p.sync_ok(&[], 0);
+    assert!(read(S::Tgt, "up.bin") == up2);
+    assert!(read(S::Src, "down.bin") == down2);
+    pair.assert_same();
+    assert_eq!((temps(&pair.src), temps(&pair.tgt)), (vec![], vec![]));
+}
+
+#[test]
+fn issue_17_resolve_with_a_remote_target() {
+    let Some(p) = RemotePair::new("issue_17_resolve_with_a_remote_target") else {
+        return;
+    };
+    let pair = &p.pair;
+    pair.write(S::Src, "c.txt", "base");
+    pair.write(S::Src, "d.txt", "base");
+    p.sync_ok(&[], 0);
+    pair.write(S::Src, "c.txt", "source edit");
+    pair.write(S::Tgt, "c.txt", "target edit, longer");
+    pair.write(S::Src, "d.txt", "source edit of d");
+    pair.write(S::Tgt, "d.txt", "target edit of d");
+    p.sync_ok(&[], 1);
+    assert_eq!(pair.names_with(S::Tgt, ".conflict-").len(), 2);
+    // Kept both: keeping one version removes the other on both sides, the remote one too.
+    let out = p.cmd("resolve", &["c.txt", "--keep", "target"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("resolved c.txt"), "{}", out.all());
+    let out = p.cmd("resolve", &["d.txt", "--keep", "source"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    for s in [S::Src, S::Tgt] {
+        assert_eq!(pair.read(s, "c.txt"), "target edit, longer");
+        assert_eq!(pair.read(s, "d.txt"), "source edit of d");
+        assert_eq!(pair.names_with(s, ".conflict-"), Vec::<String>::new());
+    }
+    let listed = p.cmd("conflicts", &[]);
+    assert!(!listed.stdout.contains("c.txt"), "{}", listed.all());
+    // The state agrees: the next sync has nothing to do.
+    let again = p.sync_ok(&[], 0);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.all());
+    // Flagged: keeping a side syncs that path with that side's version, over ssh.
+    pair.write(S::Src, "c.txt", "source again");
+    pair.write(S::Tgt, "c.txt", "target again");
+    let out = p.cmd("sync", &["--conflict", "flag"]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert_eq!(pair.read(S::Src, "c.txt"), "source again");
+    let out = p.cmd("resolve", &["c.txt", "--keep", "target"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(pair.read(S::Src, "c.txt"), "target again");
+    let again = p.sync_ok(&[], 0);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.all());
     pair.assert_same();
 }

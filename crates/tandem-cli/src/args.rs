@@ -124,6 +124,17 @@ pub struct RemoteArgs {
     /// does not shrink (media, archives)
     #[arg(long, value_enum, default_value = "auto")]
     pub compress: CompressArg,
+    /// Cap the rate of what is sent over ssh, each way, in bytes a second as rsync reads
+    /// it: 500K, 2M (powers of 1024), 1MB (of 1000), 100B; a bare number is KiB; 0: none
+    #[arg(long, value_name = "RATE", value_parser = bwlimit)]
+    pub bwlimit: Option<Rate>,
+}
+
+/// A parsed `--bwlimit` (`None` inside: `0`, no limit).
+pub type Rate = Option<u64>;
+
+fn bwlimit(text: &str) -> Result<Rate, String> {
+    tandem_remote::parse_rate(text)
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq, Default)]
@@ -541,7 +552,8 @@ pub struct MountArgs {
     pub no_passthrough: bool,
     /// Hold deletions through the mount (unlink, rmdir; never renames) when more than
     /// COUNT arrive within DURATION: not replayed to the targets until `tandem release`,
-    /// or brought back with `tandem restore --held`; `off` replays every deletion
+    /// or brought back with `tandem restore --held`; deletions made in a watched target
+    /// likewise (not applied to the source); `off` carries every deletion over
     #[arg(long, value_name = "COUNT/DURATION|off", default_value = "1000/60s", value_parser = parse_brake)]
     pub delete_brake: DeleteBrake,
     /// How requests travel between the kernel and tandem: /dev/fuse reads, or FUSE over
@@ -724,6 +736,8 @@ pub struct ResolveArgs {
     pub keep: KeepArg,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Args, Debug)]

@@ -86,6 +86,16 @@ impl Printer {
         }
         let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
         match &e {
+            // More work planned: a first sync plans in batches as it scans, a later round
+            // plans what changed meanwhile.
+            Event::Planned { actions, bytes } if self.show_bar && *actions > 0 && bar.is_some() => {
+                if let Some(pb) = bar.as_ref() {
+                    let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+                    progress.total.changes += *actions as u64;
+                    progress.total.bytes += bytes;
+                    pb.inc_length(*bytes);
+                }
+            }
             Event::Planned { actions, bytes } if self.show_bar && *actions > 0 => {
                 let pb = ProgressBar::with_draw_target(Some(*bytes), ProgressDrawTarget::stderr());
                 pb.set_style(

@@ -9,8 +9,8 @@
 
 use proptest::prelude::*;
 use tandem_core::{
-    merge_sorted, reconcile, BaseEntry, BaseTree, Direction, Entry, Flavor, Hash, Kind, Options,
-    Policy, RelPath, Side, Tree,
+    merge_sorted, reconcile, Action, BaseEntry, BaseTree, Direction, Entry, Flavor, Hash, Kind,
+    Merge, Options, Policy, RelPath, Side, Tree,
 };
 
 /// Names that sort around each other bytewise (`d`, `d-x`, `d.txt`, `d/x`), nested
@@ -208,4 +208,93 @@ fn issue_21_streaming_merge_drops_settled_files() {
     assert_eq!(merged.src.len(), dirs + 1);
     assert_eq!(merged.counts.dropped, base.len() - dirs - 1);
     assert!(reconcile(merged.base, merged.src, merged.tgt, &Options::default()).is_noop());
+}
+
+/// `reconcile` on what a first sync's merge kept, after the steps it handed out.
+fn first_sync_streamed(src: Tree, tgt: Tree, opts: &Options) -> (Vec<Action>, Vec<Action>) {
+    let mut out = Vec::new();
+    let m = Merge::new(src.into_iter(), tgt.into_iter(), opts);
+    let merged = m.finish_into(Some(&mut |a| out.push(a)));
+    assert_eq!(merged.counts.streamed, out.len());
+    let rest = reconcile(merged.base, merged.src, merged.tgt, opts).actions;
+    (out, rest)
+}
+
+fn sorted(actions: impl IntoIterator<Item = Action>) -> Vec<String> {
+    let mut v: Vec<String> = actions.into_iter().map(|a| format!("{a:?}")).collect();
+    v.sort();
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// A first sync (no baseline) whose merge hands out the steps for what is new on one
+    /// side plans the same steps as reconcile on the whole trees, and hands out each step
+    /// after the one that makes its parent folder on the receiving side.
+    #[test]
+    fn issue_21_first_sync_streamed_steps_plan_like_whole_trees(
+        src_ops in prop::collection::vec((0u8..12, any::<u8>()), N),
+        tgt_ops in prop::collection::vec((0u8..12, any::<u8>()), N),
+        mode in (0u8..3, 0u8..2, 0u8..5),
+        hashed in any::<bool>(),
+    ) {
+        let src = side(&BaseTree::new(), &src_ops, Side::Source, hashed);
+        let tgt = side(&BaseTree::new(), &tgt_ops, Side::Target, hashed);
+        let opts = options(mode, None);
+        let whole = reconcile(BaseTree::new(), src.clone(), tgt.clone(), &opts);
+        let (streamed, rest) = first_sync_streamed(src.clone(), tgt.clone(), &opts);
+        let mut made: Vec<(Side, RelPath)> = Vec::new();
+        for a in &streamed {
+            let (side, p) = match a {
+                Action::Mkdir { path, side, .. } => (*side, path),
+                Action::Copy { path, from, .. } => (from.other(), path),
+                other => return Err(TestCaseError::fail(format!("handed out {other:?}"))),
+            };
+            let parent = p.parent().unwrap_or_default();
+            let tree = if side == Side::Source { &src } else { &tgt };
+            prop_assert!(
+                parent.is_root()
+                    || tree.get(&parent).is_some_and(Entry::is_dir)
+                    || made.contains(&(side, parent.clone())),
+                "{:?} before its parent", a
+            );
+            made.push((side, p.clone()));
+        }
+        prop_assert_eq!(sorted(whole.actions), sorted(streamed.into_iter().chain(rest)));
+    }
+}
+
+/// A first sync into an empty folder hands out every step: nothing is kept but the root.
+#[test]
+fn issue_21_first_sync_into_an_empty_folder_keeps_nothing() {
+    let mut src = Tree::new();
+    for p in [
+        "a",
+        "a/b",
+        "a/b/f",
+        "a/g",
+        "d-x",
+        "d.txt",
+        "d",
+        "d/x.conflict-1",
+    ] {
+        let e = if p.contains('.') || p.ends_with('f') || p.ends_with('g') || p == "d-x" {
+            Entry::file(1, SEC, 0o644, 1)
+        } else {
+            Entry::dir(0o755, 1)
+        };
+        src.insert(RelPath::new(p).unwrap(), e);
+    }
+    let opts = Options::default();
+    let (streamed, rest) = first_sync_streamed(src.clone(), Tree::new(), &opts);
+    assert_eq!(streamed.len(), src.len(), "{streamed:?}");
+    assert!(rest.is_empty(), "{rest:?}");
+    // Pull only: nothing goes to the target, all is left to reconcile.
+    let pull = Options {
+        direction: Direction::Pull,
+        ..Options::default()
+    };
+    let (streamed, _) = first_sync_streamed(src, Tree::new(), &pull);
+    assert!(streamed.is_empty(), "{streamed:?}");
 }

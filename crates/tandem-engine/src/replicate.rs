@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use tandem_core::{ChangeOp, RelPath};
+use tandem_core::{ChangeOp, RelPath, Side};
 use tandem_state::{HeldAction, JournalWriter, Store};
 
 use crate::brake::{Brake, BrakeLimit, HoldNotice, OnHold};
@@ -178,6 +178,8 @@ pub struct Replicator {
     status: Arc<Mutex<TargetStatus>>,
     /// Deletions through the mount wait here to be replayed or held.
     brake: Brake,
+    /// Deletions made in the target (its watcher's) wait here to be merged or held.
+    tgt_brake: Brake,
 }
 
 impl Replicator {
@@ -236,6 +238,7 @@ impl Replicator {
             noted: cursor,
             last_pass: (0, Instant::now()),
             brake: Brake::new(brake),
+            tgt_brake: Brake::new(brake),
             status,
         };
         if r.config.watch_target {
@@ -398,6 +401,30 @@ impl Replicator {
             TargetHint::Closed(path) => {
                 self.tgt_writing.remove(&path);
                 self.tgt_pending.entry(path).or_insert(false);
+            }
+            TargetHint::Removed { path, dir } => {
+                let deletion = tandem_state::Record {
+                    seq: 0,
+                    time_ns: crate::time::now_ns(),
+                    change: tandem_core::Change {
+                        op: if dir {
+                            ChangeOp::Rmdir
+                        } else {
+                            ChangeOp::Unlink
+                        },
+                        path,
+                        to: None,
+                        // The watcher does not know who: only the mount does.
+                        pid: 0,
+                        uid: 0,
+                    },
+                    program: None,
+                };
+                if !self.tgt_brake.take(&deletion, now) {
+                    self.tgt_pending
+                        .entry(deletion.change.path)
+                        .or_insert(false);
+                }
             }
             TargetHint::Again(path) => {
                 self.tgt_again.entry(path).or_insert(now);
@@ -777,7 +804,12 @@ impl Replicator {
     fn held_now(&mut self, force: bool) -> HashSet<RelPath> {
         self.long_open.retain(|p, _| self.writers.contains_key(p));
         if force {
-            return self.brake.waiting().cloned().collect();
+            return self
+                .brake
+                .waiting()
+                .chain(self.tgt_brake.waiting())
+                .cloned()
+                .collect();
         }
         let now = Instant::now();
         let mut held = HashSet::new();
@@ -812,40 +844,75 @@ impl Replicator {
             }
         }
         held.extend(self.brake.waiting().cloned());
+        held.extend(self.tgt_brake.waiting().cloned());
         held
     }
 
-    /// The brake's decision on the deletions waiting: replayed (looked at like any other
-    /// change) or held in the store; then what `tandem release` and `tandem restore
-    /// --held` asked for is carried out.
+    /// The brakes' decisions on the deletions waiting on either side: carried over
+    /// (looked at like any other change) or held in the store; then what `tandem release`
+    /// and `tandem restore --held` asked for is carried out.
     fn brake_step(&mut self, force: bool) -> Result<(), EngineError> {
+        for side in [Side::Source, Side::Target] {
+            self.brake_side(side, force)?;
+        }
+        self.settle_asked()
+    }
+
+    /// One side's brake: deletions through the mount are replayed to the target, those
+    /// made in the target are merged into the source, unless held.
+    fn brake_side(&mut self, side: Side, force: bool) -> Result<(), EngineError> {
         let store = self.session.store();
         let mut new_batch = || store.next_held_batch().ok();
-        let step = self.brake.step(Instant::now(), force, &mut new_batch);
-        self.pending.extend(step.replay);
-        if let (Some(batch), false) = (step.batch, step.hold.is_empty()) {
-            let first = &step.hold[0];
-            tracing::warn!(
+        let brake = match side {
+            Side::Source => &mut self.brake,
+            Side::Target => &mut self.tgt_brake,
+        };
+        let step = brake.step(Instant::now(), force, &mut new_batch);
+        match side {
+            Side::Source => self.pending.extend(step.replay),
+            Side::Target => {
+                for p in step.replay {
+                    self.tgt_pending.entry(p).or_insert(false);
+                }
+            }
+        }
+        let (Some(batch), Some(first)) = (step.batch, step.hold.first()) else {
+            return Ok(());
+        };
+        match side {
+            Side::Source => tracing::warn!(
                 "holding {} deletions by {} (pid {}, uid {}) from {}: more than the delete brake allows; `tandem held` lists them",
                 step.hold.len(),
                 first.program.as_deref().unwrap_or("?"),
                 first.change.pid,
                 first.change.uid,
                 self.target
-            );
-            self.session
-                .store_mut()
-                .hold(&self.target, batch, &step.hold)?;
-            if let Some(OnHold(tell)) = &self.config.on_hold {
-                tell(&HoldNotice {
-                    source: self.session.spec().src.clone(),
-                    target: self.target.clone(),
-                    batch,
-                    count: step.hold.len(),
-                    first: first.clone(),
-                });
-            }
+            ),
+            Side::Target => tracing::warn!(
+                "holding {} deletions made in {} from the source: more than the delete brake allows; `tandem held` lists them",
+                step.hold.len(),
+                self.target
+            ),
         }
+        self.session
+            .store_mut()
+            .hold(&self.target, side, batch, &step.hold)?;
+        if let Some(OnHold(tell)) = &self.config.on_hold {
+            tell(&HoldNotice {
+                source: self.session.spec().src.clone(),
+                target: self.target.clone(),
+                batch,
+                side,
+                count: step.hold.len(),
+                first: first.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Carries out what `tandem release` and `tandem restore --held` asked of this
+    /// target's held deletions.
+    fn settle_asked(&mut self) -> Result<(), EngineError> {
         let asked: Vec<tandem_state::Held> = self
             .session
             .store()
@@ -862,8 +929,10 @@ impl Replicator {
             .filter(|h| h.action.as_deref() == Some(HeldAction::Restore.name()))
             .map(|h| h.path.clone())
             .collect();
-        // Restored: the baseline forgets them, so the target's copies look new there and
-        // come back; released: looked at again, so the deletions are replayed.
+        // Restored: the baseline forgets them, so the other side's copies look new there
+        // and come back where they were deleted; released: looked at again, so the
+        // deletions are carried over (a merged one reaches the other targets through the
+        // journal).
         self.session.store_mut().drop_held(&ids, &restore)?;
         for h in asked {
             if restore.contains(&h.path) {

@@ -100,6 +100,9 @@ const COMMIT_BATCH: usize = 2000;
 /// waited `RESULT_WAIT` (so that a big file's result is not held back by the next ones).
 const RESULT_BATCH: usize = 64;
 const RESULT_WAIT: Duration = Duration::from_millis(5);
+/// A first sync applies what is new on one side in batches of this many steps, as its
+/// merge decides them: memory for a batch, not for the plan (issue 21).
+const STREAM_BATCH: usize = 2048;
 /// Copies in flight at once when one side is on another machine.
 const REMOTE_IN_FLIGHT: usize = 32;
 
@@ -461,7 +464,7 @@ impl Session {
 
     /// Syncs what `scope` names: scan, reconcile, apply, commit, in rounds.
     pub fn sync(&mut self, scope: &Scope, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
-        self.sync_guarded(scope, on_event, &|| Some(Vec::new()), &HashSet::new())
+        self.sync_rounds(scope, on_event, None, &HashSet::new())
     }
 
     /// Like `sync`, but before applying anything, `check` is asked whether what was scanned
@@ -479,6 +482,18 @@ impl Session {
         scope: &Scope,
         on_event: &dyn Fn(Event),
         check: &dyn Fn() -> Option<Vec<RelPath>>,
+        held: &HashSet<RelPath>,
+    ) -> Result<Report, EngineError> {
+        self.sync_rounds(scope, on_event, Some(check), held)
+    }
+
+    /// `sync_guarded`; without a `check` (nothing to ask before applying), a first sync
+    /// applies what is new on one side while it scans (`stream_first_sync`).
+    fn sync_rounds(
+        &mut self,
+        scope: &Scope,
+        on_event: &dyn Fn(Event),
+        check: Option<&dyn Fn() -> Option<Vec<RelPath>>>,
         held: &HashSet<RelPath>,
     ) -> Result<Report, EngineError> {
         let created_target = self.created_target.take();
@@ -558,16 +573,62 @@ impl Session {
             };
             [receives[0] && probe(src), receives[1] && probe(tgt)]
         });
+        // A local root on Windows makes no symbolic links (`tandem_fs::HOLDS_SYMLINKS`).
+        let lacks = |r: &dyn SideRoot| r.local().is_some() && !tandem_fs::HOLDS_SYMLINKS;
+        let lacks_links = [lacks(src), lacks(tgt)];
         for round in 1..=MAX_ROUNDS {
             let scope = &widened;
             opts.scope = scope.hints();
             let mut clock = PhaseClock::new();
+            // A first sync of the whole tree, with nothing to ask before applying, on two
+            // local sides that hold names differing only in case: what is new on one side
+            // is applied while the sides are walked, in batches (issue 21). The halts below
+            // need a baseline (an emptied side, mass deletion): there is none to lose.
+            let streams = check.is_none()
+                && !spec.dry_run
+                && *scope == Scope::All
+                && locals.is_some()
+                && folds == [false, false]
+                && store.baseline_len()? == 0;
+            let mut raced_early = Vec::new();
+            let gathered = if streams {
+                if let Some(why) = vanished_root(&ctx, spec) {
+                    report.halted = Some(why);
+                    break;
+                }
+                // This round's apply starts here: its lists start empty.
+                report.skipped.clear();
+                report.failed.clear();
+                let mut applier =
+                    Applier::new(&ctx, store, &mut report, on_event, &mut folder_times);
+                let gathered = gather_all(
+                    &ctx,
+                    filter,
+                    spec,
+                    None,
+                    held,
+                    &opts,
+                    Some(&mut |a| applier.stream(a)),
+                );
+                raced_early = applier.finish_stream()?;
+                // Steps were applied while walking: a root gone since stops the run, as
+                // it does any apply (the commits check it too).
+                if report.stopped.is_none() {
+                    report.stopped = detached_root(&ctx);
+                }
+                if report.stopped.is_some() {
+                    break;
+                }
+                gathered?
+            } else {
+                gather(&ctx, filter, spec, scope, store, held, &opts)?
+            };
             let Merged {
                 base,
                 src: mut s_tree,
                 tgt: mut t_tree,
                 counts,
-            } = gather(&ctx, filter, spec, scope, store, held, &opts)?;
+            } = gathered;
             on_event(Event::Scanned {
                 side: "source",
                 entries: counts.src,
@@ -606,10 +667,11 @@ impl Session {
             let mut plan = reconcile(base, s_tree, t_tree, &opts);
             plan.actions = link_copies(plan.actions, &groups, opts.direction);
             plan.actions = crate::case::fit_both(plan.actions, names);
+            plan.actions = crate::symlinks::fit_both(plan.actions, lacks_links);
             if !spec.dry_run {
                 // Every round scans again: what was opened since the first is left out of
                 // the later ones too.
-                match check() {
+                match check.map_or(Some(Vec::new()), |c| c()) {
                     None if round == 1 => {
                         report.deferred = true;
                         clock.lap("deferred");
@@ -687,8 +749,10 @@ impl Session {
             });
             // Each round plans every path still out of step again: what it skips or fails is
             // the current list; an earlier round's entries were settled or come back.
-            report.skipped.clear();
-            report.failed.clear();
+            if !streams {
+                report.skipped.clear();
+                report.failed.clear();
+            }
             if spec.dry_run {
                 report.plan = plan.actions.iter().filter_map(step_of).collect();
                 for a in &plan.actions {
@@ -700,7 +764,8 @@ impl Session {
                 folder_times.note_plan(roots, &plan.actions);
             }
             let applier = Applier::new(&ctx, store, &mut report, on_event, &mut folder_times);
-            let raced = applier.run(plan.actions)?;
+            let mut raced = applier.run(plan.actions)?;
+            raced.extend(raced_early);
             clock.lap("apply");
             if report.stopped.is_some() || raced.is_empty() {
                 break;
@@ -926,7 +991,7 @@ fn gather(
     opts: &Options,
 ) -> Result<Merged, EngineError> {
     let Some(hints) = scope.hints() else {
-        return gather_all(ctx, filter, spec, store, held, opts);
+        return gather_all(ctx, filter, spec, Some(store), held, opts, None);
     };
     let (base, scanned) = std::thread::scope(|sc| {
         let scans = sc.spawn(|| {
@@ -954,7 +1019,7 @@ fn gather(
         base: base.len(),
         src: src.len(),
         tgt: tgt.len(),
-        dropped: 0,
+        ..Counts::default()
     };
     Ok(Merged {
         base,
@@ -967,30 +1032,34 @@ fn gather(
 /// A whole-tree sync walks both sides and the baseline in path order at once
 /// (`tandem_fs::walk`, a cursor on the baseline, `tandem_core::Merge`; issue 21): what is
 /// settled on all three is dropped as it passes, so a round holds the tree's directories
-/// and its work, not every unchanged file three times over.
+/// and its work, not every unchanged file three times over. `store`: `None` when the
+/// baseline is empty; then the steps that create what is new on one side go to `stream`
+/// as the merge decides them (`Merge::finish_into`), not into the trees returned.
 fn gather_all(
     ctx: &Ctx<'_>,
     filter: &Filter,
     spec: &SyncSpec,
-    store: &Store,
+    store: Option<&Store>,
     held: &HashSet<RelPath>,
     opts: &Options,
+    stream: Option<&mut dyn FnMut(Action)>,
 ) -> Result<Merged, EngineError> {
     let scan_error = |side: &'static str, path: &PathBuf| {
         let path = path.clone();
         move |source| EngineError::Scan { side, path, source }
     };
     let keep = |(p, _): &(RelPath, tandem_core::Entry)| !held.contains(p);
-    let merge = |s: &mut dyn Iterator<Item = (RelPath, tandem_core::Entry)>,
-                 t: &mut dyn Iterator<Item = (RelPath, tandem_core::Entry)>| {
+    let merge = move |s: &mut dyn Iterator<Item = (RelPath, tandem_core::Entry)>,
+                      t: &mut dyn Iterator<Item = (RelPath, tandem_core::Entry)>| {
         let mut merge = Merge::new(s.filter(keep), t.filter(keep), opts);
-        store
-            .each_baseline(|p, b| {
+        if let Some(store) = store {
+            store.each_baseline(|p, b| {
                 if !filter.excludes_any(&p, b.kind == Kind::Dir) && !held.contains(&p) {
                     merge.base(p, b);
                 }
-            })
-            .map(|()| merge.finish())
+            })?;
+        }
+        Ok::<_, StateError>(merge.finish_into(stream))
     };
     let (Some(src), Some(tgt)) = (ctx.src.local(), ctx.tgt.local()) else {
         // A remote side lists its whole tree (sorted, in batches): merged from the lists.
@@ -1114,8 +1183,10 @@ fn step_of(a: &Action) -> Option<PlannedStep> {
             None,
             format!("{}: hard link to {}", from.other(), anchor.escaped()),
         ),
-        Action::Mkdir { src, .. } => (None, format!("mode {:o}", src.mode)),
-        Action::SetMeta { src, .. } => (None, format!("mode {:o}", src.mode)),
+        Action::Mkdir { src, .. } => (None, format!("mode {}", tandem_core::mode_words(src.mode))),
+        Action::SetMeta { src, .. } => {
+            (None, format!("mode {}", tandem_core::mode_words(src.mode)))
+        }
         Action::Delete { expect, .. } => (None, format!("{} to trash", expect.kind.word())),
         Action::Conflict(c) => (None, resolution_word(c)),
         Action::Skip { .. } | Action::KeptNewer { .. } => {
@@ -1350,8 +1421,21 @@ impl Ctx<'_> {
                 )]
             }
             Action::Delete { path, side, expect } => {
+                // A file goes to the trash by a rename; an empty folder is removed, which
+                // the target's watcher must not count as a program's deletion (the brake).
+                let echoes = self
+                    .echoes
+                    .filter(|_| *side == Side::Target && expect.is_dir());
+                if let Some(e) = echoes {
+                    e.rmdir(path);
+                }
                 self.root(*side)
-                    .apply(Step::Delete { path, expect }, &self.trash)?;
+                    .apply(Step::Delete { path, expect }, &self.trash)
+                    .inspect_err(|_| {
+                        if let Some(e) = echoes {
+                            e.forget(path);
+                        }
+                    })?;
                 vec![Update::Remove(path.clone())]
             }
             Action::Record { path, src, tgt } => {
@@ -1470,6 +1554,10 @@ struct Applier<'a, 'r> {
     report: &'a mut Report,
     on_event: &'a dyn Fn(Event),
     pending: Vec<Update>,
+    /// Steps handed in by a first sync's merge (`stream`), not yet applied.
+    batch: Vec<Action>,
+    /// The error that stopped a stream: returned by `finish_stream`.
+    error: Option<EngineError>,
     wrote_since_commit: bool,
     last_commit: Instant,
     raced: Vec<Raced>,
@@ -1493,6 +1581,8 @@ impl<'a, 'r> Applier<'a, 'r> {
             report,
             on_event,
             pending: Vec::new(),
+            batch: Vec::new(),
+            error: None,
             wrote_since_commit: false,
             last_commit: Instant::now(),
             raced: Vec::new(),
@@ -1523,6 +1613,61 @@ impl<'a, 'r> Applier<'a, 'r> {
             self.written = Some(HashMap::new());
         }
         actions.extend(links);
+        self.steps(&actions)?;
+        self.commit()?;
+        Ok(self.raced)
+    }
+
+    /// A step of a first sync, handed in as the merge decides it (a folder's `Mkdir`
+    /// before what goes inside it): applied in batches of `STREAM_BATCH`, each announced
+    /// as planned before it starts.
+    fn stream(&mut self, a: Action) {
+        if trace_on() {
+            tracing::info!("trace: streamed: {a:?}");
+        }
+        self.batch.push(a);
+        if self.batch.len() >= STREAM_BATCH && self.error.is_none() {
+            if let Err(e) = self.apply_batch() {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn apply_batch(&mut self) -> Result<(), EngineError> {
+        let batch = std::mem::take(&mut self.batch);
+        if batch.is_empty() || self.stopping() {
+            return Ok(());
+        }
+        let bytes = batch
+            .iter()
+            .map(|a| match a {
+                Action::Copy { src, .. } => src.size,
+                _ => 0,
+            })
+            .sum();
+        (self.on_event)(Event::Planned {
+            actions: batch.len(),
+            bytes,
+        });
+        if let Some(roots) = self.ctx.src.local().zip(self.ctx.tgt.local()) {
+            self.folder_times.note_plan([roots.0, roots.1], &batch);
+        }
+        self.steps(&batch)
+    }
+
+    /// The stream's last batch applied and everything committed; the steps refused
+    /// because the disk changed under them.
+    fn finish_stream(mut self) -> Result<Vec<Raced>, EngineError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.apply_batch()?;
+        self.commit()?;
+        Ok(self.raced)
+    }
+
+    /// Applies `actions` in order, runs of copies in parallel.
+    fn steps(&mut self, actions: &[Action]) -> Result<(), EngineError> {
         let mut i = 0;
         while i < actions.len() && !self.stopping() {
             let a = &actions[i];
@@ -1544,8 +1689,7 @@ impl<'a, 'r> Applier<'a, 'r> {
             self.settle(a, r)?;
             i += 1;
         }
-        self.commit()?;
-        Ok(self.raced)
+        Ok(())
     }
 
     /// Copies `group` on `ctx.threads` threads. Workers take the next copy from a shared

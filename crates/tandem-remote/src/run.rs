@@ -75,11 +75,22 @@ pub fn sync_until(
     stop: &Arc<AtomicBool>,
     on_event: &dyn Fn(Event),
 ) -> Result<(Report, Arc<Stats>), RemoteSyncError> {
+    sync_scoped(spec, connect, stop, &Scope::All, on_event)
+}
+
+/// [`sync_until`] of the paths `scope` names (`tandem resolve`).
+pub fn sync_scoped(
+    spec: &SyncSpec,
+    connect: &Connect,
+    stop: &Arc<AtomicBool>,
+    scope: &Scope,
+    on_event: &dyn Fn(Event),
+) -> Result<(Report, Arc<Stats>), RemoteSyncError> {
     let remote = open_target(spec, connect)?;
     let (stats, created) = (remote.stats(), remote.created);
     let mut session = Session::with_target(spec, Box::new(remote))?;
     session.set_stop(Arc::clone(stop));
-    let mut report = session.sync(&Scope::All, on_event)?;
+    let mut report = session.sync(scope, on_event)?;
     if created {
         report.created_target = Some(spec.tgt.clone());
     }

@@ -16,9 +16,10 @@ use tandem_fs::FsError;
 /// The protocol this build speaks. A peer with another number is refused at the handshake.
 pub const PROTOCOL: u32 = 1;
 /// What this build can do beyond the protocol's core (the handshake lists them so that
-/// later builds can add some without a new protocol number). `watch`: the agent answers
-/// `Watch` with `Hints`.
-pub const FEATURES: &[&str] = &["watch"];
+/// later builds can add some without a new protocol number): `delta`, a modified file sent
+/// as what changed (`Signature`, `Sums`, `Copy`, `Whole`, `ReadDelta`); `bwlimit`, the
+/// agent paces what it sends (`Limit`); `watch`, the agent answers `Watch` with `Hints`.
+pub const FEATURES: &[&str] = &["delta", "bwlimit", "watch"];
 /// The first line the agent prints, before any frame: `tandem-serve <protocol> <version>`.
 pub const PREAMBLE: &str = "tandem-serve";
 /// The largest frame either side accepts.
@@ -299,6 +300,42 @@ pub enum Msg {
     },
     /// Client → agent, last: nothing more will come.
     Bye,
+    // Feature `delta` (`crate::delta`).
+    /// The chunks of `path`'s content, if it is still `expect`: answered by `Sums`.
+    Signature {
+        id: u64,
+        path: Vec<u8>,
+        expect: WireEntry,
+    },
+    Sums {
+        id: u64,
+        result: Res<crate::delta::Sig>,
+    },
+    /// In a file's content, either way, in place of `Data`: `len` bytes at `offset` of the
+    /// receiver's own old copy.
+    Copy {
+        id: u64,
+        offset: u64,
+        len: u64,
+    },
+    /// Before the `End` of content sent with `Copy`: the blake3 of the whole content.
+    Whole {
+        id: u64,
+        hash: [u8; 32],
+    },
+    /// `Read`, sent as a delta against the chunks of the client's old copy.
+    ReadDelta {
+        id: u64,
+        path: Vec<u8>,
+        src: WireEntry,
+        sig: crate::delta::Sig,
+    },
+    // Feature `bwlimit`.
+    /// Client → agent: send at most this many bytes a second.
+    Limit {
+        rate: u64,
+    },
+    // Feature `watch`.
     /// Client → agent (feature `watch`): watch the root and send what changes there as
     /// `Hints` carrying this id, for as long as the connection lives.
     Watch {
@@ -319,6 +356,7 @@ pub enum WireHint {
     Closed(Vec<u8>),
     Again(Vec<u8>),
     Rescan(String),
+    Removed { path: Vec<u8>, dir: bool },
 }
 
 impl From<&TargetHint> for WireHint {
@@ -333,6 +371,10 @@ impl From<&TargetHint> for WireHint {
             TargetHint::Closed(p) => WireHint::Closed(b(p)),
             TargetHint::Again(p) => WireHint::Again(b(p)),
             TargetHint::Rescan(why) => WireHint::Rescan(why.clone()),
+            TargetHint::Removed { path, dir } => WireHint::Removed {
+                path: b(path),
+                dir: *dir,
+            },
         }
     }
 }
@@ -349,6 +391,10 @@ impl WireHint {
             WireHint::Closed(p) => TargetHint::Closed(path_of(p)?),
             WireHint::Again(p) => TargetHint::Again(path_of(p)?),
             WireHint::Rescan(why) => TargetHint::Rescan(why),
+            WireHint::Removed { path, dir } => TargetHint::Removed {
+                path: path_of(path)?,
+                dir,
+            },
         })
     }
 }

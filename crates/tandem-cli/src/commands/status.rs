@@ -137,16 +137,7 @@ fn show(
         Some(s) => s.held(Some(&tgt_key))?,
         None => Vec::new(),
     };
-    let held_text = held.first().map(|h| {
-        format!(
-            "{} deletions by {} (pid {}, uid {}) since {}, not replayed (see `tandem held`)",
-            held.len(),
-            sanitize(h.program.as_deref().unwrap_or("?")),
-            h.pid,
-            h.uid,
-            local_time(h.time_ns / 1_000_000_000)
-        )
-    });
+    let held_text = held_summary(&held);
     let obj = json!({
         "source": task.src.to_string_lossy(), "target": tgt_key, "trash": trash,
         "history": { "versions": history.versions, "bytes": history.bytes },
@@ -407,6 +398,34 @@ fn clock_time(unix: i64) -> String {
         }
         Err(_) => format!("{unix} (Unix time)"),
     }
+}
+
+/// The held deletions in a line, per side they were made on: how many, by whom (known
+/// through the mount only), since when.
+fn held_summary(held: &[tandem_state::Held]) -> Option<String> {
+    use tandem_core::Side;
+    let parts: Vec<String> = [Side::Source, Side::Target]
+        .into_iter()
+        .filter_map(|side| {
+            let of: Vec<&tandem_state::Held> = held.iter().filter(|h| h.side == side).collect();
+            let h = of.first()?;
+            let since = local_time(h.time_ns / 1_000_000_000);
+            Some(match side {
+                Side::Source => format!(
+                    "{} deletions by {} (pid {}, uid {}) since {since}, not replayed",
+                    of.len(),
+                    sanitize(h.program.as_deref().unwrap_or("?")),
+                    h.pid,
+                    h.uid,
+                ),
+                Side::Target => format!(
+                    "{} deletions in the target since {since}, not applied to the source",
+                    of.len()
+                ),
+            })
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("{} (see `tandem held`)", parts.join("; ")))
 }
 
 fn local_time(unix: i64) -> String {

@@ -52,10 +52,9 @@ fn run_remote(a: SyncArgs, target: RemoteTarget) -> Result<u8> {
     Ok(code)
 }
 
-/// How to reach `target`, from `--ssh` (else `TANDEM_SSH`, else `ssh`), `--remote-tandem`
-/// and `--compress`.
-pub fn connect_of(target: RemoteTarget, r: &RemoteArgs) -> Connect {
-    let ssh = r
+/// How to reach a remote target, as the options say.
+pub fn connect_of(target: RemoteTarget, remote: &RemoteArgs) -> Connect {
+    let ssh = remote
         .ssh
         .clone()
         .or_else(|| std::env::var("TANDEM_SSH").ok())
@@ -63,13 +62,17 @@ pub fn connect_of(target: RemoteTarget, r: &RemoteArgs) -> Connect {
     Connect {
         target,
         ssh: ssh.split_whitespace().map(str::to_string).collect(),
-        remote_tandem: r.remote_tandem.clone().unwrap_or_else(|| "tandem".into()),
+        remote_tandem: remote
+            .remote_tandem
+            .clone()
+            .unwrap_or_else(|| "tandem".into()),
         create: false,
-        compress: match r.compress {
+        compress: match remote.compress {
             CompressArg::Auto => Compress::Auto,
             CompressArg::On => Compress::On,
             CompressArg::Off => Compress::Off,
         },
+        bwlimit: remote.bwlimit.flatten(),
     }
 }
 
