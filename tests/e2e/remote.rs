@@ -16,13 +16,13 @@ const SSHD: &str = "/usr/sbin/sshd";
 struct Sshd {
     dir: tempfile::TempDir,
     port: u16,
-    child: Child,
+    /// Replaced when it listens again (`listen_again`).
+    child: std::cell::RefCell<Child>,
 }
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop_listening();
     }
 }
 
@@ -53,7 +53,48 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// Starts sshd with the configuration in `d` and waits until it listens on `port`.
+fn spawn_sshd(d: &Path, port: u16) -> Result<Child, String> {
+    let mut child = Command::new(SSHD)
+        .args(["-D", "-e", "-f"])
+        .arg(d.join("sshd_config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{SSHD}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            return Err(format!("sshd exited ({status}): {err}"));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("sshd did not listen within 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(child)
+}
+
 impl Sshd {
+    /// Stops listening (the sessions already open live on, as with a restarted sshd).
+    fn stop_listening(&self) {
+        let mut child = self.child.borrow_mut();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Listens again on the same port, with the same keys.
+    fn listen_again(&self) {
+        *self.child.borrow_mut() = spawn_sshd(self.dir.path(), self.port).unwrap();
+    }
+
     fn start(test: &str) -> Option<Sshd> {
         if !Path::new(SSHD).exists() {
             return unavailable(test, "no /usr/sbin/sshd (Debian's openssh-server)");
@@ -80,32 +121,15 @@ impl Sshd {
         if rustix::process::geteuid().is_root() {
             let _ = std::fs::create_dir_all("/run/sshd");
         }
-        let child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn();
-        let mut sshd = match child {
-            Ok(child) => Sshd { dir, port, child },
-            Err(e) => return unavailable(test, &format!("{SSHD}: {e}")),
+        let child = match spawn_sshd(d, port) {
+            Ok(child) => child,
+            Err(e) => return unavailable(test, &e),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = sshd.child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = sshd.child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                return unavailable(test, &format!("sshd exited ({status}): {err}"));
-            }
-            if Instant::now() > deadline {
-                return unavailable(test, "sshd did not listen within 20 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(sshd)
+        Some(Sshd {
+            dir,
+            port,
+            child: child.into(),
+        })
     }
 
     /// `--ssh`: our key, and no questions about a host key made a moment ago.
@@ -426,6 +450,281 @@ fn issue_17_compress_auto_shrinks_text_and_off_sends_it_as_it_is() {
     for (out, back) in &sent[1..] {
         assert!(out * 10 < n && back * 10 < n, "{sent:?}");
     }
+}
+
+/// A mount of the pair's source with its remote target and a local one (`other`), in the
+/// foreground; `None` (the test skipped) without FUSE.
+fn mount_remote<'a>(
+    p: &'a RemotePair,
+    other: &Path,
+    args: &[&str],
+) -> Option<crate::mount::Mounted<'a>> {
+    if !crate::mount::fuse_available() {
+        return None;
+    }
+    std::fs::create_dir_all(other).unwrap();
+    let (url, ssh) = (p.url(), p.sshd.ssh());
+    let mut all = vec!["--ssh", ssh.as_str(), "--remote-tandem", bin()];
+    all.extend(args);
+    let targets = [OsStr::new(&url), other.as_os_str()];
+    Some(crate::mount::Mounted::start_targets(
+        &p.pair, &targets, &all,
+    ))
+}
+
+fn has(root: &Path, rel: &str, content: &str) -> bool {
+    std::fs::read(root.join(rel)).is_ok_and(|c| c == content.as_bytes())
+}
+
+const SOON: Duration = Duration::from_secs(20);
+
+#[test]
+fn issue_17_a_write_through_the_mount_arrives_on_the_remote_side() {
+    let Some(p) = RemotePair::new("issue_17_a_write_through_the_mount_arrives_on_the_remote_side")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    let other = pair.tmp.path().join("other");
+    pair.write(S::Tgt, "before.txt", "on the server before the mount");
+    let Some(m) = mount_remote(&p, &other, &[]) else {
+        return;
+    };
+    // The startup reconcile ran before the mount served.
+    assert_eq!(
+        pair.read(S::Src, "before.txt"),
+        "on the server before the mount"
+    );
+    pair.write(S::Src, "dir/a.txt", "written through the mount");
+    crate::mount::wait_for("the write on the remote side", SOON, || {
+        has(&pair.tgt, "dir/a.txt", "written through the mount")
+    });
+    crate::mount::wait_for("the write in the local target", SOON, || {
+        has(&other, "dir/a.txt", "written through the mount")
+    });
+    std::fs::rename(pair.path(S::Src, "dir"), pair.path(S::Src, "moved")).unwrap();
+    crate::mount::wait_for("the rename on the remote side", SOON, || {
+        has(&pair.tgt, "moved/a.txt", "written through the mount") && !pair.exists(S::Tgt, "dir")
+    });
+    assert!(has(&other, "before.txt", "on the server before the mount"));
+    m.stop();
+    pair.assert_same();
+}
+
+#[test]
+fn issue_17_a_change_on_the_remote_side_arrives_in_the_mounted_source() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_change_on_the_remote_side_arrives_in_the_mounted_source")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    let other = pair.tmp.path().join("other");
+    // No periodic rescan: only the agent's hints can bring the change.
+    let Some(m) = mount_remote(&p, &other, &["--rescan-every", "0"]) else {
+        return;
+    };
+    pair.write(S::Tgt, "server/made.txt", "made on the server");
+    let start = Instant::now();
+    crate::mount::wait_for("the server's change in the mounted source", SOON, || {
+        has(&pair.src, "server/made.txt", "made on the server")
+    });
+    let took = start.elapsed();
+    crate::mount::wait_for("the server's change in the local target", SOON, || {
+        has(&other, "server/made.txt", "made on the server")
+    });
+    assert!(
+        took < Duration::from_secs(5),
+        "the server's change took {took:?} to arrive"
+    );
+    std::fs::remove_file(pair.path(S::Tgt, "server/made.txt")).unwrap();
+    crate::mount::wait_for("the server's deletion in the mounted source", SOON, || {
+        !pair.exists(S::Src, "server/made.txt")
+    });
+    m.stop();
+}
+
+/// The ssh client processes a process started (its children named `ssh`).
+fn ssh_children(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let comm = head.split_once(" (").map_or("", |(_, c)| c);
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if comm == "ssh" && ppid == Some(parent) {
+            out.extend(e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+#[test]
+fn issue_17_a_dropped_connection_is_retried_and_nothing_is_lost() {
+    let Some(p) = RemotePair::new("issue_17_a_dropped_connection_is_retried_and_nothing_is_lost")
+    else {
+        return;
+    };
+    let other = p.pair.tmp.path().join("other");
+    p.pair.write(S::Src, "keep.txt", "kept");
+    p.pair
+        .write(S::Src, "old.txt", "renamed while disconnected");
+    let Some(m) = mount_remote(&p, &other, &[]) else {
+        return;
+    };
+    let pair = &p.pair;
+    crate::mount::wait_for("the startup sync", SOON, || {
+        has(&pair.tgt, "keep.txt", "kept")
+    });
+    // The server stops taking connections, and the mount's connection is cut.
+    let mount_pid = m.pid().unwrap();
+    let ssh = ssh_children(mount_pid);
+    assert!(
+        !ssh.is_empty(),
+        "no ssh process under the mount (pid {mount_pid})"
+    );
+    let xdg = pair.tmp.path().join("xdg");
+    let status = || {
+        crate::fixtures::run_tandem_with_env(
+            [
+                OsStr::new("status"),
+                pair.src.as_os_str(),
+                OsStr::new("--json"),
+            ],
+            &[("XDG_STATE_HOME", &xdg)],
+        )
+    };
+    p.sshd.stop_listening();
+    for pid in ssh {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+    }
+    pair.write(S::Src, "while/one.txt", "written while disconnected");
+    pair.write(S::Src, "while/two.txt", "this one too");
+    std::fs::rename(pair.path(S::Src, "old.txt"), pair.path(S::Src, "new.txt")).unwrap();
+    std::fs::remove_file(pair.path(S::Src, "keep.txt")).unwrap();
+    let mut said = String::new();
+    crate::mount::wait_for("status to say disconnected", SOON, || {
+        said = status().stdout;
+        said.contains("\"disconnected_since\":1")
+    });
+    let text = crate::fixtures::run_tandem_with_env(
+        [OsStr::new("status"), pair.src.as_os_str()],
+        &[("XDG_STATE_HOME", &xdg)],
+    );
+    assert!(
+        text.stdout.contains("disconnected since") && text.stdout.contains("retrying"),
+        "{}",
+        text.all()
+    );
+    // The local target is not held back by the remote one.
+    crate::mount::wait_for("the local target", SOON, || {
+        has(&other, "while/two.txt", "this one too")
+    });
+    assert!(!pair.exists(S::Tgt, "while/one.txt"));
+    p.sshd.listen_again();
+    crate::mount::wait_for(
+        "the changes on the remote side after reconnecting",
+        Duration::from_secs(90),
+        || {
+            has(&pair.tgt, "while/one.txt", "written while disconnected")
+                && has(&pair.tgt, "while/two.txt", "this one too")
+                && has(&pair.tgt, "new.txt", "renamed while disconnected")
+                && !pair.exists(S::Tgt, "old.txt")
+                && !pair.exists(S::Tgt, "keep.txt")
+        },
+    );
+    crate::mount::wait_for("status to say connected", SOON, || {
+        !status().stdout.contains("\"disconnected_since\":1")
+    });
+    m.stop();
+    pair.assert_same();
+}
+
+/// The pid of the `tandem serve` of `root` (the agent under sshd), if it runs.
+fn agent_of(root: &Path) -> Option<u32> {
+    let want = root.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        let serves = args.contains(&&b"serve"[..]) && args.contains(&want);
+        serves.then(|| e.file_name().to_str()?.parse().ok())?
+    })
+}
+
+/// Bytes a process has written so far (`/proc/PID/io`).
+fn written(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn issue_17_a_connection_cut_mid_file_leaves_no_torn_file_and_converges() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_connection_cut_mid_file_leaves_no_torn_file_and_converges")
+    else {
+        return;
+    };
+    let other = p.pair.tmp.path().join("other");
+    let Some(m) = mount_remote(&p, &other, &["--compress", "off"]) else {
+        return;
+    };
+    let pair = &p.pair;
+    let big: Vec<u8> = (0..128u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(pair.path(S::Src, "big.bin"), &big).unwrap();
+    let agent = {
+        let mut found = None;
+        crate::mount::wait_for("the agent", SOON, || {
+            found = agent_of(&pair.tgt);
+            found.is_some()
+        });
+        found.unwrap()
+    };
+    // Cut once the agent is receiving the file, before it is complete.
+    crate::mount::wait_for("the transfer under way", SOON, || {
+        written(agent) > 8 << 20 || pair.exists(S::Tgt, "big.bin")
+    });
+    let caught = !pair.exists(S::Tgt, "big.bin");
+    for pid in ssh_children(m.pid().unwrap()) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+    }
+    assert!(
+        caught,
+        "the file arrived before the connection could be cut"
+    );
+    let whole = |at: &Path| std::fs::read(at.join("big.bin")).is_ok_and(|c| c == big);
+    // Never a torn file: absent, or whole.
+    crate::mount::wait_for(
+        "the file on the remote side after reconnecting",
+        Duration::from_secs(90),
+        || {
+            let there = pair.exists(S::Tgt, "big.bin");
+            assert!(!there || whole(&pair.tgt), "a torn file on the remote side");
+            there
+        },
+    );
+    let temps = pair.names_with(S::Tgt, ".tandem-tmp");
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+    m.stop();
+    pair.assert_same();
 }
 
 /// Pseudo-random bytes: incompressible, so that what is counted is what a delta saved.

@@ -533,6 +533,8 @@ pub struct MountArgs {
     pub rescan_every: u64,
     #[command(flatten)]
     pub opts: SyncOptions,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Stay in the foreground (for systemd and tests); default: run in the background,
     /// logging to the state directory
     #[arg(long)]

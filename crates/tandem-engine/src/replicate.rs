@@ -25,8 +25,9 @@ use tandem_state::{HeldAction, JournalWriter, Store};
 
 use crate::brake::{Brake, BrakeLimit, HoldNotice, OnHold};
 use crate::run::{EngineError, Session};
+use crate::side::Watch;
 use crate::spec::{Event, PathProblem, Report, Scope};
-use crate::watch::{Echoes, TargetHint, TargetWatcher};
+use crate::watch::{Echoes, TargetHint};
 
 /// A file held open for writing longer than this is synced once its size and mtime have
 /// stayed the same for `SETTLE_QUIET` (kernel passthrough writes leave no records to go by),
@@ -44,6 +45,10 @@ const BATCH: usize = 20_000;
 /// Backoff of a paused target: first retry, and the longest wait between retries.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Backoff of a target whose connection dropped (a remote side): connecting again costs an
+/// ssh handshake, so the retries start slower and end sparser.
+const RECONNECT_FIRST: Duration = Duration::from_secs(1);
+const RECONNECT_MAX: Duration = Duration::from_secs(60);
 /// First retry of a path whose sync failed (most failures are races with a busy program,
 /// already over).
 const RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -96,6 +101,9 @@ pub struct TargetStatus {
     pub pending: usize,
     /// Why this target is paused (retried with backoff), if it is.
     pub paused: Option<String>,
+    /// Since when (Unix seconds) this target cannot be reached (a remote side's connection
+    /// dropped), retried with backoff; the journal keeps its backlog meanwhile.
+    pub disconnected_since_unix: Option<i64>,
     /// The target is not watched (no inotify): only journal records and rescans find
     /// changes, and target-side changes wait for the periodic rescan.
     pub unwatched: Option<String>,
@@ -141,7 +149,7 @@ pub struct Replicator {
     renames: Vec<(RelPath, RelPath)>,
     hints_tx: Sender<TargetHint>,
     hints_rx: Receiver<TargetHint>,
-    watcher: Option<TargetWatcher>,
+    watcher: Option<Watch>,
     /// The folders and renames this replicator's session makes in the target, for its
     /// watcher to recognise.
     echoes: Arc<Echoes>,
@@ -189,7 +197,11 @@ impl Replicator {
         let (hints_tx, hints_rx) = crossbeam_channel::unbounded();
         let bell = journal.subscribe();
         let echoes = Arc::new(Echoes::default());
-        session.set_target_echoes(Arc::clone(&echoes));
+        // A remote side's agent recognises its own changes itself: announcing them here
+        // would only cost a round trip per folder made.
+        if session.target().local().is_some() {
+            session.set_target_echoes(Arc::clone(&echoes));
+        }
         let brake = config.brake;
         let status = Arc::new(Mutex::new(TargetStatus {
             target: target.clone(),
@@ -421,18 +433,20 @@ impl Replicator {
         }
     }
 
+    /// Watches the target through its side: inotify here, or the remote agent's watch,
+    /// whose hints come back over the connection.
     fn start_watcher(&mut self) {
         self.watcher = None;
-        let root = self.session.spec().tgt.clone();
-        match TargetWatcher::start(&root, self.hints_tx.clone(), Arc::clone(&self.echoes)) {
+        let watched = self
+            .session
+            .target()
+            .watch(self.hints_tx.clone(), Arc::clone(&self.echoes));
+        match watched {
             Ok(w) => {
                 self.watcher = Some(w);
                 self.set_status(|s| s.unwatched = None);
             }
-            Err(e) => {
-                let why = format!("cannot watch {}: {e}", root.display());
-                self.set_status(|s| s.unwatched = Some(why));
-            }
+            Err(why) => self.set_status(|s| s.unwatched = Some(why)),
         }
     }
 
@@ -685,7 +699,10 @@ impl Replicator {
                     Some(why) => self.pause(why),
                     None => {
                         if self.paused.take().is_some() {
-                            self.set_status(|s| s.paused = None);
+                            self.set_status(|s| {
+                                s.paused = None;
+                                s.disconnected_since_unix = None;
+                            });
                         }
                     }
                 }
@@ -722,13 +739,30 @@ impl Replicator {
     }
 
     fn pause(&mut self, reason: String) {
+        let lost = self.session.target().lost();
+        let (first, max) = match lost {
+            Some(_) => (RECONNECT_FIRST, RECONNECT_MAX),
+            None => (BACKOFF_FIRST, BACKOFF_MAX),
+        };
         let backoff = match &self.paused {
-            Some(p) => (p.backoff * 2).min(BACKOFF_MAX),
-            None => BACKOFF_FIRST,
+            Some(p) => (p.backoff * 2).clamp(first, max),
+            None => first,
+        };
+        let disconnected = lost.is_some();
+        // A retry that failed says why (ssh's own words when it could not connect).
+        let reason = match (lost, &self.paused) {
+            (Some(why), None) => format!("disconnected: {why}"),
+            (Some(_), Some(_)) => format!("disconnected; connecting again: {reason}"),
+            (None, _) => reason,
         };
         if self.paused.is_none() {
             tracing::warn!("pausing {}: {reason}; retrying with backoff", self.target);
         }
+        let now = crate::time::now_ns() / 1_000_000_000;
+        self.set_status(|s| {
+            s.disconnected_since_unix =
+                disconnected.then(|| s.disconnected_since_unix.unwrap_or(now));
+        });
         self.paused = Some(Paused {
             reason: reason.clone(),
             retry_at: Instant::now() + backoff,

@@ -190,8 +190,13 @@ pub struct Session {
     last_prune: Option<Instant>,
     /// Whether each side's file system folds case (source, target), probed once.
     folds_case: Option<[bool; 2]>,
+    /// How the target is opened again (`None`: a local folder at its path).
+    opener: Option<TargetOpener>,
     _lock: Option<Lock>,
 }
+
+/// Opens a session's target again: a remote side connects again.
+pub type TargetOpener = Arc<dyn Fn() -> std::io::Result<Box<dyn SideRoot>> + Send + Sync>;
 
 /// How often a session that syncs again and again (a mount's) prunes the trashes: each
 /// prune reads both trashes whole.
@@ -277,6 +282,16 @@ impl Session {
         Session::assemble(spec, src, Some(tgt))
     }
 
+    /// A session on both roots, already open (a mount with a remote target: the source
+    /// opened before the mount hides it).
+    pub fn with_roots(
+        spec: &SyncSpec,
+        src: Root,
+        tgt: Box<dyn SideRoot>,
+    ) -> Result<Session, EngineError> {
+        Session::assemble(spec, src, Some(tgt))
+    }
+
     /// The session on `src` and `tgt` (`None`: a local target still to be created).
     fn assemble(
         spec: &SyncSpec,
@@ -348,6 +363,7 @@ impl Session {
             marked,
             last_prune: None,
             folds_case: None,
+            opener: None,
             _lock: lock,
         })
     }
@@ -372,13 +388,28 @@ impl Session {
     /// Opens the target folder again (it was unmounted and mounted again, or replaced):
     /// later syncs reach the folder now at the target's path.
     pub fn reopen_target(&mut self) -> Result<(), EngineError> {
-        let mut tgt = Root::open(&self.spec.tgt).map_err(|source| EngineError::Root {
+        let root_err = |source| EngineError::Root {
             path: self.spec.tgt.clone(),
             source,
-        })?;
+        };
+        if let Some(open) = &self.opener {
+            self.tgt = open().map_err(root_err)?;
+            return Ok(());
+        }
+        let mut tgt = Root::open(&self.spec.tgt).map_err(root_err)?;
         tgt.set_keep(self.spec.options.keep);
         self.tgt = Box::new(tgt);
         Ok(())
+    }
+
+    /// How `reopen_target` opens the target (a remote side: connects again).
+    pub fn set_target_opener(&mut self, open: TargetOpener) {
+        self.opener = Some(open);
+    }
+
+    /// The target side as it is open now.
+    pub fn target(&self) -> &dyn SideRoot {
+        &*self.tgt
     }
 
     pub fn spec(&self) -> &SyncSpec {

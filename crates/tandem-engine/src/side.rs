@@ -6,9 +6,17 @@
 //! holds the root.
 
 use std::io::Read;
+use std::sync::Arc;
 
+use crossbeam_channel::Sender;
 use tandem_core::{Entry, Filter, Hash, RelPath};
 use tandem_fs::{Durability, FsError, Incoming, Refusal, Root, Scan, Trash};
+
+use crate::watch::{Echoes, TargetHint, TargetWatcher};
+
+/// A side's watch on its root: the changes made there arrive as hints for as long as it
+/// lives.
+pub type Watch = Box<dyn Send>;
 
 /// One change to a side other than new content (that is [`SideRoot::install`]), with the
 /// state the plan expects to find.
@@ -114,6 +122,15 @@ pub trait SideRoot: Send + Sync {
     fn syncfs_is_durable(&self) -> bool;
     /// Track the folders whose entries change, for [`SideRoot::flush`] of `EachFile`.
     fn track_dirs(&self, on: bool);
+    /// Watches the root: what programs change there comes to `tx` as hints (a mount's
+    /// continuous two-way). `echoes`: the folders and renames this machine's engine is
+    /// about to make there. `Err`: why it cannot be watched.
+    fn watch(&self, tx: Sender<TargetHint>, echoes: Arc<Echoes>) -> Result<Watch, String>;
+    /// Why this side cannot be reached any more (a remote side's connection dropped), if
+    /// so: only a new one (`Session::reopen_target`) can go on.
+    fn lost(&self) -> Option<String> {
+        None
+    }
 }
 
 impl SideRoot for Root {
@@ -210,6 +227,13 @@ impl SideRoot for Root {
 
     fn track_dirs(&self, on: bool) {
         Root::track_dirs(self, on)
+    }
+
+    fn watch(&self, tx: Sender<TargetHint>, echoes: Arc<Echoes>) -> Result<Watch, String> {
+        match TargetWatcher::start(self.path(), tx, echoes) {
+            Ok(w) => Ok(Box::new(w)),
+            Err(e) => Err(format!("cannot watch {}: {e}", self.path().display())),
+        }
     }
 }
 

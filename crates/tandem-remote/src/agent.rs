@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use tandem_core::{Entry, Filter, Kind, RelPath};
+use tandem_engine::watch::{Echoes, TargetHint, TargetWatcher};
 use tandem_engine::{SideRoot, Step};
 use tandem_fs::{Durability, FsError, Incoming, Root, Trash};
 
@@ -20,8 +21,8 @@ use crate::compress::{pack, unpack, Compress};
 use crate::delta::{encode, signature, Op, Sig};
 use crate::pace::Pace;
 use crate::wire::{
-    path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireStep, CHUNK,
-    FEATURES, PREAMBLE, PROTOCOL, SCAN_BATCH,
+    path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireHint, WireStep,
+    CHUNK, FEATURES, PREAMBLE, PROTOCOL, SCAN_BATCH,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,8 @@ pub fn serve(
         incoming: HashMap::new(),
         compress,
         threads: Vec::new(),
+        echoes: Arc::default(),
+        watch: None,
     }
     .run(&mut input)
 }
@@ -132,6 +135,10 @@ struct Agent {
     compress: Compress,
     /// The threads receiving, sending and summing files.
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// The folders and renames this agent is about to make, for its watcher to recognise.
+    echoes: Arc<Echoes>,
+    /// The root's watch, once the client asked for it.
+    watch: Option<TargetWatcher>,
 }
 
 impl Agent {
@@ -161,7 +168,8 @@ impl Agent {
                     let (tx, rx) = unbounded();
                     self.incoming.insert(id, tx);
                     let (root, out) = (Arc::clone(&self.root), self.out.clone());
-                    self.spawn(move || receive(&root, &out, msg, rx));
+                    let echoes = self.watch.as_ref().map(|_| Arc::clone(&self.echoes));
+                    self.spawn(move || receive(&root, &out, msg, rx, echoes.as_deref()));
                 }
                 Msg::Read { id, path, src } => self.send_file(id, path, src, None),
                 Msg::ReadDelta { id, path, src, sig } => self.send_file(id, path, src, Some(sig)),
@@ -173,10 +181,36 @@ impl Agent {
                     let (root, out) = (Arc::clone(&self.root), self.out.clone());
                     self.spawn(move || sums(&root, &out, id, path, expect));
                 }
+                Msg::Watch { id } => self.watch(id),
                 other => self.answer(other)?,
             }
         }
         Ok(())
+    }
+
+    /// Starts watching the root; what its watcher says goes to the client in batches. A
+    /// root that cannot be watched says so in one `Rescan` hint (the client then relies
+    /// on its periodic rescans).
+    fn watch(&mut self, id: u64) {
+        let (tx, rx) = unbounded();
+        match TargetWatcher::start(self.root.path(), tx.clone(), Arc::clone(&self.echoes)) {
+            Ok(w) => self.watch = Some(w),
+            Err(e) => {
+                let _ = tx.send(TargetHint::Rescan(format!(
+                    "the remote side cannot watch its folder: {e}"
+                )));
+            }
+        }
+        let out = self.out.clone();
+        std::thread::spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut hints = vec![WireHint::from(&first)];
+                hints.extend(rx.try_iter().take(SCAN_BATCH).map(|h| WireHint::from(&h)));
+                if out.send(&Msg::Hints { id, hints }).is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     fn spawn(&mut self, work: impl FnOnce() + Send + 'static) {
@@ -235,7 +269,8 @@ impl Agent {
                 self.out.send(&Msg::Done { id, result })?;
             }
             Msg::Apply { id, step, trash } => {
-                let result = wire(apply(root, step, &Trash::new(trash))?);
+                let echoes = self.watch.as_ref().map(|_| &*self.echoes);
+                let result = wire(apply(root, step, &Trash::new(trash), echoes)?);
                 self.out.send(&Msg::Done { id, result })?;
             }
             Msg::Flush { id, each_file } => {
@@ -313,33 +348,39 @@ fn scan(
     Ok(())
 }
 
+/// Applies one step; a folder made and a rename are announced to `echoes` (a watched root)
+/// first, as a local engine does.
 fn apply(
     root: &Root,
     step: WireStep,
     trash: &Trash,
+    echoes: Option<&Echoes>,
 ) -> Result<tandem_fs::Result<Option<Entry>>, WireError> {
     let r = match step {
         WireStep::Rename { from, to, expect } => {
             let (from, to, expect) = (path_of(from)?, path_of(to)?, expect.entry()?);
-            root.apply(
-                Step::Rename {
-                    from: &from,
-                    to: &to,
-                    expect: &expect,
-                },
-                trash,
-            )
+            if let Some(e) = echoes {
+                e.rename(&from, &to);
+            }
+            let step = Step::Rename {
+                from: &from,
+                to: &to,
+                expect: &expect,
+            };
+            forget_failed(root.apply(step, trash), echoes, &from)
         }
         WireStep::Mkdir { path, src } => {
             let (path, src) = (path_of(path)?, src.entry()?);
-            root.apply(
-                Step::Mkdir {
-                    path: &path,
-                    src: &src,
-                    from: None,
-                },
-                trash,
-            )
+            // A folder already there makes no event of tandem's.
+            if let (Some(e), Ok(None)) = (echoes, root.stat(&path)) {
+                e.mkdir(&path);
+            }
+            let step = Step::Mkdir {
+                path: &path,
+                src: &src,
+                from: None,
+            };
+            forget_failed(root.apply(step, trash), echoes, &path)
         }
         WireStep::SetMeta { path, src, expect } => {
             let (path, src, expect) = (path_of(path)?, src.entry()?, expect.entry()?);
@@ -369,8 +410,21 @@ fn apply(
     Ok(r)
 }
 
+/// A change announced that failed makes no event: its announcement goes.
+fn forget_failed<T>(
+    r: tandem_fs::Result<T>,
+    echoes: Option<&Echoes>,
+    path: &RelPath,
+) -> tandem_fs::Result<T> {
+    if let (Err(_), Some(e)) = (&r, echoes) {
+        e.forget(path);
+    }
+    r
+}
+
 /// Receives one file (`Msg::Install`) from the chunks routed to `rx`, and answers `Done`.
-fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>) {
+/// A new file is announced to `echoes` (a watched root) first, as a local engine does.
+fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>, echoes: Option<&Echoes>) {
     let Msg::Install {
         id,
         path,
@@ -408,13 +462,17 @@ fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>) {
             data: &mut data,
             verify: &mut verify,
         };
-        Ok(root.install(
+        if let Some(e) = echoes {
+            e.create(&path);
+        }
+        let installed = root.install(
             &path,
             expect.as_ref(),
             incoming,
             &Trash::new(trash),
             durability(each_file),
-        ))
+        );
+        Ok(forget_failed(installed, echoes, &path))
     })();
     let result = match result {
         Ok(r) => wire(r.map(Some)),

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use tandem_core::{Entry, Filter, Hash, Kind, RelPath, Tree};
-use tandem_engine::{SideRoot, Source, Step, DELTA_MISMATCH};
+use tandem_engine::watch::{Echoes, TargetHint};
+use tandem_engine::{SideRoot, Source, Step, Watch, DELTA_MISMATCH};
 use tandem_fs::{Durability, FsError, Incoming, Refusal, Root, Scan, Trash};
 
 use crate::agent::{encode_to, read_full, Chunks, OldCopy};
@@ -23,8 +24,8 @@ use crate::delta::{self, Sig};
 use crate::pace::Pace;
 use crate::target::RemoteTarget;
 use crate::wire::{
-    path_of, read_msg, write_msg, Msg, WireEntry, WireError, WireFsError, WireStep, CHUNK,
-    FEATURES, PREAMBLE, PROTOCOL,
+    path_of, read_msg, write_msg, Msg, WireEntry, WireError, WireFsError, WireHint, WireStep,
+    CHUNK, FEATURES, PREAMBLE, PROTOCOL,
 };
 
 /// What crossed the wire, for the run's summary (and the tests: a sync with nothing to do
@@ -102,6 +103,8 @@ struct Shared {
     pending: Mutex<HashMap<u64, Sender<Msg>>>,
     lost: Mutex<Option<String>>,
     stats: Arc<Stats>,
+    /// Where the agent's hints go (`SideRoot::watch`), and the id they carry.
+    watch: Mutex<Option<(u64, Sender<TargetHint>)>>,
     /// The files whose delta did not rebuild them: sent whole from now on.
     whole: Mutex<HashSet<RelPath>>,
 }
@@ -460,6 +463,12 @@ fn route_answers(r: &mut impl Read, shared: &Shared) {
                     .stats
                     .wire_received
                     .fetch_add(n as u64, Ordering::Relaxed);
+                if let Msg::Hints { id, hints } = msg {
+                    match pass_hints(shared, id, hints) {
+                        Ok(()) => continue,
+                        Err(e) => break e.to_string(),
+                    }
+                }
                 let Some((id, last)) = answer_of(&msg) else {
                     break format!("protocol error: an unexpected {msg:?}");
                 };
@@ -477,13 +486,34 @@ fn route_answers(r: &mut impl Read, shared: &Shared) {
             Err(e) => break e.to_string(),
         }
     };
-    *shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+    *shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
     // Every caller still waiting learns the connection is gone.
     shared
         .pending
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clear();
+    // So does a watching replicator, idle as it may be: it reconciles, finds the side
+    // unreachable, and connects again with backoff.
+    if let Some((_, tx)) = &*shared.watch.lock().unwrap_or_else(|p| p.into_inner()) {
+        let _ = tx.send(TargetHint::Rescan(format!(
+            "the connection was lost: {why}"
+        )));
+    }
+}
+
+/// Hands the agent's hints to the watching replicator, each path checked.
+fn pass_hints(shared: &Shared, id: u64, hints: Vec<WireHint>) -> Result<(), WireError> {
+    let watch = shared.watch.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((_, tx)) = watch.as_ref().filter(|(w, _)| *w == id) else {
+        return Err(WireError::Unexpected(format!(
+            "hints for an unknown watch {id}"
+        )));
+    };
+    for h in hints {
+        let _ = tx.send(h.hint()?);
+    }
+    Ok(())
 }
 
 impl Drop for RemoteSide {
@@ -616,14 +646,15 @@ impl SideRoot for RemoteSide {
         };
         match asked() {
             Ok(r) => r,
+            // EIO, as every other request: the run stops rather than fail file by file.
             Err(e) => want
                 .iter()
                 .map(|_| {
-                    Err(FsError::io(
-                        &RelPath::root(),
-                        "remote side",
-                        std::io::Error::other(e.to_string()),
-                    ))
+                    let source = match e.errno() {
+                        Some(n) => std::io::Error::from_raw_os_error(n),
+                        None => std::io::Error::other(e.to_string()),
+                    };
+                    Err(FsError::io(&RelPath::root(), "remote side", source))
                 })
                 .collect(),
         }
@@ -770,6 +801,29 @@ impl SideRoot for RemoteSide {
     }
 
     fn track_dirs(&self, _on: bool) {}
+
+    /// The agent watches its root and sends hints back; the echoes of this side's own
+    /// changes are recognised there (`echoes` here is not used).
+    fn watch(&self, tx: Sender<TargetHint>, _echoes: Arc<Echoes>) -> Result<Watch, String> {
+        if !self.features.iter().any(|f| f == "watch") {
+            return Err(format!(
+                "the tandem serving {} does not watch its folder (an older version): changes made there wait for the periodic rescan",
+                self.name
+            ));
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        *self.shared.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, tx));
+        self.send(&Msg::Watch { id }).map_err(|e| e.to_string())?;
+        Ok(Box::new(()))
+    }
+
+    fn lost(&self) -> Option<String> {
+        self.shared
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl RemoteSide {

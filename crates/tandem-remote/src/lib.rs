@@ -40,11 +40,19 @@
 //!      then made again, whole.
 //!    - Feature `bwlimit`: `Limit` (after `Welcome`) caps the bytes a second the agent
 //!      sends; the client paces what it sends itself.
+//!    - `Watch` (feature `watch`; a mount's replicator) → `Hints`, unasked, for as long as
+//!      the connection lives: the agent watches its root with the same watcher as a local
+//!      target (`tandem_engine::watch`), each batch of its hints (a path to look at again,
+//!      below it too or not; a file being written; its close; a folder to read again; a
+//!      rescan) carrying the `Watch`'s id. The folders, renames and files the agent makes
+//!      itself are recognised there and not sent back.
 //! 4. `Bye`, or the end of the client's input, ends the agent, once the files it was
 //!    receiving have removed their temporary files.
 //!
 //! A dropped connection fails every request still waiting with EIO, which stops the run
-//! cleanly: what was confirmed is committed, the rest is done by the next run.
+//! cleanly: what was confirmed is committed, the rest is done by the next run. A mount's
+//! replicator is told at once (a `Rescan` hint), pauses that target with its backlog kept
+//! in the journal, and connects again with backoff ([`mounted_session`]).
 
 pub mod agent;
 pub mod client;
@@ -59,5 +67,5 @@ pub use agent::{serve, ServeError};
 pub use client::{Connect, ConnectError, RemoteSide, Stats};
 pub use compress::Compress;
 pub use pace::parse_rate;
-pub use run::{sync_scoped, sync_until, RemoteSyncError};
+pub use run::{mounted_session, sync_scoped, sync_until, RemoteSyncError};
 pub use target::RemoteTarget;
