@@ -180,3 +180,195 @@ fn issue_18_sync_refuses_more_deletions_than_max_delete_count() {
     assert!(!p.exists(S::Tgt, "f000"));
     assert_eq!(p.sync(&["--max-delete", "120%"]).code, 2);
 }
+
+/// Files in `dir`, or `None` when it is not there.
+fn files_in(dir: &std::path::Path) -> Option<usize> {
+    std::fs::read_dir(dir).ok().map(Iterator::count)
+}
+
+/// `tandem CMD SRC TGT ARGS...` for a mount with several targets (their state lives
+/// under `tmp/xdg`).
+fn with_state_home(p: &Pair, cmd: &str, tgt: &std::path::Path, args: &[&str]) -> Out {
+    let mut v: Vec<&std::ffi::OsStr> = vec![cmd.as_ref(), p.src.as_os_str(), tgt.as_os_str()];
+    v.extend(args.iter().map(std::ffi::OsStr::new));
+    run_tandem_with_env(v, &[("XDG_STATE_HOME", &p.tmp.path().join("xdg"))])
+}
+
+fn held_in(p: &Pair, tgt: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = with_state_home(p, "held", tgt, &["--json"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+    v["held"].as_array().unwrap().clone()
+}
+
+/// Deletions made in a watched target count against the same brake: an `rm -rf` there is
+/// held (done in that target, not merged into the source nor replayed to the other
+/// target), listed with the side it was made on, and `tandem release` applies it to the
+/// source, from where it reaches the other target. Other changes flow meanwhile, both ways.
+#[test]
+fn issue_18_a_mass_delete_in_a_watched_target_is_held_then_released() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    for i in 0..FILES {
+        p.write(S::Src, &format!("big/f{i:04}"), &format!("file {i}"));
+    }
+    let other = p.tmp.path().join("other");
+    let m = Mounted::start_with(&p, &[&other], BRAKE);
+    wait_for("both targets synced", Duration::from_secs(60), || {
+        files_in(&p.path(S::Tgt, "big")) == Some(FILES)
+            && files_in(&other.join("big")) == Some(FILES)
+    });
+    std::fs::remove_dir_all(p.path(S::Tgt, "big")).unwrap();
+    wait_for("the burst held", Duration::from_secs(30), || {
+        held_in(&p, &p.tgt).len() == FILES + 1
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        files_in(&p.path(S::Src, "big")),
+        Some(FILES),
+        "the source keeps them"
+    );
+    assert_eq!(
+        files_in(&other.join("big")),
+        Some(FILES),
+        "so does the other target"
+    );
+    assert!(!p.exists(S::Tgt, "big"), "done where it was made");
+    let held = held_in(&p, &p.tgt);
+    assert!(held.iter().all(|h| h["side"] == "target"), "{held:?}");
+    assert!(held_in(&p, &other).is_empty());
+    let text = with_state_home(&p, "held", &p.tgt, &[]);
+    assert_eq!(text.code, 1, "{}", text.all());
+    let said = format!(
+        "{} deletions in the target {} since ",
+        FILES + 1,
+        p.tgt.display()
+    );
+    assert!(text.stdout.contains(&said), "{}", text.stdout);
+    let status = with_state_home(&p, "status", &p.tgt, &[]);
+    assert!(
+        status.stdout.contains(&format!(
+            "held:      {} deletions in the target since ",
+            FILES + 1
+        )),
+        "{}",
+        status.stdout
+    );
+    // A held brake blocks nothing else, on either side.
+    p.write(S::Src, "from-source.txt", "to both targets");
+    p.write(S::Tgt, "from-target.txt", "to the source");
+    wait_for("other changes flow", Duration::from_secs(20), || {
+        p.exists(S::Tgt, "from-source.txt")
+            && other.join("from-source.txt").exists()
+            && p.exists(S::Src, "from-target.txt")
+            && other.join("from-target.txt").exists()
+    });
+
+    let out = with_state_home(&p, "release", &p.tgt, &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains(&format!(
+            "{} held deletions released (applied to the source)",
+            FILES + 1
+        )),
+        "{}",
+        out.stdout
+    );
+    wait_for("the deletions applied", Duration::from_secs(30), || {
+        !p.exists(S::Src, "big") && !other.join("big").exists()
+    });
+    assert!(held_in(&p, &p.tgt).is_empty());
+    m.stop();
+}
+
+/// `tandem restore --held` brings deletions held in a target back into that target, from
+/// the source's copies.
+#[test]
+fn issue_18_deletions_held_in_a_target_are_restored_there_from_the_source() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with_a_big_folder(&p);
+    std::fs::remove_dir_all(p.path(S::Tgt, "big")).unwrap();
+    wait_for("the burst held", Duration::from_secs(30), || {
+        held_count(&p) == FILES + 1
+    });
+    assert_eq!(files_in(&p.path(S::Src, "big")), Some(FILES));
+    let out = p.cmd("restore", &["--held"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains(&format!(
+            "{} held deletions restored into the target",
+            FILES + 1
+        )),
+        "{}",
+        out.stdout
+    );
+    wait_for(
+        "the files back in the target",
+        Duration::from_secs(30),
+        || files_in(&p.path(S::Tgt, "big")) == Some(FILES),
+    );
+    assert_eq!(p.read(S::Tgt, "big/f0123"), "file 123");
+    assert_eq!(files_in(&p.path(S::Src, "big")), Some(FILES));
+    assert_eq!(held_count(&p), 0);
+    m.stop();
+    p.sync_ok(&[], 0);
+    p.assert_same();
+}
+
+/// A folder moved in the target is one rename, never a mass delete; a few deletions
+/// there, under the limit, are merged into the source as before.
+#[test]
+fn issue_18_a_folder_renamed_in_a_target_is_not_held() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with_a_big_folder(&p);
+    std::fs::rename(p.path(S::Tgt, "big"), p.path(S::Tgt, "moved")).unwrap();
+    wait_for("the rename merged", Duration::from_secs(30), || {
+        !p.exists(S::Src, "big") && files_in(&p.path(S::Src, "moved")) == Some(FILES)
+    });
+    for i in 0..5 {
+        std::fs::remove_file(p.path(S::Tgt, &format!("moved/f{i:04}"))).unwrap();
+    }
+    wait_for("the deletions merged", Duration::from_secs(30), || {
+        files_in(&p.path(S::Src, "moved")) == Some(FILES - 5)
+    });
+    assert_eq!(held_count(&p), 0);
+    m.stop();
+}
+
+/// The folders tandem itself removes from a target (replaying deletions released through
+/// the mount) are not counted there as a program's mass delete.
+#[test]
+fn issue_18_folders_tandem_removes_from_a_target_are_not_held_there() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    for i in 0..150 {
+        p.write(S::Src, &format!("big/d{i:03}/f"), "x");
+    }
+    p.sync_ok(&[], 0);
+    let m = Mounted::start_with(&p, &[], BRAKE);
+    rm_rf_big(&p);
+    wait_for("the burst held", Duration::from_secs(30), || {
+        held_count(&p) == 301
+    });
+    let out = p.cmd("release", &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    wait_for("the deletions replayed", Duration::from_secs(30), || {
+        !p.exists(S::Tgt, "big")
+    });
+    // The watcher has told what it saw by now, and the brake would have held it.
+    std::thread::sleep(Duration::from_secs(3));
+    let h = held(&p);
+    let first = &h["held"][0];
+    assert_eq!(held_count(&p), 0, "held, the first: {first}");
+    m.stop();
+}

@@ -80,15 +80,23 @@ impl<'a> Mounted<'a> {
 
     /// With more targets (each pair's state then lives under `tmp/xdg`) and more options.
     pub(crate) fn start_with(pair: &'a Pair, more_targets: &[&Path], args: &[&str]) -> Mounted<'a> {
+        let mut targets = vec![pair.tgt.as_os_str()];
+        targets.extend(more_targets.iter().map(|t| t.as_os_str()));
+        Mounted::start_targets(pair, &targets, args)
+    }
+
+    /// Over `pair`'s source, with these targets (a remote one named `host:/path`).
+    pub(crate) fn start_targets(
+        pair: &'a Pair,
+        targets: &[&std::ffi::OsStr],
+        args: &[&str],
+    ) -> Mounted<'a> {
         let xdg = pair.tmp.path().join("xdg");
         std::fs::create_dir_all(&xdg).unwrap();
         let log = std::fs::File::create(pair.tmp.path().join("mount.log")).unwrap();
         let mut cmd = Command::new(bin());
-        cmd.arg("mount")
-            .arg(&pair.src)
-            .arg(&pair.tgt)
-            .args(more_targets);
-        if more_targets.is_empty() {
+        cmd.arg("mount").arg(&pair.src).args(targets);
+        if targets.len() == 1 {
             cmd.arg("--state-dir").arg(&pair.state);
         }
         let child = cmd

@@ -16,13 +16,13 @@ const SSHD: &str = "/usr/sbin/sshd";
 struct Sshd {
     dir: tempfile::TempDir,
     port: u16,
-    child: Child,
+    /// Replaced when it listens again (`listen_again`).
+    child: std::cell::RefCell<Child>,
 }
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop_listening();
     }
 }
 
@@ -53,7 +53,48 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// Starts sshd with the configuration in `d` and waits until it listens on `port`.
+fn spawn_sshd(d: &Path, port: u16) -> Result<Child, String> {
+    let mut child = Command::new(SSHD)
+        .args(["-D", "-e", "-f"])
+        .arg(d.join("sshd_config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{SSHD}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            return Err(format!("sshd exited ({status}): {err}"));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("sshd did not listen within 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(child)
+}
+
 impl Sshd {
+    /// Stops listening (the sessions already open live on, as with a restarted sshd).
+    fn stop_listening(&self) {
+        let mut child = self.child.borrow_mut();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Listens again on the same port, with the same keys.
+    fn listen_again(&self) {
+        *self.child.borrow_mut() = spawn_sshd(self.dir.path(), self.port).unwrap();
+    }
+
     fn start(test: &str) -> Option<Sshd> {
         if !Path::new(SSHD).exists() {
             return unavailable(test, "no /usr/sbin/sshd (Debian's openssh-server)");
@@ -80,32 +121,15 @@ impl Sshd {
         if rustix::process::geteuid().is_root() {
             let _ = std::fs::create_dir_all("/run/sshd");
         }
-        let child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn();
-        let mut sshd = match child {
-            Ok(child) => Sshd { dir, port, child },
-            Err(e) => return unavailable(test, &format!("{SSHD}: {e}")),
+        let child = match spawn_sshd(d, port) {
+            Ok(child) => child,
+            Err(e) => return unavailable(test, &e),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = sshd.child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = sshd.child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                return unavailable(test, &format!("sshd exited ({status}): {err}"));
-            }
-            if Instant::now() > deadline {
-                return unavailable(test, "sshd did not listen within 20 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(sshd)
+        Some(Sshd {
+            dir,
+            port,
+            child: child.into(),
+        })
     }
 
     /// `--ssh`: our key, and no questions about a host key made a moment ago.
@@ -154,7 +178,7 @@ impl RemotePair {
         let (url, ssh) = (self.url(), self.sshd.ssh());
         let mut v: Vec<&OsStr> = vec![OsStr::new(cmd), self.pair.src.as_os_str(), OsStr::new(&url)];
         v.extend([OsStr::new("--state-dir"), self.pair.state.as_os_str()]);
-        if cmd == "sync" {
+        if cmd == "sync" || cmd == "resolve" {
             v.extend([
                 OsStr::new("--ssh"),
                 OsStr::new(&ssh),
@@ -426,4 +450,504 @@ fn issue_17_compress_auto_shrinks_text_and_off_sends_it_as_it_is() {
     for (out, back) in &sent[1..] {
         assert!(out * 10 < n && back * 10 < n, "{sent:?}");
     }
+}
+
+/// A mount of the pair's source with its remote target and a local one (`other`), in the
+/// foreground; `None` (the test skipped) without FUSE.
+fn mount_remote<'a>(
+    p: &'a RemotePair,
+    other: &Path,
+    args: &[&str],
+) -> Option<crate::mount::Mounted<'a>> {
+    if !crate::mount::fuse_available() {
+        return None;
+    }
+    std::fs::create_dir_all(other).unwrap();
+    let (url, ssh) = (p.url(), p.sshd.ssh());
+    let mut all = vec!["--ssh", ssh.as_str(), "--remote-tandem", bin()];
+    all.extend(args);
+    let targets = [OsStr::new(&url), other.as_os_str()];
+    Some(crate::mount::Mounted::start_targets(
+        &p.pair, &targets, &all,
+    ))
+}
+
+fn has(root: &Path, rel: &str, content: &str) -> bool {
+    std::fs::read(root.join(rel)).is_ok_and(|c| c == content.as_bytes())
+}
+
+const SOON: Duration = Duration::from_secs(20);
+
+#[test]
+fn issue_17_a_write_through_the_mount_arrives_on_the_remote_side() {
+    let Some(p) = RemotePair::new("issue_17_a_write_through_the_mount_arrives_on_the_remote_side")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    let other = pair.tmp.path().join("other");
+    pair.write(S::Tgt, "before.txt", "on the server before the mount");
+    let Some(m) = mount_remote(&p, &other, &[]) else {
+        return;
+    };
+    // The startup reconcile ran before the mount served.
+    assert_eq!(
+        pair.read(S::Src, "before.txt"),
+        "on the server before the mount"
+    );
+    pair.write(S::Src, "dir/a.txt", "written through the mount");
+    crate::mount::wait_for("the write on the remote side", SOON, || {
+        has(&pair.tgt, "dir/a.txt", "written through the mount")
+    });
+    crate::mount::wait_for("the write in the local target", SOON, || {
+        has(&other, "dir/a.txt", "written through the mount")
+    });
+    std::fs::rename(pair.path(S::Src, "dir"), pair.path(S::Src, "moved")).unwrap();
+    crate::mount::wait_for("the rename on the remote side", SOON, || {
+        has(&pair.tgt, "moved/a.txt", "written through the mount") && !pair.exists(S::Tgt, "dir")
+    });
+    assert!(has(&other, "before.txt", "on the server before the mount"));
+    m.stop();
+    pair.assert_same();
+}
+
+#[test]
+fn issue_17_a_change_on_the_remote_side_arrives_in_the_mounted_source() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_change_on_the_remote_side_arrives_in_the_mounted_source")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    let other = pair.tmp.path().join("other");
+    // No periodic rescan: only the agent's hints can bring the change.
+    let Some(m) = mount_remote(&p, &other, &["--rescan-every", "0"]) else {
+        return;
+    };
+    pair.write(S::Tgt, "server/made.txt", "made on the server");
+    let start = Instant::now();
+    crate::mount::wait_for("the server's change in the mounted source", SOON, || {
+        has(&pair.src, "server/made.txt", "made on the server")
+    });
+    let took = start.elapsed();
+    crate::mount::wait_for("the server's change in the local target", SOON, || {
+        has(&other, "server/made.txt", "made on the server")
+    });
+    assert!(
+        took < Duration::from_secs(5),
+        "the server's change took {took:?} to arrive"
+    );
+    std::fs::remove_file(pair.path(S::Tgt, "server/made.txt")).unwrap();
+    crate::mount::wait_for("the server's deletion in the mounted source", SOON, || {
+        !pair.exists(S::Src, "server/made.txt")
+    });
+    m.stop();
+}
+
+/// The ssh client processes a process started (its children named `ssh`).
+fn ssh_children(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let comm = head.split_once(" (").map_or("", |(_, c)| c);
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if comm == "ssh" && ppid == Some(parent) {
+            out.extend(e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+#[test]
+fn issue_17_a_dropped_connection_is_retried_and_nothing_is_lost() {
+    let Some(p) = RemotePair::new("issue_17_a_dropped_connection_is_retried_and_nothing_is_lost")
+    else {
+        return;
+    };
+    let other = p.pair.tmp.path().join("other");
+    p.pair.write(S::Src, "keep.txt", "kept");
+    p.pair
+        .write(S::Src, "old.txt", "renamed while disconnected");
+    let Some(m) = mount_remote(&p, &other, &[]) else {
+        return;
+    };
+    let pair = &p.pair;
+    crate::mount::wait_for("the startup sync", SOON, || {
+        has(&pair.tgt, "keep.txt", "kept")
+    });
+    // The server stops taking connections, and the mount's connection is cut.
+    let mount_pid = m.pid().unwrap();
+    let ssh = ssh_children(mount_pid);
+    assert!(
+        !ssh.is_empty(),
+        "no ssh process under the mount (pid {mount_pid})"
+    );
+    let xdg = pair.tmp.path().join("xdg");
+    let status = || {
+        crate::fixtures::run_tandem_with_env(
+            [
+                OsStr::new("status"),
+                pair.src.as_os_str(),
+                OsStr::new("--json"),
+            ],
+            &[("XDG_STATE_HOME", &xdg)],
+        )
+    };
+    p.sshd.stop_listening();
+    for pid in ssh {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+    }
+    pair.write(S::Src, "while/one.txt", "written while disconnected");
+    pair.write(S::Src, "while/two.txt", "this one too");
+    std::fs::rename(pair.path(S::Src, "old.txt"), pair.path(S::Src, "new.txt")).unwrap();
+    std::fs::remove_file(pair.path(S::Src, "keep.txt")).unwrap();
+    let mut said = String::new();
+    crate::mount::wait_for("status to say disconnected", SOON, || {
+        said = status().stdout;
+        said.contains("\"disconnected_since\":1")
+    });
+    let text = crate::fixtures::run_tandem_with_env(
+        [OsStr::new("status"), pair.src.as_os_str()],
+        &[("XDG_STATE_HOME", &xdg)],
+    );
+    assert!(
+        text.stdout.contains("disconnected since") && text.stdout.contains("retrying"),
+        "{}",
+        text.all()
+    );
+    // The local target is not held back by the remote one.
+    crate::mount::wait_for("the local target", SOON, || {
+        has(&other, "while/two.txt", "this one too")
+    });
+    assert!(!pair.exists(S::Tgt, "while/one.txt"));
+    p.sshd.listen_again();
+    crate::mount::wait_for(
+        "the changes on the remote side after reconnecting",
+        Duration::from_secs(90),
+        || {
+            has(&pair.tgt, "while/one.txt", "written while disconnected")
+                && has(&pair.tgt, "while/two.txt", "this one too")
+                && has(&pair.tgt, "new.txt", "renamed while disconnected")
+                && !pair.exists(S::Tgt, "old.txt")
+                && !pair.exists(S::Tgt, "keep.txt")
+        },
+    );
+    crate::mount::wait_for("status to say connected", SOON, || {
+        !status().stdout.contains("\"disconnected_since\":1")
+    });
+    m.stop();
+    pair.assert_same();
+}
+
+/// The pid of the `tandem serve` of `root` (the agent under sshd), if it runs.
+fn agent_of(root: &Path) -> Option<u32> {
+    let want = root.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        let serves = args.contains(&&b"serve"[..]) && args.contains(&want);
+        serves.then(|| e.file_name().to_str()?.parse().ok())?
+    })
+}
+
+/// Bytes a process has written so far (`/proc/PID/io`).
+fn written(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn issue_17_a_connection_cut_mid_file_leaves_no_torn_file_and_converges() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_connection_cut_mid_file_leaves_no_torn_file_and_converges")
+    else {
+        return;
+    };
+    let other = p.pair.tmp.path().join("other");
+    let Some(m) = mount_remote(&p, &other, &["--compress", "off"]) else {
+        return;
+    };
+    let pair = &p.pair;
+    let big: Vec<u8> = (0..128u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(pair.path(S::Src, "big.bin"), &big).unwrap();
+    let agent = {
+        let mut found = None;
+        crate::mount::wait_for("the agent", SOON, || {
+            found = agent_of(&pair.tgt);
+            found.is_some()
+        });
+        found.unwrap()
+    };
+    // Cut once the agent is receiving the file, before it is complete.
+    crate::mount::wait_for("the transfer under way", SOON, || {
+        written(agent) > 8 << 20 || pair.exists(S::Tgt, "big.bin")
+    });
+    let caught = !pair.exists(S::Tgt, "big.bin");
+    for pid in ssh_children(m.pid().unwrap()) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+    }
+    assert!(
+        caught,
+        "the file arrived before the connection could be cut"
+    );
+    let whole = |at: &Path| std::fs::read(at.join("big.bin")).is_ok_and(|c| c == big);
+    // Never a torn file: absent, or whole.
+    crate::mount::wait_for(
+        "the file on the remote side after reconnecting",
+        Duration::from_secs(90),
+        || {
+            let there = pair.exists(S::Tgt, "big.bin");
+            assert!(!there || whole(&pair.tgt), "a torn file on the remote side");
+            there
+        },
+    );
+    let temps = pair.names_with(S::Tgt, ".tandem-tmp");
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+    m.stop();
+    pair.assert_same();
+}
+
+/// Pseudo-random bytes: incompressible, so that what is counted is what a delta saved.
+fn noise(n: usize, mut x: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn issue_17_a_modified_large_file_sends_only_what_changed() {
+    let Some(p) = RemotePair::new("issue_17_a_modified_large_file_sends_only_what_changed") else {
+        return;
+    };
+    let pair = &p.pair;
+    let size = 20 << 20;
+    let mut up = noise(size, 1);
+    let mut down = noise(size, 2);
+    std::fs::write(pair.path(S::Src, "up.bin"), &up).unwrap();
+    std::fs::write(pair.path(S::Tgt, "down.bin"), &down).unwrap();
+    let first = p.sync_ok(&[], 0);
+    assert_eq!(data_bytes(&first), (size as u64, size as u64));
+    // One byte changed in the middle of each, one on each side.
+    up[size / 2] ^= 0xff;
+    down[size / 2 + 12345] ^= 0xff;
+    std::fs::write(pair.path(S::Src, "up.bin"), &up).unwrap();
+    std::fs::write(pair.path(S::Tgt, "down.bin"), &down).unwrap();
+    let again = p.sync_ok(&[], 0);
+    let (sent, received) = data_bytes(&again);
+    let (wire_out, wire_in) = wire_bytes(&again);
+    eprintln!(
+        "20 MiB, 1 byte changed: {sent} bytes of file data sent, {received} received \
+         ({wire_out} and {wire_in} bytes on the wire)"
+    );
+    assert!(sent < 1 << 20 && received < 1 << 20, "{}", again.all());
+    assert!(sent > 0 && received > 0, "{}", again.all());
+    assert!(std::fs::read(pair.path(S::Tgt, "up.bin")).unwrap() == up);
+    assert!(std::fs::read(pair.path(S::Src, "down.bin")).unwrap() == down);
+    pair.assert_same();
+    // What was replaced is in the trash as ever.
+    assert_eq!(pair.trash_contents(S::Tgt).len(), 1);
+}
+
+#[test]
+fn issue_17_bwlimit_caps_the_rate_both_ways() {
+    let Some(p) = RemotePair::new("issue_17_bwlimit_caps_the_rate_both_ways") else {
+        return;
+    };
+    let pair = &p.pair;
+    // Bad rates: said so, exit 2, nothing done.
+    pair.write(S::Src, "small.txt", "x");
+    for bad in ["fast", "-1M", "2X"] {
+        let out = p.cmd("sync", &[&format!("--bwlimit={bad}")]);
+        assert_eq!(out.code, 2, "{bad}: {}", out.all());
+        out.assert_stderr_has(&format!("\"{bad}\" is not a rate"));
+    }
+    assert!(!pair.exists(S::Tgt, "small.txt"));
+    // 4 MiB each way (incompressible) at 1 MiB/s: 3 s at the very least, each way.
+    std::fs::write(pair.path(S::Src, "up.bin"), noise(4 << 20, 3)).unwrap();
+    let start = Instant::now();
+    p.sync_ok(&["--bwlimit", "1M"], 0);
+    let up = start.elapsed();
+    std::fs::write(pair.path(S::Tgt, "down.bin"), noise(4 << 20, 4)).unwrap();
+    let start = Instant::now();
+    p.sync_ok(&["--bwlimit", "1M"], 0);
+    let down = start.elapsed();
+    pair.assert_same();
+    assert!(up >= Duration::from_secs(3), "{up:?}");
+    assert!(down >= Duration::from_secs(3), "{down:?}");
+}
+
+/// The temporary files of a copy in progress in `dir`, with their sizes.
+fn temps(dir: &Path) -> Vec<(String, u64)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tandem-tmp."))
+        .map(|e| {
+            let len = e.metadata().map_or(0, |m| m.len());
+            (e.file_name().to_string_lossy().into_owned(), len)
+        })
+        .collect()
+}
+
+/// A sync (at 2 MiB/s) whose ssh is killed once a copy has written a MiB into a temporary
+/// file in `watch`.
+fn sync_killed_mid_file(p: &RemotePair, watch: &Path) -> Out {
+    let d = p.sshd.dir.path();
+    let (wrap, pid_file) = (d.join("ssh-wrap"), d.join("ssh.pid"));
+    let script = format!(
+        "#!/bin/sh\necho $$ > {}\nexec ssh \"$@\"\n",
+        pid_file.display()
+    );
+    std::fs::write(&wrap, script).unwrap();
+    std::fs::set_permissions(&wrap, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let _ = std::fs::remove_file(&pid_file);
+    let ssh = p.sshd.ssh().replacen("ssh", &wrap.display().to_string(), 1);
+    let pair = &p.pair;
+    let child = Command::new(bin())
+        .arg("sync")
+        .args([pair.src.as_os_str(), OsStr::new(&p.url())])
+        .arg("--state-dir")
+        .arg(&pair.state)
+        .args(["--ssh", &ssh, "--remote-tandem", bin(), "--bwlimit", "2M"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !temps(watch).iter().any(|(_, len)| *len > 1 << 20) {
+        assert!(Instant::now() < deadline, "no copy began in {watch:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let out = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!("ssh killed mid-file: exit {}\n{}", out.code, out.all());
+    out
+}
+
+#[test]
+fn issue_17_ssh_killed_mid_file_leaves_no_torn_file() {
+    let Some(p) = RemotePair::new("issue_17_ssh_killed_mid_file_leaves_no_torn_file") else {
+        return;
+    };
+    let pair = &p.pair;
+    let size = 8 << 20;
+    let (up1, up2, down1, down2) = (
+        noise(size, 5),
+        noise(size, 6),
+        noise(size, 7),
+        noise(size, 8),
+    );
+    std::fs::write(pair.path(S::Src, "up.bin"), &up1).unwrap();
+    std::fs::write(pair.path(S::Tgt, "down.bin"), &down1).unwrap();
+    p.sync_ok(&[], 0);
+    let read = |s: S, name: &str| std::fs::read(pair.path(s, name)).unwrap();
+
+    // Sending: the remote copy keeps its old content, its temporary file goes.
+    std::fs::write(pair.path(S::Src, "up.bin"), &up2).unwrap();
+    let out = sync_killed_mid_file(&p, &pair.tgt);
+    assert!(out.code != 0, "{}", out.all());
+    out.assert_stderr_has("the connection was lost");
+    assert!(read(S::Tgt, "up.bin") == up1, "torn: {}", out.all());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !temps(&pair.tgt).is_empty() {
+        assert!(Instant::now() < deadline, "left: {:?}", temps(&pair.tgt));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Receiving: the local copy keeps its old content, no temporary file.
+    std::fs::write(pair.path(S::Tgt, "down.bin"), &down2).unwrap();
+    let out = sync_killed_mid_file(&p, &pair.src);
+    assert!(out.code != 0, "{}", out.all());
+    out.assert_stderr_has("the connection was lost");
+    assert!(read(S::Src, "down.bin") == down1, "torn: {}", out.all());
+    assert_eq!(temps(&pair.src), vec![]);
+    let up = read(S::Tgt, "up.bin");
+    assert!(up == up1 || up == up2);
+
+    // The next run completes; nothing is left behind on either side.
+    p.sync_ok(&[], 0);
+    assert!(read(S::Tgt, "up.bin") == up2);
+    assert!(read(S::Src, "down.bin") == down2);
+    pair.assert_same();
+    assert_eq!((temps(&pair.src), temps(&pair.tgt)), (vec![], vec![]));
+}
+
+#[test]
+fn issue_17_resolve_with_a_remote_target() {
+    let Some(p) = RemotePair::new("issue_17_resolve_with_a_remote_target") else {
+        return;
+    };
+    let pair = &p.pair;
+    pair.write(S::Src, "c.txt", "base");
+    pair.write(S::Src, "d.txt", "base");
+    p.sync_ok(&[], 0);
+    pair.write(S::Src, "c.txt", "source edit");
+    pair.write(S::Tgt, "c.txt", "target edit, longer");
+    pair.write(S::Src, "d.txt", "source edit of d");
+    pair.write(S::Tgt, "d.txt", "target edit of d");
+    p.sync_ok(&[], 1);
+    assert_eq!(pair.names_with(S::Tgt, ".conflict-").len(), 2);
+    // Kept both: keeping one version removes the other on both sides, the remote one too.
+    let out = p.cmd("resolve", &["c.txt", "--keep", "target"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("resolved c.txt"), "{}", out.all());
+    let out = p.cmd("resolve", &["d.txt", "--keep", "source"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    for s in [S::Src, S::Tgt] {
+        assert_eq!(pair.read(s, "c.txt"), "target edit, longer");
+        assert_eq!(pair.read(s, "d.txt"), "source edit of d");
+        assert_eq!(pair.names_with(s, ".conflict-"), Vec::<String>::new());
+    }
+    let listed = p.cmd("conflicts", &[]);
+    assert!(!listed.stdout.contains("c.txt"), "{}", listed.all());
+    // The state agrees: the next sync has nothing to do.
+    let again = p.sync_ok(&[], 0);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.all());
+    // Flagged: keeping a side syncs that path with that side's version, over ssh.
+    pair.write(S::Src, "c.txt", "source again");
+    pair.write(S::Tgt, "c.txt", "target again");
+    let out = p.cmd("sync", &["--conflict", "flag"]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert_eq!(pair.read(S::Src, "c.txt"), "source again");
+    let out = p.cmd("resolve", &["c.txt", "--keep", "target"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(pair.read(S::Src, "c.txt"), "target again");
+    let again = p.sync_ok(&[], 0);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.all());
+    pair.assert_same();
 }

@@ -124,6 +124,17 @@ pub struct RemoteArgs {
     /// does not shrink (media, archives)
     #[arg(long, value_enum, default_value = "auto")]
     pub compress: CompressArg,
+    /// Cap the rate of what is sent over ssh, each way, in bytes a second as rsync reads
+    /// it: 500K, 2M (powers of 1024), 1MB (of 1000), 100B; a bare number is KiB; 0: none
+    #[arg(long, value_name = "RATE", value_parser = bwlimit)]
+    pub bwlimit: Option<Rate>,
+}
+
+/// A parsed `--bwlimit` (`None` inside: `0`, no limit).
+pub type Rate = Option<u64>;
+
+fn bwlimit(text: &str) -> Result<Rate, String> {
+    tandem_remote::parse_rate(text)
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq, Default)]
@@ -522,6 +533,8 @@ pub struct MountArgs {
     pub rescan_every: u64,
     #[command(flatten)]
     pub opts: SyncOptions,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Stay in the foreground (for systemd and tests); default: run in the background,
     /// logging to the state directory
     #[arg(long)]
@@ -530,7 +543,9 @@ pub struct MountArgs {
     /// created as the calling user)
     #[arg(long)]
     pub allow_other: bool,
-    /// Mount somewhere else than over SRC itself
+    /// Mount somewhere else than over SRC itself: an empty folder (on Windows, where the
+    /// source cannot be mounted over, required: a free drive letter such as X:, or an
+    /// empty folder)
     #[arg(long, value_name = "MOUNTPOINT")]
     pub at: Option<PathBuf>,
     /// Serve reads and writes through the daemon even where the kernel could pass them
@@ -539,7 +554,8 @@ pub struct MountArgs {
     pub no_passthrough: bool,
     /// Hold deletions through the mount (unlink, rmdir; never renames) when more than
     /// COUNT arrive within DURATION: not replayed to the targets until `tandem release`,
-    /// or brought back with `tandem restore --held`; `off` replays every deletion
+    /// or brought back with `tandem restore --held`; deletions made in a watched target
+    /// likewise (not applied to the source); `off` carries every deletion over
     #[arg(long, value_name = "COUNT/DURATION|off", default_value = "1000/60s", value_parser = parse_brake)]
     pub delete_brake: DeleteBrake,
     /// How requests travel between the kernel and tandem: /dev/fuse reads, or FUSE over
@@ -722,6 +738,8 @@ pub struct ResolveArgs {
     pub keep: KeepArg,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Args, Debug)]

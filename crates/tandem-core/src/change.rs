@@ -226,6 +226,12 @@ pub trait MountBackend: Send + Sync {
 
     /// Whether this process may have reads and writes passed through by the kernel.
     fn privileged(&self) -> bool;
+
+    /// Whether the source can be served over itself. WinFsp cannot mount over a folder
+    /// that stays in use: there the mount goes to a separate mount point (`--at`).
+    fn mounts_over_source(&self) -> bool {
+        true
+    }
 }
 
 /// A running mount, from its backend. Unmounts when dropped.

@@ -80,7 +80,49 @@ impl Kind {
     }
 }
 
-/// One side's entry at a path. `mode` holds permission bits only (`0o7777`); `mtime` is
+/// `Entry::mode` on a side with Windows' file attributes (a Windows side, on every entry
+/// it shows): the attributes below are kept above the permission bits. A side without it
+/// (Linux, macOS) has nothing to map them to: it neither gives nor takes them, and a Windows
+/// side keeps its own when such a side sends a mode ([`carry_attrs`]).
+pub const MODE_ATTRS: u32 = 1 << 20;
+/// With [`MODE_ATTRS`]: the hidden attribute (`FILE_ATTRIBUTE_HIDDEN`).
+pub const MODE_HIDDEN: u32 = 1 << 21;
+/// Every attribute bit of `Entry::mode`.
+pub const MODE_ATTR_BITS: u32 = MODE_ATTRS | MODE_HIDDEN;
+
+/// The mode to give a side that now shows `there`, for an incoming `mode`: as it is, unless
+/// it comes from a side without attributes ([`MODE_ATTRS`]) while `there` has some, which
+/// are then kept (a Linux side's edit does not unhide a file on Windows).
+pub fn carry_attrs(mode: u32, there: u32) -> u32 {
+    if mode & MODE_ATTRS == 0 && there & MODE_ATTRS != 0 {
+        mode | (there & MODE_ATTR_BITS)
+    } else {
+        mode
+    }
+}
+
+/// Whether two sides' modes agree as far as both can hold them: the attributes count only
+/// between two sides that have them.
+pub fn modes_agree(a: u32, b: u32) -> bool {
+    if (a ^ b) & MODE_ATTRS != 0 {
+        a & !MODE_ATTR_BITS == b & !MODE_ATTR_BITS
+    } else {
+        a == b
+    }
+}
+
+/// `mode` in words: its permission bits in octal, and `hidden` where it is.
+pub fn mode_words(mode: u32) -> String {
+    let hidden = if mode & MODE_HIDDEN != 0 {
+        ", hidden"
+    } else {
+        ""
+    };
+    format!("{:o}{hidden}", mode & 0o7777)
+}
+
+/// One side's entry at a path. `mode` holds permission bits (`0o7777`), and on a side
+/// with Windows' attributes those it keeps ([`MODE_ATTRS`]); `mtime` is
 /// nanoseconds since the epoch; `hash` is filled in only where a decision needs it;
 /// `owner` comes with the stat (compared only when the run keeps owners, `--owner`);
 /// `xattrs` is a digest of the extended attributes the run keeps (`--xattrs`, `--acls`),

@@ -20,7 +20,10 @@ pub use change::{
     Change, ChangeOp, ChangeSink, Mount, MountBackend, MountConfig, MountSetupError, Mounted,
     NotKept, SourceDir, Version, HISTORY_DIR,
 };
-pub use entry::{BaseEntry, Entry, Hash, Kind, Owner, Seen, Side};
+pub use entry::{
+    carry_attrs, mode_words, modes_agree, BaseEntry, Entry, Hash, Kind, Owner, Seen, Side,
+    MODE_ATTRS, MODE_ATTR_BITS, MODE_HIDDEN,
+};
 pub use filter::{Filter, FilterError, FilterInputs};
 pub use links::{link_copies, LinkGroups};
 pub use merge::{merge_sorted, Counts, Merge, Merged};

@@ -185,10 +185,12 @@ impl Reconciler<'_> {
 
     /// Do the two sides show the same metadata, as far as this run keeps it? Setuid and
     /// setgid bits count only where they may travel (`Keep::setid`): a side that holds them
-    /// is not in a lasting disagreement with a side they were kept from.
+    /// is not in a lasting disagreement with a side they were kept from; Windows attributes
+    /// only between two sides that have them (`modes_agree`).
     fn same_meta(&self, s: &Entry, t: &Entry) -> bool {
         let keep = &self.opts.keep;
-        let same_mode = keep.travelling_mode(s.mode) == keep.travelling_mode(t.mode);
+        let same_mode =
+            crate::entry::modes_agree(keep.travelling_mode(s.mode), keep.travelling_mode(t.mode));
         let same_extra =
             (!keep.owner || s.owner == t.owner) && (!keep.reads_xattrs() || s.xattrs == t.xattrs);
         match s.kind {
@@ -633,7 +635,8 @@ impl Reconciler<'_> {
         // When neither side changed the mode since they agreed, the receiving side keeps its
         // own: a side that cannot store modes (FAT, exFAT) shows placeholder bits that must
         // not be imposed on the other side along with new content. Otherwise (a new file, a
-        // changed mode, a conflict's winner) the sending side's mode goes along.
+        // changed mode, a conflict's winner) the sending side's mode goes along, less the
+        // attributes of a receiving Windows side where the sender has none (`carry_attrs`).
         let to = from.other();
         if let Some(d) = &expect {
             if self.kept_newer(p, from, &f, d) {
@@ -646,6 +649,7 @@ impl Reconciler<'_> {
             {
                 d.mode
             }
+            (Some(d), _) => crate::entry::carry_attrs(f.mode, d.mode),
             _ => f.mode,
         };
         self.copies.push(Action::Copy {

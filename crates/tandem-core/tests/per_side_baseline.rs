@@ -102,3 +102,94 @@ fn a_mode_changed_on_the_source_goes_along_with_its_content() {
         }]
     );
 }
+
+// ---- Windows attributes (issue 16) ----------------------------------------------------------
+
+/// The target is a Windows side (`MODE_ATTRS` on every entry); the source a Linux one.
+const WIN: u32 = tandem_core::MODE_ATTRS;
+const HIDDEN: u32 = tandem_core::MODE_ATTRS | tandem_core::MODE_HIDDEN;
+
+fn base_windows_target(tgt_mode: u32) -> BaseTree {
+    let mut b = base();
+    b.get_mut(&p()).unwrap().tgt.mode = tgt_mode;
+    b
+}
+
+#[test]
+fn issue_16_hidden_kept_on_windows_when_linux_changes_content_and_mode() {
+    let src = file(2, 2000, 0o600, 11);
+    let tgt = file(1, 1000, 0o644 | HIDDEN, 22);
+    let plan = reconcile(
+        base_windows_target(0o644 | HIDDEN),
+        one(src.clone()),
+        one(tgt.clone()),
+        &Options::default(),
+    );
+    assert_eq!(
+        plan.actions,
+        vec![Action::Copy {
+            path: p(),
+            from: Side::Source,
+            src,
+            expect: Some(tgt),
+            mode: 0o600 | HIDDEN
+        }]
+    );
+}
+
+#[test]
+fn issue_16_hidden_travels_from_windows_with_its_content() {
+    // Both sides Windows: the source made the file hidden and changed it.
+    let mut b = base_windows_target(0o644 | WIN);
+    b.get_mut(&p()).unwrap().src.mode = 0o644 | WIN;
+    let src = file(2, 2000, 0o644 | HIDDEN, 11);
+    let tgt = file(1, 1000, 0o644 | WIN, 22);
+    let plan = reconcile(b, one(src.clone()), one(tgt.clone()), &Options::default());
+    assert_eq!(
+        plan.actions,
+        vec![Action::Copy {
+            path: p(),
+            from: Side::Source,
+            src,
+            expect: Some(tgt),
+            mode: 0o644 | HIDDEN
+        }]
+    );
+}
+
+#[test]
+fn issue_16_hidden_set_on_windows_is_a_metadata_change() {
+    let mut b = base_windows_target(0o644 | WIN);
+    b.get_mut(&p()).unwrap().src.mode = 0o644 | WIN;
+    let src = file(1, 1000, 0o644 | HIDDEN, 11);
+    let tgt = file(1, 1000, 0o644 | WIN, 22);
+    let plan = reconcile(b, one(src.clone()), one(tgt.clone()), &Options::default());
+    assert_eq!(
+        plan.actions,
+        vec![Action::SetMeta {
+            path: p(),
+            side: Side::Target,
+            src,
+            expect: tgt,
+        }]
+    );
+}
+
+#[test]
+fn issue_16_carry_attrs_only_from_a_side_without_them() {
+    use tandem_core::carry_attrs;
+    assert_eq!(carry_attrs(0o600, 0o644 | HIDDEN), 0o600 | HIDDEN);
+    assert_eq!(carry_attrs(0o600 | WIN, 0o644 | HIDDEN), 0o600 | WIN);
+    assert_eq!(carry_attrs(0o600, 0o644), 0o600);
+    assert_eq!(tandem_core::mode_words(0o644 | HIDDEN), "644, hidden");
+    assert_eq!(tandem_core::mode_words(0o755), "755");
+}
+
+#[test]
+fn issue_16_a_hidden_windows_file_and_the_same_linux_file_agree() {
+    // No baseline yet: the same content on both sides, the Windows copy hidden.
+    let src = file(1, 1000, 0o644, 11);
+    let tgt = file(1, 1000, 0o644 | HIDDEN, 22);
+    let plan = reconcile(BaseTree::new(), one(src), one(tgt), &Options::default());
+    assert!(plan.writes().next().is_none(), "{plan:?}");
+}

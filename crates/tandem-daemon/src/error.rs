@@ -27,6 +27,8 @@ pub enum DaemonError {
     State(#[from] StateError),
     #[error(transparent)]
     Roots(#[from] RootError),
+    #[error(transparent)]
+    Remote(#[from] tandem_remote::RemoteSyncError),
     #[error("the startup sync with {} stopped: {why}", tgt.display())]
     StartupStopped { tgt: PathBuf, why: String },
     #[error("internal error: a replicator thread panicked")]

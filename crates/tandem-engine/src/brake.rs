@@ -1,16 +1,19 @@
-//! The brake on mass deletions through a mount (issue 18): deletions (unlink, rmdir; never
-//! renames) are replayed to a target only once they stop coming for a moment; when more
-//! than `BrakeLimit::count` arrive within `BrakeLimit::window`, they are held instead: left
-//! done in the source, not replayed, recorded in the store (`tandem held`) until released
-//! or restored. A decision on the journal's records, made where the replicator picks them
-//! up; the held paths then flow through the one sync path as paths left alone.
+//! The brake on mass deletions while mounted (issue 18): deletions (unlink, rmdir; never
+//! renames) are carried to the other side only once they stop coming for a moment; when
+//! more than `BrakeLimit::count` arrive within `BrakeLimit::window`, they are held instead:
+//! left done where they were made, not carried over, recorded in the store (`tandem held`)
+//! until released or restored. Each replicator has one brake per side, with the same limit:
+//! one for the journal's records (deletions through the mount, in the source), one for
+//! its target watcher's (deletions made in that target). A decision on those records, made
+//! where the replicator picks them up; the held paths then flow through the one sync path
+//! as paths left alone.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tandem_core::{ChangeOp, RelPath};
+use tandem_core::{ChangeOp, RelPath, Side};
 use tandem_state::Record;
 
 /// How many deletions within how long engage the brake.
@@ -37,9 +40,11 @@ pub struct HoldNotice {
     pub source: PathBuf,
     pub target: String,
     pub batch: i64,
+    /// Where they were made: through the mount (source) or in the target.
+    pub side: Side,
     /// How many this pass held.
     pub count: usize,
-    /// The first of them: who deleted, and when.
+    /// The first of them: who deleted (known through the mount only), and when.
     pub first: Record,
 }
 
@@ -79,6 +84,9 @@ pub(crate) struct Brake {
     recent: VecDeque<Instant>,
     /// Deletions neither replayed nor held yet, and when each came.
     waiting: Vec<(Record, Instant)>,
+    /// Their paths: a path told twice (a folder's removal, by its parent and by itself)
+    /// counts once.
+    waiting_paths: HashSet<RelPath>,
     last: Option<Instant>,
     /// The burst being held, while deletions still come faster than the limit.
     engaged: Option<i64>,
@@ -91,6 +99,7 @@ impl Brake {
             limit,
             recent: VecDeque::new(),
             waiting: Vec::new(),
+            waiting_paths: HashSet::new(),
             last: None,
             engaged: None,
         }
@@ -101,8 +110,10 @@ impl Brake {
         if self.limit.is_none() || !is_deletion(r.change.op) {
             return false;
         }
-        self.recent.push_back(now);
-        self.waiting.push((r.clone(), now));
+        if self.waiting_paths.insert(r.change.path.clone()) {
+            self.recent.push_back(now);
+            self.waiting.push((r.clone(), now));
+        }
         self.last = Some(now);
         true
     }
@@ -138,6 +149,7 @@ impl Brake {
             if let Some(batch) = self.engaged {
                 step.batch = Some(batch);
                 step.hold = self.waiting.drain(..).map(|(r, _)| r).collect();
+                self.waiting_paths.clear();
                 return step;
             }
         } else {
@@ -149,6 +161,9 @@ impl Brake {
             .drain(..)
             .partition(|(_, at)| force || quiet || now.duration_since(*at) >= MAX_WAIT);
         self.waiting = wait;
+        for (r, _) in &due {
+            self.waiting_paths.remove(&r.change.path);
+        }
         step.replay = due.into_iter().map(|(r, _)| r.change.path).collect();
         step
     }
@@ -249,6 +264,17 @@ mod tests {
         b.take(&rec(ChangeOp::Unlink, "g"), later);
         let s = b.step(later + QUIET, false, &mut || Some(9));
         assert_eq!(s.replay.len(), 1);
+    }
+
+    #[test]
+    fn a_path_told_twice_counts_once() {
+        let mut b = Brake::new(limit(2));
+        let t0 = Instant::now();
+        for p in ["d", "d", "e", "e"] {
+            assert!(b.take(&rec(ChangeOp::Rmdir, p), t0));
+        }
+        let s = b.step(t0 + QUIET, false, &mut || Some(1));
+        assert_eq!((s.replay.len(), s.hold.len()), (2, 0));
     }
 
     #[test]

@@ -19,12 +19,13 @@ pub mod roots;
 mod run;
 pub mod side;
 pub mod spec;
+mod symlinks;
 pub mod time;
 pub mod watch;
 
 pub use brake::{settle_held, BrakeLimit, HoldNotice, OnHold};
 pub use replicate::{Hold, Replicator, ReplicatorConfig, TargetStatus};
 pub use roots::{PairRoots, RootError};
-pub use run::{sync, sync_scoped, sync_until, EngineError, Session, SourceHooks};
-pub use side::{SideRoot, Source, Step};
+pub use run::{sync, sync_scoped, sync_until, EngineError, Session, SourceHooks, TargetOpener};
+pub use side::{SideRoot, Source, Step, Watch, DELTA_MISMATCH};
 pub use spec::{ConflictNote, Event, PathProblem, PlannedStep, Report, Scope, SyncSpec};

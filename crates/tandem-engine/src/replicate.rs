@@ -20,13 +20,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use tandem_core::{ChangeOp, RelPath};
+use tandem_core::{ChangeOp, RelPath, Side};
 use tandem_state::{HeldAction, JournalWriter, Store};
 
 use crate::brake::{Brake, BrakeLimit, HoldNotice, OnHold};
 use crate::run::{EngineError, Session};
+use crate::side::Watch;
 use crate::spec::{Event, PathProblem, Report, Scope};
-use crate::watch::{Echoes, TargetHint, TargetWatcher};
+use crate::watch::{Echoes, TargetHint};
 
 /// A file held open for writing longer than this is synced once its size and mtime have
 /// stayed the same for `SETTLE_QUIET` (kernel passthrough writes leave no records to go by),
@@ -44,6 +45,10 @@ const BATCH: usize = 20_000;
 /// Backoff of a paused target: first retry, and the longest wait between retries.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Backoff of a target whose connection dropped (a remote side): connecting again costs an
+/// ssh handshake, so the retries start slower and end sparser.
+const RECONNECT_FIRST: Duration = Duration::from_secs(1);
+const RECONNECT_MAX: Duration = Duration::from_secs(60);
 /// First retry of a path whose sync failed (most failures are races with a busy program,
 /// already over).
 const RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -96,6 +101,9 @@ pub struct TargetStatus {
     pub pending: usize,
     /// Why this target is paused (retried with backoff), if it is.
     pub paused: Option<String>,
+    /// Since when (Unix seconds) this target cannot be reached (a remote side's connection
+    /// dropped), retried with backoff; the journal keeps its backlog meanwhile.
+    pub disconnected_since_unix: Option<i64>,
     /// The target is not watched (no inotify): only journal records and rescans find
     /// changes, and target-side changes wait for the periodic rescan.
     pub unwatched: Option<String>,
@@ -141,7 +149,7 @@ pub struct Replicator {
     renames: Vec<(RelPath, RelPath)>,
     hints_tx: Sender<TargetHint>,
     hints_rx: Receiver<TargetHint>,
-    watcher: Option<TargetWatcher>,
+    watcher: Option<Watch>,
     /// The folders and renames this replicator's session makes in the target, for its
     /// watcher to recognise.
     echoes: Arc<Echoes>,
@@ -170,6 +178,8 @@ pub struct Replicator {
     status: Arc<Mutex<TargetStatus>>,
     /// Deletions through the mount wait here to be replayed or held.
     brake: Brake,
+    /// Deletions made in the target (its watcher's) wait here to be merged or held.
+    tgt_brake: Brake,
 }
 
 impl Replicator {
@@ -187,7 +197,11 @@ impl Replicator {
         let (hints_tx, hints_rx) = crossbeam_channel::unbounded();
         let bell = journal.subscribe();
         let echoes = Arc::new(Echoes::default());
-        session.set_target_echoes(Arc::clone(&echoes));
+        // A remote side's agent recognises its own changes itself: announcing them here
+        // would only cost a round trip per folder made.
+        if session.target().local().is_some() {
+            session.set_target_echoes(Arc::clone(&echoes));
+        }
         let brake = config.brake;
         let status = Arc::new(Mutex::new(TargetStatus {
             target: target.clone(),
@@ -224,6 +238,7 @@ impl Replicator {
             noted: cursor,
             last_pass: (0, Instant::now()),
             brake: Brake::new(brake),
+            tgt_brake: Brake::new(brake),
             status,
         };
         if r.config.watch_target {
@@ -387,6 +402,30 @@ impl Replicator {
                 self.tgt_writing.remove(&path);
                 self.tgt_pending.entry(path).or_insert(false);
             }
+            TargetHint::Removed { path, dir } => {
+                let deletion = tandem_state::Record {
+                    seq: 0,
+                    time_ns: crate::time::now_ns(),
+                    change: tandem_core::Change {
+                        op: if dir {
+                            ChangeOp::Rmdir
+                        } else {
+                            ChangeOp::Unlink
+                        },
+                        path,
+                        to: None,
+                        // The watcher does not know who: only the mount does.
+                        pid: 0,
+                        uid: 0,
+                    },
+                    program: None,
+                };
+                if !self.tgt_brake.take(&deletion, now) {
+                    self.tgt_pending
+                        .entry(deletion.change.path)
+                        .or_insert(false);
+                }
+            }
             TargetHint::Again(path) => {
                 self.tgt_again.entry(path).or_insert(now);
             }
@@ -394,18 +433,20 @@ impl Replicator {
         }
     }
 
+    /// Watches the target through its side: inotify here, or the remote agent's watch,
+    /// whose hints come back over the connection.
     fn start_watcher(&mut self) {
         self.watcher = None;
-        let root = self.session.spec().tgt.clone();
-        match TargetWatcher::start(&root, self.hints_tx.clone(), Arc::clone(&self.echoes)) {
+        let watched = self
+            .session
+            .target()
+            .watch(self.hints_tx.clone(), Arc::clone(&self.echoes));
+        match watched {
             Ok(w) => {
                 self.watcher = Some(w);
                 self.set_status(|s| s.unwatched = None);
             }
-            Err(e) => {
-                let why = format!("cannot watch {}: {e}", root.display());
-                self.set_status(|s| s.unwatched = Some(why));
-            }
+            Err(why) => self.set_status(|s| s.unwatched = Some(why)),
         }
     }
 
@@ -658,7 +699,10 @@ impl Replicator {
                     Some(why) => self.pause(why),
                     None => {
                         if self.paused.take().is_some() {
-                            self.set_status(|s| s.paused = None);
+                            self.set_status(|s| {
+                                s.paused = None;
+                                s.disconnected_since_unix = None;
+                            });
                         }
                     }
                 }
@@ -695,13 +739,30 @@ impl Replicator {
     }
 
     fn pause(&mut self, reason: String) {
+        let lost = self.session.target().lost();
+        let (first, max) = match lost {
+            Some(_) => (RECONNECT_FIRST, RECONNECT_MAX),
+            None => (BACKOFF_FIRST, BACKOFF_MAX),
+        };
         let backoff = match &self.paused {
-            Some(p) => (p.backoff * 2).min(BACKOFF_MAX),
-            None => BACKOFF_FIRST,
+            Some(p) => (p.backoff * 2).clamp(first, max),
+            None => first,
+        };
+        let disconnected = lost.is_some();
+        // A retry that failed says why (ssh's own words when it could not connect).
+        let reason = match (lost, &self.paused) {
+            (Some(why), None) => format!("disconnected: {why}"),
+            (Some(_), Some(_)) => format!("disconnected; connecting again: {reason}"),
+            (None, _) => reason,
         };
         if self.paused.is_none() {
             tracing::warn!("pausing {}: {reason}; retrying with backoff", self.target);
         }
+        let now = crate::time::now_ns() / 1_000_000_000;
+        self.set_status(|s| {
+            s.disconnected_since_unix =
+                disconnected.then(|| s.disconnected_since_unix.unwrap_or(now));
+        });
         self.paused = Some(Paused {
             reason: reason.clone(),
             retry_at: Instant::now() + backoff,
@@ -743,7 +804,12 @@ impl Replicator {
     fn held_now(&mut self, force: bool) -> HashSet<RelPath> {
         self.long_open.retain(|p, _| self.writers.contains_key(p));
         if force {
-            return self.brake.waiting().cloned().collect();
+            return self
+                .brake
+                .waiting()
+                .chain(self.tgt_brake.waiting())
+                .cloned()
+                .collect();
         }
         let now = Instant::now();
         let mut held = HashSet::new();
@@ -778,40 +844,75 @@ impl Replicator {
             }
         }
         held.extend(self.brake.waiting().cloned());
+        held.extend(self.tgt_brake.waiting().cloned());
         held
     }
 
-    /// The brake's decision on the deletions waiting: replayed (looked at like any other
-    /// change) or held in the store; then what `tandem release` and `tandem restore
-    /// --held` asked for is carried out.
+    /// The brakes' decisions on the deletions waiting on either side: carried over
+    /// (looked at like any other change) or held in the store; then what `tandem release`
+    /// and `tandem restore --held` asked for is carried out.
     fn brake_step(&mut self, force: bool) -> Result<(), EngineError> {
+        for side in [Side::Source, Side::Target] {
+            self.brake_side(side, force)?;
+        }
+        self.settle_asked()
+    }
+
+    /// One side's brake: deletions through the mount are replayed to the target, those
+    /// made in the target are merged into the source, unless held.
+    fn brake_side(&mut self, side: Side, force: bool) -> Result<(), EngineError> {
         let store = self.session.store();
         let mut new_batch = || store.next_held_batch().ok();
-        let step = self.brake.step(Instant::now(), force, &mut new_batch);
-        self.pending.extend(step.replay);
-        if let (Some(batch), false) = (step.batch, step.hold.is_empty()) {
-            let first = &step.hold[0];
-            tracing::warn!(
+        let brake = match side {
+            Side::Source => &mut self.brake,
+            Side::Target => &mut self.tgt_brake,
+        };
+        let step = brake.step(Instant::now(), force, &mut new_batch);
+        match side {
+            Side::Source => self.pending.extend(step.replay),
+            Side::Target => {
+                for p in step.replay {
+                    self.tgt_pending.entry(p).or_insert(false);
+                }
+            }
+        }
+        let (Some(batch), Some(first)) = (step.batch, step.hold.first()) else {
+            return Ok(());
+        };
+        match side {
+            Side::Source => tracing::warn!(
                 "holding {} deletions by {} (pid {}, uid {}) from {}: more than the delete brake allows; `tandem held` lists them",
                 step.hold.len(),
                 first.program.as_deref().unwrap_or("?"),
                 first.change.pid,
                 first.change.uid,
                 self.target
-            );
-            self.session
-                .store_mut()
-                .hold(&self.target, batch, &step.hold)?;
-            if let Some(OnHold(tell)) = &self.config.on_hold {
-                tell(&HoldNotice {
-                    source: self.session.spec().src.clone(),
-                    target: self.target.clone(),
-                    batch,
-                    count: step.hold.len(),
-                    first: first.clone(),
-                });
-            }
+            ),
+            Side::Target => tracing::warn!(
+                "holding {} deletions made in {} from the source: more than the delete brake allows; `tandem held` lists them",
+                step.hold.len(),
+                self.target
+            ),
         }
+        self.session
+            .store_mut()
+            .hold(&self.target, side, batch, &step.hold)?;
+        if let Some(OnHold(tell)) = &self.config.on_hold {
+            tell(&HoldNotice {
+                source: self.session.spec().src.clone(),
+                target: self.target.clone(),
+                batch,
+                side,
+                count: step.hold.len(),
+                first: first.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Carries out what `tandem release` and `tandem restore --held` asked of this
+    /// target's held deletions.
+    fn settle_asked(&mut self) -> Result<(), EngineError> {
         let asked: Vec<tandem_state::Held> = self
             .session
             .store()
@@ -828,8 +929,10 @@ impl Replicator {
             .filter(|h| h.action.as_deref() == Some(HeldAction::Restore.name()))
             .map(|h| h.path.clone())
             .collect();
-        // Restored: the baseline forgets them, so the target's copies look new there and
-        // come back; released: looked at again, so the deletions are replayed.
+        // Restored: the baseline forgets them, so the other side's copies look new there
+        // and come back where they were deleted; released: looked at again, so the
+        // deletions are carried over (a merged one reaches the other targets through the
+        // journal).
         self.session.store_mut().drop_held(&ids, &restore)?;
         for h in asked {
             if restore.contains(&h.path) {

@@ -190,8 +190,13 @@ pub struct Session {
     last_prune: Option<Instant>,
     /// Whether each side's file system folds case (source, target), probed once.
     folds_case: Option<[bool; 2]>,
+    /// How the target is opened again (`None`: a local folder at its path).
+    opener: Option<TargetOpener>,
     _lock: Option<Lock>,
 }
+
+/// Opens a session's target again: a remote side connects again.
+pub type TargetOpener = Arc<dyn Fn() -> std::io::Result<Box<dyn SideRoot>> + Send + Sync>;
 
 /// How often a session that syncs again and again (a mount's) prunes the trashes: each
 /// prune reads both trashes whole.
@@ -277,6 +282,16 @@ impl Session {
         Session::assemble(spec, src, Some(tgt))
     }
 
+    /// A session on both roots, already open (a mount with a remote target: the source
+    /// opened before the mount hides it).
+    pub fn with_roots(
+        spec: &SyncSpec,
+        src: Root,
+        tgt: Box<dyn SideRoot>,
+    ) -> Result<Session, EngineError> {
+        Session::assemble(spec, src, Some(tgt))
+    }
+
     /// The session on `src` and `tgt` (`None`: a local target still to be created).
     fn assemble(
         spec: &SyncSpec,
@@ -348,6 +363,7 @@ impl Session {
             marked,
             last_prune: None,
             folds_case: None,
+            opener: None,
             _lock: lock,
         })
     }
@@ -372,13 +388,28 @@ impl Session {
     /// Opens the target folder again (it was unmounted and mounted again, or replaced):
     /// later syncs reach the folder now at the target's path.
     pub fn reopen_target(&mut self) -> Result<(), EngineError> {
-        let mut tgt = Root::open(&self.spec.tgt).map_err(|source| EngineError::Root {
+        let root_err = |source| EngineError::Root {
             path: self.spec.tgt.clone(),
             source,
-        })?;
+        };
+        if let Some(open) = &self.opener {
+            self.tgt = open().map_err(root_err)?;
+            return Ok(());
+        }
+        let mut tgt = Root::open(&self.spec.tgt).map_err(root_err)?;
         tgt.set_keep(self.spec.options.keep);
         self.tgt = Box::new(tgt);
         Ok(())
+    }
+
+    /// How `reopen_target` opens the target (a remote side: connects again).
+    pub fn set_target_opener(&mut self, open: TargetOpener) {
+        self.opener = Some(open);
+    }
+
+    /// The target side as it is open now.
+    pub fn target(&self) -> &dyn SideRoot {
+        &*self.tgt
     }
 
     pub fn spec(&self) -> &SyncSpec {
@@ -542,6 +573,9 @@ impl Session {
             };
             [receives[0] && probe(src), receives[1] && probe(tgt)]
         });
+        // A local root on Windows makes no symbolic links (`tandem_fs::HOLDS_SYMLINKS`).
+        let lacks = |r: &dyn SideRoot| r.local().is_some() && !tandem_fs::HOLDS_SYMLINKS;
+        let lacks_links = [lacks(src), lacks(tgt)];
         for round in 1..=MAX_ROUNDS {
             let scope = &widened;
             opts.scope = scope.hints();
@@ -633,6 +667,7 @@ impl Session {
             let mut plan = reconcile(base, s_tree, t_tree, &opts);
             plan.actions = link_copies(plan.actions, &groups, opts.direction);
             plan.actions = crate::case::fit_both(plan.actions, names);
+            plan.actions = crate::symlinks::fit_both(plan.actions, lacks_links);
             if !spec.dry_run {
                 // Every round scans again: what was opened since the first is left out of
                 // the later ones too.
@@ -1148,8 +1183,10 @@ fn step_of(a: &Action) -> Option<PlannedStep> {
             None,
             format!("{}: hard link to {}", from.other(), anchor.escaped()),
         ),
-        Action::Mkdir { src, .. } => (None, format!("mode {:o}", src.mode)),
-        Action::SetMeta { src, .. } => (None, format!("mode {:o}", src.mode)),
+        Action::Mkdir { src, .. } => (None, format!("mode {}", tandem_core::mode_words(src.mode))),
+        Action::SetMeta { src, .. } => {
+            (None, format!("mode {}", tandem_core::mode_words(src.mode)))
+        }
         Action::Delete { expect, .. } => (None, format!("{} to trash", expect.kind.word())),
         Action::Conflict(c) => (None, resolution_word(c)),
         Action::Skip { .. } | Action::KeptNewer { .. } => {
@@ -1384,8 +1421,21 @@ impl Ctx<'_> {
                 )]
             }
             Action::Delete { path, side, expect } => {
+                // A file goes to the trash by a rename; an empty folder is removed, which
+                // the target's watcher must not count as a program's deletion (the brake).
+                let echoes = self
+                    .echoes
+                    .filter(|_| *side == Side::Target && expect.is_dir());
+                if let Some(e) = echoes {
+                    e.rmdir(path);
+                }
                 self.root(*side)
-                    .apply(Step::Delete { path, expect }, &self.trash)?;
+                    .apply(Step::Delete { path, expect }, &self.trash)
+                    .inspect_err(|_| {
+                        if let Some(e) = echoes {
+                            e.forget(path);
+                        }
+                    })?;
                 vec![Update::Remove(path.clone())]
             }
             Action::Record { path, src, tgt } => {

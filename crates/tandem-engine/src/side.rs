@@ -6,9 +6,17 @@
 //! holds the root.
 
 use std::io::Read;
+use std::sync::Arc;
 
+use crossbeam_channel::Sender;
 use tandem_core::{Entry, Filter, Hash, RelPath};
 use tandem_fs::{Durability, FsError, Incoming, Refusal, Root, Scan, Trash};
+
+use crate::watch::{Echoes, TargetHint, TargetWatcher};
+
+/// A side's watch on its root: the changes made there arrive as hints for as long as it
+/// lives.
+pub type Watch = Box<dyn Send>;
 
 /// One change to a side other than new content (that is [`SideRoot::install`]), with the
 /// state the plan expects to find.
@@ -58,6 +66,10 @@ impl Source for tandem_fs::Content {
     }
 }
 
+/// Why a copy sent as a delta was not kept: what the receiver rebuilt from its old copy did
+/// not hash to the new content. The copy is made again, whole.
+pub const DELTA_MISMATCH: &str = "rebuilt from a delta, did not hash to the content sent";
+
 /// What a session needs of a root.
 pub trait SideRoot: Send + Sync {
     /// The root as the user named it (a path, or `host:/path`).
@@ -79,6 +91,16 @@ pub trait SideRoot: Send + Sync {
     fn stat(&self, rel: &RelPath) -> tandem_fs::Result<Option<Entry>>;
     /// Opens `rel`, still `src`, to send its content to the other side.
     fn read(&self, rel: &RelPath, src: &Entry) -> tandem_fs::Result<Box<dyn Source + '_>>;
+    /// [`SideRoot::read`], for a receiving side that is local and holds `old` (the entry
+    /// the plan saw there) at `rel`: a remote side then sends only what changed.
+    fn read_onto(
+        &self,
+        rel: &RelPath,
+        src: &Entry,
+        _old: Option<(&Root, &Entry)>,
+    ) -> tandem_fs::Result<Box<dyn Source + '_>> {
+        self.read(rel, src)
+    }
     /// Makes `rel` hold `incoming` if it is still `expect`; returns the new entry.
     fn install(
         &self,
@@ -100,6 +122,15 @@ pub trait SideRoot: Send + Sync {
     fn syncfs_is_durable(&self) -> bool;
     /// Track the folders whose entries change, for [`SideRoot::flush`] of `EachFile`.
     fn track_dirs(&self, on: bool);
+    /// Watches the root: what programs change there comes to `tx` as hints (a mount's
+    /// continuous two-way). `echoes`: the folders and renames this machine's engine is
+    /// about to make there. `Err`: why it cannot be watched.
+    fn watch(&self, tx: Sender<TargetHint>, echoes: Arc<Echoes>) -> Result<Watch, String>;
+    /// Why this side cannot be reached any more (a remote side's connection dropped), if
+    /// so: only a new one (`Session::reopen_target`) can go on.
+    fn lost(&self) -> Option<String> {
+        None
+    }
 }
 
 impl SideRoot for Root {
@@ -197,6 +228,13 @@ impl SideRoot for Root {
     fn track_dirs(&self, on: bool) {
         Root::track_dirs(self, on)
     }
+
+    fn watch(&self, tx: Sender<TargetHint>, echoes: Arc<Echoes>) -> Result<Watch, String> {
+        match TargetWatcher::start(self.path(), tx, echoes) {
+            Ok(w) => Ok(Box::new(w)),
+            Err(e) => Err(format!("cannot watch {}: {e}", self.path().display())),
+        }
+    }
 }
 
 /// Hashes `want` on `threads` threads, each file checked to be still its entry.
@@ -249,27 +287,37 @@ pub(crate) fn copy_between(
     if let (Some(f), Some(t)) = (from.local(), to.local()) {
         return tandem_fs::copy(f, t, path, src, expect, mode, trash, durability, announce);
     }
-    let source = from.read(path, src)?;
-    let src = Entry {
-        link: source
-            .link()
-            .map(<[u8]>::to_vec)
-            .or_else(|| src.link.clone()),
-        ..src.clone()
+    let announced = std::cell::Cell::new(false);
+    let attempt = || {
+        let source = from.read_onto(path, src, to.local().zip(expect))?;
+        let src = Entry {
+            link: source
+                .link()
+                .map(<[u8]>::to_vec)
+                .or_else(|| src.link.clone()),
+            ..src.clone()
+        };
+        // The reader and the check take turns on one source: the data first, then, before
+        // the copy takes its name, the source's word that it did not change meanwhile.
+        let source = std::cell::RefCell::new(source);
+        let mut reader = SourceReader(&source);
+        let mut verify = || source.borrow_mut().finish();
+        let incoming = Incoming {
+            src: &src,
+            mode,
+            data: &mut reader,
+            verify: &mut verify,
+        };
+        if !announced.replace(true) {
+            announce();
+        }
+        to.install(path, expect, incoming, trash, durability)
     };
-    // The reader and the check take turns on one source: the data first, then, before the
-    // copy takes its name, the source's word that it did not change meanwhile.
-    let source = std::cell::RefCell::new(source);
-    let mut reader = SourceReader(&source);
-    let mut verify = || source.borrow_mut().finish();
-    let incoming = Incoming {
-        src: &src,
-        mode,
-        data: &mut reader,
-        verify: &mut verify,
-    };
-    announce();
-    to.install(path, expect, incoming, trash, durability)
+    match attempt() {
+        // A delta that did not rebuild the file: the remote side sends it whole this time.
+        Err(FsError::Raced { what, .. }) if what == DELTA_MISMATCH => attempt(),
+        done => done,
+    }
 }
 
 struct SourceReader<'a, 's>(&'a std::cell::RefCell<Box<dyn Source + 's>>);

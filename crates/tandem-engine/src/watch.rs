@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tandem_core::RelPath;
 use tandem_fs::Root;
@@ -31,6 +31,9 @@ pub enum TargetHint {
     /// Look at this path again; below it too when `deep` (a directory that appeared: files
     /// created in it before its watch was added have no events of their own).
     Changed { path: RelPath, deep: bool },
+    /// A program removed this path (a folder when `dir`) in the target: a deletion the
+    /// delete brake counts (a rename never is one). tandem's own removals are not told so.
+    Removed { path: RelPath, dir: bool },
     /// A file is being written: wait for `Closed` (or a quiet while) before copying it.
     Writing(RelPath),
     /// The last writer closed the file.
@@ -210,6 +213,8 @@ struct ExpectedEchoes {
     mkdirs: HashMap<RelPath, Instant>,
     /// Files linked in under a new name (written unnamed, `O_TMPFILE`).
     files: HashMap<RelPath, Instant>,
+    /// Empty folders removed (a deletion replayed; files go to the trash by a rename).
+    rmdirs: HashMap<RelPath, Instant>,
     /// (from, to, when, which of the From / To / Both events were matched).
     renames: VecDeque<(RelPath, RelPath, Instant, [bool; 3])>,
 }
@@ -227,6 +232,11 @@ impl Echoes {
     /// tandem is about to link a complete new file in at `path` in the target.
     pub fn create(&self, path: &RelPath) {
         Self::expect(&mut self.lock().files, path);
+    }
+
+    /// tandem is about to remove the empty folder `path` from the target.
+    pub fn rmdir(&self, path: &RelPath) {
+        Self::expect(&mut self.lock().rmdirs, path);
     }
 
     /// Remembers `path` as announced now; stale announcements go once there are many.
@@ -258,6 +268,7 @@ impl Echoes {
         let mut e = self.lock();
         e.mkdirs.remove(path);
         e.files.remove(path);
+        e.rmdirs.remove(path);
         e.renames.retain(|r| r.0 != *path);
     }
 
@@ -273,6 +284,8 @@ impl Echoes {
             (EventKind::Create(CreateKind::File), [p]) => {
                 e.files.remove(p).is_some_and(|at| fresh(&at))
             }
+            // Told twice (by its parent and by its own watch): matched for the window.
+            (EventKind::Remove(_), [p]) => e.rmdirs.get(p).is_some_and(fresh),
             (EventKind::Modify(ModifyKind::Name(mode)), _) => {
                 // Which event of the rename this is, and the ends it names.
                 let (slot, from, to) = match (mode, paths) {
@@ -341,6 +354,11 @@ fn hints_of(
         EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => {
             Some(TargetHint::Writing(path))
         }
+        // The target itself gone is no deletion to hold: its sync pauses the target.
+        EventKind::Remove(kind) if !announced && !path.is_root() => Some(TargetHint::Removed {
+            path,
+            dir: kind == RemoveKind::Folder,
+        }),
         EventKind::Modify(ModifyKind::Metadata(_)) | EventKind::Remove(_) => {
             Some(TargetHint::Changed { path, deep: false })
         }
@@ -430,6 +448,7 @@ mod tests {
             .iter()
             .filter_map(|h| match h {
                 TargetHint::Changed { path, .. }
+                | TargetHint::Removed { path, .. }
                 | TargetHint::Writing(path)
                 | TargetHint::Closed(path)
                 | TargetHint::Again(path) => Some(path.escaped().to_string()),
@@ -669,6 +688,38 @@ mod tests {
         drop(raw);
     }
 
+    /// A program's removals are deletions (a folder's told as such); a folder tandem
+    /// announced it removes is only re-checked, and a rename is never a deletion.
+    #[test]
+    fn removals_are_deletions_unless_tandem_announced_them() {
+        let echoes = Arc::new(Echoes::default());
+        let hints = hints_after_with(&echoes, |d| {
+            std::fs::create_dir(d.join("theirs")).unwrap();
+            std::fs::create_dir(d.join("ours")).unwrap();
+            std::fs::create_dir(d.join("moved")).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::remove_file(d.join("old.txt")).unwrap();
+            std::fs::remove_dir(d.join("theirs")).unwrap();
+            echoes.rmdir(&p("ours"));
+            std::fs::remove_dir(d.join("ours")).unwrap();
+            std::fs::rename(d.join("moved"), d.join("there")).unwrap();
+        });
+        let removed: Vec<(String, bool)> = hints
+            .iter()
+            .filter_map(|h| match h {
+                TargetHint::Removed { path, dir } => Some((path.escaped().to_string(), *dir)),
+                _ => None,
+            })
+            .collect();
+        assert!(removed.contains(&("old.txt".into(), false)), "{hints:?}");
+        assert!(removed.contains(&("theirs".into(), true)), "{hints:?}");
+        assert!(
+            removed.iter().all(|(p, _)| p == "old.txt" || p == "theirs"),
+            "{hints:?}"
+        );
+        assert!(names(&hints).contains(&"ours".to_string()), "{hints:?}");
+    }
+
     /// A program's file that happens to be named like an unnamed file's events is not
     /// lost from view when it is removed or renamed away.
     #[test]
@@ -683,11 +734,12 @@ mod tests {
         for want in ["#123", "#456", "kept"] {
             assert!(n.contains(&want.to_string()), "{want}: {hints:?}");
         }
-        // The removal and the rename themselves are hinted, not only the writes before.
+        // The removal and the rename themselves are hinted, not only the writes before:
+        // the removal as a deletion (the brake counts it).
         assert!(
-            hints.contains(&TargetHint::Changed {
+            hints.contains(&TargetHint::Removed {
                 path: p("#123"),
-                deep: false
+                dir: false
             }),
             "{hints:?}"
         );

@@ -720,6 +720,11 @@ fn is_name_errno(e: Errno) -> bool {
 /// Says "cannot hold this name" when the complete temporary file is still there and only
 /// its final name was refused.
 fn rename_error(dir: &OwnedFd, tmp: &[u8], rel: &RelPath, e: Errno) -> FsError {
+    if crate::sys::held_open(e) {
+        // Windows: both versions stay (this one at `rel`, the other on its side); the
+        // next run tries again.
+        return FsError::io(rel, "in use by another program, not replaced", e);
+    }
     let tmp_there = matches!(stat_at(dir, tmp, rel), Ok(Some(_)));
     if is_name_errno(e) && tmp_there {
         FsError::io(rel, "this file system cannot hold the name", e)

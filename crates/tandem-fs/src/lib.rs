@@ -34,6 +34,7 @@ pub use scan::{dirs_reaching, hash_file, list, scan, scan_paths, Listing, Scan};
 /// Windows) that `Root`'s interface speaks: `os::OwnedFd`, `os::fs::OFlags`,
 /// `os::io::Errno`...
 pub use sys::os;
+pub use sys::HOLDS_SYMLINKS;
 
 /// A path naming the object behind `fd` now (`/proc/self/fd/N` on Linux, the path the
 /// system has for it elsewhere): for the calls that take no fd.

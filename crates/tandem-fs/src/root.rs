@@ -549,13 +549,16 @@ pub fn mtime_ns(st: &Stat) -> i64 {
 }
 
 pub fn entry_from_stat(st: &Stat, link: Option<Vec<u8>>) -> Entry {
-    let mode = crate::sys::st_mode(st) & 0o7777;
+    let mode = crate::sys::kept_mode(st);
     let ino = st.st_ino;
     let mut e = match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile => Entry::file(st.st_size as u64, mtime_ns(st), mode, ino),
         FileType::Directory => Entry::dir(mode, ino),
         FileType::Symlink => Entry::symlink(link.unwrap_or_default(), ino),
-        _ => Entry::special(ino),
+        _ => match crate::sys::link_not_synced(st) {
+            Some(why) => Entry::problem(why),
+            None => Entry::special(ino),
+        },
     };
     // Free with the stat; compared only where the run keeps owners.
     e.owner = Some(Owner {

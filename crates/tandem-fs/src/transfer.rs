@@ -7,7 +7,7 @@
 //! in the kernel.
 
 use crate::os::OwnedFd;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 
 use crate::os::fs::{fstat, symlinkat, unlinkat, AtFlags, Stat, Timestamps};
 use crate::os::io::Errno;
@@ -54,6 +54,16 @@ impl Read for Content {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match &mut self.file {
             Some(f) => f.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
+/// A receiver's own old copy is read at the offsets a delta names (`tandem-remote`).
+impl Seek for Content {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match &mut self.file {
+            Some(f) => f.seek(pos),
             None => Ok(0),
         }
     }

@@ -7,19 +7,22 @@
 //! its own, so that many transfers overlap on the wire.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use tandem_core::{Entry, Filter, RelPath};
+use tandem_core::{Entry, Filter, Kind, RelPath};
+use tandem_engine::watch::{Echoes, TargetHint, TargetWatcher};
 use tandem_engine::{SideRoot, Step};
 use tandem_fs::{Durability, FsError, Incoming, Root, Trash};
 
 use crate::compress::{pack, unpack, Compress};
+use crate::delta::{encode, signature, Op, Sig};
+use crate::pace::Pace;
 use crate::wire::{
-    path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireStep, CHUNK,
-    FEATURES, PREAMBLE, PROTOCOL, SCAN_BATCH,
+    path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireHint, WireStep,
+    CHUNK, FEATURES, PREAMBLE, PROTOCOL, SCAN_BATCH,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +33,22 @@ pub enum ServeError {
 
 /// The answers, written whole by whichever thread has one.
 #[derive(Clone)]
-struct Out(Arc<Mutex<Box<dyn Write + Send>>>);
+struct Out(Arc<Mutex<Writer>>);
+
+struct Writer {
+    w: Box<dyn Write + Send>,
+    /// `--bwlimit`, as the client's `Limit` said.
+    pace: Option<Pace>,
+}
 
 impl Out {
     fn send(&self, msg: &Msg) -> Result<(), WireError> {
         let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        write_msg(&mut *w, msg).map(|_| ())
+        let n = write_msg(&mut w.w, msg)?;
+        if let Some(pace) = w.pace.as_mut() {
+            pace.sent(n);
+        }
+        Ok(())
     }
 }
 
@@ -47,9 +60,12 @@ pub fn serve(
     mut input: impl Read,
     output: impl Write + Send + 'static,
 ) -> Result<(), ServeError> {
-    let out = Out(Arc::new(Mutex::new(Box::new(output))));
+    let out = Out(Arc::new(Mutex::new(Writer {
+        w: Box::new(output),
+        pace: None,
+    })));
     {
-        let mut w = out.0.lock().unwrap_or_else(|p| p.into_inner());
+        let w = &mut out.0.lock().unwrap_or_else(|p| p.into_inner()).w;
         writeln!(w, "{PREAMBLE} {PROTOCOL} {}", env!("CARGO_PKG_VERSION"))
             .map_err(WireError::from)?;
         w.flush().map_err(WireError::from)?;
@@ -86,6 +102,9 @@ pub fn serve(
         out,
         incoming: HashMap::new(),
         compress,
+        threads: Vec::new(),
+        echoes: Arc::default(),
+        watch: None,
     }
     .run(&mut input)
 }
@@ -114,14 +133,29 @@ struct Agent {
     incoming: HashMap<u64, Sender<Msg>>,
     /// How the file data this agent sends is compressed.
     compress: Compress,
+    /// The threads receiving, sending and summing files.
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// The folders and renames this agent is about to make, for its watcher to recognise.
+    echoes: Arc<Echoes>,
+    /// The root's watch, once the client asked for it.
+    watch: Option<TargetWatcher>,
 }
 
 impl Agent {
     fn run(mut self, input: &mut impl Read) -> Result<(), ServeError> {
+        let ran = self.serve(input);
+        self.finish();
+        ran
+    }
+
+    fn serve(&mut self, input: &mut impl Read) -> Result<(), ServeError> {
         while let Some((msg, _)) = read_msg(input)? {
             match msg {
                 Msg::Bye => break,
-                Msg::Data { id, .. } | Msg::End { id, .. } => {
+                Msg::Data { id, .. }
+                | Msg::Copy { id, .. }
+                | Msg::Whole { id, .. }
+                | Msg::End { id, .. } => {
                     let done = matches!(msg, Msg::End { .. });
                     if let Some(tx) = self.incoming.get(&id) {
                         let _ = tx.send(msg);
@@ -134,17 +168,69 @@ impl Agent {
                     let (tx, rx) = unbounded();
                     self.incoming.insert(id, tx);
                     let (root, out) = (Arc::clone(&self.root), self.out.clone());
-                    std::thread::spawn(move || receive(&root, &out, msg, rx));
+                    let echoes = self.watch.as_ref().map(|_| Arc::clone(&self.echoes));
+                    self.spawn(move || receive(&root, &out, msg, rx, echoes.as_deref()));
                 }
-                Msg::Read { id, path, src } => {
-                    let (root, out, compress) =
-                        (Arc::clone(&self.root), self.out.clone(), self.compress);
-                    std::thread::spawn(move || send_file(&root, &out, compress, (id, path, src)));
+                Msg::Read { id, path, src } => self.send_file(id, path, src, None),
+                Msg::ReadDelta { id, path, src, sig } => self.send_file(id, path, src, Some(sig)),
+                Msg::Limit { rate } => {
+                    let mut w = self.out.0.lock().unwrap_or_else(|p| p.into_inner());
+                    w.pace = Some(Pace::new(rate));
                 }
+                Msg::Signature { id, path, expect } => {
+                    let (root, out) = (Arc::clone(&self.root), self.out.clone());
+                    self.spawn(move || sums(&root, &out, id, path, expect));
+                }
+                Msg::Watch { id } => self.watch(id),
                 other => self.answer(other)?,
             }
         }
         Ok(())
+    }
+
+    /// Starts watching the root; what its watcher says goes to the client in batches. A
+    /// root that cannot be watched says so in one `Rescan` hint (the client then relies
+    /// on its periodic rescans).
+    fn watch(&mut self, id: u64) {
+        let (tx, rx) = unbounded();
+        match TargetWatcher::start(self.root.path(), tx.clone(), Arc::clone(&self.echoes)) {
+            Ok(w) => self.watch = Some(w),
+            Err(e) => {
+                let _ = tx.send(TargetHint::Rescan(format!(
+                    "the remote side cannot watch its folder: {e}"
+                )));
+            }
+        }
+        let out = self.out.clone();
+        std::thread::spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut hints = vec![WireHint::from(&first)];
+                hints.extend(rx.try_iter().take(SCAN_BATCH).map(|h| WireHint::from(&h)));
+                if out.send(&Msg::Hints { id, hints }).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    fn spawn(&mut self, work: impl FnOnce() + Send + 'static) {
+        self.threads.retain(|t| !t.is_finished());
+        self.threads.push(std::thread::spawn(work));
+    }
+
+    fn send_file(&mut self, id: u64, path: Vec<u8>, src: WireEntry, sig: Option<Sig>) {
+        let (root, out, compress) = (Arc::clone(&self.root), self.out.clone(), self.compress);
+        self.spawn(move || send_file(&root, &out, compress, (id, path, src), sig.as_ref()));
+    }
+
+    /// The client is gone or done: the files still being received learn that their data
+    /// stops here and remove their temporary files before the agent exits (an exit would
+    /// leave them behind).
+    fn finish(&mut self) {
+        self.incoming.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
     }
 
     /// The requests answered in order, on this thread.
@@ -183,7 +269,8 @@ impl Agent {
                 self.out.send(&Msg::Done { id, result })?;
             }
             Msg::Apply { id, step, trash } => {
-                let result = wire(apply(root, step, &Trash::new(trash))?);
+                let echoes = self.watch.as_ref().map(|_| &*self.echoes);
+                let result = wire(apply(root, step, &Trash::new(trash), echoes)?);
                 self.out.send(&Msg::Done { id, result })?;
             }
             Msg::Flush { id, each_file } => {
@@ -261,33 +348,39 @@ fn scan(
     Ok(())
 }
 
+/// Applies one step; a folder made and a rename are announced to `echoes` (a watched root)
+/// first, as a local engine does.
 fn apply(
     root: &Root,
     step: WireStep,
     trash: &Trash,
+    echoes: Option<&Echoes>,
 ) -> Result<tandem_fs::Result<Option<Entry>>, WireError> {
     let r = match step {
         WireStep::Rename { from, to, expect } => {
             let (from, to, expect) = (path_of(from)?, path_of(to)?, expect.entry()?);
-            root.apply(
-                Step::Rename {
-                    from: &from,
-                    to: &to,
-                    expect: &expect,
-                },
-                trash,
-            )
+            if let Some(e) = echoes {
+                e.rename(&from, &to);
+            }
+            let step = Step::Rename {
+                from: &from,
+                to: &to,
+                expect: &expect,
+            };
+            forget_failed(root.apply(step, trash), echoes, &from)
         }
         WireStep::Mkdir { path, src } => {
             let (path, src) = (path_of(path)?, src.entry()?);
-            root.apply(
-                Step::Mkdir {
-                    path: &path,
-                    src: &src,
-                    from: None,
-                },
-                trash,
-            )
+            // A folder already there makes no event of tandem's.
+            if let (Some(e), Ok(None)) = (echoes, root.stat(&path)) {
+                e.mkdir(&path);
+            }
+            let step = Step::Mkdir {
+                path: &path,
+                src: &src,
+                from: None,
+            };
+            forget_failed(root.apply(step, trash), echoes, &path)
         }
         WireStep::SetMeta { path, src, expect } => {
             let (path, src, expect) = (path_of(path)?, src.entry()?, expect.entry()?);
@@ -317,8 +410,21 @@ fn apply(
     Ok(r)
 }
 
+/// A change announced that failed makes no event: its announcement goes.
+fn forget_failed<T>(
+    r: tandem_fs::Result<T>,
+    echoes: Option<&Echoes>,
+    path: &RelPath,
+) -> tandem_fs::Result<T> {
+    if let (Err(_), Some(e)) = (&r, echoes) {
+        e.forget(path);
+    }
+    r
+}
+
 /// Receives one file (`Msg::Install`) from the chunks routed to `rx`, and answers `Done`.
-fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>) {
+/// A new file is announced to `echoes` (a watched root) first, as a local engine does.
+fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>, echoes: Option<&Echoes>) {
     let Msg::Install {
         id,
         path,
@@ -334,7 +440,8 @@ fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>) {
     let result = (|| -> Result<tandem_fs::Result<Entry>, WireError> {
         let (path, src) = (path_of(path)?, src.entry()?);
         let expect = expect.map(WireEntry::entry).transpose()?;
-        let mut data = Chunks::new(rx, &path);
+        let mut data =
+            Chunks::new(rx, &path).with_old(old_copy(root, &path, &src, expect.as_ref()));
         let ended = data.ended.clone();
         let mut verify = || {
             ended
@@ -355,13 +462,17 @@ fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>) {
             data: &mut data,
             verify: &mut verify,
         };
-        Ok(root.install(
+        if let Some(e) = echoes {
+            e.create(&path);
+        }
+        let installed = root.install(
             &path,
             expect.as_ref(),
             incoming,
             &Trash::new(trash),
             durability(each_file),
-        ))
+        );
+        Ok(forget_failed(installed, echoes, &path))
     })();
     let result = match result {
         Ok(r) => wire(r.map(Some)),
@@ -375,14 +486,44 @@ fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>) {
     let _ = out.send(&Msg::Done { id, result });
 }
 
+/// The old copy at `path`, still `expect`, when a delta could be sent against it.
+pub(crate) fn old_copy(
+    root: &Root,
+    path: &RelPath,
+    src: &Entry,
+    expect: Option<&Entry>,
+) -> Option<Box<dyn OldCopy>> {
+    let old = expect.filter(|e| e.kind == Kind::File && src.kind == Kind::File)?;
+    if !crate::delta::worth_it(old.size, src.size) {
+        return None;
+    }
+    let content = tandem_fs::open_content(root, path, old).ok()?;
+    Some(Box::new(content))
+}
+
+/// A receiver's own old copy, read at the offsets a delta's `Copy` names.
+pub(crate) trait OldCopy: Read + Seek + Send {}
+impl<T: Read + Seek + Send> OldCopy for T {}
+
 /// A file's content as the chunks of one transfer arrive; `ended` holds the sender's
-/// verdict once its `End` came.
+/// verdict once its `End` came. With an old copy at hand, the content may come as a delta:
+/// `Copy` takes bytes from the old copy, and what was rebuilt must hash to `Whole`.
 pub(crate) struct Chunks {
     rx: Receiver<Msg>,
     buf: Vec<u8>,
     at: usize,
     pub(crate) ended: Arc<Mutex<Option<tandem_fs::Result<()>>>>,
     path: RelPath,
+    old: Option<Box<dyn OldCopy>>,
+    /// Bytes still to take from the old copy.
+    copy_left: u64,
+    /// The hash of all that was read, while an old copy is at hand.
+    whole: Option<blake3::Hasher>,
+    /// Some `Copy` came; `Whole` came and matched.
+    copied: bool,
+    matched: bool,
+    /// The file data that came as `Data` (not taken from the old copy), unpacked.
+    pub(crate) literal: u64,
 }
 
 impl Chunks {
@@ -393,53 +534,110 @@ impl Chunks {
             at: 0,
             ended: Arc::new(Mutex::new(None)),
             path: path.clone(),
+            old: None,
+            copy_left: 0,
+            whole: None,
+            copied: false,
+            matched: false,
+            literal: 0,
         }
+    }
+
+    /// The receiver's old copy, for a content that may come as a delta.
+    pub(crate) fn with_old(mut self, old: Option<Box<dyn OldCopy>>) -> Chunks {
+        self.whole = old.as_ref().map(|_| blake3::Hasher::new());
+        self.old = old;
+        self
+    }
+
+    /// Takes the next message of the transfer.
+    fn next_message(&mut self) -> std::io::Result<()> {
+        match self.rx.recv() {
+            Ok(Msg::Data { bytes, zstd, .. }) => {
+                (self.buf, self.at) = (unpack(bytes, zstd)?, 0);
+                self.literal += self.buf.len() as u64;
+            }
+            Ok(Msg::Copy { offset, len, .. }) => {
+                let Some(old) = self.old.as_mut() else {
+                    return Err(std::io::Error::other(
+                        "protocol error: a copy with no old copy",
+                    ));
+                };
+                old.seek(SeekFrom::Start(offset))?;
+                (self.copy_left, self.copied) = (len, true);
+            }
+            Ok(Msg::Whole { hash, .. }) => {
+                self.matched = self
+                    .whole
+                    .take()
+                    .is_some_and(|h| h.finalize().as_bytes() == &hash);
+            }
+            Ok(Msg::End { result, .. }) => {
+                let mut verdict = result.map_err(WireFsError::error);
+                if verdict.is_ok() && self.copied && !self.matched {
+                    verdict = Err(FsError::raced(&self.path, tandem_engine::DELTA_MISMATCH));
+                }
+                *self.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
+            }
+            Ok(_) => return Err(std::io::Error::other("protocol error: a stray message")),
+            Err(_) => {
+                let why = format!("{}: the connection was lost mid-file", self.path);
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    why,
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
 impl Read for Chunks {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.at == self.buf.len() {
-            if self
+        loop {
+            let n = if self.at < self.buf.len() {
+                let n = out.len().min(self.buf.len() - self.at);
+                out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+                self.at += n;
+                n
+            } else if let (true, Some(old)) = (self.copy_left > 0, self.old.as_mut()) {
+                let k = out
+                    .len()
+                    .min(usize::try_from(self.copy_left).unwrap_or(usize::MAX));
+                let n = old.read(&mut out[..k])?;
+                if n == 0 {
+                    let why = format!("{}: the old copy is shorter than the delta says", self.path);
+                    return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, why));
+                }
+                self.copy_left -= n as u64;
+                n
+            } else if self
                 .ended
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .is_some()
             {
                 return Ok(0);
+            } else {
+                self.next_message()?;
+                continue;
+            };
+            if let Some(h) = self.whole.as_mut() {
+                h.update(&out[..n]);
             }
-            match self.rx.recv() {
-                Ok(Msg::Data { bytes, zstd, .. }) => {
-                    (self.buf, self.at) = (unpack(bytes, zstd)?, 0)
-                }
-                Ok(Msg::End { result, .. }) => {
-                    let verdict = result.map_err(WireFsError::error);
-                    *self.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
-                }
-                Ok(_) => return Err(std::io::Error::other("protocol error: a stray message")),
-                Err(_) => {
-                    let why = format!("{}: the connection was lost mid-file", self.path);
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionAborted,
-                        why,
-                    ));
-                }
-            }
+            return Ok(n);
         }
-        let n = out.len().min(self.buf.len() - self.at);
-        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
     }
 }
 
-/// Sends one file (`Msg::Read`): `Opened`, its chunks, and `End` with the check that it
-/// did not change while it was read.
+/// Sends one file (`Msg::Read`, or `Msg::ReadDelta` with the client's `sig`): `Opened`,
+/// its content, and `End` with the check that it did not change while it was read.
 fn send_file(
     root: &Root,
     out: &Out,
     compress: Compress,
     (id, path, src): (u64, Vec<u8>, WireEntry),
+    sig: Option<&Sig>,
 ) {
     let opened =
         (|| -> Result<tandem_fs::Result<Box<dyn tandem_engine::Source + '_>>, WireError> {
@@ -449,22 +647,14 @@ fn send_file(
     let mut source = match opened {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            let _ = out.send(&Msg::Opened {
-                id,
-                result: Err(WireFsError::from(&e)),
-            });
+            let result = Err(WireFsError::from(&e));
+            let _ = out.send(&Msg::Opened { id, result });
             return;
         }
         Err(e) => {
-            let why = WireFsError {
-                kind: 0,
-                path: String::new(),
-                message: e.to_string(),
-                errno: None,
-            };
             let _ = out.send(&Msg::Opened {
                 id,
-                result: Err(why),
+                result: Err(protocol_error(&e)),
             });
             return;
         }
@@ -479,23 +669,106 @@ fn send_file(
     {
         return;
     }
-    let mut buf = vec![0u8; CHUNK];
-    let result = loop {
-        match read_full(&mut *source, &mut buf) {
-            Ok(0) => break source.finish().map_err(|e| WireFsError::from(&e)),
-            Ok(n) => {
-                let (bytes, zstd) = pack(compress, &buf[..n]);
-                if out.send(&Msg::Data { id, bytes, zstd }).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let e = FsError::io(&RelPath::root(), "read", e);
-                break Err(WireFsError::from(&e));
-            }
-        }
+    let sent = match sig {
+        Some(sig) if source.link().is_none() => send_delta(out, compress, id, sig, &mut *source),
+        _ => send_whole(out, compress, id, &mut *source),
+    };
+    let result = match sent {
+        Ok(()) => source.finish().map_err(|e| WireFsError::from(&e)),
+        Err(Sent::Gone) => return,
+        Err(Sent::Failed(e)) => Err(WireFsError::from(&FsError::io(&RelPath::root(), "read", e))),
     };
     let _ = out.send(&Msg::End { id, result });
+}
+
+fn protocol_error(e: &WireError) -> WireFsError {
+    WireFsError {
+        kind: 0,
+        path: String::new(),
+        message: e.to_string(),
+        errno: None,
+    }
+}
+
+/// Why a file's content was not all sent: the connection is gone, or reading failed.
+pub(crate) enum Sent {
+    Gone,
+    Failed(std::io::Error),
+}
+
+fn send_whole(out: &Out, compress: Compress, id: u64, source: &mut dyn Read) -> Result<(), Sent> {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match read_full(source, &mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                let (bytes, zstd) = pack(compress, &buf[..n]);
+                out.send(&Msg::Data { id, bytes, zstd })
+                    .map_err(|_| Sent::Gone)?;
+            }
+            Err(e) => return Err(Sent::Failed(e)),
+        }
+    }
+}
+
+/// Sends `source` as a delta against `sig`: `Copy`, `Data`, then `Whole`.
+fn send_delta(
+    out: &Out,
+    compress: Compress,
+    id: u64,
+    sig: &Sig,
+    source: &mut dyn Read,
+) -> Result<(), Sent> {
+    let mut gone = false;
+    let hash = encode_to(sig, source, compress, id, &mut |msg, _| {
+        out.send(&msg).map_err(|e| {
+            gone = true;
+            std::io::Error::other(e.to_string())
+        })
+    });
+    match hash {
+        Ok(hash) => out.send(&Msg::Whole { id, hash }).map_err(|_| Sent::Gone),
+        Err(_) if gone => Err(Sent::Gone),
+        Err(e) => Err(Sent::Failed(e)),
+    }
+}
+
+/// Cuts `source` against `sig` into the messages that carry it (`Copy`, and `Data` of at
+/// most a [`CHUNK`] each), handed to `send` with the file data each carries (before
+/// compression); returns the hash of the whole.
+pub(crate) fn encode_to(
+    sig: &Sig,
+    source: &mut dyn Read,
+    compress: Compress,
+    id: u64,
+    send: &mut dyn FnMut(Msg, usize) -> std::io::Result<()>,
+) -> std::io::Result<[u8; 32]> {
+    encode(sig, source, &mut |op| match op {
+        Op::Copy { offset, len } => send(Msg::Copy { id, offset, len }, 0),
+        Op::Literal(bytes) => bytes.chunks(CHUNK).try_for_each(|piece| {
+            let (bytes, zstd) = pack(compress, piece);
+            send(Msg::Data { id, bytes, zstd }, piece.len())
+        }),
+    })
+}
+
+/// Answers `Signature`: the chunks of `path`, if it is still `expect`.
+fn sums(root: &Root, out: &Out, id: u64, path: Vec<u8>, expect: WireEntry) {
+    let result = (|| -> Result<tandem_fs::Result<Sig>, WireError> {
+        let (path, expect) = (path_of(path)?, expect.entry()?);
+        Ok((|| {
+            let mut old = tandem_fs::open_content(root, &path, &expect)?;
+            let sig =
+                signature(&mut old, expect.size).map_err(|e| FsError::io(&path, "read", e))?;
+            old.finish()?;
+            Ok(sig)
+        })())
+    })();
+    let result = match result {
+        Ok(r) => r.map_err(|e| WireFsError::from(&e)),
+        Err(e) => Err(protocol_error(&e)),
+    };
+    let _ = out.send(&Msg::Sums { id, result });
 }
 
 /// Fills `buf` as far as the source goes (a chunk per frame, not per `read`).
@@ -510,4 +783,70 @@ pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usi
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// What a receiver makes of `msgs` with `old` as its old copy: the bytes, and the
+    /// verdict before the copy may take its name.
+    fn receive_with(old: &[u8], msgs: Vec<Msg>) -> (Vec<u8>, tandem_fs::Result<()>) {
+        let (tx, rx) = unbounded();
+        for m in msgs {
+            tx.send(m).unwrap();
+        }
+        let old: Box<dyn OldCopy> = Box::new(std::io::Cursor::new(old.to_vec()));
+        let mut chunks = Chunks::new(rx, &RelPath::new(b"f".to_vec()).unwrap()).with_old(Some(old));
+        let mut got = Vec::new();
+        chunks.read_to_end(&mut got).unwrap();
+        let verdict = chunks.ended.lock().unwrap().take().unwrap();
+        (got, verdict)
+    }
+
+    #[test]
+    fn issue_17_a_delta_that_does_not_rebuild_the_file_is_not_kept() {
+        let new = b"old middle, new end".to_vec();
+        let msgs = |hash: [u8; 32]| {
+            vec![
+                Msg::Copy {
+                    id: 1,
+                    offset: 0,
+                    len: 10,
+                },
+                Msg::Data {
+                    id: 1,
+                    bytes: b", new end".to_vec(),
+                    zstd: false,
+                },
+                Msg::Whole { id: 1, hash },
+                Msg::End {
+                    id: 1,
+                    result: Ok(()),
+                },
+            ]
+        };
+        let right = *blake3::hash(&new).as_bytes();
+        let (got, verdict) = receive_with(b"old middle, old end", msgs(right));
+        assert_eq!(got, new);
+        assert!(verdict.is_ok());
+        // The old copy is not what the sender's chunks said: caught by the whole's hash.
+        let (_, verdict) = receive_with(b"OLD MIDDLE, old end", msgs(right));
+        match verdict {
+            Err(FsError::Raced { what, .. }) => assert_eq!(what, tandem_engine::DELTA_MISMATCH),
+            other => panic!("{other:?}"),
+        }
+        // A copy past the old copy's end fails the read.
+        let (tx, rx) = unbounded();
+        tx.send(Msg::Copy {
+            id: 1,
+            offset: 5,
+            len: 100,
+        })
+        .unwrap();
+        let old: Box<dyn OldCopy> = Box::new(std::io::Cursor::new(b"short".to_vec()));
+        let mut chunks = Chunks::new(rx, &RelPath::new(b"f".to_vec()).unwrap()).with_old(Some(old));
+        assert!(chunks.read_to_end(&mut Vec::new()).is_err());
+    }
 }

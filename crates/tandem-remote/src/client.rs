@@ -6,23 +6,26 @@
 //! batches and a file's content in chunks; nothing waits for a round trip per file but the
 //! caller that needs that file's answer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use tandem_core::{Entry, Filter, Hash, RelPath, Tree};
-use tandem_engine::{SideRoot, Source, Step};
+use tandem_core::{Entry, Filter, Hash, Kind, RelPath, Tree};
+use tandem_engine::watch::{Echoes, TargetHint};
+use tandem_engine::{SideRoot, Source, Step, Watch, DELTA_MISMATCH};
 use tandem_fs::{Durability, FsError, Incoming, Refusal, Root, Scan, Trash};
 
-use crate::agent::{read_full, Chunks};
+use crate::agent::{encode_to, read_full, Chunks, OldCopy};
 use crate::compress::{pack, Compress};
+use crate::delta::{self, Sig};
+use crate::pace::Pace;
 use crate::target::RemoteTarget;
 use crate::wire::{
-    path_of, read_msg, write_msg, Msg, WireEntry, WireError, WireFsError, WireStep, CHUNK,
-    FEATURES, PREAMBLE, PROTOCOL,
+    path_of, read_msg, write_msg, Msg, WireEntry, WireError, WireFsError, WireHint, WireStep,
+    CHUNK, FEATURES, PREAMBLE, PROTOCOL,
 };
 
 /// What crossed the wire, for the run's summary (and the tests: a sync with nothing to do
@@ -90,6 +93,8 @@ pub struct Connect {
     pub create: bool,
     /// Whether file data is compressed, both ways.
     pub compress: Compress,
+    /// `--bwlimit`: at most this many bytes a second, each way.
+    pub bwlimit: Option<u64>,
 }
 
 /// Answers routed to their callers, and why the connection ended when it did.
@@ -98,6 +103,18 @@ struct Shared {
     pending: Mutex<HashMap<u64, Sender<Msg>>>,
     lost: Mutex<Option<String>>,
     stats: Arc<Stats>,
+    /// Where the agent's hints go (`SideRoot::watch`), and the id they carry.
+    watch: Mutex<Option<(u64, Sender<TargetHint>)>>,
+    /// The files whose delta did not rebuild them: sent whole from now on.
+    whole: Mutex<HashSet<RelPath>>,
+}
+
+impl Shared {
+    fn send_whole(&self, rel: &RelPath) {
+        tracing::info!("{rel}: the delta did not rebuild the file; sending it whole");
+        let mut w = self.whole.lock().unwrap_or_else(|p| p.into_inner());
+        w.insert(rel.clone());
+    }
 }
 
 /// A root on another machine.
@@ -105,9 +122,15 @@ pub struct RemoteSide {
     name: String,
     shared: Arc<Shared>,
     writer: Mutex<Option<std::io::BufWriter<ChildStdin>>>,
+    /// `--bwlimit` for what this side sends (taken with `writer`).
+    pace: Mutex<Option<Pace>>,
     child: Mutex<Child>,
     next: AtomicU64,
+    /// The connection's loss was logged.
+    told: AtomicBool,
     compress: Compress,
+    /// What the agent can do beyond the protocol's core (`wire::FEATURES`).
+    features: Vec<String>,
     /// The folder did not exist and the agent created it.
     pub created: bool,
 }
@@ -169,21 +192,8 @@ impl RemoteSide {
                 compress: c.compress,
             },
         )?;
-        let created = match read_msg(&mut stdout)? {
-            Some((Msg::Welcome { created, .. }, _)) => created,
-            Some((Msg::Refused { why }, _)) => {
-                let _ = child.wait();
-                return Err(ConnectError::Refused {
-                    host: c.target.host.clone(),
-                    why,
-                });
-            }
-            other => {
-                return Err(
-                    WireError::Unexpected(format!("expected a welcome, got {other:?}")).into(),
-                )
-            }
-        };
+        let (created, features) = read_welcome(c, &mut stdout, &mut child)?;
+        let pace = limit(c, &features, &mut stdin)?;
         let shared = Arc::new(Shared::default());
         let reader = Arc::clone(&shared);
         std::thread::spawn(move || route_answers(&mut stdout, &reader));
@@ -191,9 +201,12 @@ impl RemoteSide {
             name: c.target.to_string(),
             shared,
             writer: Mutex::new(Some(stdin)),
+            pace: Mutex::new(pace),
             compress: c.compress,
+            features,
             child: Mutex::new(child),
             next: AtomicU64::new(1),
+            told: AtomicBool::new(false),
             created,
         })
     }
@@ -203,6 +216,8 @@ impl RemoteSide {
         Arc::clone(&self.shared.stats)
     }
 
+    /// The error every request gets once the connection is gone: EIO, which stops the run,
+    /// saying why (and how ssh ended, when it did), told once in the log.
     fn lost(&self) -> FsError {
         let why = self
             .shared
@@ -210,13 +225,23 @@ impl RemoteSide {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let why = why.unwrap_or_else(|| "the connection was closed".into());
-        tracing::warn!("{}: {why}", self.name);
-        FsError::io(
-            &RelPath::root(),
-            "remote side",
-            std::io::Error::from_raw_os_error(EIO),
-        )
+        let mut why = why.unwrap_or_else(|| "the connection was closed".into());
+        if let Ok(Some(status)) = self
+            .child
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_wait()
+        {
+            why = format!("{why}; ssh ended with {status}");
+        }
+        if !self.told.swap(true, Ordering::Relaxed) {
+            tracing::warn!("{}: the connection was lost: {why}", self.name);
+        }
+        FsError::Io {
+            path: format!("{} ({why})", self.name),
+            op: "the connection was lost",
+            source: std::io::Error::from_raw_os_error(EIO),
+        }
     }
 
     fn send(&self, msg: &Msg) -> tandem_fs::Result<()> {
@@ -226,6 +251,10 @@ impl RemoteSide {
         };
         match write_msg(w, msg) {
             Ok(n) => {
+                let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(pace) = pace.as_mut() {
+                    pace.sent(n);
+                }
                 self.shared
                     .stats
                     .wire_sent
@@ -273,6 +302,46 @@ impl RemoteSide {
         *self.shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
         self.lost()
     }
+}
+
+/// The agent's answer to `Hello`: whether it created its folder, and its features.
+fn read_welcome(
+    c: &Connect,
+    stdout: &mut impl Read,
+    child: &mut Child,
+) -> Result<(bool, Vec<String>), ConnectError> {
+    match read_msg(stdout)? {
+        Some((Msg::Welcome { created, features }, _)) => Ok((created, features)),
+        Some((Msg::Refused { why }, _)) => {
+            let _ = child.wait();
+            Err(ConnectError::Refused {
+                host: c.target.host.clone(),
+                why,
+            })
+        }
+        other => Err(WireError::Unexpected(format!("expected a welcome, got {other:?}")).into()),
+    }
+}
+
+/// `--bwlimit`: the agent told the rate for what it sends; the pace for what this side
+/// sends.
+fn limit(
+    c: &Connect,
+    features: &[String],
+    stdin: &mut impl std::io::Write,
+) -> Result<Option<Pace>, ConnectError> {
+    let Some(rate) = c.bwlimit else {
+        return Ok(None);
+    };
+    if features.iter().any(|f| f == "bwlimit") {
+        write_msg(stdin, &Msg::Limit { rate })?;
+    } else {
+        tracing::warn!(
+            "the tandem on {} is older and cannot limit what it sends: --bwlimit holds only for what this side sends",
+            c.target.host
+        );
+    }
+    Ok(Some(Pace::new(rate)))
 }
 
 impl Connect {
@@ -370,12 +439,16 @@ fn not_tandem(c: &Connect, found: &str, tail: &Tail) -> ConnectError {
 /// The id an answer belongs to, and whether it is the last for that id.
 fn answer_of(msg: &Msg) -> Option<(u64, bool)> {
     Some(match msg {
-        Msg::Entries { id, .. } | Msg::Data { id, .. } => (*id, false),
+        Msg::Entries { id, .. }
+        | Msg::Data { id, .. }
+        | Msg::Copy { id, .. }
+        | Msg::Whole { id, .. } => (*id, false),
         Msg::Opened { id, result } => (*id, result.is_err()),
         Msg::Scanned { id, .. }
         | Msg::Hashes { id, .. }
         | Msg::Done { id, .. }
         | Msg::Checked { id, .. }
+        | Msg::Sums { id, .. }
         | Msg::End { id, .. } => (*id, true),
         _ => return None,
     })
@@ -390,6 +463,12 @@ fn route_answers(r: &mut impl Read, shared: &Shared) {
                     .stats
                     .wire_received
                     .fetch_add(n as u64, Ordering::Relaxed);
+                if let Msg::Hints { id, hints } = msg {
+                    match pass_hints(shared, id, hints) {
+                        Ok(()) => continue,
+                        Err(e) => break e.to_string(),
+                    }
+                }
                 let Some((id, last)) = answer_of(&msg) else {
                     break format!("protocol error: an unexpected {msg:?}");
                 };
@@ -407,13 +486,34 @@ fn route_answers(r: &mut impl Read, shared: &Shared) {
             Err(e) => break e.to_string(),
         }
     };
-    *shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+    *shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
     // Every caller still waiting learns the connection is gone.
     shared
         .pending
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clear();
+    // So does a watching replicator, idle as it may be: it reconciles, finds the side
+    // unreachable, and connects again with backoff.
+    if let Some((_, tx)) = &*shared.watch.lock().unwrap_or_else(|p| p.into_inner()) {
+        let _ = tx.send(TargetHint::Rescan(format!(
+            "the connection was lost: {why}"
+        )));
+    }
+}
+
+/// Hands the agent's hints to the watching replicator, each path checked.
+fn pass_hints(shared: &Shared, id: u64, hints: Vec<WireHint>) -> Result<(), WireError> {
+    let watch = shared.watch.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((_, tx)) = watch.as_ref().filter(|(w, _)| *w == id) else {
+        return Err(WireError::Unexpected(format!(
+            "hints for an unknown watch {id}"
+        )));
+    };
+    for h in hints {
+        let _ = tx.send(h.hint()?);
+    }
+    Ok(())
 }
 
 impl Drop for RemoteSide {
@@ -429,15 +529,17 @@ impl Drop for RemoteSide {
 struct RemoteSource {
     chunks: Chunks,
     link: Option<Vec<u8>>,
-    stats: Arc<Stats>,
+    shared: Arc<Shared>,
+    rel: RelPath,
 }
 
 impl Read for RemoteSource {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let before = self.chunks.literal;
         let n = self.chunks.read(buf)?;
-        self.stats
-            .data_received
-            .fetch_add(n as u64, Ordering::Relaxed);
+        let came = self.chunks.literal - before;
+        let stats = &self.shared.stats;
+        stats.data_received.fetch_add(came, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -454,12 +556,18 @@ impl Source for RemoteSource {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        ended.unwrap_or_else(|| {
+        let ended = ended.unwrap_or_else(|| {
             Err(FsError::raced(
                 &RelPath::root(),
                 "the file's content did not all arrive",
             ))
-        })
+        });
+        if let Err(FsError::Raced { what, .. }) = &ended {
+            if what == DELTA_MISMATCH {
+                self.shared.send_whole(&self.rel);
+            }
+        }
+        ended
     }
 }
 
@@ -538,14 +646,15 @@ impl SideRoot for RemoteSide {
         };
         match asked() {
             Ok(r) => r,
+            // EIO, as every other request: the run stops rather than fail file by file.
             Err(e) => want
                 .iter()
                 .map(|_| {
-                    Err(FsError::io(
-                        &RelPath::root(),
-                        "remote side",
-                        std::io::Error::other(e.to_string()),
-                    ))
+                    let source = match e.errno() {
+                        Some(n) => std::io::Error::from_raw_os_error(n),
+                        None => std::io::Error::other(e.to_string()),
+                    };
+                    Err(FsError::io(&RelPath::root(), "remote side", source))
                 })
                 .collect(),
         }
@@ -560,20 +669,39 @@ impl SideRoot for RemoteSide {
     }
 
     fn read(&self, rel: &RelPath, src: &Entry) -> tandem_fs::Result<Box<dyn Source + '_>> {
-        let src = WireEntry::from(src);
-        let (_, rx) = self.request(|id| Msg::Read {
-            id,
-            path: bytes(rel),
-            src,
-        })?;
+        self.read_onto(rel, src, None)
+    }
+
+    fn read_onto(
+        &self,
+        rel: &RelPath,
+        src: &Entry,
+        old: Option<(&Root, &Entry)>,
+    ) -> tandem_fs::Result<Box<dyn Source + '_>> {
+        let delta = old.and_then(|(root, old)| self.local_sig(root, rel, old, src));
+        let wire_src = WireEntry::from(src);
+        let (_, rx) = match &delta {
+            Some((sig, _)) => self.request(|id| Msg::ReadDelta {
+                id,
+                path: bytes(rel),
+                src: wire_src,
+                sig: sig.clone(),
+            })?,
+            None => self.request(|id| Msg::Read {
+                id,
+                path: bytes(rel),
+                src: wire_src,
+            })?,
+        };
         let link = match self.wait(&rx)? {
             Msg::Opened { result, .. } => result.map_err(WireFsError::error)?,
             other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
         };
         Ok(Box::new(RemoteSource {
-            chunks: Chunks::new(rx, rel),
+            chunks: Chunks::new(rx, rel).with_old(delta.map(|(_, old)| old)),
             link,
-            stats: self.stats(),
+            shared: Arc::clone(&self.shared),
+            rel: rel.clone(),
         }))
     }
 
@@ -585,6 +713,7 @@ impl SideRoot for RemoteSide {
         trash: &Trash,
         durability: Durability,
     ) -> tandem_fs::Result<Entry> {
+        let sig = expect.and_then(|old| self.remote_sig(rel, old, incoming.src));
         let (id, rx) = self.request(|id| Msg::Install {
             id,
             path: bytes(rel),
@@ -594,7 +723,10 @@ impl SideRoot for RemoteSide {
             trash: trash.stamp().to_string(),
             each_file: durability == Durability::EachFile,
         })?;
-        let sent = self.send_data(id, rel, incoming);
+        let sent = match &sig {
+            Some(sig) => self.send_delta(id, rel, sig, incoming),
+            None => self.send_data(id, rel, incoming),
+        };
         let result = match &sent {
             Ok(()) => Ok(()),
             Err(e) => Err(WireFsError::from(e)),
@@ -602,6 +734,11 @@ impl SideRoot for RemoteSide {
         self.send(&Msg::End { id, result })?;
         let done = self.done(&rx);
         sent?;
+        if let (Err(FsError::Raced { what, .. }), Some(_)) = (&done, &sig) {
+            if what == DELTA_MISMATCH {
+                self.shared.send_whole(rel);
+            }
+        }
         done?.ok_or_else(|| FsError::raced(rel, "the remote side answered without an entry"))
     }
 
@@ -664,9 +801,121 @@ impl SideRoot for RemoteSide {
     }
 
     fn track_dirs(&self, _on: bool) {}
+
+    /// The agent watches its root and sends hints back; the echoes of this side's own
+    /// changes are recognised there (`echoes` here is not used).
+    fn watch(&self, tx: Sender<TargetHint>, _echoes: Arc<Echoes>) -> Result<Watch, String> {
+        if !self.features.iter().any(|f| f == "watch") {
+            return Err(format!(
+                "the tandem serving {} does not watch its folder (an older version): changes made there wait for the periodic rescan",
+                self.name
+            ));
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        *self.shared.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, tx));
+        self.send(&Msg::Watch { id }).map_err(|e| e.to_string())?;
+        Ok(Box::new(()))
+    }
+
+    fn lost(&self) -> Option<String> {
+        self.shared
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl RemoteSide {
+    /// Whether `rel`, `old` on the receiving side and `new` on the sending one, can go as a
+    /// delta.
+    fn delta_for(&self, rel: &RelPath, old: &Entry, new: &Entry) -> bool {
+        let whole = self.shared.whole.lock().unwrap_or_else(|p| p.into_inner());
+        old.kind == Kind::File
+            && new.kind == Kind::File
+            && delta::worth_it(old.size, new.size)
+            && self.features.iter().any(|f| f == "delta")
+            && !whole.contains(rel)
+    }
+
+    /// The chunks of the agent's old copy of `rel` (`old`), for a delta of `new` to it.
+    fn remote_sig(&self, rel: &RelPath, old: &Entry, new: &Entry) -> Option<Sig> {
+        if !self.delta_for(rel, old, new) {
+            return None;
+        }
+        let (_, rx) = self
+            .request(|id| Msg::Signature {
+                id,
+                path: bytes(rel),
+                expect: WireEntry::from(old),
+            })
+            .ok()?;
+        match self.wait(&rx).ok()? {
+            Msg::Sums {
+                result: Ok(sig), ..
+            } => Some(sig),
+            other => {
+                tracing::debug!("{rel}: no delta: {other:?}");
+                None
+            }
+        }
+    }
+
+    /// The chunks of this side's old copy of `rel` (`old`) for the agent to send `new` as a
+    /// delta, and that old copy opened for the `Copy`s to come.
+    fn local_sig(
+        &self,
+        root: &Root,
+        rel: &RelPath,
+        old: &Entry,
+        new: &Entry,
+    ) -> Option<(Sig, Box<dyn OldCopy>)> {
+        if !self.delta_for(rel, old, new) {
+            return None;
+        }
+        let sig = (|| -> tandem_fs::Result<Sig> {
+            let mut content = tandem_fs::open_content(root, rel, old)?;
+            let sig = delta::signature(&mut content, old.size)
+                .map_err(|e| FsError::io(rel, "read", e))?;
+            content.finish()?;
+            Ok(sig)
+        })();
+        match (sig, tandem_fs::open_content(root, rel, old)) {
+            (Ok(sig), Ok(content)) => Some((sig, Box::new(content))),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!("{rel}: no delta: {e}");
+                None
+            }
+        }
+    }
+
+    /// Sends `incoming`'s content as a delta against `sig`, then the hash of the whole and
+    /// the sender's check that the source did not change meanwhile.
+    fn send_delta(
+        &self,
+        id: u64,
+        rel: &RelPath,
+        sig: &Sig,
+        incoming: Incoming<'_>,
+    ) -> tandem_fs::Result<()> {
+        let mut failed = None;
+        let hash = encode_to(sig, incoming.data, self.compress, id, &mut |msg, n| {
+            let stats = &self.shared.stats;
+            stats.data_sent.fetch_add(n as u64, Ordering::Relaxed);
+            self.send(&msg).map_err(|e| {
+                let why = std::io::Error::other(e.to_string());
+                failed = Some(e);
+                why
+            })
+        });
+        match (hash, failed) {
+            (_, Some(e)) => return Err(e),
+            (Err(e), None) => return Err(FsError::io(rel, "read", e)),
+            (Ok(hash), None) => self.send(&Msg::Whole { id, hash })?,
+        }
+        (incoming.verify)()
+    }
+
     /// Sends `incoming`'s content in chunks; then the sender's check that the source did
     /// not change meanwhile (an error: the agent keeps nothing).
     fn send_data(&self, id: u64, rel: &RelPath, incoming: Incoming<'_>) -> tandem_fs::Result<()> {

@@ -30,14 +30,35 @@
 //!      leaves no torn file, only the temporary one, removed.
 //!    - `Apply` (rename, mkdir, set metadata, delete to the agent's trash) → `Done`;
 //!      `Stat` → `Done`; `Flush` and `Present` → `Checked`.
-//! 4. `Bye`, or the end of the client's input, ends the agent.
+//!    - Feature `delta` ([`delta`]): a file that exists on the receiving side in an older
+//!      version (both at least [`delta::DELTA_MIN`]) travels as what changed. Sending to
+//!      the agent: `Signature` → `Sums` (the chunks of the agent's old copy), then
+//!      `Install` whose content is `Copy` (bytes of the agent's old copy) and `Data`, then
+//!      `Whole` (the blake3 of the whole content) and `End`. Receiving from it: `ReadDelta`
+//!      (a `Read` with the chunks of the client's old copy) → `Opened`, `Copy` and `Data`,
+//!      `Whole`, `End`. A receiver keeps nothing that does not hash to `Whole`; the copy is
+//!      then made again, whole.
+//!    - Feature `bwlimit`: `Limit` (after `Welcome`) caps the bytes a second the agent
+//!      sends; the client paces what it sends itself.
+//!    - `Watch` (feature `watch`; a mount's replicator) → `Hints`, unasked, for as long as
+//!      the connection lives: the agent watches its root with the same watcher as a local
+//!      target (`tandem_engine::watch`), each batch of its hints (a path to look at again,
+//!      below it too or not; a file being written; its close; a folder to read again; a
+//!      rescan) carrying the `Watch`'s id. The folders, renames and files the agent makes
+//!      itself are recognised there and not sent back.
+//! 4. `Bye`, or the end of the client's input, ends the agent, once the files it was
+//!    receiving have removed their temporary files.
 //!
 //! A dropped connection fails every request still waiting with EIO, which stops the run
-//! cleanly: what was confirmed is committed, the rest is done by the next run.
+//! cleanly: what was confirmed is committed, the rest is done by the next run. A mount's
+//! replicator is told at once (a `Rescan` hint), pauses that target with its backlog kept
+//! in the journal, and connects again with backoff ([`mounted_session`]).
 
 pub mod agent;
 pub mod client;
 pub mod compress;
+pub mod delta;
+pub mod pace;
 mod run;
 pub mod target;
 pub mod wire;
@@ -45,5 +66,6 @@ pub mod wire;
 pub use agent::{serve, ServeError};
 pub use client::{Connect, ConnectError, RemoteSide, Stats};
 pub use compress::Compress;
-pub use run::{sync_until, RemoteSyncError};
+pub use pace::parse_rate;
+pub use run::{mounted_session, sync_scoped, sync_until, RemoteSyncError};
 pub use target::RemoteTarget;

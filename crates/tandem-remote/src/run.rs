@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use tandem_engine::{EngineError, Event, Report, Scope, Session, SyncSpec};
 
+use tandem_fs::Root;
+
 use crate::client::{Connect, ConnectError, RemoteSide, Stats};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,35 @@ fn refuse_unsupported(spec: &SyncSpec) -> Result<(), RemoteSyncError> {
     }
 }
 
+/// Connects to the remote side of `spec`, refusing first what it does not keep yet. The
+/// remote folder is created only for a first sync that is not a dry run.
+fn open_target(spec: &SyncSpec, connect: &Connect) -> Result<RemoteSide, RemoteSyncError> {
+    refuse_unsupported(spec)?;
+    let mut connect = connect.clone();
+    connect.create = !spec.dry_run && !tandem_state::state_exists(&spec.state_dir)?;
+    Ok(RemoteSide::connect(&connect)?)
+}
+
+/// The session of a mount's pair whose target is remote, on `src` (opened before the
+/// mount hides the folder): connected as `tandem sync` connects, so that the startup
+/// reconcile and every pass are the same sync. A dropped connection is made again by
+/// `Session::reopen_target` (the replicator's retries), without creating the folder.
+pub fn mounted_session(
+    spec: &SyncSpec,
+    connect: &Connect,
+    src: Root,
+) -> Result<Session, RemoteSyncError> {
+    let remote = open_target(spec, connect)?;
+    let mut session = Session::with_roots(spec, src, Box::new(remote))?;
+    let mut again = connect.clone();
+    again.create = false;
+    session.set_target_opener(Arc::new(move || {
+        let side = RemoteSide::connect(&again).map_err(std::io::Error::other)?;
+        Ok(Box::new(side) as Box<dyn tandem_engine::SideRoot>)
+    }));
+    Ok(session)
+}
+
 /// Syncs `spec.src` with the remote folder `connect` reaches, as `tandem_engine::sync_until`
 /// does for two local folders; returns the report and what crossed the wire. The remote
 /// folder is created only by a first sync that is not a dry run.
@@ -44,14 +75,22 @@ pub fn sync_until(
     stop: &Arc<AtomicBool>,
     on_event: &dyn Fn(Event),
 ) -> Result<(Report, Arc<Stats>), RemoteSyncError> {
-    refuse_unsupported(spec)?;
-    let mut connect = connect.clone();
-    connect.create = !spec.dry_run && !tandem_state::state_exists(&spec.state_dir)?;
-    let remote = RemoteSide::connect(&connect)?;
+    sync_scoped(spec, connect, stop, &Scope::All, on_event)
+}
+
+/// [`sync_until`] of the paths `scope` names (`tandem resolve`).
+pub fn sync_scoped(
+    spec: &SyncSpec,
+    connect: &Connect,
+    stop: &Arc<AtomicBool>,
+    scope: &Scope,
+    on_event: &dyn Fn(Event),
+) -> Result<(Report, Arc<Stats>), RemoteSyncError> {
+    let remote = open_target(spec, connect)?;
     let (stats, created) = (remote.stats(), remote.created);
     let mut session = Session::with_target(spec, Box::new(remote))?;
     session.set_stop(Arc::clone(stop));
-    let mut report = session.sync(&Scope::All, on_event)?;
+    let mut report = session.sync(scope, on_event)?;
     if created {
         report.created_target = Some(spec.tgt.clone());
     }

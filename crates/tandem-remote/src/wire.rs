@@ -10,13 +10,16 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 use tandem_core::{Entry, Hash, Kind, Owner, RelPath};
+use tandem_engine::watch::TargetHint;
 use tandem_fs::FsError;
 
 /// The protocol this build speaks. A peer with another number is refused at the handshake.
 pub const PROTOCOL: u32 = 1;
-/// What this build can do beyond the protocol's core (none yet; the handshake lists them so
-/// that later builds can add some without a new protocol number).
-pub const FEATURES: &[&str] = &[];
+/// What this build can do beyond the protocol's core (the handshake lists them so that
+/// later builds can add some without a new protocol number): `delta`, a modified file sent
+/// as what changed (`Signature`, `Sums`, `Copy`, `Whole`, `ReadDelta`); `bwlimit`, the
+/// agent paces what it sends (`Limit`); `watch`, the agent answers `Watch` with `Hints`.
+pub const FEATURES: &[&str] = &["delta", "bwlimit", "watch"];
 /// The first line the agent prints, before any frame: `tandem-serve <protocol> <version>`.
 pub const PREAMBLE: &str = "tandem-serve";
 /// The largest frame either side accepts.
@@ -297,6 +300,103 @@ pub enum Msg {
     },
     /// Client → agent, last: nothing more will come.
     Bye,
+    // Feature `delta` (`crate::delta`).
+    /// The chunks of `path`'s content, if it is still `expect`: answered by `Sums`.
+    Signature {
+        id: u64,
+        path: Vec<u8>,
+        expect: WireEntry,
+    },
+    Sums {
+        id: u64,
+        result: Res<crate::delta::Sig>,
+    },
+    /// In a file's content, either way, in place of `Data`: `len` bytes at `offset` of the
+    /// receiver's own old copy.
+    Copy {
+        id: u64,
+        offset: u64,
+        len: u64,
+    },
+    /// Before the `End` of content sent with `Copy`: the blake3 of the whole content.
+    Whole {
+        id: u64,
+        hash: [u8; 32],
+    },
+    /// `Read`, sent as a delta against the chunks of the client's old copy.
+    ReadDelta {
+        id: u64,
+        path: Vec<u8>,
+        src: WireEntry,
+        sig: crate::delta::Sig,
+    },
+    // Feature `bwlimit`.
+    /// Client → agent: send at most this many bytes a second.
+    Limit {
+        rate: u64,
+    },
+    // Feature `watch`.
+    /// Client → agent (feature `watch`): watch the root and send what changes there as
+    /// `Hints` carrying this id, for as long as the connection lives.
+    Watch {
+        id: u64,
+    },
+    /// Agent → client: changes seen in its root since the last batch.
+    Hints {
+        id: u64,
+        hints: Vec<WireHint>,
+    },
+}
+
+/// A watcher's hint (`tandem_engine::watch::TargetHint`) as it travels.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum WireHint {
+    Changed { path: Vec<u8>, deep: bool },
+    Writing(Vec<u8>),
+    Closed(Vec<u8>),
+    Again(Vec<u8>),
+    Rescan(String),
+    Removed { path: Vec<u8>, dir: bool },
+}
+
+impl From<&TargetHint> for WireHint {
+    fn from(h: &TargetHint) -> WireHint {
+        let b = |p: &RelPath| p.as_bytes().to_vec();
+        match h {
+            TargetHint::Changed { path, deep } => WireHint::Changed {
+                path: b(path),
+                deep: *deep,
+            },
+            TargetHint::Writing(p) => WireHint::Writing(b(p)),
+            TargetHint::Closed(p) => WireHint::Closed(b(p)),
+            TargetHint::Again(p) => WireHint::Again(b(p)),
+            TargetHint::Rescan(why) => WireHint::Rescan(why.clone()),
+            TargetHint::Removed { path, dir } => WireHint::Removed {
+                path: b(path),
+                dir: *dir,
+            },
+        }
+    }
+}
+
+impl WireHint {
+    /// The hint, its path checked like every path that arrives.
+    pub fn hint(self) -> Result<TargetHint, WireError> {
+        Ok(match self {
+            WireHint::Changed { path, deep } => TargetHint::Changed {
+                path: path_of(path)?,
+                deep,
+            },
+            WireHint::Writing(p) => TargetHint::Writing(path_of(p)?),
+            WireHint::Closed(p) => TargetHint::Closed(path_of(p)?),
+            WireHint::Again(p) => TargetHint::Again(path_of(p)?),
+            WireHint::Rescan(why) => TargetHint::Rescan(why),
+            WireHint::Removed { path, dir } => TargetHint::Removed {
+                path: path_of(path)?,
+                dir,
+            },
+        })
+    }
 }
 
 /// Writes `msg` as one frame.
@@ -364,6 +464,27 @@ mod tests {
     fn issue_17_paths_out_of_the_root_are_refused() {
         for bad in [&b"../x"[..], b"/etc/passwd", b"a/../../b", b"a\0b", b"a//b"] {
             assert!(path_of(bad.to_vec()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn issue_17_hints_come_back_as_they_went_and_paths_out_of_the_root_are_refused() {
+        let hint = TargetHint::Changed {
+            path: RelPath::new(b"a/b".to_vec()).unwrap(),
+            deep: true,
+        };
+        let msg = Msg::Hints {
+            id: 3,
+            hints: vec![WireHint::from(&hint)],
+        };
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &msg).unwrap();
+        let Some((Msg::Hints { hints, .. }, _)) = read_msg(&mut buf.as_slice()).unwrap() else {
+            panic!("not hints");
+        };
+        assert_eq!(hints[0].clone().hint().unwrap(), hint);
+        for bad in [&b"../x"[..], b"/etc", b"a\0b"] {
+            assert!(WireHint::Closed(bad.to_vec()).hint().is_err(), "{bad:?}");
         }
     }
 

@@ -1,7 +1,8 @@
-//! Deletions a mount's brake holds (issue 18): made in the source, not replayed to the
-//! target until released. A held path is left alone on both sides and in the baseline by
-//! every sync of the pair, mounted or not; `tandem release` lets them through, `tandem
-//! restore --held` forgets their baseline entries so that the target's copies come back.
+//! Deletions a mount's brake holds (issue 18): made on one side (through the mount in the
+//! source, or in a watched target), not carried to the other until released. A held path
+//! is left alone on both sides and in the baseline by every sync of the pair, mounted or
+//! not; `tandem release` lets them through, `tandem restore --held` forgets their baseline
+//! entries so that the other side's copies come back where they were deleted.
 //!
 //! A request from another command (`release`, `restore`) is written as the row's `action`;
 //! the replicator that owns the pair carries it out (it is the only writer of the
@@ -10,7 +11,7 @@
 use std::collections::HashSet;
 
 use rusqlite::params;
-use tandem_core::RelPath;
+use tandem_core::{RelPath, Side};
 
 use crate::{Record, Result, StateError, Store};
 
@@ -22,6 +23,9 @@ pub struct Held {
     pub target: String,
     /// The burst it was part of: one per time the brake engaged.
     pub batch: i64,
+    /// Where the deletion was made (and is done): through the mount in the source, or
+    /// in the target.
+    pub side: Side,
     pub path: RelPath,
     pub op: String,
     pub time_ns: i64,
@@ -35,9 +39,9 @@ pub struct Held {
 /// What is asked of held deletions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeldAction {
-    /// Replay them to the target.
+    /// Carry them to the other side.
     Release,
-    /// Bring them back into the source from the target.
+    /// Bring them back where they were deleted, from the other side.
     Restore,
 }
 
@@ -51,8 +55,10 @@ impl HeldAction {
 }
 
 impl Store {
-    /// Holds the deletions `records` from `target`, in burst `batch`.
-    pub fn hold(&mut self, target: &str, batch: i64, records: &[Record]) -> Result<()> {
+    /// Holds the deletions `records`, made on `side`, from the other side of the pair
+    /// with `target`, in burst `batch`. A path held already (a folder's removal told
+    /// twice by the watcher) is not held again.
+    pub fn hold(&mut self, target: &str, side: Side, batch: i64, records: &[Record]) -> Result<()> {
         let path = self.path.clone();
         let sql = |source| StateError::Sql {
             path: path.clone(),
@@ -62,8 +68,9 @@ impl Store {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO held(target, batch, path, op, time, pid, uid, comm)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO held(target, batch, path, op, time, pid, uid, comm, side)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+                     WHERE NOT EXISTS (SELECT 1 FROM held WHERE target = ?1 AND path = ?3)",
                 )
                 .map_err(sql)?;
             for r in records {
@@ -75,7 +82,8 @@ impl Store {
                     r.time_ns,
                     r.change.pid,
                     r.change.uid,
-                    r.program
+                    r.program,
+                    side.name()
                 ])
                 .map_err(sql)?;
             }
@@ -96,7 +104,7 @@ impl Store {
     /// Every held deletion (of `target` only, if given), oldest first.
     pub fn held(&self, target: Option<&str>) -> Result<Vec<Held>> {
         let mut stmt = self.sql(self.conn.prepare_cached(
-            "SELECT id, target, batch, path, op, time, pid, uid, comm, action FROM held
+            "SELECT id, target, batch, path, op, time, pid, uid, comm, action, side FROM held
              WHERE ?1 IS NULL OR target = ?1 ORDER BY id",
         ))?;
         let rows = stmt
@@ -106,6 +114,10 @@ impl Store {
                     id: r.get(0).unwrap_or_default(),
                     target: r.get(1).unwrap_or_default(),
                     batch: r.get(2).unwrap_or_default(),
+                    side: match r.get::<_, String>(10).as_deref() {
+                        Ok("target") => Side::Target,
+                        _ => Side::Source,
+                    },
                     path,
                     op: r.get(4).unwrap_or_default(),
                     time_ns: r.get(5).unwrap_or_default(),

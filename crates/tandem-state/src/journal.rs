@@ -30,27 +30,6 @@ pub struct Record {
 /// the journal of a busy mount stays bounded (about 100 MB).
 pub const JOURNAL_MAX_RECORDS: i64 = 1_000_000;
 
-/// Which records `Store::changes` lists.
-#[derive(Clone, Debug, Default)]
-pub struct ChangeQuery {
-    /// Only records made at or after this time (nanoseconds since the epoch).
-    pub since_ns: Option<i64>,
-    /// Only records whose path (or second path) matches this glob (SQLite GLOB: `*`
-    /// matches `/` too).
-    pub path_glob: Option<String>,
-    /// Only records made by this pid or uid, or by a program of this name.
-    pub by: Option<By>,
-    /// At most this many, the newest.
-    pub limit: usize,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum By {
-    /// A number: a pid or a uid.
-    Id(u32),
-    Program(String),
-}
-
 const GROUP_MAX: usize = 4096;
 /// After committing more than one record (a burst), the writer waits this long before it
 /// gathers the next batch: the records of the burst then queue up without waking it one by
@@ -377,32 +356,6 @@ impl Store {
         Ok(self.sql(rows)?.into_iter().flatten().collect())
     }
 
-    /// The records `q` asks for, the newest `q.limit`, oldest first (`tandem changes`).
-    pub fn changes(&self, q: &ChangeQuery) -> Result<Vec<Record>> {
-        let (by_id, by_name) = match &q.by {
-            Some(By::Id(n)) => (Some(*n), None),
-            Some(By::Program(name)) => (None, Some(name.as_str())),
-            None => (None, None),
-        };
-        let mut stmt = self.sql(self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM journal
-             WHERE (?1 IS NULL OR time >= ?1)
-               AND (?2 IS NULL OR CAST(path AS TEXT) GLOB ?2 OR CAST(path2 AS TEXT) GLOB ?2)
-               AND (?3 IS NULL OR pid = ?3 OR uid = ?3)
-               AND (?4 IS NULL OR comm = ?4)
-             ORDER BY seq DESC LIMIT ?5"
-        )))?;
-        let rows = stmt
-            .query_map(
-                params![q.since_ns, q.path_glob, by_id, by_name, q.limit as i64],
-                read_row,
-            )
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
-        let mut records: Vec<Record> = self.sql(rows)?.into_iter().flatten().collect();
-        records.reverse();
-        Ok(records)
-    }
-
     /// The last journal sequence number (0 when empty).
     pub fn journal_head(&self) -> Result<i64> {
         self.sql(
@@ -483,11 +436,11 @@ impl Store {
     }
 }
 
-const COLUMNS: &str = "seq, time, op, path, path2, pid, uid, comm";
+pub(crate) const COLUMNS: &str = "seq, time, op, path, path2, pid, uid, comm";
 
 /// A row of `COLUMNS`; `None` for one this tandem cannot read (an operation it does not
 /// know, a path no longer valid), skipped.
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Record>> {
+pub(crate) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Record>> {
     let op: String = r.get(2)?;
     let path: Vec<u8> = r.get(3)?;
     let to: Option<Vec<u8>> = r.get(4)?;

@@ -5,6 +5,7 @@
 //! folders: the engine tells it what was done, after it was done (invariant 4), and it
 //! writes that in one transaction. A database it did not create is refused, never reset.
 
+mod changes;
 mod held;
 mod home;
 mod journal;
@@ -24,8 +25,9 @@ use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tandem_core::{BaseEntry, BaseTree, Hash, Kind, Owner, RelPath, Seen, Side};
 
+pub use changes::{By, ChangeQuery, ChangeScan};
 pub use held::{Held, HeldAction};
-pub use journal::{By, ChangeQuery, JournalWriter, Mark, Record, JOURNAL_MAX_RECORDS};
+pub use journal::{JournalWriter, Mark, Record, JOURNAL_MAX_RECORDS};
 pub use known::{forget, known_pairs, read_pair, Forgotten, KnownPair};
 pub use lock::Lock;
 pub use versions::{HistoryUsage, VersionRow};
@@ -315,7 +317,7 @@ fn create(path: &Path, pair: &Pair) -> Result<()> {
     };
     let r = store.conn.execute_batch("PRAGMA synchronous=FULL;");
     store.sql(r)?;
-    store.check(true)?;
+    store.check(true, true)?;
     store.migrate(0, pair, true)?;
     store
         .conn
@@ -408,6 +410,19 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing store to list what its journal holds (`tandem changes`): as
+    /// `open_existing`, without reading the whole file through first (`PRAGMA
+    /// quick_check` takes longer than the listing on a journal of a million records; a
+    /// damaged page the listing reads is still an error).
+    pub fn open_to_list(dir: &Path, pair: &Pair) -> Result<Option<Store>> {
+        if !state_exists(dir)? {
+            return Ok(None);
+        }
+        let mut store = Store::connect(&dir.join(DB_FILE))?;
+        store.check_and_migrate_as(false, pair, false)?;
+        Ok(Some(store))
+    }
+
     /// Opens an existing store read-only-ish for listing (`conflicts`, `status`): `None`
     /// if there is none.
     pub fn open_existing(dir: &Path, pair: &Pair) -> Result<Option<Store>> {
@@ -469,7 +484,12 @@ impl Store {
     }
 
     fn check_and_migrate(&mut self, fresh: bool, pair: &Pair) -> Result<()> {
-        let version = self.check(fresh)?;
+        self.check_and_migrate_as(fresh, pair, true)
+    }
+
+    /// `thorough`: the whole file is checked (`PRAGMA quick_check`) before it is used.
+    fn check_and_migrate_as(&mut self, fresh: bool, pair: &Pair, thorough: bool) -> Result<()> {
+        let version = self.check(fresh, thorough)?;
         // Known to be ours and whole: closing may checkpoint again.
         let r = self
             .conn
@@ -484,7 +504,7 @@ impl Store {
 
     /// Refuses what is not a store of ours (corrupted, foreign, too new, or blank when it
     /// should not be); returns the schema version found.
-    fn check(&self, fresh: bool) -> Result<i64> {
+    fn check(&self, fresh: bool, thorough: bool) -> Result<i64> {
         let path = self.path.clone();
         // A disk that fails while the file is read is not a damaged file: the file is
         // named with the system error, never sent to `tandem forget`.
@@ -523,7 +543,7 @@ impl Store {
                     why: format!("application id {app_id:#x}, {tables} tables"),
                 });
             }
-        } else {
+        } else if thorough {
             let ok: String = self
                 .conn
                 .query_row("PRAGMA quick_check", [], |r| r.get(0))

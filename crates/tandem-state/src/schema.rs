@@ -108,6 +108,14 @@ const MIGRATIONS: &[&str] = &[
         comm TEXT
      );
      CREATE INDEX versions_path ON versions(path);",
+    // 7 -> 8: which side a held deletion was made on: through the mount (`source`) or in
+    // a watched target (`target`); a path is held once per target.
+    "ALTER TABLE held ADD COLUMN side TEXT NOT NULL DEFAULT 'source';
+     CREATE INDEX held_target_path ON held(target, path);",
+    // 8 -> 9: `tandem changes --since` over a million records reads only what it lists.
+    // (Paths are not indexed: an index on them made appending to the journal, the
+    // mount's hot path, 3 to 6 times slower; a `--path` query reads every record, cheaply.)
+    "CREATE INDEX journal_time ON journal(time);",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

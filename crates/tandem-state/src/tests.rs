@@ -365,7 +365,10 @@ fn issue_20_empty_state_file_is_an_error() {
     drop(Store::open(store.path(), &pair()).unwrap());
     std::fs::write(store.path().join(DB_FILE), b"").unwrap();
     let s = Store::connect(&store.path().join(DB_FILE)).unwrap();
-    assert!(matches!(s.check(false), Err(StateError::Empty { .. })));
+    assert!(matches!(
+        s.check(false, true),
+        Err(StateError::Empty { .. })
+    ));
 
     // A missing one is a new store, created complete: never empty on disk, even before its
     // first baseline is written.
@@ -612,4 +615,133 @@ fn kept_versions_are_recorded_by_the_journal_writer_and_listed_per_file_or_folde
     let a = store.versions_of(&p("d/a")).unwrap()[0].id;
     store.drop_versions(&[a]).unwrap();
     assert!(store.versions_of(&p("d/a")).unwrap().is_empty());
+}
+
+#[test]
+fn issue_18_held_deletions_keep_their_side_and_a_path_is_held_once() {
+    use tandem_core::{Change, ChangeOp, Side};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), &pair()).unwrap();
+    let rec = |path: &str| Record {
+        seq: 0,
+        time_ns: 1,
+        change: Change {
+            op: ChangeOp::Rmdir,
+            path: p(path),
+            to: None,
+            pid: 0,
+            uid: 0,
+        },
+        program: None,
+    };
+    store
+        .hold("/b", Side::Target, 1, &[rec("d/f"), rec("d")])
+        .unwrap();
+    // The folder told again (by its own watch), and a source deletion.
+    store.hold("/b", Side::Target, 1, &[rec("d")]).unwrap();
+    store.hold("/b", Side::Source, 2, &[rec("e")]).unwrap();
+    let held = store.held(Some("/b")).unwrap();
+    let got: Vec<(String, Side, i64)> = held
+        .iter()
+        .map(|h| (h.path.to_string(), h.side, h.batch))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("d/f".to_string(), Side::Target, 1),
+            ("d".to_string(), Side::Target, 1),
+            ("e".to_string(), Side::Source, 2),
+        ]
+    );
+    // Reopened (the schema as migrated), the side is still there.
+    drop(store);
+    let store = Store::open(dir.path(), &pair()).unwrap();
+    assert_eq!(store.held(None).unwrap()[0].side, Side::Target);
+}
+
+/// `tandem changes` over a journal: each filter, alone and together, lists the newest
+/// `limit` of the records it matches, oldest first, whether it reads through the time
+/// index or not, and a glob starting with a folder or not.
+#[test]
+fn issue_18_changes_lists_the_newest_matches_through_the_indexes() {
+    use tandem_core::{Change, ChangeOp, ChangeSink};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &pair()).unwrap();
+    let w = JournalWriter::open(dir.path()).unwrap();
+    for i in 0..300u32 {
+        let rename = i % 10 == 9;
+        w.record(Change {
+            op: if rename {
+                ChangeOp::Rename
+            } else {
+                ChangeOp::Write
+            },
+            path: p(&format!("d{}/f{i:03}", i % 3)),
+            to: rename.then(|| p(&format!("moved/f{i:03}"))),
+            pid: 0,
+            uid: 1000 + i % 2,
+        });
+    }
+    w.flush();
+    let all = store
+        .changes(&ChangeQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 300);
+    // What a filter should list, from all of them: the newest `limit`, oldest first.
+    let expect = |keep: &dyn Fn(&Record) -> bool, limit: usize| -> Vec<i64> {
+        let m: Vec<i64> = all.iter().filter(|r| keep(r)).map(|r| r.seq).collect();
+        m[m.len().saturating_sub(limit)..].to_vec()
+    };
+    let got = |q: ChangeQuery| -> Vec<i64> {
+        let mut scan = store.scan_changes(&q).unwrap();
+        let n = scan.count().unwrap();
+        let seqs: Vec<i64> = scan.records().unwrap().map(|r| r.unwrap().seq).collect();
+        assert_eq!(n, seqs.len(), "count agrees with the records read");
+        seqs
+    };
+    let t = all[150].time_ns;
+    let path_is = |r: &Record, pre: &str| {
+        r.change.path.to_string().starts_with(pre)
+            || r.change
+                .to
+                .as_ref()
+                .is_some_and(|to| to.to_string().starts_with(pre))
+    };
+    for limit in [0, 1, 7, 1000] {
+        let q = |q: ChangeQuery| ChangeQuery { limit, ..q };
+        assert_eq!(
+            got(q(ChangeQuery {
+                path_glob: Some("d1/*".into()),
+                ..Default::default()
+            })),
+            expect(&|r| path_is(r, "d1/"), limit)
+        );
+        assert_eq!(
+            got(q(ChangeQuery {
+                path_glob: Some("moved/*".into()),
+                since_ns: Some(t),
+                ..Default::default()
+            })),
+            expect(&|r| path_is(r, "moved/") && r.time_ns >= t, limit)
+        );
+        assert_eq!(
+            got(q(ChangeQuery {
+                path_glob: Some("*f1[0-4]?".into()),
+                by: Some(By::Id(1001)),
+                ..Default::default()
+            })),
+            expect(
+                &|r| {
+                    let name = r.change.path.to_string();
+                    let n: u32 = name[name.len() - 3..].parse().unwrap();
+                    (100..150).contains(&n) && r.change.uid == 1001
+                },
+                limit
+            )
+        );
+    }
+    w.close();
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
+use tandem_core::Side;
 use tandem_engine::{HoldNotice, OnHold};
 
 use crate::mail::{message, record_failure, send_twice};
@@ -143,7 +144,34 @@ fn mail_burst(task: &TaskSpec, b: &Burst) {
 /// The message: how many, by whom, since when, and what to do about it.
 fn held_body(task: &TaskSpec, first: &HoldNotice, count: usize, tz: &TimeZone) -> String {
     let c = &first.first.change;
-    let program = clean(first.first.program.as_deref().unwrap_or("?"));
+    let (made, by, back) = match first.side {
+        Side::Source => (
+            format!(
+                "They are done in the source, and not replayed to {} until you decide.",
+                clean(&first.target)
+            ),
+            format!(
+                "{} (pid {}, uid {})",
+                clean(first.first.program.as_deref().unwrap_or("?")),
+                c.pid,
+                c.uid
+            ),
+            "source",
+        ),
+        Side::Target => (
+            format!(
+                "They were made in {}, and are not applied to the source (nor to its\n\
+                 other targets) until you decide.",
+                clean(&first.target)
+            ),
+            "a program in the target (only the mount can tell which)".to_string(),
+            "target",
+        ),
+    };
+    let release = match first.side {
+        Side::Source => "To let them through to the target",
+        Side::Target => "To apply them to the source too",
+    };
     let since = Timestamp::from_nanosecond(i128::from(first.first.time_ns))
         .map_or_else(|_| "?".to_string(), |t| local(t, tz));
     let (src, tgt) = (
@@ -153,20 +181,17 @@ fn held_body(task: &TaskSpec, first: &HoldNotice, count: usize, tz: &TimeZone) -
     let batch = first.batch;
     format!(
         "Task {name}: the delete brake of the mount of {shown_src} holds {count} deletions.\n\
-         They are done in the source, and not replayed to {shown_tgt} until you decide.\n\
+         {made}\n\
          \n\
-         By:     {program} (pid {pid}, uid {uid})\n\
+         By:     {by}\n\
          Since:  {since}\n\
          Burst:  {batch}\n\
          \n\
-         To let them through to the target:\n    tandem release {src} {tgt} --batch {batch}\n\
-         To bring the files back into the source instead:\n    tandem restore {src} {tgt} --held --batch {batch}\n\
+         {release}:\n    tandem release {src} {tgt} --batch {batch}\n\
+         To bring the files back into the {back} instead:\n    tandem restore {src} {tgt} --held --batch {batch}\n\
          To list them:\n    tandem held {src} {tgt}\n",
         name = task.name,
         shown_src = folder(&first.source),
-        shown_tgt = clean(&first.target),
-        pid = c.pid,
-        uid = c.uid,
     )
 }
 

@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde_json::json;
-use tandem_state::{By, ChangeQuery, Record, Store};
+use tandem_state::{By, ChangeQuery, Record, StateError, Store};
 
 use crate::args::ChangesArgs;
 use crate::output::sanitize;
@@ -25,26 +25,111 @@ pub fn run(a: ChangesArgs) -> Result<u8> {
     let (tasks, _) = crate::task::pairs_of(&a.pair)?;
     // The journal of a mount lives in its first pair's store; the others hold the records
     // of times they were mounted alone.
-    let mut records = Vec::new();
+    let mut stores = Vec::new();
     for task in &tasks {
-        if let Some(store) = Store::open_existing(&task.state_dir, &task.pair)? {
-            records.extend(store.changes(&query)?);
+        stores.extend(Store::open_to_list(&task.state_dir, &task.pair)?);
+    }
+    let mut scans = stores
+        .iter()
+        .map(|s| s.scan_changes(&query))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Each store lists its newest `limit`; merged by time, the oldest beyond `limit` go.
+    let skip = match scans.as_slice() {
+        [_, _, ..] => {
+            let mut total = 0;
+            for s in &scans {
+                total += s.count()?;
+            }
+            total.saturating_sub(a.limit)
+        }
+        _ => 0,
+    };
+    let mut streams = Vec::new();
+    for s in &mut scans {
+        streams.push(s.records()?.peekable());
+    }
+    let mut out = Out::new(a.json);
+    let mut listed = 0usize;
+    while let Some(r) = next_by_time(&mut streams) {
+        listed += 1;
+        if listed > skip {
+            out.record(&r?, &tz);
         }
     }
-    records.sort_by_key(|r| r.time_ns);
-    let extra = records.len().saturating_sub(a.limit);
-    records.drain(..extra);
-    if a.json {
-        let list: Vec<_> = records.iter().map(|r| to_json(r, &tz)).collect();
-        outln!("{}", json!({ "changes": list }));
-    } else if records.is_empty() {
-        outln!("no changes recorded");
-    } else {
-        for r in &records {
-            outln!("{}", line(r, &tz));
-        }
-    }
+    out.finish();
     Ok(crate::EXIT_OK)
+}
+
+/// The oldest of the records the streams offer next (the first stream's on a tie).
+fn next_by_time<I>(streams: &mut [std::iter::Peekable<I>]) -> Option<Result<Record, StateError>>
+where
+    I: Iterator<Item = Result<Record, StateError>>,
+{
+    let time = |s: &mut std::iter::Peekable<I>| match s.peek() {
+        Some(Ok(r)) => Some(r.time_ns),
+        Some(Err(_)) => Some(i64::MIN),
+        None => None,
+    };
+    let mut best: Option<(usize, i64)> = None;
+    for (i, s) in streams.iter_mut().enumerate() {
+        if let Some(t) = time(s) {
+            if best.is_none_or(|(_, b)| t < b) {
+                best = Some((i, t));
+            }
+        }
+    }
+    streams[best?.0].next()
+}
+
+/// Prints the records as they come, in lines or in one JSON object, a buffer at a time:
+/// a million records take no more memory than ten.
+struct Out {
+    json: bool,
+    buf: String,
+    count: usize,
+}
+
+impl Out {
+    const FLUSH_AT: usize = 1 << 16;
+
+    fn new(json: bool) -> Out {
+        let buf = if json {
+            String::from("{\"changes\":[")
+        } else {
+            String::new()
+        };
+        Out {
+            json,
+            buf,
+            count: 0,
+        }
+    }
+
+    fn record(&mut self, r: &Record, tz: &TimeZone) {
+        if self.json {
+            if self.count > 0 {
+                self.buf.push(',');
+            }
+            self.buf.push_str(&to_json(r, tz).to_string());
+        } else {
+            self.buf.push_str(&line(r, tz));
+            self.buf.push('\n');
+        }
+        self.count += 1;
+        if self.buf.len() >= Self::FLUSH_AT {
+            crate::output::pipe::stdout_bytes(self.buf.as_bytes());
+            self.buf.clear();
+        }
+    }
+
+    fn finish(mut self) {
+        if self.json {
+            self.buf.push_str("]}\n");
+        } else if self.count == 0 {
+            self.buf.push_str("no changes recorded\n");
+        }
+        crate::output::pipe::stdout_bytes(self.buf.as_bytes());
+    }
 }
 
 /// "30m", "7d" (that long ago), or a date and time, local unless it says its offset.

@@ -1,5 +1,6 @@
 //! `tandem held`, `tandem release`, `tandem restore --held`: the deletions the delete
-//! brake of a mount holds back from its targets.
+//! brake of a mount holds: made through the mount and held back from its targets, or made
+//! in a target and held back from the source.
 
 use std::time::{Duration, Instant};
 
@@ -7,6 +8,7 @@ use anyhow::{bail, Result};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde_json::json;
+use tandem_core::Side;
 use tandem_state::{Held, HeldAction, Store};
 
 use crate::args::{HeldArgs, SettleArgs};
@@ -37,7 +39,8 @@ pub fn list(a: HeldArgs) -> Result<u8> {
             .iter()
             .map(|h| {
                 json!({
-                    "id": h.id, "batch": h.batch, "target": h.target, "path": h.path.to_string(),
+                    "id": h.id, "batch": h.batch, "target": h.target, "side": h.side.name(),
+                    "path": h.path.to_string(),
                     "op": h.op, "time": when(h.time_ns, &tz), "pid": h.pid, "uid": h.uid,
                     "program": h.program, "asked": h.action,
                 })
@@ -64,13 +67,12 @@ pub fn list(a: HeldArgs) -> Result<u8> {
 fn print_batch(batch: i64, of: &[&Held], all: bool, tz: &TimeZone) {
     let first = of[0];
     outln!(
-        "held {batch}: {} deletions by {} (pid {}, uid {}) since {}, not replayed to {}",
-        of.len(),
-        sanitize(first.program.as_deref().unwrap_or("?")),
-        first.pid,
-        first.uid,
-        when(first.time_ns, tz).unwrap_or_default(),
-        sanitize(&first.target)
+        "held {batch}: {}",
+        burst_text(
+            first,
+            of.len(),
+            &when(first.time_ns, tz).unwrap_or_default()
+        )
     );
     let shown = if all { of.len() } else { SHOWN };
     for h in of.iter().take(shown) {
@@ -78,6 +80,25 @@ fn print_batch(batch: i64, of: &[&Held], all: bool, tz: &TimeZone) {
     }
     if of.len() > shown {
         outln!("    ... and {} more (--all lists them)", of.len() - shown);
+    }
+}
+
+/// A burst in words: "12 deletions by rm (pid 4242, uid 1000) since SINCE, not replayed to
+/// TGT", or for deletions made in the target, "12 deletions in TGT since SINCE, not applied
+/// to the source".
+pub(crate) fn burst_text(first: &Held, count: usize, since: &str) -> String {
+    match first.side {
+        Side::Source => format!(
+            "{count} deletions by {} (pid {}, uid {}) since {since}, not replayed to {}",
+            sanitize(first.program.as_deref().unwrap_or("?")),
+            first.pid,
+            first.uid,
+            sanitize(&first.target)
+        ),
+        Side::Target => format!(
+            "{count} deletions in the target {} since {since}, not applied to the source",
+            sanitize(&first.target)
+        ),
     }
 }
 
@@ -99,7 +120,7 @@ pub(crate) fn bursts_json(rows: &[Held]) -> Vec<serde_json::Value> {
             let of: Vec<&Held> = rows.iter().filter(|h| h.batch == b).collect();
             let first = of.first()?;
             Some(json!({
-                "batch": b, "count": of.len(), "target": first.target,
+                "batch": b, "count": of.len(), "target": first.target, "side": first.side.name(),
                 "program": first.program, "pid": first.pid, "uid": first.uid,
                 "since": when(first.time_ns, &tz),
             }))
@@ -112,7 +133,15 @@ pub(crate) fn bursts_json(rows: &[Held]) -> Vec<serde_json::Value> {
 pub fn settle(a: SettleArgs, action: HeldAction) -> Result<u8> {
     let (tasks, mount) = crate::task::pairs_of(&a.pair)?;
     let mut total = 0;
+    // Where the deletions concerned were made, for the words of the answer.
+    let mut sides: Vec<Side> = Vec::new();
     for task in &tasks {
+        sides.extend(
+            held_of(task)?
+                .iter()
+                .filter(|h| a.batch.is_none_or(|b| h.batch == b))
+                .map(|h| h.side),
+        );
         let n = match &mount {
             Some(m) if m.targets.contains(&task.tgt) => ask_mount(task, a.batch, action)?,
             _ => {
@@ -144,11 +173,25 @@ pub fn settle(a: SettleArgs, action: HeldAction) -> Result<u8> {
                 .unwrap_or_default()
         );
     }
-    let verb = match action {
-        HeldAction::Release => "released (replayed to the target)",
-        HeldAction::Restore => "restored into the source",
+    let in_target = sides.iter().filter(|s| **s == Side::Target).count();
+    let verb = |side| match (action, side) {
+        (HeldAction::Release, Side::Source) => "released (replayed to the target)",
+        (HeldAction::Release, Side::Target) => "released (applied to the source)",
+        (HeldAction::Restore, Side::Source) => "restored into the source",
+        (HeldAction::Restore, Side::Target) => "restored into the target",
     };
-    outln!("{total} held deletions {verb}");
+    match in_target {
+        0 => outln!("{total} held deletions {}", verb(Side::Source)),
+        n if n == total => outln!("{total} held deletions {}", verb(Side::Target)),
+        n => {
+            outln!(
+                "{} held deletions {}",
+                total.saturating_sub(n),
+                verb(Side::Source)
+            );
+            outln!("{n} held deletions {}", verb(Side::Target));
+        }
+    }
     Ok(crate::EXIT_OK)
 }
 

@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use tandem_daemon::mounted::{self, registry, MountRequest, Served};
 use tandem_engine::SyncSpec;
+use tandem_remote::Connect;
 
 use crate::args::{MountArgs, PairArgs};
-use crate::commands::sync::spec_of;
+use crate::commands::sync::{connect_of, spec_of};
 use crate::output::sanitize;
 
 /// How long `tandem mount` waits for its background process to be serving.
@@ -40,7 +41,13 @@ pub fn run(config: &Path, a: MountArgs) -> Result<u8> {
             spec_of(&pair, &a.opts)
         })
         .collect::<Result<_>>()?;
-    let mountpoint = mounted::prepare(&specs, a.at.as_deref())?;
+    let remotes: Vec<Option<Connect>> = a
+        .targets
+        .iter()
+        .map(|t| crate::task::remote_target(t).map(|t| connect_of(t, &a.remote)))
+        .collect();
+    let remote: Vec<bool> = remotes.iter().map(Option::is_some).collect();
+    let mountpoint = mounted::prepare(&specs, &remote, a.at.as_deref())?;
     if !a.foreground {
         return start_in_background(&specs[0], &mountpoint);
     }
@@ -63,6 +70,7 @@ pub fn run(config: &Path, a: MountArgs) -> Result<u8> {
         uring: a.transport == crate::args::Transport::Uring,
         history_max_file: (!a.no_history).then_some(a.history_max_file),
         on_hold: a.task.as_deref().and_then(|name| held_mailer(config, name)),
+        remotes,
     };
     match mounted::serve(&req, &stop)? {
         Served::Stopped => Ok(0),
@@ -98,7 +106,7 @@ fn start_in_background(spec: &SyncSpec, mountpoint: &std::path::Path) -> Result<
         registry::lookup(mountpoint)
             .ok()
             .flatten()
-            .is_some_and(|rec| rec.pid == pid && registry::is_fuse(mountpoint))
+            .is_some_and(|rec| rec.pid == pid && registry::serving(mountpoint))
     };
     let pid = super::start_self_in_background("mount", &log, START_TIMEOUT, &is_up)?;
     outln!(

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tandem_core::{unescape_bytes, Direction, Flavor, Options, Policy, RelPath, Side};
+use tandem_engine::{SideRoot, Step};
 use tandem_fs::{Root, Trash};
+use tandem_remote::{Connect, RemoteSide};
 use tandem_state::{ConflictRow, Lock, Store};
 
 use crate::args::{KeepArg, ResolveArgs};
@@ -31,11 +33,18 @@ pub fn run(a: ResolveArgs) -> Result<u8> {
     // pair's lock as without a mount (refused if a new mount has it already).
     let locked = locked || !granted.as_ref().is_some_and(|g| g.still_held());
     let how = format!("kept {} (tandem resolve)", keep_word(a.keep));
+    // A target on another machine: reached as `tandem sync` reaches it.
+    let remote = crate::task::remote_target(&a.pair.tgt)
+        .map(|t| crate::commands::sync::connect_of(t, &a.remote));
+    let pair = Pair {
+        task: &task,
+        remote: remote.as_ref(),
+    };
     match (row.resolution.as_str(), &row.copy, row.loser) {
         ("kept-both", Some(copy), Some(loser)) => {
-            settle_kept_both(&task, &row, copy, loser, a.keep, &how, locked)?
+            settle_kept_both(&pair, &row, copy, loser, a.keep, &how, locked)?
         }
-        _ => settle_flagged(&task, &rel, a.keep, &how, locked)?,
+        _ => settle_flagged(&pair, &rel, a.keep, &how, locked)?,
     }
     if a.json {
         outln!(
@@ -112,23 +121,32 @@ fn lock(task: &Task, locked: bool) -> Result<Option<Lock>> {
     })
 }
 
+/// The pair being resolved, and how to reach its target when it is on another machine.
+struct Pair<'a> {
+    task: &'a Task,
+    remote: Option<&'a Connect>,
+}
+
 fn settle_flagged(
-    task: &Task,
+    pair: &Pair<'_>,
     rel: &RelPath,
     keep: KeepArg,
     how: &str,
     locked: bool,
 ) -> Result<()> {
+    let task = pair.task;
     let policy = Policy::keeping(keep.side());
     // "Keep the side that deleted it": a sync never lets a delete win, so do it here.
     if let Some(kept) = keep.side() {
-        let roots = open_roots(task)?;
+        let roots = open_roots(pair)?;
         let here = roots.get(kept).stat(rel)?;
         if here.is_none() {
             let other = roots.get(kept.other());
             if let Some(e) = other.stat(rel)? {
                 let trash = Trash::new(tandem_engine::time::stamp(tandem_engine::time::now_ns()));
-                tandem_fs::delete(other, rel, &e, &trash)
+                let path = rel;
+                other
+                    .apply(Step::Delete { path, expect: &e }, &trash)
                     .with_context(|| format!("removing the {}'s version", kept.other()))?;
             }
         }
@@ -162,7 +180,13 @@ fn settle_flagged(
         retention: Default::default(),
     };
     let scope = tandem_engine::Scope::Paths(vec![rel.clone()]);
-    let report = tandem_engine::sync_scoped(&spec, &scope, &|_| {})?;
+    let report = match pair.remote {
+        Some(connect) => {
+            let stop = std::sync::Arc::default();
+            tandem_remote::sync_scoped(&spec, connect, &stop, &scope, &|_| {})?.0
+        }
+        None => tandem_engine::sync_scoped(&spec, &scope, &|_| {})?,
+    };
     if let Some(f) = report.failed.first() {
         bail!("could not settle {}: {}", f.path, f.reason);
     }
@@ -170,7 +194,7 @@ fn settle_flagged(
 }
 
 fn settle_kept_both(
-    task: &Task,
+    pair: &Pair<'_>,
     row: &ConflictRow,
     copy: &RelPath,
     loser: Side,
@@ -178,9 +202,10 @@ fn settle_kept_both(
     how: &str,
     locked: bool,
 ) -> Result<()> {
+    let task = pair.task;
     let _lock = lock(task, locked)?;
     if let Some(kept) = keep.side() {
-        let roots = open_roots(task)?;
+        let roots = open_roots(pair)?;
         let trash = Trash::new(tandem_engine::time::stamp(tandem_engine::time::now_ns()));
         for side in [Side::Source, Side::Target] {
             let root = roots.get(side);
@@ -188,11 +213,26 @@ fn settle_kept_both(
                 // The loser's version (now at `copy`) takes the name back.
                 let Some(c) = root.stat(copy)? else { continue };
                 if let Some(p) = root.stat(&row.path)? {
-                    tandem_fs::delete(root, &row.path, &p, &trash)?;
+                    let path = &row.path;
+                    root.apply(Step::Delete { path, expect: &p }, &trash)?;
                 }
-                tandem_fs::rename(root, copy, &row.path, &c)?;
+                let (from, to) = (copy, &row.path);
+                root.apply(
+                    Step::Rename {
+                        from,
+                        to,
+                        expect: &c,
+                    },
+                    &trash,
+                )?;
             } else if let Some(c) = root.stat(copy)? {
-                tandem_fs::delete(root, copy, &c, &trash)?;
+                root.apply(
+                    Step::Delete {
+                        path: copy,
+                        expect: &c,
+                    },
+                    &trash,
+                )?;
             }
         }
         let mut store = Store::open(&task.state_dir, &task.pair)?;
@@ -231,21 +271,28 @@ fn mark_resolved(task: &Task, rel: &RelPath, how: &str, locked: bool) -> Result<
 
 struct Roots {
     src: Root,
-    tgt: Root,
+    tgt: Box<dyn SideRoot>,
 }
 
 impl Roots {
-    fn get(&self, side: Side) -> &Root {
+    fn get(&self, side: Side) -> &dyn SideRoot {
         match side {
             Side::Source => &self.src,
-            Side::Target => &self.tgt,
+            Side::Target => &*self.tgt,
         }
     }
 }
 
-fn open_roots(task: &Task) -> Result<Roots> {
+fn open_roots(pair: &Pair<'_>) -> Result<Roots> {
+    let task = pair.task;
+    let tgt: Box<dyn SideRoot> = match pair.remote {
+        Some(connect) => Box::new(RemoteSide::connect(connect)?),
+        None => Box::new(
+            Root::open(&task.tgt).with_context(|| format!("opening {}", task.tgt.display()))?,
+        ),
+    };
     Ok(Roots {
         src: Root::open(&task.src).with_context(|| format!("opening {}", task.src.display()))?,
-        tgt: Root::open(&task.tgt).with_context(|| format!("opening {}", task.tgt.display()))?,
+        tgt,
     })
 }

@@ -122,6 +122,7 @@ fn show(
     };
     let paused = here.and_then(|(_, t)| t["paused"].as_str().map(String::from));
     let unwatched = here.and_then(|(_, t)| t["unwatched"].as_str().map(String::from));
+    let disconnected = here.and_then(|(_, t)| t["disconnected_since"].as_i64());
     let pending = here.map_or(0, |(_, t)| t["pending"].as_u64().unwrap_or(0));
     let failed: Vec<Value> = here
         .and_then(|(_, t)| t["failed"].as_array().cloned())
@@ -136,16 +137,7 @@ fn show(
         Some(s) => s.held(Some(&tgt_key))?,
         None => Vec::new(),
     };
-    let held_text = held.first().map(|h| {
-        format!(
-            "{} deletions by {} (pid {}, uid {}) since {}, not replayed (see `tandem held`)",
-            held.len(),
-            sanitize(h.program.as_deref().unwrap_or("?")),
-            h.pid,
-            h.uid,
-            local_time(h.time_ns / 1_000_000_000)
-        )
-    });
+    let held_text = held_summary(&held);
     let obj = json!({
         "source": task.src.to_string_lossy(), "target": tgt_key, "trash": trash,
         "history": { "versions": history.versions, "bytes": history.bytes },
@@ -156,6 +148,7 @@ fn show(
         "mounted": mount.map(|m| json!({
             "pid": m.pid, "mountpoint": m.mountpoint.to_string_lossy(),
             "paused": paused, "unwatched": unwatched, "pending_paths": pending,
+            "disconnected_since": disconnected,
             "failed": failed,
         })),
         "journal_backlog": backlog,
@@ -190,8 +183,16 @@ fn show(
                     m.pid,
                     sanitize(&m.mountpoint.to_string_lossy())
                 );
-                if let Some(p) = &paused {
-                    outln!("paused:    {} (retrying with backoff)", sanitize(p));
+                match (&paused, disconnected) {
+                    (Some(p), Some(since)) => outln!(
+                        "connection: disconnected since {}, retrying ({}); the journal keeps what is to be sent",
+                        clock_time(since),
+                        sanitize(p.strip_prefix("disconnected").unwrap_or(p).trim_start_matches([':', ';', ' ']))
+                    ),
+                    (Some(p), None) => {
+                        outln!("paused:    {} (retrying with backoff)", sanitize(p))
+                    }
+                    (None, _) => {}
                 }
                 if let Some(u) = &unwatched {
                     outln!(
@@ -388,6 +389,45 @@ fn print_problems(problems: &[RunProblem]) {
 }
 
 /// A run's start (Unix seconds) in local time: "3 min ago", "today 02:00".
+/// "today 21:40:07": when something happened, to the second.
+fn clock_time(unix: i64) -> String {
+    match jiff::Timestamp::from_second(unix) {
+        Ok(t) => {
+            let local = t.to_zoned_datetime(jiff::tz::TimeZone::system());
+            local.strftime("%Y-%m-%d %H:%M:%S").to_string()
+        }
+        Err(_) => format!("{unix} (Unix time)"),
+    }
+}
+
+/// The held deletions in a line, per side they were made on: how many, by whom (known
+/// through the mount only), since when.
+fn held_summary(held: &[tandem_state::Held]) -> Option<String> {
+    use tandem_core::Side;
+    let parts: Vec<String> = [Side::Source, Side::Target]
+        .into_iter()
+        .filter_map(|side| {
+            let of: Vec<&tandem_state::Held> = held.iter().filter(|h| h.side == side).collect();
+            let h = of.first()?;
+            let since = local_time(h.time_ns / 1_000_000_000);
+            Some(match side {
+                Side::Source => format!(
+                    "{} deletions by {} (pid {}, uid {}) since {since}, not replayed",
+                    of.len(),
+                    sanitize(h.program.as_deref().unwrap_or("?")),
+                    h.pid,
+                    h.uid,
+                ),
+                Side::Target => format!(
+                    "{} deletions in the target since {since}, not applied to the source",
+                    of.len()
+                ),
+            })
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("{} (see `tandem held`)", parts.join("; ")))
+}
+
 fn local_time(unix: i64) -> String {
     match jiff::Timestamp::from_second(unix) {
         Ok(t) => crate::output::time::Clock::system().ago(t),

@@ -3,7 +3,7 @@ use tandem_core::{Direction, Options};
 use tandem_engine::{Report, SyncSpec};
 use tandem_remote::{Compress, Connect, RemoteTarget};
 
-use crate::args::{CompressArg, PairArgs, SyncArgs, SyncOptions};
+use crate::args::{CompressArg, PairArgs, RemoteArgs, SyncArgs, SyncOptions};
 use crate::output::{print_summary, summary_json, Printer};
 use crate::task::Task;
 
@@ -32,27 +32,7 @@ fn summarize(a: &SyncArgs, report: &Report) -> u8 {
 /// serve` on the far machine.
 fn run_remote(a: SyncArgs, target: RemoteTarget) -> Result<u8> {
     let spec = spec_from(&a)?;
-    let ssh = a
-        .remote
-        .ssh
-        .clone()
-        .or_else(|| std::env::var("TANDEM_SSH").ok())
-        .unwrap_or_else(|| "ssh".into());
-    let connect = Connect {
-        target,
-        ssh: ssh.split_whitespace().map(str::to_string).collect(),
-        remote_tandem: a
-            .remote
-            .remote_tandem
-            .clone()
-            .unwrap_or_else(|| "tandem".into()),
-        create: false,
-        compress: match a.remote.compress {
-            CompressArg::Auto => Compress::Auto,
-            CompressArg::On => Compress::On,
-            CompressArg::Off => Compress::Off,
-        },
-    };
+    let connect = connect_of(target, &a.remote);
     let printer = Printer::new(a.json, a.quiet, a.verbose);
     let stop = super::stop_on_signals()?;
     let result = tandem_remote::sync_until(&spec, &connect, &stop, &|e| printer.event(e));
@@ -70,6 +50,30 @@ fn run_remote(a: SyncArgs, target: RemoteTarget) -> Result<u8> {
         );
     }
     Ok(code)
+}
+
+/// How to reach a remote target, as the options say.
+pub fn connect_of(target: RemoteTarget, remote: &RemoteArgs) -> Connect {
+    let ssh = remote
+        .ssh
+        .clone()
+        .or_else(|| std::env::var("TANDEM_SSH").ok())
+        .unwrap_or_else(|| "ssh".into());
+    Connect {
+        target,
+        ssh: ssh.split_whitespace().map(str::to_string).collect(),
+        remote_tandem: remote
+            .remote_tandem
+            .clone()
+            .unwrap_or_else(|| "tandem".into()),
+        create: false,
+        compress: match remote.compress {
+            CompressArg::Auto => Compress::Auto,
+            CompressArg::On => Compress::On,
+            CompressArg::Off => Compress::Off,
+        },
+        bwlimit: remote.bwlimit.flatten(),
+    }
 }
 
 pub fn spec_from(a: &SyncArgs) -> Result<SyncSpec> {

@@ -9,7 +9,7 @@ use crate::error::DaemonError;
 use super::sys;
 
 /// Whether `p` is a FUSE mount (as the kernel reports its file system type).
-pub use super::sys::is_fuse;
+pub use super::sys::{is_fuse, serving};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 

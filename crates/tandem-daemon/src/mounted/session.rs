@@ -58,6 +58,9 @@ pub struct MountRequest {
     pub history_max_file: Option<u64>,
     /// Told of each burst of deletions the brake holds (a continuous task's mail).
     pub on_hold: Option<tandem_engine::OnHold>,
+    /// How to reach each target that is on another machine, by the spec's index (`None`,
+    /// or missing: a local folder).
+    pub remotes: Vec<Option<tandem_remote::Connect>>,
 }
 
 /// How a session ended.
@@ -77,11 +80,29 @@ pub fn check_can_mount(allow_other: bool) -> Result<(), DaemonError> {
 /// The checks before anything is mounted (targets apart, nothing mounted there already,
 /// no loop with another mount); a stale mount at the mount point is cleaned up. Returns
 /// the mount point: `at`, or the source itself.
-pub fn prepare(specs: &[SyncSpec], at: Option<&Path>) -> Result<PathBuf, DaemonError> {
-    let tgts: Vec<&Path> = specs.iter().map(|s| s.tgt.as_path()).collect();
+/// `remote`: which targets are on another machine (their folders are checked there).
+pub fn prepare(
+    specs: &[SyncSpec],
+    remote: &[bool],
+    at: Option<&Path>,
+) -> Result<PathBuf, DaemonError> {
+    let tgts: Vec<&Path> = specs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !remote.get(*i).copied().unwrap_or(false))
+        .map(|(_, s)| s.tgt.as_path())
+        .collect();
     tandem_engine::roots::check_targets_apart(&tgts)?;
     let mountpoint = match at {
         Some(p) => mounts::absolute(p)?,
+        None if !backend().mounts_over_source() => {
+            return Err(DaemonError::Refused(format!(
+                "this system cannot mount over the source {} while it is in use: serve it \
+                 elsewhere with --at (a free drive letter such as X:, or an empty folder) \
+                 and work there",
+                specs[0].src.display()
+            )))
+        }
         None => specs[0].src.clone(),
     };
     mounts::clean_stale(&mountpoint)?;
@@ -180,12 +201,16 @@ fn open_replicators(
     src_fd: &OwnedFd,
 ) -> Result<(Vec<Replicator>, Arc<JournalWriter>), DaemonError> {
     let mut sessions = Vec::new();
-    for spec in &req.specs {
+    for (i, spec) in req.specs.iter().enumerate() {
         let engine_fd = tandem_fs::os::io::dup(src_fd)
             .map_err(|e| DaemonError::io("duplicating", &spec.src)(e.into()))?;
         let root =
             Root::from_fd(engine_fd, &spec.src).map_err(DaemonError::io("opening", &spec.src))?;
-        sessions.push(Session::with_source(spec, root)?);
+        // A remote target: the same connection and session as `tandem sync` makes.
+        sessions.push(match req.remotes.get(i).and_then(Option::as_ref) {
+            Some(connect) => tandem_remote::mounted_session(spec, connect, root)?,
+            None => Session::with_source(spec, root)?,
+        });
     }
     let journal = Arc::new(JournalWriter::open(&req.specs[0].state_dir)?);
     // The journal lives in the first pair's store; every replicator reads it there. Only
@@ -393,6 +418,7 @@ fn write_status(path: &Path, statuses: &[Arc<Mutex<TargetStatus>>], last: &mut S
                 "cursor": s.cursor,
                 "pending": s.pending,
                 "paused": s.paused,
+                "disconnected_since": s.disconnected_since_unix,
                 "unwatched": s.unwatched,
                 "conflicts": s.conflicts,
                 "failed": s.failed.iter().map(|f| serde_json::json!({"path": f.path.escaped(), "error": f.reason})).collect::<Vec<_>>(),

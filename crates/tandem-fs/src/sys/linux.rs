@@ -31,6 +31,11 @@ pub(crate) fn st_mode(st: &Stat) -> u32 {
     st.st_mode
 }
 
+/// The mode an entry keeps: permission bits (no Windows attributes here).
+pub(crate) fn kept_mode(st: &Stat) -> u32 {
+    st.st_mode & 0o7777
+}
+
 /// Permission bits as `Mode`.
 pub(crate) fn mode(bits: u32) -> rustix::fs::Mode {
     rustix::fs::Mode::from_raw_mode(bits & 0o7777)
@@ -73,7 +78,8 @@ pub(crate) fn chown_object(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<(),
 /// (no path to resolve), else through `/proc/self/fd` (`fchmod` refuses `O_PATH` fds with
 /// EBADF).
 pub(crate) fn chmod_object(fd: impl AsFd, mode: u32) -> Result<(), Errno> {
-    let mode = Mode::from_raw_mode(mode);
+    // Windows' attributes (`tandem_core::MODE_ATTRS`), from a Windows side: nothing here.
+    let mode = Mode::from_raw_mode(mode & 0o7777);
     match rustix::fs::fchmod(&fd, mode) {
         Err(Errno::BADF) => rustix::fs::chmod(proc_path(fd).as_str(), mode),
         r => r,
@@ -180,4 +186,18 @@ pub(crate) fn link_unnamed(tfd: &OwnedFd, ddir: &OwnedFd, name: &[u8]) -> rustix
 pub(crate) fn syncfs_is_durable(root: &OwnedFd) -> bool {
     const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
     rustix::fs::fstatfs(root).map_or(true, |s| s.f_type as i64 != FUSE_SUPER_MAGIC)
+}
+
+/// Whether `e` says another program holds the file open: no such refusal here (a file
+/// open elsewhere is renamed over and deleted like any other).
+pub(crate) fn held_open(_e: Errno) -> bool {
+    false
+}
+
+/// Symbolic links are made and read as links.
+pub const HOLDS_SYMLINKS: bool = true;
+
+/// Every object without a type tandem syncs is a special file here.
+pub(crate) fn link_not_synced(_st: &Stat) -> Option<&'static str> {
+    None
 }

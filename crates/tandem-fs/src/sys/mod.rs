@@ -10,32 +10,35 @@
 //! - `windows`: the `*at` calls tandem-fs is written against, made of `NtCreateFile`
 //!   relative to a directory handle (`windows/fs.rs`), one component at a time, never
 //!   through a reparse point; file IDs for inodes; the read-only attribute for the write
-//!   bits; names Windows cannot hold refused as EINVAL on creation (`crate::names`).
+//!   bits and the hidden attribute kept in the mode (`attrs`); names Windows cannot hold
+//!   refused as EINVAL on creation (`crate::names`).
 //!
 //! [`os`] is the one place that says which: `os::{fs, io}` are rustix's modules on Unix
 //! and the Windows stand-ins of the same names elsewhere, and `os::{OwnedFd, AsFd,
 //! BorrowedFd}` std's fds or Windows handles.
 
+mod attrs;
 #[cfg(target_os = "linux")]
 mod linux;
+mod retry;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::*;
 #[cfg(target_os = "linux")]
-pub use linux::{st_dev, O_PATH};
+pub use linux::{st_dev, HOLDS_SYMLINKS, O_PATH};
 
 #[cfg(all(unix, not(target_os = "linux")))]
 mod unix;
 #[cfg(all(unix, not(target_os = "linux")))]
 pub(crate) use unix::*;
 #[cfg(all(unix, not(target_os = "linux")))]
-pub use unix::{st_dev, O_PATH};
+pub use unix::{st_dev, HOLDS_SYMLINKS, O_PATH};
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
 pub(crate) use windows::*;
 #[cfg(windows)]
-pub use windows::{st_dev, O_PATH};
+pub use windows::{st_dev, HOLDS_SYMLINKS, O_PATH};
 
 /// The file system calls and types tandem-fs (and the crates above it) use: rustix's on
 /// Unix, a stand-in with the same names on Windows.

@@ -29,6 +29,11 @@ pub(crate) fn st_mode(st: &Stat) -> u32 {
     u32::from(st.st_mode)
 }
 
+/// The mode an entry keeps: permission bits (no Windows attributes here).
+pub(crate) fn kept_mode(st: &Stat) -> u32 {
+    st_mode(st) & 0o7777
+}
+
 /// Permission bits as `Mode` (a `u16` here; permission bits fit).
 pub(crate) fn mode(bits: u32) -> Mode {
     Mode::from_raw_mode(u16::try_from(bits & 0o7777).unwrap_or_default())
@@ -93,7 +98,8 @@ pub(crate) fn fs_without_hard_links(_fd: impl AsFd) -> bool {
 }
 
 pub(crate) fn chmod_object(fd: impl AsFd, mode: u32) -> Result<(), Errno> {
-    rustix::fs::fchmod(fd, self::mode(mode))
+    // Windows' attributes (`tandem_core::MODE_ATTRS`), from a Windows side: nothing here.
+    rustix::fs::fchmod(fd, self::mode(mode & 0o7777))
 }
 
 pub(crate) fn utimens_object(fd: &OwnedFd, times: &Timestamps) -> Result<(), Errno> {
@@ -137,4 +143,18 @@ pub(crate) fn link_unnamed(_tfd: &OwnedFd, _ddir: &OwnedFd, _name: &[u8]) -> Res
 /// No `syncfs` here (`HAS_SYNCFS` is false).
 pub(crate) fn syncfs_is_durable(_root: &OwnedFd) -> bool {
     false
+}
+
+/// Whether `e` says another program holds the file open: no such refusal here (a file
+/// open elsewhere is renamed over and deleted like any other).
+pub(crate) fn held_open(_e: Errno) -> bool {
+    false
+}
+
+/// Symbolic links are made and read as links.
+pub const HOLDS_SYMLINKS: bool = true;
+
+/// Every object without a type tandem syncs is a special file here.
+pub(crate) fn link_not_synced(_st: &Stat) -> Option<&'static str> {
+    None
 }

@@ -18,6 +18,11 @@ pub fn is_fuse(p: &Path) -> bool {
     rustix::fs::statfs(p).is_ok_and(|s| s.f_type == FUSE_SUPER_MAGIC)
 }
 
+/// Whether the mount registered at `p` is up: a FUSE file system is there.
+pub fn serving(p: &Path) -> bool {
+    is_fuse(p)
+}
+
 /// The device number of the FUSE file system mounted at `p` (the topmost one), read from
 /// `/proc/self/mountinfo` without touching the mount, as the kernel numbers it (the name of
 /// its folder under `/sys/fs/fuse/connections`).

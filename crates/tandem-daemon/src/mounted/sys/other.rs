@@ -12,6 +12,13 @@ pub fn is_fuse(_p: &Path) -> bool {
     false
 }
 
+/// Whether the mount registered at `p` is up. Nothing here tells our mount from the file
+/// system (WinFsp's volume is not FUSE): the record its process writes once the system
+/// accepted the mount is the proof.
+pub fn serving(_p: &Path) -> bool {
+    true
+}
+
 /// Never asked: no mount of ours is found here (`fuse_mount_dev`).
 pub fn connection_aborted(_p: &Path) -> bool {
     false

@@ -38,6 +38,7 @@ use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
 use super::fd::{AsFd, BorrowedFd, OwnedFd};
 use super::io::{with_file, Errno, Result};
+use crate::sys::retry::{while_busy, WINDOWS_WAITS};
 
 macro_rules! flags {
     ($(#[$doc:meta])* $name:ident { $($flag:ident = $bits:expr),* $(,)? }) => {
@@ -136,6 +137,8 @@ pub struct Stat {
     pub st_mtime_nsec: i64,
     pub st_ctime: i64,
     pub st_ctime_nsec: i64,
+    /// The file attributes (`FILE_ATTRIBUTE_*`), of which `Entry::mode` keeps some.
+    pub st_attrs: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -487,6 +490,7 @@ pub fn fstat(fd: impl AsFd) -> Result<Stat> {
         st_mtime_nsec,
         st_ctime,
         st_ctime_nsec,
+        st_attrs: attrs,
     })
 }
 
@@ -540,28 +544,17 @@ pub fn utimensat(
     futimens(&fd, times)
 }
 
-/// The read-only attribute from the owner's write bit (folders keep theirs: on a folder
-/// the attribute means something else to Explorer).
-pub(crate) fn set_readonly(fd: BorrowedFd<'_>, mode: u32) -> Result<()> {
+/// The read-only and hidden attributes for `mode` (see `sys::attrs::for_mode`).
+pub(crate) fn set_attributes(fd: BorrowedFd<'_>, mode: u32) -> Result<()> {
     let fd = reopen(fd, FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES)?;
     let mut basic = FILE_BASIC_INFO::default();
     get_info(fd.as_fd(), FileBasicInfo, &mut basic)?;
-    if basic.FileAttributes & FILE_ATTRIBUTE_DIRECTORY != 0 {
-        return Ok(());
-    }
-    let attrs = match mode & 0o200 {
-        0 => basic.FileAttributes | FILE_ATTRIBUTE_READONLY,
-        _ => basic.FileAttributes & !FILE_ATTRIBUTE_READONLY,
-    };
+    let attrs = crate::sys::attrs::for_mode(basic.FileAttributes, mode);
     if attrs == basic.FileAttributes {
         return Ok(());
     }
     let set = FILE_BASIC_INFO {
-        FileAttributes: if attrs == 0 {
-            FILE_ATTRIBUTE_NORMAL
-        } else {
-            attrs
-        },
+        FileAttributes: attrs,
         ..FILE_BASIC_INFO::default()
     };
     set_basic(fd.as_fd(), &set)
@@ -630,17 +623,24 @@ fn set_info<T>(
 /// Clears the read-only attribute of what `fd` opened (POSIX removes and replaces a file
 /// whatever its mode).
 fn clear_readonly(fd: BorrowedFd<'_>) -> Result<()> {
-    set_readonly(fd, 0o200)
+    set_attributes(fd, 0o200)
 }
 
+/// Another program's hold on a file (a sharing violation, `EBUSY`) is waited out for a
+/// while (`sys::retry`) before it is returned.
 pub fn unlinkat(dir: impl AsFd, path: impl AsRef<[u8]>, flags: AtFlags) -> Result<()> {
+    let (dir, path) = (dir.as_fd(), path.as_ref());
+    while_busy(&WINDOWS_WAITS, || unlink_once(dir, path, flags))
+}
+
+fn unlink_once(dir: BorrowedFd<'_>, path: &[u8], flags: AtFlags) -> Result<()> {
     let options = if flags.contains(AtFlags::REMOVEDIR) {
         FILE_DIRECTORY_FILE
     } else {
         FILE_NON_DIRECTORY_FILE
     };
     let access = DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES;
-    let fd = open_beneath(dir.as_fd(), path.as_ref(), access, FILE_OPEN, options)?;
+    let fd = open_beneath(dir, path, access, FILE_OPEN, options)?;
     let info = FILE_DISPOSITION_INFORMATION { DeleteFile: true };
     let size = size_of::<FILE_DISPOSITION_INFORMATION>();
     match set_info(fd.as_fd(), FileDispositionInformation, &info, size) {
@@ -670,7 +670,22 @@ fn name_info(replace: bool, root: HANDLE, name: &[u16]) -> Vec<u64> {
     buf
 }
 
+/// A rename or link; another program's hold on either file (`EBUSY`) is waited out for a
+/// while (`sys::retry`) before it is returned.
 fn rename_or_link(
+    old_dir: BorrowedFd<'_>,
+    old: &[u8],
+    new_dir: BorrowedFd<'_>,
+    new: &[u8],
+    replace: bool,
+    link: bool,
+) -> Result<()> {
+    while_busy(&WINDOWS_WAITS, || {
+        rename_or_link_once(old_dir, old, new_dir, new, replace, link)
+    })
+}
+
+fn rename_or_link_once(
     old_dir: BorrowedFd<'_>,
     old: &[u8],
     new_dir: BorrowedFd<'_>,
@@ -696,9 +711,10 @@ fn rename_or_link(
         FileRenameInformation
     };
     match set_info(fd.as_fd(), class, info.as_ptr(), len) {
-        // A read-only file in the way: POSIX replaces it all the same.
+        // A read-only file in the way (POSIX replaces it all the same), or one another
+        // program holds open: then opening it for deletion is a sharing violation (EBUSY).
         Err(Errno::ACCESS) if replace && !link => {
-            let flags = FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES;
+            let flags = DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES;
             let target = open_in(at, last, flags, FILE_OPEN, FILE_NON_DIRECTORY_FILE)?;
             clear_readonly(target.as_fd())?;
             drop(target);

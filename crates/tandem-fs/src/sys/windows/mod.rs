@@ -1,10 +1,13 @@
 //! Windows: the `*at` calls of `fs.rs` over directory handles, file IDs for inodes, the
-//! read-only attribute for the write bits. Built and type-checked on Linux; run under Wine
-//! (`.ci/wine-sync`), not yet on Windows itself (issue 16).
+//! read-only attribute for the write bits and the hidden one in the mode (`sys::attrs`),
+//! another program's hold on a file waited out for a while (`sys::retry`). Built and
+//! type-checked on Linux; run under Wine (`.ci/wine-sync`), not yet on Windows itself
+//! (issue 16).
 //!
-//! Not here yet: symbolic links (seen as special files, never followed), owners, extended
-//! attributes and ACLs (refused as a file system without them), sparse copies, and the
-//! exchange rename (the replaced version is kept in the trash before the rename instead).
+//! Not here yet: symbolic links (reported per file, never followed, none made), owners,
+//! extended attributes and ACLs (refused as a file system without them), sparse copies,
+//! and the exchange rename (the replaced version is kept in the trash before the rename
+//! instead).
 
 pub(crate) mod fd;
 pub mod fs;
@@ -14,7 +17,7 @@ use std::io as stdio;
 use std::path::PathBuf;
 
 use self::fd::{AsFd, BorrowedFd, OwnedFd};
-use self::fs::{Mode, OFlags, Stat, Timestamps};
+use self::fs::{FileType, Mode, OFlags, Stat, Timestamps};
 use self::io::Errno;
 use crate::identity::{FileId, Place};
 
@@ -33,6 +36,11 @@ pub fn st_dev(st: &Stat) -> u64 {
 
 pub(crate) fn st_mode(st: &Stat) -> u32 {
     st.st_mode
+}
+
+/// The mode an entry keeps: the write bits, and the attributes (`sys::attrs`).
+pub(crate) fn kept_mode(st: &Stat) -> u32 {
+    (st.st_mode & 0o7777) | super::attrs::mode_bits(st.st_attrs)
 }
 
 /// `fs::openat` already walks one component at a time, never through a reparse point.
@@ -79,9 +87,10 @@ pub(crate) fn chown_object(_fd: BorrowedFd<'_>, _uid: u32, _gid: u32) -> Result<
     Err(Errno::PERM)
 }
 
-/// The owner's write bit as the read-only attribute.
+/// The owner's write bit as the read-only attribute, and the hidden attribute where `mode`
+/// comes from a Windows side (`tandem_core::MODE_ATTRS`).
 pub(crate) fn chmod_object(fd: impl AsFd, mode: u32) -> Result<(), Errno> {
-    fs::set_readonly(fd.as_fd(), mode)
+    fs::set_attributes(fd.as_fd(), mode)
 }
 
 pub(crate) fn utimens_object(fd: &OwnedFd, times: &Timestamps) -> Result<(), Errno> {
@@ -164,4 +173,21 @@ pub(crate) fn link_unnamed(_tfd: &OwnedFd, _ddir: &OwnedFd, _name: &[u8]) -> Res
 /// NTFS holds hard links; FAT volumes refuse the probe's link (a dry run assumes they hold).
 pub(crate) fn fs_without_hard_links(_fd: impl AsFd) -> bool {
     false
+}
+
+/// Whether `e` says another program holds the file open (a sharing violation, still there
+/// after `sys::retry`'s tries).
+pub(crate) fn held_open(e: Errno) -> bool {
+    e == Errno::BUSY
+}
+
+/// Making a symbolic link needs a privilege most users lack (or Developer Mode): none are
+/// made here; the engine reports each link it would have made (`tandem_engine` `symlinks`).
+pub const HOLDS_SYMLINKS: bool = false;
+
+/// A symbolic link or junction (a name-surrogate reparse point, which `fs::fstat` gives no
+/// file type): reported per file, never followed, never replaced.
+pub(crate) fn link_not_synced(st: &Stat) -> Option<&'static str> {
+    (FileType::from_raw_mode(st.st_mode) == FileType::Unknown && st.st_attrs & 0x400 != 0)
+        .then_some("a symbolic link or junction: not synced on Windows yet, never followed")
 }
