@@ -288,23 +288,30 @@ impl MountHandle {
         self.core.counts()
     }
 
+    /// Unmounts, then waits for the ring threads (they end when the connection goes and
+    /// hold the filesystem too), then for the session, which checks it holds the last
+    /// reference to the filesystem before destroying it.
     fn shutdown(&mut self) -> io::Result<()> {
-        if let Some(rings) = self.rings.take() {
-            rings.detach();
-        }
         if let Some((stop, ticker)) = self.ticker.take() {
             let _ = stop.send(());
             drop(ticker.join());
         }
-        let Some(session) = self.session.take() else {
+        let rings = self.rings.take();
+        let Some(mut session) = self.session.take() else {
             return Ok(());
         };
-        match session.umount_and_join() {
-            Ok(()) => Ok(()),
-            // Busy (or any other refusal): detach lazily; the session thread lives on
-            // until the last user is gone.
-            Err(e) => setup::detach(&self.mountpoint).map_err(|_| e),
+        if let Err(e) = session.umount() {
+            // Busy (or any other refusal): detach lazily; the session and ring threads
+            // live on until the last user is gone.
+            if let Some(rings) = rings {
+                rings.detach();
+            }
+            return setup::detach(&self.mountpoint).map_err(|_| e);
         }
+        if let Some(rings) = rings {
+            rings.join();
+        }
+        session.join()
     }
 }
 

@@ -198,9 +198,18 @@ impl Rings {
     }
 
     /// The serving threads end by themselves when the connection goes (their commands
-    /// complete with an error): not waited for.
+    /// complete with an error): not waited for (a mount detached lazily lives on).
     pub(crate) fn detach(self) {
         drop(self.threads);
+    }
+
+    /// Waits for the serving threads, once the connection is gone (unmounted).
+    pub(crate) fn join(self) {
+        for thread in self.threads {
+            if thread.join().is_err() {
+                tracing::error!("an io_uring queue thread panicked");
+            }
+        }
     }
 }
 

@@ -380,6 +380,15 @@ impl<FS: Filesystem> Session<FS> {
             }
         }
 
+        // tandem: a `RawDispatcher` (the io_uring threads) holds a weak reference, and a
+        // strong one while it serves a request; its threads end with the connection, as
+        // the loops above do, but not in step with them: wait for them a little.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while (Arc::strong_count(&filesystem) > 1 || Arc::weak_count(&filesystem) > 0)
+            && std::time::Instant::now() < deadline
+        {
+            thread::sleep(std::time::Duration::from_millis(1));
+        }
         let Some(filesystem) = Arc::get_mut(&mut filesystem) else {
             return Err(io::Error::other(
                 "BUG: must have one refcount for filesystem",
@@ -632,6 +641,16 @@ impl BackgroundSession {
             mount.umount()?;
         }
         self.join()
+    }
+
+    /// tandem: unmount only, so that whatever else holds the filesystem (the io_uring
+    /// threads of a `RawDispatcher`) can end before `join` checks it holds the last
+    /// reference.
+    pub fn umount(&mut self) -> io::Result<()> {
+        if let Some(mount) = self.mount.take() {
+            mount.umount()?;
+        }
+        Ok(())
     }
 
     /// Returns an object that can be used to send notifications to the kernel
