@@ -993,3 +993,37 @@ fn issue_17_a_task_with_a_remote_target_runs_through_ssh() {
     assert_eq!(c, "from the far side");
     assert!(!t.p("work/a.txt").exists());
 }
+
+#[test]
+fn issue_17_a_continuous_task_with_a_remote_target_mounts_through_ssh() {
+    if !crate::mount::fuse_available() {
+        return;
+    }
+    let test = "issue_17_a_continuous_task_with_a_remote_target_mounts_through_ssh";
+    let Some(sshd) = Sshd::start(test) else {
+        return;
+    };
+    let h = crate::daemon::Home::new();
+    let src = h.dir("Docs");
+    std::fs::write(src.join("a.txt"), "from the source").unwrap();
+    h.dir("srv");
+    let (url, ssh) = (sshd.url(&h.p("srv")), sshd.ssh());
+    let add = ["task", "add", "live", "--source", src.to_str().unwrap()];
+    let rest = ["--target", &url, "--ssh", &ssh, "--remote-tandem", bin()];
+    h.tandem(&[&add[..], &rest, &["--continuous"]].concat(), 0);
+    let _unmount = crate::daemon::Unmount(src.clone());
+    let mut d = h.daemon();
+    let remote = h.p("srv/Docs");
+    crate::mount::wait_for(
+        "the mount and its first sync",
+        Duration::from_secs(60),
+        || crate::mount::is_fuse(&src) && remote.join("a.txt").exists(),
+    );
+    std::fs::write(src.join("b.txt"), "through the mount").unwrap();
+    crate::mount::wait_for(
+        "the write to reach the remote side",
+        Duration::from_secs(30),
+        || has(&remote, "b.txt", "through the mount"),
+    );
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
+}
