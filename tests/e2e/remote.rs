@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{bin, run_tandem, Out, Pair, S};
+use crate::fixtures::{bin, run_tandem, write_file, Out, Pair, S};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -950,4 +950,80 @@ fn issue_17_resolve_with_a_remote_target() {
     let again = p.sync_ok(&[], 0);
     assert!(again.stdout.contains("nothing to do"), "{}", again.all());
     pair.assert_same();
+}
+
+#[test]
+fn issue_17_a_task_with_a_remote_target_runs_through_ssh() {
+    let Some(sshd) = Sshd::start("issue_17_a_task_with_a_remote_target_runs_through_ssh") else {
+        return;
+    };
+    let t = crate::tasks::Tasks::new(&["work/deep", "srv"]);
+    write_file(&t.p("work/a.txt"), b"from the source");
+    write_file(&t.p("work/deep/b.txt"), b"nested");
+    let (url, ssh) = (sshd.url(&t.p("srv")), sshd.ssh());
+    let args = ["task", "add", "w", "--source", "@work", "--target", &url];
+    let add = [&args[..], &["--ssh", &ssh, "--remote-tandem", bin()]].concat();
+    t.ok(&add, 0);
+    let config = t.config_text();
+    assert!(config.contains(&format!("target = \"{url}\"")), "{config}");
+    assert!(config.contains(&format!("ssh = \"{ssh}\"")), "{config}");
+    let show = t.ok(&["task", "show", "w"], 0).stdout;
+    assert!(
+        show.contains(&format!("synced with:    {url}/work")),
+        "{show}"
+    );
+    assert!(show.contains(&format!("ssh:              {ssh}")), "{show}");
+    let list = t.ok(&["task", "list"], 0).stdout;
+    assert!(list.contains(&url), "{list}");
+    // The first run makes the remote folder, through the agent.
+    t.ok(&["run", "w"], 0);
+    assert_eq!(
+        std::fs::read_to_string(t.p("srv/work/a.txt")).unwrap(),
+        "from the source"
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.p("srv/work/deep/b.txt")).unwrap(),
+        "nested"
+    );
+    // A change on the remote side comes back on the next run.
+    write_file(&t.p("srv/work/c.txt"), b"from the far side");
+    std::fs::remove_file(t.p("srv/work/a.txt")).unwrap();
+    t.ok(&["run", "w"], 0);
+    let c = std::fs::read_to_string(t.p("work/c.txt")).unwrap();
+    assert_eq!(c, "from the far side");
+    assert!(!t.p("work/a.txt").exists());
+}
+
+#[test]
+fn issue_17_a_continuous_task_with_a_remote_target_mounts_through_ssh() {
+    if !crate::mount::fuse_available() {
+        return;
+    }
+    let test = "issue_17_a_continuous_task_with_a_remote_target_mounts_through_ssh";
+    let Some(sshd) = Sshd::start(test) else {
+        return;
+    };
+    let h = crate::daemon::Home::new();
+    let src = h.dir("Docs");
+    std::fs::write(src.join("a.txt"), "from the source").unwrap();
+    h.dir("srv");
+    let (url, ssh) = (sshd.url(&h.p("srv")), sshd.ssh());
+    let add = ["task", "add", "live", "--source", src.to_str().unwrap()];
+    let rest = ["--target", &url, "--ssh", &ssh, "--remote-tandem", bin()];
+    h.tandem(&[&add[..], &rest, &["--continuous"]].concat(), 0);
+    let _unmount = crate::daemon::Unmount(src.clone());
+    let mut d = h.daemon();
+    let remote = h.p("srv/Docs");
+    crate::mount::wait_for(
+        "the mount and its first sync",
+        Duration::from_secs(60),
+        || crate::mount::is_fuse(&src) && remote.join("a.txt").exists(),
+    );
+    std::fs::write(src.join("b.txt"), "through the mount").unwrap();
+    crate::mount::wait_for(
+        "the write to reach the remote side",
+        Duration::from_secs(30),
+        || has(&remote, "b.txt", "through the mount"),
+    );
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
 }

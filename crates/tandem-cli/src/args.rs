@@ -229,9 +229,17 @@ pub struct TaskSettings {
     /// A source folder (repeatable): each is synced with TARGET/<its folder name>
     #[arg(long = "source", value_name = "DIR")]
     pub sources: Vec<PathBuf>,
-    /// The folder the sources' copies are in
+    /// The folder the sources' copies are in: a local one, or one on another machine
+    /// (`[user@]host:/path`, `ssh://[user@]host[:port]/path`)
     #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
+    /// For a remote target: the ssh command and its options, split on spaces (default:
+    /// $TANDEM_SSH, else `ssh`; "" for the default again)
+    #[arg(long, value_name = "COMMAND")]
+    pub ssh: Option<String>,
+    /// For a remote target: the tandem to run there (default: `tandem` on its PATH)
+    #[arg(long, value_name = "PATH")]
+    pub remote_tandem: Option<String>,
     /// A note for yourself, shown by `task list` and `task show`
     #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,

@@ -35,6 +35,10 @@ pub struct TaskChanges {
     pub sources: Option<Vec<PathBuf>>,
     pub target: Option<PathBuf>,
     pub target_subfolder: Option<bool>,
+    /// A remote target's ssh command (`Some("")`: the default again).
+    pub ssh: Option<String>,
+    /// The tandem run on a remote target's machine (`Some("")`: the default again).
+    pub remote_tandem: Option<String>,
     pub direction: Option<Direction>,
     pub mode: Option<Flavor>,
     pub conflict: Option<Policy>,
@@ -319,6 +323,15 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     }
     if let Some(v) = c.target_subfolder {
         set(t, "target_subfolder", v);
+    }
+    for (key, v) in [("ssh", &c.ssh), ("remote_tandem", &c.remote_tandem)] {
+        match v.as_deref() {
+            Some("") => {
+                t.remove(key);
+            }
+            Some(v) => set(t, key, v),
+            None => {}
+        }
     }
     if let Some(v) = c.direction {
         set(t, "direction", v.to_string());

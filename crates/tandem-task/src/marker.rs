@@ -83,6 +83,9 @@ fn stored_id(dir: &Path, pair: &Pair) -> Result<Option<String>, StateError> {
 pub struct PlannedPair {
     pub spec: SyncSpec,
     pub marker: Option<String>,
+    /// How to reach the target when it is on another machine (synced through
+    /// `tandem_remote`, as `tandem sync` does): its marker is then only on the source.
+    pub remote: Option<tandem_remote::Connect>,
     task: String,
 }
 
@@ -100,13 +103,16 @@ impl PlannedPair {
             at: Box::new(task.at(key)),
             problem: Box::new(problem),
         };
+        let remote = task.connect(&spec.tgt);
         let marker = if has_state {
             stored_id(&spec.state_dir, &pair).map_err(|e| state_error(task, key, e))?
         } else {
             None
         };
         if let Some(id) = &marker {
-            for (side, root) in [(Side::Source, &spec.src), (Side::Target, &spec.tgt)] {
+            let sides = [(Side::Source, &spec.src), (Side::Target, &spec.tgt)];
+            let local = sides.len() - usize::from(remote.is_some());
+            for (side, root) in sides.into_iter().take(local) {
                 // A target that is gone is the engine's to refuse (an unmounted disk).
                 let gone = side == Side::Target && std::fs::symlink_metadata(root).is_err();
                 if !gone && !carries(root, id, side)? {
@@ -118,7 +124,7 @@ impl PlannedPair {
                     }));
                 }
             }
-        } else if !has_state {
+        } else if !has_state && remote.is_none() {
             let src = read_markers(&spec.src)?;
             let tgt = read_markers(&spec.tgt)?;
             let both = src.iter().find(|s| {
@@ -135,6 +141,7 @@ impl PlannedPair {
         Ok(PlannedPair {
             spec,
             marker,
+            remote,
             task: task.name.clone(),
         })
     }
@@ -146,10 +153,12 @@ impl PlannedPair {
             return Ok(());
         }
         let id = new_id()?;
-        for (side, root) in [
+        let sides = [
             (Side::Source, &self.spec.src),
             (Side::Target, &self.spec.tgt),
-        ] {
+        ];
+        let local = sides.len() - usize::from(self.remote.is_some());
+        for (side, root) in sides.into_iter().take(local) {
             let m = Marker {
                 id: id.clone(),
                 side,

@@ -21,6 +21,8 @@ pub const TASK_KEYS: &[&str] = &[
     "sources",
     "target",
     "target_subfolder",
+    "ssh",
+    "remote_tandem",
     "direction",
     "mode",
     "conflict",
@@ -147,6 +149,8 @@ fn read_task(
         comment: None,
         sources: Vec::new(),
         target: PathBuf::new(),
+        ssh: None,
+        remote_tandem: None,
         target_subfolder: false,
         options: TaskOptions::default(),
         hooks: Hooks::default(),
@@ -191,7 +195,15 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
                 return Err(Problem::Value("lists no folder".to_string()));
             }
         }
-        "target" => spec.target = absolute(string(item)?.to_string())?,
+        "target" => {
+            let t = string(item)?;
+            spec.target = match tandem_remote::RemoteTarget::parse(t) {
+                Some(_) => PathBuf::from(t),
+                None => absolute(t.to_string())?,
+            }
+        }
+        "ssh" => spec.ssh = Some(string(item)?.to_string()),
+        "remote_tandem" => spec.remote_tandem = Some(string(item)?.to_string()),
         "target_subfolder" => spec.target_subfolder = boolean(item)?,
         "direction" => o.direction = word(item)?,
         "mode" => o.mode = word(item)?,

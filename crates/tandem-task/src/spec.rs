@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use tandem_core::{Direction, Flavor, Keep, Options, Policy, Priority, Retention};
 use tandem_engine::{roots, BrakeLimit, SyncSpec};
 use tandem_fs::Placement;
+use tandem_remote::{Compress, Connect, RemoteTarget};
 use tandem_state::Pair;
 
 use crate::error::{Location, Problem, TaskError};
@@ -81,8 +82,14 @@ pub struct TaskSpec {
     pub comment: Option<String>,
     /// Absolute paths, in the order given.
     pub sources: Vec<PathBuf>,
-    /// An absolute path.
+    /// An absolute path, or a folder on another machine (`[user@]host:/path`,
+    /// `ssh://...`) reached as `tandem sync` reaches it.
     pub target: PathBuf,
+    /// For a remote target: the ssh command and its options (default: `$TANDEM_SSH`,
+    /// else `ssh`).
+    pub ssh: Option<String>,
+    /// For a remote target: the tandem to run there (default: `tandem` on its PATH).
+    pub remote_tandem: Option<String>,
     pub target_subfolder: bool,
     pub options: TaskOptions,
     /// Commands run before and after the sync.
@@ -162,6 +169,33 @@ impl TaskSpec {
         }
     }
 
+    /// The target as a folder on another machine, if it names one.
+    pub fn remote_target(&self) -> Option<RemoteTarget> {
+        self.target.to_str().and_then(RemoteTarget::parse)
+    }
+
+    /// How to reach a pair's remote target `tgt` (`None`: a local one), with the task's
+    /// ssh options, as `tandem sync --ssh ... --remote-tandem ...` reaches it.
+    pub fn connect(&self, tgt: &Path) -> Option<Connect> {
+        let target = tgt.to_str().and_then(RemoteTarget::parse)?;
+        let ssh = self
+            .ssh
+            .clone()
+            .or_else(|| std::env::var("TANDEM_SSH").ok())
+            .unwrap_or_else(|| "ssh".into());
+        Some(Connect {
+            target,
+            ssh: ssh.split_whitespace().map(str::to_string).collect(),
+            remote_tandem: self
+                .remote_tandem
+                .clone()
+                .unwrap_or_else(|| "tandem".into()),
+            create: false,
+            compress: Compress::Auto,
+            bwlimit: None,
+        })
+    }
+
     /// The folder all the pairs' targets are in: `TARGET`, or `TARGET/<task name>`.
     pub fn target_base(&self) -> PathBuf {
         if self.target_subfolder {
@@ -191,6 +225,13 @@ impl TaskSpec {
 
     /// The pair as its state records it: canonical paths as far as they exist.
     pub fn state_pair(pair: &TaskPair) -> Pair {
+        if let Some(remote) = pair.target.to_str().and_then(RemoteTarget::parse) {
+            let src = std::fs::canonicalize(&pair.source).unwrap_or(pair.source.clone());
+            return Pair {
+                src: src.to_string_lossy().into_owned(),
+                tgt: remote.to_string(),
+            };
+        }
         let canonical = |p: &Path| {
             let mut rest = Vec::new();
             let mut cur = p;
@@ -217,8 +258,14 @@ impl TaskSpec {
     /// no two sources share a folder name, and no two of them contain each other (decided
     /// on file identity, `tandem_engine::roots`).
     pub fn check_folders(&self) -> Result<(), TaskError> {
-        let target =
-            roots::canonical_dir(&self.target, "target").map_err(|e| self.invalid("target", e))?;
+        // A remote target is checked there, by the agent, when the task runs.
+        let target = match self.remote_target() {
+            Some(_) => None,
+            None => Some(
+                roots::canonical_dir(&self.target, "target")
+                    .map_err(|e| self.invalid("target", e))?,
+            ),
+        };
         let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
         for (i, src) in self.sources.iter().enumerate() {
             let key = format!("sources[{i}]");
@@ -239,7 +286,9 @@ impl TaskSpec {
                     },
                 ));
             }
-            roots::check_pair(&canon, &target, false).map_err(|e| self.invalid(&key, e))?;
+            if let Some(target) = &target {
+                roots::check_pair(&canon, target, false).map_err(|e| self.invalid(&key, e))?;
+            }
             seen.push((canon, src));
         }
         Ok(())
@@ -293,8 +342,7 @@ impl TaskSpec {
             .enumerate()
             .map(|(i, p)| {
                 let key = format!("sources[{i}]");
-                let roots = roots::check_pair(&p.source, &p.target, true)
-                    .map_err(|e| self.invalid(&key, e))?;
+                let roots = self.pair_roots(p).map_err(|e| self.invalid(&key, e))?;
                 let pair = Pair {
                     src: roots.src.to_string_lossy().into_owned(),
                     tgt: roots.tgt.to_string_lossy().into_owned(),
@@ -305,6 +353,19 @@ impl TaskSpec {
                 PlannedPair::checked(self, &key, spec)
             })
             .collect()
+    }
+
+    /// A pair's roots as `tandem sync SOURCE TARGET` names them: a remote target by its
+    /// normalised name, checked (and made on a first sync) by the agent.
+    fn pair_roots(&self, p: &TaskPair) -> Result<roots::PairRoots, roots::RootError> {
+        match p.target.to_str().and_then(RemoteTarget::parse) {
+            Some(remote) => Ok(roots::PairRoots {
+                src: roots::canonical_dir(&p.source, "source")?,
+                tgt: PathBuf::from(remote.to_string()),
+                tgt_missing: true,
+            }),
+            None => roots::check_pair(&p.source, &p.target, true),
+        }
     }
 
     /// Each hook's program is there (`hooks::check_command`): checked when a task is
@@ -378,7 +439,8 @@ impl TaskSpec {
     /// mistake, and the engine refuses the pair.
     fn make_target_base(&self, dry_run: bool) -> Result<(), TaskError> {
         let base = self.target_base();
-        if !self.target_subfolder || std::fs::symlink_metadata(&base).is_ok() {
+        let remote = self.remote_target().is_some();
+        if remote || !self.target_subfolder || std::fs::symlink_metadata(&base).is_ok() {
             return Ok(());
         }
         let synced_before = self

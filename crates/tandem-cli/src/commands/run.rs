@@ -58,14 +58,18 @@ fn sync_pair(
         );
     }
     let printer = Printer::new(a.json, false, a.verbose);
-    let result = tandem_engine::sync_until(spec, stop, &|e| {
+    let on_event = |e: tandem_engine::Event| {
         live.event(&e);
         printer.event(e);
-    });
+    };
+    let result = match &pair.remote {
+        Some(connect) => tandem_remote::sync_until(spec, connect, stop, &on_event)
+            .map(|(report, _)| report)
+            .map_err(|e| e.to_string()),
+        None => tandem_engine::sync_until(spec, stop, &on_event).map_err(|e| e.to_string()),
+    };
     printer.finish();
-    let result = result
-        .map_err(|e| e.to_string())
-        .and_then(|r| marked(pair, r));
+    let result = result.and_then(|r| marked(pair, r));
     match (&result, a.json) {
         (Ok(r), false) => print_summary(r),
         (Err(e), false) => errln!("tandem: error: {}", sanitize(&format!("{e:#}"))),

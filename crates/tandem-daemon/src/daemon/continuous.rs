@@ -94,7 +94,7 @@ impl Daemon {
                 continue;
             }
             m.restart_at = None;
-            let args = mount_args(name, &pair.spec, &slot.spec.options);
+            let args = mount_args(name, &pair.spec, &slot.spec.options, pair.remote.as_ref());
             let kind = Kind::Mount { pair: i };
             match children::spawn(&self.opts.exe, &args, &task_log(name), name, kind, &self.tx) {
                 Ok(pid) => {
@@ -174,7 +174,12 @@ impl Daemon {
 
 /// `tandem mount SRC TGT --foreground` with the task's options, and its name and config
 /// (the mount mails the task's addresses when its delete brake holds deletions).
-fn mount_args(name: &str, spec: &SyncSpec, o: &TaskOptions) -> Vec<OsString> {
+fn mount_args(
+    name: &str,
+    spec: &SyncSpec,
+    o: &TaskOptions,
+    remote: Option<&tandem_remote::Connect>,
+) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec![
         "--config".into(),
         super::good_config_path().into(),
@@ -227,6 +232,11 @@ fn mount_args(name: &str, spec: &SyncSpec, o: &TaskOptions) -> Vec<OsString> {
         if on {
             a.push(flag.into());
         }
+    }
+    // A remote target is reached as the task's runs reach it.
+    if let Some(c) = remote {
+        a.push(format!("--ssh={}", c.ssh.join(" ")).into());
+        a.push(format!("--remote-tandem={}", c.remote_tandem).into());
     }
     a
 }

@@ -36,6 +36,9 @@ pub fn run(config: &Path, c: TaskCommand) -> Result<u8> {
 /// exist, as `tandem sync` names a pair).
 fn changes(s: &TaskSettings) -> Result<TaskChanges> {
     let folder = |p: &PathBuf| -> Result<PathBuf> {
+        if let Some(remote) = crate::task::remote_target(p) {
+            return Ok(PathBuf::from(remote.to_string()));
+        }
         let abs = crate::task::absolute(p)?;
         Ok(std::fs::canonicalize(&abs).unwrap_or(abs))
     };
@@ -49,6 +52,8 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         },
         target: s.target.as_ref().map(folder).transpose()?,
         target_subfolder: s.target_subfolder,
+        ssh: s.ssh.clone(),
+        remote_tandem: s.remote_tandem.clone(),
         continuous: s.continuous,
         direction: s.direction,
         mode: s.mode,
@@ -101,6 +106,8 @@ pub fn task_json(t: &TaskSpec) -> Value {
         "sources": t.sources.iter().map(|p| lossy(p)).collect::<Vec<_>>(),
         "target": lossy(&t.target),
         "target_subfolder": t.target_subfolder,
+        "ssh": t.ssh,
+        "remote_tandem": t.remote_tandem,
         "continuous": t.continuous,
         "direction": o.direction.to_string(),
         "mode": o.mode.to_string(),
@@ -152,6 +159,12 @@ pub fn print_task(t: &TaskSpec) {
     }
     outln!("  target:           {}", shown(&t.target));
     outln!("  target_subfolder: {}", t.target_subfolder);
+    if let Some(ssh) = &t.ssh {
+        outln!("  ssh:              {}", sanitize(ssh));
+    }
+    if let Some(remote) = &t.remote_tandem {
+        outln!("  remote_tandem:    {}", sanitize(remote));
+    }
     outln!("  direction:        {}", o.direction);
     outln!("  mode:             {}", o.mode);
     outln!("  conflict:         {}", o.conflict);
