@@ -584,3 +584,124 @@ fn issue_18_after_a_kill_9_every_file_in_the_history_is_listed() {
     assert!(files.len() >= FILES / 4, "{}", files.len());
     m.stop();
 }
+
+/// An XFS file system with reflinks (`mkfs.xfs -m reflink=1`) in a file, on a loop device,
+/// mounted; undone on drop.
+struct Xfs {
+    _dir: tempfile::TempDir,
+    mnt: std::path::PathBuf,
+    loopdev: String,
+}
+
+impl Xfs {
+    /// `None` (said loudly) where one cannot be made: tools missing (a failure under
+    /// CI=true: .ci/run installs xfsprogs), or not root (CI's second pass, as `nobody`).
+    fn mount() -> Option<Xfs> {
+        let missing = ["mkfs.xfs", "losetup", "filefrag"].into_iter().find(|t| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .map_or(true, |o| !o.status.success())
+        });
+        if let Some(t) = missing {
+            let msg = format!(
+                "{t} is not installed (Debian: xfsprogs, mount, e2fsprogs); .ci/run installs it"
+            );
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+            eprintln!("SKIPPED: the reflink test: {msg}");
+            return None;
+        }
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("SKIPPED: the reflink test needs root (a loop device and a mount)");
+            return None;
+        }
+        let run = |cmd: &mut Command| {
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("xfs.img");
+        let mnt = dir.path().join("xfs");
+        run(Command::new("truncate").args(["-s", "512M"]).arg(&image));
+        run(Command::new("mkfs.xfs")
+            .args(["-q", "-m", "reflink=1"])
+            .arg(&image));
+        let loopdev = run(Command::new("losetup").args(["-f", "--show"]).arg(&image));
+        std::fs::create_dir(&mnt).unwrap();
+        let xfs = Xfs {
+            _dir: dir,
+            mnt,
+            loopdev,
+        };
+        run(Command::new("mount").arg(&xfs.loopdev).arg(&xfs.mnt));
+        Some(xfs)
+    }
+}
+
+impl Drop for Xfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mnt).status();
+        let _ = Command::new("losetup").args(["-d", &self.loopdev]).status();
+    }
+}
+
+/// On a file system with reflinks, the version kept of a file overwritten in place through
+/// the mount is a clone (FICLONE): it shares its extents with the file, no data copied.
+#[test]
+fn issue_18_on_xfs_the_version_kept_of_an_overwrite_shares_extents_with_the_file() {
+    if !fuse_available() {
+        return;
+    }
+    let Some(xfs) = Xfs::mount() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Pair {
+        src: xfs.mnt.join("src"),
+        tgt: xfs.mnt.join("tgt"),
+        state: tmp.path().join("state"),
+        tmp,
+    };
+    std::fs::create_dir(&p.src).unwrap();
+    std::fs::create_dir(&p.tgt).unwrap();
+    let before: Vec<u8> = (0..4u32 << 18)
+        .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+        .collect();
+    write_file(&p.path(S::Src, "big.bin"), &before);
+    p.sync_ok(&[], 0);
+    let m = Mounted::start(&p);
+    // 4 KiB overwritten at the start of a 4 MiB file: the rest stays shared with the clone.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(p.path(S::Src, "big.bin"))
+        .unwrap();
+    f.write_all(&[0xAB; 4096]).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    let h = history(&p, "big.bin");
+    let kept = kept_in_history(&h, "big.bin");
+    assert_eq!(kept.len(), 1, "{h}");
+    let at = kept[0]["where"].as_str().unwrap().to_string();
+    assert!(
+        std::fs::read(&at).unwrap() == before,
+        "the version holds the old content"
+    );
+    m.stop();
+    // Read below the mount (FUSE answers no FIEMAP).
+    let frag = Command::new("filefrag")
+        .arg("-v")
+        .arg(&at)
+        .output()
+        .unwrap();
+    let frag = String::from_utf8_lossy(&frag.stdout);
+    assert!(
+        frag.lines().any(|l| l.contains("shared")),
+        "no extent of the version is shared with the file: it was copied, not cloned\n{frag}"
+    );
+    drop(p);
+}
