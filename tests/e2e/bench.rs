@@ -223,3 +223,71 @@ fn issue_21_bench_transports_puts_dev_and_uring_side_by_side() {
         json["workloads"][0]["note"]
     );
 }
+
+/// `--fs xfs --history on,off`: mount-io on a loop-mounted XFS with reflinks that the
+/// harness makes, tandem mounted with its history on and off as contenders of the same
+/// run, the overwrite in place measured, history's ratio to no history given.
+#[test]
+fn issue_18_bench_history_on_and_off_on_xfs() {
+    if !rustix::process::geteuid().is_root() {
+        // A loop device and a mount: the harness stops without them, as asked.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the bench's --fs xfs needs root"
+        );
+        eprintln!("SKIPPED: the bench's --fs xfs needs root");
+        return;
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
+    let out = Command::new("python3")
+        .args([script, "--quick", "--files", "150", "--runs", "1"])
+        .args(["--tandem", bin(), "--fs", "xfs", "--history", "on,off"])
+        .arg("--out")
+        .arg(out_dir.path())
+        .arg("mount-io")
+        .output()
+        .expect("python3 runs the harness");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "harness failed:\n{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["fs"], "xfs");
+    assert_eq!(json["history"], serde_json::json!(["on", "off"]));
+    let w = &json["workloads"][0];
+    assert!(
+        w["note"]
+            .as_str()
+            .unwrap()
+            .contains("XFS file system with reflinks"),
+        "{w}"
+    );
+    let rows = w["rows"].as_array().unwrap();
+    let row = |prefix: &str| {
+        rows.iter()
+            .find(|r| r["contender"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no row {prefix:?}: {w}"))
+    };
+    for op in ["untar", "rm -rf", "overwrite 256 MiB in place"] {
+        row(&format!("{op}: plain folder"));
+        row(&format!("{op}: tandem (no history) ("));
+        let on = row(&format!("{op}: tandem (history) ("));
+        assert!(on["ratio_to_no_history"].as_f64().unwrap() > 0.0, "{on}");
+        assert!(
+            on["contender"].as_str().unwrap().ends_with("x no history)"),
+            "{on}"
+        );
+    }
+    // A setting it does not know is refused by name, before anything runs.
+    let bad = Command::new("python3")
+        .args([script, "--quick", "--history", "on,maybe", "mount-io"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--history"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

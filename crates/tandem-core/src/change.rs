@@ -115,6 +115,78 @@ pub trait ChangeSink: Send + Sync {
 /// Never synced (it is inside `.tandem/`).
 pub const HISTORY_DIR: &str = ".tandem/history";
 
+/// The longest a path takes in a version's name (escaped), far below NAME_MAX with the
+/// stamp and a temporary prefix in front. A longer path keeps only its file name there.
+const NAME_PATH_MAX: usize = 200;
+
+/// The name of a version of `path` kept at `time_ns` in `HISTORY_DIR`:
+/// `<time in ns>.<tag>~<path>`, unique with a unique `tag`, in time order, readable by hand.
+/// The path is escaped (`%` as `%25`, `/` as `%2F`, control characters and bytes that are
+/// not UTF-8 as `%XX`) so that a version a crash left unrecorded can be adopted under its
+/// path (`parse_version_name`); a path over `NAME_PATH_MAX` escaped keeps only its file
+/// name (cut to fit).
+pub fn version_name(time_ns: i64, tag: &str, path: &RelPath) -> String {
+    let mut part = escape_name(path.as_bytes());
+    if part.len() > NAME_PATH_MAX {
+        let base = path.as_bytes().rsplit(|&b| b == b'/').next().unwrap_or(b"");
+        part = escape_name(base);
+        let mut cut = NAME_PATH_MAX.min(part.len());
+        while !part.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        // Never inside an escape: one that would be cut short goes whole.
+        if let Some(i) = part[..cut].rfind('%').filter(|&i| cut - i < 3) {
+            cut = i;
+        }
+        part.truncate(cut);
+    }
+    format!("{time_ns}.{tag}~{part}")
+}
+
+/// The time and path a version's name (`version_name`) gives; `None` for a name not of
+/// that shape (a temporary copy, a file put there by hand).
+pub fn parse_version_name(name: &str) -> Option<(i64, RelPath)> {
+    let (stamp, part) = name.split_once('~')?;
+    let (time, tag) = stamp.split_once('.')?;
+    if tag.is_empty() || !time.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let time: i64 = time.parse().ok()?;
+    let mut bytes = Vec::with_capacity(part.len());
+    let mut rest = part.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    let path = RelPath::new(bytes)
+        .ok()
+        .filter(|p| !p.as_bytes().is_empty())?;
+    Some((time, path))
+}
+
+fn escape_name(bytes: &[u8]) -> String {
+    let utf8 = std::str::from_utf8(bytes).is_ok();
+    let mut out = String::with_capacity(bytes.len());
+    let mut raw = Vec::new();
+    for &b in bytes {
+        if b == b'%' || b == b'/' || b < 0x20 || b == 0x7f || (b >= 0x80 && !utf8) {
+            out.push_str(&String::from_utf8_lossy(&raw));
+            raw.clear();
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            raw.push(b);
+        }
+    }
+    out.push_str(&String::from_utf8_lossy(&raw));
+    out
+}
+
 /// A version of a source file the mount kept before a write, truncate, rename over or
 /// unlink through it destroyed it (DESIGN.md "History").
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,16 +211,25 @@ pub enum NotKept {
     NoSpace,
     /// Any other error (logged by the mount).
     Failed,
+    /// Kept once, but its file is gone from the history (a crash between recording it and
+    /// writing it durably, or the folder deleted by hand): never offered for a restore.
+    Lost,
 }
 
 impl NotKept {
-    pub const ALL: [NotKept; 3] = [NotKept::TooLarge, NotKept::NoSpace, NotKept::Failed];
+    pub const ALL: [NotKept; 4] = [
+        NotKept::TooLarge,
+        NotKept::NoSpace,
+        NotKept::Failed,
+        NotKept::Lost,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             NotKept::TooLarge => "too large",
             NotKept::NoSpace => "no space",
             NotKept::Failed => "failed",
+            NotKept::Lost => "lost",
         }
     }
 
@@ -245,4 +326,41 @@ pub trait Mounted: Mount {
 
     /// True when reads and writes bypass this process (kernel passthrough).
     fn passthrough_active(&self) -> bool;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_name_gives_back_its_time_and_path() {
+        for path in [
+            b"a.txt".to_vec(),
+            b"docs/2024 report%/final.txt".to_vec(),
+            "d/caf\u{e9}/\u{65e5}\u{672c}".as_bytes().to_vec(),
+            b"d/not utf8 \xff\xfe/x\ny".to_vec(),
+        ] {
+            let rel = RelPath::new(path).unwrap();
+            let name = version_name(1_700_000_000_123_456_789, "42", &rel);
+            assert!(!name.contains('/') && !name.contains('\n'), "{name}");
+            assert_eq!(
+                parse_version_name(&name),
+                Some((1_700_000_000_123_456_789, rel))
+            );
+        }
+        // Too long for a name: its file name alone, cut to fit, never inside an escape.
+        let long = RelPath::new(format!("{}f%%%.txt", "d/".repeat(150)).into_bytes()).unwrap();
+        let name = version_name(7, "restore", &long);
+        assert!(name.len() < 255 - 5, "{}", name.len());
+        assert_eq!(parse_version_name(&name).unwrap().1.as_bytes(), b"f%%%.txt");
+        let deep = RelPath::new(format!("d/{}", "\u{e9}%".repeat(200)).into_bytes()).unwrap();
+        let (_, cut) = parse_version_name(&version_name(7, "1", &deep)).unwrap();
+        assert!(deep.as_bytes()[2..].starts_with(cut.as_bytes()));
+        // Not a version's name: a temporary copy, something put there by hand.
+        assert_eq!(parse_version_name(".tmp-1.2~a"), None);
+        assert_eq!(parse_version_name("notes.txt"), None);
+        assert_eq!(parse_version_name("1.2~bad%zz"), None);
+        assert_eq!(parse_version_name("1.2~"), None);
+    }
 }

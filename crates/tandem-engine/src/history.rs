@@ -268,11 +268,7 @@ pub fn restore(
 /// to do it), recorded as destroyed by `restore`.
 fn keep_present(src: &Root, store: &Store, to: &RelPath) -> Result<()> {
     let now = now_ns();
-    let base = String::from_utf8_lossy(to.file_name())
-        .chars()
-        .take(100)
-        .collect::<String>();
-    let name = format!("{now}.restore~{base}");
+    let name = tandem_core::version_name(now, "restore", to);
     if let Some(size) = tandem_fs::history::keep_version(src, to, &name)? {
         let v = Version {
             path: to.clone(),
@@ -292,14 +288,83 @@ fn keep_present(src: &Root, store: &Store, to: &RelPath) -> Result<()> {
 pub struct HistoryPruned {
     pub removed: u64,
     pub freed: u64,
-    /// Versions recorded whose file was gone (the history folder deleted by hand).
+    /// Versions recorded whose file was gone (the history folder deleted by hand, a
+    /// crash), listed as lost from now on.
     pub lost: u64,
+}
+
+/// What `adopt_orphans` found in the history folder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Adopted {
+    /// Versions kept with no record (a crash between keeping and recording): recorded
+    /// now, as recovered, so that they are listed and pruned like the others.
+    pub versions: u64,
+    pub bytes: u64,
+    /// Temporary copies a crash left half made, removed.
+    pub torn: u64,
+}
+
+/// The `op` of a version adopted after a crash: who destroyed it is not known.
+pub const RECOVERED: &str = "recovered";
+
+/// Records in `store` every version in `src`'s history that no row names: a mount that
+/// died between keeping a version and recording it leaves one, which nothing would list
+/// or prune. Its time and path come from its name (`tandem_core::parse_version_name`),
+/// its size from the file; who destroyed it is not known (`RECOVERED`). `serving`: a mount
+/// keeps versions now; one younger than a minute may still be on its way to the store,
+/// and temporary copies may be in progress: both are left alone. Else (before the mount
+/// serves) a temporary copy is a torn one, and goes.
+///
+/// Only for the store the mount records versions in (its first pair's): another pair's
+/// store would take in versions that are not orphans.
+pub fn adopt_orphans(src: &Root, store: &Store, serving: bool, now: i64) -> Result<Adopted> {
+    const GRACE_NS: i64 = 60_000_000_000;
+    let files = tandem_fs::history::history_files(src)?;
+    if files.is_empty() {
+        return Ok(Adopted::default());
+    }
+    let recorded: HashSet<String> = store
+        .all_versions()?
+        .into_iter()
+        .filter_map(|r| r.kept.ok())
+        .collect();
+    let mut out = Adopted::default();
+    for name in files.iter().filter(|n| !recorded.contains(*n)) {
+        if name.starts_with(".tmp-") {
+            if !serving {
+                tandem_fs::history::remove_version(src, name)?;
+                out.torn += 1;
+            }
+            continue;
+        }
+        let Some((time_ns, path)) = tandem_core::parse_version_name(name) else {
+            continue;
+        };
+        if serving && now.saturating_sub(time_ns) < GRACE_NS {
+            continue;
+        }
+        let Some(size) = tandem_fs::history::version_size(src, name)? else {
+            continue;
+        };
+        let v = Version {
+            path,
+            size,
+            kept: Ok(name.clone()),
+            op: tandem_core::ChangeOp::Merged,
+            pid: 0,
+            uid: 0,
+        };
+        store.add_version(time_ns, &v, RECOVERED, None)?;
+        out.versions += 1;
+        out.bytes += size;
+    }
+    Ok(out)
 }
 
 /// Prunes the source's history (`src`, versions recorded in `store`) to `keep`, as the
 /// trashes are: oldest first, never the newest version of a path found on neither side.
 /// Records of versions not kept go once older than `keep.keep`; records whose file is gone
-/// are forgotten.
+/// are listed as lost (and then go with the others not kept).
 pub fn prune(
     src: &Root,
     tgt: &Root,
@@ -316,6 +381,7 @@ pub fn prune(
         .collect();
     let mut out = HistoryPruned::default();
     let mut forget = Vec::new();
+    let mut lost = Vec::new();
     let mut kept = Vec::new();
     let mut ids = Vec::new();
     let keep_ns = i64::try_from(keep.keep.as_nanos()).unwrap_or(i64::MAX);
@@ -332,7 +398,7 @@ pub fn prune(
             }
             Ok(_) => {
                 out.lost += 1;
-                forget.push(r.id);
+                lost.push(r.id);
             }
             Err(_) if now.saturating_sub(r.time_ns) > keep_ns => forget.push(r.id),
             Err(_) => {}
@@ -345,6 +411,7 @@ pub fn prune(
         out.removed += 1;
         out.freed += size;
     }
+    store.mark_versions_lost(&lost)?;
     store.drop_versions(&forget)?;
     Ok(out)
 }

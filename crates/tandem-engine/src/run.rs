@@ -188,6 +188,9 @@ pub struct Session {
     marked: bool,
     /// When both trashes were last pruned to the retention (`prune_trash`).
     last_prune: Option<Instant>,
+    /// The source's history is recorded in this session's store (a mount's first pair):
+    /// versions a crash left unrecorded are adopted into it (`history::adopt_orphans`).
+    keeps_history: bool,
     /// Whether each side's file system folds case (source, target), probed once.
     folds_case: Option<[bool; 2]>,
     /// How the target is opened again (`None`: a local folder at its path).
@@ -362,10 +365,17 @@ impl Session {
             stop: None,
             marked,
             last_prune: None,
+            keeps_history: false,
             folds_case: None,
             opener: None,
             _lock: lock,
         })
+    }
+
+    /// The source's history is recorded in this session's store (the mount's first pair):
+    /// its retention pass also adopts versions a crash left unrecorded.
+    pub fn set_keeps_history(&mut self) {
+        self.keeps_history = true;
     }
 
     /// Once `stop` is set, a sync of this session starts no more steps: what was applied is
@@ -853,6 +863,9 @@ impl Session {
         }
         self.last_prune = Some(Instant::now());
         let now = now_ns();
+        if self.keeps_history {
+            self.adopt_orphans(now);
+        }
         let keep = &self.spec.retention;
         // A remote trash is not pruned yet: it only grows (README: remote sides).
         let Some(tgt) = self.tgt.local() else {
@@ -882,12 +895,34 @@ impl Session {
                 }
                 if p.lost > 0 {
                     tracing::warn!(
-                        "source history: {} versions recorded were gone (the history folder was deleted by hand?); forgotten",
+                        "source history: the files of {} versions recorded are gone (a crash, or the history folder deleted by hand); listed as lost",
                         p.lost
                     );
                 }
             }
             Err(e) => tracing::warn!("source history: could not prune it: {e}"),
+        }
+    }
+
+    /// Records the versions in the source's history that no row names (a crash between
+    /// keeping and recording). While the mount serves (its hooks set), the youngest and
+    /// copies in progress are left for the next pass.
+    fn adopt_orphans(&mut self, now: i64) {
+        let serving = self.hooks.mount.is_some();
+        match crate::history::adopt_orphans(&self.src, &self.store, serving, now) {
+            Ok(a) => {
+                if a.versions > 0 {
+                    tracing::warn!(
+                        "source history: {} versions ({} bytes) were kept but not recorded (the mount stopped in between); recovered",
+                        a.versions,
+                        a.bytes
+                    );
+                }
+                if a.torn > 0 {
+                    tracing::info!("source history: removed {} torn temporary copies", a.torn);
+                }
+            }
+            Err(e) => tracing::warn!("source history: could not look for unrecorded versions: {e}"),
         }
     }
 

@@ -36,6 +36,20 @@ pub fn history_files(root: &Root) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The size of version `name` in `root`'s history; `None` when it is not there or not a
+/// regular file.
+pub fn version_size(root: &Root, name: &str) -> Result<Option<u64>> {
+    let rel = version_path(name);
+    let (dir, file) = root.parent(&rel)?;
+    match statat(&dir, file.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
+            Ok(Some(st.st_size.max(0) as u64))
+        }
+        Ok(_) | Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(FsError::io(&rel, "stat", e)),
+    }
+}
+
 /// Removes version `name` from `root`'s history (gone already: done).
 pub fn remove_version(root: &Root, name: &str) -> Result<()> {
     let rel = version_path(name);

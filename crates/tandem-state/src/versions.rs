@@ -175,6 +175,27 @@ impl Store {
         tx.commit().map_err(sql)
     }
 
+    /// Lists the versions `ids` as lost: recorded, but their file is gone from the history.
+    /// They are never offered for a restore, and go with the retention's age limit.
+    pub fn mark_versions_lost(&mut self, ids: &[i64]) -> Result<()> {
+        let path = self.path.clone();
+        let sql = |source| StateError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE versions SET file = NULL, why_not = ?2 WHERE id = ?1")
+                .map_err(sql)?;
+            for id in ids {
+                stmt.execute(params![id, NotKept::Lost.name()])
+                    .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
     /// How many versions the history holds, and their bytes.
     pub fn history_usage(&self) -> Result<HistoryUsage> {
         self.sql(self.conn.query_row(

@@ -28,10 +28,6 @@ use tandem_core::{NotKept, RelPath};
 
 use crate::lock;
 
-/// The longest part of a file's own name kept in its version's name (readable by hand,
-/// far below NAME_MAX with the stamp in front).
-const NAME_PART: usize = 100;
-
 /// What was kept of a file about to be changed: its size, and its version's name in the
 /// history (or why there is none).
 pub(crate) type Taken = (u64, Result<String, NotKept>);
@@ -146,16 +142,14 @@ impl History {
         }
     }
 
-    /// `<time in ns>.<n>~<file name>`: unique, in time order, and recognisable by hand.
+    /// `<time in ns>.<n>~<path, escaped>` (`tandem_core::version_name`): unique, in time
+    /// order, readable by hand, and naming its path should a crash leave it unrecorded.
     fn name_for(&self, path: &RelPath) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let base = path.as_bytes().rsplit(|&b| b == b'/').next().unwrap_or(b"");
-        let mut part = String::from_utf8_lossy(&base[..base.len().min(NAME_PART)]).into_owned();
-        part.retain(|c| c != '/' && c != '\0');
-        format!("{now}.{n}~{part}")
+        tandem_core::version_name(now, &n.to_string(), path)
     }
 
     /// Runs `f` in the history folder, made if missing; once more in a fresh one when the

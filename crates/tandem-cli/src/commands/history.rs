@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde_json::json;
-use tandem_core::{RelPath, Side};
+use tandem_core::{NotKept, RelPath, Side};
 use tandem_daemon::mounted::registry as mounts;
 use tandem_engine::history::{self, KeptAt, PastVersion, Pick, RestoreRoots};
 use tandem_fs::Root;
@@ -187,6 +187,7 @@ fn when(ns: i64, tz: &TimeZone) -> String {
 
 fn who(v: &PastVersion) -> String {
     match &v.who {
+        Some(w) if w.op == history::RECOVERED => "recovered after a crash (who is unknown)".into(),
         Some(w) => format!(
             "{} by {} (pid {}, uid {})",
             w.op,
@@ -200,6 +201,7 @@ fn who(v: &PastVersion) -> String {
 
 fn line(v: &PastVersion, l: &Located, tz: &TimeZone) -> String {
     let kept = match (&v.kept, place(v, l)) {
+        (KeptAt::Not(NotKept::Lost), _) => "lost: its file is gone from the history".into(),
         (KeptAt::Not(why), _) => format!("not kept: {}", why.name()),
         (KeptAt::History(_), Some(p)) => format!("in history {}", p.display()),
         (_, Some(p)) => format!("in the {} trash {}", side_name(v.side), p.display()),
@@ -233,6 +235,7 @@ fn to_json(v: &PastVersion, l: &Located, tz: &TimeZone) -> serde_json::Value {
         KeptAt::Trash { .. } => (Some("trash"), None),
         KeptAt::Not(why) => (None, Some(why.name())),
     };
+    let known = v.who.as_ref().filter(|w| w.op != history::RECOVERED);
     json!({
         "version": v.n,
         "path": v.path.to_string(),
@@ -243,8 +246,9 @@ fn to_json(v: &PastVersion, l: &Located, tz: &TimeZone) -> serde_json::Value {
         "not_kept": not_kept,
         "where": place(v, l).map(|p| p.display().to_string()),
         "op": v.who.as_ref().map(|w| w.op.clone()),
-        "pid": v.who.as_ref().map(|w| w.pid),
-        "uid": v.who.as_ref().map(|w| w.uid),
+        // Not known for a version recovered after a crash.
+        "pid": known.map(|w| w.pid),
+        "uid": known.map(|w| w.uid),
         "program": v.who.as_ref().and_then(|w| w.program.clone()),
     })
 }

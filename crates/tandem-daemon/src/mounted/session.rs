@@ -213,6 +213,11 @@ fn open_replicators(
         });
     }
     let journal = Arc::new(JournalWriter::open(&req.specs[0].state_dir)?);
+    // So do the versions the mount keeps: its retention pass adopts those a crash left
+    // unrecorded (the startup's pass, before the mount serves, first).
+    if let Some(first) = sessions.first_mut() {
+        first.set_keeps_history();
+    }
     // The journal lives in the first pair's store; every replicator reads it there. Only
     // the targets mounted now hold it back.
     let mut readers = sessions
