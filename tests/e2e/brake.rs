@@ -343,6 +343,59 @@ fn issue_18_a_folder_renamed_in_a_target_is_not_held() {
     m.stop();
 }
 
+/// A folder moved out of a watched target (`mv TGT/big /elsewhere`: a rename whose other
+/// end is outside the tree, so no event names what it held) is a deletion of everything
+/// in it, held like an `rm -rf` there: the source keeps every file, `held` lists them on
+/// the target's side, and `release` applies them to the source.
+#[test]
+fn issue_18_a_folder_moved_out_of_a_target_is_held_then_released() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with_a_big_folder(&p);
+    let elsewhere = p.tmp.path().join("elsewhere");
+    std::fs::rename(p.path(S::Tgt, "big"), &elsewhere).unwrap();
+    wait_for("the move held", Duration::from_secs(30), || {
+        held_count(&p) == FILES + 1
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        files_in(&p.path(S::Src, "big")),
+        Some(FILES),
+        "the source keeps them"
+    );
+    assert_eq!(p.read(S::Src, "big/f0123"), "file 123");
+    assert_eq!(files_in(&elsewhere), Some(FILES));
+    let h = held(&p);
+    let rows = h["held"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["side"] == "target"), "{h}");
+    let text = p.cmd("held", &[]);
+    let said = format!(
+        "{} deletions in the target {} since ",
+        FILES + 1,
+        p.tgt.display()
+    );
+    assert!(text.stdout.contains(&said), "{}", text.stdout);
+
+    let out = p.cmd("release", &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains(&format!(
+            "{} held deletions released (applied to the source)",
+            FILES + 1
+        )),
+        "{}",
+        out.stdout
+    );
+    wait_for("the deletions applied", Duration::from_secs(30), || {
+        !p.exists(S::Src, "big")
+    });
+    assert_eq!(held_count(&p), 0);
+    assert_eq!(files_in(&elsewhere), Some(FILES), "what was moved is untouched");
+    m.stop();
+}
+
 /// The folders tandem itself removes from a target (replaying deletions released through
 /// the mount) are not counted there as a program's mass delete.
 #[test]
