@@ -46,6 +46,8 @@ pub struct HoldNotice {
     pub count: usize,
     /// The first of them: who deleted (known through the mount only), and when.
     pub first: Record,
+    /// The brake's window: holds that begin within it of each other are told together.
+    pub window: Duration,
 }
 
 /// Called by a replicator on the thread that replicates (it must not block: hand the

@@ -917,6 +917,7 @@ impl Replicator {
                 side,
                 count: step.hold.len(),
                 first: first.clone(),
+                window: self.config.brake.map_or(Duration::ZERO, |b| b.window),
             });
         }
         Ok(())
