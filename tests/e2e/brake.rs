@@ -425,3 +425,45 @@ fn issue_18_folders_tandem_removes_from_a_target_are_not_held_there() {
     assert_eq!(held_count(&p), 0, "held, the first: {first}");
     m.stop();
 }
+
+/// A hold made in a target names no process (the watcher sees what changed, not who):
+/// `held`, `status` and their `--json` say that tandem cannot name the program, and give
+/// no pid or uid rather than a made-up 0.
+#[test]
+fn issue_18_a_hold_in_a_target_says_tandem_cannot_name_the_program() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with_a_big_folder(&p);
+    std::fs::remove_dir_all(p.path(S::Tgt, "big")).unwrap();
+    wait_for("the burst held", Duration::from_secs(30), || {
+        held_count(&p) == FILES + 1
+    });
+    let who = "a program tandem cannot name (changes made in the target are seen by inotify)";
+    let text = p.cmd("held", &[]);
+    assert!(
+        text.stdout.contains(&format!(", by {who}, not applied to the source")),
+        "{}",
+        text.stdout
+    );
+    let status = p.cmd("status", &[]);
+    assert!(
+        status.stdout.contains(&format!(", by {who}, not applied")),
+        "{}",
+        status.stdout
+    );
+    let h = held(&p);
+    let first = &h["held"][0];
+    assert!(first["pid"].is_null(), "{first}");
+    assert!(first["uid"].is_null(), "{first}");
+    assert!(first["program"].is_null(), "{first}");
+    assert_eq!(first["by"], who, "{first}");
+    let out = p.cmd("status", &["--json"]);
+    let s: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+    let burst = &s["held"][0];
+    assert!(burst["pid"].is_null(), "{burst}");
+    assert_eq!(burst["by"], who, "{burst}");
+    m.stop();
+}

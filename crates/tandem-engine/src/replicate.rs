@@ -901,9 +901,10 @@ impl Replicator {
                 self.target
             ),
             Side::Target => tracing::warn!(
-                "holding {} deletions made in {} from the source: more than the delete brake allows; `tandem held` lists them",
+                "holding {} deletions made in {} by {} from the source: more than the delete brake allows; `tandem held` lists them",
                 step.hold.len(),
-                self.target
+                self.target,
+                crate::brake::UNNAMED
             ),
         }
         self.session

@@ -248,7 +248,7 @@ fn hold_text(first: &HoldNotice, tz: &TimeZone) -> String {
                  other targets) until you decide.",
                 clean(&first.target)
             ),
-            "a program in the target (only the mount can tell which)".to_string(),
+            tandem_engine::UNNAMED.to_string(),
             "target",
         ),
     };
@@ -293,6 +293,42 @@ fn shell_word(p: &Path) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn notice(side: Side, target: &str) -> HoldNotice {
+        HoldNotice {
+            source: "/home/a/Docs".into(),
+            target: target.into(),
+            batch: 3,
+            side,
+            count: 12,
+            first: tandem_state::Record {
+                seq: 0,
+                time_ns: 0,
+                change: tandem_core::Change {
+                    op: tandem_core::ChangeOp::Unlink,
+                    path: tandem_core::RelPath::from_str_lossless("a"),
+                    to: None,
+                    pid: 0,
+                    uid: 0,
+                },
+                program: None,
+            },
+            window: Duration::from_secs(60),
+        }
+    }
+
+    /// A hold made in a target says that tandem cannot name who made it, not "pid 0".
+    #[test]
+    fn issue_18_a_hold_in_a_target_says_who_cannot_be_named() {
+        let text = hold_text(&notice(Side::Target, "/media/usb/Docs"), &TimeZone::UTC);
+        assert!(
+            text.contains(
+                "By:     a program tandem cannot name (changes made in the target are seen by inotify)\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("pid"), "{text}");
+    }
 
     #[test]
     fn paths_are_one_shell_word() {
