@@ -392,7 +392,11 @@ fn issue_18_a_folder_moved_out_of_a_target_is_held_then_released() {
         !p.exists(S::Src, "big")
     });
     assert_eq!(held_count(&p), 0);
-    assert_eq!(files_in(&elsewhere), Some(FILES), "what was moved is untouched");
+    assert_eq!(
+        files_in(&elsewhere),
+        Some(FILES),
+        "what was moved is untouched"
+    );
     m.stop();
 }
 
@@ -443,7 +447,8 @@ fn issue_18_a_hold_in_a_target_says_tandem_cannot_name_the_program() {
     let who = "a program tandem cannot name (changes made in the target are seen by inotify)";
     let text = p.cmd("held", &[]);
     assert!(
-        text.stdout.contains(&format!(", by {who}, not applied to the source")),
+        text.stdout
+            .contains(&format!(", by {who}, not applied to the source")),
         "{}",
         text.stdout
     );

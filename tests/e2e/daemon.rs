@@ -772,9 +772,11 @@ fn issue_18_task_status_words_holds_by_the_side_they_were_made_on() {
     );
     rm_until_held(&h, &src, &names);
     std::fs::remove_dir_all(h.p("backup/Docs/sub")).unwrap();
-    wait_for("the target's deletions held", Duration::from_secs(30), || {
-        held_paths(&h, &src) == names.len() + 11
-    });
+    wait_for(
+        "the target's deletions held",
+        Duration::from_secs(30),
+        || held_paths(&h, &src) == names.len() + 11,
+    );
     let human = h.tandem(&["status", "live"], 1).stdout;
     let tgt = h.p("backup/Docs");
     for line in [

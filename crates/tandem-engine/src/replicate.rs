@@ -436,7 +436,10 @@ impl Replicator {
         };
         let mut taken = false;
         // The folders above it come too: left out.
-        for (p, b) in known.iter().filter(|(p, _)| **p == path || p.is_below(&path)) {
+        for (p, b) in known
+            .iter()
+            .filter(|(p, _)| **p == path || p.is_below(&path))
+        {
             let deletion = target_deletion(p.clone(), b.kind == tandem_core::Kind::Dir);
             taken |= self.tgt_brake.take(&deletion, now);
         }

@@ -165,8 +165,7 @@ impl Moves {
     }
 
     fn pair(rx: &crossbeam_channel::Receiver<Move>, hints: &Sender<TargetHint>) {
-        let mut waiting: VecDeque<(usize, RelPath, std::path::PathBuf, Instant)> =
-            VecDeque::new();
+        let mut waiting: VecDeque<(usize, RelPath, std::path::PathBuf, Instant)> = VecDeque::new();
         loop {
             let wait = waiting.front().map_or(Duration::from_secs(3600), |w| {
                 (w.3 + Self::ARRIVAL_WAIT).saturating_duration_since(Instant::now())

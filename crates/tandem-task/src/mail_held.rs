@@ -109,9 +109,8 @@ fn serve(task: &TaskSpec, rx: &Receiver<HoldNotice>) {
             Err(RecvTimeoutError::Disconnected) => true,
         };
         let now = Instant::now();
-        let (due, waiting): (Vec<Group>, Vec<Group>) = pending
-            .into_iter()
-            .partition(|g| stopping || g.due(now));
+        let (due, waiting): (Vec<Group>, Vec<Group>) =
+            pending.into_iter().partition(|g| stopping || g.due(now));
         pending = waiting;
         for g in due {
             mail_group(task, &g);
@@ -164,7 +163,10 @@ fn mail_group(task: &TaskSpec, g: &Group) {
     let total: usize = g.bursts.iter().map(|b| b.count).sum();
     let subject = match g.bursts.len() {
         1 => format!("[tandem] {}: {total} deletions held", task.name),
-        k => format!("[tandem] {}: {total} deletions held in {k} holds", task.name),
+        k => format!(
+            "[tandem] {}: {total} deletions held in {k} holds",
+            task.name
+        ),
     };
     let body = group_body(task, g, &TimeZone::system());
     let sent = message(smtp, &n.to, subject, body).and_then(|m| send_twice(task, smtp, &m));
