@@ -343,6 +343,63 @@ fn issue_18_a_folder_renamed_in_a_target_is_not_held() {
     m.stop();
 }
 
+/// A folder moved out of a watched target (`mv TGT/big /elsewhere`: a rename whose other
+/// end is outside the tree, so no event names what it held) is a deletion of everything
+/// in it, held like an `rm -rf` there: the source keeps every file, `held` lists them on
+/// the target's side, and `release` applies them to the source.
+#[test]
+fn issue_18_a_folder_moved_out_of_a_target_is_held_then_released() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with_a_big_folder(&p);
+    let elsewhere = p.tmp.path().join("elsewhere");
+    std::fs::rename(p.path(S::Tgt, "big"), &elsewhere).unwrap();
+    wait_for("the move held", Duration::from_secs(30), || {
+        held_count(&p) == FILES + 1
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        files_in(&p.path(S::Src, "big")),
+        Some(FILES),
+        "the source keeps them"
+    );
+    assert_eq!(p.read(S::Src, "big/f0123"), "file 123");
+    assert_eq!(files_in(&elsewhere), Some(FILES));
+    let h = held(&p);
+    let rows = h["held"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["side"] == "target"), "{h}");
+    let text = p.cmd("held", &[]);
+    let said = format!(
+        "{} deletions in the target {} since ",
+        FILES + 1,
+        p.tgt.display()
+    );
+    assert!(text.stdout.contains(&said), "{}", text.stdout);
+
+    let out = p.cmd("release", &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains(&format!(
+            "{} held deletions released (applied to the source)",
+            FILES + 1
+        )),
+        "{}",
+        out.stdout
+    );
+    wait_for("the deletions applied", Duration::from_secs(30), || {
+        !p.exists(S::Src, "big")
+    });
+    assert_eq!(held_count(&p), 0);
+    assert_eq!(
+        files_in(&elsewhere),
+        Some(FILES),
+        "what was moved is untouched"
+    );
+    m.stop();
+}
+
 /// The folders tandem itself removes from a target (replaying deletions released through
 /// the mount) are not counted there as a program's mass delete.
 #[test]
@@ -370,5 +427,48 @@ fn issue_18_folders_tandem_removes_from_a_target_are_not_held_there() {
     let h = held(&p);
     let first = &h["held"][0];
     assert_eq!(held_count(&p), 0, "held, the first: {first}");
+    m.stop();
+}
+
+/// A hold made in a target names no process (the watcher sees what changed, not who):
+/// `held`, `status` and their `--json` say that tandem cannot name the program, and give
+/// no pid or uid rather than a made-up 0.
+#[test]
+fn issue_18_a_hold_in_a_target_says_tandem_cannot_name_the_program() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let m = mounted_with_a_big_folder(&p);
+    std::fs::remove_dir_all(p.path(S::Tgt, "big")).unwrap();
+    wait_for("the burst held", Duration::from_secs(30), || {
+        held_count(&p) == FILES + 1
+    });
+    let who = "a program tandem cannot name (changes made in the target are seen by inotify)";
+    let text = p.cmd("held", &[]);
+    assert!(
+        text.stdout
+            .contains(&format!(", by {who}, not applied to the source")),
+        "{}",
+        text.stdout
+    );
+    let status = p.cmd("status", &[]);
+    assert!(
+        status.stdout.contains(&format!(", by {who}, not applied")),
+        "{}",
+        status.stdout
+    );
+    let h = held(&p);
+    let first = &h["held"][0];
+    assert!(first["pid"].is_null(), "{first}");
+    assert!(first["uid"].is_null(), "{first}");
+    assert!(first["program"].is_null(), "{first}");
+    assert_eq!(first["by"], who, "{first}");
+    let out = p.cmd("status", &["--json"]);
+    let s: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+    let burst = &s["held"][0];
+    assert!(burst["pid"].is_null(), "{burst}");
+    assert_eq!(burst["by"], who, "{burst}");
     m.stop();
 }

@@ -735,6 +735,69 @@ fn issue_18_a_continuous_task_mounts_with_its_delete_brake() {
     assert_eq!(d.stop(), 0, "{}", d.stderr());
 }
 
+/// `tandem status NAME` words each kind of hold as `tandem held` does: deletions made
+/// through the mount are not replayed to the target, those made in the target are not
+/// applied to the source.
+#[test]
+fn issue_18_task_status_words_holds_by_the_side_they_were_made_on() {
+    if !crate::mount::fuse_available() {
+        return;
+    }
+    let h = Home::new();
+    let src = h.dir("Docs");
+    let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+    for n in &names {
+        std::fs::write(src.join(n), "x").unwrap();
+    }
+    std::fs::create_dir(src.join("sub")).unwrap();
+    for i in 0..10 {
+        std::fs::write(src.join(format!("sub/g{i}")), "y").unwrap();
+    }
+    h.add_task(
+        "live",
+        "Docs",
+        "backup",
+        &["--continuous", "--delete-brake", "5/60s"],
+    );
+    let _unmount = Unmount(src.clone());
+    let mut d = h.daemon();
+    wait_for(
+        "the mount and its first sync",
+        Duration::from_secs(60),
+        || {
+            crate::mount::is_fuse(&src)
+                && h.p("backup/Docs/f9").exists()
+                && h.p("backup/Docs/sub/g9").exists()
+        },
+    );
+    rm_until_held(&h, &src, &names);
+    std::fs::remove_dir_all(h.p("backup/Docs/sub")).unwrap();
+    wait_for(
+        "the target's deletions held",
+        Duration::from_secs(30),
+        || held_paths(&h, &src) == names.len() + 11,
+    );
+    let human = h.tandem(&["status", "live"], 1).stdout;
+    let tgt = h.p("backup/Docs");
+    for line in [
+        format!(
+            "  held:       10 deletions not replayed to {} (see `tandem held ",
+            tgt.display()
+        ),
+        format!(
+            "  held:       11 deletions in the target {}, not applied to the source (see ",
+            tgt.display()
+        ),
+    ] {
+        assert!(human.contains(&line), "{line:?} not in:\n{human}");
+    }
+    let task: serde_json::Value =
+        serde_json::from_str(&h.tandem(&["status", "live", "--json"], 1).stdout).unwrap();
+    assert_eq!(task["pairs"][0]["held_deletions"], 21, "{task}");
+    assert_eq!(task["pairs"][0]["held_in_target"], 11, "{task}");
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
+}
+
 /// A continuous task's mount keeps what the task keeps: its extended attributes and hard
 /// links reach the target as `tandem run` would carry them.
 #[test]

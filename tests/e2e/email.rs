@@ -648,3 +648,106 @@ fn issue_18_a_hold_sends_one_email() {
     assert_eq!(d.stop(), 0, "{}", d.stderr());
     assert_eq!(sink.mails().len(), 1, "{:?}", sink.mails());
 }
+
+/// A mount with two targets holds a burst of deletions through it once per target: the
+/// two holds begin together and go out in one message, which lists each with its own
+/// commands.
+#[test]
+fn issue_18_the_holds_of_several_targets_go_out_in_one_email() {
+    use crate::fixtures::{run_tandem_with_env, Pair, S};
+    use crate::mount::{fuse_available, wait_for, Mounted};
+    use std::time::Duration;
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    let sink = Sink::start(&p.tmp.path().join("mails"), &[]);
+    let config = p.tmp.path().join("config.toml");
+    let smtp = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nfrom = \"tandem <tandem@example.org>\"\n",
+        sink.port
+    );
+    std::fs::write(&config, smtp).unwrap();
+    let xdg = p.tmp.path().join("xdg");
+    let env = [("XDG_STATE_HOME", xdg.as_path())];
+    let tandem = |args: &[&str]| {
+        let mut all = vec!["--config", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run_tandem_with_env(all, &env)
+    };
+    let (src, tgt) = (p.src.to_str().unwrap(), p.tgt.to_str().unwrap());
+    let add = tandem(&[
+        "task",
+        "add",
+        "live",
+        "--source",
+        src,
+        "--target",
+        tgt,
+        "--notify-email",
+        TO[0],
+        "--notify-when",
+        "failure",
+    ]);
+    assert_eq!(add.code, 0, "{}", add.all());
+    let names: Vec<String> = (0..20).map(|i| format!("f{i:02}")).collect();
+    for n in &names {
+        p.write(S::Src, n, "x");
+    }
+    let other = p.tmp.path().join("other");
+    let config_arg = config.to_str().unwrap();
+    let m = Mounted::start_with(
+        &p,
+        &[&other],
+        &[
+            "--delete-brake",
+            "5/60s",
+            "--task",
+            "live",
+            "--config",
+            config_arg,
+        ],
+    );
+    wait_for("both targets synced", Duration::from_secs(60), || {
+        p.exists(S::Tgt, "f19") && other.join("f19").exists()
+    });
+    let st = Command::new("rm")
+        .args(names.iter().map(|n| p.path(S::Src, n)))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let held = |t: &str| -> usize {
+        let out = tandem(&["held", src, t, "--json"]);
+        let v: Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        v["held"].as_array().map_or(0, Vec::len)
+    };
+    let other_s = other.to_str().unwrap();
+    wait_for("both targets hold", Duration::from_secs(30), || {
+        held(tgt) == names.len() && held(other_s) == names.len()
+    });
+    wait_for("the mail of the holds", Duration::from_secs(30), || {
+        !sink.mails().is_empty()
+    });
+    // Long enough for a second message, were each target's hold mailed on its own.
+    std::thread::sleep(Duration::from_secs(5));
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let m0 = &mails[0];
+    assert_eq!(
+        m0["subject"], "[tandem] live: 40 deletions held in 2 holds",
+        "{m0}"
+    );
+    let b = body(m0);
+    for line in [
+        format!("the delete brake of the mount of {src} holds 40 deletions, in\n2 holds"),
+        "--- Hold 1 of 2: 20 deletions, target ".to_string(),
+        "--- Hold 2 of 2: 20 deletions, target ".to_string(),
+        format!("    tandem release {src} {tgt} --batch "),
+        format!("    tandem release {src} {other_s} --batch "),
+        format!("    tandem restore {src} {other_s} --held --batch "),
+    ] {
+        assert!(b.contains(&line), "{line:?} not in:\n{b}");
+    }
+    assert_eq!(b.matches("By:     rm (pid ").count(), 2, "{b}");
+    m.stop();
+}

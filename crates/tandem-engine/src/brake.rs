@@ -32,6 +32,11 @@ impl Default for BrakeLimit {
     }
 }
 
+/// Who made the deletions held in a target, as every place that shows such a hold says
+/// it: the watcher sees what changed there, never which process changed it.
+pub const UNNAMED: &str =
+    "a program tandem cannot name (changes made in the target are seen by inotify)";
+
 /// Deletions the brake has just held, told to whoever wants to know (a task's mail):
 /// once per pass that held some, so a burst may be told in several parts under one
 /// `batch`.
@@ -46,6 +51,8 @@ pub struct HoldNotice {
     pub count: usize,
     /// The first of them: who deleted (known through the mount only), and when.
     pub first: Record,
+    /// The brake's window: holds that begin within it of each other are told together.
+    pub window: Duration,
 }
 
 /// Called by a replicator on the thread that replicates (it must not block: hand the

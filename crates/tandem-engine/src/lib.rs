@@ -23,7 +23,7 @@ mod symlinks;
 pub mod time;
 pub mod watch;
 
-pub use brake::{settle_held, BrakeLimit, HoldNotice, OnHold};
+pub use brake::{settle_held, BrakeLimit, HoldNotice, OnHold, UNNAMED};
 pub use replicate::{Hold, Replicator, ReplicatorConfig, TargetStatus};
 pub use roots::{PairRoots, RootError};
 pub use run::{sync, sync_scoped, sync_until, EngineError, Session, SourceHooks, TargetOpener};

@@ -403,33 +403,48 @@ impl Replicator {
                 self.tgt_pending.entry(path).or_insert(false);
             }
             TargetHint::Removed { path, dir } => {
-                let deletion = tandem_state::Record {
-                    seq: 0,
-                    time_ns: crate::time::now_ns(),
-                    change: tandem_core::Change {
-                        op: if dir {
-                            ChangeOp::Rmdir
-                        } else {
-                            ChangeOp::Unlink
-                        },
-                        path,
-                        to: None,
-                        // The watcher does not know who: only the mount does.
-                        pid: 0,
-                        uid: 0,
-                    },
-                    program: None,
-                };
+                let deletion = target_deletion(path, dir);
                 if !self.tgt_brake.take(&deletion, now) {
                     self.tgt_pending
                         .entry(deletion.change.path)
                         .or_insert(false);
                 }
             }
+            TargetHint::Left(path) => self.take_left(path, now),
             TargetHint::Again(path) => {
                 self.tgt_again.entry(path).or_insert(now);
             }
             TargetHint::Rescan(why) => self.rescan(&why),
+        }
+    }
+
+    /// A path a program moved out of the target: a deletion of it and of everything the
+    /// baseline holds below it (no event names those), counted by the brake like the
+    /// removals of an `rm -rf` made there. Without a brake, or with nothing known there,
+    /// it is re-checked below like any folder that changed.
+    fn take_left(&mut self, path: RelPath, now: Instant) {
+        let known = match self
+            .session
+            .store()
+            .load_baseline_scoped(&[(path.clone(), true)])
+        {
+            Ok(base) => base,
+            Err(e) => {
+                tracing::warn!("{}: moved out of {}: {e}", path.escaped(), self.target);
+                BTreeMap::new()
+            }
+        };
+        let mut taken = false;
+        // The folders above it come too: left out.
+        for (p, b) in known
+            .iter()
+            .filter(|(p, _)| **p == path || p.is_below(&path))
+        {
+            let deletion = target_deletion(p.clone(), b.kind == tandem_core::Kind::Dir);
+            taken |= self.tgt_brake.take(&deletion, now);
+        }
+        if !taken {
+            self.tgt_pending.insert(path, true);
         }
     }
 
@@ -889,9 +904,10 @@ impl Replicator {
                 self.target
             ),
             Side::Target => tracing::warn!(
-                "holding {} deletions made in {} from the source: more than the delete brake allows; `tandem held` lists them",
+                "holding {} deletions made in {} by {} from the source: more than the delete brake allows; `tandem held` lists them",
                 step.hold.len(),
-                self.target
+                self.target,
+                crate::brake::UNNAMED
             ),
         }
         self.session
@@ -905,6 +921,7 @@ impl Replicator {
                 side,
                 count: step.hold.len(),
                 first: first.clone(),
+                window: self.config.brake.map_or(Duration::ZERO, |b| b.window),
             });
         }
         Ok(())
@@ -1047,6 +1064,27 @@ impl Replicator {
         let mut hints: Vec<(RelPath, bool)> = deep.into_iter().map(|p| (p, true)).collect();
         hints.extend(shallow.into_iter().map(|p| (p, false)));
         (hints, pairs)
+    }
+}
+
+/// A deletion a program made in the target, as the brake counts it: the watcher does not
+/// know who (only the mount does), so it names no process.
+fn target_deletion(path: RelPath, dir: bool) -> tandem_state::Record {
+    tandem_state::Record {
+        seq: 0,
+        time_ns: crate::time::now_ns(),
+        change: tandem_core::Change {
+            op: if dir {
+                ChangeOp::Rmdir
+            } else {
+                ChangeOp::Unlink
+            },
+            path,
+            to: None,
+            pid: 0,
+            uid: 0,
+        },
+        program: None,
     }
 }
 

@@ -1456,13 +1456,12 @@ impl Ctx<'_> {
                 )]
             }
             Action::Delete { path, side, expect } => {
-                // A file goes to the trash by a rename; an empty folder is removed, which
-                // the target's watcher must not count as a program's deletion (the brake).
-                let echoes = self
-                    .echoes
-                    .filter(|_| *side == Side::Target && expect.is_dir());
+                // A file goes to the trash by a rename, an empty folder is removed: the
+                // target's watcher must count neither as a program's deletion (the brake),
+                // nor the rename, whose trash half it may not see, as a move out of the tree.
+                let echoes = self.echoes.filter(|_| *side == Side::Target);
                 if let Some(e) = echoes {
-                    e.rmdir(path);
+                    e.remove(path);
                 }
                 self.root(*side)
                     .apply(Step::Delete { path, expect }, &self.trash)

@@ -34,6 +34,10 @@ pub enum TargetHint {
     /// A program removed this path (a folder when `dir`) in the target: a deletion the
     /// delete brake counts (a rename never is one). tandem's own removals are not told so.
     Removed { path: RelPath, dir: bool },
+    /// A program moved this path out of the target (a rename whose other end is not in the
+    /// tree: `mv TGT/dir /elsewhere`): gone with everything below it, which no event names.
+    /// Deletions the delete brake counts, like the removals of an `rm -rf` there.
+    Left(RelPath),
     /// A file is being written: wait for `Closed` (or a quiet while) before copying it.
     Writing(RelPath),
     /// The last writer closed the file.
@@ -71,12 +75,16 @@ impl TargetWatcher {
         let handler_tx = tx.clone();
         let handler_bases = Arc::clone(&bases);
         let mut renames = OurRenames::default();
+        let moves_tx = Moves::spawn(tx.clone()).map_err(notify::Error::io)?;
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<Event>| match res {
                 Ok(ev) => {
                     let bases = handler_bases.lock().unwrap_or_else(|p| p.into_inner());
                     for h in hints_of(&bases, &ev, &mut renames, &echoes) {
                         let _ = handler_tx.send(h);
+                    }
+                    for m in renames.moves.drain(..) {
+                        let _ = moves_tx.send(m);
                     }
                     if let Some(dir) = deep::arrived(&bases, &ev) {
                         let _ = reach_tx.send(dir);
@@ -113,6 +121,94 @@ struct OurRenames {
     /// Folders renamed in the target (by anyone), oldest first: the kernel keeps watching a
     /// renamed folder, but `notify` goes on naming its events by the old path.
     folders: VecDeque<(RelPath, RelPath)>,
+    /// The halves of programs' renames seen by the last event, for `Moves` to pair.
+    moves: Vec<Move>,
+}
+
+/// One half of a rename, as `Moves` pairs them.
+#[derive(Debug)]
+enum Move {
+    /// A program's rename (inotify cookie `cookie`) took `path` away from its name; `at`
+    /// is the path the event named.
+    Left {
+        cookie: usize,
+        path: RelPath,
+        at: std::path::PathBuf,
+    },
+    /// The other half of rename `cookie` arrived in the tree.
+    Arrived(usize),
+    /// A watched folder was renamed (its own watch's event, after both halves): told by
+    /// the halves already when it left its name for good.
+    SelfMoved(RelPath),
+}
+
+/// Pairs the halves of renames: a path that left its name and whose other half does not
+/// arrive is told `TargetHint::Left` (moved out of the tree); one whose other half arrives
+/// is a rename within the tree, re-checked (`Changed`) like any. On its own thread: the
+/// other half may come in the next read of the inotify queue, and `notify` calls the
+/// handler once per event, never after the last of a read.
+struct Moves;
+
+impl Moves {
+    /// Both halves of a rename are queued by one system call, back to back: far less than
+    /// this apart, even on a loaded machine.
+    const ARRIVAL_WAIT: Duration = Duration::from_millis(200);
+
+    /// Starts the thread; it ends once the returned sender (the watcher's handler) is
+    /// dropped.
+    fn spawn(hints: Sender<TargetHint>) -> std::io::Result<Sender<Move>> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::Builder::new()
+            .name("tandem-watch-moves".into())
+            .spawn(move || Moves::pair(&rx, &hints))?;
+        Ok(tx)
+    }
+
+    fn pair(rx: &crossbeam_channel::Receiver<Move>, hints: &Sender<TargetHint>) {
+        let mut waiting: VecDeque<(usize, RelPath, std::path::PathBuf, Instant)> = VecDeque::new();
+        loop {
+            let wait = waiting.front().map_or(Duration::from_secs(3600), |w| {
+                (w.3 + Self::ARRIVAL_WAIT).saturating_duration_since(Instant::now())
+            });
+            match rx.recv_timeout(wait) {
+                Ok(Move::Left { cookie, path, at }) => {
+                    waiting.push_back((cookie, path, at, Instant::now()));
+                }
+                Ok(Move::Arrived(cookie)) => {
+                    if let Some(i) = waiting.iter().position(|w| w.0 == cookie) {
+                        if let Some((_, path, _, _)) = waiting.remove(i) {
+                            let _ = hints.send(TargetHint::Changed { path, deep: true });
+                        }
+                    }
+                }
+                Ok(Move::SelfMoved(path)) => {
+                    if !waiting.iter().any(|w| w.1 == path) {
+                        let _ = hints.send(TargetHint::Changed { path, deep: true });
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            }
+            let now = Instant::now();
+            while waiting
+                .front()
+                .is_some_and(|w| now.duration_since(w.3) >= Self::ARRIVAL_WAIT)
+            {
+                let Some((_, path, at, _)) = waiting.pop_front() else {
+                    break;
+                };
+                // Something at the name again (saved over it), or no telling: re-checked.
+                let gone = matches!(std::fs::symlink_metadata(&at),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+                let hint = if gone {
+                    TargetHint::Left(path)
+                } else {
+                    TargetHint::Changed { path, deep: true }
+                };
+                let _ = hints.send(hint);
+            }
+        }
+    }
 }
 
 impl OurRenames {
@@ -213,8 +309,9 @@ struct ExpectedEchoes {
     mkdirs: HashMap<RelPath, Instant>,
     /// Files linked in under a new name (written unnamed, `O_TMPFILE`).
     files: HashMap<RelPath, Instant>,
-    /// Empty folders removed (a deletion replayed; files go to the trash by a rename).
-    rmdirs: HashMap<RelPath, Instant>,
+    /// Paths removed (a deletion replayed): empty folders, and files, which go to the
+    /// trash by a rename whose other half may not be seen (a trash folder just made).
+    removed: HashMap<RelPath, Instant>,
     /// (from, to, when, which of the From / To / Both events were matched).
     renames: VecDeque<(RelPath, RelPath, Instant, [bool; 3])>,
 }
@@ -234,9 +331,9 @@ impl Echoes {
         Self::expect(&mut self.lock().files, path);
     }
 
-    /// tandem is about to remove the empty folder `path` from the target.
-    pub fn rmdir(&self, path: &RelPath) {
-        Self::expect(&mut self.lock().rmdirs, path);
+    /// tandem is about to remove `path` (a file, or an empty folder) from the target.
+    pub fn remove(&self, path: &RelPath) {
+        Self::expect(&mut self.lock().removed, path);
     }
 
     /// Remembers `path` as announced now; stale announcements go once there are many.
@@ -268,7 +365,7 @@ impl Echoes {
         let mut e = self.lock();
         e.mkdirs.remove(path);
         e.files.remove(path);
-        e.rmdirs.remove(path);
+        e.removed.remove(path);
         e.renames.retain(|r| r.0 != *path);
     }
 
@@ -285,7 +382,13 @@ impl Echoes {
                 e.files.remove(p).is_some_and(|at| fresh(&at))
             }
             // Told twice (by its parent and by its own watch): matched for the window.
-            (EventKind::Remove(_), [p]) => e.rmdirs.get(p).is_some_and(fresh),
+            (EventKind::Remove(_), [p]) => e.removed.get(p).is_some_and(fresh),
+            // A file tandem moves to the trash leaving its name.
+            (EventKind::Modify(ModifyKind::Name(RenameMode::From)), [p])
+                if e.removed.get(p).is_some_and(fresh) =>
+            {
+                true
+            }
             (EventKind::Modify(ModifyKind::Name(mode)), _) => {
                 // Which event of the rename this is, and the ends it names.
                 let (slot, from, to) = match (mode, paths) {
@@ -327,6 +430,12 @@ fn hints_of(
         return vec![TargetHint::Rescan(
             "the target's event queue overflowed".to_string(),
         )];
+    }
+    // The arriving half of any rename, tandem's own too: pairs a program's leaving half.
+    if let (EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)), Some(c)) =
+        (ev.kind, ev.tracker())
+    {
+        renames.moves.push(Move::Arrived(c));
     }
     if renames.is_echo(base, ev) {
         return Vec::new();
@@ -376,13 +485,32 @@ fn hints_of(
         ev.kind,
         EventKind::Access(_) | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Metadata(_))
     );
+    // A program's rename taking a path away: moved within the tree or out of it, as its
+    // other half tells (`Moves`). Without a cookie: the event of the folder's own watch
+    // (`IN_MOVE_SELF`), which comes after both halves.
+    let leaving = match (ev.kind, ev.tracker()) {
+        (EventKind::Modify(ModifyKind::Name(RenameMode::From)), c) if !announced => Some(c),
+        _ => None,
+    };
     for (at, path) in named {
         if ours(&path) || (unnamed_kind && unnamed(at, &path)) {
             continue;
         }
         // Hinted under the new name too when a folder renamed in the target moved it.
         let moved = renames.now_at(&path);
-        out.extend(std::iter::once(path).chain(moved).filter_map(hint_at));
+        match leaving {
+            Some(Some(cookie)) => renames.moves.push(Move::Left {
+                cookie,
+                path,
+                at: at.to_path_buf(),
+            }),
+            Some(None) if !path.is_root() => renames.moves.push(Move::SelfMoved(path)),
+            _ => {
+                out.extend(std::iter::once(path).chain(moved).filter_map(hint_at));
+                continue;
+            }
+        }
+        out.extend(moved.into_iter().filter_map(hint_at));
     }
     // A folder arriving (by rename or made) gets its watches only after this event is
     // handled, and a program may write there in between. tandem's own are left to the
@@ -451,7 +579,8 @@ mod tests {
                 | TargetHint::Removed { path, .. }
                 | TargetHint::Writing(path)
                 | TargetHint::Closed(path)
-                | TargetHint::Again(path) => Some(path.escaped().to_string()),
+                | TargetHint::Again(path)
+                | TargetHint::Left(path) => Some(path.escaped().to_string()),
                 TargetHint::Rescan(_) => None,
             })
             .collect()
@@ -700,7 +829,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             std::fs::remove_file(d.join("old.txt")).unwrap();
             std::fs::remove_dir(d.join("theirs")).unwrap();
-            echoes.rmdir(&p("ours"));
+            echoes.remove(&p("ours"));
             std::fs::remove_dir(d.join("ours")).unwrap();
             std::fs::rename(d.join("moved"), d.join("there")).unwrap();
         });
@@ -718,6 +847,46 @@ mod tests {
             "{hints:?}"
         );
         assert!(names(&hints).contains(&"ours".to_string()), "{hints:?}");
+    }
+
+    /// A folder moved out of the watched tree is told as having left (no event names what
+    /// it held); one moved within the tree is a rename, re-checked at both ends.
+    #[test]
+    fn a_folder_moved_out_of_the_tree_has_left_one_moved_within_has_not() {
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir_in(outside.path()).unwrap();
+        for d in ["out", "within"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+            std::fs::write(dir.path().join(d).join("f"), "x").unwrap();
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let _w = TargetWatcher::start(dir.path(), tx, Arc::default()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::rename(dir.path().join("out"), outside.path().join("moved")).unwrap();
+        std::fs::rename(dir.path().join("within"), dir.path().join("renamed")).unwrap();
+        let mut hints = Vec::new();
+        let until = Instant::now() + Duration::from_secs(1);
+        while let Ok(h) = rx.recv_deadline(until) {
+            hints.push(h);
+        }
+        let left: Vec<&TargetHint> = hints
+            .iter()
+            .filter(|h| matches!(h, TargetHint::Left(_)))
+            .collect();
+        assert_eq!(left, vec![&TargetHint::Left(p("out"))], "{hints:?}");
+        for (path, deep) in [("within", true), ("renamed", true)] {
+            let want = TargetHint::Changed {
+                path: p(path),
+                deep,
+            };
+            assert!(hints.contains(&want), "{path}: {hints:?}");
+        }
+        assert!(
+            !hints.iter().any(|h| matches!(h,
+                TargetHint::Changed { path, .. } | TargetHint::Removed { path, .. }
+                    if *path == p("out"))),
+            "{hints:?}"
+        );
     }
 
     /// A program's file that happens to be named like an unnamed file's events is not

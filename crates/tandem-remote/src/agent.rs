@@ -348,8 +348,8 @@ fn scan(
     Ok(())
 }
 
-/// Applies one step; a folder made and a rename are announced to `echoes` (a watched root)
-/// first, as a local engine does.
+/// Applies one step; a folder made, a rename and a deletion are announced to `echoes` (a
+/// watched root) first, as a local engine does.
 fn apply(
     root: &Root,
     step: WireStep,
@@ -394,13 +394,15 @@ fn apply(
         }
         WireStep::Delete { path, expect } => {
             let (path, expect) = (path_of(path)?, expect.entry()?);
-            root.apply(
-                Step::Delete {
-                    path: &path,
-                    expect: &expect,
-                },
-                trash,
-            )
+            // Not a program's deletion (the brake), nor a move out of the root.
+            if let Some(e) = echoes {
+                e.remove(&path);
+            }
+            let step = Step::Delete {
+                path: &path,
+                expect: &expect,
+            };
+            forget_failed(root.apply(step, trash), echoes, &path)
         }
         WireStep::RemoveStaleTemp { path } => {
             let path = path_of(path)?;

@@ -357,6 +357,7 @@ pub enum WireHint {
     Again(Vec<u8>),
     Rescan(String),
     Removed { path: Vec<u8>, dir: bool },
+    Left(Vec<u8>),
 }
 
 impl From<&TargetHint> for WireHint {
@@ -375,6 +376,7 @@ impl From<&TargetHint> for WireHint {
                 path: b(path),
                 dir: *dir,
             },
+            TargetHint::Left(p) => WireHint::Left(b(p)),
         }
     }
 }
@@ -395,6 +397,7 @@ impl WireHint {
                 path: path_of(path)?,
                 dir,
             },
+            WireHint::Left(p) => TargetHint::Left(path_of(p)?),
         })
     }
 }

@@ -21,6 +21,9 @@ pub struct KnownPair {
     pub open_conflicts: u64,
     /// Deletions a mount's delete brake holds (none in a state made before the brake).
     pub held_deletions: u64,
+    /// Of those, the ones made in the target (held from the source); the rest were made
+    /// through the mount (held from the target).
+    pub held_in_target: u64,
     pub last_run: Option<RunRow>,
 }
 
@@ -82,6 +85,8 @@ pub fn read_pair(dir: &Path) -> Result<KnownPair> {
     let synced_entries = count("SELECT count(*) FROM baseline")?;
     let open_conflicts = count("SELECT count(*) FROM conflicts WHERE resolved_at IS NULL")?;
     let held_deletions = count("SELECT count(*) FROM held").unwrap_or(0);
+    // No `side` before schema step 8: all were made through the mount.
+    let held_in_target = count("SELECT count(*) FROM held WHERE side = 'target'").unwrap_or(0);
     let last_run = conn
         .query_row(
             "SELECT id, started_at, finished_at, exit_code, coalesce(summary, '') FROM runs ORDER BY id DESC LIMIT 1",
@@ -96,6 +101,7 @@ pub fn read_pair(dir: &Path) -> Result<KnownPair> {
         synced_entries,
         open_conflicts,
         held_deletions,
+        held_in_target,
         last_run,
     })
 }

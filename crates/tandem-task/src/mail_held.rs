@@ -1,10 +1,13 @@
 //! Mailing a continuous task's user when its mount's delete brake holds a burst of
 //! deletions (issue 18): one message per burst, once it has stopped growing for a moment
 //! (`SETTLE`, at most `LONGEST` after it began), saying how many, by which program, since
-//! when, and the commands that release or restore them. The replicator only hands the
-//! brake's notices to a thread of this module: it never waits for a mail server.
+//! when, and the commands that release or restore them. A mount with several targets
+//! holds a burst through it once per target: holds that begin while another's message
+//! waits, within the brake's window of its first, go out in that one message, each
+//! listed. The replicator only hands the brake's notices to a thread of this module: it
+//! never waits for a mail server.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -48,66 +51,70 @@ pub fn held_mailer(task: &TaskSpec) -> Option<OnHold> {
     })))
 }
 
-/// A burst being held, not mailed yet.
+/// One hold (a target's burst), as told so far.
 struct Burst {
     first: HoldNotice,
     count: usize,
+}
+
+impl Burst {
+    fn key(&self) -> (String, i64) {
+        (self.first.target.clone(), self.first.batch)
+    }
+}
+
+/// The holds of one message, not mailed yet.
+struct Group {
+    bursts: Vec<Burst>,
     began: Instant,
     last: Instant,
 }
 
-impl Burst {
+impl Group {
     fn due(&self, now: Instant) -> bool {
         now.duration_since(self.last) >= SETTLE || now.duration_since(self.began) >= LONGEST
     }
+
+    /// Whether a hold beginning `now` goes in this message: within the brake's window of
+    /// the first hold.
+    fn takes(&self, now: Instant) -> bool {
+        let window = self.bursts.first().map_or(SETTLE, |b| b.first.window);
+        now.duration_since(self.began) <= window.max(SETTLE)
+    }
 }
 
-/// Gathers the notices of each burst and mails each burst once; what is pending when the
-/// mount stops (the hook dropped) is mailed at once.
+/// Gathers the notices of each burst and mails each burst once, together with the holds
+/// that begin with it; what is pending when the mount stops (the hook dropped) is mailed
+/// at once.
 fn serve(task: &TaskSpec, rx: &Receiver<HoldNotice>) {
-    let mut pending: BTreeMap<(String, i64), Burst> = BTreeMap::new();
+    let mut pending: Vec<Group> = Vec::new();
     let mut mailed: HashSet<(String, i64)> = HashSet::new();
     loop {
         let now = Instant::now();
         let wait = pending
-            .values()
-            .map(|b| {
-                (b.last + SETTLE)
-                    .min(b.began + LONGEST)
+            .iter()
+            .map(|g| {
+                (g.last + SETTLE)
+                    .min(g.began + LONGEST)
                     .saturating_duration_since(now)
             })
             .min()
             .unwrap_or(IDLE);
         let stopping = match rx.recv_timeout(wait) {
             Ok(n) => {
-                let key = (n.target.clone(), n.batch);
-                if !mailed.contains(&key) {
-                    let now = Instant::now();
-                    let b = pending.entry(key).or_insert_with(|| Burst {
-                        first: n.clone(),
-                        count: 0,
-                        began: now,
-                        last: now,
-                    });
-                    b.count += n.count;
-                    b.last = now;
-                }
+                take_notice(&mut pending, &mailed, n);
                 false
             }
             Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => true,
         };
         let now = Instant::now();
-        let due: Vec<(String, i64)> = pending
-            .iter()
-            .filter(|(_, b)| stopping || b.due(now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            if let Some(b) = pending.remove(&key) {
-                mail_burst(task, &b);
-                mailed.insert(key);
-            }
+        let (due, waiting): (Vec<Group>, Vec<Group>) =
+            pending.into_iter().partition(|g| stopping || g.due(now));
+        pending = waiting;
+        for g in due {
+            mail_group(task, &g);
+            mailed.extend(g.bursts.iter().map(Burst::key));
         }
         if stopping {
             return;
@@ -115,21 +122,61 @@ fn serve(task: &TaskSpec, rx: &Receiver<HoldNotice>) {
     }
 }
 
-fn mail_burst(task: &TaskSpec, b: &Burst) {
+/// Counts a notice in its burst's message, or starts a burst in the newest message that
+/// takes it, or in a message of its own.
+fn take_notice(pending: &mut Vec<Group>, mailed: &HashSet<(String, i64)>, n: HoldNotice) {
+    let key = (n.target.clone(), n.batch);
+    if mailed.contains(&key) {
+        return;
+    }
+    let now = Instant::now();
+    let known = pending
+        .iter_mut()
+        .find_map(|g| g.bursts.iter().position(|b| b.key() == key).map(|i| (g, i)));
+    if let Some((g, i)) = known {
+        g.bursts[i].count += n.count;
+        g.last = now;
+        return;
+    }
+    let burst = Burst {
+        count: n.count,
+        first: n,
+    };
+    match pending.last_mut().filter(|g| g.takes(now)) {
+        Some(g) => {
+            g.bursts.push(burst);
+            g.last = now;
+        }
+        None => pending.push(Group {
+            bursts: vec![burst],
+            began: now,
+            last: now,
+        }),
+    }
+}
+
+fn mail_group(task: &TaskSpec, g: &Group) {
     let n = &task.notify;
     let Some(smtp) = n.smtp.as_ref() else {
         return;
     };
-    let subject = format!("[tandem] {}: {} deletions held", task.name, b.count);
-    let body = held_body(task, &b.first, b.count, &TimeZone::system());
+    let total: usize = g.bursts.iter().map(|b| b.count).sum();
+    let subject = match g.bursts.len() {
+        1 => format!("[tandem] {}: {total} deletions held", task.name),
+        k => format!(
+            "[tandem] {}: {total} deletions held in {k} holds",
+            task.name
+        ),
+    };
+    let body = group_body(task, g, &TimeZone::system());
     let sent = message(smtp, &n.to, subject, body).and_then(|m| send_twice(task, smtp, &m));
     let to = n.to.join(", ");
+    let batches: Vec<String> = g.bursts.iter().map(|b| b.first.batch.to_string()).collect();
     match sent {
         Ok(()) => tracing::info!(
-            "task {}: the {} held deletions of burst {} were mailed to {to}",
+            "task {}: the {total} held deletions of burst {} were mailed to {to}",
             task.name,
-            b.count,
-            b.first.batch
+            batches.join(", ")
         ),
         Err(e) => {
             tracing::warn!(
@@ -141,8 +188,47 @@ fn mail_burst(task: &TaskSpec, b: &Burst) {
     }
 }
 
-/// The message: how many, by whom, since when, and what to do about it.
+/// The message: each hold, how many, by whom, since when, and what to do about it.
+fn group_body(task: &TaskSpec, g: &Group, tz: &TimeZone) -> String {
+    let Some(one) = g.bursts.first() else {
+        return String::new();
+    };
+    if g.bursts.len() == 1 {
+        return held_body(task, &one.first, one.count, tz);
+    }
+    let total: usize = g.bursts.iter().map(|b| b.count).sum();
+    let mut body = format!(
+        "Task {name}: the delete brake of the mount of {src} holds {total} deletions, in\n\
+         {k} holds (each target, and each side, holds its own).\n",
+        name = task.name,
+        src = folder(&one.first.source),
+        k = g.bursts.len(),
+    );
+    for (i, b) in g.bursts.iter().enumerate() {
+        body.push_str(&format!(
+            "\n--- Hold {} of {}: {} deletions, target {}\n",
+            i + 1,
+            g.bursts.len(),
+            b.count,
+            clean(&b.first.target)
+        ));
+        body.push_str(&hold_text(&b.first, tz));
+    }
+    body
+}
+
+/// The message of one hold: how many, by whom, since when, and what to do about it.
 fn held_body(task: &TaskSpec, first: &HoldNotice, count: usize, tz: &TimeZone) -> String {
+    format!(
+        "Task {name}: the delete brake of the mount of {shown_src} holds {count} deletions.\n{}",
+        hold_text(first, tz),
+        name = task.name,
+        shown_src = folder(&first.source),
+    )
+}
+
+/// One hold in words, from where it was made to the commands that settle it.
+fn hold_text(first: &HoldNotice, tz: &TimeZone) -> String {
     let c = &first.first.change;
     let (made, by, back) = match first.side {
         Side::Source => (
@@ -164,7 +250,7 @@ fn held_body(task: &TaskSpec, first: &HoldNotice, count: usize, tz: &TimeZone) -
                  other targets) until you decide.",
                 clean(&first.target)
             ),
-            "a program in the target (only the mount can tell which)".to_string(),
+            tandem_engine::UNNAMED.to_string(),
             "target",
         ),
     };
@@ -180,8 +266,7 @@ fn held_body(task: &TaskSpec, first: &HoldNotice, count: usize, tz: &TimeZone) -
     );
     let batch = first.batch;
     format!(
-        "Task {name}: the delete brake of the mount of {shown_src} holds {count} deletions.\n\
-         {made}\n\
+        "{made}\n\
          \n\
          By:     {by}\n\
          Since:  {since}\n\
@@ -189,9 +274,7 @@ fn held_body(task: &TaskSpec, first: &HoldNotice, count: usize, tz: &TimeZone) -
          \n\
          {release}:\n    tandem release {src} {tgt} --batch {batch}\n\
          To bring the files back into the {back} instead:\n    tandem restore {src} {tgt} --held --batch {batch}\n\
-         To list them:\n    tandem held {src} {tgt}\n",
-        name = task.name,
-        shown_src = folder(&first.source),
+         To list them:\n    tandem held {src} {tgt}\n"
     )
 }
 
@@ -212,6 +295,42 @@ fn shell_word(p: &Path) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn notice(side: Side, target: &str) -> HoldNotice {
+        HoldNotice {
+            source: "/home/a/Docs".into(),
+            target: target.into(),
+            batch: 3,
+            side,
+            count: 12,
+            first: tandem_state::Record {
+                seq: 0,
+                time_ns: 0,
+                change: tandem_core::Change {
+                    op: tandem_core::ChangeOp::Unlink,
+                    path: tandem_core::RelPath::from_str_lossless("a"),
+                    to: None,
+                    pid: 0,
+                    uid: 0,
+                },
+                program: None,
+            },
+            window: Duration::from_secs(60),
+        }
+    }
+
+    /// A hold made in a target says that tandem cannot name who made it, not "pid 0".
+    #[test]
+    fn issue_18_a_hold_in_a_target_says_who_cannot_be_named() {
+        let text = hold_text(&notice(Side::Target, "/media/usb/Docs"), &TimeZone::UTC);
+        assert!(
+            text.contains(
+                "By:     a program tandem cannot name (changes made in the target are seen by inotify)\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("pid"), "{text}");
+    }
 
     #[test]
     fn paths_are_one_shell_word() {

@@ -36,6 +36,9 @@ pub struct PairStatus {
     pub open_conflicts: Result<u64, String>,
     /// Deletions its mount's delete brake holds (`tandem held`).
     pub held_deletions: u64,
+    /// Of those, the ones made in the target (not applied to the source); the rest were
+    /// made through the mount (not replayed to the target).
+    pub held_in_target: u64,
 }
 
 /// An email that could not be sent.
@@ -113,17 +116,18 @@ fn pair_status(pair: &crate::spec::TaskPair) -> PairStatus {
     let state_dir = TaskSpec::state_dir(pair);
     let known = if state_dir.join(tandem_state::DB_FILE).is_file() {
         tandem_state::read_pair(&state_dir)
-            .map(|k| (k.open_conflicts, k.held_deletions))
+            .map(|k| (k.open_conflicts, (k.held_deletions, k.held_in_target)))
             .map_err(|e| e.to_string())
     } else {
-        Ok((0, 0))
+        Ok((0, (0, 0)))
     };
     PairStatus {
         source: pair.source.clone(),
         target: pair.target.clone(),
         state_dir,
         open_conflicts: known.as_ref().map(|k| k.0).map_err(Clone::clone),
-        held_deletions: known.map_or(0, |k| k.1),
+        held_deletions: known.as_ref().map_or(0, |k| k.1 .0),
+        held_in_target: known.map_or(0, |k| k.1 .1),
     }
 }
 

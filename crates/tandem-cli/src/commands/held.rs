@@ -38,11 +38,12 @@ pub fn list(a: HeldArgs) -> Result<u8> {
         let list: Vec<_> = rows
             .iter()
             .map(|h| {
+                let (pid, uid) = who_ids(h);
                 json!({
                     "id": h.id, "batch": h.batch, "target": h.target, "side": h.side.name(),
                     "path": h.path.to_string(),
-                    "op": h.op, "time": when(h.time_ns, &tz), "pid": h.pid, "uid": h.uid,
-                    "program": h.program, "asked": h.action,
+                    "op": h.op, "time": when(h.time_ns, &tz), "pid": pid, "uid": uid,
+                    "program": h.program, "by": by_text(h), "asked": h.action,
                 })
             })
             .collect();
@@ -84,21 +85,43 @@ fn print_batch(batch: i64, of: &[&Held], all: bool, tz: &TimeZone) {
 }
 
 /// A burst in words: "12 deletions by rm (pid 4242, uid 1000) since SINCE, not replayed to
-/// TGT", or for deletions made in the target, "12 deletions in TGT since SINCE, not applied
-/// to the source".
+/// TGT", or for deletions made in the target, "12 deletions in the target TGT since SINCE,
+/// by a program tandem cannot name (...), not applied to the source".
 pub(crate) fn burst_text(first: &Held, count: usize, since: &str) -> String {
     match first.side {
         Side::Source => format!(
-            "{count} deletions by {} (pid {}, uid {}) since {since}, not replayed to {}",
-            sanitize(first.program.as_deref().unwrap_or("?")),
-            first.pid,
-            first.uid,
+            "{count} deletions by {} since {since}, not replayed to {}",
+            by_text(first),
             sanitize(&first.target)
         ),
         Side::Target => format!(
-            "{count} deletions in the target {} since {since}, not applied to the source",
-            sanitize(&first.target)
+            "{count} deletions in the target {} since {since}, by {}, not applied to the source",
+            sanitize(&first.target),
+            by_text(first)
         ),
+    }
+}
+
+/// Who made a held deletion: the program, its pid and uid, as the mount recorded them; for
+/// one made in a target, that tandem cannot tell (`tandem_engine::UNNAMED`).
+pub(crate) fn by_text(h: &Held) -> String {
+    match h.side {
+        Side::Source => format!(
+            "{} (pid {}, uid {})",
+            sanitize(h.program.as_deref().unwrap_or("?")),
+            h.pid,
+            h.uid
+        ),
+        Side::Target => tandem_engine::UNNAMED.to_string(),
+    }
+}
+
+/// The pid and uid of a held deletion for `--json`: none for one made in a target (the
+/// watcher cannot know them), rather than a made-up 0.
+pub(crate) fn who_ids(h: &Held) -> (Option<u32>, Option<u32>) {
+    match h.side {
+        Side::Source => (Some(h.pid), Some(h.uid)),
+        Side::Target => (None, None),
     }
 }
 
@@ -119,9 +142,10 @@ pub(crate) fn bursts_json(rows: &[Held]) -> Vec<serde_json::Value> {
         .filter_map(|b| {
             let of: Vec<&Held> = rows.iter().filter(|h| h.batch == b).collect();
             let first = of.first()?;
+            let (pid, uid) = who_ids(first);
             Some(json!({
                 "batch": b, "count": of.len(), "target": first.target, "side": first.side.name(),
-                "program": first.program, "pid": first.pid, "uid": first.uid,
+                "program": first.program, "pid": pid, "uid": uid, "by": by_text(first),
                 "since": when(first.time_ns, &tz),
             }))
         })

@@ -401,7 +401,7 @@ fn clock_time(unix: i64) -> String {
 }
 
 /// The held deletions in a line, per side they were made on: how many, by whom (known
-/// through the mount only), since when.
+/// through the mount only: a target's say that tandem cannot tell), since when.
 fn held_summary(held: &[tandem_state::Held]) -> Option<String> {
     use tandem_core::Side;
     let parts: Vec<String> = [Side::Source, Side::Target]
@@ -412,15 +412,14 @@ fn held_summary(held: &[tandem_state::Held]) -> Option<String> {
             let since = local_time(h.time_ns / 1_000_000_000);
             Some(match side {
                 Side::Source => format!(
-                    "{} deletions by {} (pid {}, uid {}) since {since}, not replayed",
+                    "{} deletions by {} since {since}, not replayed",
                     of.len(),
-                    sanitize(h.program.as_deref().unwrap_or("?")),
-                    h.pid,
-                    h.uid,
+                    super::held::by_text(h),
                 ),
                 Side::Target => format!(
-                    "{} deletions in the target since {since}, not applied to the source",
-                    of.len()
+                    "{} deletions in the target since {since}, by {}, not applied to the source",
+                    of.len(),
+                    super::held::by_text(h),
                 ),
             })
         })

@@ -199,6 +199,7 @@ fn task_json(t: &TaskSpec, s: &TaskStatus, clock: &Clock) -> Value {
             "state_dir": p.state_dir.to_string_lossy(),
             "open_conflicts": p.open_conflicts.as_ref().ok(),
             "held_deletions": p.held_deletions,
+            "held_in_target": p.held_in_target,
             "error": p.open_conflicts.as_ref().err(),
         })).collect::<Vec<_>>(),
         "last_error": s.last_error.as_ref().map(|r| json!({
@@ -299,14 +300,28 @@ fn print_problems(s: &TaskStatus, clock: &Clock) {
         outln!("  conflicts:  {}", sanitize(&format!("{open} open{hint}")));
     }
     for p in s.pairs.iter().filter(|p| p.held_deletions > 0) {
-        let msg = format!(
-            "{} deletions not replayed to {} (see `tandem held {} {}`)",
-            p.held_deletions,
-            p.target.display(),
+        let see = format!(
+            "(see `tandem held {} {}`)",
             p.source.display(),
             p.target.display()
         );
-        outln!("  held:       {}", sanitize(&msg));
+        // Worded like `tandem held` words each side.
+        let through_mount = p.held_deletions.saturating_sub(p.held_in_target);
+        if through_mount > 0 {
+            let msg = format!(
+                "{through_mount} deletions not replayed to {} {see}",
+                p.target.display()
+            );
+            outln!("  held:       {}", sanitize(&msg));
+        }
+        if p.held_in_target > 0 {
+            let msg = format!(
+                "{} deletions in the target {}, not applied to the source {see}",
+                p.held_in_target,
+                p.target.display()
+            );
+            outln!("  held:       {}", sanitize(&msg));
+        }
     }
     if let Some(r) = &s.last_error {
         let msg = format!("{} ({}): {}", clock.ago(r.started), r.result, error_of(r));
