@@ -13,10 +13,12 @@
 //! - `passthrough`: `PassthroughFs`, the filesystem as plain Rust returning
 //!   `Result<_, FsError>` (errno included); it also emits the change records.
 //! - `inode`: node ids keyed by the underlying (device, inode), with the names that give
-//!   each node its path. `fdcache`: the bounded cache of the `O_PATH` fds behind them.
+//!   each node its path. `fdcache`: the bounded cache of the node fds behind them.
 //! - `setup`: what mounting needs from the machine (`/dev/fuse`, fusermount3 for a user
 //!   without CAP_SYS_ADMIN, `user_allow_other`), checked first; unmounting as that user.
-//! - `sys`: file handles, per-thread credentials and umask (all `unsafe`).
+//! - `sys`: everything that differs between systems (how nodes are held, reopened and
+//!   changed, credentials, stats, directory streams), behind one interface; all the
+//!   `unsafe` of the crate.
 //!
 //! Linux only so far: elsewhere (macOS) `unported` gives the same names and mounting says
 //! it is not available yet.
