@@ -1265,8 +1265,7 @@ impl PassthroughFs {
 
     pub(crate) fn access(&self, ino: u64, mask: i32) -> Result<()> {
         let fd = self.inode_fd(ino)?;
-        let access = rustix::fs::Access::from_bits_retain(mask as u32);
-        self.nodes.access(&fd, access).op("access")
+        self.nodes.access(&fd, mask).op("access")
     }
 
     // ---- extended attributes ------------------------------------------------------------

@@ -552,7 +552,9 @@ impl Nodes {
         })
     }
 
-    pub(crate) fn access(&self, node: &NodeFd, access: Access) -> rustix::io::Result<()> {
+    /// access(2) of the node for `mask` (`R_OK`...).
+    pub(crate) fn access(&self, node: &NodeFd, mask: i32) -> rustix::io::Result<()> {
+        let access = Access::from_bits_retain(mask as u32);
         rustix::fs::accessat(
             self.proc_fd.as_fd(),
             proc_name(node),
