@@ -214,7 +214,11 @@ impl Filesystem for FuseFs {
             self.shared.killpriv_v2.store(true, Ordering::Relaxed);
         }
         let uring = InitFlags::from_bits_retain(crate::uring::FUSE_OVER_IO_URING);
-        if self.want_uring && available.contains(uring) && config.add_capabilities(uring).is_ok() {
+        if self.want_uring
+            && !uring.is_empty()
+            && available.contains(uring)
+            && config.add_capabilities(uring).is_ok()
+        {
             self.shared.uring_negotiated.store(true, Ordering::Relaxed);
         }
         if available.contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT) {

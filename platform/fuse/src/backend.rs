@@ -9,7 +9,7 @@ use tandem_core::{ChangeSink, Mount, MountBackend, MountConfig, MountSetupError,
 
 use crate::{MountHandle, MountOptions};
 
-/// The fuser-based backend (Linux; macOS through macFUSE once ported).
+/// The fuser-based backend (Linux; macOS through macFUSE).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FuseBackend;
 
@@ -29,13 +29,13 @@ impl MountBackend for FuseBackend {
             allow_other: config.allow_other,
             kernel_passthrough: config.kernel_passthrough,
             threads: config.threads,
-            #[cfg(target_os = "linux")]
+            #[cfg(any(target_os = "linux", target_os = "macos"))]
             transport: if config.uring {
                 crate::Transport::Uring
             } else {
                 crate::Transport::Dev
             },
-            #[cfg(target_os = "linux")]
+            #[cfg(any(target_os = "linux", target_os = "macos"))]
             history_max_file: config.history_max_file,
         };
         Ok(Box::new(crate::mount(src, mountpoint, sink, opts)?))

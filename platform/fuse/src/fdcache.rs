@@ -1,4 +1,4 @@
-//! A bounded cache of the `O_PATH` fds behind inodes.
+//! A bounded cache of the fds behind inodes (`sys::NodeFd`: `O_PATH` fds on Linux).
 //!
 //! One fd per inode the kernel knows does not scale: the open-file limit here is 20000 and
 //! cannot be raised, and libfuse's passthrough examples hit EMFILE untarring a 35k-entry
@@ -13,15 +13,15 @@
 //! id is never returned for a later one.
 
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
 use crate::lock;
+use crate::sys::NodeFd;
 
 struct Slot {
     id: u64,
     epoch: u64,
-    fd: Arc<OwnedFd>,
+    fd: Arc<NodeFd>,
     referenced: bool,
 }
 
@@ -49,7 +49,7 @@ impl FdCache {
         }
     }
 
-    pub(crate) fn get(&self, id: u64, epoch: u64) -> Option<Arc<OwnedFd>> {
+    pub(crate) fn get(&self, id: u64, epoch: u64) -> Option<Arc<NodeFd>> {
         let mut c = lock(&self.inner);
         let i = *c.index.get(&id)?;
         let slot = c.slots.get_mut(i)?;
@@ -60,7 +60,7 @@ impl FdCache {
         Some(Arc::clone(&slot.fd))
     }
 
-    pub(crate) fn insert(&self, id: u64, epoch: u64, fd: Arc<OwnedFd>) {
+    pub(crate) fn insert(&self, id: u64, epoch: u64, fd: Arc<NodeFd>) {
         let mut c = lock(&self.inner);
         let slot = Slot {
             id,
@@ -117,8 +117,10 @@ impl FdCache {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
+    use std::os::fd::OwnedFd;
+
     use super::*;
 
     fn fd() -> Arc<OwnedFd> {

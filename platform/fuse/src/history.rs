@@ -173,16 +173,16 @@ impl History {
         if let Some(d) = slot.as_ref() {
             return Ok(Arc::clone(d));
         }
-        let own = sub_dir(self.root.as_fd(), ".tandem", 0o755)?;
-        let d = Arc::new(sub_dir(own.as_fd(), "history", 0o700)?);
+        let own = sub_dir(self.root.as_fd(), ".tandem", Mode::from_raw_mode(0o755))?;
+        let d = Arc::new(sub_dir(own.as_fd(), "history", Mode::from_raw_mode(0o700))?);
         *slot = Some(Arc::clone(&d));
         Ok(d)
     }
 }
 
 /// The folder `name` in `parent`, made if missing; never through a symlink.
-fn sub_dir(parent: BorrowedFd<'_>, name: &str, mode: u32) -> rustix::io::Result<OwnedFd> {
-    match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(mode)) {
+fn sub_dir(parent: BorrowedFd<'_>, name: &str, mode: Mode) -> rustix::io::Result<OwnedFd> {
+    match rustix::fs::mkdirat(parent, name, mode) {
         Ok(()) | Err(Errno::EXIST) => {}
         Err(e) => return Err(e),
     }
@@ -205,7 +205,7 @@ fn copy_into(dir: BorrowedFd<'_>, src: BorrowedFd<'_>, name: &str) -> rustix::io
         Mode::from_raw_mode(0o600),
     )?;
     let r = (|| {
-        if rustix::fs::ioctl_ficlone(&out, src).is_err() {
+        if crate::sys::clone_file(out.as_fd(), src).is_err() {
             copy_data(src, out.as_fd())?;
         }
         rustix::fs::fsync(&out)?;
@@ -223,8 +223,7 @@ fn copy_into(dir: BorrowedFd<'_>, src: BorrowedFd<'_>, name: &str) -> rustix::io
 fn copy_data(src: BorrowedFd<'_>, out: BorrowedFd<'_>) -> rustix::io::Result<()> {
     let (mut off_in, mut off_out) = (0u64, 0u64);
     loop {
-        match rustix::fs::copy_file_range(src, Some(&mut off_in), out, Some(&mut off_out), 1 << 30)
-        {
+        match crate::sys::copy_file_range(src, &mut off_in, out, &mut off_out, 1 << 30) {
             Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(Errno::INTR) => {}

@@ -13,54 +13,64 @@
 //! - `passthrough`: `PassthroughFs`, the filesystem as plain Rust returning
 //!   `Result<_, FsError>` (errno included); it also emits the change records.
 //! - `inode`: node ids keyed by the underlying (device, inode), with the names that give
-//!   each node its path. `fdcache`: the bounded cache of the `O_PATH` fds behind them.
-//! - `setup`: what mounting needs from the machine (`/dev/fuse`, fusermount3 for a user
-//!   without CAP_SYS_ADMIN, `user_allow_other`), checked first; unmounting as that user.
-//! - `sys`: file handles, per-thread credentials and umask (all `unsafe`).
+//!   each node its path. `fdcache`: the bounded cache of the node fds behind them.
+//! - `setup`: what mounting needs from the machine, checked first; unmounting as that user.
+//!   Linux: `/dev/fuse`, fusermount3 for a user without CAP_SYS_ADMIN, `user_allow_other`.
+//!   macOS (`setup_macos.rs`): macFUSE.
+//! - `sys`: everything that differs between Linux and macOS (how nodes are held, reopened
+//!   and changed, credentials, stats, directory streams), behind one interface; all the
+//!   `unsafe` of the crate.
 //!
-//! Linux only so far: elsewhere (macOS) `unported` gives the same names and mounting says
-//! it is not available yet.
+//! Linux and macOS (macFUSE, through the same fuser). Elsewhere (Windows: its own backend
+//! in `platform/winfsp`) `unported` gives the same names and mounting says it is not
+//! available.
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod adapter;
 mod backend;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod error;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod fdcache;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod history;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod inode;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod mount;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod passthrough;
 #[cfg(target_os = "linux")]
 mod setup;
-#[cfg(target_os = "linux")]
+#[cfg(target_os = "macos")]
+#[path = "setup_macos.rs"]
+mod setup;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod sys;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 mod unported;
 #[cfg(target_os = "linux")]
 mod uring;
+#[cfg(target_os = "macos")]
+#[path = "uring_none.rs"]
+mod uring;
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use backend::FuseBackend;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 pub use mount::{mount, MountHandle, MountOptions, Transport};
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 pub use setup::{check_can_mount, detach, privileged, SetupError};
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 pub use unported::{
     check_can_mount, detach, mount, privileged, MountHandle, MountOptions, SetupError,
 };
 
 /// Locks, ignoring poisoning: the data behind our mutexes stays consistent across a panic
 /// (none is expected), and a request thread must never panic on a lock.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

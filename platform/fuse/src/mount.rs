@@ -12,12 +12,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, Session, SessionACL};
-use rustix::fs::StatVfsMountFlags;
 use tandem_core::{ChangeSink, RelPath};
 
 use crate::adapter::{FuseFs, Shared};
 use crate::passthrough::{CoreConfig, Inval, PassthroughFs};
-use crate::setup::{self, SetupError};
+use crate::setup;
+use crate::sys::{self, Underlying};
 use crate::uring::Rings;
 
 /// How often files held open for writing are looked at, and how long a file must have
@@ -82,24 +82,19 @@ pub struct MountHandle {
 /// through it to `sink`. Returns once the kernel has accepted the filesystem.
 ///
 /// `src_dir` must be a directory fd (`O_PATH` or `O_RDONLY | O_DIRECTORY`) opened before
-/// mounting. Needs `/dev/fuse`, `/proc`, and the right to mount (root, or fusermount3):
-/// what is missing is said by a `SetupError` inside the returned error.
+/// mounting. Needs, on Linux, `/dev/fuse`, `/proc`, and the right to mount (root, or
+/// fusermount3); on macOS, macFUSE: what is missing is said by a `SetupError` inside the
+/// returned error.
 pub fn mount(
     src_dir: OwnedFd,
     mountpoint: &Path,
     sink: Arc<dyn ChangeSink>,
     opts: MountOptions,
 ) -> io::Result<MountHandle> {
-    setup::check_can_mount(opts.allow_other).map_err(|e| {
-        let kind = match e {
-            SetupError::NoDevice { .. } | SetupError::NoHelper => io::ErrorKind::NotFound,
-            _ => io::ErrorKind::PermissionDenied,
-        };
-        io::Error::new(kind, e)
-    })?;
+    setup::check_can_mount(opts.allow_other).map_err(|e| io::Error::new(e.io_kind(), e))?;
     // Resolved now: once mounted, the path leads into the mount itself.
     let mountpoint = mountpoint.canonicalize()?;
-    let underlying = rustix::fs::fstatvfs(src_dir.as_fd())?.f_flag;
+    let underlying = sys::underlying(src_dir.as_fd())?;
     let core = Arc::new(PassthroughFs::new(
         src_dir,
         sink,
@@ -187,7 +182,7 @@ const URING_PAYLOAD: usize = 16 * 1024 * 1024;
 
 /// fuser's options: the mount allows what the plain folder allows, only the mounting user
 /// reaches it unless `allow_other`.
-fn session_config(underlying: StatVfsMountFlags, privileged: bool, opts: &MountOptions) -> Config {
+fn session_config(underlying: Underlying, privileged: bool, opts: &MountOptions) -> Config {
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName("tandem".into()),
@@ -196,19 +191,19 @@ fn session_config(underlying: StatVfsMountFlags, privileged: bool, opts: &MountO
     ];
     // The mount allows what the plain folder allows (fuser defaults to nodev, nosuid).
     // fusermount3 mounts nodev, nosuid for a user whatever is asked (and warns).
-    if privileged && !underlying.contains(StatVfsMountFlags::NODEV) {
+    if privileged && !underlying.nodev {
         config.mount_options.push(MountOption::Dev);
     }
-    if privileged && !underlying.contains(StatVfsMountFlags::NOSUID) {
+    if privileged && !underlying.nosuid {
         config.mount_options.push(MountOption::Suid);
     }
-    if underlying.contains(StatVfsMountFlags::NOEXEC) {
+    if underlying.noexec {
         config.mount_options.push(MountOption::NoExec);
     }
-    if underlying.contains(StatVfsMountFlags::RDONLY) {
+    if underlying.rdonly {
         config.mount_options.push(MountOption::RO);
     }
-    if underlying.contains(StatVfsMountFlags::NOATIME) {
+    if underlying.noatime {
         config.mount_options.push(MountOption::NoAtime);
     }
     config.acl = if opts.allow_other {
@@ -221,7 +216,7 @@ fn session_config(underlying: StatVfsMountFlags, privileged: bool, opts: &MountO
         n => n,
     };
     config.n_threads = Some(threads);
-    config.clone_fd = true;
+    config.clone_fd = sys::CLONE_FD;
     config
 }
 

@@ -21,18 +21,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
-use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fuser::{FileAttr, FileType, INodeNo, TimeOrNow};
-use rustix::fs::{
-    AtFlags, FileType as RawKind, Mode, OFlags, RawDir, SeekFrom, StatVfs, Statx, StatxFlags,
-    StatxTimestamp, Timespec, Timestamps,
-};
+use rustix::fs::{AtFlags, OFlags, SeekFrom, StatVfs, Timespec, Timestamps};
 use rustix::io::Errno;
 use tandem_core::{Change, ChangeOp, ChangeSink, RelPath, Version};
 
@@ -41,7 +37,10 @@ use crate::fdcache::FdCache;
 use crate::history::{self, History, Taken};
 use crate::inode::{Entered, InodeTable, Key, ROOT};
 use crate::lock;
-use crate::sys::{self, FileHandle};
+use crate::sys::{
+    self, key_of, kind_of, mode_of, size_of, stat_at, stat_fd, stat_node, to_attr, DirEnt, DirFd,
+    FileHandle, NodeFd, Nodes, Stat,
+};
 
 /// Who asked: the calling thread's id as the kernel reports it, and its credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +59,7 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn new(e: Entered, st: &Statx) -> Entry {
+    fn new(e: Entered, st: &Stat) -> Entry {
         Entry {
             ino: e.id,
             generation: e.generation,
@@ -76,26 +75,6 @@ pub(crate) struct Opened {
     /// Closing the file does nothing on its filesystem (`close_is_silent`): the kernel
     /// need not send FLUSH.
     pub(crate) silent_close: bool,
-}
-
-/// Whether close(2) of a file on `fd`'s filesystem does nothing a program could see: no
-/// data written back, no error reported, no lease or lock given up. True for the local
-/// disk filesystems listed; false for network ones (NFS writes back and reports errors
-/// on close, SMB closes on the server), FUSE ones (their own FLUSH), and any not known.
-/// There the daemon's FLUSH (close of a duplicate, `flush`) gives the program close()'s
-/// meaning; here it is a round trip that changes nothing. (ext4, xfs and btrfs do their
-/// close-time work in `release`, at the last close of the daemon's own fd; f2fs's flush
-/// only ends an atomic write of the task that exits.)
-fn close_is_silent(fd: BorrowedFd<'_>) -> bool {
-    type Kind = rustix::fs::FsWord;
-    const EXT4: Kind = 0xEF53; // ext2, ext3, ext4
-    const XFS: Kind = 0x5846_5342;
-    const BTRFS: Kind = 0x9123_683E;
-    const TMPFS: Kind = 0x0102_1994;
-    const F2FS: Kind = 0xF2F5_2010;
-    const BCACHEFS: Kind = 0xCA45_1A4E;
-    rustix::fs::fstatfs(fd)
-        .is_ok_and(|s| matches!(s.f_type, EXT4 | XFS | BTRFS | TMPFS | F2FS | BCACHEFS))
 }
 
 /// The attributes a setattr request changes (None: leave as is).
@@ -157,35 +136,21 @@ struct OpenFile {
     seen: Mutex<Option<(u64, i64, u32)>>,
 }
 
-#[derive(Clone)]
-struct DirEnt {
-    name: Box<[u8]>,
-    d_ino: u64,
-    kind: FileType,
-    /// The offset of the entry after this one: what readdir hands back to resume.
-    cookie: u64,
-}
-
 /// An open directory stream. Entries read from the kernel but not yet returned wait in
 /// `pending`; `pos` is the offset of the first of them, so a readdir asking for `pos`
 /// continues without a seek, and any other offset (rewinddir, seekdir) seeks.
 struct DirStream {
     ino: u64,
-    fd: OwnedFd,
-    buf: Vec<MaybeUninit<u8>>,
+    dir: DirFd,
     pending: VecDeque<DirEnt>,
     pos: u64,
     eof: bool,
 }
 
 pub(crate) struct PassthroughFs {
-    root: Arc<OwnedFd>,
-    /// A non-`O_PATH` fd on the root's filesystem, for `open_by_handle_at`.
-    mount_fd: OwnedFd,
-    /// `/proc/self/fd`, to re-open an `O_PATH` fd with real access modes.
-    proc_fd: OwnedFd,
-    root_mount_id: Option<i32>,
-    handles: AtomicBool,
+    root: Arc<NodeFd>,
+    /// How nodes are opened, reopened and changed on this system.
+    nodes: Nodes,
     table: Mutex<InodeTable>,
     fds: FdCache,
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
@@ -197,89 +162,6 @@ pub(crate) struct PassthroughFs {
     history: Option<History>,
     /// The daemon's effective uid and gid: callers with these need no switch.
     daemon: (u32, u32),
-}
-
-fn stat_flags() -> StatxFlags {
-    StatxFlags::BASIC_STATS | StatxFlags::BTIME
-}
-
-fn stat_at(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<Statx> {
-    rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, stat_flags())
-}
-
-fn stat_fd(fd: BorrowedFd<'_>) -> rustix::io::Result<Statx> {
-    rustix::fs::statx(
-        fd,
-        c"",
-        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
-        stat_flags(),
-    )
-}
-
-fn key_of(st: &Statx) -> Key {
-    (
-        (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor),
-        st.stx_ino,
-    )
-}
-
-fn kind_from_raw(kind: RawKind) -> Option<FileType> {
-    Some(match kind {
-        RawKind::RegularFile => FileType::RegularFile,
-        RawKind::Directory => FileType::Directory,
-        RawKind::Symlink => FileType::Symlink,
-        RawKind::Fifo => FileType::NamedPipe,
-        RawKind::Socket => FileType::Socket,
-        RawKind::CharacterDevice => FileType::CharDevice,
-        RawKind::BlockDevice => FileType::BlockDevice,
-        _ => return None,
-    })
-}
-
-fn kind_of(mode: u16) -> FileType {
-    kind_from_raw(RawKind::from_raw_mode(u32::from(mode))).unwrap_or(FileType::RegularFile)
-}
-
-fn time_of(t: &StatxTimestamp) -> SystemTime {
-    let nanos = Duration::from_nanos(u64::from(t.tv_nsec));
-    let at = if t.tv_sec >= 0 {
-        UNIX_EPOCH.checked_add(Duration::from_secs(t.tv_sec.unsigned_abs()))
-    } else {
-        UNIX_EPOCH.checked_sub(Duration::from_secs(t.tv_sec.unsigned_abs()))
-    };
-    at.and_then(|at| at.checked_add(nanos))
-        .unwrap_or(UNIX_EPOCH)
-}
-
-/// `makedev` in the kernel's 32-bit encoding, which is what FUSE carries.
-fn encode_dev(major: u32, minor: u32) -> u32 {
-    (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)
-}
-
-fn decode_dev(rdev: u32) -> rustix::fs::Dev {
-    let major = (rdev >> 8) & 0xfff;
-    let minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
-    rustix::fs::makedev(major, minor)
-}
-
-pub(crate) fn to_attr(ino: u64, st: &Statx) -> FileAttr {
-    FileAttr {
-        ino: INodeNo(ino),
-        size: st.stx_size,
-        blocks: st.stx_blocks,
-        atime: time_of(&st.stx_atime),
-        mtime: time_of(&st.stx_mtime),
-        ctime: time_of(&st.stx_ctime),
-        crtime: time_of(&st.stx_btime),
-        kind: kind_of(st.stx_mode),
-        perm: st.stx_mode & 0o7777,
-        nlink: st.stx_nlink,
-        uid: st.stx_uid,
-        gid: st.stx_gid,
-        rdev: encode_dev(st.stx_rdev_major, st.stx_rdev_minor),
-        blksize: st.stx_blksize,
-        flags: 0,
-    }
 }
 
 /// Attributes for an entry the kernel takes no attributes from ("." and ".." in
@@ -326,21 +208,12 @@ fn timespec(t: Option<TimeOrNow>) -> Timespec {
     Timespec { tv_sec, tv_nsec }
 }
 
-/// The name of `fd` under `/proc/self/fd`.
-fn proc_name(fd: &OwnedFd) -> String {
-    fd.as_raw_fd().to_string()
-}
-
-fn proc_path(fd: &OwnedFd) -> String {
-    format!("/proc/self/fd/{}", fd.as_raw_fd())
-}
-
 /// Flags for the daemon's own fd of an open file. O_CREAT/O_EXCL were handled by the
 /// kernel or `create`; O_NOFOLLOW would refuse the magic link; O_DIRECT would demand
 /// aligned buffers from the daemon (the kernel still honours it on the program's side).
 fn open_flags(flags: i32) -> OFlags {
     let flags = OFlags::from_bits_retain(flags as u32);
-    (flags - (OFlags::CREATE | OFlags::EXCL | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::DIRECT))
+    (flags - (OFlags::CREATE | OFlags::EXCL | OFlags::NOCTTY | OFlags::NOFOLLOW | sys::DIRECT))
         | OFlags::CLOEXEC
 }
 
@@ -355,36 +228,20 @@ impl PassthroughFs {
         sink: Arc<dyn ChangeSink>,
         config: CoreConfig,
     ) -> std::io::Result<PassthroughFs> {
-        let st = stat_fd(root.as_fd())?;
-        if kind_of(st.stx_mode) != FileType::Directory {
+        let root = sys::root_node(root)?;
+        let st = stat_node(&root)?;
+        if kind_of(mode_of(&st)) != FileType::Directory {
             return Err(Errno::NOTDIR.into());
         }
-        let mount_fd = rustix::fs::openat(
-            root.as_fd(),
-            c".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        let proc_fd = rustix::fs::open(
-            "/proc/self/fd",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        let (root_handle, root_mount_id) = match sys::name_to_handle(root.as_fd()) {
-            Ok((h, mount_id)) if config.file_handles => (Some(Arc::new(h)), Some(mount_id)),
-            _ => (None, None),
-        };
+        let (nodes, root_handle) = Nodes::new(&root, config.file_handles)?;
         let root = Arc::new(root);
         Ok(PassthroughFs {
             table: Mutex::new(InodeTable::new(key_of(&st), root_handle)),
             history: config
                 .history_max_file
-                .map(|max| History::new(Arc::clone(&root), max)),
+                .map(|max| History::new(sys::root_dir(&root), max)),
             root,
-            mount_fd,
-            proc_fd,
-            root_mount_id,
-            handles: AtomicBool::new(root_mount_id.is_some()),
+            nodes,
             fds: FdCache::new(config.fd_cache),
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
@@ -463,9 +320,10 @@ impl PassthroughFs {
 
     // ---- inode fds ----------------------------------------------------------------------
 
-    /// An `O_PATH` fd for node `ino`: from the cache, else opened again by file handle, by
-    /// one of its known names, or (unlinked but open) from an open file.
-    fn inode_fd(&self, ino: u64) -> Result<Arc<OwnedFd>> {
+    /// The node `ino` as `sys` holds it (Linux: an `O_PATH` fd): from the cache, else
+    /// opened again by file handle, by one of its known names, or (unlinked but open) from
+    /// an open file.
+    fn inode_fd(&self, ino: u64) -> Result<Arc<NodeFd>> {
         if ino == ROOT {
             return Ok(Arc::clone(&self.root));
         }
@@ -480,7 +338,9 @@ impl PassthroughFs {
             (n.key, n.handle.clone(), n.names.clone())
         };
         let fd = Arc::new(self.reopen(ino, key, handle.as_deref(), &names)?);
-        self.fds.insert(ino, epoch, Arc::clone(&fd));
+        if sys::cacheable(&fd) {
+            self.fds.insert(ino, epoch, Arc::clone(&fd));
+        }
         Ok(fd)
     }
 
@@ -490,17 +350,11 @@ impl PassthroughFs {
         key: Key,
         handle: Option<&FileHandle>,
         names: &[(u64, Box<[u8]>)],
-    ) -> Result<OwnedFd> {
-        let is_it = |fd: &OwnedFd| stat_fd(fd.as_fd()).is_ok_and(|st| key_of(&st) == key);
-        if let Some(h) = handle.filter(|_| self.handles.load(Ordering::Relaxed)) {
-            match sys::open_by_handle(self.mount_fd.as_fd(), h, libc::O_PATH) {
-                Ok(fd) if is_it(&fd) => return Ok(fd),
-                Ok(_) => {}
-                // Without CAP_DAC_READ_SEARCH handles are useless: stop trying.
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                    self.handles.store(false, Ordering::Relaxed);
-                }
-                Err(_) => {}
+    ) -> Result<NodeFd> {
+        let is_it = |fd: &NodeFd| stat_node(fd).is_ok_and(|st| key_of(&st) == key);
+        if let Some(fd) = handle.and_then(|h| self.nodes.by_handle(h)) {
+            if is_it(&fd) {
+                return Ok(fd);
             }
         }
         for (parent, name) in names {
@@ -508,8 +362,7 @@ impl PassthroughFs {
                 continue;
             };
             let name = OsStr::from_bytes(name);
-            let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            if let Ok(fd) = rustix::fs::openat(dir.as_fd(), name, flags, Mode::empty()) {
+            if let Ok(fd) = self.nodes.open_node(&dir, name) {
                 if is_it(&fd) {
                     return Ok(fd);
                 }
@@ -518,19 +371,10 @@ impl PassthroughFs {
         // Unlinked but still open: the open file's fd reaches it.
         let open = lock(&self.files).values().find(|f| f.ino == ino).cloned();
         if let Some(f) = open {
-            return rustix::io::fcntl_dupfd_cloexec(f.fd.as_fd(), 0).op("reopen");
+            let fd = rustix::io::fcntl_dupfd_cloexec(f.fd.as_fd(), 0).op("reopen")?;
+            return Ok(sys::node_of_file(fd));
         }
         Err(FsError::new("reopen", Errno::STALE))
-    }
-
-    fn handle_of(&self, fd: BorrowedFd<'_>) -> Option<Arc<FileHandle>> {
-        if !self.handles.load(Ordering::Relaxed) {
-            return None;
-        }
-        match sys::name_to_handle(fd) {
-            Ok((h, mount_id)) if Some(mount_id) == self.root_mount_id => Some(Arc::new(h)),
-            _ => None,
-        }
     }
 
     // ---- names --------------------------------------------------------------------------
@@ -544,11 +388,11 @@ impl PassthroughFs {
         &self,
         parent: u64,
         name: &OsStr,
-        dir: &OwnedFd,
+        dir: &Arc<NodeFd>,
         op: &'static str,
     ) -> Result<Entry> {
         let st = stat_at(dir.as_fd(), name).op(op)?;
-        let (key, kind) = (key_of(&st), kind_of(st.stx_mode));
+        let (key, kind) = (key_of(&st), kind_of(mode_of(&st)));
         if let Some(e) = self.with_table(|t| t.reference(parent, name.as_bytes(), key, kind)) {
             return Ok(Entry::new(e, &st));
         }
@@ -556,14 +400,21 @@ impl PassthroughFs {
     }
 
     /// Opens `parent`/`name`, identifies it and enters it in the table (one lookup).
-    fn adopt(&self, parent: u64, name: &OsStr, dir: &OwnedFd, op: &'static str) -> Result<Entry> {
-        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(dir.as_fd(), name, flags, Mode::empty()).op(op)?;
-        let st = stat_fd(fd.as_fd()).op(op)?;
-        let handle = self.handle_of(fd.as_fd());
-        let (key, kind) = (key_of(&st), kind_of(st.stx_mode));
+    fn adopt(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        dir: &Arc<NodeFd>,
+        op: &'static str,
+    ) -> Result<Entry> {
+        let fd = self.nodes.open_node(dir, name).op(op)?;
+        let st = stat_node(&fd).op(op)?;
+        let handle = self.nodes.handle_of(&fd);
+        let (key, kind) = (key_of(&st), kind_of(mode_of(&st)));
         let e = self.with_table(|t| t.enter(parent, name.as_bytes(), key, kind, handle));
-        self.fds.insert(e.id, e.epoch, Arc::new(fd));
+        if sys::cacheable(&fd) {
+            self.fds.insert(e.id, e.epoch, Arc::new(fd));
+        }
         Ok(Entry::new(e, &st))
     }
 
@@ -574,7 +425,7 @@ impl PassthroughFs {
     pub(crate) fn getattr(&self, ino: u64, fh: Option<u64>) -> Result<FileAttr> {
         let st = match fh.and_then(|fh| self.file(fh).ok()) {
             Some(f) => stat_fd(f.fd.as_fd()),
-            None => stat_fd(self.inode_fd(ino)?.as_fd()),
+            None => stat_node(self.inode_fd(ino)?.as_ref()),
         }
         .op("getattr")?;
         Ok(to_attr(ino, &st))
@@ -590,42 +441,32 @@ impl PassthroughFs {
         let file = fh.and_then(|fh| self.file(fh).ok());
         let fd = self.inode_fd(ino)?;
         if let Some(mode) = set.mode {
-            let mode = Mode::from_raw_mode(mode & 0o7777);
+            let mode = sys::perm(mode);
             match &file {
                 Some(f) => rustix::fs::fchmod(f.fd.as_fd(), mode),
-                // fchmodat(AT_EMPTY_PATH) is refused on O_PATH fds; the magic link is not.
-                None => rustix::fs::chmodat(
-                    self.proc_fd.as_fd(),
-                    proc_name(&fd),
-                    mode,
-                    AtFlags::empty(),
-                ),
+                None => self.nodes.chmod(&fd, mode),
             }
             .op("chmod")?;
         }
         let uid = set.uid.filter(|&u| u != u32::MAX);
         let gid = set.gid.filter(|&g| g != u32::MAX);
         if uid.is_some() || gid.is_some() {
-            rustix::fs::chownat(
-                fd.as_fd(),
-                c"",
-                uid.map(rustix::fs::Uid::from_raw_unchecked),
-                gid.map(rustix::fs::Gid::from_raw_unchecked),
-                AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .op("chown")?;
+            self.nodes
+                .chown(
+                    &fd,
+                    uid.map(rustix::fs::Uid::from_raw_unchecked),
+                    gid.map(rustix::fs::Gid::from_raw_unchecked),
+                )
+                .op("chown")?;
         }
         if let Some(size) = set.size {
             self.keep_before_truncate(ctx, ino, &fd, file.as_deref(), size);
             match &file {
                 Some(f) if f.reports_close => rustix::fs::ftruncate(f.fd.as_fd(), size),
-                _ => rustix::fs::openat(
-                    self.proc_fd.as_fd(),
-                    proc_name(&fd),
-                    OFlags::WRONLY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .and_then(|w| rustix::fs::ftruncate(&w, size)),
+                _ => self
+                    .nodes
+                    .reopen(&fd, OFlags::WRONLY | OFlags::CLOEXEC)
+                    .and_then(|w| rustix::fs::ftruncate(&w, size)),
             }
             .op("truncate")?;
         }
@@ -634,23 +475,16 @@ impl PassthroughFs {
                 last_access: timespec(set.atime),
                 last_modification: timespec(set.mtime),
             };
-            rustix::fs::utimensat(
-                fd.as_fd(),
-                c"",
-                &times,
-                AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .op("utimens")?;
+            self.nodes.utimens(&fd, &times).op("utimens")?;
         }
-        let st = stat_fd(fd.as_fd()).op("setattr")?;
+        let st = stat_node(&fd).op("setattr")?;
         self.record_inode(ctx, ChangeOp::SetAttr, ino);
         Ok(to_attr(ino, &st))
     }
 
     pub(crate) fn readlink(&self, ino: u64) -> Result<Vec<u8>> {
         let fd = self.inode_fd(ino)?;
-        let target = rustix::fs::readlinkat(fd.as_fd(), c"", Vec::new()).op("readlink")?;
-        Ok(target.into_bytes())
+        self.nodes.readlink(&fd).op("readlink")
     }
 
     /// Runs a creating call as the caller (fsuid/fsgid), so the new file is theirs. When
@@ -675,20 +509,15 @@ impl PassthroughFs {
 
     /// Gives a file created as the daemon to the caller (group: the directory's when it is
     /// set-group-ID, as the kernel would have chosen).
-    fn hand_over(&self, ctx: Ctx, dir: &OwnedFd, entry: &mut Entry) -> Result<()> {
+    fn hand_over(&self, ctx: Ctx, dir: &NodeFd, entry: &mut Entry) -> Result<()> {
         let fd = self.inode_fd(entry.ino)?;
-        let dir_st = stat_fd(dir.as_fd()).op("chown")?;
-        let gid = (u32::from(dir_st.stx_mode) & libc::S_ISGID == 0)
+        let dir_st = stat_node(dir).op("chown")?;
+        let gid = (mode_of(&dir_st) & sys::S_ISGID == 0)
             .then(|| rustix::fs::Gid::from_raw_unchecked(ctx.gid));
-        rustix::fs::chownat(
-            fd.as_fd(),
-            c"",
-            Some(rustix::fs::Uid::from_raw_unchecked(ctx.uid)),
-            gid,
-            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .op("chown")?;
-        let st = stat_fd(fd.as_fd()).op("chown")?;
+        self.nodes
+            .chown(&fd, Some(rustix::fs::Uid::from_raw_unchecked(ctx.uid)), gid)
+            .op("chown")?;
+        let st = stat_node(&fd).op("chown")?;
         entry.attr = to_attr(entry.ino, &st);
         Ok(())
     }
@@ -700,7 +529,7 @@ impl PassthroughFs {
         ctx: Ctx,
         parent: u64,
         name: &OsStr,
-        dir: &OwnedFd,
+        dir: &Arc<NodeFd>,
         hand_over: bool,
         op: ChangeOp,
         op_name: &'static str,
@@ -723,19 +552,17 @@ impl PassthroughFs {
         rdev: u32,
     ) -> Result<Entry> {
         let dir = self.inode_fd(parent)?;
-        let kind = RawKind::from_raw_mode(mode);
-        let perm = Mode::from_raw_mode(mode & 0o7777);
+        let kind = sys::raw_kind(mode);
+        let perm = sys::perm(mode);
         let (_, hand_over) = self
-            .as_caller(ctx, || {
-                rustix::fs::mknodat(dir.as_fd(), name, kind, perm, decode_dev(rdev))
-            })
+            .as_caller(ctx, || sys::mknodat(dir.as_fd(), name, kind, perm, rdev))
             .op("mknod")?;
         self.created(ctx, parent, name, &dir, hand_over, ChangeOp::Mknod, "mknod")
     }
 
     pub(crate) fn mkdir(&self, ctx: Ctx, parent: u64, name: &OsStr, mode: u32) -> Result<Entry> {
         let dir = self.inode_fd(parent)?;
-        let perm = Mode::from_raw_mode(mode & 0o7777);
+        let perm = sys::perm(mode);
         let (_, hand_over) = self
             .as_caller(ctx, || rustix::fs::mkdirat(dir.as_fd(), name, perm))
             .op("mkdir")?;
@@ -774,19 +601,7 @@ impl PassthroughFs {
         let fd = self.inode_fd(ino)?;
         let dir = self.inode_fd(new_parent)?;
         let existing = self.path_of(ino);
-        // AT_EMPTY_PATH links the fd's inode itself (needs CAP_DAC_READ_SEARCH); the magic
-        // link does the same without it.
-        rustix::fs::linkat(fd.as_fd(), c"", dir.as_fd(), new_name, AtFlags::EMPTY_PATH)
-            .or_else(|_| {
-                rustix::fs::linkat(
-                    self.proc_fd.as_fd(),
-                    proc_name(&fd),
-                    dir.as_fd(),
-                    new_name,
-                    AtFlags::SYMLINK_FOLLOW,
-                )
-            })
-            .op("link")?;
+        self.nodes.link(&fd, dir.as_fd(), new_name).op("link")?;
         let entry = self.lookup_in(new_parent, new_name, &dir, "link")?;
         let to = lock(&self.table).child_path(new_parent, new_name.as_bytes());
         self.record(ctx, ChangeOp::Link, existing, to);
@@ -876,7 +691,7 @@ impl PassthroughFs {
             self.discard(kept);
             return Err(FsError::new("rename", e));
         }
-        let exchange = flags & libc::RENAME_EXCHANGE != 0;
+        let exchange = flags & sys::RENAME_EXCHANGE != 0;
         let (from, to) = self.with_table(|t| {
             let from = t.child_path(parent, name.as_bytes());
             let to = t.child_path(new_parent, new_name.as_bytes());
@@ -905,15 +720,9 @@ impl PassthroughFs {
         let fd = self.inode_fd(ino)?;
         let truncates = flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY;
         if truncates {
-            self.keep_content(ctx, ChangeOp::OpenWrite, ino, &fd);
+            self.keep_node(ctx, ChangeOp::OpenWrite, ino, &fd);
         }
-        let file = rustix::fs::openat(
-            self.proc_fd.as_fd(),
-            proc_name(&fd),
-            open_flags(flags),
-            Mode::empty(),
-        )
-        .op("open")?;
+        let file = self.nodes.reopen(&fd, open_flags(flags)).op("open")?;
         if flags & libc::O_TRUNC != 0 {
             // The file is truncated already: opened (and recorded) whatever this says.
             if let Err(e) = self.truncated_by(ctx, &file) {
@@ -931,15 +740,15 @@ impl PassthroughFs {
             return Ok(());
         }
         let st = stat_fd(file.as_fd()).op("open")?;
-        let mode = u32::from(st.stx_mode);
-        let kill = (mode & libc::S_ISUID)
-            | if mode & libc::S_IXGRP != 0 {
-                mode & libc::S_ISGID
+        let mode = mode_of(&st);
+        let kill = (mode & sys::S_ISUID)
+            | if mode & sys::S_IXGRP != 0 {
+                mode & sys::S_ISGID
             } else {
                 0
             };
-        if mode & libc::S_IFMT == libc::S_IFREG && kill != 0 {
-            rustix::fs::fchmod(file, Mode::from_raw_mode(mode & 0o7777 & !kill)).op("open")?;
+        if mode & sys::S_IFMT == sys::S_IFREG && kill != 0 {
+            rustix::fs::fchmod(file, sys::perm(mode & !kill)).op("open")?;
         }
         Ok(())
     }
@@ -967,7 +776,7 @@ impl PassthroughFs {
         if writing {
             self.record_inode(ctx, ChangeOp::OpenWrite, ino);
         }
-        let silent_close = close_is_silent(fd.as_fd());
+        let silent_close = sys::close_is_silent(fd.as_fd());
         Opened {
             fh,
             fd,
@@ -985,11 +794,11 @@ impl PassthroughFs {
     ) -> Result<(Entry, Opened)> {
         let dir = self.inode_fd(parent)?;
         let oflags = OFlags::from_bits_retain(flags as u32);
-        let oflags = (oflags - (OFlags::NOCTTY | OFlags::DIRECT))
+        let oflags = (oflags - (OFlags::NOCTTY | sys::DIRECT))
             | OFlags::CREATE
             | OFlags::NOFOLLOW
             | OFlags::CLOEXEC;
-        let perm = Mode::from_raw_mode(mode & 0o7777);
+        let perm = sys::perm(mode);
         // Done again as the daemon (`as_caller`), it must create the file: an existing one
         // (behind a stale negative entry) is not the caller's to be handed, and the kernel
         // checked only the directory's permissions.
@@ -1093,7 +902,7 @@ impl PassthroughFs {
         let f = self.file(fh)?;
         self.syncing.fetch_add(1, Ordering::SeqCst);
         let r = if datasync {
-            rustix::fs::fdatasync(f.fd.as_fd()).op("fdatasync")
+            sys::fdatasync(f.fd.as_fd()).op("fdatasync")
         } else {
             rustix::fs::fsync(f.fd.as_fd()).op("fsync")
         };
@@ -1116,17 +925,10 @@ impl PassthroughFs {
         mode: i32,
     ) -> Result<()> {
         let f = self.file(fh)?;
-        let flags = rustix::fs::FallocateFlags::from_bits_retain(mode as u32);
-        if mode
-            & (libc::FALLOC_FL_PUNCH_HOLE
-                | libc::FALLOC_FL_COLLAPSE_RANGE
-                | libc::FALLOC_FL_ZERO_RANGE
-                | libc::FALLOC_FL_INSERT_RANGE)
-            != 0
-        {
+        if sys::fallocate_destroys(mode) {
             self.keep_once(ctx, ChangeOp::Fallocate, &f);
         }
-        rustix::fs::fallocate(f.fd.as_fd(), flags, offset, length).op("fallocate")?;
+        sys::fallocate(f.fd.as_fd(), mode, offset, length).op("fallocate")?;
         self.record_inode(ctx, ChangeOp::Fallocate, f.ino);
         Ok(())
     }
@@ -1163,11 +965,11 @@ impl PassthroughFs {
         let (input, output) = (self.file(fh_in)?, self.file(fh_out)?);
         self.keep_before_write(ctx, &output, offset_out);
         let (mut off_in, mut off_out) = (offset_in, offset_out);
-        let n = rustix::fs::copy_file_range(
+        let n = sys::copy_file_range(
             input.fd.as_fd(),
-            Some(&mut off_in),
+            &mut off_in,
             output.fd.as_fd(),
-            Some(&mut off_out),
+            &mut off_out,
             usize::try_from(len).unwrap_or(usize::MAX),
         )
         .op("copy_file_range")?;
@@ -1190,12 +992,13 @@ impl PassthroughFs {
             let Ok(st) = stat_fd(f.fd.as_fd()) else {
                 continue;
             };
-            let now = (st.stx_size, st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec);
+            let (sec, nsec) = sys::mtime_of(&st);
+            let now = (size_of(&st), sec, nsec);
             let changed = {
                 let mut seen = lock(&f.seen);
                 let changed = match *seen {
                     Some(before) => before != now,
-                    None => time_of(&st.stx_mtime) >= f.opened_wall,
+                    None => sys::mtime(&st) >= f.opened_wall,
                 };
                 *seen = Some(now);
                 changed
@@ -1222,26 +1025,35 @@ impl PassthroughFs {
         }
     }
 
-    /// Keeps the content of regular file `ino` (behind `fd`: an open file or its inode
-    /// fd) before request `op` of `ctx` destroys it.
-    fn keep_content(&self, ctx: Ctx, op: ChangeOp, ino: u64, fd: &OwnedFd) {
+    /// Keeps the content of regular file `ino` (its inode fd `fd`) before request `op` of
+    /// `ctx` destroys it.
+    fn keep_node(&self, ctx: Ctx, op: ChangeOp, ino: u64, fd: &NodeFd) {
+        self.keep_content(ctx, op, ino, || stat_node(fd), |f| self.nodes.reopen(fd, f));
+    }
+
+    /// Keeps the content of regular file `ino` before request `op` of `ctx` destroys it:
+    /// `stat` says what it is, `reopen` opens it again with the flags given (from its inode
+    /// fd or from an open file).
+    fn keep_content(
+        &self,
+        ctx: Ctx,
+        op: ChangeOp,
+        ino: u64,
+        stat: impl FnOnce() -> rustix::io::Result<Stat>,
+        reopen: impl FnOnce(OFlags) -> rustix::io::Result<OwnedFd>,
+    ) {
         let Some(h) = &self.history else {
             return;
         };
         let Some(path) = self.path_of(ino).filter(|p| !history::is_own(p)) else {
             return;
         };
-        if !stat_fd(fd.as_fd()).is_ok_and(|st| kind_of(st.stx_mode) == FileType::RegularFile) {
+        if !stat().is_ok_and(|st| kind_of(mode_of(&st)) == FileType::RegularFile) {
             return;
         }
         // Read through a fresh fd: the program's may be write-only. Non-blocking, in case
         // the node changed kind under us (a FIFO would wait for a writer).
-        let readable = rustix::fs::openat(
-            self.proc_fd.as_fd(),
-            proc_name(fd),
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        );
+        let readable = reopen(OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC);
         let taken = match readable {
             Ok(r) => h.copy(r.as_fd(), &path),
             Err(e) => {
@@ -1262,7 +1074,19 @@ impl PassthroughFs {
         if f.kept.load(Ordering::Acquire) {
             return;
         }
-        self.keep_content(ctx, op, f.ino, &f.fd);
+        self.keep_content(
+            ctx,
+            op,
+            f.ino,
+            || stat_fd(f.fd.as_fd()),
+            // Where the open file cannot be opened again (macOS, write-only), by its node.
+            |flags| {
+                self.nodes.reopen_file(&f.fd, flags).or_else(|e| {
+                    let node = self.inode_fd(f.ino).map_err(|_| e)?;
+                    self.nodes.reopen(&node, flags)
+                })
+            },
+        );
         f.kept.store(true, Ordering::Release);
     }
 
@@ -1272,7 +1096,7 @@ impl PassthroughFs {
         if self.history.is_none() || f.appends || f.kept.load(Ordering::Relaxed) {
             return;
         }
-        if stat_fd(f.fd.as_fd()).map_or(true, |st| offset < st.stx_size) {
+        if stat_fd(f.fd.as_fd()).map_or(true, |st| offset < size_of(&st)) {
             self.keep_once(ctx, ChangeOp::Write, f);
         }
     }
@@ -1283,16 +1107,16 @@ impl PassthroughFs {
         &self,
         ctx: Ctx,
         ino: u64,
-        fd: &OwnedFd,
+        fd: &NodeFd,
         file: Option<&OpenFile>,
         size: u64,
     ) {
-        if self.history.is_none() || !stat_fd(fd.as_fd()).is_ok_and(|st| size < st.stx_size) {
+        if self.history.is_none() || !stat_node(fd).is_ok_and(|st| size < size_of(&st)) {
             return;
         }
         match file {
             Some(f) if f.reports_close => self.keep_once(ctx, ChangeOp::SetAttr, f),
-            _ => self.keep_content(ctx, ChangeOp::SetAttr, ino, fd),
+            _ => self.keep_node(ctx, ChangeOp::SetAttr, ino, fd),
         }
     }
 
@@ -1305,7 +1129,7 @@ impl PassthroughFs {
     }
 
     /// Keeps the file `name` in `dir` (node `parent`) before an unlink or a rename over it.
-    fn keep_name(&self, dir: &OwnedFd, parent: u64, name: &OsStr) -> Option<(RelPath, Taken)> {
+    fn keep_name(&self, dir: &NodeFd, parent: u64, name: &OsStr) -> Option<(RelPath, Taken)> {
         let h = self.history.as_ref()?;
         let (path, node) = {
             let t = lock(&self.table);
@@ -1336,17 +1160,10 @@ impl PassthroughFs {
 
     fn open_stream(&self, ino: u64) -> Result<DirStream> {
         let fd = self.inode_fd(ino)?;
-        let dir = rustix::fs::openat(
-            fd.as_fd(),
-            c".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .op("opendir")?;
+        let dir = DirFd::open(&fd).op("opendir")?;
         Ok(DirStream {
             ino,
-            fd: dir,
-            buf: Vec::new(),
+            dir,
             pending: VecDeque::new(),
             pos: 0,
             eof: false,
@@ -1435,9 +1252,9 @@ impl PassthroughFs {
         let dir = self.dir(ino, fh)?;
         let d = lock(&dir);
         if datasync {
-            rustix::fs::fdatasync(d.fd.as_fd()).op("fsyncdir")
+            sys::fdatasync(d.dir.as_fd()).op("fsyncdir")
         } else {
-            rustix::fs::fsync(d.fd.as_fd()).op("fsyncdir")
+            rustix::fs::fsync(d.dir.as_fd()).op("fsyncdir")
         }
     }
 
@@ -1448,17 +1265,10 @@ impl PassthroughFs {
 
     pub(crate) fn access(&self, ino: u64, mask: i32) -> Result<()> {
         let fd = self.inode_fd(ino)?;
-        let access = rustix::fs::Access::from_bits_retain(mask as u32);
-        rustix::fs::accessat(
-            self.proc_fd.as_fd(),
-            proc_name(&fd),
-            access,
-            AtFlags::empty(),
-        )
-        .op("access")
+        self.nodes.access(&fd, mask).op("access")
     }
 
-    // ---- extended attributes (through the magic link: f*xattr refuse O_PATH fds) -------
+    // ---- extended attributes ------------------------------------------------------------
 
     pub(crate) fn setxattr(
         &self,
@@ -1470,40 +1280,40 @@ impl PassthroughFs {
     ) -> Result<()> {
         let fd = self.inode_fd(ino)?;
         let flags = rustix::fs::XattrFlags::from_bits_retain(flags as u32);
-        rustix::fs::setxattr(proc_path(&fd).as_str(), name, value, flags).op("setxattr")?;
+        self.nodes
+            .setxattr(&fd, name, value, flags)
+            .op("setxattr")?;
         self.record_inode(ctx, ChangeOp::SetXattr, ino);
         Ok(())
     }
 
     pub(crate) fn getxattr(&self, ino: u64, name: &OsStr, size: u32) -> Result<Xattr> {
         let fd = self.inode_fd(ino)?;
-        let path = proc_path(&fd);
         if size == 0 {
-            let n = rustix::fs::getxattr_query(path.as_str(), name).op("getxattr")?;
+            let n = self.nodes.getxattr(&fd, name, &mut []).op("getxattr")?;
             return Ok(Xattr::Size(n));
         }
         let mut buf = vec![0u8; size as usize];
-        let n = rustix::fs::getxattr(path.as_str(), name, &mut buf[..]).op("getxattr")?;
+        let n = self.nodes.getxattr(&fd, name, &mut buf).op("getxattr")?;
         buf.truncate(n);
         Ok(Xattr::Data(buf))
     }
 
     pub(crate) fn listxattr(&self, ino: u64, size: u32) -> Result<Xattr> {
         let fd = self.inode_fd(ino)?;
-        let path = proc_path(&fd);
         if size == 0 {
-            let n = rustix::fs::listxattr_query(path.as_str()).op("listxattr")?;
+            let n = self.nodes.listxattr(&fd, &mut []).op("listxattr")?;
             return Ok(Xattr::Size(n));
         }
         let mut buf = vec![0u8; size as usize];
-        let n = rustix::fs::listxattr(path.as_str(), &mut buf[..]).op("listxattr")?;
+        let n = self.nodes.listxattr(&fd, &mut buf).op("listxattr")?;
         buf.truncate(n);
         Ok(Xattr::Data(buf))
     }
 
     pub(crate) fn removexattr(&self, ctx: Ctx, ino: u64, name: &OsStr) -> Result<()> {
         let fd = self.inode_fd(ino)?;
-        rustix::fs::removexattr(proc_path(&fd).as_str(), name).op("removexattr")?;
+        self.nodes.removexattr(&fd, name).op("removexattr")?;
         self.record_inode(ctx, ChangeOp::RemoveXattr, ino);
         Ok(())
     }
@@ -1554,7 +1364,7 @@ impl PassthroughFs {
 impl DirStream {
     fn seek(&mut self, offset: u64) -> Result<()> {
         if offset != self.pos {
-            rustix::fs::seek(&self.fd, SeekFrom::Start(offset)).op("readdir")?;
+            self.dir.seek(offset).op("readdir")?;
             self.pending.clear();
             self.eof = false;
             self.pos = offset;
@@ -1575,54 +1385,19 @@ impl DirStream {
         }
     }
 
-    /// One getdents64 call's worth of entries.
+    /// One read's worth of entries.
     fn fill(&mut self) -> Result<()> {
-        let DirStream {
-            fd,
-            buf,
-            pending,
-            eof,
-            ..
-        } = self;
-        if buf.is_empty() {
-            buf.resize(32 * 1024, MaybeUninit::uninit());
-        }
-        let mut dir = RawDir::new(fd.as_fd(), &mut buf[..]);
-        loop {
-            match dir.next() {
-                None => {
-                    *eof = true;
-                    break;
-                }
-                Some(Err(e)) => return Err(FsError::new("readdir", e)),
-                Some(Ok(e)) => {
-                    let name = e.file_name().to_bytes();
-                    let kind = kind_from_raw(e.file_type()).unwrap_or_else(|| {
-                        // DT_UNKNOWN: the filesystem does not fill d_type; ask.
-                        stat_at(fd.as_fd(), OsStr::from_bytes(name))
-                            .map(|st| kind_of(st.stx_mode))
-                            .unwrap_or(FileType::RegularFile)
-                    });
-                    pending.push_back(DirEnt {
-                        name: name.into(),
-                        d_ino: e.ino(),
-                        kind,
-                        cookie: e.next_entry_cookie(),
-                    });
-                }
-            }
-            if dir.is_buffer_empty() {
-                break;
-            }
-        }
+        self.eof = self.dir.fill(&mut self.pending).op("readdir")?;
         Ok(())
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::path::Path;
+
+    use rustix::fs::Mode;
 
     use super::*;
 
@@ -1682,10 +1457,10 @@ mod tests {
     fn close_is_silent_on_local_disks_only() {
         let at = |p: &str| rustix::fs::open(p, OFlags::PATH, Mode::empty()).unwrap();
         // procfs stands for every filesystem not known; tmpfs has nothing to write back.
-        assert!(!close_is_silent(at("/proc/self").as_fd()));
+        assert!(!sys::close_is_silent(at("/proc/self").as_fd()));
         let shm = at("/dev/shm");
         if rustix::fs::fstatfs(&shm).unwrap().f_type == 0x0102_1994 {
-            assert!(close_is_silent(shm.as_fd()));
+            assert!(sys::close_is_silent(shm.as_fd()));
         } else {
             eprintln!(
                 "close_is_silent_on_local_disks_only: /dev/shm is no tmpfs here, not checked"

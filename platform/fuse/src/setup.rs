@@ -69,6 +69,16 @@ pub enum SetupError {
     AllowOtherNotPermitted,
 }
 
+impl SetupError {
+    /// How a mount refused for this reason fails.
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            SetupError::NoDevice { .. } | SetupError::NoHelper => io::ErrorKind::NotFound,
+            _ => io::ErrorKind::PermissionDenied,
+        }
+    }
+}
+
 /// Checks that this process can mount a FUSE file system (with `allow_other` if asked).
 pub fn check_can_mount(allow_other: bool) -> Result<(), SetupError> {
     check_device(Path::new(FUSE_DEVICE))?;

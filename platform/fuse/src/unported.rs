@@ -1,8 +1,6 @@
-//! Where the passthrough is not ported yet (macOS through macFUSE, Windows through WinFsp
-//! in `platform/winfsp`, issue 16): the same
-//! names as on Linux, and mounting says plainly that it is not available. The core is
-//! built on Linux's `O_PATH` fds, file handles (`open_by_handle_at`), per-thread
-//! credentials (`setfsuid`) and `/proc/self/fd`; its macOS form comes next.
+//! Where fuser does not run (Windows, served by WinFsp in `platform/winfsp`, issue 16):
+//! the same names as on Linux and macOS, and mounting says plainly that it is not
+//! available through this crate.
 
 use std::convert::Infallible;
 use std::io;
@@ -39,8 +37,8 @@ impl Default for MountOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error(
-        "mounting is not available on this platform yet: tandem's FUSE backend runs on \
-         Linux only so far (`tandem sync` works here)"
+        "mounting through FUSE is not available on this platform: tandem's FUSE backend \
+         runs on Linux and macOS (`tandem sync` works here)"
     )]
     Unsupported,
 }

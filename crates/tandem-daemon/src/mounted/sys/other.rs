@@ -1,4 +1,4 @@
-//! Where tandem cannot mount yet (macOS, Windows: issue 16): there is no mount of ours to find or
+//! Windows (WinFsp, issue 16): there is no FUSE mount of ours to find or
 //! tear down.
 
 use std::path::Path;
