@@ -158,26 +158,21 @@ impl Store {
 
     /// Forgets the versions `ids` (their files were removed, or are gone).
     pub fn drop_versions(&mut self, ids: &[i64]) -> Result<()> {
-        let path = self.path.clone();
-        let sql = |source| StateError::Sql {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
-        {
-            let mut stmt = tx
-                .prepare_cached("DELETE FROM versions WHERE id = ?1")
-                .map_err(sql)?;
-            for id in ids {
-                stmt.execute([id]).map_err(sql)?;
-            }
-        }
-        tx.commit().map_err(sql)
+        self.each_version("DELETE FROM versions WHERE id = ?1", ids, &[])
     }
 
     /// Lists the versions `ids` as lost: recorded, but their file is gone from the history.
     /// They are never offered for a restore, and go with the retention's age limit.
     pub fn mark_versions_lost(&mut self, ids: &[i64]) -> Result<()> {
+        self.each_version(
+            "UPDATE versions SET file = NULL, why_not = ?2 WHERE id = ?1",
+            ids,
+            &[NotKept::Lost.name()],
+        )
+    }
+
+    /// Runs `statement` once per id (`?1`, then `extra` as `?2`...), in one transaction.
+    fn each_version(&mut self, statement: &str, ids: &[i64], extra: &[&str]) -> Result<()> {
         let path = self.path.clone();
         let sql = |source| StateError::Sql {
             path: path.clone(),
@@ -185,12 +180,11 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(sql)?;
         {
-            let mut stmt = tx
-                .prepare_cached("UPDATE versions SET file = NULL, why_not = ?2 WHERE id = ?1")
-                .map_err(sql)?;
+            let mut stmt = tx.prepare_cached(statement).map_err(sql)?;
             for id in ids {
-                stmt.execute(params![id, NotKept::Lost.name()])
-                    .map_err(sql)?;
+                let mut args: Vec<&dyn rusqlite::ToSql> = vec![id];
+                args.extend(extra.iter().map(|e| e as &dyn rusqlite::ToSql));
+                stmt.execute(args.as_slice()).map_err(sql)?;
             }
         }
         tx.commit().map_err(sql)
