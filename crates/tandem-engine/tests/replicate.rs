@@ -140,3 +140,76 @@ fn a_new_folder_renamed_before_its_first_sync_arrives_whole_under_its_new_name()
         "inside"
     );
 }
+
+/// A whole-tree reconcile of a mount (after lost watcher events, or the periodic rescan)
+/// that finds more deletions in the target than the delete brake allows holds them as
+/// deletions made in the target: the source keeps them, `tandem held` lists them, and a
+/// release applies them. (issue 18)
+#[test]
+fn issue_18_a_rescan_finding_a_mass_delete_in_the_target_holds_it() {
+    use tandem_core::Side;
+    use tandem_engine::BrakeLimit;
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec(tmp.path());
+    for i in 0..300 {
+        let d = spec.src.join("big");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("f{i:03}")), format!("file {i}")).unwrap();
+    }
+    // Enough besides that `--max-delete` (half the tree) lets the reconcile through.
+    for i in 0..400 {
+        std::fs::write(spec.src.join(format!("k{i:03}")), "kept").unwrap();
+    }
+    let mut session = Session::open(&spec).unwrap();
+    session.sync(&Scope::All, &|_| {}).unwrap();
+    let journal = Arc::new(JournalWriter::open(&spec.state_dir).unwrap());
+    let reader = session.journal_reader().unwrap();
+    let config = ReplicatorConfig {
+        watch_target: false,
+        brake: Some(BrakeLimit {
+            count: 100,
+            window: std::time::Duration::from_secs(60),
+        }),
+        ..ReplicatorConfig::default()
+    };
+    let mut r = Replicator::new(session, Arc::clone(&journal), reader, config).unwrap();
+
+    // Unwatched: only a whole-tree reconcile finds them gone.
+    std::fs::remove_dir_all(spec.tgt.join("big")).unwrap();
+    for i in 0..5 {
+        std::fs::remove_file(spec.tgt.join(format!("k{i:03}"))).unwrap();
+    }
+    r.rescan("lost events");
+    r.pass(false, &|_| {}).unwrap();
+    assert_eq!(
+        std::fs::read_dir(spec.src.join("big")).unwrap().count(),
+        300
+    );
+    assert_eq!(
+        std::fs::read_to_string(spec.src.join("big/f123")).unwrap(),
+        "file 123"
+    );
+    let session = r.into_session();
+    let held = session.store().held(None).unwrap();
+    assert_eq!(held.len(), 306, "the files, their folder and the 5 others");
+    assert!(held.iter().all(|h| h.side == Side::Target), "{held:?}");
+    // Under the brake's limit on their own, but found in the same reconcile: held too.
+    assert!(spec.src.join("k000").exists());
+    drop(session);
+
+    let n = tandem_engine::settle_held(
+        &SyncSpec {
+            max_delete_percent: 100,
+            ..spec.clone()
+        },
+        None,
+        tandem_state::HeldAction::Release,
+    )
+    .unwrap();
+    assert_eq!(n, 306);
+    assert!(
+        !spec.src.join("big").exists(),
+        "released: applied to the source"
+    );
+    assert!(!spec.src.join("k000").exists() && spec.src.join("k005").exists());
+}
