@@ -252,7 +252,15 @@ impl Replicator {
     /// missed). The cursor then starts at the journal's head.
     pub fn startup(&mut self, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
         let head = self.reader.journal_head()?;
-        let report = self.session.sync(&Scope::All, on_event)?;
+        // What went missing in the target while nothing was mounted is held like a mass
+        // delete made there while mounted: a drive emptied by hand, a `rm -rf` on the
+        // wrong side, waits for `tandem release` instead of emptying the source.
+        self.session
+            .set_whole_brake(self.config.brake.map(|b| b.count));
+        let report = self.session.sync(&Scope::All, on_event);
+        self.session.set_whole_brake(None);
+        let report = report?;
+        self.hold_braked(&report)?;
         self.last_full = Instant::now();
         self.cursor = head;
         // Opens and closes of an earlier mount (before a crash) count for nothing now.
@@ -686,13 +694,8 @@ impl Replicator {
         let report = self.sync_or_pause(&Scope::All, on_event, &|| Some(Vec::new()), &held);
         self.session.set_whole_brake(None);
         let report = report?;
-        if let Some(braked) = report.as_ref().map(|r| &r.braked).filter(|b| !b.is_empty()) {
-            let held: Vec<tandem_state::Record> = braked
-                .iter()
-                .map(|(p, dir)| target_deletion(p.clone(), *dir))
-                .collect();
-            let batch = self.session.store().next_held_batch()?;
-            self.hold_burst(Side::Target, batch, &held)?;
+        if let Some(r) = &report {
+            self.hold_braked(r)?;
         }
         if self.paused.is_none() {
             self.full_due = None;
@@ -710,6 +713,21 @@ impl Replicator {
         }
         self.publish(report.as_ref());
         Ok(report)
+    }
+
+    /// Holds, as one burst made in the target, the deletions a whole-tree reconcile found
+    /// there and left out for the brake (`Report::braked`).
+    fn hold_braked(&mut self, report: &Report) -> Result<(), EngineError> {
+        if report.braked.is_empty() {
+            return Ok(());
+        }
+        let held: Vec<tandem_state::Record> = report
+            .braked
+            .iter()
+            .map(|(p, dir)| target_deletion(p.clone(), *dir))
+            .collect();
+        let batch = self.session.store().next_held_batch()?;
+        self.hold_burst(Side::Target, batch, &held)
     }
 
     /// Runs one sync; a sync that stopped on the target (full, read-only, vanished) or

@@ -94,8 +94,10 @@ fn too_many_deletes(spec: &SyncSpec, scope: &Scope, deletes: u64, base_len: u64)
 
 /// A mount's whole-tree reconcile weighs what went missing in the target as the delete
 /// brake weighs what the target's watcher sees: more than `limit` deletions to make in the
-/// source are taken out of the plan, into `report.braked`, for the brake to hold.
+/// source are taken out of the plan, into `report.braked`, for the brake to hold. Every
+/// round plans every path still out of step again: its list is this round's.
 fn brake_whole(actions: &mut Vec<Action>, limit: usize, report: &mut Report) {
+    report.braked.clear();
     let in_source = |a: &Action| {
         matches!(
             a,
