@@ -910,7 +910,13 @@ impl Session {
         self.last_prune = Some(Instant::now());
         let now = now_ns();
         if self.keeps_history {
-            self.adopt_orphans(now);
+            self.adopt_orphans(now, self.hooks.mount.is_some());
+        } else if self.records_history() {
+            // A one-shot sync of the pair a mount recorded the history in: what a crashed
+            // mount left unrecorded is weighed by this prune too (adopted first). Another
+            // pair of this source may be mounted meanwhile: young versions and copies in
+            // progress are left alone, as while serving.
+            self.adopt_orphans(now, true);
         }
         let keep = &self.spec.retention;
         // A remote trash is not pruned yet: it only grows (README: remote sides).
@@ -950,12 +956,18 @@ impl Session {
         }
     }
 
+    /// Whether this session's store records versions of the source's history (it was a
+    /// mount's first pair): only then are they pruned here, and orphans adopted into it.
+    fn records_history(&self) -> bool {
+        self.store.has_versions().unwrap_or(false)
+    }
+
     /// Records the versions in the source's history that no row names (a crash between
-    /// keeping and recording). While the mount serves (its hooks set), the youngest and
+    /// keeping and recording). While a mount may serve (`serving`), the youngest and
     /// copies in progress are left for the next pass.
-    fn adopt_orphans(&mut self, now: i64) {
-        let serving = self.hooks.mount.is_some();
-        match crate::history::adopt_orphans(&self.src, &self.store, serving, now) {
+    fn adopt_orphans(&mut self, now: i64, serving: bool) {
+        let others = crate::history::recorded_by_other_pairs(&self.spec);
+        match crate::history::adopt_orphans(&self.src, &self.store, &others, serving, now) {
             Ok(a) => {
                 if a.versions > 0 {
                     tracing::warn!(
