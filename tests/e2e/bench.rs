@@ -263,6 +263,11 @@ fn issue_18_bench_history_on_and_off_on_xfs() {
             .contains("XFS file system with reflinks"),
         "{w}"
     );
+    // Its rm -rf (5000 empty files in --quick) is timed with the deletions replicated: the
+    // delete brake is off, and held nothing.
+    let note = w["note"].as_str().unwrap();
+    assert!(note.contains("--delete-brake off"), "{w}");
+    assert!(!note.contains("delete brake held"), "{w}");
     let rows = w["rows"].as_array().unwrap();
     let row = |prefix: &str| {
         rows.iter()

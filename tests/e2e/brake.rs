@@ -472,3 +472,60 @@ fn issue_18_a_hold_in_a_target_says_tandem_cannot_name_the_program() {
     assert_eq!(burst["by"], who, "{burst}");
     m.stop();
 }
+
+/// A target emptied of a folder while nothing was mounted: the mount's startup reconcile
+/// finds the deletions all at once and holds them as made in the target, as the brake
+/// holds an `rm -rf` there while mounted, instead of emptying the source. `tandem release`
+/// then applies them to the source.
+#[test]
+fn issue_18_a_mass_delete_in_the_target_while_unmounted_is_held_at_startup() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    // Besides `big/`, enough that `--max-delete` (half the tree) lets the startup through.
+    for i in 0..400 {
+        p.write(S::Src, &format!("keep/k{i:04}"), "kept");
+    }
+    mounted_with_a_big_folder(&p).stop();
+    std::fs::remove_dir_all(p.path(S::Tgt, "big")).unwrap();
+
+    let m = Mounted::start_with(&p, &[], BRAKE);
+    // The startup ran before the mount serves: the hold is already there.
+    let held = held(&p)["held"].as_array().unwrap().clone();
+    assert_eq!(held.len(), FILES + 1, "{held:?}\n{}", m.log());
+    assert!(held.iter().all(|h| h["side"] == "target"), "{held:?}");
+    assert_eq!(
+        files_in(&p.path(S::Src, "big")),
+        Some(FILES),
+        "the source keeps them"
+    );
+    assert_eq!(p.read(S::Src, "big/f0123"), "file 123");
+    assert!(!p.exists(S::Tgt, "big"), "nothing put back in the target");
+    let status = p.cmd("status", &[]);
+    assert!(
+        status.stdout.contains(&format!(
+            "held:      {} deletions in the target since ",
+            FILES + 1
+        )),
+        "{}",
+        status.stdout
+    );
+    // Held, not retried: a change elsewhere flows, the hold stays whole.
+    p.write(S::Src, "other.txt", "still synced");
+    wait_for("other.txt replicated", Duration::from_secs(20), || {
+        p.exists(S::Tgt, "other.txt")
+    });
+    assert_eq!(held_count(&p), FILES + 1);
+
+    let out = p.cmd("release", &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    wait_for("the deletions applied", Duration::from_secs(30), || {
+        !p.exists(S::Src, "big")
+    });
+    assert_eq!(held_count(&p), 0);
+    assert_eq!(files_in(&p.path(S::Src, "keep")), Some(400));
+    m.stop();
+    p.sync_ok(&[], 0);
+    p.assert_same();
+}

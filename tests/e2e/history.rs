@@ -504,6 +504,61 @@ fn issue_18_a_version_left_unrecorded_is_adopted_and_a_missing_one_is_listed_as_
     assert!(versions(&h).iter().all(|v| v["not_kept"] != "lost"), "{h}");
 }
 
+/// A one-shot `tandem sync` prunes the source's history the mount recorded in the pair's
+/// store: a version a crashed mount left unrecorded is adopted first, so that the prune
+/// weighs (and may drop) it as any other, instead of it staying unlisted, outside every
+/// limit, until the next mount. One younger than a minute is left alone (another pair's
+/// mount of this source may be recording it).
+#[test]
+fn issue_18_a_one_shot_sync_adopts_unrecorded_versions_before_it_prunes() {
+    if !fuse_available() {
+        return;
+    }
+    let p = Pair::new();
+    p.write(S::Src, "d/a.txt", "a now");
+    p.write(S::Src, "d/b.txt", "b before");
+    p.sync_ok(&[], 0);
+    let m = Mounted::start(&p);
+    p.write(S::Src, "d/b.txt", "b after");
+    until_target_has(&p, "d/b.txt", "b after");
+    m.stop();
+    assert_eq!(kept_in_history(&history(&p, "d/b.txt"), "d/b.txt").len(), 1);
+    let hist = p.src.join(".tandem/history");
+    let orphan_at = |t: u128, body: &[u8]| {
+        let f = hist.join(format!("{t}.7~d%2Fa.txt"));
+        write_file(&f, body);
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        f
+    };
+    let old = orphan_at(
+        now_ns() - 3_600_000_000_000,
+        b"a as it was before the crash",
+    );
+    let young = orphan_at(now_ns(), b"a a moment ago");
+
+    p.sync_ok(&[], 0);
+    let h = history(&p, "d/a.txt");
+    let a = kept_in_history(&h, "d/a.txt");
+    assert_eq!(
+        a.len(),
+        1,
+        "the old one adopted, the young one not yet: {h}"
+    );
+    assert_eq!(a[0]["op"], "recovered", "{h}");
+    assert_eq!(a[0]["size"], 28, "{h}");
+
+    p.sync_ok(&["--history-max", "1"], 0);
+    assert!(
+        !old.exists(),
+        "the adopted version was pruned to the size limit"
+    );
+    assert!(
+        young.exists(),
+        "a version younger than a minute is left alone"
+    );
+    assert_eq!(p.read(S::Src, "d/a.txt"), "a now");
+}
+
 /// kill -9 while programs overwrite files through the mount: whatever the dead mount left
 /// in the history (versions kept, recorded or not; copies half made) is, after the
 /// restart, listed by `tandem history` or gone, never left unlisted.

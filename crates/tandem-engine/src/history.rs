@@ -317,7 +317,16 @@ pub const RECOVERED: &str = "recovered";
 ///
 /// Only for the store the mount records versions in (its first pair's): another pair's
 /// store would take in versions that are not orphans.
-pub fn adopt_orphans(src: &Root, store: &Store, serving: bool, now: i64) -> Result<Adopted> {
+///
+/// `others`: the versions the stores of this source's other pairs record (a mount whose
+/// first target was another one recorded them there): not orphans either.
+pub fn adopt_orphans(
+    src: &Root,
+    store: &Store,
+    others: &HashSet<String>,
+    serving: bool,
+    now: i64,
+) -> Result<Adopted> {
     const GRACE_NS: i64 = 60_000_000_000;
     let files = tandem_fs::history::history_files(src)?;
     if files.is_empty() {
@@ -329,7 +338,10 @@ pub fn adopt_orphans(src: &Root, store: &Store, serving: bool, now: i64) -> Resu
         .filter_map(|r| r.kept.ok())
         .collect();
     let mut out = Adopted::default();
-    for name in files.iter().filter(|n| !recorded.contains(*n)) {
+    for name in files
+        .iter()
+        .filter(|n| !recorded.contains(*n) && !others.contains(*n))
+    {
         if name.starts_with(".tmp-") {
             if !serving {
                 tandem_fs::history::remove_version(src, name)?;
@@ -359,6 +371,35 @@ pub fn adopt_orphans(src: &Root, store: &Store, serving: bool, now: i64) -> Resu
         out.bytes += size;
     }
     Ok(out)
+}
+
+/// The history files the stores of `spec`'s source's other pairs under the state home
+/// record. One that cannot be read is passed over (logged): its versions may then be
+/// adopted twice, listed twice, never lost.
+pub fn recorded_by_other_pairs(spec: &crate::SyncSpec) -> HashSet<String> {
+    let src = spec.src.to_string_lossy();
+    let mut names = HashSet::new();
+    for (dir, known) in tandem_state::known_pairs(&tandem_state::state_home()) {
+        let Ok(k) = known else { continue };
+        let this = dir == spec.state_dir
+            || k.pair.tgt == spec.tgt.to_string_lossy()
+            || std::fs::canonicalize(&dir).ok() == std::fs::canonicalize(&spec.state_dir).ok();
+        if k.pair.src != src || this {
+            continue;
+        }
+        let rows = Store::open_to_list(&dir, &k.pair).and_then(|s| match s {
+            Some(s) => s.all_versions(),
+            None => Ok(Vec::new()),
+        });
+        match rows {
+            Ok(rows) => names.extend(rows.into_iter().filter_map(|r| r.kept.ok())),
+            Err(e) => tracing::warn!(
+                "{}: cannot read the versions it records: {e}",
+                dir.display()
+            ),
+        }
+    }
+    names
 }
 
 /// Prunes the source's history (`src`, versions recorded in `store`) to `keep`, as the

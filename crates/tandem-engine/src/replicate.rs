@@ -252,7 +252,15 @@ impl Replicator {
     /// missed). The cursor then starts at the journal's head.
     pub fn startup(&mut self, on_event: &dyn Fn(Event)) -> Result<Report, EngineError> {
         let head = self.reader.journal_head()?;
-        let report = self.session.sync(&Scope::All, on_event)?;
+        // What went missing in the target while nothing was mounted is held like a mass
+        // delete made there while mounted: a drive emptied by hand, a `rm -rf` on the
+        // wrong side, waits for `tandem release` instead of emptying the source.
+        self.session
+            .set_whole_brake(self.config.brake.map(|b| b.count));
+        let report = self.session.sync(&Scope::All, on_event);
+        self.session.set_whole_brake(None);
+        let report = report?;
+        self.hold_braked(&report)?;
         self.last_full = Instant::now();
         self.cursor = head;
         // Opens and closes of an earlier mount (before a crash) count for nothing now.
@@ -679,7 +687,16 @@ impl Replicator {
             self.note_writers(&records);
         }
         let held = self.held_now(false);
-        let report = self.sync_or_pause(&Scope::All, on_event, &|| Some(Vec::new()), &held)?;
+        // What went missing in the target meanwhile is weighed by the same brake as what
+        // its watcher sees (`Report::braked`).
+        self.session
+            .set_whole_brake(self.config.brake.map(|b| b.count));
+        let report = self.sync_or_pause(&Scope::All, on_event, &|| Some(Vec::new()), &held);
+        self.session.set_whole_brake(None);
+        let report = report?;
+        if let Some(r) = &report {
+            self.hold_braked(r)?;
+        }
         if self.paused.is_none() {
             self.full_due = None;
             self.last_full = Instant::now();
@@ -696,6 +713,21 @@ impl Replicator {
         }
         self.publish(report.as_ref());
         Ok(report)
+    }
+
+    /// Holds, as one burst made in the target, the deletions a whole-tree reconcile found
+    /// there and left out for the brake (`Report::braked`).
+    fn hold_braked(&mut self, report: &Report) -> Result<(), EngineError> {
+        if report.braked.is_empty() {
+            return Ok(());
+        }
+        let held: Vec<tandem_state::Record> = report
+            .braked
+            .iter()
+            .map(|(p, dir)| target_deletion(p.clone(), *dir))
+            .collect();
+        let batch = self.session.store().next_held_batch()?;
+        self.hold_burst(Side::Target, batch, &held)
     }
 
     /// Runs one sync; a sync that stopped on the target (full, read-only, vanished) or
@@ -891,13 +923,27 @@ impl Replicator {
                 }
             }
         }
-        let (Some(batch), Some(first)) = (step.batch, step.hold.first()) else {
+        match step.batch {
+            Some(batch) => self.hold_burst(side, batch, &step.hold),
+            None => Ok(()),
+        }
+    }
+
+    /// Holds the deletions `held`, made on `side`, in burst `batch`: recorded in the store
+    /// (every sync leaves them alone from now on), logged, and told to `on_hold`.
+    fn hold_burst(
+        &mut self,
+        side: Side,
+        batch: i64,
+        held: &[tandem_state::Record],
+    ) -> Result<(), EngineError> {
+        let Some(first) = held.first() else {
             return Ok(());
         };
         match side {
             Side::Source => tracing::warn!(
                 "holding {} deletions by {} (pid {}, uid {}) from {}: more than the delete brake allows; `tandem held` lists them",
-                step.hold.len(),
+                held.len(),
                 first.program.as_deref().unwrap_or("?"),
                 first.change.pid,
                 first.change.uid,
@@ -905,21 +951,21 @@ impl Replicator {
             ),
             Side::Target => tracing::warn!(
                 "holding {} deletions made in {} by {} from the source: more than the delete brake allows; `tandem held` lists them",
-                step.hold.len(),
+                held.len(),
                 self.target,
                 crate::brake::UNNAMED
             ),
         }
         self.session
             .store_mut()
-            .hold(&self.target, side, batch, &step.hold)?;
+            .hold(&self.target, side, batch, held)?;
         if let Some(OnHold(tell)) = &self.config.on_hold {
             tell(&HoldNotice {
                 source: self.session.spec().src.clone(),
                 target: self.target.clone(),
                 batch,
                 side,
-                count: step.hold.len(),
+                count: held.len(),
                 first: first.clone(),
                 window: self.config.brake.map_or(Duration::ZERO, |b| b.window),
             });

@@ -92,6 +92,37 @@ fn too_many_deletes(spec: &SyncSpec, scope: &Scope, deletes: u64, base_len: u64)
         ))
 }
 
+/// A mount's whole-tree reconcile weighs what went missing in the target as the delete
+/// brake weighs what the target's watcher sees: more than `limit` deletions to make in the
+/// source are taken out of the plan, into `report.braked`, for the brake to hold. Every
+/// round plans every path still out of step again: its list is this round's.
+fn brake_whole(actions: &mut Vec<Action>, limit: usize, report: &mut Report) {
+    report.braked.clear();
+    let in_source = |a: &Action| {
+        matches!(
+            a,
+            Action::Delete {
+                side: Side::Source,
+                ..
+            }
+        )
+    };
+    if actions.iter().filter(|a| in_source(a)).count() <= limit {
+        return;
+    }
+    actions.retain(|a| match a {
+        Action::Delete {
+            side: Side::Source,
+            path,
+            expect,
+        } => {
+            report.braked.push((path.clone(), expect.is_dir()));
+            false
+        }
+        _ => true,
+    });
+}
+
 /// Baseline commits happen at least this often while applying...
 const COMMIT_EVERY: Duration = Duration::from_secs(2);
 /// ...and after this many applied steps.
@@ -182,6 +213,9 @@ pub struct Session {
     last_stamp: (String, u32),
     /// The target folder this session created (told in the first report).
     created_target: Option<PathBuf>,
+    /// A mount's delete brake for a whole-tree reconcile: more deletions than this found
+    /// in the target are not applied to the source (`Report::braked`).
+    whole_brake: Option<usize>,
     /// Set from outside (a signal): stop between steps, commit what was done.
     stop: Option<Arc<AtomicBool>>,
     /// Both roots carry the pair's marker, as its state records (`marker`).
@@ -362,6 +396,7 @@ impl Session {
             echoes: None,
             last_stamp: (String::new(), 0),
             created_target,
+            whole_brake: None,
             stop: None,
             marked,
             last_prune: None,
@@ -393,6 +428,13 @@ impl Session {
     /// to `echoes` (a mount's target watcher), before making them.
     pub fn set_target_echoes(&mut self, echoes: Arc<crate::watch::Echoes>) {
         self.echoes = Some(echoes);
+    }
+
+    /// A whole-tree sync of this session that finds more than `limit` entries gone from the
+    /// target leaves them in the source and in the baseline, and lists them in
+    /// `Report::braked` for the mount's delete brake to hold (`None`: applied as found).
+    pub(crate) fn set_whole_brake(&mut self, limit: Option<usize>) {
+        self.whole_brake = limit;
     }
 
     /// Opens the target folder again (it was unmounted and mounted again, or replaced):
@@ -507,6 +549,7 @@ impl Session {
         held: &HashSet<RelPath>,
     ) -> Result<Report, EngineError> {
         let created_target = self.created_target.take();
+        let whole_brake = self.whole_brake.filter(|_| *scope == Scope::All);
         let spec = &self.spec;
         let (src, tgt): (&dyn SideRoot, &dyn SideRoot) = (&self.src, &*self.tgt);
         let (filter, store) = (&self.filter, &mut self.store);
@@ -745,6 +788,9 @@ impl Session {
                 report.halted = Some(why);
                 break;
             }
+            if let Some(limit) = whole_brake {
+                brake_whole(&mut plan.actions, limit, &mut report);
+            }
             let bytes = plan
                 .actions
                 .iter()
@@ -864,7 +910,13 @@ impl Session {
         self.last_prune = Some(Instant::now());
         let now = now_ns();
         if self.keeps_history {
-            self.adopt_orphans(now);
+            self.adopt_orphans(now, self.hooks.mount.is_some());
+        } else if self.records_history() {
+            // A one-shot sync of the pair a mount recorded the history in: what a crashed
+            // mount left unrecorded is weighed by this prune too (adopted first). Another
+            // pair of this source may be mounted meanwhile: young versions and copies in
+            // progress are left alone, as while serving.
+            self.adopt_orphans(now, true);
         }
         let keep = &self.spec.retention;
         // A remote trash is not pruned yet: it only grows (README: remote sides).
@@ -904,12 +956,18 @@ impl Session {
         }
     }
 
+    /// Whether this session's store records versions of the source's history (it was a
+    /// mount's first pair): only then are they pruned here, and orphans adopted into it.
+    fn records_history(&self) -> bool {
+        self.store.has_versions().unwrap_or(false)
+    }
+
     /// Records the versions in the source's history that no row names (a crash between
-    /// keeping and recording). While the mount serves (its hooks set), the youngest and
+    /// keeping and recording). While a mount may serve (`serving`), the youngest and
     /// copies in progress are left for the next pass.
-    fn adopt_orphans(&mut self, now: i64) {
-        let serving = self.hooks.mount.is_some();
-        match crate::history::adopt_orphans(&self.src, &self.store, serving, now) {
+    fn adopt_orphans(&mut self, now: i64, serving: bool) {
+        let others = crate::history::recorded_by_other_pairs(&self.spec);
+        match crate::history::adopt_orphans(&self.src, &self.store, &others, serving, now) {
             Ok(a) => {
                 if a.versions > 0 {
                     tracing::warn!(

@@ -187,6 +187,9 @@ pub struct Report {
     /// Paths whose steps were not applied because the scan could not be trusted for them
     /// (`Session::sync_guarded`): to be looked at again.
     pub left_out: Vec<RelPath>,
+    /// The deletions a mount's whole-tree reconcile found in the target and did not apply
+    /// to the source, more than its delete brake allows: (path, a folder), to be held.
+    pub braked: Vec<(RelPath, bool)>,
     /// The plan, for `--dry-run`.
     pub plan: Vec<PlannedStep>,
     pub dry_run: bool,

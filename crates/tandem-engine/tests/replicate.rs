@@ -140,3 +140,121 @@ fn a_new_folder_renamed_before_its_first_sync_arrives_whole_under_its_new_name()
         "inside"
     );
 }
+
+/// A pair synced once with 300 files in `big/` and 400 others, and a replicator (without a
+/// target watcher) whose delete brake holds more than 100 deletions.
+fn braked_pair(tmp: &Path) -> (SyncSpec, Replicator) {
+    let spec = spec(tmp);
+    std::fs::create_dir_all(spec.src.join("big")).unwrap();
+    for i in 0..300 {
+        std::fs::write(spec.src.join(format!("big/f{i:03}")), format!("file {i}")).unwrap();
+    }
+    // Enough besides that `--max-delete` (half the tree) lets the reconcile through.
+    for i in 0..400 {
+        std::fs::write(spec.src.join(format!("k{i:03}")), "kept").unwrap();
+    }
+    let mut session = Session::open(&spec).unwrap();
+    session.sync(&Scope::All, &|_| {}).unwrap();
+    let journal = Arc::new(JournalWriter::open(&spec.state_dir).unwrap());
+    let reader = session.journal_reader().unwrap();
+    let config = ReplicatorConfig {
+        watch_target: false,
+        brake: Some(tandem_engine::BrakeLimit {
+            count: 100,
+            window: std::time::Duration::from_secs(60),
+        }),
+        ..ReplicatorConfig::default()
+    };
+    let r = Replicator::new(session, Arc::clone(&journal), reader, config).unwrap();
+    (spec, r)
+}
+
+/// Deletes `big/` and 5 other files in the target, unseen by any watcher.
+fn mass_delete_in_target(spec: &SyncSpec) {
+    std::fs::remove_dir_all(spec.tgt.join("big")).unwrap();
+    for i in 0..5 {
+        std::fs::remove_file(spec.tgt.join(format!("k{i:03}"))).unwrap();
+    }
+}
+
+/// The source kept everything; the store holds the 306 deletions as made in the target;
+/// a release applies them to the source.
+fn held_then_released(spec: &SyncSpec, r: Replicator) {
+    use tandem_core::Side;
+    assert_eq!(
+        std::fs::read_dir(spec.src.join("big")).unwrap().count(),
+        300
+    );
+    assert_eq!(
+        std::fs::read_to_string(spec.src.join("big/f123")).unwrap(),
+        "file 123"
+    );
+    let session = r.into_session();
+    let held = session.store().held(None).unwrap();
+    assert_eq!(held.len(), 306, "the files, their folder and the 5 others");
+    assert!(held.iter().all(|h| h.side == Side::Target), "{held:?}");
+    // Under the brake's limit on their own, but found in the same reconcile: held too.
+    assert!(spec.src.join("k000").exists());
+    drop(session);
+
+    let n = tandem_engine::settle_held(
+        &SyncSpec {
+            max_delete_percent: 100,
+            ..spec.clone()
+        },
+        None,
+        tandem_state::HeldAction::Release,
+    )
+    .unwrap();
+    assert_eq!(n, 306);
+    assert!(
+        !spec.src.join("big").exists(),
+        "released: applied to the source"
+    );
+    assert!(!spec.src.join("k000").exists() && spec.src.join("k005").exists());
+}
+
+/// A whole-tree reconcile of a mount (after lost watcher events, or the periodic rescan)
+/// that finds more deletions in the target than the delete brake allows holds them as
+/// deletions made in the target: the source keeps them, `tandem held` lists them, and a
+/// release applies them. (issue 18)
+#[test]
+fn issue_18_a_rescan_finding_a_mass_delete_in_the_target_holds_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (spec, mut r) = braked_pair(tmp.path());
+    mass_delete_in_target(&spec);
+    // What a watcher's lost events (a queue overflow) and `--rescan-every` ask for.
+    r.rescan("lost events");
+    r.pass(false, &|_| {}).unwrap();
+    // A later reconcile leaves what is held alone: not held twice, not applied.
+    r.rescan("periodic rescan");
+    r.pass(false, &|_| {}).unwrap();
+    held_then_released(&spec, r);
+}
+
+/// A mount started after its target was emptied while nothing was mounted holds the mass
+/// delete as one made in the target while mounted, instead of emptying the source. (issue 18)
+#[test]
+fn issue_18_a_mounts_startup_holds_a_mass_delete_made_in_the_target_while_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (spec, mut r) = braked_pair(tmp.path());
+    mass_delete_in_target(&spec);
+    let report = r.startup(&|_| {}).unwrap();
+    assert_eq!(report.braked.len(), 306, "{:?}", report.braked);
+    held_then_released(&spec, r);
+}
+
+/// Deletions found by a reconcile up to the brake's count are applied as found.
+#[test]
+fn issue_18_a_rescan_applies_deletions_under_the_brakes_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (spec, mut r) = braked_pair(tmp.path());
+    for i in 0..100 {
+        std::fs::remove_file(spec.tgt.join(format!("k{i:03}"))).unwrap();
+    }
+    r.rescan("lost events");
+    r.pass(false, &|_| {}).unwrap();
+    assert!(!spec.src.join("k000").exists() && !spec.src.join("k099").exists());
+    assert!(spec.src.join("k100").exists());
+    assert!(r.into_session().store().held(None).unwrap().is_empty());
+}

@@ -22,7 +22,7 @@ use crate::delta::{encode, signature, Op, Sig};
 use crate::pace::Pace;
 use crate::wire::{
     path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireHint, WireStep,
-    CHUNK, FEATURES, PREAMBLE, PROTOCOL, SCAN_BATCH,
+    CHUNK, FEATURES, PREAMBLE, PROTOCOL, REMOVALS, SCAN_BATCH,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -70,13 +70,15 @@ pub fn serve(
             .map_err(WireError::from)?;
         w.flush().map_err(WireError::from)?;
     }
-    let compress = match read_msg(&mut input)? {
+    let (compress, removals) = match read_msg(&mut input)? {
         Some((
             Msg::Hello {
-                protocol, compress, ..
+                protocol,
+                compress,
+                features,
             },
             _,
-        )) if protocol == PROTOCOL => compress,
+        )) if protocol == PROTOCOL => (compress, features.iter().any(|f| f == REMOVALS)),
         Some((Msg::Hello { protocol, .. }, _)) => {
             let why = format!("this agent speaks protocol {PROTOCOL}, the client {protocol}");
             out.send(&Msg::Refused { why: why.clone() })?;
@@ -102,6 +104,7 @@ pub fn serve(
         out,
         incoming: HashMap::new(),
         compress,
+        removals,
         threads: Vec::new(),
         echoes: Arc::default(),
         watch: None,
@@ -133,6 +136,8 @@ struct Agent {
     incoming: HashMap<u64, Sender<Msg>>,
     /// How the file data this agent sends is compressed.
     compress: Compress,
+    /// The client reads the hints `Removed` and `Left` (`wire::REMOVALS`).
+    removals: bool,
     /// The threads receiving, sending and summing files.
     threads: Vec<std::thread::JoinHandle<()>>,
     /// The folders and renames this agent is about to make, for its watcher to recognise.
@@ -201,11 +206,12 @@ impl Agent {
                 )));
             }
         }
-        let out = self.out.clone();
+        let (out, removals) = (self.out.clone(), self.removals);
+        let wire = move |h: &TargetHint| WireHint::for_client(h, removals);
         std::thread::spawn(move || {
             while let Ok(first) = rx.recv() {
-                let mut hints = vec![WireHint::from(&first)];
-                hints.extend(rx.try_iter().take(SCAN_BATCH).map(|h| WireHint::from(&h)));
+                let mut hints = vec![wire(&first)];
+                hints.extend(rx.try_iter().take(SCAN_BATCH).map(|h| wire(&h)));
                 if out.send(&Msg::Hints { id, hints }).is_err() {
                     break;
                 }
@@ -791,6 +797,80 @@ pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usi
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::io::BufRead;
+
+    /// What an agent watching a folder tells a client that says `features` in its hello
+    /// when a file there is removed: the first hint naming it.
+    fn hint_for_a_removal(features: &[&str]) -> WireHint {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "x").unwrap();
+        let (mut to_agent, input) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
+        let (output, agent_out) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
+        let root = dir.path().to_path_buf();
+        let agent = std::thread::spawn(move || serve(&root, false, input, output));
+        let mut from_agent = std::io::BufReader::new(agent_out);
+        let mut preamble = String::new();
+        from_agent.read_line(&mut preamble).unwrap();
+        let hello = Msg::Hello {
+            protocol: PROTOCOL,
+            features: features.iter().map(|f| f.to_string()).collect(),
+            compress: Compress::default(),
+        };
+        write_msg(&mut to_agent, &hello).unwrap();
+        assert!(matches!(
+            read_msg(&mut from_agent).unwrap(),
+            Some((Msg::Welcome { .. }, _))
+        ));
+        write_msg(&mut to_agent, &Msg::Watch { id: 9 }).unwrap();
+        // The watch is set up before the agent reads on: a stat answered is after it.
+        let stat = Msg::Stat {
+            id: 1,
+            path: b"f".to_vec(),
+        };
+        write_msg(&mut to_agent, &stat).unwrap();
+        while !matches!(
+            read_msg(&mut from_agent).unwrap(),
+            Some((Msg::Done { id: 1, .. }, _))
+        ) {}
+        std::fs::remove_file(dir.path().join("f")).unwrap();
+        let hint = loop {
+            match read_msg(&mut from_agent).unwrap() {
+                Some((Msg::Hints { hints, .. }, _)) => {
+                    if let Some(h) = hints.into_iter().find(|h| {
+                        matches!(h, WireHint::Removed { path, .. } | WireHint::Changed { path, .. }
+                            if path == b"f")
+                    }) {
+                        break h;
+                    }
+                }
+                Some(_) => {}
+                None => panic!("the agent hung up"),
+            }
+        };
+        write_msg(&mut to_agent, &Msg::Bye).unwrap();
+        drop(to_agent);
+        agent.join().unwrap().unwrap();
+        hint
+    }
+
+    #[test]
+    fn issue_18_an_agent_tells_removals_only_to_a_client_that_reads_them() {
+        assert_eq!(
+            hint_for_a_removal(FEATURES),
+            WireHint::Removed {
+                path: b"f".to_vec(),
+                dir: false
+            }
+        );
+        // A client of before `removals` (issue 17's features) is told what it can decode.
+        assert_eq!(
+            hint_for_a_removal(&["delta", "bwlimit", "watch"]),
+            WireHint::Changed {
+                path: b"f".to_vec(),
+                deep: false
+            }
+        );
+    }
 
     /// What a receiver makes of `msgs` with `old` as its old copy: the bytes, and the
     /// verdict before the copy may take its name.

@@ -45,7 +45,10 @@
 //!      target (`tandem_engine::watch`), each batch of its hints (a path to look at again,
 //!      below it too or not; a file being written; its close; a folder to read again; a
 //!      rescan) carrying the `Watch`'s id. The folders, renames and files the agent makes
-//!      itself are recognised there and not sent back.
+//!      itself are recognised there and not sent back. A path removed or moved out of the
+//!      root (`Removed`, `Left`: deletions the delete brake counts) is told so only to a
+//!      client whose `Hello` lists the feature `removals`; an older one, whose decoder
+//!      knows neither, is told to look at that path again (`Changed`).
 //! 4. `Bye`, or the end of the client's input, ends the agent, once the files it was
 //!    receiving have removed their temporary files.
 //!

@@ -18,8 +18,13 @@ pub const PROTOCOL: u32 = 1;
 /// What this build can do beyond the protocol's core (the handshake lists them so that
 /// later builds can add some without a new protocol number): `delta`, a modified file sent
 /// as what changed (`Signature`, `Sums`, `Copy`, `Whole`, `ReadDelta`); `bwlimit`, the
-/// agent paces what it sends (`Limit`); `watch`, the agent answers `Watch` with `Hints`.
-pub const FEATURES: &[&str] = &["delta", "bwlimit", "watch"];
+/// agent paces what it sends (`Limit`); `watch`, the agent answers `Watch` with `Hints`;
+/// `removals`, the client reads the hints `Removed` and `Left` (`REMOVALS`).
+pub const FEATURES: &[&str] = &["delta", "bwlimit", "watch", REMOVALS];
+/// The feature of a client that decodes `WireHint::Removed` and `WireHint::Left`: an
+/// agent sends them only to a client that announced it, and to an older client (whose
+/// decoder would refuse the whole batch) the `Changed` hint it knows instead.
+pub const REMOVALS: &str = "removals";
 /// The first line the agent prints, before any frame: `tandem-serve <protocol> <version>`.
 pub const PREAMBLE: &str = "tandem-serve";
 /// The largest frame either side accepts.
@@ -382,6 +387,24 @@ impl From<&TargetHint> for WireHint {
 }
 
 impl WireHint {
+    /// `h` as a client that knows the hints `Removed` and `Left` (`removals`, from its
+    /// `Hello`) or one that does not can read it. An older client is told to look at the
+    /// path again (below it too, for a folder): it finds the deletion as it always did, not
+    /// weighed by the delete brake as the watcher's own removal would be.
+    pub fn for_client(h: &TargetHint, removals: bool) -> WireHint {
+        match h {
+            TargetHint::Removed { path, dir } if !removals => WireHint::Changed {
+                path: path.as_bytes().to_vec(),
+                deep: *dir,
+            },
+            TargetHint::Left(path) if !removals => WireHint::Changed {
+                path: path.as_bytes().to_vec(),
+                deep: true,
+            },
+            h => WireHint::from(h),
+        }
+    }
+
     /// The hint, its path checked like every path that arrives.
     pub fn hint(self) -> Result<TargetHint, WireError> {
         Ok(match self {
@@ -488,6 +511,73 @@ mod tests {
         assert_eq!(hints[0].clone().hint().unwrap(), hint);
         for bad in [&b"../x"[..], b"/etc", b"a\0b"] {
             assert!(WireHint::Closed(bad.to_vec()).hint().is_err(), "{bad:?}");
+        }
+    }
+
+    /// The hints of the first agents that watched (issue 17), as an older client decodes
+    /// them: `Removed` and `Left` are not among them.
+    #[derive(Debug, Deserialize, PartialEq, Eq)]
+    enum OlderWireHint {
+        Changed { path: Vec<u8>, deep: bool },
+        Writing(Vec<u8>),
+        Closed(Vec<u8>),
+        Again(Vec<u8>),
+        Rescan(String),
+    }
+
+    fn removals() -> Vec<TargetHint> {
+        let p = |s: &str| RelPath::new(s.as_bytes().to_vec()).unwrap();
+        vec![
+            TargetHint::Removed {
+                path: p("a/f"),
+                dir: false,
+            },
+            TargetHint::Removed {
+                path: p("a/d"),
+                dir: true,
+            },
+            TargetHint::Left(p("moved")),
+        ]
+    }
+
+    #[test]
+    fn issue_18_a_client_that_knows_removals_gets_them_as_they_are() {
+        let sent: Vec<WireHint> = removals()
+            .iter()
+            .map(|h| WireHint::for_client(h, true))
+            .collect();
+        let bytes = postcard::to_stdvec(&sent).unwrap();
+        let back: Vec<WireHint> = postcard::from_bytes(&bytes).unwrap();
+        let hints: Vec<TargetHint> = back.into_iter().map(|h| h.hint().unwrap()).collect();
+        assert_eq!(hints, removals());
+        // What an older client could not have read: why the feature is needed.
+        assert!(postcard::from_bytes::<Vec<OlderWireHint>>(&bytes).is_err());
+    }
+
+    #[test]
+    fn issue_18_an_older_client_gets_removals_as_changes_it_can_decode() {
+        let sent: Vec<WireHint> = removals()
+            .iter()
+            .map(|h| WireHint::for_client(h, false))
+            .collect();
+        let bytes = postcard::to_stdvec(&sent).unwrap();
+        let older: Vec<OlderWireHint> = postcard::from_bytes(&bytes).unwrap();
+        let changed = |p: &str, deep| OlderWireHint::Changed {
+            path: p.as_bytes().to_vec(),
+            deep,
+        };
+        assert_eq!(
+            older,
+            vec![
+                changed("a/f", false),
+                changed("a/d", true),
+                changed("moved", true)
+            ]
+        );
+        // The other hints are the same either way.
+        let p = RelPath::new(b"x".to_vec()).unwrap();
+        for h in [TargetHint::Closed(p.clone()), TargetHint::Writing(p)] {
+            assert_eq!(WireHint::for_client(&h, false), WireHint::from(&h));
         }
     }
 

@@ -128,6 +128,17 @@ impl Store {
         )
     }
 
+    /// Whether any version is recorded here (a mount recorded its source's history in
+    /// this pair's store).
+    pub fn has_versions(&self) -> Result<bool> {
+        let any = self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM versions)", params![], |r| {
+                r.get::<_, bool>(0)
+            });
+        self.sql(any)
+    }
+
     /// Every version recorded, oldest first (for pruning).
     pub fn all_versions(&self) -> Result<Vec<VersionRow>> {
         self.query_versions(
