@@ -144,8 +144,11 @@ fn issue_21_mount_startup_memory_does_not_grow_with_files() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = pair(tmp.path());
     let (first, peak) = mount_startup(&spec);
+    eprintln!("a mount's first startup, {FILES} files: {peak} bytes allocated at the peak");
     assert_eq!(first.copied, FILES as u64, "{first:?}");
     assert_eq!(first.exit_code(), 0, "{first:?}");
+    // 20k files peak at 3.9 MB allocated (0.56 MB started again), against 32.5 MB with the
+    // first sync's streaming switched off (the whole plan held before it was applied).
     let bound = 8 << 20;
     assert!(
         peak < bound,
@@ -153,6 +156,7 @@ fn issue_21_mount_startup_memory_does_not_grow_with_files() {
     );
     // Started again, it finds nothing to do, in as little.
     let (again, peak) = mount_startup(&spec);
+    eprintln!("a mount's no-change startup, {FILES} files: {peak} bytes allocated at the peak");
     assert_eq!(
         again.copied + again.deleted + again.metadata + again.dirs_created,
         0,
