@@ -296,3 +296,39 @@ fn issue_18_bench_history_on_and_off_on_xfs() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// `scale` measures a mount's startup too (issue 21): into an empty target, then again with
+/// nothing changed, each with the mount's peak RSS once it serves.
+#[test]
+fn issue_21_bench_scale_measures_a_mount_startup() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
+    let out = Command::new("python3")
+        .args([script, "--quick", "--files", "150", "--runs", "1"])
+        .args(["--tandem", bin(), "--out"])
+        .arg(out_dir.path())
+        .arg("scale")
+        .output()
+        .expect("python3 runs the harness");
+    assert!(
+        out.status.success(),
+        "harness failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let rows = json["workloads"][0]["rows"].as_array().unwrap();
+    for n in [500, 2000] {
+        for kind in ["initial", "no-change"] {
+            let name = format!("tandem mount startup, {kind}, {n} files");
+            let row = rows
+                .iter()
+                .find(|r| r["contender"] == name.as_str())
+                .unwrap_or_else(|| panic!("no row {name:?}: {rows:?}"));
+            assert!(row["median_s"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(row["peak_rss_bytes"].as_u64().unwrap() > 0, "{row}");
+            assert!(row["rss_per_file"].as_f64().unwrap() > 0.0, "{row}");
+        }
+    }
+}

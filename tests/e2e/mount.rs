@@ -115,7 +115,9 @@ impl<'a> Mounted<'a> {
             killed: None,
         };
         let start = Instant::now();
-        while !is_fuse(&pair.src) {
+        // Up once it says so: the kernel's mount comes first, then the io_uring queues
+        // and the mount's record (what another `tandem mount` checks for loops).
+        while !is_fuse(&pair.src) || !m.log().contains("tandem: mounted ") {
             if let Some(st) = m.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("tandem mount exited ({st}):\n{}", m.log());
             }
@@ -731,4 +733,49 @@ fn untar_of_a_source_tree_inside_the_mount_is_replicated() {
         tree_of(&staging.join("proj")),
         "the untar is intact"
     );
+}
+
+/// Issue 21: by default a mount takes its requests over FUSE over io_uring where the
+/// kernel's switch is on, and where it is off serves through /dev/fuse, saying why in one
+/// log line.
+#[test]
+fn issue_21_the_default_transport_is_io_uring_where_the_kernel_allows_it() {
+    if !fuse_available() {
+        return;
+    }
+    if std::env::var_os("TANDEM_TRANSPORT").is_some() {
+        eprintln!(
+            "SKIPPED: TANDEM_TRANSPORT names the transport, and this test is about the default"
+        );
+        return;
+    }
+    let p = Pair::new();
+    p.write(S::Src, "a.txt", "one");
+    let switch = std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring");
+    let m = Mounted::start(&p);
+    let log = m.log();
+    let why: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("serving through /dev/fuse"))
+        .collect();
+    match switch.as_deref().map(str::trim) {
+        Ok("Y") => {
+            assert!(why.is_empty(), "{log}");
+            assert!(log.contains("requests over io_uring"), "{log}");
+        }
+        Ok(_) => {
+            assert_eq!(why.len(), 1, "{log}");
+            assert!(why[0].contains("enable_uring is N"), "{log}");
+            assert!(log.contains("requests through /dev/fuse"), "{log}");
+        }
+        Err(_) => {
+            assert_eq!(why.len(), 1, "{log}");
+            assert!(why[0].contains("no FUSE over io_uring"), "{log}");
+        }
+    }
+    std::fs::write(p.src.join("b.txt"), "two").unwrap();
+    wait_for("b.txt in the target", Duration::from_secs(10), || {
+        tgt_has(&p, "b.txt", "two")
+    });
+    assert!(m.stop().success());
 }

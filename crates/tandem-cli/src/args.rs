@@ -566,9 +566,10 @@ pub struct MountArgs {
     /// likewise (not applied to the source); `off` carries every deletion over
     #[arg(long, value_name = "COUNT/DURATION|off", default_value = "1000/60s", value_parser = parse_brake)]
     pub delete_brake: DeleteBrake,
-    /// How requests travel between the kernel and tandem: /dev/fuse reads, or FUSE over
-    /// io_uring (Linux 6.14+ with fuse.enable_uring=Y; experimental, falls back to dev)
-    #[arg(long, value_enum, default_value_t = Transport::Dev)]
+    /// How requests travel between the kernel and tandem: FUSE over io_uring (Linux 6.14+
+    /// with fuse.enable_uring=Y; falls back to dev, with a warning) or /dev/fuse reads;
+    /// auto: uring where the kernel allows it, else dev, said once in the log
+    #[arg(long, value_enum, default_value_t = Transport::Auto)]
     pub transport: Transport,
     /// Keep what programs overwrite, truncate, rename over or delete through the mount
     /// (`tandem history`, `tandem restore`) for files up to SIZE; larger ones are listed
@@ -587,8 +588,19 @@ pub struct MountArgs {
 /// `tandem mount --transport`.
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Transport {
-    Dev,
+    Auto,
     Uring,
+    Dev,
+}
+
+impl From<Transport> for tandem_core::MountTransport {
+    fn from(t: Transport) -> Self {
+        match t {
+            Transport::Auto => tandem_core::MountTransport::Auto,
+            Transport::Uring => tandem_core::MountTransport::Uring,
+            Transport::Dev => tandem_core::MountTransport::Dev,
+        }
+    }
 }
 
 /// `--delete-brake`: the limit, or none (`off`).

@@ -274,12 +274,25 @@ pub struct MountConfig {
     pub kernel_passthrough: bool,
     /// Request threads; 0: the backend's default.
     pub threads: usize,
-    /// Take requests over io_uring where the backend and the kernel offer it (FUSE over
-    /// io_uring); otherwise the backend's usual channel, said once in the log.
-    pub uring: bool,
+    /// How requests reach the backend (`MountTransport`).
+    pub transport: MountTransport,
     /// Keep what a request through the mount is about to destroy in the source's
     /// `HISTORY_DIR`, for files up to this many bytes (`None`: keep nothing).
     pub history_max_file: Option<u64>,
+}
+
+/// How a mount's requests travel from the kernel (FUSE over io_uring, or the backend's
+/// usual channel: reads of /dev/fuse).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MountTransport {
+    /// io_uring where the kernel allows it, else the usual channel, said once in the log.
+    #[default]
+    Auto,
+    /// io_uring, asked for by name: where the kernel refuses, the usual channel with a
+    /// warning.
+    Uring,
+    /// The usual channel.
+    Dev,
 }
 
 /// What a backend's refusal to mount carries: what the machine lacks, said for the user.
@@ -326,6 +339,11 @@ pub trait Mounted: Mount {
 
     /// True when reads and writes bypass this process (kernel passthrough).
     fn passthrough_active(&self) -> bool;
+
+    /// True when requests arrive over io_uring (`MountTransport`).
+    fn uring_active(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

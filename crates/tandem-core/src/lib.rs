@@ -18,7 +18,8 @@ pub mod words;
 
 pub use change::{
     parse_version_name, version_name, Change, ChangeOp, ChangeSink, Mount, MountBackend,
-    MountConfig, MountSetupError, Mounted, NotKept, SourceDir, Version, HISTORY_DIR,
+    MountConfig, MountSetupError, MountTransport, Mounted, NotKept, SourceDir, Version,
+    HISTORY_DIR,
 };
 pub use entry::{
     carry_attrs, mode_words, modes_agree, BaseEntry, Entry, Hash, Kind, Owner, Seen, Side,

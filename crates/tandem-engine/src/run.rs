@@ -552,10 +552,7 @@ impl Session {
         let whole_brake = self.whole_brake.filter(|_| *scope == Scope::All);
         let spec = &self.spec;
         let (src, tgt): (&dyn SideRoot, &dyn SideRoot) = (&self.src, &*self.tgt);
-        let (filter, store) = (&self.filter, &mut self.store);
-        let hooks = &self.hooks;
-        let echoes = self.echoes.as_deref();
-        let last_stamp = &mut self.last_stamp;
+        let store = &mut self.store;
         let started = now_ns();
         let mut opts = spec.options.clone();
         opts.stamp = stamp(started);
@@ -564,333 +561,56 @@ impl Session {
         // released or restored, mounted or not.
         let mut held_all = held.clone();
         held_all.extend(store.held_paths(&spec.tgt.to_string_lossy())?);
-        let held = &held_all;
-        opts.held = held.iter().cloned().collect();
+        opts.held = held_all.iter().cloned().collect();
         // Every whole-tree sync is a run in the history; a mount's many small scoped syncs
         // are recorded only when they did something.
-        let mut run_id = if spec.dry_run || *scope != Scope::All {
+        let run_id = if spec.dry_run || *scope != Scope::All {
             None
         } else {
             Some(store.begin_run(started / 1_000_000_000)?)
         };
-        // Invariant 4: where syncfs flushes nothing (a FUSE root), each file is fsynced
-        // before it is renamed into place, and the folders whose entries changed before
-        // the baseline is committed.
-        let durability = if spec.fsync_each || !src.syncfs_is_durable() || !tgt.syncfs_is_durable()
-        {
-            Durability::EachFile
-        } else {
-            Durability::Batched
-        };
-        for root in [src, tgt] {
-            root.track_dirs(durability == Durability::EachFile);
-        }
-        let ctx = Ctx {
-            src,
-            tgt,
-            trash: Trash::new(opts.stamp.clone()),
-            durability,
-            threads: spec.threads.max(1),
-            hooks,
-            echoes,
-            stop: self.stop.as_deref(),
-            keep: opts.keep,
-            not_kept: Default::default(),
-        };
-        let mut report = Report {
-            dry_run: spec.dry_run,
-            created_target,
-            ..Report::default()
-        };
-        // Later rounds look at what the earlier ones named too: a step that raced may be
-        // on a path outside the scope (a conflict copy set aside but not yet copied).
-        let mut widened = scope.clone();
-        // Hard links and folder times need both roots on this machine (a remote side keeps
-        // neither yet).
-        let locals = src.local().zip(tgt.local()).map(|(s, t)| [s, t]);
-        if let (true, Some(roots)) = (opts.hard_links, locals) {
-            crate::links::widen_to_other_names(&mut widened, roots, store);
-        }
-        // Files opened for writing while scanned (`check`): no step of these rounds on them.
-        let mut left_out: HashSet<RelPath> = HashSet::new();
-        let mut folder_times = FolderTimes::default();
-        // Only a side that receives is probed: a one-way sync writes nothing to the other.
-        let receives = [
-            opts.direction != Direction::Push,
-            opts.direction != Direction::Pull,
-        ];
-        let folds = *self.folds_case.get_or_insert_with(|| {
-            let probe = |r: &dyn SideRoot| {
-                r.local()
-                    .is_some_and(|l| tandem_fs::folds_case(l, !spec.dry_run))
-            };
-            [receives[0] && probe(src), receives[1] && probe(tgt)]
-        });
+        let ctx = Ctx::for_run(
+            spec,
+            [src, tgt],
+            &opts,
+            &self.hooks,
+            self.echoes.as_deref(),
+            self.stop.as_deref(),
+        );
+        let folds = *self
+            .folds_case
+            .get_or_insert_with(|| probe_folds_case(spec, [src, tgt], opts.direction));
         // A local root on Windows makes no symbolic links (`tandem_fs::HOLDS_SYMLINKS`).
         let lacks = |r: &dyn SideRoot| r.local().is_some() && !tandem_fs::HOLDS_SYMLINKS;
-        let lacks_links = [lacks(src), lacks(tgt)];
-        for round in 1..=MAX_ROUNDS {
-            let scope = &widened;
-            opts.scope = scope.hints();
-            let mut clock = PhaseClock::new();
-            // A first sync of the whole tree, with nothing to ask before applying, on two
-            // local sides that hold names differing only in case: what is new on one side
-            // is applied while the sides are walked, in batches (issue 21). The halts below
-            // need a baseline (an emptied side, mass deletion): there is none to lose.
-            let streams = check.is_none()
-                && !spec.dry_run
-                && *scope == Scope::All
-                && locals.is_some()
-                && folds == [false, false]
-                && store.baseline_len()? == 0;
-            let mut raced_early = Vec::new();
-            let gathered = if streams {
-                if let Some(why) = vanished_root(&ctx, spec) {
-                    report.halted = Some(why);
-                    break;
-                }
-                // This round's apply starts here: its lists start empty.
-                report.skipped.clear();
-                report.failed.clear();
-                let mut applier =
-                    Applier::new(&ctx, store, &mut report, on_event, &mut folder_times);
-                let gathered = gather_all(
-                    &ctx,
-                    filter,
-                    spec,
-                    None,
-                    held,
-                    &opts,
-                    Some(&mut |a| applier.stream(a)),
-                );
-                raced_early = applier.finish_stream()?;
-                // Steps were applied while walking: a root gone since stops the run, as
-                // it does any apply (the commits check it too).
-                if report.stopped.is_none() {
-                    report.stopped = detached_root(&ctx);
-                }
-                if report.stopped.is_some() {
-                    break;
-                }
-                gathered?
-            } else {
-                gather(&ctx, filter, spec, scope, store, held, &opts)?
-            };
-            let Merged {
-                base,
-                src: mut s_tree,
-                tgt: mut t_tree,
-                counts,
-            } = gathered;
-            on_event(Event::Scanned {
-                side: "source",
-                entries: counts.src,
-            });
-            on_event(Event::Scanned {
-                side: "target",
-                entries: counts.tgt,
-            });
-            let emptied = match scope {
-                Scope::All => emptied_root(&counts, &ctx, spec),
-                Scope::Paths(_) | Scope::Hints(_) => vanished_root(&ctx, spec),
-            };
-            if let Some(why) = emptied {
-                report.halted = Some(why);
-                break;
-            }
-            clock.lap("scan");
-            fill_hashes(
-                &base,
-                &mut s_tree,
-                &mut t_tree,
-                (src, tgt),
-                spec.rescan,
-                opts.modify_window,
-                ctx.threads,
-            );
-            let base_len = counts.base as u64;
-            clock.lap("hash");
-            opts.stamp = Session::next_stamp(last_stamp);
-            let groups = if opts.hard_links {
-                LinkGroups::of(&s_tree, &t_tree)
-            } else {
-                LinkGroups::default()
-            };
-            let names = crate::case::held_names(folds, &s_tree, &t_tree);
-            let mut plan = reconcile(base, s_tree, t_tree, &opts);
-            plan.actions = link_copies(plan.actions, &groups, opts.direction);
-            plan.actions = crate::case::fit_both(plan.actions, names);
-            plan.actions = crate::symlinks::fit_both(plan.actions, lacks_links);
-            if !spec.dry_run {
-                // Every round scans again: what was opened since the first is left out of
-                // the later ones too.
-                match check.map_or(Some(Vec::new()), |c| c()) {
-                    None if round == 1 => {
-                        report.deferred = true;
-                        clock.lap("deferred");
-                        break;
-                    }
-                    None => {}
-                    Some(opened) => left_out.extend(opened),
-                }
-                if !left_out.is_empty() {
-                    let touches = |a: &Action| {
-                        let to = match a {
-                            Action::Rename { to, .. } => Some(to),
-                            _ => None,
-                        };
-                        left_out.contains(a.path()) || to.is_some_and(|t| left_out.contains(t))
-                    };
-                    // A rename or a conflict is not split from the other steps of its paths
-                    // (a conflict copy set aside without the winner's copy, one end of a
-                    // move without the other): the first round waits for the next pass; a
-                    // later one applies them whole, re-checked as always.
-                    let whole: HashSet<RelPath> = plan
-                        .actions
-                        .iter()
-                        .filter(|a| {
-                            matches!(a, Action::Rename { .. } | Action::Conflict(_)) && touches(a)
-                        })
-                        .flat_map(|a| match a {
-                            Action::Rename { from, to, .. } => vec![from.clone(), to.clone()],
-                            other => vec![other.path().clone()],
-                        })
-                        .collect();
-                    if round == 1 && !whole.is_empty() {
-                        report.deferred = true;
-                        clock.lap("deferred");
-                        break;
-                    }
-                    plan.actions
-                        .retain(|a| !touches(a) || whole.contains(a.path()));
-                }
-            }
-            if opts.hard_links {
-                plan.actions =
-                    crate::links::where_links_hold(plan.actions, &ctx, &mut report, spec.dry_run);
-            }
-            if trace_on() {
-                for a in &plan.actions {
-                    tracing::info!("trace: round {round}: {a:?}");
-                }
-            }
-            clock.lap("reconcile");
-            let deletes = plan
-                .actions
-                .iter()
-                .filter(|a| matches!(a, Action::Delete { .. }))
-                .count() as u64;
-            // A whole-tree reconcile weighs what it found missing: an unmounted disk or an
-            // emptied share looks like mass deletion. A scoped sync deletes what a program
-            // was seen deleting (the mount's journal, the target's watcher): replicated as
-            // it happens, as any two-way sync does, the originals kept in trash.
-            if let Some(why) = too_many_deletes(spec, scope, deletes, base_len) {
-                report.halted = Some(why);
-                break;
-            }
-            if let Some(limit) = whole_brake {
-                brake_whole(&mut plan.actions, limit, &mut report);
-            }
-            let bytes = plan
-                .actions
-                .iter()
-                .map(|a| match a {
-                    Action::Copy { src, .. } => src.size,
-                    _ => 0,
-                })
-                .sum();
-            on_event(Event::Planned {
-                actions: plan.writes().count(),
-                bytes,
-            });
-            // Each round plans every path still out of step again: what it skips or fails is
-            // the current list; an earlier round's entries were settled or come back.
-            if !streams {
-                report.skipped.clear();
-                report.failed.clear();
-            }
-            if spec.dry_run {
-                report.plan = plan.actions.iter().filter_map(step_of).collect();
-                for a in &plan.actions {
-                    note_listing(a, &mut report);
-                }
-                return Ok(report);
-            }
-            if let Some(roots) = locals {
-                folder_times.note_plan(roots, &plan.actions);
-            }
-            let applier = Applier::new(&ctx, store, &mut report, on_event, &mut folder_times);
-            let mut raced = applier.run(plan.actions)?;
-            raced.extend(raced_early);
-            clock.lap("apply");
-            if report.stopped.is_some() || raced.is_empty() {
-                break;
-            }
-            if round == MAX_ROUNDS {
-                report.failed.extend(left_for_next_run(&ctx, raced));
-            } else {
-                on_event(Event::Retrying {
-                    round: round + 1,
-                    paths: raced.len(),
-                });
-                if let Scope::Hints(h) = &mut widened {
-                    h.extend(raced.iter().map(|r| (r.path.clone(), true)));
-                } else if let Scope::Paths(ps) = &mut widened {
-                    ps.extend(raced.iter().map(|r| r.path.clone()));
-                }
-            }
+        let mut rounds = Rounds {
+            report: Report {
+                dry_run: spec.dry_run,
+                created_target,
+                ..Report::default()
+            },
+            ctx,
+            spec,
+            filter: &self.filter,
+            store,
+            on_event,
+            check,
+            held: held_all,
+            opts,
+            last_stamp: &mut self.last_stamp,
+            left_out: HashSet::new(),
+            folder_times: FolderTimes::default(),
+            // Hard links and folder times need both roots on this machine (a remote side
+            // keeps neither yet).
+            locals: src.local().zip(tgt.local()).map(|(s, t)| [s, t]),
+            folds,
+            lacks_links: [lacks(src), lacks(tgt)],
+            whole_brake,
+        };
+        if rounds.run(scope)? == Ended::DryRun {
+            return Ok(rounds.report);
         }
-        if !report.deferred {
-            report.left_out = left_out.into_iter().collect();
-        }
-        ctx.not_kept.report_into(&mut report);
-        for side in [Side::Source, Side::Target] {
-            crate::kept::refusals_into(&mut report, side, ctx.root(side).take_refusals());
-        }
-        // Last, once every step is done: no later write moves a folder's time again.
-        let set_on_source = locals.map(|r| folder_times.apply(r)).unwrap_or_default();
-        if let Some(m) = hooks.mount.as_ref().filter(|_| !set_on_source.is_empty()) {
-            m.invalidate(&set_on_source);
-        }
-        // Before reporting: a root detached after the last commit makes no run "in sync".
-        if !spec.dry_run && report.stopped.is_none() && report.halted.is_none() {
-            report.stopped = detached_root(&ctx);
-        }
-        let did_something = report.copied
-            + report.linked
-            + report.deleted
-            + report.renamed
-            + report.dirs_created
-            + report.metadata
-            > 0
-            || report.exit_code() != 0;
-        if run_id.is_none() && !spec.dry_run && did_something {
-            run_id = Some(store.begin_run(started / 1_000_000_000)?);
-        }
-        if let Some(id) = run_id {
-            let summary = format!(
-                "copied={} bytes={} deleted={} renamed={} conflicts={} skipped={} failed={}{}{}",
-                report.copied,
-                report.bytes,
-                report.deleted,
-                report.renamed,
-                report.conflicts.len(),
-                report.skipped.len(),
-                report.failed.len(),
-                report
-                    .halted
-                    .as_ref()
-                    .map(|h| format!(" halted: {h}"))
-                    .unwrap_or_default(),
-                report
-                    .stopped
-                    .as_ref()
-                    .map(|h| format!(" stopped: {h}"))
-                    .unwrap_or_default(),
-            );
-            store.set_run_problems(id, &problems_of(&report))?;
-            store.finish_run(id, now_ns() / 1_000_000_000, report.exit_code(), &summary)?;
-        }
+        let (report, store) = rounds.finish();
+        record_run(store, run_id, spec.dry_run, started, &report)?;
         if !spec.dry_run {
             log_problems(&report);
         }
@@ -1005,6 +725,448 @@ impl Session {
             Ok(()) => self.marked = true,
             Err(e) => tracing::warn!("cannot record the folders' markers: {e}"),
         }
+    }
+}
+
+/// Whether each side's file system folds case (source, target). Only a side that receives
+/// is probed: a one-way sync writes nothing to the other.
+fn probe_folds_case(spec: &SyncSpec, roots: [&dyn SideRoot; 2], direction: Direction) -> [bool; 2] {
+    let receives = [direction != Direction::Push, direction != Direction::Pull];
+    let probe = |r: &dyn SideRoot| {
+        r.local()
+            .is_some_and(|l| tandem_fs::folds_case(l, !spec.dry_run))
+    };
+    [
+        receives[0] && probe(roots[0]),
+        receives[1] && probe(roots[1]),
+    ]
+}
+
+/// Records a run in the history once it is over: `run_id` when it was begun (a whole-tree
+/// sync), else begun now when a scoped sync did something.
+fn record_run(
+    store: &mut Store,
+    mut run_id: Option<i64>,
+    dry_run: bool,
+    started: i64,
+    report: &Report,
+) -> Result<(), EngineError> {
+    let did_something = report.copied
+        + report.linked
+        + report.deleted
+        + report.renamed
+        + report.dirs_created
+        + report.metadata
+        > 0
+        || report.exit_code() != 0;
+    if run_id.is_none() && !dry_run && did_something {
+        run_id = Some(store.begin_run(started / 1_000_000_000)?);
+    }
+    let Some(id) = run_id else {
+        return Ok(());
+    };
+    let summary = format!(
+        "copied={} bytes={} deleted={} renamed={} conflicts={} skipped={} failed={}{}{}",
+        report.copied,
+        report.bytes,
+        report.deleted,
+        report.renamed,
+        report.conflicts.len(),
+        report.skipped.len(),
+        report.failed.len(),
+        report
+            .halted
+            .as_ref()
+            .map(|h| format!(" halted: {h}"))
+            .unwrap_or_default(),
+        report
+            .stopped
+            .as_ref()
+            .map(|h| format!(" stopped: {h}"))
+            .unwrap_or_default(),
+    );
+    store.set_run_problems(id, &problems_of(report))?;
+    store.finish_run(id, now_ns() / 1_000_000_000, report.exit_code(), &summary)?;
+    Ok(())
+}
+
+/// How a sync's rounds ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// Applied, halted, stopped or deferred: the report is to be finished.
+    Run,
+    /// A dry run: the report holds the plan, and nothing more is done.
+    DryRun,
+}
+
+/// How one round ended.
+enum Round {
+    /// Nothing more to do in this sync (done, halted, stopped, deferred).
+    Last,
+    /// A dry run planned.
+    DryRun,
+    /// Applied; these steps raced and are planned again in the next round.
+    Raced(Vec<Raced>),
+}
+
+/// What every round of one sync works with.
+struct Rounds<'a> {
+    ctx: Ctx<'a>,
+    spec: &'a SyncSpec,
+    filter: &'a Filter,
+    store: &'a mut Store,
+    on_event: &'a dyn Fn(Event),
+    check: Option<&'a dyn Fn() -> Option<Vec<RelPath>>>,
+    /// Paths no step touches: the caller's and the brake's.
+    held: HashSet<RelPath>,
+    opts: Options,
+    last_stamp: &'a mut (String, u32),
+    report: Report,
+    /// Files opened for writing while scanned (`check`): no step of these rounds on them.
+    left_out: HashSet<RelPath>,
+    folder_times: FolderTimes,
+    locals: Option<[&'a Root; 2]>,
+    /// Whether each side folds case.
+    folds: [bool; 2],
+    /// Whether each side cannot hold symbolic links.
+    lacks_links: [bool; 2],
+    /// A mount's delete brake for this whole-tree sync (`Session::set_whole_brake`).
+    whole_brake: Option<usize>,
+}
+
+impl<'a> Rounds<'a> {
+    /// Scans, plans and applies in rounds, until nothing raced or `MAX_ROUNDS` ran.
+    fn run(&mut self, scope: &Scope) -> Result<Ended, EngineError> {
+        // Later rounds look at what the earlier ones named too: a step that raced may be
+        // on a path outside the scope (a conflict copy set aside but not yet copied).
+        let mut widened = scope.clone();
+        if let (true, Some(roots)) = (self.opts.hard_links, self.locals) {
+            crate::links::widen_to_other_names(&mut widened, roots, self.store);
+        }
+        for round in 1..=MAX_ROUNDS {
+            let raced = match self.round(round, &widened)? {
+                Round::Last => break,
+                Round::DryRun => return Ok(Ended::DryRun),
+                Round::Raced(raced) => raced,
+            };
+            if self.report.stopped.is_some() || raced.is_empty() {
+                break;
+            }
+            if round == MAX_ROUNDS {
+                let left = left_for_next_run(&self.ctx, raced);
+                self.report.failed.extend(left);
+            } else {
+                (self.on_event)(Event::Retrying {
+                    round: round + 1,
+                    paths: raced.len(),
+                });
+                if let Scope::Hints(h) = &mut widened {
+                    h.extend(raced.iter().map(|r| (r.path.clone(), true)));
+                } else if let Scope::Paths(ps) = &mut widened {
+                    ps.extend(raced.iter().map(|r| r.path.clone()));
+                }
+            }
+        }
+        Ok(Ended::Run)
+    }
+
+    /// One round: scan, reconcile, apply.
+    fn round(&mut self, round: usize, scope: &Scope) -> Result<Round, EngineError> {
+        self.opts.scope = scope.hints();
+        let mut clock = PhaseClock::new();
+        let streams = self.streams(scope)?;
+        let Some((merged, raced_early)) = self.gather(scope, streams)? else {
+            return Ok(Round::Last);
+        };
+        if !self.scanned(&merged, scope) {
+            return Ok(Round::Last);
+        }
+        clock.lap("scan");
+        let base_len = merged.counts.base as u64;
+        let Some(mut actions) = self.plan(round, merged, &mut clock) else {
+            return Ok(Round::Last);
+        };
+        clock.lap("reconcile");
+        let deletes = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Delete { .. }))
+            .count() as u64;
+        // A whole-tree reconcile weighs what it found missing: an unmounted disk or an
+        // emptied share looks like mass deletion. A scoped sync deletes what a program
+        // was seen deleting (the mount's journal, the target's watcher): replicated as
+        // it happens, as any two-way sync does, the originals kept in trash.
+        if let Some(why) = too_many_deletes(self.spec, scope, deletes, base_len) {
+            self.report.halted = Some(why);
+            return Ok(Round::Last);
+        }
+        if let Some(limit) = self.whole_brake {
+            brake_whole(&mut actions, limit, &mut self.report);
+        }
+        let bytes = actions
+            .iter()
+            .map(|a| match a {
+                Action::Copy { src, .. } => src.size,
+                _ => 0,
+            })
+            .sum();
+        (self.on_event)(Event::Planned {
+            actions: actions.iter().filter(|a| a.writes_to().is_some()).count(),
+            bytes,
+        });
+        // Each round plans every path still out of step again: what it skips or fails is
+        // the current list; an earlier round's entries were settled or come back.
+        if !streams {
+            self.report.skipped.clear();
+            self.report.failed.clear();
+        }
+        if self.spec.dry_run {
+            self.report.plan = actions.iter().filter_map(step_of).collect();
+            for a in &actions {
+                note_listing(a, &mut self.report);
+            }
+            return Ok(Round::DryRun);
+        }
+        if let Some(roots) = self.locals {
+            self.folder_times.note_plan(roots, &actions);
+        }
+        let applier = Applier::new(
+            &self.ctx,
+            self.store,
+            &mut self.report,
+            self.on_event,
+            &mut self.folder_times,
+        );
+        let mut raced = applier.run(actions)?;
+        raced.extend(raced_early);
+        clock.lap("apply");
+        Ok(Round::Raced(raced))
+    }
+
+    /// A first sync of the whole tree, with nothing to ask before applying, on two local
+    /// sides that hold names differing only in case: what is new on one side is applied
+    /// while the sides are walked, in batches (issue 21). The halts of `round` need a
+    /// baseline (an emptied side, mass deletion): there is none to lose.
+    fn streams(&self, scope: &Scope) -> Result<bool, EngineError> {
+        Ok(self.check.is_none()
+            && !self.spec.dry_run
+            && *scope == Scope::All
+            && self.locals.is_some()
+            && self.folds == [false, false]
+            && self.store.baseline_len()? == 0)
+    }
+
+    /// The round's baseline and sides (`gather`), and the steps that raced among those a
+    /// first sync applied while it walked (`streams`). `None`: the run halted or stopped.
+    fn gather(
+        &mut self,
+        scope: &Scope,
+        streams: bool,
+    ) -> Result<Option<(Merged, Vec<Raced>)>, EngineError> {
+        if !streams {
+            let merged = gather(
+                &self.ctx,
+                self.filter,
+                self.spec,
+                scope,
+                self.store,
+                &self.held,
+                &self.opts,
+            )?;
+            return Ok(Some((merged, Vec::new())));
+        }
+        if let Some(why) = vanished_root(&self.ctx, self.spec) {
+            self.report.halted = Some(why);
+            return Ok(None);
+        }
+        // This round's apply starts here: its lists start empty.
+        self.report.skipped.clear();
+        self.report.failed.clear();
+        let mut applier = Applier::new(
+            &self.ctx,
+            self.store,
+            &mut self.report,
+            self.on_event,
+            &mut self.folder_times,
+        );
+        let gathered = gather_all(
+            &self.ctx,
+            self.filter,
+            self.spec,
+            None,
+            &self.held,
+            &self.opts,
+            Some(&mut |a| applier.stream(a)),
+        );
+        let raced = applier.finish_stream()?;
+        // Steps were applied while walking: a root gone since stops the run, as it does
+        // any apply (the commits check it too).
+        if self.report.stopped.is_none() {
+            self.report.stopped = detached_root(&self.ctx);
+        }
+        if self.report.stopped.is_some() {
+            return Ok(None);
+        }
+        Ok(Some((gathered?, raced)))
+    }
+
+    /// Says what each side holds; false (the report says why) when a side vanished or was
+    /// emptied since the last sync.
+    fn scanned(&mut self, merged: &Merged, scope: &Scope) -> bool {
+        let counts = &merged.counts;
+        (self.on_event)(Event::Scanned {
+            side: "source",
+            entries: counts.src,
+        });
+        (self.on_event)(Event::Scanned {
+            side: "target",
+            entries: counts.tgt,
+        });
+        let emptied = match scope {
+            Scope::All => emptied_root(counts, &self.ctx, self.spec),
+            Scope::Paths(_) | Scope::Hints(_) => vanished_root(&self.ctx, self.spec),
+        };
+        match emptied {
+            Some(why) => {
+                self.report.halted = Some(why);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// The round's steps: hashes filled where sizes and times cannot tell, reconciled,
+    /// fitted to what each side can hold. `None`: deferred (`check`).
+    fn plan(
+        &mut self,
+        round: usize,
+        merged: Merged,
+        clock: &mut PhaseClock,
+    ) -> Option<Vec<Action>> {
+        let Merged {
+            base,
+            src: mut s_tree,
+            tgt: mut t_tree,
+            ..
+        } = merged;
+        let (src, tgt) = (self.ctx.src, self.ctx.tgt);
+        fill_hashes(
+            &base,
+            &mut s_tree,
+            &mut t_tree,
+            (src, tgt),
+            self.spec.rescan,
+            self.opts.modify_window,
+            self.ctx.threads,
+        );
+        clock.lap("hash");
+        self.opts.stamp = Session::next_stamp(self.last_stamp);
+        let groups = if self.opts.hard_links {
+            LinkGroups::of(&s_tree, &t_tree)
+        } else {
+            LinkGroups::default()
+        };
+        let names = crate::case::held_names(self.folds, &s_tree, &t_tree);
+        let plan = reconcile(base, s_tree, t_tree, &self.opts);
+        let mut actions = link_copies(plan.actions, &groups, self.opts.direction);
+        actions = crate::case::fit_both(actions, names);
+        actions = crate::symlinks::fit_both(actions, self.lacks_links);
+        if !self.spec.dry_run && !self.leave_out_opened(&mut actions, round) {
+            self.report.deferred = true;
+            clock.lap("deferred");
+            return None;
+        }
+        if self.opts.hard_links {
+            actions = crate::links::where_links_hold(
+                actions,
+                &self.ctx,
+                &mut self.report,
+                self.spec.dry_run,
+            );
+        }
+        if trace_on() {
+            for a in &actions {
+                tracing::info!("trace: round {round}: {a:?}");
+            }
+        }
+        Some(actions)
+    }
+
+    /// Drops the steps on files opened for writing while scanned (`check`); false when the
+    /// round must apply nothing (the scan cannot be trusted, or a rename or conflict would
+    /// be split from its other steps in the first round).
+    fn leave_out_opened(&mut self, actions: &mut Vec<Action>, round: usize) -> bool {
+        // Every round scans again: what was opened since the first is left out of the
+        // later ones too.
+        match self.check.map_or(Some(Vec::new()), |c| c()) {
+            None if round == 1 => return false,
+            None => {}
+            Some(opened) => self.left_out.extend(opened),
+        }
+        if self.left_out.is_empty() {
+            return true;
+        }
+        let left_out = &self.left_out;
+        let touches = |a: &Action| {
+            let to = match a {
+                Action::Rename { to, .. } => Some(to),
+                _ => None,
+            };
+            left_out.contains(a.path()) || to.is_some_and(|t| left_out.contains(t))
+        };
+        // A rename or a conflict is not split from the other steps of its paths (a
+        // conflict copy set aside without the winner's copy, one end of a move without the
+        // other): the first round waits for the next pass; a later one applies them whole,
+        // re-checked as always.
+        let whole: HashSet<RelPath> = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Rename { .. } | Action::Conflict(_)) && touches(a))
+            .flat_map(|a| match a {
+                Action::Rename { from, to, .. } => vec![from.clone(), to.clone()],
+                other => vec![other.path().clone()],
+            })
+            .collect();
+        if round == 1 && !whole.is_empty() {
+            return false;
+        }
+        actions.retain(|a| !touches(a) || whole.contains(a.path()));
+        true
+    }
+
+    /// The report once every round ran: what was left out, what could not be kept, folder
+    /// times set last (no later write moves them again), a root detached after the last
+    /// commit. With the store, for the run's record.
+    fn finish(self) -> (Report, &'a mut Store) {
+        let Rounds {
+            ctx,
+            spec,
+            store,
+            mut report,
+            left_out,
+            folder_times,
+            locals,
+            ..
+        } = self;
+        if !report.deferred {
+            report.left_out = left_out.into_iter().collect();
+        }
+        ctx.not_kept.report_into(&mut report);
+        for side in [Side::Source, Side::Target] {
+            crate::kept::refusals_into(&mut report, side, ctx.root(side).take_refusals());
+        }
+        let set_on_source = locals.map(|r| folder_times.apply(r)).unwrap_or_default();
+        if let Some(m) = ctx
+            .hooks
+            .mount
+            .as_ref()
+            .filter(|_| !set_on_source.is_empty())
+        {
+            m.invalidate(&set_on_source);
+        }
+        // Before reporting: a root detached after the last commit makes no run "in sync".
+        if !spec.dry_run && report.stopped.is_none() && report.halted.is_none() {
+            report.stopped = detached_root(&ctx);
+        }
+        (report, store)
     }
 }
 
@@ -1396,6 +1558,43 @@ pub(crate) struct Ctx<'a> {
     /// What the run keeps beyond content, and the files where that failed.
     keep: tandem_core::Keep,
     not_kept: crate::kept::NotKept,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of one sync of `roots` (source, target). Invariant 4: where syncfs
+    /// flushes nothing (a FUSE root), each file is fsynced before it is renamed into
+    /// place, and the folders whose entries changed before the baseline is committed.
+    fn for_run(
+        spec: &SyncSpec,
+        roots: [&'a dyn SideRoot; 2],
+        opts: &Options,
+        hooks: &'a SourceHooks,
+        echoes: Option<&'a crate::watch::Echoes>,
+        stop: Option<&'a AtomicBool>,
+    ) -> Ctx<'a> {
+        let [src, tgt] = roots;
+        let durability = if spec.fsync_each || !src.syncfs_is_durable() || !tgt.syncfs_is_durable()
+        {
+            Durability::EachFile
+        } else {
+            Durability::Batched
+        };
+        for root in roots {
+            root.track_dirs(durability == Durability::EachFile);
+        }
+        Ctx {
+            src,
+            tgt,
+            trash: Trash::new(opts.stamp.clone()),
+            durability,
+            threads: spec.threads.max(1),
+            hooks,
+            echoes,
+            stop,
+            keep: opts.keep,
+            not_kept: Default::default(),
+        }
+    }
 }
 
 impl Ctx<'_> {

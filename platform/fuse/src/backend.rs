@@ -30,10 +30,10 @@ impl MountBackend for FuseBackend {
             kernel_passthrough: config.kernel_passthrough,
             threads: config.threads,
             #[cfg(any(target_os = "linux", target_os = "macos"))]
-            transport: if config.uring {
-                crate::Transport::Uring
-            } else {
-                crate::Transport::Dev
+            transport: match config.transport {
+                tandem_core::MountTransport::Auto => crate::Transport::Auto,
+                tandem_core::MountTransport::Uring => crate::Transport::Uring,
+                tandem_core::MountTransport::Dev => crate::Transport::Dev,
             },
             #[cfg(any(target_os = "linux", target_os = "macos"))]
             history_max_file: config.history_max_file,
@@ -61,5 +61,9 @@ impl Mounted for MountHandle {
 
     fn passthrough_active(&self) -> bool {
         MountHandle::passthrough_active(self)
+    }
+
+    fn uring_active(&self) -> bool {
+        MountHandle::uring_active(self)
     }
 }

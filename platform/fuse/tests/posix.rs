@@ -711,7 +711,7 @@ fn the_mount_behaves_like_the_plain_folder_keeping_history() {
             allow_other: false,
             kernel_passthrough: passthrough,
             threads: 2,
-            transport: tandem_fuse::Transport::Dev,
+            transport: common::transport(),
             history_max_file: Some(1 << 20),
         });
         let plain = tempfile::tempdir().unwrap();

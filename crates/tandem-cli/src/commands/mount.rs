@@ -67,7 +67,7 @@ pub fn run(config: &Path, a: MountArgs) -> Result<u8> {
         rescan_every: (a.rescan_every > 0).then(|| Duration::from_secs(a.rescan_every)),
         fuse_threads: super::count_from_env("TANDEM_FUSE_THREADS").unwrap_or(4),
         brake: a.delete_brake.0,
-        uring: a.transport == crate::args::Transport::Uring,
+        transport: a.transport.into(),
         history_max_file: (!a.no_history).then_some(a.history_max_file),
         on_hold: a.task.as_deref().and_then(|name| held_mailer(config, name)),
         remotes,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tandem_core::{ChangeSink, MountConfig, Mounted};
+use tandem_core::{ChangeSink, MountConfig, MountTransport, Mounted};
 use tandem_engine::{Replicator, ReplicatorConfig, Session, SourceHooks, SyncSpec, TargetStatus};
 use tandem_fs::os::fs::{Mode, OFlags};
 use tandem_fs::os::OwnedFd;
@@ -51,8 +51,8 @@ pub struct MountRequest {
     pub fuse_threads: usize,
     /// Hold deletions through the mount that come faster than this (`None`: never).
     pub brake: Option<tandem_engine::BrakeLimit>,
-    /// Serve FUSE requests over io_uring where the kernel allows (else /dev/fuse).
-    pub uring: bool,
+    /// How FUSE requests reach the mount: io_uring or /dev/fuse.
+    pub transport: MountTransport,
     /// Keep what programs destroy through the mount in the source's history, for files
     /// up to this many bytes (`None`: keep nothing).
     pub history_max_file: Option<u64>,
@@ -148,7 +148,7 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
         allow_other: req.allow_other,
         kernel_passthrough: !req.no_passthrough,
         threads: req.fuse_threads,
-        uring: req.uring,
+        transport: req.transport,
         history_max_file: req.history_max_file,
     };
     let handle = backend()
@@ -173,9 +173,16 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
         mountpoint: req.mountpoint.clone(),
     })?;
     tracing::info!(
-        "mounted {} (kernel passthrough {}); replicating to {}",
+        "mounted {} (kernel passthrough {}{}); replicating to {}",
         req.mountpoint.display(),
         passthrough_state(handle.as_ref(), req.no_passthrough),
+        if handle.uring_active() {
+            ", requests over io_uring"
+        } else if cfg!(target_os = "linux") {
+            ", requests through /dev/fuse"
+        } else {
+            ""
+        },
         req.specs
             .iter()
             .map(|s| s.tgt.display().to_string())

@@ -99,8 +99,17 @@ impl Mounted {
         .unwrap();
         let behind = rustix::io::fcntl_dupfd_cloexec(&fd, 0).unwrap();
         let sink = Arc::new(Recorder::default());
+        let asked = opts.transport;
         let handle = tandem_fuse::mount(fd, &root, sink.clone(), opts).expect("mount");
         assert!(is_mounted(&root), "{} is not a mount point", root.display());
+        // Asked for io_uring by `TANDEM_TRANSPORT`, served through /dev/fuse: the run would
+        // not test it.
+        assert!(
+            !(asked == tandem_fuse::Transport::Uring
+                && std::env::var("TANDEM_TRANSPORT").as_deref() == Ok("uring")
+                && !handle.uring_active()),
+            "TANDEM_TRANSPORT=uring, but the mount fell back to /dev/fuse"
+        );
         Mounted {
             handle: Some(handle),
             behind,
@@ -115,7 +124,7 @@ impl Mounted {
             allow_other: false,
             kernel_passthrough: on,
             threads: 2,
-            transport: tandem_fuse::Transport::Dev,
+            transport: transport(),
             history_max_file: None,
         })
     }
@@ -152,6 +161,18 @@ impl Drop for Mounted {
 
 /// Is `path` a mount point of a tandem FUSE filesystem (per /proc/self/mountinfo: type
 /// `fuse`, source `tandem`)?
+/// The FUSE transport these tests mount with, from `TANDEM_TRANSPORT` (`dev`, `uring` or
+/// `auto`): `TANDEM_TRANSPORT=uring cargo test -p tandem-fuse --test posix` runs them over
+/// FUSE over io_uring. Unset: the mount's default.
+pub fn transport() -> tandem_fuse::Transport {
+    match std::env::var("TANDEM_TRANSPORT").as_deref() {
+        Ok("uring") => tandem_fuse::Transport::Uring,
+        Ok("dev") => tandem_fuse::Transport::Dev,
+        Ok("auto") | Err(_) => tandem_fuse::Transport::Auto,
+        Ok(other) => panic!("TANDEM_TRANSPORT={other}: dev, uring or auto"),
+    }
+}
+
 pub fn is_mounted(path: &Path) -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let path = path.to_str().unwrap();
