@@ -46,6 +46,21 @@ pub struct Kept {
 }
 
 impl Retention {
+    /// The newest version of each path in `kept` (indexes, in no order), as `to_drop`
+    /// ranks them: only these can be the last copy of their path, so only theirs need
+    /// `Kept::elsewhere` looked up on the sides (the others' is never read). A prune over
+    /// many versions of a path stats the sides once for it, not once per version.
+    pub fn newest_of_each_path(kept: &[Kept]) -> Vec<usize> {
+        let mut newest: std::collections::HashMap<&crate::RelPath, usize> = Default::default();
+        for (i, k) in kept.iter().enumerate() {
+            let slot = newest.entry(&k.path).or_insert(i);
+            if (k.time_ns, i) > (kept[*slot].time_ns, *slot) {
+                *slot = i;
+            }
+        }
+        newest.into_values().collect()
+    }
+
     /// Which of `kept` go (indexes), oldest first: those older than `keep`, those past the
     /// newest `versions` of their path, then the oldest left until the total fits in
     /// `max_bytes`. The newest version of a path found on neither side always stays.
@@ -139,5 +154,27 @@ mod tests {
         ];
         assert_eq!(limits(30, 100, 10).to_drop(&k, 5 * DAY), [2, 0]);
         assert!(limits(30, 160, 10).to_drop(&k, 5 * DAY).is_empty());
+    }
+
+    #[test]
+    fn only_the_newest_of_each_path_needs_looking_up_and_the_others_lookups_change_nothing() {
+        let mut k = vec![
+            kept("a", 3, 10, false),
+            kept("b", 1, 10, false),
+            kept("a", 9, 10, false), // a's newest
+            kept("a", 1, 10, false),
+            kept("b", 1, 10, false), // b's newest: same time as index 1, later in the list
+        ];
+        let mut newest = Retention::newest_of_each_path(&k);
+        newest.sort_unstable();
+        assert_eq!(newest, [2, 4]);
+        // Whatever the others say, the same go: only the newest's lookups are ever read.
+        let r = limits(2, 25, 10);
+        let before = r.to_drop(&k, 10 * DAY);
+        for (i, v) in k.iter_mut().enumerate() {
+            v.elsewhere = !newest.contains(&i);
+        }
+        assert_eq!(r.to_drop(&k, 10 * DAY), before);
+        assert_eq!(before, [1, 3, 0]);
     }
 }

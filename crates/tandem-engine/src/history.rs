@@ -433,7 +433,7 @@ pub fn prune(
                     path: r.path.clone(),
                     time_ns: r.time_ns,
                     bytes: r.size,
-                    elsewhere: present(src, &r.path) || present(tgt, &r.path),
+                    elsewhere: false,
                 });
                 ids.push((r.id, name.clone(), r.size));
             }
@@ -444,6 +444,11 @@ pub fn prune(
             Err(_) if now.saturating_sub(r.time_ns) > keep_ns => forget.push(r.id),
             Err(_) => {}
         }
+    }
+    // Only a path's newest version can be its last copy: the sides are looked up for it
+    // alone, not for each of its versions, on every pass while the mount serves.
+    for i in Retention::newest_of_each_path(&kept) {
+        kept[i].elsewhere = present(src, &kept[i].path) || present(tgt, &kept[i].path);
     }
     for i in keep.to_drop(&kept, now) {
         let (id, name, size) = &ids[i];

@@ -77,11 +77,11 @@ pub fn prune_trash(
     retention: &Retention,
     now_ns: i64,
 ) -> Result<Pruned> {
-    let (mut found, dirs) = walk(root)?;
-    for f in &mut found {
-        f.kept.elsewhere = present(root, &f.kept.path) || present(other, &f.kept.path);
+    let (found, dirs) = walk(root)?;
+    let mut kept: Vec<Kept> = found.iter().map(|f| f.kept.clone()).collect();
+    for i in Retention::newest_of_each_path(&kept) {
+        kept[i].elsewhere = present(root, &kept[i].path) || present(other, &kept[i].path);
     }
-    let kept: Vec<Kept> = found.iter().map(|f| f.kept.clone()).collect();
     let mut out = Pruned::default();
     let mut gone = HashSet::new();
     for i in retention.to_drop(&kept, now_ns) {
