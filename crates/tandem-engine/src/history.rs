@@ -367,7 +367,7 @@ pub fn adopt_orphans(src: &Root, store: &Store, serving: bool, now: i64) -> Resu
 /// are listed as lost (and then go with the others not kept).
 pub fn prune(
     src: &Root,
-    tgt: &Root,
+    tgt: &dyn crate::side::SideRoot,
     store: &mut Store,
     keep: &Retention,
     now: i64,
@@ -385,6 +385,16 @@ pub fn prune(
     let mut kept = Vec::new();
     let mut ids = Vec::new();
     let keep_ns = i64::try_from(keep.keep.as_nanos()).unwrap_or(i64::MAX);
+    // What the target holds, asked at once (it may be on another machine).
+    let mut paths: Vec<RelPath> = rows.iter().map(|r| r.path.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    let on_target: HashSet<RelPath> = paths
+        .iter()
+        .zip(tgt.holds(&paths))
+        .filter(|&(_, held)| held)
+        .map(|(p, _)| p.clone())
+        .collect();
     for r in &rows {
         match &r.kept {
             Ok(name) if files.contains(name) => {
@@ -392,7 +402,7 @@ pub fn prune(
                     path: r.path.clone(),
                     time_ns: r.time_ns,
                     bytes: r.size,
-                    elsewhere: present(src, &r.path) || present(tgt, &r.path),
+                    elsewhere: present(src, &r.path) || on_target.contains(&r.path),
                 });
                 ids.push((r.id, name.clone(), r.size));
             }

@@ -562,11 +562,9 @@ impl Session {
         // Later rounds look at what the earlier ones named too: a step that raced may be
         // on a path outside the scope (a conflict copy set aside but not yet copied).
         let mut widened = scope.clone();
-        // Hard links and folder times need both roots on this machine (a remote side keeps
-        // neither yet).
         let locals = src.local().zip(tgt.local()).map(|(s, t)| [s, t]);
-        if let (true, Some(roots)) = (opts.hard_links, locals) {
-            crate::links::widen_to_other_names(&mut widened, roots, store);
+        if opts.hard_links {
+            crate::links::widen_to_other_names(&mut widened, [src, tgt], store);
         }
         // Files opened for writing while scanned (`check`): no step of these rounds on them.
         let mut left_out: HashSet<RelPath> = HashSet::new();
@@ -770,9 +768,7 @@ impl Session {
                 }
                 return Ok(report);
             }
-            if let Some(roots) = locals {
-                folder_times.note_plan(roots, &plan.actions);
-            }
+            folder_times.note_plan([src, tgt], &plan.actions);
             let applier = Applier::new(&ctx, store, &mut report, on_event, &mut folder_times);
             let mut raced = applier.run(plan.actions)?;
             raced.extend(raced_early);
@@ -802,7 +798,7 @@ impl Session {
             crate::kept::refusals_into(&mut report, side, ctx.root(side).take_refusals());
         }
         // Last, once every step is done: no later write moves a folder's time again.
-        let set_on_source = locals.map(|r| folder_times.apply(r)).unwrap_or_default();
+        let set_on_source = folder_times.apply([src, tgt]);
         if let Some(m) = hooks.mount.as_ref().filter(|_| !set_on_source.is_empty()) {
             m.invalidate(&set_on_source);
         }
@@ -867,12 +863,9 @@ impl Session {
             self.adopt_orphans(now);
         }
         let keep = &self.spec.retention;
-        // A remote trash is not pruned yet: it only grows (README: remote sides).
-        let Some(tgt) = self.tgt.local() else {
-            return;
-        };
-        for (name, root, other) in [("source", &self.src, tgt), ("target", tgt, &self.src)] {
-            match tandem_fs::prune_trash(root, other, keep, now) {
+        let (src, tgt): (&dyn SideRoot, &dyn SideRoot) = (&self.src, &*self.tgt);
+        for (name, root, other) in [("source", src, tgt), ("target", tgt, src)] {
+            match root.prune_trash(keep, now, other) {
                 Ok(p) if p.removed > 0 => tracing::info!(
                     "{name} trash: removed {} old versions ({} bytes); {} left ({} bytes)",
                     p.removed,
@@ -1422,10 +1415,11 @@ impl Ctx<'_> {
                 if let Some(e) = echoes {
                     e.mkdir(path);
                 }
+                let listed = self.listed_xattrs(side.other(), path, src.xattrs.is_some())?;
                 let step = Step::Mkdir {
                     path,
                     src,
-                    from: self.root(side.other()).local(),
+                    from: self.attrs_from(side.other(), listed.as_ref()),
                 };
                 let new = self.applied(*side, step).inspect_err(|_| {
                     if let Some(e) = echoes {
@@ -1443,11 +1437,12 @@ impl Ctx<'_> {
                 src,
                 expect,
             } => {
+                let listed = self.listed_xattrs(side.other(), path, src.xattrs != expect.xattrs)?;
                 let step = Step::SetMeta {
                     path,
                     src,
                     expect,
-                    from: self.root(side.other()).local(),
+                    from: self.attrs_from(side.other(), listed.as_ref()),
                 };
                 let new = self.applied(*side, step)?;
                 vec![Update::Put(
@@ -1541,6 +1536,33 @@ impl Ctx<'_> {
             .ok_or_else(|| FsError::raced(path, "the side answered without an entry"))
     }
 
+    /// The extended attributes of `path` on `side` when that side is on another machine and
+    /// the step `needed` them (a local side's are read at the step itself).
+    fn listed_xattrs(
+        &self,
+        side: Side,
+        path: &RelPath,
+        needed: bool,
+    ) -> tandem_fs::Result<Option<tandem_fs::Xattrs>> {
+        let root = self.root(side);
+        match root.local() {
+            None if needed => root.xattrs(path),
+            _ => Ok(None),
+        }
+    }
+
+    /// Where a step's attributes come from: `side`'s root when local, else `listed`.
+    fn attrs_from<'x>(
+        &'x self,
+        side: Side,
+        listed: Option<&'x tandem_fs::Xattrs>,
+    ) -> Option<tandem_fs::AttrsFrom<'x>> {
+        match self.root(side).local() {
+            Some(r) => Some(tandem_fs::AttrsFrom::Root(r)),
+            None => listed.map(tandem_fs::AttrsFrom::Given),
+        }
+    }
+
     /// `--hard-links`: `path` on `side` made another name of the file at `anchor` there.
     fn link(
         &self,
@@ -1554,14 +1576,8 @@ impl Ctx<'_> {
         if let Some(e) = echoes {
             e.create(path);
         }
-        // A side on another machine makes no hard links yet: copied instead.
-        let Some(root) = self.root(side).local() else {
-            return Err(FsError::CannotLink {
-                path: path.to_string(),
-                source: std::io::Error::other("a remote side makes no hard links yet"),
-            });
-        };
-        tandem_fs::link(root, anchor, anchor_expect, path, expect, &self.trash)
+        self.root(side)
+            .link(anchor, anchor_expect, path, expect, &self.trash)
             .map(|new| tandem_core::Entry {
                 hash: anchor_expect.hash,
                 ..new
@@ -1683,9 +1699,8 @@ impl<'a, 'r> Applier<'a, 'r> {
             actions: batch.len(),
             bytes,
         });
-        if let Some(roots) = self.ctx.src.local().zip(self.ctx.tgt.local()) {
-            self.folder_times.note_plan([roots.0, roots.1], &batch);
-        }
+        self.folder_times
+            .note_plan([self.ctx.src, self.ctx.tgt], &batch);
         self.steps(&batch)
     }
 

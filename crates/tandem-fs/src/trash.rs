@@ -77,9 +77,30 @@ pub fn prune_trash(
     retention: &Retention,
     now_ns: i64,
 ) -> Result<Pruned> {
+    prune_trash_where(root, &|p| present(other, p), retention, now_ns)
+}
+
+/// The paths the versions in `root`'s trash are of, each once: for the other side of the
+/// pair, on another machine, to say which it holds ([`prune_trash_where`]).
+pub fn trash_paths(root: &Root) -> Result<Vec<RelPath>> {
+    let (found, _) = walk(root)?;
+    let mut paths: Vec<RelPath> = found.into_iter().map(|f| f.kept.path).collect();
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
+}
+
+/// [`prune_trash`], with `elsewhere` saying whether the other side holds a path (it is on
+/// another machine).
+pub fn prune_trash_where(
+    root: &Root,
+    elsewhere: &dyn Fn(&RelPath) -> bool,
+    retention: &Retention,
+    now_ns: i64,
+) -> Result<Pruned> {
     let (mut found, dirs) = walk(root)?;
     for f in &mut found {
-        f.kept.elsewhere = present(root, &f.kept.path) || present(other, &f.kept.path);
+        f.kept.elsewhere = present(root, &f.kept.path) || elsewhere(&f.kept.path);
     }
     let kept: Vec<Kept> = found.iter().map(|f| f.kept.clone()).collect();
     let mut out = Pruned::default();
@@ -118,7 +139,8 @@ fn usage(sizes: impl Iterator<Item = u64>) -> TrashUsage {
     })
 }
 
-fn present(root: &Root, path: &RelPath) -> bool {
+/// Whether `root` holds `path` (anything there); unknown counts as held.
+pub fn present(root: &Root, path: &RelPath) -> bool {
     // Unknown counts as present: a version is never kept as the last copy by mistake,
     // only possibly dropped as an older one.
     !matches!(root.stat(path), Ok(None))
