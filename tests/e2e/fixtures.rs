@@ -124,6 +124,17 @@ pub struct Pair {
     pub src: PathBuf,
     pub tgt: PathBuf,
     pub state: PathBuf,
+    /// The target reached over ssh (`remote::over_ssh`): the same folder, named
+    /// `ssh://...` to tandem, so that a local pair's test runs against a remote target.
+    pub remote: Option<Remote>,
+}
+
+/// How a pair's target is reached over ssh, and the sshd that serves it (kept running as
+/// long as the pair).
+pub struct Remote {
+    pub url: String,
+    pub ssh: String,
+    pub _server: std::sync::Mutex<Box<dyn std::any::Any + Send>>,
 }
 
 impl Pair {
@@ -139,6 +150,7 @@ impl Pair {
             src,
             tgt,
             state,
+            remote: None,
         }
     }
 
@@ -155,15 +167,7 @@ impl Pair {
 
     /// `tandem sync SRC TGT --state-dir STATE ARGS...`
     pub fn sync(&self, args: &[&str]) -> Out {
-        let mut v: Vec<&OsStr> = vec![
-            OsStr::new("sync"),
-            self.src.as_os_str(),
-            self.tgt.as_os_str(),
-        ];
-        v.push(OsStr::new("--state-dir"));
-        v.push(self.state.as_os_str());
-        v.extend(args.iter().map(OsStr::new));
-        run_tandem(v)
+        self.cmd("sync", args)
     }
 
     /// Syncs and insists on exit code `code`.
@@ -173,11 +177,24 @@ impl Pair {
         out
     }
 
-    /// `tandem CMD SRC TGT --state-dir STATE ARGS...`
+    /// `tandem CMD SRC TGT --state-dir STATE ARGS...`; TGT is `ssh://...` for a remote
+    /// target, with `--ssh` and `--remote-tandem` where CMD connects.
     pub fn cmd(&self, cmd: &str, args: &[&str]) -> Out {
-        let mut v: Vec<&OsStr> = vec![OsStr::new(cmd), self.src.as_os_str(), self.tgt.as_os_str()];
+        let tgt = match &self.remote {
+            Some(r) => OsStr::new(&r.url),
+            None => self.tgt.as_os_str(),
+        };
+        let mut v: Vec<&OsStr> = vec![OsStr::new(cmd), self.src.as_os_str(), tgt];
         v.push(OsStr::new("--state-dir"));
         v.push(self.state.as_os_str());
+        if let Some(r) = self
+            .remote
+            .as_ref()
+            .filter(|_| cmd == "sync" || cmd == "resolve")
+        {
+            v.extend([OsStr::new("--ssh"), OsStr::new(&r.ssh)]);
+            v.extend([OsStr::new("--remote-tandem"), OsStr::new(bin())]);
+        }
         v.extend(args.iter().map(OsStr::new));
         run_tandem(v)
     }

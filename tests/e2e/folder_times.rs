@@ -42,7 +42,17 @@ fn plans_nothing(p: &Pair) {
 
 #[test]
 fn issue_19_folder_times_are_kept() {
-    let p = Pair::new();
+    folder_times_are_kept(&Pair::new());
+}
+
+#[test]
+fn issue_17_folder_times_are_kept_on_a_remote_target() {
+    if let Some(p) = crate::remote::over_ssh("issue_17_folder_times_are_kept_on_a_remote_target") {
+        folder_times_are_kept(&p);
+    }
+}
+
+fn folder_times_are_kept(p: &Pair) {
     p.write(S::Src, "a/x.txt", "x");
     p.write(S::Src, "a/b/c/d/deep.txt", "deep");
     p.write(S::Src, "e/f/g/h.txt", "h");
@@ -55,24 +65,24 @@ fn issue_19_folder_times_are_kept() {
             1_500_000_000_123_456_789 + i as i64 * 1_000_001,
         );
     }
-    let src_times = folder_times(&p, S::Src);
+    let src_times = folder_times(p, S::Src);
     p.sync_ok(&[], 0);
     p.assert_same();
-    assert_eq!(folder_times(&p, S::Tgt), src_times);
+    assert_eq!(folder_times(p, S::Tgt), src_times);
     assert_eq!(
-        folder_times(&p, S::Src),
+        folder_times(p, S::Src),
         src_times,
         "the source is left alone"
     );
-    plans_nothing(&p);
+    plans_nothing(p);
 
     // A file added to a deep folder: that folder takes the source's new time again. A folder
     // whose time alone moved on the source is no work to do, and is left as it was.
-    let first = folder_times(&p, S::Tgt);
+    let first = folder_times(p, S::Tgt);
     p.write(S::Src, "a/b/c/d/new.txt", "new");
     set_dir_mtime(&p.path(S::Src, "a/b/c/d"), 1_600_000_000_000_000_007);
     set_dir_mtime(&p.path(S::Src, "e"), 1_650_000_000_000_000_003);
-    plans_nothing_but_one_copy(&p);
+    plans_nothing_but_one_copy(p);
     p.assert_same();
     let deep = mtime_ns(&p.path(S::Tgt, "a/b/c/d"));
     assert_eq!(deep, 1_600_000_000_000_000_007);
@@ -81,7 +91,7 @@ fn issue_19_folder_times_are_kept() {
             assert_eq!(mtime_ns(&p.path(S::Tgt, f)), *t, "{f} on the target moved");
         }
     }
-    plans_nothing(&p);
+    plans_nothing(p);
 
     // The other way: a file added on the target gives the source's folder the target's time.
     p.write(S::Tgt, "e/f/from_target.txt", "t");
@@ -94,7 +104,7 @@ fn issue_19_folder_times_are_kept() {
         1_650_000_000_000_000_003,
         "an untouched folder keeps its own time"
     );
-    plans_nothing(&p);
+    plans_nothing(p);
 }
 
 /// Syncs, and insists that the sync copied one file and did nothing else.

@@ -50,25 +50,37 @@ fn assert_one_file(p: &Pair, s: S, names: &[&str]) {
 
 #[test]
 fn issue_19_hard_links_arrive_as_hard_links_both_ways() {
-    let p = Pair::new();
+    hard_links_arrive_as_hard_links_both_ways(&Pair::new());
+}
+
+#[test]
+fn issue_17_hard_links_arrive_as_hard_links_both_ways_with_a_remote_target() {
+    if let Some(p) = crate::remote::over_ssh(
+        "issue_17_hard_links_arrive_as_hard_links_both_ways_with_a_remote_target",
+    ) {
+        hard_links_arrive_as_hard_links_both_ways(&p);
+    }
+}
+
+fn hard_links_arrive_as_hard_links_both_ways(p: &Pair) {
     p.write(S::Src, "a.txt", "one file, two names");
-    link(&p, S::Src, "a.txt", "b.txt");
+    link(p, S::Src, "a.txt", "b.txt");
     std::fs::create_dir(p.path(S::Src, "sub")).unwrap();
-    link(&p, S::Src, "a.txt", "sub/c.txt");
-    let s = sync_links(&p, 0);
+    link(p, S::Src, "a.txt", "sub/c.txt");
+    let s = sync_links(p, 0);
     assert_eq!((count(&s, "copied"), count(&s, "linked")), (1, 2), "{s}");
     assert_eq!(count(&s, "bytes"), 19, "the data is sent once: {s}");
-    assert_one_file(&p, S::Tgt, &["a.txt", "b.txt", "sub/c.txt"]);
+    assert_one_file(p, S::Tgt, &["a.txt", "b.txt", "sub/c.txt"]);
     p.assert_same();
 
     // The other way: a group made on the target.
     p.write(S::Tgt, "t1", "from the target");
-    link(&p, S::Tgt, "t1", "sub/t2");
-    let s = sync_links(&p, 0);
+    link(p, S::Tgt, "t1", "sub/t2");
+    let s = sync_links(p, 0);
     assert_eq!((count(&s, "copied"), count(&s, "linked")), (1, 1), "{s}");
-    assert_one_file(&p, S::Src, &["t1", "sub/t2"]);
+    assert_one_file(p, S::Src, &["t1", "sub/t2"]);
     p.assert_same();
-    let s = sync_links(&p, 0);
+    let s = sync_links(p, 0);
     assert_eq!(s["plan"], Value::Array(vec![]), "{s}");
     assert_eq!((count(&s, "copied"), count(&s, "linked")), (0, 0), "{s}");
 }
@@ -121,57 +133,93 @@ fn issue_19_push_links_on_the_target_only() {
 
 #[test]
 fn issue_19_hard_linked_pair_with_one_name_renamed_stays_a_rename() {
-    let p = Pair::new();
+    hard_linked_pair_with_one_name_renamed_stays_a_rename(&Pair::new());
+}
+
+#[test]
+fn issue_17_hard_linked_pair_with_one_name_renamed_stays_a_rename_with_a_remote_target() {
+    if let Some(p) = crate::remote::over_ssh(
+        "issue_17_hard_linked_pair_with_one_name_renamed_stays_a_rename_with_a_remote_target",
+    ) {
+        hard_linked_pair_with_one_name_renamed_stays_a_rename(&p);
+    }
+}
+
+fn hard_linked_pair_with_one_name_renamed_stays_a_rename(p: &Pair) {
     p.write(S::Src, "a", "some content");
-    link(&p, S::Src, "a", "b");
-    sync_links(&p, 0);
+    link(p, S::Src, "a", "b");
+    sync_links(p, 0);
     let ino = p.ino(S::Tgt, "a");
     std::fs::create_dir(p.path(S::Src, "moved")).unwrap();
     std::fs::rename(p.path(S::Src, "b"), p.path(S::Src, "moved/b2")).unwrap();
-    let s = sync_links(&p, 0);
+    let s = sync_links(p, 0);
     assert_eq!(count(&s, "renamed"), 1, "{s}");
     assert_eq!(count(&s, "bytes"), 0, "no data sent: {s}");
     assert!(!p.exists(S::Tgt, "b"));
-    assert_one_file(&p, S::Tgt, &["a", "moved/b2"]);
+    assert_one_file(p, S::Tgt, &["a", "moved/b2"]);
     assert_eq!(p.ino(S::Tgt, "a"), ino);
     p.assert_same();
 }
 
 #[test]
 fn issue_19_content_changed_through_one_name_relinks_the_others() {
-    let p = Pair::new();
+    content_changed_through_one_name_relinks_the_others(&Pair::new());
+}
+
+#[test]
+fn issue_17_content_changed_through_one_name_relinks_the_others_with_a_remote_target() {
+    if let Some(p) = crate::remote::over_ssh(
+        "issue_17_content_changed_through_one_name_relinks_the_others_with_a_remote_target",
+    ) {
+        content_changed_through_one_name_relinks_the_others(&p);
+    }
+}
+
+fn content_changed_through_one_name_relinks_the_others(p: &Pair) {
     p.write(S::Src, "a", "v1");
-    link(&p, S::Src, "a", "b");
-    link(&p, S::Src, "a", "c");
-    sync_links(&p, 0);
+    link(p, S::Src, "a", "b");
+    link(p, S::Src, "a", "c");
+    sync_links(p, 0);
     // Written in place through "b": every name of the source's file changed.
-    append(&p, S::Src, "b", "+v2");
-    let s = sync_links(&p, 0);
+    append(p, S::Src, "b", "+v2");
+    let s = sync_links(p, 0);
     assert_eq!((count(&s, "copied"), count(&s, "linked")), (1, 2), "{s}");
-    assert_one_file(&p, S::Tgt, &["a", "b", "c"]);
+    assert_one_file(p, S::Tgt, &["a", "b", "c"]);
     assert_eq!(p.read(S::Tgt, "c"), "v1+v2");
     assert!(p.trash_contents(S::Tgt).contains(&"v1".to_string()));
     p.assert_same();
-    let s = sync_links(&p, 0);
+    let s = sync_links(p, 0);
     assert_eq!((count(&s, "copied"), count(&s, "linked")), (0, 0), "{s}");
 }
 
 #[test]
 fn issue_19_a_name_edited_on_the_receiving_side_is_not_relinked_over() {
+    a_name_edited_on_the_receiving_side_is_not_relinked_over(&Pair::new());
+}
+
+#[test]
+fn issue_17_a_name_edited_on_the_receiving_side_is_not_relinked_over_with_a_remote_target() {
+    if let Some(p) = crate::remote::over_ssh(
+        "issue_17_a_name_edited_on_the_receiving_side_is_not_relinked_over_with_a_remote_target",
+    ) {
+        a_name_edited_on_the_receiving_side_is_not_relinked_over(&p);
+    }
+}
+
+fn a_name_edited_on_the_receiving_side_is_not_relinked_over(p: &Pair) {
     // Invariant 2 for each name: "c" was rewritten on the target on its own, so it is a
     // conflict: the target's version survives under the conflict name, and the source's
     // (newer) version takes the name, linked with the others.
-    let p = Pair::new();
     p.write(S::Src, "a", "v1");
-    link(&p, S::Src, "a", "b");
-    link(&p, S::Src, "a", "c");
-    sync_links(&p, 0);
+    link(p, S::Src, "a", "b");
+    link(p, S::Src, "a", "c");
+    sync_links(p, 0);
     std::fs::remove_file(p.path(S::Tgt, "c")).unwrap();
     p.write(S::Tgt, "c", "the target's own c");
-    append(&p, S::Src, "a", "+v2");
-    let s = sync_links(&p, 1);
+    append(p, S::Src, "a", "+v2");
+    let s = sync_links(p, 1);
     assert_eq!(s["conflicts"].as_array().unwrap().len(), 1, "{s}");
-    assert_one_file(&p, S::Tgt, &["a", "b", "c"]);
+    assert_one_file(p, S::Tgt, &["a", "b", "c"]);
     assert_eq!(p.read(S::Tgt, "c"), "v1+v2");
     let kept: Vec<String> = p
         .names_with(S::Tgt, "c.conflict-")
@@ -188,14 +236,26 @@ fn issue_19_a_name_edited_on_the_receiving_side_is_not_relinked_over() {
 
 #[test]
 fn issue_19_a_new_link_is_a_link_not_a_copy() {
-    let p = Pair::new();
+    a_new_link_is_a_link_not_a_copy(&Pair::new());
+}
+
+#[test]
+fn issue_17_a_new_link_is_a_link_not_a_copy_with_a_remote_target() {
+    if let Some(p) =
+        crate::remote::over_ssh("issue_17_a_new_link_is_a_link_not_a_copy_with_a_remote_target")
+    {
+        a_new_link_is_a_link_not_a_copy(&p);
+    }
+}
+
+fn a_new_link_is_a_link_not_a_copy(p: &Pair) {
     p.write(S::Src, "a", "linked later");
-    sync_links(&p, 0);
-    link(&p, S::Src, "a", "new");
-    let s = sync_links(&p, 0);
+    sync_links(p, 0);
+    link(p, S::Src, "a", "new");
+    let s = sync_links(p, 0);
     assert_eq!((count(&s, "copied"), count(&s, "linked")), (0, 1), "{s}");
     assert_eq!(count(&s, "bytes"), 0, "{s}");
-    assert_one_file(&p, S::Tgt, &["a", "new"]);
+    assert_one_file(p, S::Tgt, &["a", "new"]);
 }
 
 #[test]

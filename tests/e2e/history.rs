@@ -721,6 +721,7 @@ fn issue_18_on_xfs_the_version_kept_of_an_overwrite_shares_extents_with_the_file
         tgt: xfs.mnt.join("tgt"),
         state: tmp.path().join("state"),
         tmp,
+        remote: None,
     };
     std::fs::create_dir(&p.src).unwrap();
     std::fs::create_dir(&p.tgt).unwrap();

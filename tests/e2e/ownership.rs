@@ -37,7 +37,20 @@ fn issue_19_owner_kept_as_root() {
     if !is_root("issue_19_owner_kept_as_root") {
         return;
     }
-    let p = Pair::new();
+    owner_kept_as_root(&Pair::new());
+}
+
+#[test]
+fn issue_17_owner_kept_as_root_with_a_remote_target() {
+    if !is_root("issue_17_owner_kept_as_root_with_a_remote_target") {
+        return;
+    }
+    if let Some(p) = crate::remote::over_ssh("issue_17_owner_kept_as_root_with_a_remote_target") {
+        owner_kept_as_root(&p);
+    }
+}
+
+fn owner_kept_as_root(p: &Pair) {
     p.write(S::Src, "nobody.txt", "one");
     p.write(S::Src, "daemon.txt", "two");
     p.write(S::Src, "dir/inner.txt", "three");
@@ -45,10 +58,10 @@ fn issue_19_owner_kept_as_root() {
     chown(p.path(S::Src, "daemon.txt"), Some(1), Some(2)).unwrap();
     chown(p.path(S::Src, "dir"), Some(1), Some(1)).unwrap();
     p.sync_ok(&["--owner"], 0);
-    assert_eq!(owner(&p, S::Tgt, "nobody.txt"), (NOBODY, NOBODY));
-    assert_eq!(owner(&p, S::Tgt, "daemon.txt"), (1, 2));
-    assert_eq!(owner(&p, S::Tgt, "dir"), (1, 1));
-    assert_eq!(owner(&p, S::Tgt, "dir/inner.txt"), (0, 0));
+    assert_eq!(owner(p, S::Tgt, "nobody.txt"), (NOBODY, NOBODY));
+    assert_eq!(owner(p, S::Tgt, "daemon.txt"), (1, 2));
+    assert_eq!(owner(p, S::Tgt, "dir"), (1, 1));
+    assert_eq!(owner(p, S::Tgt, "dir/inner.txt"), (0, 0));
 
     // A chown alone is a change, carried the other way too, and --numeric-ids is taken.
     chown(p.path(S::Tgt, "dir/inner.txt"), Some(NOBODY), Some(1)).unwrap();
@@ -58,7 +71,7 @@ fn issue_19_owner_kept_as_root() {
         "{}",
         out.all()
     );
-    assert_eq!(owner(&p, S::Src, "dir/inner.txt"), (NOBODY, 1));
+    assert_eq!(owner(p, S::Src, "dir/inner.txt"), (NOBODY, 1));
 
     // Without --owner, owners are left alone.
     chown(p.path(S::Src, "daemon.txt"), Some(3), Some(3)).unwrap();
@@ -68,7 +81,7 @@ fn issue_19_owner_kept_as_root() {
         "{}",
         out.all()
     );
-    assert_eq!(owner(&p, S::Tgt, "daemon.txt"), (1, 2));
+    assert_eq!(owner(p, S::Tgt, "daemon.txt"), (1, 2));
 }
 
 /// A symlink's own owner (`chown -h`) is kept both ways, on the link and never on what it
@@ -78,12 +91,25 @@ fn issue_19_symlink_owner_kept() {
     if !is_root("issue_19_symlink_owner_kept") {
         return;
     }
-    let p = Pair::new();
+    symlink_owner_kept(&Pair::new());
+}
+
+#[test]
+fn issue_17_symlink_owner_kept_with_a_remote_target() {
+    if !is_root("issue_17_symlink_owner_kept_with_a_remote_target") {
+        return;
+    }
+    if let Some(p) = crate::remote::over_ssh("issue_17_symlink_owner_kept_with_a_remote_target") {
+        symlink_owner_kept(&p);
+    }
+}
+
+fn symlink_owner_kept(p: &Pair) {
     p.write(S::Src, "a.txt", "one");
     std::os::unix::fs::symlink("a.txt", p.path(S::Src, "l")).unwrap();
     lchown(p.path(S::Src, "l"), Some(NOBODY), Some(NOBODY)).unwrap();
     p.sync_ok(&["--owner"], 0);
-    assert_eq!(owner(&p, S::Tgt, "l"), (NOBODY, NOBODY));
+    assert_eq!(owner(p, S::Tgt, "l"), (NOBODY, NOBODY));
 
     // A chown -h alone is a change, carried the other way too.
     lchown(p.path(S::Tgt, "l"), Some(1), Some(2)).unwrap();
@@ -93,14 +119,14 @@ fn issue_19_symlink_owner_kept() {
         "{}",
         out.all()
     );
-    assert_eq!(owner(&p, S::Src, "l"), (1, 2));
+    assert_eq!(owner(p, S::Src, "l"), (1, 2));
     assert_eq!(
-        owner(&p, S::Src, "a.txt"),
+        owner(p, S::Src, "a.txt"),
         (0, 0),
         "the link's file is left alone"
     );
     assert_eq!(
-        owner(&p, S::Tgt, "a.txt"),
+        owner(p, S::Tgt, "a.txt"),
         (0, 0),
         "the link's file is left alone"
     );
@@ -119,7 +145,7 @@ fn issue_19_symlink_owner_kept() {
         "{}",
         out.all()
     );
-    assert_eq!(owner(&p, S::Tgt, "l"), (1, 2));
+    assert_eq!(owner(p, S::Tgt, "l"), (1, 2));
 }
 
 #[test]
@@ -178,14 +204,26 @@ fn issue_19_owner_not_kept_as_ordinary_user_is_reported_once() {
 
 #[test]
 fn issue_19_setuid_bit_not_copied_without_owner_as_root() {
-    let p = Pair::new();
+    setuid_bit_not_copied_without_owner_as_root(&Pair::new());
+}
+
+#[test]
+fn issue_17_setuid_bit_not_copied_without_owner_with_a_remote_target() {
+    if let Some(p) =
+        crate::remote::over_ssh("issue_17_setuid_bit_not_copied_without_owner_with_a_remote_target")
+    {
+        setuid_bit_not_copied_without_owner_as_root(&p);
+    }
+}
+
+fn setuid_bit_not_copied_without_owner_as_root(p: &Pair) {
     p.write(S::Src, "prog", "#!/bin/sh\n");
-    set_mode(&p, S::Src, "prog", 0o4755);
+    set_mode(p, S::Src, "prog", 0o4755);
     p.write(S::Src, "shared/f", "x");
-    set_mode(&p, S::Src, "shared", 0o2775);
+    set_mode(p, S::Src, "shared", 0o2775);
     p.sync_ok(&[], 0);
-    assert_eq!(mode(&p, S::Tgt, "prog"), 0o755, "setuid bit not copied");
-    assert_eq!(mode(&p, S::Tgt, "shared"), 0o775, "setgid bit not copied");
+    assert_eq!(mode(p, S::Tgt, "prog"), 0o755, "setuid bit not copied");
+    assert_eq!(mode(p, S::Tgt, "shared"), 0o775, "setgid bit not copied");
     assert_eq!(p.read(S::Tgt, "prog"), "#!/bin/sh\n");
 
     // Not a lasting difference: the next run does nothing, both sides keep their own.
@@ -195,18 +233,18 @@ fn issue_19_setuid_bit_not_copied_without_owner_as_root() {
         summary.contains("\"copied\":0") && summary.contains("\"metadata\":0"),
         "{summary}"
     );
-    assert_eq!(mode(&p, S::Src, "prog"), 0o4755);
+    assert_eq!(mode(p, S::Src, "prog"), 0o4755);
 
     // A setuid bit added on the target does not travel back either.
-    set_mode(&p, S::Tgt, "prog", 0o4711);
+    set_mode(p, S::Tgt, "prog", 0o4711);
     p.sync_ok(&[], 0);
-    assert_eq!(mode(&p, S::Src, "prog"), 0o711);
+    assert_eq!(mode(p, S::Src, "prog"), 0o711);
 
     // With --owner as root, it does.
     if rustix::process::geteuid().is_root() {
-        set_mode(&p, S::Src, "prog", 0o4755);
+        set_mode(p, S::Src, "prog", 0o4755);
         p.sync_ok(&["--owner"], 0);
-        assert_eq!(mode(&p, S::Tgt, "prog"), 0o4755);
+        assert_eq!(mode(p, S::Tgt, "prog"), 0o4755);
     }
 }
 

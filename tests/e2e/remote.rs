@@ -153,6 +153,20 @@ impl Sshd {
     }
 }
 
+/// A pair whose target is reached over ssh through an sshd of its own, for a local pair's
+/// test to run against a remote target too (one test body, two pairs). `None`: no sshd
+/// here (skipped, or under CI=true a failure).
+pub(crate) fn over_ssh(test: &str) -> Option<Pair> {
+    let sshd = Sshd::start(test)?;
+    let mut pair = Pair::new();
+    pair.remote = Some(crate::fixtures::Remote {
+        url: sshd.url(&pair.tgt),
+        ssh: sshd.ssh(),
+        _server: std::sync::Mutex::new(Box::new(sshd)),
+    });
+    Some(pair)
+}
+
 /// A pair whose target is reached over ssh (the folder itself is local to the test, so
 /// that it can be checked directly).
 struct RemotePair {
@@ -1026,4 +1040,51 @@ fn issue_17_a_continuous_task_with_a_remote_target_mounts_through_ssh() {
         || has(&remote, "b.txt", "through the mount"),
     );
     assert_eq!(d.stop(), 0, "{}", d.stderr());
+}
+
+/// An agent of an older tandem (one that announces only the features of before): the
+/// options it cannot keep are refused before anything is changed, with what to do; a sync
+/// without them goes on, its folder times not kept.
+#[test]
+fn issue_17_an_older_agent_is_told_apart_and_its_missing_options_refused() {
+    let test = "issue_17_an_older_agent_is_told_apart_and_its_missing_options_refused";
+    let Some(p) = RemotePair::new(test) else {
+        return;
+    };
+    let pair = &p.pair;
+    pair.write(S::Src, "d/a.txt", "one");
+    let old = p.sshd.dir.path().join("older-tandem");
+    std::fs::write(
+        &old,
+        format!(
+            "#!/bin/sh\nTANDEM_SERVE_FEATURES=delta,bwlimit,watch exec {} \"$@\"\n",
+            bin()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |args: &[&str]| {
+        let (url, ssh) = (p.url(), p.sshd.ssh());
+        let mut v: Vec<&OsStr> = vec![OsStr::new("sync"), pair.src.as_os_str(), OsStr::new(&url)];
+        v.extend([OsStr::new("--state-dir"), pair.state.as_os_str()]);
+        v.extend([OsStr::new("--ssh"), OsStr::new(&ssh)]);
+        v.extend([OsStr::new("--remote-tandem"), old.as_os_str()]);
+        v.extend(args.iter().map(OsStr::new));
+        run_tandem(v)
+    };
+    for option in ["--xattrs", "--acls", "--owner", "--hard-links"] {
+        let out = run(&[option]);
+        assert_eq!(out.code, 2, "{option}: {}", out.all());
+        out.assert_stderr_has(&format!(
+            "{option} is not available with this remote target: the tandem on 127.0.0.1 (tandem {}) is older",
+            env!("CARGO_PKG_VERSION")
+        ));
+        out.assert_stderr_has("--remote-tandem");
+        assert!(!pair.exists(S::Tgt, "d"), "{option}: nothing is changed");
+    }
+    let out = run(&[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(pair.read(S::Tgt, "d/a.txt"), "one");
+    out.assert_stderr_has("is older and keeps no folder times");
+    out.assert_stderr_has("is older and prunes no trash");
 }

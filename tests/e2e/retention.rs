@@ -83,3 +83,39 @@ fn issue_18_old_versions_go_but_never_the_last_copy_of_a_deleted_file() {
     let buckets = std::fs::read_dir(p.path(S::Src, ".tandem/trash")).map_or(0, |d| d.count());
     assert_eq!(buckets, 0);
 }
+
+#[test]
+fn issue_18_the_target_trash_is_pruned_but_never_the_last_copy() {
+    the_target_trash_is_pruned_but_never_the_last_copy(&Pair::new());
+}
+
+#[test]
+fn issue_17_the_remote_trash_is_pruned_but_never_the_last_copy() {
+    if let Some(p) =
+        crate::remote::over_ssh("issue_17_the_remote_trash_is_pruned_but_never_the_last_copy")
+    {
+        the_target_trash_is_pruned_but_never_the_last_copy(&p);
+    }
+}
+
+/// The target's trash, as the source's above: what the source replaced or deleted is set
+/// aside there, then pruned by the same retention, the last copy of a path kept until the
+/// path is back on a side.
+fn the_target_trash_is_pruned_but_never_the_last_copy(p: &Pair) {
+    p.write(S::Src, "kept.txt", "v0");
+    p.write(S::Src, "gone.txt", "the only copy left");
+    p.sync_ok(&[], 0);
+    p.write(S::Src, "kept.txt", "v1");
+    std::fs::remove_file(p.path(S::Src, "gone.txt")).unwrap();
+    p.sync_ok(&[], 0);
+    assert_eq!(p.trash_contents(S::Tgt), ["the only copy left", "v0"]);
+    p.sync_ok(&["--history-keep", "0s"], 0);
+    assert_eq!(p.trash_contents(S::Tgt), ["the only copy left"]);
+    p.write(S::Src, "gone.txt", "back");
+    p.sync_ok(&["--history-keep", "0s"], 0);
+    assert!(
+        p.trash_contents(S::Tgt).is_empty(),
+        "{:?}",
+        p.trash_contents(S::Tgt)
+    );
+}

@@ -46,7 +46,18 @@ pub(crate) fn acl_with_user(uid: u32) -> Vec<u8> {
 
 #[test]
 fn issue_19_xattrs_kept_both_ways() {
-    let p = Pair::new();
+    xattrs_kept_both_ways(&Pair::new());
+}
+
+#[test]
+fn issue_17_xattrs_kept_both_ways_with_a_remote_target() {
+    if let Some(p) = crate::remote::over_ssh("issue_17_xattrs_kept_both_ways_with_a_remote_target")
+    {
+        xattrs_kept_both_ways(&p);
+    }
+}
+
+fn xattrs_kept_both_ways(p: &Pair) {
     p.write(S::Src, "a.txt", "a");
     p.write(S::Src, "d/b.txt", "b");
     set_xattr(&p.path(S::Src, "a.txt"), "user.color", b"red");
@@ -110,7 +121,19 @@ fn issue_19_trusted_xattrs_kept_only_as_root() {
 
 #[test]
 fn issue_19_xattr_change_against_content_change_is_a_conflict() {
-    let p = Pair::new();
+    xattr_change_against_content_change_is_a_conflict(&Pair::new());
+}
+
+#[test]
+fn issue_17_xattr_change_against_content_change_is_a_conflict_with_a_remote_target() {
+    if let Some(p) = crate::remote::over_ssh(
+        "issue_17_xattr_change_against_content_change_is_a_conflict_with_a_remote_target",
+    ) {
+        xattr_change_against_content_change_is_a_conflict(&p);
+    }
+}
+
+fn xattr_change_against_content_change_is_a_conflict(p: &Pair) {
     p.write(S::Src, "a.txt", "v1");
     set_xattr(&p.path(S::Src, "a.txt"), "user.k", b"1");
     p.sync_ok(&["--xattrs"], 0);
@@ -141,7 +164,17 @@ fn issue_19_xattr_change_against_content_change_is_a_conflict() {
 
 #[test]
 fn issue_19_acls_kept_both_ways() {
-    let p = Pair::new();
+    acls_kept_both_ways(&Pair::new());
+}
+
+#[test]
+fn issue_17_acls_kept_both_ways_with_a_remote_target() {
+    if let Some(p) = crate::remote::over_ssh("issue_17_acls_kept_both_ways_with_a_remote_target") {
+        acls_kept_both_ways(&p);
+    }
+}
+
+fn acls_kept_both_ways(p: &Pair) {
     p.write(S::Src, "a.txt", "a");
     p.write(S::Src, "d/f", "f");
     let acl = acl_with_user(65534);

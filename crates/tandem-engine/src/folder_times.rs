@@ -5,10 +5,11 @@
 //! plans nothing and is never a conflict. They are set last, deepest folder first, so that
 //! no later step of the sync moves them again. The root folders are left alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tandem_core::{Action, RelPath, Side};
-use tandem_fs::Root;
+
+use crate::side::SideRoot;
 
 /// The folders one sync changes, and their times on each side before it changed them.
 #[derive(Default)]
@@ -43,15 +44,23 @@ fn folders_of(a: &Action) -> Vec<(Side, RelPath)> {
 
 impl FolderTimes {
     /// Before `actions` are applied: the times of the folders they will change, on both
-    /// sides, unless an earlier round of this sync already took them.
-    pub(crate) fn note_plan(&mut self, roots: [&Root; 2], actions: &[Action]) {
+    /// sides, unless an earlier round of this sync already took them (one request per side:
+    /// a remote side answers them all at once).
+    pub(crate) fn note_plan(&mut self, roots: [&dyn SideRoot; 2], actions: &[Action]) {
+        let mut new = Vec::new();
+        let mut asked = HashSet::new();
         for (_, folder) in actions.iter().flat_map(folders_of) {
-            if self.before.contains_key(&folder) {
-                continue;
+            if !self.before.contains_key(&folder) && asked.insert(folder.clone()) {
+                new.push(folder);
             }
-            let time = |r: &Root| r.dir_mtime(&folder).ok().flatten();
-            let times = [time(roots[0]), time(roots[1])];
-            self.before.insert(folder, times);
+        }
+        if new.is_empty() {
+            return;
+        }
+        let [src, tgt] = roots.map(|r| r.dir_mtimes(&new));
+        for (i, folder) in new.into_iter().enumerate() {
+            let at = |times: &[Option<i64>]| times.get(i).copied().flatten();
+            self.before.insert(folder, [at(&src), at(&tgt)]);
         }
     }
 
@@ -66,25 +75,44 @@ impl FolderTimes {
     /// side changed, else the later of the two as they were before the sync. Returns the
     /// folders set on the source (for a mount to drop its cached attributes); a folder that
     /// cannot take a time is logged and left as it is.
-    pub(crate) fn apply(self, roots: [&Root; 2]) -> Vec<RelPath> {
+    pub(crate) fn apply(self, roots: [&dyn SideRoot; 2]) -> Vec<RelPath> {
         let mut folders: Vec<_> = self.changed.into_iter().collect();
         folders.sort_by_key(|(f, _)| std::cmp::Reverse(f.components().count()));
-        let mut set_on_source = Vec::new();
-        let mut failed = 0usize;
-        for (folder, changed) in folders {
-            let before = self.before.get(&folder).copied().unwrap_or_default();
+        // The other side's time now, where only one side changed (one request per side).
+        let only = |k: usize| move |c: &[bool; 2]| c[k] && !c[1 - k];
+        let now_of = |k: usize, changed_alone: &dyn Fn(&[bool; 2]) -> bool| {
+            let ask: Vec<RelPath> = folders
+                .iter()
+                .filter(|(_, c)| changed_alone(c))
+                .map(|(f, _)| f.clone())
+                .collect();
+            let times = roots[k].dir_mtimes(&ask);
+            ask.into_iter().zip(times).collect::<HashMap<_, _>>()
+        };
+        let now = [now_of(0, &only(1)), now_of(1, &only(0))];
+        let mut sets: [Vec<(RelPath, i64)>; 2] = Default::default();
+        for (folder, changed) in &folders {
+            let before = self.before.get(folder).copied().unwrap_or_default();
             let want = match changed {
                 [true, true] => before[0].max(before[1]),
-                [true, false] => roots[1].dir_mtime(&folder).ok().flatten(),
-                [false, true] => roots[0].dir_mtime(&folder).ok().flatten(),
+                [true, false] => now[1].get(folder).copied().flatten(),
+                [false, true] => now[0].get(folder).copied().flatten(),
                 [false, false] => None,
             };
             let Some(want) = want else { continue };
             for side in [Side::Source, Side::Target] {
-                if !changed[slot(side)] {
-                    continue;
+                if changed[slot(side)] {
+                    sets[slot(side)].push((folder.clone(), want));
                 }
-                match tandem_fs::set_dir_mtime(roots[slot(side)], &folder, want) {
+            }
+        }
+        let mut set_on_source = Vec::new();
+        let mut failed = 0usize;
+        for side in [Side::Source, Side::Target] {
+            let list = &sets[slot(side)];
+            let results = roots[slot(side)].set_dir_mtimes(list);
+            for ((folder, _), r) in list.iter().zip(results) {
+                match r {
                     Ok(true) if side == Side::Source => set_on_source.push(folder.clone()),
                     Ok(_) => {}
                     Err(e) if e.is_raced() => {}

@@ -408,7 +408,7 @@ pub fn recorded_by_other_pairs(spec: &crate::SyncSpec) -> HashSet<String> {
 /// are listed as lost (and then go with the others not kept).
 pub fn prune(
     src: &Root,
-    tgt: &Root,
+    tgt: &dyn crate::side::SideRoot,
     store: &mut Store,
     keep: &Retention,
     now: i64,
@@ -426,6 +426,16 @@ pub fn prune(
     let mut kept = Vec::new();
     let mut ids = Vec::new();
     let keep_ns = i64::try_from(keep.keep.as_nanos()).unwrap_or(i64::MAX);
+    // What the target holds, asked at once (it may be on another machine).
+    let mut paths: Vec<RelPath> = rows.iter().map(|r| r.path.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    let on_target: HashSet<RelPath> = paths
+        .iter()
+        .zip(tgt.holds(&paths))
+        .filter(|&(_, held)| held)
+        .map(|(p, _)| p.clone())
+        .collect();
     for r in &rows {
         match &r.kept {
             Ok(name) if files.contains(name) => {
@@ -448,7 +458,7 @@ pub fn prune(
     // Only a path's newest version can be its last copy: the sides are looked up for it
     // alone, not for each of its versions, on every pass while the mount serves.
     for i in Retention::newest_of_each_path(&kept) {
-        kept[i].elsewhere = present(src, &kept[i].path) || present(tgt, &kept[i].path);
+        kept[i].elsewhere = present(src, &kept[i].path) || on_target.contains(&kept[i].path);
     }
     for i in keep.to_drop(&kept, now) {
         let (id, name, size) = &ids[i];

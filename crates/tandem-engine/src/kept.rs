@@ -13,7 +13,7 @@ use crate::spec::{PathProblem, Report};
 /// The run's `Keep` with what only the engine can know filled in: the setuid and setgid
 /// bits travel only with `--owner` and when tandem runs as root (a setuid program must
 /// not arrive owned by the user running tandem).
-pub(crate) fn keep_for_run(mut keep: Keep) -> Keep {
+pub fn keep_for_run(mut keep: Keep) -> Keep {
     keep.setid = keep.owner && running_as_root();
     keep.trusted = keep.xattrs && running_as_root();
     keep

@@ -24,6 +24,7 @@ pub mod time;
 pub mod watch;
 
 pub use brake::{settle_held, BrakeLimit, HoldNotice, OnHold, UNNAMED};
+pub use kept::keep_for_run;
 pub use replicate::{Hold, Replicator, ReplicatorConfig, TargetStatus};
 pub use roots::{PairRoots, RootError};
 pub use run::{sync, sync_scoped, sync_until, EngineError, Session, SourceHooks, TargetOpener};

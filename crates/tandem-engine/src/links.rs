@@ -6,10 +6,10 @@
 use std::collections::HashSet;
 
 use tandem_core::{Action, RelPath, Side};
-use tandem_fs::Root;
 use tandem_state::Store;
 
 use crate::run::Ctx;
+use crate::side::SideRoot;
 use crate::spec::{Report, Scope};
 
 /// Before the plan is applied: on a side whose file system holds no hard links (exFAT),
@@ -24,11 +24,6 @@ pub(crate) fn where_links_hold(
     report: &mut Report,
     dry_run: bool,
 ) -> Vec<Action> {
-    let probe = if dry_run {
-        tandem_fs::holds_hard_links_dry
-    } else {
-        tandem_fs::holds_hard_links
-    };
     let mut held: [Option<bool>; 2] = [None, None];
     let mut out = Vec::with_capacity(actions.len());
     for a in actions {
@@ -44,7 +39,7 @@ pub(crate) fn where_links_hold(
         };
         let side = from.other();
         let slot = usize::from(side == Side::Target);
-        let holds = *held[slot].get_or_insert_with(|| ctx.root(side).local().is_some_and(probe));
+        let holds = *held[slot].get_or_insert_with(|| ctx.root(side).holds_hard_links(dry_run));
         if holds {
             out.push(a);
         } else if !*in_step {
@@ -56,8 +51,9 @@ pub(crate) fn where_links_hold(
 }
 
 /// Adds to `scope` the other names of its hinted files that have more than one name on
-/// either side. A whole-tree scope has them already.
-pub(crate) fn widen_to_other_names(scope: &mut Scope, roots: [&Root; 2], store: &Store) {
+/// either side on this machine (a remote side's other names wait for a whole-tree sync). A
+/// whole-tree scope has them already.
+pub(crate) fn widen_to_other_names(scope: &mut Scope, roots: [&dyn SideRoot; 2], store: &Store) {
     let hinted: Vec<RelPath> = match scope {
         Scope::All => return,
         Scope::Paths(ps) => ps.clone(),
@@ -66,6 +62,9 @@ pub(crate) fn widen_to_other_names(scope: &mut Scope, roots: [&Root; 2], store: 
     let known: HashSet<&RelPath> = hinted.iter().collect();
     let mut more: Vec<RelPath> = Vec::new();
     for (side, root) in [(Side::Source, roots[0]), (Side::Target, roots[1])] {
+        let Some(root) = root.local() else {
+            continue;
+        };
         let inos: Vec<u64> = hinted.iter().filter_map(|p| root.shared_file(p)).collect();
         if inos.is_empty() {
             continue;

@@ -599,8 +599,7 @@ impl Session {
             last_stamp: &mut self.last_stamp,
             left_out: HashSet::new(),
             folder_times: FolderTimes::default(),
-            // Hard links and folder times need both roots on this machine (a remote side
-            // keeps neither yet).
+            // A first sync streams only between two roots on this machine.
             locals: src.local().zip(tgt.local()).map(|(s, t)| [s, t]),
             folds,
             lacks_links: [lacks(src), lacks(tgt)],
@@ -639,12 +638,9 @@ impl Session {
             self.adopt_orphans(now, true);
         }
         let keep = &self.spec.retention;
-        // A remote trash is not pruned yet: it only grows (README: remote sides).
-        let Some(tgt) = self.tgt.local() else {
-            return;
-        };
-        for (name, root, other) in [("source", &self.src, tgt), ("target", tgt, &self.src)] {
-            match tandem_fs::prune_trash(root, other, keep, now) {
+        let (src, tgt): (&dyn SideRoot, &dyn SideRoot) = (&self.src, &*self.tgt);
+        for (name, root, other) in [("source", src, tgt), ("target", tgt, src)] {
+            match root.prune_trash(keep, now, other) {
                 Ok(p) if p.removed > 0 => tracing::info!(
                     "{name} trash: removed {} old versions ({} bytes); {} left ({} bytes)",
                     p.removed,
@@ -840,8 +836,12 @@ impl<'a> Rounds<'a> {
         // Later rounds look at what the earlier ones named too: a step that raced may be
         // on a path outside the scope (a conflict copy set aside but not yet copied).
         let mut widened = scope.clone();
-        if let (true, Some(roots)) = (self.opts.hard_links, self.locals) {
-            crate::links::widen_to_other_names(&mut widened, roots, self.store);
+        if self.opts.hard_links {
+            crate::links::widen_to_other_names(
+                &mut widened,
+                [self.ctx.src, self.ctx.tgt],
+                self.store,
+            );
         }
         for round in 1..=MAX_ROUNDS {
             let raced = match self.round(round, &widened)? {
@@ -926,9 +926,8 @@ impl<'a> Rounds<'a> {
             }
             return Ok(Round::DryRun);
         }
-        if let Some(roots) = self.locals {
-            self.folder_times.note_plan(roots, &actions);
-        }
+        self.folder_times
+            .note_plan([self.ctx.src, self.ctx.tgt], &actions);
         let applier = Applier::new(
             &self.ctx,
             self.store,
@@ -1143,7 +1142,6 @@ impl<'a> Rounds<'a> {
             mut report,
             left_out,
             folder_times,
-            locals,
             ..
         } = self;
         if !report.deferred {
@@ -1153,7 +1151,7 @@ impl<'a> Rounds<'a> {
         for side in [Side::Source, Side::Target] {
             crate::kept::refusals_into(&mut report, side, ctx.root(side).take_refusals());
         }
-        let set_on_source = locals.map(|r| folder_times.apply(r)).unwrap_or_default();
+        let set_on_source = folder_times.apply([ctx.src, ctx.tgt]);
         if let Some(m) = ctx
             .hooks
             .mount
@@ -1679,10 +1677,11 @@ impl Ctx<'_> {
                 if let Some(e) = echoes {
                     e.mkdir(path);
                 }
+                let listed = self.listed_xattrs(side.other(), path, src.xattrs.is_some())?;
                 let step = Step::Mkdir {
                     path,
                     src,
-                    from: self.root(side.other()).local(),
+                    from: self.attrs_from(side.other(), listed.as_ref()),
                 };
                 let new = self.applied(*side, step).inspect_err(|_| {
                     if let Some(e) = echoes {
@@ -1700,11 +1699,12 @@ impl Ctx<'_> {
                 src,
                 expect,
             } => {
+                let listed = self.listed_xattrs(side.other(), path, src.xattrs != expect.xattrs)?;
                 let step = Step::SetMeta {
                     path,
                     src,
                     expect,
-                    from: self.root(side.other()).local(),
+                    from: self.attrs_from(side.other(), listed.as_ref()),
                 };
                 let new = self.applied(*side, step)?;
                 vec![Update::Put(
@@ -1798,6 +1798,33 @@ impl Ctx<'_> {
             .ok_or_else(|| FsError::raced(path, "the side answered without an entry"))
     }
 
+    /// The extended attributes of `path` on `side` when that side is on another machine and
+    /// the step `needed` them (a local side's are read at the step itself).
+    fn listed_xattrs(
+        &self,
+        side: Side,
+        path: &RelPath,
+        needed: bool,
+    ) -> tandem_fs::Result<Option<tandem_fs::Xattrs>> {
+        let root = self.root(side);
+        match root.local() {
+            None if needed => root.xattrs(path),
+            _ => Ok(None),
+        }
+    }
+
+    /// Where a step's attributes come from: `side`'s root when local, else `listed`.
+    fn attrs_from<'x>(
+        &'x self,
+        side: Side,
+        listed: Option<&'x tandem_fs::Xattrs>,
+    ) -> Option<tandem_fs::AttrsFrom<'x>> {
+        match self.root(side).local() {
+            Some(r) => Some(tandem_fs::AttrsFrom::Root(r)),
+            None => listed.map(tandem_fs::AttrsFrom::Given),
+        }
+    }
+
     /// `--hard-links`: `path` on `side` made another name of the file at `anchor` there.
     fn link(
         &self,
@@ -1811,14 +1838,8 @@ impl Ctx<'_> {
         if let Some(e) = echoes {
             e.create(path);
         }
-        // A side on another machine makes no hard links yet: copied instead.
-        let Some(root) = self.root(side).local() else {
-            return Err(FsError::CannotLink {
-                path: path.to_string(),
-                source: std::io::Error::other("a remote side makes no hard links yet"),
-            });
-        };
-        tandem_fs::link(root, anchor, anchor_expect, path, expect, &self.trash)
+        self.root(side)
+            .link(anchor, anchor_expect, path, expect, &self.trash)
             .map(|new| tandem_core::Entry {
                 hash: anchor_expect.hash,
                 ..new
@@ -1940,9 +1961,8 @@ impl<'a, 'r> Applier<'a, 'r> {
             actions: batch.len(),
             bytes,
         });
-        if let Some(roots) = self.ctx.src.local().zip(self.ctx.tgt.local()) {
-            self.folder_times.note_plan([roots.0, roots.1], &batch);
-        }
+        self.folder_times
+            .note_plan([self.ctx.src, self.ctx.tgt], &batch);
         self.steps(&batch)
     }
 

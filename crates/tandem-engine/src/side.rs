@@ -9,8 +9,10 @@ use std::io::Read;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use tandem_core::{Entry, Filter, Hash, RelPath};
-use tandem_fs::{Durability, FsError, Incoming, Refusal, Root, Scan, Trash};
+use tandem_core::{Entry, Filter, Hash, RelPath, Retention};
+use tandem_fs::{
+    AttrsFrom, Durability, FsError, Incoming, Pruned, Refusal, Root, Scan, Trash, Xattrs,
+};
 
 use crate::watch::{Echoes, TargetHint, TargetWatcher};
 
@@ -27,18 +29,19 @@ pub enum Step<'a> {
         to: &'a RelPath,
         expect: &'a Entry,
     },
-    /// `src` is the folder on the other side; `from`, that side's root when it is local
-    /// (its extended attributes are read from there).
+    /// `src` is the folder on the other side; `from`, where its extended attributes are
+    /// read: that side's root when it is local, else the list read there (`None`: none to
+    /// give).
     Mkdir {
         path: &'a RelPath,
         src: &'a Entry,
-        from: Option<&'a Root>,
+        from: Option<AttrsFrom<'a>>,
     },
     SetMeta {
         path: &'a RelPath,
         src: &'a Entry,
         expect: &'a Entry,
-        from: Option<&'a Root>,
+        from: Option<AttrsFrom<'a>>,
     },
     Delete {
         path: &'a RelPath,
@@ -75,8 +78,8 @@ pub trait SideRoot: Send + Sync {
     /// The root as the user named it (a path, or `host:/path`).
     fn name(&self) -> String;
     /// The local root, when this side is on this machine: a copy between two local roots
-    /// is made in the kernel, and what needs both roots at hand (extended attributes, hard
-    /// links, folder times, markers, trash retention) uses it.
+    /// is made in the kernel, and what needs both roots at hand (hard links, markers, trash
+    /// retention) uses it.
     fn local(&self) -> Option<&Root>;
     /// The whole tree (`hints: None`), or the hinted paths with their parents and, where
     /// the flag says so, what is below them.
@@ -126,6 +129,40 @@ pub trait SideRoot: Send + Sync {
     /// continuous two-way). `echoes`: the folders and renames this machine's engine is
     /// about to make there. `Err`: why it cannot be watched.
     fn watch(&self, tx: Sender<TargetHint>, echoes: Arc<Echoes>) -> Result<Watch, String>;
+    /// `--hard-links`: makes `path` another name of the file at `anchor` (still
+    /// `anchor_expect`), if `path` is still `expect`; returns the new entry.
+    fn link(
+        &self,
+        anchor: &RelPath,
+        anchor_expect: &Entry,
+        path: &RelPath,
+        expect: Option<&Entry>,
+        trash: &Trash,
+    ) -> tandem_fs::Result<Entry>;
+    /// Whether this side's file system holds hard links (`dry_run`: probed without writing
+    /// where it can).
+    fn holds_hard_links(&self, dry_run: bool) -> bool;
+    /// The extended attributes this run keeps of `rel` (`None`: the run keeps none), to be
+    /// given to the other side.
+    fn xattrs(&self, rel: &RelPath) -> tandem_fs::Result<Option<Xattrs>>;
+    /// Which of `paths` this side holds (anything there; unknown counts as held), in their
+    /// order: a version in the other side's trash or history of a path held here is not
+    /// its last copy.
+    fn holds(&self, paths: &[RelPath]) -> Vec<bool>;
+    /// Prunes this side's trash to `keep` at `now` (ns); `other` says which paths the
+    /// other side holds.
+    fn prune_trash(
+        &self,
+        keep: &Retention,
+        now: i64,
+        other: &dyn SideRoot,
+    ) -> tandem_fs::Result<Pruned>;
+    /// The modification times of the folders `dirs`, in their order (`None`: no folder
+    /// there, or its time cannot be read or kept on this side).
+    fn dir_mtimes(&self, dirs: &[RelPath]) -> Vec<Option<i64>>;
+    /// Gives each folder its time, in order (deepest first): per folder, whether it was set
+    /// (`false`: no longer a folder there, left alone) or why not.
+    fn set_dir_mtimes(&self, times: &[(RelPath, i64)]) -> Vec<tandem_fs::Result<bool>>;
     /// Why this side cannot be reached any more (a remote side's connection dropped), if
     /// so: only a new one (`Session::reopen_target`) can go on.
     fn lost(&self) -> Option<String> {
@@ -181,7 +218,8 @@ impl SideRoot for Root {
         Ok(match step {
             Step::Rename { from, to, expect } => Some(tandem_fs::rename(self, from, to, expect)?),
             Step::Mkdir { path, src, from } => {
-                Some(tandem_fs::mkdir(from.unwrap_or(self), self, path, src)?)
+                let from = from.unwrap_or(AttrsFrom::Root(self));
+                Some(tandem_fs::mkdir(from, self, path, src)?)
             }
             Step::SetMeta {
                 path,
@@ -189,7 +227,7 @@ impl SideRoot for Root {
                 expect,
                 from,
             } => Some(tandem_fs::set_meta(
-                from.unwrap_or(self),
+                from.unwrap_or(AttrsFrom::Root(self)),
                 self,
                 path,
                 src,
@@ -227,6 +265,63 @@ impl SideRoot for Root {
 
     fn track_dirs(&self, on: bool) {
         Root::track_dirs(self, on)
+    }
+
+    fn link(
+        &self,
+        anchor: &RelPath,
+        anchor_expect: &Entry,
+        path: &RelPath,
+        expect: Option<&Entry>,
+        trash: &Trash,
+    ) -> tandem_fs::Result<Entry> {
+        tandem_fs::link(self, anchor, anchor_expect, path, expect, trash)
+    }
+
+    fn holds_hard_links(&self, dry_run: bool) -> bool {
+        match dry_run {
+            true => tandem_fs::holds_hard_links_dry(self),
+            false => tandem_fs::holds_hard_links(self),
+        }
+    }
+
+    fn xattrs(&self, rel: &RelPath) -> tandem_fs::Result<Option<Xattrs>> {
+        tandem_fs::read_xattrs(self, rel)
+    }
+
+    fn holds(&self, paths: &[RelPath]) -> Vec<bool> {
+        paths.iter().map(|p| tandem_fs::present(self, p)).collect()
+    }
+
+    fn prune_trash(
+        &self,
+        keep: &Retention,
+        now: i64,
+        other: &dyn SideRoot,
+    ) -> tandem_fs::Result<Pruned> {
+        let paths = tandem_fs::trash_paths(self)?;
+        if paths.is_empty() {
+            return Ok(Pruned::default());
+        }
+        let held: std::collections::HashSet<&RelPath> = paths
+            .iter()
+            .zip(other.holds(&paths))
+            .filter_map(|(p, held)| held.then_some(p))
+            .collect();
+        tandem_fs::prune_trash_where(self, &|p| held.contains(p), keep, now)
+    }
+
+    fn dir_mtimes(&self, dirs: &[RelPath]) -> Vec<Option<i64>> {
+        dirs.iter()
+            .map(|d| self.dir_mtime(d).ok().flatten())
+            .collect()
+    }
+
+    fn set_dir_mtimes(&self, times: &[(RelPath, i64)]) -> Vec<tandem_fs::Result<bool>> {
+        times
+            .iter()
+            .map(|(d, t)| tandem_fs::set_dir_mtime(self, d, *t))
+            .collect()
     }
 
     fn watch(&self, tx: Sender<TargetHint>, echoes: Arc<Echoes>) -> Result<Watch, String> {
@@ -288,6 +383,11 @@ pub(crate) fn copy_between(
         return tandem_fs::copy(f, t, path, src, expect, mode, trash, durability, announce);
     }
     let announced = std::cell::Cell::new(false);
+    // The attributes the copy gets, read where the source is (none kept: not read).
+    let xattrs = match src.kind {
+        tandem_core::Kind::File => from.xattrs(path)?,
+        _ => None,
+    };
     let attempt = || {
         let source = from.read_onto(path, src, to.local().zip(expect))?;
         let src = Entry {
@@ -307,6 +407,7 @@ pub(crate) fn copy_between(
             mode,
             data: &mut reader,
             verify: &mut verify,
+            xattrs: xattrs.as_ref(),
         };
         if !announced.replace(true) {
             announce();

@@ -17,9 +17,9 @@ use crate::sys::{copy_file_range, fsync};
 use tandem_core::{Entry, Kind, RelPath};
 
 use crate::error::{FsError, Result};
-use crate::keep::{give_mode, give_owner, give_xattrs};
+use crate::keep::{give_mode, give_owner, give_xattrs, give_xattrs_from};
 use crate::root::{entry_from_stat, same_object, stat_at, Root};
-use crate::xattrs::At;
+use crate::xattrs::{At, AttrsFrom};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -733,10 +733,10 @@ fn rename_error(dir: &OwnedFd, tmp: &[u8], rel: &RelPath, e: Errno) -> FsError {
     }
 }
 
-/// Creates directory `rel` like `src`, the folder at `rel` on `from` (its mode, and its
-/// owner and extended attributes where the root keeps them). An existing directory is
-/// fine.
-pub fn mkdir(from: &Root, root: &Root, rel: &RelPath, src: &Entry) -> Result<Entry> {
+/// Creates directory `rel` like `src`, the folder at `rel` on the other side (its mode, and
+/// its owner and extended attributes, read `from` there, where the root keeps them). An
+/// existing directory is fine.
+pub fn mkdir(from: AttrsFrom<'_>, root: &Root, rel: &RelPath, src: &Entry) -> Result<Entry> {
     let (dir, name) = root.parent(rel)?;
     match mkdirat(&dir, name.as_slice(), Mode::from_raw_mode(0o700)) {
         Ok(()) => root.note_dir(&dir, &rel.parent().unwrap_or_default())?,
@@ -752,9 +752,8 @@ pub fn mkdir(from: &Root, root: &Root, rel: &RelPath, src: &Entry) -> Result<Ent
             give_owner(root, &fd, src.owner, rel)?;
             give_mode(root, &fd, src.mode, rel)?;
             let mut known = None;
-            if src.xattrs.is_some() {
-                let (sdir, sname) = from.parent(rel)?;
-                known = give_xattrs(root, &At::child(&sdir, &sname), &At::fd(&fd), rel, rel)?;
+            if src.xattrs.is_some() || matches!(from, AttrsFrom::Given(_)) {
+                known = give_xattrs_from(root, from, &At::fd(&fd), rel)?;
             }
             // What the file system kept (one without permission bits keeps its own).
             let st = fstat(&fd).map_err(|e| FsError::io(rel, "stat", e))?;
@@ -765,10 +764,10 @@ pub fn mkdir(from: &Root, root: &Root, rel: &RelPath, src: &Entry) -> Result<Ent
 }
 
 /// Gives `rel` the mode (and for files the mtime; the owner and extended attributes where
-/// the root keeps them; for a symlink only its owner) of `src`, the entry at `rel` on
-/// `from`, if it is still `expect`.
+/// the root keeps them, read `from` the other side; for a symlink only its owner) of `src`,
+/// the entry at `rel` on the other side, if it is still `expect`.
 pub fn set_meta(
-    from: &Root,
+    from: AttrsFrom<'_>,
     root: &Root,
     rel: &RelPath,
     src: &Entry,
@@ -781,9 +780,11 @@ pub fn set_meta(
             give_owner(root, &fd, src.owner, rel)?;
         }
         give_mode(root, &fd, src.mode, rel)?;
-        if root.keep().reads_xattrs() && src.xattrs != expect.xattrs {
-            let (sdir, sname) = from.parent(rel)?;
-            give_xattrs(root, &At::child(&sdir, &sname), &At::fd(&fd), rel, rel)?;
+        // A list from the other machine is written whatever the digests: writing what is
+        // already there changes nothing.
+        let given = matches!(from, AttrsFrom::Given(_));
+        if root.keep().reads_xattrs() && (given || src.xattrs != expect.xattrs) {
+            give_xattrs_from(root, from, &At::fd(&fd), rel)?;
         }
     }
     // A symlink's owner is its own (`chown -h`): set on the link, never what it points to.

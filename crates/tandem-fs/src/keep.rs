@@ -10,7 +10,7 @@ use tandem_core::{Owner, RelPath};
 
 use crate::error::{FsError, Result};
 use crate::root::Root;
-use crate::xattrs::{At, Xattrs};
+use crate::xattrs::{At, AttrsFrom, Xattrs};
 
 /// Gives the object behind `fd` (any fd, `O_PATH` ones included, symlinks too) the owner
 /// `owner`, read on the other side, when `root` keeps owners. A refusal (EPERM: not running
@@ -61,4 +61,22 @@ pub(crate) fn give_xattrs(
         .read(&keep)
         .map_err(|e| FsError::io(src_rel, "read extended attributes", e))?;
     to_at.write(root, &want, dst_rel)
+}
+
+/// [`give_xattrs`] for the entry at `rel`, from the other side's root or from the list read
+/// on the other machine.
+pub(crate) fn give_xattrs_from(
+    root: &Root,
+    from: AttrsFrom<'_>,
+    to_at: &At,
+    rel: &RelPath,
+) -> Result<Option<Xattrs>> {
+    match from {
+        AttrsFrom::Root(other) => {
+            let (sdir, sname) = other.parent(rel)?;
+            give_xattrs(root, &At::child(&sdir, &sname), to_at, rel, rel)
+        }
+        AttrsFrom::Given(want) if root.keep().reads_xattrs() => to_at.write(root, want, rel),
+        AttrsFrom::Given(_) => Ok(None),
+    }
 }

@@ -48,5 +48,9 @@ pub use sys::st_dev as dev_of;
 /// read-only open elsewhere): for `Root::open_beneath` callers outside this crate.
 pub use sys::O_PATH;
 pub use transfer::{install, open_content, Content, Incoming};
-pub use trash::{prune_trash, trash_usage, trash_versions, Pruned, TrashUsage, TrashVersion};
+pub use trash::{
+    present, prune_trash, prune_trash_where, trash_paths, trash_usage, trash_versions, Pruned,
+    TrashUsage, TrashVersion,
+};
 pub use walk::{walk, Walk};
+pub use xattrs::{read_xattrs, AttrsFrom, Xattrs};

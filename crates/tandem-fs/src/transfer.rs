@@ -9,7 +9,7 @@
 use crate::os::OwnedFd;
 use std::io::{Read, Seek, SeekFrom};
 
-use crate::os::fs::{fstat, symlinkat, unlinkat, AtFlags, Stat, Timestamps};
+use crate::os::fs::{fstat, openat, symlinkat, unlinkat, AtFlags, Mode, OFlags, Stat, Timestamps};
 use crate::os::io::Errno;
 use tandem_core::{Entry, Kind, RelPath};
 
@@ -20,6 +20,7 @@ use crate::error::{FsError, Result};
 use crate::keep::{give_mode, give_owner};
 use crate::root::{entry_from_stat, stat_at, Root};
 use crate::sys::fsync;
+use crate::xattrs::{At, Xattrs};
 
 /// The content of one file or symlink, opened to be sent to the other side.
 pub struct Content {
@@ -121,6 +122,9 @@ pub struct Incoming<'a> {
     /// Called once `data` is exhausted: the sender's word that the source did not change
     /// while it was read (an error: nothing is put in place).
     pub verify: &'a mut dyn FnMut() -> Result<()>,
+    /// The extended attributes the copy gets, read on the other side where the run keeps
+    /// them (`None`: none given).
+    pub xattrs: Option<&'a Xattrs>,
 }
 
 /// Makes `rel` on `to` hold `incoming`, if `rel` is still `expect` (`None`: nothing there).
@@ -138,7 +142,7 @@ pub fn install(
     let tmp = tmp_name();
     let written = match incoming.src.kind {
         Kind::File => write_file(to, &ddir, &tmp, rel, incoming, durability),
-        Kind::Symlink => write_link(&ddir, &tmp, rel, incoming),
+        Kind::Symlink => write_link(to, &ddir, &tmp, rel, incoming),
         _ => Err(FsError::io(
             rel,
             "copy",
@@ -179,7 +183,7 @@ fn write_file(
     let mut out = std::fs::File::from(dup);
     // Never more than the entry's size and a byte (to see it grew): a peer that keeps
     // sending cannot fill the disk.
-    let src = incoming.src;
+    let (src, xattrs) = (incoming.src, incoming.xattrs);
     std::io::copy(
         &mut incoming.data.take(src.size.saturating_add(1)),
         &mut out,
@@ -188,6 +192,10 @@ fn write_file(
     (incoming.verify)()?;
     give_owner(to, &tfd, src.owner, rel)?;
     give_mode(to, &tfd, incoming.mode, rel)?;
+    let kept = match xattrs {
+        Some(want) if to.keep().reads_xattrs() => At::open(&tfd).write(to, want, rel)?,
+        _ => None,
+    };
     let times = Timestamps {
         last_access: crate::os::fs::Timespec {
             tv_sec: 0,
@@ -204,10 +212,17 @@ fn write_file(
         return Err(FsError::raced(rel, "size changed while it was copied"));
     }
     let hash = hash_fd(&tfd, st.st_size).map_err(|e| FsError::io(rel, "hash copy", e))?;
-    Ok(entry_from_stat(&st, None).with_hash(hash))
+    let new = entry_from_stat(&st, None).with_hash(hash);
+    to.with_known_xattrs(new, kept, &At::open(&tfd), rel)
 }
 
-fn write_link(ddir: &OwnedFd, tmp: &str, rel: &RelPath, incoming: Incoming<'_>) -> Result<Entry> {
+fn write_link(
+    to: &Root,
+    ddir: &OwnedFd,
+    tmp: &str,
+    rel: &RelPath,
+    incoming: Incoming<'_>,
+) -> Result<Entry> {
     // A symlink's content is its target: the stream carries nothing but its end.
     let extra = std::io::copy(&mut incoming.data.take(1), &mut std::io::sink())
         .map_err(|e| FsError::io(rel, "receive data", e))?;
@@ -217,6 +232,13 @@ fn write_link(ddir: &OwnedFd, tmp: &str, rel: &RelPath, incoming: Incoming<'_>) 
     (incoming.verify)()?;
     let target = incoming.src.link.as_deref().unwrap_or_default();
     symlinkat(target, ddir, tmp).map_err(|e| FsError::io(rel, "create symlink", e))?;
+    // A symlink's own owner (`chown -h`), as `apply::copy` gives it.
+    if to.keep().owner {
+        let flags = crate::sys::O_PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = openat(ddir, tmp, flags, Mode::empty())
+            .map_err(|e| FsError::io(rel, "open the new symlink", e))?;
+        give_owner(to, &fd, incoming.src.owner, rel)?;
+    }
     match stat_at(ddir, tmp.as_bytes(), rel)? {
         Some(e) => Ok(e),
         None => Err(FsError::raced(rel, "temporary symlink vanished")),

@@ -77,10 +77,33 @@ pub fn prune_trash(
     retention: &Retention,
     now_ns: i64,
 ) -> Result<Pruned> {
+    prune_trash_where(root, &|p| present(other, p), retention, now_ns)
+}
+
+/// The paths the versions in `root`'s trash are of, each once: for the other side of the
+/// pair, on another machine, to say which it holds ([`prune_trash_where`]).
+pub fn trash_paths(root: &Root) -> Result<Vec<RelPath>> {
+    let (found, _) = walk(root)?;
+    let mut paths: Vec<RelPath> = found.into_iter().map(|f| f.kept.path).collect();
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
+}
+
+/// [`prune_trash`], with `elsewhere` saying whether the other side holds a path (it is on
+/// another machine).
+pub fn prune_trash_where(
+    root: &Root,
+    elsewhere: &dyn Fn(&RelPath) -> bool,
+    retention: &Retention,
+    now_ns: i64,
+) -> Result<Pruned> {
     let (found, dirs) = walk(root)?;
     let mut kept: Vec<Kept> = found.iter().map(|f| f.kept.clone()).collect();
+    // Only a path's newest version can be its last copy: the sides are looked up for it
+    // alone, not for each of its versions.
     for i in Retention::newest_of_each_path(&kept) {
-        kept[i].elsewhere = present(root, &kept[i].path) || present(other, &kept[i].path);
+        kept[i].elsewhere = present(root, &kept[i].path) || elsewhere(&kept[i].path);
     }
     let mut out = Pruned::default();
     let mut gone = HashSet::new();
@@ -118,7 +141,8 @@ fn usage(sizes: impl Iterator<Item = u64>) -> TrashUsage {
     })
 }
 
-fn present(root: &Root, path: &RelPath) -> bool {
+/// Whether `root` holds `path` (anything there); unknown counts as held.
+pub fn present(root: &Root, path: &RelPath) -> bool {
     // Unknown counts as present: a version is never kept as the last copy by mistake,
     // only possibly dropped as an older one.
     !matches!(root.stat(path), Ok(None))

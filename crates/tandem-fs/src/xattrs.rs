@@ -43,11 +43,52 @@ impl Xattrs {
         Some(Hash(*h.finalize().as_bytes()))
     }
 
+    /// The attributes of a list read on another machine (a remote side), sorted by name,
+    /// one value per name.
+    pub fn from_list(mut list: Vec<(Vec<u8>, Vec<u8>)>) -> Xattrs {
+        list.sort();
+        list.dedup_by(|a, b| a.0 == b.0);
+        Xattrs(list)
+    }
+
+    /// The (name, value) pairs, sorted by name.
+    pub fn list(&self) -> &[(Vec<u8>, Vec<u8>)] {
+        &self.0
+    }
+
+    pub fn into_list(self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.0
+    }
+
     fn get(&self, name: &[u8]) -> Option<&[u8]> {
         self.0
             .binary_search_by(|(n, _)| n.as_slice().cmp(name))
             .ok()
             .map(|i| self.0[i].1.as_slice())
+    }
+}
+
+/// Where a folder's or file's attributes come from when a step gives them: the other
+/// side's root on this machine (read there at the step), or the list read on the other
+/// machine (a remote side).
+#[derive(Clone, Copy)]
+pub enum AttrsFrom<'a> {
+    Root(&'a Root),
+    Given(&'a Xattrs),
+}
+
+/// The attributes the run keeps of `rel` on `root` (`None`: the run keeps none), for the
+/// other machine. A symlink has none.
+pub fn read_xattrs(root: &Root, rel: &RelPath) -> Result<Option<Xattrs>> {
+    let keep = root.keep();
+    if !keep.reads_xattrs() {
+        return Ok(None);
+    }
+    let (dir, name) = root.parent(rel)?;
+    match At::child(&dir, &name).read(&keep) {
+        Ok(x) => Ok(Some(x)),
+        Err(e) if Errno::from_io_error(&e) == Some(Errno::NOENT) => Err(FsError::vanished(rel)),
+        Err(e) => Err(FsError::io(rel, "read extended attributes", e)),
     }
 }
 

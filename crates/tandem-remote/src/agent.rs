@@ -12,17 +12,18 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use tandem_core::{Entry, Filter, Kind, RelPath};
+use tandem_core::{Entry, Filter, Keep, Kind, RelPath};
 use tandem_engine::watch::{Echoes, TargetHint, TargetWatcher};
 use tandem_engine::{SideRoot, Step};
-use tandem_fs::{Durability, FsError, Incoming, Root, Trash};
+use tandem_fs::{AttrsFrom, Durability, FsError, Incoming, Root, Trash, Xattrs};
 
 use crate::compress::{pack, unpack, Compress};
 use crate::delta::{encode, signature, Op, Sig};
+use crate::ids::Ids;
 use crate::pace::Pace;
 use crate::wire::{
-    path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireHint, WireStep,
-    CHUNK, FEATURES, PREAMBLE, PROTOCOL, REMOVALS, SCAN_BATCH,
+    path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireHint, WireKeep,
+    WireMeta, WireStep, CHUNK, FEATURES, PREAMBLE, PROTOCOL, REMOVALS, SCAN_BATCH,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +97,7 @@ pub fn serve(
         }
     };
     out.send(&Msg::Welcome {
-        features: FEATURES.iter().map(|f| f.to_string()).collect(),
+        features: announced(),
         created,
     })?;
     Agent {
@@ -108,8 +109,20 @@ pub fn serve(
         threads: Vec::new(),
         echoes: Arc::default(),
         watch: None,
+        meta: Meta::default(),
+        with: HashMap::new(),
     }
     .run(&mut input)
+}
+
+/// The features this agent announces: all it has, or only those `TANDEM_SERVE_FEATURES`
+/// names (comma-separated), as an older agent would (how the tests meet one).
+fn announced() -> Vec<String> {
+    let all = FEATURES.iter().map(|f| f.to_string());
+    match std::env::var("TANDEM_SERVE_FEATURES") {
+        Ok(only) => all.filter(|f| only.split(',').any(|o| o == f)).collect(),
+        Err(_) => all.collect(),
+    }
 }
 
 fn open_root(path: &Path, create: bool) -> Result<(Root, bool), String> {
@@ -144,6 +157,70 @@ struct Agent {
     echoes: Arc<Echoes>,
     /// The root's watch, once the client asked for it.
     watch: Option<TargetWatcher>,
+    /// How entries travel once the client said what the run keeps (`Msg::Keep`).
+    meta: Meta,
+    /// What came with the entry of an `Install` or `Apply` still to come (`Msg::With`).
+    with: HashMap<u64, With>,
+}
+
+/// What came with an entry the client sends (`Msg::With`).
+#[derive(Default)]
+struct With {
+    xattrs: Option<Xattrs>,
+    user: Option<String>,
+    group: Option<String>,
+}
+
+impl With {
+    /// The client's entry in this machine's terms: its owner mapped by name, the digest of
+    /// the attributes given.
+    fn apply_to(&self, meta: &Meta, mut e: Entry) -> Entry {
+        if let Some(x) = &self.xattrs {
+            e.xattrs = x.digest();
+        }
+        if meta.keep.owner {
+            let (user, group) = (self.user.as_deref(), self.group.as_deref());
+            e.owner = meta.ids.here(e.owner, user, group);
+        }
+        e
+    }
+}
+
+/// How entries travel: bare, or (once the client said what the run keeps) with the digest
+/// of their kept attributes and their owner's names.
+#[derive(Clone, Default)]
+struct Meta {
+    keep: WireKeep,
+    on: bool,
+    ids: Arc<Ids>,
+}
+
+impl Meta {
+    fn of(&self, e: &Entry) -> WireMeta {
+        let (user, group) = match self.keep.owner {
+            true => self.ids.names(e.owner),
+            false => (None, None),
+        };
+        WireMeta {
+            xattrs: e.xattrs.map(|h| h.0),
+            user,
+            group,
+        }
+    }
+
+    /// The answer carrying `r` (`Done`, or `DoneMeta`).
+    fn done(&self, id: u64, r: tandem_fs::Result<Option<Entry>>) -> Msg {
+        if !self.on {
+            return Msg::Done {
+                id,
+                result: wire(r),
+            };
+        }
+        let result = r
+            .map(|e| e.as_ref().map(|e| (WireEntry::from(e), self.of(e))))
+            .map_err(|e| WireFsError::from(&e));
+        Msg::DoneMeta { id, result }
+    }
 }
 
 impl Agent {
@@ -174,7 +251,27 @@ impl Agent {
                     self.incoming.insert(id, tx);
                     let (root, out) = (Arc::clone(&self.root), self.out.clone());
                     let echoes = self.watch.as_ref().map(|_| Arc::clone(&self.echoes));
-                    self.spawn(move || receive(&root, &out, msg, rx, echoes.as_deref()));
+                    let with = self.with.remove(&id).unwrap_or_default();
+                    let meta = self.meta.clone();
+                    self.spawn(move || {
+                        let with = (with, meta);
+                        receive(&root, &out, msg, rx, echoes.as_deref(), &with)
+                    });
+                }
+                Msg::Keep { keep } => self.keep(keep)?,
+                Msg::With {
+                    id,
+                    xattrs,
+                    user,
+                    group,
+                } => {
+                    let xattrs = xattrs.map(Xattrs::from_list);
+                    let with = With {
+                        xattrs,
+                        user,
+                        group,
+                    };
+                    self.with.insert(id, with);
                 }
                 Msg::Read { id, path, src } => self.send_file(id, path, src, None),
                 Msg::ReadDelta { id, path, src, sig } => self.send_file(id, path, src, Some(sig)),
@@ -190,6 +287,33 @@ impl Agent {
                 other => self.answer(other)?,
             }
         }
+        Ok(())
+    }
+
+    /// What the run keeps (`Msg::Keep`), before any other request: this root keeps it
+    /// from now on, as far as this machine lets it (what only root may keep, only if both
+    /// the client and this agent run as root).
+    fn keep(&mut self, keep: WireKeep) -> Result<(), ServeError> {
+        let Some(root) = Arc::get_mut(&mut self.root) else {
+            return Err(WireError::Unexpected("what to keep, after the work began".into()).into());
+        };
+        let here = tandem_engine::keep_for_run(Keep {
+            owner: keep.owner,
+            numeric_ids: keep.numeric_ids,
+            xattrs: keep.xattrs,
+            acls: keep.acls,
+            ..Keep::default()
+        });
+        root.set_keep(Keep {
+            setid: here.setid && keep.setid,
+            trusted: here.trusted && keep.trusted,
+            ..here
+        });
+        self.meta = Meta {
+            keep,
+            on: true,
+            ids: Arc::new(Ids::new(keep.numeric_ids)),
+        };
         Ok(())
     }
 
@@ -240,7 +364,7 @@ impl Agent {
     }
 
     /// The requests answered in order, on this thread.
-    fn answer(&self, msg: Msg) -> Result<(), ServeError> {
+    fn answer(&mut self, msg: Msg) -> Result<(), ServeError> {
         let root = &*self.root;
         match msg {
             Msg::Scan {
@@ -252,7 +376,7 @@ impl Agent {
                 hints,
             } => scan(
                 root,
-                &self.out,
+                (&self.out, &self.meta),
                 id,
                 (ignore_file, excludes, includes),
                 threads,
@@ -271,13 +395,14 @@ impl Agent {
                 self.out.send(&Msg::Hashes { id, results })?;
             }
             Msg::Stat { id, path } => {
-                let result = wire(SideRoot::stat(root, &path_of(path)?));
-                self.out.send(&Msg::Done { id, result })?;
+                let stat = SideRoot::stat(root, &path_of(path)?);
+                self.out.send(&self.meta.done(id, stat))?;
             }
             Msg::Apply { id, step, trash } => {
                 let echoes = self.watch.as_ref().map(|_| &*self.echoes);
-                let result = wire(apply(root, step, &Trash::new(trash), echoes)?);
-                self.out.send(&Msg::Done { id, result })?;
+                let with = (self.with.remove(&id).unwrap_or_default(), self.meta.clone());
+                let applied = apply(root, step, &Trash::new(trash), echoes, &with)?;
+                self.out.send(&self.meta.done(id, applied))?;
             }
             Msg::Flush { id, each_file } => {
                 let d = durability(each_file);
@@ -291,6 +416,109 @@ impl Agent {
                     Err(WireFsError::from(&FsError::vanished(&RelPath::root())))
                 };
                 self.out.send(&Msg::Checked { id, result })?;
+            }
+            other => return self.answer_features(other),
+        }
+        Ok(())
+    }
+
+    /// The requests of the features past the protocol's core (`wire::FEATURES`), answered
+    /// in order, on this thread.
+    fn answer_features(&self, msg: Msg) -> Result<(), ServeError> {
+        let root = &*self.root;
+        match msg {
+            Msg::Link {
+                id,
+                anchor,
+                anchor_expect,
+                path,
+                expect,
+                trash,
+            } => {
+                let (anchor, anchor_expect) = (path_of(anchor)?, anchor_expect.entry()?);
+                let (path, expect) = (path_of(path)?, expect.map(WireEntry::entry).transpose()?);
+                let echoes = self.watch.as_ref().map(|_| &*self.echoes);
+                if let Some(e) = echoes {
+                    e.create(&path);
+                }
+                let trash = Trash::new(trash);
+                let linked = root.link(&anchor, &anchor_expect, &path, expect.as_ref(), &trash);
+                let linked = forget_failed(linked, echoes, &path);
+                self.out.send(&self.meta.done(id, linked.map(Some)))?;
+            }
+            Msg::HoldsLinks { id, dry_run } => {
+                let result = match root.holds_hard_links(dry_run) {
+                    true => Ok(()),
+                    false => Err(protocol_error(&WireError::Unexpected(
+                        "no hard links here".into(),
+                    ))),
+                };
+                self.out.send(&Msg::Checked { id, result })?;
+            }
+            Msg::Holds { id, paths } => {
+                let paths = paths
+                    .into_iter()
+                    .map(path_of)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let held = root.holds(&paths);
+                self.out.send(&Msg::Held { id, held })?;
+            }
+            Msg::TrashPaths { id } => {
+                let result = match tandem_fs::trash_paths(root) {
+                    Ok(paths) => Ok(paths.into_iter().map(RelPath::into_bytes).collect()),
+                    Err(e) => Err(WireFsError::from(&e)),
+                };
+                self.out.send(&Msg::Paths { id, result })?;
+            }
+            Msg::Prune {
+                id,
+                keep_secs,
+                max_bytes,
+                versions,
+                now,
+                held,
+            } => {
+                let held = held
+                    .into_iter()
+                    .map(path_of)
+                    .collect::<Result<std::collections::HashSet<_>, _>>()?;
+                let keep = tandem_core::Retention {
+                    keep: std::time::Duration::from_secs(keep_secs),
+                    max_bytes,
+                    versions: usize::try_from(versions).unwrap_or(usize::MAX),
+                };
+                let pruned = tandem_fs::prune_trash_where(root, &|p| held.contains(p), &keep, now);
+                let result = pruned
+                    .map(|p| [p.removed, p.freed, p.left.versions, p.left.bytes])
+                    .map_err(|e| WireFsError::from(&e));
+                self.out.send(&Msg::Pruned { id, result })?;
+            }
+            Msg::GetAttrs { id, path } => {
+                let result = match tandem_fs::read_xattrs(root, &path_of(path)?) {
+                    Ok(x) => Ok(x.map(Xattrs::into_list).unwrap_or_default()),
+                    Err(e) => Err(WireFsError::from(&e)),
+                };
+                self.out.send(&Msg::Attrs { id, result })?;
+            }
+            Msg::DirTimes { id, paths } => {
+                let paths = paths
+                    .into_iter()
+                    .map(path_of)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let times = root.dir_mtimes(&paths);
+                self.out.send(&Msg::Times { id, times })?;
+            }
+            Msg::SetDirTimes { id, times } => {
+                let times = times
+                    .into_iter()
+                    .map(|(p, t)| Ok((path_of(p)?, t)))
+                    .collect::<Result<Vec<_>, WireError>>()?;
+                let results = root
+                    .set_dir_mtimes(&times)
+                    .into_iter()
+                    .map(|r| r.map_err(|e| WireFsError::from(&e)))
+                    .collect();
+                self.out.send(&Msg::TimesSet { id, results })?;
             }
             other => return Err(WireError::Unexpected(format!("a stray {other:?}")).into()),
         }
@@ -313,7 +541,7 @@ fn wire(r: tandem_fs::Result<Option<Entry>>) -> Res<Option<WireEntry>> {
 
 fn scan(
     root: &Root,
-    out: &Out,
+    (out, meta): (&Out, &Meta),
     id: u64,
     (ignore_file, excludes, includes): (Option<String>, Vec<String>, Vec<String>),
     threads: u32,
@@ -332,15 +560,26 @@ fn scan(
     let result = match scanned {
         Ok(scan) => {
             let mut batch = Vec::with_capacity(SCAN_BATCH);
+            let send = |batch: Vec<(Vec<u8>, WireEntry, WireMeta)>| match meta.on {
+                true => out.send(&Msg::EntriesMeta { id, batch }),
+                false => {
+                    let batch = batch.into_iter().map(|(p, e, _)| (p, e)).collect();
+                    out.send(&Msg::Entries { id, batch })
+                }
+            };
             for (p, e) in &scan.tree {
-                batch.push((p.as_bytes().to_vec(), WireEntry::from(e)));
+                let m = if meta.on {
+                    meta.of(e)
+                } else {
+                    WireMeta::default()
+                };
+                batch.push((p.as_bytes().to_vec(), WireEntry::from(e), m));
                 if batch.len() == SCAN_BATCH {
-                    let batch = std::mem::take(&mut batch);
-                    out.send(&Msg::Entries { id, batch })?;
+                    send(std::mem::take(&mut batch))?;
                 }
             }
             if !batch.is_empty() {
-                out.send(&Msg::Entries { id, batch })?;
+                send(batch)?;
             }
             Ok(scan
                 .stale_temps
@@ -361,7 +600,9 @@ fn apply(
     step: WireStep,
     trash: &Trash,
     echoes: Option<&Echoes>,
+    (with, meta): &(With, Meta),
 ) -> Result<tandem_fs::Result<Option<Entry>>, WireError> {
+    let from = with.xattrs.as_ref().map(AttrsFrom::Given);
     let r = match step {
         WireStep::Rename { from, to, expect } => {
             let (from, to, expect) = (path_of(from)?, path_of(to)?, expect.entry()?);
@@ -376,7 +617,7 @@ fn apply(
             forget_failed(root.apply(step, trash), echoes, &from)
         }
         WireStep::Mkdir { path, src } => {
-            let (path, src) = (path_of(path)?, src.entry()?);
+            let (path, src) = (path_of(path)?, with.apply_to(meta, src.entry()?));
             // A folder already there makes no event of tandem's.
             if let (Some(e), Ok(None)) = (echoes, root.stat(&path)) {
                 e.mkdir(&path);
@@ -384,17 +625,18 @@ fn apply(
             let step = Step::Mkdir {
                 path: &path,
                 src: &src,
-                from: None,
+                from,
             };
             forget_failed(root.apply(step, trash), echoes, &path)
         }
         WireStep::SetMeta { path, src, expect } => {
-            let (path, src, expect) = (path_of(path)?, src.entry()?, expect.entry()?);
+            let src = with.apply_to(meta, src.entry()?);
+            let (path, expect) = (path_of(path)?, expect.entry()?);
             let step = Step::SetMeta {
                 path: &path,
                 src: &src,
                 expect: &expect,
-                from: None,
+                from,
             };
             root.apply(step, trash)
         }
@@ -432,7 +674,14 @@ fn forget_failed<T>(
 
 /// Receives one file (`Msg::Install`) from the chunks routed to `rx`, and answers `Done`.
 /// A new file is announced to `echoes` (a watched root) first, as a local engine does.
-fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>, echoes: Option<&Echoes>) {
+fn receive(
+    root: &Root,
+    out: &Out,
+    install: Msg,
+    rx: Receiver<Msg>,
+    echoes: Option<&Echoes>,
+    (with, meta): &(With, Meta),
+) {
     let Msg::Install {
         id,
         path,
@@ -446,7 +695,7 @@ fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>, echoes: Opti
         return;
     };
     let result = (|| -> Result<tandem_fs::Result<Entry>, WireError> {
-        let (path, src) = (path_of(path)?, src.entry()?);
+        let (path, src) = (path_of(path)?, with.apply_to(meta, src.entry()?));
         let expect = expect.map(WireEntry::entry).transpose()?;
         let mut data =
             Chunks::new(rx, &path).with_old(old_copy(root, &path, &src, expect.as_ref()));
@@ -469,6 +718,7 @@ fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>, echoes: Opti
             mode,
             data: &mut data,
             verify: &mut verify,
+            xattrs: with.xattrs.as_ref(),
         };
         if let Some(e) = echoes {
             e.create(&path);
@@ -482,16 +732,14 @@ fn receive(root: &Root, out: &Out, install: Msg, rx: Receiver<Msg>, echoes: Opti
         );
         Ok(forget_failed(installed, echoes, &path))
     })();
-    let result = match result {
-        Ok(r) => wire(r.map(Some)),
-        Err(e) => Err(WireFsError {
-            kind: 0,
-            path: String::new(),
-            message: e.to_string(),
-            errno: None,
-        }),
+    let answer = match result {
+        Ok(r) => meta.done(id, r.map(Some)),
+        Err(e) => Msg::Done {
+            id,
+            result: Err(protocol_error(&e)),
+        },
     };
-    let _ = out.send(&Msg::Done { id, result });
+    let _ = out.send(&answer);
 }
 
 /// The old copy at `path`, still `expect`, when a delta could be sent against it.

@@ -13,19 +13,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use tandem_core::{Entry, Filter, Hash, Kind, RelPath, Tree};
+use tandem_core::{Entry, Filter, Hash, Kind, RelPath, Retention, Tree};
 use tandem_engine::watch::{Echoes, TargetHint};
 use tandem_engine::{SideRoot, Source, Step, Watch, DELTA_MISMATCH};
-use tandem_fs::{Durability, FsError, Incoming, Refusal, Root, Scan, Trash};
+use tandem_fs::{
+    AttrsFrom, Durability, FsError, Incoming, Pruned, Refusal, Root, Scan, Trash, TrashUsage,
+    Xattrs,
+};
 
 use crate::agent::{encode_to, read_full, Chunks, OldCopy};
 use crate::compress::{pack, Compress};
 use crate::delta::{self, Sig};
+use crate::ids::Ids;
 use crate::pace::Pace;
 use crate::target::RemoteTarget;
 use crate::wire::{
-    path_of, read_msg, write_msg, Msg, WireEntry, WireError, WireFsError, WireHint, WireStep,
-    CHUNK, FEATURES, PREAMBLE, PROTOCOL,
+    path_of, read_msg, write_msg, Msg, WireEntry, WireError, WireFsError, WireHint, WireKeep,
+    WireMeta, WireStep, CHUNK, FEATURES, PREAMBLE, PROTOCOL,
 };
 
 /// What crossed the wire, for the run's summary (and the tests: a sync with nothing to do
@@ -77,6 +81,13 @@ pub enum ConnectError {
     },
     #[error("{host} refused: {why}")]
     Refused { host: String, why: String },
+    #[error("{option} is not available with this remote target: the tandem on {host} ({found_version}) is older and cannot keep it; install tandem {version} there or name it with --remote-tandem PATH")]
+    Lacks {
+        host: String,
+        option: &'static str,
+        found_version: String,
+        version: &'static str,
+    },
     #[error("{0}")]
     Wire(#[from] WireError),
 }
@@ -95,6 +106,9 @@ pub struct Connect {
     pub compress: Compress,
     /// `--bwlimit`: at most this many bytes a second, each way.
     pub bwlimit: Option<u64>,
+    /// What the run keeps beyond content (`--owner`, `--xattrs`, `--acls`): the agent is
+    /// told, and refused at connection if it cannot.
+    pub keep: WireKeep,
 }
 
 /// Answers routed to their callers, and why the connection ended when it did.
@@ -131,6 +145,12 @@ pub struct RemoteSide {
     compress: Compress,
     /// What the agent can do beyond the protocol's core (`wire::FEATURES`).
     features: Vec<String>,
+    /// What the run keeps beyond content, as the agent was told.
+    keep: WireKeep,
+    /// Owners as the agent names them, mapped to this machine's ids and back.
+    ids: Ids,
+    /// An agent that keeps no folder times was logged.
+    told_times: AtomicBool,
     /// The folder did not exist and the agent created it.
     pub created: bool,
 }
@@ -183,7 +203,7 @@ impl RemoteSide {
             _ => return Err(WireError::Unexpected("no pipes to ssh".into()).into()),
         };
         let preamble = read_preamble(&mut stdout);
-        check_preamble(c, &preamble, &mut child, &tail)?;
+        let found_version = check_preamble(c, &preamble, &mut child, &tail)?;
         write_msg(
             &mut stdin,
             &Msg::Hello {
@@ -194,6 +214,7 @@ impl RemoteSide {
         )?;
         let (created, features) = read_welcome(c, &mut stdout, &mut child)?;
         let pace = limit(c, &features, &mut stdin)?;
+        keep(c, &features, &found_version, &mut stdin)?;
         let shared = Arc::new(Shared::default());
         let reader = Arc::clone(&shared);
         std::thread::spawn(move || route_answers(&mut stdout, &reader));
@@ -204,6 +225,9 @@ impl RemoteSide {
             pace: Mutex::new(pace),
             compress: c.compress,
             features,
+            keep: c.keep,
+            ids: Ids::new(c.keep.numeric_ids),
+            told_times: AtomicBool::new(false),
             child: Mutex::new(child),
             next: AtomicU64::new(1),
             told: AtomicBool::new(false),
@@ -285,17 +309,71 @@ impl RemoteSide {
         rx.recv().map_err(|_| self.lost())
     }
 
-    /// Waits for the entry a `Done` carries.
+    /// Waits for the entry a `Done` (or `DoneMeta`) carries.
     fn done(&self, rx: &Receiver<Msg>) -> tandem_fs::Result<Option<Entry>> {
-        match self.wait(rx)? {
-            Msg::Done { result, .. } => {
-                let e = result.map_err(WireFsError::error)?;
-                e.map(WireEntry::entry)
-                    .transpose()
-                    .map_err(|e| self.garbled(e))
+        let entry = match self.wait(rx)? {
+            Msg::Done { result, .. } => result
+                .map_err(WireFsError::error)?
+                .map(|e| self.entry_here(e, None)),
+            Msg::DoneMeta { result, .. } => result
+                .map_err(WireFsError::error)?
+                .map(|(e, m)| self.entry_here(e, Some(m))),
+            other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+        };
+        entry.transpose().map_err(|e| self.garbled(e))
+    }
+
+    /// An entry as the agent sent it, in this machine's terms: its owner mapped by name
+    /// (`--owner`), the digest of its kept attributes.
+    fn entry_here(&self, e: WireEntry, meta: Option<WireMeta>) -> Result<Entry, WireError> {
+        let mut e = e.entry()?;
+        if let Some(m) = meta {
+            e.xattrs = m.xattrs.map(Hash);
+            if self.keep.owner {
+                e.owner = self
+                    .ids
+                    .here(e.owner, m.user.as_deref(), m.group.as_deref());
             }
-            other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
         }
+        Ok(e)
+    }
+
+    /// What goes with an entry sent to the agent (`Msg::With`): the attributes given, its
+    /// owner's names. `None` when the run keeps nothing beyond content.
+    fn with(&self, id: u64, src: &Entry, xattrs: Option<&Xattrs>) -> Option<Msg> {
+        if self.keep == WireKeep::default() {
+            return None;
+        }
+        let (user, group) = match self.keep.owner {
+            true => self.ids.names(src.owner),
+            false => (None, None),
+        };
+        Some(Msg::With {
+            id,
+            xattrs: xattrs.map(|x| x.list().to_vec()),
+            user,
+            group,
+        })
+    }
+
+    /// [`RemoteSide::request`], with `before(id)` sent first (`Msg::With`).
+    fn request_with(
+        &self,
+        before: impl FnOnce(u64) -> Option<Msg>,
+        make: impl FnOnce(u64) -> Msg,
+    ) -> tandem_fs::Result<(u64, Receiver<Msg>)> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = unbounded();
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, tx);
+        if let Some(first) = before(id) {
+            self.send(&first)?;
+        }
+        self.send(&make(id))?;
+        Ok((id, rx))
     }
 
     fn garbled(&self, e: WireError) -> FsError {
@@ -344,6 +422,37 @@ fn limit(
     Ok(Some(Pace::new(rate)))
 }
 
+/// `--owner`, `--xattrs`, `--acls`, `--hard-links`: the agent told what the run keeps, once it was seen
+/// to be able to (an older one is refused here, before anything is changed).
+fn keep(
+    c: &Connect,
+    features: &[String],
+    found_version: &str,
+    stdin: &mut impl std::io::Write,
+) -> Result<(), ConnectError> {
+    if c.keep == WireKeep::default() {
+        return Ok(());
+    }
+    let asked = [
+        (c.keep.owner, "--owner", "owner"),
+        (c.keep.xattrs, "--xattrs", "xattrs"),
+        (c.keep.acls, "--acls", "xattrs"),
+        (c.keep.hard_links, "--hard-links", "hard-links"),
+    ];
+    for (on, option, feature) in asked {
+        if on && !features.iter().any(|f| f == feature) {
+            return Err(ConnectError::Lacks {
+                host: c.target.host.clone(),
+                option,
+                found_version: format!("tandem {found_version}"),
+                version: env!("CARGO_PKG_VERSION"),
+            });
+        }
+    }
+    write_msg(stdin, &Msg::Keep { keep: c.keep })?;
+    Ok(())
+}
+
 impl Connect {
     /// The command ssh runs there; the path quoted for the remote shell.
     fn remote_command(&self) -> String {
@@ -376,18 +485,19 @@ fn read_preamble(r: &mut impl Read) -> String {
     String::from_utf8_lossy(&line).into_owned()
 }
 
+/// Checks the agent's first line; returns the version of tandem it names.
 fn check_preamble(
     c: &Connect,
     line: &str,
     child: &mut Child,
     tail: &Tail,
-) -> Result<(), ConnectError> {
+) -> Result<String, ConnectError> {
     let host = c.target.host.clone();
     let version = env!("CARGO_PKG_VERSION");
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
         [PREAMBLE, proto, found_version, ..] => match proto.parse::<u32>() {
-            Ok(PROTOCOL) => Ok(()),
+            Ok(PROTOCOL) => Ok(found_version.to_string()),
             Ok(found) => Err(ConnectError::Version {
                 host,
                 found,
@@ -440,6 +550,7 @@ fn not_tandem(c: &Connect, found: &str, tail: &Tail) -> ConnectError {
 fn answer_of(msg: &Msg) -> Option<(u64, bool)> {
     Some(match msg {
         Msg::Entries { id, .. }
+        | Msg::EntriesMeta { id, .. }
         | Msg::Data { id, .. }
         | Msg::Copy { id, .. }
         | Msg::Whole { id, .. } => (*id, false),
@@ -447,6 +558,13 @@ fn answer_of(msg: &Msg) -> Option<(u64, bool)> {
         Msg::Scanned { id, .. }
         | Msg::Hashes { id, .. }
         | Msg::Done { id, .. }
+        | Msg::DoneMeta { id, .. }
+        | Msg::Times { id, .. }
+        | Msg::TimesSet { id, .. }
+        | Msg::Attrs { id, .. }
+        | Msg::Held { id, .. }
+        | Msg::Paths { id, .. }
+        | Msg::Pruned { id, .. }
         | Msg::Checked { id, .. }
         | Msg::Sums { id, .. }
         | Msg::End { id, .. } => (*id, true),
@@ -608,6 +726,13 @@ impl SideRoot for RemoteSide {
                         tree.insert(p, e.entry().map_err(|e| self.garbled(e))?);
                     }
                 }
+                Msg::EntriesMeta { batch, .. } => {
+                    for (p, e, m) in batch {
+                        let p = path_of(p).map_err(|e| self.garbled(e))?;
+                        let e = self.entry_here(e, Some(m)).map_err(|e| self.garbled(e))?;
+                        tree.insert(p, e);
+                    }
+                }
                 Msg::Scanned { result, .. } => {
                     let stale = result.map_err(WireFsError::error)?;
                     let stale_temps = stale
@@ -714,7 +839,8 @@ impl SideRoot for RemoteSide {
         durability: Durability,
     ) -> tandem_fs::Result<Entry> {
         let sig = expect.and_then(|old| self.remote_sig(rel, old, incoming.src));
-        let (id, rx) = self.request(|id| Msg::Install {
+        let with = |id| self.with(id, incoming.src, incoming.xattrs);
+        let (id, rx) = self.request_with(with, |id| Msg::Install {
             id,
             path: bytes(rel),
             src: WireEntry::from(incoming.src),
@@ -743,6 +869,11 @@ impl SideRoot for RemoteSide {
     }
 
     fn apply(&self, step: Step<'_>, trash: &Trash) -> tandem_fs::Result<Option<Entry>> {
+        let listed = self.attrs_for(&step)?;
+        let src = match step {
+            Step::Mkdir { src, .. } | Step::SetMeta { src, .. } => Some(src),
+            _ => None,
+        };
         let step = match step {
             Step::Rename { from, to, expect } => WireStep::Rename {
                 from: bytes(from),
@@ -767,8 +898,181 @@ impl SideRoot for RemoteSide {
             Step::RemoveStaleTemp { path } => WireStep::RemoveStaleTemp { path: bytes(path) },
         };
         let trash = trash.stamp().to_string();
-        let (_, rx) = self.request(|id| Msg::Apply { id, step, trash })?;
+        let with = |id| src.and_then(|src| self.with(id, src, listed.as_ref()));
+        let (_, rx) = self.request_with(with, |id| Msg::Apply { id, step, trash })?;
         self.done(&rx)
+    }
+
+    fn link(
+        &self,
+        anchor: &RelPath,
+        anchor_expect: &Entry,
+        path: &RelPath,
+        expect: Option<&Entry>,
+        trash: &Trash,
+    ) -> tandem_fs::Result<Entry> {
+        if !self.features.iter().any(|f| f == "hard-links") {
+            return Err(FsError::CannotLink {
+                path: path.to_string(),
+                source: std::io::Error::other("the remote tandem makes no hard links"),
+            });
+        }
+        let (_, rx) = self.request(|id| Msg::Link {
+            id,
+            anchor: bytes(anchor),
+            anchor_expect: anchor_expect.into(),
+            path: bytes(path),
+            expect: expect.map(WireEntry::from),
+            trash: trash.stamp().to_string(),
+        })?;
+        self.done(&rx)?
+            .ok_or_else(|| FsError::raced(path, "the remote side answered without an entry"))
+    }
+
+    fn holds_hard_links(&self, dry_run: bool) -> bool {
+        if !self.features.iter().any(|f| f == "hard-links") {
+            return false;
+        }
+        let asked = || -> tandem_fs::Result<bool> {
+            let (_, rx) = self.request(|id| Msg::HoldsLinks { id, dry_run })?;
+            Ok(matches!(
+                self.wait(&rx)?,
+                Msg::Checked { result: Ok(()), .. }
+            ))
+        };
+        asked().unwrap_or(false)
+    }
+
+    fn xattrs(&self, rel: &RelPath) -> tandem_fs::Result<Option<Xattrs>> {
+        if !self.keep.xattrs && !self.keep.acls {
+            return Ok(None);
+        }
+        let (_, rx) = self.request(|id| Msg::GetAttrs {
+            id,
+            path: bytes(rel),
+        })?;
+        match self.wait(&rx)? {
+            Msg::Attrs { result, .. } => {
+                let list = result.map_err(WireFsError::error)?;
+                Ok(Some(Xattrs::from_list(list)))
+            }
+            other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+        }
+    }
+
+    fn holds(&self, paths: &[RelPath]) -> Vec<bool> {
+        if paths.is_empty() || !self.has("trash") {
+            // Unknown counts as held: a version is never taken for the last copy.
+            return vec![true; paths.len()];
+        }
+        let asked = || -> tandem_fs::Result<Vec<bool>> {
+            let list = paths.iter().map(bytes).collect();
+            let (_, rx) = self.request(|id| Msg::Holds { id, paths: list })?;
+            match self.wait(&rx)? {
+                Msg::Held { held, .. } if held.len() == paths.len() => Ok(held),
+                other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+            }
+        };
+        asked().unwrap_or_else(|_| vec![true; paths.len()])
+    }
+
+    fn prune_trash(
+        &self,
+        keep: &Retention,
+        now: i64,
+        other: &dyn SideRoot,
+    ) -> tandem_fs::Result<Pruned> {
+        if !self.has("trash") {
+            tracing::warn!(
+                "the tandem serving {} is older and prunes no trash: its trash only grows",
+                self.name
+            );
+            return Ok(Pruned::default());
+        }
+        let (_, rx) = self.request(|id| Msg::TrashPaths { id })?;
+        let paths = match self.wait(&rx)? {
+            Msg::Paths { result, .. } => result.map_err(WireFsError::error)?,
+            other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+        };
+        if paths.is_empty() {
+            return Ok(Pruned::default());
+        }
+        let paths = paths
+            .into_iter()
+            .map(path_of)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.garbled(e))?;
+        let held = paths
+            .iter()
+            .zip(other.holds(&paths))
+            .filter(|&(_, held)| held)
+            .map(|(p, _)| bytes(p))
+            .collect();
+        let (_, rx) = self.request(|id| Msg::Prune {
+            id,
+            keep_secs: keep.keep.as_secs(),
+            max_bytes: keep.max_bytes,
+            versions: keep.versions as u64,
+            now,
+            held,
+        })?;
+        match self.wait(&rx)? {
+            Msg::Pruned { result, .. } => {
+                let [removed, freed, versions, bytes] = result.map_err(WireFsError::error)?;
+                Ok(Pruned {
+                    removed,
+                    freed,
+                    left: TrashUsage { versions, bytes },
+                })
+            }
+            other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+        }
+    }
+
+    fn dir_mtimes(&self, dirs: &[RelPath]) -> Vec<Option<i64>> {
+        if dirs.is_empty() || !self.keeps_times() {
+            return vec![None; dirs.len()];
+        }
+        let asked = || -> tandem_fs::Result<Vec<Option<i64>>> {
+            let paths = dirs.iter().map(bytes).collect();
+            let (_, rx) = self.request(|id| Msg::DirTimes { id, paths })?;
+            match self.wait(&rx)? {
+                Msg::Times { times, .. } if times.len() == dirs.len() => Ok(times),
+                other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+            }
+        };
+        // A folder whose time is unknown keeps its own: nothing is lost but the time.
+        asked().unwrap_or_else(|_| vec![None; dirs.len()])
+    }
+
+    fn set_dir_mtimes(&self, times: &[(RelPath, i64)]) -> Vec<tandem_fs::Result<bool>> {
+        if times.is_empty() || !self.keeps_times() {
+            return times.iter().map(|_| Ok(false)).collect();
+        }
+        let asked = || -> tandem_fs::Result<Vec<tandem_fs::Result<bool>>> {
+            let list = times.iter().map(|(p, t)| (bytes(p), *t)).collect();
+            let (_, rx) = self.request(|id| Msg::SetDirTimes { id, times: list })?;
+            match self.wait(&rx)? {
+                Msg::TimesSet { results, .. } if results.len() == times.len() => Ok(results
+                    .into_iter()
+                    .map(|r| r.map_err(WireFsError::error))
+                    .collect()),
+                other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+            }
+        };
+        match asked() {
+            Ok(r) => r,
+            Err(e) => times
+                .iter()
+                .map(|_| {
+                    Err(FsError::io(
+                        &RelPath::root(),
+                        "remote side",
+                        std::io::Error::other(e.to_string()),
+                    ))
+                })
+                .collect(),
+        }
     }
 
     fn flush(&self, durability: Durability) -> tandem_fs::Result<()> {
@@ -827,6 +1131,47 @@ impl SideRoot for RemoteSide {
 }
 
 impl RemoteSide {
+    /// Whether the agent announced `feature`.
+    fn has(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
+
+    /// The agent reads and sets folder times (an older one does not: said once).
+    fn keeps_times(&self) -> bool {
+        let keeps = self.features.iter().any(|f| f == "dir-times");
+        if !keeps && !self.told_times.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "the tandem serving {} is older and keeps no folder times: its folders keep the time of their last change",
+                self.name
+            );
+        }
+        keeps
+    }
+
+    /// The attributes a folder made or changed there gets, read where they are (this
+    /// machine's other root, or the list the engine read): only where the step gives
+    /// attributes (`tandem_fs::mkdir`, `set_meta`).
+    fn attrs_for(&self, step: &Step<'_>) -> tandem_fs::Result<Option<Xattrs>> {
+        if !self.keep.xattrs && !self.keep.acls {
+            return Ok(None);
+        }
+        let (path, from, wanted) = match step {
+            Step::Mkdir { path, src, from } => (*path, from, src.xattrs.is_some()),
+            Step::SetMeta {
+                path,
+                src,
+                expect,
+                from,
+            } => (*path, from, src.xattrs != expect.xattrs),
+            _ => return Ok(None),
+        };
+        match from.filter(|_| wanted) {
+            Some(AttrsFrom::Root(r)) => tandem_fs::read_xattrs(r, path),
+            Some(AttrsFrom::Given(x)) => Ok(Some(x.clone())),
+            None => Ok(None),
+        }
+    }
+
     /// Whether `rel`, `old` on the receiving side and `new` on the sending one, can go as a
     /// delta.
     fn delta_for(&self, rel: &RelPath, old: &Entry, new: &Entry) -> bool {

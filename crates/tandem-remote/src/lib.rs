@@ -40,6 +40,19 @@
 //!      then made again, whole.
 //!    - Feature `bwlimit`: `Limit` (after `Welcome`) caps the bytes a second the agent
 //!      sends; the client paces what it sends itself.
+//!    - Feature `dir-times`: `DirTimes` → `Times` (the folders' modification times),
+//!      `SetDirTimes` → `TimesSet`, each for all the folders of a sync at once.
+//!    - Features `xattrs` and `owner`: `Keep` (after `Welcome`, before any request) says
+//!      what the run keeps (`--xattrs`, `--acls`, `--owner`, `--numeric-ids`); the agent's
+//!      root keeps it, and its entries travel as `EntriesMeta` and `DoneMeta` with the
+//!      digest of their kept attributes and their owner's user and group names. `GetAttrs`
+//!      → `Attrs` reads an entry's attributes; `With`, sent right before an `Install` or
+//!      `Apply` of the same id, gives the attributes and the owner's names of the entry it
+//!      sends. Owners are mapped by name on the receiving machine (`ids`).
+//!    - Feature `hard-links`: `Link` → `Done` (another name of a file there),
+//!      `HoldsLinks` → `Checked`.
+//!    - A client that needs a feature the agent did not announce (an older tandem)
+//!      refuses the option at connection, before anything changes.
 //!    - `Watch` (feature `watch`; a mount's replicator) → `Hints`, unasked, for as long as
 //!      the connection lives: the agent watches its root with the same watcher as a local
 //!      target (`tandem_engine::watch`), each batch of its hints (a path to look at again,
@@ -61,6 +74,7 @@ pub mod agent;
 pub mod client;
 pub mod compress;
 pub mod delta;
+mod ids;
 pub mod pace;
 mod run;
 pub mod target;

@@ -9,6 +9,7 @@ use tandem_engine::{EngineError, Event, Report, Scope, Session, SyncSpec};
 use tandem_fs::Root;
 
 use crate::client::{Connect, ConnectError, RemoteSide, Stats};
+use crate::wire::WireKeep;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteSyncError {
@@ -18,30 +19,29 @@ pub enum RemoteSyncError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     State(#[from] tandem_state::StateError),
-    #[error("{0} is not supported with a remote target yet")]
-    Unsupported(&'static str),
 }
 
-/// What a remote side does not keep yet: refused before anything is changed.
-fn refuse_unsupported(spec: &SyncSpec) -> Result<(), RemoteSyncError> {
-    let keep = &spec.options.keep;
-    let unsupported = [
-        (keep.owner, "--owner"),
-        (keep.xattrs, "--xattrs"),
-        (keep.acls, "--acls"),
-        (spec.options.hard_links, "--hard-links"),
-    ];
-    match unsupported.into_iter().find(|(on, _)| *on) {
-        Some((_, flag)) => Err(RemoteSyncError::Unsupported(flag)),
-        None => Ok(()),
-    }
-}
-
-/// Connects to the remote side of `spec`, refusing first what it does not keep yet. The
-/// remote folder is created only for a first sync that is not a dry run.
-fn open_target(spec: &SyncSpec, connect: &Connect) -> Result<RemoteSide, RemoteSyncError> {
-    refuse_unsupported(spec)?;
+/// `connect`, telling the agent what the run keeps beyond content (`--owner`,
+/// `--xattrs`, `--acls`, `--hard-links`): an agent that cannot is refused at connection.
+fn keeping(spec: &SyncSpec, connect: &Connect) -> Connect {
+    let keep = tandem_engine::keep_for_run(spec.options.keep);
     let mut connect = connect.clone();
+    connect.keep = WireKeep {
+        owner: keep.owner,
+        numeric_ids: keep.numeric_ids,
+        xattrs: keep.xattrs,
+        acls: keep.acls,
+        hard_links: spec.options.hard_links,
+        setid: keep.setid,
+        trusted: keep.trusted,
+    };
+    connect
+}
+
+/// Connects to the remote side of `spec`. The remote folder is created only for a first
+/// sync that is not a dry run.
+fn open_target(spec: &SyncSpec, connect: &Connect) -> Result<RemoteSide, RemoteSyncError> {
+    let mut connect = keeping(spec, connect);
     connect.create = !spec.dry_run && !tandem_state::state_exists(&spec.state_dir)?;
     Ok(RemoteSide::connect(&connect)?)
 }
@@ -57,7 +57,7 @@ pub fn mounted_session(
 ) -> Result<Session, RemoteSyncError> {
     let remote = open_target(spec, connect)?;
     let mut session = Session::with_roots(spec, src, Box::new(remote))?;
-    let mut again = connect.clone();
+    let mut again = keeping(spec, connect);
     again.create = false;
     session.set_target_opener(Arc::new(move || {
         let side = RemoteSide::connect(&again).map_err(std::io::Error::other)?;

@@ -19,8 +19,23 @@ pub const PROTOCOL: u32 = 1;
 /// later builds can add some without a new protocol number): `delta`, a modified file sent
 /// as what changed (`Signature`, `Sums`, `Copy`, `Whole`, `ReadDelta`); `bwlimit`, the
 /// agent paces what it sends (`Limit`); `watch`, the agent answers `Watch` with `Hints`;
+/// `dir-times`, folder times read and set (`DirTimes`, `SetDirTimes`); `xattrs` and
+/// `owner`, the agent keeps what `Keep` asks (extended attributes and ACLs: `GetAttrs`,
+/// `Attrs`; owners, mapped by name) and sends entries with it (`EntriesMeta`, `DoneMeta`).
+/// `hard-links`, the agent makes another name of a file (`Link`, `HoldsLinks`); `trash`,
+/// the agent prunes its trash to the retention (`Holds`, `TrashPaths`, `Prune`);
 /// `removals`, the client reads the hints `Removed` and `Left` (`REMOVALS`).
-pub const FEATURES: &[&str] = &["delta", "bwlimit", "watch", REMOVALS];
+pub const FEATURES: &[&str] = &[
+    "delta",
+    "bwlimit",
+    "watch",
+    "dir-times",
+    "xattrs",
+    "owner",
+    "hard-links",
+    "trash",
+    REMOVALS,
+];
 /// The feature of a client that decodes `WireHint::Removed` and `WireHint::Left`: an
 /// agent sends them only to a client that announced it, and to an older client (whose
 /// decoder would refuse the whole batch) the `Changed` hint it knows instead.
@@ -109,6 +124,34 @@ impl WireEntry {
         })
     }
 }
+
+/// What a run keeps beyond content (`tandem_core::Keep`).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireKeep {
+    pub owner: bool,
+    pub numeric_ids: bool,
+    pub xattrs: bool,
+    pub acls: bool,
+    /// `--hard-links` (only checked against the agent's features).
+    pub hard_links: bool,
+    /// What only root may keep, as this side keeps it (`tandem_engine::keep_for_run`): the
+    /// agent keeps it too if it runs as root, so that both sides read the same attributes.
+    pub setid: bool,
+    pub trusted: bool,
+}
+
+/// What travels with an entry once `Keep` asked for more than content: the digest of its
+/// kept extended attributes, and its owner's user and group names (mapped on the
+/// receiving side unless `numeric_ids`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireMeta {
+    pub xattrs: Option<[u8; 32]>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+/// Extended attributes as they travel: (name, value), sorted by name.
+pub type WireXattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// A side's error as it travels: enough to act on it as if it were local (planned again,
 /// copied instead, or stopping the run for a full disk).
@@ -350,6 +393,108 @@ pub enum Msg {
     Hints {
         id: u64,
         hints: Vec<WireHint>,
+    },
+    // Feature `dir-times`.
+    /// The modification times of these folders: answered by `Times`.
+    DirTimes {
+        id: u64,
+        paths: Vec<Vec<u8>>,
+    },
+    Times {
+        id: u64,
+        times: Vec<Option<i64>>,
+    },
+    /// Gives each folder its time, in order: answered by `TimesSet`.
+    SetDirTimes {
+        id: u64,
+        times: Vec<(Vec<u8>, i64)>,
+    },
+    TimesSet {
+        id: u64,
+        results: Vec<Res<bool>>,
+    },
+    // Features `xattrs` and `owner`.
+    /// Client → agent, right after `Welcome` (and `Limit`): what the run keeps. From then
+    /// on the agent answers `Scan` with `EntriesMeta` and `Stat`, `Install`, `Apply` with
+    /// `DoneMeta`.
+    Keep {
+        keep: WireKeep,
+    },
+    EntriesMeta {
+        id: u64,
+        batch: Vec<(Vec<u8>, WireEntry, WireMeta)>,
+    },
+    DoneMeta {
+        id: u64,
+        result: Res<Option<(WireEntry, WireMeta)>>,
+    },
+    /// The kept extended attributes of `path`: answered by `Attrs`.
+    GetAttrs {
+        id: u64,
+        path: Vec<u8>,
+    },
+    Attrs {
+        id: u64,
+        result: Res<WireXattrs>,
+    },
+    // Feature `hard-links`.
+    /// Makes `path` (still `expect`) another name of `anchor` (still `anchor_expect`):
+    /// answered by `Done` (or `DoneMeta`).
+    Link {
+        id: u64,
+        anchor: Vec<u8>,
+        anchor_expect: WireEntry,
+        path: Vec<u8>,
+        expect: Option<WireEntry>,
+        trash: String,
+    },
+    /// Whether the agent's file system holds hard links: answered by `Checked` (`Ok`: it
+    /// does).
+    HoldsLinks {
+        id: u64,
+        dry_run: bool,
+    },
+    // Feature `trash`.
+    /// Which of these paths the agent's root holds: answered by `Held`.
+    Holds {
+        id: u64,
+        paths: Vec<Vec<u8>>,
+    },
+    Held {
+        id: u64,
+        held: Vec<bool>,
+    },
+    /// The paths the versions in the agent's trash are of: answered by `Paths`.
+    TrashPaths {
+        id: u64,
+    },
+    Paths {
+        id: u64,
+        result: Res<Vec<Vec<u8>>>,
+    },
+    /// Prunes the agent's trash to the retention at `now` (ns); `held`, the paths the
+    /// other side holds: answered by `Pruned`.
+    Prune {
+        id: u64,
+        keep_secs: u64,
+        max_bytes: u64,
+        versions: u64,
+        now: i64,
+        held: Vec<Vec<u8>>,
+    },
+    /// Versions removed, bytes freed; versions and bytes left.
+    Pruned {
+        id: u64,
+        result: Res<[u64; 4]>,
+    },
+    /// Client → agent, right before an `Install` or `Apply` of the same id: what the entry
+    /// it sends carries beyond `WireEntry` (its extended attributes, when given; its
+    /// owner's names).
+    With {
+        id: u64,
+        xattrs: Option<WireXattrs>,
+        user: Option<String>,
+        group: Option<String>,
     },
 }
 

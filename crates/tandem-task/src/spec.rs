@@ -193,6 +193,7 @@ impl TaskSpec {
             create: false,
             compress: Compress::Auto,
             bwlimit: None,
+            keep: Default::default(),
         })
     }
 

@@ -73,6 +73,7 @@ pub fn connect_of(target: RemoteTarget, remote: &RemoteArgs) -> Connect {
             CompressArg::Off => Compress::Off,
         },
         bwlimit: remote.bwlimit.flatten(),
+        keep: Default::default(),
     }
 }
 
