@@ -201,6 +201,50 @@ pub struct Version {
     pub uid: u32,
 }
 
+/// Whether `path` is tandem's own (`.tandem/...`): never kept, whichever mount backend.
+pub fn is_own_path(path: &RelPath) -> bool {
+    let b = path.as_bytes();
+    b == b".tandem" || b.starts_with(b".tandem/")
+}
+
+/// What a mount keeps of a file a request is about to destroy (DESIGN.md "History"), the
+/// same rule for every backend: `regular` and `size` as the mount saw it, `other_names`
+/// when another hard link still holds its content (an unlink or a rename over it destroys
+/// nothing then). `None`: nothing to keep (tandem's own file, not a regular file, empty,
+/// or still held by another name); `Some(Err(TooLarge))`: reported as not kept;
+/// `Some(Ok(()))`: keep it.
+pub fn keep_rule(
+    path: &RelPath,
+    regular: bool,
+    size: u64,
+    other_names: bool,
+    max_file: u64,
+) -> Option<Result<(), NotKept>> {
+    if is_own_path(path) || !regular || size == 0 || other_names {
+        return None;
+    }
+    Some(if size > max_file {
+        Err(NotKept::TooLarge)
+    } else {
+        Ok(())
+    })
+}
+
+/// Names for the versions one mount keeps: `version_name` with the time now and a counter
+/// of its own, so that two versions of one path kept in the same nanosecond differ.
+#[derive(Debug, Default)]
+pub struct VersionNames(std::sync::atomic::AtomicU64);
+
+impl VersionNames {
+    pub fn next(&self, path: &RelPath) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        version_name(now, &n.to_string(), path)
+    }
+}
+
 /// Why a version was not kept. The request went through all the same: history never fails
 /// a program's write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -380,5 +424,31 @@ mod tests {
         assert_eq!(parse_version_name("notes.txt"), None);
         assert_eq!(parse_version_name("1.2~bad%zz"), None);
         assert_eq!(parse_version_name("1.2~"), None);
+    }
+
+    #[test]
+    fn issue_16_one_keep_rule_for_every_mount_backend() {
+        let p = |s: &str| RelPath::from_str_lossless(s);
+        assert_eq!(keep_rule(&p("a.txt"), true, 10, false, 100), Some(Ok(())));
+        assert_eq!(
+            keep_rule(&p("a.txt"), true, 101, false, 100),
+            Some(Err(NotKept::TooLarge))
+        );
+        assert_eq!(keep_rule(&p("a.txt"), true, 0, false, 100), None);
+        assert_eq!(keep_rule(&p("a.txt"), false, 10, false, 100), None);
+        assert_eq!(keep_rule(&p("a.txt"), true, 10, true, 100), None);
+        assert_eq!(
+            keep_rule(&p(".tandem/history/x"), true, 10, false, 100),
+            None
+        );
+        assert_eq!(keep_rule(&p(".tandem"), true, 10, false, 100), None);
+        assert_eq!(
+            keep_rule(&p(".tandemx"), true, 10, false, 100),
+            Some(Ok(()))
+        );
+        let names = VersionNames::default();
+        let (a, b) = (names.next(&p("d/a")), names.next(&p("d/a")));
+        assert_ne!(a, b);
+        assert_eq!(parse_version_name(&a).map(|(_, path)| path), Some(p("d/a")));
     }
 }

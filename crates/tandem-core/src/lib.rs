@@ -17,9 +17,9 @@ pub mod retention;
 pub mod words;
 
 pub use change::{
-    parse_version_name, version_name, Change, ChangeOp, ChangeSink, Mount, MountBackend,
-    MountConfig, MountSetupError, MountTransport, Mounted, NotKept, SourceDir, Version,
-    HISTORY_DIR,
+    is_own_path, keep_rule, parse_version_name, version_name, Change, ChangeOp, ChangeSink, Mount,
+    MountBackend, MountConfig, MountSetupError, MountTransport, Mounted, NotKept, SourceDir,
+    Version, VersionNames, HISTORY_DIR,
 };
 pub use entry::{
     carry_attrs, mode_words, modes_agree, BaseEntry, Entry, Hash, Kind, Owner, Seen, Side,

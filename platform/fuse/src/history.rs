@@ -18,13 +18,11 @@
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
-use tandem_core::{NotKept, RelPath};
+use tandem_core::{NotKept, RelPath, VersionNames};
 
 use crate::lock;
 
@@ -37,14 +35,14 @@ pub(crate) struct History {
     /// `.tandem/history`, opened on first use; opened again when deleted by hand.
     dir: Mutex<Option<Arc<OwnedFd>>>,
     max_file: u64,
-    next: AtomicU64,
+    /// `<time in ns>.<n>~<path, escaped>` (`tandem_core::version_name`): unique, in time
+    /// order, readable by hand, and naming its path should a crash leave it unrecorded.
+    names: VersionNames,
 }
 
-/// Whether `path` is tandem's own (`.tandem/...`): never kept.
-pub(crate) fn is_own(path: &RelPath) -> bool {
-    let b = path.as_bytes();
-    b == b".tandem" || b.starts_with(b".tandem/")
-}
+/// Whether `path` is tandem's own (`.tandem/...`): never kept (the rule every backend
+/// shares, `tandem_core::keep_rule`).
+pub(crate) use tandem_core::is_own_path as is_own;
 
 impl History {
     pub(crate) fn new(root: Arc<OwnedFd>, max_file: u64) -> History {
@@ -52,7 +50,7 @@ impl History {
             root,
             dir: Mutex::new(None),
             max_file,
-            next: AtomicU64::new(0),
+            names: VersionNames::default(),
         }
     }
 
@@ -61,13 +59,11 @@ impl History {
     pub(crate) fn copy(&self, file: BorrowedFd<'_>, path: &RelPath) -> Option<Taken> {
         let st = rustix::fs::fstat(file).ok()?;
         let size = st.st_size.max(0) as u64;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || size == 0 {
-            return None;
+        let regular = FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
+        if let Err(e) = tandem_core::keep_rule(path, regular, size, false, self.max_file)? {
+            return Some((size, Err(e)));
         }
-        if size > self.max_file {
-            return Some((size, Err(NotKept::TooLarge)));
-        }
-        let name = self.name_for(path);
+        let name = self.names.next(path);
         let r = self.in_dir(|dir| copy_into(dir, file, &name));
         Some((size, self.outcome(r, name, path)))
     }
@@ -85,16 +81,12 @@ impl History {
     ) -> Option<Taken> {
         let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         let size = st.st_size.max(0) as u64;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
-            || size == 0
-            || st.st_nlink > 1
-        {
-            return None;
+        let regular = FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
+        let shared = st.st_nlink > 1;
+        if let Err(e) = tandem_core::keep_rule(path, regular, size, shared, self.max_file)? {
+            return Some((size, Err(e)));
         }
-        if size > self.max_file {
-            return Some((size, Err(NotKept::TooLarge)));
-        }
-        let version = self.name_for(path);
+        let version = self.names.next(path);
         let r = self.in_dir(|hist| {
             let linked = if open {
                 Err(Errno::PERM)
@@ -140,16 +132,6 @@ impl History {
                 Err(NotKept::Failed)
             }
         }
-    }
-
-    /// `<time in ns>.<n>~<path, escaped>` (`tandem_core::version_name`): unique, in time
-    /// order, readable by hand, and naming its path should a crash leave it unrecorded.
-    fn name_for(&self, path: &RelPath) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        tandem_core::version_name(now, &n.to_string(), path)
     }
 
     /// Runs `f` in the history folder, made if missing; once more in a fresh one when the

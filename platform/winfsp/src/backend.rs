@@ -107,11 +107,8 @@ impl MountBackend for WinFspBackend {
         config: &MountConfig,
     ) -> io::Result<Box<dyn Mounted>> {
         load_winfsp().map_err(|why| io::Error::new(io::ErrorKind::Unsupported, why))?;
-        if config.history_max_file.is_some() {
-            tracing::info!("the WinFsp mount keeps no history of versions yet");
-        }
         let open = Arc::new(OpenFiles::default());
-        let fs = PassthroughFs::new(src, sink, open.clone());
+        let fs = PassthroughFs::new(src, sink, open.clone(), config.history_max_file);
         let mut host: FileSystemHost<PassthroughFs> =
             FileSystemHost::new(volume_params(), fs).map_err(to_io("creating the file system"))?;
         let at = MountAt::of(&mountpoint.to_string_lossy());

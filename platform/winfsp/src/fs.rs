@@ -9,22 +9,23 @@ use std::os::windows::io::OwnedHandle;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use tandem_core::change::{Change, ChangeOp, ChangeSink};
+use tandem_core::change::{Change, ChangeOp, ChangeSink, Version};
 use tandem_core::path::RelPath;
 use windows_sys::Wdk::Storage::FileSystem::{
     FILE_CREATE, FILE_DIRECTORY_FILE, FILE_NON_DIRECTORY_FILE, FILE_OPEN, FILE_WRITE_THROUGH,
 };
 use windows_sys::Win32::Storage::FileSystem::{FILE_ATTRIBUTE_DIRECTORY, FILE_READ_ATTRIBUTES};
 use winfsp::filesystem::{
-    DirBuffer, DirInfo, DirMarker, FileInfo, FileSecurity, FileSystemContext, OpenFileInfo,
-    VolumeInfo, WideNameInfo,
+    DirBuffer, DirInfo, DirMarker, FileInfo, FileSecurity, FileSystemContext,
+    ModificationDescriptor, OpenFileInfo, VolumeInfo, WideNameInfo,
 };
 use winfsp::{FspError, Result, U16CStr};
 
+use crate::history::{History, Taken};
 use crate::names::{self, rel_path};
 use crate::nt::{self, OpenHow};
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -54,6 +55,14 @@ pub struct OpenFile {
     /// Who opened it: the records of later requests on it carry this process.
     pid: u32,
     dir: DirBuffer,
+    /// What its writes may destroy was kept already, or needs no keeping (created here,
+    /// opened without the right to write, or overwritten on open).
+    kept: AtomicBool,
+    /// Held while its old content is being kept: a second writer waits for the copy.
+    keeping: Mutex<()>,
+    /// Kept when the delete flag was set (the file cannot be opened again once it is
+    /// marked): reported at cleanup with the `Unlink`, dropped if the flag is cleared.
+    kept_for_delete: Mutex<Option<Taken>>,
 }
 
 impl OpenFile {
@@ -85,6 +94,8 @@ pub struct PassthroughFs {
     root: OwnedHandle,
     sink: Arc<dyn ChangeSink>,
     open: Arc<OpenFiles>,
+    /// Keeps what requests destroy (`history`); `None`: `--no-history`.
+    history: Option<History>,
 }
 
 /// What `open` and `create` learned, to make the open file from.
@@ -92,11 +103,23 @@ struct Opened {
     handle: OwnedHandle,
     path: RelPath,
     granted_access: u32,
+    /// Made by this request: nothing of it to keep.
+    created: bool,
 }
 
 impl PassthroughFs {
-    pub fn new(root: OwnedHandle, sink: Arc<dyn ChangeSink>, open: Arc<OpenFiles>) -> Self {
-        PassthroughFs { root, sink, open }
+    pub fn new(
+        root: OwnedHandle,
+        sink: Arc<dyn ChangeSink>,
+        open: Arc<OpenFiles>,
+        history_max_file: Option<u64>,
+    ) -> Self {
+        PassthroughFs {
+            root,
+            sink,
+            open,
+            history: history_max_file.map(History::new),
+        }
     }
 
     fn record(&self, op: ChangeOp, path: RelPath, to: Option<RelPath>, pid: u32) {
@@ -109,19 +132,75 @@ impl PassthroughFs {
         });
     }
 
+    /// Hands what was kept of `path` before request `op` of process `pid` to the sink,
+    /// before the request's own record (as the FUSE backend does).
+    fn report_kept(&self, op: ChangeOp, path: RelPath, taken: Option<Taken>, pid: u32) {
+        if let Some((size, kept)) = taken {
+            self.sink.kept(Version {
+                path,
+                size,
+                kept,
+                op,
+                pid,
+                uid: 0,
+            });
+        }
+    }
+
+    /// Drops a version kept for a request that then failed (nothing was destroyed).
+    fn discard(&self, taken: Option<Taken>) {
+        if let (Some(h), Some((_, Ok(version)))) = (&self.history, taken) {
+            h.discard(&version);
+        }
+    }
+
+    /// Before the first request through `f` that destroys content (request `op`): keeps
+    /// it, once per open.
+    fn keep_once(&self, op: ChangeOp, f: &OpenFile) {
+        let Some(h) = &self.history else {
+            return;
+        };
+        if f.kept.load(Ordering::Acquire) {
+            return;
+        }
+        let _copying = lock(&f.keeping);
+        if f.kept.load(Ordering::Acquire) {
+            return;
+        }
+        let path = f.path();
+        let taken = h.keep(&self.root, &f.handle, &path, false);
+        self.report_kept(op, path, taken, f.pid);
+        f.kept.store(true, Ordering::Release);
+    }
+
+    /// Before a write of `len` bytes at `offset` through `f`: only what it overwrites is
+    /// destroyed (a write past the end, or at the end of the file, destroys nothing).
+    fn keep_before_write(&self, f: &OpenFile, offset: u64, to_end: bool) {
+        if self.history.is_none() || to_end || f.kept.load(Ordering::Relaxed) {
+            return;
+        }
+        if nt::standard(&f.handle).map_or(true, |st| offset < st.size) {
+            self.keep_once(ChangeOp::Write, f);
+        }
+    }
+
     /// Fills `info` and keeps the open file among those a rename moves.
     fn track(&self, o: Opened, info: &mut FileInfo) -> Result<Arc<OpenFile>> {
         nt::file_info(&o.handle, info)?;
         let is_dir = info.file_attributes & FILE_ATTRIBUTE_DIRECTORY != 0;
+        let writes = !is_dir && names::on_open(o.granted_access).is_some();
         let file = Arc::new(OpenFile {
             id: self.open.next.fetch_add(1, Ordering::Relaxed),
             handle: o.handle,
             path: Mutex::new(o.path),
             is_dir,
-            writes: !is_dir && names::on_open(o.granted_access).is_some(),
+            writes,
             wrote: AtomicBool::new(false),
             pid: caller_pid(),
             dir: DirBuffer::new(),
+            kept: AtomicBool::new(o.created || !writes),
+            keeping: Mutex::new(()),
+            kept_for_delete: Mutex::new(None),
         });
         lock(&self.open.files).insert(file.id, Arc::downgrade(&file));
         Ok(file)
@@ -189,6 +268,7 @@ impl FileSystemContext for PassthroughFs {
             handle,
             path,
             granted_access,
+            created: false,
         };
         let f = self.track(opened, file_info.as_mut())?;
         if f.writes {
@@ -230,6 +310,7 @@ impl FileSystemContext for PassthroughFs {
             handle,
             path: path.clone(),
             granted_access,
+            created: true,
         };
         let f = self.track(opened, file_info.as_mut())?;
         for op in names::on_create(is_dir, granted_access) {
@@ -240,7 +321,17 @@ impl FileSystemContext for PassthroughFs {
 
     fn cleanup(&self, context: &Self::FileContext, _file_name: Option<&U16CStr>, flags: u32) {
         let f = context;
-        if flags & names::CLEANUP_DELETE != 0 {
+        let kept = lock(&f.kept_for_delete).take();
+        if flags & names::CLEANUP_DELETE == 0 {
+            // The delete flag was set, then the file was not deleted after all.
+            self.discard(kept);
+        } else {
+            // Kept when the flag was set; or, deleted on close without it, kept now.
+            let kept = match (&self.history, kept) {
+                (_, Some(k)) => Some(k),
+                (Some(h), None) if !f.is_dir => h.keep(&self.root, &f.handle, &f.path(), true),
+                _ => None,
+            };
             // Marked by set_delete; gone now rather than at our handle's close.
             if let Err(e) = nt::delete_now(&f.handle) {
                 // No POSIX delete here (FAT): marked, the file goes when our handle
@@ -248,8 +339,16 @@ impl FileSystemContext for PassthroughFs {
                 tracing::debug!("deleting {} at once: {e:?}", f.path());
                 if let Err(e) = nt::set_delete(&f.handle, true) {
                     tracing::warn!("deleting {}: {e:?}", f.path());
+                    self.discard(kept);
+                    return;
                 }
             }
+            let op = if f.is_dir {
+                ChangeOp::Rmdir
+            } else {
+                ChangeOp::Unlink
+            };
+            self.report_kept(op, f.path(), kept, f.pid);
         }
         if let Some(op) = names::on_cleanup(flags, f.is_dir, f.writes) {
             self.record(op, f.path(), None, f.pid);
@@ -296,6 +395,9 @@ impl FileSystemContext for PassthroughFs {
         file_info: &mut FileInfo,
     ) -> Result<()> {
         let f = context;
+        // A truncation on open (FUSE's O_TRUNC): what it destroys is kept first, and the
+        // open's later writes destroy nothing more.
+        self.keep_once(ChangeOp::OpenWrite, f);
         nt::set_size(&f.handle, 0, false)?;
         let attributes = if replace_file_attributes {
             Some(names::create_attributes(file_attributes, false))
@@ -346,9 +448,21 @@ impl FileSystemContext for PassthroughFs {
         replace_if_exists: bool,
     ) -> Result<()> {
         let (from, to) = (path_of(file_name)?, path_of(new_file_name)?);
-        nt::rename(&self.root, &context.handle, &to, replace_if_exists)?;
+        let pid = caller_pid();
+        // What a rename over a file destroys is kept first (a rename onto a name that
+        // differs only in case is the same file: nothing destroyed).
+        let same = from.as_bytes().eq_ignore_ascii_case(to.as_bytes());
+        let kept = match &self.history {
+            Some(h) if replace_if_exists && !same => h.keep_path(&self.root, &to),
+            _ => None,
+        };
+        if let Err(e) = nt::rename(&self.root, &context.handle, &to, replace_if_exists) {
+            self.discard(kept);
+            return Err(e);
+        }
         self.open.renamed(&from, &to);
-        self.record(ChangeOp::Rename, from, Some(to), caller_pid());
+        self.report_kept(ChangeOp::Rename, to.clone(), kept, pid);
+        self.record(ChangeOp::Rename, from, Some(to), pid);
         Ok(())
     }
 
@@ -384,8 +498,38 @@ impl FileSystemContext for PassthroughFs {
         _file_name: &U16CStr,
         delete: bool,
     ) -> Result<()> {
-        // Recorded at cleanup, once the file is gone.
-        nt::set_delete(&context.handle, delete)
+        // Recorded at cleanup, once the file is gone. Kept now: once marked, the file
+        // cannot be opened again to be read.
+        let f = context;
+        let old = lock(&f.kept_for_delete).take();
+        self.discard(old);
+        let kept = match &self.history {
+            Some(h) if delete && !f.is_dir => h.keep(&self.root, &f.handle, &f.path(), true),
+            _ => None,
+        };
+        if let Err(e) = nt::set_delete(&f.handle, delete) {
+            self.discard(kept);
+            return Err(e);
+        }
+        *lock(&f.kept_for_delete) = kept;
+        Ok(())
+    }
+
+    fn set_security(
+        &self,
+        context: &Self::FileContext,
+        security_information: u32,
+        modification_descriptor: ModificationDescriptor,
+    ) -> Result<()> {
+        // FUSE's chmod and chown: a SetAttr.
+        let f = context;
+        nt::set_security(
+            &f.handle,
+            security_information,
+            modification_descriptor.as_mut_ptr(),
+        )?;
+        self.record(ChangeOp::SetAttr, f.path(), None, f.pid);
+        Ok(())
     }
 
     fn set_file_size(
@@ -396,6 +540,10 @@ impl FileSystemContext for PassthroughFs {
         file_info: &mut FileInfo,
     ) -> Result<()> {
         let f = context;
+        if !set_allocation_size && nt::standard(&f.handle).is_ok_and(|st| new_size < st.size) {
+            // A truncate that destroys content: kept first.
+            self.keep_once(ChangeOp::SetAttr, f);
+        }
         nt::set_size(&f.handle, new_size, set_allocation_size)?;
         if !set_allocation_size {
             // A truncate, as FUSE's setattr of the size.
@@ -430,6 +578,7 @@ impl FileSystemContext for PassthroughFs {
                 return Ok(0);
             }
         }
+        self.keep_before_write(f, offset, write_to_eof);
         let done = nt::write_at(&f.handle, data, offset, write_to_eof)?;
         self.wrote(f);
         nt::file_info(&f.handle, file_info)?;

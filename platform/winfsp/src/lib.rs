@@ -14,6 +14,8 @@
 //! - `backend` (Windows): `WinFspBackend`, this crate behind `tandem_core::MountBackend`:
 //!   loading WinFsp's DLL, mounting, unmounting.
 //! - `fs` (Windows): `PassthroughFs`, the `winfsp::filesystem::FileSystemContext`.
+//! - `history` (Windows): the versions it keeps of what requests destroy, by the rule the
+//!   FUSE backend follows too (`tandem_core::keep_rule`).
 //! - `nt` (Windows): the handle calls it makes on the source (all `unsafe`).
 //!
 //! On other systems only `names` is built.
@@ -24,6 +26,8 @@ pub mod names;
 mod backend;
 #[cfg(windows)]
 mod fs;
+#[cfg(windows)]
+mod history;
 #[cfg(windows)]
 mod nt;
 

@@ -22,8 +22,9 @@ use windows_sys::Win32::Foundation::{
     STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, UNICODE_STRING,
 };
 use windows_sys::Win32::Security::{
-    GetKernelObjectSecurity, GetSecurityDescriptorLength, DACL_SECURITY_INFORMATION,
-    GROUP_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
+    GetKernelObjectSecurity, GetSecurityDescriptorLength, SetKernelObjectSecurity,
+    DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
+    SACL_SECURITY_INFORMATION,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     FileAllocationInfo, FileBasicInfo, FileDispositionInfo, FileDispositionInfoEx,
@@ -35,7 +36,7 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_DISPOSITION_INFO_EX, FILE_END_OF_FILE_INFO, FILE_ID_BOTH_DIR_INFO,
     FILE_INFO_BY_HANDLE_CLASS, FILE_READ_ATTRIBUTES, FILE_RENAME_INFO, FILE_SHARE_DELETE,
     FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_STANDARD_INFO, FILE_TRAVERSE, READ_CONTROL,
-    SYNCHRONIZE,
+    SYNCHRONIZE, WRITE_DAC, WRITE_OWNER,
 };
 use windows_sys::Win32::System::IO::{IO_STATUS_BLOCK, OVERLAPPED};
 use winfsp::filesystem::FileInfo;
@@ -475,4 +476,52 @@ pub fn volume_size(root: &OwnedHandle) -> Result<(u64, u64)> {
     }
     let unit = u64::from(s.sectors_per_unit) * u64::from(s.bytes_per_sector);
     Ok((s.total_units as u64 * unit, s.available_units as u64 * unit))
+}
+
+/// `ACCESS_SYSTEM_SECURITY`: the right to change a SACL.
+const ACCESS_SYSTEM_SECURITY: u32 = 0x0100_0000;
+
+/// What `History` needs to know of a file: its size, its hard links, whether a folder.
+pub struct Standard {
+    pub size: u64,
+    pub links: u32,
+    pub is_dir: bool,
+}
+
+pub fn standard(h: &OwnedHandle) -> Result<Standard> {
+    let s: FILE_STANDARD_INFO = get_info(h, FileStandardInfo)?;
+    Ok(Standard {
+        size: s.EndOfFile.max(0) as u64,
+        links: s.NumberOfLinks,
+        is_dir: s.Directory,
+    })
+}
+
+/// Applies a security change WinFsp hands over (`SetSecurity`: the parts named in `info`
+/// of `descriptor`) to the file open as `h`, through a handle opened again with the rights
+/// that change needs.
+pub fn set_security(h: &OwnedHandle, info: u32, descriptor: *mut c_void) -> Result<()> {
+    let mut access = READ_CONTROL;
+    if info & (OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION) != 0 {
+        access |= WRITE_OWNER;
+    }
+    if info & DACL_SECURITY_INFORMATION != 0 {
+        access |= WRITE_DAC;
+    }
+    if info & SACL_SECURITY_INFORMATION != 0 {
+        access |= ACCESS_SYSTEM_SECURITY;
+    }
+    let how = OpenHow {
+        access,
+        disposition: FILE_OPEN,
+        options: 0,
+        attributes: 0,
+        security: None,
+    };
+    let writable = create_at(raw(h), &[], &how)?;
+    // SAFETY: `descriptor` is the valid descriptor WinFsp passed for this request.
+    if unsafe { SetKernelObjectSecurity(raw(&writable), info, descriptor) } == 0 {
+        return Err(last_error());
+    }
+    Ok(())
 }
