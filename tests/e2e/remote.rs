@@ -459,6 +459,16 @@ fn mount_remote<'a>(
     other: &Path,
     args: &[&str],
 ) -> Option<crate::mount::Mounted<'a>> {
+    mount_remote_env(p, other, args, &[])
+}
+
+/// [`mount_remote`], with more environment for the mount.
+fn mount_remote_env<'a>(
+    p: &'a RemotePair,
+    other: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Option<crate::mount::Mounted<'a>> {
     if !crate::mount::fuse_available() {
         return None;
     }
@@ -467,8 +477,8 @@ fn mount_remote<'a>(
     let mut all = vec!["--ssh", ssh.as_str(), "--remote-tandem", bin()];
     all.extend(args);
     let targets = [OsStr::new(&url), other.as_os_str()];
-    Some(crate::mount::Mounted::start_targets(
-        &p.pair, &targets, &all,
+    Some(crate::mount::Mounted::start_targets_env(
+        &p.pair, &targets, &all, env,
     ))
 }
 
@@ -1027,3 +1037,166 @@ fn issue_17_a_continuous_task_with_a_remote_target_mounts_through_ssh() {
     );
     assert_eq!(d.stop(), 0, "{}", d.stderr());
 }
+
+/// `kill -SIGNAL pid`.
+fn signal(sig: &str, pid: u32) {
+    let done = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(done.success(), "kill -{sig} {pid}");
+}
+
+/// The agent serving `root`, waited for.
+fn wait_agent(root: &Path) -> u32 {
+    let mut found = None;
+    crate::mount::wait_for("the agent", SOON, || {
+        found = agent_of(root);
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// Pings every second: a connection with nothing heard for 3 s is given up.
+const KEEPALIVE: (&str, &str) = ("TANDEM_KEEPALIVE", "1");
+
+#[test]
+fn issue_17_a_hung_agent_stops_a_sync_in_bounded_time() {
+    let Some(p) = RemotePair::new("issue_17_a_hung_agent_stops_a_sync_in_bounded_time") else {
+        return;
+    };
+    let pair = &p.pair;
+    let big = noise(16 << 20, 9);
+    std::fs::write(pair.path(S::Tgt, "big.bin"), &big).unwrap();
+    let child = Command::new(bin())
+        .arg("sync")
+        .args([pair.src.as_os_str(), OsStr::new(&p.url())])
+        .arg("--state-dir")
+        .arg(&pair.state)
+        .args(["--ssh", &p.sshd.ssh(), "--remote-tandem", bin()])
+        .args(["--bwlimit", "2M"])
+        .env(KEEPALIVE.0, KEEPALIVE.1)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let agent = wait_agent(&pair.tgt);
+    // Stopped while it sends the file: the connection stays open, and nothing comes.
+    crate::mount::wait_for("the copy under way", SOON, || {
+        temps(&pair.src).iter().any(|(_, len)| *len > 1 << 20)
+    });
+    signal("STOP", agent);
+    let stopped = Instant::now();
+    let mut child = child;
+    let deadline = stopped + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = stopped.elapsed();
+    let hung = child.try_wait().unwrap().is_none();
+    if hung {
+        let _ = child.kill();
+    }
+    signal("KILL", agent);
+    let out = child.wait_with_output().unwrap();
+    let out = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!hung, "the sync still waited 30 s after the agent stopped");
+    eprintln!("a hung agent: the sync ended {took:?} after\n{}", out.all());
+    assert_eq!(out.code, 2, "{}", out.all());
+    out.assert_stderr_has("no answer from 127.0.0.1 for 3 s");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // No torn file; the next run completes.
+    assert!(!pair.exists(S::Src, "big.bin"));
+    p.sync_ok(&[], 0);
+    assert!(std::fs::read(pair.path(S::Src, "big.bin")).unwrap() == big);
+    assert_eq!((temps(&pair.src), temps(&pair.tgt)), (vec![], vec![]));
+}
+
+#[test]
+fn issue_17_a_hung_connection_under_a_mount_is_noticed_and_retried() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_hung_connection_under_a_mount_is_noticed_and_retried")
+    else {
+        return;
+    };
+    let other = p.pair.tmp.path().join("other");
+    p.pair.write(S::Src, "keep.txt", "kept");
+    let Some(m) = mount_remote_env(&p, &other, &[], &[KEEPALIVE]) else {
+        return;
+    };
+    let pair = &p.pair;
+    crate::mount::wait_for("the startup sync", SOON, || {
+        has(&pair.tgt, "keep.txt", "kept")
+    });
+    let xdg = pair.tmp.path().join("xdg");
+    let status = || {
+        crate::fixtures::run_tandem_with_env(
+            [
+                OsStr::new("status"),
+                pair.src.as_os_str(),
+                OsStr::new("--json"),
+            ],
+            &[("XDG_STATE_HOME", &xdg)],
+        )
+        .stdout
+    };
+    // The agent stops: its connection stays open, and nothing answers on it.
+    let agent = wait_agent(&pair.tgt);
+    signal("STOP", agent);
+    let stopped = Instant::now();
+    pair.write(
+        S::Src,
+        "while/hung.txt",
+        "written while the agent was stopped",
+    );
+    let mut said = String::new();
+    let noticed = (|| {
+        while stopped.elapsed() < Duration::from_secs(15) {
+            said = status();
+            if said.contains("\"disconnected_since\":1") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    })();
+    let took = stopped.elapsed();
+    signal("CONT", agent);
+    assert!(noticed, "not noticed in {took:?}: {said}\n{}", m.log());
+    eprintln!("a hung agent under a mount: noticed after {took:?}");
+    // The local target is not held back meanwhile.
+    crate::mount::wait_for("the local target", SOON, || {
+        has(
+            &other,
+            "while/hung.txt",
+            "written while the agent was stopped",
+        )
+    });
+    crate::mount::wait_for(
+        "the change on the remote side after reconnecting",
+        Duration::from_secs(90),
+        || {
+            has(
+                &pair.tgt,
+                "while/hung.txt",
+                "written while the agent was stopped",
+            )
+        },
+    );
+    crate::mount::wait_for("status to say connected", SOON, || {
+        !status().contains("\"disconnected_since\":1")
+    });
+    assert!(
+        m.log().contains("no answer from 127.0.0.1 for 3 s"),
+        "{}",
+        m.log()
+    );
+    m.stop();
+    pair.assert_same();
+}
+

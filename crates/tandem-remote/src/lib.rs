@@ -46,6 +46,9 @@
 //!      below it too or not; a file being written; its close; a folder to read again; a
 //!      rescan) carrying the `Watch`'s id. The folders, renames and files the agent makes
 //!      itself are recognised there and not sent back.
+//!    - `Ping` (feature `keepalive`) → `Pong`, answered by the agent's reading thread at
+//!      once, whatever it is busy with: a connection that hangs without closing is given
+//!      up after a bounded time, as if it had dropped ([`keepalive`]).
 //! 4. `Bye`, or the end of the client's input, ends the agent, once the files it was
 //!    receiving have removed their temporary files.
 //!
@@ -58,6 +61,7 @@ pub mod agent;
 pub mod client;
 pub mod compress;
 pub mod delta;
+pub mod keepalive;
 pub mod pace;
 mod run;
 pub mod target;

@@ -18,8 +18,9 @@ pub const PROTOCOL: u32 = 1;
 /// What this build can do beyond the protocol's core (the handshake lists them so that
 /// later builds can add some without a new protocol number): `delta`, a modified file sent
 /// as what changed (`Signature`, `Sums`, `Copy`, `Whole`, `ReadDelta`); `bwlimit`, the
-/// agent paces what it sends (`Limit`); `watch`, the agent answers `Watch` with `Hints`.
-pub const FEATURES: &[&str] = &["delta", "bwlimit", "watch"];
+/// agent paces what it sends (`Limit`); `watch`, the agent answers `Watch` with `Hints`;
+/// `keepalive`, the agent answers `Ping` with `Pong` at once, whatever else it is doing.
+pub const FEATURES: &[&str] = &["delta", "bwlimit", "watch", "keepalive"];
 /// The first line the agent prints, before any frame: `tandem-serve <protocol> <version>`.
 pub const PREAMBLE: &str = "tandem-serve";
 /// The largest frame either side accepts.
@@ -345,6 +346,15 @@ pub enum Msg {
     Hints {
         id: u64,
         hints: Vec<WireHint>,
+    },
+    // Feature `keepalive`.
+    /// Client → agent: are you there? Answered by `Pong` with the same id, ahead of any
+    /// request still being worked on.
+    Ping {
+        id: u64,
+    },
+    Pong {
+        id: u64,
     },
 }
 
