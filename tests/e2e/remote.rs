@@ -1200,3 +1200,120 @@ fn issue_17_a_hung_connection_under_a_mount_is_noticed_and_retried() {
     pair.assert_same();
 }
 
+/// A task `w` of `@work` with the remote folder `srv` as its target, and these options.
+fn remote_task(sshd: &Sshd, t: &crate::tasks::Tasks, more: &[&str]) -> String {
+    let (url, ssh) = (sshd.url(&t.p("srv")), sshd.ssh());
+    let args = ["task", "add", "w", "--source", "@work", "--target", &url];
+    let add = [&args[..], &["--ssh", &ssh, "--remote-tandem", bin()], more].concat();
+    t.ok(&add, 0);
+    url
+}
+
+#[test]
+fn issue_17_a_task_keeps_its_compress_and_bwlimit() {
+    let Some(sshd) = Sshd::start("issue_17_a_task_keeps_its_compress_and_bwlimit") else {
+        return;
+    };
+    let t = crate::tasks::Tasks::new(&["work", "srv"]);
+    let text = b"the same words again and again\n".repeat((4 << 20) / 31);
+    write_file(&t.p("work/one.txt"), &text);
+    remote_task(&sshd, &t, &["--compress", "off", "--bwlimit", "1M"]);
+    let config = t.config_text();
+    assert!(config.contains("compress = \"off\""), "{config}");
+    assert!(config.contains("bwlimit = \"1M\""), "{config}");
+    let show = t.ok(&["task", "show", "w"], 0).stdout;
+    assert!(show.contains("compress:         off"), "{show}");
+    assert!(show.contains("bwlimit:          1M"), "{show}");
+    // Sent as it is (4 MiB on the wire), at 1 MiB/s.
+    let start = Instant::now();
+    let run = t.ok(&["run", "w"], 0);
+    let took = start.elapsed();
+    let (sent, _) = wire_bytes(&run);
+    assert!(sent >= text.len() as u64, "{}", run.all());
+    assert!(took >= Duration::from_secs(3), "{took:?}");
+    assert!(std::fs::read(t.p("srv/work/one.txt")).unwrap() == text);
+    // Changed: compressed, and no limit.
+    t.ok(
+        &["task", "edit", "w", "--compress", "on", "--bwlimit", "0"],
+        0,
+    );
+    let config = t.config_text();
+    assert!(config.contains("compress = \"on\""), "{config}");
+    assert!(!config.contains("bwlimit"), "{config}");
+    write_file(&t.p("work/two.txt"), &text);
+    let run = t.ok(&["run", "w"], 0);
+    let (sent, _) = wire_bytes(&run);
+    assert!(sent * 10 < text.len() as u64, "{}", run.all());
+    assert!(std::fs::read(t.p("srv/work/two.txt")).unwrap() == text);
+}
+
+#[test]
+fn issue_17_a_task_with_a_target_subfolder_reaches_the_remote_path() {
+    let test = "issue_17_a_task_with_a_target_subfolder_reaches_the_remote_path";
+    let Some(sshd) = Sshd::start(test) else {
+        return;
+    };
+    let t = crate::tasks::Tasks::new(&["work", "srv"]);
+    write_file(&t.p("work/a.txt"), b"from the source");
+    let url = remote_task(&sshd, &t, &["--target-subfolder"]);
+    let show = t.ok(&["task", "show", "w"], 0).stdout;
+    assert!(
+        show.contains(&format!("synced with:    {url}/w/work")),
+        "{show}"
+    );
+    // A dry run makes nothing there.
+    t.tandem(&["run", "w", "--dry-run"]);
+    assert!(!t.p("srv/w").exists());
+    // The first run makes TARGET/<task name>, then the pair's folder in it.
+    t.ok(&["run", "w"], 0);
+    assert_eq!(
+        std::fs::read_to_string(t.p("srv/w/work/a.txt")).unwrap(),
+        "from the source"
+    );
+    assert!(!t.p("srv/work").exists());
+    write_file(&t.p("srv/w/work/b.txt"), b"from the far side");
+    t.ok(&["run", "w"], 0);
+    assert_eq!(
+        std::fs::read_to_string(t.p("work/b.txt")).unwrap(),
+        "from the far side"
+    );
+}
+
+#[test]
+fn issue_17_a_continuous_task_keeps_its_bwlimit() {
+    if !crate::mount::fuse_available() {
+        return;
+    }
+    let Some(sshd) = Sshd::start("issue_17_a_continuous_task_keeps_its_bwlimit") else {
+        return;
+    };
+    let h = crate::daemon::Home::new();
+    let src = h.dir("Docs");
+    h.dir("srv");
+    let (url, ssh) = (sshd.url(&h.p("srv")), sshd.ssh());
+    let add = ["task", "add", "live", "--source", src.to_str().unwrap()];
+    let rest = ["--target", &url, "--ssh", &ssh, "--remote-tandem", bin()];
+    let limits = ["--bwlimit", "1M", "--compress", "off", "--continuous"];
+    h.tandem(&[&add[..], &rest, &limits].concat(), 0);
+    let _unmount = crate::daemon::Unmount(src.clone());
+    let mut d = h.daemon();
+    let remote = h.p("srv/Docs");
+    crate::mount::wait_for(
+        "the mount and its first sync",
+        Duration::from_secs(60),
+        || crate::mount::is_fuse(&src) && remote.is_dir(),
+    );
+    // 4 MiB through the mount, at 1 MiB/s.
+    let big = noise(4 << 20, 10);
+    let start = Instant::now();
+    std::fs::write(src.join("big.bin"), &big).unwrap();
+    crate::mount::wait_for(
+        "the file to reach the remote side",
+        Duration::from_secs(60),
+        || std::fs::read(remote.join("big.bin")).is_ok_and(|c| c == big),
+    );
+    let took = start.elapsed();
+    eprintln!("4 MiB through a continuous task's mount at --bwlimit 1M: {took:?}");
+    assert!(took >= Duration::from_secs(3), "{took:?}");
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
+}
