@@ -33,7 +33,7 @@ fn interval_of(text: Option<&str>) -> Option<Duration> {
         return Some(DEFAULT);
     };
     match text.trim().parse::<f64>() {
-        Ok(s) if s == 0.0 => None,
+        Ok(0.0) => None,
         Ok(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
         _ => {
             tracing::warn!("TANDEM_KEEPALIVE={text:?} is not a number of seconds: {DEFAULT:?}");
