@@ -127,15 +127,17 @@ impl Shared {
     /// reconciles, finds the side unreachable, and connects again with backoff. Once.
     fn end(&self, why: String) {
         self.set_lost(why);
-        if self.ended.swap(true, Ordering::SeqCst) {
-            return;
+        {
+            // Under the lock `request` registers callers with: none comes after the
+            // clearing, to wait for an answer that nothing would ever route.
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if self.ended.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            pending.clear();
         }
         let why = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let why = why.unwrap_or_default();
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
         if let Some((_, tx)) = &*self.watch.lock().unwrap_or_else(|p| p.into_inner()) {
             let _ = tx.send(TargetHint::Rescan(format!(
                 "the connection was lost: {why}"
@@ -307,11 +309,19 @@ impl RemoteSide {
     fn request(&self, make: impl FnOnce(u64) -> Msg) -> tandem_fs::Result<(u64, Receiver<Msg>)> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = unbounded();
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, tx);
+        {
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Ended (`Shared::end`): the write below may still go through (ssh not yet
+            // gone), but no answer would ever be routed.
+            if self.shared.ended.load(Ordering::SeqCst) {
+                return Err(self.lost());
+            }
+            pending.insert(id, tx);
+        }
         self.send(&make(id))?;
         Ok((id, rx))
     }
@@ -1089,6 +1099,44 @@ mod tests {
         cmd.get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
+    }
+
+    /// A side whose "ssh" is `cat`: alive, and taking every write.
+    fn side_over_cat() -> RemoteSide {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+        RemoteSide {
+            name: "host:/srv".into(),
+            shared: Arc::default(),
+            writer: Arc::new(Mutex::new(Some(stdin))),
+            pace: Mutex::new(None),
+            child: Arc::new(Mutex::new(child)),
+            keepalive: None,
+            next: AtomicU64::new(1),
+            told: AtomicBool::new(false),
+            compress: Compress::Off,
+            features: Vec::new(),
+            created: false,
+        }
+    }
+
+    /// The keepalive gives a connection up (`end`) before it ends ssh: a request made in
+    /// between still writes through, and was left waiting for an answer for ever.
+    #[test]
+    fn issue_17_a_request_after_the_connection_was_given_up_fails_at_once() {
+        let side = side_over_cat();
+        side.shared.end("no answer from host for 3 s".into());
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(side.stat(&RelPath::root()).map_err(|e| e.to_string()));
+        });
+        let stat = rx.recv_timeout(std::time::Duration::from_secs(10));
+        let why = stat.expect("the request still waits").unwrap_err();
+        assert!(why.contains("no answer from host for 3 s"), "{why}");
     }
 
     #[test]
