@@ -1089,12 +1089,19 @@ fn issue_17_a_hung_agent_stops_a_sync_in_bounded_time() {
     let slow = Duration::from_secs(90);
     let agent = wait_agent_for(&pair.tgt, slow);
     // Stopped while it sends the file: the connection stays open, and nothing comes.
+    let mut child = child;
     crate::mount::wait_for("the copy under way", slow, || {
+        // A sync that ended before (a healthy connection given up on a starved machine,
+        // say) is shown rather than waited for.
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
+            panic!("the sync ended ({st}) before the copy was under way:\n{err}");
+        }
         temps(&pair.src).iter().any(|(_, len)| *len > 1 << 20)
     });
     signal("STOP", agent);
     let stopped = Instant::now();
-    let mut child = child;
     let deadline = stopped + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
