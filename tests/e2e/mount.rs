@@ -91,6 +91,16 @@ impl<'a> Mounted<'a> {
         targets: &[&std::ffi::OsStr],
         args: &[&str],
     ) -> Mounted<'a> {
+        Mounted::start_targets_env(pair, targets, args, &[])
+    }
+
+    /// [`Mounted::start_targets`], with more environment for the mount.
+    pub(crate) fn start_targets_env(
+        pair: &'a Pair,
+        targets: &[&std::ffi::OsStr],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Mounted<'a> {
         let xdg = pair.tmp.path().join("xdg");
         std::fs::create_dir_all(&xdg).unwrap();
         let log = std::fs::File::create(pair.tmp.path().join("mount.log")).unwrap();
@@ -104,6 +114,7 @@ impl<'a> Mounted<'a> {
             .args(transport_args())
             .arg("--foreground")
             .env("XDG_STATE_HOME", &xdg)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

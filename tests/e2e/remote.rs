@@ -473,6 +473,16 @@ fn mount_remote<'a>(
     other: &Path,
     args: &[&str],
 ) -> Option<crate::mount::Mounted<'a>> {
+    mount_remote_env(p, other, args, &[])
+}
+
+/// [`mount_remote`], with more environment for the mount.
+fn mount_remote_env<'a>(
+    p: &'a RemotePair,
+    other: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Option<crate::mount::Mounted<'a>> {
     if !crate::mount::fuse_available() {
         return None;
     }
@@ -481,8 +491,8 @@ fn mount_remote<'a>(
     let mut all = vec!["--ssh", ssh.as_str(), "--remote-tandem", bin()];
     all.extend(args);
     let targets = [OsStr::new(&url), other.as_os_str()];
-    Some(crate::mount::Mounted::start_targets(
-        &p.pair, &targets, &all,
+    Some(crate::mount::Mounted::start_targets_env(
+        &p.pair, &targets, &all, env,
     ))
 }
 
@@ -1087,4 +1097,298 @@ fn issue_17_an_older_agent_is_told_apart_and_its_missing_options_refused() {
     assert_eq!(pair.read(S::Tgt, "d/a.txt"), "one");
     out.assert_stderr_has("is older and keeps no folder times");
     out.assert_stderr_has("is older and prunes no trash");
+}
+
+/// `kill -SIGNAL pid`.
+fn signal(sig: &str, pid: u32) {
+    let done = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(done.success(), "kill -{sig} {pid}");
+}
+
+/// The agent serving `root`, waited for.
+fn wait_agent(root: &Path) -> u32 {
+    wait_agent_for(root, SOON)
+}
+
+fn wait_agent_for(root: &Path, limit: Duration) -> u32 {
+    let mut found = None;
+    crate::mount::wait_for("the agent", limit, || {
+        found = agent_of(root);
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// Pings every second: a connection with nothing heard for 3 s is given up.
+const KEEPALIVE: (&str, &str) = ("TANDEM_KEEPALIVE", "1");
+
+#[test]
+fn issue_17_a_hung_agent_stops_a_sync_in_bounded_time() {
+    let Some(p) = RemotePair::new("issue_17_a_hung_agent_stops_a_sync_in_bounded_time") else {
+        return;
+    };
+    let pair = &p.pair;
+    let big = noise(16 << 20, 9);
+    std::fs::write(pair.path(S::Tgt, "big.bin"), &big).unwrap();
+    let child = Command::new(bin())
+        .arg("sync")
+        .args([pair.src.as_os_str(), OsStr::new(&p.url())])
+        .arg("--state-dir")
+        .arg(&pair.state)
+        .args(["--ssh", &p.sshd.ssh(), "--remote-tandem", bin()])
+        .args(["--bwlimit", "2M"])
+        .env(KEEPALIVE.0, KEEPALIVE.1)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Set-up waits as long as a loaded machine needs (what is timed starts at the stop).
+    let slow = Duration::from_secs(90);
+    let agent = wait_agent_for(&pair.tgt, slow);
+    // Stopped while it sends the file: the connection stays open, and nothing comes.
+    let mut child = child;
+    crate::mount::wait_for("the copy under way", slow, || {
+        // A sync that ended before (a healthy connection given up on a starved machine,
+        // say) is shown rather than waited for.
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
+            panic!("the sync ended ({st}) before the copy was under way:\n{err}");
+        }
+        temps(&pair.src).iter().any(|(_, len)| *len > 1 << 20)
+    });
+    signal("STOP", agent);
+    let stopped = Instant::now();
+    let deadline = stopped + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = stopped.elapsed();
+    let hung = child.try_wait().unwrap().is_none();
+    if hung {
+        let _ = child.kill();
+    }
+    signal("KILL", agent);
+    let out = child.wait_with_output().unwrap();
+    let out = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!hung, "the sync still waited 30 s after the agent stopped");
+    eprintln!("a hung agent: the sync ended {took:?} after\n{}", out.all());
+    assert_eq!(out.code, 2, "{}", out.all());
+    out.assert_stderr_has("no answer from 127.0.0.1 for 3 s");
+    out.assert_stderr_has("was lost during the sync");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // No torn file; the next run completes.
+    assert!(!pair.exists(S::Src, "big.bin"));
+    p.sync_ok(&[], 0);
+    assert!(std::fs::read(pair.path(S::Src, "big.bin")).unwrap() == big);
+    assert_eq!((temps(&pair.src), temps(&pair.tgt)), (vec![], vec![]));
+}
+
+#[test]
+fn issue_17_a_hung_connection_under_a_mount_is_noticed_and_retried() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_hung_connection_under_a_mount_is_noticed_and_retried")
+    else {
+        return;
+    };
+    let other = p.pair.tmp.path().join("other");
+    p.pair.write(S::Src, "keep.txt", "kept");
+    let Some(m) = mount_remote_env(&p, &other, &[], &[KEEPALIVE]) else {
+        return;
+    };
+    let pair = &p.pair;
+    crate::mount::wait_for("the startup sync", SOON, || {
+        has(&pair.tgt, "keep.txt", "kept")
+    });
+    let xdg = pair.tmp.path().join("xdg");
+    let status = || {
+        crate::fixtures::run_tandem_with_env(
+            [
+                OsStr::new("status"),
+                pair.src.as_os_str(),
+                OsStr::new("--json"),
+            ],
+            &[("XDG_STATE_HOME", &xdg)],
+        )
+        .stdout
+    };
+    // The agent stops: its connection stays open, and nothing answers on it.
+    let agent = wait_agent(&pair.tgt);
+    signal("STOP", agent);
+    let stopped = Instant::now();
+    pair.write(
+        S::Src,
+        "while/hung.txt",
+        "written while the agent was stopped",
+    );
+    let mut said = String::new();
+    let noticed = (|| {
+        while stopped.elapsed() < Duration::from_secs(15) {
+            said = status();
+            if said.contains("\"disconnected_since\":1") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    })();
+    let took = stopped.elapsed();
+    signal("CONT", agent);
+    assert!(noticed, "not noticed in {took:?}: {said}\n{}", m.log());
+    eprintln!("a hung agent under a mount: noticed after {took:?}");
+    // The local target is not held back meanwhile.
+    crate::mount::wait_for("the local target", SOON, || {
+        has(
+            &other,
+            "while/hung.txt",
+            "written while the agent was stopped",
+        )
+    });
+    crate::mount::wait_for(
+        "the change on the remote side after reconnecting",
+        Duration::from_secs(90),
+        || {
+            has(
+                &pair.tgt,
+                "while/hung.txt",
+                "written while the agent was stopped",
+            )
+        },
+    );
+    crate::mount::wait_for("status to say connected", SOON, || {
+        !status().contains("\"disconnected_since\":1")
+    });
+    assert!(
+        m.log().contains("no answer from 127.0.0.1 for 3 s"),
+        "{}",
+        m.log()
+    );
+    m.stop();
+    pair.assert_same();
+}
+
+/// A task `w` of `@work` with the remote folder `srv` as its target, and these options.
+fn remote_task(sshd: &Sshd, t: &crate::tasks::Tasks, more: &[&str]) -> String {
+    let (url, ssh) = (sshd.url(&t.p("srv")), sshd.ssh());
+    let args = ["task", "add", "w", "--source", "@work", "--target", &url];
+    let add = [&args[..], &["--ssh", &ssh, "--remote-tandem", bin()], more].concat();
+    t.ok(&add, 0);
+    url
+}
+
+#[test]
+fn issue_17_a_task_keeps_its_compress_and_bwlimit() {
+    let Some(sshd) = Sshd::start("issue_17_a_task_keeps_its_compress_and_bwlimit") else {
+        return;
+    };
+    let t = crate::tasks::Tasks::new(&["work", "srv"]);
+    let text = b"the same words again and again\n".repeat((4 << 20) / 31);
+    write_file(&t.p("work/one.txt"), &text);
+    remote_task(&sshd, &t, &["--compress", "off", "--bwlimit", "1M"]);
+    let config = t.config_text();
+    assert!(config.contains("compress = \"off\""), "{config}");
+    assert!(config.contains("bwlimit = \"1M\""), "{config}");
+    let show = t.ok(&["task", "show", "w"], 0).stdout;
+    assert!(show.contains("compress:         off"), "{show}");
+    assert!(show.contains("bwlimit:          1M"), "{show}");
+    // Sent as it is (4 MiB on the wire), at 1 MiB/s.
+    let start = Instant::now();
+    let run = t.ok(&["run", "w"], 0);
+    let took = start.elapsed();
+    let (sent, _) = wire_bytes(&run);
+    assert!(sent >= text.len() as u64, "{}", run.all());
+    assert!(took >= Duration::from_secs(3), "{took:?}");
+    assert!(std::fs::read(t.p("srv/work/one.txt")).unwrap() == text);
+    // Changed: compressed, and no limit.
+    t.ok(
+        &["task", "edit", "w", "--compress", "on", "--bwlimit", "0"],
+        0,
+    );
+    let config = t.config_text();
+    assert!(config.contains("compress = \"on\""), "{config}");
+    assert!(!config.contains("bwlimit"), "{config}");
+    write_file(&t.p("work/two.txt"), &text);
+    let run = t.ok(&["run", "w"], 0);
+    let (sent, _) = wire_bytes(&run);
+    assert!(sent * 10 < text.len() as u64, "{}", run.all());
+    assert!(std::fs::read(t.p("srv/work/two.txt")).unwrap() == text);
+}
+
+#[test]
+fn issue_17_a_task_with_a_target_subfolder_reaches_the_remote_path() {
+    let test = "issue_17_a_task_with_a_target_subfolder_reaches_the_remote_path";
+    let Some(sshd) = Sshd::start(test) else {
+        return;
+    };
+    let t = crate::tasks::Tasks::new(&["work", "srv"]);
+    write_file(&t.p("work/a.txt"), b"from the source");
+    let url = remote_task(&sshd, &t, &["--target-subfolder"]);
+    let show = t.ok(&["task", "show", "w"], 0).stdout;
+    assert!(
+        show.contains(&format!("synced with:    {url}/w/work")),
+        "{show}"
+    );
+    // A dry run makes nothing there.
+    t.tandem(&["run", "w", "--dry-run"]);
+    assert!(!t.p("srv/w").exists());
+    // The first run makes TARGET/<task name>, then the pair's folder in it.
+    t.ok(&["run", "w"], 0);
+    assert_eq!(
+        std::fs::read_to_string(t.p("srv/w/work/a.txt")).unwrap(),
+        "from the source"
+    );
+    assert!(!t.p("srv/work").exists());
+    write_file(&t.p("srv/w/work/b.txt"), b"from the far side");
+    t.ok(&["run", "w"], 0);
+    assert_eq!(
+        std::fs::read_to_string(t.p("work/b.txt")).unwrap(),
+        "from the far side"
+    );
+}
+
+#[test]
+fn issue_17_a_continuous_task_keeps_its_bwlimit() {
+    if !crate::mount::fuse_available() {
+        return;
+    }
+    let Some(sshd) = Sshd::start("issue_17_a_continuous_task_keeps_its_bwlimit") else {
+        return;
+    };
+    let h = crate::daemon::Home::new();
+    let src = h.dir("Docs");
+    h.dir("srv");
+    let (url, ssh) = (sshd.url(&h.p("srv")), sshd.ssh());
+    let add = ["task", "add", "live", "--source", src.to_str().unwrap()];
+    let rest = ["--target", &url, "--ssh", &ssh, "--remote-tandem", bin()];
+    let limits = ["--bwlimit", "1M", "--compress", "off", "--continuous"];
+    h.tandem(&[&add[..], &rest, &limits].concat(), 0);
+    let _unmount = crate::daemon::Unmount(src.clone());
+    let mut d = h.daemon();
+    let remote = h.p("srv/Docs");
+    crate::mount::wait_for(
+        "the mount and its first sync",
+        Duration::from_secs(60),
+        || crate::mount::is_fuse(&src) && remote.is_dir(),
+    );
+    // 4 MiB through the mount, at 1 MiB/s.
+    let big = noise(4 << 20, 10);
+    let start = Instant::now();
+    std::fs::write(src.join("big.bin"), &big).unwrap();
+    crate::mount::wait_for(
+        "the file to reach the remote side",
+        Duration::from_secs(60),
+        || std::fs::read(remote.join("big.bin")).is_ok_and(|c| c == big),
+    );
+    let took = start.elapsed();
+    eprintln!("4 MiB through a continuous task's mount at --bwlimit 1M: {took:?}");
+    assert!(took >= Duration::from_secs(3), "{took:?}");
+    assert_eq!(d.stop(), 0, "{}", d.stderr());
 }

@@ -137,12 +137,27 @@ fn bwlimit(text: &str) -> Result<Rate, String> {
     tandem_remote::parse_rate(text)
 }
 
+/// A `--bwlimit` checked, kept as written (a task stores it so).
+fn rate_text(text: &str) -> Result<String, String> {
+    tandem_remote::parse_rate(text).map(|_| text.to_string())
+}
+
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq, Default)]
 pub enum CompressArg {
     #[default]
     Auto,
     On,
     Off,
+}
+
+impl From<CompressArg> for tandem_remote::Compress {
+    fn from(c: CompressArg) -> tandem_remote::Compress {
+        match c {
+            CompressArg::Auto => tandem_remote::Compress::Auto,
+            CompressArg::On => tandem_remote::Compress::On,
+            CompressArg::Off => tandem_remote::Compress::Off,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -240,6 +255,14 @@ pub struct TaskSettings {
     /// For a remote target: the tandem to run there (default: `tandem` on its PATH)
     #[arg(long, value_name = "PATH")]
     pub remote_tandem: Option<String>,
+    /// For a remote target: zstd for the file data (default auto: data that does not
+    /// shrink is sent as it is)
+    #[arg(long, value_enum)]
+    pub compress: Option<CompressArg>,
+    /// For a remote target: cap the rate of what is sent over ssh, each way, as `tandem
+    /// sync --bwlimit` reads it (500K, 2M, 1MB; 0: none)
+    #[arg(long, value_name = "RATE", value_parser = rate_text)]
+    pub bwlimit: Option<String>,
     /// A note for yourself, shown by `task list` and `task show`
     #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,

@@ -1392,11 +1392,16 @@ fn detached_root(ctx: &Ctx<'_>) -> Option<String> {
     [("source", ctx.src), ("target", ctx.tgt)]
         .into_iter()
         .find(|(_, root)| !root.still_present())
-        .map(|(side, root)| {
-            format!(
+        .map(|(side, root)| match root.lost() {
+            // A remote side's connection gone: not a mount to put back.
+            Some(why) => format!(
+                "the connection to the {side} {} was lost during the sync ({why}); nothing done since the last check is recorded as synced. Run again once it can be reached",
+                root.name()
+            ),
+            None => format!(
                 "the {side} was unmounted during the sync ({} is no longer the folder that was opened: unmounted, moved or removed); nothing done since the last check is recorded as synced. Mount it again and run again",
                 root.name()
-            )
+            ),
         })
 }
 

@@ -58,7 +58,7 @@ impl Out {
 pub fn serve(
     root: &Path,
     create: bool,
-    mut input: impl Read,
+    mut input: impl Read + Send + 'static,
     output: impl Write + Send + 'static,
 ) -> Result<(), ServeError> {
     let out = Out(Arc::new(Mutex::new(Writer {
@@ -112,7 +112,36 @@ pub fn serve(
         meta: Meta::default(),
         with: HashMap::new(),
     }
-    .run(&mut input)
+    .run(input)
+}
+
+/// Requests read ahead of the one being answered, at most (then the reader waits, and the
+/// client's writes with it).
+const INBOX: usize = 64;
+
+/// The reader thread: answers `Ping` at once, whatever the agent is busy with (a long scan
+/// or hash must not look like a hung connection), and hands every other message to the
+/// agent in order. Ends at the end of the input (the channel closed) or after an error.
+fn read_requests(mut input: impl Read, out: &Out, tx: &Sender<Result<Msg, WireError>>) {
+    loop {
+        match read_msg(&mut input) {
+            Ok(Some((Msg::Ping { id }, _))) => {
+                if out.send(&Msg::Pong { id }).is_err() {
+                    return;
+                }
+            }
+            Ok(Some((msg, _))) => {
+                if tx.send(Ok(msg)).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
 }
 
 /// The features this agent announces: all it has, or only those `TANDEM_SERVE_FEATURES`
@@ -224,14 +253,19 @@ impl Meta {
 }
 
 impl Agent {
-    fn run(mut self, input: &mut impl Read) -> Result<(), ServeError> {
-        let ran = self.serve(input);
+    fn run(mut self, input: impl Read + Send + 'static) -> Result<(), ServeError> {
+        let (tx, rx) = crossbeam_channel::bounded(INBOX);
+        let out = self.out.clone();
+        // Left blocked in its read if the agent stops first: the process ends then.
+        std::thread::spawn(move || read_requests(input, &out, &tx));
+        let ran = self.serve(&rx);
         self.finish();
         ran
     }
 
-    fn serve(&mut self, input: &mut impl Read) -> Result<(), ServeError> {
-        while let Some((msg, _)) = read_msg(input)? {
+    fn serve(&mut self, requests: &Receiver<Result<Msg, WireError>>) -> Result<(), ServeError> {
+        while let Ok(msg) = requests.recv() {
+            let msg = msg?;
             match msg {
                 Msg::Bye => break,
                 Msg::Data { id, .. }

@@ -25,6 +25,7 @@ use crate::agent::{encode_to, read_full, Chunks, OldCopy};
 use crate::compress::{pack, Compress};
 use crate::delta::{self, Sig};
 use crate::ids::Ids;
+use crate::keepalive::{self, Heard};
 use crate::pace::Pace;
 use crate::target::RemoteTarget;
 use crate::wire::{
@@ -121,9 +122,43 @@ struct Shared {
     watch: Mutex<Option<(u64, Sender<TargetHint>)>>,
     /// The files whose delta did not rebuild them: sent whole from now on.
     whole: Mutex<HashSet<RelPath>>,
+    /// When the connection was last heard from (`crate::keepalive`).
+    heard: Heard,
+    /// The connection ended (`end`).
+    ended: AtomicBool,
 }
 
 impl Shared {
+    /// Why the connection is gone, the first reason kept (what comes after is its echo:
+    /// a write to an ssh already ended, for example).
+    fn set_lost(&self, why: String) {
+        let mut lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        lost.get_or_insert(why);
+    }
+
+    /// The connection is gone (`why`, unless a reason was given before): every caller
+    /// still waiting learns it, and so does a watching replicator, idle as it may be: it
+    /// reconciles, finds the side unreachable, and connects again with backoff. Once.
+    fn end(&self, why: String) {
+        self.set_lost(why);
+        {
+            // Under the lock `request` registers callers with: none comes after the
+            // clearing, to wait for an answer that nothing would ever route.
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if self.ended.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            pending.clear();
+        }
+        let why = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let why = why.unwrap_or_default();
+        if let Some((_, tx)) = &*self.watch.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = tx.send(TargetHint::Rescan(format!(
+                "the connection was lost: {why}"
+            )));
+        }
+    }
+
     fn send_whole(&self, rel: &RelPath) {
         tracing::info!("{rel}: the delta did not rebuild the file; sending it whole");
         let mut w = self.whole.lock().unwrap_or_else(|p| p.into_inner());
@@ -135,10 +170,12 @@ impl Shared {
 pub struct RemoteSide {
     name: String,
     shared: Arc<Shared>,
-    writer: Mutex<Option<std::io::BufWriter<ChildStdin>>>,
+    writer: Arc<Mutex<Option<Writer>>>,
     /// `--bwlimit` for what this side sends (taken with `writer`).
     pace: Mutex<Option<Pace>>,
-    child: Mutex<Child>,
+    child: Arc<Mutex<Child>>,
+    /// Dropped to stop the keepalive thread (`None`: the agent has no `keepalive`).
+    keepalive: Option<Sender<()>>,
     next: AtomicU64,
     /// The connection's loss was logged.
     told: AtomicBool,
@@ -155,6 +192,8 @@ pub struct RemoteSide {
     pub created: bool,
 }
 
+type Writer = std::io::BufWriter<ChildStdin>;
+
 /// The last lines ssh and the agent wrote on stderr (also logged as they come).
 type Tail = Arc<Mutex<VecDeque<String>>>;
 
@@ -166,22 +205,10 @@ fn tail_text(tail: &Tail) -> String {
 impl RemoteSide {
     /// Starts the agent over ssh and shakes hands with it.
     pub fn connect(c: &Connect) -> Result<RemoteSide, ConnectError> {
-        let (program, args) = c
-            .ssh
-            .split_first()
-            .map_or(("ssh", &[][..]), |(p, a)| (p.as_str(), a));
-        let mut cmd = Command::new(program);
-        cmd.args(args);
-        if let Some(port) = c.target.port {
-            cmd.arg("-p").arg(port.to_string());
-        }
-        cmd.arg(c.target.destination()).arg(c.remote_command());
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = c.command();
         tracing::debug!("remote: {cmd:?}");
         let mut child = cmd.spawn().map_err(|source| ConnectError::Spawn {
-            program: program.to_string(),
+            program: cmd.get_program().to_string_lossy().into_owned(),
             source,
         })?;
         let tail: Tail = Arc::default();
@@ -218,17 +245,25 @@ impl RemoteSide {
         let shared = Arc::new(Shared::default());
         let reader = Arc::clone(&shared);
         std::thread::spawn(move || route_answers(&mut stdout, &reader));
+        let line = Line {
+            shared: Arc::clone(&shared),
+            writer: Arc::new(Mutex::new(Some(stdin))),
+            child: Arc::new(Mutex::new(child)),
+        };
+        let (writer, child) = (Arc::clone(&line.writer), Arc::clone(&line.child));
+        let keepalive = line.keep_alive(&c.target.host, &features);
         Ok(RemoteSide {
             name: c.target.to_string(),
             shared,
-            writer: Mutex::new(Some(stdin)),
+            writer,
             pace: Mutex::new(pace),
             compress: c.compress,
             features,
             keep: c.keep,
             ids: Ids::new(c.keep.numeric_ids),
             told_times: AtomicBool::new(false),
-            child: Mutex::new(child),
+            child,
+            keepalive,
             next: AtomicU64::new(1),
             told: AtomicBool::new(false),
             created,
@@ -275,6 +310,8 @@ impl RemoteSide {
         };
         match write_msg(w, msg) {
             Ok(n) => {
+                // Written through: the far end is reading (`crate::keepalive`).
+                self.shared.heard.now();
                 let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(pace) = pace.as_mut() {
                     pace.sent(n);
@@ -286,7 +323,7 @@ impl RemoteSide {
                 Ok(())
             }
             Err(e) => {
-                *self.shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                self.shared.set_lost(e.to_string());
                 Err(self.lost())
             }
         }
@@ -296,11 +333,19 @@ impl RemoteSide {
     fn request(&self, make: impl FnOnce(u64) -> Msg) -> tandem_fs::Result<(u64, Receiver<Msg>)> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = unbounded();
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, tx);
+        {
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Ended (`Shared::end`): the write below may still go through (ssh not yet
+            // gone), but no answer would ever be routed.
+            if self.shared.ended.load(Ordering::SeqCst) {
+                return Err(self.lost());
+            }
+            pending.insert(id, tx);
+        }
         self.send(&make(id))?;
         Ok((id, rx))
     }
@@ -377,7 +422,7 @@ impl RemoteSide {
     }
 
     fn garbled(&self, e: WireError) -> FsError {
-        *self.shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        self.shared.set_lost(e.to_string());
         self.lost()
     }
 }
@@ -454,6 +499,35 @@ fn keep(
 }
 
 impl Connect {
+    /// The ssh command that runs the agent there. ssh is told to notice a dead network by
+    /// itself (`ServerAliveInterval`), unless the user's options say otherwise.
+    fn command(&self) -> Command {
+        let (program, args) = self
+            .ssh
+            .split_first()
+            .map_or(("ssh", &[][..]), |(p, a)| (p.as_str(), a));
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        let set = |o: &String| o.to_ascii_lowercase().contains("serveraliveinterval");
+        if !args.iter().any(set) {
+            cmd.args([
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                "ServerAliveCountMax=3",
+            ]);
+        }
+        if let Some(port) = self.target.port {
+            cmd.arg("-p").arg(port.to_string());
+        }
+        cmd.arg(self.target.destination())
+            .arg(self.remote_command());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
     /// The command ssh runs there; the path quoted for the remote shell.
     fn remote_command(&self) -> String {
         let create = if self.create { " --create" } else { "" };
@@ -577,10 +651,14 @@ fn route_answers(r: &mut impl Read, shared: &Shared) {
     let why = loop {
         match read_msg(r) {
             Ok(Some((msg, n))) => {
+                shared.heard.now();
                 shared
                     .stats
                     .wire_received
                     .fetch_add(n as u64, Ordering::Relaxed);
+                if let Msg::Pong { .. } = msg {
+                    continue;
+                }
                 if let Msg::Hints { id, hints } = msg {
                     match pass_hints(shared, id, hints) {
                         Ok(()) => continue,
@@ -604,19 +682,67 @@ fn route_answers(r: &mut impl Read, shared: &Shared) {
             Err(e) => break e.to_string(),
         }
     };
-    *shared.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
-    // Every caller still waiting learns the connection is gone.
-    shared
-        .pending
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
-    // So does a watching replicator, idle as it may be: it reconciles, finds the side
-    // unreachable, and connects again with backoff.
-    if let Some((_, tx)) = &*shared.watch.lock().unwrap_or_else(|p| p.into_inner()) {
-        let _ = tx.send(TargetHint::Rescan(format!(
-            "the connection was lost: {why}"
-        )));
+    shared.end(why);
+}
+
+/// The connection as the keepalive thread sees it.
+struct Line {
+    shared: Arc<Shared>,
+    writer: Arc<Mutex<Option<Writer>>>,
+    child: Arc<Mutex<Child>>,
+}
+
+impl Line {
+    /// Starts the keepalive thread (`crate::keepalive`) if the agent answers pings and the
+    /// user did not turn it off; what stops it, dropped.
+    fn keep_alive(self, host: &str, features: &[String]) -> Option<Sender<()>> {
+        let every = keepalive::interval()?;
+        if !features.iter().any(|f| f == "keepalive") {
+            tracing::info!(
+                "the tandem on {host} is older and does not answer pings: a hung connection is noticed only when ssh gives up"
+            );
+            return None;
+        }
+        let (stop, stopped) = crossbeam_channel::bounded(0);
+        let host = host.to_string();
+        std::thread::spawn(move || keepalive::watch(self, every, host, stopped));
+        Some(stop)
+    }
+}
+
+impl keepalive::Line for Line {
+    fn ping(&self, id: u64) -> bool {
+        // A writer busy (blocked on a full pipe, or paced) is watched through `heard`.
+        let Ok(mut w) = self.writer.try_lock() else {
+            return true;
+        };
+        let Some(w) = w.as_mut() else {
+            return false;
+        };
+        match write_msg(w, &Msg::Ping { id }) {
+            Ok(n) => {
+                let stats = &self.shared.stats;
+                stats.wire_sent.fetch_add(n as u64, Ordering::Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn ended(&self) -> bool {
+        self.shared.ended.load(Ordering::SeqCst)
+    }
+
+    fn heard(&self) -> &Heard {
+        &self.shared.heard
+    }
+
+    /// Every caller learns it at once; ssh is ended, so that a write blocked on it returns
+    /// and the far end, stopped or not, is left.
+    fn give_up(&self, why: String) {
+        self.shared.end(why);
+        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = child.kill();
     }
 }
 
@@ -639,7 +765,23 @@ impl Drop for RemoteSide {
         let _ = self.send(&Msg::Bye);
         // Closing its input ends the agent.
         drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
-        let _ = self.child.lock().unwrap_or_else(|p| p.into_inner()).wait();
+        if self.keepalive.is_none() {
+            let _ = self.child.lock().unwrap_or_else(|p| p.into_inner()).wait();
+            return;
+        }
+        // An agent that does not end (hung) is given up by the keepalive thread, which
+        // needs the child: waited for without holding it.
+        loop {
+            let exited = self
+                .child
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .try_wait();
+            if !matches!(exited, Ok(None)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
@@ -1281,5 +1423,85 @@ impl RemoteSide {
             }
         }
         (incoming.verify)()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn args_of(ssh: &str) -> Vec<String> {
+        let c = Connect {
+            target: RemoteTarget::parse("me@host:/srv").unwrap(),
+            ssh: ssh.split_whitespace().map(str::to_string).collect(),
+            remote_tandem: "tandem".into(),
+            create: false,
+            compress: Compress::Auto,
+            bwlimit: None,
+            keep: WireKeep::default(),
+        };
+        let cmd = c.command();
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// A side whose "ssh" is `cat`: alive, and taking every write.
+    fn side_over_cat() -> RemoteSide {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+        RemoteSide {
+            name: "host:/srv".into(),
+            shared: Arc::default(),
+            writer: Arc::new(Mutex::new(Some(stdin))),
+            pace: Mutex::new(None),
+            child: Arc::new(Mutex::new(child)),
+            keepalive: None,
+            next: AtomicU64::new(1),
+            told: AtomicBool::new(false),
+            compress: Compress::Off,
+            features: Vec::new(),
+            keep: WireKeep::default(),
+            ids: Ids::new(false),
+            told_times: AtomicBool::new(false),
+            created: false,
+        }
+    }
+
+    /// The keepalive gives a connection up (`end`) before it ends ssh: a request made in
+    /// between still writes through, and was left waiting for an answer for ever.
+    #[test]
+    fn issue_17_a_request_after_the_connection_was_given_up_fails_at_once() {
+        let side = side_over_cat();
+        side.shared.end("no answer from host for 3 s".into());
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(side.stat(&RelPath::root()).map_err(|e| e.to_string()));
+        });
+        let stat = rx.recv_timeout(std::time::Duration::from_secs(10));
+        let why = stat.expect("the request still waits").unwrap_err();
+        assert!(why.contains("no answer from host for 3 s"), "{why}");
+    }
+
+    #[test]
+    fn issue_17_ssh_is_told_to_notice_a_dead_network_unless_the_user_said() {
+        let args = args_of("ssh -p 2222");
+        let at = args.iter().position(|a| a == "ServerAliveInterval=15");
+        assert!(at.is_some(), "{args:?}");
+        assert!(args.contains(&"ServerAliveCountMax=3".to_string()));
+        // Before the destination, where ssh reads options.
+        assert!(at < args.iter().position(|a| a == "me@host"), "{args:?}");
+        for own in [
+            "ssh -o ServerAliveInterval=60",
+            "ssh -oserveraliveinterval=5",
+        ] {
+            let args = args_of(own);
+            assert!(!args.iter().any(|a| a.ends_with("=15")), "{own}: {args:?}");
+        }
     }
 }

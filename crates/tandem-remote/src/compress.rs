@@ -22,6 +22,24 @@ pub enum Compress {
     Off,
 }
 
+impl Compress {
+    /// As `--compress` and a task's `compress` name it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Compress::Auto => "auto",
+            Compress::On => "on",
+            Compress::Off => "off",
+        }
+    }
+
+    /// `auto`, `on` or `off`.
+    pub fn from_word(word: &str) -> Option<Compress> {
+        [Compress::Auto, Compress::On, Compress::Off]
+            .into_iter()
+            .find(|c| c.word() == word)
+    }
+}
+
 /// The sample `auto` tries first, and the share of it that must be saved.
 const SAMPLE: usize = 16 << 10;
 const MIN_SAVING_PERCENT: usize = 10;

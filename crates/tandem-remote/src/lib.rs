@@ -62,6 +62,9 @@
 //!      root (`Removed`, `Left`: deletions the delete brake counts) is told so only to a
 //!      client whose `Hello` lists the feature `removals`; an older one, whose decoder
 //!      knows neither, is told to look at that path again (`Changed`).
+//!    - `Ping` (feature `keepalive`) → `Pong`, answered by the agent's reading thread at
+//!      once, whatever it is busy with: a connection that hangs without closing is given
+//!      up after a bounded time, as if it had dropped ([`keepalive`]).
 //! 4. `Bye`, or the end of the client's input, ends the agent, once the files it was
 //!    receiving have removed their temporary files.
 //!
@@ -75,6 +78,7 @@ pub mod client;
 pub mod compress;
 pub mod delta;
 mod ids;
+pub mod keepalive;
 pub mod pace;
 mod run;
 pub mod target;

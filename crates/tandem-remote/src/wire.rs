@@ -24,7 +24,8 @@ pub const PROTOCOL: u32 = 1;
 /// `Attrs`; owners, mapped by name) and sends entries with it (`EntriesMeta`, `DoneMeta`).
 /// `hard-links`, the agent makes another name of a file (`Link`, `HoldsLinks`); `trash`,
 /// the agent prunes its trash to the retention (`Holds`, `TrashPaths`, `Prune`);
-/// `removals`, the client reads the hints `Removed` and `Left` (`REMOVALS`).
+/// `removals`, the client reads the hints `Removed` and `Left` (`REMOVALS`); `keepalive`,
+/// the agent answers `Ping` with `Pong` at once, whatever else it is doing.
 pub const FEATURES: &[&str] = &[
     "delta",
     "bwlimit",
@@ -35,6 +36,7 @@ pub const FEATURES: &[&str] = &[
     "hard-links",
     "trash",
     REMOVALS,
+    "keepalive",
 ];
 /// The feature of a client that decodes `WireHint::Removed` and `WireHint::Left`: an
 /// agent sends them only to a client that announced it, and to an older client (whose
@@ -495,6 +497,15 @@ pub enum Msg {
         xattrs: Option<WireXattrs>,
         user: Option<String>,
         group: Option<String>,
+    },
+    // Feature `keepalive`.
+    /// Client → agent: are you there? Answered by `Pong` with the same id, ahead of any
+    /// request still being worked on.
+    Ping {
+        id: u64,
+    },
+    Pong {
+        id: u64,
     },
 }
 

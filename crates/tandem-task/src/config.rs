@@ -39,6 +39,10 @@ pub struct TaskChanges {
     pub ssh: Option<String>,
     /// The tandem run on a remote target's machine (`Some("")`: the default again).
     pub remote_tandem: Option<String>,
+    /// Whether a remote target's file data is compressed.
+    pub compress: Option<tandem_remote::Compress>,
+    /// A remote target's rate cap, as `--bwlimit` reads it (`Some("")`, `Some("0")`: none).
+    pub bwlimit: Option<String>,
     pub direction: Option<Direction>,
     pub mode: Option<Flavor>,
     pub conflict: Option<Policy>,
@@ -324,8 +328,24 @@ fn apply(name: &str, table: Option<&mut Table>, c: &TaskChanges) -> Result<(), T
     if let Some(v) = c.target_subfolder {
         set(t, "target_subfolder", v);
     }
-    for (key, v) in [("ssh", &c.ssh), ("remote_tandem", &c.remote_tandem)] {
-        match v.as_deref() {
+    if let Some(v) = c.compress {
+        set(t, "compress", v.word());
+    }
+    let bwlimit = c.bwlimit.as_deref().map(|r| {
+        let none = matches!(tandem_remote::parse_rate(r), Ok(None));
+        if none {
+            ""
+        } else {
+            r
+        }
+    });
+    let strings = [
+        ("ssh", c.ssh.as_deref()),
+        ("remote_tandem", c.remote_tandem.as_deref()),
+        ("bwlimit", bwlimit),
+    ];
+    for (key, v) in strings {
+        match v {
             Some("") => {
                 t.remove(key);
             }

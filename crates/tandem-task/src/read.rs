@@ -23,6 +23,8 @@ pub const TASK_KEYS: &[&str] = &[
     "target_subfolder",
     "ssh",
     "remote_tandem",
+    "compress",
+    "bwlimit",
     "direction",
     "mode",
     "conflict",
@@ -151,6 +153,8 @@ fn read_task(
         target: PathBuf::new(),
         ssh: None,
         remote_tandem: None,
+        compress: Default::default(),
+        bwlimit: None,
         target_subfolder: false,
         options: TaskOptions::default(),
         hooks: Hooks::default(),
@@ -204,6 +208,17 @@ fn read_value(spec: &mut TaskSpec, key: &str, item: &Item) -> Result<(), Problem
         }
         "ssh" => spec.ssh = Some(string(item)?.to_string()),
         "remote_tandem" => spec.remote_tandem = Some(string(item)?.to_string()),
+        "compress" => {
+            let w = string(item)?;
+            spec.compress = tandem_remote::Compress::from_word(w).ok_or_else(|| {
+                Problem::Value(format!("{w:?} is not one of \"auto\", \"on\", \"off\""))
+            })?;
+        }
+        "bwlimit" => {
+            let rate = string(item)?;
+            tandem_remote::parse_rate(rate).map_err(Problem::Value)?;
+            spec.bwlimit = Some(rate.to_string());
+        }
         "target_subfolder" => spec.target_subfolder = boolean(item)?,
         "direction" => o.direction = word(item)?,
         "mode" => o.mode = word(item)?,

@@ -90,6 +90,11 @@ pub struct TaskSpec {
     pub ssh: Option<String>,
     /// For a remote target: the tandem to run there (default: `tandem` on its PATH).
     pub remote_tandem: Option<String>,
+    /// For a remote target: whether file data is compressed (`--compress`).
+    pub compress: Compress,
+    /// For a remote target: the cap on the rate each way (`--bwlimit`), as the user wrote
+    /// it (checked by `tandem_remote::parse_rate` when read).
+    pub bwlimit: Option<String>,
     pub target_subfolder: bool,
     pub options: TaskOptions,
     /// Commands run before and after the sync.
@@ -191,10 +196,16 @@ impl TaskSpec {
                 .clone()
                 .unwrap_or_else(|| "tandem".into()),
             create: false,
-            compress: Compress::Auto,
-            bwlimit: None,
+            compress: self.compress,
+            bwlimit: self.bwlimit_rate(),
             keep: Default::default(),
         })
+    }
+
+    /// The `bwlimit` in bytes a second (`None`: no limit).
+    pub fn bwlimit_rate(&self) -> Option<u64> {
+        let text = self.bwlimit.as_deref()?;
+        tandem_remote::parse_rate(text).ok().flatten()
     }
 
     /// The folder all the pairs' targets are in: `TARGET`, or `TARGET/<task name>`.
@@ -441,13 +452,20 @@ impl TaskSpec {
     fn make_target_base(&self, dry_run: bool) -> Result<(), TaskError> {
         let base = self.target_base();
         let remote = self.remote_target().is_some();
-        if remote || !self.target_subfolder || std::fs::symlink_metadata(&base).is_ok() {
+        if !self.target_subfolder || (!remote && std::fs::symlink_metadata(&base).is_ok()) {
             return Ok(());
         }
         let synced_before = self
             .pairs()
             .iter()
             .any(|p| TaskSpec::state_dir(p).join(tandem_state::DB_FILE).exists());
+        if remote {
+            // Once synced, a missing folder there is the agent's to refuse.
+            if synced_before || dry_run {
+                return Ok(());
+            }
+            return self.make_remote_target_base(&base);
+        }
         if synced_before {
             return Err(self.invalid(
                 "target_subfolder",
@@ -461,6 +479,29 @@ impl TaskSpec {
             ));
         }
         roots::create_target(&base).map_err(|e| self.invalid("target_subfolder", e))
+    }
+
+    /// `TARGET/<task name>` on another machine, made by its agent before the first run (as
+    /// `tandem sync` makes a missing target: one level, `TARGET` existing there).
+    fn make_remote_target_base(&self, base: &Path) -> Result<(), TaskError> {
+        let Some(mut connect) = self.connect(base) else {
+            return Ok(());
+        };
+        connect.create = true;
+        match tandem_remote::RemoteSide::connect(&connect) {
+            // Closing the connection ends the agent.
+            Ok(side) => {
+                drop(side);
+                Ok(())
+            }
+            Err(e) => Err(self.invalid(
+                "target_subfolder",
+                roots::RootError::Create {
+                    path: base.to_path_buf(),
+                    source: std::io::Error::other(e.to_string()),
+                },
+            )),
+        }
     }
 }
 

@@ -64,7 +64,12 @@ fn sync_pair(
     };
     let result = match &pair.remote {
         Some(connect) => tandem_remote::sync_until(spec, connect, stop, &on_event)
-            .map(|(report, _)| report)
+            .map(|(report, stats)| {
+                if !a.json {
+                    super::sync::print_wire(&stats);
+                }
+                report
+            })
             .map_err(|e| e.to_string()),
         None => tandem_engine::sync_until(spec, stop, &on_event).map_err(|e| e.to_string()),
     };

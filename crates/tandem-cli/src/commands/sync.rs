@@ -1,9 +1,9 @@
 use anyhow::{bail, Result};
 use tandem_core::{Direction, Options};
 use tandem_engine::{Report, SyncSpec};
-use tandem_remote::{Compress, Connect, RemoteTarget};
+use tandem_remote::{Connect, RemoteTarget};
 
-use crate::args::{CompressArg, PairArgs, RemoteArgs, SyncArgs, SyncOptions};
+use crate::args::{PairArgs, RemoteArgs, SyncArgs, SyncOptions};
 use crate::output::{print_summary, summary_json, Printer};
 use crate::task::Task;
 
@@ -40,16 +40,21 @@ fn run_remote(a: SyncArgs, target: RemoteTarget) -> Result<u8> {
     let (report, stats) = result?;
     let code = summarize(&a, &report);
     if !a.json && !a.quiet {
-        let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-        outln!(
-            "remote: {} bytes of file data sent, {} received ({} and {} bytes on the wire)",
-            n(&stats.data_sent),
-            n(&stats.data_received),
-            n(&stats.wire_sent),
-            n(&stats.wire_received)
-        );
+        print_wire(&stats);
     }
     Ok(code)
+}
+
+/// What crossed the wire to and from a remote target.
+pub fn print_wire(stats: &tandem_remote::Stats) {
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    outln!(
+        "remote: {} bytes of file data sent, {} received ({} and {} bytes on the wire)",
+        n(&stats.data_sent),
+        n(&stats.data_received),
+        n(&stats.wire_sent),
+        n(&stats.wire_received)
+    );
 }
 
 /// How to reach a remote target, as the options say.
@@ -67,11 +72,7 @@ pub fn connect_of(target: RemoteTarget, remote: &RemoteArgs) -> Connect {
             .clone()
             .unwrap_or_else(|| "tandem".into()),
         create: false,
-        compress: match remote.compress {
-            CompressArg::Auto => Compress::Auto,
-            CompressArg::On => Compress::On,
-            CompressArg::Off => Compress::Off,
-        },
+        compress: remote.compress.into(),
         bwlimit: remote.bwlimit.flatten(),
         keep: Default::default(),
     }

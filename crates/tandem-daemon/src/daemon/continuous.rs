@@ -237,6 +237,10 @@ fn mount_args(
     if let Some(c) = remote {
         a.push(format!("--ssh={}", c.ssh.join(" ")).into());
         a.push(format!("--remote-tandem={}", c.remote_tandem).into());
+        a.push(format!("--compress={}", c.compress.word()).into());
+        if let Some(rate) = c.bwlimit {
+            a.push(format!("--bwlimit={rate}B").into());
+        }
     }
     a
 }

@@ -54,6 +54,8 @@ fn changes(s: &TaskSettings) -> Result<TaskChanges> {
         target_subfolder: s.target_subfolder,
         ssh: s.ssh.clone(),
         remote_tandem: s.remote_tandem.clone(),
+        compress: s.compress.map(Into::into),
+        bwlimit: s.bwlimit.clone(),
         continuous: s.continuous,
         direction: s.direction,
         mode: s.mode,
@@ -164,6 +166,11 @@ pub fn print_task(t: &TaskSpec) {
     }
     if let Some(remote) = &t.remote_tandem {
         outln!("  remote_tandem:    {}", sanitize(remote));
+    }
+    if t.remote_target().is_some() {
+        outln!("  compress:         {}", t.compress.word());
+        let rate = t.bwlimit.as_deref().unwrap_or("none");
+        outln!("  bwlimit:          {}", sanitize(rate));
     }
     outln!("  direction:        {}", o.direction);
     outln!("  mode:             {}", o.mode);
