@@ -82,6 +82,10 @@ impl MountHandle {
         match self.never {}
     }
 
+    pub fn uring_active(&self) -> bool {
+        match self.never {}
+    }
+
     pub fn invalidator(&self) -> Arc<dyn tandem_core::Mount> {
         match self.never {}
     }
