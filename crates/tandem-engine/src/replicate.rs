@@ -976,13 +976,7 @@ impl Replicator {
     /// Carries out what `tandem release` and `tandem restore --held` asked of this
     /// target's held deletions.
     fn settle_asked(&mut self) -> Result<(), EngineError> {
-        let asked: Vec<tandem_state::Held> = self
-            .session
-            .store()
-            .held(Some(&self.target))?
-            .into_iter()
-            .filter(|h| h.action.is_some())
-            .collect();
+        let asked = self.session.store().held_asked(&self.target)?;
         if asked.is_empty() {
             return Ok(());
         }

@@ -103,12 +103,23 @@ impl Store {
 
     /// Every held deletion (of `target` only, if given), oldest first.
     pub fn held(&self, target: Option<&str>) -> Result<Vec<Held>> {
+        self.held_where(target, false)
+    }
+
+    /// The held deletions of `target` that `tandem release` or `tandem restore --held` asked
+    /// for (`action` set): what a mount's replicator looks for on every pass, so only those
+    /// rows are read, however many are held.
+    pub fn held_asked(&self, target: &str) -> Result<Vec<Held>> {
+        self.held_where(Some(target), true)
+    }
+
+    fn held_where(&self, target: Option<&str>, asked: bool) -> Result<Vec<Held>> {
         let mut stmt = self.sql(self.conn.prepare_cached(
             "SELECT id, target, batch, path, op, time, pid, uid, comm, action, side FROM held
-             WHERE ?1 IS NULL OR target = ?1 ORDER BY id",
+             WHERE (?1 IS NULL OR target = ?1) AND (NOT ?2 OR action IS NOT NULL) ORDER BY id",
         ))?;
         let rows = stmt
-            .query_map(params![target], |r| {
+            .query_map(params![target, asked], |r| {
                 let path: Vec<u8> = r.get(3)?;
                 Ok(RelPath::new(path).ok().map(|path| Held {
                     id: r.get(0).unwrap_or_default(),
@@ -133,11 +144,17 @@ impl Store {
 
     /// The paths held from `target`: every sync of the pair leaves them alone.
     pub fn held_paths(&self, target: &str) -> Result<HashSet<RelPath>> {
-        Ok(self
-            .held(Some(target))?
-            .into_iter()
-            .map(|h| h.path)
-            .collect())
+        // Read on every sync of a mounted pair: the paths alone.
+        let mut stmt = self.sql(
+            self.conn
+                .prepare_cached("SELECT path FROM held WHERE target = ?1"),
+        )?;
+        let rows = stmt
+            .query_map(params![target], |r| {
+                Ok(RelPath::new(r.get::<_, Vec<u8>>(0)?).ok())
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+        Ok(self.sql(rows)?.into_iter().flatten().collect())
     }
 
     /// Asks for `action` on the held deletions of `batch` (all if `None`); returns how

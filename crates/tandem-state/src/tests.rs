@@ -659,6 +659,50 @@ fn issue_18_held_deletions_keep_their_side_and_a_path_is_held_once() {
     assert_eq!(store.held(None).unwrap()[0].side, Side::Target);
 }
 
+/// What a mount's replicator reads on every pass while deletions are held: only the rows a
+/// `release` or `restore --held` asked for, and the paths alone.
+#[test]
+fn issue_18_the_replicator_reads_only_the_held_deletions_asked_for() {
+    use tandem_core::{Change, ChangeOp, Side};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), &pair()).unwrap();
+    let rec = |path: &str| Record {
+        seq: 0,
+        time_ns: 1,
+        change: Change {
+            op: ChangeOp::Unlink,
+            path: p(path),
+            to: None,
+            pid: 0,
+            uid: 0,
+        },
+        program: None,
+    };
+    store
+        .hold("/b", Side::Source, 1, &[rec("a"), rec("b")])
+        .unwrap();
+    store.hold("/b", Side::Source, 2, &[rec("c")]).unwrap();
+    store.hold("/c", Side::Source, 3, &[rec("d")]).unwrap();
+    assert!(store.held_asked("/b").unwrap().is_empty());
+    store.ask_held(Some(2), HeldAction::Release).unwrap();
+    let asked: Vec<String> = store
+        .held_asked("/b")
+        .unwrap()
+        .iter()
+        .map(|h| h.path.to_string())
+        .collect();
+    assert_eq!(asked, ["c"]);
+    assert!(store.held_asked("/c").unwrap().is_empty());
+    let mut paths: Vec<String> = store
+        .held_paths("/b")
+        .unwrap()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["a", "b", "c"]);
+}
+
 /// `tandem changes` over a journal: each filter, alone and together, lists the newest
 /// `limit` of the records it matches, oldest first, whether it reads through the time
 /// index or not, and a glob starting with a folder or not.
