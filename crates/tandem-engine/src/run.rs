@@ -123,6 +123,17 @@ fn brake_whole(actions: &mut Vec<Action>, limit: usize, report: &mut Report) {
     });
 }
 
+/// The file data a plan copies, for `Event::Planned`.
+fn copy_bytes(actions: &[Action]) -> u64 {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::Copy { src, .. } => src.size,
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Baseline commits happen at least this often while applying...
 const COMMIT_EVERY: Duration = Duration::from_secs(2);
 /// ...and after this many applied steps.
@@ -902,13 +913,7 @@ impl<'a> Rounds<'a> {
         if let Some(limit) = self.whole_brake {
             brake_whole(&mut actions, limit, &mut self.report);
         }
-        let bytes = actions
-            .iter()
-            .map(|a| match a {
-                Action::Copy { src, .. } => src.size,
-                _ => 0,
-            })
-            .sum();
+        let bytes = copy_bytes(&actions);
         (self.on_event)(Event::Planned {
             actions: actions.iter().filter(|a| a.writes_to().is_some()).count(),
             bytes,
@@ -1955,13 +1960,7 @@ impl<'a, 'r> Applier<'a, 'r> {
         if batch.is_empty() || self.stopping() {
             return Ok(());
         }
-        let bytes = batch
-            .iter()
-            .map(|a| match a {
-                Action::Copy { src, .. } => src.size,
-                _ => 0,
-            })
-            .sum();
+        let bytes = copy_bytes(&batch);
         (self.on_event)(Event::Planned {
             actions: batch.len(),
             bytes,
