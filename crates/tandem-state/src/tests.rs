@@ -617,23 +617,28 @@ fn kept_versions_are_recorded_by_the_journal_writer_and_listed_per_file_or_folde
     assert!(store.versions_of(&p("d/a")).unwrap().is_empty());
 }
 
-#[test]
-fn issue_18_held_deletions_keep_their_side_and_a_path_is_held_once() {
-    use tandem_core::{Change, ChangeOp, Side};
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path(), &pair()).unwrap();
-    let rec = |path: &str| Record {
+/// A deletion's journal record, as the brake holds it.
+fn deletion(op: tandem_core::ChangeOp, path: &str) -> Record {
+    Record {
         seq: 0,
         time_ns: 1,
-        change: Change {
-            op: ChangeOp::Rmdir,
+        change: tandem_core::Change {
+            op,
             path: p(path),
             to: None,
             pid: 0,
             uid: 0,
         },
         program: None,
-    };
+    }
+}
+
+#[test]
+fn issue_18_held_deletions_keep_their_side_and_a_path_is_held_once() {
+    use tandem_core::{ChangeOp, Side};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), &pair()).unwrap();
+    let rec = |path: &str| deletion(ChangeOp::Rmdir, path);
     store
         .hold("/b", Side::Target, 1, &[rec("d/f"), rec("d")])
         .unwrap();
@@ -663,21 +668,10 @@ fn issue_18_held_deletions_keep_their_side_and_a_path_is_held_once() {
 /// `release` or `restore --held` asked for, and the paths alone.
 #[test]
 fn issue_18_the_replicator_reads_only_the_held_deletions_asked_for() {
-    use tandem_core::{Change, ChangeOp, Side};
+    use tandem_core::{ChangeOp, Side};
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path(), &pair()).unwrap();
-    let rec = |path: &str| Record {
-        seq: 0,
-        time_ns: 1,
-        change: Change {
-            op: ChangeOp::Unlink,
-            path: p(path),
-            to: None,
-            pid: 0,
-            uid: 0,
-        },
-        program: None,
-    };
+    let rec = |path: &str| deletion(ChangeOp::Unlink, path);
     store
         .hold("/b", Side::Source, 1, &[rec("a"), rec("b")])
         .unwrap();
