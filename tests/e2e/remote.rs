@@ -292,6 +292,40 @@ fn issue_17_changes_on_each_side_then_resync() {
     assert_eq!(pair.trash_contents(S::Tgt), vec!["to be deleted", "v1"]);
 }
 
+/// `status` shows what the remote side's trash holds, as the sync's prune counted it
+/// there, without reaching the other machine itself.
+#[test]
+fn issue_17_status_shows_the_remote_trash_as_its_last_prune_counted_it() {
+    let Some(p) = RemotePair::new("issue_17_status_shows_the_remote_trash") else {
+        return;
+    };
+    let pair = &p.pair;
+    pair.write(S::Src, "edit.txt", "v1");
+    pair.write(S::Src, "gone.txt", "to be deleted");
+    p.sync_ok(&[], 0);
+    let status = |p: &RemotePair| {
+        let out = p.cmd("status", &["--json"]);
+        let v: serde_json::Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+        (v["trash"]["target"].clone(), p.cmd("status", &[]).stdout)
+    };
+    let (t, text) = status(&p);
+    assert_eq!(t["versions"], 0, "{t}");
+    assert!(text.contains("target 0 versions"), "{text}");
+    pair.write(S::Src, "edit.txt", "v2 from the source");
+    std::fs::remove_file(pair.path(S::Src, "gone.txt")).unwrap();
+    p.sync_ok(&[], 0);
+    assert_eq!(pair.trash_contents(S::Tgt), vec!["to be deleted", "v1"]);
+    let (t, text) = status(&p);
+    assert_eq!(t["versions"], 2, "{t}");
+    assert_eq!(t["bytes"], 15, "{t}");
+    assert!(t["counted_at_ns"].as_i64().is_some(), "{t}");
+    assert!(
+        text.contains("target 2 versions, 15 B (counted just now)"),
+        "{text}"
+    );
+}
+
 #[test]
 fn issue_17_conflict_kept_both() {
     let Some(p) = RemotePair::new("issue_17_conflict_kept_both") else {

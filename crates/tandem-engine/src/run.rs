@@ -648,21 +648,9 @@ impl Session {
             // progress are left alone, as while serving.
             self.adopt_orphans(now, true);
         }
+        self.prune_both_trashes(now);
         let keep = &self.spec.retention;
-        let (src, tgt): (&dyn SideRoot, &dyn SideRoot) = (&self.src, &*self.tgt);
-        for (name, root, other) in [("source", src, tgt), ("target", tgt, src)] {
-            match root.prune_trash(keep, now, other) {
-                Ok(p) if p.removed > 0 => tracing::info!(
-                    "{name} trash: removed {} old versions ({} bytes); {} left ({} bytes)",
-                    p.removed,
-                    p.freed,
-                    p.left.versions,
-                    p.left.bytes
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!("{name} trash: could not prune it: {e}"),
-            }
-        }
+        let tgt: &dyn SideRoot = &*self.tgt;
         match crate::history::prune(&self.src, tgt, &mut self.store, keep, now) {
             Ok(p) => {
                 if p.removed > 0 {
@@ -680,6 +668,41 @@ impl Session {
                 }
             }
             Err(e) => tracing::warn!("source history: could not prune it: {e}"),
+        }
+    }
+
+    /// Prunes each side's trash. What a remote side's trash holds then is recorded with
+    /// the pair: `status` shows it without reaching the other machine.
+    fn prune_both_trashes(&self, now: i64) {
+        let keep = &self.spec.retention;
+        let (src, tgt): (&dyn SideRoot, &dyn SideRoot) = (&self.src, &*self.tgt);
+        for (name, root, other) in [("source", src, tgt), ("target", tgt, src)] {
+            let p = match root.prune_trash(keep, now, other) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("{name} trash: could not prune it: {e}");
+                    continue;
+                }
+            };
+            if p.removed > 0 {
+                tracing::info!(
+                    "{name} trash: removed {} old versions ({} bytes); {} left ({} bytes)",
+                    p.removed,
+                    p.freed,
+                    p.left.versions,
+                    p.left.bytes
+                );
+            }
+            if root.local().is_none() {
+                let far = tandem_state::FarTrash {
+                    versions: p.left.versions,
+                    bytes: p.left.bytes,
+                    at_ns: now,
+                };
+                if let Err(e) = self.store.record_far_trash(far) {
+                    tracing::warn!("{name} trash: could not record what it holds: {e}");
+                }
+            }
         }
     }
 

@@ -1125,11 +1125,12 @@ impl SideRoot for RemoteSide {
         other: &dyn SideRoot,
     ) -> tandem_fs::Result<Pruned> {
         if !self.has("trash") {
-            tracing::warn!(
-                "the tandem serving {} is older and prunes no trash: its trash only grows",
-                self.name
-            );
-            return Ok(Pruned::default());
+            // An error, not an empty prune: nothing is known of what its trash holds.
+            return Err(FsError::Io {
+                path: self.name.clone(),
+                op: "the tandem serving it is older and prunes no trash: its trash only grows",
+                source: std::io::ErrorKind::Unsupported.into(),
+            });
         }
         let (_, rx) = self.request(|id| Msg::TrashPaths { id })?;
         let paths = match self.wait(&rx)? {

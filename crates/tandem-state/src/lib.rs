@@ -32,6 +32,18 @@ pub use known::{forget, known_pairs, read_pair, Forgotten, KnownPair};
 pub use lock::Lock;
 pub use versions::{HistoryUsage, VersionRow};
 
+/// What a remote side's trash held after its last prune ([`Store::far_trash`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FarTrash {
+    pub versions: u64,
+    pub bytes: u64,
+    /// When it was counted (ns since the epoch).
+    pub at_ns: i64,
+}
+
+/// The `meta` key of [`FarTrash`].
+const FAR_TRASH: &str = "far_trash";
+
 pub const DB_FILE: &str = "state.db";
 
 #[derive(Debug, thiserror::Error)]
@@ -470,6 +482,30 @@ impl Store {
             params![key, value],
         );
         self.sql(r).map(|_| ())
+    }
+
+    /// Records what a remote side's trash held after its last prune (`at_ns`): `status`
+    /// shows it without reaching the other machine.
+    pub fn record_far_trash(&self, far: FarTrash) -> Result<()> {
+        let value = format!("{} {} {}", far.versions, far.bytes, far.at_ns);
+        self.set_meta(FAR_TRASH, &value)
+    }
+
+    /// What a remote side's trash held after its last prune, if one was recorded.
+    pub fn far_trash(&self) -> Result<Option<FarTrash>> {
+        let Some(value) = self.meta(FAR_TRASH)? else {
+            return Ok(None);
+        };
+        let mut n = value.split(' ').map(str::parse::<i64>);
+        Ok(match (n.next(), n.next(), n.next()) {
+            (Some(Ok(v)), Some(Ok(b)), Some(Ok(at))) => Some(FarTrash {
+                versions: v.max(0) as u64,
+                bytes: b.max(0) as u64,
+                at_ns: at,
+            }),
+            // Not written by `record_far_trash`: as if never recorded.
+            _ => None,
+        })
     }
 
     /// The pair's folders were moved: the store now belongs to `pair` (the caller holds

@@ -479,6 +479,28 @@ fn a_repointed_store_belongs_to_its_new_pair_and_keeps_its_meta() {
     assert_eq!(s.meta("marker").unwrap().as_deref(), Some("def"));
 }
 
+#[test]
+fn issue_17_a_remote_trash_counted_at_its_last_prune_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), &pair()).unwrap();
+    assert_eq!(s.far_trash().unwrap(), None, "nothing recorded yet");
+    let far = FarTrash {
+        versions: 3,
+        bytes: 5 << 30,
+        at_ns: 1_796_000_000_000_000_000,
+    };
+    s.record_far_trash(far).unwrap();
+    drop(s);
+    let s = Store::open(dir.path(), &pair()).unwrap();
+    assert_eq!(s.far_trash().unwrap(), Some(far));
+    s.set_meta("far_trash", "garbled").unwrap();
+    assert_eq!(
+        s.far_trash().unwrap(),
+        None,
+        "a value it did not write is ignored"
+    );
+}
+
 /// A retention that keeps nothing once every target has read it.
 fn read_is_enough() -> tandem_core::Retention {
     tandem_core::Retention {

@@ -127,7 +127,7 @@ fn show(
     let failed: Vec<Value> = here
         .and_then(|(_, t)| t["failed"].as_array().cloned())
         .unwrap_or_default();
-    let (trash, trash_text) = trash_usage(task);
+    let (trash, trash_text) = trash_usage(task, store.as_ref())?;
     // What the mount kept in the source's history (`tandem history`), pruned with the trash.
     let history = match &store {
         Some(s) => s.history_usage()?,
@@ -240,12 +240,19 @@ fn show(
 /// `tandem status` with no argument: every task, then every other pair.
 /// What each side's trash holds (`.tandem/trash`, pruned to the `--history-*` limits), for
 /// JSON and as a line.
-fn trash_usage(task: &Task) -> (Value, String) {
+fn trash_usage(task: &Task, store: Option<&Store>) -> Result<(Value, String)> {
     let mut obj = serde_json::Map::new();
     let mut text = Vec::new();
     for (side, path) in [("source", &task.src), ("target", &task.tgt)] {
-        // A remote target's trash is on its machine.
+        // A remote target's trash is on its machine: as its last prune counted it.
         if crate::task::remote_target(path).is_some() {
+            let far = match store {
+                Some(s) => s.far_trash()?,
+                None => None,
+            };
+            let (v, t) = far_trash_usage(side, far);
+            obj.insert(side.into(), v);
+            text.push(t);
             continue;
         }
         let usage = tandem_fs::Root::open(path)
@@ -272,7 +279,29 @@ fn trash_usage(task: &Task) -> (Value, String) {
             }
         }
     }
-    (Value::Object(obj), text.join("; "))
+    Ok((Value::Object(obj), text.join("; ")))
+}
+
+/// A remote side's trash, as its last prune counted it (none yet: not known).
+fn far_trash_usage(side: &str, far: Option<tandem_state::FarTrash>) -> (Value, String) {
+    let Some(f) = far else {
+        return (
+            json!({ "versions": null, "bytes": null }),
+            format!("{side} not counted yet (on its machine, counted when a sync prunes it)"),
+        );
+    };
+    let at = match jiff::Timestamp::from_nanosecond(i128::from(f.at_ns)) {
+        Ok(t) => crate::output::time::Clock::system().ago(t),
+        Err(_) => "at an unknown time".into(),
+    };
+    (
+        json!({ "versions": f.versions, "bytes": f.bytes, "counted_at_ns": f.at_ns }),
+        format!(
+            "{side} {} versions, {} (counted {at})",
+            f.versions,
+            crate::output::human_bytes(f.bytes)
+        ),
+    )
 }
 
 fn overview(config: &Path, as_json: bool) -> Result<u8> {
