@@ -292,6 +292,43 @@ fn issue_17_changes_on_each_side_then_resync() {
     assert_eq!(pair.trash_contents(S::Tgt), vec!["to be deleted", "v1"]);
 }
 
+/// Folders made and files deleted on the remote side are many requests in flight at
+/// once, not one round trip after another; related steps keep their order (a folder is
+/// made before what goes in it, emptied before it is deleted).
+#[test]
+fn issue_17_folders_made_and_files_deleted_are_pipelined() {
+    let Some(p) = RemotePair::new("issue_17_folders_made_and_files_deleted_are_pipelined") else {
+        return;
+    };
+    let pair = &p.pair;
+    for d in 0..150 {
+        std::fs::create_dir_all(pair.path(S::Src, &format!("d{d}/inner"))).unwrap();
+    }
+    let in_flight = |out: &Out| -> u64 {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("remote: "))
+            .unwrap();
+        let n = line.rsplit("up to ").next().unwrap();
+        n.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let made = p.sync_ok(&[], 0);
+    pair.assert_same();
+    assert!(in_flight(&made) >= 8, "{}", made.all());
+    for d in 0..150 {
+        pair.write(S::Src, &format!("d{d}/inner/f"), "x");
+    }
+    p.sync_ok(&[], 0);
+    for d in 0..150 {
+        std::fs::remove_dir_all(pair.path(S::Src, &format!("d{d}"))).unwrap();
+    }
+    let gone = p.sync_ok(&["--max-delete", "100%"], 0);
+    assert!(in_flight(&gone) >= 8, "{}", gone.all());
+    pair.assert_same();
+    assert_eq!(pair.trash_contents(S::Tgt).len(), 150);
+}
+
 /// `status` shows what the remote side's trash holds, as the sync's prune counted it
 /// there, without reaching the other machine itself.
 #[test]
@@ -1425,4 +1462,42 @@ fn issue_17_a_continuous_task_keeps_its_bwlimit() {
     eprintln!("4 MiB through a continuous task's mount at --bwlimit 1M: {took:?}");
     assert!(took >= Duration::from_secs(3), "{took:?}");
     assert_eq!(d.stop(), 0, "{}", d.stderr());
+}
+
+/// A mount whose first target is remote keeps the source's history (its pair's store
+/// records the versions) and prunes it to the retention like a mount with a local first
+/// target: the startup's sync of a mount with a lower limit drops the oldest.
+#[test]
+fn issue_18_a_mount_whose_first_target_is_remote_prunes_the_history() {
+    let Some(p) =
+        RemotePair::new("issue_18_a_mount_whose_first_target_is_remote_prunes_the_history")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    let other = pair.tmp.path().join("other");
+    let history = || std::fs::read_dir(pair.src.join(".tandem/history")).map_or(0, |d| d.count());
+    let Some(m) = mount_remote(&p, &other, &[]) else {
+        return;
+    };
+    for i in 0..5 {
+        pair.write(S::Src, "a.txt", &format!("version {i}"));
+    }
+    crate::mount::wait_for("the last version on the remote side", SOON, || {
+        has(&pair.tgt, "a.txt", "version 4")
+    });
+    m.stop();
+    // Versions 0 to 3 kept.
+    assert_eq!(history(), 4);
+    let Some(m) = mount_remote(&p, &other, &["--history-versions", "2"]) else {
+        return;
+    };
+    // The startup ran before the mount served: its prune too.
+    assert_eq!(history(), 2, "{}", m.log());
+    pair.write(S::Src, "a.txt", "version 5");
+    crate::mount::wait_for("version 5 on the remote side", SOON, || {
+        has(&pair.tgt, "a.txt", "version 5")
+    });
+    m.stop();
+    assert_eq!(history(), 3, "one more kept while mounted");
 }

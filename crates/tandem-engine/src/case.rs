@@ -75,7 +75,7 @@ fn makes_on(a: &Action, side: Side) -> Option<(&RelPath, Option<&RelPath>)> {
     }
 }
 
-fn fold(p: &RelPath) -> String {
+pub(crate) fn fold(p: &RelPath) -> String {
     String::from_utf8_lossy(p.as_bytes()).to_lowercase()
 }
 

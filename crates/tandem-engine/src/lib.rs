@@ -14,6 +14,7 @@ pub mod history;
 mod kept;
 mod links;
 pub mod marker;
+mod order;
 pub mod replicate;
 pub mod roots;
 mod run;

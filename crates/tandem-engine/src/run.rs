@@ -1628,6 +1628,48 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// What a worker of `run_parallel` hands back: each step's index and result.
+type Results = crossbeam_channel::Sender<Vec<(usize, tandem_fs::Result<Vec<Update>>)>>;
+
+/// One worker of `run_parallel`: takes the next step of `group` until none is left or
+/// the run stops, each once the steps it depends on are done (`gate`).
+fn work(
+    ctx: &Ctx<'_>,
+    group: &[Action],
+    gate: Option<&crate::order::Gate>,
+    stop: &AtomicBool,
+    next: &AtomicUsize,
+    results: &Results,
+) {
+    let mut done = Vec::new();
+    let mut since = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed) || ctx.stop_asked() {
+            break;
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= group.len() {
+            break;
+        }
+        if done.is_empty() {
+            since = Instant::now();
+        }
+        // A step taken is carried out even if the run stops meanwhile: a later one may
+        // be waiting for it. It counts as done once carried out, or if that panicked.
+        let r = {
+            let _done = gate.map(|g| g.enter(i));
+            ctx.execute(&group[i])
+        };
+        done.push((i, r));
+        if done.len() >= RESULT_BATCH || since.elapsed() >= RESULT_WAIT {
+            let _ = results.send(std::mem::take(&mut done));
+        }
+    }
+    if !done.is_empty() {
+        let _ = results.send(done);
+    }
+}
+
 impl Ctx<'_> {
     fn stop_asked(&self) -> bool {
         self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
@@ -2004,8 +2046,16 @@ impl<'a, 'r> Applier<'a, 'r> {
         Ok(self.raced)
     }
 
-    /// Applies `actions` in order, runs of copies in parallel.
+    /// Applies `actions` in order, runs of copies in parallel. With a side on another
+    /// machine, runs of every step but renames, links and conflicts, each waiting only for
+    /// the earlier steps on related paths (`order`): one round trip per folder made or
+    /// file deleted, in a row, would be the whole run's time there.
     fn steps(&mut self, actions: &[Action]) -> Result<(), EngineError> {
+        let remote = self.ctx.src.local().is_none() || self.ctx.tgt.local().is_none();
+        let together = |a: &Action| match remote {
+            true => crate::order::pipelined(a),
+            false => matches!(a, Action::Copy { .. }),
+        };
         let mut i = 0;
         while i < actions.len() && !self.stopping() {
             let a = &actions[i];
@@ -2014,12 +2064,12 @@ impl<'a, 'r> Applier<'a, 'r> {
                 i += 1;
                 continue;
             }
-            if matches!(a, Action::Copy { .. }) {
+            if together(a) {
                 let end = actions[i..]
                     .iter()
-                    .position(|a| !matches!(a, Action::Copy { .. }))
+                    .position(|a| !together(a))
                     .map_or(actions.len(), |n| i + n);
-                self.run_parallel(&actions[i..end])?;
+                self.run_parallel(&actions[i..end], remote)?;
                 i = end;
                 continue;
             }
@@ -2030,13 +2080,13 @@ impl<'a, 'r> Applier<'a, 'r> {
         Ok(())
     }
 
-    /// Copies `group` on `ctx.threads` threads. Workers take the next copy from a shared
+    /// Runs `group` on `ctx.threads` threads. Workers take the next step from a shared
     /// counter and hand results back in small batches: for small files, a wake-up of this
     /// thread per file cost more than the copy (100k empty files: see `RESULT_BATCH`).
-    fn run_parallel(&mut self, group: &[Action]) -> Result<(), EngineError> {
-        // A side on another machine: the workers mostly wait for its answers, so more of
-        // them keep more copies in flight on the wire.
-        let remote = self.ctx.src.local().is_none() || self.ctx.tgt.local().is_none();
+    /// `remote`: a side on another machine, where more workers keep more steps in flight
+    /// on the wire; each step then waits for the earlier ones on related paths, and the
+    /// results are recorded in the plan's order.
+    fn run_parallel(&mut self, group: &[Action], remote: bool) -> Result<(), EngineError> {
         let threads = if remote {
             self.ctx.threads.max(REMOTE_IN_FLIGHT)
         } else {
@@ -2054,40 +2104,30 @@ impl<'a, 'r> Applier<'a, 'r> {
             }
             return Ok(());
         }
+        let gate = remote.then(|| crate::order::Gate::new(group));
         let stop = AtomicBool::new(false);
         let next = AtomicUsize::new(0);
         let (res_tx, res_rx) = crossbeam_channel::unbounded::<Vec<(usize, _)>>();
         let ctx = self.ctx;
         std::thread::scope(|s| -> Result<(), EngineError> {
             for _ in 0..workers {
-                let (res_tx, stop, next) = (res_tx.clone(), &stop, &next);
-                s.spawn(move || {
-                    let mut done = Vec::new();
-                    let mut since = Instant::now();
-                    loop {
-                        if stop.load(Ordering::Relaxed) || ctx.stop_asked() {
-                            break;
-                        }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= group.len() {
-                            break;
-                        }
-                        if done.is_empty() {
-                            since = Instant::now();
-                        }
-                        done.push((i, ctx.execute(&group[i])));
-                        if done.len() >= RESULT_BATCH || since.elapsed() >= RESULT_WAIT {
-                            let _ = res_tx.send(std::mem::take(&mut done));
-                        }
-                    }
-                    if !done.is_empty() {
-                        let _ = res_tx.send(done);
-                    }
-                });
+                let (res_tx, stop, next, gate) = (res_tx.clone(), &stop, &next, gate.as_ref());
+                s.spawn(move || work(ctx, group, gate, stop, next, &res_tx));
             }
             drop(res_tx);
+            // In the plan's order where steps may depend on each other: a folder's
+            // deletion is recorded after its contents'.
+            let mut ready = std::collections::BTreeMap::new();
+            let mut settled_to = 0;
             for batch in res_rx.iter() {
-                for (i, r) in batch {
+                ready.extend(batch);
+                loop {
+                    let first = match remote {
+                        true => ready.remove(&settled_to).map(|r| (settled_to, r)),
+                        false => ready.pop_first(),
+                    };
+                    let Some((i, r)) = first else { break };
+                    settled_to = i + 1;
                     let settled = self.settle(&group[i], r);
                     if settled.is_err() || self.stopping() {
                         stop.store(true, Ordering::Relaxed);

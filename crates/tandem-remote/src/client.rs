@@ -43,6 +43,9 @@ pub struct Stats {
     /// Everything, frames included.
     pub wire_sent: AtomicU64,
     pub wire_received: AtomicU64,
+    /// The most requests that were waiting for their answers at once: how well the run
+    /// kept the link busy (1: one round trip after another).
+    pub most_in_flight: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -331,23 +334,7 @@ impl RemoteSide {
 
     /// Sends the request `make(id)` and returns where its answers will come.
     fn request(&self, make: impl FnOnce(u64) -> Msg) -> tandem_fs::Result<(u64, Receiver<Msg>)> {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = unbounded();
-        {
-            let mut pending = self
-                .shared
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            // Ended (`Shared::end`): the write below may still go through (ssh not yet
-            // gone), but no answer would ever be routed.
-            if self.shared.ended.load(Ordering::SeqCst) {
-                return Err(self.lost());
-            }
-            pending.insert(id, tx);
-        }
-        self.send(&make(id))?;
-        Ok((id, rx))
+        self.request_with(|_| None, make)
     }
 
     fn wait(&self, rx: &Receiver<Msg>) -> tandem_fs::Result<Msg> {
@@ -409,11 +396,24 @@ impl RemoteSide {
     ) -> tandem_fs::Result<(u64, Receiver<Msg>)> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = unbounded();
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, tx);
+        {
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Ended (`Shared::end`): the write below may still go through (ssh not yet
+            // gone), but no answer would ever be routed.
+            if self.shared.ended.load(Ordering::SeqCst) {
+                return Err(self.lost());
+            }
+            pending.insert(id, tx);
+            let waiting = pending.len() as u64;
+            self.shared
+                .stats
+                .most_in_flight
+                .fetch_max(waiting, Ordering::Relaxed);
+        }
         if let Some(first) = before(id) {
             self.send(&first)?;
         }
