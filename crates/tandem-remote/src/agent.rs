@@ -22,8 +22,8 @@ use crate::delta::{encode, signature, Op, Sig};
 use crate::ids::Ids;
 use crate::pace::Pace;
 use crate::wire::{
-    path_of, read_msg, write_msg, Msg, Res, WireEntry, WireError, WireFsError, WireHint, WireKeep,
-    WireMeta, WireStep, CHUNK, FEATURES, PREAMBLE, PROTOCOL, REMOVALS, SCAN_BATCH,
+    path_of, read_msg, write_frame, Msg, Res, Turns, WireEntry, WireError, WireFsError, WireHint,
+    WireKeep, WireMeta, WireStep, CHUNK, FEATURES, PREAMBLE, PROTOCOL, REMOVALS, SCAN_BATCH,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +32,9 @@ pub enum ServeError {
     Wire(#[from] WireError),
 }
 
-/// The answers, written whole by whichever thread has one.
+/// The answers, written whole by whichever thread has one, taking turns ([`Turns`]).
 #[derive(Clone)]
-struct Out(Arc<Mutex<Writer>>);
+struct Out(Arc<Mutex<Writer>>, Arc<Turns>);
 
 struct Writer {
     w: Box<dyn Write + Send>,
@@ -44,8 +44,10 @@ struct Writer {
 
 impl Out {
     fn send(&self, msg: &Msg) -> Result<(), WireError> {
+        self.1.queue();
         let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = write_msg(&mut w.w, msg)?;
+        self.1.enter();
+        let n = write_frame(&mut w.w, msg, self.1.last())?;
         if let Some(pace) = w.pace.as_mut() {
             pace.sent(n);
         }
@@ -61,10 +63,13 @@ pub fn serve(
     mut input: impl Read + Send + 'static,
     output: impl Write + Send + 'static,
 ) -> Result<(), ServeError> {
-    let out = Out(Arc::new(Mutex::new(Writer {
-        w: Box::new(output),
-        pace: None,
-    })));
+    let out = Out(
+        Arc::new(Mutex::new(Writer {
+            w: Box::new(output),
+            pace: None,
+        })),
+        Arc::default(),
+    );
     {
         let w = &mut out.0.lock().unwrap_or_else(|p| p.into_inner()).w;
         writeln!(w, "{PREAMBLE} {PROTOCOL} {}", env!("CARGO_PKG_VERSION"))
@@ -1079,6 +1084,7 @@ pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usi
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::wire::write_msg;
     use std::io::BufRead;
 
     /// What an agent watching a folder tells a client that says `features` in its hello

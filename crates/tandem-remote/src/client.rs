@@ -29,8 +29,8 @@ use crate::keepalive::{self, Heard};
 use crate::pace::Pace;
 use crate::target::RemoteTarget;
 use crate::wire::{
-    path_of, read_msg, write_msg, Msg, WireEntry, WireError, WireFsError, WireHint, WireKeep,
-    WireMeta, WireStep, CHUNK, FEATURES, PREAMBLE, PROTOCOL,
+    path_of, read_msg, write_frame, write_msg, Msg, Turns, WireEntry, WireError, WireFsError,
+    WireHint, WireKeep, WireMeta, WireStep, CHUNK, FEATURES, PREAMBLE, PROTOCOL,
 };
 
 /// What crossed the wire, for the run's summary (and the tests: a sync with nothing to do
@@ -129,6 +129,8 @@ struct Shared {
     heard: Heard,
     /// The connection ended (`end`).
     ended: AtomicBool,
+    /// The threads writing requests, taking turns to flush them.
+    turns: Turns,
 }
 
 impl Shared {
@@ -307,14 +309,20 @@ impl RemoteSide {
     }
 
     fn send(&self, msg: &Msg) -> tandem_fs::Result<()> {
+        let turns = &self.shared.turns;
+        turns.queue();
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        turns.enter();
         let Some(w) = w.as_mut() else {
             return Err(self.lost());
         };
-        match write_msg(w, msg) {
+        let flush = turns.last();
+        match write_frame(w, msg, flush) {
             Ok(n) => {
                 // Written through: the far end is reading (`crate::keepalive`).
-                self.shared.heard.now();
+                if flush {
+                    self.shared.heard.now();
+                }
                 let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(pace) = pace.as_mut() {
                     pace.sent(n);

@@ -583,14 +583,47 @@ impl WireHint {
 
 /// Writes `msg` as one frame.
 pub fn write_msg(w: &mut impl Write, msg: &Msg) -> Result<usize, WireError> {
+    write_frame(w, msg, true)
+}
+
+/// [`write_msg`], flushed only if `flush`: a writer whose frame another one will flush
+/// ([`Turns`]).
+pub fn write_frame(w: &mut impl Write, msg: &Msg, flush: bool) -> Result<usize, WireError> {
     let bytes = postcard::to_stdvec(msg)?;
     if bytes.len() > MAX_FRAME {
         return Err(WireError::TooLong(bytes.len()));
     }
     w.write_all(&(bytes.len() as u32).to_le_bytes())?;
     w.write_all(&bytes)?;
-    w.flush()?;
+    if flush {
+        w.flush()?;
+    }
     Ok(bytes.len() + 4)
+}
+
+/// The threads writing frames to one buffered stream, taking turns: a frame is flushed
+/// only by the last writer in line, so that the frames many threads write at once (small
+/// answers, pipelined requests) leave in a few writes, each one system call and one ssh
+/// packet, rather than one each; and the last one is never left in the buffer.
+#[derive(Debug, Default)]
+pub struct Turns(std::sync::atomic::AtomicUsize);
+
+impl Turns {
+    /// Before taking the stream's lock.
+    pub fn queue(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Once the lock is held.
+    pub fn enter(&self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// After writing, the lock still held: whether to flush (no other writer waits to
+    /// write, and flush, after this one).
+    pub fn last(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst) == 0
+    }
 }
 
 /// Reads one frame; `None` at a clean end of the stream (between frames).
@@ -630,6 +663,62 @@ mod tests {
         write_msg(&mut buf, &msg).unwrap();
         let (back, n) = read_msg(&mut buf.as_slice()).unwrap().unwrap();
         assert_eq!((back, n), (msg, buf.len()));
+    }
+
+    /// What reaches the pipe: each write the buffer lets through.
+    #[derive(Clone, Default)]
+    struct Pipe(std::sync::Arc<std::sync::Mutex<Vec<usize>>>);
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().push(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Writes `msg` as a thread of a connection does: in line, then under the lock.
+    fn send(w: &std::sync::Mutex<io::BufWriter<Pipe>>, turns: &Turns, msg: &Msg) {
+        turns.queue();
+        let mut w = w.lock().unwrap();
+        turns.enter();
+        write_frame(&mut *w, msg, turns.last()).unwrap();
+    }
+
+    #[test]
+    fn issue_17_frames_written_while_others_wait_leave_together_and_the_last_is_flushed() {
+        let pipe = Pipe::default();
+        let w = std::sync::Mutex::new(io::BufWriter::new(pipe.clone()));
+        let turns = Turns::default();
+        let msg = |id| Msg::Stat {
+            id,
+            path: b"a".to_vec(),
+        };
+        // Two more writers in line behind the first: only the third flushes.
+        turns.queue();
+        turns.queue();
+        send(&w, &turns, &msg(1));
+        assert!(pipe.0.lock().unwrap().is_empty(), "the first frame waits");
+        turns.enter();
+        write_frame(&mut *w.lock().unwrap(), &msg(2), turns.last()).unwrap();
+        assert!(pipe.0.lock().unwrap().is_empty(), "so does the second");
+        turns.enter();
+        write_frame(&mut *w.lock().unwrap(), &msg(3), turns.last()).unwrap();
+        assert_eq!(pipe.0.lock().unwrap().len(), 1, "three frames, one write");
+        // Many threads at once: whatever the interleaving, nothing stays in the buffer.
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let (w, turns) = (&w, &turns);
+                s.spawn(move || (0..500).for_each(|i| send(w, turns, &msg(t * 1000 + i))));
+            }
+        });
+        assert!(w.lock().unwrap().buffer().is_empty());
+        let written: usize = pipe.0.lock().unwrap().iter().sum();
+        let mut one = Vec::new();
+        let frame = write_msg(&mut one, &msg(1)).unwrap();
+        assert!(written >= 3 * frame + 4000 * (frame - 1), "{written} bytes");
     }
 
     #[test]
