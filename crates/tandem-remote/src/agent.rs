@@ -22,8 +22,9 @@ use crate::delta::{encode, signature, Op, Sig};
 use crate::ids::Ids;
 use crate::pace::Pace;
 use crate::wire::{
-    path_of, read_msg, write_frame, Msg, Res, Turns, WireEntry, WireError, WireFsError, WireHint,
-    WireKeep, WireMeta, WireStep, CHUNK, FEATURES, PREAMBLE, PROTOCOL, REMOVALS, SCAN_BATCH,
+    chunk_buf, grow_chunk_buf, path_of, read_msg, write_frame, Msg, Res, Turns, WireEntry,
+    WireError, WireFsError, WireHint, WireKeep, WireMeta, WireStep, CHUNK, FEATURES, PREAMBLE,
+    PROTOCOL, REMOVALS, SCAN_BATCH,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -934,6 +935,7 @@ fn send_file(
     (id, path, src): (u64, Vec<u8>, WireEntry),
     sig: Option<&Sig>,
 ) {
+    let size = src.size;
     let opened =
         (|| -> Result<tandem_fs::Result<Box<dyn tandem_engine::Source + '_>>, WireError> {
             let (path, src) = (path_of(path)?, src.entry()?);
@@ -966,7 +968,7 @@ fn send_file(
     }
     let sent = match sig {
         Some(sig) if source.link().is_none() => send_delta(out, compress, id, sig, &mut *source),
-        _ => send_whole(out, compress, id, &mut *source),
+        _ => send_whole(out, compress, id, &mut *source, size),
     };
     let result = match sent {
         Ok(()) => source.finish().map_err(|e| WireFsError::from(&e)),
@@ -991,13 +993,21 @@ pub(crate) enum Sent {
     Failed(std::io::Error),
 }
 
-fn send_whole(out: &Out, compress: Compress, id: u64, source: &mut dyn Read) -> Result<(), Sent> {
-    let mut buf = vec![0u8; CHUNK];
+/// Sends `source`, of `size` bytes when it was scanned, in `Data` chunks.
+fn send_whole(
+    out: &Out,
+    compress: Compress,
+    id: u64,
+    source: &mut dyn Read,
+    size: u64,
+) -> Result<(), Sent> {
+    let mut buf = chunk_buf(size);
     loop {
         match read_full(source, &mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => {
                 let (bytes, zstd) = pack(compress, &buf[..n]);
+                grow_chunk_buf(&mut buf, n);
                 out.send(&Msg::Data { id, bytes, zstd })
                     .map_err(|_| Sent::Gone)?;
             }

@@ -29,8 +29,8 @@ use crate::keepalive::{self, Heard};
 use crate::pace::Pace;
 use crate::target::RemoteTarget;
 use crate::wire::{
-    path_of, read_msg, write_frame, write_msg, Msg, Turns, WireEntry, WireError, WireFsError,
-    WireHint, WireKeep, WireMeta, WireStep, CHUNK, FEATURES, PREAMBLE, PROTOCOL,
+    chunk_buf, grow_chunk_buf, path_of, read_msg, write_frame, write_msg, Msg, Turns, WireEntry,
+    WireError, WireFsError, WireHint, WireKeep, WireMeta, WireStep, FEATURES, PREAMBLE, PROTOCOL,
 };
 
 /// What crossed the wire, for the run's summary (and the tests: a sync with nothing to do
@@ -1416,7 +1416,7 @@ impl RemoteSide {
     /// not change meanwhile (an error: the agent keeps nothing).
     fn send_data(&self, id: u64, rel: &RelPath, incoming: Incoming<'_>) -> tandem_fs::Result<()> {
         if incoming.src.kind == tandem_core::Kind::File {
-            let mut buf = vec![0u8; CHUNK];
+            let mut buf = chunk_buf(incoming.src.size);
             loop {
                 let n =
                     read_full(incoming.data, &mut buf).map_err(|e| FsError::io(rel, "read", e))?;
@@ -1424,6 +1424,7 @@ impl RemoteSide {
                     break;
                 }
                 let (bytes, zstd) = pack(self.compress, &buf[..n]);
+                grow_chunk_buf(&mut buf, n);
                 self.send(&Msg::Data { id, bytes, zstd })?;
                 self.shared
                     .stats

@@ -44,6 +44,9 @@ impl Compress {
 const SAMPLE: usize = 16 << 10;
 const MIN_SAVING_PERCENT: usize = 10;
 
+/// Below this, `auto` sends a chunk as it is.
+const MIN_PACKED: usize = 512;
+
 fn zstd(bytes: &[u8]) -> Vec<u8> {
     compress_to_vec(bytes, CompressionLevel::Fastest)
 }
@@ -57,6 +60,9 @@ pub fn pack(mode: Compress, chunk: &[u8]) -> (Vec<u8>, bool) {
     let worth_trying = match mode {
         Compress::Off => false,
         Compress::On => true,
+        // A few bytes pack to about as many (a zstd frame has its own header): not worth
+        // the compressor's setup, which for a small file costs more than sending it.
+        Compress::Auto if chunk.len() < MIN_PACKED => false,
         Compress::Auto => {
             let sample = &chunk[..chunk.len().min(SAMPLE)];
             shrinks(sample.len(), zstd(sample).len())
@@ -91,6 +97,19 @@ pub fn unpack(bytes: Vec<u8>, zstd: bool) -> std::io::Result<Vec<u8>> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_17_auto_sends_a_few_bytes_as_they_are_on_packs_them() {
+        let small = b"ab".repeat(100);
+        assert_eq!(pack(Compress::Auto, &small), (small.clone(), false));
+        let (packed, z) = pack(Compress::On, &small);
+        assert!(z);
+        assert_eq!(unpack(packed, z).unwrap(), small);
+        assert!(
+            pack(Compress::Auto, &b"ab".repeat(400)).1,
+            "800 bytes that shrink are packed"
+        );
+    }
 
     #[test]
     fn auto_packs_what_shrinks_and_leaves_the_rest() {

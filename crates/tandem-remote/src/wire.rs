@@ -626,6 +626,20 @@ impl Turns {
     }
 }
 
+/// A buffer to read a file of `size` bytes into, chunk by chunk: no bigger than the file
+/// and one byte (most files are small, and zeroing a whole chunk for each cost more than
+/// sending it), grown by [`grow_chunk_buf`] if the file turns out longer.
+pub fn chunk_buf(size: u64) -> Vec<u8> {
+    vec![0u8; size.saturating_add(1).min(CHUNK as u64) as usize]
+}
+
+/// After a read that filled `buf`: twice as big, up to a chunk.
+pub fn grow_chunk_buf(buf: &mut Vec<u8>, filled: usize) {
+    if filled == buf.len() && buf.len() < CHUNK {
+        buf.resize((buf.len() * 2).min(CHUNK), 0);
+    }
+}
+
 /// Reads one frame; `None` at a clean end of the stream (between frames).
 pub fn read_msg(r: &mut impl Read) -> Result<Option<(Msg, usize)>, WireError> {
     let mut len = [0u8; 4];
@@ -719,6 +733,28 @@ mod tests {
         let mut one = Vec::new();
         let frame = write_msg(&mut one, &msg(1)).unwrap();
         assert!(written >= 3 * frame + 4000 * (frame - 1), "{written} bytes");
+    }
+
+    #[test]
+    fn issue_17_a_small_file_gets_a_small_buffer_and_one_that_grew_is_still_read_whole() {
+        assert_eq!(chunk_buf(20).len(), 21);
+        assert_eq!(chunk_buf(u64::MAX).len(), CHUNK);
+        // Scanned at 10 bytes, 1,000,000 when read: every byte comes, in growing chunks.
+        let file: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let (mut r, mut buf, mut got, mut sizes) =
+            (file.as_slice(), chunk_buf(10), Vec::new(), Vec::new());
+        loop {
+            let n = crate::agent::read_full(&mut r, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            sizes.push(n);
+            grow_chunk_buf(&mut buf, n);
+        }
+        assert!(got == file);
+        assert_eq!(sizes[..3], [11, 22, 44]);
+        assert!(sizes.iter().all(|&n| n <= CHUNK) && sizes.contains(&CHUNK));
     }
 
     #[test]
