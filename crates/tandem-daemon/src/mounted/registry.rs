@@ -51,7 +51,7 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     }
 }
 
-pub fn register(r: &MountRecord) -> Result<()> {
+fn register(r: &MountRecord) -> Result<()> {
     let dir = registry_dir();
     std::fs::create_dir_all(&dir).map_err(DaemonError::io("creating", &dir))?;
     // pid, source, first target, state, mount point, then the other targets.
@@ -126,6 +126,7 @@ pub fn already_mounted(mountpoint: &Path, pid: u32) -> DaemonError {
 #[must_use = "the claim is given up when dropped"]
 pub struct Claim {
     mountpoint: PathBuf,
+    pid: u32,
 }
 
 /// Claims `r.mountpoint` for process `r.pid`, atomically under the registry's lock: refused
@@ -142,25 +143,31 @@ pub fn claim(r: &MountRecord, check: impl FnOnce() -> Result<()>) -> Result<Clai
     register(r)?;
     Ok(Claim {
         mountpoint: r.mountpoint.clone(),
+        pid: r.pid,
     })
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        // Only a record of this process: another one takes ours over only once we died.
-        let ours = lookup(&self.mountpoint)
-            .ok()
-            .flatten()
-            .is_some_and(|rec| rec.pid == std::process::id());
-        if ours {
-            if let Err(e) = unregister(&self.mountpoint) {
-                tracing::warn!("giving up the mount's record: {e}");
-            }
+        // Only its own record (another mount takes it over only once this one died).
+        if let Err(e) = unregister_if(&self.mountpoint, self.pid) {
+            tracing::warn!("giving up the mount's record: {e}");
         }
     }
 }
 
-pub fn unregister(mountpoint: &Path) -> Result<()> {
+/// Removes the record at `mountpoint` if it is still the one of process `pid` (a dead
+/// mount's, or this process's own), under the registry's lock: a mount that claimed the
+/// mount point meanwhile keeps its record.
+pub fn unregister_if(mountpoint: &Path, pid: u32) -> Result<()> {
+    let _lock = lock_registry()?;
+    match lookup(mountpoint)? {
+        Some(rec) if rec.pid == pid => unregister(mountpoint),
+        _ => Ok(()),
+    }
+}
+
+fn unregister(mountpoint: &Path) -> Result<()> {
     let path = entry_path(mountpoint);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -251,8 +258,8 @@ pub fn clean_stale(p: &Path) -> Result<bool> {
     sys::abort_and_detach(dev, p)?;
     if let Some(rec) = &rec {
         wait_exited(rec.pid, EXIT_WAIT);
+        unregister_if(p, rec.pid)?;
     }
-    unregister(p)?;
     Ok(true)
 }
 
