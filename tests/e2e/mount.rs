@@ -790,3 +790,140 @@ fn issue_21_the_default_transport_is_io_uring_where_the_kernel_allows_it() {
     });
     assert!(m.stop().success());
 }
+
+/// The FUSE mounts at `p`, as /proc/self/mountinfo lists them (a mount stacked over another
+/// is one more line).
+fn fuse_mounts_at(p: &Path) -> usize {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .filter(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let fs_type = l.split(" - ").nth(1).unwrap_or("");
+            fields.get(4).is_some_and(|m| Path::new(m) == p) && fs_type.starts_with("fuse")
+        })
+        .count()
+}
+
+/// Several `tandem mount` of one source started at once, each with a target of its own (so
+/// no pair's lock tells them apart): exactly one mounts, the others are refused as "already
+/// mounted" with exit 2, and one FUSE mount sits at the source. The claim on the mount point
+/// used to be written after the kernel mount, so the others could all pass the check and
+/// stack a FUSE mount over the first (issue 21).
+#[test]
+fn issue_21_mounts_of_one_source_started_together_mount_it_once() {
+    if !fuse_available() {
+        return;
+    }
+    const N: usize = 4;
+    let p = Pair::new();
+    p.write(S::Src, "a.txt", "one");
+    let xdg = p.tmp.path().join("xdg");
+    let logs: Vec<std::path::PathBuf> = (0..N)
+        .map(|i| p.tmp.path().join(format!("mount{i}.log")))
+        .collect();
+    let cmds: Vec<Command> = (0..N)
+        .map(|i| {
+            let tgt = p.tmp.path().join(format!("tgt{i}"));
+            std::fs::create_dir_all(&tgt).unwrap();
+            let log = std::fs::File::create(&logs[i]).unwrap();
+            let mut cmd = Command::new(bin());
+            cmd.arg("mount")
+                .arg(&p.src)
+                .arg(&tgt)
+                .args(transport_args())
+                .arg("--foreground")
+                .env("XDG_STATE_HOME", &xdg)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+            cmd
+        })
+        .collect();
+    /// Stops whatever still runs and detaches every mount left (stacked ones too).
+    struct Guard<'a>(Vec<Child>, &'a Path);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                if c.try_wait().ok().flatten().is_some() {
+                    continue;
+                }
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(c.id().to_string())
+                    .status();
+            }
+            for c in &mut self.0 {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            for _ in 0..N {
+                if is_fuse(self.1) {
+                    detach(self.1);
+                }
+            }
+        }
+    }
+    let mut g = Guard(Vec::new(), &p.src);
+    for mut cmd in cmds {
+        g.0.push(cmd.spawn().unwrap());
+    }
+    let log = |i: usize| std::fs::read_to_string(&logs[i]).unwrap_or_default();
+    let mounted = |i: usize| log(i).contains("tandem: mounted ");
+    // Settled once every one but one has exited and that one serves, or once two serve.
+    let mut codes: Vec<Option<i32>> = vec![None; N];
+    let start = Instant::now();
+    loop {
+        for (i, c) in g.0.iter_mut().enumerate() {
+            if codes[i].is_none() {
+                codes[i] = c.try_wait().unwrap().map(|st| st.code().unwrap_or(-1));
+            }
+        }
+        let serving = (0..N).filter(|&i| codes[i].is_none() && mounted(i)).count();
+        let exited = codes.iter().filter(|c| c.is_some()).count();
+        if serving > 1 || (serving == 1 && exited == N - 1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not settled: exits {codes:?}\n{}",
+            (0..N).map(log).collect::<Vec<_>>().join("\n---\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let all_logs = (0..N).map(log).collect::<Vec<_>>().join("\n---\n");
+    let winners: Vec<usize> = (0..N).filter(|&i| codes[i].is_none()).collect();
+    assert_eq!(winners.len(), 1, "one mount serves: {codes:?}\n{all_logs}");
+    assert_eq!(
+        fuse_mounts_at(&p.src),
+        1,
+        "one FUSE mount at the source\n{all_logs}"
+    );
+    for i in (0..N).filter(|&i| codes[i].is_some()) {
+        assert_eq!(codes[i], Some(2), "refused with exit 2\n{}", log(i));
+        assert!(
+            log(i).contains("is already mounted by tandem"),
+            "{}",
+            log(i)
+        );
+        assert!(!mounted(i), "{}", log(i));
+    }
+    // The one that serves works, and stops cleanly, leaving nothing mounted.
+    let w = winners[0];
+    let tgt = p.tmp.path().join(format!("tgt{w}"));
+    std::fs::write(p.src.join("b.txt"), "two").unwrap();
+    wait_for("b.txt in the serving mount's target", T, || {
+        std::fs::read(tgt.join("b.txt")).is_ok_and(|c| c == b"two")
+    });
+    let mut winner = g.0.swap_remove(w);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(winner.id().to_string())
+        .status();
+    let st = winner.wait().unwrap();
+    assert!(st.success(), "{}", log(w));
+    assert_eq!(fuse_mounts_at(&p.src), 0, "nothing left mounted");
+}

@@ -171,11 +171,11 @@ fn relinks(groups: &LinkGroups, busy: &HashSet<RelPath>, direction: Direction) -
                 out.push(Action::Link {
                     path: q.clone(),
                     from,
-                    src: sent.clone(),
+                    src: Box::new(sent.clone()),
                     expect: Some(there.clone()),
                     mode: sent.mode,
                     anchor: anchor.clone(),
-                    anchor_expect: Some(at.clone()),
+                    anchor_expect: Some(Box::new(at.clone())),
                     in_step: true,
                 });
             }
@@ -233,11 +233,11 @@ fn copies_to_links(
         out.push(Action::Link {
             path,
             from,
-            src,
+            src: Box::new(src),
             expect,
             mode,
             anchor,
-            anchor_expect,
+            anchor_expect: anchor_expect.map(Box::new),
             in_step: false,
         });
     }

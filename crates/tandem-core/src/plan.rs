@@ -219,14 +219,16 @@ pub enum Action {
     /// `in_step`: the receiving side already holds this content at `path`, only not as
     /// another name of `anchor`'s file (a pair synced before `--hard-links`): where the
     /// link cannot be made, it is left as it is.
+    /// Two of its entries are boxed, and so is a `Conflict`, to keep every step small: a
+    /// plan holds one per changed path (536 bytes a step before, issue 21).
     Link {
         path: RelPath,
         from: Side,
-        src: Entry,
+        src: Box<Entry>,
         expect: Option<Entry>,
         mode: u32,
         anchor: RelPath,
-        anchor_expect: Option<Entry>,
+        anchor_expect: Option<Box<Entry>>,
         in_step: bool,
     },
     /// Create the directory `path` on `side`, like `src` (the other side's directory).
@@ -257,7 +259,7 @@ pub enum Action {
     /// Gone from both sides: drop the baseline entry.
     Forget { path: RelPath },
     /// A conflict, for the list; the steps that handle it are separate actions.
-    Conflict(Conflict),
+    Conflict(Box<Conflict>),
     /// Left alone, with the reason (special files, unreadable paths, the receiving side's
     /// own changes in safe one-way mode).
     Skip {
@@ -338,7 +340,7 @@ impl Action {
             } => Some(Action::Copy {
                 path: path.clone(),
                 from: *from,
-                src: src.clone(),
+                src: Entry::clone(src),
                 expect: expect.clone(),
                 mode: *mode,
             }),
@@ -418,6 +420,24 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan holds one step per changed path: a step is no bigger than a copy's, the most
+    /// common one (a `Link` or a `Conflict` made every step 536 bytes, issue 21).
+    #[test]
+    fn issue_21_a_step_is_no_bigger_than_a_copy() {
+        let copy = std::mem::size_of::<RelPath>()
+            + std::mem::size_of::<Entry>()
+            + std::mem::size_of::<Option<Entry>>()
+            + std::mem::size_of::<u32>()
+            + std::mem::size_of::<Side>();
+        let step = std::mem::size_of::<Action>();
+        eprintln!("a step: {step} bytes, a copy's fields {copy}");
+        assert!(
+            step <= copy.next_multiple_of(8) + 8,
+            "a step takes {step} bytes, a copy's fields {copy}"
+        );
+        assert!(step < 400, "a step takes {step} bytes");
+    }
 
     #[test]
     fn kept_xattr_names_by_option_and_privilege() {

@@ -725,13 +725,13 @@ impl Reconciler<'_> {
             } else {
                 (None, Some(e))
             };
-            self.early.push(Action::Conflict(Conflict {
+            self.early.push(Action::Conflict(Box::new(Conflict {
                 path: p.clone(),
                 kind: ConflictKind::DeleteModify,
                 src,
                 tgt,
                 resolution: Resolution::Flagged,
-            }));
+            })));
             return;
         }
         self.create(p, kept, e, None);
@@ -836,13 +836,13 @@ impl Reconciler<'_> {
             }
             None => Resolution::Flagged,
         };
-        self.early.push(Action::Conflict(Conflict {
+        self.early.push(Action::Conflict(Box::new(Conflict {
             path: p.clone(),
             kind: ConflictKind::Content,
             src: Some(s),
             tgt: Some(t),
             resolution,
-        }));
+        })));
     }
 
     /// Directory on one side, file or link on the other: the directory keeps the name and the
@@ -856,13 +856,13 @@ impl Reconciler<'_> {
         let flagged =
             self.opts.policy == Policy::Flag || !self.opts.direction.writes(dir_side.other());
         if flagged {
-            self.early.push(Action::Conflict(Conflict {
+            self.early.push(Action::Conflict(Box::new(Conflict {
                 path: p.clone(),
                 kind: ConflictKind::Type,
                 src: Some(s),
                 tgt: Some(t),
                 resolution: Resolution::Flagged,
-            }));
+            })));
             if self.opts.policy == Policy::Flag {
                 // `flag` leaves both sides as they are: that includes the directory's
                 // subtree, whose entries would otherwise be copied under the other side's
@@ -931,13 +931,13 @@ impl Reconciler<'_> {
                 .collect();
             self.planned.extend(below);
         }
-        self.early.push(Action::Conflict(Conflict {
+        self.early.push(Action::Conflict(Box::new(Conflict {
             path: p.clone(),
             kind,
             src: Some(s),
             tgt: Some(t),
             resolution: Resolution::KeptBoth { loser, copy },
-        }));
+        })));
     }
 
     /// `dir/NAME.conflict-YYYYMMDD-HHMMSS-SIDE.EXT`, unique among every name either side or

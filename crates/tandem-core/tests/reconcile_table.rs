@@ -2920,7 +2920,7 @@ fn a_kept_both_conflict_carries_both_versions_and_the_copy_name() {
     let copy = rel("a.conflict-20240102-030405-target.txt");
     assert_eq!(
         plan.actions[0],
-        Action::Conflict(tandem_core::Conflict {
+        Action::Conflict(Box::new(tandem_core::Conflict {
             path: rel("a.txt"),
             kind: ConflictKind::Content,
             src: Some(s.clone()),
@@ -2929,7 +2929,7 @@ fn a_kept_both_conflict_carries_both_versions_and_the_copy_name() {
                 loser: Side::Target,
                 copy: copy.clone(),
             },
-        })
+        }))
     );
     assert_eq!(
         plan.actions[1],

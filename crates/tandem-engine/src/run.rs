@@ -2160,7 +2160,7 @@ impl<'a, 'r> Applier<'a, 'r> {
             let (Some(e), Action::Link { anchor_expect, .. }) = (written, &mut resolved) else {
                 return self.copy_instead(a);
             };
-            *anchor_expect = Some(e.clone());
+            *anchor_expect = Some(Box::new(e.clone()));
         }
         match self.ctx.execute(&resolved) {
             // Already the same content: left as two files.

@@ -74,6 +74,7 @@ fn issue_21_no_change_sync_memory_does_not_grow_with_files() {
     let first = s.sync(&Scope::All, &|_| {}).unwrap();
     assert_eq!(first.copied, FILES as u64, "{first:?}");
     let (again, peak) = peak_of(|| s.sync(&Scope::All, &|_| {}).unwrap());
+    eprintln!("a no-change sync, {FILES} files: {peak} bytes allocated at the peak");
     assert_eq!(
         again.copied + again.deleted + again.metadata,
         0,
@@ -94,6 +95,7 @@ fn issue_21_first_sync_memory_does_not_grow_with_files() {
     let spec = pair(tmp.path());
     let mut s = Session::open(&spec).unwrap();
     let (first, peak) = peak_of(|| s.sync(&Scope::All, &|_| {}).unwrap());
+    eprintln!("a first sync, {FILES} files: {peak} bytes allocated at the peak");
     assert_eq!(first.copied, FILES as u64, "{first:?}");
     assert_eq!(first.dirs_created, (DIRS + 40) as u64, "{first:?}");
     assert_eq!(first.exit_code(), 0, "{first:?}");
@@ -165,5 +167,34 @@ fn issue_21_mount_startup_memory_does_not_grow_with_files() {
     assert!(
         peak < bound,
         "a mount's no-change startup with {FILES} files peaked at {peak} bytes allocated (bound {bound})"
+    );
+}
+
+/// A sync that finds every file changed holds its whole plan, one step per file: what a
+/// step costs shows here (536 bytes each before the big steps were boxed, issue 21).
+#[test]
+fn issue_21_a_sync_updating_every_file_holds_its_plan_in_little() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = pair(tmp.path());
+    let mut s = Session::open(&spec).unwrap();
+    let first = s.sync(&Scope::All, &|_| {}).unwrap();
+    assert_eq!(first.copied, FILES as u64, "{first:?}");
+    for i in 0..FILES {
+        let d = i % DIRS;
+        let rel = format!("d{}/e{d}/file-{i}.txt", d % 40);
+        std::fs::write(spec.src.join(rel), b"changed").unwrap();
+    }
+    let (again, peak) = peak_of(|| s.sync(&Scope::All, &|_| {}).unwrap());
+    eprintln!(
+        "a sync updating {FILES} files: {peak} bytes allocated at the peak, {} a file",
+        peak / FILES
+    );
+    assert_eq!(again.copied, FILES as u64, "{again:?}");
+    assert_eq!(again.exit_code(), 0, "{again:?}");
+    // 2119 bytes a file with 536-byte steps, 1667 with 352-byte ones.
+    let bound = 1900 * FILES;
+    assert!(
+        peak < bound,
+        "a sync updating {FILES} files peaked at {peak} bytes allocated (bound {bound})"
     );
 }

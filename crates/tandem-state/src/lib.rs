@@ -29,7 +29,7 @@ pub use changes::{By, ChangeQuery, ChangeScan};
 pub use held::{Held, HeldAction};
 pub use journal::{JournalWriter, Mark, Record, JOURNAL_MAX_RECORDS};
 pub use known::{forget, known_pairs, read_pair, Forgotten, KnownPair};
-pub use lock::Lock;
+pub use lock::{try_lock_file, Lock};
 pub use versions::{HistoryUsage, VersionRow};
 
 /// What a remote side's trash held after its last prune ([`Store::far_trash`]).

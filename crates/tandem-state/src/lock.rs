@@ -11,6 +11,12 @@ pub struct Lock {
     _file: File,
 }
 
+/// Takes an exclusive advisory lock on `file` without waiting; false when another process
+/// holds it. Released when the file is closed or the process ends, however it ends.
+pub fn try_lock_file(file: &File) -> bool {
+    crate::sys::try_lock_exclusive(file)
+}
+
 impl Lock {
     pub fn acquire(dir: &Path) -> Result<Lock> {
         crate::create_dir_durable(dir)?;

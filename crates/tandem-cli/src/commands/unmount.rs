@@ -24,7 +24,7 @@ pub fn run(a: UnmountArgs) -> Result<u8> {
     };
     if !mounts::alive(rec.pid) {
         mounts::clean_stale(&mountpoint)?;
-        mounts::unregister(&mountpoint)?;
+        mounts::unregister_if(&mountpoint, rec.pid)?;
         outln!(
             "tandem: the mount process (pid {}) was gone; cleaned up",
             rec.pid

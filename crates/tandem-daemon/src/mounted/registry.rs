@@ -51,7 +51,7 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     }
 }
 
-pub fn register(r: &MountRecord) -> Result<()> {
+fn register(r: &MountRecord) -> Result<()> {
     let dir = registry_dir();
     std::fs::create_dir_all(&dir).map_err(DaemonError::io("creating", &dir))?;
     // pid, source, first target, state, mount point, then the other targets.
@@ -76,7 +76,98 @@ pub fn register(r: &MountRecord) -> Result<()> {
     Ok(())
 }
 
-pub fn unregister(mountpoint: &Path) -> Result<()> {
+/// How long a mount waits for another one's turn at the registry (each turn only reads and
+/// writes a few small files).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The registry's own lock, held while a mount checks the registry and records its claim,
+/// so that two `tandem mount` started together cannot both find the mount point free.
+/// Released when dropped, or when the process dies.
+struct RegistryLock {
+    _file: std::fs::File,
+}
+
+fn lock_registry() -> Result<RegistryLock> {
+    let dir = registry_dir();
+    std::fs::create_dir_all(&dir).map_err(DaemonError::io("creating", &dir))?;
+    // Its extension keeps it out of `all_alive`'s records.
+    let path = dir.join("registry.lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(DaemonError::io("opening", &path))?;
+    let start = std::time::Instant::now();
+    while !tandem_state::try_lock_file(&file) {
+        if start.elapsed() > LOCK_WAIT {
+            return Err(DaemonError::Refused(format!(
+                "the mount registry's lock {} stayed taken for {LOCK_WAIT:?}; try again",
+                path.display()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Ok(RegistryLock { _file: file })
+}
+
+/// The refusal of a mount point that a living tandem mount holds.
+pub fn already_mounted(mountpoint: &Path, pid: u32) -> DaemonError {
+    DaemonError::Refused(format!(
+        "{} is already mounted by tandem (pid {pid})",
+        mountpoint.display()
+    ))
+}
+
+/// A mount point claimed in the registry: its record is written before anything is
+/// mounted, and removed when the claim is dropped (on every failure path and after the
+/// unmount).
+#[must_use = "the claim is given up when dropped"]
+pub struct Claim {
+    mountpoint: PathBuf,
+    pid: u32,
+}
+
+/// Claims `r.mountpoint` for process `r.pid`, atomically under the registry's lock: refused
+/// when a living tandem holds it (the record of a dead one is taken over), or when `check`
+/// refuses (run under the same lock, it sees every other mount's claim: the loop check).
+pub fn claim(r: &MountRecord, check: impl FnOnce() -> Result<()>) -> Result<Claim> {
+    let _lock = lock_registry()?;
+    if let Some(rec) = lookup(&r.mountpoint)? {
+        if rec.pid != r.pid && alive(rec.pid) {
+            return Err(already_mounted(&r.mountpoint, rec.pid));
+        }
+    }
+    check()?;
+    register(r)?;
+    Ok(Claim {
+        mountpoint: r.mountpoint.clone(),
+        pid: r.pid,
+    })
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // Only its own record (another mount takes it over only once this one died).
+        if let Err(e) = unregister_if(&self.mountpoint, self.pid) {
+            tracing::warn!("giving up the mount's record: {e}");
+        }
+    }
+}
+
+/// Removes the record at `mountpoint` if it is still the one of process `pid` (a dead
+/// mount's, or this process's own), under the registry's lock: a mount that claimed the
+/// mount point meanwhile keeps its record.
+pub fn unregister_if(mountpoint: &Path, pid: u32) -> Result<()> {
+    let _lock = lock_registry()?;
+    match lookup(mountpoint)? {
+        Some(rec) if rec.pid == pid => unregister(mountpoint),
+        _ => Ok(()),
+    }
+}
+
+fn unregister(mountpoint: &Path) -> Result<()> {
     let path = entry_path(mountpoint);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -167,8 +258,8 @@ pub fn clean_stale(p: &Path) -> Result<bool> {
     sys::abort_and_detach(dev, p)?;
     if let Some(rec) = &rec {
         wait_exited(rec.pid, EXIT_WAIT);
+        unregister_if(p, rec.pid)?;
     }
-    unregister(p)?;
     Ok(true)
 }
 

@@ -106,13 +106,10 @@ pub fn prepare(
         None => specs[0].src.clone(),
     };
     mounts::clean_stale(&mountpoint)?;
+    // Said early, before any work; `serve` claims the mount point for good.
     if let Some(rec) = mounts::lookup(&mountpoint)? {
         if mounts::alive(rec.pid) {
-            return Err(DaemonError::Refused(format!(
-                "{} is already mounted by tandem (pid {})",
-                mountpoint.display(),
-                rec.pid
-            )));
+            return Err(mounts::already_mounted(&mountpoint, rec.pid));
         }
     }
     if mounts::is_fuse(&mountpoint) {
@@ -130,6 +127,19 @@ pub fn prepare(
 /// it serves: the mount is never left half set up.
 pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonError> {
     let spec = &req.specs[0];
+    // Claimed before any work, so that of two mounts started together only one goes on
+    // (the other would stack a second FUSE mount over the first); given up on every way
+    // out of here.
+    let claim = mounts::claim(
+        &MountRecord {
+            pid: std::process::id(),
+            src: spec.src.clone(),
+            targets: req.specs.iter().map(|s| s.tgt.clone()).collect(),
+            state_dir: spec.state_dir.clone(),
+            mountpoint: req.mountpoint.clone(),
+        },
+        || check_loops(&req.specs),
+    )?;
     // Before the mount hides the folder.
     let src_fd: OwnedFd = tandem_fs::os::fs::open(
         &spec.src,
@@ -165,13 +175,6 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
             journal: journal_hook.clone(),
         });
     }
-    mounts::register(&MountRecord {
-        pid: std::process::id(),
-        src: spec.src.clone(),
-        targets: req.specs.iter().map(|s| s.tgt.clone()).collect(),
-        state_dir: spec.state_dir.clone(),
-        mountpoint: req.mountpoint.clone(),
-    })?;
     tracing::info!(
         "mounted {} (kernel passthrough {}{}); replicating to {}",
         req.mountpoint.display(),
@@ -193,7 +196,7 @@ pub fn serve(req: &MountRequest, stop: &AtomicBool) -> Result<Served, DaemonErro
     let result = run_until_stopped(req, replicators, handle, &journal, stop);
     journal.close();
     let _ = std::fs::remove_file(&status_path);
-    mounts::unregister(&req.mountpoint)?;
+    drop(claim);
     result?;
     tracing::info!("stopped cleanly");
     Ok(Served::Stopped)
