@@ -1392,3 +1392,61 @@ fn issue_17_a_continuous_task_keeps_its_bwlimit() {
     assert!(took >= Duration::from_secs(3), "{took:?}");
     assert_eq!(d.stop(), 0, "{}", d.stderr());
 }
+
+/// A mount whose first target is remote keeps the source's history (its pair's store
+/// records the versions) and prunes it to the retention like a mount with a local first
+/// target: the startup's sync of a mount with a lower limit drops the oldest.
+#[test]
+fn issue_18_a_mount_whose_first_target_is_remote_prunes_the_history() {
+    let Some(p) =
+        RemotePair::new("issue_18_a_mount_whose_first_target_is_remote_prunes_the_history")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    let other = pair.tmp.path().join("other");
+    let history = || std::fs::read_dir(pair.src.join(".tandem/history")).map_or(0, |d| d.count());
+    let Some(m) = mount_remote(&p, &other, &[]) else {
+        return;
+    };
+    for i in 0..5 {
+        pair.write(S::Src, "a.txt", &format!("version {i}"));
+    }
+    crate::mount::wait_for("the last version on the remote side", SOON, || {
+        has(&pair.tgt, "a.txt", "version 4")
+    });
+    m.stop();
+    // Versions 0 to 3 kept.
+    assert_eq!(history(), 4);
+    let Some(m) = mount_remote(&p, &other, &["--history-versions", "2"]) else {
+        return;
+    };
+    // The startup ran before the mount served: its prune too.
+    assert_eq!(history(), 2, "{}", m.log());
+    assert!(
+        m.log().contains("source history: removed 2 old versions"),
+        "{}",
+        m.log()
+    );
+    // While it serves, a sync prunes at most every 30 s: the one after that drops what
+    // went over the limit meanwhile. Four versions before it (2 and 3 left by the startup,
+    // then 4 and 5); the prune may run before the version of 5 is recorded (then left,
+    // young, for the next one), so at least one goes.
+    pair.write(S::Src, "a.txt", "version 5");
+    std::thread::sleep(Duration::from_secs(31));
+    pair.write(S::Src, "a.txt", "version 6");
+    crate::mount::wait_for("version 6 on the remote side", SOON, || {
+        has(&pair.tgt, "a.txt", "version 6")
+    });
+    let start = Instant::now();
+    while history() > 3 {
+        assert!(
+            start.elapsed() < SOON,
+            "{} versions kept, not pruned while mounted:\n{}",
+            history(),
+            m.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    m.stop();
+}
