@@ -665,6 +665,11 @@ impl Session {
         }
         match crate::history::prune(&self.src, tgt, &mut self.store, keep, now) {
             Ok(p) => {
+                // Removed underneath a mount: the kernel would go on listing them (and
+                // answering for them) through it from its cache.
+                if let Some(m) = self.hooks.mount.as_ref().filter(|_| p.removed > 0) {
+                    m.invalidate(&p.removed_paths);
+                }
                 if p.removed > 0 {
                     tracing::info!(
                         "source history: removed {} old versions ({} bytes)",
