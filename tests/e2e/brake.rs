@@ -529,3 +529,45 @@ fn issue_18_a_mass_delete_in_the_target_while_unmounted_is_held_at_startup() {
     p.sync_ok(&[], 0);
     p.assert_same();
 }
+
+/// A held burst is logged when it starts and as it grows, not once per pass of the
+/// replicator: an `rm -rf` of 20,000 files logged about 110 "holding" lines.
+#[test]
+fn issue_18_a_held_burst_is_logged_a_few_times_not_once_per_pass() {
+    if !fuse_available() {
+        return;
+    }
+    const MANY: usize = 2000;
+    let p = Pair::new();
+    for i in 0..MANY {
+        p.write(S::Src, &format!("big/f{i:04}"), "x");
+    }
+    p.sync_ok(&[], 0);
+    let m = Mounted::start_with(&p, &[], &["--delete-brake", "1000/60s"]);
+    rm_rf_big(&p);
+    wait_for("the burst held", Duration::from_secs(60), || {
+        held_count(&p) == MANY + 1
+    });
+    // Passes that find nothing more to hold log nothing either.
+    std::thread::sleep(Duration::from_secs(3));
+    let log = m.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("`tandem held` lists them"))
+        .collect();
+    assert!(
+        lines.first().is_some_and(|l| l.contains("holding ")),
+        "the hold's start is logged:\n{log}"
+    );
+    // Its start alone: a line as it grows comes once it has doubled (2,001 deletions are
+    // less than twice the 1,001 or more of the first), its total once the brake lets go.
+    assert_eq!(
+        lines.len(),
+        1,
+        "{} lines:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    assert_eq!(files_in(&p.path(S::Tgt, "big")), Some(MANY));
+    m.stop();
+}

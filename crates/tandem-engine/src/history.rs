@@ -284,13 +284,15 @@ fn keep_present(src: &Root, store: &Store, to: &RelPath) -> Result<()> {
 }
 
 /// What a prune of the history removed and left.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HistoryPruned {
     pub removed: u64,
     pub freed: u64,
     /// Versions recorded whose file was gone (the history folder deleted by hand, a
     /// crash), listed as lost from now on.
     pub lost: u64,
+    /// The files removed, for a mount to drop from the kernel's cache.
+    pub removed_paths: Vec<RelPath>,
 }
 
 /// What `adopt_orphans` found in the history folder.
@@ -463,6 +465,8 @@ pub fn prune(
     for i in keep.to_drop(&kept, now) {
         let (id, name, size) = &ids[i];
         tandem_fs::history::remove_version(src, name)?;
+        out.removed_paths
+            .push(tandem_fs::history::version_path(name));
         forget.push(*id);
         out.removed += 1;
         out.freed += size;

@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, Sender};
 use tandem_core::{ChangeOp, RelPath, Side};
 use tandem_state::{HeldAction, JournalWriter, Store};
 
-use crate::brake::{Brake, BrakeLimit, HoldNotice, OnHold};
+use crate::brake::{Brake, BrakeLimit, HoldLog, HoldNotice, OnHold, Tell};
 use crate::run::{EngineError, Session};
 use crate::side::Watch;
 use crate::spec::{Event, PathProblem, Report, Scope};
@@ -180,6 +180,8 @@ pub struct Replicator {
     brake: Brake,
     /// Deletions made in the target (its watcher's) wait here to be merged or held.
     tgt_brake: Brake,
+    /// What each brake's held burst has logged so far: source, target.
+    hold_log: [HoldLog; 2],
 }
 
 impl Replicator {
@@ -239,6 +241,7 @@ impl Replicator {
             last_pass: (0, Instant::now()),
             brake: Brake::new(brake),
             tgt_brake: Brake::new(brake),
+            hold_log: Default::default(),
             status,
         };
         if r.config.watch_target {
@@ -925,7 +928,15 @@ impl Replicator {
         }
         match step.batch {
             Some(batch) => self.hold_burst(side, batch, &step.hold),
-            None => Ok(()),
+            None => {
+                if let Some(total) = self.hold_log[side as usize].end() {
+                    tracing::warn!(
+                        "the delete brake let go of {}: {total} deletions made in the {side} held in all; `tandem held` lists them",
+                        self.target
+                    );
+                }
+                Ok(())
+            }
         }
     }
 
@@ -940,21 +951,24 @@ impl Replicator {
         let Some(first) = held.first() else {
             return Ok(());
         };
-        match side {
-            Side::Source => tracing::warn!(
-                "holding {} deletions by {} (pid {}, uid {}) from {}: more than the delete brake allows; `tandem held` lists them",
-                held.len(),
+        match (self.hold_log[side as usize].held(batch, held.len()), side) {
+            (Some(Tell::Start(n)), Side::Source) => tracing::warn!(
+                "holding {n} deletions by {} (pid {}, uid {}) from {}: more than the delete brake allows; `tandem held` lists them",
                 first.program.as_deref().unwrap_or("?"),
                 first.change.pid,
                 first.change.uid,
                 self.target
             ),
-            Side::Target => tracing::warn!(
-                "holding {} deletions made in {} by {} from the source: more than the delete brake allows; `tandem held` lists them",
-                held.len(),
+            (Some(Tell::Start(n)), Side::Target) => tracing::warn!(
+                "holding {n} deletions made in {} by {} from the source: more than the delete brake allows; `tandem held` lists them",
                 self.target,
                 crate::brake::UNNAMED
             ),
+            (Some(Tell::Grown(n)), _) => tracing::warn!(
+                "still holding deletions made in the {side} from {}: {n} so far; `tandem held` lists them",
+                self.target
+            ),
+            (None, _) => {}
         }
         self.session
             .store_mut()

@@ -653,6 +653,11 @@ impl Session {
         let tgt: &dyn SideRoot = &*self.tgt;
         match crate::history::prune(&self.src, tgt, &mut self.store, keep, now) {
             Ok(p) => {
+                // Removed underneath a mount: the kernel would go on listing them (and
+                // answering for them) through it from its cache.
+                if let Some(m) = self.hooks.mount.as_ref().filter(|_| p.removed > 0) {
+                    m.invalidate(&p.removed_paths);
+                }
                 if p.removed > 0 {
                     tracing::info!(
                         "source history: removed {} old versions ({} bytes)",
