@@ -332,3 +332,94 @@ fn issue_21_bench_scale_measures_a_mount_startup() {
         }
     }
 }
+
+/// Issue 17: the `remote` workload sets up its own namespace, veth and sshd, measures
+/// tandem, rsync and Unison over the same ssh with the bytes each sends, and removes the
+/// namespace and the veth after.
+#[test]
+fn issue_17_bench_remote_compares_tandem_rsync_and_unison_over_ssh() {
+    let netns = Command::new("ip").args(["netns", "list"]).output();
+    let why = if !rustix::process::geteuid().is_root() {
+        Some("not root".to_string())
+    } else if !netns.as_ref().is_ok_and(|o| o.status.success()) {
+        Some(format!("`ip netns list` fails: {netns:?}"))
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true, but the bench's remote workload cannot run: {why}"
+        );
+        eprintln!("SKIPPED issue_17_bench_remote: it needs root and ip netns ({why})");
+        return;
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
+    let out = Command::new("python3")
+        .args([script, "--quick", "--files", "90", "--runs", "1"])
+        .args(["--tandem", bin(), "--out"])
+        .arg(out_dir.path())
+        .arg("remote")
+        .output()
+        .expect("python3 runs the harness");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "harness failed:\n{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let w = &json["workloads"][0];
+    assert_eq!(w["workload"], "remote");
+    let rows = w["rows"].as_array().unwrap();
+    let row = |op: &str, tool: &str| {
+        rows.iter()
+            .find(|r| r["op"].as_str().unwrap().starts_with(op) && r["tool"] == tool)
+            .unwrap_or_else(|| panic!("no row {op}: {tool} in {w}"))
+    };
+    let tree = w["tree_bytes"].as_f64().unwrap();
+    let big = w["big_file_bytes"].as_f64().unwrap();
+    for op in [
+        "initial sync",
+        "no-change re-sync",
+        "10 changed files",
+        "a 30-file folder",
+        "1 MiB changed in a",
+    ] {
+        for tool in ["tandem", "rsync -a --delete", "unison"] {
+            let r = row(op, tool);
+            assert!(r["median_s"].as_f64().unwrap() > 0.0, "{r}");
+            assert!(r["sent_bytes"].as_f64().unwrap() > 0.0, "{r}");
+            assert!(r.get("failed_exit").is_none(), "{r}\n{stderr}");
+            if tool != "rsync -a --delete" {
+                assert!(r["time_ratio_to_rsync"].as_f64().unwrap() > 0.0, "{r}");
+            }
+        }
+    }
+    // Sane byte counts: rsync sends the whole tree at first (no compression) and only the
+    // changed MiB of the big file (its random bytes do not compress) after.
+    let rsync_initial = row("initial sync", "rsync -a --delete")["sent_bytes"]
+        .as_f64()
+        .unwrap();
+    assert!(rsync_initial > 0.9 * tree, "{rsync_initial} of {tree}");
+    for tool in ["tandem", "rsync -a --delete", "unison"] {
+        let sent = row("1 MiB changed in a", tool)["sent_bytes"]
+            .as_f64()
+            .unwrap();
+        assert!(sent > 1e6 && sent < big / 2.0, "{tool}: {sent} of {big}");
+    }
+    // A renamed folder is replayed as a rename: no file data crosses.
+    let share = row("a 30-file folder", "tandem")["sent_share"]
+        .as_f64()
+        .unwrap();
+    assert!(share < 0.1, "tandem sent {share} of the renamed folder");
+    // tandem mount: every new file reached the remote folder.
+    let mount = row("mount propagation", "tandem");
+    assert_eq!(mount["runs"], mount["samples"], "{mount}");
+    assert!(mount["median_s"].as_f64().unwrap() > 0.0, "{mount}");
+    // The namespace and the veth are gone.
+    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let ns = String::from_utf8_lossy(&ns.stdout);
+    assert!(!ns.contains(w["namespace"].as_str().unwrap()), "{ns}");
+    let veth = format!("/sys/class/net/{}", w["veth"].as_str().unwrap());
+    assert!(!std::path::Path::new(&veth).exists(), "{veth} is left");
+}
