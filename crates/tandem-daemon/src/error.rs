@@ -50,3 +50,14 @@ impl DaemonError {
         move |source| DaemonError::Io { what, path, source }
     }
 }
+
+/// Opens (or makes) a lock file to take an advisory lock on, its content left as it is.
+pub(crate) fn open_lock_file(path: &std::path::Path) -> Result<std::fs::File, DaemonError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(DaemonError::io("opening", path))
+}

@@ -70,8 +70,14 @@ impl Gate {
     /// (workers take steps in order), which carry them out whatever happens.
     pub(crate) fn enter(&self, i: usize) -> Done<'_> {
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
-        while !self.deps[i].iter().all(|&j| done[j]) {
-            done = self.changed.wait(done).unwrap_or_else(|p| p.into_inner());
+        // A step done stays done: each wake-up looks on from the first one not yet done.
+        let mut waiting = self.deps[i].iter().peekable();
+        while let Some(&&j) = waiting.peek() {
+            if done[j] {
+                waiting.next();
+            } else {
+                done = self.changed.wait(done).unwrap_or_else(|p| p.into_inner());
+            }
         }
         Done { gate: self, i }
     }

@@ -26,13 +26,7 @@ pub fn take() -> Result<DaemonLock, DaemonError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(DaemonError::io("creating", dir))?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(DaemonError::io("opening", &path))?;
+    let mut file = crate::error::open_lock_file(&path)?;
     if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
         return Err(held_by(&mut file));
     }

@@ -92,13 +92,7 @@ fn lock_registry() -> Result<RegistryLock> {
     std::fs::create_dir_all(&dir).map_err(DaemonError::io("creating", &dir))?;
     // Its extension keeps it out of `all_alive`'s records.
     let path = dir.join("registry.lock");
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(DaemonError::io("opening", &path))?;
+    let file = crate::error::open_lock_file(&path)?;
     let start = std::time::Instant::now();
     while !tandem_state::try_lock_file(&file) {
         if start.elapsed() > LOCK_WAIT {
