@@ -329,6 +329,28 @@ fn issue_17_folders_made_and_files_deleted_are_pipelined() {
     assert_eq!(pair.trash_contents(S::Tgt).len(), 150);
 }
 
+/// A run longer than a window (`order::WINDOW`, 8,192 steps) is pipelined a window at a
+/// time: each step's dependencies are worked out over its window, not over the whole run
+/// (a debug build checks it), and nothing is lost between windows.
+#[test]
+fn issue_17_a_run_longer_than_a_window_is_pipelined_window_by_window() {
+    let Some(p) = RemotePair::new("issue_17_a_run_longer_than_a_window") else {
+        return;
+    };
+    let pair = &p.pair;
+    for d in 0..8_300 {
+        std::fs::create_dir(pair.path(S::Src, &format!("d{d}"))).unwrap();
+    }
+    let out = p.sync_ok(&[], 0);
+    let line = out.stdout.lines().find(|l| l.starts_with("remote: "));
+    assert!(
+        line.is_some_and(|l| !l.ends_with("up to 1 requests in flight")),
+        "{}",
+        out.all()
+    );
+    pair.assert_same();
+}
+
 /// `status` shows what the remote side's trash holds, as the sync's prune counted it
 /// there, without reaching the other machine itself.
 #[test]

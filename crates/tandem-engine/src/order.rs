@@ -16,6 +16,13 @@ use tandem_core::Action;
 
 use crate::case::fold;
 
+/// The most steps whose dependencies are worked out at once: a run is pipelined a window
+/// at a time, each started once the one before is done. [`dependencies`] holds a few
+/// indices per step and level of folders, and every path of its window (over a whole run
+/// of 1M steps, about 80 MB of indices alone); a window costs one round trip's pause, at
+/// most 32 steps in flight, every 8,192 steps.
+pub(crate) const WINDOW: usize = 8192;
+
 /// Whether `a` may run among other steps on a remote side ([`dependencies`]).
 pub(crate) fn pipelined(a: &Action) -> bool {
     !matches!(
@@ -58,6 +65,7 @@ pub(crate) struct Gate {
 
 impl Gate {
     pub(crate) fn new(group: &[Action]) -> Gate {
+        debug_assert!(group.len() <= WINDOW, "a window at a time");
         Gate {
             deps: dependencies(group),
             done: Mutex::new(vec![false; group.len()]),

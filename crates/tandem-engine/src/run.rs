@@ -2074,7 +2074,19 @@ impl<'a, 'r> Applier<'a, 'r> {
                     .iter()
                     .position(|a| !together(a))
                     .map_or(actions.len(), |n| i + n);
-                self.run_parallel(&actions[i..end], remote)?;
+                // On a remote side, a window at a time: each step's dependencies are
+                // worked out over its window, and everything before it is done.
+                let window = if remote {
+                    crate::order::WINDOW
+                } else {
+                    end - i
+                };
+                for group in actions[i..end].chunks(window) {
+                    if self.stopping() {
+                        break;
+                    }
+                    self.run_parallel(group, remote)?;
+                }
                 i = end;
                 continue;
             }
