@@ -351,6 +351,31 @@ fn issue_17_a_run_longer_than_a_window_is_pipelined_window_by_window() {
     pair.assert_same();
 }
 
+/// `tandem forget SRC host:/TGT` forgets the pair the sync recorded under that name (it
+/// took the URL for a local path, found another pair's name in the state and refused).
+#[test]
+fn issue_17_forget_a_pair_with_a_remote_target() {
+    let Some(p) = RemotePair::new("issue_17_forget_a_pair_with_a_remote_target") else {
+        return;
+    };
+    let pair = &p.pair;
+    pair.write(S::Src, "a.txt", "synced");
+    p.sync_ok(&[], 0);
+    std::fs::remove_file(pair.path(S::Tgt, "a.txt")).unwrap();
+    let out = p.cmd("forget", &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!pair.state.join("state.db").exists(), "{}", out.all());
+    assert!(
+        out.stdout.contains("marker"),
+        "the source's marker: {}",
+        out.all()
+    );
+    // A first sync again: the file deleted on the target comes back, as it would after
+    // forgetting a local pair.
+    p.sync_ok(&[], 0);
+    assert_eq!(pair.read(S::Tgt, "a.txt"), "synced");
+}
+
 /// `status` shows what the remote side's trash holds, as the sync's prune counted it
 /// there, without reaching the other machine itself.
 #[test]

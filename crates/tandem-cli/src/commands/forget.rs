@@ -13,20 +13,28 @@ use crate::task::{absolute, canonical_prefix};
 
 pub fn run(a: ForgetArgs) -> Result<u8> {
     // The folders may be gone (a deleted or renamed folder is the usual reason to forget
-    // a pair): resolve what exists of each path, as the pair was recorded.
+    // a pair): resolve what exists of each path, as the pair was recorded. A target on
+    // another machine is named as a sync names it, and carries no marker to remove.
+    let remote = crate::task::remote_target(&a.tgt);
     let pair = Pair {
         src: canonical_prefix(&absolute(&a.src)?)
             .to_string_lossy()
             .into_owned(),
-        tgt: canonical_prefix(&absolute(&a.tgt)?)
-            .to_string_lossy()
-            .into_owned(),
+        tgt: match &remote {
+            Some(r) => r.to_string(),
+            None => canonical_prefix(&absolute(&a.tgt)?)
+                .to_string_lossy()
+                .into_owned(),
+        },
     };
     let dir: PathBuf = match &a.state_dir {
         Some(d) => absolute(d)?,
         None => tandem_state::default_state_dir(&pair),
     };
-    let roots = [PathBuf::from(&pair.src), PathBuf::from(&pair.tgt)];
+    let mut roots = vec![PathBuf::from(&pair.src)];
+    if remote.is_none() {
+        roots.push(PathBuf::from(&pair.tgt));
+    }
     if !dir.join(tandem_state::DB_FILE).exists() {
         // The state is gone already (the reason a sync of the pair is refused): what is
         // left of the pair is its markers.
