@@ -20,6 +20,7 @@ use tandem_fs::{AttrsFrom, Durability, FsError, Incoming, Root, Trash, Xattrs};
 use crate::compress::{pack, unpack, Compress};
 use crate::delta::{encode, signature, Op, Sig};
 use crate::ids::Ids;
+use crate::listing::{self, Listing};
 use crate::pace::Pace;
 use crate::wire::{
     chunk_buf, grow_chunk_buf, path_of, read_msg, write_frame, Msg, Res, Turns, WireEntry,
@@ -117,6 +118,8 @@ pub fn serve(
         watch: None,
         meta: Meta::default(),
         with: HashMap::new(),
+        listings: HashMap::new(),
+        recorded: HashMap::new(),
     }
     .run(input)
 }
@@ -196,6 +199,10 @@ struct Agent {
     meta: Meta,
     /// What came with the entry of an `Install` or `Apply` still to come (`Msg::With`).
     with: HashMap<u64, With>,
+    /// Per client state (`Msg::ScanSince`'s key): the listing last sent, and the token of
+    /// the record kept of it, once read or written.
+    listings: HashMap<String, Listing>,
+    recorded: HashMap<String, [u8; 32]>,
 }
 
 /// What came with an entry the client sends (`Msg::With`).
@@ -422,6 +429,22 @@ impl Agent {
                 threads,
                 hints,
             )?,
+            Msg::ScanSince {
+                id,
+                ignore_file,
+                excludes,
+                includes,
+                threads,
+                key,
+                base,
+            } => {
+                let filter = (ignore_file, excludes, includes);
+                self.scan_since(id, filter, threads, key, base)?;
+            }
+            Msg::Confirm { id, key, token } => {
+                let result = self.confirm(&key, token);
+                self.out.send(&Msg::Checked { id, result })?;
+            }
             Msg::Hash { id, want, threads } => {
                 let want = want
                     .into_iter()
@@ -563,6 +586,99 @@ impl Agent {
             other => return Err(WireError::Unexpected(format!("a stray {other:?}")).into()),
         }
         Ok(())
+    }
+}
+
+impl Agent {
+    /// Answers `ScanSince`: scans the whole tree as `Scan` does, and sends what differs
+    /// from the listing the client holds (`base`), if this agent sent it last or keeps a
+    /// record of it; else the whole listing, as differences from nothing.
+    fn scan_since(
+        &mut self,
+        id: u64,
+        (ignore_file, excludes, includes): (Option<String>, Vec<String>, Vec<String>),
+        threads: u32,
+        key: String,
+        base: Option<[u8; 32]>,
+    ) -> Result<(), ServeError> {
+        if !listing::valid_key(&key) {
+            return Err(WireError::Unexpected(format!("a listing key {key:?}")).into());
+        }
+        let filter = Filter::new(ignore_file.as_deref(), &excludes, &includes)
+            .map_err(|e| WireError::Unexpected(format!("a filter this agent cannot build: {e}")))?;
+        let root = &*self.root;
+        let scan = match SideRoot::scan(root, &filter, threads.max(1) as usize, None) {
+            Ok(scan) => scan,
+            Err(e) => {
+                let result = Err(WireFsError::from(&e));
+                let (since, token) = (None, [0; 32]);
+                let listed = Msg::Listed {
+                    id,
+                    result,
+                    since,
+                    token,
+                };
+                return Ok(self.out.send(&listed)?);
+            }
+        };
+        let now = Listing::new(
+            scan.tree
+                .iter()
+                .map(|(p, e)| (p.as_bytes().to_vec(), (WireEntry::from(e), self.meta.of(e))))
+                .collect(),
+        );
+        let known = base.and_then(|b| self.base_for(&key, b));
+        let differs = known.as_ref().unwrap_or(&Listing::default()).differs(&now);
+        for batch in differs.chunks(SCAN_BATCH) {
+            let batch = batch.to_vec();
+            self.out.send(&Msg::Differs { id, batch })?;
+        }
+        let stale = scan.stale_temps.into_iter().map(RelPath::into_bytes);
+        self.out.send(&Msg::Listed {
+            id,
+            result: Ok(stale.collect()),
+            since: known.map(|l| l.token),
+            token: now.token,
+        })?;
+        self.listings.insert(key, now);
+        Ok(())
+    }
+
+    /// The listing with token `base` for `key`: the one last sent, or the record kept.
+    fn base_for(&mut self, key: &str, base: [u8; 32]) -> Option<Listing> {
+        if let Some(l) = self.listings.get(key).filter(|l| l.token == base) {
+            return Some(l.clone());
+        }
+        let record = listing::load_record(&self.root, key)?;
+        self.recorded.insert(key.to_string(), record.token);
+        (record.token == base).then_some(record)
+    }
+
+    /// Answers `Confirm`: the listing `token` last sent for `key` becomes its record
+    /// (written only if the record is another). A token that is not the last sent is
+    /// an error: the client's next scan sends it all.
+    fn confirm(&mut self, key: &str, token: [u8; 32]) -> Res<()> {
+        let refused = |why: &str| {
+            Err(protocol_error(&WireError::Unexpected(format!(
+                "listing {key}: {why}"
+            ))))
+        };
+        let Some(l) = self.listings.get(key).filter(|l| l.token == token) else {
+            return refused("not the one last sent");
+        };
+        if self.recorded.get(key) == Some(&token) {
+            return Ok(());
+        }
+        match listing::save_record(&self.root, key, l) {
+            Ok(()) => {
+                self.recorded.insert(key.to_string(), token);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!("cannot keep the listing {key}: {e}");
+                refused(&e.to_string())
+            }
+        }
     }
 }
 
