@@ -405,7 +405,7 @@ pub(crate) fn copy_between(
         // the copy takes its name, the source's word that it did not change meanwhile.
         let source = std::cell::RefCell::new(source);
         let mut reader = SourceReader(&source);
-        let mut verify = || source.borrow_mut().finish();
+        let mut verify = |_: Option<&Hash>| source.borrow_mut().finish();
         let incoming = Incoming {
             src: &src,
             mode,

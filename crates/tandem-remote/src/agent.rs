@@ -853,10 +853,11 @@ fn receive(
     let result = (|| -> Result<tandem_fs::Result<Entry>, WireError> {
         let (path, src) = (path_of(path)?, with.apply_to(meta, src.entry()?));
         let expect = expect.map(WireEntry::entry).transpose()?;
-        let mut data =
-            Chunks::new(rx, &path).with_old(old_copy(root, &path, &src, expect.as_ref()));
-        let ended = data.ended.clone();
-        let mut verify = || {
+        let mut data = Chunks::new(rx, &path)
+            .with_old(old_copy(root, &path, &src, expect.as_ref()))
+            .whole_checked_by_writer();
+        let (ended, claimed) = (data.ended.clone(), data.claimed.clone());
+        let mut verify = |written: Option<&tandem_core::Hash>| {
             ended
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -867,7 +868,16 @@ fn receive(
                         "receive data",
                         std::io::Error::other("the stream ended early"),
                     ))
-                })
+                })?;
+            // What the writer hashed as it wrote, against the sender's `Whole`.
+            let claimed = claimed.lock().unwrap_or_else(|p| p.into_inner()).take();
+            match (claimed, written) {
+                (Some(c), Some(w)) if c != w.0 => {
+                    Err(FsError::raced(&path, tandem_engine::DELTA_MISMATCH))
+                }
+                (Some(_), None) => Err(FsError::raced(&path, tandem_engine::DELTA_MISMATCH)),
+                _ => Ok(()),
+            }
         };
         let incoming = Incoming {
             src: &src,
@@ -934,6 +944,10 @@ pub(crate) struct Chunks {
     /// Some `Copy` came; `Whole` came and matched.
     copied: bool,
     matched: bool,
+    /// The `Whole` that came, left for the writer to check against the hash of what it
+    /// wrote (`whole_checked_by_writer`), instead of hashing it here too.
+    pub(crate) claimed: Arc<Mutex<Option<[u8; 32]>>>,
+    defer: bool,
     /// The file data that came as `Data` (not taken from the old copy), unpacked.
     pub(crate) literal: u64,
 }
@@ -951,8 +965,19 @@ impl Chunks {
             whole: None,
             copied: false,
             matched: false,
+            claimed: Arc::default(),
+            defer: false,
             literal: 0,
         }
+    }
+
+    /// The content's `Whole` is checked by the writer, which hashes what it writes
+    /// (`Incoming::verify`), not hashed here a second time: `claimed` holds it.
+    pub(crate) fn whole_checked_by_writer(mut self) -> Chunks {
+        if self.whole.take().is_some() {
+            self.defer = true;
+        }
+        self
     }
 
     /// The receiver's old copy, for a content that may come as a delta.
@@ -979,10 +1004,14 @@ impl Chunks {
                 (self.copy_left, self.copied) = (len, true);
             }
             Ok(Msg::Whole { hash, .. }) => {
-                self.matched = self
-                    .whole
-                    .take()
-                    .is_some_and(|h| h.finalize().as_bytes() == &hash);
+                self.matched = match self.whole.take() {
+                    Some(h) => h.finalize().as_bytes() == &hash,
+                    None if self.defer => {
+                        *self.claimed.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash);
+                        true
+                    }
+                    None => false,
+                };
             }
             Ok(Msg::End { result, .. }) => {
                 let mut verdict = result.map_err(WireFsError::error);
@@ -1051,7 +1080,7 @@ fn send_file(
     (id, path, src): (u64, Vec<u8>, WireEntry),
     sig: Option<&Sig>,
 ) {
-    let size = src.size;
+    let (size, known) = (src.size, src.hash);
     let opened =
         (|| -> Result<tandem_fs::Result<Box<dyn tandem_engine::Source + '_>>, WireError> {
             let (path, src) = (path_of(path)?, src.entry()?);
@@ -1083,7 +1112,9 @@ fn send_file(
         return;
     }
     let sent = match sig {
-        Some(sig) if source.link().is_none() => send_delta(out, compress, id, sig, &mut *source),
+        Some(sig) if source.link().is_none() => {
+            send_delta(out, compress, id, sig, (&mut *source, known))
+        }
         _ => send_whole(out, compress, id, &mut *source, size),
     };
     let result = match sent {
@@ -1138,10 +1169,10 @@ fn send_delta(
     compress: Compress,
     id: u64,
     sig: &Sig,
-    source: &mut dyn Read,
+    (source, known): (&mut dyn Read, Option<[u8; 32]>),
 ) -> Result<(), Sent> {
     let mut gone = false;
-    let hash = encode_to(sig, source, compress, id, &mut |msg, _| {
+    let hash = encode_to(sig, (source, known), compress, id, &mut |msg, _| {
         out.send(&msg).map_err(|e| {
             gone = true;
             std::io::Error::other(e.to_string())
@@ -1159,12 +1190,12 @@ fn send_delta(
 /// compression); returns the hash of the whole.
 pub(crate) fn encode_to(
     sig: &Sig,
-    source: &mut dyn Read,
+    (source, known): (&mut dyn Read, Option<[u8; 32]>),
     compress: Compress,
     id: u64,
     send: &mut dyn FnMut(Msg, usize) -> std::io::Result<()>,
 ) -> std::io::Result<[u8; 32]> {
-    encode(sig, source, &mut |op| match op {
+    encode(sig, source, known, &mut |op| match op {
         Op::Copy { offset, len } => send(Msg::Copy { id, offset, len }, 0),
         Op::Literal(bytes) => bytes.chunks(CHUNK).try_for_each(|piece| {
             let (bytes, zstd) = pack(compress, piece);
@@ -1344,5 +1375,97 @@ mod tests {
         let old: Box<dyn OldCopy> = Box::new(std::io::Cursor::new(b"short".to_vec()));
         let mut chunks = Chunks::new(rx, &RelPath::new(b"f".to_vec()).unwrap()).with_old(Some(old));
         assert!(chunks.read_to_end(&mut Vec::new()).is_err());
+    }
+
+    /// A shared buffer the agent's answers go to.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An agent receiving `new` as a delta against its copy of `old`, with `whole` as the
+    /// sender's `Whole`: its answer, and what the file holds then.
+    fn install_delta(old: &[u8], new: &[u8], whole: [u8; 32]) -> (Res<Option<WireEntry>>, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), old).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let rel = RelPath::new(b"f".to_vec()).unwrap();
+        let expect = SideRoot::stat(&root, &rel).unwrap().unwrap();
+        let mut src = WireEntry::from(&expect);
+        src.size = new.len() as u64;
+        let sink = Sink::default();
+        let writer = Writer {
+            w: Box::new(sink.clone()),
+            pace: None,
+        };
+        let out = Out(Arc::new(Mutex::new(writer)), Arc::default());
+        let (tx, rx) = unbounded();
+        let same = old.len() / 2;
+        assert_eq!(old[..same], new[..same]);
+        for m in [
+            Msg::Copy {
+                id: 1,
+                offset: 0,
+                len: same as u64,
+            },
+            Msg::Data {
+                id: 1,
+                bytes: new[same..].to_vec(),
+                zstd: false,
+            },
+            Msg::Whole { id: 1, hash: whole },
+            Msg::End {
+                id: 1,
+                result: Ok(()),
+            },
+        ] {
+            tx.send(m).unwrap();
+        }
+        let install = Msg::Install {
+            id: 1,
+            path: b"f".to_vec(),
+            src,
+            expect: Some(WireEntry::from(&expect)),
+            mode: 0o644,
+            trash: "t".into(),
+            each_file: false,
+        };
+        let with = (With::default(), Meta::default());
+        receive(&root, &out, install, rx, None, &with);
+        let bytes = sink.0.lock().unwrap().clone();
+        let Some((Msg::Done { result, .. }, _)) = read_msg(&mut bytes.as_slice()).unwrap() else {
+            panic!("no answer");
+        };
+        (result, std::fs::read(dir.path().join("f")).unwrap())
+    }
+
+    /// The receiver hashes what it writes once, and that hash checks the sender's `Whole`:
+    /// a rebuilt file that does not match is not put in place.
+    #[test]
+    fn issue_17_a_delta_is_checked_against_the_hash_of_what_was_written() {
+        let old: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut new = old.clone();
+        new[150_000..].iter_mut().for_each(|b| *b = 7);
+        let (done, held) = install_delta(&old, &new, *blake3::hash(&new).as_bytes());
+        assert_eq!(
+            done.unwrap().unwrap().hash,
+            Some(*blake3::hash(&new).as_bytes())
+        );
+        assert!(held == new);
+        let (done, held) = install_delta(&old, &new, *blake3::hash(&old).as_bytes());
+        let err = done.unwrap_err().error();
+        assert!(
+            matches!(&err, FsError::Raced { what, .. } if what == tandem_engine::DELTA_MISMATCH),
+            "{err:?}"
+        );
+        assert!(held == old, "the old copy stays");
     }
 }

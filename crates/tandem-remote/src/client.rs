@@ -1567,21 +1567,28 @@ impl RemoteSide {
         incoming: Incoming<'_>,
     ) -> tandem_fs::Result<()> {
         let mut failed = None;
-        let hash = encode_to(sig, incoming.data, self.compress, id, &mut |msg, n| {
-            let stats = &self.shared.stats;
-            stats.data_sent.fetch_add(n as u64, Ordering::Relaxed);
-            self.send(&msg).map_err(|e| {
-                let why = std::io::Error::other(e.to_string());
-                failed = Some(e);
-                why
-            })
-        });
+        let known = incoming.src.hash.map(|h| h.0);
+        let hash = encode_to(
+            sig,
+            (incoming.data, known),
+            self.compress,
+            id,
+            &mut |msg, n| {
+                let stats = &self.shared.stats;
+                stats.data_sent.fetch_add(n as u64, Ordering::Relaxed);
+                self.send(&msg).map_err(|e| {
+                    let why = std::io::Error::other(e.to_string());
+                    failed = Some(e);
+                    why
+                })
+            },
+        );
         match (hash, failed) {
             (_, Some(e)) => return Err(e),
             (Err(e), None) => return Err(FsError::io(rel, "read", e)),
             (Ok(hash), None) => self.send(&Msg::Whole { id, hash })?,
         }
-        (incoming.verify)()
+        (incoming.verify)(None)
     }
 
     /// Sends `incoming`'s content in chunks; then the sender's check that the source did
@@ -1604,7 +1611,7 @@ impl RemoteSide {
                     .fetch_add(n as u64, Ordering::Relaxed);
             }
         }
-        (incoming.verify)()
+        (incoming.verify)(None)
     }
 }
 
