@@ -1571,3 +1571,139 @@ fn issue_18_a_mount_whose_first_target_is_remote_prunes_the_history() {
     }
     m.stop();
 }
+
+/// What the agent keeps of the listing it last sent (`tandem_remote::listing`).
+fn listing_records(p: &RemotePair) -> Vec<std::path::PathBuf> {
+    match std::fs::read_dir(p.pair.tgt.join(".tandem/listings")) {
+        Ok(d) => d.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A remote tree of `n` files made on the remote side.
+fn remote_tree(p: &RemotePair, n: usize) {
+    for i in 0..n {
+        p.pair
+            .write(S::Tgt, &format!("d{}/made-there-{i}.txt", i % 20), "x");
+    }
+}
+
+/// A re-sync with nothing changed receives an empty change set, not the remote side's
+/// whole listing: the agent sends what differs from the listing it sent last.
+#[test]
+fn issue_17_a_no_change_resync_receives_no_listing() {
+    let Some(p) = RemotePair::new("issue_17_a_no_change_resync_receives_no_listing") else {
+        return;
+    };
+    remote_tree(&p, 2000);
+    let first = p.sync_ok(&[], 0);
+    let again = p.sync_ok(&[], 0);
+    let third = p.sync_ok(&[], 0);
+    assert!(third.stdout.contains("nothing to do"), "{}", third.all());
+    let (first_in, again_in, third_in) = (
+        wire_bytes(&first).1,
+        wire_bytes(&again).1,
+        wire_bytes(&third).1,
+    );
+    // The listing of 2000 files is tens of KiB; what is left, a few frames.
+    assert!(first_in > 40_000, "{}", first.all());
+    assert!(again_in * 20 < first_in, "{first_in} then {again_in}");
+    assert!(third_in * 20 < first_in, "{first_in} then {third_in}");
+    assert_eq!(listing_records(&p).len(), 1);
+}
+
+/// Only what crosses the wire shrinks: a change made on the remote side between two runs
+/// (new, modified, deleted, a folder) is found as before.
+#[test]
+fn issue_17_a_change_on_the_remote_side_between_runs_still_arrives() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_change_on_the_remote_side_between_runs_still_arrives")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    remote_tree(&p, 300);
+    pair.write(S::Src, "from-here.txt", "source");
+    p.sync_ok(&[], 0);
+    p.sync_ok(&[], 0);
+    pair.write(S::Tgt, "d3/new.txt", "new there");
+    pair.write(S::Tgt, "d4/made-there-4.txt", "modified there, longer");
+    std::fs::remove_file(pair.path(S::Tgt, "d5/made-there-5.txt")).unwrap();
+    std::fs::create_dir(pair.path(S::Tgt, "empty-folder")).unwrap();
+    let out = p.sync_ok(&[], 0);
+    pair.assert_same();
+    assert_eq!(pair.read(S::Src, "d3/new.txt"), "new there");
+    assert_eq!(
+        pair.read(S::Src, "d4/made-there-4.txt"),
+        "modified there, longer"
+    );
+    assert!(!pair.exists(S::Src, "d5/made-there-5.txt"));
+    assert!(pair.path(S::Src, "empty-folder").is_dir());
+    let (_, received) = wire_bytes(&out);
+    assert!(received < 20_000, "{}", out.all());
+}
+
+/// A listing lost, stale or corrupt on either end, or `--rescan`, makes the next scan
+/// list it all; every run still converges.
+#[test]
+fn issue_17_a_lost_or_stale_listing_falls_back_to_the_whole_listing() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_lost_or_stale_listing_falls_back_to_the_whole_listing")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    remote_tree(&p, 1000);
+    let copy = pair.state.join("remote-listing");
+    let whole = wire_bytes(&p.sync_ok(&[], 0)).1;
+    let stale = std::fs::read(&copy).unwrap();
+    p.sync_ok(&[], 0);
+    let small = wire_bytes(&p.sync_ok(&[], 0)).1;
+    assert!(small * 10 < whole, "{whole} then {small}");
+    let mut n = 0;
+    let mut change_and_sync = |args: &[&str]| {
+        n += 1;
+        let name = format!("d1/changed-{n}.txt");
+        pair.write(S::Tgt, &name, "changed there");
+        let out = p.sync_ok(args, 0);
+        pair.assert_same();
+        assert_eq!(pair.read(S::Src, &name), "changed there");
+        wire_bytes(&out).1
+    };
+    // The client's copy is an older one than the agent's record.
+    assert!(change_and_sync(&[]) * 10 < whole);
+    std::fs::write(&copy, &stale).unwrap();
+    assert!(change_and_sync(&[]) * 2 > whole);
+    assert!(change_and_sync(&[]) * 10 < whole, "back to small");
+    // The agent's record corrupt, then gone.
+    for r in listing_records(&p) {
+        let mut bytes = std::fs::read(&r).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&r, bytes).unwrap();
+    }
+    assert!(change_and_sync(&[]) * 2 > whole);
+    assert!(change_and_sync(&[]) * 10 < whole);
+    std::fs::remove_dir_all(pair.tgt.join(".tandem/listings")).unwrap();
+    assert!(change_and_sync(&[]) * 2 > whole);
+    // The client's copy junk, then gone (a new key: the agent keeps both records).
+    std::fs::write(&copy, b"junk").unwrap();
+    assert!(change_and_sync(&[]) * 2 > whole);
+    std::fs::remove_file(&copy).unwrap();
+    assert!(change_and_sync(&[]) * 2 > whole);
+    assert!(change_and_sync(&[]) * 10 < whole);
+    // `--rescan` lists it all.
+    assert!(change_and_sync(&["--rescan"]) * 2 > whole);
+    assert!(change_and_sync(&[]) * 10 < whole);
+    // The client's state lost and made afresh, the agent's records left: a first sync
+    // again (the source's marker removed too, as `forget` would), listed whole, and
+    // converged.
+    std::fs::remove_dir_all(&pair.state).unwrap();
+    std::fs::remove_file(pair.src.join(".tandem/markers")).unwrap();
+    pair.write(S::Tgt, "d2/after-a-new-state.txt", "there");
+    let out = p.sync_ok(&[], 0);
+    pair.assert_same();
+    assert!(wire_bytes(&out).1 * 2 > whole, "{}", out.all());
+    let out = p.sync_ok(&[], 0);
+    assert!(wire_bytes(&out).1 * 10 < whole, "{}", out.all());
+}

@@ -625,6 +625,7 @@ impl Session {
             log_problems(&report);
         }
         if !spec.dry_run && report.exit_code() < 2 {
+            self.tgt.committed();
             self.mark_roots();
             self.prune_trash();
         }

@@ -168,6 +168,10 @@ pub trait SideRoot: Send + Sync {
     fn lost(&self) -> Option<String> {
         None
     }
+    /// The run's outcome is committed (the baseline written): what this side's last
+    /// whole-tree scan returned may serve as the base of its next one (a remote side sends
+    /// only what differs from it). Called after a run that was not a dry run nor halted.
+    fn committed(&self) {}
 }
 
 impl SideRoot for Root {
@@ -401,7 +405,7 @@ pub(crate) fn copy_between(
         // the copy takes its name, the source's word that it did not change meanwhile.
         let source = std::cell::RefCell::new(source);
         let mut reader = SourceReader(&source);
-        let mut verify = || source.borrow_mut().finish();
+        let mut verify = |_: Option<&Hash>| source.borrow_mut().finish();
         let incoming = Incoming {
             src: &src,
             mode,

@@ -14,7 +14,7 @@ use crate::os::io::Errno;
 use tandem_core::{Entry, Kind, RelPath};
 
 use crate::apply::{
-    hash_fd, open_source, open_tmp, put_in_place, timespec, tmp_name, unchanged, Durability, Trash,
+    open_source, open_tmp, put_in_place, timespec, tmp_name, unchanged, Durability, Trash,
 };
 use crate::error::{FsError, Result};
 use crate::keep::{give_mode, give_owner};
@@ -119,9 +119,10 @@ pub struct Incoming<'a> {
     pub mode: u32,
     /// The file's bytes (nothing for a symlink, whose target is `src.link`).
     pub data: &'a mut dyn Read,
-    /// Called once `data` is exhausted: the sender's word that the source did not change
-    /// while it was read (an error: nothing is put in place).
-    pub verify: &'a mut dyn FnMut() -> Result<()>,
+    /// Called once `data` is exhausted, with the blake3 of what was written (a file's;
+    /// `None` for a symlink): the sender's word that the source did not change while it was
+    /// read, and that the content is what it sent (an error: nothing is put in place).
+    pub verify: &'a mut dyn FnMut(Option<&tandem_core::Hash>) -> Result<()>,
     /// The extended attributes the copy gets, read on the other side where the run keeps
     /// them (`None`: none given).
     pub xattrs: Option<&'a Xattrs>,
@@ -184,12 +185,10 @@ fn write_file(
     // Never more than the entry's size and a byte (to see it grew): a peer that keeps
     // sending cannot fill the disk.
     let (src, xattrs) = (incoming.src, incoming.xattrs);
-    std::io::copy(
-        &mut incoming.data.take(src.size.saturating_add(1)),
-        &mut out,
-    )
-    .map_err(|e| FsError::io(rel, "receive data", e))?;
-    (incoming.verify)()?;
+    let mut data = incoming.data.take(src.size.saturating_add(1));
+    let hash = copy_hashing(&mut data, &mut out, src.size)
+        .map_err(|e| FsError::io(rel, "receive data", e))?;
+    (incoming.verify)(Some(&hash))?;
     give_owner(to, &tfd, src.owner, rel)?;
     give_mode(to, &tfd, incoming.mode, rel)?;
     let kept = match xattrs {
@@ -211,9 +210,39 @@ fn write_file(
     if st.st_size as u64 != src.size {
         return Err(FsError::raced(rel, "size changed while it was copied"));
     }
-    let hash = hash_fd(&tfd, st.st_size).map_err(|e| FsError::io(rel, "hash copy", e))?;
     let new = entry_from_stat(&st, None).with_hash(hash);
     to.with_known_xattrs(new, kept, &At::open(&tfd), rel)
+}
+
+/// The largest piece [`copy_hashing`] reads and writes at once.
+const PIECE: usize = 256 << 10;
+
+/// Copies all of `data` (about `size` bytes) to `out` in pieces of up to [`PIECE`], and
+/// returns the blake3 of what was written: the content of the new file, which is written
+/// from its start in one sequence, hashed as it passes rather than read again (a large
+/// file's copy once through, not twice).
+fn copy_hashing(
+    data: &mut dyn Read,
+    out: &mut impl std::io::Write,
+    size: u64,
+) -> std::io::Result<tandem_core::Hash> {
+    // No bigger than the file and a byte: most files are small.
+    let mut buf = vec![0u8; size.saturating_add(1).min(PIECE as u64) as usize];
+    let mut hasher = blake3::Hasher::new();
+    loop {
+        let n = match data.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        if n == buf.len() && buf.len() < PIECE {
+            buf.resize((buf.len() * 2).min(PIECE), 0);
+        }
+    }
+    Ok(tandem_core::Hash(*hasher.finalize().as_bytes()))
 }
 
 fn write_link(
@@ -229,7 +258,7 @@ fn write_link(
     if extra > 0 {
         return Err(FsError::raced(rel, "a symlink came with data"));
     }
-    (incoming.verify)()?;
+    (incoming.verify)(None)?;
     let target = incoming.src.link.as_deref().unwrap_or_default();
     symlinkat(target, ddir, tmp).map_err(|e| FsError::io(rel, "create symlink", e))?;
     // A symlink's own owner (`chown -h`), as `apply::copy` gives it.

@@ -20,6 +20,7 @@ use tandem_fs::{AttrsFrom, Durability, FsError, Incoming, Root, Trash, Xattrs};
 use crate::compress::{pack, unpack, Compress};
 use crate::delta::{encode, signature, Op, Sig};
 use crate::ids::Ids;
+use crate::listing::{self, Listing};
 use crate::pace::Pace;
 use crate::wire::{
     chunk_buf, grow_chunk_buf, path_of, read_msg, write_frame, Msg, Res, Turns, WireEntry,
@@ -117,6 +118,8 @@ pub fn serve(
         watch: None,
         meta: Meta::default(),
         with: HashMap::new(),
+        listings: HashMap::new(),
+        recorded: HashMap::new(),
     }
     .run(input)
 }
@@ -196,6 +199,10 @@ struct Agent {
     meta: Meta,
     /// What came with the entry of an `Install` or `Apply` still to come (`Msg::With`).
     with: HashMap<u64, With>,
+    /// Per client state (`Msg::ScanSince`'s key): the listing last sent, and the token of
+    /// the record kept of it, once read or written.
+    listings: HashMap<String, Listing>,
+    recorded: HashMap<String, [u8; 32]>,
 }
 
 /// What came with an entry the client sends (`Msg::With`).
@@ -422,6 +429,22 @@ impl Agent {
                 threads,
                 hints,
             )?,
+            Msg::ScanSince {
+                id,
+                ignore_file,
+                excludes,
+                includes,
+                threads,
+                key,
+                base,
+            } => {
+                let filter = (ignore_file, excludes, includes);
+                self.scan_since(id, filter, threads, key, base)?;
+            }
+            Msg::Confirm { id, key, token } => {
+                let result = self.confirm(&key, token);
+                self.out.send(&Msg::Checked { id, result })?;
+            }
             Msg::Hash { id, want, threads } => {
                 let want = want
                     .into_iter()
@@ -563,6 +586,99 @@ impl Agent {
             other => return Err(WireError::Unexpected(format!("a stray {other:?}")).into()),
         }
         Ok(())
+    }
+}
+
+impl Agent {
+    /// Answers `ScanSince`: scans the whole tree as `Scan` does, and sends what differs
+    /// from the listing the client holds (`base`), if this agent sent it last or keeps a
+    /// record of it; else the whole listing, as differences from nothing.
+    fn scan_since(
+        &mut self,
+        id: u64,
+        (ignore_file, excludes, includes): (Option<String>, Vec<String>, Vec<String>),
+        threads: u32,
+        key: String,
+        base: Option<[u8; 32]>,
+    ) -> Result<(), ServeError> {
+        if !listing::valid_key(&key) {
+            return Err(WireError::Unexpected(format!("a listing key {key:?}")).into());
+        }
+        let filter = Filter::new(ignore_file.as_deref(), &excludes, &includes)
+            .map_err(|e| WireError::Unexpected(format!("a filter this agent cannot build: {e}")))?;
+        let root = &*self.root;
+        let scan = match SideRoot::scan(root, &filter, threads.max(1) as usize, None) {
+            Ok(scan) => scan,
+            Err(e) => {
+                let result = Err(WireFsError::from(&e));
+                let (since, token) = (None, [0; 32]);
+                let listed = Msg::Listed {
+                    id,
+                    result,
+                    since,
+                    token,
+                };
+                return Ok(self.out.send(&listed)?);
+            }
+        };
+        let now = Listing::new(
+            scan.tree
+                .iter()
+                .map(|(p, e)| (p.as_bytes().to_vec(), (WireEntry::from(e), self.meta.of(e))))
+                .collect(),
+        );
+        let known = base.and_then(|b| self.base_for(&key, b));
+        let differs = known.as_ref().unwrap_or(&Listing::default()).differs(&now);
+        for batch in differs.chunks(SCAN_BATCH) {
+            let batch = batch.to_vec();
+            self.out.send(&Msg::Differs { id, batch })?;
+        }
+        let stale = scan.stale_temps.into_iter().map(RelPath::into_bytes);
+        self.out.send(&Msg::Listed {
+            id,
+            result: Ok(stale.collect()),
+            since: known.map(|l| l.token),
+            token: now.token,
+        })?;
+        self.listings.insert(key, now);
+        Ok(())
+    }
+
+    /// The listing with token `base` for `key`: the one last sent, or the record kept.
+    fn base_for(&mut self, key: &str, base: [u8; 32]) -> Option<Listing> {
+        if let Some(l) = self.listings.get(key).filter(|l| l.token == base) {
+            return Some(l.clone());
+        }
+        let record = listing::load_record(&self.root, key)?;
+        self.recorded.insert(key.to_string(), record.token);
+        (record.token == base).then_some(record)
+    }
+
+    /// Answers `Confirm`: the listing `token` last sent for `key` becomes its record
+    /// (written only if the record is another). A token that is not the last sent is
+    /// an error: the client's next scan sends it all.
+    fn confirm(&mut self, key: &str, token: [u8; 32]) -> Res<()> {
+        let refused = |why: &str| {
+            Err(protocol_error(&WireError::Unexpected(format!(
+                "listing {key}: {why}"
+            ))))
+        };
+        let Some(l) = self.listings.get(key).filter(|l| l.token == token) else {
+            return refused("not the one last sent");
+        };
+        if self.recorded.get(key) == Some(&token) {
+            return Ok(());
+        }
+        match listing::save_record(&self.root, key, l) {
+            Ok(()) => {
+                self.recorded.insert(key.to_string(), token);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!("cannot keep the listing {key}: {e}");
+                refused(&e.to_string())
+            }
+        }
     }
 }
 
@@ -737,10 +853,11 @@ fn receive(
     let result = (|| -> Result<tandem_fs::Result<Entry>, WireError> {
         let (path, src) = (path_of(path)?, with.apply_to(meta, src.entry()?));
         let expect = expect.map(WireEntry::entry).transpose()?;
-        let mut data =
-            Chunks::new(rx, &path).with_old(old_copy(root, &path, &src, expect.as_ref()));
-        let ended = data.ended.clone();
-        let mut verify = || {
+        let mut data = Chunks::new(rx, &path)
+            .with_old(old_copy(root, &path, &src, expect.as_ref()))
+            .whole_checked_by_writer();
+        let (ended, claimed) = (data.ended.clone(), data.claimed.clone());
+        let mut verify = |written: Option<&tandem_core::Hash>| {
             ended
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -751,7 +868,16 @@ fn receive(
                         "receive data",
                         std::io::Error::other("the stream ended early"),
                     ))
-                })
+                })?;
+            // What the writer hashed as it wrote, against the sender's `Whole`.
+            let claimed = claimed.lock().unwrap_or_else(|p| p.into_inner()).take();
+            match (claimed, written) {
+                (Some(c), Some(w)) if c != w.0 => {
+                    Err(FsError::raced(&path, tandem_engine::DELTA_MISMATCH))
+                }
+                (Some(_), None) => Err(FsError::raced(&path, tandem_engine::DELTA_MISMATCH)),
+                _ => Ok(()),
+            }
         };
         let incoming = Incoming {
             src: &src,
@@ -818,6 +944,10 @@ pub(crate) struct Chunks {
     /// Some `Copy` came; `Whole` came and matched.
     copied: bool,
     matched: bool,
+    /// The `Whole` that came, left for the writer to check against the hash of what it
+    /// wrote (`whole_checked_by_writer`), instead of hashing it here too.
+    pub(crate) claimed: Arc<Mutex<Option<[u8; 32]>>>,
+    defer: bool,
     /// The file data that came as `Data` (not taken from the old copy), unpacked.
     pub(crate) literal: u64,
 }
@@ -835,8 +965,19 @@ impl Chunks {
             whole: None,
             copied: false,
             matched: false,
+            claimed: Arc::default(),
+            defer: false,
             literal: 0,
         }
+    }
+
+    /// The content's `Whole` is checked by the writer, which hashes what it writes
+    /// (`Incoming::verify`), not hashed here a second time: `claimed` holds it.
+    pub(crate) fn whole_checked_by_writer(mut self) -> Chunks {
+        if self.whole.take().is_some() {
+            self.defer = true;
+        }
+        self
     }
 
     /// The receiver's old copy, for a content that may come as a delta.
@@ -863,10 +1004,14 @@ impl Chunks {
                 (self.copy_left, self.copied) = (len, true);
             }
             Ok(Msg::Whole { hash, .. }) => {
-                self.matched = self
-                    .whole
-                    .take()
-                    .is_some_and(|h| h.finalize().as_bytes() == &hash);
+                self.matched = match self.whole.take() {
+                    Some(h) => h.finalize().as_bytes() == &hash,
+                    None if self.defer => {
+                        *self.claimed.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash);
+                        true
+                    }
+                    None => false,
+                };
             }
             Ok(Msg::End { result, .. }) => {
                 let mut verdict = result.map_err(WireFsError::error);
@@ -935,7 +1080,7 @@ fn send_file(
     (id, path, src): (u64, Vec<u8>, WireEntry),
     sig: Option<&Sig>,
 ) {
-    let size = src.size;
+    let (size, known) = (src.size, src.hash);
     let opened =
         (|| -> Result<tandem_fs::Result<Box<dyn tandem_engine::Source + '_>>, WireError> {
             let (path, src) = (path_of(path)?, src.entry()?);
@@ -967,7 +1112,9 @@ fn send_file(
         return;
     }
     let sent = match sig {
-        Some(sig) if source.link().is_none() => send_delta(out, compress, id, sig, &mut *source),
+        Some(sig) if source.link().is_none() => {
+            send_delta(out, compress, id, sig, (&mut *source, known))
+        }
         _ => send_whole(out, compress, id, &mut *source, size),
     };
     let result = match sent {
@@ -1022,10 +1169,10 @@ fn send_delta(
     compress: Compress,
     id: u64,
     sig: &Sig,
-    source: &mut dyn Read,
+    (source, known): (&mut dyn Read, Option<[u8; 32]>),
 ) -> Result<(), Sent> {
     let mut gone = false;
-    let hash = encode_to(sig, source, compress, id, &mut |msg, _| {
+    let hash = encode_to(sig, (source, known), compress, id, &mut |msg, _| {
         out.send(&msg).map_err(|e| {
             gone = true;
             std::io::Error::other(e.to_string())
@@ -1043,12 +1190,12 @@ fn send_delta(
 /// compression); returns the hash of the whole.
 pub(crate) fn encode_to(
     sig: &Sig,
-    source: &mut dyn Read,
+    (source, known): (&mut dyn Read, Option<[u8; 32]>),
     compress: Compress,
     id: u64,
     send: &mut dyn FnMut(Msg, usize) -> std::io::Result<()>,
 ) -> std::io::Result<[u8; 32]> {
-    encode(sig, source, &mut |op| match op {
+    encode(sig, source, known, &mut |op| match op {
         Op::Copy { offset, len } => send(Msg::Copy { id, offset, len }, 0),
         Op::Literal(bytes) => bytes.chunks(CHUNK).try_for_each(|piece| {
             let (bytes, zstd) = pack(compress, piece);
@@ -1228,5 +1375,97 @@ mod tests {
         let old: Box<dyn OldCopy> = Box::new(std::io::Cursor::new(b"short".to_vec()));
         let mut chunks = Chunks::new(rx, &RelPath::new(b"f".to_vec()).unwrap()).with_old(Some(old));
         assert!(chunks.read_to_end(&mut Vec::new()).is_err());
+    }
+
+    /// A shared buffer the agent's answers go to.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An agent receiving `new` as a delta against its copy of `old`, with `whole` as the
+    /// sender's `Whole`: its answer, and what the file holds then.
+    fn install_delta(old: &[u8], new: &[u8], whole: [u8; 32]) -> (Res<Option<WireEntry>>, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), old).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let rel = RelPath::new(b"f".to_vec()).unwrap();
+        let expect = SideRoot::stat(&root, &rel).unwrap().unwrap();
+        let mut src = WireEntry::from(&expect);
+        src.size = new.len() as u64;
+        let sink = Sink::default();
+        let writer = Writer {
+            w: Box::new(sink.clone()),
+            pace: None,
+        };
+        let out = Out(Arc::new(Mutex::new(writer)), Arc::default());
+        let (tx, rx) = unbounded();
+        let same = old.len() / 2;
+        assert_eq!(old[..same], new[..same]);
+        for m in [
+            Msg::Copy {
+                id: 1,
+                offset: 0,
+                len: same as u64,
+            },
+            Msg::Data {
+                id: 1,
+                bytes: new[same..].to_vec(),
+                zstd: false,
+            },
+            Msg::Whole { id: 1, hash: whole },
+            Msg::End {
+                id: 1,
+                result: Ok(()),
+            },
+        ] {
+            tx.send(m).unwrap();
+        }
+        let install = Msg::Install {
+            id: 1,
+            path: b"f".to_vec(),
+            src,
+            expect: Some(WireEntry::from(&expect)),
+            mode: 0o644,
+            trash: "t".into(),
+            each_file: false,
+        };
+        let with = (With::default(), Meta::default());
+        receive(&root, &out, install, rx, None, &with);
+        let bytes = sink.0.lock().unwrap().clone();
+        let Some((Msg::Done { result, .. }, _)) = read_msg(&mut bytes.as_slice()).unwrap() else {
+            panic!("no answer");
+        };
+        (result, std::fs::read(dir.path().join("f")).unwrap())
+    }
+
+    /// The receiver hashes what it writes once, and that hash checks the sender's `Whole`:
+    /// a rebuilt file that does not match is not put in place.
+    #[test]
+    fn issue_17_a_delta_is_checked_against_the_hash_of_what_was_written() {
+        let old: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut new = old.clone();
+        new[150_000..].iter_mut().for_each(|b| *b = 7);
+        let (done, held) = install_delta(&old, &new, *blake3::hash(&new).as_bytes());
+        assert_eq!(
+            done.unwrap().unwrap().hash,
+            Some(*blake3::hash(&new).as_bytes())
+        );
+        assert!(held == new);
+        let (done, held) = install_delta(&old, &new, *blake3::hash(&old).as_bytes());
+        let err = done.unwrap_err().error();
+        assert!(
+            matches!(&err, FsError::Raced { what, .. } if what == tandem_engine::DELTA_MISMATCH),
+            "{err:?}"
+        );
+        assert!(held == old, "the old copy stays");
     }
 }

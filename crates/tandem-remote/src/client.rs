@@ -26,11 +26,13 @@ use crate::compress::{pack, Compress};
 use crate::delta::{self, Sig};
 use crate::ids::Ids;
 use crate::keepalive::{self, Heard};
+use crate::listing::{self, Listing};
 use crate::pace::Pace;
 use crate::target::RemoteTarget;
 use crate::wire::{
     chunk_buf, grow_chunk_buf, path_of, read_msg, write_frame, write_msg, Msg, Turns, WireEntry,
-    WireError, WireFsError, WireHint, WireKeep, WireMeta, WireStep, FEATURES, PREAMBLE, PROTOCOL,
+    WireError, WireFsError, WireHint, WireKeep, WireMeta, WireStep, FEATURES, LISTING, PREAMBLE,
+    PROTOCOL,
 };
 
 /// What crossed the wire, for the run's summary (and the tests: a sync with nothing to do
@@ -113,6 +115,10 @@ pub struct Connect {
     /// What the run keeps beyond content (`--owner`, `--xattrs`, `--acls`): the agent is
     /// told, and refused at connection if it cannot.
     pub keep: WireKeep,
+    /// Where this pair keeps its copy of the remote listing (`crate::listing`; `None`:
+    /// every whole-tree scan lists it all), and whether the first scan lists it all
+    /// anyway (`--rescan`).
+    pub listing: Option<(std::path::PathBuf, bool)>,
 }
 
 /// Answers routed to their callers, and why the connection ended when it did.
@@ -195,6 +201,37 @@ pub struct RemoteSide {
     told_times: AtomicBool,
     /// The folder did not exist and the agent created it.
     pub created: bool,
+    /// The listing this client and the agent hold (`crate::listing`), when the agent
+    /// announced `listing` and the pair keeps one.
+    listing: Option<Mutex<Kept>>,
+}
+
+/// The client's side of `crate::listing`.
+struct Kept {
+    file: std::path::PathBuf,
+    key: String,
+    /// The copy, as kept in `file` or as last received.
+    copy: Option<Listing>,
+    /// The next scan lists it all (`--rescan`, or a copy that did not rebuild).
+    whole: bool,
+    /// The copy was received and not yet confirmed (`SideRoot::committed`).
+    fresh: bool,
+}
+
+impl Kept {
+    fn open(file: std::path::PathBuf, whole: bool) -> Kept {
+        let (key, copy) = match listing::load_copy(&file) {
+            Some((key, copy)) => (key, Some(copy)),
+            None => (listing::new_key(&file), None),
+        };
+        Kept {
+            file,
+            key,
+            copy,
+            whole,
+            fresh: false,
+        }
+    }
 }
 
 type Writer = std::io::BufWriter<ChildStdin>;
@@ -257,6 +294,11 @@ impl RemoteSide {
         };
         let (writer, child) = (Arc::clone(&line.writer), Arc::clone(&line.child));
         let keepalive = line.keep_alive(&c.target.host, &features);
+        let listing = c
+            .listing
+            .clone()
+            .filter(|_| features.iter().any(|f| f == LISTING))
+            .map(|(file, whole)| Mutex::new(Kept::open(file, whole)));
         Ok(RemoteSide {
             name: c.target.to_string(),
             shared,
@@ -272,6 +314,7 @@ impl RemoteSide {
             next: AtomicU64::new(1),
             told: AtomicBool::new(false),
             created,
+            listing,
         })
     }
 
@@ -633,11 +676,13 @@ fn answer_of(msg: &Msg) -> Option<(u64, bool)> {
     Some(match msg {
         Msg::Entries { id, .. }
         | Msg::EntriesMeta { id, .. }
+        | Msg::Differs { id, .. }
         | Msg::Data { id, .. }
         | Msg::Copy { id, .. }
         | Msg::Whole { id, .. } => (*id, false),
         Msg::Opened { id, result } => (*id, result.is_err()),
         Msg::Scanned { id, .. }
+        | Msg::Listed { id, .. }
         | Msg::Hashes { id, .. }
         | Msg::Done { id, .. }
         | Msg::DoneMeta { id, .. }
@@ -858,6 +903,10 @@ impl SideRoot for RemoteSide {
         threads: usize,
         hints: Option<&[(RelPath, bool)]>,
     ) -> tandem_fs::Result<Scan> {
+        if let (None, Some(kept)) = (hints, &self.listing) {
+            let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+            return self.scan_listed(&mut kept, filter, threads);
+        }
         let inputs = filter.inputs().clone();
         let (_, rx) = self.request(|id| Msg::Scan {
             id,
@@ -1247,6 +1296,37 @@ impl SideRoot for RemoteSide {
         asked().unwrap_or(false)
     }
 
+    /// The run committed: the listing last received becomes the base of the next scan,
+    /// here (written to the pair's state folder) then on the agent (`Confirm`). Either
+    /// failing is logged: the next scan lists it all.
+    fn committed(&self) {
+        let Some(kept) = &self.listing else {
+            return;
+        };
+        let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(copy) = kept.copy.as_ref().filter(|_| kept.fresh) else {
+            return;
+        };
+        let token = copy.token;
+        if let Err(e) = listing::save_copy(&kept.file, &kept.key, copy) {
+            tracing::warn!(
+                "cannot keep the listing of {} in {}: {e}",
+                self.name,
+                kept.file.display()
+            );
+            return;
+        }
+        kept.fresh = false;
+        let key = kept.key.clone();
+        let confirmed = self
+            .request(|id| Msg::Confirm { id, key, token })
+            .and_then(|(_, rx)| self.wait(&rx));
+        match confirmed {
+            Ok(Msg::Checked { result: Ok(()), .. }) => {}
+            other => tracing::warn!("{}: the listing was not kept there: {other:?}", self.name),
+        }
+    }
+
     fn take_refusals(&self) -> Vec<Refusal> {
         Vec::new()
     }
@@ -1282,6 +1362,98 @@ impl SideRoot for RemoteSide {
 }
 
 impl RemoteSide {
+    /// A whole-tree scan as what differs from the listing `kept` holds (`ScanSince`); the
+    /// whole listing asked again if what came does not rebuild the agent's.
+    fn scan_listed(
+        &self,
+        kept: &mut Kept,
+        filter: &Filter,
+        threads: usize,
+    ) -> tandem_fs::Result<Scan> {
+        let base = if kept.whole { None } else { kept.copy.take() };
+        let (listing, stale) = match self.scan_since(kept, filter, threads, base)? {
+            Ok(got) => got,
+            Err(why) => {
+                tracing::warn!("{}: {why}; listing it all", self.name);
+                match self.scan_since(kept, filter, threads, None)? {
+                    Ok(got) => got,
+                    Err(why) => return Err(self.garbled(WireError::Unexpected(why))),
+                }
+            }
+        };
+        let mut tree = Tree::new();
+        for (p, (e, m)) in &listing.entries {
+            let p = path_of(p.clone()).map_err(|e| self.garbled(e))?;
+            let e = self.entry_here(e.clone(), Some(m.clone()));
+            tree.insert(p, e.map_err(|e| self.garbled(e))?);
+        }
+        (kept.copy, kept.whole, kept.fresh) = (Some(listing), false, true);
+        let stale_temps = stale
+            .into_iter()
+            .map(path_of)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.garbled(e))?;
+        Ok(Scan { tree, stale_temps })
+    }
+
+    /// One `ScanSince` against `base`: the listing it makes and the stale temporary
+    /// files, or (inner `Err`) why what came does not make the agent's listing.
+    #[allow(clippy::type_complexity)]
+    fn scan_since(
+        &self,
+        kept: &Kept,
+        filter: &Filter,
+        threads: usize,
+        base: Option<Listing>,
+    ) -> tandem_fs::Result<Result<(Listing, Vec<Vec<u8>>), String>> {
+        let inputs = filter.inputs().clone();
+        let (_, rx) = self.request(|id| Msg::ScanSince {
+            id,
+            ignore_file: inputs.ignore_file,
+            excludes: inputs.excludes,
+            includes: inputs.includes,
+            threads: threads as u32,
+            key: kept.key.clone(),
+            base: base.as_ref().map(|l| l.token),
+        })?;
+        let mut differs = Vec::new();
+        loop {
+            match self.wait(&rx)? {
+                Msg::Differs { batch, .. } => differs.extend(batch),
+                Msg::Listed {
+                    result,
+                    since,
+                    token,
+                    ..
+                } => {
+                    let stale = result.map_err(WireFsError::error)?;
+                    let start = match (since, base) {
+                        (None, _) => Listing::default(),
+                        (Some(t), Some(b)) if t == b.token => b,
+                        _ => return Ok(Err("the agent's listing is against another".into())),
+                    };
+                    let n = differs.len();
+                    let listing = start.apply(differs);
+                    if listing.token != token {
+                        return Ok(Err("the listing did not rebuild the agent's".into()));
+                    }
+                    tracing::debug!(
+                        "{}: {} entries listed, {n} differing from {}",
+                        self.name,
+                        listing.entries.len(),
+                        if since.is_some() {
+                            "the last"
+                        } else {
+                            "nothing"
+                        }
+                    );
+                    return Ok(Ok((listing, stale)));
+                }
+                other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
+            }
+        }
+    }
+
     /// Whether the agent announced `feature`.
     fn has(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
@@ -1395,21 +1567,28 @@ impl RemoteSide {
         incoming: Incoming<'_>,
     ) -> tandem_fs::Result<()> {
         let mut failed = None;
-        let hash = encode_to(sig, incoming.data, self.compress, id, &mut |msg, n| {
-            let stats = &self.shared.stats;
-            stats.data_sent.fetch_add(n as u64, Ordering::Relaxed);
-            self.send(&msg).map_err(|e| {
-                let why = std::io::Error::other(e.to_string());
-                failed = Some(e);
-                why
-            })
-        });
+        let known = incoming.src.hash.map(|h| h.0);
+        let hash = encode_to(
+            sig,
+            (incoming.data, known),
+            self.compress,
+            id,
+            &mut |msg, n| {
+                let stats = &self.shared.stats;
+                stats.data_sent.fetch_add(n as u64, Ordering::Relaxed);
+                self.send(&msg).map_err(|e| {
+                    let why = std::io::Error::other(e.to_string());
+                    failed = Some(e);
+                    why
+                })
+            },
+        );
         match (hash, failed) {
             (_, Some(e)) => return Err(e),
             (Err(e), None) => return Err(FsError::io(rel, "read", e)),
             (Ok(hash), None) => self.send(&Msg::Whole { id, hash })?,
         }
-        (incoming.verify)()
+        (incoming.verify)(None)
     }
 
     /// Sends `incoming`'s content in chunks; then the sender's check that the source did
@@ -1432,7 +1611,7 @@ impl RemoteSide {
                     .fetch_add(n as u64, Ordering::Relaxed);
             }
         }
-        (incoming.verify)()
+        (incoming.verify)(None)
     }
 }
 
@@ -1450,6 +1629,7 @@ mod tests {
             compress: Compress::Auto,
             bwlimit: None,
             keep: WireKeep::default(),
+            listing: None,
         };
         let cmd = c.command();
         cmd.get_args()
@@ -1480,6 +1660,7 @@ mod tests {
             ids: Ids::new(false),
             told_times: AtomicBool::new(false),
             created: false,
+            listing: None,
         }
     }
 

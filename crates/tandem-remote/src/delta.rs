@@ -92,10 +92,13 @@ pub fn signature(old: &mut dyn Read, size: u64) -> io::Result<Sig> {
 }
 
 /// Cuts `new` as `sig` says and hands each piece to `emit` (adjacent copies merged);
-/// returns the blake3 of all of `new`.
+/// returns the blake3 of all of `new`: `known`, when the sending side hashed that content
+/// already (its scan did), without hashing it again. Content that changed since is caught
+/// by the receiver, which keeps nothing that does not hash to it.
 pub fn encode(
     sig: &Sig,
     new: &mut dyn Read,
+    known: Option<[u8; 32]>,
     emit: &mut dyn FnMut(Op<'_>) -> io::Result<()>,
 ) -> io::Result<[u8; 32]> {
     let (min, avg, max) = check(sig)?;
@@ -109,7 +112,9 @@ pub fn encode(
     let mut pending: Option<(u64, u64)> = None;
     for chunk in StreamCDC::new(new, min, avg, max) {
         let chunk = chunk?;
-        whole.update(&chunk.data);
+        if known.is_none() {
+            whole.update(&chunk.data);
+        }
         match at.get(blake3::hash(&chunk.data).as_bytes()) {
             Some(&(off, len)) if len == chunk.length as u64 => {
                 pending = match pending {
@@ -132,7 +137,7 @@ pub fn encode(
     if let Some((offset, len)) = pending {
         emit(Op::Copy { offset, len })?;
     }
-    Ok(*whole.finalize().as_bytes())
+    Ok(known.unwrap_or_else(|| *whole.finalize().as_bytes()))
 }
 
 #[cfg(test)]
@@ -155,7 +160,7 @@ mod tests {
     fn rebuild(old: &[u8], new: &[u8]) -> (Vec<u8>, usize) {
         let sig = signature(&mut &old[..], old.len() as u64).unwrap();
         let (mut out, mut literal) = (Vec::new(), 0);
-        let hash = encode(&sig, &mut &new[..], &mut |op| {
+        let hash = encode(&sig, &mut &new[..], None, &mut |op| {
             match op {
                 Op::Copy { offset, len } => {
                     out.extend_from_slice(&old[offset as usize..(offset + len) as usize])
@@ -207,7 +212,7 @@ mod tests {
                 max,
                 chunks: Vec::new(),
             };
-            assert!(encode(&sig, &mut &b"data"[..], &mut |_| Ok(())).is_err());
+            assert!(encode(&sig, &mut &b"data"[..], None, &mut |_| Ok(())).is_err());
         }
     }
 }

@@ -65,6 +65,11 @@
 //!    - `Ping` (feature `keepalive`) → `Pong`, answered by the agent's reading thread at
 //!      once, whatever it is busy with: a connection that hangs without closing is given
 //!      up after a bounded time, as if it had dropped ([`keepalive`]).
+//!    - Feature `listing` ([`listing`]): `ScanSince` (a whole-tree `Scan` for the client
+//!      state `key`, against the listing whose token the client holds) → `Differs` (what
+//!      changed, was added or went), then `Listed` (the token of the listing they make). A
+//!      client whose copy does not rebuild it asks for the whole listing. Once its run
+//!      committed, `Confirm` → `Checked`: both ends keep that listing as the next base.
 //! 4. `Bye`, or the end of the client's input, ends the agent, once the files it was
 //!    receiving have removed their temporary files.
 //!
@@ -79,6 +84,7 @@ pub mod compress;
 pub mod delta;
 mod ids;
 pub mod keepalive;
+pub mod listing;
 pub mod pace;
 mod run;
 pub mod target;

@@ -11,6 +11,9 @@ use tandem_fs::Root;
 use crate::client::{Connect, ConnectError, RemoteSide, Stats};
 use crate::wire::WireKeep;
 
+/// The pair's copy of the remote listing (`crate::listing`), in its state folder.
+const LISTING_FILE: &str = "remote-listing";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteSyncError {
     #[error(transparent)]
@@ -35,6 +38,7 @@ fn keeping(spec: &SyncSpec, connect: &Connect) -> Connect {
         setid: keep.setid,
         trusted: keep.trusted,
     };
+    connect.listing = Some((spec.state_dir.join(LISTING_FILE), spec.rescan));
     connect
 }
 

@@ -25,7 +25,8 @@ pub const PROTOCOL: u32 = 1;
 /// `hard-links`, the agent makes another name of a file (`Link`, `HoldsLinks`); `trash`,
 /// the agent prunes its trash to the retention (`Holds`, `TrashPaths`, `Prune`);
 /// `removals`, the client reads the hints `Removed` and `Left` (`REMOVALS`); `keepalive`,
-/// the agent answers `Ping` with `Pong` at once, whatever else it is doing.
+/// the agent answers `Ping` with `Pong` at once, whatever else it is doing; `listing`, a
+/// whole-tree scan sent as what differs from the listing both ends hold (`LISTING`).
 pub const FEATURES: &[&str] = &[
     "delta",
     "bwlimit",
@@ -37,7 +38,11 @@ pub const FEATURES: &[&str] = &[
     "trash",
     REMOVALS,
     "keepalive",
+    LISTING,
 ];
+/// The feature of an agent that sends a whole-tree scan as what differs from the listing
+/// the client holds (`ScanSince`, `Differs`, `Listed`, `Confirm`; `crate::listing`).
+pub const LISTING: &str = "listing";
 /// The feature of a client that decodes `WireHint::Removed` and `WireHint::Left`: an
 /// agent sends them only to a client that announced it, and to an older client (whose
 /// decoder would refuse the whole batch) the `Changed` hint it knows instead.
@@ -506,6 +511,40 @@ pub enum Msg {
     },
     Pong {
         id: u64,
+    },
+    // Feature `listing` (`crate::listing`).
+    /// A whole-tree `Scan` for the client state `key`, sent as what differs from the
+    /// listing whose token is `base` (the copy the client holds; `None`: send it all):
+    /// answered by `Differs` batches, then `Listed`.
+    ScanSince {
+        id: u64,
+        ignore_file: Option<String>,
+        excludes: Vec<String>,
+        includes: Vec<String>,
+        threads: u32,
+        key: String,
+        base: Option<[u8; 32]>,
+    },
+    /// Entries changed or new (`Some`), or gone (`None`), in path order.
+    Differs {
+        id: u64,
+        batch: Vec<crate::listing::Differ>,
+    },
+    /// The end of a `ScanSince`: the stale temporary files passed (as `Scanned`), the base
+    /// the batches are against (`None`: against nothing, the whole listing) and the token
+    /// of the listing they make.
+    Listed {
+        id: u64,
+        result: Res<Vec<Vec<u8>>>,
+        since: Option<[u8; 32]>,
+        token: [u8; 32],
+    },
+    /// Client → agent, once its run committed: keep the listing `token`, the last sent for
+    /// `key`, as the base of the next `ScanSince`: answered by `Checked`.
+    Confirm {
+        id: u64,
+        key: String,
+        token: [u8; 32],
     },
 }
 

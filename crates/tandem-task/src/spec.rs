@@ -199,6 +199,7 @@ impl TaskSpec {
             compress: self.compress,
             bwlimit: self.bwlimit_rate(),
             keep: Default::default(),
+            listing: None,
         })
     }
 

@@ -76,6 +76,7 @@ pub fn connect_of(target: RemoteTarget, remote: &RemoteArgs) -> Connect {
         compress: remote.compress.into(),
         bwlimit: remote.bwlimit.flatten(),
         keep: Default::default(),
+        listing: None,
     }
 }
 
