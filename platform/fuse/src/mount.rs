@@ -232,8 +232,8 @@ fn fell_back(named: bool, why: &str) {
 }
 
 /// The payload buffer of each io_uring entry: the kernel wants room for the largest
-/// request (fuser's `max_write`, 16 MiB). Allocated zeroed, so untouched pages cost
-/// nothing.
+/// request (fuser's `max_write`, 16 MiB). Mapped (`fuser::PageBuf`), so the pages no
+/// request has used cost nothing.
 const URING_PAYLOAD: usize = 16 * 1024 * 1024;
 
 /// fuser's options: the mount allows what the plain folder allows, only the mounting user

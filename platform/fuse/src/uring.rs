@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
-use fuser::RawDispatcher;
+use fuser::{PageBuf, RawDispatcher};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 /// `FUSE_OVER_IO_URING` in the INIT flags (bit 9 of `flags2`).
@@ -58,21 +58,23 @@ struct ReqHeader {
 struct Entry {
     qid: u16,
     header: Box<ReqHeader>,
-    payload: Vec<u8>,
+    /// Mapped, not a Vec: only the pages a request or reply has used take memory
+    /// (`PageBuf`), where a zeroed Vec could make all 16 MiB of each entry resident.
+    payload: PageBuf,
     iov: Box<[libc::iovec; 2]>,
 }
 
-// The iovecs point into the entry's own boxes.
+// The iovecs point into the entry's own box and mapping, which do not move.
 unsafe impl Send for Entry {}
 
 impl Entry {
-    fn new(qid: u16, payload_cap: usize) -> Entry {
+    fn new(qid: u16, payload_cap: usize) -> io::Result<Entry> {
         let mut header = Box::new(ReqHeader {
             in_out: [0; HEADER_AREA],
             op_in: [0; HEADER_AREA],
             ent: EntInOut::default(),
         });
-        let mut payload = vec![0u8; payload_cap];
+        let mut payload = PageBuf::new(payload_cap)?;
         let iov = Box::new([
             libc::iovec {
                 iov_base: std::ptr::from_mut(&mut *header).cast(),
@@ -83,12 +85,12 @@ impl Entry {
                 iov_len: payload_cap,
             },
         ]);
-        Entry {
+        Ok(Entry {
             qid,
             header,
             payload,
             iov,
-        }
+        })
     }
 
     /// The REGISTER or COMMIT_AND_FETCH command for this entry (an SQE128: the
@@ -251,9 +253,16 @@ fn serve(
 ) {
     pin_to(usize::from(qid));
     let fd = dev.as_raw_fd();
-    let mut entries: Vec<Entry> = (0..ENTRIES_PER_QUEUE)
+    let mut entries: Vec<Entry> = match (0..ENTRIES_PER_QUEUE)
         .map(|_| Entry::new(qid, payload_cap))
-        .collect();
+        .collect()
+    {
+        Ok(entries) => entries,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
     let ring = IoUring::<squeue::Entry128, cqueue::Entry>::builder()
         .build(u32::try_from(2 * ENTRIES_PER_QUEUE).unwrap_or(16))
         .and_then(|mut ring| {

@@ -96,6 +96,7 @@ mod open_flags;
 mod passthrough;
 mod raw;
 pub use crate::raw::RawDispatcher;
+pub use crate::read_buf::PageBuf;
 mod poll_events;
 mod read_buf;
 mod rename_flags;
