@@ -9,13 +9,18 @@ use std::collections::{HashMap, HashSet};
 
 use tandem_core::{Action, RelPath, Side};
 
-use crate::side::SideRoot;
+use crate::side::{Later, SideRoot};
 
 /// The folders one sync changes, and their times on each side before it changed them.
 #[derive(Default)]
 pub(crate) struct FolderTimes {
     /// Per folder, its time on (source, target) before this sync's first step in it.
     before: HashMap<RelPath, [Option<i64>; 2]>,
+    /// The folders whose times were asked for.
+    asked: HashSet<RelPath>,
+    /// Times asked for and not yet taken (a remote side answers while the steps go on):
+    /// the folders, and each side's answer.
+    waiting: Vec<(Vec<RelPath>, [Later<Vec<Option<i64>>>; 2])>,
     /// Per folder, whether this sync changed it on (source, target).
     changed: HashMap<RelPath, [bool; 2]>,
 }
@@ -45,22 +50,31 @@ fn folders_of(a: &Action) -> Vec<(Side, RelPath)> {
 impl FolderTimes {
     /// Before `actions` are applied: the times of the folders they will change, on both
     /// sides, unless an earlier round of this sync already took them (one request per side:
-    /// a remote side answers them all at once).
+    /// a remote side answers them all at once). The answers are taken when the times are
+    /// set: a remote side's agent reads them before the steps sent after this request, and
+    /// the steps need not wait for them.
     pub(crate) fn note_plan(&mut self, roots: [&dyn SideRoot; 2], actions: &[Action]) {
         let mut new = Vec::new();
-        let mut asked = HashSet::new();
         for (_, folder) in actions.iter().flat_map(folders_of) {
-            if !self.before.contains_key(&folder) && asked.insert(folder.clone()) {
+            if self.asked.insert(folder.clone()) {
                 new.push(folder);
             }
         }
         if new.is_empty() {
             return;
         }
-        let [src, tgt] = roots.map(|r| r.dir_mtimes(&new));
-        for (i, folder) in new.into_iter().enumerate() {
-            let at = |times: &[Option<i64>]| times.get(i).copied().flatten();
-            self.before.insert(folder, [at(&src), at(&tgt)]);
+        let answers = roots.map(|r| r.dir_mtimes_later(&new));
+        self.waiting.push((new, answers));
+    }
+
+    /// Takes the answers of the times asked for.
+    fn take_answers(&mut self) {
+        for (folders, [src, tgt]) in self.waiting.drain(..) {
+            let (src, tgt) = (src(), tgt());
+            for (i, folder) in folders.into_iter().enumerate() {
+                let at = |times: &[Option<i64>]| times.get(i).copied().flatten();
+                self.before.insert(folder, [at(&src), at(&tgt)]);
+            }
         }
     }
 
@@ -75,7 +89,8 @@ impl FolderTimes {
     /// side changed, else the later of the two as they were before the sync. Returns the
     /// folders set on the source (for a mount to drop its cached attributes); a folder that
     /// cannot take a time is logged and left as it is.
-    pub(crate) fn apply(self, roots: [&dyn SideRoot; 2]) -> Vec<RelPath> {
+    pub(crate) fn apply(mut self, roots: [&dyn SideRoot; 2]) -> Vec<RelPath> {
+        self.take_answers();
         let mut folders: Vec<_> = self.changed.into_iter().collect();
         folders.sort_by_key(|(f, _)| std::cmp::Reverse(f.components().count()));
         // The other side's time now, where only one side changed (one request per side).

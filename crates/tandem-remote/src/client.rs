@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use tandem_core::{Entry, Filter, Hash, Kind, RelPath, Retention, Tree};
 use tandem_engine::watch::{Echoes, TargetHint};
-use tandem_engine::{SideRoot, Source, Step, Watch, DELTA_MISMATCH};
+use tandem_engine::{Later, SideRoot, Source, Step, Watch, DELTA_MISMATCH};
 use tandem_fs::{
     AttrsFrom, Durability, FsError, Incoming, Pruned, Refusal, Root, Scan, Trash, TrashUsage,
     Xattrs,
@@ -46,6 +46,9 @@ pub struct Stats {
     /// The most requests that were waiting for their answers at once: how well the run
     /// kept the link busy (1: one round trip after another).
     pub most_in_flight: AtomicU64,
+    /// Requests sent while none was waiting for its answer: each starts a round trip the
+    /// run waits out (logged at debug level, with the request that started it).
+    pub round_trips: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +198,11 @@ pub struct RemoteSide {
     told_times: AtomicBool,
     /// The folder did not exist and the agent created it.
     pub created: bool,
+    /// A `Present` sent right after the request that comes before the root's check (a
+    /// scan, a flush, folder times set), with its id: the answer of the next
+    /// `still_present` if no other request was sent since (the agent answers it after
+    /// everything sent before it, as it would a `Present` sent after the wait).
+    present_ahead: Mutex<Option<(u64, Receiver<Msg>)>>,
 }
 
 type Writer = std::io::BufWriter<ChildStdin>;
@@ -272,6 +280,7 @@ impl RemoteSide {
             next: AtomicU64::new(1),
             told: AtomicBool::new(false),
             created,
+            present_ahead: Mutex::new(None),
         })
     }
 
@@ -403,6 +412,7 @@ impl RemoteSide {
         make: impl FnOnce(u64) -> Msg,
     ) -> tandem_fs::Result<(u64, Receiver<Msg>)> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let msg = make(id);
         let (tx, rx) = unbounded();
         {
             let mut pending = self
@@ -415,6 +425,15 @@ impl RemoteSide {
             if self.shared.ended.load(Ordering::SeqCst) {
                 return Err(self.lost());
             }
+            if pending.is_empty() {
+                let n = self
+                    .shared
+                    .stats
+                    .round_trips
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
+                tracing::debug!("{}: round trip {n}: {}", self.name, msg_name(&msg));
+            }
             pending.insert(id, tx);
             let waiting = pending.len() as u64;
             self.shared
@@ -425,7 +444,7 @@ impl RemoteSide {
         if let Some(first) = before(id) {
             self.send(&first)?;
         }
-        self.send(&make(id))?;
+        self.send(&msg)?;
         Ok((id, rx))
     }
 
@@ -626,6 +645,15 @@ fn not_tandem(c: &Connect, found: &str, tail: &Tail) -> ConnectError {
         },
         version: env!("CARGO_PKG_VERSION"),
     }
+}
+
+/// A request's name, as the log shows it (`Install`, `Scan`...).
+fn msg_name(msg: &Msg) -> String {
+    let shown = format!("{msg:?}");
+    let end = shown
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(shown.len());
+    shown[..end].to_string()
 }
 
 /// The id an answer belongs to, and whether it is the last for that id.
@@ -867,6 +895,7 @@ impl SideRoot for RemoteSide {
             threads: threads as u32,
             hints: hints.map(|h| h.iter().map(|(p, b)| (bytes(p), *b)).collect()),
         })?;
+        self.ask_present_ahead();
         let mut tree = Tree::new();
         loop {
             match self.wait(&rx)? {
@@ -1181,19 +1210,29 @@ impl SideRoot for RemoteSide {
     }
 
     fn dir_mtimes(&self, dirs: &[RelPath]) -> Vec<Option<i64>> {
-        if dirs.is_empty() || !self.keeps_times() {
-            return vec![None; dirs.len()];
-        }
-        let asked = || -> tandem_fs::Result<Vec<Option<i64>>> {
-            let paths = dirs.iter().map(bytes).collect();
-            let (_, rx) = self.request(|id| Msg::DirTimes { id, paths })?;
-            match self.wait(&rx)? {
-                Msg::Times { times, .. } if times.len() == dirs.len() => Ok(times),
-                other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
-            }
-        };
+        self.dir_mtimes_later(dirs)()
+    }
+
+    fn dir_mtimes_later(&self, dirs: &[RelPath]) -> Later<Vec<Option<i64>>> {
+        let n = dirs.len();
         // A folder whose time is unknown keeps its own: nothing is lost but the time.
-        asked().unwrap_or_else(|_| vec![None; dirs.len()])
+        let unknown = move || vec![None; n];
+        if dirs.is_empty() || !self.keeps_times() {
+            return Box::new(unknown);
+        }
+        let paths = dirs.iter().map(bytes).collect();
+        let Ok((_, rx)) = self.request(|id| Msg::DirTimes { id, paths }) else {
+            return Box::new(unknown);
+        };
+        let shared = Arc::clone(&self.shared);
+        Box::new(move || match rx.recv() {
+            Ok(Msg::Times { times, .. }) if times.len() == n => times,
+            Ok(other) => {
+                shared.set_lost(format!("protocol error: an unexpected {other:?}"));
+                unknown()
+            }
+            Err(_) => unknown(),
+        })
     }
 
     fn set_dir_mtimes(&self, times: &[(RelPath, i64)]) -> Vec<tandem_fs::Result<bool>> {
@@ -1203,6 +1242,7 @@ impl SideRoot for RemoteSide {
         let asked = || -> tandem_fs::Result<Vec<tandem_fs::Result<bool>>> {
             let list = times.iter().map(|(p, t)| (bytes(p), *t)).collect();
             let (_, rx) = self.request(|id| Msg::SetDirTimes { id, times: list })?;
+            self.ask_present_ahead();
             match self.wait(&rx)? {
                 Msg::TimesSet { results, .. } if results.len() == times.len() => Ok(results
                     .into_iter()
@@ -1229,6 +1269,7 @@ impl SideRoot for RemoteSide {
     fn flush(&self, durability: Durability) -> tandem_fs::Result<()> {
         let each_file = durability == Durability::EachFile;
         let (_, rx) = self.request(|id| Msg::Flush { id, each_file })?;
+        self.ask_present_ahead();
         match self.wait(&rx)? {
             Msg::Checked { result, .. } => result.map_err(WireFsError::error),
             other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
@@ -1237,7 +1278,10 @@ impl SideRoot for RemoteSide {
 
     fn still_present(&self) -> bool {
         let asked = || -> tandem_fs::Result<bool> {
-            let (_, rx) = self.request(|id| Msg::Present { id })?;
+            let rx = match self.take_present_ahead() {
+                Some(rx) => rx,
+                None => self.request(|id| Msg::Present { id })?.1,
+            };
             Ok(matches!(
                 self.wait(&rx)?,
                 Msg::Checked { result: Ok(()), .. }
@@ -1282,6 +1326,23 @@ impl SideRoot for RemoteSide {
 }
 
 impl RemoteSide {
+    /// Sends a `Present` now, for the next `still_present` (`present_ahead`).
+    fn ask_present_ahead(&self) {
+        let ahead = self.request(|id| Msg::Present { id }).ok();
+        *self.present_ahead.lock().unwrap_or_else(|p| p.into_inner()) = ahead;
+    }
+
+    /// The answer to come of the `Present` sent ahead, if it was the last request sent.
+    fn take_present_ahead(&self) -> Option<Receiver<Msg>> {
+        let ahead = self
+            .present_ahead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let (id, rx) = ahead?;
+        (self.next.load(Ordering::SeqCst) == id + 1).then_some(rx)
+    }
+
     /// Whether the agent announced `feature`.
     fn has(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
@@ -1480,7 +1541,27 @@ mod tests {
             ids: Ids::new(false),
             told_times: AtomicBool::new(false),
             created: false,
+            present_ahead: Mutex::new(None),
         }
+    }
+
+    /// A `Present` sent ahead answers the next check only while it is the last request
+    /// sent: after any other, the check asks again (its answer would say nothing of what
+    /// that request did).
+    #[test]
+    fn issue_17_a_present_sent_ahead_answers_only_if_nothing_was_sent_after_it() {
+        let side = side_over_cat();
+        side.ask_present_ahead();
+        assert!(side.take_present_ahead().is_some());
+        assert!(side.take_present_ahead().is_none(), "taken once");
+        side.ask_present_ahead();
+        let _stat = side
+            .request(|id| Msg::Stat {
+                id,
+                path: b"a".to_vec(),
+            })
+            .unwrap();
+        assert!(side.take_present_ahead().is_none());
     }
 
     /// The keepalive gives a connection up (`end`) before it ends ssh: a request made in
