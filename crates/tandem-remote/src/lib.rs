@@ -83,6 +83,7 @@ pub mod pace;
 mod run;
 pub mod target;
 pub mod wire;
+mod workers;
 
 pub use agent::{serve, ServeError};
 pub use client::{Connect, ConnectError, RemoteSide, Stats};
