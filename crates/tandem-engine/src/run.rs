@@ -1194,7 +1194,10 @@ impl<'a> Rounds<'a> {
             m.invalidate(&set_on_source);
         }
         // Before reporting: a root detached after the last commit makes no run "in sync".
-        if !spec.dry_run && report.stopped.is_none() && report.halted.is_none() {
+        // A deferred run applied nothing (`leave_out_opened`: its first round): nothing to
+        // check, and a remote side is spared a round trip.
+        if !spec.dry_run && report.stopped.is_none() && report.halted.is_none() && !report.deferred
+        {
             report.stopped = detached_root(&ctx);
         }
         (report, store)
