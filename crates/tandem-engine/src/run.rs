@@ -145,8 +145,11 @@ const RESULT_WAIT: Duration = Duration::from_millis(5);
 /// A first sync applies what is new on one side in batches of this many steps, as its
 /// merge decides them: memory for a batch, not for the plan (issue 21).
 const STREAM_BATCH: usize = 2048;
-/// Copies in flight at once when one side is on another machine.
-const REMOTE_IN_FLIGHT: usize = 32;
+/// Copies in flight at once when one side is on another machine: each waits out a round
+/// trip, so small files go at most this many a round trip (at 25 ms, 32 capped a first
+/// sync of 30,000 small files at 1,280 a second: 23 s, where rsync took 14 s). A thread
+/// each on this side; the agent's workers follow (`tandem_remote`'s `workers`).
+const REMOTE_IN_FLIGHT: usize = 128;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
