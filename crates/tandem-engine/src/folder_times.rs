@@ -21,6 +21,10 @@ pub(crate) struct FolderTimes {
     /// Times asked for and not yet taken (a remote side answers while the steps go on):
     /// the folders, and each side's answer.
     waiting: Vec<(Vec<RelPath>, [Later<Vec<Option<i64>>>; 2])>,
+    /// A step changed a folder since the times were last set.
+    dirty: bool,
+    /// The folders set on the source so far.
+    set_on_source: Vec<RelPath>,
     /// Per folder, whether this sync changed it on (source, target).
     changed: HashMap<RelPath, [bool; 2]>,
 }
@@ -29,6 +33,19 @@ fn slot(side: Side) -> usize {
     match side {
         Side::Source => 0,
         Side::Target => 1,
+    }
+}
+
+/// Folder times being set, per side (source, target): the answers to come, and their
+/// folders (`FolderTimes::apply`, then `settle`).
+pub(crate) struct Setting([(Later<Vec<tandem_fs::Result<bool>>>, Vec<RelPath>); 2]);
+
+impl Default for Setting {
+    fn default() -> Self {
+        Setting([
+            (Box::new(Vec::new), Vec::new()),
+            (Box::new(Vec::new), Vec::new()),
+        ])
     }
 }
 
@@ -82,16 +99,28 @@ impl FolderTimes {
     pub(crate) fn note_done(&mut self, a: &Action) {
         for (side, folder) in folders_of(a) {
             self.changed.entry(folder).or_default()[slot(side)] = true;
+            self.dirty = true;
         }
     }
 
-    /// Gives each changed folder its time, deepest first: the other side's where only one
-    /// side changed, else the later of the two as they were before the sync. Returns the
-    /// folders set on the source (for a mount to drop its cached attributes); a folder that
-    /// cannot take a time is logged and left as it is.
-    pub(crate) fn apply(mut self, roots: [&dyn SideRoot; 2]) -> Vec<RelPath> {
+    /// The folders set on the source by this sync (for a mount to drop its cached
+    /// attributes).
+    pub(crate) fn set_on_source(self) -> Vec<RelPath> {
+        self.set_on_source
+    }
+
+    /// Gives each folder changed so far its time, deepest first: the other side's where
+    /// only one side changed, else the later of the two as they were before the sync. Done
+    /// at the end of each round, right before its last commit (whose flush then covers
+    /// them, and a remote side gets them in the same round trip as the flush): a later
+    /// round that changes a folder again sets all of them again, from the same times before
+    /// the sync. A folder that cannot take a time is logged and left as it is.
+    pub(crate) fn apply(&mut self, roots: [&dyn SideRoot; 2]) -> Setting {
         self.take_answers();
-        let mut folders: Vec<_> = self.changed.into_iter().collect();
+        if !std::mem::take(&mut self.dirty) {
+            return Setting::default();
+        }
+        let mut folders: Vec<_> = self.changed.iter().map(|(f, c)| (f.clone(), *c)).collect();
         folders.sort_by_key(|(f, _)| std::cmp::Reverse(f.components().count()));
         // The other side's time now, where only one side changed (one request per side).
         let only = |k: usize| move |c: &[bool; 2]| c[k] && !c[1 - k];
@@ -121,14 +150,22 @@ impl FolderTimes {
                 }
             }
         }
-        let mut set_on_source = Vec::new();
+        let [src, tgt] = sets.map(|list| {
+            let folders: Vec<RelPath> = list.iter().map(|(f, _)| f.clone()).collect();
+            (folders, list)
+        });
+        let later = |k: usize, list: &[(RelPath, i64)]| roots[k].set_dir_mtimes_later(list);
+        Setting([(later(0, &src.1), src.0), (later(1, &tgt.1), tgt.0)])
+    }
+
+    /// The answers of the times set (`apply`), taken once the commit after them was sent:
+    /// failures logged, the folders set on the source noted.
+    pub(crate) fn settle(&mut self, setting: Setting) {
         let mut failed = 0usize;
-        for side in [Side::Source, Side::Target] {
-            let list = &sets[slot(side)];
-            let results = roots[slot(side)].set_dir_mtimes(list);
-            for ((folder, _), r) in list.iter().zip(results) {
+        for (side, (answers, folders)) in [Side::Source, Side::Target].into_iter().zip(setting.0) {
+            for (folder, r) in folders.into_iter().zip(answers()) {
                 match r {
-                    Ok(true) if side == Side::Source => set_on_source.push(folder.clone()),
+                    Ok(true) if side == Side::Source => self.set_on_source.push(folder),
                     Ok(_) => {}
                     Err(e) if e.is_raced() => {}
                     Err(e) => {
@@ -141,6 +178,5 @@ impl FolderTimes {
         if failed > 0 {
             tracing::warn!("{failed} folders could not take the other side's modification time");
         }
-        set_on_source
     }
 }

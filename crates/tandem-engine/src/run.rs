@@ -1168,8 +1168,9 @@ impl<'a> Rounds<'a> {
     }
 
     /// The report once every round ran: what was left out, what could not be kept, folder
-    /// times set last (no later write moves them again), a root detached after the last
-    /// commit. With the store, for the run's record.
+    /// times (each round set them before its last commit, after its last write; any left
+    /// are set here), a root detached after the last commit. With the store, for the
+    /// run's record.
     fn finish(self) -> (Report, &'a mut Store) {
         let Rounds {
             ctx,
@@ -1187,7 +1188,10 @@ impl<'a> Rounds<'a> {
         for side in [Side::Source, Side::Target] {
             crate::kept::refusals_into(&mut report, side, ctx.root(side).take_refusals());
         }
-        let set_on_source = folder_times.apply([ctx.src, ctx.tgt]);
+        let mut folder_times = folder_times;
+        let setting = folder_times.apply([ctx.src, ctx.tgt]);
+        folder_times.settle(setting);
+        let set_on_source = folder_times.set_on_source();
         if let Some(m) = ctx
             .hooks
             .mount
@@ -1205,6 +1209,28 @@ impl<'a> Rounds<'a> {
         }
         (report, store)
     }
+}
+
+/// Flushes `roots`, in their order when all are on this machine. With a side on another
+/// machine, all at once: its round trip and this machine's flush overlap (a mount's pass
+/// waited for the source's syncfs, then for the remote flush).
+fn flush_all(roots: &[&dyn SideRoot], durability: Durability) -> Vec<tandem_fs::Result<()>> {
+    if roots.iter().all(|r| r.local().is_some()) {
+        return roots.iter().map(|r| r.flush(durability)).collect();
+    }
+    std::thread::scope(|s| {
+        let flushing: Vec<_> = roots
+            .iter()
+            .map(|r| s.spawn(move || r.flush(durability)))
+            .collect();
+        flushing
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(FsError::raced(&RelPath::root(), "a flush panicked")))
+            })
+            .collect()
+    })
 }
 
 /// A step refused because the disk moved under it: planned again in the next round.
@@ -2012,7 +2038,7 @@ impl<'a, 'r> Applier<'a, 'r> {
         }
         actions.extend(links);
         self.steps(&actions)?;
-        self.commit()?;
+        self.last_commit()?;
         Ok(self.raced)
     }
 
@@ -2053,7 +2079,7 @@ impl<'a, 'r> Applier<'a, 'r> {
             return Err(e);
         }
         self.apply_batch()?;
-        self.commit()?;
+        self.last_commit()?;
         Ok(self.raced)
     }
 
@@ -2302,6 +2328,15 @@ impl<'a, 'r> Applier<'a, 'r> {
         }
     }
 
+    /// The round's last commit, the folder times set first (`FolderTimes::apply`): its
+    /// flush covers them, and a remote side gets both in one round trip.
+    fn last_commit(&mut self) -> Result<(), EngineError> {
+        let setting = self.folder_times.apply([self.ctx.src, self.ctx.tgt]);
+        self.commit()?;
+        self.folder_times.settle(setting);
+        Ok(())
+    }
+
     /// Invariant 4: the baseline follows what is durable. Flush both roots, then write
     /// every pending change in one transaction.
     fn commit(&mut self) -> Result<(), EngineError> {
@@ -2318,8 +2353,8 @@ impl<'a, 'r> Applier<'a, 'r> {
             let shared = durability == Durability::Batched
                 && matches!((src.local(), tgt.local()), (Some(s), Some(t)) if s.dev() == t.dev());
             let roots: &[&dyn SideRoot] = if shared { &[tgt] } else { &[src, tgt] };
-            for root in roots {
-                if let Err(e) = root.flush(durability) {
+            for (root, flushed) in roots.iter().zip(flush_all(roots, durability)) {
+                if let Err(e) = flushed {
                     self.report.stopped = Some(format!("cannot flush {}: {e}", root.name()));
                     return Ok(());
                 }

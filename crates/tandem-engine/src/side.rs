@@ -173,6 +173,15 @@ pub trait SideRoot: Send + Sync {
     /// Gives each folder its time, in order (deepest first): per folder, whether it was set
     /// (`false`: no longer a folder there, left alone) or why not.
     fn set_dir_mtimes(&self, times: &[(RelPath, i64)]) -> Vec<tandem_fs::Result<bool>>;
+    /// [`SideRoot::set_dir_mtimes`], the answers taken later: a remote side sends the
+    /// request and goes on, so that the flush sent after it goes in the same round trip.
+    fn set_dir_mtimes_later(
+        &self,
+        times: &[(RelPath, i64)],
+    ) -> Later<Vec<tandem_fs::Result<bool>>> {
+        let results = self.set_dir_mtimes(times);
+        Box::new(move || results)
+    }
     /// Why this side cannot be reached any more (a remote side's connection dropped), if
     /// so: only a new one (`Session::reopen_target`) can go on.
     fn lost(&self) -> Option<String> {

@@ -203,6 +203,8 @@ pub struct RemoteSide {
     /// `still_present` if no other request was sent since (the agent answers it after
     /// everything sent before it, as it would a `Present` sent after the wait).
     present_ahead: Mutex<Option<(u64, Receiver<Msg>)>>,
+    /// The id of the last `Present` the agent answered with its root there.
+    confirmed: Mutex<Option<u64>>,
 }
 
 type Writer = std::io::BufWriter<ChildStdin>;
@@ -281,6 +283,7 @@ impl RemoteSide {
             told: AtomicBool::new(false),
             created,
             present_ahead: Mutex::new(None),
+            confirmed: Mutex::new(None),
         })
     }
 
@@ -434,6 +437,7 @@ impl RemoteSide {
                     + 1;
                 tracing::debug!("{}: round trip {n}: {}", self.name, msg_name(&msg));
             }
+            tracing::trace!("{}: request {id}: {}", self.name, msg_name(&msg));
             pending.insert(id, tx);
             let waiting = pending.len() as u64;
             self.shared
@@ -1236,34 +1240,46 @@ impl SideRoot for RemoteSide {
     }
 
     fn set_dir_mtimes(&self, times: &[(RelPath, i64)]) -> Vec<tandem_fs::Result<bool>> {
-        if times.is_empty() || !self.keeps_times() {
-            return times.iter().map(|_| Ok(false)).collect();
+        self.set_dir_mtimes_later(times)()
+    }
+
+    fn set_dir_mtimes_later(
+        &self,
+        times: &[(RelPath, i64)],
+    ) -> Later<Vec<tandem_fs::Result<bool>>> {
+        let n = times.len();
+        if n == 0 || !self.keeps_times() {
+            return Box::new(move || (0..n).map(|_| Ok(false)).collect());
         }
-        let asked = || -> tandem_fs::Result<Vec<tandem_fs::Result<bool>>> {
-            let list = times.iter().map(|(p, t)| (bytes(p), *t)).collect();
-            let (_, rx) = self.request(|id| Msg::SetDirTimes { id, times: list })?;
-            self.ask_present_ahead();
-            match self.wait(&rx)? {
-                Msg::TimesSet { results, .. } if results.len() == times.len() => Ok(results
-                    .into_iter()
-                    .map(|r| r.map_err(WireFsError::error))
-                    .collect()),
-                other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
-            }
-        };
-        match asked() {
-            Ok(r) => r,
-            Err(e) => times
-                .iter()
+        let failed = move |why: String| -> Vec<tandem_fs::Result<bool>> {
+            (0..n)
                 .map(|_| {
                     Err(FsError::io(
                         &RelPath::root(),
                         "remote side",
-                        std::io::Error::other(e.to_string()),
+                        std::io::Error::other(why.clone()),
                     ))
                 })
+                .collect()
+        };
+        let list = times.iter().map(|(p, t)| (bytes(p), *t)).collect();
+        let rx = match self.request(|id| Msg::SetDirTimes { id, times: list }) {
+            Ok((_, rx)) => rx,
+            Err(e) => return Box::new(move || failed(e.to_string())),
+        };
+        let shared = Arc::clone(&self.shared);
+        Box::new(move || match rx.recv() {
+            Ok(Msg::TimesSet { results, .. }) if results.len() == n => results
+                .into_iter()
+                .map(|r| r.map_err(WireFsError::error))
                 .collect(),
-        }
+            Ok(other) => {
+                let why = format!("protocol error: an unexpected {other:?}");
+                shared.set_lost(why.clone());
+                failed(why)
+            }
+            Err(_) => failed("the connection was lost".into()),
+        })
     }
 
     fn flush(&self, durability: Durability) -> tandem_fs::Result<()> {
@@ -1277,15 +1293,23 @@ impl SideRoot for RemoteSide {
     }
 
     fn still_present(&self) -> bool {
+        let last = |id: u64| self.next.load(Ordering::SeqCst) == id + 1;
+        let confirmed = *self.confirmed.lock().unwrap_or_else(|p| p.into_inner());
+        // Nothing was asked of the agent since it last said its root was there: nothing
+        // could have been done in a root gone since.
+        if confirmed.is_some_and(last) && !self.shared.ended.load(Ordering::SeqCst) {
+            return true;
+        }
         let asked = || -> tandem_fs::Result<bool> {
-            let rx = match self.take_present_ahead() {
-                Some(rx) => rx,
-                None => self.request(|id| Msg::Present { id })?.1,
+            let (id, rx) = match self.take_present_ahead() {
+                Some(ahead) => ahead,
+                None => self.request(|id| Msg::Present { id })?,
             };
-            Ok(matches!(
-                self.wait(&rx)?,
-                Msg::Checked { result: Ok(()), .. }
-            ))
+            let present = matches!(self.wait(&rx)?, Msg::Checked { result: Ok(()), .. });
+            if present {
+                *self.confirmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
+            }
+            Ok(present)
         };
         // A connection gone: nothing more can be confirmed as done there.
         asked().unwrap_or(false)
@@ -1333,14 +1357,14 @@ impl RemoteSide {
     }
 
     /// The answer to come of the `Present` sent ahead, if it was the last request sent.
-    fn take_present_ahead(&self) -> Option<Receiver<Msg>> {
+    fn take_present_ahead(&self) -> Option<(u64, Receiver<Msg>)> {
         let ahead = self
             .present_ahead
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         let (id, rx) = ahead?;
-        (self.next.load(Ordering::SeqCst) == id + 1).then_some(rx)
+        (self.next.load(Ordering::SeqCst) == id + 1).then_some((id, rx))
     }
 
     /// Whether the agent announced `feature`.
@@ -1542,6 +1566,7 @@ mod tests {
             told_times: AtomicBool::new(false),
             created: false,
             present_ahead: Mutex::new(None),
+            confirmed: Mutex::new(None),
         }
     }
 
