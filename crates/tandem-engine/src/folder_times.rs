@@ -20,7 +20,7 @@ pub(crate) struct FolderTimes {
     asked: HashSet<RelPath>,
     /// Times asked for and not yet taken (a remote side answers while the steps go on):
     /// the folders, and each side's answer.
-    waiting: Vec<(Vec<RelPath>, [Later<Vec<Option<i64>>>; 2])>,
+    waiting: Vec<(Vec<RelPath>, [Times; 2])>,
     /// A step changed a folder since the times were last set.
     dirty: bool,
     /// The folders set on the source so far.
@@ -38,7 +38,12 @@ fn slot(side: Side) -> usize {
 
 /// Folder times being set, per side (source, target): the answers to come, and their
 /// folders (`FolderTimes::apply`, then `settle`).
-pub(crate) struct Setting([(Later<Vec<tandem_fs::Result<bool>>>, Vec<RelPath>); 2]);
+pub(crate) struct Setting([(TimesSet, Vec<RelPath>); 2]);
+
+/// A side's folder times, to come (`SideRoot::dir_mtimes_later`).
+type Times = Later<Vec<Option<i64>>>;
+/// Whether a side set each folder's time, to come (`SideRoot::set_dir_mtimes_later`).
+type TimesSet = Later<Vec<tandem_fs::Result<bool>>>;
 
 impl Default for Setting {
     fn default() -> Self {
