@@ -9,13 +9,22 @@ use std::collections::{HashMap, HashSet};
 
 use tandem_core::{Action, RelPath, Side};
 
-use crate::side::SideRoot;
+use crate::side::{Later, SideRoot};
 
 /// The folders one sync changes, and their times on each side before it changed them.
 #[derive(Default)]
 pub(crate) struct FolderTimes {
     /// Per folder, its time on (source, target) before this sync's first step in it.
     before: HashMap<RelPath, [Option<i64>; 2]>,
+    /// The folders whose times were asked for.
+    asked: HashSet<RelPath>,
+    /// Times asked for and not yet taken (a remote side answers while the steps go on):
+    /// the folders, and each side's answer.
+    waiting: Vec<(Vec<RelPath>, [Times; 2])>,
+    /// A step changed a folder since the times were last set.
+    dirty: bool,
+    /// The folders set on the source so far.
+    set_on_source: Vec<RelPath>,
     /// Per folder, whether this sync changed it on (source, target).
     changed: HashMap<RelPath, [bool; 2]>,
 }
@@ -24,6 +33,24 @@ fn slot(side: Side) -> usize {
     match side {
         Side::Source => 0,
         Side::Target => 1,
+    }
+}
+
+/// Folder times being set, per side (source, target): the answers to come, and their
+/// folders (`FolderTimes::apply`, then `settle`).
+pub(crate) struct Setting([(TimesSet, Vec<RelPath>); 2]);
+
+/// A side's folder times, to come (`SideRoot::dir_mtimes_later`).
+type Times = Later<Vec<Option<i64>>>;
+/// Whether a side set each folder's time, to come (`SideRoot::set_dir_mtimes_later`).
+type TimesSet = Later<Vec<tandem_fs::Result<bool>>>;
+
+impl Default for Setting {
+    fn default() -> Self {
+        Setting([
+            (Box::new(Vec::new), Vec::new()),
+            (Box::new(Vec::new), Vec::new()),
+        ])
     }
 }
 
@@ -45,22 +72,31 @@ fn folders_of(a: &Action) -> Vec<(Side, RelPath)> {
 impl FolderTimes {
     /// Before `actions` are applied: the times of the folders they will change, on both
     /// sides, unless an earlier round of this sync already took them (one request per side:
-    /// a remote side answers them all at once).
+    /// a remote side answers them all at once). The answers are taken when the times are
+    /// set: a remote side's agent reads them before the steps sent after this request, and
+    /// the steps need not wait for them.
     pub(crate) fn note_plan(&mut self, roots: [&dyn SideRoot; 2], actions: &[Action]) {
         let mut new = Vec::new();
-        let mut asked = HashSet::new();
         for (_, folder) in actions.iter().flat_map(folders_of) {
-            if !self.before.contains_key(&folder) && asked.insert(folder.clone()) {
+            if self.asked.insert(folder.clone()) {
                 new.push(folder);
             }
         }
         if new.is_empty() {
             return;
         }
-        let [src, tgt] = roots.map(|r| r.dir_mtimes(&new));
-        for (i, folder) in new.into_iter().enumerate() {
-            let at = |times: &[Option<i64>]| times.get(i).copied().flatten();
-            self.before.insert(folder, [at(&src), at(&tgt)]);
+        let answers = roots.map(|r| r.dir_mtimes_later(&new));
+        self.waiting.push((new, answers));
+    }
+
+    /// Takes the answers of the times asked for.
+    fn take_answers(&mut self) {
+        for (folders, [src, tgt]) in self.waiting.drain(..) {
+            let (src, tgt) = (src(), tgt());
+            for (i, folder) in folders.into_iter().enumerate() {
+                let at = |times: &[Option<i64>]| times.get(i).copied().flatten();
+                self.before.insert(folder, [at(&src), at(&tgt)]);
+            }
         }
     }
 
@@ -68,15 +104,28 @@ impl FolderTimes {
     pub(crate) fn note_done(&mut self, a: &Action) {
         for (side, folder) in folders_of(a) {
             self.changed.entry(folder).or_default()[slot(side)] = true;
+            self.dirty = true;
         }
     }
 
-    /// Gives each changed folder its time, deepest first: the other side's where only one
-    /// side changed, else the later of the two as they were before the sync. Returns the
-    /// folders set on the source (for a mount to drop its cached attributes); a folder that
-    /// cannot take a time is logged and left as it is.
-    pub(crate) fn apply(self, roots: [&dyn SideRoot; 2]) -> Vec<RelPath> {
-        let mut folders: Vec<_> = self.changed.into_iter().collect();
+    /// The folders set on the source by this sync (for a mount to drop its cached
+    /// attributes).
+    pub(crate) fn set_on_source(self) -> Vec<RelPath> {
+        self.set_on_source
+    }
+
+    /// Gives each folder changed so far its time, deepest first: the other side's where
+    /// only one side changed, else the later of the two as they were before the sync. Done
+    /// at the end of each round, right before its last commit (whose flush then covers
+    /// them, and a remote side gets them in the same round trip as the flush): a later
+    /// round that changes a folder again sets all of them again, from the same times before
+    /// the sync. A folder that cannot take a time is logged and left as it is.
+    pub(crate) fn apply(&mut self, roots: [&dyn SideRoot; 2]) -> Setting {
+        self.take_answers();
+        if !std::mem::take(&mut self.dirty) {
+            return Setting::default();
+        }
+        let mut folders: Vec<_> = self.changed.iter().map(|(f, c)| (f.clone(), *c)).collect();
         folders.sort_by_key(|(f, _)| std::cmp::Reverse(f.components().count()));
         // The other side's time now, where only one side changed (one request per side).
         let only = |k: usize| move |c: &[bool; 2]| c[k] && !c[1 - k];
@@ -106,14 +155,22 @@ impl FolderTimes {
                 }
             }
         }
-        let mut set_on_source = Vec::new();
+        let [src, tgt] = sets.map(|list| {
+            let folders: Vec<RelPath> = list.iter().map(|(f, _)| f.clone()).collect();
+            (folders, list)
+        });
+        let later = |k: usize, list: &[(RelPath, i64)]| roots[k].set_dir_mtimes_later(list);
+        Setting([(later(0, &src.1), src.0), (later(1, &tgt.1), tgt.0)])
+    }
+
+    /// The answers of the times set (`apply`), taken once the commit after them was sent:
+    /// failures logged, the folders set on the source noted.
+    pub(crate) fn settle(&mut self, setting: Setting) {
         let mut failed = 0usize;
-        for side in [Side::Source, Side::Target] {
-            let list = &sets[slot(side)];
-            let results = roots[slot(side)].set_dir_mtimes(list);
-            for ((folder, _), r) in list.iter().zip(results) {
+        for (side, (answers, folders)) in [Side::Source, Side::Target].into_iter().zip(setting.0) {
+            for (folder, r) in folders.into_iter().zip(answers()) {
                 match r {
-                    Ok(true) if side == Side::Source => set_on_source.push(folder.clone()),
+                    Ok(true) if side == Side::Source => self.set_on_source.push(folder),
                     Ok(_) => {}
                     Err(e) if e.is_raced() => {}
                     Err(e) => {
@@ -126,6 +183,5 @@ impl FolderTimes {
         if failed > 0 {
             tracing::warn!("{failed} folders could not take the other side's modification time");
         }
-        set_on_source
     }
 }

@@ -29,5 +29,5 @@ pub use kept::keep_for_run;
 pub use replicate::{Hold, Replicator, ReplicatorConfig, TargetStatus};
 pub use roots::{PairRoots, RootError};
 pub use run::{sync, sync_scoped, sync_until, EngineError, Session, SourceHooks, TargetOpener};
-pub use side::{SideRoot, Source, Step, Watch, DELTA_MISMATCH};
+pub use side::{Later, SideRoot, Source, Step, Watch, DELTA_MISMATCH};
 pub use spec::{ConflictNote, Event, PathProblem, PlannedStep, Report, Scope, SyncSpec};

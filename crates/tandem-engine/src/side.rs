@@ -16,6 +16,9 @@ use tandem_fs::{
 
 use crate::watch::{Echoes, TargetHint, TargetWatcher};
 
+/// An answer asked for now and taken later (`SideRoot::dir_mtimes_later`).
+pub type Later<T> = Box<dyn FnOnce() -> T + Send>;
+
 /// A side's watch on its root: the changes made there arrive as hints for as long as it
 /// lives.
 pub type Watch = Box<dyn Send>;
@@ -160,9 +163,25 @@ pub trait SideRoot: Send + Sync {
     /// The modification times of the folders `dirs`, in their order (`None`: no folder
     /// there, or its time cannot be read or kept on this side).
     fn dir_mtimes(&self, dirs: &[RelPath]) -> Vec<Option<i64>>;
+    /// [`SideRoot::dir_mtimes`], asked now and read when the answer is taken: a remote
+    /// side sends the request and goes on, so that the steps sent after it (which its agent
+    /// handles after it) need not wait a round trip for it.
+    fn dir_mtimes_later(&self, dirs: &[RelPath]) -> Later<Vec<Option<i64>>> {
+        let times = self.dir_mtimes(dirs);
+        Box::new(move || times)
+    }
     /// Gives each folder its time, in order (deepest first): per folder, whether it was set
     /// (`false`: no longer a folder there, left alone) or why not.
     fn set_dir_mtimes(&self, times: &[(RelPath, i64)]) -> Vec<tandem_fs::Result<bool>>;
+    /// [`SideRoot::set_dir_mtimes`], the answers taken later: a remote side sends the
+    /// request and goes on, so that the flush sent after it goes in the same round trip.
+    fn set_dir_mtimes_later(
+        &self,
+        times: &[(RelPath, i64)],
+    ) -> Later<Vec<tandem_fs::Result<bool>>> {
+        let results = self.set_dir_mtimes(times);
+        Box::new(move || results)
+    }
     /// Why this side cannot be reached any more (a remote side's connection dropped), if
     /// so: only a new one (`Session::reopen_target`) can go on.
     fn lost(&self) -> Option<String> {

@@ -3,8 +3,9 @@
 //! itself, and applies each step with the same re-check, temporary file and rename,
 //! confinement and trash as a local side. It decides nothing: the client's engine does.
 //!
-//! One thread reads the requests in order; a file being received or sent has a thread of
-//! its own, so that many transfers overlap on the wire.
+//! One thread reads the requests in order; a file being received or sent has a worker of
+//! its own while it travels ([`crate::workers`]), so that many transfers overlap on the
+//! wire.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -27,6 +28,7 @@ use crate::wire::{
     WireError, WireFsError, WireHint, WireKeep, WireMeta, WireStep, CHUNK, FEATURES, PREAMBLE,
     PROTOCOL, REMOVALS, SCAN_BATCH,
 };
+use crate::workers::Workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -113,7 +115,7 @@ pub fn serve(
         incoming: HashMap::new(),
         compress,
         removals,
-        threads: Vec::new(),
+        workers: Workers::default(),
         echoes: Arc::default(),
         watch: None,
         meta: Meta::default(),
@@ -189,8 +191,8 @@ struct Agent {
     compress: Compress,
     /// The client reads the hints `Removed` and `Left` (`wire::REMOVALS`).
     removals: bool,
-    /// The threads receiving, sending and summing files.
-    threads: Vec<std::thread::JoinHandle<()>>,
+    /// The workers receiving, sending and summing files.
+    workers: Workers,
     /// The folders and renames this agent is about to make, for its watcher to recognise.
     echoes: Arc<Echoes>,
     /// The root's watch, once the client asked for it.
@@ -391,8 +393,7 @@ impl Agent {
     }
 
     fn spawn(&mut self, work: impl FnOnce() + Send + 'static) {
-        self.threads.retain(|t| !t.is_finished());
-        self.threads.push(std::thread::spawn(work));
+        self.workers.run(work);
     }
 
     fn send_file(&mut self, id: u64, path: Vec<u8>, src: WireEntry, sig: Option<Sig>) {
@@ -405,9 +406,7 @@ impl Agent {
     /// leave them behind).
     fn finish(&mut self) {
         self.incoming.clear();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.workers.finish();
     }
 
     /// The requests answered in order, on this thread.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use tandem_core::{Entry, Filter, Hash, Kind, RelPath, Retention, Tree};
 use tandem_engine::watch::{Echoes, TargetHint};
-use tandem_engine::{SideRoot, Source, Step, Watch, DELTA_MISMATCH};
+use tandem_engine::{Later, SideRoot, Source, Step, Watch, DELTA_MISMATCH};
 use tandem_fs::{
     AttrsFrom, Durability, FsError, Incoming, Pruned, Refusal, Root, Scan, Trash, TrashUsage,
     Xattrs,
@@ -48,6 +48,9 @@ pub struct Stats {
     /// The most requests that were waiting for their answers at once: how well the run
     /// kept the link busy (1: one round trip after another).
     pub most_in_flight: AtomicU64,
+    /// Requests sent while none was waiting for its answer: each starts a round trip the
+    /// run waits out (logged at debug level, with the request that started it).
+    pub round_trips: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +207,13 @@ pub struct RemoteSide {
     /// The listing this client and the agent hold (`crate::listing`), when the agent
     /// announced `listing` and the pair keeps one.
     listing: Option<Mutex<Kept>>,
+    /// A `Present` sent right after the request that comes before the root's check (a
+    /// scan, a flush, folder times set), with its id: the answer of the next
+    /// `still_present` if no other request was sent since (the agent answers it after
+    /// everything sent before it, as it would a `Present` sent after the wait).
+    present_ahead: Mutex<Option<(u64, Receiver<Msg>)>>,
+    /// The id of the last `Present` the agent answered with its root there.
+    confirmed: Mutex<Option<u64>>,
 }
 
 /// The client's side of `crate::listing`.
@@ -315,6 +325,8 @@ impl RemoteSide {
             told: AtomicBool::new(false),
             created,
             listing,
+            present_ahead: Mutex::new(None),
+            confirmed: Mutex::new(None),
         })
     }
 
@@ -446,6 +458,7 @@ impl RemoteSide {
         make: impl FnOnce(u64) -> Msg,
     ) -> tandem_fs::Result<(u64, Receiver<Msg>)> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let msg = make(id);
         let (tx, rx) = unbounded();
         {
             let mut pending = self
@@ -458,6 +471,16 @@ impl RemoteSide {
             if self.shared.ended.load(Ordering::SeqCst) {
                 return Err(self.lost());
             }
+            if pending.is_empty() {
+                let n = self
+                    .shared
+                    .stats
+                    .round_trips
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
+                tracing::debug!("{}: round trip {n}: {}", self.name, msg_name(&msg));
+            }
+            tracing::trace!("{}: request {id}: {}", self.name, msg_name(&msg));
             pending.insert(id, tx);
             let waiting = pending.len() as u64;
             self.shared
@@ -468,7 +491,7 @@ impl RemoteSide {
         if let Some(first) = before(id) {
             self.send(&first)?;
         }
-        self.send(&make(id))?;
+        self.send(&msg)?;
         Ok((id, rx))
     }
 
@@ -669,6 +692,15 @@ fn not_tandem(c: &Connect, found: &str, tail: &Tail) -> ConnectError {
         },
         version: env!("CARGO_PKG_VERSION"),
     }
+}
+
+/// A request's name, as the log shows it (`Install`, `Scan`...).
+fn msg_name(msg: &Msg) -> String {
+    let shown = format!("{msg:?}");
+    let end = shown
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(shown.len());
+    shown[..end].to_string()
 }
 
 /// The id an answer belongs to, and whether it is the last for that id.
@@ -916,6 +948,7 @@ impl SideRoot for RemoteSide {
             threads: threads as u32,
             hints: hints.map(|h| h.iter().map(|(p, b)| (bytes(p), *b)).collect()),
         })?;
+        self.ask_present_ahead();
         let mut tree = Tree::new();
         loop {
             match self.wait(&rx)? {
@@ -1230,54 +1263,78 @@ impl SideRoot for RemoteSide {
     }
 
     fn dir_mtimes(&self, dirs: &[RelPath]) -> Vec<Option<i64>> {
-        if dirs.is_empty() || !self.keeps_times() {
-            return vec![None; dirs.len()];
-        }
-        let asked = || -> tandem_fs::Result<Vec<Option<i64>>> {
-            let paths = dirs.iter().map(bytes).collect();
-            let (_, rx) = self.request(|id| Msg::DirTimes { id, paths })?;
-            match self.wait(&rx)? {
-                Msg::Times { times, .. } if times.len() == dirs.len() => Ok(times),
-                other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
-            }
-        };
+        self.dir_mtimes_later(dirs)()
+    }
+
+    fn dir_mtimes_later(&self, dirs: &[RelPath]) -> Later<Vec<Option<i64>>> {
+        let n = dirs.len();
         // A folder whose time is unknown keeps its own: nothing is lost but the time.
-        asked().unwrap_or_else(|_| vec![None; dirs.len()])
+        let unknown = move || vec![None; n];
+        if dirs.is_empty() || !self.keeps_times() {
+            return Box::new(unknown);
+        }
+        let paths = dirs.iter().map(bytes).collect();
+        let Ok((_, rx)) = self.request(|id| Msg::DirTimes { id, paths }) else {
+            return Box::new(unknown);
+        };
+        let shared = Arc::clone(&self.shared);
+        Box::new(move || match rx.recv() {
+            Ok(Msg::Times { times, .. }) if times.len() == n => times,
+            Ok(other) => {
+                shared.set_lost(format!("protocol error: an unexpected {other:?}"));
+                unknown()
+            }
+            Err(_) => unknown(),
+        })
     }
 
     fn set_dir_mtimes(&self, times: &[(RelPath, i64)]) -> Vec<tandem_fs::Result<bool>> {
-        if times.is_empty() || !self.keeps_times() {
-            return times.iter().map(|_| Ok(false)).collect();
+        self.set_dir_mtimes_later(times)()
+    }
+
+    fn set_dir_mtimes_later(
+        &self,
+        times: &[(RelPath, i64)],
+    ) -> Later<Vec<tandem_fs::Result<bool>>> {
+        let n = times.len();
+        if n == 0 || !self.keeps_times() {
+            return Box::new(move || (0..n).map(|_| Ok(false)).collect());
         }
-        let asked = || -> tandem_fs::Result<Vec<tandem_fs::Result<bool>>> {
-            let list = times.iter().map(|(p, t)| (bytes(p), *t)).collect();
-            let (_, rx) = self.request(|id| Msg::SetDirTimes { id, times: list })?;
-            match self.wait(&rx)? {
-                Msg::TimesSet { results, .. } if results.len() == times.len() => Ok(results
-                    .into_iter()
-                    .map(|r| r.map_err(WireFsError::error))
-                    .collect()),
-                other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
-            }
-        };
-        match asked() {
-            Ok(r) => r,
-            Err(e) => times
-                .iter()
+        let failed = move |why: String| -> Vec<tandem_fs::Result<bool>> {
+            (0..n)
                 .map(|_| {
                     Err(FsError::io(
                         &RelPath::root(),
                         "remote side",
-                        std::io::Error::other(e.to_string()),
+                        std::io::Error::other(why.clone()),
                     ))
                 })
+                .collect()
+        };
+        let list = times.iter().map(|(p, t)| (bytes(p), *t)).collect();
+        let rx = match self.request(|id| Msg::SetDirTimes { id, times: list }) {
+            Ok((_, rx)) => rx,
+            Err(e) => return Box::new(move || failed(e.to_string())),
+        };
+        let shared = Arc::clone(&self.shared);
+        Box::new(move || match rx.recv() {
+            Ok(Msg::TimesSet { results, .. }) if results.len() == n => results
+                .into_iter()
+                .map(|r| r.map_err(WireFsError::error))
                 .collect(),
-        }
+            Ok(other) => {
+                let why = format!("protocol error: an unexpected {other:?}");
+                shared.set_lost(why.clone());
+                failed(why)
+            }
+            Err(_) => failed("the connection was lost".into()),
+        })
     }
 
     fn flush(&self, durability: Durability) -> tandem_fs::Result<()> {
         let each_file = durability == Durability::EachFile;
         let (_, rx) = self.request(|id| Msg::Flush { id, each_file })?;
+        self.ask_present_ahead();
         match self.wait(&rx)? {
             Msg::Checked { result, .. } => result.map_err(WireFsError::error),
             other => Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
@@ -1285,12 +1342,23 @@ impl SideRoot for RemoteSide {
     }
 
     fn still_present(&self) -> bool {
+        let last = |id: u64| self.next.load(Ordering::SeqCst) == id + 1;
+        let confirmed = *self.confirmed.lock().unwrap_or_else(|p| p.into_inner());
+        // Nothing was asked of the agent since it last said its root was there: nothing
+        // could have been done in a root gone since.
+        if confirmed.is_some_and(last) && !self.shared.ended.load(Ordering::SeqCst) {
+            return true;
+        }
         let asked = || -> tandem_fs::Result<bool> {
-            let (_, rx) = self.request(|id| Msg::Present { id })?;
-            Ok(matches!(
-                self.wait(&rx)?,
-                Msg::Checked { result: Ok(()), .. }
-            ))
+            let (id, rx) = match self.take_present_ahead() {
+                Some(ahead) => ahead,
+                None => self.request(|id| Msg::Present { id })?,
+            };
+            let present = matches!(self.wait(&rx)?, Msg::Checked { result: Ok(()), .. });
+            if present {
+                *self.confirmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
+            }
+            Ok(present)
         };
         // A connection gone: nothing more can be confirmed as done there.
         asked().unwrap_or(false)
@@ -1416,6 +1484,7 @@ impl RemoteSide {
             key: kept.key.clone(),
             base: base.as_ref().map(|l| l.token),
         })?;
+        self.ask_present_ahead();
         let mut differs = Vec::new();
         loop {
             match self.wait(&rx)? {
@@ -1452,6 +1521,23 @@ impl RemoteSide {
                 other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
             }
         }
+    }
+
+    /// Sends a `Present` now, for the next `still_present` (`present_ahead`).
+    fn ask_present_ahead(&self) {
+        let ahead = self.request(|id| Msg::Present { id }).ok();
+        *self.present_ahead.lock().unwrap_or_else(|p| p.into_inner()) = ahead;
+    }
+
+    /// The answer to come of the `Present` sent ahead, if it was the last request sent.
+    fn take_present_ahead(&self) -> Option<(u64, Receiver<Msg>)> {
+        let ahead = self
+            .present_ahead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let (id, rx) = ahead?;
+        (self.next.load(Ordering::SeqCst) == id + 1).then_some((id, rx))
     }
 
     /// Whether the agent announced `feature`.
@@ -1661,7 +1747,28 @@ mod tests {
             told_times: AtomicBool::new(false),
             created: false,
             listing: None,
+            present_ahead: Mutex::new(None),
+            confirmed: Mutex::new(None),
         }
+    }
+
+    /// A `Present` sent ahead answers the next check only while it is the last request
+    /// sent: after any other, the check asks again (its answer would say nothing of what
+    /// that request did).
+    #[test]
+    fn issue_17_a_present_sent_ahead_answers_only_if_nothing_was_sent_after_it() {
+        let side = side_over_cat();
+        side.ask_present_ahead();
+        assert!(side.take_present_ahead().is_some());
+        assert!(side.take_present_ahead().is_none(), "taken once");
+        side.ask_present_ahead();
+        let _stat = side
+            .request(|id| Msg::Stat {
+                id,
+                path: b"a".to_vec(),
+            })
+            .unwrap();
+        assert!(side.take_present_ahead().is_none());
     }
 
     /// The keepalive gives a connection up (`end`) before it ends ssh: a request made in

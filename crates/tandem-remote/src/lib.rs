@@ -29,7 +29,12 @@
 //!      still, and only if the path is still what the plan saw; a connection cut mid-file
 //!      leaves no torn file, only the temporary one, removed.
 //!    - `Apply` (rename, mkdir, set metadata, delete to the agent's trash) → `Done`;
-//!      `Stat` → `Done`; `Flush` and `Present` → `Checked`.
+//!      `Stat` → `Done`; `Flush` and `Present` → `Checked`. The agent answers `Scan`,
+//!      `Flush`, `Present` and the folder times in the order they came, so the client
+//!      sends the `Present` that checks its root right behind a `Scan` or a `Flush`, and
+//!      the folder times a sync sets right before its `Flush`, and waits once for all.
+//!      The debug log counts each request sent while none was waiting: the round trips a
+//!      run waited out.
 //!    - Feature `delta` ([`delta`]): a file that exists on the receiving side in an older
 //!      version (both at least [`delta::DELTA_MIN`]) travels as what changed. Sending to
 //!      the agent: `Signature` → `Sums` (the chunks of the agent's old copy), then
@@ -89,6 +94,7 @@ pub mod pace;
 mod run;
 pub mod target;
 pub mod wire;
+mod workers;
 
 pub use agent::{serve, ServeError};
 pub use client::{Connect, ConnectError, RemoteSide, Stats};

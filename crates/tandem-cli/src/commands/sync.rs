@@ -49,12 +49,13 @@ fn run_remote(a: SyncArgs, target: RemoteTarget) -> Result<u8> {
 pub fn print_wire(stats: &tandem_remote::Stats) {
     let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     outln!(
-        "remote: {} bytes of file data sent, {} received ({} and {} bytes on the wire), up to {} requests in flight",
+        "remote: {} bytes of file data sent, {} received ({} and {} bytes on the wire), up to {} requests in flight, {} round trips waited for",
         n(&stats.data_sent),
         n(&stats.data_received),
         n(&stats.wire_sent),
         n(&stats.wire_received),
-        n(&stats.most_in_flight)
+        n(&stats.most_in_flight),
+        n(&stats.round_trips)
     );
 }
 
