@@ -1675,8 +1675,17 @@ fn issue_17_a_no_change_resync_receives_no_listing() {
     remote_tree(&p, 2000);
     let first = p.sync_ok(&[], 0);
     let again = p.sync_ok(&[], 0);
+    let copy = || {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p.pair.state.join("remote-listing"))
+            .unwrap()
+            .ino()
+    };
+    let kept = copy();
     let third = p.sync_ok(&[], 0);
     assert!(third.stdout.contains("nothing to do"), "{}", third.all());
+    // Nothing differed from the listing both ends keep: it is not written again.
+    assert_eq!(copy(), kept, "the copy kept here was rewritten");
     let (first_in, again_in, third_in) = (
         wire_bytes(&first).1,
         wire_bytes(&again).1,

@@ -226,6 +226,8 @@ struct Kept {
     whole: bool,
     /// The copy was received and not yet confirmed (`SideRoot::committed`).
     fresh: bool,
+    /// The token of the copy in `file`, as loaded or last written there.
+    saved: Option<[u8; 32]>,
 }
 
 impl Kept {
@@ -234,12 +236,14 @@ impl Kept {
             Some((key, copy)) => (key, Some(copy)),
             None => (listing::new_key(&file), None),
         };
+        let saved = copy.as_ref().map(|c| c.token);
         Kept {
             file,
             key,
             copy,
             whole,
             fresh: false,
+            saved,
         }
     }
 }
@@ -1384,7 +1388,7 @@ impl SideRoot for RemoteSide {
             );
             return;
         }
-        kept.fresh = false;
+        (kept.fresh, kept.saved) = (false, Some(token));
         let key = kept.key.clone();
         let confirmed = self
             .request(|id| Msg::Confirm { id, key, token })
@@ -1439,7 +1443,8 @@ impl RemoteSide {
         threads: usize,
     ) -> tandem_fs::Result<Scan> {
         let base = if kept.whole { None } else { kept.copy.take() };
-        let (listing, stale) = match self.scan_since(kept, filter, threads, base)? {
+        let base_token = base.as_ref().map(|b| b.token);
+        let (listing, stale, on_base) = match self.scan_since(kept, filter, threads, base)? {
             Ok(got) => got,
             Err(why) => {
                 tracing::warn!("{}: {why}; listing it all", self.name);
@@ -1455,7 +1460,10 @@ impl RemoteSide {
             let e = self.entry_here(e.clone(), Some(m.clone()));
             tree.insert(p, e.map_err(|e| self.garbled(e))?);
         }
-        (kept.copy, kept.whole, kept.fresh) = (Some(listing), false, true);
+        // Nothing to keep anew when the agent answered against the copy kept here and
+        // nothing differed: both ends hold it already (a write and a round trip saved).
+        let kept_already = on_base && base_token == kept.saved && kept.saved == Some(listing.token);
+        (kept.copy, kept.whole, kept.fresh) = (Some(listing), false, !kept_already);
         let stale_temps = stale
             .into_iter()
             .map(path_of)
@@ -1464,8 +1472,9 @@ impl RemoteSide {
         Ok(Scan { tree, stale_temps })
     }
 
-    /// One `ScanSince` against `base`: the listing it makes and the stale temporary
-    /// files, or (inner `Err`) why what came does not make the agent's listing.
+    /// One `ScanSince` against `base`: the listing it makes, the stale temporary files
+    /// and whether the agent answered against `base`, or (inner `Err`) why what came does
+    /// not make the agent's listing.
     #[allow(clippy::type_complexity)]
     fn scan_since(
         &self,
@@ -1473,7 +1482,7 @@ impl RemoteSide {
         filter: &Filter,
         threads: usize,
         base: Option<Listing>,
-    ) -> tandem_fs::Result<Result<(Listing, Vec<Vec<u8>>), String>> {
+    ) -> tandem_fs::Result<Result<(Listing, Vec<Vec<u8>>, bool), String>> {
         let inputs = filter.inputs().clone();
         let (_, rx) = self.request(|id| Msg::ScanSince {
             id,
@@ -1516,7 +1525,7 @@ impl RemoteSide {
                             "nothing"
                         }
                     );
-                    return Ok(Ok((listing, stale)));
+                    return Ok(Ok((listing, stale, since.is_some())));
                 }
                 other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
             }
