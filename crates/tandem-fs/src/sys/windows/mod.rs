@@ -53,6 +53,9 @@ pub(crate) fn open_resolve_beneath(
     fs::openat(dir, path, flags, mode)
 }
 
+/// No early writeback here: the later sync writes all.
+pub(crate) fn start_writeback(_fd: BorrowedFd<'_>, _offset: u64, _len: u64) {}
+
 /// No `copy_file_range`: ENOSYS, and the caller copies by hand.
 pub(crate) fn copy_file_range(
     _src: impl AsFd,
