@@ -189,6 +189,11 @@ impl RemotePair {
 
     /// `tandem CMD SRC ssh://...TGT --state-dir STATE ARGS...`
     fn cmd(&self, cmd: &str, args: &[&str]) -> Out {
+        self.cmd_env(cmd, args, &[])
+    }
+
+    /// [`RemotePair::cmd`] with `env` set for tandem.
+    fn cmd_env(&self, cmd: &str, args: &[&str], env: &[(&str, &Path)]) -> Out {
         let (url, ssh) = (self.url(), self.sshd.ssh());
         let mut v: Vec<&OsStr> = vec![OsStr::new(cmd), self.pair.src.as_os_str(), OsStr::new(&url)];
         v.extend([OsStr::new("--state-dir"), self.pair.state.as_os_str()]);
@@ -201,7 +206,7 @@ impl RemotePair {
             v.push(OsStr::new(bin()));
         }
         v.extend(args.iter().map(OsStr::new));
-        run_tandem(v)
+        crate::fixtures::run_tandem_with_env(v, env)
     }
 
     fn sync_ok(&self, args: &[&str], code: i32) -> Out {
@@ -990,6 +995,35 @@ fn issue_17_a_modified_large_file_sends_only_what_changed() {
     pair.assert_same();
     // What was replaced is in the trash as ever.
     assert_eq!(pair.trash_contents(S::Tgt).len(), 1);
+}
+
+/// A large file modified on the source side: its old copy's chunks are asked of the agent
+/// before this side hashes the new content, so that both cut and hash at once (1 GiB with
+/// 1 MiB changed: about 2 s earlier); the delta is as small and the copy as right as ever.
+#[test]
+fn issue_17_a_large_file_s_old_chunks_are_asked_for_while_the_new_one_is_hashed() {
+    let name = "issue_17_a_large_file_s_old_chunks_are_asked_for_while_the_new_one_is_hashed";
+    let Some(p) = RemotePair::new(name) else {
+        return;
+    };
+    let pair = &p.pair;
+    let size = 20 << 20;
+    let mut big = noise(size, 5);
+    std::fs::write(pair.path(S::Src, "big.bin"), &big).unwrap();
+    p.sync_ok(&[], 0);
+    big[size / 3] ^= 0xff;
+    std::fs::write(pair.path(S::Src, "big.bin"), &big).unwrap();
+    let out = p.cmd_env("sync", &[], &[("TANDEM_LOG", Path::new("debug"))]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let asked = out.stderr.find("big.bin: its chunks there asked for ahead");
+    let used = out
+        .stderr
+        .find("big.bin: the chunks asked for ahead are used");
+    assert!(asked.is_some() && used.is_some(), "{}", out.all());
+    let (sent, _) = data_bytes(&out);
+    assert!(sent > 0 && sent < 1 << 20, "{}", out.all());
+    assert!(std::fs::read(pair.path(S::Tgt, "big.bin")).unwrap() == big);
+    pair.assert_same();
 }
 
 #[test]

@@ -10,6 +10,27 @@ use std::collections::HashSet;
 use crate::side::SideRoot;
 use tandem_core::{BaseTree, Entry, Kind, RelPath, Side, Tree};
 
+/// A source file the baseline knew changed since (`e`, `b`): when the target still holds
+/// the baseline's version, the target is told it will likely be replaced.
+fn hint_replacement(
+    tgt: &dyn SideRoot,
+    p: &RelPath,
+    e: &Entry,
+    b: &tandem_core::BaseEntry,
+    other: &Tree,
+    window: i64,
+) {
+    let unchanged = |t: &&Entry| {
+        t.kind == Kind::File
+            && t.ino == b.ino(Side::Target)
+            && t.size == b.size
+            && t.mtime.abs_diff(b.seen(Side::Target).mtime) <= window.unsigned_abs()
+    };
+    if let Some(t) = other.get(p).filter(unchanged) {
+        tgt.expect_replacement(p, t, e);
+    }
+}
+
 pub fn fill_hashes(
     base: &BaseTree,
     src: &mut Tree,
@@ -55,6 +76,9 @@ pub fn fill_hashes(
                 {
                     e.hash = b.hash;
                     continue;
+                }
+                if side == Side::Source {
+                    hint_replacement(roots.1, p, e, b, other, window);
                 }
                 if e.size == b.size {
                     want.push((side, p.clone(), e.clone()));

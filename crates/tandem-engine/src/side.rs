@@ -191,6 +191,11 @@ pub trait SideRoot: Send + Sync {
     /// whole-tree scan returned may serve as the base of its next one (a remote side sends
     /// only what differs from it). Called after a run that was not a dry run nor halted.
     fn committed(&self) {}
+    /// A hint, before the run hashes what it must: `rel`, `old` on this side as the
+    /// baseline last saw it, is likely to be replaced by `new` from the other side. A side
+    /// that receives large files as deltas may start cutting `old` into chunks now, while
+    /// the other side hashes `new`; the install checks `old` again as always.
+    fn expect_replacement(&self, _rel: &RelPath, _old: &Entry, _new: &Entry) {}
 }
 
 impl SideRoot for Root {

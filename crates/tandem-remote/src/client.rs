@@ -124,6 +124,18 @@ pub struct Connect {
     pub listing: Option<(std::path::PathBuf, bool)>,
 }
 
+/// Files this large have their signature asked for ahead (`expect_replacement`): below,
+/// cutting the old copy takes less than a round trip's worth of waiting.
+const EARLY_SIG_MIN: u64 = 16 << 20;
+/// The most signatures asked for ahead and not yet used (each up to `delta::MAX_CHUNKS`
+/// chunks of 36 bytes).
+const EARLY_SIGS: usize = 16;
+
+/// Whether `a` and `b` are the same version of a file, as stat tells.
+fn same_version(a: &Entry, b: &Entry) -> bool {
+    (&a.kind, a.ino, a.size, a.mtime) == (&b.kind, b.ino, b.size, b.mtime)
+}
+
 /// Answers routed to their callers, and why the connection ended when it did.
 #[derive(Default)]
 struct Shared {
@@ -214,6 +226,9 @@ pub struct RemoteSide {
     present_ahead: Mutex<Option<(u64, Receiver<Msg>)>>,
     /// The id of the last `Present` the agent answered with its root there.
     confirmed: Mutex<Option<u64>>,
+    /// Signatures asked for ahead of their install (`SideRoot::expect_replacement`): the
+    /// entry each was asked for, and where its answer comes.
+    early_sigs: Mutex<HashMap<RelPath, (Entry, Receiver<Msg>)>>,
 }
 
 /// The client's side of `crate::listing`.
@@ -331,6 +346,7 @@ impl RemoteSide {
             listing,
             present_ahead: Mutex::new(None),
             confirmed: Mutex::new(None),
+            early_sigs: Mutex::default(),
         })
     }
 
@@ -1399,6 +1415,22 @@ impl SideRoot for RemoteSide {
         }
     }
 
+    /// A large file's signature asked for now, so that the agent cuts its old copy while
+    /// this machine hashes the new one; at most [`EARLY_SIGS`] wait at once.
+    fn expect_replacement(&self, rel: &RelPath, old: &Entry, new: &Entry) {
+        if old.size < EARLY_SIG_MIN || !self.delta_for(rel, old, new) {
+            return;
+        }
+        if self.lock_early_sigs().len() >= EARLY_SIGS {
+            return;
+        }
+        if let Ok(rx) = self.ask_sig(rel, old) {
+            tracing::debug!("{rel}: its chunks there asked for ahead");
+            self.lock_early_sigs()
+                .insert(rel.clone(), (old.clone(), rx));
+        }
+    }
+
     fn take_refusals(&self) -> Vec<Refusal> {
         Vec::new()
     }
@@ -1601,18 +1633,20 @@ impl RemoteSide {
             && !whole.contains(rel)
     }
 
-    /// The chunks of the agent's old copy of `rel` (`old`), for a delta of `new` to it.
+    /// The chunks of the agent's old copy of `rel` (`old`), for a delta of `new` to it:
+    /// asked for now, unless they were asked for ahead for that same `old`.
     fn remote_sig(&self, rel: &RelPath, old: &Entry, new: &Entry) -> Option<Sig> {
         if !self.delta_for(rel, old, new) {
             return None;
         }
-        let (_, rx) = self
-            .request(|id| Msg::Signature {
-                id,
-                path: bytes(rel),
-                expect: WireEntry::from(old),
-            })
-            .ok()?;
+        let early = self.lock_early_sigs().remove(rel);
+        let rx = match early {
+            Some((was, rx)) if same_version(&was, old) => {
+                tracing::debug!("{rel}: the chunks asked for ahead are used");
+                rx
+            }
+            _ => self.ask_sig(rel, old).ok()?,
+        };
         match self.wait(&rx).ok()? {
             Msg::Sums {
                 result: Ok(sig), ..
@@ -1622,6 +1656,21 @@ impl RemoteSide {
                 None
             }
         }
+    }
+
+    fn ask_sig(&self, rel: &RelPath, old: &Entry) -> tandem_fs::Result<Receiver<Msg>> {
+        let (_, rx) = self.request(|id| Msg::Signature {
+            id,
+            path: bytes(rel),
+            expect: WireEntry::from(old),
+        })?;
+        Ok(rx)
+    }
+
+    fn lock_early_sigs(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<RelPath, (Entry, Receiver<Msg>)>> {
+        self.early_sigs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The chunks of this side's old copy of `rel` (`old`) for the agent to send `new` as a
@@ -1758,6 +1807,7 @@ mod tests {
             listing: None,
             present_ahead: Mutex::new(None),
             confirmed: Mutex::new(None),
+            early_sigs: Mutex::default(),
         }
     }
 
