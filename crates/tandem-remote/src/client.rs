@@ -1388,6 +1388,9 @@ impl SideRoot for RemoteSide {
     /// here (written to the pair's state folder) then on the agent (`Confirm`). Either
     /// failing is logged: the next scan lists it all.
     fn committed(&self) {
+        // Chunks asked for ahead that the run did not use (a file only touched): a mount's
+        // next pass asks again for what it needs.
+        self.lock_early_sigs().clear();
         let Some(kept) = &self.listing else {
             return;
         };
@@ -1809,6 +1812,28 @@ mod tests {
             confirmed: Mutex::new(None),
             early_sigs: Mutex::default(),
         }
+    }
+
+    /// Chunks are asked for ahead only for large files, at most `EARLY_SIGS` waiting, and
+    /// forgotten when the run commits (else a mount's stale ones would stop it asking).
+    #[test]
+    fn issue_17_chunks_asked_for_ahead_are_bounded_and_forgotten_at_commit() {
+        let mut side = side_over_cat();
+        side.features = vec!["delta".into()];
+        let big = |ino| Entry::file(EARLY_SIG_MIN, 1, 0o644, ino);
+        let small = Entry::file(EARLY_SIG_MIN - 1, 1, 0o644, 1);
+        side.expect_replacement(&RelPath::new(*b"small").unwrap(), &small, &small);
+        assert!(
+            side.lock_early_sigs().is_empty(),
+            "a small file is cut on demand"
+        );
+        for i in 0..EARLY_SIGS as u64 + 4 {
+            let rel = RelPath::new(format!("f{i}")).unwrap();
+            side.expect_replacement(&rel, &big(i), &big(i + 100));
+        }
+        assert_eq!(side.lock_early_sigs().len(), EARLY_SIGS);
+        side.committed();
+        assert!(side.lock_early_sigs().is_empty());
     }
 
     /// A `Present` sent ahead answers the next check only while it is the last request
