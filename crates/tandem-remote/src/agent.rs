@@ -122,6 +122,8 @@ pub fn serve(
         with: HashMap::new(),
         listings: HashMap::new(),
         recorded: HashMap::new(),
+        installing: HashMap::new(),
+        finishing: Vec::new(),
     }
     .run(input)
 }
@@ -205,6 +207,11 @@ struct Agent {
     /// the record kept of it, once read or written.
     listings: HashMap<String, Listing>,
     recorded: HashMap<String, [u8; 32]>,
+    /// The files being received, each ended when its worker is done (`wire::FLUSH_AFTER`).
+    installing: HashMap<u64, Receiver<()>>,
+    /// The files whose data all came (their `End`) and whose worker may still be at them:
+    /// a flush, or folder times set, waits for them.
+    finishing: Vec<Receiver<()>>,
 }
 
 /// What came with an entry the client sends (`Msg::With`).
@@ -293,16 +300,24 @@ impl Agent {
                     }
                     if done {
                         self.incoming.remove(&id);
+                        if let Some(worker) = self.installing.remove(&id) {
+                            self.finishing.retain(|w| !ended(w));
+                            self.finishing.push(worker);
+                        }
                     }
                 }
                 Msg::Install { id, .. } => {
                     let (tx, rx) = unbounded();
                     self.incoming.insert(id, tx);
+                    // Dropped when the worker is done with the file.
+                    let (working, worker) = crossbeam_channel::bounded::<()>(0);
+                    self.installing.insert(id, worker);
                     let (root, out) = (Arc::clone(&self.root), self.out.clone());
                     let echoes = self.watch.as_ref().map(|_| Arc::clone(&self.echoes));
                     let with = self.with.remove(&id).unwrap_or_default();
                     let meta = self.meta.clone();
                     self.spawn(move || {
+                        let _working = working;
                         let with = (with, meta);
                         receive(&root, &out, msg, rx, echoes.as_deref(), &with)
                     });
@@ -409,8 +424,21 @@ impl Agent {
         self.workers.finish();
     }
 
+    /// Waits for the files whose data all came before this request to be installed
+    /// (`wire::FLUSH_AFTER`): a client that sent a file, then the flush, without waiting
+    /// for the file's answer, gets a flush that covers it. A file whose data is still to
+    /// come is not waited for (its data is behind this request).
+    fn finish_installs(&mut self) {
+        for worker in self.finishing.drain(..) {
+            let _ = worker.recv();
+        }
+    }
+
     /// The requests answered in order, on this thread.
     fn answer(&mut self, msg: Msg) -> Result<(), ServeError> {
+        if matches!(msg, Msg::Flush { .. } | Msg::SetDirTimes { .. }) {
+            self.finish_installs();
+        }
         let root = &*self.root;
         match msg {
             Msg::Scan {
@@ -825,6 +853,14 @@ fn forget_failed<T>(
         e.forget(path);
     }
     r
+}
+
+/// The worker of a file received is done with it.
+fn ended(worker: &Receiver<()>) -> bool {
+    matches!(
+        worker.try_recv(),
+        Err(crossbeam_channel::TryRecvError::Disconnected)
+    )
 }
 
 /// Receives one file (`Msg::Install`) from the chunks routed to `rx`, and answers `Done`.

@@ -39,7 +39,12 @@ pub const FEATURES: &[&str] = &[
     REMOVALS,
     "keepalive",
     LISTING,
+    FLUSH_AFTER,
 ];
+/// The feature of an agent that finishes the files it was sent whole (their `End` came)
+/// before it flushes or sets folder times: a client may send a file, the folder times
+/// and the flush, and wait once for all their answers (a mount's pass).
+pub const FLUSH_AFTER: &str = "flush-after-installs";
 /// The feature of an agent that sends a whole-tree scan as what differs from the listing
 /// the client holds (`ScanSince`, `Differs`, `Listed`, `Confirm`; `crate::listing`).
 pub const LISTING: &str = "listing";
