@@ -1333,6 +1333,98 @@ mod tests {
         hint
     }
 
+    /// A file sent whole and the flush behind it, nothing waited for in between (a mount's
+    /// pass, `wire::FLUSH_AFTER`): the flush is answered after the file is installed, so
+    /// that it covers it (the client records the file once the flush is answered).
+    #[test]
+    fn issue_17_a_flush_sent_behind_a_file_is_answered_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut to_agent, input) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
+        let (output, agent_out) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
+        let root = dir.path().to_path_buf();
+        let agent = std::thread::spawn(move || serve(&root, false, input, output));
+        let mut from_agent = std::io::BufReader::new(agent_out);
+        let mut preamble = String::new();
+        from_agent.read_line(&mut preamble).unwrap();
+        let hello = Msg::Hello {
+            protocol: PROTOCOL,
+            features: Vec::new(),
+            compress: Compress::default(),
+        };
+        write_msg(&mut to_agent, &hello).unwrap();
+        let Some((Msg::Welcome { features, .. }, _)) = read_msg(&mut from_agent).unwrap() else {
+            panic!("no welcome");
+        };
+        assert!(features.iter().any(|f| f == crate::wire::FLUSH_AFTER));
+        // Data that packs small: the agent reads it all at once, and its worker has most of
+        // the file still to unpack, hash and write when the flush comes.
+        let size = 64u64 << 20;
+        let src = Entry::file(size, 1_700_000_000_000_000_000, 0o644, 0);
+        let (packed, zstd) = crate::compress::pack(Compress::On, &vec![7u8; crate::wire::CHUNK]);
+        assert!(zstd);
+        write_msg(
+            &mut to_agent,
+            &Msg::Install {
+                id: 1,
+                path: b"big".to_vec(),
+                src: WireEntry::from(&src),
+                expect: None,
+                mode: 0o644,
+                trash: "t".into(),
+                each_file: false,
+            },
+        )
+        .unwrap();
+        for _ in 0..size / crate::wire::CHUNK as u64 {
+            let data = Msg::Data {
+                id: 1,
+                bytes: packed.clone(),
+                zstd: true,
+            };
+            write_msg(&mut to_agent, &data).unwrap();
+        }
+        write_msg(
+            &mut to_agent,
+            &Msg::End {
+                id: 1,
+                result: Ok(()),
+            },
+        )
+        .unwrap();
+        let flush = Msg::Flush {
+            id: 2,
+            each_file: false,
+        };
+        write_msg(&mut to_agent, &flush).unwrap();
+        let mut order = Vec::new();
+        while order.len() < 2 {
+            match read_msg(&mut from_agent).unwrap() {
+                Some((Msg::Done { id, result }, _)) => {
+                    assert!(result.is_ok(), "{result:?}");
+                    order.push(id);
+                }
+                Some((Msg::Checked { id, result }, _)) => {
+                    assert!(result.is_ok(), "{result:?}");
+                    order.push(id);
+                }
+                Some(_) => {}
+                None => panic!("the agent hung up"),
+            }
+        }
+        assert_eq!(
+            order,
+            vec![1, 2],
+            "the flush was answered before the file was in"
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join("big")).unwrap().len(),
+            size
+        );
+        write_msg(&mut to_agent, &Msg::Bye).unwrap();
+        drop(to_agent);
+        agent.join().unwrap().unwrap();
+    }
+
     #[test]
     fn issue_18_an_agent_tells_removals_only_to_a_client_that_reads_them() {
         assert_eq!(
