@@ -26,7 +26,9 @@ pub const PROTOCOL: u32 = 1;
 /// the agent prunes its trash to the retention (`Holds`, `TrashPaths`, `Prune`);
 /// `removals`, the client reads the hints `Removed` and `Left` (`REMOVALS`); `keepalive`,
 /// the agent answers `Ping` with `Pong` at once, whatever else it is doing; `listing`, a
-/// whole-tree scan sent as what differs from the listing both ends hold (`LISTING`).
+/// whole-tree scan sent as what differs from the listing both ends hold (`LISTING`);
+/// `flush-after-installs`, the agent flushes and sets folder times only once the files
+/// whose data came before are in (`FLUSH_AFTER`).
 pub const FEATURES: &[&str] = &[
     "delta",
     "bwlimit",
