@@ -1726,12 +1726,12 @@ impl RemoteSide {
             }
             let mut above = path.parent();
             while let Some(a) = above.filter(|a| !a.is_root()) {
-                if let Some(e) = known.lookup(&a, &listed)? {
+                if let Some(e) = known.lookup(&a, listed)? {
                     tree.insert(a.clone(), e);
                 }
                 above = a.parent();
             }
-            match known.lookup(path, &listed)? {
+            match known.lookup(path, listed)? {
                 Some(e) if *deep && e.is_dir() => return None,
                 Some(e) => {
                     tree.insert(path.clone(), e);

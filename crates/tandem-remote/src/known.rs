@@ -157,7 +157,7 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> RelPath {
-        RelPath::new(s).unwrap()
+        RelPath::new(s).expect("a relative path")
     }
 
     fn known() -> Known {
