@@ -231,8 +231,8 @@ fn copy_hashing(
     out: &mut std::fs::File,
     size: u64,
 ) -> std::io::Result<tandem_core::Hash> {
+    use crate::os::AsFd;
     use std::io::Write;
-    use std::os::fd::AsFd;
     // No bigger than the file and a byte: most files are small.
     let mut buf = vec![0u8; size.saturating_add(1).min(PIECE as u64) as usize];
     let mut hasher = blake3::Hasher::new();
