@@ -122,6 +122,7 @@ pub fn serve(
         with: HashMap::new(),
         listings: HashMap::new(),
         recorded: HashMap::new(),
+        record: None,
     }
     .run(input)
 }
@@ -205,6 +206,8 @@ struct Agent {
     /// the record kept of it, once read or written.
     listings: HashMap<String, Listing>,
     recorded: HashMap<String, [u8; 32]>,
+    /// The record read while the last `ScanSince` scanned, for `base_for`.
+    record: Option<(String, Listing)>,
 }
 
 /// What came with an entry the client sends (`Msg::With`).
@@ -606,7 +609,20 @@ impl Agent {
         let filter = Filter::new(ignore_file.as_deref(), &excludes, &includes)
             .map_err(|e| WireError::Unexpected(format!("a filter this agent cannot build: {e}")))?;
         let root = &*self.root;
-        let scan = match SideRoot::scan(root, &filter, threads.max(1) as usize, None) {
+        // The record the client's base may be is read while the tree is scanned (a new
+        // agent holds no listing in memory: every run's first scan reads it).
+        let read = base.filter(|b| self.listings.get(&key).is_none_or(|l| l.token != *b));
+        let (scanned, record) = std::thread::scope(|sc| {
+            let record = read.map(|_| sc.spawn(|| listing::load_record(root, &key)));
+            let scanned = SideRoot::scan(root, &filter, threads.max(1) as usize, None);
+            (scanned, record.and_then(|r| r.join().ok()))
+        });
+        if let Some(record) = record {
+            self.recorded
+                .extend(record.as_ref().map(|r| (key.clone(), r.token)));
+            self.record = record.map(|r| (key.clone(), r));
+        }
+        let scan = match scanned {
             Ok(scan) => scan,
             Err(e) => {
                 let result = Err(WireFsError::from(&e));
@@ -648,9 +664,8 @@ impl Agent {
         if let Some(l) = self.listings.get(key).filter(|l| l.token == base) {
             return Some(l.clone());
         }
-        let record = listing::load_record(&self.root, key)?;
-        self.recorded.insert(key.to_string(), record.token);
-        (record.token == base).then_some(record)
+        let (of, record) = self.record.take()?;
+        (of == key && record.token == base).then_some(record)
     }
 
     /// Answers `Confirm`: the listing `token` last sent for `key` becomes its record

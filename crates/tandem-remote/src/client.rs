@@ -247,10 +247,13 @@ struct Kept {
 
 impl Kept {
     fn open(file: std::path::PathBuf, whole: bool) -> Kept {
-        let (key, copy) = match listing::load_copy(&file) {
-            Some((key, copy)) => (key, Some(copy)),
-            None => (listing::new_key(&file), None),
+        let Some((key, copy)) = listing::load_copy(&file) else {
+            return Kept {
+                whole,
+                ..Kept::none(file)
+            };
         };
+        let copy = Some(copy);
         let saved = copy.as_ref().map(|c| c.token);
         Kept {
             file,
@@ -259,6 +262,18 @@ impl Kept {
             whole,
             fresh: false,
             saved,
+        }
+    }
+
+    /// No copy held here: a new key, and the next scan lists it all.
+    fn none(file: std::path::PathBuf) -> Kept {
+        Kept {
+            key: listing::new_key(&file),
+            file,
+            copy: None,
+            whole: true,
+            fresh: false,
+            saved: None,
         }
     }
 }
@@ -276,6 +291,12 @@ fn tail_text(tail: &Tail) -> String {
 impl RemoteSide {
     /// Starts the agent over ssh and shakes hands with it.
     pub fn connect(c: &Connect) -> Result<RemoteSide, ConnectError> {
+        // The pair's copy of the listing is read and checked while ssh connects: it is
+        // needed only once the agent answered (off the path of every run).
+        let kept = c
+            .listing
+            .clone()
+            .map(|(file, whole)| std::thread::spawn(move || Kept::open(file, whole)));
         let mut cmd = c.command();
         tracing::debug!("remote: {cmd:?}");
         let mut child = cmd.spawn().map_err(|source| ConnectError::Spawn {
@@ -323,11 +344,17 @@ impl RemoteSide {
         };
         let (writer, child) = (Arc::clone(&line.writer), Arc::clone(&line.child));
         let keepalive = line.keep_alive(&c.target.host, &features);
-        let listing = c
-            .listing
-            .clone()
+        let listing = kept
             .filter(|_| features.iter().any(|f| f == LISTING))
-            .map(|(file, whole)| Mutex::new(Kept::open(file, whole)));
+            .map(|opening| match opening.join() {
+                Ok(kept) => kept,
+                // A panic reading it: no copy, a whole listing.
+                Err(_) => {
+                    let (file, _) = c.listing.clone().unwrap_or_default();
+                    Kept::none(file)
+                }
+            })
+            .map(Mutex::new);
         Ok(RemoteSide {
             name: c.target.to_string(),
             shared,
