@@ -1827,3 +1827,51 @@ fn issue_17_a_lost_or_stale_listing_falls_back_to_the_whole_listing() {
     let out = p.sync_ok(&[], 0);
     assert!(wire_bytes(&out).1 * 10 < whole, "{}", out.all());
 }
+
+/// Runs that each change both sides (files written, modified, deleted, a folder renamed
+/// on the far side) keep both ends' listings in step: every run converges, each receives
+/// only what changed there, and the copy kept here always rebuilds the agent's listing
+/// (the copy and the record are read while the connection is made and the tree scanned).
+#[test]
+fn issue_17_many_changes_across_runs_keep_the_listings_in_step() {
+    let Some(p) = RemotePair::new("issue_17_many_changes_across_runs_keep_the_listings_in_step")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    remote_tree(&p, 1000);
+    pair.write(S::Tgt, "box-0/a.txt", "a");
+    pair.write(S::Tgt, "box-0/b.txt", "b");
+    let whole = wire_bytes(&p.sync_ok(&[], 0)).1;
+    for run in 0..6 {
+        pair.write(S::Src, &format!("d{run}/from-here-{run}.txt"), "here");
+        pair.write(S::Tgt, &format!("d{run}/made-there-{run}.txt"), "modified");
+        pair.write(S::Tgt, &format!("new-{run}/there.txt"), "new there");
+        let gone = format!("d{}/made-there-{}.txt", run + 6, run + 26);
+        std::fs::remove_file(pair.path(S::Tgt, &gone)).unwrap();
+        let (from, to) = (format!("box-{run}"), format!("box-{}", run + 1));
+        std::fs::rename(pair.path(S::Tgt, &from), pair.path(S::Tgt, &to)).unwrap();
+        let out = p.sync_ok(&[], 0);
+        pair.assert_same();
+        assert_eq!(
+            pair.read(S::Src, &format!("new-{run}/there.txt")),
+            "new there"
+        );
+        assert_eq!(pair.read(S::Src, &format!("{to}/b.txt")), "b");
+        assert!(!pair.exists(S::Src, &gone) && !pair.exists(S::Src, &from));
+        assert!(
+            !out.all().contains("listing it all"),
+            "run {run}: {}",
+            out.all()
+        );
+        let received = wire_bytes(&out).1;
+        assert!(
+            received * 5 < whole,
+            "run {run}: {received} of {whole}\n{}",
+            out.all()
+        );
+    }
+    let out = p.sync_ok(&[], 0);
+    assert!(out.stdout.contains("nothing to do"), "{}", out.all());
+    assert_eq!(listing_records(&p).len(), 1);
+}
