@@ -636,14 +636,13 @@ impl Agent {
                 return Ok(self.out.send(&listed)?);
             }
         };
-        let now = Listing::new(
-            scan.tree
-                .iter()
-                .map(|(p, e)| (p.as_bytes().to_vec(), (WireEntry::from(e), self.meta.of(e))))
-                .collect(),
-        );
+        let entries = scan
+            .tree
+            .iter()
+            .map(|(p, e)| (p.as_bytes().to_vec(), (WireEntry::from(e), self.meta.of(e))))
+            .collect();
         let known = base.and_then(|b| self.base_for(&key, b));
-        let differs = known.as_ref().unwrap_or(&Listing::default()).differs(&now);
+        let (now, differs) = Listing::against(known.as_ref(), entries);
         for batch in differs.chunks(SCAN_BATCH) {
             let batch = batch.to_vec();
             self.out.send(&Msg::Differs { id, batch })?;
@@ -683,8 +682,14 @@ impl Agent {
         if self.recorded.get(key) == Some(&token) {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         match listing::save_record(&self.root, key, l) {
             Ok(()) => {
+                tracing::debug!(
+                    "listing {key}: {} entries recorded in {:.1} ms",
+                    l.entries.len(),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
                 self.recorded.insert(key.to_string(), token);
                 Ok(())
             }

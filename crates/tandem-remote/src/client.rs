@@ -902,7 +902,8 @@ impl Drop for RemoteSide {
             return;
         }
         // An agent that does not end (hung) is given up by the keepalive thread, which
-        // needs the child: waited for without holding it.
+        // needs the child: waited for without holding it, looked at often (every run of
+        // `tandem sync` ends here: a 20 ms step was 10 ms of it on average).
         loop {
             let exited = self
                 .child
@@ -912,7 +913,7 @@ impl Drop for RemoteSide {
             if !matches!(exited, Ok(None)) {
                 return;
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
 }
@@ -1422,7 +1423,8 @@ impl SideRoot for RemoteSide {
         let Some(copy) = kept.copy.as_ref().filter(|_| kept.fresh) else {
             return;
         };
-        let token = copy.token;
+        let (token, entries) = (copy.token, copy.entries.len());
+        let started = std::time::Instant::now();
         if let Err(e) = listing::save_copy(&kept.file, &kept.key, copy) {
             tracing::warn!(
                 "cannot keep the listing of {} in {}: {e}",
@@ -1432,6 +1434,11 @@ impl SideRoot for RemoteSide {
             return;
         }
         (kept.fresh, kept.saved) = (false, Some(token));
+        tracing::debug!(
+            "{}: listing of {entries} entries kept here in {:.1} ms",
+            self.name,
+            started.elapsed().as_secs_f64() * 1e3
+        );
         let key = kept.key.clone();
         let confirmed = self
             .request(|id| Msg::Confirm { id, key, token })

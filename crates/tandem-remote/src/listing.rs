@@ -44,10 +44,17 @@ pub type Item = (WireEntry, WireMeta);
 pub type Differ = (Vec<u8>, Option<Item>);
 
 /// A listing in path (byte) order, and its token.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listing {
     pub entries: BTreeMap<Vec<u8>, Item>,
     pub token: [u8; 32],
+}
+
+/// The empty listing, with its token (that of no entries: what an empty tree's agent sends).
+impl Default for Listing {
+    fn default() -> Listing {
+        Listing::new(BTreeMap::new())
+    }
 }
 
 impl Listing {
@@ -56,40 +63,33 @@ impl Listing {
         Listing { entries, token }
     }
 
-    /// What differs between `self` (the base) and `now`, in path order.
-    pub fn differs(&self, now: &Listing) -> Vec<Differ> {
-        let mut out = Vec::new();
-        let (mut a, mut b) = (
-            self.entries.iter().peekable(),
-            now.entries.iter().peekable(),
-        );
-        loop {
-            match (a.peek(), b.peek()) {
-                (None, None) => return out,
-                (Some((pa, _)), Some((pb, ib))) if pa == pb => {
-                    if a.next().map(|(_, ia)| ia) != Some(*ib) {
-                        out.push(((*pb).clone(), Some((*ib).clone())));
-                    }
-                    b.next();
-                }
-                (Some((pa, _)), Some((pb, _))) if pa < pb => {
-                    out.push(((*pa).clone(), None));
-                    a.next();
-                }
-                (Some((pa, _)), None) => {
-                    out.push(((*pa).clone(), None));
-                    a.next();
-                }
-                (_, Some((pb, ib))) => {
-                    out.push(((*pb).clone(), Some((*ib).clone())));
-                    b.next();
-                }
-            }
-        }
+    /// `entries` as a listing, and what differs in them from `base` (`None`: nothing):
+    /// the token is `base`'s when nothing differs, not hashed again (a no-change scan's
+    /// whole cost on the far side beyond its stat walk).
+    pub fn against(
+        base: Option<&Listing>,
+        entries: BTreeMap<Vec<u8>, Item>,
+    ) -> (Listing, Vec<Differ>) {
+        let empty = BTreeMap::new();
+        let differs = differs_of(base.map_or(&empty, |b| &b.entries), &entries);
+        let token = match base {
+            Some(b) if differs.is_empty() => b.token,
+            _ => token_of(&entries),
+        };
+        (Listing { entries, token }, differs)
     }
 
-    /// `self` with `differs` applied; its token computed again.
+    /// What differs between `self` (the base) and `now`, in path order.
+    pub fn differs(&self, now: &Listing) -> Vec<Differ> {
+        differs_of(&self.entries, &now.entries)
+    }
+
+    /// `self` with `differs` applied; its token computed again (kept when nothing
+    /// differs: `self`'s was computed or checked when it was made).
     pub fn apply(mut self, differs: Vec<Differ>) -> Listing {
+        if differs.is_empty() {
+            return self;
+        }
         for (path, item) in differs {
             match item {
                 Some(item) => self.entries.insert(path, item),
@@ -97,6 +97,35 @@ impl Listing {
             };
         }
         Listing::new(self.entries)
+    }
+}
+
+/// What differs between `base` and `now`, in path order.
+fn differs_of(base: &BTreeMap<Vec<u8>, Item>, now: &BTreeMap<Vec<u8>, Item>) -> Vec<Differ> {
+    let mut out = Vec::new();
+    let (mut a, mut b) = (base.iter().peekable(), now.iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => return out,
+            (Some((pa, _)), Some((pb, ib))) if pa == pb => {
+                if a.next().map(|(_, ia)| ia) != Some(*ib) {
+                    out.push(((*pb).clone(), Some((*ib).clone())));
+                }
+                b.next();
+            }
+            (Some((pa, _)), Some((pb, _))) if pa < pb => {
+                out.push(((*pa).clone(), None));
+                a.next();
+            }
+            (Some((pa, _)), None) => {
+                out.push(((*pa).clone(), None));
+                a.next();
+            }
+            (_, Some((pb, ib))) => {
+                out.push(((*pb).clone(), Some((*ib).clone())));
+                b.next();
+            }
+        }
     }
 }
 
@@ -301,6 +330,26 @@ mod tests {
             Listing::default().apply(Listing::default().differs(&now)),
             now
         );
+    }
+
+    #[test]
+    fn issue_17_a_listing_made_against_its_base_has_the_token_of_its_entries() {
+        let base = listing(&[("a", 1), ("b", 2)]);
+        let same = listing(&[("a", 1), ("b", 2)]).entries;
+        let (now, d) = Listing::against(Some(&base), same);
+        assert!(d.is_empty());
+        assert_eq!(now, base);
+        let other = listing(&[("a", 1), ("b", 3), ("c", 4)]);
+        let (now, d) = Listing::against(Some(&base), other.entries.clone());
+        assert_eq!((now.token, d.len()), (other.token, 2));
+        assert_eq!(base.clone().apply(d), other);
+        let (now, d) = Listing::against(None, other.entries.clone());
+        assert_eq!((now.token, d.len()), (other.token, 3));
+        // Nothing applied: the same listing, its token as it was.
+        assert_eq!(other.clone().apply(Vec::new()), other);
+        // An empty tree listed whole rebuilds from nothing.
+        let (empty, d) = Listing::against(None, BTreeMap::new());
+        assert_eq!(Listing::default().apply(d), empty);
     }
 
     #[test]
