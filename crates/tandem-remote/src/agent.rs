@@ -123,6 +123,8 @@ pub fn serve(
         listings: HashMap::new(),
         recorded: HashMap::new(),
         record: None,
+        sent: HashMap::new(),
+        written: HashMap::new(),
     }
     .run(input)
 }
@@ -208,6 +210,10 @@ struct Agent {
     recorded: HashMap<String, [u8; 32]>,
     /// The record read while the last `ScanSince` scanned, for `base_for`.
     record: Option<(String, Listing)>,
+    /// Per key: what the listing last sent differs from (a token, and the differs sent), and
+    /// what is written of the record (its deltas appended to while they stay small).
+    sent: HashMap<String, ([u8; 32], Vec<listing::Differ>)>,
+    written: HashMap<String, listing::Written>,
 }
 
 /// What came with an entry the client sends (`Msg::With`).
@@ -618,9 +624,11 @@ impl Agent {
             (scanned, record.and_then(|r| r.join().ok()))
         });
         if let Some(record) = record {
-            self.recorded
-                .extend(record.as_ref().map(|r| (key.clone(), r.token)));
-            self.record = record.map(|r| (key.clone(), r));
+            if let Some((r, written)) = &record {
+                self.recorded.insert(key.clone(), r.token);
+                self.written.insert(key.clone(), *written);
+            }
+            self.record = record.map(|(r, _)| (key.clone(), r));
         }
         let scan = match scanned {
             Ok(scan) => scan,
@@ -648,12 +656,17 @@ impl Agent {
             self.out.send(&Msg::Differs { id, batch })?;
         }
         let stale = scan.stale_temps.into_iter().map(RelPath::into_bytes);
+        let since = known.map(|l| l.token);
         self.out.send(&Msg::Listed {
             id,
             result: Ok(stale.collect()),
-            since: known.map(|l| l.token),
+            since,
             token: now.token,
         })?;
+        match since {
+            Some(since) => self.sent.insert(key.clone(), (since, differs)),
+            None => self.sent.remove(&key),
+        };
         self.listings.insert(key, now);
         Ok(())
     }
@@ -683,8 +696,16 @@ impl Agent {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        match listing::save_record(&self.root, key, l) {
-            Ok(()) => {
+        // What differs from the record written, when the listing was sent against it.
+        let since = match (self.sent.get(key), self.written.get(key)) {
+            (Some((from, differs)), Some(w)) if self.recorded.get(key) == Some(from) => {
+                Some((*w, *from, differs.as_slice()))
+            }
+            _ => None,
+        };
+        match listing::save_record(&self.root, key, l, since) {
+            Ok(written) => {
+                self.written.insert(key.to_string(), written);
                 tracing::debug!(
                     "listing {key}: {} entries recorded in {:.1} ms",
                     l.entries.len(),

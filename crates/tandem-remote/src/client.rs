@@ -243,11 +243,15 @@ struct Kept {
     fresh: bool,
     /// The token of the copy in `file`, as loaded or last written there.
     saved: Option<[u8; 32]>,
+    /// What is written in `file` and its deltas (`listing::Written`).
+    written: Option<listing::Written>,
+    /// What `copy` differs in from the one saved, when known (appended as a delta).
+    pending: Option<Vec<listing::Differ>>,
 }
 
 impl Kept {
     fn open(file: std::path::PathBuf, whole: bool) -> Kept {
-        let Some((key, copy)) = listing::load_copy(&file) else {
+        let Some((key, copy, written)) = listing::load_copy(&file) else {
             return Kept {
                 whole,
                 ..Kept::none(file)
@@ -262,6 +266,8 @@ impl Kept {
             whole,
             fresh: false,
             saved,
+            written: Some(written),
+            pending: None,
         }
     }
 
@@ -274,6 +280,8 @@ impl Kept {
             whole: true,
             fresh: false,
             saved: None,
+            written: None,
+            pending: None,
         }
     }
 }
@@ -1425,7 +1433,13 @@ impl SideRoot for RemoteSide {
         };
         let (token, entries) = (copy.token, copy.entries.len());
         let started = std::time::Instant::now();
-        if let Err(e) = listing::save_copy(&kept.file, &kept.key, copy) {
+        let since = match (kept.written, kept.saved, &kept.pending) {
+            (Some(w), Some(from), Some(d)) => Some((w, from, d.as_slice())),
+            _ => None,
+        };
+        let saved = listing::save_copy(&kept.file, &kept.key, copy, since);
+        if let Err(e) = &saved {
+            kept.written = None;
             tracing::warn!(
                 "cannot keep the listing of {} in {}: {e}",
                 self.name,
@@ -1434,6 +1448,7 @@ impl SideRoot for RemoteSide {
             return;
         }
         (kept.fresh, kept.saved) = (false, Some(token));
+        (kept.written, kept.pending) = (saved.ok(), Some(Vec::new()));
         tracing::debug!(
             "{}: listing of {entries} entries kept here in {:.1} ms",
             self.name,
@@ -1510,7 +1525,13 @@ impl RemoteSide {
     ) -> tandem_fs::Result<Scan> {
         let base = if kept.whole { None } else { kept.copy.take() };
         let base_token = base.as_ref().map(|b| b.token);
-        let (listing, stale, on_base) = match self.scan_since(kept, filter, threads, base)? {
+        // What the base differs in from the copy saved (nothing: it is the one saved).
+        let prior = match base_token {
+            Some(t) if Some(t) == kept.saved => Some(Vec::new()),
+            Some(_) => kept.pending.take(),
+            None => None,
+        };
+        let (listing, stale, differs) = match self.scan_since(kept, filter, threads, base)? {
             Ok(got) => got,
             Err(why) => {
                 tracing::warn!("{}: {why}; listing it all", self.name);
@@ -1528,7 +1549,12 @@ impl RemoteSide {
         }
         // Nothing to keep anew when the agent answered against the copy kept here and
         // nothing differed: both ends hold it already (a write and a round trip saved).
+        let on_base = differs.is_some();
         let kept_already = on_base && base_token == kept.saved && kept.saved == Some(listing.token);
+        kept.pending = prior.zip(differs).map(|(mut p, d)| {
+            p.extend(d);
+            p
+        });
         (kept.copy, kept.whole, kept.fresh) = (Some(listing), false, !kept_already);
         let stale_temps = stale
             .into_iter()
@@ -1539,8 +1565,8 @@ impl RemoteSide {
     }
 
     /// One `ScanSince` against `base`: the listing it makes, the stale temporary files
-    /// and whether the agent answered against `base`, or (inner `Err`) why what came does
-    /// not make the agent's listing.
+    /// and, when the agent answered against `base`, what differed from it; or (inner
+    /// `Err`) why what came does not make the agent's listing.
     #[allow(clippy::type_complexity)]
     fn scan_since(
         &self,
@@ -1548,7 +1574,8 @@ impl RemoteSide {
         filter: &Filter,
         threads: usize,
         base: Option<Listing>,
-    ) -> tandem_fs::Result<Result<(Listing, Vec<Vec<u8>>, bool), String>> {
+    ) -> tandem_fs::Result<Result<(Listing, Vec<Vec<u8>>, Option<Vec<listing::Differ>>), String>>
+    {
         let inputs = filter.inputs().clone();
         let (_, rx) = self.request(|id| Msg::ScanSince {
             id,
@@ -1577,6 +1604,7 @@ impl RemoteSide {
                         _ => return Ok(Err("the agent's listing is against another".into())),
                     };
                     let n = differs.len();
+                    let applied = since.is_some().then(|| differs.clone());
                     let listing = start.apply(differs);
                     if listing.token != token {
                         return Ok(Err("the listing did not rebuild the agent's".into()));
@@ -1591,7 +1619,7 @@ impl RemoteSide {
                             "nothing"
                         }
                     );
-                    return Ok(Ok((listing, stale, since.is_some())));
+                    return Ok(Ok((listing, stale, applied)));
                 }
                 other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
             }
