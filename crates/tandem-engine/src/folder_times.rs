@@ -121,9 +121,14 @@ impl FolderTimes {
     /// round that changes a folder again sets all of them again, from the same times before
     /// the sync. A folder that cannot take a time is logged and left as it is.
     pub(crate) fn apply(&mut self, roots: [&dyn SideRoot; 2]) -> Setting {
-        self.take_answers();
         if !std::mem::take(&mut self.dirty) {
             return Setting::default();
+        }
+        // The times before the sync serve only a folder both sides changed: else a remote
+        // side's answer is not waited for, and the times set go out at once, with the
+        // flush after them (a file propagated: one round trip, not two).
+        if self.changed.values().any(|c| *c == [true, true]) {
+            self.take_answers();
         }
         let mut folders: Vec<_> = self.changed.iter().map(|(f, c)| (f.clone(), *c)).collect();
         folders.sort_by_key(|(f, _)| std::cmp::Reverse(f.components().count()));

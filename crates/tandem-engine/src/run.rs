@@ -19,7 +19,7 @@ use tandem_state::{Lock, NewConflict, Pair, StateError, Store};
 use crate::folder_times::FolderTimes;
 use crate::hashing::fill_hashes;
 use crate::roots::{self, RootError};
-use crate::side::{copy_between, SideRoot, Step};
+use crate::side::{copy_between, copy_later, Later, SideRoot, Step};
 use crate::spec::{ConflictNote, Event, PathProblem, PlannedStep, Report, Scope, SyncSpec};
 use crate::time::{now_ns, stamp};
 
@@ -150,6 +150,8 @@ const STREAM_BATCH: usize = 2048;
 /// sync of 30,000 small files at 1,280 a second: 23 s, where rsync took 14 s). A thread
 /// each on this side; the agent's workers follow (`tandem_remote`'s `workers`).
 const REMOTE_IN_FLIGHT: usize = 128;
+/// Most copies sent to a remote side ahead of their answers (`Applier::deferred`).
+const DEFERRED_MOST: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -1997,6 +1999,72 @@ impl Ctx<'_> {
         })
     }
 
+    /// A copy from this machine to a side on another, sent, its answer to be taken later
+    /// (`Applier::deferred`); `None`: not such a copy.
+    #[allow(clippy::type_complexity)]
+    fn copy_later(
+        &self,
+        a: &Action,
+    ) -> Option<tandem_fs::Result<Later<tandem_fs::Result<tandem_core::Entry>>>> {
+        let Action::Copy {
+            path,
+            from,
+            src,
+            expect,
+            mode,
+        } = a
+        else {
+            return None;
+        };
+        let to = self.root(from.other());
+        if to.local().is_some() || self.root(*from).local().is_none() {
+            return None;
+        }
+        let echoes = self.echoes.filter(|_| from.other() == Side::Target);
+        let announce = || {
+            if let Some(e) = echoes {
+                e.create(path);
+            }
+        };
+        let (trash, durability) = (&self.trash, self.durability);
+        let from = self.root(*from);
+        Some(copy_later(
+            from,
+            to,
+            path,
+            src,
+            expect.as_ref(),
+            *mode,
+            trash,
+            durability,
+            &announce,
+        ))
+    }
+
+    /// The baseline change of a copy (`copy_later`) that left `r`.
+    fn copied(
+        &self,
+        a: &Action,
+        r: tandem_fs::Result<tandem_core::Entry>,
+    ) -> tandem_fs::Result<Vec<Update>> {
+        let Action::Copy {
+            path, from, src, ..
+        } = a
+        else {
+            return Ok(Vec::new());
+        };
+        let echoes = self.echoes.filter(|_| from.other() == Side::Target);
+        let new = r.inspect_err(|_| {
+            if let Some(e) = echoes {
+                e.forget(path);
+            }
+        })?;
+        Ok(vec![Update::Put(
+            path.clone(),
+            BaseEntry::agreed_from(*from, src, &new),
+        )])
+    }
+
     /// `step` applied on `side`, for the entry it leaves.
     fn applied(&self, side: Side, step: Step<'_>) -> tandem_fs::Result<tandem_core::Entry> {
         let path = match step {
@@ -2087,6 +2155,13 @@ struct Applier<'a, 'r> {
     /// `--hard-links`: what each copy of this run left on its receiving side, for the
     /// links that follow it (kept only when the plan has links).
     written: Option<HashMap<RelPath, tandem_core::Entry>>,
+    /// Copies to a remote side sent one at a time (a mount's pass), whose answers are
+    /// taken after the flush sent behind them (`commit`), or before the next step that is
+    /// not such a copy: the file, the folder times and the flush in one round trip.
+    deferred: Vec<(Action, Later<tandem_fs::Result<tandem_core::Entry>>)>,
+    /// Settling the deferred copies: their folders were noted when they were sent, and no
+    /// commit is nested in it (one follows).
+    settling: bool,
 }
 
 impl<'a, 'r> Applier<'a, 'r> {
@@ -2110,6 +2185,8 @@ impl<'a, 'r> Applier<'a, 'r> {
             raced: Vec::new(),
             folder_times,
             written: None,
+            deferred: Vec::new(),
+            settling: false,
         }
     }
 
@@ -2195,6 +2272,7 @@ impl<'a, 'r> Applier<'a, 'r> {
         while i < actions.len() && !self.stopping() {
             let a = &actions[i];
             if matches!(a, Action::Link { .. }) {
+                self.settle_deferred()?;
                 self.link_step(a)?;
                 i += 1;
                 continue;
@@ -2220,6 +2298,7 @@ impl<'a, 'r> Applier<'a, 'r> {
                 i = end;
                 continue;
             }
+            self.settle_deferred()?;
             let r = self.ctx.execute(a);
             self.settle(a, r)?;
             i += 1;
@@ -2246,11 +2325,31 @@ impl<'a, 'r> Applier<'a, 'r> {
                 if self.stopping() {
                     break;
                 }
+                if remote && self.deferred.len() < DEFERRED_MOST {
+                    if let Some(sent) = self.ctx.copy_later(a) {
+                        match sent {
+                            Ok(later) => {
+                                // Its folder's time goes out before the flush, with it. (A
+                                // copy that then fails has it set all the same: harmless,
+                                // folder times are never compared; its retry sets it again.)
+                                self.folder_times.note_done(a);
+                                self.deferred.push((a.clone(), later));
+                            }
+                            Err(e) => {
+                                let r = self.ctx.copied(a, Err(e));
+                                self.settle(a, r)?;
+                            }
+                        }
+                        continue;
+                    }
+                }
+                self.settle_deferred()?;
                 let r = self.ctx.execute(a);
                 self.settle(a, r)?;
             }
             return Ok(());
         }
+        self.settle_deferred()?;
         let gate = remote.then(|| crate::order::Gate::new(group));
         let stop = AtomicBool::new(false);
         let next = AtomicUsize::new(0);
@@ -2284,6 +2383,21 @@ impl<'a, 'r> Applier<'a, 'r> {
             }
             Ok(())
         })
+    }
+
+    /// Takes the answers of the copies sent ahead (`deferred`), in their order.
+    fn settle_deferred(&mut self) -> Result<(), EngineError> {
+        self.settling = true;
+        let mut settled = Ok(());
+        for (a, later) in std::mem::take(&mut self.deferred) {
+            let r = self.ctx.copied(&a, later());
+            settled = self.settle(&a, r);
+            if settled.is_err() {
+                break;
+            }
+        }
+        self.settling = false;
+        settled
     }
 
     /// A `Link` whose anchor this plan copied links to what that copy wrote. One whose
@@ -2361,13 +2475,16 @@ impl<'a, 'r> Applier<'a, 'r> {
                     self.ctx.hooks.after_source_write(a);
                 }
                 self.count(a);
-                self.folder_times.note_done(a);
+                if !self.settling {
+                    self.folder_times.note_done(a);
+                }
                 if a.writes_to().is_some() {
                     self.wrote_since_commit = true;
                 }
                 self.pending.extend(updates);
-                if self.pending.len() >= COMMIT_BATCH || self.last_commit.elapsed() >= COMMIT_EVERY
-                {
+                let due = self.pending.len() >= COMMIT_BATCH
+                    || self.last_commit.elapsed() >= COMMIT_EVERY;
+                if due && !self.settling {
                     self.commit()?;
                 }
             }
@@ -2450,11 +2567,11 @@ impl<'a, 'r> Applier<'a, 'r> {
     /// Invariant 4: the baseline follows what is durable. Flush both roots, then write
     /// every pending change in one transaction.
     fn commit(&mut self) -> Result<(), EngineError> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.deferred.is_empty() {
             return Ok(());
         }
         let mut clock = PhaseClock::new();
-        if self.wrote_since_commit {
+        if self.wrote_since_commit || !self.deferred.is_empty() {
             // EachFile: each file was fsynced as it was written; its name is durable only
             // once its folder is (invariant 3), each folder once per batch. Batched: one
             // syncfs covers both roots when they share a file system.
@@ -2466,11 +2583,15 @@ impl<'a, 'r> Applier<'a, 'r> {
             for (root, flushed) in roots.iter().zip(flush_all(roots, durability)) {
                 if let Err(e) = flushed {
                     self.report.stopped = Some(format!("cannot flush {}: {e}", root.name()));
+                    // Not recorded: the next run finds them done, or does them again.
+                    self.deferred.clear();
                     return Ok(());
                 }
             }
         }
         clock.lap("flush");
+        // The copies sent before the flush: their agent finished them before it flushed.
+        self.settle_deferred()?;
         // Right before the baseline records anything as done: the roots must still be the
         // folders at their paths, or the steps went into a tree nobody sees any more.
         if let Some(why) = detached_root(self.ctx) {

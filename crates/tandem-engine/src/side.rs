@@ -116,6 +116,20 @@ pub trait SideRoot: Send + Sync {
         trash: &Trash,
         durability: Durability,
     ) -> tandem_fs::Result<Entry>;
+    /// [`SideRoot::install`], its answer taken later: a remote side sends the file and goes
+    /// on, so that what follows it (the folder times, the flush) goes in the same round
+    /// trip; its agent finishes the file before it flushes. A local side installs at once.
+    fn install_later(
+        &self,
+        rel: &RelPath,
+        expect: Option<&Entry>,
+        incoming: Incoming<'_>,
+        trash: &Trash,
+        durability: Durability,
+    ) -> Later<tandem_fs::Result<Entry>> {
+        let installed = self.install(rel, expect, incoming, trash, durability);
+        Box::new(move || installed)
+    }
     /// Applies `step`; returns the entry it left (none for a deletion).
     fn apply(&self, step: Step<'_>, trash: &Trash) -> tandem_fs::Result<Option<Entry>>;
     /// Makes what was written durable (invariant 4: before the baseline records it).
@@ -417,36 +431,96 @@ pub(crate) fn copy_between(
         _ => None,
     };
     let attempt = || {
-        let source = from.read_onto(path, src, to.local().zip(expect))?;
-        let src = Entry {
-            link: source
-                .link()
-                .map(<[u8]>::to_vec)
-                .or_else(|| src.link.clone()),
-            ..src.clone()
-        };
-        // The reader and the check take turns on one source: the data first, then, before
-        // the copy takes its name, the source's word that it did not change meanwhile.
-        let source = std::cell::RefCell::new(source);
-        let mut reader = SourceReader(&source);
-        let mut verify = |_: Option<&Hash>| source.borrow_mut().finish();
-        let incoming = Incoming {
-            src: &src,
+        with_incoming(
+            from,
+            to,
+            path,
+            src,
+            expect,
             mode,
-            data: &mut reader,
-            verify: &mut verify,
-            xattrs: xattrs.as_ref(),
-        };
-        if !announced.replace(true) {
-            announce();
-        }
-        to.install(path, expect, incoming, trash, durability)
+            xattrs.as_ref(),
+            |incoming| {
+                if !announced.replace(true) {
+                    announce();
+                }
+                to.install(path, expect, incoming, trash, durability)
+            },
+        )
     };
     match attempt() {
         // A delta that did not rebuild the file: the remote side sends it whole this time.
         Err(FsError::Raced { what, .. }) if what == DELTA_MISMATCH => attempt(),
         done => done,
     }
+}
+
+/// [`copy_between`] to a side on another machine, its answer taken later
+/// ([`SideRoot::install_later`]). A delta that did not rebuild the file comes back raced:
+/// the next round sends it again, whole.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn copy_later(
+    from: &dyn SideRoot,
+    to: &dyn SideRoot,
+    path: &RelPath,
+    src: &Entry,
+    expect: Option<&Entry>,
+    mode: u32,
+    trash: &Trash,
+    durability: Durability,
+    announce: &dyn Fn(),
+) -> tandem_fs::Result<Later<tandem_fs::Result<Entry>>> {
+    let xattrs = match src.kind {
+        tandem_core::Kind::File => from.xattrs(path)?,
+        _ => None,
+    };
+    with_incoming(
+        from,
+        to,
+        path,
+        src,
+        expect,
+        mode,
+        xattrs.as_ref(),
+        |incoming| {
+            announce();
+            Ok(to.install_later(path, expect, incoming, trash, durability))
+        },
+    )
+}
+
+/// Opens `path` on `from` and hands its content to `install`, as what `to` receives.
+#[allow(clippy::too_many_arguments)]
+fn with_incoming<R>(
+    from: &dyn SideRoot,
+    to: &dyn SideRoot,
+    path: &RelPath,
+    src: &Entry,
+    expect: Option<&Entry>,
+    mode: u32,
+    xattrs: Option<&Xattrs>,
+    install: impl FnOnce(Incoming<'_>) -> tandem_fs::Result<R>,
+) -> tandem_fs::Result<R> {
+    let source = from.read_onto(path, src, to.local().zip(expect))?;
+    let src = Entry {
+        link: source
+            .link()
+            .map(<[u8]>::to_vec)
+            .or_else(|| src.link.clone()),
+        ..src.clone()
+    };
+    // The reader and the check take turns on one source: the data first, then, before
+    // the copy takes its name, the source's word that it did not change meanwhile.
+    let source = std::cell::RefCell::new(source);
+    let mut reader = SourceReader(&source);
+    let mut verify = |_: Option<&Hash>| source.borrow_mut().finish();
+    let incoming = Incoming {
+        src: &src,
+        mode,
+        data: &mut reader,
+        verify: &mut verify,
+        xattrs,
+    };
+    install(incoming)
 }
 
 struct SourceReader<'a, 's>(&'a std::cell::RefCell<Box<dyn Source + 's>>);

@@ -492,8 +492,18 @@ fn hints_of(
         (EventKind::Modify(ModifyKind::Name(RenameMode::From)), c) if !announced => Some(c),
         _ => None,
     };
+    // Data written to a folder's own path: an unnamed file being written in it (its link
+    // into a name is an event of its own), not a change of the folder.
+    let data_kind = matches!(
+        ev.kind,
+        EventKind::Modify(ModifyKind::Data(_))
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    );
     for (at, path) in named {
         if ours(&path) || (unnamed_kind && unnamed(at, &path)) {
+            continue;
+        }
+        if data_kind && std::fs::symlink_metadata(at).is_ok_and(|m| m.is_dir()) {
             continue;
         }
         // Hinted under the new name too when a folder renamed in the target moved it.

@@ -125,6 +125,8 @@ pub fn serve(
         record: None,
         sent: HashMap::new(),
         written: HashMap::new(),
+        installing: HashMap::new(),
+        finishing: Vec::new(),
     }
     .run(input)
 }
@@ -214,6 +216,11 @@ struct Agent {
     /// what is written of the record (its deltas appended to while they stay small).
     sent: HashMap<String, ([u8; 32], Vec<listing::Differ>)>,
     written: HashMap<String, listing::Written>,
+    /// The files being received, each ended when its worker is done (`wire::FLUSH_AFTER`).
+    installing: HashMap<u64, Receiver<()>>,
+    /// The files whose data all came (their `End`) and whose worker may still be at them:
+    /// a flush, or folder times set, waits for them.
+    finishing: Vec<Receiver<()>>,
 }
 
 /// What came with an entry the client sends (`Msg::With`).
@@ -302,16 +309,24 @@ impl Agent {
                     }
                     if done {
                         self.incoming.remove(&id);
+                        if let Some(worker) = self.installing.remove(&id) {
+                            self.finishing.retain(|w| !ended(w));
+                            self.finishing.push(worker);
+                        }
                     }
                 }
                 Msg::Install { id, .. } => {
                     let (tx, rx) = unbounded();
                     self.incoming.insert(id, tx);
+                    // Dropped when the worker is done with the file.
+                    let (working, worker) = crossbeam_channel::bounded::<()>(0);
+                    self.installing.insert(id, worker);
                     let (root, out) = (Arc::clone(&self.root), self.out.clone());
                     let echoes = self.watch.as_ref().map(|_| Arc::clone(&self.echoes));
                     let with = self.with.remove(&id).unwrap_or_default();
                     let meta = self.meta.clone();
                     self.spawn(move || {
+                        let _working = working;
                         let with = (with, meta);
                         receive(&root, &out, msg, rx, echoes.as_deref(), &with)
                     });
@@ -418,8 +433,21 @@ impl Agent {
         self.workers.finish();
     }
 
+    /// Waits for the files whose data all came before this request to be installed
+    /// (`wire::FLUSH_AFTER`): a client that sent a file, then the flush, without waiting
+    /// for the file's answer, gets a flush that covers it. A file whose data is still to
+    /// come is not waited for (its data is behind this request).
+    fn finish_installs(&mut self) {
+        for worker in self.finishing.drain(..) {
+            let _ = worker.recv();
+        }
+    }
+
     /// The requests answered in order, on this thread.
     fn answer(&mut self, msg: Msg) -> Result<(), ServeError> {
+        if matches!(msg, Msg::Flush { .. } | Msg::SetDirTimes { .. }) {
+            self.finish_installs();
+        }
         let root = &*self.root;
         match msg {
             Msg::Scan {
@@ -866,6 +894,14 @@ fn forget_failed<T>(
         e.forget(path);
     }
     r
+}
+
+/// The worker of a file received is done with it.
+fn ended(worker: &Receiver<()>) -> bool {
+    matches!(
+        worker.try_recv(),
+        Err(crossbeam_channel::TryRecvError::Disconnected)
+    )
 }
 
 /// Receives one file (`Msg::Install`) from the chunks routed to `rx`, and answers `Done`.
@@ -1336,6 +1372,98 @@ mod tests {
         drop(to_agent);
         agent.join().unwrap().unwrap();
         hint
+    }
+
+    /// A file sent whole and the flush behind it, nothing waited for in between (a mount's
+    /// pass, `wire::FLUSH_AFTER`): the flush is answered after the file is installed, so
+    /// that it covers it (the client records the file once the flush is answered).
+    #[test]
+    fn issue_17_a_flush_sent_behind_a_file_is_answered_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut to_agent, input) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
+        let (output, agent_out) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
+        let root = dir.path().to_path_buf();
+        let agent = std::thread::spawn(move || serve(&root, false, input, output));
+        let mut from_agent = std::io::BufReader::new(agent_out);
+        let mut preamble = String::new();
+        from_agent.read_line(&mut preamble).unwrap();
+        let hello = Msg::Hello {
+            protocol: PROTOCOL,
+            features: Vec::new(),
+            compress: Compress::default(),
+        };
+        write_msg(&mut to_agent, &hello).unwrap();
+        let Some((Msg::Welcome { features, .. }, _)) = read_msg(&mut from_agent).unwrap() else {
+            panic!("no welcome");
+        };
+        assert!(features.iter().any(|f| f == crate::wire::FLUSH_AFTER));
+        // Data that packs small: the agent reads it all at once, and its worker has most of
+        // the file still to unpack, hash and write when the flush comes.
+        let size = 64u64 << 20;
+        let src = Entry::file(size, 1_700_000_000_000_000_000, 0o644, 0);
+        let (packed, zstd) = crate::compress::pack(Compress::On, &vec![7u8; crate::wire::CHUNK]);
+        assert!(zstd);
+        write_msg(
+            &mut to_agent,
+            &Msg::Install {
+                id: 1,
+                path: b"big".to_vec(),
+                src: WireEntry::from(&src),
+                expect: None,
+                mode: 0o644,
+                trash: "t".into(),
+                each_file: false,
+            },
+        )
+        .unwrap();
+        for _ in 0..size / crate::wire::CHUNK as u64 {
+            let data = Msg::Data {
+                id: 1,
+                bytes: packed.clone(),
+                zstd: true,
+            };
+            write_msg(&mut to_agent, &data).unwrap();
+        }
+        write_msg(
+            &mut to_agent,
+            &Msg::End {
+                id: 1,
+                result: Ok(()),
+            },
+        )
+        .unwrap();
+        let flush = Msg::Flush {
+            id: 2,
+            each_file: false,
+        };
+        write_msg(&mut to_agent, &flush).unwrap();
+        let mut order = Vec::new();
+        while order.len() < 2 {
+            match read_msg(&mut from_agent).unwrap() {
+                Some((Msg::Done { id, result }, _)) => {
+                    assert!(result.is_ok(), "{result:?}");
+                    order.push(id);
+                }
+                Some((Msg::Checked { id, result }, _)) => {
+                    assert!(result.is_ok(), "{result:?}");
+                    order.push(id);
+                }
+                Some(_) => {}
+                None => panic!("the agent hung up"),
+            }
+        }
+        assert_eq!(
+            order,
+            vec![1, 2],
+            "the flush was answered before the file was in"
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join("big")).unwrap().len(),
+            size
+        );
+        write_msg(&mut to_agent, &Msg::Bye).unwrap();
+        drop(to_agent);
+        agent.join().unwrap().unwrap();
     }
 
     #[test]

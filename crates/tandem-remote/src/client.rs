@@ -26,13 +26,14 @@ use crate::compress::{pack, Compress};
 use crate::delta::{self, Sig};
 use crate::ids::Ids;
 use crate::keepalive::{self, Heard};
+use crate::known::{Known, Lookup};
 use crate::listing::{self, Listing};
 use crate::pace::Pace;
 use crate::target::RemoteTarget;
 use crate::wire::{
     chunk_buf, grow_chunk_buf, path_of, read_msg, write_frame, write_msg, Msg, Turns, WireEntry,
-    WireError, WireFsError, WireHint, WireKeep, WireMeta, WireStep, FEATURES, LISTING, PREAMBLE,
-    PROTOCOL,
+    WireError, WireFsError, WireHint, WireKeep, WireMeta, WireStep, FEATURES, FLUSH_AFTER, LISTING,
+    PREAMBLE, PROTOCOL,
 };
 
 /// What crossed the wire, for the run's summary (and the tests: a sync with nothing to do
@@ -48,8 +49,11 @@ pub struct Stats {
     /// The most requests that were waiting for their answers at once: how well the run
     /// kept the link busy (1: one round trip after another).
     pub most_in_flight: AtomicU64,
-    /// Requests sent while none was waiting for its answer: each starts a round trip the
-    /// run waits out (logged at debug level, with the request that started it).
+    /// Requests sent after the run took an answer (the first request too): each may
+    /// depend on that answer, and starts a round trip the run waits out; the requests sent
+    /// before the next answer is taken go in it (logged at debug level, with the request
+    /// that started it). Where an answer comes back before the next request leaves
+    /// (loopback), this counts what a slow link would wait out, not what happened to.
     pub round_trips: AtomicU64,
 }
 
@@ -152,9 +156,29 @@ struct Shared {
     ended: AtomicBool,
     /// The threads writing requests, taking turns to flush them.
     turns: Turns,
+    /// What is known of the agent's tree without asking (`crate::known`).
+    known: Mutex<Known>,
+    /// No answer was taken since the last round trip counted (`Stats::round_trips`).
+    quiet: AtomicBool,
 }
 
 impl Shared {
+    /// An answer was taken: the next request starts a round trip.
+    fn took_answer(&self) {
+        self.quiet.store(false, Ordering::Relaxed);
+    }
+
+    /// Waits for the answer `rx` brings, and takes it.
+    fn take(&self, rx: &Receiver<Msg>) -> Result<Msg, crossbeam_channel::RecvError> {
+        let answer = rx.recv();
+        self.took_answer();
+        answer
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Why the connection is gone, the first reason kept (what comes after is its echo:
     /// a write to an ssh already ended, for example).
     fn set_lost(&self, why: String) {
@@ -211,7 +235,7 @@ pub struct RemoteSide {
     /// What the run keeps beyond content, as the agent was told.
     keep: WireKeep,
     /// Owners as the agent names them, mapped to this machine's ids and back.
-    ids: Ids,
+    ids: Arc<Ids>,
     /// An agent that keeps no folder times was logged.
     told_times: AtomicBool,
     /// The folder did not exist and the agent created it.
@@ -371,7 +395,7 @@ impl RemoteSide {
             compress: c.compress,
             features,
             keep: c.keep,
-            ids: Ids::new(c.keep.numeric_ids),
+            ids: Arc::new(Ids::new(c.keep.numeric_ids)),
             told_times: AtomicBool::new(false),
             child,
             keepalive,
@@ -456,36 +480,19 @@ impl RemoteSide {
     }
 
     fn wait(&self, rx: &Receiver<Msg>) -> tandem_fs::Result<Msg> {
-        rx.recv().map_err(|_| self.lost())
+        self.shared.take(rx).map_err(|_| self.lost())
     }
 
     /// Waits for the entry a `Done` (or `DoneMeta`) carries.
     fn done(&self, rx: &Receiver<Msg>) -> tandem_fs::Result<Option<Entry>> {
-        let entry = match self.wait(rx)? {
-            Msg::Done { result, .. } => result
-                .map_err(WireFsError::error)?
-                .map(|e| self.entry_here(e, None)),
-            Msg::DoneMeta { result, .. } => result
-                .map_err(WireFsError::error)?
-                .map(|(e, m)| self.entry_here(e, Some(m))),
-            other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
-        };
-        entry.transpose().map_err(|e| self.garbled(e))
+        let msg = self.wait(rx)?;
+        done_of(msg, &self.ids, self.keep).unwrap_or_else(|e| Err(self.garbled(e)))
     }
 
     /// An entry as the agent sent it, in this machine's terms: its owner mapped by name
     /// (`--owner`), the digest of its kept attributes.
     fn entry_here(&self, e: WireEntry, meta: Option<WireMeta>) -> Result<Entry, WireError> {
-        let mut e = e.entry()?;
-        if let Some(m) = meta {
-            e.xattrs = m.xattrs.map(Hash);
-            if self.keep.owner {
-                e.owner = self
-                    .ids
-                    .here(e.owner, m.user.as_deref(), m.group.as_deref());
-            }
-        }
-        Ok(e)
+        entry_of(&self.ids, self.keep, e, meta)
     }
 
     /// What goes with an entry sent to the agent (`Msg::With`): the attributes given, its
@@ -526,7 +533,7 @@ impl RemoteSide {
             if self.shared.ended.load(Ordering::SeqCst) {
                 return Err(self.lost());
             }
-            if pending.is_empty() {
+            if !self.shared.quiet.swap(true, Ordering::Relaxed) {
                 let n = self
                     .shared
                     .stats
@@ -553,6 +560,58 @@ impl RemoteSide {
     fn garbled(&self, e: WireError) -> FsError {
         self.shared.set_lost(e.to_string());
         self.lost()
+    }
+}
+
+/// An entry as the agent sent it, in this machine's terms: its owner mapped by name
+/// (`--owner`), the digest of its kept attributes.
+fn entry_of(
+    ids: &Ids,
+    keep: WireKeep,
+    e: WireEntry,
+    meta: Option<WireMeta>,
+) -> Result<Entry, WireError> {
+    let mut e = e.entry()?;
+    if let Some(m) = meta {
+        e.xattrs = m.xattrs.map(Hash);
+        if keep.owner {
+            e.owner = ids.here(e.owner, m.user.as_deref(), m.group.as_deref());
+        }
+    }
+    Ok(e)
+}
+
+/// The entry a `Done` (or `DoneMeta`) carries; `Err`: not such an answer.
+fn done_of(
+    msg: Msg,
+    ids: &Ids,
+    keep: WireKeep,
+) -> Result<tandem_fs::Result<Option<Entry>>, WireError> {
+    let result = match msg {
+        Msg::Done { result, .. } => result.map(|e| e.map(|e| (e, None))),
+        Msg::DoneMeta { result, .. } => result.map(|e| e.map(|(e, m)| (e, Some(m)))),
+        other => return Err(WireError::Unexpected(format!("{other:?}"))),
+    };
+    match result {
+        Err(e) => Ok(Err(e.error())),
+        Ok(None) => Ok(Ok(None)),
+        Ok(Some((e, m))) => entry_of(ids, keep, e, m).map(|e| Ok(Some(e))),
+    }
+}
+
+/// The error a request gets once the connection is gone (`RemoteSide::lost`, without
+/// how ssh ended).
+fn gone(name: &str, shared: &Shared) -> FsError {
+    let why = shared
+        .lost
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let why = why.unwrap_or_else(|| "the connection was closed".into());
+    FsError::Io {
+        path: format!("{name} ({why})"),
+        op: "the connection was lost",
+        source: std::io::Error::from_raw_os_error(EIO),
     }
 }
 
@@ -895,7 +954,10 @@ fn pass_hints(shared: &Shared, id: u64, hints: Vec<WireHint>) -> Result<(), Wire
         )));
     };
     for h in hints {
-        let _ = tx.send(h.hint()?);
+        let h = h.hint()?;
+        tracing::trace!("a hint from the agent: {h:?}");
+        shared.known().hinted(&h);
+        let _ = tx.send(h);
     }
     Ok(())
 }
@@ -995,7 +1057,11 @@ impl SideRoot for RemoteSide {
             let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
             return self.scan_listed(&mut kept, filter, threads);
         }
+        if let Some(known) = hints.and_then(|h| self.scan_known(filter, h)) {
+            return Ok(known);
+        }
         let inputs = filter.inputs().clone();
+        let mark = self.shared.known().mark();
         let (_, rx) = self.request(|id| Msg::Scan {
             id,
             ignore_file: inputs.ignore_file,
@@ -1023,6 +1089,9 @@ impl SideRoot for RemoteSide {
                 }
                 Msg::Scanned { result, .. } => {
                     let stale = result.map_err(WireFsError::error)?;
+                    if let Some(hints) = hints {
+                        self.read_again(mark, hints, &tree);
+                    }
                     let stale_temps = stale
                         .into_iter()
                         .map(path_of)
@@ -1147,6 +1216,10 @@ impl SideRoot for RemoteSide {
         };
         self.send(&Msg::End { id, result })?;
         let done = self.done(&rx);
+        match (&done, &sent) {
+            (Ok(Some(e)), Ok(())) => self.shared.known().left(rel, Some(e.clone())),
+            _ => self.shared.known().forget(rel),
+        }
         sent?;
         if let (Err(FsError::Raced { what, .. }), Some(_)) = (&done, &sig) {
             if what == DELTA_MISMATCH {
@@ -1156,39 +1229,67 @@ impl SideRoot for RemoteSide {
         done?.ok_or_else(|| FsError::raced(rel, "the remote side answered without an entry"))
     }
 
+    /// Sent whole and not waited for, to an agent that finishes the files it receives
+    /// before it flushes (`wire::FLUSH_AFTER`); a delta, whose signature is asked for
+    /// first, or an older agent: [`SideRoot::install`].
+    fn install_later(
+        &self,
+        rel: &RelPath,
+        expect: Option<&Entry>,
+        incoming: Incoming<'_>,
+        trash: &Trash,
+        durability: Durability,
+    ) -> Later<tandem_fs::Result<Entry>> {
+        let delta = expect.is_some_and(|old| self.delta_for(rel, old, incoming.src));
+        if delta || !self.has(FLUSH_AFTER) {
+            let installed = self.install(rel, expect, incoming, trash, durability);
+            return Box::new(move || installed);
+        }
+        let sent = || -> tandem_fs::Result<Receiver<Msg>> {
+            let with = |id| self.with(id, incoming.src, incoming.xattrs);
+            let (id, rx) = self.request_with(with, |id| Msg::Install {
+                id,
+                path: bytes(rel),
+                src: WireEntry::from(incoming.src),
+                expect: expect.map(WireEntry::from),
+                mode: incoming.mode,
+                trash: trash.stamp().to_string(),
+                each_file: durability == Durability::EachFile,
+            })?;
+            let sent = self.send_data(id, rel, incoming);
+            let result = sent.as_ref().map(|_| ()).map_err(WireFsError::from);
+            self.send(&Msg::End { id, result })?;
+            sent.map(|()| rx)
+        };
+        let rx = match sent() {
+            Ok(rx) => rx,
+            Err(e) => {
+                self.shared.known().forget(rel);
+                return Box::new(move || Err(e));
+            }
+        };
+        let (shared, ids, keep) = (Arc::clone(&self.shared), Arc::clone(&self.ids), self.keep);
+        let (rel, name) = (rel.clone(), self.name.clone());
+        Box::new(move || {
+            let done = match shared.take(&rx) {
+                Ok(msg) => done_of(msg, &ids, keep).unwrap_or_else(|e| {
+                    shared.set_lost(e.to_string());
+                    Err(gone(&name, &shared))
+                }),
+                Err(_) => Err(gone(&name, &shared)),
+            };
+            match &done {
+                Ok(Some(e)) => shared.known().left(&rel, Some(e.clone())),
+                _ => shared.known().forget(&rel),
+            }
+            done?.ok_or_else(|| FsError::raced(&rel, "the remote side answered without an entry"))
+        })
+    }
+
     fn apply(&self, step: Step<'_>, trash: &Trash) -> tandem_fs::Result<Option<Entry>> {
-        let listed = self.attrs_for(&step)?;
-        let src = match step {
-            Step::Mkdir { src, .. } | Step::SetMeta { src, .. } => Some(src),
-            _ => None,
-        };
-        let step = match step {
-            Step::Rename { from, to, expect } => WireStep::Rename {
-                from: bytes(from),
-                to: bytes(to),
-                expect: expect.into(),
-            },
-            Step::Mkdir { path, src, .. } => WireStep::Mkdir {
-                path: bytes(path),
-                src: src.into(),
-            },
-            Step::SetMeta {
-                path, src, expect, ..
-            } => WireStep::SetMeta {
-                path: bytes(path),
-                src: src.into(),
-                expect: expect.into(),
-            },
-            Step::Delete { path, expect } => WireStep::Delete {
-                path: bytes(path),
-                expect: expect.into(),
-            },
-            Step::RemoveStaleTemp { path } => WireStep::RemoveStaleTemp { path: bytes(path) },
-        };
-        let trash = trash.stamp().to_string();
-        let with = |id| src.and_then(|src| self.with(id, src, listed.as_ref()));
-        let (_, rx) = self.request_with(with, |id| Msg::Apply { id, step, trash })?;
-        self.done(&rx)
+        let applied = self.apply_step(step, trash);
+        self.note_step(step, &applied);
+        applied
     }
 
     fn link(
@@ -1213,8 +1314,14 @@ impl SideRoot for RemoteSide {
             expect: expect.map(WireEntry::from),
             trash: trash.stamp().to_string(),
         })?;
-        self.done(&rx)?
-            .ok_or_else(|| FsError::raced(path, "the remote side answered without an entry"))
+        let linked = self.done(&rx).and_then(|e| {
+            e.ok_or_else(|| FsError::raced(path, "the remote side answered without an entry"))
+        });
+        match &linked {
+            Ok(e) => self.shared.known().left(path, Some(e.clone())),
+            Err(_) => self.shared.known().forget(path),
+        }
+        linked
     }
 
     fn holds_hard_links(&self, dry_run: bool) -> bool {
@@ -1334,7 +1441,7 @@ impl SideRoot for RemoteSide {
             return Box::new(unknown);
         };
         let shared = Arc::clone(&self.shared);
-        Box::new(move || match rx.recv() {
+        Box::new(move || match shared.take(&rx) {
             Ok(Msg::Times { times, .. }) if times.len() == n => times,
             Ok(other) => {
                 shared.set_lost(format!("protocol error: an unexpected {other:?}"));
@@ -1373,7 +1480,7 @@ impl SideRoot for RemoteSide {
             Err(e) => return Box::new(move || failed(e.to_string())),
         };
         let shared = Arc::clone(&self.shared);
-        Box::new(move || match rx.recv() {
+        Box::new(move || match shared.take(&rx) {
             Ok(Msg::TimesSet { results, .. }) if results.len() == n => results
                 .into_iter()
                 .map(|r| r.map_err(WireFsError::error))
@@ -1424,6 +1531,9 @@ impl SideRoot for RemoteSide {
     /// here (written to the pair's state folder) then on the agent (`Confirm`). Either
     /// failing is logged: the next scan lists it all.
     fn committed(&self) {
+        // Chunks asked for ahead that the run did not use (a file only touched): a mount's
+        // next pass asks again for what it needs.
+        self.lock_early_sigs().clear();
         let Some(kept) = &self.listing else {
             return;
         };
@@ -1515,6 +1625,66 @@ impl SideRoot for RemoteSide {
 }
 
 impl RemoteSide {
+    /// [`SideRoot::apply`], sent and its answer waited for.
+    fn apply_step(&self, step: Step<'_>, trash: &Trash) -> tandem_fs::Result<Option<Entry>> {
+        let listed = self.attrs_for(&step)?;
+        let src = match step {
+            Step::Mkdir { src, .. } | Step::SetMeta { src, .. } => Some(src),
+            _ => None,
+        };
+        let step = match step {
+            Step::Rename { from, to, expect } => WireStep::Rename {
+                from: bytes(from),
+                to: bytes(to),
+                expect: expect.into(),
+            },
+            Step::Mkdir { path, src, .. } => WireStep::Mkdir {
+                path: bytes(path),
+                src: src.into(),
+            },
+            Step::SetMeta {
+                path, src, expect, ..
+            } => WireStep::SetMeta {
+                path: bytes(path),
+                src: src.into(),
+                expect: expect.into(),
+            },
+            Step::Delete { path, expect } => WireStep::Delete {
+                path: bytes(path),
+                expect: expect.into(),
+            },
+            Step::RemoveStaleTemp { path } => WireStep::RemoveStaleTemp { path: bytes(path) },
+        };
+        let trash = trash.stamp().to_string();
+        let with = |id| src.and_then(|src| self.with(id, src, listed.as_ref()));
+        let (_, rx) = self.request_with(with, |id| Msg::Apply { id, step, trash })?;
+        self.done(&rx)
+    }
+
+    /// What a step left, for what is known of the agent's tree (`crate::known`): a folder
+    /// made or set, a file deleted; what a rename moved, a folder deleted and a step that
+    /// failed are unknown from now on.
+    fn note_step(&self, step: Step<'_>, r: &tandem_fs::Result<Option<Entry>>) {
+        let mut known = self.shared.known();
+        match (step, r) {
+            (Step::Rename { from, to, .. }, _) => {
+                known.forget(from);
+                known.forget(to);
+            }
+            (Step::Mkdir { path, .. } | Step::SetMeta { path, .. }, Ok(Some(e))) => {
+                known.left(path, Some(e.clone()));
+            }
+            (Step::Delete { path, expect }, Ok(_)) if !expect.is_dir() => known.left(path, None),
+            (
+                Step::Mkdir { path, .. }
+                | Step::SetMeta { path, .. }
+                | Step::Delete { path, .. }
+                | Step::RemoveStaleTemp { path },
+                _,
+            ) => known.forget(path),
+        }
+    }
+
     /// A whole-tree scan as what differs from the listing `kept` holds (`ScanSince`); the
     /// whole listing asked again if what came does not rebuild the agent's.
     fn scan_listed(
@@ -1531,6 +1701,11 @@ impl RemoteSide {
             Some(_) => kept.pending.take(),
             None => None,
         };
+        let mark = {
+            let mut known = self.shared.known();
+            known.drop_base();
+            known.mark()
+        };
         let (listing, stale, differs) = match self.scan_since(kept, filter, threads, base)? {
             Ok(got) => got,
             Err(why) => {
@@ -1541,6 +1716,7 @@ impl RemoteSide {
                 }
             }
         };
+        self.shared.known().rebased(mark, filter.inputs().clone());
         let mut tree = Tree::new();
         for (p, (e, m)) in &listing.entries {
             let p = path_of(p.clone()).map_err(|e| self.garbled(e))?;
@@ -1624,6 +1800,68 @@ impl RemoteSide {
                 other => return Err(self.garbled(WireError::Unexpected(format!("{other:?}")))),
             }
         }
+    }
+
+    /// A hinted scan answered from what is known of the agent's tree (`crate::known`):
+    /// when every hinted path is known there and none is a folder to read below. The
+    /// install that follows still carries the state expected and is re-checked there.
+    fn scan_known(&self, filter: &Filter, hints: &[(RelPath, bool)]) -> Option<Scan> {
+        let kept = self.listing.as_ref()?;
+        let kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+        let base = kept.copy.as_ref()?;
+        let known = self.shared.known();
+        let listed = |p: &RelPath| -> Lookup {
+            match base.entries.get(p.as_bytes()) {
+                None => Some(None),
+                Some((e, m)) => self.entry_here(e.clone(), Some(m.clone())).ok().map(Some),
+            }
+        };
+        let mut tree = Tree::new();
+        for (path, deep) in hints {
+            if !known.usable(filter.inputs(), path) {
+                return None;
+            }
+            let mut above = path.parent();
+            while let Some(a) = above.filter(|a| !a.is_root()) {
+                if let Some(e) = known.lookup(&a, listed)? {
+                    tree.insert(a.clone(), e);
+                }
+                above = a.parent();
+            }
+            match known.lookup(path, listed)? {
+                Some(e) if *deep && e.is_dir() => return None,
+                Some(e) => {
+                    tree.insert(path.clone(), e);
+                }
+                None => {}
+            }
+        }
+        tracing::debug!(
+            "{}: {} hinted paths known here, not scanned again",
+            self.name,
+            hints.len()
+        );
+        Some(Scan {
+            tree,
+            stale_temps: Vec::new(),
+        })
+    }
+
+    /// A hinted scan asked at `mark` answered `tree`: what it read is known again
+    /// (`Known::read_again`): the hinted paths and the folders above them.
+    fn read_again(&self, mark: u64, hints: &[(RelPath, bool)], tree: &Tree) {
+        let mut read = Vec::new();
+        for (path, _) in hints {
+            let mut at = Some(path.clone());
+            while let Some(p) = at.filter(|p| !p.is_root()) {
+                at = p.parent();
+                read.push(p);
+            }
+        }
+        read.sort();
+        read.dedup();
+        let found = |p: &RelPath| tree.get(p).cloned();
+        self.shared.known().read_again(mark, &read, found);
     }
 
     /// Sends a `Present` now, for the next `still_present` (`present_ahead`).
@@ -1863,7 +2101,7 @@ mod tests {
             compress: Compress::Off,
             features: Vec::new(),
             keep: WireKeep::default(),
-            ids: Ids::new(false),
+            ids: Arc::new(Ids::new(false)),
             told_times: AtomicBool::new(false),
             created: false,
             listing: None,
@@ -1871,6 +2109,28 @@ mod tests {
             confirmed: Mutex::new(None),
             early_sigs: Mutex::default(),
         }
+    }
+
+    /// Chunks are asked for ahead only for large files, at most `EARLY_SIGS` waiting, and
+    /// forgotten when the run commits (else a mount's stale ones would stop it asking).
+    #[test]
+    fn issue_17_chunks_asked_for_ahead_are_bounded_and_forgotten_at_commit() {
+        let mut side = side_over_cat();
+        side.features = vec!["delta".into()];
+        let big = |ino| Entry::file(EARLY_SIG_MIN, 1, 0o644, ino);
+        let small = Entry::file(EARLY_SIG_MIN - 1, 1, 0o644, 1);
+        side.expect_replacement(&RelPath::new(*b"small").unwrap(), &small, &small);
+        assert!(
+            side.lock_early_sigs().is_empty(),
+            "a small file is cut on demand"
+        );
+        for i in 0..EARLY_SIGS as u64 + 4 {
+            let rel = RelPath::new(format!("f{i}")).unwrap();
+            side.expect_replacement(&rel, &big(i), &big(i + 100));
+        }
+        assert_eq!(side.lock_early_sigs().len(), EARLY_SIGS);
+        side.committed();
+        assert!(side.lock_early_sigs().is_empty());
     }
 
     /// A `Present` sent ahead answers the next check only while it is the last request

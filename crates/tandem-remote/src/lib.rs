@@ -89,6 +89,7 @@ pub mod compress;
 pub mod delta;
 mod ids;
 pub mod keepalive;
+pub(crate) mod known;
 pub mod listing;
 pub mod pace;
 mod run;

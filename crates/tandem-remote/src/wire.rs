@@ -26,7 +26,9 @@ pub const PROTOCOL: u32 = 1;
 /// the agent prunes its trash to the retention (`Holds`, `TrashPaths`, `Prune`);
 /// `removals`, the client reads the hints `Removed` and `Left` (`REMOVALS`); `keepalive`,
 /// the agent answers `Ping` with `Pong` at once, whatever else it is doing; `listing`, a
-/// whole-tree scan sent as what differs from the listing both ends hold (`LISTING`).
+/// whole-tree scan sent as what differs from the listing both ends hold (`LISTING`);
+/// `flush-after-installs`, the agent flushes and sets folder times only once the files
+/// whose data came before are in (`FLUSH_AFTER`).
 pub const FEATURES: &[&str] = &[
     "delta",
     "bwlimit",
@@ -39,7 +41,12 @@ pub const FEATURES: &[&str] = &[
     REMOVALS,
     "keepalive",
     LISTING,
+    FLUSH_AFTER,
 ];
+/// The feature of an agent that finishes the files it was sent whole (their `End` came)
+/// before it flushes or sets folder times: a client may send a file, the folder times
+/// and the flush, and wait once for all their answers (a mount's pass).
+pub const FLUSH_AFTER: &str = "flush-after-installs";
 /// The feature of an agent that sends a whole-tree scan as what differs from the listing
 /// the client holds (`ScanSince`, `Differs`, `Listed`, `Confirm`; `crate::listing`).
 pub const LISTING: &str = "listing";
