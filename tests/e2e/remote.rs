@@ -1877,9 +1877,11 @@ fn issue_17_a_lost_or_stale_listing_falls_back_to_the_whole_listing() {
         assert_eq!(pair.read(S::Src, &name), "changed there");
         wire_bytes(&out).1
     };
-    // The client's copy is an older one than the agent's record.
+    // The client's copy is an older one than the agent's record (the copy is its file and
+    // the deltas appended beside it since: there were none when `stale` was read).
     assert!(change_and_sync(&[]) * 10 < whole);
     std::fs::write(&copy, &stale).unwrap();
+    let _ = std::fs::remove_file(copy.with_extension("delta"));
     assert!(change_and_sync(&[]) * 2 > whole);
     assert!(change_and_sync(&[]) * 10 < whole, "back to small");
     // The agent's record corrupt, then gone.
@@ -1913,4 +1915,123 @@ fn issue_17_a_lost_or_stale_listing_falls_back_to_the_whole_listing() {
     assert!(wire_bytes(&out).1 * 2 > whole, "{}", out.all());
     let out = p.sync_ok(&[], 0);
     assert!(wire_bytes(&out).1 * 10 < whole, "{}", out.all());
+}
+
+/// Runs that each change both sides (files written, modified, deleted, a folder renamed
+/// on the far side) keep both ends' listings in step: every run converges, each receives
+/// only what changed there, and the copy kept here always rebuilds the agent's listing
+/// (the copy and the record are read while the connection is made and the tree scanned).
+#[test]
+fn issue_17_many_changes_across_runs_keep_the_listings_in_step() {
+    let Some(p) = RemotePair::new("issue_17_many_changes_across_runs_keep_the_listings_in_step")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    remote_tree(&p, 1000);
+    pair.write(S::Tgt, "box-0/a.txt", "a");
+    pair.write(S::Tgt, "box-0/b.txt", "b");
+    let whole = wire_bytes(&p.sync_ok(&[], 0)).1;
+    for run in 0..6 {
+        pair.write(S::Src, &format!("d{run}/from-here-{run}.txt"), "here");
+        pair.write(S::Tgt, &format!("d{run}/made-there-{run}.txt"), "modified");
+        pair.write(S::Tgt, &format!("new-{run}/there.txt"), "new there");
+        let gone = format!("d{}/made-there-{}.txt", run + 6, run + 26);
+        std::fs::remove_file(pair.path(S::Tgt, &gone)).unwrap();
+        let (from, to) = (format!("box-{run}"), format!("box-{}", run + 1));
+        std::fs::rename(pair.path(S::Tgt, &from), pair.path(S::Tgt, &to)).unwrap();
+        let out = p.sync_ok(&[], 0);
+        pair.assert_same();
+        assert_eq!(
+            pair.read(S::Src, &format!("new-{run}/there.txt")),
+            "new there"
+        );
+        assert_eq!(pair.read(S::Src, &format!("{to}/b.txt")), "b");
+        assert!(!pair.exists(S::Src, &gone) && !pair.exists(S::Src, &from));
+        assert!(
+            !out.all().contains("listing it all"),
+            "run {run}: {}",
+            out.all()
+        );
+        let received = wire_bytes(&out).1;
+        assert!(
+            received * 5 < whole,
+            "run {run}: {received} of {whole}\n{}",
+            out.all()
+        );
+    }
+    let out = p.sync_ok(&[], 0);
+    assert!(out.stdout.contains("nothing to do"), "{}", out.all());
+    let records = listing_records(&p);
+    let whole: Vec<_> = records.iter().filter(|r| r.extension().is_none()).collect();
+    assert_eq!(whole.len(), 1, "{records:?}");
+}
+
+/// After a run that changed a few entries, each end appends them to the deltas beside its
+/// listing instead of writing the whole listing again; a delta damaged or torn on either
+/// end makes the next scan list it all, and the run after it is small again.
+#[test]
+fn issue_17_a_damaged_listing_delta_falls_back_to_the_whole_listing() {
+    let Some(p) =
+        RemotePair::new("issue_17_a_damaged_listing_delta_falls_back_to_the_whole_listing")
+    else {
+        return;
+    };
+    let pair = &p.pair;
+    remote_tree(&p, 1000);
+    let copy = pair.state.join("remote-listing");
+    let whole = wire_bytes(&p.sync_ok(&[], 0)).1;
+    let mut n = 0;
+    let mut change_and_sync = || {
+        n += 1;
+        let name = format!("d1/changed-{n}.txt");
+        pair.write(S::Tgt, &name, "changed there");
+        let out = p.sync_ok(&[], 0);
+        pair.assert_same();
+        assert_eq!(pair.read(S::Src, &name), "changed there");
+        wire_bytes(&out).1
+    };
+    assert!(change_and_sync() * 10 < whole);
+    assert!(change_and_sync() * 10 < whole);
+    let len = |f: &std::path::Path| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+    let deltas = || {
+        let mut d = vec![copy.with_extension("delta")];
+        d.extend(
+            listing_records(&p)
+                .into_iter()
+                .filter(|r| r.extension().is_some_and(|e| e == "delta")),
+        );
+        d
+    };
+    // Both ends appended what changed: a few hundred bytes each, beside a listing of 1000.
+    let kept = deltas();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for d in &kept {
+        assert!(
+            len(d) > 0 && len(d) * 20 < len(&copy),
+            "{d:?}: {} of {}",
+            len(d),
+            len(&copy)
+        );
+    }
+    // A delta torn on the agent's end, then damaged on this one: the whole listing, once
+    // (a copy lost here takes a new key: the agent's delta is hurt first).
+    for agent in [true, false] {
+        let d = deltas()
+            .into_iter()
+            .find(|d| d.starts_with(&pair.tgt) == agent)
+            .unwrap();
+        assert!(len(&d) > 0, "{d:?}");
+        let mut bytes = std::fs::read(&d).unwrap();
+        if agent {
+            bytes.truncate(bytes.len() - 3);
+        } else {
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x20;
+        }
+        std::fs::write(&d, bytes).unwrap();
+        assert!(change_and_sync() * 2 > whole, "{d:?}");
+        assert!(change_and_sync() * 10 < whole, "{d:?}");
+        assert!(change_and_sync() * 10 < whole, "{d:?}");
+    }
 }

@@ -295,6 +295,108 @@ impl SourceHooks {
     }
 }
 
+/// A session's source, filter and state, opened before its target is joined to them.
+struct Prepared {
+    spec: SyncSpec,
+    src: Root,
+    filter: Filter,
+    store: Store,
+    lock: Option<Lock>,
+    marked: bool,
+}
+
+impl Prepared {
+    /// Opens what a session on `src` works from; `tgt_root`: the target, when it is a
+    /// local folder already there (a marker of a lost state is looked for in it).
+    fn open(
+        spec: &SyncSpec,
+        mut src: Root,
+        tgt_root: Option<&Root>,
+    ) -> Result<Prepared, EngineError> {
+        let mut spec = spec.clone();
+        spec.options.keep = crate::kept::keep_for_run(spec.options.keep);
+        src.set_keep(spec.options.keep);
+        let pair = Pair {
+            src: spec.src.to_string_lossy().into_owned(),
+            tgt: spec.tgt.to_string_lossy().into_owned(),
+        };
+        let filter = load_filter(&src, &spec)?;
+        let has_state = tandem_state::state_exists(&spec.state_dir)?;
+        // Only a missing state file means a new pair, and only when neither root was
+        // marked by an earlier sync of it.
+        if !has_state {
+            if let Some(marker) = crate::marker::lost_state_marker(&pair, &src, tgt_root)? {
+                return Err(EngineError::StateLost {
+                    state: spec.state_dir.join(tandem_state::DB_FILE).into(),
+                    marker: marker.into(),
+                    src: spec.src.clone().into(),
+                    tgt: spec.tgt.clone().into(),
+                });
+            }
+        }
+        // A dry run changes nothing, state included: with no state yet it plans against an
+        // empty baseline in memory.
+        let fresh_dry_run = spec.dry_run && !has_state;
+        let lock = if fresh_dry_run || spec.lock_granted {
+            None
+        } else {
+            Some(Lock::acquire(&spec.state_dir)?)
+        };
+        let store = if fresh_dry_run {
+            Store::in_memory(&pair)?
+        } else {
+            Store::open(&spec.state_dir, &pair)?
+        };
+        let marked = fresh_dry_run
+            || store.meta(crate::marker::META_KEY)? == Some(crate::marker::pair_marker_id(&pair));
+        Ok(Prepared {
+            spec,
+            src,
+            filter,
+            store,
+            lock,
+            marked,
+        })
+    }
+
+    /// The session on this and `tgt` (`None`: a local target still to be created).
+    fn with_target(self, tgt: Option<Box<dyn SideRoot>>) -> Result<Session, EngineError> {
+        let spec = self.spec;
+        let created_target = tgt.is_none().then(|| spec.tgt.clone());
+        let tgt = match tgt {
+            Some(t) => t,
+            None => {
+                roots::create_target(&spec.tgt)?;
+                let mut tgt = Root::open(&spec.tgt).map_err(|source| EngineError::Root {
+                    path: spec.tgt.clone(),
+                    source,
+                })?;
+                tgt.set_keep(spec.options.keep);
+                Box::new(tgt)
+            }
+        };
+        Ok(Session {
+            spec,
+            store: self.store,
+            src: self.src,
+            tgt,
+            filter: self.filter,
+            hooks: SourceHooks::default(),
+            echoes: None,
+            last_stamp: (String::new(), 0),
+            created_target,
+            whole_brake: None,
+            stop: None,
+            marked: self.marked,
+            last_prune: None,
+            keeps_history: false,
+            folds_case: None,
+            opener: None,
+            _lock: self.lock,
+        })
+    }
+}
+
 impl Session {
     pub fn open(spec: &SyncSpec) -> Result<Session, EngineError> {
         let src = Root::open(&spec.src).map_err(|source| EngineError::Root {
@@ -335,6 +437,32 @@ impl Session {
         Session::assemble(spec, src, Some(tgt))
     }
 
+    /// A session whose target `open` opens, in a thread while the source, the filter and
+    /// the state are opened here: a remote side's connection (ssh, the far side started)
+    /// is the longest wait before a run can scan. The target is taken as not local (no
+    /// marker of a lost state is looked for in it).
+    pub fn with_target_from<E>(
+        spec: &SyncSpec,
+        open: impl FnOnce() -> Result<Box<dyn SideRoot>, E> + Send,
+    ) -> Result<Session, E>
+    where
+        E: From<EngineError> + Send,
+    {
+        std::thread::scope(|sc| {
+            let opening = sc.spawn(open);
+            let prepared = Root::open(&spec.src)
+                .map_err(|source| EngineError::Root {
+                    path: spec.src.clone(),
+                    source,
+                })
+                .and_then(|src| Prepared::open(spec, src, None));
+            let tgt = opening
+                .join()
+                .unwrap_or_else(|_| Err(EngineError::Panicked("target opener").into()))?;
+            Ok(prepared?.with_target(Some(tgt))?)
+        })
+    }
+
     /// A session on both roots, already open (a mount with a remote target: the source
     /// opened before the mount hides it).
     pub fn with_roots(
@@ -348,79 +476,11 @@ impl Session {
     /// The session on `src` and `tgt` (`None`: a local target still to be created).
     fn assemble(
         spec: &SyncSpec,
-        mut src: Root,
+        src: Root,
         tgt: Option<Box<dyn SideRoot>>,
     ) -> Result<Session, EngineError> {
-        let mut spec = spec.clone();
-        spec.options.keep = crate::kept::keep_for_run(spec.options.keep);
-        src.set_keep(spec.options.keep);
-        let spec = &spec;
-        let pair = Pair {
-            src: spec.src.to_string_lossy().into_owned(),
-            tgt: spec.tgt.to_string_lossy().into_owned(),
-        };
-        let filter = load_filter(&src, spec)?;
-        let has_state = tandem_state::state_exists(&spec.state_dir)?;
-        // Only a missing state file means a new pair, and only when neither root was
-        // marked by an earlier sync of it.
-        if !has_state {
-            let tgt_root = tgt.as_ref().and_then(|t| t.local());
-            if let Some(marker) = crate::marker::lost_state_marker(&pair, &src, tgt_root)? {
-                return Err(EngineError::StateLost {
-                    state: spec.state_dir.join(tandem_state::DB_FILE).into(),
-                    marker: marker.into(),
-                    src: spec.src.clone().into(),
-                    tgt: spec.tgt.clone().into(),
-                });
-            }
-        }
-        // A dry run changes nothing, state included: with no state yet it plans against an
-        // empty baseline in memory.
-        let fresh_dry_run = spec.dry_run && !has_state;
-        let lock = if fresh_dry_run || spec.lock_granted {
-            None
-        } else {
-            Some(Lock::acquire(&spec.state_dir)?)
-        };
-        let store = if fresh_dry_run {
-            Store::in_memory(&pair)?
-        } else {
-            Store::open(&spec.state_dir, &pair)?
-        };
-        let created_target = tgt.is_none().then(|| spec.tgt.clone());
-        let marked = fresh_dry_run
-            || store.meta(crate::marker::META_KEY)? == Some(crate::marker::pair_marker_id(&pair));
-        let tgt = match tgt {
-            Some(t) => t,
-            None => {
-                roots::create_target(&spec.tgt)?;
-                let mut tgt = Root::open(&spec.tgt).map_err(|source| EngineError::Root {
-                    path: spec.tgt.clone(),
-                    source,
-                })?;
-                tgt.set_keep(spec.options.keep);
-                Box::new(tgt)
-            }
-        };
-        Ok(Session {
-            spec: spec.clone(),
-            store,
-            src,
-            tgt,
-            filter,
-            hooks: SourceHooks::default(),
-            echoes: None,
-            last_stamp: (String::new(), 0),
-            created_target,
-            whole_brake: None,
-            stop: None,
-            marked,
-            last_prune: None,
-            keeps_history: false,
-            folds_case: None,
-            opener: None,
-            _lock: lock,
-        })
+        let tgt_root = tgt.as_ref().and_then(|t| t.local());
+        Prepared::open(spec, src, tgt_root)?.with_target(tgt)
     }
 
     /// The source's history is recorded in this session's store (the mount's first pair):
@@ -1365,6 +1425,9 @@ fn gather_all(
     opts: &Options,
     stream: Option<&mut dyn FnMut(Action)>,
 ) -> Result<Merged, EngineError> {
+    let Some((src, tgt)) = ctx.src.local().zip(ctx.tgt.local()) else {
+        return gather_listed(ctx, filter, spec, store, held, opts, stream);
+    };
     let scan_error = |side: &'static str, path: &PathBuf| {
         let path = path.clone();
         move |source| EngineError::Scan { side, path, source }
@@ -1382,14 +1445,6 @@ fn gather_all(
         }
         Ok::<_, StateError>(merge.finish_into(stream))
     };
-    let (Some(src), Some(tgt)) = (ctx.src.local(), ctx.tgt.local()) else {
-        // A remote side lists its whole tree (sorted, in batches): merged from the lists.
-        let (s, t) = scan_both(ctx, spec, |root| {
-            root.scan(filter, ctx.threads, None)
-                .map(|s| (s.tree, s.stale_temps))
-        })?;
-        return Ok(merge(&mut s.into_iter(), &mut t.into_iter())?);
-    };
     let (walked, s_stale) = tandem_fs::walk(src, filter, ctx.threads, |s| {
         tandem_fs::walk(tgt, filter, ctx.threads, |t| merge(&mut { s }, &mut { t }))
     })
@@ -1397,6 +1452,48 @@ fn gather_all(
     let (merged, t_stale) = walked.map_err(scan_error("target", &spec.tgt))?;
     remove_stale_temps(ctx, spec, [&s_stale, &t_stale]);
     Ok(merged?)
+}
+
+/// `gather_all` with a remote side, which lists its whole tree (sorted, in batches): the
+/// baseline is read while both sides are listed (the far side's scan is the longest wait
+/// of a run; nothing of the baseline depends on it), then all three are merged.
+fn gather_listed(
+    ctx: &Ctx<'_>,
+    filter: &Filter,
+    spec: &SyncSpec,
+    store: Option<&Store>,
+    held: &HashSet<RelPath>,
+    opts: &Options,
+    stream: Option<&mut dyn FnMut(Action)>,
+) -> Result<Merged, EngineError> {
+    let (base, scanned) = std::thread::scope(|sc| {
+        let scans = sc.spawn(|| {
+            scan_both(ctx, spec, |root| {
+                root.scan(filter, ctx.threads, None)
+                    .map(|s| (s.tree, s.stale_temps))
+            })
+        });
+        let mut base = Vec::new();
+        let read = store.map_or(Ok(()), |store| {
+            store.each_baseline(|p, b| {
+                if !filter.excludes_any(&p, b.kind == Kind::Dir) && !held.contains(&p) {
+                    base.push((p, b));
+                }
+            })
+        });
+        let scanned = scans
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::Panicked("scanner")));
+        (read.map(|()| base), scanned)
+    });
+    let (s, t) = scanned?;
+    let base = base?;
+    let keep = |(p, _): &(RelPath, tandem_core::Entry)| !held.contains(p);
+    let mut merge = Merge::new(s.into_iter().filter(keep), t.into_iter().filter(keep), opts);
+    for (p, b) in base {
+        merge.base(p, b);
+    }
+    Ok(merge.finish_into(stream))
 }
 
 /// Temporary files of a tandem that crashed mid-copy: ours, incomplete, never synced.

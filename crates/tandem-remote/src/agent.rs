@@ -122,6 +122,9 @@ pub fn serve(
         with: HashMap::new(),
         listings: HashMap::new(),
         recorded: HashMap::new(),
+        record: None,
+        sent: HashMap::new(),
+        written: HashMap::new(),
         installing: HashMap::new(),
         finishing: Vec::new(),
     }
@@ -207,6 +210,12 @@ struct Agent {
     /// the record kept of it, once read or written.
     listings: HashMap<String, Listing>,
     recorded: HashMap<String, [u8; 32]>,
+    /// The record read while the last `ScanSince` scanned, for `base_for`.
+    record: Option<(String, Listing)>,
+    /// Per key: what the listing last sent differs from (a token, and the differs sent), and
+    /// what is written of the record (its deltas appended to while they stay small).
+    sent: HashMap<String, ([u8; 32], Vec<listing::Differ>)>,
+    written: HashMap<String, listing::Written>,
     /// The files being received, each ended when its worker is done (`wire::FLUSH_AFTER`).
     installing: HashMap<u64, Receiver<()>>,
     /// The files whose data all came (their `End`) and whose worker may still be at them:
@@ -634,7 +643,22 @@ impl Agent {
         let filter = Filter::new(ignore_file.as_deref(), &excludes, &includes)
             .map_err(|e| WireError::Unexpected(format!("a filter this agent cannot build: {e}")))?;
         let root = &*self.root;
-        let scan = match SideRoot::scan(root, &filter, threads.max(1) as usize, None) {
+        // The record the client's base may be is read while the tree is scanned (a new
+        // agent holds no listing in memory: every run's first scan reads it).
+        let read = base.filter(|b| self.listings.get(&key).is_none_or(|l| l.token != *b));
+        let (scanned, record) = std::thread::scope(|sc| {
+            let record = read.map(|_| sc.spawn(|| listing::load_record(root, &key)));
+            let scanned = SideRoot::scan(root, &filter, threads.max(1) as usize, None);
+            (scanned, record.and_then(|r| r.join().ok()))
+        });
+        if let Some(record) = record {
+            if let Some((r, written)) = &record {
+                self.recorded.insert(key.clone(), r.token);
+                self.written.insert(key.clone(), *written);
+            }
+            self.record = record.map(|(r, _)| (key.clone(), r));
+        }
+        let scan = match scanned {
             Ok(scan) => scan,
             Err(e) => {
                 let result = Err(WireFsError::from(&e));
@@ -648,25 +672,29 @@ impl Agent {
                 return Ok(self.out.send(&listed)?);
             }
         };
-        let now = Listing::new(
-            scan.tree
-                .iter()
-                .map(|(p, e)| (p.as_bytes().to_vec(), (WireEntry::from(e), self.meta.of(e))))
-                .collect(),
-        );
+        let entries = scan
+            .tree
+            .iter()
+            .map(|(p, e)| (p.as_bytes().to_vec(), (WireEntry::from(e), self.meta.of(e))))
+            .collect();
         let known = base.and_then(|b| self.base_for(&key, b));
-        let differs = known.as_ref().unwrap_or(&Listing::default()).differs(&now);
+        let (now, differs) = Listing::against(known.as_ref(), entries);
         for batch in differs.chunks(SCAN_BATCH) {
             let batch = batch.to_vec();
             self.out.send(&Msg::Differs { id, batch })?;
         }
         let stale = scan.stale_temps.into_iter().map(RelPath::into_bytes);
+        let since = known.map(|l| l.token);
         self.out.send(&Msg::Listed {
             id,
             result: Ok(stale.collect()),
-            since: known.map(|l| l.token),
+            since,
             token: now.token,
         })?;
+        match since {
+            Some(since) => self.sent.insert(key.clone(), (since, differs)),
+            None => self.sent.remove(&key),
+        };
         self.listings.insert(key, now);
         Ok(())
     }
@@ -676,9 +704,8 @@ impl Agent {
         if let Some(l) = self.listings.get(key).filter(|l| l.token == base) {
             return Some(l.clone());
         }
-        let record = listing::load_record(&self.root, key)?;
-        self.recorded.insert(key.to_string(), record.token);
-        (record.token == base).then_some(record)
+        let (of, record) = self.record.take()?;
+        (of == key && record.token == base).then_some(record)
     }
 
     /// Answers `Confirm`: the listing `token` last sent for `key` becomes its record
@@ -696,8 +723,22 @@ impl Agent {
         if self.recorded.get(key) == Some(&token) {
             return Ok(());
         }
-        match listing::save_record(&self.root, key, l) {
-            Ok(()) => {
+        let started = std::time::Instant::now();
+        // What differs from the record written, when the listing was sent against it.
+        let since = match (self.sent.get(key), self.written.get(key)) {
+            (Some((from, differs)), Some(w)) if self.recorded.get(key) == Some(from) => {
+                Some((*w, *from, differs.as_slice()))
+            }
+            _ => None,
+        };
+        match listing::save_record(&self.root, key, l, since) {
+            Ok(written) => {
+                self.written.insert(key.to_string(), written);
+                tracing::debug!(
+                    "listing {key}: {} entries recorded in {:.1} ms",
+                    l.entries.len(),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
                 self.recorded.insert(key.to_string(), token);
                 Ok(())
             }

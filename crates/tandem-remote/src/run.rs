@@ -45,9 +45,15 @@ fn keeping(spec: &SyncSpec, connect: &Connect) -> Connect {
 /// Connects to the remote side of `spec`. The remote folder is created only for a first
 /// sync that is not a dry run.
 fn open_target(spec: &SyncSpec, connect: &Connect) -> Result<RemoteSide, RemoteSyncError> {
+    Ok(RemoteSide::connect(&connect_for(spec, connect)?)?)
+}
+
+/// How `open_target` connects: decided before the session opens its state (which makes
+/// the state of a first sync).
+fn connect_for(spec: &SyncSpec, connect: &Connect) -> Result<Connect, RemoteSyncError> {
     let mut connect = keeping(spec, connect);
     connect.create = !spec.dry_run && !tandem_state::state_exists(&spec.state_dir)?;
-    Ok(RemoteSide::connect(&connect)?)
+    Ok(connect)
 }
 
 /// The session of a mount's pair whose target is remote, on `src` (opened before the
@@ -90,9 +96,16 @@ pub fn sync_scoped(
     scope: &Scope,
     on_event: &dyn Fn(Event),
 ) -> Result<(Report, Arc<Stats>), RemoteSyncError> {
-    let remote = open_target(spec, connect)?;
-    let (stats, created) = (remote.stats(), remote.created);
-    let mut session = Session::with_target(spec, Box::new(remote))?;
+    // The connection is made while the session opens its state (`with_target_from`).
+    let connect = connect_for(spec, connect)?;
+    let opened = std::sync::Mutex::new(None);
+    let mut session = Session::with_target_from(spec, || {
+        let remote = RemoteSide::connect(&connect)?;
+        *opened.lock().unwrap_or_else(|p| p.into_inner()) = Some((remote.stats(), remote.created));
+        Ok::<_, RemoteSyncError>(Box::new(remote) as Box<dyn tandem_engine::SideRoot>)
+    })?;
+    let opened = opened.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (stats, created) = opened.unwrap_or_default();
     session.set_stop(Arc::clone(stop));
     let mut report = session.sync(scope, on_event)?;
     if created {
