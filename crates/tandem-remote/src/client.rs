@@ -1196,16 +1196,7 @@ impl SideRoot for RemoteSide {
         durability: Durability,
     ) -> tandem_fs::Result<Entry> {
         let sig = expect.and_then(|old| self.remote_sig(rel, old, incoming.src));
-        let with = |id| self.with(id, incoming.src, incoming.xattrs);
-        let (id, rx) = self.request_with(with, |id| Msg::Install {
-            id,
-            path: bytes(rel),
-            src: WireEntry::from(incoming.src),
-            expect: expect.map(WireEntry::from),
-            mode: incoming.mode,
-            trash: trash.stamp().to_string(),
-            each_file: durability == Durability::EachFile,
-        })?;
+        let (id, rx) = self.ask_install(rel, expect, &incoming, trash, durability)?;
         let sent = match &sig {
             Some(sig) => self.send_delta(id, rel, sig, incoming),
             None => self.send_data(id, rel, incoming),
@@ -1246,16 +1237,7 @@ impl SideRoot for RemoteSide {
             return Box::new(move || installed);
         }
         let sent = || -> tandem_fs::Result<Receiver<Msg>> {
-            let with = |id| self.with(id, incoming.src, incoming.xattrs);
-            let (id, rx) = self.request_with(with, |id| Msg::Install {
-                id,
-                path: bytes(rel),
-                src: WireEntry::from(incoming.src),
-                expect: expect.map(WireEntry::from),
-                mode: incoming.mode,
-                trash: trash.stamp().to_string(),
-                each_file: durability == Durability::EachFile,
-            })?;
+            let (id, rx) = self.ask_install(rel, expect, &incoming, trash, durability)?;
             let sent = self.send_data(id, rel, incoming);
             let result = sent.as_ref().map(|_| ()).map_err(WireFsError::from);
             self.send(&Msg::End { id, result })?;
@@ -1956,6 +1938,27 @@ impl RemoteSide {
                 None
             }
         }
+    }
+
+    /// Sends the `Install` of `rel` (after its `With`); its content is to follow.
+    fn ask_install(
+        &self,
+        rel: &RelPath,
+        expect: Option<&Entry>,
+        incoming: &Incoming<'_>,
+        trash: &Trash,
+        durability: Durability,
+    ) -> tandem_fs::Result<(u64, Receiver<Msg>)> {
+        let with = |id| self.with(id, incoming.src, incoming.xattrs);
+        self.request_with(with, |id| Msg::Install {
+            id,
+            path: bytes(rel),
+            src: WireEntry::from(incoming.src),
+            expect: expect.map(WireEntry::from),
+            mode: incoming.mode,
+            trash: trash.stamp().to_string(),
+            each_file: durability == Durability::EachFile,
+        })
     }
 
     fn ask_sig(&self, rel: &RelPath, old: &Entry) -> tandem_fs::Result<Receiver<Msg>> {
