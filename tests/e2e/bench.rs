@@ -263,7 +263,7 @@ fn issue_18_bench_history_on_and_off_on_xfs() {
             .contains("XFS file system with reflinks"),
         "{w}"
     );
-    // Its rm -rf (5000 empty files in --quick) is timed with the deletions replicated: the
+    // Its rm -rf (2500 empty files in --quick) is timed with the deletions replicated: the
     // delete brake is off, and held nothing.
     let note = w["note"].as_str().unwrap();
     assert!(note.contains("--delete-brake off"), "{w}");
@@ -274,7 +274,7 @@ fn issue_18_bench_history_on_and_off_on_xfs() {
             .find(|r| r["contender"].as_str().unwrap().starts_with(prefix))
             .unwrap_or_else(|| panic!("no row {prefix:?}: {w}"))
     };
-    for op in ["untar", "rm -rf", "overwrite 256 MiB in place"] {
+    for op in ["untar", "rm -rf", "overwrite 64 MiB in place"] {
         row(&format!("{op}: plain folder"));
         row(&format!("{op}: tandem (no history) ("));
         let on = row(&format!("{op}: tandem (history) ("));
