@@ -395,6 +395,10 @@ fn issue_17_bench_remote_compares_tandem_rsync_and_unison_over_ssh() {
             }
         }
     }
+    // The floor of a no-change re-sync: ssh alone, timed beside the others.
+    let ssh = row("no-change re-sync", "ssh alone (connect, run true)");
+    assert!(ssh["median_s"].as_f64().unwrap() > 0.0, "{ssh}");
+    assert!(ssh.get("failed_exit").is_none(), "{ssh}\n{stderr}");
     // Sane byte counts: rsync sends the whole tree at first (no compression) and only the
     // changed MiB of the big file (its random bytes do not compress) after.
     let rsync_initial = row("initial sync", "rsync -a --delete")["sent_bytes"]
