@@ -1,44 +1,58 @@
 //! The benchmark harness runs and writes a well-formed report (no timing assertions).
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use crate::fixtures::bin;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
+
+/// The harness in its quick mode: a tree of `files` files, one counted run, its report
+/// written into `out`; `args`: options, then workloads.
+fn harness(out: &Path, files: &str, args: &[&str]) -> Output {
+    Command::new("python3")
+        .args([
+            SCRIPT, "--quick", "--files", files, "--runs", "1", "--tandem",
+        ])
+        .arg(bin())
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("python3 runs the harness")
+}
+
+/// The report.json a harness run wrote into `out`.
+fn report(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+/// The harness ran to its end, or the test fails with what it said.
+fn assert_ran(out: &Output) {
+    assert!(
+        out.status.success(),
+        "harness failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 #[test]
 fn bench_quick_writes_a_wellformed_report() {
     let out_dir = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
-    let out = Command::new("python3")
-        .args([
-            script,
-            "--quick",
-            "--files",
-            "150",
-            "--runs",
-            "1",
-            "--tandem",
-            bin(),
-            "--out",
-        ])
-        .arg(out_dir.path())
-        .args([
+    let out = harness(
+        out_dir.path(),
+        "150",
+        &[
             "sync-initial",
             "sync-nochange",
             "sync-10changes",
             "scale",
             "latency-src",
             "latency-tgt",
-        ])
-        .output()
-        .expect("python3 runs the harness");
-    assert!(
-        out.status.success(),
-        "harness failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
-            .unwrap();
+    assert_ran(&out);
+    let json = report(out_dir.path());
     assert_eq!(json["tree"]["files"], 150);
     let workloads = json["workloads"].as_array().unwrap();
     let names: Vec<&str> = workloads
@@ -107,25 +121,16 @@ fn bench_quick_writes_a_wellformed_report() {
 #[test]
 fn issue_19_bench_meta_compares_tandem_hard_links_with_rsync_dash_h() {
     let out_dir = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
     let harness = |meta: &str| {
-        Command::new("python3")
-            .args([script, "--quick", "--files", "150", "--runs", "1"])
-            .args(["--tandem", bin(), "--meta", meta, "--out"])
-            .arg(out_dir.path())
-            .args(["sync-initial", "sync-nochange"])
-            .output()
-            .expect("python3 runs the harness")
+        harness(
+            out_dir.path(),
+            "150",
+            &["--meta", meta, "sync-initial", "sync-nochange"],
+        )
     };
     let out = harness("hard-links");
-    assert!(
-        out.status.success(),
-        "harness failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
-            .unwrap();
+    assert_ran(&out);
+    let json = report(out_dir.path());
     assert_eq!(json["meta"]["tandem"], serde_json::json!(["--hard-links"]));
     assert_eq!(
         json["meta"]["rsync"],
@@ -161,21 +166,11 @@ fn issue_21_bench_transports_puts_dev_and_uring_side_by_side() {
     const PARAM: &str = "/sys/module/fuse/parameters/enable_uring";
     let before = std::fs::read_to_string(PARAM).ok();
     let out_dir = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
-    let out = Command::new("python3")
-        .args([script, "--quick", "--files", "150", "--runs", "1"])
-        .args([
-            "--tandem",
-            bin(),
-            "--transports",
-            "dev,uring",
-            "--enable-uring",
-        ])
-        .arg("--out")
-        .arg(out_dir.path())
-        .arg("mount-io")
-        .output()
-        .expect("python3 runs the harness");
+    let out = harness(
+        out_dir.path(),
+        "150",
+        &["--transports", "dev,uring", "--enable-uring", "mount-io"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "harness failed:\n{stderr}");
     assert_eq!(
@@ -183,9 +178,7 @@ fn issue_21_bench_transports_puts_dev_and_uring_side_by_side() {
         before,
         "enable_uring is put back as it was"
     );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
-            .unwrap();
+    let json = report(out_dir.path());
     let rows = json["workloads"][0]["rows"].as_array().unwrap();
     let names: Vec<&str> = rows
         .iter()
@@ -239,20 +232,14 @@ fn issue_18_bench_history_on_and_off_on_xfs() {
         return;
     }
     let out_dir = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
-    let out = Command::new("python3")
-        .args([script, "--quick", "--files", "150", "--runs", "1"])
-        .args(["--tandem", bin(), "--fs", "xfs", "--history", "on,off"])
-        .arg("--out")
-        .arg(out_dir.path())
-        .arg("mount-io")
-        .output()
-        .expect("python3 runs the harness");
+    let out = harness(
+        out_dir.path(),
+        "150",
+        &["--fs", "xfs", "--history", "on,off", "mount-io"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "harness failed:\n{stderr}");
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
-            .unwrap();
+    let json = report(out_dir.path());
     assert_eq!(json["fs"], "xfs");
     assert_eq!(json["history"], serde_json::json!(["on", "off"]));
     let w = &json["workloads"][0];
@@ -286,7 +273,7 @@ fn issue_18_bench_history_on_and_off_on_xfs() {
     }
     // A setting it does not know is refused by name, before anything runs.
     let bad = Command::new("python3")
-        .args([script, "--quick", "--history", "on,maybe", "mount-io"])
+        .args([SCRIPT, "--quick", "--history", "on,maybe", "mount-io"])
         .output()
         .unwrap();
     assert!(!bad.status.success());
@@ -302,22 +289,9 @@ fn issue_18_bench_history_on_and_off_on_xfs() {
 #[test]
 fn issue_21_bench_scale_measures_a_mount_startup() {
     let out_dir = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
-    let out = Command::new("python3")
-        .args([script, "--quick", "--files", "150", "--runs", "1"])
-        .args(["--tandem", bin(), "--out"])
-        .arg(out_dir.path())
-        .arg("scale")
-        .output()
-        .expect("python3 runs the harness");
-    assert!(
-        out.status.success(),
-        "harness failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
-            .unwrap();
+    let out = harness(out_dir.path(), "150", &["scale"]);
+    assert_ran(&out);
+    let json = report(out_dir.path());
     let rows = json["workloads"][0]["rows"].as_array().unwrap();
     for n in [500, 2000] {
         for kind in ["initial", "no-change"] {
@@ -355,19 +329,10 @@ fn issue_17_bench_remote_compares_tandem_rsync_and_unison_over_ssh() {
         return;
     }
     let out_dir = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench/run");
-    let out = Command::new("python3")
-        .args([script, "--quick", "--files", "90", "--runs", "1"])
-        .args(["--tandem", bin(), "--out"])
-        .arg(out_dir.path())
-        .arg("remote")
-        .output()
-        .expect("python3 runs the harness");
+    let out = harness(out_dir.path(), "90", &["remote"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "harness failed:\n{stderr}");
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.path().join("report.json")).unwrap())
-            .unwrap();
+    let json = report(out_dir.path());
     let w = &json["workloads"][0];
     assert_eq!(w["workload"], "remote");
     let rows = w["rows"].as_array().unwrap();
