@@ -127,7 +127,6 @@ pub fn serve(
         written: HashMap::new(),
         installing: HashMap::new(),
         finishing: Vec::new(),
-        flushing: None,
     }
     .run(input)
 }
@@ -222,9 +221,6 @@ struct Agent {
     /// The files whose data all came (their `End`) and whose worker may still be at them:
     /// a flush, or folder times set, waits for them.
     finishing: Vec<Receiver<()>>,
-    /// The last flush, done on a worker (`Agent::flush`), ended once answered: a `Present`
-    /// or folder times set wait for it, as they came after it.
-    flushing: Option<Receiver<()>>,
 }
 
 /// What came with an entry the client sends (`Msg::With`).
@@ -442,62 +438,14 @@ impl Agent {
     /// for the file's answer, gets a flush that covers it. A file whose data is still to
     /// come is not waited for (its data is behind this request).
     fn finish_installs(&mut self) {
-        for worker in self.finishing.drain(..).chain(self.flushing.take()) {
+        for worker in self.finishing.drain(..) {
             let _ = worker.recv();
-        }
-    }
-
-    /// Flushes on a worker, once the files whose data came before are in (as
-    /// `finish_installs`), and answers: this thread goes on handing out the files sent
-    /// behind the flush meanwhile. Flushed here, a first sync of 30,000 small files stood
-    /// still for every flush of its periodic commits (150 to 450 ms each, one per 2,000
-    /// files): the requests behind it waited, then the client's writes, then its copies.
-    fn flush(&mut self, id: u64, each_file: bool) {
-        let before: Vec<_> = self
-            .finishing
-            .drain(..)
-            .chain(self.flushing.take())
-            .collect();
-        let (flushing, flushed) = crossbeam_channel::bounded::<()>(0);
-        self.flushing = Some(flushed);
-        let (root, out) = (Arc::clone(&self.root), self.out.clone());
-        self.spawn(move || {
-            let _flushing = flushing;
-            for worker in before {
-                let _ = worker.recv();
-            }
-            let d = durability(each_file);
-            let result = SideRoot::flush(&*root, d).map_err(|e| WireFsError::from(&e));
-            let _ = out.send(&Msg::Checked { id, result });
-        });
-    }
-
-    /// Whether the root is still the folder at its path, answered after the flush sent
-    /// before (on a worker while that flush runs): what was done before it is then in.
-    fn present(&mut self, id: u64) {
-        let answer = move |root: &Root, out: &Out| {
-            let result = if SideRoot::still_present(root) {
-                Ok(())
-            } else {
-                Err(WireFsError::from(&FsError::vanished(&RelPath::root())))
-            };
-            let _ = out.send(&Msg::Checked { id, result });
-        };
-        match self.flushing.clone().filter(|f| !ended(f)) {
-            None => answer(&self.root, &self.out),
-            Some(flushing) => {
-                let (root, out) = (Arc::clone(&self.root), self.out.clone());
-                self.spawn(move || {
-                    let _ = flushing.recv();
-                    answer(&root, &out);
-                });
-            }
         }
     }
 
     /// The requests answered in order, on this thread.
     fn answer(&mut self, msg: Msg) -> Result<(), ServeError> {
-        if matches!(msg, Msg::SetDirTimes { .. }) {
+        if matches!(msg, Msg::Flush { .. } | Msg::SetDirTimes { .. }) {
             self.finish_installs();
         }
         let root = &*self.root;
@@ -555,8 +503,19 @@ impl Agent {
                 let applied = apply(root, step, &Trash::new(trash), echoes, &with)?;
                 self.out.send(&self.meta.done(id, applied))?;
             }
-            Msg::Flush { id, each_file } => self.flush(id, each_file),
-            Msg::Present { id } => self.present(id),
+            Msg::Flush { id, each_file } => {
+                let d = durability(each_file);
+                let result = SideRoot::flush(root, d).map_err(|e| WireFsError::from(&e));
+                self.out.send(&Msg::Checked { id, result })?;
+            }
+            Msg::Present { id } => {
+                let result = if SideRoot::still_present(root) {
+                    Ok(())
+                } else {
+                    Err(WireFsError::from(&FsError::vanished(&RelPath::root())))
+                };
+                self.out.send(&Msg::Checked { id, result })?;
+            }
             other => return self.answer_features(other),
         }
         Ok(())
