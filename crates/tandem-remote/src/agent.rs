@@ -1466,6 +1466,81 @@ mod tests {
         agent.join().unwrap().unwrap();
     }
 
+    /// The flush is done on a worker (the agent goes on handing out what comes behind
+    /// it), but a `Present` sent behind it is answered only once the flush is: the root
+    /// is confirmed with everything before the flush in it.
+    #[test]
+    fn issue_17_a_present_behind_a_flush_is_answered_after_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut to_agent, input) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
+        let (output, agent_out) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
+        let root = dir.path().to_path_buf();
+        let agent = std::thread::spawn(move || serve(&root, false, input, output));
+        let mut from_agent = std::io::BufReader::new(agent_out);
+        let mut preamble = String::new();
+        from_agent.read_line(&mut preamble).unwrap();
+        let hello = Msg::Hello {
+            protocol: PROTOCOL,
+            features: Vec::new(),
+            compress: Compress::default(),
+        };
+        write_msg(&mut to_agent, &hello).unwrap();
+        let Some((Msg::Welcome { .. }, _)) = read_msg(&mut from_agent).unwrap() else {
+            panic!("no welcome");
+        };
+        // A file whose worker is still at it when the flush and the Present come.
+        let size = 64u64 << 20;
+        let src = Entry::file(size, 1_700_000_000_000_000_000, 0o644, 0);
+        let (packed, zstd) = crate::compress::pack(Compress::On, &vec![7u8; crate::wire::CHUNK]);
+        let install = Msg::Install {
+            id: 1,
+            path: b"big".to_vec(),
+            src: WireEntry::from(&src),
+            expect: None,
+            mode: 0o644,
+            trash: "t".into(),
+            each_file: false,
+        };
+        write_msg(&mut to_agent, &install).unwrap();
+        for _ in 0..size / crate::wire::CHUNK as u64 {
+            let bytes = packed.clone();
+            write_msg(&mut to_agent, &Msg::Data { id: 1, bytes, zstd }).unwrap();
+        }
+        write_msg(
+            &mut to_agent,
+            &Msg::End {
+                id: 1,
+                result: Ok(()),
+            },
+        )
+        .unwrap();
+        let flush = Msg::Flush {
+            id: 2,
+            each_file: false,
+        };
+        write_msg(&mut to_agent, &flush).unwrap();
+        write_msg(&mut to_agent, &Msg::Present { id: 3 }).unwrap();
+        let mut order = Vec::new();
+        while order.len() < 3 {
+            match read_msg(&mut from_agent).unwrap() {
+                Some((Msg::Done { id, result }, _)) => {
+                    assert!(result.is_ok(), "{result:?}");
+                    order.push(id);
+                }
+                Some((Msg::Checked { id, result }, _)) => {
+                    assert!(result.is_ok(), "{result:?}");
+                    order.push(id);
+                }
+                Some(_) => {}
+                None => panic!("the agent hung up"),
+            }
+        }
+        assert_eq!(order, vec![1, 2, 3], "answered out of order");
+        write_msg(&mut to_agent, &Msg::Bye).unwrap();
+        drop(to_agent);
+        agent.join().unwrap().unwrap();
+    }
+
     #[test]
     fn issue_18_an_agent_tells_removals_only_to_a_client_that_reads_them() {
         assert_eq!(

@@ -57,24 +57,34 @@ fn shrinks(raw: usize, packed: usize) -> bool {
 
 /// A chunk as it goes on the wire: its bytes, and whether they are zstd.
 pub fn pack(mode: Compress, chunk: &[u8]) -> (Vec<u8>, bool) {
-    let worth_trying = match mode {
-        Compress::Off => false,
-        Compress::On => true,
+    let packed = match mode {
+        Compress::Off => None,
+        Compress::On => Some(zstd(chunk)),
         // A few bytes pack to about as many (a zstd frame has its own header): not worth
         // the compressor's setup, which for a small file costs more than sending it.
-        Compress::Auto if chunk.len() < MIN_PACKED => false,
+        Compress::Auto if chunk.len() < MIN_PACKED => None,
         Compress::Auto => {
             let sample = &chunk[..chunk.len().min(SAMPLE)];
-            shrinks(sample.len(), zstd(sample).len())
+            let tried = zstd(sample);
+            match (
+                shrinks(sample.len(), tried.len()),
+                sample.len() == chunk.len(),
+            ) {
+                (false, _) => None,
+                // The sample was the whole chunk (most files are smaller than a sample):
+                // packed already. Packed again, each small file cost two compressions,
+                // the client's largest cost in a first sync of 30,000 small files.
+                (true, true) => Some(tried),
+                (true, false) => Some(zstd(chunk)),
+            }
         }
     };
-    if worth_trying {
-        let packed = zstd(chunk);
-        if mode == Compress::On || shrinks(chunk.len(), packed.len()) {
-            return (packed, true);
+    match packed {
+        Some(packed) if mode == Compress::On || shrinks(chunk.len(), packed.len()) => {
+            (packed, true)
         }
+        _ => (chunk.to_vec(), false),
     }
-    (chunk.to_vec(), false)
 }
 
 /// A chunk as it came off the wire, unpacked.
