@@ -481,16 +481,27 @@ fn unreadable_entries_are_listed_and_the_rest_syncs() {
 
 #[test]
 fn a_target_that_fills_up_stops_cleanly_and_finishes_later() {
-    let p = Pair::new();
-    let fs = match Tmpfs::mount(&p.tgt, "2m") {
-        Ok(fs) => fs,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true, but a tmpfs cannot be mounted for the disk-full test: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED a_target_that_fills_up_stops_cleanly_and_finishes_later: cannot mount a tmpfs ({e}); set CI=true to make this a failure");
-            return;
-        }
+    target_fills_up(
+        Pair::new(),
+        "a_target_that_fills_up_stops_cleanly_and_finishes_later",
+    );
+}
+
+/// The same with the target on the far side of ssh (issue 17: "remote disk full: the run
+/// stops cleanly, resumes next time").
+#[test]
+fn issue_17_a_remote_target_that_fills_up_stops_cleanly_and_finishes_later() {
+    let test = "issue_17_a_remote_target_that_fills_up_stops_cleanly_and_finishes_later";
+    if let Some(p) = crate::remote::over_ssh(test) {
+        target_fills_up(p, test);
+    }
+}
+
+/// A target on a 2 MiB tmpfs and 5.5 MiB to send: the run stops with exit 2 and a clear
+/// message, leaves no torn or temporary file, and the next run, with room again, finishes.
+fn target_fills_up(p: Pair, test: &str) {
+    let Some(fs) = Tmpfs::mount_or_skip(&p.tgt, "2m", test) else {
+        return;
     };
     // 8 files of 700 KiB: about 5.5 MiB for a 2 MiB target.
     let mut expected = BTreeMap::new();
