@@ -551,6 +551,38 @@ fn issue_17_an_emptied_remote_folder_halts() {
     assert_eq!(pair.read(S::Src, "f3.txt"), "kept");
 }
 
+/// The remote folder replaced by a symlink to an empty folder (a disk not mounted, a link
+/// moved): the same halt as an emptied folder, and nothing deleted on this side.
+#[test]
+fn issue_17_a_remote_folder_replaced_by_a_symlink_to_an_empty_one_halts() {
+    let Some(p) = RemotePair::new("issue_17_a_remote_folder_replaced_by_a_symlink") else {
+        return;
+    };
+    let pair = &p.pair;
+    for i in 0..5 {
+        pair.write(S::Src, &format!("f{i}.txt"), "kept");
+    }
+    p.sync_ok(&[], 0);
+    let (away, elsewhere) = (
+        pair.tgt.with_file_name("tgt-away"),
+        pair.tgt.with_file_name("tgt-elsewhere"),
+    );
+    std::fs::rename(&pair.tgt, &away).unwrap();
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::metadata(&away).unwrap().permissions()).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &pair.tgt).unwrap();
+    let out = p.sync_ok(&[], 3);
+    assert!(out.all().contains("is empty"), "{}", out.all());
+    for i in 0..5 {
+        assert_eq!(pair.read(S::Src, &format!("f{i}.txt")), "kept");
+    }
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "nothing was written there"
+    );
+}
+
 /// The bytes a run's summary says went out and came in on the wire, frames included.
 fn wire_bytes(out: &Out) -> (u64, u64) {
     let line = out
