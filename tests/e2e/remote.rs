@@ -533,14 +533,10 @@ fn issue_17_a_wrong_remote_tandem_says_what_is_needed() {
 
 #[test]
 fn issue_17_an_emptied_remote_folder_halts() {
-    let Some(p) = RemotePair::new("issue_17_an_emptied_remote_folder_halts") else {
+    let Some(p) = five_synced("issue_17_an_emptied_remote_folder_halts") else {
         return;
     };
     let pair = &p.pair;
-    for i in 0..5 {
-        pair.write(S::Src, &format!("f{i}.txt"), "kept");
-    }
-    p.sync_ok(&[], 0);
     // Emptied on the server (a disk not mounted there?): the same halt as locally, and
     // nothing deleted on this side.
     for i in 0..5 {
@@ -551,18 +547,24 @@ fn issue_17_an_emptied_remote_folder_halts() {
     assert_eq!(pair.read(S::Src, "f3.txt"), "kept");
 }
 
+/// A remote pair with five files, `f0.txt`..`f4.txt` ("kept"), synced.
+fn five_synced(test: &str) -> Option<RemotePair> {
+    let p = RemotePair::new(test)?;
+    for i in 0..5 {
+        p.pair.write(S::Src, &format!("f{i}.txt"), "kept");
+    }
+    p.sync_ok(&[], 0);
+    Some(p)
+}
+
 /// The remote folder replaced by a symlink to an empty folder (a disk not mounted, a link
 /// moved): the same halt as an emptied folder, and nothing deleted on this side.
 #[test]
 fn issue_17_a_remote_folder_replaced_by_a_symlink_to_an_empty_one_halts() {
-    let Some(p) = RemotePair::new("issue_17_a_remote_folder_replaced_by_a_symlink") else {
+    let Some(p) = five_synced("issue_17_a_remote_folder_replaced_by_a_symlink") else {
         return;
     };
     let pair = &p.pair;
-    for i in 0..5 {
-        pair.write(S::Src, &format!("f{i}.txt"), "kept");
-    }
-    p.sync_ok(&[], 0);
     let (away, elsewhere) = (
         pair.tgt.with_file_name("tgt-away"),
         pair.tgt.with_file_name("tgt-elsewhere"),

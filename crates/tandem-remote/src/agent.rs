@@ -1320,14 +1320,19 @@ mod tests {
     use crate::wire::write_msg;
     use std::io::BufRead;
 
-    /// What an agent watching a folder tells a client that says `features` in its hello
-    /// when a file there is removed: the first hint naming it.
-    fn hint_for_a_removal(features: &[&str]) -> WireHint {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("f"), "x").unwrap();
+    /// An agent serving `root` on a thread, past its hello: what is written to it, what it
+    /// answers, the features it welcomed `features` with, and the thread.
+    struct Started {
+        to_agent: std::io::PipeWriter,
+        from_agent: std::io::BufReader<std::io::PipeReader>,
+        features: Vec<String>,
+        agent: std::thread::JoinHandle<Result<(), ServeError>>,
+    }
+
+    fn start(root: &Path, features: &[&str]) -> Started {
         let (mut to_agent, input) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
         let (output, agent_out) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
-        let root = dir.path().to_path_buf();
+        let root = root.to_path_buf();
         let agent = std::thread::spawn(move || serve(&root, false, input, output));
         let mut from_agent = std::io::BufReader::new(agent_out);
         let mut preamble = String::new();
@@ -1338,10 +1343,28 @@ mod tests {
             compress: Compress::default(),
         };
         write_msg(&mut to_agent, &hello).unwrap();
-        assert!(matches!(
-            read_msg(&mut from_agent).unwrap(),
-            Some((Msg::Welcome { .. }, _))
-        ));
+        let Some((Msg::Welcome { features, .. }, _)) = read_msg(&mut from_agent).unwrap() else {
+            panic!("no welcome");
+        };
+        Started {
+            to_agent,
+            from_agent,
+            features,
+            agent,
+        }
+    }
+
+    /// What an agent watching a folder tells a client that says `features` in its hello
+    /// when a file there is removed: the first hint naming it.
+    fn hint_for_a_removal(features: &[&str]) -> WireHint {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "x").unwrap();
+        let Started {
+            mut to_agent,
+            mut from_agent,
+            agent,
+            ..
+        } = start(dir.path(), features);
         write_msg(&mut to_agent, &Msg::Watch { id: 9 }).unwrap();
         // The watch is set up before the agent reads on: a stat answered is after it.
         let stat = Msg::Stat {
@@ -1380,22 +1403,12 @@ mod tests {
     #[test]
     fn issue_17_a_flush_sent_behind_a_file_is_answered_after_it() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut to_agent, input) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
-        let (output, agent_out) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
-        let root = dir.path().to_path_buf();
-        let agent = std::thread::spawn(move || serve(&root, false, input, output));
-        let mut from_agent = std::io::BufReader::new(agent_out);
-        let mut preamble = String::new();
-        from_agent.read_line(&mut preamble).unwrap();
-        let hello = Msg::Hello {
-            protocol: PROTOCOL,
-            features: Vec::new(),
-            compress: Compress::default(),
-        };
-        write_msg(&mut to_agent, &hello).unwrap();
-        let Some((Msg::Welcome { features, .. }, _)) = read_msg(&mut from_agent).unwrap() else {
-            panic!("no welcome");
-        };
+        let Started {
+            mut to_agent,
+            mut from_agent,
+            features,
+            agent,
+        } = start(dir.path(), &[]);
         assert!(features.iter().any(|f| f == crate::wire::FLUSH_AFTER));
         // Data that packs small: the agent reads it all at once, and its worker has most of
         // the file still to unpack, hash and write when the flush comes.
@@ -1472,22 +1485,12 @@ mod tests {
     #[test]
     fn issue_17_a_present_behind_a_flush_is_answered_after_the_flush() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut to_agent, input) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
-        let (output, agent_out) = std::io::pipe().map(|(r, w)| (w, r)).unwrap();
-        let root = dir.path().to_path_buf();
-        let agent = std::thread::spawn(move || serve(&root, false, input, output));
-        let mut from_agent = std::io::BufReader::new(agent_out);
-        let mut preamble = String::new();
-        from_agent.read_line(&mut preamble).unwrap();
-        let hello = Msg::Hello {
-            protocol: PROTOCOL,
-            features: Vec::new(),
-            compress: Compress::default(),
-        };
-        write_msg(&mut to_agent, &hello).unwrap();
-        let Some((Msg::Welcome { .. }, _)) = read_msg(&mut from_agent).unwrap() else {
-            panic!("no welcome");
-        };
+        let Started {
+            mut to_agent,
+            mut from_agent,
+            agent,
+            ..
+        } = start(dir.path(), &[]);
         // A file whose worker is still at it when the flush and the Present come.
         let size = 64u64 << 20;
         let src = Entry::file(size, 1_700_000_000_000_000_000, 0o644, 0);
