@@ -1397,6 +1397,41 @@ mod tests {
         hint
     }
 
+    /// Sends `big`, 64 MiB of data that packs small (id 1), then a flush (id 2), waiting
+    /// for nothing: the agent has most of the file still to unpack, hash and write when
+    /// the flush comes. Returns the file's size.
+    fn big_file_then_flush(to_agent: &mut std::io::PipeWriter) -> u64 {
+        let size = 64u64 << 20;
+        let src = Entry::file(size, 1_700_000_000_000_000_000, 0o644, 0);
+        let (packed, zstd) = crate::compress::pack(Compress::On, &vec![7u8; crate::wire::CHUNK]);
+        assert!(zstd);
+        let install = Msg::Install {
+            id: 1,
+            path: b"big".to_vec(),
+            src: WireEntry::from(&src),
+            expect: None,
+            mode: 0o644,
+            trash: "t".into(),
+            each_file: false,
+        };
+        write_msg(to_agent, &install).unwrap();
+        for _ in 0..size / crate::wire::CHUNK as u64 {
+            let bytes = packed.clone();
+            write_msg(to_agent, &Msg::Data { id: 1, bytes, zstd }).unwrap();
+        }
+        let end = Msg::End {
+            id: 1,
+            result: Ok(()),
+        };
+        write_msg(to_agent, &end).unwrap();
+        let flush = Msg::Flush {
+            id: 2,
+            each_file: false,
+        };
+        write_msg(to_agent, &flush).unwrap();
+        size
+    }
+
     /// A file sent whole and the flush behind it, nothing waited for in between (a mount's
     /// pass, `wire::FLUSH_AFTER`): the flush is answered after the file is installed, so
     /// that it covers it (the client records the file once the flush is answered).
@@ -1412,44 +1447,7 @@ mod tests {
         assert!(features.iter().any(|f| f == crate::wire::FLUSH_AFTER));
         // Data that packs small: the agent reads it all at once, and its worker has most of
         // the file still to unpack, hash and write when the flush comes.
-        let size = 64u64 << 20;
-        let src = Entry::file(size, 1_700_000_000_000_000_000, 0o644, 0);
-        let (packed, zstd) = crate::compress::pack(Compress::On, &vec![7u8; crate::wire::CHUNK]);
-        assert!(zstd);
-        write_msg(
-            &mut to_agent,
-            &Msg::Install {
-                id: 1,
-                path: b"big".to_vec(),
-                src: WireEntry::from(&src),
-                expect: None,
-                mode: 0o644,
-                trash: "t".into(),
-                each_file: false,
-            },
-        )
-        .unwrap();
-        for _ in 0..size / crate::wire::CHUNK as u64 {
-            let data = Msg::Data {
-                id: 1,
-                bytes: packed.clone(),
-                zstd: true,
-            };
-            write_msg(&mut to_agent, &data).unwrap();
-        }
-        write_msg(
-            &mut to_agent,
-            &Msg::End {
-                id: 1,
-                result: Ok(()),
-            },
-        )
-        .unwrap();
-        let flush = Msg::Flush {
-            id: 2,
-            each_file: false,
-        };
-        write_msg(&mut to_agent, &flush).unwrap();
+        let size = big_file_then_flush(&mut to_agent);
         let mut order = Vec::new();
         while order.len() < 2 {
             match read_msg(&mut from_agent).unwrap() {
@@ -1492,36 +1490,7 @@ mod tests {
             ..
         } = start(dir.path(), &[]);
         // A file whose worker is still at it when the flush and the Present come.
-        let size = 64u64 << 20;
-        let src = Entry::file(size, 1_700_000_000_000_000_000, 0o644, 0);
-        let (packed, zstd) = crate::compress::pack(Compress::On, &vec![7u8; crate::wire::CHUNK]);
-        let install = Msg::Install {
-            id: 1,
-            path: b"big".to_vec(),
-            src: WireEntry::from(&src),
-            expect: None,
-            mode: 0o644,
-            trash: "t".into(),
-            each_file: false,
-        };
-        write_msg(&mut to_agent, &install).unwrap();
-        for _ in 0..size / crate::wire::CHUNK as u64 {
-            let bytes = packed.clone();
-            write_msg(&mut to_agent, &Msg::Data { id: 1, bytes, zstd }).unwrap();
-        }
-        write_msg(
-            &mut to_agent,
-            &Msg::End {
-                id: 1,
-                result: Ok(()),
-            },
-        )
-        .unwrap();
-        let flush = Msg::Flush {
-            id: 2,
-            each_file: false,
-        };
-        write_msg(&mut to_agent, &flush).unwrap();
+        big_file_then_flush(&mut to_agent);
         write_msg(&mut to_agent, &Msg::Present { id: 3 }).unwrap();
         let mut order = Vec::new();
         while order.len() < 3 {
