@@ -1432,6 +1432,27 @@ mod tests {
         size
     }
 
+    /// The ids of the next `n` answers (`Done`, `Checked`), in the order they came, each
+    /// a success.
+    fn answered(from_agent: &mut impl std::io::BufRead, n: usize) -> Vec<u64> {
+        let mut order = Vec::new();
+        while order.len() < n {
+            match read_msg(from_agent).unwrap() {
+                Some((Msg::Done { id, result }, _)) => {
+                    assert!(result.is_ok(), "{result:?}");
+                    order.push(id);
+                }
+                Some((Msg::Checked { id, result }, _)) => {
+                    assert!(result.is_ok(), "{result:?}");
+                    order.push(id);
+                }
+                Some(_) => {}
+                None => panic!("the agent hung up"),
+            }
+        }
+        order
+    }
+
     /// A file sent whole and the flush behind it, nothing waited for in between (a mount's
     /// pass, `wire::FLUSH_AFTER`): the flush is answered after the file is installed, so
     /// that it covers it (the client records the file once the flush is answered).
@@ -1448,21 +1469,7 @@ mod tests {
         // Data that packs small: the agent reads it all at once, and its worker has most of
         // the file still to unpack, hash and write when the flush comes.
         let size = big_file_then_flush(&mut to_agent);
-        let mut order = Vec::new();
-        while order.len() < 2 {
-            match read_msg(&mut from_agent).unwrap() {
-                Some((Msg::Done { id, result }, _)) => {
-                    assert!(result.is_ok(), "{result:?}");
-                    order.push(id);
-                }
-                Some((Msg::Checked { id, result }, _)) => {
-                    assert!(result.is_ok(), "{result:?}");
-                    order.push(id);
-                }
-                Some(_) => {}
-                None => panic!("the agent hung up"),
-            }
-        }
+        let order = answered(&mut from_agent, 2);
         assert_eq!(
             order,
             vec![1, 2],
@@ -1492,21 +1499,7 @@ mod tests {
         // A file whose worker is still at it when the flush and the Present come.
         big_file_then_flush(&mut to_agent);
         write_msg(&mut to_agent, &Msg::Present { id: 3 }).unwrap();
-        let mut order = Vec::new();
-        while order.len() < 3 {
-            match read_msg(&mut from_agent).unwrap() {
-                Some((Msg::Done { id, result }, _)) => {
-                    assert!(result.is_ok(), "{result:?}");
-                    order.push(id);
-                }
-                Some((Msg::Checked { id, result }, _)) => {
-                    assert!(result.is_ok(), "{result:?}");
-                    order.push(id);
-                }
-                Some(_) => {}
-                None => panic!("the agent hung up"),
-            }
-        }
+        let order = answered(&mut from_agent, 3);
         assert_eq!(order, vec![1, 2, 3], "answered out of order");
         write_msg(&mut to_agent, &Msg::Bye).unwrap();
         drop(to_agent);
