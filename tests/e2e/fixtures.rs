@@ -273,11 +273,20 @@ pub fn tree_of(root: &Path) -> BTreeMap<Vec<u8>, Node> {
     out
 }
 
+/// An entry below `root` that went between its listing and its reading (a temporary file
+/// renamed, in a tree a test polls while tandem works in it) is left out, as if listed a
+/// moment later. Any other error, or `root` missing, fails the test.
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, Node>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .collect();
+    // The root itself must be there.
+    let listed = std::fs::read_dir(dir);
+    let Some(listed) = (if dir == root {
+        Some(listed.unwrap())
+    } else {
+        unless_gone(listed)
+    }) else {
+        return;
+    };
+    let mut entries: Vec<_> = listed.map(|e| e.unwrap()).collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
@@ -290,25 +299,36 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, Node>) {
         if rel == b".tandem" {
             continue;
         }
-        let m = std::fs::symlink_metadata(&p).unwrap();
+        let Some(m) = unless_gone(std::fs::symlink_metadata(&p)) else {
+            continue;
+        };
         let mode = m.permissions().mode() & 0o7777;
         let node = if m.file_type().is_symlink() {
-            Node::Link(
-                std::fs::read_link(&p)
-                    .unwrap()
-                    .as_os_str()
-                    .as_bytes()
-                    .to_vec(),
-            )
+            let Some(to) = unless_gone(std::fs::read_link(&p)) else {
+                continue;
+            };
+            Node::Link(to.as_os_str().as_bytes().to_vec())
         } else if m.is_dir() {
             walk(root, &p, out);
             Node::Dir(mode)
         } else if m.is_file() {
-            Node::File(std::fs::read(&p).unwrap(), mode)
+            let Some(content) = unless_gone(std::fs::read(&p)) else {
+                continue;
+            };
+            Node::File(content, mode)
         } else {
             Node::Other
         };
         out.insert(rel, node);
+    }
+}
+
+/// `None` for an entry that is not there (any more); other errors panic.
+fn unless_gone<T>(r: std::io::Result<T>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => panic!("{e}"),
     }
 }
 
