@@ -166,6 +166,8 @@ impl FolderTimes {
             let folders: Vec<RelPath> = list.iter().map(|(f, _)| f.clone()).collect();
             (folders, list)
         });
+        // A remote target's watcher is the agent's, told by the agent itself.
+        let echoes = echoes.filter(|_| roots[1].local().is_some());
         if let Some(e) = echoes {
             tgt.0.iter().for_each(|f| e.times(f));
         }
