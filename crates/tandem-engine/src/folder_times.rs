@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use tandem_core::{Action, RelPath, Side};
 
 use crate::side::{Later, SideRoot};
+use crate::watch::Echoes;
 
 /// The folders one sync changes, and their times on each side before it changed them.
 #[derive(Default)]
@@ -119,8 +120,9 @@ impl FolderTimes {
     /// at the end of each round, right before its last commit (whose flush then covers
     /// them, and a remote side gets them in the same round trip as the flush): a later
     /// round that changes a folder again sets all of them again, from the same times before
-    /// the sync. A folder that cannot take a time is logged and left as it is.
-    pub(crate) fn apply(&mut self, roots: [&dyn SideRoot; 2]) -> Setting {
+    /// the sync. A folder that cannot take a time is logged and left as it is. The target's
+    /// are announced to its watcher (`echoes`) first.
+    pub(crate) fn apply(&mut self, roots: [&dyn SideRoot; 2], echoes: Option<&Echoes>) -> Setting {
         if !std::mem::take(&mut self.dirty) {
             return Setting::default();
         }
@@ -164,16 +166,25 @@ impl FolderTimes {
             let folders: Vec<RelPath> = list.iter().map(|(f, _)| f.clone()).collect();
             (folders, list)
         });
+        // A remote target's watcher is the agent's, told by the agent itself.
+        let echoes = echoes.filter(|_| roots[1].local().is_some());
+        if let Some(e) = echoes {
+            tgt.0.iter().for_each(|f| e.times(f));
+        }
         let later = |k: usize, list: &[(RelPath, i64)]| roots[k].set_dir_mtimes_later(list);
         Setting([(later(0, &src.1), src.0), (later(1, &tgt.1), tgt.0)])
     }
 
     /// The answers of the times set (`apply`), taken once the commit after them was sent:
-    /// failures logged, the folders set on the source noted.
-    pub(crate) fn settle(&mut self, setting: Setting) {
+    /// failures logged, the folders set on the source noted, the target's announcements of
+    /// times not set forgotten.
+    pub(crate) fn settle(&mut self, setting: Setting, echoes: Option<&Echoes>) {
         let mut failed = 0usize;
         for (side, (answers, folders)) in [Side::Source, Side::Target].into_iter().zip(setting.0) {
             for (folder, r) in folders.into_iter().zip(answers()) {
+                if let (Side::Target, Some(e), Ok(false) | Err(_)) = (side, echoes, &r) {
+                    e.forget_times(&folder);
+                }
                 match r {
                     Ok(true) if side == Side::Source => self.set_on_source.push(folder),
                     Ok(_) => {}

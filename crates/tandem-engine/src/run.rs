@@ -1252,8 +1252,8 @@ impl<'a> Rounds<'a> {
             crate::kept::refusals_into(&mut report, side, ctx.root(side).take_refusals());
         }
         let mut folder_times = folder_times;
-        let setting = folder_times.apply([ctx.src, ctx.tgt]);
-        folder_times.settle(setting);
+        let setting = folder_times.apply([ctx.src, ctx.tgt], ctx.echoes);
+        folder_times.settle(setting, ctx.echoes);
         let set_on_source = folder_times.set_on_source();
         if let Some(m) = ctx
             .hooks
@@ -2558,9 +2558,11 @@ impl<'a, 'r> Applier<'a, 'r> {
     /// The round's last commit, the folder times set first (`FolderTimes::apply`): its
     /// flush covers them, and a remote side gets both in one round trip.
     fn last_commit(&mut self) -> Result<(), EngineError> {
-        let setting = self.folder_times.apply([self.ctx.src, self.ctx.tgt]);
+        let setting = self
+            .folder_times
+            .apply([self.ctx.src, self.ctx.tgt], self.ctx.echoes);
         self.commit()?;
-        self.folder_times.settle(setting);
+        self.folder_times.settle(setting, self.ctx.echoes);
         Ok(())
     }
 

@@ -5,10 +5,11 @@
 //! The replicator's own writes come back here too. The commonest, a copy renamed from its
 //! temporary name into place, is recognised by the rename itself (its other end is a
 //! tandem temporary) and dropped: anything a program does to that path afterwards has
-//! events of its own. A folder tandem made and a rename it replayed are announced
-//! beforehand (`Echoes`) and re-checked without their content, which has echoes of its
-//! own. Other echoes (a mode set, the old file of an exchange leaving) are re-checked,
-//! found equal to the baseline, and change nothing.
+//! events of its own. A new file tandem linked in, a folder it made and a folder time it
+//! set are announced beforehand (`Echoes`) and dropped; a rename it replayed is announced
+//! and re-checked without its content, which has echoes of its own. Other echoes (a mode
+//! set, the old file of an exchange leaving) are re-checked, found equal to the baseline,
+//! and change nothing.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -294,11 +295,14 @@ impl OurRenames {
 /// deep hints (a new folder might hold files made before its watch was added; a folder
 /// moved in brings content with it) and make the next pass read their whole content again,
 /// on both sides, though tandem itself put it there. Each announcement matches its event
-/// once, for `WINDOW` at most; the event is then re-checked without its content.
+/// once, for `WINDOW` at most; a rename's event is then re-checked without its content,
+/// the others (a folder made, a file linked in, a folder's time set) are dropped.
 ///
-/// The one thing this gives up: a file a program makes in the target inside a folder tandem
-/// has just created, before the watcher has added that folder's watch (a window of a
-/// few microseconds), is found by the next full rescan instead of at once.
+/// What this gives up: a file a program makes in the target inside a folder tandem has just
+/// created, before the watcher has added that folder's watch (a window of a few
+/// microseconds), is found by the next full rescan instead of at once; so is a program's
+/// change of the mode or time of a folder within `WINDOW` of tandem making it or setting its
+/// time, when the folder's own watch was not there to tell tandem's change twice.
 #[derive(Default)]
 pub struct Echoes {
     expected: Mutex<ExpectedEchoes>,
@@ -312,8 +316,25 @@ struct ExpectedEchoes {
     /// Paths removed (a deletion replayed): empty folders, and files, which go to the
     /// trash by a rename whose other half may not be seen (a trash folder just made).
     removed: HashMap<RelPath, Instant>,
+    /// Folders whose metadata tandem changes: the mode it gives a folder it made, and the
+    /// modification time it sets (`FolderTimes`), each told to the parent's watch and to
+    /// the folder's own (when there is one yet). A first sync makes every folder of the
+    /// tree and then sets its time. Per folder, the events still to match, and when they
+    /// were announced.
+    meta: HashMap<RelPath, (u8, Instant)>,
     /// (from, to, when, which of the From / To / Both events were matched).
     renames: VecDeque<(RelPath, RelPath, Instant, [bool; 3])>,
+}
+
+impl ExpectedEchoes {
+    /// `events` metadata events on the folder `path` to come, from a change made `now`.
+    fn expect_meta(&mut self, path: &RelPath, events: u8, now: Instant) {
+        if self.meta.len() >= 4096 {
+            self.meta
+                .retain(|_, (_, at)| now.duration_since(*at) < Echoes::WINDOW);
+        }
+        self.meta.insert(path.clone(), (events, now));
+    }
 }
 
 impl Echoes {
@@ -334,6 +355,18 @@ impl Echoes {
     /// tandem is about to remove `path` (a file, or an empty folder) from the target.
     pub fn remove(&self, path: &RelPath) {
         Self::expect(&mut self.lock().removed, path);
+    }
+
+    /// tandem is about to set the modification time of the folder `path` in the target.
+    pub fn times(&self, path: &RelPath) {
+        let now = Instant::now();
+        self.lock().expect_meta(path, 2, now);
+    }
+
+    /// The time announced for `path` was not set (already right, or the folder went):
+    /// no event will come for it, and a program's change of the folder must not match it.
+    pub fn forget_times(&self, path: &RelPath) {
+        self.lock().meta.remove(path);
     }
 
     /// Remembers `path` as announced now; stale announcements go once there are many.
@@ -376,11 +409,27 @@ impl Echoes {
         let fresh = |at: &Instant| now.duration_since(*at) < Self::WINDOW;
         match (kind, paths) {
             (EventKind::Create(CreateKind::Folder), [p]) => {
-                e.mkdirs.remove(p).is_some_and(|at| fresh(&at))
+                let ours = e.mkdirs.remove(p).is_some_and(|at| fresh(&at));
+                if ours {
+                    // Its mode, set right after (it is made 0700): told to the parent's
+                    // watch, and to its own if `notify` has added it by then.
+                    e.expect_meta(p, 2, now);
+                }
+                ours
             }
             (EventKind::Create(CreateKind::File), [p]) => {
                 e.files.remove(p).is_some_and(|at| fresh(&at))
             }
+            (EventKind::Modify(ModifyKind::Metadata(_)), [p]) => match e.meta.get_mut(p) {
+                Some((left, at)) if fresh(at) => {
+                    *left -= 1;
+                    if *left == 0 {
+                        e.meta.remove(p);
+                    }
+                    true
+                }
+                _ => false,
+            },
             // Told twice (by its parent and by its own watch): matched for the window.
             (EventKind::Remove(_), [p]) => e.removed.get(p).is_some_and(fresh),
             // A file tandem moves to the trash leaving its name.
@@ -453,8 +502,16 @@ fn hints_of(
         .collect();
     let rel: Vec<RelPath> = named.iter().map(|(_, r)| r.clone()).collect();
     let announced = rel.len() == ev.paths.len() && echoes.matches(&ev.kind, &rel);
-    if announced && ev.kind == EventKind::Create(CreateKind::File) {
-        // A copy tandem linked in complete: like a copy renamed into place, nothing to see.
+    if announced
+        && matches!(
+            ev.kind,
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Metadata(_))
+        )
+    {
+        // A copy tandem linked in complete (like a copy renamed into place), a folder
+        // tandem made, a folder time it set: nothing to see. Whatever a program does there
+        // has events of its own. (Re-checked, the folders a first sync makes are a second
+        // pass over the whole tree's folders, all held at once.)
         return Vec::new();
     }
     let hint_at = |path: RelPath| match ev.kind {
@@ -669,7 +726,7 @@ mod tests {
     }
 
     #[test]
-    fn a_folder_and_a_rename_tandem_announced_are_hinted_without_their_content() {
+    fn a_rename_tandem_announced_is_hinted_without_its_content_and_a_folder_it_made_not_at_all() {
         let echoes = Arc::new(Echoes::default());
         let hints = hints_after_with(&echoes, |d| {
             std::fs::create_dir(d.join("a")).unwrap();
@@ -680,12 +737,67 @@ mod tests {
             echoes.rename(&p("a"), &p("b"));
             std::fs::rename(d.join("a"), d.join("b")).unwrap();
         });
-        // Hinted, so re-checked, but not read below.
+        // The rename hinted, so re-checked, but not read below.
         let n = names(&hints);
-        for want in ["made", "a", "b"] {
+        for want in ["a", "b"] {
             assert!(n.contains(&want.to_string()), "{want}: {hints:?}");
         }
+        assert!(!n.contains(&"made".to_string()), "{hints:?}");
         assert_eq!(deep_ones(&hints), vec!["a".to_string()], "{hints:?}");
+    }
+
+    /// A first sync makes every folder of the tree, gives it its mode and then sets its
+    /// time: metadata events per folder, each a path the next pass would re-check (issue
+    /// 21: 120,000 folders of a million files, held at once). Announced, they are dropped;
+    /// the same change made by a program, or made after a time announced but not set, is
+    /// hinted.
+    #[test]
+    fn a_folder_time_tandem_set_is_not_hinted_and_a_programs_is() {
+        use rustix::fs::{utimensat, AtFlags, Timespec, Timestamps, CWD};
+        use std::os::unix::fs::PermissionsExt;
+        let echoes = Arc::new(Echoes::default());
+        let set_time = |d: &Path, name: &str, secs: i64| {
+            let t = Timespec {
+                tv_sec: secs,
+                tv_nsec: 0,
+            };
+            let times = Timestamps {
+                last_access: t,
+                last_modification: t,
+            };
+            utimensat(CWD, d.join(name), &times, AtFlags::empty()).unwrap();
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for name in ["ours", "theirs", "unset"] {
+            std::fs::create_dir(d.join(name)).unwrap();
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let _w = TargetWatcher::start(d, tx, Arc::clone(&echoes)).unwrap();
+        echoes.times(&p("ours"));
+        set_time(d, "ours", 1_000_000);
+        // A folder tandem makes (0700) and then gives its mode, as `tandem_fs::mkdir` does.
+        echoes.mkdir(&p("made"));
+        std::fs::create_dir(d.join("made")).unwrap();
+        std::fs::set_permissions(d.join("made"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        echoes.times(&p("unset"));
+        echoes.forget_times(&p("unset"));
+        set_time(d, "unset", 1_000_000);
+        set_time(d, "theirs", 1_000_000);
+        let until = Instant::now() + Duration::from_millis(300);
+        let hints: Vec<TargetHint> = std::iter::from_fn(|| rx.recv_deadline(until).ok()).collect();
+        let changed: Vec<String> = hints
+            .iter()
+            .filter_map(|h| match h {
+                TargetHint::Changed { path, .. } => Some(path.escaped().to_string()),
+                _ => None,
+            })
+            .collect();
+        assert!(!changed.contains(&"ours".to_string()), "{hints:?}");
+        assert!(!names(&hints).contains(&"made".to_string()), "{hints:?}");
+        for want in ["theirs", "unset"] {
+            assert!(changed.contains(&want.to_string()), "{want}: {hints:?}");
+        }
     }
 
     #[test]

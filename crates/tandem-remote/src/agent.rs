@@ -612,8 +612,21 @@ impl Agent {
                     .into_iter()
                     .map(|(p, t)| Ok((path_of(p)?, t)))
                     .collect::<Result<Vec<_>, WireError>>()?;
-                let results = root
-                    .set_dir_mtimes(&times)
+                // Told to this folder's watcher first, as a local target's are: the
+                // events of times tandem set are dropped, not hints to re-check.
+                let echoes = self.watch.as_ref().map(|_| &*self.echoes);
+                if let Some(e) = echoes {
+                    times.iter().for_each(|(p, _)| e.times(p));
+                }
+                let set = root.set_dir_mtimes(&times);
+                if let Some(e) = echoes {
+                    for ((p, _), r) in times.iter().zip(&set) {
+                        if !matches!(r, Ok(true)) {
+                            e.forget_times(p);
+                        }
+                    }
+                }
+                let results = set
                     .into_iter()
                     .map(|r| r.map_err(|e| WireFsError::from(&e)))
                     .collect();
