@@ -2233,10 +2233,15 @@ impl<'a, 'r> Applier<'a, 'r> {
     }
 
     fn apply_batch(&mut self) -> Result<(), EngineError> {
-        let batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
         if batch.is_empty() || self.stopping() {
             return Ok(());
         }
+        // The batch's folders first (a stable sort: in path order, each before what goes
+        // inside it), then its copies: one parallel run of copies, not one per folder with
+        // its own threads started (30k files: 5,800 thread starts, a quarter of the first
+        // sync's time on tmpfs).
+        batch.sort_by_key(|a| !matches!(a, Action::Mkdir { .. }));
         let bytes = copy_bytes(&batch);
         (self.on_event)(Event::Planned {
             actions: batch.len(),

@@ -37,6 +37,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
+/// The counts are the whole process's: tests that ran at once would add up each other's
+/// allocations. Each test holds this for its whole length.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Bytes allocated at the peak of `f`, above what was live when it started.
 fn peak_of<R>(f: impl FnOnce() -> R) -> (R, usize) {
     let start = LIVE.load(Ordering::Relaxed);
@@ -68,6 +76,7 @@ fn pair(tmp: &std::path::Path) -> SyncSpec {
 
 #[test]
 fn issue_21_no_change_sync_memory_does_not_grow_with_files() {
+    let _alone = alone();
     let tmp = tempfile::tempdir().unwrap();
     let spec = pair(tmp.path());
     let mut s = Session::open(&spec).unwrap();
@@ -91,6 +100,7 @@ fn issue_21_no_change_sync_memory_does_not_grow_with_files() {
 
 #[test]
 fn issue_21_first_sync_memory_does_not_grow_with_files() {
+    let _alone = alone();
     let tmp = tempfile::tempdir().unwrap();
     let spec = pair(tmp.path());
     let mut s = Session::open(&spec).unwrap();
@@ -143,6 +153,7 @@ fn mount_startup(spec: &SyncSpec) -> (Report, usize) {
 
 #[test]
 fn issue_21_mount_startup_memory_does_not_grow_with_files() {
+    let _alone = alone();
     let tmp = tempfile::tempdir().unwrap();
     let spec = pair(tmp.path());
     let (first, peak) = mount_startup(&spec);
@@ -176,6 +187,7 @@ fn issue_21_mount_startup_memory_does_not_grow_with_files() {
 /// folders: the mount peaked at 233 bytes a file, against the sync's 68).
 #[test]
 fn issue_21_a_mount_first_startup_does_not_recheck_every_folder_it_made() {
+    let _alone = alone();
     const FOLDERS: usize = 10_000;
     let tmp = tempfile::tempdir().unwrap();
     let (src, tgt) = (tmp.path().join("src"), tmp.path().join("tgt"));
@@ -206,6 +218,7 @@ fn issue_21_a_mount_first_startup_does_not_recheck_every_folder_it_made() {
 /// step costs shows here (536 bytes each before the big steps were boxed, issue 21).
 #[test]
 fn issue_21_a_sync_updating_every_file_holds_its_plan_in_little() {
+    let _alone = alone();
     let tmp = tempfile::tempdir().unwrap();
     let spec = pair(tmp.path());
     let mut s = Session::open(&spec).unwrap();
